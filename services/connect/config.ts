@@ -1,0 +1,170 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { parseSettings, setting, type RawSettings } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
+import { parseDiscovery, type DiscoverySpec } from './upstream/discovery.js';
+
+const schema = z.object({
+  CONNECT_WS_HOST: setting.text('0.0.0.0'),
+  CONNECT_WS_PORT: setting.port(21005),
+  CONNECT_ADMIN_HOST: setting.text('0.0.0.0'),
+  CONNECT_ADMIN_PORT: setting.port(22005),
+  CONNECT_INSTANCE_ID: setting.optionalText(),
+  MESSAGE_DISCOVERY: setting.text('dns:localhost:22004'),
+  MESSAGE_DNS_SERVER: setting.optionalText(),
+  DISCOVERY_INTERVAL: setting.duration('5s', 100),
+  CONNECT_MIN_STREAMS: setting.int(1, 0, 1000),
+  STREAM_BACKOFF_INITIAL: setting.duration('1s', 10),
+  STREAM_BACKOFF_MULTIPLIER: z
+    .string()
+    .default('1.6')
+    .transform((v, ctx) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 1 || n > 10) {
+        ctx.addIssue({ code: 'custom', message: `expected a number 1-10; got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  STREAM_BACKOFF_JITTER: z
+    .string()
+    .default('0.2')
+    .transform((v, ctx) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0 || n >= 1) {
+        ctx.addIssue({ code: 'custom', message: `expected a number in [0, 1); got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  STREAM_BACKOFF_MAX: setting.duration('30s', 10),
+  STREAM_BACKOFF_RESET_AFTER: setting.duration('10s'),
+  STREAM_CONNECT_TIMEOUT: setting.duration('20s', 100),
+  GRPC_KEEPALIVE_TIME: setting.duration('15s', 100),
+  GRPC_KEEPALIVE_TIMEOUT: setting.duration('5s', 100),
+  RPC_TIMEOUT: setting.duration('5s', 10),
+  AUTH_MODE: setting.oneOf(['jwt', 'insecure-dev'], 'jwt'),
+  AUTH_JWT_SECRET: setting.optionalText(),
+  AUTH_JWKS_URL: setting.optionalText(),
+  AUTH_JWT_ISSUER: setting.optionalText(),
+  AUTH_JWT_AUDIENCE: setting.optionalText(),
+  AUTH_CLOCK_SKEW: setting.duration('30s'),
+  MAX_BODY_BYTES: setting.int(4096, 1, 1024 * 1024),
+  MAX_FRAME_BYTES: setting.int(64 * 1024, 256, 16 * 1024 * 1024),
+  RATE_LIMIT_PER_SECOND: setting.int(50, 1, 100_000),
+  RATE_LIMIT_BURST: setting.int(100, 1, 100_000),
+  MAX_BUFFERED_BYTES: setting.int(1024 * 1024, 1024, 1024 * 1024 * 1024),
+  MAX_VIOLATIONS: setting.int(20, 1, 100_000),
+  SYNC_DEFAULT_LIMIT: setting.int(100, 1, 10_000),
+  SYNC_MAX_LIMIT: setting.int(500, 1, 10_000),
+  HEARTBEAT_INTERVAL: setting.duration('25s', 100),
+  CONNECT_DRAIN_WINDOW: setting.duration('5s'),
+  CONNECT_SHUTDOWN_TIMEOUT: setting.duration('5s', 100),
+  LOG_LEVEL: setting.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+});
+
+/** Settings of the Connect gateway, parsed once at start-up. */
+export interface ConnectConfig {
+  wsHost: string;
+  wsPort: number;
+  adminHost: string;
+  adminPort: number;
+  instanceId: string;
+  discovery: DiscoverySpec;
+  dnsServer?: string;
+  discoveryIntervalMs: number;
+  minStreams: number;
+  backoff: { initialMs: number; multiplier: number; jitter: number; maxMs: number };
+  backoffResetAfterMs: number;
+  connectTimeoutMs: number;
+  keepaliveMs: number;
+  keepaliveTimeoutMs: number;
+  rpcTimeoutMs: number;
+  auth: {
+    mode: 'jwt' | 'insecure-dev';
+    secret?: string;
+    jwksUrl?: string;
+    issuer?: string;
+    audience?: string;
+    clockSkewSec: number;
+  };
+  limits: {
+    maxBodyBytes: number;
+    maxFrameBytes: number;
+    ratePerSecond: number;
+    rateBurst: number;
+    maxBufferedBytes: number;
+    maxViolations: number;
+    syncDefaultLimit: number;
+    syncMaxLimit: number;
+  };
+  heartbeatMs: number;
+  drainWindowMs: number;
+  shutdownTimeoutMs: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** Parses the Connect settings; throws ConfigError naming every bad one. */
+export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
+  const s = parseSettings(schema, raw);
+  const problems: string[] = [];
+  let discovery: DiscoverySpec | undefined;
+  try {
+    discovery = parseDiscovery(s.MESSAGE_DISCOVERY);
+  } catch (err: unknown) {
+    problems.push(`MESSAGE_DISCOVERY: ${(err as Error).message}`);
+  }
+  if (s.MESSAGE_DNS_SERVER && !/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])(:\d{1,5})?$/.test(s.MESSAGE_DNS_SERVER)) {
+    problems.push(`MESSAGE_DNS_SERVER: expected IP:PORT; got "${s.MESSAGE_DNS_SERVER}"`);
+  }
+  if (s.AUTH_MODE === 'jwt' && !s.AUTH_JWT_SECRET && !s.AUTH_JWKS_URL) {
+    problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL is required when AUTH_MODE=jwt (or set AUTH_MODE=insecure-dev for local development only)');
+  }
+  if (s.AUTH_JWT_SECRET && Buffer.byteLength(s.AUTH_JWT_SECRET) < 32) {
+    problems.push('AUTH_JWT_SECRET: an HS256 secret must be at least 32 bytes');
+  }
+  if (s.AUTH_JWKS_URL && !/^https?:\/\//.test(s.AUTH_JWKS_URL)) problems.push(`AUTH_JWKS_URL: expected an http(s) URL; got "${s.AUTH_JWKS_URL}"`);
+  if (s.SYNC_DEFAULT_LIMIT > s.SYNC_MAX_LIMIT) problems.push('SYNC_DEFAULT_LIMIT must not exceed SYNC_MAX_LIMIT');
+  if (s.RATE_LIMIT_BURST < 1) problems.push('RATE_LIMIT_BURST must be ≥ 1');
+  if (problems.length > 0 || !discovery) throw new ConfigError(problems);
+  return Object.freeze({
+    wsHost: s.CONNECT_WS_HOST,
+    wsPort: s.CONNECT_WS_PORT,
+    adminHost: s.CONNECT_ADMIN_HOST,
+    adminPort: s.CONNECT_ADMIN_PORT,
+    instanceId: s.CONNECT_INSTANCE_ID ?? `connect-${hostname()}-${randomBytes(3).toString('hex')}`,
+    discovery,
+    dnsServer: s.MESSAGE_DNS_SERVER,
+    discoveryIntervalMs: s.DISCOVERY_INTERVAL,
+    minStreams: s.CONNECT_MIN_STREAMS,
+    backoff: { initialMs: s.STREAM_BACKOFF_INITIAL, multiplier: s.STREAM_BACKOFF_MULTIPLIER, jitter: s.STREAM_BACKOFF_JITTER, maxMs: s.STREAM_BACKOFF_MAX },
+    backoffResetAfterMs: s.STREAM_BACKOFF_RESET_AFTER,
+    connectTimeoutMs: s.STREAM_CONNECT_TIMEOUT,
+    keepaliveMs: s.GRPC_KEEPALIVE_TIME,
+    keepaliveTimeoutMs: s.GRPC_KEEPALIVE_TIMEOUT,
+    rpcTimeoutMs: s.RPC_TIMEOUT,
+    auth: {
+      mode: s.AUTH_MODE,
+      secret: s.AUTH_JWT_SECRET,
+      jwksUrl: s.AUTH_JWKS_URL,
+      issuer: s.AUTH_JWT_ISSUER,
+      audience: s.AUTH_JWT_AUDIENCE,
+      clockSkewSec: Math.round(s.AUTH_CLOCK_SKEW / 1000),
+    },
+    limits: {
+      maxBodyBytes: s.MAX_BODY_BYTES,
+      maxFrameBytes: s.MAX_FRAME_BYTES,
+      ratePerSecond: s.RATE_LIMIT_PER_SECOND,
+      rateBurst: s.RATE_LIMIT_BURST,
+      maxBufferedBytes: s.MAX_BUFFERED_BYTES,
+      maxViolations: s.MAX_VIOLATIONS,
+      syncDefaultLimit: s.SYNC_DEFAULT_LIMIT,
+      syncMaxLimit: s.SYNC_MAX_LIMIT,
+    },
+    heartbeatMs: s.HEARTBEAT_INTERVAL,
+    drainWindowMs: s.CONNECT_DRAIN_WINDOW,
+    shutdownTimeoutMs: s.CONNECT_SHUTDOWN_TIMEOUT,
+    logLevel: s.LOG_LEVEL,
+  });
+}

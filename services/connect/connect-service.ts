@@ -1,0 +1,201 @@
+import { randomBytes } from 'node:crypto';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Logger } from '../shared/logger.js';
+import { createAdminServer } from '../shared/admin-server.js';
+import { createRegistry } from '../shared/metrics.js';
+import { once, sleep, type Service } from '../shared/lifecycle.js';
+import type { CheckResult } from '../shared/health.js';
+import type { ConnectConfig } from './config.js';
+import { createAuthenticator, type Authenticator } from './auth.js';
+import { CloseCode, Session, type MessageApi } from './domain/session.js';
+import { SessionRegistry } from './domain/session-registry.js';
+import { createWsServer } from './transport/ws-server.js';
+import { createDiscovery, type AddressResolver } from './upstream/discovery.js';
+import { StreamManager } from './upstream/stream-manager.js';
+import { createMessageApi, toMessageFrameBody } from './upstream/message-client.js';
+
+export interface ConnectAddresses {
+  wsPort: number;
+  adminPort: number;
+  instanceId: string;
+}
+
+export interface ConnectServiceDeps {
+  config: ConnectConfig;
+  logger: Logger;
+  registry?: Registry;
+  /** Replaces DNS resolution of the discovery name (tests). */
+  resolver?: AddressResolver;
+  authenticate?: Authenticator;
+  random?: () => number;
+  now?: () => number;
+}
+
+/** The Connect gateway: WebSocket sessions, streams to every Message pod, admin HTTP. */
+export function createConnectService(deps: ConnectServiceDeps): Service<ConnectAddresses> & { registry: Registry } {
+  const { config, logger } = deps;
+  const registry = deps.registry ?? createRegistry('connect');
+  const m = {
+    attempts: new Counter({
+      name: 'switchboard_connect_stream_connect_attempts_total',
+      help: 'Attempts to open a subscription stream to a Message pod',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    reconnects: new Counter({ name: 'switchboard_connect_stream_reconnects_total', help: 'Streams re-established after having been up and lost', registers: [registry] }),
+    active: new Gauge({ name: 'switchboard_connect_streams_active', help: 'Established subscription streams', registers: [registry] }),
+    backoff: new Histogram({
+      name: 'switchboard_connect_stream_backoff_seconds',
+      help: 'Delay waited before each stream retry',
+      buckets: [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128],
+      registers: [registry],
+    }),
+    endpoints: new Gauge({ name: 'switchboard_connect_message_endpoints', help: 'Message endpoints currently discovered', registers: [registry] }),
+    clients: new Gauge({ name: 'switchboard_connect_clients', help: 'Open client WebSockets', registers: [registry] }),
+    accepted: new Counter({ name: 'switchboard_messages_accepted_total', help: '`accepted` frames sent', registers: [registry] }),
+    pushed: new Counter({ name: 'switchboard_messages_pushed_total', help: '`message` frames pushed to client sockets', registers: [registry] }),
+    latency: new Histogram({
+      name: 'switchboard_delivery_latency_seconds',
+      help: "From accept to push onto the recipient's socket",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    rejected: new Counter({ name: 'switchboard_connect_rejected_frames_total', help: 'Client frames answered with an error, by code', labelNames: ['code'] as const, registers: [registry] }),
+    slow: new Counter({ name: 'switchboard_connect_slow_consumer_closes_total', help: 'Clients closed with 1013 because their send buffer passed the limit', registers: [registry] }),
+    resyncs: new Counter({ name: 'switchboard_connect_resyncs_total', help: 'Times every client was told to resync', registers: [registry] }),
+  };
+  const now = deps.now ?? Date.now;
+  let draining = false;
+
+  const sessions = new SessionRegistry((online, offline) => streams.broadcastPresence(online, offline));
+  const resyncAll = (): void => {
+    if (sessions.size === 0) return;
+    m.resyncs.inc();
+    for (const s of sessions.all()) s.deliver({ type: 'resync' });
+  };
+
+  const streams: StreamManager = new StreamManager({
+    instanceId: config.instanceId,
+    discovery: createDiscovery(config.discovery, {
+      intervalMs: config.discoveryIntervalMs,
+      dnsServer: config.dnsServer,
+      resolver: deps.resolver,
+      logger: logger.child({ component: 'discovery' }),
+    }),
+    onlineUsers: () => sessions.users(),
+    backoff: config.backoff,
+    resetAfterMs: config.backoffResetAfterMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    keepaliveMs: config.keepaliveMs,
+    keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+    maxMessageBytes: 4 * 1024 * 1024,
+    logger: logger.child({ component: 'streams' }),
+    random: deps.random,
+    now,
+    events: {
+      onAttempt: (result) => m.attempts.inc({ result }),
+      onBackoff: (ms) => m.backoff.observe(ms / 1000),
+      onEndpoints: (n) => m.endpoints.set(n),
+      onActiveStreams: (n) => m.active.set(n),
+      onUp: (_endpoint, reconnect) => {
+        if (reconnect) m.reconnects.inc();
+        // Pushes from that pod may have been missed while its stream was down or not yet open.
+        resyncAll();
+      },
+      onDown: (_endpoint, wasUp) => {
+        // The lost pod's partitions move to pods whose streams are up: clients catch up from them.
+        if (wasUp && streams.upCount > 0) resyncAll();
+      },
+      onPush: (push) => {
+        if (!push.message) return;
+        const frame = { type: 'message' as const, ...toMessageFrameBody(push.message) };
+        for (const user of push.recipients) {
+          for (const session of sessions.of(user)) {
+            if (session.id === push.excludeConnection) continue;
+            if (session.deliver(frame)) {
+              m.pushed.inc();
+              m.latency.observe(Math.max(0, now() - frame.ts) / 1000);
+            }
+          }
+        }
+      },
+    },
+  });
+
+  const api: MessageApi = createMessageApi({ pick: () => streams.pickClient(), instanceId: config.instanceId, timeoutMs: config.rpcTimeoutMs });
+  const authenticate = deps.authenticate ?? createAuthenticator(config.auth);
+  const ws = createWsServer({
+    host: config.wsHost,
+    port: config.wsPort,
+    maxFrameBytes: config.limits.maxFrameBytes,
+    heartbeatMs: config.heartbeatMs,
+    authenticate,
+    logger: logger.child({ component: 'ws' }),
+    accepting: () => !draining,
+    onClient(socket, user) {
+      const session = new Session(`c-${randomBytes(8).toString('hex')}`, user, socket, {
+        api,
+        limits: config.limits,
+        logger: logger.child({ component: 'session' }),
+        now,
+        onAccepted: () => m.accepted.inc(),
+        onRejected: (code) => m.rejected.inc({ code }),
+        onSlowConsumer: () => m.slow.inc(),
+      });
+      sessions.add(session);
+      m.clients.set(sessions.size);
+      session.deliver({ type: 'welcome', user, connection: session.id, instance: config.instanceId, heartbeatMs: config.heartbeatMs });
+      return {
+        onFrame: (data, isBinary) => session.handleFrame(data, isBinary),
+        onClose: () => {
+          session.markClosed();
+          sessions.remove(session);
+          m.clients.set(sessions.size);
+        },
+      };
+    },
+  });
+
+  const checks = (): Record<string, CheckResult> => {
+    const up = streams.upCount;
+    return {
+      streams: { ok: up >= config.minStreams, detail: `${up} of ${streams.endpointCount} message streams up (need ${config.minStreams})` },
+      draining: draining ? { ok: false, detail: 'draining' } : { ok: true, detail: 'serving' },
+    };
+  };
+  const admin = createAdminServer({ host: config.adminHost, port: config.adminPort, registry, checks, logger });
+
+  return {
+    registry,
+    async start() {
+      if (config.auth.mode === 'insecure-dev') {
+        logger.warn('AUTH_MODE=insecure-dev: any client may claim any user with ?user=; never use this outside local development');
+      }
+      const adminPort = await admin.start();
+      const wsPort = await ws.start();
+      streams.start();
+      logger.info({ wsPort, adminPort, instanceId: config.instanceId, discovery: config.discovery }, 'connect service started');
+      return { wsPort, adminPort, instanceId: config.instanceId };
+    },
+    stop: once(async () => {
+      draining = true;
+      const open = sessions.all();
+      logger.info({ clients: open.length, drainWindowMs: config.drainWindowMs }, 'draining');
+      // Close frames spread over the window so clients do not all reconnect at the same instant.
+      const step = open.length > 0 ? config.drainWindowMs / open.length : 0;
+      await Promise.all(
+        open.map(async (s, i) => {
+          await sleep(Math.floor(i * step));
+          s.close(CloseCode.GOING_AWAY, 'server draining; reconnect');
+        }),
+      );
+      const deadline = now() + config.shutdownTimeoutMs;
+      while (ws.clients().size > 0 && now() < deadline) await sleep(50);
+      for (const c of ws.clients()) c.terminate();
+      await ws.stop();
+      streams.stop();
+      await admin.stop();
+      logger.info('connect service stopped');
+    }),
+  };
+}

@@ -1,0 +1,102 @@
+import { BadRequestError, TooLargeError, type ErrorCode } from '../../shared/errors.js';
+import { isClientId, isConversationId, isUserId } from '../../shared/ids.js';
+
+/** Frames a client may send (PROTOCOL.md §2). Unknown extra fields are ignored. */
+export type ClientFrame =
+  | { type: 'send'; id: string; to: string; body: string }
+  | { type: 'sync'; id: string; conversation: string; after: number; limit: number }
+  | { type: 'conversations'; id: string }
+  | { type: 'ping'; id?: string };
+
+/** A message as pushed to clients and returned by sync. */
+export interface MessageFrameBody {
+  msgId: string;
+  conversation: string;
+  seq: number;
+  from: string;
+  to: string;
+  body: string;
+  ts: number;
+  id: string;
+}
+
+/** Frames the server sends. */
+export type ServerFrame =
+  | { type: 'welcome'; user: string; connection: string; instance: string; heartbeatMs: number }
+  | { type: 'accepted'; id: string; msgId: string; conversation: string; ts: number }
+  | ({ type: 'message' } & MessageFrameBody)
+  | { type: 'messages'; id: string; conversation: string; messages: MessageFrameBody[]; hasMore: boolean }
+  | { type: 'conversations'; id: string; items: Array<{ conversation: string; lastSeq: number }> }
+  | { type: 'resync' }
+  | { type: 'error'; id?: string; code: ErrorCode; message: string }
+  | { type: 'pong'; id?: string };
+
+export interface FrameLimits {
+  maxBodyBytes: number;
+  syncDefaultLimit: number;
+  syncMaxLimit: number;
+}
+
+/** A frame that could not be accepted, with the request id when one could be read. */
+export class FrameError extends Error {
+  constructor(
+    readonly error: BadRequestError | TooLargeError,
+    readonly id: string | undefined,
+  ) {
+    super(error.message);
+    this.name = 'FrameError';
+  }
+}
+
+/** Parses and validates one text frame; throws FrameError with a precise message. */
+export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new FrameError(new BadRequestError('frame is not valid JSON'), undefined);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new FrameError(new BadRequestError('frame must be a JSON object'), undefined);
+  }
+  const f = raw as Record<string, unknown>;
+  const id = isClientId(f.id) ? f.id : undefined;
+  const bad = (message: string): never => {
+    throw new FrameError(new BadRequestError(message), id);
+  };
+  if (typeof f.type !== 'string') bad('frame needs a string "type"');
+  const requireId = (): string => (id !== undefined ? id : bad('"id" must be 1-64 printable ASCII characters'));
+
+  switch (f.type) {
+    case 'send': {
+      const sendId = requireId();
+      if (!isUserId(f.to)) bad('"to" must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -)');
+      if (typeof f.body !== 'string') bad('"body" must be a string');
+      const body = f.body as string;
+      if (body.length === 0) bad('"body" must not be empty');
+      const bytes = Buffer.byteLength(body, 'utf8');
+      if (bytes > limits.maxBodyBytes) {
+        throw new FrameError(new TooLargeError(`"body" is ${bytes} bytes; the limit is ${limits.maxBodyBytes}`), sendId);
+      }
+      return { type: 'send', id: sendId, to: f.to as string, body };
+    }
+    case 'sync': {
+      const syncId = requireId();
+      if (!isConversationId(f.conversation)) bad('"conversation" must be a conversation id');
+      const after = f.after ?? 0;
+      if (typeof after !== 'number' || !Number.isSafeInteger(after) || after < 0) bad('"after" must be an integer ≥ 0');
+      const limit = f.limit ?? limits.syncDefaultLimit;
+      if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > limits.syncMaxLimit) {
+        bad(`"limit" must be an integer 1-${limits.syncMaxLimit}`);
+      }
+      return { type: 'sync', id: syncId, conversation: f.conversation as string, after: after as number, limit: limit as number };
+    }
+    case 'conversations':
+      return { type: 'conversations', id: requireId() };
+    case 'ping':
+      if (f.id !== undefined && id === undefined) bad('"id" must be 1-64 printable ASCII characters');
+      return id === undefined ? { type: 'ping' } : { type: 'ping', id };
+    default:
+      return bad(`unknown frame type "${String(f.type).slice(0, 40)}"`);
+  }
+}

@@ -1,0 +1,50 @@
+import type { Session } from './session.js';
+
+/**
+ * The open sessions of this gateway by user (a user may have many connections). Reports when a
+ * user gets their first connection or loses their last, which is what presence needs.
+ */
+export class SessionRegistry {
+  private readonly byUser = new Map<string, Set<Session>>();
+  private count = 0;
+
+  constructor(private readonly onPresence: (online: string[], offline: string[]) => void) {}
+
+  add(session: Session): void {
+    let set = this.byUser.get(session.user);
+    const first = !set;
+    if (!set) this.byUser.set(session.user, (set = new Set()));
+    if (set.has(session)) return;
+    set.add(session);
+    this.count++;
+    if (first) this.onPresence([session.user], []);
+  }
+
+  remove(session: Session): void {
+    const set = this.byUser.get(session.user);
+    if (!set?.delete(session)) return;
+    this.count--;
+    if (set.size === 0) {
+      this.byUser.delete(session.user);
+      this.onPresence([], [session.user]);
+    }
+  }
+
+  /** Sessions of a user (empty when offline here). */
+  of(user: string): Iterable<Session> {
+    return this.byUser.get(user) ?? [];
+  }
+
+  /** Users with at least one session. */
+  users(): string[] {
+    return [...this.byUser.keys()];
+  }
+
+  all(): Session[] {
+    return [...this.byUser.values()].flatMap((s) => [...s]);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+}

@@ -1,0 +1,173 @@
+import type { Logger } from '../../shared/logger.js';
+import { SwitchboardError, type ErrorCode } from '../../shared/errors.js';
+import { directConversation } from '../../shared/ids.js';
+import { FrameError, parseClientFrame, type ClientFrame, type FrameLimits, type MessageFrameBody, type ServerFrame } from './frames.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** WebSocket close codes used by the gateway (PROTOCOL.md §2). */
+export const CloseCode = { GOING_AWAY: 1001, POLICY: 1008, TOO_BIG: 1009, INTERNAL: 1011, TRY_LATER: 1013 } as const;
+
+/** The part of a WebSocket a session needs. */
+export interface ClientSocket {
+  send(text: string): void;
+  readonly bufferedAmount: number;
+  close(code: number, reason: string): void;
+}
+
+/** The Message tier as sessions see it (calls go to any Message pod with an up stream). */
+export interface MessageApi {
+  send(cmd: { from: string; clientId: string; to: string; body: string; originConnection: string }): Promise<{
+    msgId: string;
+    conversation: string;
+    ts: number;
+  }>;
+  sync(user: string, conversation: string, after: number, limit: number): Promise<{ messages: MessageFrameBody[]; hasMore: boolean }>;
+  conversations(user: string): Promise<Array<{ conversation: string; lastSeq: number }>>;
+}
+
+export interface SessionLimits extends FrameLimits {
+  ratePerSecond: number;
+  rateBurst: number;
+  maxBufferedBytes: number;
+  maxViolations: number;
+}
+
+export interface SessionDeps {
+  api: MessageApi;
+  limits: SessionLimits;
+  logger: Logger;
+  now?: () => number;
+  onAccepted?: () => void;
+  onRejected?: (code: ErrorCode) => void;
+  onSlowConsumer?: () => void;
+}
+
+/**
+ * One client connection: validates its frames, enforces its limits, serializes its sends per
+ * conversation (so their order survives), and writes frames to it with back-pressure.
+ */
+export class Session {
+  private readonly bucket: TokenBucket;
+  // Invalid or excess frames drain this bucket; when it is empty the client is closed with 1008.
+  private readonly violations: TokenBucket;
+  private readonly sendChains = new Map<string, Promise<void>>();
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    readonly user: string,
+    private readonly socket: ClientSocket,
+    private readonly deps: SessionDeps,
+  ) {
+    const now = deps.now ?? Date.now;
+    this.bucket = new TokenBucket(deps.limits.ratePerSecond, deps.limits.rateBurst, now);
+    this.violations = new TokenBucket(1, deps.limits.maxViolations, now);
+  }
+
+  /** True once the session was closed by the server or the client. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Handles one incoming WebSocket message. */
+  handleFrame(data: string, isBinary: boolean): void {
+    if (this.closed) return;
+    if (!this.bucket.take()) {
+      this.violation('RATE_LIMITED', `rate limit of ${this.deps.limits.ratePerSecond} frames/s (burst ${this.deps.limits.rateBurst}) exceeded`);
+      return;
+    }
+    if (isBinary) {
+      this.violation('BAD_REQUEST', 'binary frames are not supported; send JSON text frames');
+      return;
+    }
+    let frame: ClientFrame;
+    try {
+      frame = parseClientFrame(data, this.deps.limits);
+    } catch (err: unknown) {
+      if (err instanceof FrameError) this.violation(err.error.code, err.message, err.id);
+      else throw err;
+      return;
+    }
+    this.dispatch(frame);
+  }
+
+  /** Writes a frame; a client whose unsent buffer passed the limit is closed with 1013 instead. */
+  deliver(frame: ServerFrame): boolean {
+    if (this.closed) return false;
+    if (this.socket.bufferedAmount > this.deps.limits.maxBufferedBytes) {
+      this.deps.onSlowConsumer?.();
+      this.close(CloseCode.TRY_LATER, 'slow consumer: send buffer limit exceeded');
+      return false;
+    }
+    this.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Closes the connection with a code and marks the session closed. */
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.close(code, reason);
+  }
+
+  /** Marks the session closed after the client went away. */
+  markClosed(): void {
+    this.closed = true;
+  }
+
+  private dispatch(frame: ClientFrame): void {
+    switch (frame.type) {
+      case 'ping':
+        this.deliver(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
+        return;
+      case 'send': {
+        const conversation = directConversation(this.user, frame.to);
+        const next = (this.sendChains.get(conversation) ?? Promise.resolve()).then(() => this.send(frame));
+        this.sendChains.set(conversation, next);
+        void next.finally(() => {
+          if (this.sendChains.get(conversation) === next) this.sendChains.delete(conversation);
+        });
+        return;
+      }
+      case 'sync':
+        this.reply(frame.id, async () => {
+          const r = await this.deps.api.sync(this.user, frame.conversation, frame.after, frame.limit);
+          return { type: 'messages', id: frame.id, conversation: frame.conversation, messages: r.messages, hasMore: r.hasMore };
+        });
+        return;
+      case 'conversations':
+        this.reply(frame.id, async () => ({ type: 'conversations', id: frame.id, items: await this.deps.api.conversations(this.user) }));
+        return;
+    }
+  }
+
+  private async send(frame: Extract<ClientFrame, { type: 'send' }>): Promise<void> {
+    if (this.closed) return;
+    try {
+      const a = await this.deps.api.send({ from: this.user, clientId: frame.id, to: frame.to, body: frame.body, originConnection: this.id });
+      if (this.deliver({ type: 'accepted', id: frame.id, msgId: a.msgId, conversation: a.conversation, ts: a.ts })) this.deps.onAccepted?.();
+    } catch (err: unknown) {
+      this.fail(frame.id, err);
+    }
+  }
+
+  private reply(id: string, call: () => Promise<ServerFrame>): void {
+    call().then(
+      (frame) => this.deliver(frame),
+      (err: unknown) => this.fail(id, err),
+    );
+  }
+
+  private fail(id: string, err: unknown): void {
+    const code: ErrorCode = err instanceof SwitchboardError ? err.code : 'INTERNAL';
+    if (code === 'INTERNAL') this.deps.logger.error({ err, connection: this.id }, 'request failed');
+    this.deps.onRejected?.(code);
+    this.deliver({ type: 'error', id, code, message: code === 'INTERNAL' ? 'internal error' : (err as Error).message });
+  }
+
+  private violation(code: ErrorCode, message: string, id?: string): void {
+    this.deps.onRejected?.(code);
+    this.deliver(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message });
+    if (!this.violations.take()) this.close(CloseCode.POLICY, 'too many invalid or excess frames');
+  }
+}

@@ -1,0 +1,58 @@
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { SwitchboardError, UnavailableError, errorCodeOfGrpcStatus } from '../../shared/errors.js';
+import type { MessageServiceClient } from '../../shared/proto.js';
+import type { ChatMessage } from '../../shared/proto.js';
+import type { MessageApi } from '../domain/session.js';
+import type { MessageFrameBody } from '../domain/frames.js';
+
+/** An error answered by a Message pod, with the protocol code derived from its gRPC status. */
+export class UpstreamError extends SwitchboardError {}
+
+/**
+ * The Message API over gRPC: each call goes to a Message pod whose stream is up; with none up the
+ * caller gets UNAVAILABLE at once.
+ */
+export function createMessageApi(opts: { pick: () => MessageServiceClient | undefined; instanceId: string; timeoutMs: number }): MessageApi {
+  const unary = <Req, Res>(invoke: (client: MessageServiceClient, req: Req, deadline: { deadline: number }, cb: (err: ServiceError | null, res?: Res) => void) => void, req: Req): Promise<Res> =>
+    new Promise<Res>((resolve, reject) => {
+      const client = opts.pick();
+      if (!client) {
+        reject(new UnavailableError('no Message service reachable; retry later'));
+        return;
+      }
+      invoke(client, req, { deadline: Date.now() + opts.timeoutMs }, (err, res) => {
+        if (err) reject(new UpstreamError(errorCodeOfGrpcStatus(err.code), err.details || err.message, { cause: err }));
+        else resolve(res as Res);
+      });
+    });
+  const md = new Metadata();
+
+  return {
+    async send(cmd) {
+      const res = await unary<Parameters<MessageServiceClient['send']>[0], { msgId: string; conversation: string; ts: number }>(
+        (c, req, o, cb) => c.send(req, md, o, cb),
+        { fromUser: cmd.from, clientId: cmd.clientId, toUser: cmd.to, body: cmd.body, originInstance: opts.instanceId, originConnection: cmd.originConnection },
+      );
+      return { msgId: res.msgId, conversation: res.conversation, ts: res.ts };
+    },
+    async sync(user, conversation, after, limit) {
+      const res = await unary<Parameters<MessageServiceClient['sync']>[0], { messages: ChatMessage[]; hasMore: boolean }>(
+        (c, req, o, cb) => c.sync(req, md, o, cb),
+        { user, conversation, afterSeq: after, limit },
+      );
+      return { messages: res.messages.map(toMessageFrameBody), hasMore: res.hasMore };
+    },
+    async conversations(user) {
+      const res = await unary<Parameters<MessageServiceClient['conversations']>[0], { items: Array<{ conversation: string; lastSeq: number }> }>(
+        (c, req, o, cb) => c.conversations(req, md, o, cb),
+        { user },
+      );
+      return res.items.map((i) => ({ conversation: i.conversation, lastSeq: i.lastSeq }));
+    },
+  };
+}
+
+/** A wire message as the body of a `message` frame. */
+export function toMessageFrameBody(m: ChatMessage): MessageFrameBody {
+  return { msgId: m.msgId, conversation: m.conversation, seq: m.seq, from: m.fromUser, to: m.toUser, body: m.body, ts: m.ts, id: m.clientId };
+}

@@ -1,0 +1,117 @@
+import type { Logger } from '../../shared/logger.js';
+import type { BackoffOptions } from '../../shared/backoff.js';
+import type { MessageServiceClient } from '../../shared/proto.js';
+import type { Push__Output } from '../../shared/gen/switchboard/v1/Push.js';
+import { EndpointStream, type EndpointStreamEvents } from './endpoint-stream.js';
+import type { Discovery } from './discovery.js';
+
+export interface StreamManagerOptions {
+  instanceId: string;
+  discovery: Discovery;
+  onlineUsers: () => string[];
+  backoff: BackoffOptions;
+  resetAfterMs: number;
+  connectTimeoutMs: number;
+  keepaliveMs: number;
+  keepaliveTimeoutMs: number;
+  maxMessageBytes: number;
+  logger: Logger;
+  random?: () => number;
+  now?: () => number;
+  /** Metric and delivery hooks. */
+  events: Pick<EndpointStreamEvents, 'onAttempt' | 'onBackoff' | 'onPush'> & {
+    onUp(endpoint: string, reconnect: boolean): void;
+    onDown(endpoint: string, wasUp: boolean): void;
+    onEndpoints(count: number): void;
+    onActiveStreams(count: number): void;
+  };
+}
+
+/**
+ * One subscription stream per discovered Message endpoint. New endpoints get a stream, vanished
+ * ones are closed, and every stream failure asks discovery to look again.
+ */
+export class StreamManager {
+  private readonly streams = new Map<string, EndpointStream>();
+  private roundRobin = 0;
+  private started = false;
+
+  constructor(private readonly opts: StreamManagerOptions) {}
+
+  start(): void {
+    this.started = true;
+    this.opts.discovery.start((endpoints) => this.setEndpoints(endpoints));
+  }
+
+  /** Diffs the endpoint set against the open streams. */
+  setEndpoints(endpoints: readonly string[]): void {
+    if (!this.started) return;
+    const wanted = new Set(endpoints);
+    for (const [endpoint, stream] of this.streams) {
+      if (!wanted.has(endpoint)) {
+        this.streams.delete(endpoint);
+        stream.close();
+        this.opts.logger.info({ endpoint }, 'message endpoint removed; stream closed');
+      }
+    }
+    for (const endpoint of wanted) {
+      if (this.streams.has(endpoint)) continue;
+      const stream = new EndpointStream({ ...this.opts, endpoint, events: this.streamEvents() });
+      this.streams.set(endpoint, stream);
+      stream.start();
+    }
+    this.opts.events.onEndpoints(this.streams.size);
+    this.opts.events.onActiveStreams(this.upCount);
+  }
+
+  /** Number of established subscription streams. */
+  get upCount(): number {
+    let n = 0;
+    for (const s of this.streams.values()) if (s.state === 'up') n++;
+    return n;
+  }
+
+  get endpointCount(): number {
+    return this.streams.size;
+  }
+
+  /** The client of an up stream, round robin; undefined when none is up. */
+  pickClient(): MessageServiceClient | undefined {
+    const up = [...this.streams.values()].filter((s) => s.state === 'up');
+    if (up.length === 0) return undefined;
+    this.roundRobin = (this.roundRobin + 1) % up.length;
+    return up[this.roundRobin]!.upClient;
+  }
+
+  /** Announces users going online/offline to every Message pod. */
+  broadcastPresence(online: string[], offline: string[]): void {
+    for (const s of this.streams.values()) s.sendPresence(online, offline);
+  }
+
+  /** Closes every stream and stops discovery. */
+  stop(): void {
+    this.started = false;
+    this.opts.discovery.stop();
+    for (const s of this.streams.values()) s.close();
+    this.streams.clear();
+    this.opts.events.onActiveStreams(0);
+  }
+
+  private streamEvents(): EndpointStreamEvents {
+    const e = this.opts.events;
+    return {
+      onAttempt: e.onAttempt,
+      onBackoff: e.onBackoff,
+      onPush: (push: Push__Output) => e.onPush(push),
+      onUp: (stream, reconnect) => {
+        e.onActiveStreams(this.upCount);
+        e.onUp(stream.endpoint, reconnect);
+      },
+      onDown: (stream, wasUp) => {
+        e.onActiveStreams(this.upCount);
+        e.onDown(stream.endpoint, wasUp);
+        if (this.streams.get(stream.endpoint) === stream) this.opts.discovery.refresh();
+      },
+    };
+  }
+}

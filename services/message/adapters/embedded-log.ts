@@ -1,0 +1,95 @@
+import type { Logger } from '../../shared/logger.js';
+import { Backoff } from '../../shared/backoff.js';
+import type { CheckResult } from '../../shared/health.js';
+import { UnavailableError } from '../../shared/errors.js';
+import type { BatchHandler, MessageLog, SendEntry } from './log.js';
+import { partitionOf } from './partitioner.js';
+
+export interface EmbeddedLogOptions {
+  partitions: number;
+  /** Largest batch handed to the consumer. */
+  maxBatch?: number;
+  logger: Logger;
+}
+
+interface Partition {
+  /** Entries from `base` on; everything below was committed and dropped. */
+  entries: SendEntry[];
+  base: number;
+  committed: number;
+  running: boolean;
+}
+
+/**
+ * In-process twin of the Kafka log: keyed partitions, one consumer (a group of one), offsets
+ * committed after the handler resolves, redelivery with backoff when it rejects. Not durable.
+ */
+export function createEmbeddedLog(opts: EmbeddedLogOptions): MessageLog {
+  const maxBatch = opts.maxBatch ?? 100;
+  const partitions: Partition[] = Array.from({ length: opts.partitions }, () => ({ entries: [], base: 0, committed: 0, running: false }));
+  let handler: BatchHandler | undefined;
+  let started = false;
+  let stopped = false;
+  let consuming = true;
+  const inFlight = new Set<Promise<void>>();
+
+  function drain(index: number): void {
+    const p = partitions[index]!;
+    if (!handler || p.running || !consuming || p.committed >= p.base + p.entries.length) return;
+    p.running = true;
+    const run = (async () => {
+      const backoff = new Backoff({ initialMs: 50, multiplier: 2, jitter: 0.2, maxMs: 5_000 });
+      while (consuming && p.committed < p.base + p.entries.length) {
+        const from = p.committed - p.base;
+        const batch = p.entries.slice(from, from + maxBatch);
+        try {
+          await handler!({ partition: index, entries: batch });
+          p.committed += batch.length;
+          p.entries.splice(0, p.committed - p.base);
+          p.base = p.committed;
+          backoff.reset();
+        } catch (err: unknown) {
+          const delay = backoff.next();
+          opts.logger.warn({ err, partition: index, retryInMs: delay }, 'batch failed; redelivering');
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    })().finally(() => {
+      p.running = false;
+      inFlight.delete(run);
+      drain(index);
+    });
+    inFlight.add(run);
+  }
+
+  return {
+    async start() {
+      started = true;
+    },
+    async append(entry) {
+      if (!started || stopped) throw new UnavailableError('log is not running');
+      const index = partitionOf(entry.conversation, partitions.length);
+      partitions[index]!.entries.push(structuredClone(entry));
+      queueMicrotask(() => drain(index));
+    },
+    async consume(h) {
+      handler = h;
+      partitions.forEach((_, i) => drain(i));
+    },
+    async stopConsuming() {
+      consuming = false;
+      await Promise.allSettled([...inFlight]);
+    },
+    async stop() {
+      consuming = false;
+      stopped = true;
+      await Promise.allSettled([...inFlight]);
+    },
+    health(): CheckResult {
+      if (stopped) return { ok: false, detail: 'stopped' };
+      if (!started) return { ok: false, detail: 'not started' };
+      if (!handler || !consuming) return { ok: false, detail: handler ? 'consumer stopped' : 'consumer not started' };
+      return { ok: true, detail: `embedded, ${partitions.length} partitions` };
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import type { HealthReporter } from '../../shared/health.js';
+
+/** One accepted send as it is written to the log (Kafka record value; key = conversation). */
+export interface SendEntry {
+  msgId: string;
+  conversation: string;
+  from: string;
+  to: string;
+  body: string;
+  /** Accept time, ms since the epoch. */
+  ts: number;
+  clientId: string;
+  /** Connect instance and connection the send came from (they get `accepted`, not a push). */
+  originInstance: string;
+  originConnection: string;
+}
+
+/** Entries of one partition, in log order. */
+export interface LogBatch {
+  partition: number;
+  entries: readonly SendEntry[];
+}
+
+/**
+ * Processes a batch. The log commits the batch's offsets only after the returned promise
+ * resolves; if it rejects, the same entries are delivered again (at-least-once).
+ */
+export type BatchHandler = (batch: LogBatch) => Promise<void>;
+
+/**
+ * The durable, partitioned log of accepted sends (Kafka, or the embedded twin). Entries with the
+ * same conversation go to the same partition; each partition is consumed by one member of the
+ * consumer group at a time, in order.
+ */
+export interface MessageLog extends HealthReporter {
+  /** Connects the producer. Rejects when the log cannot be reached. */
+  start(): Promise<void>;
+  /** Appends an entry; resolves once it is durable (acks from all in-sync replicas). */
+  append(entry: SendEntry): Promise<void>;
+  /** Joins the consumer group and feeds every assigned partition's entries to `handler`. */
+  consume(handler: BatchHandler): Promise<void>;
+  /** Finishes the batch in progress, commits it and leaves the group; appends still work. Idempotent. */
+  stopConsuming(): Promise<void>;
+  /** Stops consuming (if not yet) and disconnects the producer. Idempotent. */
+  stop(): Promise<void>;
+}

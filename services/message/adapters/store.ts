@@ -1,0 +1,66 @@
+import type { HealthReporter } from '../../shared/health.js';
+import type { SendEntry } from './log.js';
+
+/** A message with its place in the conversation. */
+export interface StoredMessage {
+  msgId: string;
+  conversation: string;
+  seq: number;
+  from: string;
+  to: string;
+  body: string;
+  ts: number;
+  clientId: string;
+}
+
+/** One conversation of a user. */
+export interface ConversationSummary {
+  conversation: string;
+  lastSeq: number;
+}
+
+/** The record that makes a send idempotent: (user, clientId) → the entry first accepted for it. */
+export interface SendClaim {
+  entry: SendEntry;
+  /** When the claim may be forgotten (end of the idempotency window), ms since the epoch. */
+  expiresAt: number;
+}
+
+/** Raised by insertMessage when another message already holds (conversation, seq). */
+export class SeqConflictError extends Error {
+  constructor(
+    readonly conversation: string,
+    readonly seq: number,
+  ) {
+    super(`seq ${seq} of ${conversation} is taken`);
+    this.name = 'SeqConflictError';
+  }
+}
+
+/**
+ * Message storage (MongoDB, or the embedded twin). (conversation, seq) and msgId are unique;
+ * claims expire at `expiresAt` (a TTL index on MongoDB).
+ */
+export interface MessageStore extends HealthReporter {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /**
+   * Records the claim unless an unexpired claim for (entry.from, entry.clientId) exists; returns
+   * the claim that holds (the existing one, or the new one) and whether it was created now.
+   */
+  claimSend(claim: SendClaim): Promise<{ claim: SendClaim; created: boolean }>;
+  /** True when a message with this id is stored. */
+  hasMessage(msgId: string): Promise<boolean>;
+  /** The highest stored seq of a conversation, 0 if none. */
+  lastSeq(conversation: string): Promise<number>;
+  /**
+   * Stores a message. Returns 'duplicate' (and stores nothing) when its msgId is stored already;
+   * throws SeqConflictError when its seq is taken by another message. Also advances both
+   * members' conversation index.
+   */
+  insertMessage(message: StoredMessage, members: readonly string[]): Promise<'inserted' | 'duplicate'>;
+  /** Messages with seq > afterSeq, ascending, at most `limit`. */
+  readMessages(conversation: string, afterSeq: number, limit: number): Promise<StoredMessage[]>;
+  /** The user's conversations, most recently active first, at most `limit`. */
+  listConversations(user: string, limit: number): Promise<ConversationSummary[]>;
+}

@@ -1,0 +1,31 @@
+import { BadRequestError, ForbiddenError } from '../../shared/errors.js';
+import { directPeer, isConversationId, isUserId } from '../../shared/ids.js';
+import type { ConversationSummary, MessageStore, StoredMessage } from '../adapters/store.js';
+import { backend } from './send-acceptor.js';
+
+/** Reads of stored messages, with the membership check done here (Connect is not trusted). */
+export class History {
+  constructor(
+    private readonly store: MessageStore,
+    private readonly opts: { maxSyncLimit: number; maxConversations: number },
+  ) {}
+
+  /** Messages of `conversation` after `afterSeq`; FORBIDDEN unless `user` is a member. */
+  async sync(user: string, conversation: string, afterSeq: number, limit: number): Promise<{ messages: StoredMessage[]; hasMore: boolean }> {
+    if (!isUserId(user)) throw new BadRequestError('user must be a user id');
+    if (!isConversationId(conversation)) throw new BadRequestError('conversation must be a conversation id');
+    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new BadRequestError('after must be an integer ≥ 0');
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > this.opts.maxSyncLimit) {
+      throw new BadRequestError(`limit must be an integer 1-${this.opts.maxSyncLimit}`);
+    }
+    if (directPeer(conversation, user) === undefined) throw new ForbiddenError(`user ${user} is not a member of ${conversation}`);
+    const rows = await backend('store', () => this.store.readMessages(conversation, afterSeq, limit + 1));
+    return { messages: rows.slice(0, limit), hasMore: rows.length > limit };
+  }
+
+  /** The user's conversations with their last seq. */
+  async conversations(user: string): Promise<ConversationSummary[]> {
+    if (!isUserId(user)) throw new BadRequestError('user must be a user id');
+    return backend('store', () => this.store.listConversations(user, this.opts.maxConversations));
+  }
+}

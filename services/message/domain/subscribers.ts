@@ -1,0 +1,135 @@
+import type { Logger } from '../../shared/logger.js';
+import type { PresenceStore } from '../adapters/presence.js';
+import type { StoredMessage } from '../adapters/store.js';
+
+/** A push as handed to one Connect instance. */
+export interface PushFrame {
+  message: StoredMessage;
+  recipients: string[];
+  excludeConnection: string;
+}
+
+/** The Message side of one Connect instance's subscription stream. */
+export interface SubscriberLink {
+  /** Queues a push on the stream; false when the stream can no longer take it. */
+  push(frame: PushFrame): boolean;
+  /** Ends the stream with UNAVAILABLE and `reason` (Connect then moves to other pods). */
+  end(reason: string): void;
+}
+
+interface Subscriber {
+  link: SubscriberLink;
+  users: Set<string>;
+}
+
+export interface SubscriberRegistryOptions {
+  presence: PresenceStore;
+  /** How long a presence entry lives without refresh. */
+  presenceTtlMs: number;
+  logger: Logger;
+  onCountChange?: (count: number) => void;
+  onPush?: (result: 'sent' | 'dropped') => void;
+}
+
+/**
+ * The Connect instances subscribed to this Message pod, the users each holds, and the routing of
+ * stored messages to them. Presence entries are written to the shared presence store and
+ * refreshed while the stream lives, so any Message pod can find where a user is.
+ */
+export class SubscriberRegistry {
+  private readonly subs = new Map<string, Subscriber>();
+  private refreshTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: SubscriberRegistryOptions) {}
+
+  /** Starts the periodic refresh of presence entries (every third of the TTL). */
+  start(): void {
+    this.refreshTimer = setInterval(() => void this.refreshAll(), Math.max(100, Math.floor(this.opts.presenceTtlMs / 3)));
+    this.refreshTimer.unref();
+  }
+
+  /** Registers a Connect instance's stream; a previous stream of the same instance is ended. */
+  async attach(instance: string, link: SubscriberLink, users: readonly string[]): Promise<void> {
+    const previous = this.subs.get(instance);
+    if (previous && previous.link !== link) previous.link.end('replaced by a newer stream of the same instance');
+    this.subs.set(instance, { link, users: new Set(users) });
+    this.opts.onCountChange?.(this.subs.size);
+    await this.writePresence(instance, users, []);
+  }
+
+  /** Applies a presence change announced on the stream. */
+  async update(instance: string, link: SubscriberLink, online: readonly string[], offline: readonly string[]): Promise<void> {
+    const sub = this.subs.get(instance);
+    if (!sub || sub.link !== link) return;
+    for (const u of online) sub.users.add(u);
+    for (const u of offline) sub.users.delete(u);
+    await this.writePresence(instance, online, offline);
+  }
+
+  /**
+   * Forgets a stream that ended. Its presence entries are left to expire: the same Connect
+   * instance keeps streams to the other Message pods, which keep refreshing them.
+   */
+  detach(instance: string, link: SubscriberLink): void {
+    if (this.subs.get(instance)?.link !== link) return;
+    this.subs.delete(instance);
+    this.opts.onCountChange?.(this.subs.size);
+  }
+
+  /** Number of subscribed Connect instances. */
+  get size(): number {
+    return this.subs.size;
+  }
+
+  /**
+   * Pushes a stored message to the Connect instances holding its sender or recipient. When the
+   * presence store cannot answer, the instances' own announcements on their streams are used.
+   */
+  async route(message: StoredMessage, originInstance: string, originConnection: string): Promise<void> {
+    const users = message.from === message.to ? [message.from] : [message.to, message.from];
+    const targets = new Map<string, string[]>();
+    try {
+      const found = await this.opts.presence.lookup(users);
+      for (const [user, instances] of found) {
+        for (const instance of instances) targets.set(instance, [...(targets.get(instance) ?? []), user]);
+      }
+    } catch (err: unknown) {
+      this.opts.logger.warn({ err }, 'presence lookup failed; routing by stream announcements');
+      for (const [instance, sub] of this.subs) {
+        const held = users.filter((u) => sub.users.has(u));
+        if (held.length > 0) targets.set(instance, held);
+      }
+    }
+    for (const [instance, recipients] of targets) {
+      const sub = this.subs.get(instance);
+      if (!sub) continue; // that gateway has no stream to this pod: its clients catch up by sync
+      const ok = sub.link.push({ message, recipients, excludeConnection: instance === originInstance ? originConnection : '' });
+      this.opts.onPush?.(ok ? 'sent' : 'dropped');
+    }
+  }
+
+  /** Ends every stream (drain) and stops refreshing. */
+  stop(reason: string): void {
+    clearInterval(this.refreshTimer);
+    for (const [instance, sub] of [...this.subs]) {
+      sub.link.end(reason);
+      this.detach(instance, sub.link);
+    }
+  }
+
+  private async writePresence(instance: string, online: readonly string[], offline: readonly string[]): Promise<void> {
+    try {
+      if (online.length > 0) await this.opts.presence.refresh(instance, online, this.opts.presenceTtlMs);
+      if (offline.length > 0) await this.opts.presence.remove(instance, offline);
+    } catch (err: unknown) {
+      // The next refresh round writes the entries again; routing falls back meanwhile.
+      this.opts.logger.warn({ err, instance }, 'presence write failed');
+    }
+  }
+
+  private async refreshAll(): Promise<void> {
+    for (const [instance, sub] of this.subs) {
+      if (sub.users.size > 0) await this.writePresence(instance, [...sub.users], []);
+    }
+  }
+}

@@ -1,0 +1,139 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Logger } from '../shared/logger.js';
+import { createAdminServer } from '../shared/admin-server.js';
+import { createRegistry } from '../shared/metrics.js';
+import { once, sleep, withTimeout, type Service } from '../shared/lifecycle.js';
+import type { CheckResult } from '../shared/health.js';
+import type { MessageConfig } from './config.js';
+import type { Backends } from './backends.js';
+import { Sequencer } from './domain/sequencer.js';
+import { SendAcceptor } from './domain/send-acceptor.js';
+import { History } from './domain/history.js';
+import { SubscriberRegistry } from './domain/subscribers.js';
+import { createPipeline } from './domain/pipeline.js';
+import { createGrpcTransport, SERVICE_NAME } from './transport/grpc-server.js';
+
+export interface MessageAddresses {
+  grpcPort: number;
+  httpPort: number;
+  instanceId: string;
+}
+
+export interface MessageServiceDeps {
+  config: MessageConfig;
+  backends: Backends;
+  logger: Logger;
+  registry?: Registry;
+}
+
+/** The Message service: gRPC API, log consumer pipeline, subscriber streams, admin HTTP. */
+export function createMessageService(deps: MessageServiceDeps): Service<MessageAddresses> & { registry: Registry } {
+  const { config, backends, logger } = deps;
+  const registry = deps.registry ?? createRegistry('message');
+  const metrics = {
+    subscribers: new Gauge({ name: 'switchboard_message_subscribers', help: 'Connect streams this Message pod holds', registers: [registry] }),
+    sends: new Counter({ name: 'switchboard_message_sends_total', help: 'Send requests by result', labelNames: ['result'] as const, registers: [registry] }),
+    stored: new Counter({ name: 'switchboard_message_stored_total', help: 'Messages stored with a seq', registers: [registry] }),
+    storeLatency: new Histogram({
+      name: 'switchboard_message_store_latency_seconds',
+      help: 'From accept to stored with a seq',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    pushes: new Counter({ name: 'switchboard_message_pushes_total', help: 'Pushes written to Connect streams by result', labelNames: ['result'] as const, registers: [registry] }),
+  };
+
+  let draining = false;
+  const subscribers = new SubscriberRegistry({
+    presence: backends.presence,
+    presenceTtlMs: config.presenceTtlMs,
+    logger: logger.child({ component: 'subscribers' }),
+    onCountChange: (n) => metrics.subscribers.set(n),
+    onPush: (result) => metrics.pushes.inc({ result }),
+  });
+  const acceptor = new SendAcceptor({
+    log: backends.log,
+    store: backends.store,
+    maxBodyBytes: config.maxBodyBytes,
+    idempotencyWindowMs: config.idempotencyWindowMs,
+    onResult: (result) => metrics.sends.inc({ result }),
+  });
+  const history = new History(backends.store, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });
+  const pipeline = createPipeline({
+    sequencer: new Sequencer(backends.store),
+    subscribers,
+    logger: logger.child({ component: 'pipeline' }),
+    onStored: (ms) => {
+      metrics.stored.inc();
+      metrics.storeLatency.observe(ms / 1000);
+    },
+  });
+  const transport = createGrpcTransport({
+    acceptor,
+    history,
+    subscribers,
+    instanceId: config.instanceId,
+    logger: logger.child({ component: 'grpc' }),
+    maxMessageBytes: Math.max(64 * 1024, config.maxBodyBytes * 4 + 4096),
+    keepaliveMs: config.keepaliveMs,
+    keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+    draining: () => draining,
+  });
+  const checks = (): Record<string, CheckResult> => ({
+    log: backends.log.health(),
+    store: backends.store.health(),
+    presence: backends.presence.health(),
+    draining: draining ? { ok: false, detail: 'draining' } : { ok: true, detail: 'serving' },
+  });
+  const admin = createAdminServer({ host: config.httpHost, port: config.httpPort, registry, checks, logger });
+
+  return {
+    registry,
+    async start() {
+      if (backends.embedded.length > 0) {
+        logger.warn(
+          { embedded: backends.embedded },
+          `embedded ${backends.embedded.join(', ')}: data is NOT durable and only ONE Message replica may run; set KAFKA_BROKERS, MONGODB_URI and REDIS_URL for production`,
+        );
+      }
+      await backends.store.start();
+      await backends.presence.start();
+      await backends.log.start();
+      subscribers.start();
+      await backends.log.consume(pipeline);
+      const httpPort = await admin.start();
+      const grpcPort = await transport.bind(config.grpcHost, config.grpcPort);
+      transport.health.setStatus('', 'SERVING');
+      transport.health.setStatus(SERVICE_NAME, 'SERVING');
+      logger.info({ grpcPort, httpPort, instanceId: config.instanceId }, 'message service started');
+      return { grpcPort, httpPort, instanceId: config.instanceId };
+    },
+    stop: once(async () => {
+      draining = true;
+      transport.health.setStatus('', 'NOT_SERVING');
+      transport.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+      logger.info({ drainWindowMs: config.drainWindowMs }, 'draining');
+      await sleep(config.drainWindowMs);
+      // Finish and commit the batch in progress while the streams can still carry its pushes;
+      // the partitions then move to the other pods.
+      await backends.log.stopConsuming();
+      // Ending the streams with UNAVAILABLE moves every gateway to the other pods at once.
+      subscribers.stop('message pod is shutting down');
+      try {
+        await withTimeout(
+          new Promise<void>((resolve, reject) => transport.server.tryShutdown((err) => (err ? reject(err) : resolve()))),
+          config.shutdownTimeoutMs,
+          'gRPC drain deadline passed',
+        );
+      } catch (err: unknown) {
+        logger.warn({ err }, 'forcing gRPC shutdown');
+        transport.server.forceShutdown();
+      }
+      await backends.log.stop();
+      await backends.presence.stop();
+      await backends.store.stop();
+      await admin.stop();
+      logger.info('message service stopped');
+    }),
+  };
+}

@@ -1,0 +1,180 @@
+import { Server, ServerCredentials, status, type ServerDuplexStream, type ServiceError, type sendUnaryData } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import type { Logger } from '../../shared/logger.js';
+import { describeError, grpcStatusOf, SwitchboardError } from '../../shared/errors.js';
+import { isUserId } from '../../shared/ids.js';
+import { loadSwitchboardProto, type MessageServiceHandlers, type MessageStreamRequest__Output, type MessageStreamResponse } from '../../shared/proto.js';
+import type { StoredMessage } from '../adapters/store.js';
+import type { SendAcceptor } from '../domain/send-acceptor.js';
+import type { History } from '../domain/history.js';
+import type { SubscriberLink, SubscriberRegistry } from '../domain/subscribers.js';
+
+export const SERVICE_NAME = 'switchboard.v1.MessageService';
+
+export interface GrpcTransportDeps {
+  acceptor: SendAcceptor;
+  history: History;
+  subscribers: SubscriberRegistry;
+  instanceId: string;
+  logger: Logger;
+  /** Largest gRPC message accepted, bytes. */
+  maxMessageBytes: number;
+  /** Server → client keepalive pings (detect dead gateways). */
+  keepaliveMs: number;
+  keepaliveTimeoutMs: number;
+  /** True while new streams must be refused (draining). */
+  draining: () => boolean;
+}
+
+/** The gRPC edge of the Message service: MessageService, grpc.health.v1 and reflection. */
+export interface GrpcTransport {
+  server: Server;
+  health: HealthImplementation;
+  bind(host: string, port: number): Promise<number>;
+}
+
+/** Builds the gRPC server with thin handlers over the domain objects. */
+export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
+  const { definition, grpc } = loadSwitchboardProto();
+  const server = new Server({
+    'grpc.max_receive_message_length': deps.maxMessageBytes,
+    'grpc.max_send_message_length': 4 * 1024 * 1024,
+    'grpc.keepalive_time_ms': deps.keepaliveMs,
+    'grpc.keepalive_timeout_ms': deps.keepaliveTimeoutMs,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  const log = deps.logger;
+
+  const fail = (callback: sendUnaryData<never>, err: unknown, method: string): void => {
+    if (!(err instanceof SwitchboardError) || err.code === 'INTERNAL' || err.code === 'UNAVAILABLE') {
+      log.warn({ err, method }, 'request failed');
+    }
+    callback({ code: grpcStatusOf(err), details: describeError(err) } as ServiceError, null);
+  };
+
+  const handlers: MessageServiceHandlers = {
+    Send(call, callback) {
+      const r = call.request;
+      deps.acceptor
+        .accept({
+          from: r.fromUser,
+          clientId: r.clientId,
+          to: r.toUser,
+          body: r.body,
+          originInstance: r.originInstance,
+          originConnection: r.originConnection,
+        })
+        .then(
+          (a) => callback(null, { msgId: a.msgId, conversation: a.conversation, ts: a.ts, duplicate: a.duplicate }),
+          (err: unknown) => fail(callback, err, 'Send'),
+        );
+    },
+    Sync(call, callback) {
+      const r = call.request;
+      deps.history.sync(r.user, r.conversation, r.afterSeq, r.limit).then(
+        (res) => callback(null, { messages: res.messages.map(toProtoMessage), hasMore: res.hasMore }),
+        (err: unknown) => fail(callback, err, 'Sync'),
+      );
+    },
+    Conversations(call, callback) {
+      deps.history.conversations(call.request.user).then(
+        (items) => callback(null, { items }),
+        (err: unknown) => fail(callback, err, 'Conversations'),
+      );
+    },
+    MessageStream(call) {
+      handleStream(call, deps);
+    },
+  };
+
+  server.addService(grpc.switchboard.v1.MessageService.service, handlers);
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
+  health.addToServer(server);
+  new ReflectionService(definition).addToServer(server);
+
+  return {
+    server,
+    health,
+    bind: (host, port) =>
+      new Promise<number>((resolve, reject) => {
+        const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+        server.bindAsync(target, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+      }),
+  };
+}
+
+/** One Connect instance's subscription: Subscribe first, then presence updates and heartbeats. */
+function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, MessageStreamResponse>, deps: GrpcTransportDeps): void {
+  let instance: string | undefined;
+  let ended = false;
+  const log = deps.logger.child({ peer: call.getPeer() });
+  const link: SubscriberLink = {
+    push(frame) {
+      if (ended) return false;
+      call.write({ push: { message: toProtoMessage(frame.message), recipients: frame.recipients, excludeConnection: frame.excludeConnection } });
+      return true;
+    },
+    end(reason) {
+      if (ended) return;
+      ended = true;
+      call.emit('error', { code: status.UNAVAILABLE, details: reason });
+    },
+  };
+  const close = (why: string): void => {
+    if (instance) {
+      deps.subscribers.detach(instance, link);
+      log.info({ instance, why }, 'gateway unsubscribed');
+    }
+    ended = true;
+  };
+  const reject = (code: status, details: string): void => {
+    if (ended) return;
+    ended = true;
+    call.emit('error', { code, details });
+  };
+
+  if (deps.draining()) {
+    reject(status.UNAVAILABLE, 'draining');
+    return;
+  }
+  call.on('data', (req: MessageStreamRequest__Output) => {
+    if (ended) return;
+    if (!instance) {
+      const sub = req.subscribe;
+      if (req.request !== 'subscribe' || !sub) return reject(status.INVALID_ARGUMENT, 'the first frame must be subscribe');
+      if (!/^[\x21-\x7e]{1,128}$/.test(sub.connectServiceId)) return reject(status.INVALID_ARGUMENT, 'connect_service_id must be 1-128 printable ASCII characters');
+      const bad = sub.onlineUsers.find((u) => !isUserId(u));
+      if (bad !== undefined) return reject(status.INVALID_ARGUMENT, `online_users holds an invalid user id: ${JSON.stringify(bad).slice(0, 80)}`);
+      instance = sub.connectServiceId;
+      const id = instance;
+      void deps.subscribers.attach(id, link, sub.onlineUsers).then(() => {
+        if (ended) return;
+        call.write({ subscribed: { messageServiceId: deps.instanceId } });
+        log.info({ instance: id, users: sub.onlineUsers.length }, 'gateway subscribed');
+      });
+      return;
+    }
+    if (req.request === 'presence' && req.presence) {
+      const { online, offline } = req.presence;
+      const bad = [...online, ...offline].find((u) => !isUserId(u));
+      if (bad !== undefined) return reject(status.INVALID_ARGUMENT, `presence holds an invalid user id: ${JSON.stringify(bad).slice(0, 80)}`);
+      void deps.subscribers.update(instance, link, online, offline);
+    } else if (req.request === 'heartbeat') {
+      call.write({ heartbeat: { ts: Date.now() } });
+    } else if (req.request === 'subscribe') {
+      reject(status.INVALID_ARGUMENT, 'subscribe may only be the first frame');
+    }
+  });
+  call.on('end', () => {
+    close('stream ended by gateway');
+    call.end();
+  });
+  call.on('error', (err: Error) => close(`stream error: ${err.message}`));
+  call.on('cancelled', () => close('cancelled'));
+}
+
+/** A stored message in its wire form. */
+export function toProtoMessage(m: StoredMessage) {
+  return { msgId: m.msgId, conversation: m.conversation, seq: m.seq, fromUser: m.from, toUser: m.to, body: m.body, ts: m.ts, clientId: m.clientId };
+}

@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/** Raw settings: env vars, possibly overridden by command-line flags. */
+export type RawSettings = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Turns `--message-grpc-port=0` / `--message-grpc-port 0` flags into `MESSAGE_GRPC_PORT`
+ * settings, layered over the environment. Every setting can thus be given either way.
+ */
+export function settingsFrom(env: NodeJS.ProcessEnv, argv: readonly string[]): RawSettings {
+  const out: Record<string, string | undefined> = { ...env };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith('--')) throw new ConfigError([`unexpected argument "${arg}" (settings are --name=value)`]);
+    const eq = arg.indexOf('=');
+    const name = (eq === -1 ? arg.slice(2) : arg.slice(2, eq)).replace(/-/g, '_').toUpperCase();
+    let value: string | undefined;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      i++;
+      if (value === undefined) throw new ConfigError([`flag ${arg} needs a value`]);
+    }
+    out[name] = value;
+  }
+  return out;
+}
+
+/** Field builders that parse env strings with precise messages. */
+export const setting = {
+  port: (def: number) =>
+    z
+      .string()
+      .default(String(def))
+      .transform((v, ctx) => toInt(v, ctx, 0, 65535, 'a port number 0-65535')),
+  int: (def: number, min: number, max: number) =>
+    z
+      .string()
+      .default(String(def))
+      .transform((v, ctx) => toInt(v, ctx, min, max, `an integer ${min}-${max}`)),
+  /** A duration in milliseconds: "1500", "1500ms", "2s", "1m", "24h". */
+  duration: (def: string, minMs = 0) =>
+    z
+      .string()
+      .default(def)
+      .transform((v, ctx) => {
+        const ms = parseDuration(v);
+        if (ms === undefined || ms < minMs) {
+          ctx.addIssue({ code: 'custom', message: `expected a duration ≥ ${minMs} ms like 500ms, 5s, 1m, 24h; got "${v}"` });
+          return z.NEVER;
+        }
+        return ms;
+      }),
+  text: (def: string) => z.string().default(def),
+  optionalText: () =>
+    z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
+  oneOf: <const T extends readonly [string, ...string[]]>(values: T, def: T[number]) =>
+    z
+      .string()
+      .default(def)
+      .transform((v, ctx) => {
+        if ((values as readonly string[]).includes(v)) return v as T[number];
+        ctx.addIssue({ code: 'custom', message: `expected one of ${values.join(', ')}; got "${v}"` });
+        return z.NEVER;
+      }),
+  bool: (def: boolean) =>
+    z
+      .string()
+      .default(String(def))
+      .transform((v, ctx) => {
+        if (/^(1|true|yes|on)$/i.test(v)) return true;
+        if (/^(0|false|no|off)$/i.test(v)) return false;
+        ctx.addIssue({ code: 'custom', message: `expected true or false; got "${v}"` });
+        return z.NEVER;
+      }),
+};
+
+function toInt(v: string, ctx: z.RefinementCtx, min: number, max: number, what: string): number {
+  const n = /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    ctx.addIssue({ code: 'custom', message: `expected ${what}; got "${v}"` });
+    return z.NEVER as never;
+  }
+  return n;
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses "250", "250ms", "5s", "1.5m", "24h" into milliseconds. */
+export function parseDuration(v: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!);
+}
+
+/**
+ * Parses settings with a zod object schema whose keys are env var names, and returns a frozen
+ * object. Fails with a ConfigError naming every bad setting at once.
+ */
+export function parseSettings<S extends z.ZodObject>(schema: S, raw: RawSettings): Readonly<z.output<S>> {
+  const picked: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const v = raw[key];
+    if (v !== undefined && v !== '') picked[key] = v;
+  }
+  const result = schema.safeParse(picked);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(settings)'}: ${i.message}`));
+  }
+  return Object.freeze(result.data);
+}

@@ -1,0 +1,47 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { ChatMessage as _switchboard_v1_ChatMessage, ChatMessage__Output as _switchboard_v1_ChatMessage__Output } from './switchboard/v1/ChatMessage.js';
+import type { ConversationSummary as _switchboard_v1_ConversationSummary, ConversationSummary__Output as _switchboard_v1_ConversationSummary__Output } from './switchboard/v1/ConversationSummary.js';
+import type { ConversationsRequest as _switchboard_v1_ConversationsRequest, ConversationsRequest__Output as _switchboard_v1_ConversationsRequest__Output } from './switchboard/v1/ConversationsRequest.js';
+import type { ConversationsResponse as _switchboard_v1_ConversationsResponse, ConversationsResponse__Output as _switchboard_v1_ConversationsResponse__Output } from './switchboard/v1/ConversationsResponse.js';
+import type { Heartbeat as _switchboard_v1_Heartbeat, Heartbeat__Output as _switchboard_v1_Heartbeat__Output } from './switchboard/v1/Heartbeat.js';
+import type { MessageServiceClient as _switchboard_v1_MessageServiceClient, MessageServiceDefinition as _switchboard_v1_MessageServiceDefinition } from './switchboard/v1/MessageService.js';
+import type { MessageStreamRequest as _switchboard_v1_MessageStreamRequest, MessageStreamRequest__Output as _switchboard_v1_MessageStreamRequest__Output } from './switchboard/v1/MessageStreamRequest.js';
+import type { MessageStreamResponse as _switchboard_v1_MessageStreamResponse, MessageStreamResponse__Output as _switchboard_v1_MessageStreamResponse__Output } from './switchboard/v1/MessageStreamResponse.js';
+import type { PresenceUpdate as _switchboard_v1_PresenceUpdate, PresenceUpdate__Output as _switchboard_v1_PresenceUpdate__Output } from './switchboard/v1/PresenceUpdate.js';
+import type { Push as _switchboard_v1_Push, Push__Output as _switchboard_v1_Push__Output } from './switchboard/v1/Push.js';
+import type { SendRequest as _switchboard_v1_SendRequest, SendRequest__Output as _switchboard_v1_SendRequest__Output } from './switchboard/v1/SendRequest.js';
+import type { SendResponse as _switchboard_v1_SendResponse, SendResponse__Output as _switchboard_v1_SendResponse__Output } from './switchboard/v1/SendResponse.js';
+import type { Subscribe as _switchboard_v1_Subscribe, Subscribe__Output as _switchboard_v1_Subscribe__Output } from './switchboard/v1/Subscribe.js';
+import type { Subscribed as _switchboard_v1_Subscribed, Subscribed__Output as _switchboard_v1_Subscribed__Output } from './switchboard/v1/Subscribed.js';
+import type { SyncRequest as _switchboard_v1_SyncRequest, SyncRequest__Output as _switchboard_v1_SyncRequest__Output } from './switchboard/v1/SyncRequest.js';
+import type { SyncResponse as _switchboard_v1_SyncResponse, SyncResponse__Output as _switchboard_v1_SyncResponse__Output } from './switchboard/v1/SyncResponse.js';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  switchboard: {
+    v1: {
+      ChatMessage: MessageTypeDefinition<_switchboard_v1_ChatMessage, _switchboard_v1_ChatMessage__Output>
+      ConversationSummary: MessageTypeDefinition<_switchboard_v1_ConversationSummary, _switchboard_v1_ConversationSummary__Output>
+      ConversationsRequest: MessageTypeDefinition<_switchboard_v1_ConversationsRequest, _switchboard_v1_ConversationsRequest__Output>
+      ConversationsResponse: MessageTypeDefinition<_switchboard_v1_ConversationsResponse, _switchboard_v1_ConversationsResponse__Output>
+      Heartbeat: MessageTypeDefinition<_switchboard_v1_Heartbeat, _switchboard_v1_Heartbeat__Output>
+      MessageService: SubtypeConstructor<typeof grpc.Client, _switchboard_v1_MessageServiceClient> & { service: _switchboard_v1_MessageServiceDefinition }
+      MessageStreamRequest: MessageTypeDefinition<_switchboard_v1_MessageStreamRequest, _switchboard_v1_MessageStreamRequest__Output>
+      MessageStreamResponse: MessageTypeDefinition<_switchboard_v1_MessageStreamResponse, _switchboard_v1_MessageStreamResponse__Output>
+      PresenceUpdate: MessageTypeDefinition<_switchboard_v1_PresenceUpdate, _switchboard_v1_PresenceUpdate__Output>
+      Push: MessageTypeDefinition<_switchboard_v1_Push, _switchboard_v1_Push__Output>
+      SendRequest: MessageTypeDefinition<_switchboard_v1_SendRequest, _switchboard_v1_SendRequest__Output>
+      SendResponse: MessageTypeDefinition<_switchboard_v1_SendResponse, _switchboard_v1_SendResponse__Output>
+      Subscribe: MessageTypeDefinition<_switchboard_v1_Subscribe, _switchboard_v1_Subscribe__Output>
+      Subscribed: MessageTypeDefinition<_switchboard_v1_Subscribed, _switchboard_v1_Subscribed__Output>
+      SyncRequest: MessageTypeDefinition<_switchboard_v1_SyncRequest, _switchboard_v1_SyncRequest__Output>
+      SyncResponse: MessageTypeDefinition<_switchboard_v1_SyncResponse, _switchboard_v1_SyncResponse__Output>
+    }
+  }
+}
+

@@ -1,0 +1,25 @@
+// Original file: proto/switchboard/v1/message_service.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface ChatMessage {
+  'msgId'?: (string);
+  'conversation'?: (string);
+  'seq'?: (number | string | Long);
+  'fromUser'?: (string);
+  'toUser'?: (string);
+  'body'?: (string);
+  'ts'?: (number | string | Long);
+  'clientId'?: (string);
+}
+
+export interface ChatMessage__Output {
+  'msgId': (string);
+  'conversation': (string);
+  'seq': (number);
+  'fromUser': (string);
+  'toUser': (string);
+  'body': (string);
+  'ts': (number);
+  'clientId': (string);
+}

@@ -1,0 +1,13 @@
+// Original file: proto/switchboard/v1/message_service.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface ConversationSummary {
+  'conversation'?: (string);
+  'lastSeq'?: (number | string | Long);
+}
+
+export interface ConversationSummary__Output {
+  'conversation': (string);
+  'lastSeq': (number);
+}

@@ -1,0 +1,65 @@
+// Original file: proto/switchboard/v1/message_service.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { ConversationsRequest as _switchboard_v1_ConversationsRequest, ConversationsRequest__Output as _switchboard_v1_ConversationsRequest__Output } from '../../switchboard/v1/ConversationsRequest.js';
+import type { ConversationsResponse as _switchboard_v1_ConversationsResponse, ConversationsResponse__Output as _switchboard_v1_ConversationsResponse__Output } from '../../switchboard/v1/ConversationsResponse.js';
+import type { MessageStreamRequest as _switchboard_v1_MessageStreamRequest, MessageStreamRequest__Output as _switchboard_v1_MessageStreamRequest__Output } from '../../switchboard/v1/MessageStreamRequest.js';
+import type { MessageStreamResponse as _switchboard_v1_MessageStreamResponse, MessageStreamResponse__Output as _switchboard_v1_MessageStreamResponse__Output } from '../../switchboard/v1/MessageStreamResponse.js';
+import type { SendRequest as _switchboard_v1_SendRequest, SendRequest__Output as _switchboard_v1_SendRequest__Output } from '../../switchboard/v1/SendRequest.js';
+import type { SendResponse as _switchboard_v1_SendResponse, SendResponse__Output as _switchboard_v1_SendResponse__Output } from '../../switchboard/v1/SendResponse.js';
+import type { SyncRequest as _switchboard_v1_SyncRequest, SyncRequest__Output as _switchboard_v1_SyncRequest__Output } from '../../switchboard/v1/SyncRequest.js';
+import type { SyncResponse as _switchboard_v1_SyncResponse, SyncResponse__Output as _switchboard_v1_SyncResponse__Output } from '../../switchboard/v1/SyncResponse.js';
+
+export interface MessageServiceClient extends grpc.Client {
+  Conversations(argument: _switchboard_v1_ConversationsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_ConversationsResponse__Output>): grpc.ClientUnaryCall;
+  Conversations(argument: _switchboard_v1_ConversationsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_ConversationsResponse__Output>): grpc.ClientUnaryCall;
+  Conversations(argument: _switchboard_v1_ConversationsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_ConversationsResponse__Output>): grpc.ClientUnaryCall;
+  Conversations(argument: _switchboard_v1_ConversationsRequest, callback: grpc.requestCallback<_switchboard_v1_ConversationsResponse__Output>): grpc.ClientUnaryCall;
+  conversations(argument: _switchboard_v1_ConversationsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_ConversationsResponse__Output>): grpc.ClientUnaryCall;
+  conversations(argument: _switchboard_v1_ConversationsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_ConversationsResponse__Output>): grpc.ClientUnaryCall;
+  conversations(argument: _switchboard_v1_ConversationsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_ConversationsResponse__Output>): grpc.ClientUnaryCall;
+  conversations(argument: _switchboard_v1_ConversationsRequest, callback: grpc.requestCallback<_switchboard_v1_ConversationsResponse__Output>): grpc.ClientUnaryCall;
+  
+  MessageStream(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_switchboard_v1_MessageStreamRequest, _switchboard_v1_MessageStreamResponse__Output>;
+  MessageStream(options?: grpc.CallOptions): grpc.ClientDuplexStream<_switchboard_v1_MessageStreamRequest, _switchboard_v1_MessageStreamResponse__Output>;
+  messageStream(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_switchboard_v1_MessageStreamRequest, _switchboard_v1_MessageStreamResponse__Output>;
+  messageStream(options?: grpc.CallOptions): grpc.ClientDuplexStream<_switchboard_v1_MessageStreamRequest, _switchboard_v1_MessageStreamResponse__Output>;
+  
+  Send(argument: _switchboard_v1_SendRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_SendResponse__Output>): grpc.ClientUnaryCall;
+  Send(argument: _switchboard_v1_SendRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_SendResponse__Output>): grpc.ClientUnaryCall;
+  Send(argument: _switchboard_v1_SendRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_SendResponse__Output>): grpc.ClientUnaryCall;
+  Send(argument: _switchboard_v1_SendRequest, callback: grpc.requestCallback<_switchboard_v1_SendResponse__Output>): grpc.ClientUnaryCall;
+  send(argument: _switchboard_v1_SendRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_SendResponse__Output>): grpc.ClientUnaryCall;
+  send(argument: _switchboard_v1_SendRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_SendResponse__Output>): grpc.ClientUnaryCall;
+  send(argument: _switchboard_v1_SendRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_SendResponse__Output>): grpc.ClientUnaryCall;
+  send(argument: _switchboard_v1_SendRequest, callback: grpc.requestCallback<_switchboard_v1_SendResponse__Output>): grpc.ClientUnaryCall;
+  
+  Sync(argument: _switchboard_v1_SyncRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_SyncResponse__Output>): grpc.ClientUnaryCall;
+  Sync(argument: _switchboard_v1_SyncRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_SyncResponse__Output>): grpc.ClientUnaryCall;
+  Sync(argument: _switchboard_v1_SyncRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_SyncResponse__Output>): grpc.ClientUnaryCall;
+  Sync(argument: _switchboard_v1_SyncRequest, callback: grpc.requestCallback<_switchboard_v1_SyncResponse__Output>): grpc.ClientUnaryCall;
+  sync(argument: _switchboard_v1_SyncRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_SyncResponse__Output>): grpc.ClientUnaryCall;
+  sync(argument: _switchboard_v1_SyncRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_SyncResponse__Output>): grpc.ClientUnaryCall;
+  sync(argument: _switchboard_v1_SyncRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_SyncResponse__Output>): grpc.ClientUnaryCall;
+  sync(argument: _switchboard_v1_SyncRequest, callback: grpc.requestCallback<_switchboard_v1_SyncResponse__Output>): grpc.ClientUnaryCall;
+  
+}
+
+export interface MessageServiceHandlers extends grpc.UntypedServiceImplementation {
+  Conversations: grpc.handleUnaryCall<_switchboard_v1_ConversationsRequest__Output, _switchboard_v1_ConversationsResponse>;
+  
+  MessageStream: grpc.handleBidiStreamingCall<_switchboard_v1_MessageStreamRequest__Output, _switchboard_v1_MessageStreamResponse>;
+  
+  Send: grpc.handleUnaryCall<_switchboard_v1_SendRequest__Output, _switchboard_v1_SendResponse>;
+  
+  Sync: grpc.handleUnaryCall<_switchboard_v1_SyncRequest__Output, _switchboard_v1_SyncResponse>;
+  
+}
+
+export interface MessageServiceDefinition extends grpc.ServiceDefinition {
+  Conversations: MethodDefinition<_switchboard_v1_ConversationsRequest, _switchboard_v1_ConversationsResponse, _switchboard_v1_ConversationsRequest__Output, _switchboard_v1_ConversationsResponse__Output>
+  MessageStream: MethodDefinition<_switchboard_v1_MessageStreamRequest, _switchboard_v1_MessageStreamResponse, _switchboard_v1_MessageStreamRequest__Output, _switchboard_v1_MessageStreamResponse__Output>
+  Send: MethodDefinition<_switchboard_v1_SendRequest, _switchboard_v1_SendResponse, _switchboard_v1_SendRequest__Output, _switchboard_v1_SendResponse__Output>
+  Sync: MethodDefinition<_switchboard_v1_SyncRequest, _switchboard_v1_SyncResponse, _switchboard_v1_SyncRequest__Output, _switchboard_v1_SyncResponse__Output>
+}

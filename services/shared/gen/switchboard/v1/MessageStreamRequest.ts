@@ -1,0 +1,19 @@
+// Original file: proto/switchboard/v1/message_service.proto
+
+import type { Subscribe as _switchboard_v1_Subscribe, Subscribe__Output as _switchboard_v1_Subscribe__Output } from '../../switchboard/v1/Subscribe.js';
+import type { PresenceUpdate as _switchboard_v1_PresenceUpdate, PresenceUpdate__Output as _switchboard_v1_PresenceUpdate__Output } from '../../switchboard/v1/PresenceUpdate.js';
+import type { Heartbeat as _switchboard_v1_Heartbeat, Heartbeat__Output as _switchboard_v1_Heartbeat__Output } from '../../switchboard/v1/Heartbeat.js';
+
+export interface MessageStreamRequest {
+  'subscribe'?: (_switchboard_v1_Subscribe | null);
+  'presence'?: (_switchboard_v1_PresenceUpdate | null);
+  'heartbeat'?: (_switchboard_v1_Heartbeat | null);
+  'request'?: "subscribe"|"presence"|"heartbeat";
+}
+
+export interface MessageStreamRequest__Output {
+  'subscribe'?: (_switchboard_v1_Subscribe__Output | null);
+  'presence'?: (_switchboard_v1_PresenceUpdate__Output | null);
+  'heartbeat'?: (_switchboard_v1_Heartbeat__Output | null);
+  'request'?: "subscribe"|"presence"|"heartbeat";
+}

@@ -1,0 +1,19 @@
+// Original file: proto/switchboard/v1/message_service.proto
+
+import type { Push as _switchboard_v1_Push, Push__Output as _switchboard_v1_Push__Output } from '../../switchboard/v1/Push.js';
+import type { Heartbeat as _switchboard_v1_Heartbeat, Heartbeat__Output as _switchboard_v1_Heartbeat__Output } from '../../switchboard/v1/Heartbeat.js';
+import type { Subscribed as _switchboard_v1_Subscribed, Subscribed__Output as _switchboard_v1_Subscribed__Output } from '../../switchboard/v1/Subscribed.js';
+
+export interface MessageStreamResponse {
+  'push'?: (_switchboard_v1_Push | null);
+  'heartbeat'?: (_switchboard_v1_Heartbeat | null);
+  'subscribed'?: (_switchboard_v1_Subscribed | null);
+  'response'?: "push"|"heartbeat"|"subscribed";
+}
+
+export interface MessageStreamResponse__Output {
+  'push'?: (_switchboard_v1_Push__Output | null);
+  'heartbeat'?: (_switchboard_v1_Heartbeat__Output | null);
+  'subscribed'?: (_switchboard_v1_Subscribed__Output | null);
+  'response'?: "push"|"heartbeat"|"subscribed";
+}

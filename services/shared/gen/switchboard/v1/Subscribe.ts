@@ -1,0 +1,12 @@
+// Original file: proto/switchboard/v1/message_service.proto
+
+
+export interface Subscribe {
+  'connectServiceId'?: (string);
+  'onlineUsers'?: (string)[];
+}
+
+export interface Subscribe__Output {
+  'connectServiceId': (string);
+  'onlineUsers': (string)[];
+}

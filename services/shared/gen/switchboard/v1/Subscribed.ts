@@ -1,0 +1,10 @@
+// Original file: proto/switchboard/v1/message_service.proto
+
+
+export interface Subscribed {
+  'messageServiceId'?: (string);
+}
+
+export interface Subscribed__Output {
+  'messageServiceId': (string);
+}

@@ -1,0 +1,39 @@
+import { fileURLToPath } from 'node:url';
+import { loadPackageDefinition, type GrpcObject } from '@grpc/grpc-js';
+import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
+import type { ProtoGrpcType } from './gen/message_service.js';
+
+/** Where the .proto files live (shipped with the code; also used for server reflection). */
+export const PROTO_ROOT = fileURLToPath(new URL('../../proto', import.meta.url));
+export const PROTO_FILE = 'switchboard/v1/message_service.proto';
+
+/**
+ * The loader options the generated types in ./gen were made with (see the Makefile's `proto`
+ * target); they must stay in step.
+ */
+export const LOADER_OPTIONS: Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_ROOT],
+};
+
+let cached: { definition: PackageDefinition; grpc: ProtoGrpcType } | undefined;
+
+/** The package definition and typed gRPC object of switchboard.v1 (loaded once). */
+export function loadSwitchboardProto(): { definition: PackageDefinition; grpc: ProtoGrpcType } {
+  if (!cached) {
+    const definition = loadSync(PROTO_FILE, LOADER_OPTIONS);
+    const grpc = loadPackageDefinition(definition) as unknown as ProtoGrpcType & GrpcObject;
+    cached = { definition, grpc };
+  }
+  return cached;
+}
+
+export type { ChatMessage__Output as ChatMessage } from './gen/switchboard/v1/ChatMessage.js';
+export type { MessageServiceClient } from './gen/switchboard/v1/MessageService.js';
+export type { MessageServiceHandlers } from './gen/switchboard/v1/MessageService.js';
+export type { MessageStreamRequest, MessageStreamRequest__Output } from './gen/switchboard/v1/MessageStreamRequest.js';
+export type { MessageStreamResponse, MessageStreamResponse__Output } from './gen/switchboard/v1/MessageStreamResponse.js';

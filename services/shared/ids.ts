@@ -29,19 +29,31 @@ export function directConversation(a: string, b: string): string {
 }
 
 /**
- * The other member of a direct conversation that `user` belongs to, or undefined when the user is
- * not a member. User ids may contain ':', so membership is decided by rebuilding the id.
+ * Every (a, b) pair, a ≤ b, whose direct conversation id is `conversation`. User ids may contain
+ * ':', so one id can stand for two pairs (dm:a:b:c is both (a, b:c) and (a:b, c)); such ids are
+ * ambiguous and never used.
  */
-export function directPeer(conversation: string, user: string): string | undefined {
-  if (!conversation.startsWith(DM_PREFIX)) return undefined;
+export function directMembers(conversation: string): Array<[string, string]> {
+  if (!conversation.startsWith(DM_PREFIX)) return [];
   const rest = conversation.slice(DM_PREFIX.length);
-  if (rest.startsWith(`${user}:`)) {
-    const peer = rest.slice(user.length + 1);
-    if (isUserId(peer) && directConversation(user, peer) === conversation) return peer;
+  const pairs: Array<[string, string]> = [];
+  for (let i = rest.indexOf(':'); i !== -1; i = rest.indexOf(':', i + 1)) {
+    const a = rest.slice(0, i);
+    const b = rest.slice(i + 1);
+    if (isUserId(a) && isUserId(b) && a <= b) pairs.push([a, b]);
   }
-  if (rest.endsWith(`:${user}`)) {
-    const peer = rest.slice(0, rest.length - user.length - 1);
-    if (isUserId(peer) && directConversation(user, peer) === conversation) return peer;
-  }
-  return undefined;
+  return pairs;
+}
+
+/** True when the direct conversation of `a` and `b` names exactly that pair. */
+export function isUnambiguousDirect(a: string, b: string): boolean {
+  return directMembers(directConversation(a, b)).length === 1;
+}
+
+/** The other member of a direct conversation that `user` belongs to; undefined if not a member or ambiguous. */
+export function directPeer(conversation: string, user: string): string | undefined {
+  const pairs = directMembers(conversation);
+  if (pairs.length !== 1) return undefined;
+  const [a, b] = pairs[0]!;
+  return user === a ? b : user === b ? a : undefined;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { BadRequestError, SwitchboardError, TooLargeError, UnavailableError } from '../../shared/errors.js';
-import { directConversation, isClientId, isUserId } from '../../shared/ids.js';
+import { directConversation, isClientId, isUnambiguousDirect, isUserId } from '../../shared/ids.js';
 import type { MessageLog, SendEntry } from '../adapters/log.js';
 import type { MessageStore } from '../adapters/store.js';
 
@@ -87,6 +87,9 @@ export class SendAcceptor {
 export function validateSend(cmd: SendCommand, maxBodyBytes: number): void {
   if (!isUserId(cmd.from)) throw new BadRequestError('from must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -)');
   if (!isUserId(cmd.to)) throw new BadRequestError('to must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -)');
+  if (!isUnambiguousDirect(cmd.from, cmd.to)) {
+    throw new BadRequestError(`the conversation id of ${cmd.from} and ${cmd.to} would be ambiguous (':' in user ids); this pair cannot message`);
+  }
   if (!isClientId(cmd.clientId)) throw new BadRequestError('id must be 1-64 printable ASCII characters');
   if (typeof cmd.body !== 'string' || cmd.body.length === 0) throw new BadRequestError('body must be a non-empty string');
   const bytes = Buffer.byteLength(cmd.body, 'utf8');

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { Backoff, DEFAULT_BACKOFF } from '../../services/shared/backoff.js';
+
+describe('Backoff (gRPC connection-backoff spec)', () => {
+  it('grows by 1.6 from 1 s with no jitter when random is 0.5', () => {
+    const b = new Backoff(DEFAULT_BACKOFF, () => 0.5);
+    assert.deepEqual(
+      Array.from({ length: 6 }, () => b.next()),
+      [1000, 1600, 2560, 4096, 6554, 10486],
+    );
+  });
+
+  it('applies ±20 % jitter at the extremes of the random source', () => {
+    const low = new Backoff(DEFAULT_BACKOFF, () => 0);
+    const high = new Backoff(DEFAULT_BACKOFF, () => 0.999999);
+    assert.deepEqual([low.next(), low.next(), low.next()], [800, 1280, 2048]);
+    assert.deepEqual([high.next(), high.next(), high.next()], [1200, 1920, 3072]);
+  });
+
+  it('caps the base delay at maxMs (jitter still applies around the cap)', () => {
+    const b = new Backoff({ ...DEFAULT_BACKOFF, maxMs: 5000 }, () => 0.5);
+    const delays = Array.from({ length: 10 }, () => b.next());
+    assert.deepEqual(delays.slice(0, 5), [1000, 1600, 2560, 4096, 5000]);
+    assert.ok(delays.slice(4).every((d) => d === 5000));
+    const jittered = new Backoff({ ...DEFAULT_BACKOFF, maxMs: 5000 }, () => 0);
+    for (let i = 0; i < 9; i++) jittered.next();
+    assert.equal(jittered.next(), 4000);
+  });
+
+  it('reset() starts again from the initial delay', () => {
+    const b = new Backoff(DEFAULT_BACKOFF, () => 0.5);
+    b.next();
+    b.next();
+    b.next();
+    b.reset();
+    assert.equal(b.next(), 1000);
+    assert.equal(b.next(), 1600);
+  });
+});

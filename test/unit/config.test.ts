@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { loadConnectConfig } from '../../services/connect/config.js';
+import { loadMessageConfig } from '../../services/message/config.js';
+import { settingsFrom, parseDuration } from '../../services/shared/config.js';
+import { ConfigError } from '../../services/shared/errors.js';
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const m = loadMessageConfig({});
+    assert.equal(m.grpcPort, 22004);
+    assert.equal(m.httpPort, 21004);
+    assert.equal(m.idempotencyWindowMs, 24 * 3_600_000);
+    assert.equal(m.maxBodyBytes, 4096);
+    const c = loadConnectConfig({ AUTH_JWT_SECRET: 'x'.repeat(32) });
+    assert.equal(c.wsPort, 21005);
+    assert.equal(c.adminPort, 22005);
+    assert.deepEqual(c.discovery, { kind: 'dns', host: 'localhost', port: 22004 });
+    assert.equal(c.auth.mode, 'jwt');
+    assert.deepEqual(c.backoff, { initialMs: 1000, multiplier: 1.6, jitter: 0.2, maxMs: 30_000 });
+    assert.equal(c.minStreams, 1);
+    assert.deepEqual(
+      [c.limits.maxFrameBytes, c.limits.ratePerSecond, c.limits.rateBurst, c.limits.maxBufferedBytes, c.heartbeatMs],
+      [65536, 50, 100, 1048576, 25000],
+    );
+  });
+
+  it('names every bad setting at once', () => {
+    assert.throws(
+      () => loadMessageConfig({ MESSAGE_GRPC_PORT: 'abc', IDEMPOTENCY_WINDOW: 'soon', MAX_BODY_BYTES: '0' }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.problems.length === 3 &&
+        e.message.includes('MESSAGE_GRPC_PORT: expected a port number 0-65535; got "abc"') &&
+        e.message.includes('IDEMPOTENCY_WINDOW') &&
+        e.message.includes('MAX_BODY_BYTES'),
+    );
+  });
+
+  it('refuses JWT mode without a key, short secrets and bad discovery', () => {
+    assert.throws(() => loadConnectConfig({}), /AUTH_JWT_SECRET or AUTH_JWKS_URL is required/);
+    assert.throws(() => loadConnectConfig({ AUTH_JWT_SECRET: 'short' }), /at least 32 bytes/);
+    assert.throws(() => loadConnectConfig({ AUTH_MODE: 'insecure-dev', MESSAGE_DISCOVERY: 'dns:nohost' }), /MESSAGE_DISCOVERY: expected dns:HOST:PORT/);
+    assert.throws(() => loadConnectConfig({ AUTH_MODE: 'open' }), /AUTH_MODE: expected one of jwt, insecure-dev; got "open"/);
+    assert.throws(() => loadConnectConfig({ AUTH_MODE: 'insecure-dev', MESSAGE_DNS_SERVER: 'dns.example' }), /MESSAGE_DNS_SERVER/);
+  });
+
+  it('parses discovery lists and dns names', () => {
+    const c = loadConnectConfig({ AUTH_MODE: 'insecure-dev', MESSAGE_DISCOVERY: '127.0.0.1:1, 127.0.0.2:2,127.0.0.1:1' });
+    assert.deepEqual(c.discovery, { kind: 'static', endpoints: ['127.0.0.1:1', '127.0.0.2:2'] });
+    const d = loadConnectConfig({ AUTH_MODE: 'insecure-dev', MESSAGE_DISCOVERY: 'dns:message-headless.ns.svc:22004' });
+    assert.deepEqual(d.discovery, { kind: 'dns', host: 'message-headless.ns.svc', port: 22004 });
+  });
+
+  it('takes every setting from the command line too', () => {
+    const raw = settingsFrom({ MESSAGE_GRPC_PORT: '1' }, ['--message-grpc-port=0', '--log-level', 'debug']);
+    const m = loadMessageConfig(raw);
+    assert.equal(m.grpcPort, 0);
+    assert.equal(m.logLevel, 'debug');
+    assert.throws(() => settingsFrom({}, ['oops']), /unexpected argument/);
+    assert.throws(() => settingsFrom({}, ['--log-level']), /needs a value/);
+  });
+
+  it('parses durations', () => {
+    assert.deepEqual(['250', '250ms', '5s', '1.5m', '24h', 'x', '-1s'].map(parseDuration), [250, 250, 5000, 90000, 86400000, undefined, undefined]);
+  });
+});

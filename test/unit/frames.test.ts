@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { FrameError, parseClientFrame } from '../../services/connect/domain/frames.js';
+
+const limits = { maxBodyBytes: 4096, syncDefaultLimit: 100, syncMaxLimit: 500 };
+const parse = (v: unknown) => parseClientFrame(typeof v === 'string' ? v : JSON.stringify(v), limits);
+function fails(v: unknown, code: string, message: RegExp, id?: string): void {
+  assert.throws(
+    () => parse(v),
+    (e: unknown) => e instanceof FrameError && e.error.code === code && message.test(e.message) && e.id === id,
+    `${JSON.stringify(v)} should fail with ${code}`,
+  );
+}
+
+describe('client frame validation', () => {
+  it('parses every frame type, applying defaults and ignoring extra fields', () => {
+    assert.deepEqual(parse({ type: 'send', id: 's1', to: '1002', body: 'hi', from: 'mallory' }), { type: 'send', id: 's1', to: '1002', body: 'hi' });
+    assert.deepEqual(parse({ type: 'sync', id: 'r1', conversation: 'dm:1:2' }), { type: 'sync', id: 'r1', conversation: 'dm:1:2', after: 0, limit: 100 });
+    assert.deepEqual(parse({ type: 'sync', id: 'r1', conversation: 'dm:1:2', after: 6, limit: 500 }), { type: 'sync', id: 'r1', conversation: 'dm:1:2', after: 6, limit: 500 });
+    assert.deepEqual(parse({ type: 'conversations', id: 'r2' }), { type: 'conversations', id: 'r2' });
+    assert.deepEqual(parse({ type: 'ping', id: 'p' }), { type: 'ping', id: 'p' });
+    assert.deepEqual(parse({ type: 'ping' }), { type: 'ping' });
+  });
+
+  it('BAD_REQUEST for malformed frames', () => {
+    fails('{not json', 'BAD_REQUEST', /not valid JSON/);
+    fails('[1,2]', 'BAD_REQUEST', /JSON object/);
+    fails('null', 'BAD_REQUEST', /JSON object/);
+    fails('"send"', 'BAD_REQUEST', /JSON object/);
+    fails({ id: 'x' }, 'BAD_REQUEST', /string "type"/, 'x');
+    fails({ type: 'explode', id: 'x' }, 'BAD_REQUEST', /unknown frame type "explode"/, 'x');
+    fails({ type: '__proto__' }, 'BAD_REQUEST', /unknown frame type/);
+  });
+
+  it('ignores __proto__ / constructor keys without polluting prototypes', () => {
+    const f = parse('{"type":"send","id":"x","to":"b","body":"hi","__proto__":{"polluted":true},"constructor":{"prototype":{"p2":1}}}');
+    assert.deepEqual(f, { type: 'send', id: 'x', to: 'b', body: 'hi' });
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.equal(({} as Record<string, unknown>).p2, undefined);
+  });
+
+  it('BAD_REQUEST for bad fields, naming the field and keeping the id when valid', () => {
+    fails({ type: 'send', to: 'b', body: 'hi' }, 'BAD_REQUEST', /"id"/);
+    fails({ type: 'send', id: 'x'.repeat(65), to: 'b', body: 'hi' }, 'BAD_REQUEST', /"id"/);
+    fails({ type: 'send', id: 's', to: 'bad user', body: 'hi' }, 'BAD_REQUEST', /"to"/, 's');
+    fails({ type: 'send', id: 's', to: 'b', body: 7 }, 'BAD_REQUEST', /"body" must be a string/, 's');
+    fails({ type: 'send', id: 's', to: 'b', body: '' }, 'BAD_REQUEST', /"body" must not be empty/, 's');
+    fails({ type: 'sync', id: 'r', conversation: 'has space' }, 'BAD_REQUEST', /"conversation"/, 'r');
+    fails({ type: 'sync', id: 'r', conversation: 'dm:a:b', after: -1 }, 'BAD_REQUEST', /"after"/, 'r');
+    fails({ type: 'sync', id: 'r', conversation: 'dm:a:b', after: 1.5 }, 'BAD_REQUEST', /"after"/, 'r');
+    fails({ type: 'sync', id: 'r', conversation: 'dm:a:b', limit: 501 }, 'BAD_REQUEST', /"limit" must be an integer 1-500/, 'r');
+    fails({ type: 'sync', id: 'r', conversation: 'dm:a:b', limit: '5' }, 'BAD_REQUEST', /"limit"/, 'r');
+    fails({ type: 'conversations' }, 'BAD_REQUEST', /"id"/);
+    fails({ type: 'ping', id: 5 }, 'BAD_REQUEST', /"id"/);
+  });
+
+  it('TOO_LARGE for a body over the byte limit (UTF-8 bytes, not characters)', () => {
+    assert.equal(parse({ type: 'send', id: 's', to: 'b', body: 'x'.repeat(4096) }).type, 'send');
+    fails({ type: 'send', id: 's', to: 'b', body: 'x'.repeat(4097) }, 'TOO_LARGE', /4097 bytes; the limit is 4096/, 's');
+    fails({ type: 'send', id: 's', to: 'b', body: '€'.repeat(1366) }, 'TOO_LARGE', /4098 bytes/, 's');
+  });
+});

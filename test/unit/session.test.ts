@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { Session, type ClientSocket, type MessageApi } from '../../services/connect/domain/session.js';
+import { ForbiddenError, UnavailableError } from '../../services/shared/errors.js';
+import { silentLogger } from '../../services/shared/logger.js';
+
+class FakeSocket implements ClientSocket {
+  sent: Array<Record<string, unknown>> = [];
+  closedWith: { code: number; reason: string } | undefined;
+  bufferedAmount = 0;
+  send(text: string): void {
+    this.sent.push(JSON.parse(text) as Record<string, unknown>);
+  }
+  close(code: number, reason: string): void {
+    this.closedWith = { code, reason };
+  }
+}
+
+const limits = { maxBodyBytes: 16, syncDefaultLimit: 100, syncMaxLimit: 500, ratePerSecond: 5, rateBurst: 5, maxBufferedBytes: 1000, maxViolations: 3 };
+const flush = () => new Promise((r) => setImmediate(r));
+
+function setup(api: Partial<MessageApi> = {}) {
+  let clock = 0;
+  const socket = new FakeSocket();
+  const calls: string[] = [];
+  const full: MessageApi = {
+    send: async (cmd) => {
+      calls.push(`send ${cmd.from}→${cmd.to} ${cmd.body}`);
+      return { msgId: `m-${cmd.clientId}`, conversation: 'dm:a:b', ts: 5 };
+    },
+    sync: async () => ({ messages: [], hasMore: false }),
+    conversations: async () => [],
+    ...api,
+  };
+  const session = new Session('c-1', 'a', socket, { api: full, limits, logger: silentLogger(), now: () => clock });
+  return { session, socket, calls, tick: (ms: number) => (clock += ms) };
+}
+
+describe('Session (every WebSocket error code)', () => {
+  it('answers accepted with the authenticated user as sender', async () => {
+    const { session, socket, calls } = setup();
+    session.handleFrame(JSON.stringify({ type: 'send', id: 's1', to: 'b', body: 'hi', from: 'mallory' }), false);
+    await flush();
+    assert.deepEqual(calls, ['send a→b hi']);
+    assert.deepEqual(socket.sent, [{ type: 'accepted', id: 's1', msgId: 'm-s1', conversation: 'dm:a:b', ts: 5 }]);
+  });
+
+  it('BAD_REQUEST for binary and malformed frames; TOO_LARGE for a big body; the connection stays open', () => {
+    const { session, socket } = setup();
+    session.handleFrame('', true);
+    session.handleFrame('{oops', false);
+    session.handleFrame(JSON.stringify({ type: 'send', id: 's', to: 'b', body: 'x'.repeat(17) }), false);
+    assert.deepEqual(socket.sent.map((f) => [f.type, f.code, f.id]), [['error', 'BAD_REQUEST', undefined], ['error', 'BAD_REQUEST', undefined], ['error', 'TOO_LARGE', 's']]);
+    assert.equal(socket.closedWith, undefined);
+  });
+
+  it('RATE_LIMITED beyond the burst, refilled at the rate', () => {
+    const { session, socket, tick } = setup();
+    for (let i = 0; i < 6; i++) session.handleFrame(JSON.stringify({ type: 'ping', id: `p${i}` }), false);
+    assert.deepEqual(socket.sent.map((f) => f.type), ['pong', 'pong', 'pong', 'pong', 'pong', 'error']);
+    assert.equal(socket.sent[5]!.code, 'RATE_LIMITED');
+    tick(200); // 5/s → one token
+    session.handleFrame(JSON.stringify({ type: 'ping', id: 'later' }), false);
+    assert.deepEqual(socket.sent[6], { type: 'pong', id: 'later' });
+  });
+
+  it('closes with 1008 when bad frames persist', () => {
+    const { session, socket } = setup();
+    for (let i = 0; i < 3; i++) session.handleFrame('bad', false);
+    assert.equal(socket.closedWith, undefined);
+    session.handleFrame('bad', false);
+    assert.equal(socket.closedWith?.code, 1008);
+    const count = socket.sent.length;
+    session.handleFrame('bad', false);
+    assert.equal(socket.sent.length, count, 'nothing is answered after close');
+  });
+
+  it('FORBIDDEN, UNAVAILABLE and INTERNAL from the Message tier keep the request id', async () => {
+    const { session, socket } = setup({
+      sync: async () => {
+        throw new ForbiddenError('user a is not a member of dm:x:y');
+      },
+      conversations: async () => {
+        throw new Error('boom');
+      },
+      send: async () => {
+        throw new UnavailableError('no Message service reachable; retry later');
+      },
+    });
+    session.handleFrame(JSON.stringify({ type: 'sync', id: 'r1', conversation: 'dm:x:y' }), false);
+    session.handleFrame(JSON.stringify({ type: 'conversations', id: 'r2' }), false);
+    session.handleFrame(JSON.stringify({ type: 'send', id: 's3', to: 'b', body: 'hi' }), false);
+    await flush();
+    await flush();
+    assert.deepEqual(
+      socket.sent.map((f) => [f.id, f.code, f.message]),
+      [
+        ['r1', 'FORBIDDEN', 'user a is not a member of dm:x:y'],
+        ['r2', 'INTERNAL', 'internal error'],
+        ['s3', 'UNAVAILABLE', 'no Message service reachable; retry later'],
+      ],
+    );
+  });
+
+  it('serializes sends per conversation so their order survives slow answers', async () => {
+    const order: string[] = [];
+    const { session } = setup({
+      send: async (cmd) => {
+        order.push(`start ${cmd.clientId}`);
+        await new Promise((r) => setTimeout(r, cmd.clientId === 's1' ? 30 : 1));
+        order.push(`end ${cmd.clientId}`);
+        return { msgId: cmd.clientId, conversation: 'dm:a:b', ts: 0 };
+      },
+    });
+    session.handleFrame(JSON.stringify({ type: 'send', id: 's1', to: 'b', body: '1' }), false);
+    session.handleFrame(JSON.stringify({ type: 'send', id: 's2', to: 'b', body: '2' }), false);
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(order, ['start s1', 'end s1', 'start s2', 'end s2']);
+  });
+
+  it('closes a slow consumer with 1013 instead of buffering without bound', () => {
+    const { session, socket } = setup();
+    assert.equal(session.deliver({ type: 'resync' }), true);
+    socket.bufferedAmount = 1001;
+    assert.equal(session.deliver({ type: 'resync' }), false);
+    assert.equal(socket.closedWith?.code, 1013);
+    assert.equal(socket.sent.length, 1);
+  });
+});

@@ -66,7 +66,7 @@ describe('Session (every WebSocket error code)', () => {
   it('closes with 1008 when bad frames persist', () => {
     const { session, socket } = setup();
     for (let i = 0; i < 3; i++) session.handleFrame('bad', false);
-    assert.equal(socket.closedWith, undefined);
+    assert.equal(socket.closedWith?.code, undefined);
     session.handleFrame('bad', false);
     assert.equal(socket.closedWith?.code, 1008);
     const count = socket.sent.length;

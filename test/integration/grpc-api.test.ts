@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { credentials, loadPackageDefinition, makeGenericClientConstructor, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { loadSwitchboardProto, type MessageServiceClient } from '../../services/shared/proto.js';
+import { startMessage, type RunningMessage } from '../support/services.js';
+
+type Unary = (req: unknown, cb: (err: ServiceError | null, res: Record<string, unknown>) => void) => void;
+
+/** The Message gRPC API as a client sees it: health, reflection, validation. */
+describe('Message gRPC API', () => {
+  let message: RunningMessage;
+  let client: MessageServiceClient;
+  before(async () => {
+    message = await startMessage();
+    const { grpc } = loadSwitchboardProto();
+    client = new grpc.switchboard.v1.MessageService(message.target, credentials.createInsecure());
+  });
+  after(async () => {
+    client?.close();
+    await message?.stop();
+  });
+  const call = (method: 'send' | 'sync' | 'conversations', req: object) =>
+    new Promise<{ err: ServiceError | null; res: unknown }>((resolve) =>
+      (client[method] as unknown as Unary).call(client, req, (err, res) => resolve({ err, res })),
+    );
+
+  it('serves grpc.health.v1 with SERVING for the service and the server', async () => {
+    const def = loadSync(healthProtoPath, { keepCase: true, enums: String });
+    const Health = (loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: new (t: string, c: unknown) => Client & { check: Unary } } } } })
+      .grpc.health.v1.Health;
+    const health = new Health(message.target, credentials.createInsecure());
+    for (const service of ['', 'switchboard.v1.MessageService']) {
+      const res = await new Promise<Record<string, unknown>>((resolve, reject) => health.check({ service }, (err, r) => (err ? reject(err) : resolve(r))));
+      assert.equal(res.status, 'SERVING', service);
+    }
+    health.close();
+  });
+
+  it('lists switchboard.v1.MessageService through server reflection', async () => {
+    const require = createRequire(import.meta.url);
+    const root = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto');
+    const def = loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [root], keepCase: true });
+    const svc = (loadPackageDefinition(def) as unknown as { grpc: { reflection: { v1: { ServerReflection: { service: Parameters<typeof makeGenericClientConstructor>[0] } } } } })
+      .grpc.reflection.v1.ServerReflection;
+    const Ctor = makeGenericClientConstructor(svc.service, 'ServerReflection');
+    const c = new Ctor(message.target, credentials.createInsecure()) as Client & { ServerReflectionInfo: () => NodeJS.ReadWriteStream & { write(o: object): void } };
+    const stream = c.ServerReflectionInfo();
+    const reply = await new Promise<{ list_services_response: { service: Array<{ name: string }> } }>((resolve, reject) => {
+      stream.on('data', resolve);
+      stream.on('error', reject);
+      stream.write({ list_services: '' });
+    });
+    stream.end();
+    c.close();
+    assert.ok(reply.list_services_response.service.some((s) => s.name === 'switchboard.v1.MessageService'));
+  });
+
+  it('answers INVALID_ARGUMENT with a precise message for bad requests', async () => {
+    const bad = await call('send', { fromUser: 'a', clientId: 'x', toUser: 'no spaces allowed', body: 'hi' });
+    assert.equal(bad.err?.code, status.INVALID_ARGUMENT);
+    assert.match(bad.err!.details, /^to must be a user id/);
+    const big = await call('send', { fromUser: 'a', clientId: 'x', toUser: 'b', body: 'x'.repeat(5000) });
+    assert.equal(big.err?.code, status.INVALID_ARGUMENT);
+    assert.equal(big.err?.details, 'body is 5000 bytes; the limit is 4096');
+    const limit = await call('sync', { user: 'a', conversation: 'dm:a:b', afterSeq: 0, limit: 0 });
+    assert.equal(limit.err?.code, status.INVALID_ARGUMENT);
+    assert.equal(limit.err?.details, 'limit must be an integer 1-500');
+    const noUser = await call('conversations', { user: '' });
+    assert.equal(noUser.err?.code, status.INVALID_ARGUMENT);
+  });
+
+  it('answers PERMISSION_DENIED to a sync by a non-member (Connect is not trusted)', async () => {
+    const r = await call('sync', { user: 'mallory', conversation: 'dm:alice:bob', afterSeq: 0, limit: 10 });
+    assert.equal(r.err?.code, status.PERMISSION_DENIED);
+  });
+
+  it('refuses a MessageStream whose first frame is not subscribe', async () => {
+    const stream = client.messageStream();
+    const err = await new Promise<ServiceError>((resolve) => {
+      stream.on('error', resolve);
+      stream.on('data', () => undefined);
+      stream.write({ heartbeat: { ts: 1 } });
+    });
+    assert.equal(err.code, status.INVALID_ARGUMENT);
+    assert.equal(err.details, 'the first frame must be subscribe');
+  });
+
+  it('acknowledges a subscribe and answers heartbeats', async () => {
+    const stream = client.messageStream();
+    const frames: Array<{ response?: string; subscribed?: { messageServiceId: string } }> = [];
+    stream.on('data', (f: (typeof frames)[number]) => frames.push(f));
+    stream.on('error', () => undefined);
+    stream.write({ subscribe: { connectServiceId: 'grpc-test', onlineUsers: ['u1'] } });
+    stream.write({ heartbeat: { ts: 1 } });
+    const deadline = Date.now() + 3000;
+    while (frames.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    stream.cancel();
+    assert.deepEqual(frames.map((f) => f.response), ['subscribed', 'heartbeat']);
+    assert.equal(frames[0]!.subscribed!.messageServiceId, message.instanceId);
+  });
+});

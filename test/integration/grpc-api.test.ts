@@ -46,7 +46,7 @@ describe('Message gRPC API', () => {
     const svc = (loadPackageDefinition(def) as unknown as { grpc: { reflection: { v1: { ServerReflection: { service: Parameters<typeof makeGenericClientConstructor>[0] } } } } })
       .grpc.reflection.v1.ServerReflection;
     const Ctor = makeGenericClientConstructor(svc.service, 'ServerReflection');
-    const c = new Ctor(message.target, credentials.createInsecure()) as Client & { ServerReflectionInfo: () => NodeJS.ReadWriteStream & { write(o: object): void } };
+    const c = new Ctor(message.target, credentials.createInsecure()) as unknown as Client & { ServerReflectionInfo: () => NodeJS.ReadWriteStream & { write(o: object): void } };
     const stream = c.ServerReflectionInfo();
     const reply = await new Promise<{ list_services_response: { service: Array<{ name: string }> } }>((resolve, reject) => {
       stream.on('data', resolve);

@@ -1,0 +1,51 @@
+# Switchboard — developer and CI entry points. `make help` lists them.
+SHELL := bash
+.DEFAULT_GOAL := help
+.PHONY: help deps proto proto-check lint typecheck build test test-unit test-integration start clean
+
+# Options of proto-loader-gen-types; they must match LOADER_OPTIONS in services/shared/proto.ts.
+GEN_OPTS := --grpcLib=@grpc/grpc-js --longs=Number --enums=String --defaults --oneofs --importFileExtension=.js
+PROTO_FILES := switchboard/v1/message_service.proto
+# buf runs as a pinned tool through npx (cached in ~/.npm) rather than a devDependency: the
+# registry serves its Linux binary only, and a lockfile without the other platforms breaks npm ci.
+BUF := npx --yes @bufbuild/buf@1.75.0
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+deps: node_modules/.deps-stamp ## install npm dependencies (npm ci; cached in ~/.npm)
+node_modules/.deps-stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+proto: deps ## regenerate the TypeScript types of proto/ into services/shared/gen (committed)
+	rm -rf services/shared/gen
+	npx proto-loader-gen-types $(GEN_OPTS) -I proto -O services/shared/gen $(PROTO_FILES)
+
+proto-check: deps ## fail when services/shared/gen is stale
+	@tmp=$$(mktemp -d) && npx proto-loader-gen-types $(GEN_OPTS) -I proto -O $$tmp $(PROTO_FILES) && \
+	  diff -r $$tmp services/shared/gen && rm -rf $$tmp && echo "generated code is up to date"
+
+lint: deps ## buf lint of proto/
+	cd proto && $(BUF) lint
+
+typecheck: deps ## tsc --noEmit (strict)
+	npx tsc --noEmit -p tsconfig.json
+
+build: deps ## compile to dist/ (what the container image runs)
+	npx tsc -p tsconfig.json
+
+test: ## everything CI runs: deps, lint, generated-code check, typecheck, all mocha suites; last line "N passed, N failed"
+	@bash test/run-all.sh
+
+test-unit: deps ## unit tests only
+	npx mocha 'test/unit/**/*.test.ts'
+
+test-integration: deps ## integration tests only (real servers on loopback)
+	npx mocha 'test/integration/**/*.test.ts'
+
+start: deps ## run the whole system on embedded backends (same as npm start)
+	npm start
+
+clean: ## remove build output
+	rm -rf dist

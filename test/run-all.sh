@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `make test`: installs what the tests need, runs every check and mocha suite, and ends with the
+# total alone on the last line: "N passed, N failed". Each non-mocha check counts as one test.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+failures=()
+summary_file=$(mktemp)
+trap 'rm -f "$summary_file"' EXIT
+
+step() { # step NAME COMMAND… — one check, counted as one test
+  local name=$1; shift
+  printf '\n==> %s\n' "$name"
+  local t0=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1)); printf '    ok: %s (%ss)\n' "$name" $((SECONDS - t0))
+  else
+    failed=$((failed + 1)); failures+=("$name"); printf '    FAILED: %s\n' "$name"
+  fi
+}
+
+finish() {
+  printf '\n'
+  if [ ${#failures[@]} -gt 0 ]; then printf 'failed: %s\n' "${failures[@]}"; fi
+  printf '%d passed, %d failed\n' "$passed" "$failed"
+  [ "$failed" -eq 0 ]
+  exit $?
+}
+
+step "install dependencies (npm ci when package-lock.json changed)" make --no-print-directory deps
+if [ ! -d node_modules ]; then finish; fi
+step "buf lint proto/" make --no-print-directory lint
+step "generated gRPC types are up to date" make --no-print-directory proto-check
+step "typecheck (tsc strict)" make --no-print-directory typecheck
+
+printf '\n==> mocha: unit and integration suites\n'
+SWITCHBOARD_TEST_SUMMARY="$summary_file" npx mocha --reporter ./test/support/summary-reporter.cjs \
+  'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
+mocha_rc=$?
+if [ -s "$summary_file" ]; then
+  read -r p f s < <(node -e 'const s=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(s.passes,s.failures,s.pending)' "$summary_file")
+  passed=$((passed + p)); failed=$((failed + f))
+  if [ "$s" -gt 0 ]; then failed=$((failed + s)); failures+=("$s pending (skipped) mocha tests: nothing may be skipped"); fi
+  if [ "$f" -gt 0 ]; then failures+=("$f mocha tests"); fi
+  if [ "$mocha_rc" -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); failures+=("mocha exited $mocha_rc"); fi
+else
+  failed=$((failed + 1)); failures+=("mocha did not run to the end (exit $mocha_rc)")
+fi
+finish

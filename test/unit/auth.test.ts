@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import { SignJWT, UnsecuredJWT } from 'jose';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair } from 'jose';
 import { createAuthenticator, AuthError } from '../../services/connect/auth.js';
 
 const SECRET = 'unit-secret-0123456789abcdef0123456789';
@@ -64,5 +66,32 @@ describe('JWT verification', () => {
     await rejectsWith(auth(req('/ws?user=bad%20id')), /user must be/);
     await rejectsWith(auth(req('/ws')), /missing credentials/);
     await rejectsWith(auth(req('/ws?user=1001&token=forged')), /invalid token/);
+  });
+});
+
+describe('JWT verification with a JWKS (RS256 / ES256)', () => {
+  it('verifies tokens signed by keys of the JWKS and rejects others', async () => {
+    const rs = await generateKeyPair('RS256');
+    const es = await generateKeyPair('ES256');
+    const stranger = await generateKeyPair('ES256');
+    const keys = [
+      { ...(await exportJWK(rs.publicKey)), kid: 'rs', alg: 'RS256', use: 'sig' },
+      { ...(await exportJWK(es.publicKey)), kid: 'es', alg: 'ES256', use: 'sig' },
+    ];
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const auth = createAuthenticator({ mode: 'jwt', jwksUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`, clockSkewSec: 30 });
+      const token = (alg: string, kid: string, key: CryptoKey) => new SignJWT({ sub: `user-${kid}` }).setProtectedHeader({ alg, kid }).setExpirationTime('5m').sign(key);
+      assert.equal(await auth(req(`/ws?token=${await token('RS256', 'rs', rs.privateKey)}`)), 'user-rs');
+      assert.equal(await auth(req(`/ws?token=${await token('ES256', 'es', es.privateKey)}`)), 'user-es');
+      await rejectsWith(auth(req(`/ws?token=${await token('ES256', 'es', stranger.privateKey)}`)), /invalid token/);
+      await rejectsWith(auth(req(`/ws?token=${await sign({ sub: 'hs' })}`)), /invalid token/);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -101,6 +101,16 @@ describe('Session (every WebSocket error code)', () => {
     );
   });
 
+  it('closes with 1011 when handling a frame fails on the server side', () => {
+    const { session, socket } = setup();
+    socket.send = () => {
+      throw new TypeError('bug in a writer');
+    };
+    session.handleFrame(JSON.stringify({ type: 'ping', id: 'p' }), false);
+    assert.equal(socket.closedWith?.code, 1011);
+    assert.equal(session.isClosed, true);
+  });
+
   it('serializes sends per conversation so their order survives slow answers', async () => {
     const order: string[] = [];
     const { session } = setup({

@@ -84,11 +84,21 @@ export class Session {
     try {
       frame = parseClientFrame(data, this.deps.limits);
     } catch (err: unknown) {
-      if (err instanceof FrameError) this.violation(err.error.code, err.message, err.id);
-      else throw err;
+      if (!(err instanceof FrameError)) return this.internalFailure(err);
+      this.violation(err.error.code, err.message, err.id);
       return;
     }
-    this.dispatch(frame);
+    try {
+      this.dispatch(frame);
+    } catch (err: unknown) {
+      this.internalFailure(err);
+    }
+  }
+
+  /** A bug on our side while handling a frame: logged, and the client is closed with 1011. */
+  private internalFailure(err: unknown): void {
+    this.deps.logger.error({ err, connection: this.id }, 'frame handling failed');
+    this.close(CloseCode.INTERNAL, 'internal error');
   }
 
   /** Writes a frame; a client whose unsent buffer passed the limit is closed with 1013 instead. */

@@ -64,7 +64,9 @@ export function createEmbeddedLog(opts: EmbeddedLogOptions): MessageLog {
 
   return {
     async start() {
+      // Restartable like the external log it stands in for: entries survive a stop/start.
       started = true;
+      stopped = false;
     },
     async append(entry) {
       if (!started || stopped) throw new UnavailableError('log is not running');
@@ -74,6 +76,7 @@ export function createEmbeddedLog(opts: EmbeddedLogOptions): MessageLog {
     },
     async consume(h) {
       handler = h;
+      consuming = true;
       partitions.forEach((_, i) => drain(i));
     },
     async stopConsuming() {

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { startConnect, startMessage, getJson, eventually, type RunningConnect, type RunningMessage } from '../support/services.js';
+import { TestClient, type Frame } from '../support/ws-client.js';
+
+const metric = async (admin: string, re: RegExp): Promise<number> => Number(re.exec((await getJson(`${admin}/metrics`)).text)?.[1] ?? NaN);
+
+describe('recovery on embedded backends', function () {
+  this.timeout(30_000);
+
+  it('after a Message restart the stream comes back, clients get resync and catch up; nothing accepted is lost', async () => {
+    let message: RunningMessage = await startMessage();
+    const port = String(message.grpcPort);
+    const backends = message.backends;
+    const connect: RunningConnect = await startConnect(message.target);
+    try {
+      await eventually('ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200);
+      const a = await TestClient.connect(connect.url, { user: 'rec-a' });
+      const b = await TestClient.connect(connect.url, { user: 'rec-b' });
+      const before = await a.request({ type: 'send', id: 'r1', to: 'rec-b', body: 'before' }, 'accepted');
+      await b.next('message');
+
+      await message.stop();
+      await eventually('stream lost', async () => (await getJson(`${connect.admin}/readyz`)).status === 503);
+      const during = await a.request({ type: 'send', id: 'r2', to: 'rec-b', body: 'during' }, 'accepted');
+      assert.equal(during.type, 'error');
+      assert.equal(during.code, 'UNAVAILABLE');
+
+      message = await startMessage({ MESSAGE_GRPC_PORT: port }, backends);
+      await a.next('resync', 5000);
+      await b.next('resync', 5000);
+      assert.equal(await metric(connect.admin, /^switchboard_connect_stream_reconnects_total\{service="connect"\} (\d+)$/m), 1);
+      assert.ok((await metric(connect.admin, /switchboard_connect_stream_backoff_seconds_count\{service="connect"\} (\d+)/)) >= 1);
+
+      const retried = await a.request({ type: 'send', id: 'r2', to: 'rec-b', body: 'during' }, 'accepted');
+      assert.equal(retried.type, 'accepted');
+      const pushed = await b.next('message');
+      assert.equal(pushed.body, 'during');
+      const all = await b.request({ type: 'sync', id: 's', conversation: before.conversation as string, after: 0 }, 'messages');
+      assert.deepEqual((all.messages as Frame[]).map((m) => [m.seq, m.body]), [[1, 'before'], [2, 'during']]);
+      a.close();
+      b.close();
+    } finally {
+      await connect.stop();
+      await message.stop();
+    }
+  });
+
+  it('answers UNAVAILABLE (never accepted) while the log is down, and /readyz says which check failed', async () => {
+    const message = await startMessage();
+    const connect = await startConnect(message.target);
+    try {
+      await eventually('ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200);
+      const a = await TestClient.connect(connect.url, { user: 'ld-a' });
+      await message.backends.log.stop();
+      const res = await a.request({ type: 'send', id: 'x', to: 'ld-b', body: 'lost?' }, 'accepted');
+      assert.equal(res.type, 'error');
+      assert.equal(res.code, 'UNAVAILABLE');
+      const ready = await getJson(`http://127.0.0.1:${message.httpPort}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.equal((ready.body as { checks: { log: { ok: boolean } } }).checks.log.ok, false);
+      a.close();
+    } finally {
+      await connect.stop();
+      await message.stop();
+    }
+  });
+
+  it('closes a client that stops reading with 1013 once its buffer passes the limit', async () => {
+    const message = await startMessage();
+    const connect = await startConnect(message.target, { MAX_BUFFERED_BYTES: '1024', RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000' });
+    try {
+      await eventually('ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200);
+      const sender = await TestClient.connect(connect.url, { user: 'slow-a' });
+      const reader = await TestClient.connect(connect.url, { user: 'slow-b' });
+      (reader.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const body = 'x'.repeat(4000);
+      let sent = 0;
+      const closed = reader.closed;
+      let done = false;
+      void closed.then(() => (done = true));
+      // Enough to fill the kernel's socket buffers and then the gateway's own; bounded in count.
+      while (!done && sent < 8000) {
+        for (let i = 0; i < 200; i++) sender.send({ type: 'send', id: `s${sent++}`, to: 'slow-b', body });
+        await sender.next('accepted', 10_000, (f) => f.id === `s${sent - 1}`);
+        sender.take('accepted');
+        done = /switchboard_connect_slow_consumer_closes_total\{service="connect"\} [1-9]/.test((await getJson(`${connect.admin}/metrics`)).text);
+      }
+      assert.ok(done, `slow consumer closed after ${sent} messages`);
+      (reader.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      assert.equal((await closed).code, 1013);
+      sender.close();
+    } finally {
+      await connect.stop();
+      await message.stop();
+    }
+  });
+});

@@ -1,5 +1,4 @@
 import type { Logger } from '../shared/logger.js';
-import { ConfigError } from '../shared/errors.js';
 import type { MessageConfig } from './config.js';
 import type { MessageLog } from './adapters/log.js';
 import type { MessageStore } from './adapters/store.js';
@@ -7,6 +6,9 @@ import type { PresenceStore } from './adapters/presence.js';
 import { createEmbeddedLog } from './adapters/embedded-log.js';
 import { createEmbeddedStore } from './adapters/embedded-store.js';
 import { createEmbeddedPresence } from './adapters/embedded-presence.js';
+import { createKafkaLog } from './adapters/kafka-log.js';
+import { createMongoStore } from './adapters/mongo-store.js';
+import { createRedisPresence } from './adapters/redis-presence.js';
 
 export interface Backends {
   log: MessageLog;
@@ -18,15 +20,21 @@ export interface Backends {
 
 /** Chooses each backend from the configuration (PROTOCOL.md §1): set → real system, unset → embedded. */
 export function createBackends(config: MessageConfig, logger: Logger): Backends {
-  const missing: string[] = [];
-  if (config.backends.kafkaBrokers) missing.push('KAFKA_BROKERS is set, but this build has no Kafka adapter yet; unset it to use the embedded log');
-  if (config.backends.mongodbUri) missing.push('MONGODB_URI is set, but this build has no MongoDB adapter yet; unset it to use the embedded store');
-  if (config.backends.redisUrl) missing.push('REDIS_URL is set, but this build has no Redis adapter yet; unset it to use the embedded presence');
-  if (missing.length > 0) throw new ConfigError(missing);
-  return {
-    log: createEmbeddedLog({ partitions: config.embeddedLogPartitions, logger: logger.child({ backend: 'log' }) }),
-    store: createEmbeddedStore(),
-    presence: createEmbeddedPresence(),
-    embedded: ['log', 'store', 'presence'],
-  };
+  const { kafkaBrokers, mongodbUri, redisUrl } = config.backends;
+  const embedded: string[] = [];
+  const log = kafkaBrokers
+    ? createKafkaLog({
+        brokers: kafkaBrokers,
+        ...config.kafka,
+        maxBatch: 100,
+        logger: logger.child({ backend: 'kafka' }),
+      })
+    : (embedded.push('log'), createEmbeddedLog({ partitions: config.embeddedLogPartitions, logger: logger.child({ backend: 'log' }) }));
+  const store = mongodbUri
+    ? createMongoStore({ uri: mongodbUri, database: config.mongodbDatabase, logger: logger.child({ backend: 'mongodb' }) })
+    : (embedded.push('store'), createEmbeddedStore());
+  const presence = redisUrl
+    ? createRedisPresence({ url: redisUrl, keyPrefix: config.redisKeyPrefix, logger: logger.child({ backend: 'redis' }) })
+    : (embedded.push('presence'), createEmbeddedPresence());
+  return { log, store, presence, embedded };
 }

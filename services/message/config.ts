@@ -13,6 +13,15 @@ const schema = z.object({
   KAFKA_BROKERS: setting.optionalText(),
   MONGODB_URI: setting.optionalText(),
   REDIS_URL: setting.optionalText(),
+  KAFKA_TOPIC: setting.text('switchboard.messages'),
+  KAFKA_GROUP_ID: setting.text('switchboard-message'),
+  KAFKA_CLIENT_ID: setting.optionalText(),
+  KAFKA_PARTITIONS: setting.int(12, 1, 10_000),
+  KAFKA_REPLICATION_FACTOR: setting.int(-1, -1, 100),
+  KAFKA_APPEND_TIMEOUT: setting.duration('5s', 100),
+  MONGODB_DATABASE: setting.text('switchboard'),
+  REDIS_KEY_PREFIX: setting.text('switchboard:'),
+  BACKEND_RETRY_MAX: setting.duration('10s', 100),
   EMBEDDED_LOG_PARTITIONS: setting.int(4, 1, 1024),
   MAX_BODY_BYTES: setting.int(4096, 1, 1024 * 1024),
   IDEMPOTENCY_WINDOW: setting.duration('24h', 1000),
@@ -34,6 +43,11 @@ export interface MessageConfig {
   httpPort: number;
   instanceId: string;
   backends: { kafkaBrokers?: string[]; mongodbUri?: string; redisUrl?: string };
+  kafka: { topic: string; groupId: string; clientId: string; partitions: number; replicationFactor: number; appendTimeoutMs: number };
+  mongodbDatabase: string;
+  redisKeyPrefix: string;
+  /** Cap of the backoff between attempts to connect a backend at start-up. */
+  backendRetryMaxMs: number;
   embeddedLogPartitions: number;
   maxBodyBytes: number;
   idempotencyWindowMs: number;
@@ -53,14 +67,29 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
   const brokers = s.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean);
   const problems: string[] = [];
   if (brokers?.some((b) => !/^[^\s:]+:\d{1,5}$/.test(b))) problems.push(`KAFKA_BROKERS: expected host:port[,host:port…]; got "${s.KAFKA_BROKERS}"`);
+  if (s.MONGODB_URI && !/^mongodb(\+srv)?:\/\//.test(s.MONGODB_URI)) problems.push('MONGODB_URI: expected a mongodb:// or mongodb+srv:// URI');
+  if (s.REDIS_URL && !/^rediss?:\/\//.test(s.REDIS_URL)) problems.push('REDIS_URL: expected a redis:// or rediss:// URL');
+  if (s.KAFKA_REPLICATION_FACTOR === 0) problems.push('KAFKA_REPLICATION_FACTOR: expected -1 (broker default) or 1-100');
   if (problems.length > 0) throw new ConfigError(problems);
+  const instanceId = s.MESSAGE_INSTANCE_ID ?? `message-${hostname()}-${randomBytes(3).toString('hex')}`;
   return Object.freeze({
     grpcHost: s.MESSAGE_GRPC_HOST,
     grpcPort: s.MESSAGE_GRPC_PORT,
     httpHost: s.MESSAGE_HTTP_HOST,
     httpPort: s.MESSAGE_HTTP_PORT,
-    instanceId: s.MESSAGE_INSTANCE_ID ?? `message-${hostname()}-${randomBytes(3).toString('hex')}`,
+    instanceId,
     backends: Object.freeze({ kafkaBrokers: brokers, mongodbUri: s.MONGODB_URI, redisUrl: s.REDIS_URL }),
+    kafka: Object.freeze({
+      topic: s.KAFKA_TOPIC,
+      groupId: s.KAFKA_GROUP_ID,
+      clientId: s.KAFKA_CLIENT_ID ?? instanceId,
+      partitions: s.KAFKA_PARTITIONS,
+      replicationFactor: s.KAFKA_REPLICATION_FACTOR,
+      appendTimeoutMs: s.KAFKA_APPEND_TIMEOUT,
+    }),
+    mongodbDatabase: s.MONGODB_DATABASE,
+    redisKeyPrefix: s.REDIS_KEY_PREFIX,
+    backendRetryMaxMs: s.BACKEND_RETRY_MAX,
     embeddedLogPartitions: s.EMBEDDED_LOG_PARTITIONS,
     maxBodyBytes: s.MAX_BODY_BYTES,
     idempotencyWindowMs: s.IDEMPOTENCY_WINDOW,

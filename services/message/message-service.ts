@@ -3,6 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import { createAdminServer } from '../shared/admin-server.js';
 import { createRegistry } from '../shared/metrics.js';
 import { once, sleep, withTimeout, type Service } from '../shared/lifecycle.js';
+import { Backoff } from '../shared/backoff.js';
 import type { CheckResult } from '../shared/health.js';
 import type { MessageConfig } from './config.js';
 import type { Backends } from './backends.js';
@@ -44,6 +45,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   };
 
   let draining = false;
+  let serving = false;
   const subscribers = new SubscriberRegistry({
     presence: backends.presence,
     presenceTtlMs: config.presenceTtlMs,
@@ -77,7 +79,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     maxMessageBytes: Math.max(64 * 1024, config.maxBodyBytes * 4 + 4096),
     keepaliveMs: config.keepaliveMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
-    draining: () => draining,
+    unavailable: () => (draining ? 'message pod is draining' : serving ? undefined : 'backends are not connected yet'),
   });
   const checks = (): Record<string, CheckResult> => ({
     log: backends.log.health(),
@@ -85,6 +87,36 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     presence: backends.presence.health(),
     draining: draining ? { ok: false, detail: 'draining' } : { ok: true, detail: 'serving' },
   });
+
+  /** Runs `attempt` until it succeeds or the service stops, with capped exponential backoff. */
+  async function retry(name: string, attempt: () => Promise<void>): Promise<boolean> {
+    const backoff = new Backoff({ initialMs: 200, multiplier: 2, jitter: 0.2, maxMs: config.backendRetryMaxMs });
+    for (;;) {
+      if (draining) return false;
+      try {
+        await attempt();
+        return true;
+      } catch (err: unknown) {
+        const delay = backoff.next();
+        logger.warn({ err, backend: name, retryInMs: delay }, `${name} not reachable yet; retrying`);
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** Connects the backends in order (any start order of the system works), then starts consuming. */
+  async function connectBackends(): Promise<void> {
+    for (const [name, backend] of [['store', backends.store], ['presence', backends.presence], ['log', backends.log]] as const) {
+      if (!(await retry(name, () => backend.start()))) return;
+    }
+    subscribers.start();
+    if (!(await retry('consumer', () => backends.log.consume(pipeline)))) return;
+    serving = true;
+    transport.health.setStatus('', 'SERVING');
+    transport.health.setStatus(SERVICE_NAME, 'SERVING');
+    logger.info('backends connected; serving');
+  }
+  let connecting: Promise<void> = Promise.resolve();
   const admin = createAdminServer({ host: config.httpHost, port: config.httpPort, registry, checks, logger });
 
   return {
@@ -96,16 +128,12 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
           `embedded ${backends.embedded.join(', ')}: data is NOT durable and only ONE Message replica may run; set KAFKA_BROKERS, MONGODB_URI and REDIS_URL for production`,
         );
       }
-      await backends.store.start();
-      await backends.presence.start();
-      await backends.log.start();
-      subscribers.start();
-      await backends.log.consume(pipeline);
       const httpPort = await admin.start();
       const grpcPort = await transport.bind(config.grpcHost, config.grpcPort);
-      transport.health.setStatus('', 'SERVING');
-      transport.health.setStatus(SERVICE_NAME, 'SERVING');
       logger.info({ grpcPort, httpPort, instanceId: config.instanceId }, 'message service started');
+      connecting = connectBackends();
+      // Embedded backends connect at once; callers in one process (npm start, tests) get a ready pod.
+      if (backends.embedded.length === 3) await connecting;
       return { grpcPort, httpPort, instanceId: config.instanceId };
     },
     stop: once(async () => {
@@ -114,6 +142,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       transport.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       logger.info({ drainWindowMs: config.drainWindowMs }, 'draining');
       await sleep(config.drainWindowMs);
+      await connecting;
       // Finish and commit the batch in progress while the streams can still carry its pushes;
       // the partitions then move to the other pods.
       await backends.log.stopConsuming();

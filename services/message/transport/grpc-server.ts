@@ -23,8 +23,8 @@ export interface GrpcTransportDeps {
   /** Server → client keepalive pings (detect dead gateways). */
   keepaliveMs: number;
   keepaliveTimeoutMs: number;
-  /** True while new streams must be refused (draining). */
-  draining: () => boolean;
+  /** Why new requests and streams must be refused right now (draining, not connected), if they must. */
+  unavailable: () => string | undefined;
 }
 
 /** The gRPC edge of the Message service: MessageService, grpc.health.v1 and reflection. */
@@ -53,8 +53,15 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
     callback({ code: grpcStatusOf(err), details: describeError(err) } as ServiceError, null);
   };
 
+  const refuse = (callback: sendUnaryData<never>): boolean => {
+    const reason = deps.unavailable();
+    if (reason) callback({ code: status.UNAVAILABLE, details: reason } as ServiceError, null);
+    return reason !== undefined;
+  };
+
   const handlers: MessageServiceHandlers = {
     Send(call, callback) {
+      if (refuse(callback)) return;
       const r = call.request;
       deps.acceptor
         .accept({
@@ -71,6 +78,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
         );
     },
     Sync(call, callback) {
+      if (refuse(callback)) return;
       const r = call.request;
       deps.history.sync(r.user, r.conversation, r.afterSeq, r.limit).then(
         (res) => callback(null, { messages: res.messages.map(toProtoMessage), hasMore: res.hasMore }),
@@ -78,6 +86,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
       );
     },
     Conversations(call, callback) {
+      if (refuse(callback)) return;
       deps.history.conversations(call.request.user).then(
         (items) => callback(null, { items }),
         (err: unknown) => fail(callback, err, 'Conversations'),
@@ -134,8 +143,9 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
     call.emit('error', { code, details });
   };
 
-  if (deps.draining()) {
-    reject(status.UNAVAILABLE, 'draining');
+  const unavailable = deps.unavailable();
+  if (unavailable) {
+    reject(status.UNAVAILABLE, unavailable);
     return;
   }
   call.on('data', (req: MessageStreamRequest__Output) => {

@@ -1,0 +1,214 @@
+import { Kafka, logLevel as KafkaLogLevel, type Consumer, type Producer, type Admin, type LogEntry as KafkaLogEntry } from 'kafkajs';
+import type { Logger } from '../../shared/logger.js';
+import type { CheckResult } from '../../shared/health.js';
+import { UnavailableError } from '../../shared/errors.js';
+import { withTimeout } from '../../shared/lifecycle.js';
+import type { BatchHandler, MessageLog, SendEntry } from './log.js';
+
+export interface KafkaLogOptions {
+  brokers: string[];
+  clientId: string;
+  topic: string;
+  groupId: string;
+  /** Partitions of the topic when this process creates it. */
+  partitions: number;
+  replicationFactor: number;
+  /** Longest wait for an append to be acknowledged before UNAVAILABLE. */
+  appendTimeoutMs: number;
+  /** Largest slice of a fetched batch handed to the pipeline before its offsets are committed. */
+  maxBatch: number;
+  logger: Logger;
+}
+
+interface Pending {
+  entry: SendEntry;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * The log on Kafka via kafkajs (kept inside this file so a compatible client could replace it).
+ * Idempotent producer with acks from all in-sync replicas; appends arriving while a produce is in
+ * flight are sent together as the next request (group commit), one request in flight at a time,
+ * which keeps their order. The consumer group commits a slice's offsets only after the pipeline
+ * has stored it.
+ */
+export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
+  const log = opts.logger;
+  const kafka = new Kafka({
+    clientId: opts.clientId,
+    brokers: opts.brokers,
+    connectionTimeout: 3000,
+    requestTimeout: 10_000,
+    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 8 },
+    logLevel: KafkaLogLevel.WARN,
+    logCreator: () => (e: KafkaLogEntry) => {
+      const { message, ...rest } = e.log;
+      const fields = { namespace: e.namespace, ...rest };
+      if (e.level <= KafkaLogLevel.ERROR) log.error(fields, `kafka: ${message}`);
+      else if (e.level === KafkaLogLevel.WARN) log.warn(fields, `kafka: ${message}`);
+      else log.debug(fields, `kafka: ${message}`);
+    },
+  });
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  let consumer: Consumer | undefined;
+  let producerUp = false;
+  let consumerUp = false;
+  let consumerDetail = 'consumer not started';
+  let stopped = false;
+  const queue: Pending[] = [];
+  let flushing = false;
+
+  producer.on(producer.events.CONNECT, () => (producerUp = true));
+  producer.on(producer.events.DISCONNECT, () => (producerUp = false));
+
+  async function ensureTopic(): Promise<void> {
+    const admin: Admin = kafka.admin();
+    await admin.connect();
+    try {
+      const topics = await admin.listTopics();
+      if (!topics.includes(opts.topic)) {
+        const created = await admin.createTopics({
+          topics: [{ topic: opts.topic, numPartitions: opts.partitions, replicationFactor: opts.replicationFactor }],
+          waitForLeaders: true,
+        });
+        log.info({ topic: opts.topic, partitions: opts.partitions, created }, 'kafka topic ensured');
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async function flush(): Promise<void> {
+    if (flushing) return;
+    flushing = true;
+    try {
+      while (queue.length > 0) {
+        const batch = queue.splice(0, 500);
+        try {
+          await producer.send({
+            topic: opts.topic,
+            acks: -1,
+            messages: batch.map((p) => ({ key: p.entry.conversation, value: JSON.stringify(p.entry) })),
+          });
+          for (const p of batch) p.resolve();
+        } catch (err: unknown) {
+          const e = new UnavailableError(`log unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+          for (const p of batch) p.reject(e);
+        }
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+
+  async function stopConsuming(): Promise<void> {
+    const c = consumer;
+    consumer = undefined;
+    if (c) await c.disconnect(); // finishes the batch in progress and leaves the group
+    consumerUp = false;
+    consumerDetail = 'consumer stopped';
+  }
+
+  return {
+    async start() {
+      stopped = false;
+      await ensureTopic();
+      await producer.connect();
+      producerUp = true;
+    },
+    append(entry) {
+      if (stopped) return Promise.reject(new UnavailableError('log is stopping'));
+      if (!producerUp) return Promise.reject(new UnavailableError('log unavailable: producer not connected'));
+      const done = new Promise<void>((resolve, reject) => queue.push({ entry, resolve, reject }));
+      void flush();
+      // A produce that outlives the deadline may still land; the client retries with the same id.
+      return withTimeout(done, opts.appendTimeoutMs, `log unavailable: no acknowledgement within ${opts.appendTimeoutMs} ms`).catch((err: unknown) => {
+        throw err instanceof UnavailableError ? err : new UnavailableError((err as Error).message, { cause: err });
+      });
+    },
+    async consume(handler: BatchHandler) {
+      const c = kafka.consumer({
+        groupId: opts.groupId,
+        sessionTimeout: 10_000,
+        heartbeatInterval: 1000,
+        rebalanceTimeout: 20_000,
+        allowAutoTopicCreation: false,
+        retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 10 },
+      });
+      consumer = c;
+      c.on(c.events.GROUP_JOIN, (e) => {
+        consumerUp = true;
+        consumerDetail = `member of ${opts.groupId}, ${JSON.stringify(e.payload.memberAssignment[opts.topic] ?? [])} assigned`;
+        log.info({ assignment: e.payload.memberAssignment, generation: e.payload.groupId }, 'joined consumer group');
+      });
+      c.on(c.events.CRASH, (e) => {
+        consumerUp = false;
+        consumerDetail = `consumer crashed: ${e.payload.error.message}; restarting: ${String(e.payload.restart)}`;
+        log.error({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
+      });
+      c.on(c.events.DISCONNECT, () => {
+        consumerUp = false;
+        consumerDetail = 'consumer disconnected';
+      });
+      c.on(c.events.STOP, () => {
+        consumerUp = false;
+        consumerDetail = 'consumer stopped';
+      });
+      try {
+        await c.connect();
+        await c.subscribe({ topic: opts.topic, fromBeginning: true });
+      } catch (err: unknown) {
+        consumer = undefined;
+        await c.disconnect().catch((e: unknown) => log.debug({ err: e }, 'disconnecting a failed consumer'));
+        throw err;
+      }
+      await c.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: Math.max(1, Math.min(opts.partitions, 8)),
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          for (let i = 0; i < batch.messages.length; i += opts.maxBatch) {
+            if (!isRunning() || isStale()) return;
+            const slice = batch.messages.slice(i, i + opts.maxBatch);
+            const entries: SendEntry[] = [];
+            for (const m of slice) {
+              const entry = parseEntry(m.value);
+              if (entry) entries.push(entry);
+              else log.error({ partition: batch.partition, offset: m.offset }, 'unreadable log record skipped');
+            }
+            if (entries.length > 0) await handler({ partition: batch.partition, entries });
+            const last = slice[slice.length - 1]!.offset;
+            resolveOffset(last);
+            await c.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+            await heartbeat();
+          }
+        },
+      });
+    },
+    stopConsuming,
+    async stop() {
+      stopped = true;
+      await stopConsuming();
+      await flush();
+      await producer.disconnect();
+    },
+    health(): CheckResult {
+      if (!producerUp) return { ok: false, detail: 'producer not connected' };
+      return { ok: consumerUp, detail: consumerUp ? `producer connected; ${consumerDetail}` : consumerDetail };
+    },
+  };
+}
+
+/** A log record's value as a SendEntry; undefined when it is not one. */
+function parseEntry(value: Buffer | null): SendEntry | undefined {
+  if (!value) return undefined;
+  try {
+    const e = JSON.parse(value.toString('utf8')) as Partial<SendEntry>;
+    const strings = ['msgId', 'conversation', 'from', 'to', 'body', 'clientId', 'originInstance', 'originConnection'] as const;
+    if (strings.every((k) => typeof e[k] === 'string') && typeof e.ts === 'number') return e as SendEntry;
+  } catch {
+    return undefined; // not JSON: the caller logs and skips it
+  }
+  return undefined;
+}

@@ -1,0 +1,173 @@
+import { MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
+import type { Logger } from '../../shared/logger.js';
+import type { CheckResult } from '../../shared/health.js';
+import type { SendEntry } from './log.js';
+import { SeqConflictError, type ConversationSummary, type MessageStore, type SendClaim, type StoredMessage } from './store.js';
+
+export interface MongoStoreOptions {
+  uri: string;
+  /** Database name when the URI names none. */
+  database: string;
+  logger: Logger;
+  now?: () => number;
+  /** How often to check the server (readiness) and sweep expired claims where TTL indexes are missing. */
+  checkIntervalMs?: number;
+}
+
+interface MessageDoc {
+  _id: string; // msgId
+  conversation: string;
+  seq: number;
+  from: string;
+  to: string;
+  body: string;
+  ts: number;
+  clientId: string;
+}
+interface ConversationDoc {
+  _id: string;
+  members: string[];
+  lastSeq: number;
+  lastActive: number;
+}
+interface ClaimDoc {
+  _id: string;
+  entry: SendEntry;
+  expiresAt: Date;
+}
+
+const DUPLICATE_KEY = 11000;
+const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
+
+/**
+ * The store on MongoDB (official driver), write concern majority. messages: _id = msgId, unique
+ * (conversation, seq); conversations: members + lastSeq for listing; claims: _id = (user, clientId)
+ * with a TTL index on expiresAt. The TTL monitor runs only every minute, so claims are also checked
+ * for expiry on read; servers without TTL indexes get a periodic sweep instead.
+ */
+export function createMongoStore(opts: MongoStoreOptions): MessageStore {
+  const now = opts.now ?? Date.now;
+  const log = opts.logger;
+  const client = new MongoClient(opts.uri, {
+    writeConcern: { w: 'majority' },
+    readConcern: { level: 'majority' },
+    serverSelectionTimeoutMS: 5000,
+    connectTimeoutMS: 5000,
+    appName: 'switchboard-message',
+  });
+  let db: Db | undefined;
+  let messages!: Collection<MessageDoc>;
+  let conversations!: Collection<ConversationDoc>;
+  let claims!: Collection<ClaimDoc>;
+  let ttlSupported = true;
+  let healthy: CheckResult = { ok: false, detail: 'not connected' };
+  let timer: NodeJS.Timeout | undefined;
+  let checking = false;
+
+  const claimId = (user: string, clientId: string): string => `${user}\u0000${clientId}`;
+
+  async function check(): Promise<void> {
+    if (checking || !db) return;
+    checking = true;
+    try {
+      await db.command({ ping: 1 }, { timeoutMS: 3000 });
+      healthy = { ok: true, detail: `connected to ${db.databaseName}` };
+      if (!ttlSupported) await claims.deleteMany({ expiresAt: { $lte: new Date(now()) } });
+    } catch (err: unknown) {
+      healthy = { ok: false, detail: `unreachable: ${err instanceof Error ? err.message : String(err)}` };
+    } finally {
+      checking = false;
+    }
+  }
+
+  async function touchConversation(m: StoredMessage, members: readonly string[]): Promise<void> {
+    const update = { $max: { lastSeq: m.seq, lastActive: m.ts }, $setOnInsert: { members: [...members] } };
+    try {
+      await conversations.updateOne({ _id: m.conversation }, update, { upsert: true });
+    } catch (err: unknown) {
+      // Two first messages of one conversation upserting at once: the loser updates the winner's document.
+      if (!isDuplicateKey(err)) throw err;
+      await conversations.updateOne({ _id: m.conversation }, { $max: update.$max });
+    }
+  }
+
+  return {
+    async start() {
+      await client.connect();
+      db = client.db(new URL(opts.uri.replace(/^mongodb(\+srv)?:/, 'http:')).pathname.slice(1) || opts.database);
+      messages = db.collection<MessageDoc>('messages');
+      conversations = db.collection<ConversationDoc>('conversations');
+      claims = db.collection<ClaimDoc>('claims');
+      await messages.createIndex({ conversation: 1, seq: 1 }, { unique: true, name: 'conversation_seq' });
+      await conversations.createIndex({ members: 1, lastActive: -1 }, { name: 'members_lastActive' });
+      try {
+        await claims.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' });
+      } catch (err: unknown) {
+        if (!(err instanceof MongoServerError) || err.codeName !== 'NotImplemented') throw err;
+        ttlSupported = false;
+        await claims.createIndex({ expiresAt: 1 }, { name: 'expiresAt' });
+        log.warn('server has no TTL indexes; expired idempotency claims are swept periodically instead');
+      }
+      healthy = { ok: true, detail: `connected to ${db.databaseName}` };
+      timer = setInterval(() => void check(), opts.checkIntervalMs ?? 5000);
+      timer.unref();
+    },
+    async stop() {
+      clearInterval(timer);
+      healthy = { ok: false, detail: 'stopped' };
+      await client.close();
+    },
+    health: () => healthy,
+
+    async claimSend(claim: SendClaim) {
+      const _id = claimId(claim.entry.from, claim.entry.clientId);
+      const doc: ClaimDoc = { _id, entry: claim.entry, expiresAt: new Date(claim.expiresAt) };
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          await claims.insertOne(doc);
+          return { claim, created: true };
+        } catch (err: unknown) {
+          if (!isDuplicateKey(err)) throw err;
+        }
+        const existing = await claims.findOne({ _id });
+        if (existing && existing.expiresAt.getTime() > now()) {
+          return { claim: { entry: existing.entry, expiresAt: existing.expiresAt.getTime() }, created: false };
+        }
+        // Expired but not yet removed: take it over unless another request just did.
+        const taken = await claims.updateOne({ _id, expiresAt: { $lte: new Date(now()) } }, { $set: { entry: doc.entry, expiresAt: doc.expiresAt } });
+        if (taken.modifiedCount === 1) return { claim, created: true };
+      }
+      throw new Error(`claim of ${JSON.stringify(_id)} kept changing`);
+    },
+    async hasMessage(msgId) {
+      return (await messages.countDocuments({ _id: msgId }, { limit: 1 })) > 0;
+    },
+    async lastSeq(conversation) {
+      const top = await messages.find({ conversation }, { projection: { seq: 1 } }).sort({ seq: -1 }).limit(1).next();
+      return top?.seq ?? 0;
+    },
+    async insertMessage(m, members) {
+      try {
+        await messages.insertOne({ _id: m.msgId, conversation: m.conversation, seq: m.seq, from: m.from, to: m.to, body: m.body, ts: m.ts, clientId: m.clientId });
+      } catch (err: unknown) {
+        if (!isDuplicateKey(err)) throw err;
+        // Servers differ in saying which index was violated; ask whether the msgId is stored.
+        const stored = await messages.findOne({ _id: m.msgId });
+        if (!stored) throw new SeqConflictError(m.conversation, m.seq);
+        // A redelivery after a crash between the two writes: finish the conversation index.
+        await touchConversation({ ...m, seq: stored.seq, ts: stored.ts }, members);
+        return 'duplicate';
+      }
+      await touchConversation(m, members);
+      return 'inserted';
+    },
+    async readMessages(conversation, afterSeq, limit) {
+      const docs = await messages.find({ conversation, seq: { $gt: afterSeq } }).sort({ seq: 1 }).limit(limit).toArray();
+      return docs.map((d) => ({ msgId: d._id, conversation: d.conversation, seq: d.seq, from: d.from, to: d.to, body: d.body, ts: d.ts, clientId: d.clientId }));
+    },
+    async listConversations(user, limit): Promise<ConversationSummary[]> {
+      const docs = await conversations.find({ members: user }).sort({ lastActive: -1, _id: 1 }).limit(limit).toArray();
+      return docs.map((d) => ({ conversation: d._id, lastSeq: d.lastSeq }));
+    },
+  };
+}

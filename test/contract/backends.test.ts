@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
+import { createEmbeddedPresence } from '../../services/message/adapters/embedded-presence.js';
+import { createEmbeddedLog } from '../../services/message/adapters/embedded-log.js';
+import { createMongoStore } from '../../services/message/adapters/mongo-store.js';
+import { createRedisPresence } from '../../services/message/adapters/redis-presence.js';
+import { createKafkaLog } from '../../services/message/adapters/kafka-log.js';
+import type { MessageLog } from '../../services/message/adapters/log.js';
+import { sharedRealBackends } from '../support/real-backends.js';
+import { testLogger } from '../support/services.js';
+import { storeContract } from './store.contract.js';
+import { presenceContract } from './presence.contract.js';
+import { logContract } from './log.contract.js';
+
+const clock = () => {
+  let offset = 0;
+  return { now: () => Date.now() + offset, advance: (ms: number) => void (offset += ms) };
+};
+const tag = () => randomBytes(4).toString('hex');
+
+storeContract('embedded', async () => {
+  const c = clock();
+  const store = createEmbeddedStore({ now: c.now });
+  await store.start();
+  return { store, advance: c.advance, close: () => store.stop() };
+});
+
+storeContract('MongoDB wire protocol (FerretDB)', async () => {
+  const env = await sharedRealBackends();
+  const c = clock();
+  const store = createMongoStore({ uri: env.mongodbUri, database: `contract_${tag()}`, logger: testLogger('mongo'), now: c.now });
+  await store.start();
+  return { store, advance: c.advance, close: () => store.stop() };
+});
+
+presenceContract('embedded', async () => {
+  const c = clock();
+  const presence = createEmbeddedPresence({ now: c.now });
+  await presence.start();
+  return { presence, advance: c.advance, close: () => presence.stop() };
+});
+
+presenceContract('Redis', async () => {
+  const env = await sharedRealBackends();
+  const c = clock();
+  const presence = createRedisPresence({ url: env.redisUrl, keyPrefix: `contract-${tag()}:`, logger: testLogger('redis'), now: c.now });
+  await presence.start();
+  return { presence, advance: c.advance, close: () => presence.stop() };
+});
+
+logContract('embedded', async () => {
+  // One in-process log stands in for the external system; every "client" is a view of it.
+  const shared = createEmbeddedLog({ partitions: 3, logger: testLogger('log') });
+  let consumer: MessageLog | undefined;
+  return {
+    async open() {
+      return {
+        start: () => shared.start(),
+        append: (e) => shared.append(e),
+        consume: async (h) => {
+          consumer = shared;
+          await shared.consume(h);
+        },
+        stopConsuming: () => shared.stopConsuming(),
+        stop: () => shared.stop(),
+        health: () => shared.health(),
+      } satisfies MessageLog;
+    },
+    close: async () => {
+      await (consumer ?? shared).stop();
+    },
+  };
+});
+
+logContract('Kafka', async () => {
+  const env = await sharedRealBackends();
+  const t = tag();
+  return {
+    async open() {
+      return createKafkaLog({
+        brokers: env.kafkaBrokers.split(','),
+        clientId: `contract-${t}`,
+        topic: `contract.${t}`,
+        groupId: `contract-${t}`,
+        partitions: 3,
+        replicationFactor: 1,
+        appendTimeoutMs: 10_000,
+        maxBatch: 100,
+        logger: testLogger('kafka'),
+      });
+    },
+    close: async () => undefined,
+  };
+});

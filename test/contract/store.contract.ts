@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import type { MessageStore, StoredMessage } from '../../services/message/adapters/store.js';
+import { SeqConflictError } from '../../services/message/adapters/store.js';
+import type { SendEntry } from '../../services/message/adapters/log.js';
+
+export interface StoreFixture {
+  store: MessageStore;
+  /** Moves the store's clock forward. */
+  advance(ms: number): void;
+  close(): Promise<void>;
+}
+
+const entry = (from: string, clientId: string, msgId: string): SendEntry => ({
+  msgId, conversation: `dm:${from}:zz`, from, to: 'zz', body: `b-${msgId}`, ts: 1, clientId, originInstance: 'i', originConnection: 'c',
+});
+const msg = (conversation: string, seq: number, msgId: string, ts = seq): StoredMessage => ({
+  msgId, conversation, seq, from: 'a', to: 'b', body: `body ${msgId}`, ts, clientId: `c-${msgId}`,
+});
+
+/** The behaviour every MessageStore must have, run against each implementation. */
+export function storeContract(name: string, make: () => Promise<StoreFixture>): void {
+  describe(`MessageStore contract: ${name}`, function () {
+    this.timeout(30_000);
+    let f: StoreFixture;
+    beforeEach(async () => {
+      f = await make();
+    });
+    afterEach(async () => {
+      await f.close();
+    });
+
+    it('claims (user, clientId) once within the window and returns the first claim after', async () => {
+      const first = await f.store.claimSend({ entry: entry('u1', 'x', 'm1'), expiresAt: Date.now() + 60_000 });
+      assert.equal(first.created, true);
+      const second = await f.store.claimSend({ entry: { ...entry('u1', 'x', 'm2'), body: 'other' }, expiresAt: Date.now() + 60_000 });
+      assert.equal(second.created, false);
+      assert.equal(second.claim.entry.msgId, 'm1');
+      assert.equal(second.claim.entry.body, 'b-m1');
+      const otherUser = await f.store.claimSend({ entry: entry('u2', 'x', 'm3'), expiresAt: Date.now() + 60_000 });
+      assert.equal(otherUser.created, true);
+    });
+
+    it('forgets a claim once it expired (checked on read, whatever the server cleans up later)', async () => {
+      await f.store.claimSend({ entry: entry('u1', 'y', 'm1'), expiresAt: Date.now() + 1000 });
+      f.advance(1001);
+      const again = await f.store.claimSend({ entry: entry('u1', 'y', 'm2'), expiresAt: Date.now() + 60_000 });
+      assert.equal(again.created, true);
+      assert.equal(again.claim.entry.msgId, 'm2');
+      const third = await f.store.claimSend({ entry: entry('u1', 'y', 'm3'), expiresAt: Date.now() + 60_000 });
+      assert.equal(third.claim.entry.msgId, 'm2');
+    });
+
+    it('stores messages with unique (conversation, seq) and msgId', async () => {
+      assert.equal(await f.store.lastSeq('dm:a:b'), 0);
+      assert.equal(await f.store.insertMessage(msg('dm:a:b', 1, 'm1'), ['a', 'b']), 'inserted');
+      assert.equal(await f.store.insertMessage(msg('dm:a:b', 2, 'm2'), ['a', 'b']), 'inserted');
+      assert.equal(await f.store.insertMessage(msg('dm:a:b', 3, 'm1'), ['a', 'b']), 'duplicate');
+      await assert.rejects(f.store.insertMessage(msg('dm:a:b', 2, 'm3'), ['a', 'b']), (e: unknown) => e instanceof SeqConflictError && e.seq === 2);
+      assert.equal(await f.store.lastSeq('dm:a:b'), 2);
+      assert.equal(await f.store.hasMessage('m1'), true);
+      assert.equal(await f.store.hasMessage('m3'), false);
+    });
+
+    it('reads ranges in seq order with limits', async () => {
+      for (let i = 1; i <= 5; i++) await f.store.insertMessage(msg('dm:a:b', i, `r${i}`), ['a', 'b']);
+      await f.store.insertMessage(msg('dm:a:c', 1, 'other'), ['a', 'c']);
+      assert.deepEqual((await f.store.readMessages('dm:a:b', 0, 3)).map((m) => m.seq), [1, 2, 3]);
+      assert.deepEqual((await f.store.readMessages('dm:a:b', 3, 10)).map((m) => m.msgId), ['r4', 'r5']);
+      assert.deepEqual(await f.store.readMessages('dm:a:b', 5, 10), []);
+      assert.deepEqual(await f.store.readMessages('dm:nobody:here', 0, 10), []);
+      assert.deepEqual((await f.store.readMessages('dm:a:b', 1, 1))[0], msg('dm:a:b', 2, 'r2'));
+    });
+
+    it("lists a user's conversations, most recently active first, with their last seq", async () => {
+      await f.store.insertMessage(msg('dm:a:b', 1, 'l1', 100), ['a', 'b']);
+      await f.store.insertMessage(msg('dm:a:c', 1, 'l2', 200), ['a', 'c']);
+      await f.store.insertMessage(msg('dm:a:b', 2, 'l3', 300), ['a', 'b']);
+      assert.deepEqual(await f.store.listConversations('a', 10), [
+        { conversation: 'dm:a:b', lastSeq: 2 },
+        { conversation: 'dm:a:c', lastSeq: 1 },
+      ]);
+      assert.deepEqual(await f.store.listConversations('c', 10), [{ conversation: 'dm:a:c', lastSeq: 1 }]);
+      assert.deepEqual(await f.store.listConversations('a', 1), [{ conversation: 'dm:a:b', lastSeq: 2 }]);
+      assert.deepEqual(await f.store.listConversations('nobody', 10), []);
+    });
+  });
+}

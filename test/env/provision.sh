@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Installs the real backends the tests run against, idempotently, caching everything outside the
+# clone (SWITCHBOARD_CACHE, default ~/.cache/switchboard):
+#   Kafka 3.9 — Apache Kafka's own jars from Maven Central (one KRaft broker+controller)
+#   FerretDB 1.24 — MongoDB wire protocol on SQLite, built with Go from the module proxy
+#   Redis — Debian's redis-server
+# Usage: test/env/provision.sh [kafka|ferretdb|redis]…   (no argument: all three)
+set -euo pipefail
+
+CACHE=${SWITCHBOARD_CACHE:-$HOME/.cache/switchboard}
+KAFKA_VERSION=${KAFKA_VERSION:-3.9.2}
+FERRETDB_VERSION=${FERRETDB_VERSION:-v1.24.0}
+mkdir -p "$CACHE/bin" "$CACHE/logs"
+
+say() { printf '[provision] %s\n' "$*"; }
+
+provision_redis() {
+  if command -v redis-server >/dev/null 2>&1; then say "redis: $(redis-server --version | cut -d' ' -f3) already installed"; return; fi
+  say "redis: apt-get install redis-server (log: $CACHE/logs/apt.log)"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >"$CACHE/logs/apt.log" 2>&1
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server >>"$CACHE/logs/apt.log" 2>&1 \
+    || { say "redis: apt-get failed; see $CACHE/logs/apt.log"; tail -n 20 "$CACHE/logs/apt.log"; exit 1; }
+  # The package starts a system service on 6379; the tests run their own servers on free ports.
+  ( systemctl disable --now redis-server >/dev/null 2>&1 || service redis-server stop >/dev/null 2>&1 || true )
+  say "redis: installed $(redis-server --version | cut -d' ' -f3)"
+}
+
+provision_kafka() {
+  local dir="$CACHE/kafka/$KAFKA_VERSION"
+  if [ -f "$dir/.complete" ]; then say "kafka: $KAFKA_VERSION jars cached in $dir/libs"; return; fi
+  command -v mvn >/dev/null || { say "kafka: mvn is required (Maven)"; exit 1; }
+  command -v java >/dev/null || { say "kafka: java is required (JDK 17)"; exit 1; }
+  mkdir -p "$dir"
+  cat >"$dir/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.switchboard.testenv</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+POM
+  say "kafka: downloading kafka_2.13:$KAFKA_VERSION and its runtime dependencies from Maven Central (log: $CACHE/logs/maven.log)"
+  rm -rf "$dir/libs"
+  if ! mvn -B -ntp -f "$dir/pom.xml" dependency:copy-dependencies -DoutputDirectory="$dir/libs" -DincludeScope=runtime >"$CACHE/logs/maven.log" 2>&1; then
+    say "kafka: maven failed; see $CACHE/logs/maven.log"; tail -n 30 "$CACHE/logs/maven.log"; exit 1
+  fi
+  touch "$dir/.complete"
+  say "kafka: $(ls "$dir/libs" | wc -l) jars in $dir/libs"
+}
+
+provision_ferretdb() {
+  local bin="$CACHE/bin/ferretdb-$FERRETDB_VERSION"
+  if [ -x "$bin" ]; then say "ferretdb: $FERRETDB_VERSION built at $bin"; return; fi
+  command -v go >/dev/null || { say "ferretdb: go is required"; exit 1; }
+  local mod="github.com/FerretDB/FerretDB@$FERRETDB_VERSION"
+  say "ferretdb: downloading $mod (log: $CACHE/logs/ferretdb-build.log)"
+  local src modcache
+  modcache=$(go env GOMODCACHE)
+  ( cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "$mod" ) >"$CACHE/logs/ferretdb-build.log" 2>&1 \
+    || { say "ferretdb: download failed"; tail -n 20 "$CACHE/logs/ferretdb-build.log"; exit 1; }
+  # Build from a writable copy: the module zip lacks build/version/version.txt, which the
+  # release process generates and the binary requires.
+  src="$CACHE/src/ferretdb-$FERRETDB_VERSION"
+  rm -rf "$src" && mkdir -p "$(dirname "$src")"
+  cp -r "$modcache/github.com/!ferret!d!b/!ferret!d!b@$FERRETDB_VERSION" "$src"
+  chmod -R u+w "$src"
+  echo "$FERRETDB_VERSION" >"$src/build/version/version.txt"
+  say "ferretdb: go build ./cmd/ferretdb (a few minutes on a cold Go cache)"
+  ( cd "$src" && go build -o "$bin.tmp" ./cmd/ferretdb ) >>"$CACHE/logs/ferretdb-build.log" 2>&1 \
+    || { say "ferretdb: build failed"; tail -n 20 "$CACHE/logs/ferretdb-build.log"; exit 1; }
+  mv "$bin.tmp" "$bin"
+  say "ferretdb: built $("$bin" --version | head -n 1)"
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(redis kafka ferretdb)
+for t in "${targets[@]}"; do
+  case "$t" in
+    redis) provision_redis ;;
+    kafka) provision_kafka ;;
+    ferretdb) provision_ferretdb ;;
+    *) say "unknown target $t (redis, kafka, ferretdb)"; exit 2 ;;
+  esac
+done

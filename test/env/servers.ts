@@ -1,0 +1,244 @@
+/**
+ * Real backend servers for tests, on free loopback ports: Kafka (KRaft, one broker+controller),
+ * FerretDB (MongoDB wire protocol on SQLite) and Redis. Binaries come from test/env/provision.sh;
+ * logs go to one folder (SWITCHBOARD_TESTENV_DIR/logs, default ~/.cache/switchboard/testenv/logs).
+ * Each server can be stopped, killed and started again on the same port with the same data.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createConnection, createServer } from 'node:net';
+import { mkdirSync, openSync, closeSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export const CACHE = process.env.SWITCHBOARD_CACHE ?? join(homedir(), '.cache', 'switchboard');
+export const TESTENV = process.env.SWITCHBOARD_TESTENV_DIR ?? join(CACHE, 'testenv');
+export const LOGS = join(TESTENV, 'logs');
+const KAFKA_VERSION = process.env.KAFKA_VERSION ?? '3.9.2';
+const FERRETDB_VERSION = process.env.FERRETDB_VERSION ?? 'v1.24.0';
+
+export interface ManagedServer {
+  readonly name: string;
+  /** What the Message service is given: broker list, MongoDB URI or Redis URL. */
+  readonly address: string;
+  readonly logFile: string;
+  /** Starts (or restarts) the server on its port with its data; resolves when it is healthy. */
+  start(): Promise<void>;
+  /** SIGTERM and wait for the exit. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait for the exit. */
+  kill(): Promise<void>;
+  readonly running: boolean;
+}
+
+/** A loopback port that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends `payload` to 127.0.0.1:port and resolves with the first reply (or rejects). */
+function ask(port: number, payload: string | Buffer, timeoutMs = 1000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection({ host: '127.0.0.1', port });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error('timeout'));
+    }, timeoutMs);
+    sock.once('connect', () => sock.write(payload));
+    sock.once('data', (d) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(d);
+    });
+    sock.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number, child: () => ChildProcess | undefined, logFile: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe().catch(() => false)) return;
+    const c = child();
+    if (!c || c.exitCode !== null) throw new Error(`${what} exited during start-up (code ${c?.exitCode}); see ${logFile}`);
+    if (Date.now() > deadline) throw new Error(`${what} did not become healthy within ${timeoutMs / 1000} s; see ${logFile}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function managed(name: string, address: string, launch: () => { cmd: string; args: string[]; env?: NodeJS.ProcessEnv }, probe: () => Promise<boolean>, timeoutMs: number): ManagedServer {
+  const logFile = join(LOGS, `${name}.log`);
+  let child: ChildProcess | undefined;
+  const exit = async (signal: NodeJS.Signals): Promise<void> => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill(signal);
+    const t = setTimeout(() => c.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(t);
+  };
+  return {
+    name,
+    address,
+    logFile,
+    get running() {
+      return !!child && child.exitCode === null && child.signalCode === null;
+    },
+    async start() {
+      if (this.running) return;
+      mkdirSync(LOGS, { recursive: true });
+      const { cmd, args, env } = launch();
+      const fd = openSync(logFile, 'a');
+      child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+      closeSync(fd);
+      child.unref();
+      await waitUntil(name, probe, timeoutMs, () => child, logFile);
+    },
+    stop: () => exit('SIGTERM'),
+    kill: () => exit('SIGKILL'),
+  };
+}
+
+/** Redis from Debian's redis-server, no persistence. */
+export async function createRedisServer(dataDir: string): Promise<ManagedServer> {
+  const port = await freePort();
+  mkdirSync(dataDir, { recursive: true });
+  return managed(
+    'redis',
+    `redis://127.0.0.1:${port}`,
+    () => ({ cmd: 'redis-server', args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dataDir] }),
+    async () => (await ask(port, 'PING\r\n')).toString().startsWith('+PONG'),
+    20_000,
+  );
+}
+
+/** FerretDB 1.x on SQLite files in `dataDir`. */
+export async function createFerretServer(dataDir: string): Promise<ManagedServer> {
+  const port = await freePort();
+  const bin = join(CACHE, 'bin', `ferretdb-${FERRETDB_VERSION}`);
+  if (!existsSync(bin)) throw new Error(`FerretDB is not provisioned (${bin}); run test/env/provision.sh`);
+  mkdirSync(join(dataDir, 'sqlite'), { recursive: true });
+  mkdirSync(join(dataDir, 'state'), { recursive: true });
+  // An OP_MSG hello, answered by any MongoDB-compatible server once it is ready.
+  const hello = (() => {
+    const doc = Buffer.concat([
+      Buffer.from([0x10]), Buffer.from('hello\0'), Buffer.from([1, 0, 0, 0]),
+      Buffer.from([0x02]), Buffer.from('$db\0'), Buffer.from([6, 0, 0, 0]), Buffer.from('admin\0'),
+      Buffer.from([0]),
+    ]);
+    const bson = Buffer.alloc(4 + doc.length);
+    bson.writeInt32LE(bson.length, 0);
+    doc.copy(bson, 4);
+    const msg = Buffer.alloc(16 + 4 + 1 + bson.length);
+    msg.writeInt32LE(msg.length, 0);
+    msg.writeInt32LE(1, 4);
+    msg.writeInt32LE(0, 8);
+    msg.writeInt32LE(2013, 12);
+    msg.writeInt32LE(0, 16);
+    msg.writeUInt8(0, 20);
+    bson.copy(msg, 21);
+    return msg;
+  })();
+  return managed(
+    'ferretdb',
+    `mongodb://127.0.0.1:${port}/`,
+    () => ({
+      cmd: bin,
+      args: [
+        '--handler=sqlite',
+        `--sqlite-url=file:${join(dataDir, 'sqlite')}/`,
+        `--state-dir=${join(dataDir, 'state')}`,
+        `--listen-addr=127.0.0.1:${port}`,
+        '--telemetry=disable',
+        '--debug-addr=-',
+        '--log-level=warn',
+      ],
+    }),
+    async () => (await ask(port, hello)).length > 16,
+    30_000,
+  );
+}
+
+/** Kafka 3.9 from Apache's jars: one KRaft node (broker + controller), small heap. */
+export async function createKafkaServer(dataDir: string): Promise<ManagedServer> {
+  const [port, controllerPort] = [await freePort(), await freePort()];
+  const libs = join(CACHE, 'kafka', KAFKA_VERSION, 'libs');
+  if (!existsSync(join(CACHE, 'kafka', KAFKA_VERSION, '.complete'))) throw new Error(`Kafka ${KAFKA_VERSION} is not provisioned (${libs}); run test/env/provision.sh`);
+  mkdirSync(dataDir, { recursive: true });
+  const config = join(dataDir, 'server.properties');
+  const logs = join(dataDir, 'kraft-logs');
+  writeFileSync(
+    config,
+    [
+      'process.roles=broker,controller',
+      'node.id=1',
+      `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      'controller.listener.names=CONTROLLER',
+      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      'inter.broker.listener.name=PLAINTEXT',
+      `log.dirs=${logs}`,
+      'num.partitions=1',
+      'offsets.topic.replication.factor=1',
+      'offsets.topic.num.partitions=4',
+      'transaction.state.log.replication.factor=1',
+      'transaction.state.log.min.isr=1',
+      'group.initial.rebalance.delay.ms=0',
+      'auto.create.topics.enable=false',
+      'log.flush.interval.messages=1',
+      '',
+    ].join('\n'),
+  );
+  const log4j = join(dataDir, 'log4j.properties');
+  writeFileSync(
+    log4j,
+    ['log4j.rootLogger=WARN, stdout', 'log4j.appender.stdout=org.apache.log4j.ConsoleAppender', 'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+      'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n', 'log4j.logger.kafka.server.KafkaServer=INFO', 'log4j.logger.kafka.server.KafkaRaftServer=INFO', ''].join('\n'),
+  );
+  const java = ['-Xms128m', '-Xmx512m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`, '-cp', `${libs}/*`];
+  const formatted = join(logs, 'meta.properties');
+  return managed(
+    'kafka',
+    `127.0.0.1:${port}`,
+    () => {
+      if (!existsSync(formatted)) {
+        const clusterId = randomBytes(16).toString('base64url');
+        const r = spawnSync('java', [...java, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config], { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`formatting Kafka storage failed: ${r.stderr || r.stdout}`);
+      }
+      return { cmd: 'java', args: [...java, 'kafka.Kafka', config] };
+    },
+    async () => {
+      // An ApiVersions request (v0) answered by a broker that is up.
+      const req = Buffer.alloc(4 + 2 + 2 + 4 + 2 + 4);
+      req.writeInt32BE(req.length - 4, 0);
+      req.writeInt16BE(18, 4); // ApiVersions
+      req.writeInt16BE(0, 6);
+      req.writeInt32BE(7, 8); // correlation id
+      req.writeInt16BE(4, 12); // client id "test"
+      req.write('test', 14);
+      const res = await ask(port, req);
+      return res.length >= 10 && res.readInt32BE(4) === 7 && res.readInt16BE(8) === 0;
+    },
+    90_000,
+  );
+}
+
+/** A fresh data folder for a server of this run. */
+export function dataDir(name: string): string {
+  const dir = join(TESTENV, 'data', `${name}-${process.pid}-${randomBytes(3).toString('hex')}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}

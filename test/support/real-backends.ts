@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import { createFerretServer, createKafkaServer, createRedisServer, dataDir, type ManagedServer } from '../env/servers.js';
+
+/** Addresses of real Kafka, MongoDB-compatible and Redis servers, and the servers when we run them. */
+export interface RealBackendEnv {
+  kafkaBrokers: string;
+  mongodbUri: string;
+  redisUrl: string;
+  /** Servers this test run started (empty when the addresses came from the environment). */
+  managed: { kafka?: ManagedServer; mongodb?: ManagedServer; redis?: ManagedServer };
+}
+
+let shared: Promise<RealBackendEnv> | undefined;
+const started: ManagedServer[] = [];
+
+/**
+ * The real backends shared by the suites of this run: those given by KAFKA_BROKERS, MONGODB_URI
+ * and REDIS_URL, otherwise servers started here (stopped by the root hook). A backend that cannot
+ * start fails the suite; it is never skipped.
+ */
+export function sharedRealBackends(): Promise<RealBackendEnv> {
+  return (shared ??= startBackends({ kafka: process.env.KAFKA_BROKERS, mongodb: process.env.MONGODB_URI, redis: process.env.REDIS_URL }));
+}
+
+/** Backends of its own for a suite that kills and restarts them. */
+export function privateRealBackends(): Promise<RealBackendEnv> {
+  return startBackends({});
+}
+
+async function startBackends(given: { kafka?: string; mongodb?: string; redis?: string }): Promise<RealBackendEnv> {
+  const env: RealBackendEnv = { kafkaBrokers: given.kafka ?? '', mongodbUri: given.mongodb ?? '', redisUrl: given.redis ?? '', managed: {} };
+  const jobs: Array<Promise<void>> = [];
+  const run = async (server: ManagedServer, set: (s: ManagedServer) => void): Promise<void> => {
+    started.push(server);
+    await server.start();
+    set(server);
+  };
+  if (!given.kafka) {
+    jobs.push(createKafkaServer(dataDir('kafka')).then((s) => run(s, (x) => ((env.kafkaBrokers = x.address), (env.managed.kafka = x)))));
+  }
+  if (!given.mongodb) {
+    jobs.push(createFerretServer(dataDir('ferretdb')).then((s) => run(s, (x) => ((env.mongodbUri = x.address), (env.managed.mongodb = x)))));
+  }
+  if (!given.redis) {
+    jobs.push(createRedisServer(dataDir('redis')).then((s) => run(s, (x) => ((env.redisUrl = x.address), (env.managed.redis = x)))));
+  }
+  const results = await Promise.allSettled(jobs);
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length > 0) throw new Error(`real backends could not start:\n${failed.map((f) => `  ${String(f.reason instanceof Error ? f.reason.message : f.reason)}`).join('\n')}`);
+  return env;
+}
+
+/** Stops every server this run started. */
+export async function stopAllRealBackends(): Promise<void> {
+  await Promise.allSettled(started.splice(0).map((s) => s.stop()));
+}
+
+/** Settings that point a Message service at the real backends, isolated by a fresh topic, group, database and key prefix. */
+export function isolatedBackendSettings(env: RealBackendEnv, extra: Record<string, string> = {}): Record<string, string> {
+  const tag = randomBytes(4).toString('hex');
+  return {
+    KAFKA_BROKERS: env.kafkaBrokers,
+    KAFKA_TOPIC: `switchboard.test.${tag}`,
+    KAFKA_GROUP_ID: `switchboard-test-${tag}`,
+    KAFKA_PARTITIONS: '6',
+    MONGODB_URI: env.mongodbUri,
+    MONGODB_DATABASE: `switchboard_test_${tag}`,
+    REDIS_URL: env.redisUrl,
+    REDIS_KEY_PREFIX: `switchboard-test-${tag}:`,
+    ...extra,
+  };
+}

@@ -1,7 +1,7 @@
 # Switchboard — developer and CI entry points. `make help` lists them.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help deps proto proto-check lint typecheck build test test-unit test-integration start clean
+.PHONY: help deps proto proto-check lint typecheck build test test-unit test-integration testenv-provision testenv start clean
 
 # Options of proto-loader-gen-types; they must match LOADER_OPTIONS in services/shared/proto.ts.
 GEN_OPTS := --grpcLib=@grpc/grpc-js --longs=Number --enums=String --defaults --oneofs --importFileExtension=.js
@@ -41,8 +41,14 @@ test: ## everything CI runs: deps, lint, generated-code check, typecheck, all mo
 test-unit: deps ## unit tests only
 	npx mocha 'test/unit/**/*.test.ts'
 
-test-integration: deps ## integration tests only (real servers on loopback)
-	npx mocha 'test/integration/**/*.test.ts'
+test-integration: deps testenv-provision ## integration, contract and end-to-end suites (real servers on loopback)
+	npx mocha 'test/integration/**/*.test.ts' 'test/contract/**/*.test.ts' 'test/e2e/**/*.test.ts'
+
+testenv-provision: ## install Kafka 3.9 jars, FerretDB and redis-server, cached in ~/.cache/switchboard
+	bash test/env/provision.sh
+
+testenv: deps testenv-provision ## provision and run Kafka, FerretDB and Redis on free ports until Ctrl-C
+	npx tsx test/env/main.ts
 
 start: deps ## run the whole system on embedded backends (same as npm start)
 	npm start

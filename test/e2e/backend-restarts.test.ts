@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { getJson, eventually, startConnect, startMessage, type RunningConnect, type RunningMessage } from '../support/services.js';
+import { TestClient, type Frame } from '../support/ws-client.js';
+import { isolatedBackendSettings, privateRealBackends, type RealBackendEnv } from '../support/real-backends.js';
+import { dm, gapFree, syncAll } from '../support/traffic.js';
+
+/**
+ * Kafka, then the MongoDB-compatible server, then Redis are restarted while a client keeps
+ * sending: no `accepted` while the log is down, processing resumes, nothing accepted is lost.
+ */
+describe('backend restarts during traffic', function () {
+  this.timeout(300_000);
+  let env: RealBackendEnv;
+  let message: RunningMessage;
+  let connect: RunningConnect;
+  let sender: TestClient;
+  let recipient: TestClient;
+  const acceptedIds = new Set<string>();
+  const events: Array<{ t: number; kind: 'accepted' | 'unavailable' }> = [];
+  let running = true;
+  let n = 0;
+  let loop: Promise<void>;
+
+  before(async () => {
+    env = await privateRealBackends();
+    message = await startMessage({ ...isolatedBackendSettings(env), KAFKA_APPEND_TIMEOUT: '3s', BACKEND_RETRY_MAX: '1s' });
+    await eventually('Message ready', async () => (await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status === 200, 60_000);
+    connect = await startConnect(message.target, { RPC_TIMEOUT: '5s' });
+    await eventually('Connect ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
+    sender = await TestClient.connect(connect.url, { user: 'chaos-a' });
+    recipient = await TestClient.connect(connect.url, { user: 'chaos-b' });
+    // The client: one send at a time, resent with the same id until accepted, ~20/s.
+    loop = (async () => {
+      while (running) {
+        const id = `c${n++}`;
+        for (;;) {
+          const sentAt = Date.now();
+          const reply = await sender.request({ type: 'send', id, to: 'chaos-b', body: id }, 'accepted', 20_000).catch(() => undefined);
+          if (reply?.type === 'accepted') {
+            events.push({ t: sentAt, kind: 'accepted' });
+            acceptedIds.add(String(reply.msgId));
+            break;
+          }
+          events.push({ t: sentAt, kind: 'unavailable' });
+          if (reply && reply.code !== 'UNAVAILABLE') throw new Error(`unexpected reply ${JSON.stringify(reply)}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+  });
+  after(async () => {
+    running = false;
+    await loop?.catch(() => undefined);
+    sender?.close();
+    recipient?.close();
+    await connect?.stop();
+    await message?.stop();
+    for (const s of Object.values(env?.managed ?? {})) await s.stop();
+  });
+
+  const acceptedSince = (t: number) => events.filter((e) => e.kind === 'accepted' && e.t >= t).length;
+  const waitForAccepts = (count: number, since: number) => eventually(`${count} accepted sends`, () => acceptedSince(since) >= count, 120_000, 100);
+
+  it('keeps accepting before any restart', async () => {
+    await waitForAccepts(20, 0);
+  });
+
+  it('Kafka down: sends fail with UNAVAILABLE, never a false accepted; after restart they are accepted again', async () => {
+    const kafka = env.managed.kafka!;
+    await kafka.stop();
+    const downAt = Date.now();
+    await eventually('UNAVAILABLE while the log is down', () => events.some((e) => e.kind === 'unavailable' && e.t >= downAt), 60_000, 100);
+    await new Promise((r) => setTimeout(r, 3000));
+    const restartAt = Date.now();
+    assert.equal(events.filter((e) => e.kind === 'accepted' && e.t >= downAt && e.t < restartAt).length, 0, 'no send issued while Kafka was down was accepted');
+    await kafka.start();
+    await waitForAccepts(20, restartAt);
+  });
+
+  it('MongoDB down: sends fail with UNAVAILABLE; after restart processing resumes', async () => {
+    const mongo = env.managed.mongodb!;
+    await mongo.stop();
+    const downAt = Date.now();
+    await eventually('UNAVAILABLE while the store is down', () => events.some((e) => e.kind === 'unavailable' && e.t >= downAt), 60_000, 100);
+    const restartAt = Date.now();
+    await mongo.start();
+    await waitForAccepts(20, restartAt);
+  });
+
+  it('Redis down: sends are still accepted and pushed (routing falls back to the streams); it comes back', async () => {
+    const redis = env.managed.redis!;
+    recipient.take('message');
+    await redis.stop();
+    const downAt = Date.now();
+    await waitForAccepts(10, downAt);
+    await eventually('pushes while Redis is down', () => recipient.frames.filter((f) => f.type === 'message').length >= 5, 30_000);
+    const restartAt = Date.now();
+    await redis.start();
+    await waitForAccepts(10, restartAt);
+    await eventually('presence healthy again', async () => (await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status === 200, 30_000);
+  });
+
+  it('has stored every accepted message exactly once, with gap-free seqs', async () => {
+    running = false;
+    await loop;
+    const conv = dm('chaos-a', 'chaos-b');
+    let stored: Frame[] = [];
+    await eventually('all accepted messages stored', async () => {
+      stored = await syncAll(recipient, conv);
+      const ids = new Set(stored.map((m) => String(m.msgId)));
+      return [...acceptedIds].every((id) => ids.has(id));
+    }, 120_000, 500);
+    const ids = gapFree(stored, conv);
+    assert.equal(ids.length, acceptedIds.size, 'nothing stored that was not accepted once');
+    assert.ok(acceptedIds.size >= 70);
+  });
+});

@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { getJson, eventually, freePort } from '../support/services.js';
+import { killAll, spawnService, type ServiceProcess } from '../support/processes.js';
+import { TestClient, type Frame } from '../support/ws-client.js';
+import { isolatedBackendSettings, sharedRealBackends } from '../support/real-backends.js';
+import { dm, gapFree, sendReliably, syncAll } from '../support/traffic.js';
+
+const LOOPBACK = { MESSAGE_GRPC_HOST: '127.0.0.1', MESSAGE_HTTP_HOST: '127.0.0.1', CONNECT_WS_HOST: '127.0.0.1', CONNECT_ADMIN_HOST: '127.0.0.1' };
+const metric = async (url: string, re: RegExp): Promise<number> => Number(re.exec((await getJson(`${url}/metrics`)).text)?.[1] ?? 0);
+
+interface Gateway {
+  proc: ServiceProcess;
+  url: string;
+  admin: string;
+}
+
+/** PROTOCOL.md §3 on Kafka, the MongoDB wire protocol and Redis, with 2 Message and 2 Connect processes. */
+describe('two Message and two Connect processes on real backends', function () {
+  this.timeout(240_000);
+  const procs: ServiceProcess[] = [];
+  const messages: Array<{ proc: ServiceProcess; admin: string; grpcPort: number }> = [];
+  const gateways: Gateway[] = [];
+  let backendSettings: Record<string, string>;
+  const clients: TestClient[] = [];
+  const open = async (g: Gateway, user: string): Promise<TestClient> => {
+    const c = await TestClient.connect(g.url, { user });
+    clients.push(c);
+    return c;
+  };
+
+  async function startMessageProcess(grpcPort: number): Promise<{ proc: ServiceProcess; admin: string; grpcPort: number }> {
+    const proc = spawnService('message', { ...LOOPBACK, ...backendSettings, MESSAGE_GRPC_PORT: String(grpcPort), MESSAGE_HTTP_PORT: '0', MESSAGE_DRAIN_WINDOW: '0' });
+    procs.push(proc);
+    const started = await proc.waitForLog('message service started');
+    const admin = `http://127.0.0.1:${String(started.httpPort)}`;
+    await proc.waitForLog('backends connected; serving', 60_000);
+    return { proc, admin, grpcPort };
+  }
+
+  before(async () => {
+    const env = await sharedRealBackends();
+    backendSettings = isolatedBackendSettings(env);
+    const ports = [await freePort(), await freePort()];
+    for (const p of ports) messages.push(await startMessageProcess(p));
+    for (let i = 0; i < 2; i++) {
+      const proc = spawnService('connect', {
+        ...LOOPBACK,
+        CONNECT_WS_PORT: '0',
+        CONNECT_ADMIN_PORT: '0',
+        AUTH_MODE: 'insecure-dev',
+        MESSAGE_DISCOVERY: ports.map((p) => `127.0.0.1:${p}`).join(','),
+        STREAM_BACKOFF_INITIAL: '200ms',
+        STREAM_BACKOFF_MAX: '2s',
+        CONNECT_DRAIN_WINDOW: '0',
+        RATE_LIMIT_PER_SECOND: '1000',
+        RATE_LIMIT_BURST: '1000',
+      });
+      procs.push(proc);
+      const started = await proc.waitForLog('connect service started');
+      gateways.push({ proc, url: `ws://127.0.0.1:${String(started.wsPort)}/ws`, admin: `http://127.0.0.1:${String(started.adminPort)}` });
+    }
+    for (const g of gateways) {
+      await eventually('both streams up', async () => (await metric(g.admin, /^switchboard_connect_streams_active\{service="connect"\} (\d+)/m)) === 2, 30_000);
+    }
+  });
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.close();
+  });
+  after(() => killAll(procs));
+
+  it('delivers across gateways and Message processes, and spreads partitions over the group', async () => {
+    const pairs = Array.from({ length: 12 }, (_, i) => [`x${i}-a`, `x${i}-b`] as const);
+    const ends = await Promise.all(pairs.map(async ([a, b]) => [await open(gateways[0]!, a), await open(gateways[1]!, b)] as const));
+    await Promise.all(
+      ends.map(async ([ca, cb], i) => {
+        const [a, b] = pairs[i]!;
+        const acc = await sendReliably(ca, { id: `ab-${i}`, to: b, body: `from ${a}` });
+        const got = await cb.next('message', 20_000);
+        assert.equal(got.msgId, acc.msgId);
+        assert.equal(got.from, a);
+        await sendReliably(cb, { id: `ba-${i}`, to: a, body: `from ${b}` });
+        assert.equal((await ca.next('message', 20_000)).from, b);
+      }),
+    );
+    const stored = await Promise.all(messages.map((m) => metric(m.admin, /^switchboard_message_stored_total\{service="message"\} (\d+)/m)));
+    assert.equal(stored[0]! + stored[1]!, 24);
+    assert.ok(stored.every((n) => n > 0), `both Message processes stored messages: ${stored.join(', ')}`);
+    for (const m of messages) {
+      const ready = await getJson(`${m.admin}/readyz`);
+      assert.equal(ready.status, 200);
+      assert.match(JSON.stringify(ready.body), /member of switchboard-test-/);
+    }
+  });
+
+  it('loses nothing accepted when a Message process is SIGKILLed with 600 messages in flight', async () => {
+    const senders = 12;
+    const perSender = 50;
+    const pairs = Array.from({ length: senders }, (_, i) => [`k${i}-a`, `k${i}-b`] as const);
+    const ends = await Promise.all(pairs.map(async ([a, b], i) => [await open(gateways[i % 2]!, a), await open(gateways[(i + 1) % 2]!, b)] as const));
+    const accepted = new Map<string, string[]>(); // conversation → msgIds
+    let acceptedCount = 0;
+    let unavailable = 0;
+    let killed = false;
+    const victim = messages[0]!;
+
+    const runs = ends.map(async ([ca], i) => {
+      const [a, b] = pairs[i]!;
+      const conv = dm(a, b);
+      // All sends queued at once: Connect keeps them in order per conversation.
+      const replies = await Promise.all(
+        Array.from({ length: perSender }, async (_, n) => {
+          const acc = await sendReliably(ca, { id: `${a}-${n}`, to: b, body: `${n}` }, { onUnavailable: () => unavailable++, deadlineMs: 120_000 });
+          acceptedCount++;
+          if (acceptedCount >= 150 && !killed) {
+            killed = true;
+            victim.proc.kill('SIGKILL');
+          }
+          return acc;
+        }),
+      );
+      accepted.set(conv, replies.map((r) => String(r.msgId)));
+    });
+    await Promise.all(runs);
+    assert.ok(killed, 'the Message process was killed mid-run');
+    assert.equal(acceptedCount, senders * perSender);
+
+    // Every accepted message is stored exactly once with gap-free seqs (after the group rebalanced).
+    for (const [i, [, cb]] of ends.entries()) {
+      const [a, b] = pairs[i]!;
+      const conv = dm(a, b);
+      let stored: Frame[] = [];
+      await eventually(`${conv} complete`, async () => {
+        stored = await syncAll(cb, conv);
+        return stored.length >= perSender;
+      }, 90_000, 500);
+      const ids = gapFree(stored, conv);
+      assert.equal(ids.length, perSender, `${conv}: no extra messages`);
+      assert.deepEqual(new Set(ids), new Set(accepted.get(conv)), `${conv}: stored = accepted`);
+    }
+
+    // Steady state after recovery: no message is pushed twice.
+    const [ca, cb] = ends[0]!;
+    cb.take('message');
+    for (let n = 0; n < 20; n++) await sendReliably(ca, { id: `steady-${n}`, to: pairs[0]![1], body: `steady ${n}` });
+    const pushes: Frame[] = [];
+    await eventually('steady pushes', () => {
+      pushes.push(...cb.take('message'));
+      return pushes.filter((p) => String(p.body).startsWith('steady')).length >= 20;
+    }, 30_000);
+    const steady = pushes.filter((p) => String(p.body).startsWith('steady'));
+    assert.equal(new Set(steady.map((p) => p.msgId)).size, steady.length, 'no duplicate push in steady state');
+    assert.deepEqual(steady.map((p) => p.body), Array.from({ length: 20 }, (_, n) => `steady ${n}`));
+  });
+});

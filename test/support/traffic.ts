@@ -1,0 +1,43 @@
+import type { Frame, TestClient } from './ws-client.js';
+
+/** What a well-behaved client does: resend with the same id until accepted (idempotent). */
+export async function sendReliably(
+  client: TestClient,
+  frame: { id: string; to: string; body: string },
+  opts: { deadlineMs?: number; retryMs?: number; onUnavailable?: () => void } = {},
+): Promise<Frame> {
+  const deadline = Date.now() + (opts.deadlineMs ?? 60_000);
+  for (;;) {
+    const reply = await client.request({ type: 'send', ...frame }, 'accepted', 15_000).catch((err: unknown) => ({ type: 'error', code: 'TIMEOUT', message: String(err) }) as Frame);
+    if (reply.type === 'accepted') return reply;
+    if (reply.code !== 'UNAVAILABLE' && reply.code !== 'TIMEOUT') throw new Error(`send ${frame.id} failed: ${JSON.stringify(reply)}`);
+    opts.onUnavailable?.();
+    if (Date.now() > deadline) throw new Error(`send ${frame.id} not accepted before the deadline; last reply ${JSON.stringify(reply)}`);
+    await new Promise((r) => setTimeout(r, opts.retryMs ?? 200));
+  }
+}
+
+/** Every stored message of a conversation, by paging `sync` from seq 0. */
+export async function syncAll(client: TestClient, conversation: string): Promise<Frame[]> {
+  const out: Frame[] = [];
+  for (let page = 0; page < 1000; page++) {
+    const after = out.length === 0 ? 0 : Number(out[out.length - 1]!.seq);
+    const res = await client.request({ type: 'sync', id: `sync-${conversation}-${page}-${Date.now()}`, conversation, after, limit: 500 }, 'messages', 15_000);
+    if (res.type !== 'messages') throw new Error(`sync failed: ${JSON.stringify(res)}`);
+    out.push(...(res.messages as Frame[]));
+    if (!res.hasMore) return out;
+  }
+  throw new Error('sync did not end');
+}
+
+/** Asserts seqs 1..n without gap or duplicate; returns the msgIds in seq order. */
+export function gapFree(messages: Frame[], what: string): string[] {
+  messages.forEach((m, i) => {
+    if (m.seq !== i + 1) throw new Error(`${what}: seq ${String(m.seq)} at position ${i + 1} (gap or duplicate)`);
+  });
+  const ids = messages.map((m) => String(m.msgId));
+  if (new Set(ids).size !== ids.length) throw new Error(`${what}: a msgId is stored twice`);
+  return ids;
+}
+
+export const dm = (a: string, b: string): string => (a <= b ? `dm:${a}:${b}` : `dm:${b}:${a}`);

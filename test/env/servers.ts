@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createConnection, createServer } from 'node:net';
-import { mkdirSync, openSync, closeSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -75,6 +75,12 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs:
   }
 }
 
+// Servers must not outlive the process that started them, even when it dies on an error.
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
 function managed(name: string, address: string, launch: () => { cmd: string; args: string[]; env?: NodeJS.ProcessEnv }, probe: () => Promise<boolean>, timeoutMs: number): ManagedServer {
   const logFile = join(LOGS, `${name}.log`);
   let child: ChildProcess | undefined;
@@ -99,9 +105,12 @@ function managed(name: string, address: string, launch: () => { cmd: string; arg
       mkdirSync(LOGS, { recursive: true });
       const { cmd, args, env } = launch();
       const fd = openSync(logFile, 'a');
-      child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+      const c = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
       closeSync(fd);
-      child.unref();
+      c.unref();
+      live.add(c);
+      c.once('exit', () => live.delete(c));
+      child = c;
       await waitUntil(name, probe, timeoutMs, () => child, logFile);
     },
     stop: () => exit('SIGTERM'),
@@ -235,10 +244,24 @@ export async function createKafkaServer(dataDir: string): Promise<ManagedServer>
   );
 }
 
-/** A fresh data folder for a server of this run. */
+/** A fresh data folder for a server of this run; folders of runs whose process is gone are removed. */
 export function dataDir(name: string): string {
+  const root = join(TESTENV, 'data');
+  for (const d of existsSync(root) ? readdirSync(root) : []) {
+    const pid = Number(/-(\d+)-[0-9a-f]+$/.exec(d)?.[1]);
+    if (pid && pid !== process.pid && !alive(pid)) rmSync(join(root, d), { recursive: true, force: true });
+  }
   const dir = join(TESTENV, 'data', `${name}-${process.pid}-${randomBytes(3).toString('hex')}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err: unknown) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -145,7 +145,9 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       await connecting;
       // Finish and commit the batch in progress while the streams can still carry its pushes;
       // the partitions then move to the other pods.
-      await backends.log.stopConsuming();
+      await withTimeout(backends.log.stopConsuming(), config.shutdownTimeoutMs, 'consumer stop deadline passed').catch((err: unknown) =>
+        logger.warn({ err }, 'consumer did not stop in time; its partitions move after the session timeout'),
+      );
       // Ending the streams with UNAVAILABLE moves every gateway to the other pods at once.
       subscribers.stop('message pod is shutting down');
       try {

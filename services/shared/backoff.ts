@@ -39,3 +39,34 @@ export class Backoff {
     this.current = this.opts.initialMs;
   }
 }
+
+/**
+ * When to retry a connection that keeps failing or flapping: exponential backoff that starts over
+ * only after the connection stayed up for `resetAfterMs`, so a peer that accepts and drops at once
+ * cannot cause a tight loop. Clock and random source are injected.
+ */
+export class ReconnectPolicy {
+  private readonly backoff: Backoff;
+  private upSince: number | undefined;
+
+  constructor(
+    opts: BackoffOptions,
+    private readonly resetAfterMs: number,
+    private readonly now: () => number = Date.now,
+    random: () => number = Math.random,
+  ) {
+    this.backoff = new Backoff(opts, random);
+  }
+
+  /** The connection is up. */
+  up(): void {
+    this.upSince = this.now();
+  }
+
+  /** The connection failed to come up, or was lost: the delay before the next attempt. */
+  nextDelay(): number {
+    if (this.upSince !== undefined && this.now() - this.upSince >= this.resetAfterMs) this.backoff.reset();
+    this.upSince = undefined;
+    return this.backoff.next();
+  }
+}

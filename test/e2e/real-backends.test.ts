@@ -1,66 +1,34 @@
 import assert from 'node:assert/strict';
 import { getJson, eventually, freePort } from '../support/services.js';
-import { killAll, spawnService, type ServiceProcess } from '../support/processes.js';
+import { killAll, metricValue, startConnectProcess, startMessageProcess, type ConnectProcess, type MessageProcess, type ServiceProcess } from '../support/processes.js';
 import { TestClient, type Frame } from '../support/ws-client.js';
 import { isolatedBackendSettings, sharedRealBackends } from '../support/real-backends.js';
 import { dm, gapFree, sendReliably, syncAll } from '../support/traffic.js';
 
-const LOOPBACK = { MESSAGE_GRPC_HOST: '127.0.0.1', MESSAGE_HTTP_HOST: '127.0.0.1', CONNECT_WS_HOST: '127.0.0.1', CONNECT_ADMIN_HOST: '127.0.0.1' };
-const metric = async (url: string, re: RegExp): Promise<number> => Number(re.exec((await getJson(`${url}/metrics`)).text)?.[1] ?? 0);
-
-interface Gateway {
-  proc: ServiceProcess;
-  url: string;
-  admin: string;
-}
 
 /** PROTOCOL.md §3 on Kafka, the MongoDB wire protocol and Redis, with 2 Message and 2 Connect processes. */
 describe('two Message and two Connect processes on real backends', function () {
   this.timeout(240_000);
   const procs: ServiceProcess[] = [];
-  const messages: Array<{ proc: ServiceProcess; admin: string; grpcPort: number }> = [];
-  const gateways: Gateway[] = [];
+  const messages: MessageProcess[] = [];
+  const gateways: ConnectProcess[] = [];
   let backendSettings: Record<string, string>;
   const clients: TestClient[] = [];
-  const open = async (g: Gateway, user: string): Promise<TestClient> => {
+  const open = async (g: ConnectProcess, user: string): Promise<TestClient> => {
     const c = await TestClient.connect(g.url, { user });
     clients.push(c);
     return c;
   };
 
-  async function startMessageProcess(grpcPort: number): Promise<{ proc: ServiceProcess; admin: string; grpcPort: number }> {
-    const proc = spawnService('message', { ...LOOPBACK, ...backendSettings, MESSAGE_GRPC_PORT: String(grpcPort), MESSAGE_HTTP_PORT: '0', MESSAGE_DRAIN_WINDOW: '0' });
-    procs.push(proc);
-    const started = await proc.waitForLog('message service started');
-    const admin = `http://127.0.0.1:${String(started.httpPort)}`;
-    await proc.waitForLog('backends connected; serving', 60_000);
-    return { proc, admin, grpcPort };
-  }
-
   before(async () => {
     const env = await sharedRealBackends();
     backendSettings = isolatedBackendSettings(env);
     const ports = [await freePort(), await freePort()];
-    for (const p of ports) messages.push(await startMessageProcess(p));
-    for (let i = 0; i < 2; i++) {
-      const proc = spawnService('connect', {
-        ...LOOPBACK,
-        CONNECT_WS_PORT: '0',
-        CONNECT_ADMIN_PORT: '0',
-        AUTH_MODE: 'insecure-dev',
-        MESSAGE_DISCOVERY: ports.map((p) => `127.0.0.1:${p}`).join(','),
-        STREAM_BACKOFF_INITIAL: '200ms',
-        STREAM_BACKOFF_MAX: '2s',
-        CONNECT_DRAIN_WINDOW: '0',
-        RATE_LIMIT_PER_SECOND: '1000',
-        RATE_LIMIT_BURST: '1000',
-      });
-      procs.push(proc);
-      const started = await proc.waitForLog('connect service started');
-      gateways.push({ proc, url: `ws://127.0.0.1:${String(started.wsPort)}/ws`, admin: `http://127.0.0.1:${String(started.adminPort)}` });
-    }
+    for (const p of ports) messages.push(await startMessageProcess({ ...backendSettings, MESSAGE_GRPC_PORT: String(p) }, procs));
+    const discovery = ports.map((p) => `127.0.0.1:${p}`).join(',');
+    for (let i = 0; i < 2; i++) gateways.push(await startConnectProcess(discovery, { RATE_LIMIT_PER_SECOND: '1000', RATE_LIMIT_BURST: '1000' }, procs));
     for (const g of gateways) {
-      await eventually('both streams up', async () => (await metric(g.admin, /^switchboard_connect_streams_active\{service="connect"\} (\d+)/m)) === 2, 30_000);
+      await eventually('both streams up', async () => (await metricValue(g.admin, 'switchboard_connect_streams_active')) === 2, 30_000);
     }
   });
   afterEach(() => {
@@ -82,7 +50,7 @@ describe('two Message and two Connect processes on real backends', function () {
         assert.equal((await ca.next('message', 20_000)).from, b);
       }),
     );
-    const stored = await Promise.all(messages.map((m) => metric(m.admin, /^switchboard_message_stored_total\{service="message"\} (\d+)/m)));
+    const stored = await Promise.all(messages.map((m) => metricValue(m.admin, 'switchboard_message_stored_total')));
     assert.equal(stored[0]! + stored[1]!, 24);
     assert.ok(stored.every((n) => n > 0), `both Message processes stored messages: ${stored.join(', ')}`);
     for (const m of messages) {

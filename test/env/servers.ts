@@ -222,8 +222,10 @@ export async function createKafkaServer(dataDir: string): Promise<ManagedServer>
     `127.0.0.1:${port}`,
     () => {
       if (!existsSync(formatted)) {
-        const clusterId = randomBytes(16).toString('base64url');
-        const r = spawnSync('java', [...java, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config], { encoding: 'utf8' });
+        // Like Kafka's Uuid.randomUuid: never starting with '-', which a command line reads as an option.
+        let clusterId = randomBytes(16).toString('base64url');
+        while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
+        const r = spawnSync('java', [...java, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${config}`], { encoding: 'utf8' });
         if (r.status !== 0) throw new Error(`formatting Kafka storage failed: ${r.stderr || r.stdout}`);
       }
       return { cmd: 'java', args: [...java, 'kafka.Kafka', config] };

@@ -71,3 +71,53 @@ export async function killAll(procs: ServiceProcess[]): Promise<void> {
   for (const p of procs) p.kill('SIGKILL');
   await Promise.all(procs.map((p) => p.exited));
 }
+
+/** Loopback-only bind addresses for spawned services. */
+export const LOOPBACK = { MESSAGE_GRPC_HOST: '127.0.0.1', MESSAGE_HTTP_HOST: '127.0.0.1', CONNECT_WS_HOST: '127.0.0.1', CONNECT_ADMIN_HOST: '127.0.0.1' };
+
+export interface MessageProcess {
+  proc: ServiceProcess;
+  admin: string;
+  grpcPort: number;
+}
+
+/** Spawns a Message process and waits until it serves (backends connected). */
+export async function startMessageProcess(settings: Record<string, string>, procs?: ServiceProcess[]): Promise<MessageProcess> {
+  const proc = spawnService('message', { ...LOOPBACK, MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_PORT: '0', MESSAGE_DRAIN_WINDOW: '0', ...settings });
+  procs?.push(proc);
+  const started = await proc.waitForLog('message service started');
+  await proc.waitForLog('backends connected; serving', 60_000);
+  return { proc, admin: `http://127.0.0.1:${String(started.httpPort)}`, grpcPort: Number(started.grpcPort) };
+}
+
+export interface ConnectProcess {
+  proc: ServiceProcess;
+  url: string;
+  admin: string;
+}
+
+/** Spawns a Connect process (insecure-dev auth, quick backoff) pointed at `discovery`. */
+export async function startConnectProcess(discovery: string, settings: Record<string, string> = {}, procs?: ServiceProcess[]): Promise<ConnectProcess> {
+  const proc = spawnService('connect', {
+    ...LOOPBACK,
+    CONNECT_WS_PORT: '0',
+    CONNECT_ADMIN_PORT: '0',
+    AUTH_MODE: 'insecure-dev',
+    MESSAGE_DISCOVERY: discovery,
+    STREAM_BACKOFF_INITIAL: '200ms',
+    STREAM_BACKOFF_MAX: '2s',
+    CONNECT_DRAIN_WINDOW: '0',
+    ...settings,
+  });
+  procs?.push(proc);
+  const started = await proc.waitForLog('connect service started');
+  return { proc, url: `ws://127.0.0.1:${String(started.wsPort)}/ws`, admin: `http://127.0.0.1:${String(started.adminPort)}` };
+}
+
+/** A value of a metric on a /metrics endpoint (0 when absent). */
+export async function metricValue(admin: string, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${admin}/metrics`)).text();
+  const escaped = `${name}{${labels}${labels ? ',' : ''}service="`.replace(/[{}.*+?^$()|[\]\\]/g, '\\$&');
+  const m = new RegExp(`^${escaped}[a-z]+"\\} ([0-9.e+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}

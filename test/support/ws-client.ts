@@ -13,6 +13,8 @@ export class TestClient {
   readonly frames: Frame[] = [];
   private waiters: Array<() => void> = [];
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** The welcome frame (user, connection id, instance). */
+  welcome: Frame = { type: 'welcome' };
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
@@ -36,7 +38,7 @@ export class TestClient {
       ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
       ws.once('error', reject);
     });
-    await client.next('welcome');
+    client.welcome = await client.next('welcome');
     return client;
   }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Backoff, DEFAULT_BACKOFF } from '../../services/shared/backoff.js';
+import { Backoff, DEFAULT_BACKOFF, ReconnectPolicy } from '../../services/shared/backoff.js';
 
 describe('Backoff (gRPC connection-backoff spec)', () => {
   it('grows by 1.6 from 1 s with no jitter when random is 0.5', () => {
@@ -35,5 +35,46 @@ describe('Backoff (gRPC connection-backoff spec)', () => {
     b.reset();
     assert.equal(b.next(), 1000);
     assert.equal(b.next(), 1600);
+  });
+});
+
+describe('ReconnectPolicy (reset only after a stable connection)', () => {
+  let clock: number;
+  let policy: ReconnectPolicy;
+  beforeEach(() => {
+    clock = 0;
+    policy = new ReconnectPolicy(DEFAULT_BACKOFF, 10_000, () => clock, () => 0.5);
+  });
+
+  it('grows while attempts keep failing', () => {
+    assert.deepEqual([policy.nextDelay(), policy.nextDelay(), policy.nextDelay()], [1000, 1600, 2560]);
+  });
+
+  it('keeps growing when a stream flaps (up for less than the reset time)', () => {
+    policy.nextDelay();
+    policy.nextDelay();
+    policy.up();
+    clock += 9_999;
+    assert.equal(policy.nextDelay(), 2560);
+    policy.up();
+    clock += 500;
+    assert.equal(policy.nextDelay(), 4096);
+  });
+
+  it('starts over from 1 s after a stream stayed up for the reset time', () => {
+    policy.nextDelay();
+    policy.nextDelay();
+    policy.nextDelay();
+    policy.up();
+    clock += 10_000;
+    assert.equal(policy.nextDelay(), 1000);
+    assert.equal(policy.nextDelay(), 1600, 'the reset is used once: failures right after grow again');
+  });
+
+  it('never exceeds the cap plus jitter however long it fails', () => {
+    const p = new ReconnectPolicy({ ...DEFAULT_BACKOFF, maxMs: 30_000 }, 10_000, () => clock, () => 0.999999);
+    const delays = Array.from({ length: 40 }, () => p.nextDelay());
+    assert.equal(Math.max(...delays), 36_000);
+    assert.deepEqual(delays.slice(-3), [36_000, 36_000, 36_000]);
   });
 });

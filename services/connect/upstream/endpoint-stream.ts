@@ -1,6 +1,6 @@
 import { credentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from '../../shared/logger.js';
-import { Backoff, type BackoffOptions } from '../../shared/backoff.js';
+import { ReconnectPolicy, type BackoffOptions } from '../../shared/backoff.js';
 import { loadSwitchboardProto, type MessageServiceClient, type MessageStreamRequest, type MessageStreamResponse__Output } from '../../shared/proto.js';
 import type { Push__Output } from '../../shared/gen/switchboard/v1/Push.js';
 
@@ -45,15 +45,12 @@ export class EndpointStream {
   private client: MessageServiceClient | undefined;
   private call: ClientDuplexStream<MessageStreamRequest, MessageStreamResponse__Output> | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private upSince = 0;
   private everUp = false;
-  private readonly backoff: Backoff;
-  private readonly now: () => number;
+  private readonly policy: ReconnectPolicy;
   private readonly log: Logger;
 
   constructor(private readonly opts: EndpointStreamOptions) {
-    this.backoff = new Backoff(opts.backoff, opts.random ?? Math.random);
-    this.now = opts.now ?? Date.now;
+    this.policy = new ReconnectPolicy(opts.backoff, opts.resetAfterMs, opts.now ?? Date.now, opts.random ?? Math.random);
     this.log = opts.logger.child({ endpoint: opts.endpoint });
   }
 
@@ -121,7 +118,7 @@ export class EndpointStream {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.current = 'up';
-    this.upSince = this.now();
+    this.policy.up();
     const reconnect = this.everUp;
     this.everUp = true;
     this.log.info({ messageServiceId, reconnect }, 'message stream up');
@@ -134,9 +131,8 @@ export class EndpointStream {
     const wasUp = this.current === 'up';
     clearTimeout(this.timer);
     this.teardown();
-    if (wasUp && this.now() - this.upSince >= this.opts.resetAfterMs) this.backoff.reset();
     if (!wasUp) this.opts.events.onAttempt('failure');
-    const delay = this.backoff.next();
+    const delay = this.policy.nextDelay();
     this.current = 'backoff';
     this.log[wasUp ? 'warn' : 'debug']({ reason: err.message, retryInMs: delay }, wasUp ? 'message stream lost' : 'message stream attempt failed');
     this.opts.events.onDown(this, wasUp);

@@ -132,6 +132,8 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         groupId: opts.groupId,
         sessionTimeout: 10_000,
         heartbeatInterval: 1000,
+        // A stop waits for the fetch in flight; a short long-poll keeps drains quick.
+        maxWaitTimeInMs: 500,
         rebalanceTimeout: 20_000,
         allowAutoTopicCreation: false,
         retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 10 },

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { Server, ServerCredentials, status, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { loadSwitchboardProto, type MessageServiceHandlers, type MessageStreamRequest__Output, type MessageStreamResponse } from '../../services/shared/proto.js';
+import { startConnect, getJson, eventually, type RunningConnect } from '../support/services.js';
+import { TestClient } from '../support/ws-client.js';
+
+type Call = ServerDuplexStream<MessageStreamRequest__Output, MessageStreamResponse>;
+
+/** A Message pod stand-in that records what gateways announce on their streams. */
+async function startFakeMessage(port = 0) {
+  const frames: MessageStreamRequest__Output[] = [];
+  const calls = new Set<Call>();
+  const server = new Server();
+  const unimplemented = (_: unknown, cb: (e: ServiceError) => void) => cb({ code: status.UNIMPLEMENTED, details: 'fake' } as ServiceError);
+  const handlers: MessageServiceHandlers = {
+    Send: unimplemented,
+    Sync: unimplemented,
+    Conversations: unimplemented,
+    MessageStream(call) {
+      calls.add(call);
+      call.on('data', (f: MessageStreamRequest__Output) => {
+        frames.push(f);
+        if (f.request === 'subscribe') call.write({ subscribed: { messageServiceId: 'fake' } });
+      });
+      call.on('end', () => call.end());
+      call.on('error', () => calls.delete(call));
+      call.on('cancelled', () => calls.delete(call));
+    },
+  };
+  server.addService(loadSwitchboardProto().grpc.switchboard.v1.MessageService.service, handlers);
+  const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return {
+    port: bound,
+    frames,
+    push: (recipients: string[], body: string, excludeConnection = '') => {
+      for (const c of calls) {
+        c.write({ push: { message: { msgId: `m-${body}`, conversation: 'dm:u1:u2', seq: 1, fromUser: 'u1', toUser: 'u2', body, ts: Date.now(), clientId: 'x' }, recipients, excludeConnection } });
+      }
+    },
+    /** Ends every stream as a draining pod does. */
+    drop: () => {
+      for (const c of [...calls]) c.emit('error', { code: status.UNAVAILABLE, details: 'draining' });
+      calls.clear();
+    },
+    stop: () => new Promise<void>((r) => server.tryShutdown(() => r())),
+  };
+}
+
+describe('Connect stream semantics (against a recording Message stand-in)', () => {
+  let fake: Awaited<ReturnType<typeof startFakeMessage>>;
+  let connect: RunningConnect;
+  before(async () => {
+    fake = await startFakeMessage();
+    connect = await startConnect(`127.0.0.1:${fake.port}`, { STREAM_BACKOFF_INITIAL: '100ms' });
+    await eventually('ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200);
+  });
+  after(async () => {
+    await connect?.stop();
+    await fake?.stop();
+  });
+
+  it('announces users as they come and go, re-announces them all after a stream comes back, and sends resync', async () => {
+    const subscribes = () => fake.frames.filter((f) => f.request === 'subscribe').map((f) => f.subscribe!);
+    assert.equal(subscribes().length, 1);
+    assert.equal(subscribes()[0]!.connectServiceId, connect.instanceId);
+    assert.deepEqual(subscribes()[0]!.onlineUsers, []);
+
+    const u1 = await TestClient.connect(connect.url, { user: 'u1' });
+    const u2 = await TestClient.connect(connect.url, { user: 'u2' });
+    const u2b = await TestClient.connect(connect.url, { user: 'u2' });
+    await eventually('presence announced', () => fake.frames.filter((f) => f.request === 'presence').length === 2);
+    assert.deepEqual(fake.frames.filter((f) => f.request === 'presence').map((f) => f.presence!.online), [['u1'], ['u2']], 'a second device is no new presence');
+
+    fake.drop();
+    await u1.next('resync', 5000);
+    await u2.next('resync', 5000);
+    await eventually('resubscribed', () => subscribes().length === 2, 5000);
+    assert.deepEqual([...subscribes()[1]!.onlineUsers].sort(), ['u1', 'u2']);
+
+    u1.close();
+    await eventually('offline announced', () => fake.frames.some((f) => f.request === 'presence' && f.presence!.offline.includes('u1')));
+
+    // Pushes reach every connection of the recipients except the one the send came from.
+    const origin = await TestClient.connect(connect.url, { user: 'u2' });
+    fake.push(['u2'], 'to-u2', String(origin.welcome.connection));
+    assert.equal((await u2.next('message')).body, 'to-u2');
+    assert.equal((await u2b.next('message')).body, 'to-u2');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(origin.take('message'), []);
+    fake.push(['someone-else'], 'not-here');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual([u2, u2b, origin].map((c) => c.take('message').length), [0, 0, 0]);
+    origin.close();
+    u2.close();
+    u2b.close();
+  });
+});

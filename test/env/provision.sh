@@ -4,12 +4,18 @@
 #   Kafka 3.9 — Apache Kafka's own jars from Maven Central (one KRaft broker+controller)
 #   FerretDB 1.24 — MongoDB wire protocol on SQLite, built with Go from the module proxy
 #   Redis — Debian's redis-server
-# Usage: test/env/provision.sh [kafka|ferretdb|redis]…   (no argument: all three)
+#   Kubernetes control plane (for the chart, manifests and readiness gate; the envtest approach) —
+#     kube-apiserver and kubectl built from the k8s.io/kubernetes module with its staging modules
+#     pinned (Debian's kubectl is 1.20, too old for the API server), Debian's etcd-server, and helm
+#     built from its module
+# Usage: test/env/provision.sh [kafka|ferretdb|redis|kube|helm]…   (no argument: all)
 set -euo pipefail
 
 CACHE=${SWITCHBOARD_CACHE:-$HOME/.cache/switchboard}
 KAFKA_VERSION=${KAFKA_VERSION:-3.9.2}
 FERRETDB_VERSION=${FERRETDB_VERSION:-v1.24.0}
+KUBE_VERSION=${KUBE_VERSION:-v1.32.3}
+HELM_VERSION=${HELM_VERSION:-v3.17.3}
 mkdir -p "$CACHE/bin" "$CACHE/logs"
 
 say() { printf '[provision] %s\n' "$*"; }
@@ -79,13 +85,66 @@ provision_ferretdb() {
   say "ferretdb: built $("$bin" --version | head -n 1)"
 }
 
+apt_install() { # apt_install PACKAGE… — installs Debian packages that are missing
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  say "apt-get install ${missing[*]} (log: $CACHE/logs/apt.log)"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$CACHE/logs/apt.log" 2>&1
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$CACHE/logs/apt.log" 2>&1 \
+    || { say "apt-get failed; see $CACHE/logs/apt.log"; tail -n 20 "$CACHE/logs/apt.log"; exit 1; }
+}
+
+# Builds Go commands of one module version in a throw-away module of our own (go install pkg@v
+# asks the proxy for the module's version list, which this registry refuses). Extra go.mod lines
+# (replace directives) come on stdin.
+go_build() { # go_build NAME MODULE VERSION PACKAGE… — binaries $CACHE/bin/<last path element>-VERSION
+  local name=$1 module=$2 version=$3; shift 3
+  local dir="$CACHE/src/$name-$version-build" missing=() p
+  for p in "$@"; do [ -x "$CACHE/bin/${p##*/}-$version" ] || missing+=("$p"); done
+  if [ ${#missing[@]} -eq 0 ]; then say "$name: $version built in $CACHE/bin"; cat >/dev/null; return; fi
+  command -v go >/dev/null || { say "$name: go is required"; exit 1; }
+  rm -rf "$dir" && mkdir -p "$dir"
+  { printf 'module switchboard.dev/build/%s\n\ngo 1.23\n\nrequire %s %s\n' "$name" "$module" "$version"; cat; } >"$dir/go.mod"
+  { printf 'package tools\n\nimport (\n'; for p in "$@"; do printf '\t_ "%s"\n' "$p"; done; printf ')\n'; } >"$dir/tools.go"
+  : >"$CACHE/logs/$name-build.log"
+  for p in "${missing[@]}"; do
+    # -mod=mod resolves what the build needs only (tidy would also want test-only modules that
+    # the proxy may not serve).
+    say "$name: go build $p (several minutes on a cold Go cache; log: $CACHE/logs/$name-build.log)"
+    ( cd "$dir" && GOFLAGS=-mod=mod go build -o "$CACHE/bin/${p##*/}-$version.tmp" "$p" ) >>"$CACHE/logs/$name-build.log" 2>&1 \
+      || { say "$name: build of $p failed"; tail -n 20 "$CACHE/logs/$name-build.log"; exit 1; }
+    mv "$CACHE/bin/${p##*/}-$version.tmp" "$CACHE/bin/${p##*/}-$version"
+  done
+  say "$name: built $(printf '%s ' "${missing[@]##*/}")in $CACHE/bin"
+}
+
+provision_kube() {
+  apt_install etcd-server
+  # The staging modules (k8s.io/api, client-go, …) are replaced by ./staging paths inside
+  # k8s.io/kubernetes; as a dependency they must be pinned to the matching v0.x.y releases.
+  local minor=${KUBE_VERSION#v1.}
+  local mod
+  mod=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [ -f "$mod" ] || { say "kube-apiserver: cannot download k8s.io/kubernetes@$KUBE_VERSION"; exit 1; }
+  sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#replace \1 => \1 v0.'"$minor"'#p' "$mod" |
+    go_build kubernetes k8s.io/kubernetes "$KUBE_VERSION" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+}
+
+provision_helm() {
+  go_build helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm </dev/null
+}
+
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(redis kafka ferretdb)
+[ ${#targets[@]} -gt 0 ] || targets=(redis kafka ferretdb kube helm)
 for t in "${targets[@]}"; do
   case "$t" in
     redis) provision_redis ;;
     kafka) provision_kafka ;;
     ferretdb) provision_ferretdb ;;
-    *) say "unknown target $t (redis, kafka, ferretdb)"; exit 2 ;;
+    kube) provision_kube ;;
+    helm) provision_helm ;;
+    *) say "unknown target $t (redis, kafka, ferretdb, kube, helm)"; exit 2 ;;
   esac
 done

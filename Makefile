@@ -1,7 +1,7 @@
 # Switchboard — developer and CI entry points. `make help` lists them.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help deps proto proto-check lint typecheck build test test-unit test-integration testenv-provision testenv start clean
+.PHONY: help deps proto proto-check lint typecheck build k8s k8s-check test test-unit test-integration testenv-provision testenv start clean
 
 # Options of proto-loader-gen-types; they must match LOADER_OPTIONS in services/shared/proto.ts.
 GEN_OPTS := --grpcLib=@grpc/grpc-js --longs=Number --enums=String --defaults --oneofs --importFileExtension=.js
@@ -31,6 +31,14 @@ lint: deps ## buf lint of proto/
 
 typecheck: deps ## tsc --noEmit (strict)
 	npx tsc --noEmit -p tsconfig.json
+
+k8s: deps ## synthesize k8s/ from the cdk8s app (commit the result)
+	npx tsx cdk8s/main.ts
+
+k8s-check: deps ## fail when k8s/ differs from what cdk8s synthesizes
+	@tmp=$$(mktemp -d) && cp -r k8s $$tmp/committed && npx tsx cdk8s/main.ts && \
+	  if diff -r $$tmp/committed k8s; then rm -rf $$tmp; echo "k8s/ is up to date"; \
+	  else rm -rf k8s && mv $$tmp/committed k8s && echo "k8s/ is stale: run make k8s and commit" && exit 1; fi
 
 build: deps ## compile to dist/ (what the container image runs)
 	npx tsc -p tsconfig.json

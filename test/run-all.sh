@@ -34,12 +34,13 @@ if [ ! -d node_modules ]; then finish; fi
 step "buf lint proto/" make --no-print-directory lint
 step "generated gRPC types are up to date" make --no-print-directory proto-check
 step "typecheck (tsc strict)" make --no-print-directory typecheck
-step "provision real backends: Kafka, FerretDB, Redis (cached in ~/.cache/switchboard)" bash test/env/provision.sh
+step "k8s/ matches the cdk8s synthesis" make --no-print-directory k8s-check
+step "provision real backends and the Kubernetes control plane (cached in ~/.cache/switchboard)" bash test/env/provision.sh
 
 printf '\n==> mocha: unit, integration, contract and end-to-end suites (real backends start on demand; logs in %s)\n' \
   "${SWITCHBOARD_TESTENV_DIR:-$HOME/.cache/switchboard/testenv}/logs"
 SWITCHBOARD_TEST_SUMMARY="$summary_file" npx mocha --reporter ./test/support/summary-reporter.cjs \
-  'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/contract/**/*.test.ts' 'test/e2e/**/*.test.ts'
+  'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/contract/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/k8s/**/*.test.ts'
 mocha_rc=$?
 if [ -s "$summary_file" ]; then
   read -r p f s < <(node -e 'const s=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(s.passes,s.failures,s.pending)' "$summary_file")

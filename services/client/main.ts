@@ -3,12 +3,14 @@
  *   npm run client -- --user 1001 --target 1002            interactive: type lines to send
  *   npm run client -- --user 1001 --target 1002 --send hi  send once, print `accepted`, exit
  *   npm run client -- --user 1002 --wait 3                 print the next 3 `message` frames, exit
- * Options: --url (default ws://localhost:21005/ws), --token JWT (instead of ?user=), --id for --send.
+ * Options: --url (default ws://localhost:21005/ws), --token JWT (instead of ?user=), --jwt-secret S
+ * (mints a 10-minute HS256 token for --user with the gateway's secret), --id for --send.
  */
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
+import { SignJWT } from 'jose';
 
 const SUBPROTOCOL = 'switchboard.v1';
 
@@ -18,7 +20,9 @@ interface Frame {
 }
 
 function usage(message: string): never {
-  process.stderr.write(`${message}\nusage: npm run client -- --user ID [--target ID] [--send TEXT [--id ID]] [--wait N] [--url URL] [--token JWT]\n`);
+  process.stderr.write(
+    `${message}\nusage: npm run client -- --user ID [--target ID] [--send TEXT [--id ID]] [--wait N] [--url URL] [--token JWT | --jwt-secret SECRET] [--timeout S]\n`,
+  );
   process.exit(2);
 }
 
@@ -28,6 +32,7 @@ const { values } = parseArgs({
     target: { type: 'string' },
     url: { type: 'string', default: 'ws://localhost:21005/ws' },
     token: { type: 'string' },
+    'jwt-secret': { type: 'string' },
     send: { type: 'string' },
     id: { type: 'string' },
     wait: { type: 'string' },
@@ -45,9 +50,15 @@ const oneShot = values.send !== undefined || values.wait !== undefined;
 const interactive = !oneShot;
 if (interactive && !values.target) usage('interactive mode needs --target');
 
+if (values['jwt-secret'] !== undefined && !values.user) usage('--jwt-secret needs --user (the token subject)');
+const token =
+  values.token ??
+  (values['jwt-secret'] !== undefined
+    ? await new SignJWT({ sub: values.user! }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(values['jwt-secret']))
+    : undefined);
 const url = new URL(values.url!);
-if (values.user && !values.token) url.searchParams.set('user', values.user);
-const ws = new WebSocket(url, SUBPROTOCOL, values.token ? { headers: { authorization: `Bearer ${values.token}` } } : {});
+if (values.user && !token) url.searchParams.set('user', values.user);
+const ws = new WebSocket(url, SUBPROTOCOL, token ? { headers: { authorization: `Bearer ${token}` } } : {});
 
 let pendingSend = values.send !== undefined;
 let received = 0;

@@ -61,6 +61,10 @@ const schema = z.object({
   HEARTBEAT_INTERVAL: setting.duration('25s', 100),
   CONNECT_DRAIN_WINDOW: setting.duration('5s'),
   CONNECT_SHUTDOWN_TIMEOUT: setting.duration('5s', 100),
+  READINESS_GATE: setting.oneOf(['auto', 'on', 'off'], 'auto'),
+  POD_NAME: setting.optionalText(),
+  POD_NAMESPACE: setting.optionalText(),
+  KUBECONFIG: setting.optionalText(),
   LOG_LEVEL: setting.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
 });
 
@@ -99,6 +103,8 @@ export interface ConnectConfig {
     syncDefaultLimit: number;
     syncMaxLimit: number;
   };
+  /** The pod whose readiness-gate condition Connect sets; undefined outside a cluster (gate off). */
+  readinessGate?: { podName: string; namespace: string; kubeconfig?: string };
   heartbeatMs: number;
   drainWindowMs: number;
   shutdownTimeoutMs: number;
@@ -127,6 +133,8 @@ export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
   if (s.AUTH_JWKS_URL && !/^https?:\/\//.test(s.AUTH_JWKS_URL)) problems.push(`AUTH_JWKS_URL: expected an http(s) URL; got "${s.AUTH_JWKS_URL}"`);
   if (s.SYNC_DEFAULT_LIMIT > s.SYNC_MAX_LIMIT) problems.push('SYNC_DEFAULT_LIMIT must not exceed SYNC_MAX_LIMIT');
   if (s.RATE_LIMIT_BURST < 1) problems.push('RATE_LIMIT_BURST must be ≥ 1');
+  const gateOn = s.READINESS_GATE === 'on' || (s.READINESS_GATE === 'auto' && !!s.POD_NAME && !!s.POD_NAMESPACE);
+  if (gateOn && (!s.POD_NAME || !s.POD_NAMESPACE)) problems.push('READINESS_GATE=on needs POD_NAME and POD_NAMESPACE (downward API)');
   if (problems.length > 0 || !discovery) throw new ConfigError(problems);
   return Object.freeze({
     wsHost: s.CONNECT_WS_HOST,
@@ -162,6 +170,7 @@ export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
       syncDefaultLimit: s.SYNC_DEFAULT_LIMIT,
       syncMaxLimit: s.SYNC_MAX_LIMIT,
     },
+    readinessGate: gateOn ? { podName: s.POD_NAME!, namespace: s.POD_NAMESPACE!, kubeconfig: s.KUBECONFIG } : undefined,
     heartbeatMs: s.HEARTBEAT_INTERVAL,
     drainWindowMs: s.CONNECT_DRAIN_WINDOW,
     shutdownTimeoutMs: s.CONNECT_SHUTDOWN_TIMEOUT,

@@ -13,6 +13,7 @@ import { createWsServer } from './transport/ws-server.js';
 import { createDiscovery, type AddressResolver } from './upstream/discovery.js';
 import { StreamManager } from './upstream/stream-manager.js';
 import { createMessageApi, toMessageFrameBody } from './upstream/message-client.js';
+import { createReadinessGate, loadKubeConfig, NO_GATE, type ReadinessGate } from './readiness-gate.js';
 
 export interface ConnectAddresses {
   wsPort: number;
@@ -29,6 +30,8 @@ export interface ConnectServiceDeps {
   authenticate?: Authenticator;
   random?: () => number;
   now?: () => number;
+  /** Replaces the Kubernetes readiness gate built from the configuration. */
+  gate?: ReadinessGate;
 }
 
 /** The Connect gateway: WebSocket sessions, streams to every Message pod, admin HTTP. */
@@ -63,9 +66,33 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     rejected: new Counter({ name: 'switchboard_connect_rejected_frames_total', help: 'Client frames answered with an error, by code', labelNames: ['code'] as const, registers: [registry] }),
     slow: new Counter({ name: 'switchboard_connect_slow_consumer_closes_total', help: 'Clients closed with 1013 because their send buffer passed the limit', registers: [registry] }),
     resyncs: new Counter({ name: 'switchboard_connect_resyncs_total', help: 'Times every client was told to resync', registers: [registry] }),
+    gate: new Counter({
+      name: 'switchboard_connect_readiness_gate_updates_total',
+      help: 'Patches of the pod readiness-gate condition, by result',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
   };
   const now = deps.now ?? Date.now;
   let draining = false;
+  const gateConfig = config.readinessGate;
+  const gate: ReadinessGate =
+    deps.gate ??
+    (gateConfig
+      ? createReadinessGate({
+          podName: gateConfig.podName,
+          namespace: gateConfig.namespace,
+          kubeConfig: loadKubeConfig(gateConfig.kubeconfig),
+          logger: logger.child({ component: 'readiness-gate' }),
+          onUpdate: (result) => m.gate.inc({ result }),
+          now,
+        })
+      : NO_GATE);
+  const updateGate = (): void => {
+    const up = streams.upCount;
+    if (draining) gate.set(false, 'gateway is draining');
+    else gate.set(up >= config.minStreams, `${up} of ${streams.endpointCount} message streams up (need ${config.minStreams})`);
+  };
 
   const sessions = new SessionRegistry((online, offline) => streams.broadcastPresence(online, offline));
   const resyncAll = (): void => {
@@ -96,7 +123,10 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       onAttempt: (result) => m.attempts.inc({ result }),
       onBackoff: (ms) => m.backoff.observe(ms / 1000),
       onEndpoints: (n) => m.endpoints.set(n),
-      onActiveStreams: (n) => m.active.set(n),
+      onActiveStreams: (n) => {
+        m.active.set(n);
+        updateGate();
+      },
       onUp: (_endpoint, reconnect) => {
         if (reconnect) m.reconnects.inc();
         // Pushes from that pod may have been missed while its stream was down or not yet open.
@@ -174,11 +204,13 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       const adminPort = await admin.start();
       const wsPort = await ws.start();
       streams.start();
+      updateGate();
       logger.info({ wsPort, adminPort, instanceId: config.instanceId, discovery: config.discovery }, 'connect service started');
       return { wsPort, adminPort, instanceId: config.instanceId };
     },
     stop: once(async () => {
       draining = true;
+      updateGate();
       const open = sessions.all();
       logger.info({ clients: open.length, drainWindowMs: config.drainWindowMs }, 'draining');
       // Close frames spread over the window so clients do not all reconnect at the same instant.
@@ -194,6 +226,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       for (const c of ws.clients()) c.terminate();
       await ws.stop();
       streams.stop();
+      await gate.stop();
       await admin.stop();
       logger.info('connect service stopped');
     }),

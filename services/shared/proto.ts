@@ -1,11 +1,19 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPackageDefinition, type GrpcObject } from '@grpc/grpc-js';
 import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
 import type { ProtoGrpcType } from './gen/message_service.js';
 
-/** Where the .proto files live (shipped with the code; also used for server reflection). */
-export const PROTO_ROOT = fileURLToPath(new URL('../../proto', import.meta.url));
 export const PROTO_FILE = 'switchboard/v1/message_service.proto';
+
+/** Where the .proto files live: the nearest proto/ above this module (source tree or dist/ alike). */
+export const PROTO_ROOT = ((): string => {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'proto', PROTO_FILE))) return join(dir, 'proto');
+    if (dirname(dir) === dir) throw new Error(`cannot find proto/${PROTO_FILE} above ${fileURLToPath(import.meta.url)}`);
+  }
+})();
 
 /**
  * The loader options the generated types in ./gen were made with (see the Makefile's `proto`

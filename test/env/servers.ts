@@ -267,3 +267,122 @@ function alive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+export const KUBE_VERSION = process.env.KUBE_VERSION ?? 'v1.32.3';
+export const HELM_VERSION = process.env.HELM_VERSION ?? 'v3.17.3';
+/** Path of a tool built by provision.sh (kube-apiserver, kubectl, helm). */
+export function tool(name: 'kube-apiserver' | 'kubectl' | 'helm'): string {
+  const bin = join(CACHE, 'bin', `${name}-${name === 'helm' ? HELM_VERSION : KUBE_VERSION}`);
+  if (!existsSync(bin)) throw new Error(`${name} is not provisioned (${bin}); run test/env/provision.sh kube helm`);
+  return bin;
+}
+
+export interface KubeControlPlane {
+  /** A kubeconfig with cluster-admin rights (token of user "admin" in system:masters). */
+  kubeconfig: string;
+  server: string;
+  /** Writes a kubeconfig that authenticates with `token` (e.g. a ServiceAccount's). */
+  kubeconfigFor(token: string, name: string): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Kubernetes control plane without nodes (the envtest approach): etcd and kube-apiserver on
+ * loopback, RBAC on, ServiceAccount tokens signed with a key of our own. Objects can be created,
+ * validated and patched; nothing is scheduled.
+ */
+export async function startKubeControlPlane(dir: string): Promise<KubeControlPlane> {
+  const { generateKeyPairSync } = await import('node:crypto');
+  const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  mkdirSync(join(dir, 'certs'), { recursive: true });
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  writeFileSync(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  writeFileSync(join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
+  const adminToken = randomBytes(24).toString('hex');
+  writeFileSync(join(dir, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n`);
+  const server = `https://127.0.0.1:${apiPort}`;
+  const kubeconfigFor = (token: string, name: string): string => {
+    const file = join(dir, `${name}.kubeconfig`);
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        `clusters: [{name: test, cluster: {server: "${server}", insecure-skip-tls-verify: true}}]`,
+        `users: [{name: ${name}, user: {token: "${token}"}}]`,
+        `contexts: [{name: test, context: {cluster: test, user: ${name}, namespace: default}}]`,
+        'current-context: test',
+        '',
+      ].join('\n'),
+    );
+    return file;
+  };
+  const etcd = managed(
+    'etcd',
+    `http://127.0.0.1:${etcdPort}`,
+    () => ({
+      cmd: 'etcd',
+      args: [
+        `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+        `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+        '--unsafe-no-fsync',
+      ],
+    }),
+    async () => (await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok,
+    30_000,
+  );
+  const apiserver = managed(
+    'kube-apiserver',
+    server,
+    () => ({
+      cmd: tool('kube-apiserver'),
+      args: [
+        `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+        `--cert-dir=${join(dir, 'certs')}`,
+        `--secure-port=${apiPort}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        '--service-cluster-ip-range=10.0.0.0/24',
+        '--authorization-mode=RBAC',
+        `--token-auth-file=${join(dir, 'tokens.csv')}`,
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        `--service-account-key-file=${join(dir, 'sa.pub')}`,
+        `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+        '--allow-privileged=true',
+        '--enable-priority-and-fairness=false',
+      ],
+    }),
+    async () => {
+      const { request } = await import('node:https');
+      return new Promise<boolean>((resolve) => {
+        const req = request(`${server}/readyz`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${adminToken}` }, timeout: 2000 }, (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        });
+        req.on('error', () => resolve(false));
+        req.end();
+      });
+    },
+    120_000,
+  );
+  await etcd.start();
+  try {
+    await apiserver.start();
+  } catch (err: unknown) {
+    await etcd.stop();
+    throw err;
+  }
+  return {
+    kubeconfig: kubeconfigFor(adminToken, 'admin'),
+    server,
+    kubeconfigFor,
+    async stop() {
+      await apiserver.stop();
+      await etcd.stop();
+    },
+  };
+}

@@ -1,0 +1,307 @@
+import { ApiObject, Chart, type ChartProps } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-32';
+import type { Construct } from 'constructs';
+import { DEFAULT_VALUES, type SwitchboardValues } from './values.js';
+
+const { IntOrString, Quantity } = k8s;
+
+/** Ports of PROTOCOL.md §1. */
+export const PORTS = { messageGrpc: 22004, messageHttp: 21004, connectWs: 21005, connectAdmin: 22005 } as const;
+/** The readiness gate of Connect pods (PROTOCOL.md §5). */
+export const GATE_CONDITION = 'switchboard.dev/message-streams';
+
+type Component = 'connect' | 'message';
+
+/**
+ * Switchboard on Kubernetes: Connect and Message Deployments with probes on the admin ports, a
+ * headless Service for Message (one stream per pod), a Service for Connect, the readiness gate
+ * and the least-privilege RBAC it needs, PodDisruptionBudgets, an HPA, a NetworkPolicy, and the
+ * Prometheus Operator objects for scraping and alerting.
+ */
+export class SwitchboardChart extends Chart {
+  constructor(scope: Construct, id: string, readonly values: SwitchboardValues = DEFAULT_VALUES, props: ChartProps = {}) {
+    super(scope, id, { disableResourceNameHashes: true, ...props });
+    const v = values;
+    const name = (c: Component, suffix = '') => `${v.fullname}-${c}${suffix}`;
+    const selector = (c: Component) => ({
+      'app.kubernetes.io/name': 'switchboard',
+      'app.kubernetes.io/instance': v.fullname,
+      'app.kubernetes.io/component': c,
+    });
+    const labels = (c?: Component) => ({
+      'app.kubernetes.io/name': 'switchboard',
+      'app.kubernetes.io/instance': v.fullname,
+      'app.kubernetes.io/version': v.version,
+      'app.kubernetes.io/part-of': 'switchboard',
+      ...(c ? { 'app.kubernetes.io/component': c } : {}),
+    });
+    const meta = (n: string, c?: Component) => ({ name: n, labels: labels(c) });
+    const image = `${v.image.repository}:${v.image.tag}`;
+    const resources = (r: SwitchboardValues['connect']['resources']) => ({
+      requests: { cpu: Quantity.fromString(r.requests.cpu), memory: Quantity.fromString(r.requests.memory) },
+      limits: { cpu: Quantity.fromString(r.limits.cpu), memory: Quantity.fromString(r.limits.memory) },
+    });
+    const podSecurity = { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } };
+    const containerSecurity = { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ['ALL'] } };
+    const probes = (port: string) => ({
+      startupProbe: { httpGet: { path: '/livez', port: IntOrString.fromString(port) }, periodSeconds: 2, failureThreshold: 30 },
+      livenessProbe: { httpGet: { path: '/livez', port: IntOrString.fromString(port) }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+      readinessProbe: { httpGet: { path: '/readyz', port: IntOrString.fromString(port) }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2 },
+    });
+    const spread = (c: Component) => [
+      { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector(c) } },
+      { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector(c) } },
+    ];
+    const tmp = { volumes: [{ name: 'tmp', emptyDir: { sizeLimit: Quantity.fromString('64Mi') } }], mounts: [{ name: 'tmp', mountPath: '/tmp' }] };
+    const fieldEnv = (n: string, path: string) => ({ name: n, valueFrom: { fieldRef: { fieldPath: path } } });
+
+    // ---- Message ----------------------------------------------------------------------------
+    new k8s.KubeServiceAccount(this, 'message-sa', { metadata: meta(name('message'), 'message'), automountServiceAccountToken: false });
+
+    new k8s.KubeDeployment(this, 'message', {
+      metadata: meta(name('message'), 'message'),
+      spec: {
+        replicas: v.message.replicas,
+        selector: { matchLabels: selector('message') },
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: IntOrString.fromNumber(0), maxSurge: IntOrString.fromNumber(1) } },
+        template: {
+          metadata: { labels: labels('message') },
+          spec: {
+            serviceAccountName: name('message'),
+            automountServiceAccountToken: false,
+            terminationGracePeriodSeconds: v.message.terminationGracePeriodSeconds,
+            securityContext: podSecurity,
+            topologySpreadConstraints: spread('message'),
+            containers: [
+              {
+                name: 'message',
+                image,
+                imagePullPolicy: v.image.pullPolicy,
+                args: ['message'],
+                ports: [
+                  { name: 'grpc', containerPort: PORTS.messageGrpc, protocol: 'TCP' },
+                  { name: 'admin', containerPort: PORTS.messageHttp, protocol: 'TCP' },
+                ],
+                env: [
+                  fieldEnv('MESSAGE_INSTANCE_ID', 'metadata.name'),
+                  { name: 'MESSAGE_GRPC_PORT', value: String(PORTS.messageGrpc) },
+                  { name: 'MESSAGE_HTTP_PORT', value: String(PORTS.messageHttp) },
+                  { name: 'KAFKA_BROKERS', value: v.kafka.brokers },
+                  { name: 'KAFKA_TOPIC', value: v.kafka.topic },
+                  { name: 'KAFKA_PARTITIONS', value: String(v.kafka.partitions) },
+                  { name: 'KAFKA_REPLICATION_FACTOR', value: String(v.kafka.replicationFactor) },
+                  { name: 'MONGODB_URI', value: v.mongodb.uri },
+                  { name: 'REDIS_URL', value: v.redis.url },
+                  { name: 'MESSAGE_DRAIN_WINDOW', value: v.message.drainWindow },
+                  { name: 'MESSAGE_SHUTDOWN_TIMEOUT', value: v.message.shutdownTimeout },
+                  { name: 'LOG_LEVEL', value: v.logLevel },
+                ],
+                ...probes('admin'),
+                lifecycle: { preStop: { sleep: { seconds: v.message.preStopSleepSeconds } } },
+                resources: resources(v.message.resources),
+                securityContext: containerSecurity,
+                volumeMounts: tmp.mounts,
+              },
+            ],
+            volumes: tmp.volumes,
+          },
+        },
+      },
+    });
+
+    new k8s.KubeService(this, 'message-headless', {
+      metadata: meta(name('message', '-headless'), 'message'),
+      spec: {
+        clusterIp: 'None',
+        selector: selector('message'),
+        ports: [
+          { name: 'grpc', port: PORTS.messageGrpc, targetPort: IntOrString.fromString('grpc'), protocol: 'TCP', appProtocol: 'grpc' },
+          { name: 'admin', port: PORTS.messageHttp, targetPort: IntOrString.fromString('admin'), protocol: 'TCP' },
+        ],
+      },
+    });
+
+    new k8s.KubePodDisruptionBudget(this, 'message-pdb', {
+      metadata: meta(name('message'), 'message'),
+      spec: { maxUnavailable: IntOrString.fromNumber(1), selector: { matchLabels: selector('message') }, unhealthyPodEvictionPolicy: 'AlwaysAllow' },
+    });
+
+    // ---- Connect ----------------------------------------------------------------------------
+    new k8s.KubeServiceAccount(this, 'connect-sa', { metadata: meta(name('connect'), 'connect') });
+    // Least privilege for the readiness gate: read pods and patch their status in this namespace.
+    new k8s.KubeRole(this, 'connect-role', {
+      metadata: meta(name('connect', '-readiness-gate'), 'connect'),
+      rules: [
+        { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
+      ],
+    });
+    new k8s.KubeRoleBinding(this, 'connect-rolebinding', {
+      metadata: meta(name('connect', '-readiness-gate'), 'connect'),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: name('connect', '-readiness-gate') },
+      subjects: [{ kind: 'ServiceAccount', name: name('connect') }],
+    });
+
+    new k8s.KubeDeployment(this, 'connect', {
+      metadata: meta(name('connect'), 'connect'),
+      spec: {
+        replicas: v.connect.replicas,
+        selector: { matchLabels: selector('connect') },
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: IntOrString.fromNumber(0), maxSurge: IntOrString.fromNumber(1) } },
+        template: {
+          metadata: { labels: labels('connect') },
+          spec: {
+            serviceAccountName: name('connect'),
+            terminationGracePeriodSeconds: v.connect.terminationGracePeriodSeconds,
+            securityContext: podSecurity,
+            topologySpreadConstraints: spread('connect'),
+            ...(v.connect.readinessGate ? { readinessGates: [{ conditionType: GATE_CONDITION }] } : {}),
+            containers: [
+              {
+                name: 'connect',
+                image,
+                imagePullPolicy: v.image.pullPolicy,
+                args: ['connect'],
+                ports: [
+                  { name: 'ws', containerPort: PORTS.connectWs, protocol: 'TCP' },
+                  { name: 'admin', containerPort: PORTS.connectAdmin, protocol: 'TCP' },
+                ],
+                env: [
+                  fieldEnv('POD_NAME', 'metadata.name'),
+                  fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
+                  { name: 'CONNECT_INSTANCE_ID', value: '$(POD_NAME)' },
+                  { name: 'CONNECT_WS_PORT', value: String(PORTS.connectWs) },
+                  { name: 'CONNECT_ADMIN_PORT', value: String(PORTS.connectAdmin) },
+                  { name: 'MESSAGE_DISCOVERY', value: `dns:${name('message', '-headless')}:${PORTS.messageGrpc}` },
+                  { name: 'CONNECT_MIN_STREAMS', value: String(v.connect.minStreams) },
+                  { name: 'AUTH_MODE', value: 'jwt' },
+                  { name: 'AUTH_JWT_SECRET', valueFrom: { secretKeyRef: { name: v.auth.existingSecret, key: v.auth.secretKey } } },
+                  { name: 'READINESS_GATE', value: v.connect.readinessGate ? 'on' : 'off' },
+                  { name: 'CONNECT_DRAIN_WINDOW', value: v.connect.drainWindow },
+                  { name: 'CONNECT_SHUTDOWN_TIMEOUT', value: v.connect.shutdownTimeout },
+                  { name: 'LOG_LEVEL', value: v.logLevel },
+                ],
+                ...probes('admin'),
+                lifecycle: { preStop: { sleep: { seconds: v.connect.preStopSleepSeconds } } },
+                resources: resources(v.connect.resources),
+                securityContext: containerSecurity,
+                volumeMounts: tmp.mounts,
+              },
+            ],
+            volumes: tmp.volumes,
+          },
+        },
+      },
+    });
+
+    new k8s.KubeService(this, 'connect-service', {
+      metadata: meta(name('connect'), 'connect'),
+      spec: {
+        type: 'ClusterIP',
+        selector: selector('connect'),
+        ports: [
+          { name: 'ws', port: PORTS.connectWs, targetPort: IntOrString.fromString('ws'), protocol: 'TCP' },
+          { name: 'admin', port: PORTS.connectAdmin, targetPort: IntOrString.fromString('admin'), protocol: 'TCP' },
+        ],
+      },
+    });
+
+    new k8s.KubePodDisruptionBudget(this, 'connect-pdb', {
+      metadata: meta(name('connect'), 'connect'),
+      spec: { maxUnavailable: IntOrString.fromNumber(1), selector: { matchLabels: selector('connect') }, unhealthyPodEvictionPolicy: 'AlwaysAllow' },
+    });
+
+    if (v.connect.hpa.enabled) {
+      new k8s.KubeHorizontalPodAutoscalerV2(this, 'connect-hpa', {
+        metadata: meta(name('connect'), 'connect'),
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: name('connect') },
+          minReplicas: v.connect.hpa.minReplicas,
+          maxReplicas: v.connect.hpa.maxReplicas,
+          metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: v.connect.hpa.targetCPUUtilizationPercentage } } }],
+        },
+      });
+    }
+
+    // ---- Network policy -----------------------------------------------------------------------
+    if (v.networkPolicy.enabled) {
+      new k8s.KubeNetworkPolicy(this, 'message-netpol', {
+        metadata: meta(name('message'), 'message'),
+        spec: {
+          podSelector: { matchLabels: selector('message') },
+          policyTypes: ['Ingress'],
+          ingress: [
+            { from: [{ podSelector: { matchLabels: selector('connect') } }], ports: [{ port: IntOrString.fromString('grpc'), protocol: 'TCP' }] },
+            { ports: [{ port: IntOrString.fromString('admin'), protocol: 'TCP' }] },
+          ],
+        },
+      });
+      new k8s.KubeNetworkPolicy(this, 'connect-netpol', {
+        metadata: meta(name('connect'), 'connect'),
+        spec: {
+          podSelector: { matchLabels: selector('connect') },
+          policyTypes: ['Ingress'],
+          ingress: [{ ports: [{ port: IntOrString.fromString('ws'), protocol: 'TCP' }, { port: IntOrString.fromString('admin'), protocol: 'TCP' }] }],
+        },
+      });
+    }
+
+    // ---- Prometheus Operator ------------------------------------------------------------------
+    if (v.serviceMonitor.enabled) {
+      new ApiObject(this, 'servicemonitor', {
+        apiVersion: 'monitoring.coreos.com/v1',
+        kind: 'ServiceMonitor',
+        metadata: meta(v.fullname),
+        spec: {
+          selector: { matchLabels: { 'app.kubernetes.io/name': 'switchboard', 'app.kubernetes.io/instance': v.fullname } },
+          endpoints: [{ port: 'admin', path: '/metrics', interval: v.serviceMonitor.interval }],
+        },
+      });
+    }
+    if (v.prometheusRule.enabled) {
+      const job = `{namespace=~".+", service=~"${v.fullname}-.*"}`;
+      new ApiObject(this, 'prometheusrule', {
+        apiVersion: 'monitoring.coreos.com/v1',
+        kind: 'PrometheusRule',
+        metadata: meta(v.fullname),
+        spec: {
+          groups: [
+            {
+              name: 'switchboard',
+              rules: [
+                {
+                  alert: 'SwitchboardConnectNoMessageStreams',
+                  expr: `max by (namespace, pod) (switchboard_connect_streams_active${job}) == 0`,
+                  for: '2m',
+                  labels: { severity: 'critical' },
+                  annotations: { summary: 'A Connect gateway has no stream to any Message pod', description: 'Pod {{ $labels.pod }} cannot deliver messages; check the Message pods and the headless Service.' },
+                },
+                {
+                  alert: 'SwitchboardConnectReconnectRateHigh',
+                  expr: `sum by (namespace, pod) (rate(switchboard_connect_stream_reconnects_total${job}[5m])) > 0.05`,
+                  for: '10m',
+                  labels: { severity: 'warning' },
+                  annotations: { summary: 'Connect streams to Message keep being lost and re-established', description: 'Pod {{ $labels.pod }} re-established {{ $value | humanize }} streams/s over 5m.' },
+                },
+                {
+                  alert: 'SwitchboardConnectStreamFailures',
+                  expr: `sum by (namespace, pod) (rate(switchboard_connect_stream_connect_attempts_total${job.replace('}', ', result="failure"}')}[5m])) > 0.2`,
+                  for: '10m',
+                  labels: { severity: 'warning' },
+                  annotations: { summary: 'Connect keeps failing to open streams to Message pods', description: 'Pod {{ $labels.pod }}: {{ $value | humanize }} failed attempts/s.' },
+                },
+                {
+                  alert: 'SwitchboardMessageNoSubscribers',
+                  expr: `max by (namespace, pod) (switchboard_message_subscribers${job}) == 0`,
+                  for: '5m',
+                  labels: { severity: 'warning' },
+                  annotations: { summary: 'A Message pod has no Connect stream', description: 'Pod {{ $labels.pod }} cannot push to any gateway.' },
+                },
+              ],
+            },
+          ],
+        },
+      });
+    }
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The deployment's settings with their defaults — the same defaults as charts/switchboard/values.yaml
+ * (the parity test renders both and compares the objects).
+ */
+export interface SwitchboardValues {
+  /** Prefix of every object name (Helm: the release's full name). */
+  fullname: string;
+  version: string;
+  image: { repository: string; tag: string; pullPolicy: string };
+  kafka: { brokers: string; topic: string; partitions: number; replicationFactor: number };
+  mongodb: { uri: string };
+  redis: { url: string };
+  auth: { existingSecret: string; secretKey: string };
+  connect: {
+    replicas: number;
+    drainWindow: string;
+    shutdownTimeout: string;
+    minStreams: number;
+    terminationGracePeriodSeconds: number;
+    preStopSleepSeconds: number;
+    resources: Resources;
+    hpa: { enabled: boolean; minReplicas: number; maxReplicas: number; targetCPUUtilizationPercentage: number };
+    readinessGate: boolean;
+  };
+  message: {
+    replicas: number;
+    drainWindow: string;
+    shutdownTimeout: string;
+    terminationGracePeriodSeconds: number;
+    preStopSleepSeconds: number;
+    resources: Resources;
+  };
+  logLevel: string;
+  serviceMonitor: { enabled: boolean; interval: string };
+  prometheusRule: { enabled: boolean };
+  networkPolicy: { enabled: boolean };
+}
+
+interface Resources {
+  requests: { cpu: string; memory: string };
+  limits: { cpu: string; memory: string };
+}
+
+export const DEFAULT_VALUES: SwitchboardValues = {
+  fullname: 'switchboard',
+  version: '0.1.0',
+  image: { repository: 'switchboard', tag: '0.1.0', pullPolicy: 'IfNotPresent' },
+  kafka: { brokers: 'kafka:9092', topic: 'switchboard.messages', partitions: 12, replicationFactor: -1 },
+  mongodb: { uri: 'mongodb://mongodb:27017/switchboard' },
+  redis: { url: 'redis://redis:6379' },
+  auth: { existingSecret: 'switchboard-auth', secretKey: 'jwt-secret' },
+  connect: {
+    replicas: 2,
+    drainWindow: '10s',
+    shutdownTimeout: '5s',
+    minStreams: 1,
+    terminationGracePeriodSeconds: 30,
+    preStopSleepSeconds: 5,
+    resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+    hpa: { enabled: true, minReplicas: 2, maxReplicas: 10, targetCPUUtilizationPercentage: 70 },
+    readinessGate: true,
+  },
+  message: {
+    replicas: 2,
+    drainWindow: '5s',
+    shutdownTimeout: '10s',
+    terminationGracePeriodSeconds: 30,
+    preStopSleepSeconds: 5,
+    resources: { requests: { cpu: '100m', memory: '192Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+  },
+  logLevel: 'info',
+  serviceMonitor: { enabled: true, interval: '15s' },
+  prometheusRule: { enabled: true },
+  networkPolicy: { enabled: true },
+};

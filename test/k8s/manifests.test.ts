@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { App, YamlOutputType } from 'cdk8s';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SwitchboardChart } from '../../cdk8s/switchboard-chart.js';
+import { DEFAULT_VALUES } from '../../cdk8s/values.js';
+import { byKey, committedManifests, helmTemplate, normalize, ROOT, run, CHART, seconds, type K8sObject } from './support.js';
+
+const env = (container: K8sObject, name: string) => (container.env as Array<{ name: string; value?: string; valueFrom?: unknown }>).find((e) => e.name === name);
+
+describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
+  this.timeout(60_000);
+  const objects = byKey(committedManifests());
+  const get = (key: string): K8sObject => {
+    const o = objects.get(key);
+    if (!o) throw new Error(`${key} missing from k8s/`);
+    return o;
+  };
+
+  it('k8s/ is exactly what the cdk8s app synthesizes (snapshot)', () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'cdk8s-'));
+    const app = new App({ outdir, outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
+    new SwitchboardChart(app, 'switchboard');
+    app.synth();
+    assert.equal(readFileSync(join(outdir, 'switchboard.yaml'), 'utf8'), readFileSync(`${ROOT}k8s/switchboard.yaml`, 'utf8'));
+  });
+
+  it('Connect pods declare the readiness gate and get least-privilege RBAC to set it', () => {
+    const pod = get('Deployment/switchboard-connect').spec.template.spec;
+    assert.deepEqual(pod.readinessGates, [{ conditionType: 'switchboard.dev/message-streams' }]);
+    assert.equal(pod.serviceAccountName, 'switchboard-connect');
+    const c = pod.containers[0];
+    assert.deepEqual(env(c, 'POD_NAME')?.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
+    assert.deepEqual(env(c, 'POD_NAMESPACE')?.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } });
+    assert.equal(env(c, 'READINESS_GATE')?.value, 'on');
+    assert.deepEqual(get('Role/switchboard-connect-readiness-gate').rules, [
+      { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
+    ]);
+    const binding = get('RoleBinding/switchboard-connect-readiness-gate');
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'switchboard-connect' }]);
+    assert.equal(binding.roleRef.name, 'switchboard-connect-readiness-gate');
+    assert.equal(get('Deployment/switchboard-message').spec.template.spec.automountServiceAccountToken, false, 'Message needs no API access');
+  });
+
+  it('finds Message pods through a headless Service with a named gRPC port', () => {
+    const svc = get('Service/switchboard-message-headless').spec;
+    assert.equal(svc.clusterIP, 'None');
+    assert.deepEqual(svc.ports[0], { name: 'grpc', port: 22004, targetPort: 'grpc', protocol: 'TCP', appProtocol: 'grpc' });
+    const c = get('Deployment/switchboard-connect').spec.template.spec.containers[0];
+    assert.equal(env(c, 'MESSAGE_DISCOVERY')?.value, 'dns:switchboard-message-headless:22004');
+    assert.deepEqual(env(c, 'AUTH_JWT_SECRET')?.valueFrom, { secretKeyRef: { name: 'switchboard-auth', key: 'jwt-secret' } });
+    assert.equal(env(c, 'AUTH_MODE')?.value, 'jwt', 'the chart never runs insecure-dev');
+  });
+
+  for (const component of ['connect', 'message']) {
+    it(`${component}: probes on the admin port, liveness never on a dependency, hardened, graceful`, () => {
+      const pod = get(`Deployment/switchboard-${component}`).spec.template.spec;
+      const c = pod.containers[0];
+      assert.deepEqual(c.livenessProbe.httpGet, { path: '/livez', port: 'admin' });
+      assert.deepEqual(c.startupProbe.httpGet, { path: '/livez', port: 'admin' });
+      assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'admin' });
+      assert.deepEqual(pod.securityContext, { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } });
+      assert.deepEqual(c.securityContext, { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+      assert.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory);
+      assert.equal(pod.topologySpreadConstraints.length, 2);
+      const drain = seconds(env(c, component === 'connect' ? 'CONNECT_DRAIN_WINDOW' : 'MESSAGE_DRAIN_WINDOW')!.value!);
+      const shutdown = seconds(env(c, component === 'connect' ? 'CONNECT_SHUTDOWN_TIMEOUT' : 'MESSAGE_SHUTDOWN_TIMEOUT')!.value!);
+      const preStop = c.lifecycle.preStop.sleep.seconds as number;
+      assert.ok(pod.terminationGracePeriodSeconds > preStop + drain + shutdown, `grace ${pod.terminationGracePeriodSeconds}s > ${preStop}+${drain}+${shutdown}`);
+      const pdb = get(`PodDisruptionBudget/switchboard-${component}`).spec;
+      assert.equal(pdb.unhealthyPodEvictionPolicy, 'AlwaysAllow');
+      assert.deepEqual(pdb.selector.matchLabels, get(`Deployment/switchboard-${component}`).spec.selector.matchLabels);
+    });
+  }
+
+  it('scales Connect with an HPA, scrapes both admin ports, alerts on lost streams, and limits ingress', () => {
+    const hpa = get('HorizontalPodAutoscaler/switchboard-connect').spec;
+    assert.deepEqual(hpa.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'switchboard-connect' });
+    const sm = get('ServiceMonitor/switchboard').spec;
+    assert.deepEqual(sm.endpoints, [{ port: 'admin', path: '/metrics', interval: '15s' }]);
+    for (const svc of ['Service/switchboard-connect', 'Service/switchboard-message-headless']) {
+      const s = get(svc);
+      assert.ok(s.spec.ports.some((p: { name: string }) => p.name === 'admin'), svc);
+      for (const [k, v] of Object.entries(sm.selector.matchLabels)) assert.equal(s.metadata.labels![k], v);
+    }
+    const alerts = get('PrometheusRule/switchboard').spec.groups[0].rules.map((r: { alert: string; expr: string }) => [r.alert, r.expr]);
+    assert.ok(alerts.some(([a, e]: string[]) => a === 'SwitchboardConnectNoMessageStreams' && e!.includes('switchboard_connect_streams_active')));
+    assert.ok(alerts.some(([a, e]: string[]) => a === 'SwitchboardConnectReconnectRateHigh' && e!.includes('switchboard_connect_stream_reconnects_total')));
+    const np = get('NetworkPolicy/switchboard-message').spec;
+    assert.deepEqual(np.ingress[0].from, [{ podSelector: { matchLabels: get('Deployment/switchboard-connect').spec.selector.matchLabels } }]);
+  });
+
+  it('the Helm chart lints clean (--strict)', () => {
+    assert.match(run('helm', ['lint', '--strict', CHART]), /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  it('helm template with default values renders the same objects as k8s/ (parity)', () => {
+    const fromHelm = helmTemplate();
+    const committed = committedManifests();
+    assert.deepEqual(
+      fromHelm.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
+      committed.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
+    );
+    const helm = byKey(fromHelm);
+    for (const o of committed) assert.deepEqual(normalize(helm.get(`${o.kind}/${o.metadata.name}`)!), normalize(o), `${o.kind}/${o.metadata.name}`);
+    for (const o of fromHelm) assert.equal(o.metadata.labels?.['app.kubernetes.io/managed-by'], 'Helm');
+  });
+
+  it('toggles remove what they name, and the values schema rejects bad values', () => {
+    const keys = (args: string[]) => helmTemplate(args).map((o) => `${o.kind}/${o.metadata.name}`);
+    const none = keys(['--set', 'serviceMonitor.enabled=false', '--set', 'prometheusRule.enabled=false', '--set', 'connect.hpa.enabled=false', '--set', 'networkPolicy.enabled=false']);
+    for (const k of ['ServiceMonitor/switchboard', 'PrometheusRule/switchboard', 'HorizontalPodAutoscaler/switchboard-connect', 'NetworkPolicy/switchboard-connect']) assert.ok(!none.includes(k), k);
+    const noGate = byKey(helmTemplate(['--set', 'connect.readinessGate=false'])).get('Deployment/switchboard-connect')!;
+    assert.equal(noGate.spec.template.spec.readinessGates, undefined);
+    assert.throws(() => helmTemplate(['--set', 'kafka.brokers=no-port']), /kafka\.brokers|does not match pattern/);
+    assert.throws(() => helmTemplate(['--set', 'mongodb.uri=postgres://x']), /mongodb/);
+    assert.throws(() => helmTemplate(['--set', 'unknownKey=1']), /unknownKey|additional properties/i);
+  });
+
+  it('ships a helm test hook that sends and receives one message through the gateway Service', () => {
+    const hooks = helmTemplate([], true).filter((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test');
+    assert.equal(hooks.length, 1);
+    const script = hooks[0]!.spec.containers[0].args[0] as string;
+    assert.match(script, /--wait 1/);
+    assert.match(script, /--send "hello from helm test"/);
+    assert.match(script, /ws:\/\/switchboard-connect:21005\/ws/);
+    assert.match(script, /grep -q '"body":"hello from helm test"'/);
+    assert.deepEqual(hooks[0]!.spec.containers[0].env[0].valueFrom, { secretKeyRef: { name: DEFAULT_VALUES.auth.existingSecret, key: 'jwt-secret' } });
+  });
+});

@@ -1,0 +1,26 @@
+# Switchboard: one image for both services; the first argument chooses which.
+#   docker build -t switchboard:0.1.0 .
+#   docker run switchboard:0.1.0 message   |   docker run switchboard:0.1.0 connect
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY proto ./proto
+COPY services ./services
+RUN npx tsc -p tsconfig.json --outDir dist \
+ && rm -rf dist/test dist/bench dist/cdk8s
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /src/dist ./dist
+COPY proto ./proto
+# A fixed non-root user; the root filesystem may be read-only (only /tmp is written).
+RUN groupadd --system --gid 10001 switchboard && useradd --system --uid 10001 --gid 10001 --no-create-home switchboard
+USER 10001:10001
+EXPOSE 22004 21004 21005 22005
+ENTRYPOINT ["node", "--enable-source-maps", "dist/services/main.js"]
+CMD ["connect"]

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ServiceProcess, killAll } from '../support/processes.js';
+import { getJson, eventually } from '../support/services.js';
+import { TestClient } from '../support/ws-client.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** What the container image runs: the compiled entry point, plain node, no tsx. */
+describe('compiled services (the container entry point)', function () {
+  this.timeout(120_000);
+  // Inside the clone (git-ignored) so node_modules resolves as it does in the image.
+  const out = join(ROOT, 'dist');
+  const procs: ServiceProcess[] = [];
+  const start = (args: string[]) => {
+    const p = new ServiceProcess(spawn(process.execPath, [join(out, 'services/main.js'), ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    procs.push(p);
+    return p;
+  };
+  before(() => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', out], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+  after(async () => {
+    await killAll(procs);
+  });
+
+  it('runs message and connect from one entry point and refuses an unknown command', async () => {
+    const loopback = ['--message-grpc-host=127.0.0.1', '--message-http-host=127.0.0.1'];
+    const message = start(['message', ...loopback, '--message-grpc-port=0', '--message-http-port=0']);
+    const m = await message.waitForLog('message service started');
+    const connect = start(['connect', '--connect-ws-host=127.0.0.1', '--connect-admin-host=127.0.0.1', '--connect-ws-port=0', '--connect-admin-port=0', '--auth-mode=insecure-dev', `--message-discovery=127.0.0.1:${String(m.grpcPort)}`]);
+    const c = await connect.waitForLog('connect service started');
+    await eventually('ready', async () => (await getJson(`http://127.0.0.1:${String(c.adminPort)}/readyz`)).status === 200);
+    const url = `ws://127.0.0.1:${String(c.wsPort)}/ws`;
+    const a = await TestClient.connect(url, { user: 'dist-a' });
+    const b = await TestClient.connect(url, { user: 'dist-b' });
+    await a.request({ type: 'send', id: 'd1', to: 'dist-b', body: 'compiled' }, 'accepted');
+    assert.equal((await b.next('message')).body, 'compiled');
+    a.close();
+    b.close();
+    const bad = start(['explode']);
+    assert.equal((await bad.exited).code, 2);
+    assert.match(bad.text, /usage: main\.js message\|connect\|client/);
+  });
+});

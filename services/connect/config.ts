@@ -61,6 +61,12 @@ const schema = z.object({
   HEARTBEAT_INTERVAL: setting.duration('25s', 100),
   CONNECT_DRAIN_WINDOW: setting.duration('5s'),
   CONNECT_SHUTDOWN_TIMEOUT: setting.duration('5s', 100),
+  CONNECT_ALLOWED_ORIGINS: setting.text('*'),
+  CONNECT_MAX_CONNECTIONS: setting.int(50_000, 1, 10_000_000),
+  CONNECT_MAX_CONNECTIONS_PER_USER: setting.int(16, 1, 100_000),
+  CONNECT_HANDSHAKE_RATE: setting.int(200, 1, 1_000_000),
+  CONNECT_HANDSHAKE_BURST: setting.int(400, 1, 1_000_000),
+  INTERNAL_AUTH_TOKEN: setting.optionalText(),
   READINESS_GATE: setting.oneOf(['auto', 'on', 'off'], 'auto'),
   POD_NAME: setting.optionalText(),
   POD_NAMESPACE: setting.optionalText(),
@@ -103,6 +109,16 @@ export interface ConnectConfig {
     syncDefaultLimit: number;
     syncMaxLimit: number;
   };
+  admission: {
+    /** Allowed browser origins; undefined = any. Requests without an Origin header (non-browser) are allowed. */
+    allowedOrigins?: string[];
+    maxConnections: number;
+    maxConnectionsPerUser: number;
+    handshakeRate: number;
+    handshakeBurst: number;
+  };
+  /** Shared secret sent to Message on every call (must match Message's INTERNAL_AUTH_TOKEN). */
+  internalAuthToken?: string;
   /** The pod whose readiness-gate condition Connect sets; undefined outside a cluster (gate off). */
   readinessGate?: { podName: string; namespace: string; kubeconfig?: string };
   heartbeatMs: number;
@@ -133,6 +149,10 @@ export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
   if (s.AUTH_JWKS_URL && !/^https?:\/\//.test(s.AUTH_JWKS_URL)) problems.push(`AUTH_JWKS_URL: expected an http(s) URL; got "${s.AUTH_JWKS_URL}"`);
   if (s.SYNC_DEFAULT_LIMIT > s.SYNC_MAX_LIMIT) problems.push('SYNC_DEFAULT_LIMIT must not exceed SYNC_MAX_LIMIT');
   if (s.RATE_LIMIT_BURST < 1) problems.push('RATE_LIMIT_BURST must be ≥ 1');
+  const origins = s.CONNECT_ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
+  const badOrigin = origins.find((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o));
+  if (badOrigin) problems.push(`CONNECT_ALLOWED_ORIGINS: expected * or origins like https://app.example.com; got "${badOrigin}"`);
+  if (s.INTERNAL_AUTH_TOKEN && Buffer.byteLength(s.INTERNAL_AUTH_TOKEN) < 16) problems.push('INTERNAL_AUTH_TOKEN: must be at least 16 bytes');
   const gateOn = s.READINESS_GATE === 'on' || (s.READINESS_GATE === 'auto' && !!s.POD_NAME && !!s.POD_NAMESPACE);
   if (gateOn && (!s.POD_NAME || !s.POD_NAMESPACE)) problems.push('READINESS_GATE=on needs POD_NAME and POD_NAMESPACE (downward API)');
   if (problems.length > 0 || !discovery) throw new ConfigError(problems);
@@ -170,6 +190,14 @@ export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
       syncDefaultLimit: s.SYNC_DEFAULT_LIMIT,
       syncMaxLimit: s.SYNC_MAX_LIMIT,
     },
+    admission: {
+      allowedOrigins: origins.length === 0 || origins.includes('*') ? undefined : origins,
+      maxConnections: s.CONNECT_MAX_CONNECTIONS,
+      maxConnectionsPerUser: s.CONNECT_MAX_CONNECTIONS_PER_USER,
+      handshakeRate: s.CONNECT_HANDSHAKE_RATE,
+      handshakeBurst: s.CONNECT_HANDSHAKE_BURST,
+    },
+    internalAuthToken: s.INTERNAL_AUTH_TOKEN,
     readinessGate: gateOn ? { podName: s.POD_NAME!, namespace: s.POD_NAMESPACE!, kubeconfig: s.KUBECONFIG } : undefined,
     heartbeatMs: s.HEARTBEAT_INTERVAL,
     drainWindowMs: s.CONNECT_DRAIN_WINDOW,

@@ -8,6 +8,7 @@ import type { CheckResult } from '../shared/health.js';
 import type { ConnectConfig } from './config.js';
 import { createAuthenticator, type Authenticator } from './auth.js';
 import { CloseCode, Session, type MessageApi } from './domain/session.js';
+import { TokenBucket } from './domain/token-bucket.js';
 import { SessionRegistry } from './domain/session-registry.js';
 import { createWsServer } from './transport/ws-server.js';
 import { createDiscovery, type AddressResolver } from './upstream/discovery.js';
@@ -66,6 +67,13 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     rejected: new Counter({ name: 'switchboard_connect_rejected_frames_total', help: 'Client frames answered with an error, by code', labelNames: ['code'] as const, registers: [registry] }),
     slow: new Counter({ name: 'switchboard_connect_slow_consumer_closes_total', help: 'Clients closed with 1013 because their send buffer passed the limit', registers: [registry] }),
     resyncs: new Counter({ name: 'switchboard_connect_resyncs_total', help: 'Times every client was told to resync', registers: [registry] }),
+    refusedUpgrades: new Counter({
+      name: 'switchboard_connect_refused_upgrades_total',
+      help: 'WebSocket upgrades refused, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    policyCloses: new Counter({ name: 'switchboard_connect_policy_closes_total', help: 'Clients closed with 1008 for persistent bad or excess frames', registers: [registry] }),
     gate: new Counter({
       name: 'switchboard_connect_readiness_gate_updates_total',
       help: 'Patches of the pod readiness-gate condition, by result',
@@ -116,6 +124,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     keepaliveMs: config.keepaliveMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     maxMessageBytes: 4 * 1024 * 1024,
+    internalAuthToken: config.internalAuthToken,
     logger: logger.child({ component: 'streams' }),
     random: deps.random,
     now,
@@ -152,7 +161,14 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     },
   });
 
-  const api: MessageApi = createMessageApi({ pick: () => streams.pickClient(), instanceId: config.instanceId, timeoutMs: config.rpcTimeoutMs });
+  const api: MessageApi = createMessageApi({
+    pick: () => streams.pickClient(),
+    instanceId: config.instanceId,
+    timeoutMs: config.rpcTimeoutMs,
+    internalAuthToken: config.internalAuthToken,
+  });
+  const handshakes = new TokenBucket(config.admission.handshakeRate, config.admission.handshakeBurst, now);
+  const allowedOrigins = config.admission.allowedOrigins ? new Set(config.admission.allowedOrigins) : undefined;
   const authenticate = deps.authenticate ?? createAuthenticator(config.auth);
   const ws = createWsServer({
     host: config.wsHost,
@@ -161,7 +177,23 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     heartbeatMs: config.heartbeatMs,
     authenticate,
     logger: logger.child({ component: 'ws' }),
-    accepting: () => !draining,
+    precheck(req) {
+      if (draining) return { status: 503, message: 'gateway is draining; connect to another instance', reason: 'draining' };
+      const origin = req.headers.origin;
+      if (allowedOrigins && origin !== undefined && !allowedOrigins.has(origin)) {
+        return { status: 403, message: `origin ${origin.slice(0, 100)} is not allowed`, reason: 'origin' };
+      }
+      if (sessions.size >= config.admission.maxConnections) return { status: 503, message: 'gateway is full; retry later or another instance', reason: 'capacity' };
+      if (!handshakes.take()) return { status: 503, message: 'too many new connections; retry later', reason: 'handshake_rate' };
+      return undefined;
+    },
+    admit(user) {
+      if (sessions.countOf(user) >= config.admission.maxConnectionsPerUser) {
+        return { status: 429, message: `user has ${config.admission.maxConnectionsPerUser} connections on this gateway already`, reason: 'user_cap' };
+      }
+      return undefined;
+    },
+    onRefused: (reason) => m.refusedUpgrades.inc({ reason }),
     onClient(socket, user) {
       const session = new Session(`c-${randomBytes(8).toString('hex')}`, user, socket, {
         api,
@@ -171,6 +203,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
         onAccepted: () => m.accepted.inc(),
         onRejected: (code) => m.rejected.inc({ code }),
         onSlowConsumer: () => m.slow.inc(),
+        onPolicyClose: () => m.policyCloses.inc(),
       });
       sessions.add(session);
       m.clients.set(sessions.size);

@@ -32,6 +32,7 @@ const schema = z.object({
   MESSAGE_KEEPALIVE_TIMEOUT: setting.duration('5s', 100),
   MESSAGE_DRAIN_WINDOW: setting.duration('2s'),
   MESSAGE_SHUTDOWN_TIMEOUT: setting.duration('5s', 100),
+  INTERNAL_AUTH_TOKEN: setting.optionalText(),
   LOG_LEVEL: setting.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
 });
 
@@ -46,6 +47,8 @@ export interface MessageConfig {
   kafka: { topic: string; groupId: string; clientId: string; partitions: number; replicationFactor: number; appendTimeoutMs: number };
   mongodbDatabase: string;
   redisKeyPrefix: string;
+  /** Shared secret every Connect call must carry (Authorization: Bearer …); unset = not checked. */
+  internalAuthToken?: string;
   /** Cap of the backoff between attempts to connect a backend at start-up. */
   backendRetryMaxMs: number;
   embeddedLogPartitions: number;
@@ -70,6 +73,7 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
   if (s.MONGODB_URI && !/^mongodb(\+srv)?:\/\//.test(s.MONGODB_URI)) problems.push('MONGODB_URI: expected a mongodb:// or mongodb+srv:// URI');
   if (s.REDIS_URL && !/^rediss?:\/\//.test(s.REDIS_URL)) problems.push('REDIS_URL: expected a redis:// or rediss:// URL');
   if (s.KAFKA_REPLICATION_FACTOR === 0) problems.push('KAFKA_REPLICATION_FACTOR: expected -1 (broker default) or 1-100');
+  if (s.INTERNAL_AUTH_TOKEN && Buffer.byteLength(s.INTERNAL_AUTH_TOKEN) < 16) problems.push('INTERNAL_AUTH_TOKEN: must be at least 16 bytes');
   if (problems.length > 0) throw new ConfigError(problems);
   const instanceId = s.MESSAGE_INSTANCE_ID ?? `message-${hostname()}-${randomBytes(3).toString('hex')}`;
   return Object.freeze({
@@ -90,6 +94,7 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
     mongodbDatabase: s.MONGODB_DATABASE,
     redisKeyPrefix: s.REDIS_KEY_PREFIX,
     backendRetryMaxMs: s.BACKEND_RETRY_MAX,
+    internalAuthToken: s.INTERNAL_AUTH_TOKEN,
     embeddedLogPartitions: s.EMBEDDED_LOG_PARTITIONS,
     maxBodyBytes: s.MAX_BODY_BYTES,
     idempotencyWindowMs: s.IDEMPOTENCY_WINDOW,

@@ -80,6 +80,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     keepaliveMs: config.keepaliveMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     unavailable: () => (draining ? 'message pod is draining' : serving ? undefined : 'backends are not connected yet'),
+    internalAuthToken: config.internalAuthToken,
   });
   const checks = (): Record<string, CheckResult> => ({
     log: backends.log.health(),

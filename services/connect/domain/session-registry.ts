@@ -35,6 +35,11 @@ export class SessionRegistry {
     return this.byUser.get(user) ?? [];
   }
 
+  /** Number of sessions of a user. */
+  countOf(user: string): number {
+    return this.byUser.get(user)?.size ?? 0;
+  }
+
   /** Users with at least one session. */
   users(): string[] {
     return [...this.byUser.keys()];

@@ -40,6 +40,7 @@ export interface SessionDeps {
   onAccepted?: () => void;
   onRejected?: (code: ErrorCode) => void;
   onSlowConsumer?: () => void;
+  onPolicyClose?: () => void;
 }
 
 /**
@@ -178,6 +179,9 @@ export class Session {
   private violation(code: ErrorCode, message: string, id?: string): void {
     this.deps.onRejected?.(code);
     this.deliver(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message });
-    if (!this.violations.take()) this.close(CloseCode.POLICY, 'too many invalid or excess frames');
+    if (!this.violations.take()) {
+      this.deps.onPolicyClose?.();
+      this.close(CloseCode.POLICY, 'too many invalid or excess frames');
+    }
   }
 }

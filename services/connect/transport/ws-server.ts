@@ -7,6 +7,21 @@ import { AuthError, type Authenticator } from '../auth.js';
 
 export const SUBPROTOCOL = 'switchboard.v1';
 
+const STATUS_TEXT: Record<Refusal['status'], string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+  503: 'Service Unavailable',
+};
+
+/** Why an upgrade is refused: the HTTP status, a message for the client, a metric label. */
+export interface Refusal {
+  status: 401 | 403 | 404 | 429 | 503;
+  message: string;
+  reason: string;
+}
+
 export interface WsServerOptions {
   host: string;
   port: number;
@@ -14,8 +29,11 @@ export interface WsServerOptions {
   heartbeatMs: number;
   authenticate: Authenticator;
   logger: Logger;
-  /** False while the gateway must refuse new clients (draining or overloaded): they get 503. */
-  accepting: () => boolean;
+  /** Checks before authentication (draining, origin, capacity, handshake rate). */
+  precheck: (req: IncomingMessage) => Refusal | undefined;
+  /** Checks once the user is known (per-user connection cap). */
+  admit: (user: string) => Refusal | undefined;
+  onRefused?: (reason: string) => void;
   /** A client authenticated and upgraded; returns its frame handler and close handler. */
   onClient(ws: WebSocket, user: string): { onFrame(data: string, isBinary: boolean): void; onClose(): void };
 }
@@ -45,20 +63,26 @@ export function createWsServer(opts: WsServerOptions): WsServer {
   });
   const alive = new WeakSet<WebSocket>();
 
-  const refuse = (socket: Duplex, code: number, message: string): void => {
-    const body = JSON.stringify({ error: message });
-    socket.end(`HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 404 ? 'Not Found' : code === 503 ? 'Service Unavailable' : 'Bad Request'}\r\n` +
-      `Connection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const refuse = (socket: Duplex, r: Refusal): void => {
+    opts.onRefused?.(r.reason);
+    const body = JSON.stringify({ error: r.message });
+    socket.end(
+      `HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status]}\r\n` +
+        `Connection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `${r.status === 503 || r.status === 429 ? 'Retry-After: 1\r\n' : ''}\r\n${body}`,
+    );
   };
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', (err) => opts.logger.debug({ err }, 'client socket error during upgrade'));
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/ws') return refuse(socket, 404, 'not found: the WebSocket endpoint is /ws');
-    if (!opts.accepting()) return refuse(socket, 503, 'gateway is not accepting connections; retry another instance');
+    if (path !== '/ws') return refuse(socket, { status: 404, message: 'not found: the WebSocket endpoint is /ws', reason: 'not_found' });
+    const early = opts.precheck(req);
+    if (early) return refuse(socket, early);
     opts.authenticate(req).then(
       (user) => {
-        if (!opts.accepting()) return refuse(socket, 503, 'gateway is not accepting connections; retry another instance');
+        const late = opts.admit(user);
+        if (late) return refuse(socket, late);
         wss.handleUpgrade(req, socket, head, (ws) => {
           alive.add(ws);
           ws.on('pong', () => alive.add(ws));
@@ -70,7 +94,7 @@ export function createWsServer(opts: WsServerOptions): WsServer {
       },
       (err: unknown) => {
         if (!(err instanceof AuthError)) opts.logger.error({ err }, 'authentication failed unexpectedly');
-        refuse(socket, 401, err instanceof AuthError ? err.message : 'authentication failed');
+        refuse(socket, { status: 401, message: err instanceof AuthError ? err.message : 'authentication failed', reason: 'unauthorized' });
       },
     );
   });

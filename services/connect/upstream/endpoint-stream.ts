@@ -3,6 +3,7 @@ import type { Logger } from '../../shared/logger.js';
 import { ReconnectPolicy, type BackoffOptions } from '../../shared/backoff.js';
 import { loadSwitchboardProto, type MessageServiceClient, type MessageStreamRequest, type MessageStreamResponse__Output } from '../../shared/proto.js';
 import type { Push__Output } from '../../shared/gen/switchboard/v1/Push.js';
+import { internalMetadata } from './message-client.js';
 
 export type StreamState = 'connecting' | 'up' | 'backoff' | 'closed';
 
@@ -19,6 +20,8 @@ export interface EndpointStreamOptions {
   keepaliveMs: number;
   keepaliveTimeoutMs: number;
   maxMessageBytes: number;
+  /** Shared secret for Message's INTERNAL_AUTH_TOKEN check, if set. */
+  internalAuthToken?: string;
   logger: Logger;
   random?: () => number;
   now?: () => number;
@@ -99,7 +102,7 @@ export class EndpointStream {
       'grpc.max_receive_message_length': this.opts.maxMessageBytes,
       'grpc.enable_retries': 0,
     });
-    const call = client.messageStream();
+    const call = client.messageStream(internalMetadata(this.opts.internalAuthToken));
     this.client = client;
     this.call = call;
     this.timer = setTimeout(() => this.lost(call, new Error(`no subscribed answer within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);

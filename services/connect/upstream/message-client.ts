@@ -12,7 +12,7 @@ export class UpstreamError extends SwitchboardError {}
  * The Message API over gRPC: each call goes to a Message pod whose stream is up; with none up the
  * caller gets UNAVAILABLE at once.
  */
-export function createMessageApi(opts: { pick: () => MessageServiceClient | undefined; instanceId: string; timeoutMs: number }): MessageApi {
+export function createMessageApi(opts: { pick: () => MessageServiceClient | undefined; instanceId: string; timeoutMs: number; internalAuthToken?: string }): MessageApi {
   const unary = <Req, Res>(invoke: (client: MessageServiceClient, req: Req, deadline: { deadline: number }, cb: (err: ServiceError | null, res?: Res) => void) => void, req: Req): Promise<Res> =>
     new Promise<Res>((resolve, reject) => {
       const client = opts.pick();
@@ -25,7 +25,7 @@ export function createMessageApi(opts: { pick: () => MessageServiceClient | unde
         else resolve(res as Res);
       });
     });
-  const md = new Metadata();
+  const md = internalMetadata(opts.internalAuthToken);
 
   return {
     async send(cmd) {
@@ -55,4 +55,11 @@ export function createMessageApi(opts: { pick: () => MessageServiceClient | unde
 /** A wire message as the body of a `message` frame. */
 export function toMessageFrameBody(m: ChatMessage): MessageFrameBody {
   return { msgId: m.msgId, conversation: m.conversation, seq: m.seq, from: m.fromUser, to: m.toUser, body: m.body, ts: m.ts, id: m.clientId };
+}
+
+/** Call metadata carrying the shared secret Message checks when INTERNAL_AUTH_TOKEN is set. */
+export function internalMetadata(token: string | undefined): Metadata {
+  const md = new Metadata();
+  if (token) md.set('authorization', `Bearer ${token}`);
+  return md;
 }

@@ -15,6 +15,7 @@ export interface StreamManagerOptions {
   keepaliveMs: number;
   keepaliveTimeoutMs: number;
   maxMessageBytes: number;
+  internalAuthToken?: string;
   logger: Logger;
   random?: () => number;
   now?: () => number;

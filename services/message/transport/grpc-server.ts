@@ -1,4 +1,5 @@
-import { Server, ServerCredentials, status, type ServerDuplexStream, type ServiceError, type sendUnaryData } from '@grpc/grpc-js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Server, ServerCredentials, status, type Metadata, type ServerDuplexStream, type ServiceError, type sendUnaryData } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { Logger } from '../../shared/logger.js';
@@ -25,6 +26,8 @@ export interface GrpcTransportDeps {
   keepaliveTimeoutMs: number;
   /** Why new requests and streams must be refused right now (draining, not connected), if they must. */
   unavailable: () => string | undefined;
+  /** Shared secret callers must present as `authorization: Bearer …`; undefined = not checked. */
+  internalAuthToken?: string;
 }
 
 /** The gRPC edge of the Message service: MessageService, grpc.health.v1 and reflection. */
@@ -53,7 +56,12 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
     callback({ code: grpcStatusOf(err), details: describeError(err) } as ServiceError, null);
   };
 
-  const refuse = (callback: sendUnaryData<never>): boolean => {
+  const authorized = internalAuthCheck(deps.internalAuthToken);
+  const refuse = (callback: sendUnaryData<never>, metadata: Metadata): boolean => {
+    if (!authorized(metadata)) {
+      callback({ code: status.UNAUTHENTICATED, details: 'missing or wrong internal auth token' } as ServiceError, null);
+      return true;
+    }
     const reason = deps.unavailable();
     if (reason) callback({ code: status.UNAVAILABLE, details: reason } as ServiceError, null);
     return reason !== undefined;
@@ -61,7 +69,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
 
   const handlers: MessageServiceHandlers = {
     Send(call, callback) {
-      if (refuse(callback)) return;
+      if (refuse(callback, call.metadata)) return;
       const r = call.request;
       deps.acceptor
         .accept({
@@ -78,7 +86,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
         );
     },
     Sync(call, callback) {
-      if (refuse(callback)) return;
+      if (refuse(callback, call.metadata)) return;
       const r = call.request;
       deps.history.sync(r.user, r.conversation, r.afterSeq, r.limit).then(
         (res) => callback(null, { messages: res.messages.map(toProtoMessage), hasMore: res.hasMore }),
@@ -86,13 +94,17 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
       );
     },
     Conversations(call, callback) {
-      if (refuse(callback)) return;
+      if (refuse(callback, call.metadata)) return;
       deps.history.conversations(call.request.user).then(
         (items) => callback(null, { items }),
         (err: unknown) => fail(callback, err, 'Conversations'),
       );
     },
     MessageStream(call) {
+      if (!authorized(call.metadata)) {
+        call.emit('error', { code: status.UNAUTHENTICATED, details: 'missing or wrong internal auth token' });
+        return;
+      }
       handleStream(call, deps);
     },
   };
@@ -187,4 +199,14 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
 /** A stored message in its wire form. */
 export function toProtoMessage(m: StoredMessage) {
   return { msgId: m.msgId, conversation: m.conversation, seq: m.seq, fromUser: m.from, toUser: m.to, body: m.body, ts: m.ts, clientId: m.clientId };
+}
+
+/** Checks the shared secret in constant time (hashes of equal length are compared). */
+function internalAuthCheck(token: string | undefined): (metadata: Metadata) => boolean {
+  if (!token) return () => true;
+  const want = createHash('sha256').update(`Bearer ${token}`).digest();
+  return (metadata) => {
+    const got = metadata.get('authorization')[0];
+    return typeof got === 'string' && timingSafeEqual(createHash('sha256').update(got).digest(), want);
+  };
 }

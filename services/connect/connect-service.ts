@@ -147,15 +147,18 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       },
       onPush: (push) => {
         if (!push.message) return;
-        const frame = { type: 'message' as const, ...toMessageFrameBody(push.message) };
+        const body = toMessageFrameBody(push.message);
+        const text = JSON.stringify({ type: 'message', ...body });
+        let delivered = 0;
         for (const user of push.recipients) {
           for (const session of sessions.of(user)) {
-            if (session.id === push.excludeConnection) continue;
-            if (session.deliver(frame)) {
-              m.pushed.inc();
-              m.latency.observe(Math.max(0, now() - frame.ts) / 1000);
-            }
+            if (session.id !== push.excludeConnection && session.deliverSerialized(text)) delivered++;
           }
+        }
+        if (delivered > 0) {
+          m.pushed.inc(delivered);
+          const seconds = Math.max(0, now() - body.ts) / 1000;
+          for (let i = 0; i < delivered; i++) m.latency.observe(seconds);
         }
       },
     },

@@ -205,7 +205,6 @@ export async function createKafkaServer(dataDir: string): Promise<ManagedServer>
       'transaction.state.log.min.isr=1',
       'group.initial.rebalance.delay.ms=0',
       'auto.create.topics.enable=false',
-      'log.flush.interval.messages=1',
       '',
     ].join('\n'),
   );

@@ -104,13 +104,18 @@ export class Session {
 
   /** Writes a frame; a client whose unsent buffer passed the limit is closed with 1013 instead. */
   deliver(frame: ServerFrame): boolean {
+    return this.deliverSerialized(JSON.stringify(frame));
+  }
+
+  /** Writes an already serialized frame (a push fanned out to many sessions is serialized once). */
+  deliverSerialized(text: string): boolean {
     if (this.closed) return false;
     if (this.socket.bufferedAmount > this.deps.limits.maxBufferedBytes) {
       this.deps.onSlowConsumer?.();
       this.close(CloseCode.TRY_LATER, 'slow consumer: send buffer limit exceeded');
       return false;
     }
-    this.socket.send(JSON.stringify(frame));
+    this.socket.send(text);
     return true;
   }
 

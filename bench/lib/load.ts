@@ -1,0 +1,87 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { WorkerCommand, WorkerEvent } from './load-worker.js';
+import { summarize } from './stats.js';
+import type { Step } from './report.js';
+
+const WORKER = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
+
+/** A set of load-generator processes holding `pairs` sender/recipient connections to one gateway. */
+export class LoadGenerator {
+  private constructor(private readonly workers: ChildProcess[]) {}
+
+  /** Forks `workers` processes and connects `pairs` pairs spread over them. */
+  static async start(url: string, pairs: number, workers: number, tag: string): Promise<LoadGenerator> {
+    const procs = Array.from({ length: workers }, () => fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    const gen = new LoadGenerator(procs);
+    await Promise.all(
+      procs.map((p, w) => {
+        const mine: Array<[string, string]> = [];
+        for (let i = w; i < pairs; i += workers) mine.push([`${tag}-s${i}`, `${tag}-r${i}`]);
+        return gen.request(p, { cmd: 'connect', url, pairs: mine }, 'ready');
+      }),
+    );
+    return gen;
+  }
+
+  /** Offers `ratePerSec` for `durationMs` (after a warm-up) and summarizes what arrived. */
+  async step(system: string, step: string, ratePerSec: number, durationMs: number, warmupMs: number, progress: (line: string) => void): Promise<Step> {
+    const per = ratePerSec / this.workers.length;
+    let sent = 0;
+    let received = 0;
+    const onProgress = (e: WorkerEvent) => {
+      if (e.ev !== 'progress') return;
+      sent += e.sent;
+      received += e.received;
+    };
+    const timer = setInterval(() => {
+      progress(`${system} @ ${ratePerSec}/s: sent ${sent}, received ${received}`);
+      sent = 0;
+      received = 0;
+    }, 1000);
+    for (const w of this.workers) w.on('message', onProgress);
+    const results = await Promise.all(
+      this.workers.map((w) => this.request(w, { cmd: 'run', step, ratePerSec: per, durationMs, warmupMs, drainMs: 5000 }, 'done') as Promise<Extract<WorkerEvent, { ev: 'done' }>>),
+    );
+    clearInterval(timer);
+    for (const w of this.workers) w.off('message', onProgress);
+    const latencies = results.flatMap((r) => r.latencies);
+    const measuredSent = results.reduce((a, r) => a + r.measuredSent, 0);
+    const measuredReceived = results.reduce((a, r) => a + r.measuredReceived, 0);
+    return {
+      system,
+      offeredPerSec: ratePerSec,
+      achievedPerSec: (measuredReceived * 1000) / durationMs,
+      latency: summarize(latencies),
+      lost: measuredSent - measuredReceived,
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.once('exit', () => resolve());
+            w.send({ cmd: 'close' } satisfies WorkerCommand);
+          }),
+      ),
+    );
+  }
+
+  private request(w: ChildProcess, c: WorkerCommand, until: WorkerEvent['ev']): Promise<WorkerEvent> {
+    return new Promise((resolve, reject) => {
+      const on = (e: WorkerEvent) => {
+        if (e.ev === until) {
+          w.off('message', on);
+          resolve(e);
+        } else if (e.ev === 'error') {
+          w.off('message', on);
+          reject(new Error(e.message));
+        }
+      };
+      w.on('message', on);
+      w.send(c);
+    });
+  }
+}

@@ -1,0 +1,127 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Machine } from './machine.js';
+import type { LatencySummary } from './stats.js';
+
+/** One measured step of a load scenario. */
+export interface Step {
+  system: string;
+  offeredPerSec: number;
+  achievedPerSec: number;
+  latency: LatencySummary;
+  lost: number;
+}
+
+/** What one scenario found: its steps, figures and the ratios against its baseline. */
+export interface ScenarioResult {
+  name: string;
+  description: string;
+  settings: Record<string, string | number>;
+  steps?: Step[];
+  figures: Record<string, number | string>;
+  ratios: Record<string, number>;
+  notes: string[];
+}
+
+export interface Report {
+  startedAt: string;
+  durationSec: number;
+  machine: Machine;
+  scenarios: ScenarioResult[];
+}
+
+const fmt = (v: number | string): string => (typeof v === 'number' ? (Number.isInteger(v) ? v.toLocaleString('en-US') : v.toFixed(2)) : v);
+
+/** The report as Markdown (also printed at the end of a run). */
+export function toMarkdown(r: Report): string {
+  const m = r.machine;
+  const out = [
+    `# Switchboard benchmark — ${r.startedAt}`,
+    '',
+    `Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, ${m.os}. Run took ${r.durationSec} s.`,
+    '',
+  ];
+  for (const s of r.scenarios) {
+    out.push(`## ${s.name}`, '', s.description, '');
+    if (Object.keys(s.settings).length > 0) out.push(`Settings: ${Object.entries(s.settings).map(([k, v]) => `${k}=${v}`).join(', ')}`, '');
+    if (s.steps && s.steps.length > 0) {
+      out.push('| system | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | max ms | lost |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+      for (const st of s.steps) {
+        out.push(`| ${st.system} | ${fmt(st.offeredPerSec)} | ${fmt(Math.round(st.achievedPerSec))} | ${fmt(st.latency.p50)} | ${fmt(st.latency.p95)} | ${fmt(st.latency.p99)} | ${fmt(st.latency.max)} | ${st.lost} |`);
+      }
+      out.push('');
+    }
+    if (Object.keys(s.figures).length > 0) {
+      out.push('| figure | value |', '|---|---:|');
+      for (const [k, v] of Object.entries(s.figures)) out.push(`| ${k} | ${fmt(v)} |`);
+      out.push('');
+    }
+    if (Object.keys(s.ratios).length > 0) {
+      out.push('| ratio | value |', '|---|---:|');
+      for (const [k, v] of Object.entries(s.ratios)) out.push(`| ${k} | ${v.toFixed(2)} |`);
+      out.push('');
+    }
+    for (const n of s.notes) out.push(`- ${n}`);
+    if (s.notes.length > 0) out.push('');
+  }
+  return out.join('\n');
+}
+
+/** p50/p99 latency against offered rate, one line per system, as an SVG chart. */
+export function latencyChart(title: string, steps: Step[]): string {
+  const W = 720;
+  const H = 420;
+  const pad = { l: 64, r: 180, t: 40, b: 48 };
+  const systems = [...new Set(steps.map((s) => s.system))];
+  const xs = steps.map((s) => s.offeredPerSec);
+  const ys = steps.flatMap((s) => [s.latency.p50, s.latency.p99]).filter(Number.isFinite);
+  const xMax = Math.max(...xs, 1);
+  const yMax = Math.max(...ys, 1);
+  const logY = (v: number) => Math.log10(Math.max(0.1, v));
+  const yTop = Math.ceil(logY(yMax));
+  const x = (v: number) => pad.l + (v / xMax) * (W - pad.l - pad.r);
+  const y = (v: number) => H - pad.b - ((logY(v) + 1) / (yTop + 1)) * (H - pad.t - pad.b);
+  const colors = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${title}</text>`,
+    `<line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" stroke="black"/>`,
+    `<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${H - pad.b}" stroke="black"/>`,
+    `<text x="${(pad.l + W - pad.r) / 2}" y="${H - 12}" text-anchor="middle">offered messages / s</text>`,
+    `<text x="16" y="${H / 2}" transform="rotate(-90 16 ${H / 2})" text-anchor="middle">latency, ms (log)</text>`,
+  ];
+  for (let e = -1; e <= yTop; e++) {
+    const v = 10 ** e;
+    parts.push(`<line x1="${pad.l}" y1="${y(v)}" x2="${W - pad.r}" y2="${y(v)}" stroke="#ddd"/><text x="${pad.l - 6}" y="${y(v) + 4}" text-anchor="end">${v}</text>`);
+  }
+  for (const v of [...new Set(xs)]) parts.push(`<text x="${x(v)}" y="${H - pad.b + 16}" text-anchor="middle">${v}</text>`);
+  parts.push(`<line x1="${pad.l}" y1="${y(100)}" x2="${W - pad.r}" y2="${y(100)}" stroke="#999" stroke-dasharray="4 4"/><text x="${W - pad.r + 4}" y="${y(100) + 4}">100 ms</text>`);
+  systems.forEach((sys, i) => {
+    const color = colors[i % colors.length]!;
+    const pts = steps.filter((s) => s.system === sys && Number.isFinite(s.latency.p99)).sort((a, b) => a.offeredPerSec - b.offeredPerSec);
+    for (const [q, dash] of [['p99', ''], ['p50', '3 3']] as const) {
+      const d = pts.map((s, j) => `${j === 0 ? 'M' : 'L'}${x(s.offeredPerSec).toFixed(1)},${y(s.latency[q]).toFixed(1)}`).join(' ');
+      if (d) parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}"/>`);
+    }
+    for (const s of pts) parts.push(`<circle cx="${x(s.offeredPerSec)}" cy="${y(s.latency.p99)}" r="3" fill="${color}"/>`);
+    parts.push(`<text x="${W - pad.r + 8}" y="${pad.t + 20 + i * 18}" fill="${color}">${sys} (p99 solid, p50 dashed)</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+/** Writes report.json, report.md and one chart per load scenario into `dir`. */
+export function writeReport(dir: string, r: Report): string[] {
+  mkdirSync(dir, { recursive: true });
+  const files = [join(dir, 'report.json'), join(dir, 'report.md')];
+  writeFileSync(files[0]!, JSON.stringify(r, null, 2));
+  writeFileSync(files[1]!, toMarkdown(r));
+  for (const s of r.scenarios) {
+    if (!s.steps || s.steps.length === 0) continue;
+    const f = join(dir, `${s.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}-latency.svg`);
+    writeFileSync(f, latencyChart(s.name, s.steps));
+    files.push(f);
+  }
+  return files;
+}

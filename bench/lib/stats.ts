@@ -1,0 +1,25 @@
+/** Latency summary of one measured step, in milliseconds. */
+export interface LatencySummary {
+  count: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+/** Percentiles of latency samples (ms). */
+export function summarize(samples: number[]): LatencySummary {
+  if (samples.length === 0) return { count: 0, p50: NaN, p95: NaN, p99: NaN, max: NaN, mean: NaN };
+  const s = Float64Array.from(samples).sort();
+  const at = (q: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+  let sum = 0;
+  for (const v of s) sum += v;
+  const round = (v: number) => Math.round(v * 100) / 100;
+  return { count: s.length, p50: round(at(0.5)), p95: round(at(0.95)), p99: round(at(0.99)), max: round(s[s.length - 1]!), mean: round(sum / s.length) };
+}
+
+/** Milliseconds since the epoch with sub-millisecond resolution (comparable across processes). */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}

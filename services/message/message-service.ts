@@ -46,6 +46,9 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
 
   let draining = false;
   let serving = false;
+  // Settles once: undefined when the pod serves, or the reason it never will (draining first).
+  let settleStreams: (refusal: string | undefined) => void = () => undefined;
+  const streamsServed = new Promise<string | undefined>((resolve) => (settleStreams = resolve));
   const subscribers = new SubscriberRegistry({
     presence: backends.presence,
     presenceTtlMs: config.presenceTtlMs,
@@ -80,6 +83,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     keepaliveMs: config.keepaliveMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     unavailable: () => (draining ? 'message pod is draining' : serving ? undefined : 'backends are not connected yet'),
+    streamsServed: () => (draining ? Promise.resolve('message pod is draining') : streamsServed),
     internalAuthToken: config.internalAuthToken,
   });
   const checks = (): Record<string, CheckResult> => ({
@@ -113,6 +117,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     subscribers.start();
     if (!(await retry('consumer', () => backends.log.consume(pipeline)))) return;
     serving = true;
+    settleStreams(undefined);
     transport.health.setStatus('', 'SERVING');
     transport.health.setStatus(SERVICE_NAME, 'SERVING');
     logger.info('backends connected; serving');
@@ -139,6 +144,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     },
     stop: once(async () => {
       draining = true;
+      settleStreams('message pod is draining');
       transport.health.setStatus('', 'NOT_SERVING');
       transport.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       logger.info({ drainWindowMs: config.drainWindowMs }, 'draining');

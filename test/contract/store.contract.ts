@@ -61,6 +61,22 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       assert.equal(await f.store.hasMessage('m3'), false);
     });
 
+    it('stores a batch in order, stopping at the first taken msgId or seq, and indexes its conversations', async () => {
+      const members = new Map([['dm:a:b', ['a', 'b']], ['dm:a:c', ['a', 'c']]]);
+      assert.equal(await f.store.insertMessages([msg('dm:a:b', 1, 'b1', 10), msg('dm:a:c', 1, 'c1', 20), msg('dm:a:b', 2, 'b2', 30)], members), 3);
+      assert.deepEqual(await f.store.listConversations('a', 10), [{ conversation: 'dm:a:b', lastSeq: 2 }, { conversation: 'dm:a:c', lastSeq: 1 }]);
+      assert.equal(await f.store.lastSeq('dm:a:b'), 2);
+      assert.equal(await f.store.lastSeq('dm:a:b', true), 2);
+      // b3 fits, then a taken seq stops the batch: b4 after it is not stored.
+      assert.equal(await f.store.insertMessages([msg('dm:a:b', 3, 'b3', 40), msg('dm:a:b', 3, 'dup-seq', 41), msg('dm:a:b', 4, 'b4', 42)], members), 1);
+      assert.equal(await f.store.lastSeq('dm:a:b'), 3);
+      assert.equal(await f.store.hasMessage('b4'), false);
+      // A taken msgId stops it too.
+      assert.equal(await f.store.insertMessages([msg('dm:a:c', 2, 'c1', 50)], members), 0);
+      assert.equal(await f.store.insertMessages([], members), 0);
+      assert.deepEqual(await f.store.listConversations('c', 10), [{ conversation: 'dm:a:c', lastSeq: 1 }]);
+    });
+
     it('reads ranges in seq order with limits', async () => {
       for (let i = 1; i <= 5; i++) await f.store.insertMessage(msg('dm:a:b', i, `r${i}`), ['a', 'b']);
       await f.store.insertMessage(msg('dm:a:c', 1, 'other'), ['a', 'c']);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { startConnect, startMessage, getJson, eventually, type RunningConnect, type RunningMessage } from '../support/services.js';
+import { startConnect, startMessage, getJson, eventually, freePort, testLogger, type RunningConnect, type RunningMessage } from '../support/services.js';
 import { TestClient, type Frame } from '../support/ws-client.js';
 
 const metric = async (admin: string, re: RegExp): Promise<number> => Number(re.exec((await getJson(`${admin}/metrics`)).text)?.[1] ?? NaN);
@@ -91,6 +91,60 @@ describe('recovery on embedded backends', function () {
       sender.close();
     } finally {
       await connect.stop();
+      await message.stop();
+    }
+  });
+});
+
+describe('a Message pod that is still connecting its backends', function () {
+  this.timeout(30_000);
+
+  it('parks a new subscription stream and answers subscribed the moment it serves', async () => {
+    const { createBackends } = await import('../../services/message/backends.js');
+    const { loadMessageConfig } = await import('../../services/message/config.js');
+    const { createMessageService } = await import('../../services/message/message-service.js');
+    const { loadSwitchboardProto } = await import('../../services/shared/proto.js');
+    const { credentials } = await import('@grpc/grpc-js');
+    const backends = createBackends(loadMessageConfig({}), testLogger('message'));
+    let storeUp = false;
+    const realStart = backends.store.start.bind(backends.store);
+    backends.store.start = async () => {
+      if (!storeUp) throw new Error('store not reachable yet');
+      await realStart();
+    };
+    const [grpcPort, httpPort] = [await freePort(), await freePort()];
+    const config = loadMessageConfig({
+      MESSAGE_GRPC_HOST: '127.0.0.1',
+      MESSAGE_GRPC_PORT: String(grpcPort),
+      MESSAGE_HTTP_HOST: '127.0.0.1',
+      MESSAGE_HTTP_PORT: String(httpPort),
+      MESSAGE_DRAIN_WINDOW: '0',
+      BACKEND_RETRY_MAX: '200ms',
+    });
+    const service = createMessageService({ config, backends, logger: testLogger('message') });
+    // An all-embedded pod's start() waits until it serves; here that happens only later.
+    const started = service.start();
+    const message = { httpPort, stop: () => service.stop() };
+    await eventually('admin up', async () => (await getJson(`http://127.0.0.1:${httpPort}/livez`).catch(() => ({ status: 0 }))).status === 200);
+    const client = new (loadSwitchboardProto().grpc.switchboard.v1.MessageService)(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+    try {
+      const frames: string[] = [];
+      const stream = client.messageStream();
+      stream.on('data', (f: { response?: string }) => frames.push(String(f.response)));
+      stream.on('error', () => undefined);
+      stream.write({ subscribe: { connectServiceId: 'parked', onlineUsers: [] } });
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(frames.length, 0, 'no answer while the backends are not connected');
+      assert.equal((await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status, 503);
+      storeUp = true;
+      const t0 = Date.now();
+      await eventually('subscribed', () => frames.includes('subscribed'), 5000, 10);
+      await eventually('ready', async () => (await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status === 200, 5000);
+      assert.ok(Date.now() - t0 < 1500);
+      await started;
+      stream.cancel();
+    } finally {
+      client.close();
       await message.stop();
     }
   });

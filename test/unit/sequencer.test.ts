@@ -50,6 +50,35 @@ describe('Sequencer', () => {
     assert.equal((await new Sequencer(store).store(entry('m3')))!.seq, 3);
   });
 
+  it('stores a batch in log order with per-conversation seqs, dropping redelivered entries and repeats', async () => {
+    const seq = new Sequencer(store);
+    await seq.store(entry('old'));
+    const stored = await seq.storeBatch([entry('old'), entry('n1'), entry('x1', 'dm:a:c', 'a', 'c'), entry('n1'), entry('n2'), entry('x2', 'dm:a:c', 'a', 'c')]);
+    assert.deepEqual(stored.map((m) => [m.msgId, m.seq]), [['n1', 2], ['x1', 1], ['n2', 3], ['x2', 2]]);
+    assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId), ['old', 'n1', 'n2']);
+    assert.deepEqual(await seq.storeBatch([entry('n1'), entry('n2')]), [], 'a redelivered batch stores nothing');
+  });
+
+  it('falls back to one by one when another writer took a seq mid-batch, without gaps or losses', async () => {
+    const first = new Sequencer(store);
+    const second = new Sequencer(store);
+    await first.store(entry('m1')); // first caches lastSeq 1
+    await second.store(entry('m2')); // seq 2 taken behind first's back
+    const stored = await first.storeBatch([entry('m3'), entry('m4')]);
+    assert.deepEqual(stored.map((m) => [m.msgId, m.seq]), [['m3', 3], ['m4', 4]]);
+    assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.seq), [1, 2, 3, 4]);
+  });
+
+  it('asks for the exact last seq when the quick one trails the messages (crash between writes)', async () => {
+    const trailing: MessageStore = Object.assign(Object.create(store) as MessageStore, {
+      lastSeq: (c: string, exact?: boolean) => (exact ? store.lastSeq(c) : Promise.resolve(0)),
+    });
+    await new Sequencer(store).store(entry('m1'));
+    await new Sequencer(store).store(entry('m2'));
+    const stored = await new Sequencer(trailing).storeBatch([entry('m3')]);
+    assert.deepEqual(stored.map((m) => m.seq), [3]);
+  });
+
   it('propagates store failures so the batch is redelivered', async () => {
     const seq = new Sequencer(store);
     await store.stop();

@@ -83,6 +83,19 @@ export function createEmbeddedStore(opts: { now?: () => number } = {}): MessageS
       }
       return 'inserted';
     },
+    async insertMessages(messages, members) {
+      let n = 0;
+      for (const m of messages) {
+        try {
+          if ((await this.insertMessage(m, members.get(m.conversation) ?? [])) !== 'inserted') break;
+        } catch (err: unknown) {
+          if (err instanceof SeqConflictError) break;
+          throw err;
+        }
+        n++;
+      }
+      return n;
+    },
     async readMessages(conversation, afterSeq, limit) {
       ensureRunning();
       const row = conversations.get(conversation);

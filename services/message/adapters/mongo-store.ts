@@ -1,4 +1,4 @@
-import { MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import type { SendEntry } from './log.js';
@@ -80,6 +80,30 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
     }
   }
 
+  /** Advances the conversation index for stored messages: one upsert per conversation, in one round trip. */
+  async function touchConversations(stored: readonly StoredMessage[], members: ReadonlyMap<string, readonly string[]>): Promise<void> {
+    const latest = new Map<string, StoredMessage>();
+    for (const m of stored) {
+      const prev = latest.get(m.conversation);
+      if (!prev || m.seq > prev.seq) latest.set(m.conversation, m);
+    }
+    const ops: AnyBulkWriteOperation<ConversationDoc>[] = [...latest.values()].map((m) => ({
+      updateOne: {
+        filter: { _id: m.conversation },
+        update: { $max: { lastSeq: m.seq, lastActive: m.ts }, $setOnInsert: { members: [...(members.get(m.conversation) ?? [])] } },
+        upsert: true,
+      },
+    }));
+    if (ops.length === 0) return;
+    try {
+      await conversations.bulkWrite(ops, { ordered: false });
+    } catch (err: unknown) {
+      // Concurrent first upserts of a conversation: redo them one by one (each tolerates the race).
+      if (!(err instanceof MongoBulkWriteError) && !isDuplicateKey(err)) throw err;
+      for (const m of latest.values()) await touchConversation(m, members.get(m.conversation) ?? []);
+    }
+  }
+
   async function touchConversation(m: StoredMessage, members: readonly string[]): Promise<void> {
     const update = { $max: { lastSeq: m.seq, lastActive: m.ts }, $setOnInsert: { members: [...members] } };
     try {
@@ -142,7 +166,11 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
     async hasMessage(msgId) {
       return (await messages.countDocuments({ _id: msgId }, { limit: 1 })) > 0;
     },
-    async lastSeq(conversation) {
+    async lastSeq(conversation, exact = false) {
+      if (!exact) {
+        const c = await conversations.findOne({ _id: conversation }, { projection: { lastSeq: 1 } });
+        return c?.lastSeq ?? 0;
+      }
       const top = await messages.find({ conversation }, { projection: { seq: 1 } }).sort({ seq: -1 }).limit(1).next();
       return top?.seq ?? 0;
     },
@@ -160,6 +188,23 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
       }
       await touchConversation(m, members);
       return 'inserted';
+    },
+    async insertMessages(list, members) {
+      if (list.length === 0) return 0;
+      let inserted = list.length;
+      try {
+        await messages.insertMany(
+          list.map((m) => ({ _id: m.msgId, conversation: m.conversation, seq: m.seq, from: m.from, to: m.to, body: m.body, ts: m.ts, clientId: m.clientId })),
+          { ordered: true },
+        );
+      } catch (err: unknown) {
+        // A bulk write error carries the code of its first failed write.
+        if (!isDuplicateKey(err)) throw err;
+        // Ordered: everything before the first failed write is stored.
+        inserted = err instanceof MongoBulkWriteError ? err.insertedCount : 0;
+      }
+      await touchConversations(list.slice(0, inserted), members);
+      return inserted;
     },
     async readMessages(conversation, afterSeq, limit) {
       const docs = await messages.find({ conversation, seq: { $gt: afterSeq } }).sort({ seq: 1 }).limit(limit).toArray();

@@ -51,14 +51,23 @@ export interface MessageStore extends HealthReporter {
   claimSend(claim: SendClaim): Promise<{ claim: SendClaim; created: boolean }>;
   /** True when a message with this id is stored. */
   hasMessage(msgId: string): Promise<boolean>;
-  /** The highest stored seq of a conversation, 0 if none. */
-  lastSeq(conversation: string): Promise<number>;
+  /**
+   * The highest stored seq of a conversation, 0 if none. Without `exact` it may come from the
+   * conversation index (one key lookup), which can trail the messages after a crash between the two
+   * writes; a conflict then tells the caller to ask again with `exact`.
+   */
+  lastSeq(conversation: string, exact?: boolean): Promise<number>;
   /**
    * Stores a message. Returns 'duplicate' (and stores nothing) when its msgId is stored already;
    * throws SeqConflictError when its seq is taken by another message. Also advances both
    * members' conversation index.
    */
   insertMessage(message: StoredMessage, members: readonly string[]): Promise<'inserted' | 'duplicate'>;
+  /**
+   * Stores messages in order and advances their conversations' index; stops at the first one whose
+   * msgId or (conversation, seq) is taken. Returns how many, from the start, were stored.
+   */
+  insertMessages(messages: readonly StoredMessage[], members: ReadonlyMap<string, readonly string[]>): Promise<number>;
   /** Messages with seq > afterSeq, ascending, at most `limit`. */
   readMessages(conversation: string, afterSeq: number, limit: number): Promise<StoredMessage[]>;
   /** The user's conversations, most recently active first, at most `limit`. */

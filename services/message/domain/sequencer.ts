@@ -15,23 +15,49 @@ export class Sequencer {
     private readonly opts: { cacheSize?: number; maxConflicts?: number } = {},
   ) {}
 
+  /**
+   * Stores a partition batch in log order with one ordered insert; falls back to one-by-one for the
+   * rest when an entry was stored before (redelivery) or something else took a seq meanwhile.
+   * Returns the messages stored now (redelivered entries and repeats inside the batch left out).
+   */
+  async storeBatch(entries: readonly SendEntry[]): Promise<StoredMessage[]> {
+    // Repeats inside the batch are dropped here; entries stored before (redelivery) make the
+    // ordered insert stop, and the one-by-one path below recognises them by msgId.
+    const fresh: SendEntry[] = [];
+    const seen = new Set<string>();
+    for (const e of entries) {
+      if (seen.has(e.msgId)) continue;
+      seen.add(e.msgId);
+      fresh.push(e);
+    }
+    const next = new Map<string, number>();
+    const batch: StoredMessage[] = [];
+    for (const e of fresh) {
+      const last = next.get(e.conversation) ?? this.lastSeq.get(e.conversation) ?? (await this.messages.lastSeq(e.conversation));
+      batch.push(toStored(e, last + 1));
+      next.set(e.conversation, last + 1);
+    }
+    const members = new Map(fresh.map((e) => [e.conversation, membersOf(e)] as const));
+    const n = await this.messages.insertMessages(batch, members);
+    for (const m of batch.slice(0, n)) this.remember(m.conversation, m.seq);
+    if (n === batch.length) return batch;
+    for (const m of batch.slice(n)) this.lastSeq.delete(m.conversation);
+    const stored = batch.slice(0, n);
+    for (const e of fresh.slice(n)) {
+      const m = await this.store(e);
+      if (m) stored.push(m);
+    }
+    return stored;
+  }
+
   /** Stores the entry with its seq; undefined when its msgId was stored already (redelivery). */
   async store(entry: SendEntry): Promise<StoredMessage | undefined> {
     const maxConflicts = this.opts.maxConflicts ?? 16;
     for (let attempt = 0; ; attempt++) {
-      const last = this.lastSeq.get(entry.conversation) ?? (await this.messages.lastSeq(entry.conversation));
-      const message: StoredMessage = {
-        msgId: entry.msgId,
-        conversation: entry.conversation,
-        seq: last + 1,
-        from: entry.from,
-        to: entry.to,
-        body: entry.body,
-        ts: entry.ts,
-        clientId: entry.clientId,
-      };
+      const last = this.lastSeq.get(entry.conversation) ?? (await this.messages.lastSeq(entry.conversation, attempt > 0));
+      const message = toStored(entry, last + 1);
       try {
-        const result = await this.messages.insertMessage(message, entry.from === entry.to ? [entry.from] : [entry.from, entry.to]);
+        const result = await this.messages.insertMessage(message, membersOf(entry));
         if (result === 'duplicate') return undefined;
         this.remember(entry.conversation, message.seq);
         return message;
@@ -56,4 +82,12 @@ export class Sequencer {
       if (oldest !== undefined) this.lastSeq.delete(oldest);
     }
   }
+}
+
+function toStored(e: SendEntry, seq: number): StoredMessage {
+  return { msgId: e.msgId, conversation: e.conversation, seq, from: e.from, to: e.to, body: e.body, ts: e.ts, clientId: e.clientId };
+}
+
+function membersOf(e: SendEntry): string[] {
+  return e.from === e.to ? [e.from] : [e.from, e.to];
 }

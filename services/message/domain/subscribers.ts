@@ -81,30 +81,40 @@ export class SubscriberRegistry {
     return this.subs.size;
   }
 
-  /**
-   * Pushes a stored message to the Connect instances holding its sender or recipient. When the
-   * presence store cannot answer, the instances' own announcements on their streams are used.
-   */
+  /** Pushes one stored message (see routeBatch). */
   async route(message: StoredMessage, originInstance: string, originConnection: string): Promise<void> {
-    const users = message.from === message.to ? [message.from] : [message.to, message.from];
-    const targets = new Map<string, string[]>();
+    await this.routeBatch([{ message, originInstance, originConnection }]);
+  }
+
+  /**
+   * Pushes stored messages, in order, to the Connect instances holding their senders or
+   * recipients, with one presence lookup for the batch. When the presence store cannot answer,
+   * the instances' own announcements on their streams are used.
+   */
+  async routeBatch(items: ReadonlyArray<{ message: StoredMessage; originInstance: string; originConnection: string }>): Promise<void> {
+    if (items.length === 0) return;
+    const users = [...new Set(items.flatMap(({ message: m }) => [m.to, m.from]))];
+    let where: Map<string, string[]>;
     try {
-      const found = await this.opts.presence.lookup(users);
-      for (const [user, instances] of found) {
-        for (const instance of instances) targets.set(instance, [...(targets.get(instance) ?? []), user]);
-      }
+      where = await this.opts.presence.lookup(users);
     } catch (err: unknown) {
       this.opts.logger.warn({ err }, 'presence lookup failed; routing by stream announcements');
+      where = new Map();
       for (const [instance, sub] of this.subs) {
-        const held = users.filter((u) => sub.users.has(u));
-        if (held.length > 0) targets.set(instance, held);
+        for (const u of users) if (sub.users.has(u)) where.set(u, [...(where.get(u) ?? []), instance]);
       }
     }
-    for (const [instance, recipients] of targets) {
-      const sub = this.subs.get(instance);
-      if (!sub) continue; // that gateway has no stream to this pod: its clients catch up by sync
-      const ok = sub.link.push({ message, recipients, excludeConnection: instance === originInstance ? originConnection : '' });
-      this.opts.onPush?.(ok ? 'sent' : 'dropped');
+    for (const { message, originInstance, originConnection } of items) {
+      const targets = new Map<string, string[]>();
+      for (const user of message.from === message.to ? [message.from] : [message.to, message.from]) {
+        for (const instance of where.get(user) ?? []) targets.set(instance, [...(targets.get(instance) ?? []), user]);
+      }
+      for (const [instance, recipients] of targets) {
+        const sub = this.subs.get(instance);
+        if (!sub) continue; // that gateway has no stream to this pod: its clients catch up by sync
+        const ok = sub.link.push({ message, recipients, excludeConnection: instance === originInstance ? originConnection : '' });
+        this.opts.onPush?.(ok ? 'sent' : 'dropped');
+      }
     }
   }
 

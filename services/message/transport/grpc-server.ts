@@ -26,6 +26,12 @@ export interface GrpcTransportDeps {
   keepaliveTimeoutMs: number;
   /** Why new requests and streams must be refused right now (draining, not connected), if they must. */
   unavailable: () => string | undefined;
+  /**
+   * Resolves when new subscription streams may be served, or with the reason to refuse them
+   * (draining). A pod that is still connecting its backends parks streams until then, so gateways
+   * are up the moment it serves instead of one backoff interval later.
+   */
+  streamsServed: () => Promise<string | undefined>;
   /** Shared secret callers must present as `authorization: Bearer …`; undefined = not checked. */
   internalAuthToken?: string;
 }
@@ -155,12 +161,15 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
     call.emit('error', { code, details });
   };
 
-  const unavailable = deps.unavailable();
-  if (unavailable) {
-    reject(status.UNAVAILABLE, unavailable);
-    return;
-  }
-  call.on('data', (req: MessageStreamRequest__Output) => {
+  // Frames are held until the pod serves; the gateway's connect deadline bounds the wait.
+  let held: MessageStreamRequest__Output[] | undefined = [];
+  void deps.streamsServed().then((refusal) => {
+    if (refusal) return reject(status.UNAVAILABLE, refusal);
+    const pending = held ?? [];
+    held = undefined;
+    for (const req of pending) onFrame(req);
+  });
+  const onFrame = (req: MessageStreamRequest__Output): void => {
     if (ended) return;
     if (!instance) {
       const sub = req.subscribe;
@@ -187,6 +196,10 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
     } else if (req.request === 'subscribe') {
       reject(status.INVALID_ARGUMENT, 'subscribe may only be the first frame');
     }
+  };
+  call.on('data', (req: MessageStreamRequest__Output) => {
+    if (held) held.push(req);
+    else onFrame(req);
   });
   call.on('end', () => {
     close('stream ended by gateway');

@@ -1,7 +1,7 @@
 # Switchboard — developer and CI entry points. `make help` lists them.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help deps proto proto-check lint typecheck build k8s k8s-check test test-unit test-integration testenv-provision testenv start clean
+.PHONY: help deps proto proto-check lint typecheck build k8s k8s-check bench test test-unit test-integration testenv-provision testenv start clean
 
 # Options of proto-loader-gen-types; they must match LOADER_OPTIONS in services/shared/proto.ts.
 GEN_OPTS := --grpcLib=@grpc/grpc-js --longs=Number --enums=String --defaults --oneofs --importFileExtension=.js
@@ -57,6 +57,9 @@ testenv-provision: ## install Kafka 3.9 jars, FerretDB and redis-server, cached 
 
 testenv: deps testenv-provision ## provision and run Kafka, FerretDB and Redis on free ports until Ctrl-C
 	npx tsx test/env/main.ts
+
+bench: deps testenv-provision ## the short benchmark suite (< 5 min); report in bench/results/<time>/
+	npx tsx bench/main.ts all
 
 start: deps ## run the whole system on embedded backends (same as npm start)
 	npm start

@@ -18,13 +18,13 @@ import { stopAllRealBackends } from '../test/support/real-backends.js';
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    rates: { type: 'string', default: '500,1000,2000,4000,6000' },
-    duration: { type: 'string', default: '6' },
+    rates: { type: 'string', default: '100,200,500,1000,2000,4000' },
+    duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
     pairs: { type: 'string', default: '150' },
     workers: { type: 'string', default: '1' },
     backends: { type: 'string', default: 'embedded,real' },
-    clients: { type: 'string', default: '500' },
+    clients: { type: 'string', default: '300' },
     connections: { type: 'string', default: '5000' },
     out: { type: 'string' },
   },

@@ -61,10 +61,9 @@ process.once('message', (r: Run) => {
     while (latencies.length < measuredSent && nowMs() < until) await new Promise((res) => setTimeout(res, 20));
     await consumer.disconnect();
     await producer.disconnect();
-    process.send!({ latencies, measuredSent });
-    process.exit(0);
+    process.send!({ latencies, measuredSent }, () => process.exit(0));
   })().catch((err: unknown) => {
-    process.send!({ error: err instanceof Error ? err.message : String(err) });
-    process.exit(1);
+    // Exit only once the report is sent: an exit right after send() can drop it.
+    process.send!({ error: err instanceof Error ? err.stack ?? err.message : String(err) }, () => process.exit(1));
   });
 });

@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { getJson, eventually } from '../../test/support/services.js';
 import { killAll, startConnectProcess, type ServiceProcess } from '../../test/support/processes.js';
-import { startFakeMessage } from '../lib/fake-message.js';
+import { startFakeMessage } from '../../test/support/fake-message.js';
 import type { ScenarioResult } from '../lib/report.js';
 import { nowMs } from '../lib/stats.js';
 

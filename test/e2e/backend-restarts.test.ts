@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { getJson, eventually, startConnect, startMessage, type RunningConnect, type RunningMessage } from '../support/services.js';
-import { TestClient, type Frame } from '../support/ws-client.js';
+import { TestClient } from '../support/ws-client.js';
 import { isolatedBackendSettings, privateRealBackends, type RealBackendEnv } from '../support/real-backends.js';
-import { dm, gapFree, syncAll } from '../support/traffic.js';
+import { dm, expectAllAcceptedStored } from '../support/traffic.js';
 
 /**
  * Kafka, then the MongoDB-compatible server, then Redis are restarted while a client keeps
@@ -104,15 +104,7 @@ describe('backend restarts during traffic', function () {
   it('has stored every accepted message exactly once, with gap-free seqs', async () => {
     running = false;
     await loop;
-    const conv = dm('chaos-a', 'chaos-b');
-    let stored: Frame[] = [];
-    await eventually('all accepted messages stored', async () => {
-      stored = await syncAll(recipient, conv);
-      const ids = new Set(stored.map((m) => String(m.msgId)));
-      return [...acceptedIds].every((id) => ids.has(id));
-    }, 120_000, 500);
-    const ids = gapFree(stored, conv);
-    assert.equal(ids.length, acceptedIds.size, 'nothing stored that was not accepted once');
+    await expectAllAcceptedStored(recipient, dm('chaos-a', 'chaos-b'), acceptedIds, 120_000);
     assert.ok(acceptedIds.size >= 70);
   });
 });

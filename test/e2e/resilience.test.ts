@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { getJson, eventually, freePort } from '../support/services.js';
 import { killAll, metricValue, startConnectProcess, startMessageProcess, type ServiceProcess } from '../support/processes.js';
-import { TestClient, upgradeStatus, type Frame } from '../support/ws-client.js';
+import { TestClient, upgradeStatus } from '../support/ws-client.js';
 import { isolatedBackendSettings, sharedRealBackends } from '../support/real-backends.js';
 import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
-import { dm, gapFree, sendReliably, syncAll } from '../support/traffic.js';
+import { dm, expectAllAcceptedStored, sendReliably } from '../support/traffic.js';
 
 const ready = async (admin: string): Promise<boolean> => (await getJson(`${admin}/readyz`)).status === 200;
 const streams = (admin: string) => metricValue(admin, 'switchboard_connect_streams_active');
@@ -115,13 +115,7 @@ describe('Connect ↔ Message resilience', function () {
       await eventually('traffic flowing again', () => accepted.length >= before + 20, 60_000);
       sending = false;
       await traffic;
-      const conv = dm('kill-a', 'kill-b');
-      let stored: Frame[] = [];
-      await eventually('all accepted stored', async () => {
-        stored = await syncAll(b, conv);
-        return stored.length >= accepted.length;
-      }, 60_000, 500);
-      assert.deepEqual(new Set(gapFree(stored, conv)), new Set(accepted));
+      await expectAllAcceptedStored(b, dm('kill-a', 'kill-b'), accepted);
     });
 
     it('scales 1 → 3 → 1 by DNS: streams open and close to match without a restart, nothing lost', async () => {
@@ -162,13 +156,7 @@ describe('Connect ↔ Message resilience', function () {
         await traffic;
         assert.equal(connect.proc.child.pid, pid);
         assert.equal(connect.proc.child.exitCode, null, 'Connect was never restarted');
-        const conv = dm('scale-a', 'scale-b');
-        let stored: Frame[] = [];
-        await eventually('all accepted stored', async () => {
-          stored = await syncAll(b, conv);
-          return stored.length >= accepted.length;
-        }, 60_000, 500);
-        assert.deepEqual(new Set(gapFree(stored, conv)), new Set(accepted));
+        await expectAllAcceptedStored(b, dm('scale-a', 'scale-b'), accepted);
       } finally {
         await dns.close();
       }

@@ -1,53 +1,10 @@
 import assert from 'node:assert/strict';
-import { Server, ServerCredentials, status, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import { loadSwitchboardProto, type MessageServiceHandlers, type MessageStreamRequest__Output, type MessageStreamResponse } from '../../services/shared/proto.js';
 import { startConnect, getJson, eventually, type RunningConnect } from '../support/services.js';
 import { TestClient } from '../support/ws-client.js';
-
-type Call = ServerDuplexStream<MessageStreamRequest__Output, MessageStreamResponse>;
-
-/** A Message pod stand-in that records what gateways announce on their streams. */
-async function startFakeMessage(port = 0) {
-  const frames: MessageStreamRequest__Output[] = [];
-  const calls = new Set<Call>();
-  const server = new Server();
-  const unimplemented = (_: unknown, cb: (e: ServiceError) => void) => cb({ code: status.UNIMPLEMENTED, details: 'fake' } as ServiceError);
-  const handlers: MessageServiceHandlers = {
-    Send: unimplemented,
-    Sync: unimplemented,
-    Conversations: unimplemented,
-    MessageStream(call) {
-      calls.add(call);
-      call.on('data', (f: MessageStreamRequest__Output) => {
-        frames.push(f);
-        if (f.request === 'subscribe') call.write({ subscribed: { messageServiceId: 'fake' } });
-      });
-      call.on('end', () => call.end());
-      call.on('error', () => calls.delete(call));
-      call.on('cancelled', () => calls.delete(call));
-    },
-  };
-  server.addService(loadSwitchboardProto().grpc.switchboard.v1.MessageService.service, handlers);
-  const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  return {
-    port: bound,
-    frames,
-    push: (recipients: string[], body: string, excludeConnection = '') => {
-      for (const c of calls) {
-        c.write({ push: { message: { msgId: `m-${body}`, conversation: 'dm:u1:u2', seq: 1, fromUser: 'u1', toUser: 'u2', body, ts: Date.now(), clientId: 'x' }, recipients, excludeConnection } });
-      }
-    },
-    /** Ends every stream as a draining pod does. */
-    drop: () => {
-      for (const c of [...calls]) c.emit('error', { code: status.UNAVAILABLE, details: 'draining' });
-      calls.clear();
-    },
-    stop: () => new Promise<void>((r) => server.tryShutdown(() => r())),
-  };
-}
+import { startFakeMessage, type FakeMessage } from '../support/fake-message.js';
 
 describe('Connect stream semantics (against a recording Message stand-in)', () => {
-  let fake: Awaited<ReturnType<typeof startFakeMessage>>;
+  let fake: FakeMessage;
   let connect: RunningConnect;
   before(async () => {
     fake = await startFakeMessage();
@@ -82,12 +39,12 @@ describe('Connect stream semantics (against a recording Message stand-in)', () =
 
     // Pushes reach every connection of the recipients except the one the send came from.
     const origin = await TestClient.connect(connect.url, { user: 'u2' });
-    fake.push(['u2'], 'to-u2', String(origin.welcome.connection));
+    fake.push(['u2'], 1, { body: 'to-u2', excludeConnection: String(origin.welcome.connection) });
     assert.equal((await u2.next('message')).body, 'to-u2');
     assert.equal((await u2b.next('message')).body, 'to-u2');
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(origin.take('message'), []);
-    fake.push(['someone-else'], 'not-here');
+    fake.push(['someone-else'], 1, { body: 'not-here' });
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual([u2, u2b, origin].map((c) => c.take('message').length), [0, 0, 0]);
     origin.close();

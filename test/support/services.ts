@@ -96,14 +96,4 @@ export async function getJson(url: string): Promise<{ status: number; body: unkn
 }
 
 /** A loopback port that was free a moment ago (for a server that must start later on a known port). */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../env/servers.js';

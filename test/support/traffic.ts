@@ -1,4 +1,5 @@
 import type { Frame, TestClient } from './ws-client.js';
+import { eventually } from './services.js';
 
 /** What a well-behaved client does: resend with the same id until accepted (idempotent). */
 export async function sendReliably(
@@ -41,3 +42,24 @@ export function gapFree(messages: Frame[], what: string): string[] {
 }
 
 export const dm = (a: string, b: string): string => (a <= b ? `dm:${a}:${b}` : `dm:${b}:${a}`);
+
+/**
+ * Waits until every accepted msgId of `conversation` is returned by sync, then checks that the
+ * stored messages are exactly the accepted ones with seqs 1..n (no gap, no duplicate, no extra).
+ */
+export async function expectAllAcceptedStored(client: TestClient, conversation: string, accepted: Iterable<string>, timeoutMs = 60_000): Promise<void> {
+  const want = new Set(accepted);
+  let stored: Frame[] = [];
+  await eventually(
+    `all ${want.size} accepted messages of ${conversation} stored`,
+    async () => {
+      stored = await syncAll(client, conversation);
+      const have = new Set(stored.map((m) => String(m.msgId)));
+      return [...want].every((id) => have.has(id));
+    },
+    timeoutMs,
+    500,
+  );
+  const ids = gapFree(stored, conversation);
+  if (ids.length !== want.size) throw new Error(`${conversation}: ${ids.length} stored, ${want.size} accepted`);
+}

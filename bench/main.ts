@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- <scenario…> [options]` and `make bench` (the short suite).
- * Scenarios: e2e, push, idle, recovery, all (= the short suite). Options: --rates 500,1000,…
+ * Scenarios: e2e, push, idle, recovery, peer, all (= the short suite). Options: --rates 500,1000,…
  * --duration S --warmup S --pairs N --workers N --backends embedded,real --clients N
  * --connections N --out DIR. Prints a live progress line and writes report.json, report.md and
  * SVG latency charts to --out (default bench/results/<timestamp>).
@@ -13,6 +13,7 @@ import { e2eScenario } from './scenarios/e2e.js';
 import { pushScenario } from './scenarios/push.js';
 import { idleScenario } from './scenarios/idle.js';
 import { recoveryScenario } from './scenarios/recovery.js';
+import { peerScenario } from './scenarios/peer.js';
 import { stopAllRealBackends } from '../test/support/real-backends.js';
 
 const { values, positionals } = parseArgs({
@@ -29,7 +30,7 @@ const { values, positionals } = parseArgs({
     out: { type: 'string' },
   },
 });
-const scenarios = positionals.length === 0 || positionals.includes('all') ? ['e2e', 'push', 'idle', 'recovery'] : positionals;
+const scenarios = positionals.length === 0 || positionals.includes('all') ? ['e2e', 'push', 'idle', 'recovery', 'peer'] : positionals;
 const started = new Date();
 const out = values.out ?? fileURLToPath(new URL(`./results/${started.toISOString().replace(/[:.]/g, '-')}`, import.meta.url));
 const progress = (line: string): void => void process.stderr.write(`\r\x1b[2K[bench] ${line}`);
@@ -55,7 +56,11 @@ try {
     } else if (s === 'push') results.push(await pushScenario({ clients: Number(values.clients), frames: 200, progress }));
     else if (s === 'idle') results.push(await idleScenario({ connections: Number(values.connections), progress }));
     else if (s === 'recovery') results.push(await recoveryScenario({ progress }));
-    else throw new Error(`unknown scenario "${s}" (e2e, push, idle, recovery, all)`);
+    else if (s === 'peer') {
+      results.push(
+        await peerScenario({ rates: values.rates!.split(',').map(Number), durationMs: Number(values.duration) * 1000, warmupMs: Number(values.warmup) * 1000, pairs: Number(values.pairs), progress }),
+      );
+    } else throw new Error(`unknown scenario "${s}" (e2e, push, idle, recovery, peer, all)`);
     say(`scenario ${s} done in ${Math.round((Date.now() - t0) / 1000)} s`);
   }
 } finally {

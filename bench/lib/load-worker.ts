@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { nowMs } from './stats.js';
 
 export type WorkerCommand =
-  | { cmd: 'connect'; url: string; pairs: Array<[string, string]> }
+  | { cmd: 'connect'; url: string; recipientUrl?: string; pairs: Array<[string, string]> }
   | { cmd: 'run'; step: string; ratePerSec: number; durationMs: number; warmupMs: number; drainMs: number }
   | { cmd: 'close' };
 
@@ -100,7 +100,7 @@ process.on('message', (c: WorkerCommand) => {
   (async () => {
     if (c.cmd === 'connect') {
       pairs = [];
-      for (const [a, b] of c.pairs) pairs.push({ sender: await open(c.url, a), recipient: await open(c.url, b), to: b });
+      for (const [a, b] of c.pairs) pairs.push({ sender: await open(c.url, a), recipient: await open(c.recipientUrl ?? c.url, b), to: b });
       send({ ev: 'ready' });
     } else if (c.cmd === 'run') await run(c);
     else {

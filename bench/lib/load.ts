@@ -4,21 +4,34 @@ import type { WorkerCommand, WorkerEvent } from './load-worker.js';
 import { summarize } from './stats.js';
 import type { Step } from './report.js';
 
-const WORKER = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
+const WORKERS = {
+  switchboard: fileURLToPath(new URL('./load-worker.ts', import.meta.url)),
+  'socket.io': fileURLToPath(new URL('./socketio-worker.ts', import.meta.url)),
+};
 
 /** A set of load-generator processes holding `pairs` sender/recipient connections to one gateway. */
 export class LoadGenerator {
   private constructor(private readonly workers: ChildProcess[]) {}
 
-  /** Forks `workers` processes and connects `pairs` pairs spread over them. */
-  static async start(url: string, pairs: number, workers: number, tag: string): Promise<LoadGenerator> {
-    const procs = Array.from({ length: workers }, () => fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  /**
+   * Forks `workers` processes and connects `pairs` pairs spread over them: senders to `url`,
+   * recipients to `recipientUrl` (default the same), speaking Switchboard's protocol or Socket.IO.
+   */
+  static async start(
+    url: string,
+    pairs: number,
+    workers: number,
+    tag: string,
+    opts: { recipientUrl?: string; protocol?: keyof typeof WORKERS } = {},
+  ): Promise<LoadGenerator> {
+    const file = WORKERS[opts.protocol ?? 'switchboard'];
+    const procs = Array.from({ length: workers }, () => fork(file, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     const gen = new LoadGenerator(procs);
     await Promise.all(
       procs.map((p, w) => {
         const mine: Array<[string, string]> = [];
         for (let i = w; i < pairs; i += workers) mine.push([`${tag}-s${i}`, `${tag}-r${i}`]);
-        return gen.request(p, { cmd: 'connect', url, pairs: mine }, 'ready');
+        return gen.request(p, { cmd: 'connect', url, recipientUrl: opts.recipientUrl, pairs: mine }, 'ready');
       }),
     );
     return gen;

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- <scenario…> [options]` and `make bench` (the short suite).
  * Scenarios: e2e, push, idle, recovery, peer, all (= the short suite). Options: --rates 500,1000,…
- * --duration S --warmup S --pairs N --workers N --backends embedded,real --clients N
+ * --duration S --warmup S --pairs N --workers N --backends embedded,real,kafka-redis --clients N
  * --connections N --out DIR. Prints a live progress line and writes report.json, report.md and
  * SVG latency charts to --out (default bench/results/<timestamp>).
  */
@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { machine } from './lib/machine.js';
 import { toMarkdown, writeReport, type Report, type ScenarioResult } from './lib/report.js';
-import { e2eScenario } from './scenarios/e2e.js';
+import { e2eScenario, type Backend } from './scenarios/e2e.js';
 import { pushScenario } from './scenarios/push.js';
 import { idleScenario } from './scenarios/idle.js';
 import { recoveryScenario } from './scenarios/recovery.js';
@@ -20,11 +20,11 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     rates: { type: 'string', default: '100,200,500,1000,2000,4000' },
-    duration: { type: 'string', default: '5' },
+    duration: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '2' },
     pairs: { type: 'string', default: '150' },
     workers: { type: 'string', default: '1' },
-    backends: { type: 'string', default: 'embedded,real' },
+    backends: { type: 'string', default: 'embedded,real,kafka-redis' },
     clients: { type: 'string', default: '300' },
     connections: { type: 'string', default: '5000' },
     out: { type: 'string' },
@@ -49,7 +49,7 @@ try {
           warmupMs: Number(values.warmup) * 1000,
           pairs: Number(values.pairs),
           workers: Number(values.workers),
-          backends: values.backends!.split(',') as Array<'embedded' | 'real'>,
+          backends: values.backends!.split(',') as Backend[],
           progress,
         }),
       );

@@ -14,16 +14,10 @@ export interface MongoStoreOptions {
   checkIntervalMs?: number;
 }
 
-interface MessageDoc {
-  _id: string; // msgId
-  conversation: string;
-  seq: number;
-  from: string;
-  to: string;
-  body: string;
-  ts: number;
-  clientId: string;
-}
+/** A stored message as a document: its msgId is the _id. */
+type MessageDoc = Omit<StoredMessage, 'msgId'> & { _id: string };
+const toDoc = ({ msgId, conversation, seq, from, to, body, ts, clientId }: StoredMessage): MessageDoc => ({ _id: msgId, conversation, seq, from, to, body, ts, clientId });
+const fromDoc = ({ _id, conversation, seq, from, to, body, ts, clientId }: MessageDoc): StoredMessage => ({ msgId: _id, conversation, seq, from, to, body, ts, clientId });
 interface ConversationDoc {
   _id: string;
   members: string[];
@@ -176,7 +170,7 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
     },
     async insertMessage(m, members) {
       try {
-        await messages.insertOne({ _id: m.msgId, conversation: m.conversation, seq: m.seq, from: m.from, to: m.to, body: m.body, ts: m.ts, clientId: m.clientId });
+        await messages.insertOne(toDoc(m));
       } catch (err: unknown) {
         if (!isDuplicateKey(err)) throw err;
         // Servers differ in saying which index was violated; ask whether the msgId is stored.
@@ -193,10 +187,7 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
       if (list.length === 0) return 0;
       let inserted = list.length;
       try {
-        await messages.insertMany(
-          list.map((m) => ({ _id: m.msgId, conversation: m.conversation, seq: m.seq, from: m.from, to: m.to, body: m.body, ts: m.ts, clientId: m.clientId })),
-          { ordered: true },
-        );
+        await messages.insertMany(list.map(toDoc), { ordered: true });
       } catch (err: unknown) {
         // A bulk write error carries the code of its first failed write.
         if (!isDuplicateKey(err)) throw err;
@@ -208,7 +199,7 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
     },
     async readMessages(conversation, afterSeq, limit) {
       const docs = await messages.find({ conversation, seq: { $gt: afterSeq } }).sort({ seq: 1 }).limit(limit).toArray();
-      return docs.map((d) => ({ msgId: d._id, conversation: d.conversation, seq: d.seq, from: d.from, to: d.to, body: d.body, ts: d.ts, clientId: d.clientId }));
+      return docs.map(fromDoc);
     },
     async listConversations(user, limit): Promise<ConversationSummary[]> {
       const docs = await conversations.find({ members: user }).sort({ lastActive: -1, _id: 1 }).limit(limit).toArray();

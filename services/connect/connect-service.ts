@@ -96,10 +96,15 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
           now,
         })
       : NO_GATE);
-  const updateGate = (): void => {
+  /** The readiness rule of PROTOCOL.md §4, shared by /readyz and the readiness gate. */
+  const streamReadiness = (): CheckResult => {
     const up = streams.upCount;
+    return { ok: up >= config.minStreams, detail: `${up} of ${streams.endpointCount} message streams up (need ${config.minStreams})` };
+  };
+  const updateGate = (): void => {
+    const r = streamReadiness();
     if (draining) gate.set(false, 'gateway is draining');
-    else gate.set(up >= config.minStreams, `${up} of ${streams.endpointCount} message streams up (need ${config.minStreams})`);
+    else gate.set(r.ok, r.detail);
   };
 
   const sessions = new SessionRegistry((online, offline) => streams.broadcastPresence(online, offline));
@@ -222,13 +227,10 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     },
   });
 
-  const checks = (): Record<string, CheckResult> => {
-    const up = streams.upCount;
-    return {
-      streams: { ok: up >= config.minStreams, detail: `${up} of ${streams.endpointCount} message streams up (need ${config.minStreams})` },
-      draining: draining ? { ok: false, detail: 'draining' } : { ok: true, detail: 'serving' },
-    };
-  };
+  const checks = (): Record<string, CheckResult> => ({
+    streams: streamReadiness(),
+    draining: draining ? { ok: false, detail: 'draining' } : { ok: true, detail: 'serving' },
+  });
   const admin = createAdminServer({ host: config.adminHost, port: config.adminPort, registry, checks, logger });
 
   return {

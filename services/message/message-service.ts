@@ -149,7 +149,10 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       transport.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       logger.info({ drainWindowMs: config.drainWindowMs }, 'draining');
       await sleep(config.drainWindowMs);
-      await connecting;
+      // A backend still connecting (e.g. Kafka down) must not keep the pod past its grace period.
+      await withTimeout(connecting, config.shutdownTimeoutMs, 'backends still connecting').catch((err: unknown) =>
+        logger.warn({ err }, 'stopping while backends are still connecting'),
+      );
       // Finish and commit the batch in progress while the streams can still carry its pushes;
       // the partitions then move to the other pods.
       await withTimeout(backends.log.stopConsuming(), config.shutdownTimeoutMs, 'consumer stop deadline passed').catch((err: unknown) =>

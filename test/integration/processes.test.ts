@@ -87,6 +87,18 @@ describe('services as processes', function () {
     assert.deepEqual(await message.exited, { code: 0, signal: null });
   });
 
+  it('a Message process whose Kafka is unreachable still exits 0 within its deadline on SIGTERM', async () => {
+    const dead = await freePort();
+    const message = spawnService('message', { ...LOOPBACK, MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_PORT: '0', MESSAGE_DRAIN_WINDOW: '0', MESSAGE_SHUTDOWN_TIMEOUT: '1s', KAFKA_BROKERS: `127.0.0.1:${dead}` });
+    procs.push(message);
+    await message.waitForLog('message service started');
+    await message.waitForLog('log not reachable yet; retrying', 20_000);
+    const t0 = Date.now();
+    message.kill('SIGTERM');
+    assert.deepEqual(await message.exited, { code: 0, signal: null });
+    assert.ok(Date.now() - t0 < 6000, `exited ${Date.now() - t0} ms after SIGTERM`);
+  });
+
   it('a Message process refuses bad configuration with a clear message and exit code 1', async () => {
     const bad = spawnService('message', { MESSAGE_GRPC_PORT: 'not-a-port' });
     procs.push(bad);

@@ -133,6 +133,12 @@ describe('a Message pod that is still connecting its backends', function () {
       stream.on('data', (f: { response?: string }) => frames.push(String(f.response)));
       stream.on('error', () => undefined);
       stream.write({ subscribe: { connectServiceId: 'parked', onlineUsers: [] } });
+      // A parked stream holds a bounded number of frames.
+      const flood = client.messageStream();
+      const refused = new Promise<{ code?: number }>((resolve) => flood.on('error', resolve));
+      flood.on('data', () => undefined);
+      for (let i = 0; i < 1001; i++) flood.write({ heartbeat: { ts: i } });
+      assert.equal((await refused).code, 8, 'RESOURCE_EXHAUSTED');
       await new Promise((r) => setTimeout(r, 600));
       assert.equal(frames.length, 0, 'no answer while the backends are not connected');
       assert.equal((await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status, 503);

@@ -71,7 +71,7 @@ export interface Discovery {
 /** Endpoint discovery: a fixed list, or DNS re-resolved periodically and on demand. */
 export function createDiscovery(
   spec: DiscoverySpec,
-  opts: { intervalMs: number; resolver?: AddressResolver; dnsServer?: string; logger: Logger; onError?: () => void },
+  opts: { intervalMs: number; resolver?: AddressResolver; dnsServer?: string; logger: Logger },
 ): Discovery {
   if (spec.kind === 'static') {
     return {
@@ -99,7 +99,6 @@ export function createDiscovery(
         notify(endpoints);
       }
     } catch (err: unknown) {
-      opts.onError?.();
       opts.logger.warn({ err, host: spec.host }, 'resolving message endpoints failed; keeping the previous set');
     }
   };

@@ -69,11 +69,6 @@ export class Sequencer {
     }
   }
 
-  /** Forgets cached seqs (e.g. after losing partitions, whose conversations another pod now owns). */
-  forget(): void {
-    this.lastSeq.clear();
-  }
-
   private remember(conversation: string, seq: number): void {
     this.lastSeq.delete(conversation);
     this.lastSeq.set(conversation, seq);

@@ -131,6 +131,9 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
   };
 }
 
+/** Frames a parked stream may send before the pod serves (a subscribe and presence changes). */
+const MAX_HELD_FRAMES = 1000;
+
 /** One Connect instance's subscription: Subscribe first, then presence updates and heartbeats. */
 function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, MessageStreamResponse>, deps: GrpcTransportDeps): void {
   let instance: string | undefined;
@@ -198,8 +201,9 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
     }
   };
   call.on('data', (req: MessageStreamRequest__Output) => {
-    if (held) held.push(req);
-    else onFrame(req);
+    if (!held) onFrame(req);
+    else if (held.length < MAX_HELD_FRAMES) held.push(req);
+    else reject(status.RESOURCE_EXHAUSTED, `more than ${MAX_HELD_FRAMES} frames before the pod serves`);
   });
   call.on('end', () => {
     close('stream ended by gateway');

@@ -1,4 +1,4 @@
-import { Kafka, logLevel as KafkaLogLevel, type Consumer, type Producer, type Admin, type LogEntry as KafkaLogEntry } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, type Consumer, type Producer, type Admin, type RetryOptions, type LogEntry as KafkaLogEntry } from 'kafkajs';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import { UnavailableError } from '../../shared/errors.js';
@@ -35,21 +35,26 @@ interface Pending {
  */
 export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   const log = opts.logger;
-  const kafka = new Kafka({
-    clientId: opts.clientId,
-    brokers: opts.brokers,
-    connectionTimeout: 3000,
-    requestTimeout: 10_000,
-    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 8 },
-    logLevel: KafkaLogLevel.WARN,
-    logCreator: () => (e: KafkaLogEntry) => {
-      const { message, ...rest } = e.log;
-      const fields = { namespace: e.namespace, ...rest };
-      if (e.level <= KafkaLogLevel.ERROR) log.error(fields, `kafka: ${message}`);
-      else if (e.level === KafkaLogLevel.WARN) log.warn(fields, `kafka: ${message}`);
-      else log.debug(fields, `kafka: ${message}`);
-    },
-  });
+  const client = (retry: RetryOptions): Kafka =>
+    new Kafka({
+      clientId: opts.clientId,
+      brokers: opts.brokers,
+      connectionTimeout: 3000,
+      requestTimeout: 10_000,
+      retry,
+      logLevel: KafkaLogLevel.WARN,
+      logCreator: () => (e: KafkaLogEntry) => {
+        const { message, ...rest } = e.log;
+        const fields = { namespace: e.namespace, ...rest };
+        if (e.level <= KafkaLogLevel.ERROR) log.error(fields, `kafka: ${message}`);
+        else if (e.level === KafkaLogLevel.WARN) log.warn(fields, `kafka: ${message}`);
+        else log.debug(fields, `kafka: ${message}`);
+      },
+    });
+  const kafka = client({ initialRetryTime: 200, maxRetryTime: 5000, retries: 8 });
+  // Start-up probes the cluster with few retries: an unreachable cluster fails the attempt within about a
+  // second, so the service's own retry loop reports it and backs off (the full budget would stay silent ~25 s).
+  const bootstrap = client({ initialRetryTime: 200, maxRetryTime: 1000, retries: 2 });
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   let consumer: Consumer | undefined;
   let producerUp = false;
@@ -63,7 +68,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   producer.on(producer.events.DISCONNECT, () => (producerUp = false));
 
   async function ensureTopic(): Promise<void> {
-    const admin: Admin = kafka.admin();
+    const admin: Admin = bootstrap.admin();
     await admin.connect();
     try {
       const topics = await admin.listTopics();

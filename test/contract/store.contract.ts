@@ -77,6 +77,22 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       assert.deepEqual(await f.store.listConversations('c', 10), [{ conversation: 'dm:a:c', lastSeq: 1 }]);
     });
 
+    it('stores batches spanning hundreds of existing conversations (a busy consumer batch)', async () => {
+      const n = 250;
+      const convs = Array.from({ length: n }, (_, i) => `dm:a:u${String(i).padStart(3, '0')}`);
+      const members = new Map(convs.map((c) => [c, ['a', c.slice(5)]] as const));
+      for (const round of [1, 2, 3]) {
+        const batch = convs.map((c, i) => msg(c, round, `w${round}-${i}`, round * 1000 + i));
+        assert.equal(await f.store.insertMessages(batch, members), n, `round ${round}`);
+      }
+      assert.equal(await f.store.lastSeq(convs[0]!), 3);
+      assert.equal(await f.store.lastSeq(convs[n - 1]!), 3);
+      const listed = await f.store.listConversations('a', n);
+      assert.equal(listed.length, n);
+      assert.ok(listed.every((c) => c.lastSeq === 3));
+      assert.equal(listed[0]!.conversation, convs[n - 1]);
+    });
+
     it('reads ranges in seq order with limits', async () => {
       for (let i = 1; i <= 5; i++) await f.store.insertMessage(msg('dm:a:b', i, `r${i}`), ['a', 'b']);
       await f.store.insertMessage(msg('dm:a:c', 1, 'other'), ['a', 'c']);

@@ -74,7 +74,7 @@ export function createEmbeddedStore(opts: { now?: () => number } = {}): MessageS
       }
       const copy = structuredClone(message);
       row.messages.push(copy);
-      row.lastActive = now();
+      row.lastActive = Math.max(row.lastActive, message.ts);
       byMsgId.set(copy.msgId, copy);
       for (const m of members) {
         let set = userIndex.get(m);

@@ -31,6 +31,8 @@ interface ClaimDoc {
 }
 
 const DUPLICATE_KEY = 11000;
+/** Most statements per update command (see touchConversations). */
+const UPDATE_SLICE = 64;
 const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
 
 /**
@@ -81,20 +83,25 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
       const prev = latest.get(m.conversation);
       if (!prev || m.seq > prev.seq) latest.set(m.conversation, m);
     }
-    const ops: AnyBulkWriteOperation<ConversationDoc>[] = [...latest.values()].map((m) => ({
+    const toUpdate = (m: StoredMessage): AnyBulkWriteOperation<ConversationDoc> => ({
       updateOne: {
         filter: { _id: m.conversation },
         update: { $max: { lastSeq: m.seq, lastActive: m.ts }, $setOnInsert: { members: [...(members.get(m.conversation) ?? [])] } },
         upsert: true,
       },
-    }));
-    if (ops.length === 0) return;
-    try {
-      await conversations.bulkWrite(ops, { ordered: false });
-    } catch (err: unknown) {
-      // Concurrent first upserts of a conversation: redo them one by one (each tolerates the race).
-      if (!(err instanceof MongoBulkWriteError) && !isDuplicateKey(err)) throw err;
-      for (const m of latest.values()) await touchConversation(m, members.get(m.conversation) ?? []);
+    });
+    // In slices: FerretDB 1.x never answers one update command of 100 or more statements that match
+    // existing documents; MongoDB takes any size, and a few more round trips cost it little.
+    const all = [...latest.values()];
+    for (let i = 0; i < all.length; i += UPDATE_SLICE) {
+      const slice = all.slice(i, i + UPDATE_SLICE);
+      try {
+        await conversations.bulkWrite(slice.map(toUpdate), { ordered: false });
+      } catch (err: unknown) {
+        // Concurrent first upserts of a conversation: redo them one by one (each tolerates the race).
+        if (!(err instanceof MongoBulkWriteError) && !isDuplicateKey(err)) throw err;
+        for (const m of slice) await touchConversation(m, members.get(m.conversation) ?? []);
+      }
     }
   }
 

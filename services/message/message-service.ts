@@ -13,6 +13,7 @@ import { History } from './domain/history.js';
 import { SubscriberRegistry } from './domain/subscribers.js';
 import { createPipeline } from './domain/pipeline.js';
 import { createGrpcTransport, SERVICE_NAME } from './transport/grpc-server.js';
+import { backendHistogram, instrument } from './adapters/instrument.js';
 
 export interface MessageAddresses {
   grpcPort: number;
@@ -44,28 +45,33 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     pushes: new Counter({ name: 'switchboard_message_pushes_total', help: 'Pushes written to Connect streams by result', labelNames: ['result'] as const, registers: [registry] }),
   };
 
+  const backendTime = backendHistogram(registry);
+  const store = instrument('store', backends.store, ['claimSend', 'hasMessage', 'lastSeq', 'insertMessage', 'insertMessages', 'readMessages', 'listConversations'], backendTime);
+  const presence = instrument('presence', backends.presence, ['refresh', 'remove', 'lookup'], backendTime);
+  const log = instrument('log', backends.log, ['append'], backendTime);
+
   let draining = false;
   let serving = false;
   // Settles once: undefined when the pod serves, or the reason it never will (draining first).
   let settleStreams: (refusal: string | undefined) => void = () => undefined;
   const streamsServed = new Promise<string | undefined>((resolve) => (settleStreams = resolve));
   const subscribers = new SubscriberRegistry({
-    presence: backends.presence,
+    presence,
     presenceTtlMs: config.presenceTtlMs,
     logger: logger.child({ component: 'subscribers' }),
     onCountChange: (n) => metrics.subscribers.set(n),
     onPush: (result) => metrics.pushes.inc({ result }),
   });
   const acceptor = new SendAcceptor({
-    log: backends.log,
-    store: backends.store,
+    log,
+    store,
     maxBodyBytes: config.maxBodyBytes,
     idempotencyWindowMs: config.idempotencyWindowMs,
     onResult: (result) => metrics.sends.inc({ result }),
   });
-  const history = new History(backends.store, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });
+  const history = new History(store, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });
   const pipeline = createPipeline({
-    sequencer: new Sequencer(backends.store),
+    sequencer: new Sequencer(store),
     subscribers,
     logger: logger.child({ component: 'pipeline' }),
     onStored: (ms) => {

@@ -204,6 +204,10 @@ describe('messaging end to end (embedded backends)', function () {
     assert.match(metrics, /^process_resident_memory_bytes/m);
     const mm = (await getJson(`http://127.0.0.1:${message.httpPort}/metrics`)).text;
     assert.match(mm, /^switchboard_message_subscribers\{service="message"\} 1$/m);
+    // Backend operation timings: the sends of the tests above claimed, appended and stored.
+    for (const [backend, op] of [['store', 'claimSend'], ['log', 'append'], ['store', 'insertMessages'], ['presence', 'lookup']]) {
+      assert.match(mm, new RegExp(`^switchboard_message_backend_seconds_count\\{service="message",backend="${backend}",op="${op}",result="ok"\\} [1-9]`, 'm'), `${backend}.${op}`);
+    }
     const ready = await getJson(`http://127.0.0.1:${message.httpPort}/readyz`);
     assert.equal(ready.status, 200);
     assert.deepEqual(Object.keys((ready.body as { checks: object }).checks).sort(), ['draining', 'log', 'presence', 'store']);

@@ -40,6 +40,21 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       assert.equal(otherUser.created, true);
     });
 
+    it('settles concurrent claims: one winner per (user, clientId), every answer names the same message', async () => {
+      const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+      // Each key claimed three times at once (a client resending while its first send is in flight).
+      const attempts = keys.flatMap((k) => [1, 2, 3].map((n) => ({ k, msgId: `${k}-m${n}` })));
+      const answers = await Promise.all(attempts.map((a) => f.store.claimSend({ entry: entry('racer', a.k, a.msgId), expiresAt: Date.now() + 60_000 })));
+      for (const k of keys) {
+        const mine = answers.filter((_, i) => attempts[i]!.k === k);
+        assert.equal(mine.filter((a) => a.created).length, 1, `one claim of ${k} created`);
+        assert.equal(new Set(mine.map((a) => a.claim.entry.msgId)).size, 1, `every answer for ${k} names the winner`);
+      }
+      const again = await f.store.claimSend({ entry: entry('racer', 'k7', 'late'), expiresAt: Date.now() + 60_000 });
+      assert.equal(again.created, false);
+      assert.equal(again.claim.entry.msgId, answers.find((a, i) => attempts[i]!.k === 'k7' && a.created)!.claim.entry.msgId);
+    });
+
     it('forgets a claim once it expired (checked on read, whatever the server cleans up later)', async () => {
       await f.store.claimSend({ entry: entry('u1', 'y', 'm1'), expiresAt: Date.now() + 1000 });
       f.advance(1001);

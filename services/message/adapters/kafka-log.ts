@@ -3,6 +3,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import { UnavailableError } from '../../shared/errors.js';
 import { withTimeout } from '../../shared/lifecycle.js';
+import { GroupCommit } from '../../shared/group-commit.js';
 import type { BatchHandler, MessageLog, SendEntry } from './log.js';
 
 export interface KafkaLogOptions {
@@ -18,12 +19,6 @@ export interface KafkaLogOptions {
   /** Largest slice of a fetched batch handed to the pipeline before its offsets are committed. */
   maxBatch: number;
   logger: Logger;
-}
-
-interface Pending {
-  entry: SendEntry;
-  resolve: () => void;
-  reject: (err: Error) => void;
 }
 
 /**
@@ -61,8 +56,19 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   let consumerUp = false;
   let consumerDetail = 'consumer not started';
   let stopped = false;
-  const queue: Pending[] = [];
-  let flushing = false;
+  // Appends arriving while a produce is in flight go out together in the next one.
+  const produces = new GroupCommit<SendEntry, void>(async (entries) => {
+    try {
+      await producer.send({
+        topic: opts.topic,
+        acks: -1,
+        messages: entries.map((e) => ({ key: e.conversation, value: JSON.stringify(e) })),
+      });
+      return entries.map(() => ({ ok: true, value: undefined }));
+    } catch (err: unknown) {
+      throw new UnavailableError(`log unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  });
 
   producer.on(producer.events.CONNECT, () => (producerUp = true));
   producer.on(producer.events.DISCONNECT, () => (producerUp = false));
@@ -84,29 +90,6 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
     }
   }
 
-  async function flush(): Promise<void> {
-    if (flushing) return;
-    flushing = true;
-    try {
-      while (queue.length > 0) {
-        const batch = queue.splice(0, 500);
-        try {
-          await producer.send({
-            topic: opts.topic,
-            acks: -1,
-            messages: batch.map((p) => ({ key: p.entry.conversation, value: JSON.stringify(p.entry) })),
-          });
-          for (const p of batch) p.resolve();
-        } catch (err: unknown) {
-          const e = new UnavailableError(`log unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-          for (const p of batch) p.reject(e);
-        }
-      }
-    } finally {
-      flushing = false;
-    }
-  }
-
   async function stopConsuming(): Promise<void> {
     const c = consumer;
     consumer = undefined;
@@ -125,8 +108,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
     append(entry) {
       if (stopped) return Promise.reject(new UnavailableError('log is stopping'));
       if (!producerUp) return Promise.reject(new UnavailableError('log unavailable: producer not connected'));
-      const done = new Promise<void>((resolve, reject) => queue.push({ entry, resolve, reject }));
-      void flush();
+      const done = produces.submit(entry);
       // A produce that outlives the deadline may still land; the client retries with the same id.
       return withTimeout(done, opts.appendTimeoutMs, `log unavailable: no acknowledgement within ${opts.appendTimeoutMs} ms`).catch((err: unknown) => {
         throw err instanceof UnavailableError ? err : new UnavailableError((err as Error).message, { cause: err });
@@ -197,7 +179,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
     async stop() {
       stopped = true;
       await stopConsuming();
-      await flush();
+      await produces.idle();
       await producer.disconnect();
     },
     health(): CheckResult {

@@ -2,6 +2,7 @@ import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOp
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import type { SendEntry } from './log.js';
+import { GroupCommit, type ItemResult } from '../../shared/group-commit.js';
 import { SeqConflictError, type ConversationSummary, type MessageStore, type SendClaim, type StoredMessage } from './store.js';
 
 export interface MongoStoreOptions {
@@ -61,6 +62,29 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
   let checking = false;
 
   const claimId = (user: string, clientId: string): string => `${user}\u0000${clientId}`;
+
+  /**
+   * Claims are inserted in groups (one unordered insertMany per round trip, however many sends arrive
+   * meanwhile). Per claim: true when inserted, false when its id is taken.
+   */
+  const claimInserts = new GroupCommit<ClaimDoc, boolean>(async (docs) => {
+    try {
+      await claims.insertMany(docs, { ordered: false });
+      return docs.map(() => ({ ok: true, value: true }));
+    } catch (err: unknown) {
+      if (!(err instanceof MongoBulkWriteError)) throw err;
+      const writeErrors = [err.writeErrors ?? []].flat();
+      // Without per-document errors (or with a write concern failure) nothing can be trusted as written.
+      if (writeErrors.length === 0 || err.result.getWriteConcernError()) throw err;
+      const failed = new Map(writeErrors.map((w) => [w.index, w] as const));
+      return docs.map((_, i): ItemResult<boolean> => {
+        const w = failed.get(i);
+        if (!w) return { ok: true, value: true };
+        if (w.code === DUPLICATE_KEY) return { ok: true, value: false };
+        return { ok: false, error: new Error(`claim insert failed: ${w.errmsg ?? `code ${w.code}`}`) };
+      });
+    }
+  });
 
   async function check(): Promise<void> {
     if (checking || !db) return;
@@ -147,20 +171,26 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
     async claimSend(claim: SendClaim) {
       const _id = claimId(claim.entry.from, claim.entry.clientId);
       const doc: ClaimDoc = { _id, entry: claim.entry, expiresAt: new Date(claim.expiresAt) };
+      if (await claimInserts.submit(doc)) return { claim, created: true };
+      // Taken: by an unexpired claim (a resend), or by an expired one not yet removed.
       for (let attempt = 0; attempt < 5; attempt++) {
-        try {
-          await claims.insertOne(doc);
-          return { claim, created: true };
-        } catch (err: unknown) {
-          if (!isDuplicateKey(err)) throw err;
-        }
         const existing = await claims.findOne({ _id });
         if (existing && existing.expiresAt.getTime() > now()) {
           return { claim: { entry: existing.entry, expiresAt: existing.expiresAt.getTime() }, created: false };
         }
-        // Expired but not yet removed: take it over unless another request just did.
-        const taken = await claims.updateOne({ _id, expiresAt: { $lte: new Date(now()) } }, { $set: { entry: doc.entry, expiresAt: doc.expiresAt } });
-        if (taken.modifiedCount === 1) return { claim, created: true };
+        if (existing) {
+          // Expired but not yet removed: take it over unless another request just did.
+          const taken = await claims.updateOne({ _id, expiresAt: { $lte: new Date(now()) } }, { $set: { entry: doc.entry, expiresAt: doc.expiresAt } });
+          if (taken.modifiedCount === 1) return { claim, created: true };
+        } else {
+          // Removed meanwhile: insert it again.
+          try {
+            await claims.insertOne(doc);
+            return { claim, created: true };
+          } catch (err: unknown) {
+            if (!isDuplicateKey(err)) throw err;
+          }
+        }
       }
       throw new Error(`claim of ${JSON.stringify(_id)} kept changing`);
     },

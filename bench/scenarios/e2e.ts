@@ -22,7 +22,7 @@ export interface E2eOptions {
 }
 
 /** Runs one Switchboard (1 Message + 1 Connect process) and offers rising rates until p99 passes 100 ms. */
-async function measureSwitchboard(kind: Backend, o: E2eOptions): Promise<Step[]> {
+async function measureSwitchboard(kind: Backend, o: E2eOptions, figures: Record<string, number | string>): Promise<Step[]> {
   const procs: ServiceProcess[] = [];
   const steps: Step[] = [];
   try {
@@ -42,10 +42,31 @@ async function measureSwitchboard(kind: Backend, o: E2eOptions): Promise<Step[]>
     } finally {
       await load.close();
     }
+    // Where a message's time went: the Message process's mean per backend operation over the run.
+    for (const [op, ms] of Object.entries(backendMeans((await getJson(`${message.admin}/metrics`)).text))) {
+      figures[`switchboard (${kind}): mean ${op} over the run (ms)`] = ms;
+    }
   } finally {
     await killAll(procs);
   }
   return steps;
+}
+
+/** Mean milliseconds per backend operation (`backend.op`, successful ones) from a Message /metrics text. */
+export function backendMeans(metrics: string): Record<string, number> {
+  const sums = new Map<string, { sum: number; count: number }>();
+  const re = /^switchboard_message_backend_seconds_(sum|count)\{[^}]*backend="([^"]+)",op="([^"]+)",result="ok"[^}]*\} ([0-9.e+-]+)$/gm;
+  for (const [, kind, backend, op, value] of metrics.matchAll(re)) {
+    const key = `${backend!}.${op!}`;
+    const entry = sums.get(key) ?? { sum: 0, count: 0 };
+    entry[kind as 'sum' | 'count'] = Number(value);
+    sums.set(key, entry);
+  }
+  const means: Record<string, number> = {};
+  for (const [key, { sum, count }] of [...sums].sort(([a], [b]) => a.localeCompare(b))) {
+    if (count > 0) means[key] = Math.round((sum / count) * 1000 * 100) / 100;
+  }
+  return means;
 }
 
 /** The floor: bare kafkajs produce → consume at the same rates on the same broker. */
@@ -83,13 +104,13 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   const notes: string[] = ['"lost" counts messages of the measured window that had not arrived 5 s after the step ended.'];
   let brokers = '';
   const kafkaBrokers = async () => (brokers ||= (await sharedRealBackends()).kafkaBrokers);
-  for (const kind of o.backends) steps.push(...(await measureSwitchboard(kind, o)));
+  const figures: Record<string, number | string> = {};
+  for (const kind of o.backends) steps.push(...(await measureSwitchboard(kind, o, figures)));
   if (o.backends.some((b) => b !== 'embedded')) steps.push(...(await measureKafkaFloor(await kafkaBrokers(), o, notes)));
   const best = (system: string) => {
     const ok = steps.filter((s) => s.system === system && s.latency.p99 <= 100 && s.lost === 0);
     return ok.length === 0 ? undefined : ok.reduce((a, b) => (b.achievedPerSec > a.achievedPerSec ? b : a));
   };
-  const figures: Record<string, number | string> = {};
   const ratios: Record<string, number> = {};
   for (const sys of [...new Set(steps.map((s) => s.system))]) {
     const b = best(sys);

@@ -30,6 +30,20 @@ const { values, positionals } = parseArgs({
     out: { type: 'string' },
   },
 });
+/** Stops with a one-line message (exit 2) instead of a stack trace. */
+function usage(message: string): never {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
+const KNOWN = ['e2e', 'push', 'idle', 'recovery', 'peer', 'all'];
+for (const p of positionals) if (!KNOWN.includes(p)) usage(`unknown scenario "${p}" (${KNOWN.join(', ')})`);
+for (const name of ['duration', 'warmup', 'pairs', 'workers', 'clients', 'connections'] as const) {
+  const v = Number(values[name]);
+  if (!Number.isFinite(v) || v <= 0) usage(`--${name} must be a positive number; got "${values[name]}"`);
+}
+for (const r of values.rates!.split(',')) if (!(Number(r) > 0)) usage(`--rates must be positive numbers separated by commas; got "${values.rates}"`);
+for (const b of values.backends!.split(',')) if (!['embedded', 'real', 'kafka-redis'].includes(b)) usage(`--backends takes embedded, real, kafka-redis; got "${b}"`);
+
 const scenarios = positionals.length === 0 || positionals.includes('all') ? ['e2e', 'push', 'idle', 'recovery', 'peer'] : positionals;
 const started = new Date();
 const out = values.out ?? fileURLToPath(new URL(`./results/${started.toISOString().replace(/[:.]/g, '-')}`, import.meta.url));
@@ -60,9 +74,13 @@ try {
       results.push(
         await peerScenario({ rates: values.rates!.split(',').map(Number), durationMs: Number(values.duration) * 1000, warmupMs: Number(values.warmup) * 1000, pairs: Number(values.pairs), progress }),
       );
-    } else throw new Error(`unknown scenario "${s}" (e2e, push, idle, recovery, peer, all)`);
+    }
     say(`scenario ${s} done in ${Math.round((Date.now() - t0) / 1000)} s`);
   }
+} catch (err: unknown) {
+  say(`failed: ${err instanceof Error ? err.message : String(err)}`);
+  await stopAllRealBackends();
+  process.exit(1);
 } finally {
   await stopAllRealBackends();
 }

@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getJson, eventually } from '../../test/support/services.js';
@@ -25,6 +25,11 @@ async function hold(url: (i: number) => string, n: number, progress: (l: string)
 
 /** Scenario 3: memory per idle authenticated connection on Connect vs a bare ws server. */
 export async function idleScenario(o: { connections: number; progress: (l: string) => void }): Promise<ScenarioResult> {
+  // One process holds every client socket (and Connect one server socket each): each needs a descriptor.
+  const limit = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
+  if (Number.isFinite(limit) && o.connections + 1000 > limit) {
+    throw new Error(`--connections ${o.connections} needs more open files per process than this shell allows (ulimit -n ${limit}); raise the limit or use at most ${limit - 1000}`);
+  }
   const procs: ServiceProcess[] = [];
   const holders: ChildProcess[] = [];
   try {

@@ -35,7 +35,8 @@ function usage(message: string): never {
   process.stderr.write(`bench: ${message}\n`);
   process.exit(2);
 }
-const KNOWN = ['e2e', 'push', 'idle', 'recovery', 'peer', 'all'];
+const SHORT_SUITE = ['e2e', 'push', 'idle', 'recovery', 'peer'];
+const KNOWN = [...SHORT_SUITE, 'all'];
 for (const p of positionals) if (!KNOWN.includes(p)) usage(`unknown scenario "${p}" (${KNOWN.join(', ')})`);
 for (const name of ['duration', 'warmup', 'pairs', 'workers', 'clients', 'connections'] as const) {
   const v = Number(values[name]);
@@ -44,7 +45,7 @@ for (const name of ['duration', 'warmup', 'pairs', 'workers', 'clients', 'connec
 for (const r of values.rates!.split(',')) if (!(Number(r) > 0)) usage(`--rates must be positive numbers separated by commas; got "${values.rates}"`);
 for (const b of values.backends!.split(',')) if (!['embedded', 'real', 'kafka-redis'].includes(b)) usage(`--backends takes embedded, real, kafka-redis; got "${b}"`);
 
-const scenarios = positionals.length === 0 || positionals.includes('all') ? ['e2e', 'push', 'idle', 'recovery', 'peer'] : positionals;
+const scenarios = positionals.length === 0 || positionals.includes('all') ? SHORT_SUITE : positionals;
 const started = new Date();
 const out = values.out ?? fileURLToPath(new URL(`./results/${started.toISOString().replace(/[:.]/g, '-')}`, import.meta.url));
 const progress = (line: string): void => void process.stderr.write(`\r\x1b[2K[bench] ${line}`);
@@ -79,11 +80,11 @@ try {
   }
 } catch (err: unknown) {
   say(`failed: ${err instanceof Error ? err.message : String(err)}`);
-  await stopAllRealBackends();
-  process.exit(1);
+  process.exitCode = 1;
 } finally {
   await stopAllRealBackends();
 }
+if (process.exitCode === 1) process.exit(1);
 const report: Report = { startedAt: started.toISOString(), durationSec: Math.round((Date.now() - started.getTime()) / 1000), machine: machine(), scenarios: results };
 const files = writeReport(out, report);
 process.stdout.write(`\n${toMarkdown(report)}\nwrote ${files.join(', ')}\n`);

@@ -182,14 +182,9 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
           // Expired but not yet removed: take it over unless another request just did.
           const taken = await claims.updateOne({ _id, expiresAt: { $lte: new Date(now()) } }, { $set: { entry: doc.entry, expiresAt: doc.expiresAt } });
           if (taken.modifiedCount === 1) return { claim, created: true };
-        } else {
-          // Removed meanwhile: insert it again.
-          try {
-            await claims.insertOne(doc);
-            return { claim, created: true };
-          } catch (err: unknown) {
-            if (!isDuplicateKey(err)) throw err;
-          }
+        } else if (await claimInserts.submit(doc)) {
+          // Removed meanwhile: inserted again.
+          return { claim, created: true };
         }
       }
       throw new Error(`claim of ${JSON.stringify(_id)} kept changing`);

@@ -8,7 +8,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY proto ./proto
 COPY services ./services
-RUN npx tsc -p tsconfig.json --outDir dist \
+RUN npm run build \
  && rm -rf dist/test dist/bench dist/cdk8s
 
 FROM node:20-bookworm-slim AS runtime

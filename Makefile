@@ -29,8 +29,9 @@ proto-check: deps ## fail when services/shared/gen is stale
 lint: deps ## buf lint of proto/
 	cd proto && $(BUF) lint
 
-typecheck: deps ## tsc --noEmit (strict)
+typecheck: deps ## tsc --noEmit (strict), the services and the browser page
 	npx tsc --noEmit -p tsconfig.json
+	npx tsc -p services/client/web/tsconfig.json
 
 k8s: deps ## synthesize k8s/ from the cdk8s app (commit the result)
 	npx tsx cdk8s/main.ts
@@ -40,8 +41,8 @@ k8s-check: deps ## fail when k8s/ differs from what cdk8s synthesizes
 	  if diff -r $$tmp/committed k8s; then rm -rf $$tmp; echo "k8s/ is up to date"; \
 	  else rm -rf k8s && mv $$tmp/committed k8s && echo "k8s/ is stale: run make k8s and commit" && exit 1; fi
 
-build: deps ## compile to dist/ (what the container image runs)
-	npx tsc -p tsconfig.json
+build: deps ## compile to dist/ (what the container image runs; same as npm run build)
+	npm run build
 
 test: ## everything CI runs: deps, lint, generated-code check, typecheck, all mocha suites; last line "N passed, N failed"
 	@bash test/run-all.sh

@@ -1,27 +1,25 @@
 /**
  * The Switchboard test client.
- *   npm run client -- --user 1001 --target 1002            interactive: type lines to send
+ *   npm run client -- --user 1001 --target 1002            interactive chat: type lines to send
  *   npm run client -- --user 1001 --target 1002 --send hi  send once, print `accepted`, exit
  *   npm run client -- --user 1002 --wait 3                 print the next 3 `message` frames, exit
  * Options: --url (default ws://localhost:21005/ws), --token JWT (instead of ?user=), --jwt-secret S
- * (mints a 10-minute HS256 token for --user with the gateway's secret), --id for --send.
+ * (mints a 10-minute HS256 token for --user with the gateway's secret), --id for --send,
+ * --history N (messages per conversation shown on joining), --timeout S (one-shot modes).
+ *
+ * The interactive client stays until /quit or end of input, reconnects with backoff when the
+ * gateway goes away, catches up on what it missed, and resends unaccepted sends with their ids.
  */
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { createInterface } from 'node:readline';
+import { createInterface, clearLine, cursorTo, moveCursor, type Interface } from 'node:readline';
 import WebSocket from 'ws';
 import { SignJWT } from 'jose';
-
-const SUBPROTOCOL = 'switchboard.v1';
-
-interface Frame {
-  type: string;
-  [key: string]: unknown;
-}
+import { ChatCore, SUBPROTOCOL, type ChatEvent, type CoreSocket, type SocketHandlers } from './web/chat-core.js';
 
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: npm run client -- --user ID [--target ID] [--send TEXT [--id ID]] [--wait N] [--url URL] [--token JWT | --jwt-secret SECRET] [--timeout S]\n`,
+    `${message}\nusage: npm run client -- --user ID [--target ID] [--send TEXT [--id ID]] [--wait N] [--url URL] [--token JWT | --jwt-secret SECRET] [--history N] [--timeout S]\n`,
   );
   process.exit(2);
 }
@@ -36,6 +34,7 @@ const { values } = parseArgs({
     send: { type: 'string' },
     id: { type: 'string' },
     wait: { type: 'string' },
+    history: { type: 'string', default: '20' },
     timeout: { type: 'string', default: '30' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -46,11 +45,14 @@ if (!values.user && !values.token) usage('--user or --token is required');
 if (values.send !== undefined && !values.target) usage('--send needs --target');
 const waitFor = values.wait === undefined ? 0 : Number(values.wait);
 if (!Number.isSafeInteger(waitFor) || waitFor < 0) usage('--wait takes a whole number');
+const historyLimit = Number(values.history);
+if (!Number.isSafeInteger(historyLimit) || historyLimit < 0) usage('--history takes a whole number');
+const timeoutSeconds = Number(values.timeout);
+if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) usage('--timeout takes a positive number of seconds');
 const oneShot = values.send !== undefined || values.wait !== undefined;
-const interactive = !oneShot;
-if (interactive && !values.target) usage('interactive mode needs --target');
-
+if (!oneShot && !values.target) usage('interactive mode needs --target');
 if (values['jwt-secret'] !== undefined && !values.user) usage('--jwt-secret needs --user (the token subject)');
+
 const token =
   values.token ??
   (values['jwt-secret'] !== undefined
@@ -58,107 +60,226 @@ const token =
     : undefined);
 const url = new URL(values.url!);
 if (values.user && !token) url.searchParams.set('user', values.user);
-const ws = new WebSocket(url, SUBPROTOCOL, token ? { headers: { authorization: `Bearer ${token}` } } : {});
 
-let pendingSend = values.send !== undefined;
-let received = 0;
-const seen = new Set<string>();
-const lastSeq = new Map<string, number>();
-const send = (frame: Frame): void => ws.send(JSON.stringify(frame));
-const out = (frame: unknown): void => void process.stdout.write(`${JSON.stringify(frame)}\n`);
-const finishIfDone = (): void => {
-  if (!pendingSend && received >= waitFor) ws.close(1000, 'done');
+/** Opens one `ws` socket and adapts it to the core (refusals carry the HTTP status and body). */
+function openSocket(h: SocketHandlers): CoreSocket {
+  const ws = new WebSocket(url, SUBPROTOCOL, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  let refusal: { status: number; message: string } | undefined;
+  ws.on('open', () => h.onOpen());
+  ws.on('message', (data) => h.onMessage(data.toString()));
+  ws.on('unexpected-response', (_req, res) => {
+    let body = '';
+    res.on('data', (c: Buffer) => (body += c.toString()));
+    res.on('end', () => {
+      refusal = { status: res.statusCode ?? 0, message: `HTTP ${res.statusCode} ${body}`.trim() };
+      ws.terminate();
+    });
+  });
+  ws.on('error', (err) => (refusal ??= { status: 0, message: err.message }));
+  ws.on('close', (code, reason) => {
+    // A failed connection attempt (no server) is not a refusal: it is retried.
+    const final = refusal && refusal.status !== 0 ? refusal : undefined;
+    h.onClose(code, refusal && !final ? refusal.message : reason.toString(), final);
+  });
+  return { send: (text) => ws.send(text), close: (code, reason) => ws.close(code, reason) };
+}
+
+const timerOptions = {
+  newId: () => randomUUID(),
+  setTimer: (fn: () => void, ms: number) => setTimeout(fn, ms),
+  clearTimer: (t: unknown) => clearTimeout(t as NodeJS.Timeout),
 };
 
-if (oneShot) {
-  const seconds = Number(values.timeout);
+if (oneShot) runOneShot();
+else runInteractive();
+
+/** `--send` and `--wait`: JSON lines on stdout, exit 0 when done, 1 on refusal, error or timeout. */
+function runOneShot(): void {
+  let received = 0;
+  let pendingSend = values.send !== undefined;
+  const finishIfDone = (): void => {
+    if (!pendingSend && received >= waitFor) core.stop();
+  };
+  const out = (frame: unknown): void => void process.stdout.write(`${JSON.stringify(frame)}\n`);
+  const core = new ChatCore({
+    ...timerOptions,
+    open: openSocket,
+    catchUp: false,
+    onEvent(e: ChatEvent) {
+      switch (e.kind) {
+        case 'connected':
+          finishIfDone();
+          break;
+        case 'frame':
+          if (e.frame.type === 'accepted') out(e.frame);
+          if (e.frame.type === 'message' && received < waitFor) {
+            received++;
+            out(e.frame);
+          }
+          break;
+        case 'accepted':
+          pendingSend = false;
+          finishIfDone();
+          break;
+        case 'message':
+          finishIfDone();
+          break;
+        case 'send-failed':
+          process.stderr.write(`error ${e.code} (${e.id}): ${e.message}\n`);
+          process.exit(1);
+          break;
+        case 'refused':
+          process.stderr.write(`connection refused: ${e.message}\n`);
+          process.exit(1);
+          break;
+        case 'disconnected':
+          process.stderr.write(`connection lost (${e.code}${e.reason ? ` ${e.reason}` : ''}); retrying in ${(e.retryInMs / 1000).toFixed(1)} s\n`);
+          break;
+        case 'error':
+          process.stderr.write(`error ${e.code}: ${e.message}\n`);
+          break;
+        case 'stopped':
+          process.exit(0);
+          break;
+        default:
+          break;
+      }
+    },
+  });
   setTimeout(() => {
-    process.stderr.write(`timed out after ${seconds}s (${received}/${waitFor} messages)\n`);
+    process.stderr.write(`timed out after ${timeoutSeconds}s (${received}/${waitFor} messages${pendingSend ? ', send not accepted' : ''})\n`);
     process.exit(1);
-  }, seconds * 1000).unref();
+  }, timeoutSeconds * 1000).unref();
+  if (values.send !== undefined) core.send(values.target!, values.send, values.id);
+  core.start();
 }
 
-ws.on('unexpected-response', (_req, res) => {
-  let body = '';
-  res.on('data', (c: Buffer) => (body += c.toString()));
-  res.on('end', () => {
-    process.stderr.write(`connection refused: HTTP ${res.statusCode} ${body}\n`);
-    process.exit(1);
-  });
-});
-ws.on('error', (err) => {
-  process.stderr.write(`connection error: ${err.message}\n`);
-  process.exit(1);
-});
-ws.on('close', (code, reason) => {
-  if (interactive || code !== 1000) process.stderr.write(`closed: ${code} ${reason.toString()}\n`);
-  process.exit(code === 1000 ? 0 : 1);
-});
+/** The chat: pushes and history printed as they come, typed lines sent to the target. */
+function runInteractive(): void {
+  const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
+  let target = values.target!;
+  let rl: Interface | undefined;
+  let missed = 0;
+  let reconnecting = false;
+  let lost = false;
+  let quitting = false;
+  const retried = new Set<string>();
 
-function show(m: Frame): void {
-  const msgId = String(m.msgId);
-  if (seen.has(msgId)) return; // a push may repeat after faults: dedupe by msgId
-  seen.add(msgId);
-  const conversation = String(m.conversation);
-  lastSeq.set(conversation, Math.max(lastSeq.get(conversation) ?? 0, Number(m.seq)));
-  process.stdout.write(`[${conversation} #${String(m.seq)}] ${String(m.from)}: ${String(m.body)}\n`);
-}
+  /** Prints a line above what the person is typing (the prompt and their input stay intact). */
+  const print = (line: string): void => {
+    if (tty && rl) {
+      clearLine(process.stdout, 0);
+      cursorTo(process.stdout, 0);
+      process.stdout.write(`${line}\n`);
+      rl.prompt(true);
+    } else process.stdout.write(`${line}\n`);
+  };
+  const showMessage = (m: { conversation: string; seq?: number; from: string; body: string }): void =>
+    print(`[${m.conversation}${m.seq === undefined ? '' : ` #${m.seq}`}] ${m.from}: ${m.body}`);
 
-ws.on('message', (data) => {
-  const frame = JSON.parse(data.toString()) as Frame;
-  switch (frame.type) {
-    case 'welcome':
-      if (interactive) {
-        process.stdout.write(`connected as ${String(frame.user)} (${String(frame.connection)} on ${String(frame.instance)}); type a line to send to ${values.target}, /quit to leave\n`);
-        send({ type: 'conversations', id: 'catch-up' });
-      }
-      if (values.send !== undefined) send({ type: 'send', id: values.id ?? randomUUID(), to: values.target!, body: values.send });
-      else finishIfDone();
-      break;
-    case 'accepted':
-      if (oneShot) out(frame);
-      pendingSend = false;
-      if (oneShot) finishIfDone();
-      break;
-    case 'message':
-      if (oneShot) {
-        if (received < waitFor) {
-          received++;
-          out(frame);
+  const core = new ChatCore({
+    ...timerOptions,
+    open: openSocket,
+    historyLimit,
+    onEvent(e: ChatEvent) {
+      switch (e.kind) {
+        case 'connecting':
+          if (e.attempt === 1) print(`connecting to ${values.url} …`);
+          break;
+        case 'connected':
+          lost = false;
+          if (e.reconnect) {
+            print(`reconnected as ${e.user} (${e.connection} on ${e.instance}); catching up`);
+            reconnecting = true;
+            missed = 0;
+          } else {
+            print(`connected as ${e.user} (${e.connection} on ${e.instance}); type a line to send to ${target}, /quit to leave, /help for more`);
+          }
+          break;
+        case 'caught-up':
+          if (reconnecting) print(`caught up: ${missed} message${missed === 1 ? '' : 's'} arrived while away`);
+          reconnecting = false;
+          break;
+        case 'disconnected': {
+          const queued = core.pendingSends;
+          const why = `${e.code}${e.reason ? ` ${e.reason}` : ''}`;
+          const next = `${(e.retryInMs / 1000).toFixed(1)} s`;
+          print(
+            (lost ? `still reconnecting (${why}); next attempt in ${next}` : `connection lost (${why}); reconnecting in ${next}`) +
+              (queued > 0 ? `; ${queued} unsent message${queued === 1 ? '' : 's'} will go out then` : ''),
+          );
+          lost = true;
+          break;
         }
-        finishIfDone();
-      } else show(frame);
-      break;
-    case 'conversations':
-      for (const item of frame.items as Array<{ conversation: string; lastSeq: number }>) {
-        const have = lastSeq.get(item.conversation) ?? 0;
-        if (item.lastSeq > have) send({ type: 'sync', id: `sync-${randomUUID()}`, conversation: item.conversation, after: have, limit: 100 });
+        case 'history-reset':
+          print(`(the server has lost the history of ${e.conversation}: its backends were restarted without storage)`);
+          break;
+        case 'refused':
+          print(`connection refused: ${e.message}`);
+          process.exitCode = 1;
+          break;
+        case 'message':
+          if (!e.live && reconnecting) missed++;
+          showMessage(e.message);
+          break;
+        case 'accepted':
+          retried.delete(e.id);
+          showMessage({ conversation: e.conversation, from: core.user ?? 'you', body: e.body });
+          if (quitting && core.pendingSends === 0) core.stop();
+          break;
+        case 'send-retry':
+          if (!retried.has(e.id)) print(`(${e.code}: resending "${e.id.slice(0, 8)}…" shortly)`);
+          retried.add(e.id);
+          break;
+        case 'send-failed':
+          print(`not sent (${e.code}: ${e.message}): ${e.body}`);
+          if (quitting && core.pendingSends === 0) core.stop();
+          break;
+        case 'error':
+          print(`error ${e.code}: ${e.message}`);
+          break;
+        case 'stopped':
+          rl?.close();
+          process.exit();
+          break;
+        default:
+          break;
       }
-      break;
-    case 'messages':
-      for (const m of frame.messages as Frame[]) show(m);
-      if (frame.hasMore) send({ type: 'conversations', id: 'catch-up' });
-      break;
-    case 'resync':
-      if (interactive) send({ type: 'conversations', id: 'catch-up' });
-      break;
-    case 'error':
-      process.stderr.write(`error ${String(frame.code)}${frame.id ? ` (${String(frame.id)})` : ''}: ${String(frame.message)}\n`);
-      if (oneShot && frame.id === values.id) process.exit(1);
-      if (oneShot && pendingSend) process.exit(1);
-      break;
-    default:
-      break;
-  }
-});
-
-if (interactive) {
-  const rl = createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
-    const text = line.trim();
-    if (text === '') return;
-    if (text === '/quit') ws.close(1000, 'bye');
-    else if (ws.readyState === WebSocket.OPEN) send({ type: 'send', id: randomUUID(), to: values.target!, body: text });
+    },
   });
-  rl.on('close', () => ws.close(1000, 'bye'));
+
+  const quit = (): void => {
+    if (quitting) return;
+    quitting = true;
+    const pending = core.pendingSends;
+    if (pending === 0) return core.stop();
+    print(`waiting up to ${timeoutSeconds} s for ${pending} unsent message${pending === 1 ? '' : 's'}`);
+    setTimeout(() => {
+      print(`${core.pendingSends} message(s) not sent`);
+      process.exitCode = 1;
+      core.stop();
+    }, timeoutSeconds * 1000).unref();
+  };
+
+  rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, prompt: `${values.user ?? 'you'} → ${target}> ` });
+  rl.on('line', (line) => {
+    if (tty) {
+      // Replace the echoed input with the message line once it is accepted.
+      moveCursor(process.stdout, 0, -1);
+      clearLine(process.stdout, 0);
+    }
+    const text = line.trim();
+    if (text === '/quit') return quit();
+    if (text === '/help') {
+      print('/to ID    talk to another user\n/quit     leave (unsent messages are sent first)\nanything else is sent to the current peer');
+    } else if (text.startsWith('/to ')) {
+      target = text.slice(4).trim();
+      rl?.setPrompt(`${values.user ?? 'you'} → ${target}> `);
+      print(`now talking to ${target}`);
+    } else if (text !== '') core.send(target, text);
+    if (tty) rl?.prompt();
+  });
+  rl.on('close', quit);
+  core.start();
+  if (tty) rl.prompt();
 }

@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { parseSettings, setting, type RawSettings } from '../shared/config.js';
+import { logSettings, parseSettings, setting, type LogLevel, type RawSettings } from '../shared/config.js';
+import type { LogFormat } from '../shared/logger.js';
 import { ConfigError } from '../shared/errors.js';
 import { parseDiscovery, type DiscoverySpec } from './upstream/discovery.js';
 
@@ -62,6 +63,7 @@ const schema = z.object({
   CONNECT_DRAIN_WINDOW: setting.duration('5s'),
   CONNECT_SHUTDOWN_TIMEOUT: setting.duration('5s', 100),
   CONNECT_ALLOWED_ORIGINS: setting.text('*'),
+  CONNECT_DEMO_PAGE: setting.bool(false),
   CONNECT_MAX_CONNECTIONS: setting.int(50_000, 1, 10_000_000),
   CONNECT_MAX_CONNECTIONS_PER_USER: setting.int(16, 1, 100_000),
   CONNECT_HANDSHAKE_RATE: setting.int(200, 1, 1_000_000),
@@ -71,7 +73,7 @@ const schema = z.object({
   POD_NAME: setting.optionalText(),
   POD_NAMESPACE: setting.optionalText(),
   KUBECONFIG: setting.optionalText(),
-  LOG_LEVEL: setting.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+  ...logSettings,
 });
 
 /** Settings of the Connect gateway, parsed once at start-up. */
@@ -117,6 +119,8 @@ export interface ConnectConfig {
     handshakeRate: number;
     handshakeBurst: number;
   };
+  /** Serve the browser chat page at `/` of the WebSocket port. */
+  demoPage: boolean;
   /** Shared secret sent to Message on every call (must match Message's INTERNAL_AUTH_TOKEN). */
   internalAuthToken?: string;
   /** The pod whose readiness-gate condition Connect sets; undefined outside a cluster (gate off). */
@@ -124,7 +128,8 @@ export interface ConnectConfig {
   heartbeatMs: number;
   drainWindowMs: number;
   shutdownTimeoutMs: number;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 /** Parses the Connect settings; throws ConfigError naming every bad one. */
@@ -197,11 +202,13 @@ export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
       handshakeRate: s.CONNECT_HANDSHAKE_RATE,
       handshakeBurst: s.CONNECT_HANDSHAKE_BURST,
     },
+    demoPage: s.CONNECT_DEMO_PAGE,
     internalAuthToken: s.INTERNAL_AUTH_TOKEN,
     readinessGate: gateOn ? { podName: s.POD_NAME!, namespace: s.POD_NAMESPACE!, kubeconfig: s.KUBECONFIG } : undefined,
     heartbeatMs: s.HEARTBEAT_INTERVAL,
     drainWindowMs: s.CONNECT_DRAIN_WINDOW,
     shutdownTimeoutMs: s.CONNECT_SHUTDOWN_TIMEOUT,
     logLevel: s.LOG_LEVEL,
+    logFormat: s.LOG_FORMAT,
   });
 }

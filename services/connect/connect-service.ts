@@ -11,6 +11,7 @@ import { CloseCode, Session, type MessageApi } from './domain/session.js';
 import { TokenBucket } from './domain/token-bucket.js';
 import { SessionRegistry } from './domain/session-registry.js';
 import { createWsServer } from './transport/ws-server.js';
+import { createDemoPage } from './transport/demo-page.js';
 import { createDiscovery, type AddressResolver } from './upstream/discovery.js';
 import { StreamManager } from './upstream/stream-manager.js';
 import { createMessageApi, toMessageFrameBody } from './upstream/message-client.js';
@@ -202,6 +203,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       return undefined;
     },
     onRefused: (reason) => m.refusedUpgrades.inc({ reason }),
+    onHttpRequest: config.demoPage ? createDemoPage({ authMode: config.auth.mode, allowedOrigins: config.admission.allowedOrigins }) : undefined,
     onClient(socket, user) {
       const session = new Session(`c-${randomBytes(8).toString('hex')}`, user, socket, {
         api,

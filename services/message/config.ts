@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { parseSettings, setting, type RawSettings } from '../shared/config.js';
+import { logSettings, parseSettings, setting, type LogLevel, type RawSettings } from '../shared/config.js';
+import type { LogFormat } from '../shared/logger.js';
 import { ConfigError } from '../shared/errors.js';
 
 const schema = z.object({
@@ -33,7 +34,7 @@ const schema = z.object({
   MESSAGE_DRAIN_WINDOW: setting.duration('2s'),
   MESSAGE_SHUTDOWN_TIMEOUT: setting.duration('5s', 100),
   INTERNAL_AUTH_TOKEN: setting.optionalText(),
-  LOG_LEVEL: setting.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+  ...logSettings,
 });
 
 /** Settings of the Message service (PROTOCOL.md §1), parsed once at start-up. */
@@ -61,7 +62,8 @@ export interface MessageConfig {
   keepaliveTimeoutMs: number;
   drainWindowMs: number;
   shutdownTimeoutMs: number;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 /** Parses the Message settings; throws ConfigError naming every bad one. */
@@ -106,5 +108,6 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
     drainWindowMs: s.MESSAGE_DRAIN_WINDOW,
     shutdownTimeoutMs: s.MESSAGE_SHUTDOWN_TIMEOUT,
     logLevel: s.LOG_LEVEL,
+    logFormat: s.LOG_FORMAT,
   });
 }

@@ -113,3 +113,12 @@ export function parseSettings<S extends z.ZodObject>(schema: S, raw: RawSettings
   }
   return Object.freeze(result.data);
 }
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Settings every service shares (LOG_LEVEL, LOG_FORMAT), spread into each service's schema. */
+export const logSettings = {
+  LOG_LEVEL: setting.oneOf(LOG_LEVELS, 'info'),
+  LOG_FORMAT: setting.oneOf(['auto', 'json', 'pretty'], 'auto'),
+};

@@ -1,4 +1,6 @@
-import type { Logger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
+import { settingsFrom, type RawSettings } from './config.js';
+import { ConfigError } from './errors.js';
 
 /** The two calls every service exposes (ARCHITECTURE.md house style). */
 export interface Service<A> {
@@ -26,32 +28,71 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
+export interface SignalOptions {
+  /** A repeat of a signal within this window is the same keypress relayed by a parent (npm, tsx). */
+  repeatWindowMs?: number;
+  now?: () => number;
+  exit?: (code: number) => void;
+}
+
 /**
- * Runs services from a main.ts: stops them on SIGTERM/SIGINT (in reverse order) and exits 0,
- * or exits 1 when stopping fails or a second signal arrives.
+ * The SIGTERM/SIGINT handler of a main.ts: stops the services (in reverse order) and exits 0, or
+ * exits 1 when stopping fails or a deliberate second signal arrives. A terminal's Ctrl-C reaches
+ * every process of the group, and npm and tsx relay it to their child as well, so the service
+ * sees one keypress two or three times within milliseconds: repeats within `repeatWindowMs` of
+ * the first signal are ignored.
  */
-export function runUntilSignal(services: ReadonlyArray<Service<unknown>>, logger: Logger): void {
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
+export function createSignalHandler(services: ReadonlyArray<Service<unknown>>, logger: Logger, opts: SignalOptions = {}): (signal: NodeJS.Signals) => void {
+  const windowMs = opts.repeatWindowMs ?? 1000;
+  const now = opts.now ?? Date.now;
+  const exit = opts.exit ?? ((code: number) => process.exit(code));
+  let firstAt: number | undefined;
+  return (signal) => {
+    if (firstAt !== undefined) {
+      if (now() - firstAt < windowMs) {
+        logger.debug({ signal }, 'signal repeated within the relay window (one keypress relayed by a parent process): ignored');
+        return;
+      }
       logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
+      exit(1);
+      return;
     }
-    stopping = true;
+    firstAt = now();
     logger.info({ signal }, 'stopping');
     (async () => {
       for (const s of [...services].reverse()) await s.stop();
     })().then(
       () => {
         logger.info('stopped');
-        process.exit(0);
+        exit(0);
       },
       (err: unknown) => {
         logger.error({ err }, 'stop failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+}
+
+/** Runs services from a main.ts until SIGTERM/SIGINT (see createSignalHandler). */
+export function runUntilSignal(services: ReadonlyArray<Service<unknown>>, logger: Logger): void {
+  const handler = createSignalHandler(services, logger);
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+/**
+ * The start-up of every main.ts: settings from the environment and `--flags`, then `start`; a bad
+ * setting or a failed start is logged as one fatal line and exits 1.
+ */
+export async function runMain(name: string, start: (settings: RawSettings) => Promise<void>): Promise<void> {
+  const format = process.env.LOG_FORMAT;
+  const boot = createLogger(name, 'info', format === 'json' || format === 'pretty' ? format : 'auto');
+  try {
+    await start(settingsFrom(process.env, process.argv.slice(2)));
+  } catch (err: unknown) {
+    if (err instanceof ConfigError) boot.fatal(err.message);
+    else boot.fatal({ err }, `${name} failed to start`);
+    process.exit(1);
+  }
 }

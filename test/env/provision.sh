@@ -16,6 +16,9 @@ KAFKA_VERSION=${KAFKA_VERSION:-3.9.2}
 FERRETDB_VERSION=${FERRETDB_VERSION:-v1.24.0}
 KUBE_VERSION=${KUBE_VERSION:-v1.32.3}
 HELM_VERSION=${HELM_VERSION:-v3.17.3}
+COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
+# Prometheus 3.16.0 (its Go module is versioned v0.316.0).
+PROMETHEUS_MODULE_VERSION=${PROMETHEUS_MODULE_VERSION:-v0.316.0}
 mkdir -p "$CACHE/bin" "$CACHE/logs"
 
 say() { printf '[provision] %s\n' "$*"; }
@@ -113,7 +116,7 @@ go_build() { # go_build NAME MODULE VERSION PACKAGE… — binaries $CACHE/bin/<
     # -mod=mod resolves what the build needs only (tidy would also want test-only modules that
     # the proxy may not serve).
     say "$name: go build $p (several minutes on a cold Go cache; log: $CACHE/logs/$name-build.log)"
-    ( cd "$dir" && GOFLAGS=-mod=mod go build -o "$CACHE/bin/${p##*/}-$version.tmp" "$p" ) >>"$CACHE/logs/$name-build.log" 2>&1 \
+    ( cd "$dir" && GOFLAGS=-mod=mod go build ${GO_TAGS:+-tags=$GO_TAGS} -o "$CACHE/bin/${p##*/}-$version.tmp" "$p" ) >>"$CACHE/logs/$name-build.log" 2>&1 \
       || { say "$name: build of $p failed"; tail -n 20 "$CACHE/logs/$name-build.log"; exit 1; }
     mv "$CACHE/bin/${p##*/}-$version.tmp" "$CACHE/bin/${p##*/}-$version"
   done
@@ -132,6 +135,24 @@ provision_kube() {
     go_build kubernetes k8s.io/kubernetes "$KUBE_VERSION" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
 }
 
+# The pieces of a real single-node cluster besides the control plane: containerd + runc + CNI
+# plugins from Debian; kubelet, kube-controller-manager, kube-scheduler and kube-proxy from the
+# same k8s.io/kubernetes module as kube-apiserver; CoreDNS as cluster DNS; Prometheus and promtool
+# (Kubernetes and DNS service discovery only: the proxy refuses one of its other SD modules).
+provision_cluster() {
+  apt_install containerd runc containernetworking-plugins iptables conntrack
+  local minor=${KUBE_VERSION#v1.}
+  local mod
+  mod=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  # The checksum database does not answer for some staging modules (k8s.io/endpointslice, …).
+  sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#replace \1 => \1 v0.'"$minor"'#p' "$mod" |
+    GONOSUMDB='k8s.io/*' go_build kubernetes k8s.io/kubernetes "$KUBE_VERSION" k8s.io/kubernetes/cmd/kubelet \
+      k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy
+  go_build coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns </dev/null
+  GO_TAGS=remove_all_sd,enable_kubernetes_sd,enable_dns_sd go_build prometheus github.com/prometheus/prometheus "$PROMETHEUS_MODULE_VERSION" \
+    github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool </dev/null
+}
+
 provision_helm() {
   go_build helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm </dev/null
 }
@@ -145,6 +166,7 @@ for t in "${targets[@]}"; do
     ferretdb) provision_ferretdb ;;
     kube) provision_kube ;;
     helm) provision_helm ;;
-    *) say "unknown target $t (redis, kafka, ferretdb, kube, helm)"; exit 2 ;;
+    cluster) provision_cluster ;;
+    *) say "unknown target $t (redis, kafka, ferretdb, kube, helm, cluster)"; exit 2 ;;
   esac
 done

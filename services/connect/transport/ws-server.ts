@@ -1,11 +1,11 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../shared/logger.js';
 import { AuthError, type Authenticator } from '../auth.js';
+import { SUBPROTOCOL } from '../../shared/ws-protocol.js';
 
-export const SUBPROTOCOL = 'switchboard.v1';
 
 const STATUS_TEXT: Record<Refusal['status'], string> = {
   401: 'Unauthorized',
@@ -34,6 +34,8 @@ export interface WsServerOptions {
   /** Checks once the user is known (per-user connection cap). */
   admit: (user: string) => Refusal | undefined;
   onRefused?: (reason: string) => void;
+  /** Plain HTTP requests (not upgrades); returns false when it does not serve the path (→ 404). */
+  onHttpRequest?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** A client authenticated and upgraded; returns its frame handler and close handler. */
   onClient(ws: WebSocket, user: string): { onFrame(data: string, isBinary: boolean): void; onClose(): void };
 }
@@ -58,6 +60,7 @@ export function createWsServer(opts: WsServerOptions): WsServer {
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
   const http: Server = createServer((req, res) => {
+    if (opts.onHttpRequest?.(req, res)) return;
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: 'not found: connect a WebSocket to /ws' }));
   });

@@ -153,12 +153,18 @@ provision_cluster() {
     github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool </dev/null
 }
 
+# A real browser for the chat page's tests: Debian's Chromium (puppeteer-core drives it and
+# downloads nothing).
+provision_browser() {
+  apt_install chromium
+}
+
 provision_helm() {
   go_build helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm </dev/null
 }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(redis kafka ferretdb kube helm)
+[ ${#targets[@]} -gt 0 ] || targets=(redis kafka ferretdb kube helm browser cluster)
 for t in "${targets[@]}"; do
   case "$t" in
     redis) provision_redis ;;
@@ -167,6 +173,7 @@ for t in "${targets[@]}"; do
     kube) provision_kube ;;
     helm) provision_helm ;;
     cluster) provision_cluster ;;
-    *) say "unknown target $t (redis, kafka, ferretdb, kube, helm, cluster)"; exit 2 ;;
+    browser) provision_browser ;;
+    *) say "unknown target $t (redis, kafka, ferretdb, kube, helm, cluster, browser)"; exit 2 ;;
   esac
 done

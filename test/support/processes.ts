@@ -66,9 +66,34 @@ export function spawnService(kind: 'message' | 'connect' | 'standalone', env: Re
   return new ServiceProcess(child);
 }
 
+/**
+ * Runs an npm script exactly as a person does (`npm start`, `npm run start:connect`), in a process
+ * group of its own so that a test can send a signal to the whole group, as a terminal's Ctrl-C
+ * does (see `interrupt`).
+ */
+export function spawnNpm(script: string, env: Record<string, string>): ServiceProcess {
+  const args = script === 'start' ? ['start'] : ['run', script];
+  const child = spawn('npm', args, { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  return new ServiceProcess(child);
+}
+
+/** Sends `signal` to the process group of `p` (every process npm started), like Ctrl-C in a terminal. */
+export function interrupt(p: ServiceProcess, signal: NodeJS.Signals = 'SIGINT'): void {
+  if (p.child.exitCode === null && p.child.signalCode === null) process.kill(-p.child.pid!, signal);
+}
+
 /** Kills every process in `procs` that still runs (after-hook cleanup). */
 export async function killAll(procs: ServiceProcess[]): Promise<void> {
-  for (const p of procs) p.kill('SIGKILL');
+  for (const p of procs) {
+    if (p.child.spawnargs[0] === 'npm' && p.child.exitCode === null) {
+      try {
+        process.kill(-p.child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+    }
+    p.kill('SIGKILL');
+  }
   await Promise.all(procs.map((p) => p.exited));
 }
 

@@ -136,7 +136,11 @@ export class ChatCore {
     this.user = undefined;
     /** Has the first catch-up finished? Until then a conversation starts at its history window. */
     this.initialCatchUpDone = false;
-    /** @type {Map<string, {lastSeq: number, held: Map<number, ChatMessage>, syncing: boolean, gapRetries: number}>} */
+    /**
+     * Per conversation: the seq shown history starts after, the last seq shown, messages held back
+     * until the ones before them arrive, whether a sync is in flight.
+     * @type {Map<string, {start: number, lastSeq: number, held: Map<number, ChatMessage>, syncing: boolean, gapRetries: number}>}
+     */
     this.conversations = new Map();
     /** msgIds already shown: own sends are shown at `accepted`, before their seq is known. */
     this.shown = new Set();
@@ -361,14 +365,14 @@ export class ChatCore {
       // First sight of a conversation: before the first catch-up finished, only its recent
       // history is wanted; afterwards everything in it is new to this client.
       const start = this.initialCatchUpDone ? 0 : Math.max(0, seqHint - this.historyLimit);
-      c = { lastSeq: start, held: new Map(), syncing: false, gapRetries: 0 };
+      c = { start, lastSeq: start, held: new Map(), syncing: false, gapRetries: 0 };
       this.conversations.set(conversation, c);
     }
     return c;
   }
 
   /**
-   * The server has less than was shown, or numbers a new message 1 again: its history was lost
+   * The server has less than was shown, or numbers a new message with a seq already shown: its history was lost
    * (embedded backends restarted). Start the conversation over rather than drop its new messages
    * as repeats.
    * @private @param {string} conversation
@@ -376,6 +380,7 @@ export class ChatCore {
   resetConversation(conversation) {
     const c = this.conversations.get(conversation);
     if (!c) return;
+    c.start = 0;
     c.lastSeq = 0;
     c.held.clear();
     c.gapRetries = 0;
@@ -392,7 +397,8 @@ export class ChatCore {
       return;
     }
     const c = this.state(m.conversation, m.seq - 1);
-    if (m.seq === 1 && c.lastSeq >= 1 && !this.shown.has(m.msgId)) this.resetConversation(m.conversation);
+    // Every message in (start, lastSeq] was shown, so an unknown one there means renumbering.
+    if (m.seq > c.start && m.seq <= c.lastSeq && !this.shown.has(m.msgId)) this.resetConversation(m.conversation);
     if (m.seq <= c.lastSeq || c.held.has(m.seq)) return;
     c.held.set(m.seq, m);
     this.release(m.conversation, live);

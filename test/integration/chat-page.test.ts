@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { freePort, getJson, eventually } from '../support/services.js';
+import { killAll, spawnService, startMessageProcess, LOOPBACK, type ServiceProcess } from '../support/processes.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Screenshots and other artefacts a person may want to look at after a run. */
+export const TEST_OUTPUT = process.env.SWITCHBOARD_TEST_OUTPUT ?? fileURLToPath(new URL('../output/', import.meta.url));
+
+/** The browser chat page served by Connect, driven in a real headless Chromium. */
+describe('the chat page in a real browser', function () {
+  this.timeout(120_000);
+  const procs: ServiceProcess[] = [];
+  let browser: Browser;
+  let wsPort: number;
+  let message: Awaited<ReturnType<typeof startMessageProcess>>;
+  let connect: ServiceProcess;
+  const outside: string[] = [];
+
+  const startConnect = async (settings: Record<string, string> = {}): Promise<ServiceProcess> => {
+    const p = spawnService('connect', {
+      ...LOOPBACK,
+      CONNECT_WS_PORT: String(wsPort),
+      CONNECT_ADMIN_PORT: '0',
+      AUTH_MODE: 'insecure-dev',
+      MESSAGE_DISCOVERY: `127.0.0.1:${message.grpcPort}`,
+      CONNECT_DRAIN_WINDOW: '200ms',
+      CONNECT_DEMO_PAGE: 'true',
+      ...settings,
+    });
+    procs.push(p);
+    const started = await p.waitForLog('connect service started');
+    await eventually('gateway ready', async () => (await getJson(`http://127.0.0.1:${String(started.adminPort)}/readyz`)).status === 200);
+    return p;
+  };
+
+  /** A page in its own browser context (its own sessionStorage), as a second person would have. */
+  const openPage = async (): Promise<Page> => {
+    const context = await browser.createBrowserContext();
+    const page = await context.newPage();
+    await page.setViewport({ width: 900, height: 700 });
+    page.on('request', (r) => {
+      if (!r.url().startsWith(`http://127.0.0.1:${wsPort}/`) && !r.url().startsWith(`ws://127.0.0.1:${wsPort}/`) && !r.url().startsWith('data:')) outside.push(r.url());
+    });
+    page.on('pageerror', (e) => outside.push(`page error: ${String(e)}`));
+    await page.goto(`http://127.0.0.1:${wsPort}/`);
+    return page;
+  };
+  const login = async (page: Page, user: string, peer: string): Promise<void> => {
+    await page.type('#user', user);
+    await page.type('#peer', peer);
+    await page.click('#connect');
+    await page.waitForSelector('#status[data-state="connected"]');
+  };
+  const lines = (page: Page): Promise<string[]> => page.$$eval('#messages li:not(.note)', (ls) => ls.map((l) => l.firstChild?.textContent ?? ''));
+  /** Waits until `text` is a message line of the page (accepted, not merely typed). */
+  const waitForLine = (page: Page, text: string): Promise<void> =>
+    eventually(`"${text}" on the page`, async () => (await page.$$eval('#messages li:not(.note):not(.pending)', (ls) => ls.map((l) => l.firstChild?.textContent))).includes(text), 20_000, 100);
+  const say = async (page: Page, text: string): Promise<void> => {
+    await page.type('#text', text);
+    await page.keyboard.press('Enter');
+  };
+
+  before(async () => {
+    assert.ok(existsSync(CHROMIUM), `Chromium is required at ${CHROMIUM} (make testenv-provision installs Debian's chromium)`);
+    mkdirSync(TEST_OUTPUT, { recursive: true });
+    wsPort = await freePort();
+    message = await startMessageProcess({}, procs);
+    connect = await startConnect();
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await killAll(procs);
+  });
+
+  it('two people exchange messages in order, see the history after a reload, and the page recovers from a gateway restart', async () => {
+    const alice = await openPage();
+    const bob = await openPage();
+    await login(alice, 'alice', 'bob');
+    await login(bob, 'bob', 'alice');
+
+    for (const text of ['hello bob', 'how are you?', 'third in a row']) await say(alice, text);
+    await waitForLine(bob, 'third in a row');
+    assert.deepEqual(await lines(bob), ['hello bob', 'how are you?', 'third in a row']);
+    await say(bob, 'fine, thanks');
+    await waitForLine(alice, 'fine, thanks');
+    assert.deepEqual(await lines(alice), ['hello bob', 'how are you?', 'third in a row', 'fine, thanks']);
+    const seqs = await bob.$$eval('#messages li[data-seq]', (ls) => ls.map((l) => Number(l.getAttribute('data-seq'))));
+    assert.deepEqual(seqs, [1, 2, 3], 'pushes shown in seq order');
+
+    // A reload keeps the login of the tab and shows the history from the server.
+    await alice.reload();
+    await alice.waitForSelector('#status[data-state="connected"]');
+    await waitForLine(alice, 'fine, thanks');
+    assert.deepEqual(await lines(alice), ['hello bob', 'how are you?', 'third in a row', 'fine, thanks']);
+
+    // The gateway restarts: both pages notice, reconnect by themselves, and carry on.
+    connect.kill('SIGTERM');
+    assert.deepEqual(await connect.exited, { code: 0, signal: null });
+    await alice.waitForSelector('#status[data-state="reconnecting"]');
+    await say(alice, 'sent while the gateway restarts');
+    connect = await startConnect();
+    for (const page of [alice, bob]) {
+      await page.waitForSelector('#status[data-state="connected"]', { timeout: 30_000 });
+    }
+    await waitForLine(bob, 'sent while the gateway restarts');
+    await say(bob, 'welcome back');
+    await waitForLine(alice, 'welcome back');
+    assert.deepEqual(await lines(bob), ['hello bob', 'how are you?', 'third in a row', 'fine, thanks', 'sent while the gateway restarts', 'welcome back']);
+    assert.equal((await lines(alice)).filter((l) => l === 'sent while the gateway restarts').length, 1, 'the send made during the restart is shown once');
+
+    await alice.screenshot({ path: `${TEST_OUTPUT}/chat-page.png` });
+    assert.deepEqual(outside, [], 'the page loads nothing from outside the gateway and throws nothing');
+  });
+
+  it('follows CONNECT_ALLOWED_ORIGINS: a page whose origin is not allowed says so and its WebSocket is refused', async () => {
+    connect.kill('SIGTERM');
+    await connect.exited;
+    connect = await startConnect({ CONNECT_ALLOWED_ORIGINS: 'https://chat.example.com' });
+    const page = await openPage();
+    await page.waitForSelector('#origin-warning:not([hidden])');
+    const warning = await page.$eval('#origin-warning', (e) => e.textContent ?? '');
+    assert.match(warning, new RegExp(`origin http://127\\.0\\.0\\.1:${wsPort} is not in the gateway's CONNECT_ALLOWED_ORIGINS`));
+    await page.type('#user', 'carol');
+    await page.type('#peer', 'alice');
+    await page.click('#connect');
+    await page.waitForSelector('#status[data-state="reconnecting"]');
+    const notes = await page.$$eval('#messages li.note', (ls) => ls.map((l) => l.textContent ?? ''));
+    assert.match(notes[0] ?? '', /connection lost \(1006 origin http:\/\/127\.0\.0\.1:\d+ is not allowed by the gateway\)/);
+  });
+
+  it('is not served unless enabled, and is served with a Content-Security-Policy that keeps it on the gateway', async () => {
+    const page = await getJson(`http://127.0.0.1:${wsPort}/`);
+    assert.equal(page.status, 200);
+    const res = await fetch(`http://127.0.0.1:${wsPort}/`);
+    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'; script-src 'self'; style-src 'self'/);
+    assert.equal((await fetch(`http://127.0.0.1:${wsPort}/static/connect/config.js`)).status, 404, 'only the page files are served');
+
+    connect.kill('SIGTERM');
+    await connect.exited;
+    connect = await startConnect({ CONNECT_DEMO_PAGE: 'false' });
+    assert.equal((await fetch(`http://127.0.0.1:${wsPort}/`)).status, 404);
+  });
+});

@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { freePort } from '../support/services.js';
+import { interrupt, killAll, spawnNpm, type ServiceProcess } from '../support/processes.js';
+import { Terminal } from '../support/terminal.js';
+import { TestClient } from '../support/ws-client.js';
+
+/**
+ * The README's first demo, walked as a person walks it: `npm start`, then `npm run client` in
+ * two terminals, typing lines; a client that leaves and comes back; the gateway restarted under
+ * them; Ctrl-C to the whole process group.
+ */
+describe('the first five minutes (README demo in terminals)', function () {
+  this.timeout(180_000);
+  const procs: ServiceProcess[] = [];
+  const terminals: Terminal[] = [];
+  after(async () => {
+    for (const t of terminals) t.kill();
+    await killAll(procs);
+  });
+
+  let wsPort: number;
+  const npmStart = async (): Promise<ServiceProcess> => {
+    const p = spawnNpm('start', {
+      CONNECT_WS_PORT: String(wsPort),
+      CONNECT_WS_HOST: '127.0.0.1',
+      CONNECT_ADMIN_PORT: '0',
+      CONNECT_ADMIN_HOST: '127.0.0.1',
+      MESSAGE_GRPC_PORT: '0',
+      MESSAGE_GRPC_HOST: '127.0.0.1',
+      MESSAGE_HTTP_PORT: '0',
+      MESSAGE_HTTP_HOST: '127.0.0.1',
+    });
+    procs.push(p);
+    await p.waitForLog('connect service started', 60_000);
+    return p;
+  };
+  const client = (user: string, target: string): Terminal => {
+    const t = new Terminal(`npm run client -- --user ${user} --target ${target} --url ws://127.0.0.1:${wsPort}/ws`);
+    terminals.push(t);
+    return t;
+  };
+
+  it('two people chat, one leaves and catches up on return, and both carry on through a gateway restart', async () => {
+    wsPort = await freePort();
+    let gateway = await npmStart();
+    assert.match(gateway.text, /Talk to yourself from two terminals/);
+
+    const a = client('1001', '1002');
+    const b = client('1002', '1001');
+    await a.waitFor(/connected as 1001 .*type a line to send to 1002/);
+    await b.waitFor(/connected as 1002 /);
+
+    a.type('hello from 1001');
+    await b.waitFor(/\[dm:1001:1002 #1\] 1001: hello from 1001/);
+    await a.waitFor(/\[dm:1001:1002\] 1001: hello from 1001/); // the sender sees its own line once accepted
+    b.type('hi 1001, 1002 here');
+    await a.waitFor(/\[dm:1001:1002 #2\] 1002: hi 1001, 1002 here/);
+
+    // /quit leaves: the client closes cleanly and exits 0.
+    b.type('/quit');
+    assert.equal((await b.exited).code, 0);
+
+    a.type('are you there?');
+    a.type('this was sent while you were away');
+    await a.waitFor(/\[dm:1001:1002\] 1001: this was sent while you were away/);
+
+    // Joining later shows what was sent meanwhile, in order.
+    const b2 = client('1002', '1001');
+    const [away1] = await b2.waitFor(/\[dm:1001:1002 #3\] 1001: are you there\?/);
+    const [away2] = await b2.waitFor(/\[dm:1001:1002 #4\] 1001: this was sent while you were away/);
+    assert.ok(away1!.index! < away2!.index!, 'history in seq order');
+    assert.equal(b2.count(/hello from 1001/), 1, 'the earlier history once');
+
+    // The gateway goes away (Ctrl-C to npm start) and comes back on the same port.
+    interrupt(gateway);
+    assert.deepEqual(await gateway.exited, { code: 0, signal: null });
+    await a.waitFor(/connection lost \(1001 server draining/);
+    await b2.waitFor(/connection lost \(1001 server draining/);
+    a.type('typed while the gateway was down');
+    await a.waitFor(/still reconnecting .*; 1 unsent message will go out then/, 20_000);
+    gateway = await npmStart();
+    await a.waitFor(/reconnected as 1001/, 30_000);
+    await b2.waitFor(/reconnected as 1002/, 30_000);
+
+    // Embedded backends lost the history; the queued line went out once after the reconnect.
+    await b2.waitFor(/\] 1001: typed while the gateway was down/, 30_000);
+    b2.type('back again');
+    await a.waitFor(/\[dm:1001:1002 #\d+\] 1002: back again/, 20_000);
+    a.type('after the restart');
+    await b2.waitFor(/\[dm:1001:1002 #\d+\] 1001: after the restart/);
+    assert.equal(b2.count(/1001: typed while the gateway was down/), 1, 'the send made during the outage arrived exactly once');
+
+    // End of input leaves like /quit.
+    a.endInput();
+    assert.equal((await a.exited).code, 0);
+    b2.type('/quit');
+    assert.equal((await b2.exited).code, 0);
+    interrupt(gateway);
+    assert.deepEqual(await gateway.exited, { code: 0, signal: null });
+  });
+
+  it('npm start in a terminal prints readable log lines (JSON elsewhere) and stops on Ctrl-C', async () => {
+    const port = await freePort();
+    const t = new Terminal('npm start', { CONNECT_WS_PORT: String(port), CONNECT_ADMIN_PORT: '0', MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_PORT: '0', CONNECT_WS_HOST: '127.0.0.1', CONNECT_ADMIN_HOST: '127.0.0.1', MESSAGE_GRPC_HOST: '127.0.0.1', MESSAGE_HTTP_HOST: '127.0.0.1' });
+    terminals.push(t);
+    await t.waitFor(/\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(switchboard\): connect service started/, 60_000);
+    await t.waitFor(/Chat page   http:\/\/localhost:\d+\//);
+    assert.equal(t.count(/\{"level":/), 0, 'no JSON lines on a terminal');
+    const ws = await TestClient.connect(`ws://127.0.0.1:${port}/ws`, { user: 'tty-a' });
+    t.interrupt();
+    assert.equal((await ws.closed).code, 1001);
+    assert.equal((await t.exited).code, 0);
+    await t.waitFor(/INFO \(switchboard\): stopped/);
+    assert.equal(t.count(/second signal/), 0);
+  });
+
+  for (const script of ['start', 'start:connect'] as const) {
+    it(`one Ctrl-C to the process group of npm ${script === 'start' ? 'start' : 'run start:connect'} drains clients with 1001 and exits 0, every time`, async () => {
+      for (let round = 1; round <= 3; round++) {
+        const port = await freePort();
+        const p = spawnNpm(script, {
+          CONNECT_WS_PORT: String(port),
+          CONNECT_WS_HOST: '127.0.0.1',
+          CONNECT_ADMIN_PORT: '0',
+          CONNECT_ADMIN_HOST: '127.0.0.1',
+          MESSAGE_GRPC_PORT: '0',
+          MESSAGE_GRPC_HOST: '127.0.0.1',
+          MESSAGE_HTTP_PORT: '0',
+          MESSAGE_HTTP_HOST: '127.0.0.1',
+          CONNECT_DRAIN_WINDOW: '300ms',
+          ...(script === 'start:connect' ? { AUTH_MODE: 'insecure-dev', MESSAGE_DISCOVERY: `127.0.0.1:${await freePort()}` } : {}),
+        });
+        procs.push(p);
+        await p.waitForLog('connect service started', 60_000);
+        const url = `ws://127.0.0.1:${port}/ws`;
+        const clients = await Promise.all([TestClient.connect(url, { user: `sig-a${round}` }), TestClient.connect(url, { user: `sig-b${round}` })]);
+        interrupt(p);
+        const closes = await Promise.all(clients.map((c) => c.closed));
+        assert.deepEqual(
+          closes.map((c) => c.code),
+          [1001, 1001],
+          `round ${round}: clients were drained`,
+        );
+        assert.deepEqual(await p.exited, { code: 0, signal: null }, `round ${round}: npm exits 0`);
+        assert.equal(p.lines.filter((l) => l.msg === 'stopping').length, 1, `round ${round}: one stop`);
+        assert.ok(!p.lines.some((l) => l.msg === 'second signal: exiting now'), `round ${round}: the relayed signal did not force an exit`);
+        assert.ok(p.lines.some((l) => l.msg === 'stopped'), `round ${round}: the service stopped cleanly`);
+      }
+    });
+  }
+});

@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { ChatCore, type ChatEvent, type ChatMessage, type Frame, type SocketHandlers } from '../../services/client/web/chat-core.js';
+
+/** A gateway the test plays by hand: every socket the core opens, every frame it sends. */
+class FakeGateway {
+  sockets: Array<{ h: SocketHandlers; sent: Frame[]; closed?: { code?: number } }> = [];
+  get current() {
+    return this.sockets[this.sockets.length - 1]!;
+  }
+  open = (h: SocketHandlers) => {
+    const s: { h: SocketHandlers; sent: Frame[]; closed?: { code?: number } } = { h, sent: [] };
+    this.sockets.push(s);
+    return { send: (t: string) => s.sent.push(JSON.parse(t) as Frame), close: (code?: number) => (s.closed = { code }) };
+  };
+  /** Opens the current socket and says welcome. */
+  welcome(user = 'a') {
+    this.current.h.onOpen();
+    this.push({ type: 'welcome', user, connection: `c-${this.sockets.length}`, instance: 'gw-1' });
+  }
+  push(frame: Record<string, unknown>) {
+    this.current.h.onMessage(JSON.stringify(frame));
+  }
+  /** Removes and returns what the core sent on the current socket. */
+  take(): Frame[] {
+    return this.current.sent.splice(0);
+  }
+}
+
+const msg = (seq: number, body = `m${seq}`, from = 'b'): ChatMessage => ({ msgId: `id-${body}`, conversation: 'dm:a:b', seq, from, to: 'a', body, ts: seq });
+
+function setup(opts: { historyLimit?: number; catchUp?: boolean } = {}) {
+  const gw = new FakeGateway();
+  const events: ChatEvent[] = [];
+  const timers: Array<{ fn: () => void; ms: number; cancelled?: boolean }> = [];
+  let ids = 0;
+  const delays = [500, 800, 1280];
+  let attempt = 0;
+  const core = new ChatCore({
+    open: gw.open,
+    onEvent: (e) => events.push(e),
+    newId: () => `s${++ids}`,
+    setTimer: (fn, ms) => {
+      const t = { fn, ms };
+      timers.push(t);
+      return t;
+    },
+    clearTimer: (t) => ((t as { cancelled?: boolean }).cancelled = true),
+    policy: { up: () => (attempt = 0), nextDelay: () => delays[Math.min(attempt++, delays.length - 1)]! },
+    ...opts,
+  });
+  /** Runs the timers that are due now (in order). */
+  const runTimers = () => {
+    for (const t of timers.splice(0)) if (!t.cancelled) t.fn();
+  };
+  const shown = () => events.flatMap((e) => (e.kind === 'message' ? [`${e.message.seq}:${e.message.body}`] : []));
+  return { gw, core, events, timers, runTimers, shown };
+}
+
+describe('ChatCore (the client protocol logic of the terminal client and the page)', () => {
+  it('catches up on joining with the last historyLimit messages of each conversation, in order', () => {
+    const { gw, core, shown } = setup({ historyLimit: 2 });
+    core.start();
+    gw.welcome();
+    const [conv] = gw.take();
+    assert.equal(conv!.type, 'conversations');
+    gw.push({ type: 'conversations', id: conv!.id, items: [{ conversation: 'dm:a:b', lastSeq: 5 }] });
+    const [sync] = gw.take();
+    assert.deepEqual({ ...sync, id: undefined }, { type: 'sync', id: undefined, conversation: 'dm:a:b', after: 3, limit: 100 });
+    gw.push({ type: 'messages', id: sync!.id, conversation: 'dm:a:b', messages: [msg(4), msg(5)], hasMore: false });
+    assert.deepEqual(shown(), ['4:m4', '5:m5']);
+  });
+
+  it('holds a push that skips seqs until sync fills the gap, and drops repeats', () => {
+    const { gw, core, shown } = setup();
+    core.start();
+    gw.welcome();
+    const [conv] = gw.take();
+    gw.push({ type: 'conversations', id: conv!.id, items: [] });
+    gw.push({ type: 'message', ...msg(1) });
+    gw.push({ type: 'message', ...msg(3) });
+    assert.deepEqual(shown(), ['1:m1'], 'seq 3 waits for seq 2');
+    const [sync] = gw.take();
+    assert.equal(sync!.after, 1);
+    gw.push({ type: 'messages', id: sync!.id, conversation: 'dm:a:b', messages: [msg(2), msg(3)], hasMore: false });
+    gw.push({ type: 'message', ...msg(3) });
+    gw.push({ type: 'message', ...msg(2) });
+    assert.deepEqual(shown(), ['1:m1', '2:m2', '3:m3']);
+  });
+
+  it('sends one message per peer at a time, in order, and resends with the same id on UNAVAILABLE', () => {
+    const { gw, core, events, runTimers } = setup({ catchUp: false });
+    core.start();
+    gw.welcome();
+    core.send('b', 'first');
+    core.send('b', 'second');
+    assert.deepEqual(gw.take(), [{ type: 'send', id: 's1', to: 'b', body: 'first' }]);
+    gw.push({ type: 'error', id: 's1', code: 'UNAVAILABLE', message: 'no Message pod' });
+    assert.deepEqual(gw.take(), [], 'nothing until the pause is over');
+    runTimers();
+    assert.deepEqual(gw.take(), [{ type: 'send', id: 's1', to: 'b', body: 'first' }], 'the same id again');
+    gw.push({ type: 'accepted', id: 's1', msgId: 'm-1', conversation: 'dm:a:b', ts: 1 });
+    assert.deepEqual(gw.take(), [{ type: 'send', id: 's2', to: 'b', body: 'second' }]);
+    gw.push({ type: 'error', id: 's2', code: 'TOO_LARGE', message: 'body too large' });
+    assert.deepEqual(
+      events.filter((e) => e.kind === 'accepted' || e.kind === 'send-failed').map((e) => `${e.kind} ${'id' in e ? e.id : ''}`),
+      ['accepted s1', 'send-failed s2'],
+    );
+    assert.equal(core.pendingSends, 0);
+  });
+
+  it('reconnects with the policy delay after a loss and resends what was not accepted, with its id', () => {
+    const { gw, core, events, timers, runTimers } = setup({ catchUp: false });
+    core.start();
+    gw.welcome();
+    core.send('b', 'in flight');
+    gw.take();
+    gw.current.h.onClose(1001, 'server draining');
+    assert.deepEqual(events.filter((e) => e.kind === 'disconnected'), [{ kind: 'disconnected', code: 1001, reason: 'server draining', retryInMs: 500 }]);
+    assert.equal(timers[0]!.ms, 500);
+    runTimers();
+    gw.current.h.onClose(1006, 'ECONNREFUSED'); // the gateway is still down
+    assert.equal(timers[0]!.ms, 800, 'the delay grows');
+    runTimers();
+    gw.welcome();
+    assert.deepEqual(gw.take(), [{ type: 'send', id: 's1', to: 'b', body: 'in flight' }]);
+    assert.ok(events.some((e) => e.kind === 'connected' && e.reconnect));
+  });
+
+  it('stops for good when the upgrade is refused with 401, and retries a 503', () => {
+    const a = setup();
+    a.core.start();
+    a.gw.current.h.onClose(1006, '', { status: 503, message: 'HTTP 503 draining' });
+    assert.equal(a.timers.length, 1, '503 is retried');
+    const b = setup();
+    b.core.start();
+    b.gw.current.h.onClose(1006, '', { status: 401, message: 'HTTP 401 bad token' });
+    assert.deepEqual(
+      b.events.filter((e) => e.kind === 'refused' || e.kind === 'stopped'),
+      [{ kind: 'refused', status: 401, message: 'HTTP 401 bad token' }, { kind: 'stopped' }],
+    );
+    assert.equal(b.timers.length, 0);
+  });
+
+  it('starts a conversation over when the server numbers a new message with a seq already shown (history lost)', () => {
+    const { gw, core, shown, events } = setup();
+    core.start();
+    gw.welcome();
+    const [conv] = gw.take();
+    gw.push({ type: 'conversations', id: conv!.id, items: [] });
+    gw.push({ type: 'message', ...msg(1, 'old1') });
+    gw.push({ type: 'message', ...msg(2, 'old2') });
+    gw.push({ type: 'message', ...msg(2, 'old2') }); // a repeat is not a reset
+    assert.equal(events.filter((e) => e.kind === 'history-reset').length, 0);
+    gw.push({ type: 'message', ...msg(1, 'new1') });
+    assert.deepEqual(shown(), ['1:old1', '2:old2', '1:new1']);
+    assert.equal(events.filter((e) => e.kind === 'history-reset').length, 1);
+  });
+});

@@ -1,7 +1,10 @@
 # Switchboard: one image for both services; the first argument chooses which.
 #   docker build -t switchboard:0.1.0 .
 #   docker run switchboard:0.1.0 message   |   docker run switchboard:0.1.0 connect
-FROM node:20-bookworm-slim AS build
+# NODE_IMAGE: any Debian-based image with Node.js 20 and npm (the test cluster builds one locally,
+# without a registry: a debootstrap root plus Node; see test/env/images.ts).
+ARG NODE_IMAGE=node:20-bookworm-slim
+FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -11,7 +14,7 @@ COPY services ./services
 RUN npm run build \
  && rm -rf dist/test dist/bench dist/cdk8s
 
-FROM node:20-bookworm-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -43,10 +43,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Sends `payload` to 127.0.0.1:port and resolves with the first reply (or rejects). */
-function ask(port: number, payload: string | Buffer, timeoutMs = 1000): Promise<Buffer> {
+/** Sends `payload` to host:port and resolves with the first reply (or rejects). */
+function ask(port: number, payload: string | Buffer, timeoutMs = 1000, host = '127.0.0.1'): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const sock = createConnection({ host: '127.0.0.1', port });
+    const sock = createConnection({ host, port });
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new Error('timeout'));
@@ -81,7 +81,8 @@ process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
-function managed(name: string, address: string, launch: () => { cmd: string; args: string[]; env?: NodeJS.ProcessEnv }, probe: () => Promise<boolean>, timeoutMs: number): ManagedServer {
+/** A server process this run starts and stops; its output goes to LOGS/<name>.log. */
+export function managed(name: string, address: string, launch: () => { cmd: string; args: string[]; env?: NodeJS.ProcessEnv }, probe: () => Promise<boolean>, timeoutMs: number): ManagedServer {
   const logFile = join(LOGS, `${name}.log`);
   let child: ChildProcess | undefined;
   const exit = async (signal: NodeJS.Signals): Promise<void> => {
@@ -119,20 +120,20 @@ function managed(name: string, address: string, launch: () => { cmd: string; arg
 }
 
 /** Redis from Debian's redis-server, no persistence. */
-export async function createRedisServer(dataDir: string): Promise<ManagedServer> {
+export async function createRedisServer(dataDir: string, host = '127.0.0.1', name = 'redis'): Promise<ManagedServer> {
   const port = await freePort();
   mkdirSync(dataDir, { recursive: true });
   return managed(
-    'redis',
-    `redis://127.0.0.1:${port}`,
-    () => ({ cmd: 'redis-server', args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dataDir] }),
-    async () => (await ask(port, 'PING\r\n')).toString().startsWith('+PONG'),
+    name,
+    `redis://${host}:${port}`,
+    () => ({ cmd: 'redis-server', args: ['--port', String(port), '--bind', host, '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', dataDir] }),
+    async () => (await ask(port, 'PING\r\n', 1000, host)).toString().startsWith('+PONG'),
     20_000,
   );
 }
 
 /** FerretDB 1.x on SQLite files in `dataDir`. */
-export async function createFerretServer(dataDir: string): Promise<ManagedServer> {
+export async function createFerretServer(dataDir: string, host = '127.0.0.1', name = 'ferretdb'): Promise<ManagedServer> {
   const port = await freePort();
   const bin = join(CACHE, 'bin', `ferretdb-${FERRETDB_VERSION}`);
   if (!existsSync(bin)) throw new Error(`FerretDB is not provisioned (${bin}); run test/env/provision.sh`);
@@ -159,27 +160,27 @@ export async function createFerretServer(dataDir: string): Promise<ManagedServer
     return msg;
   })();
   return managed(
-    'ferretdb',
-    `mongodb://127.0.0.1:${port}/`,
+    name,
+    `mongodb://${host}:${port}/`,
     () => ({
       cmd: bin,
       args: [
         '--handler=sqlite',
         `--sqlite-url=file:${join(dataDir, 'sqlite')}/`,
         `--state-dir=${join(dataDir, 'state')}`,
-        `--listen-addr=127.0.0.1:${port}`,
+        `--listen-addr=${host}:${port}`,
         '--telemetry=disable',
         '--debug-addr=-',
         '--log-level=warn',
       ],
     }),
-    async () => (await ask(port, hello)).length > 16,
+    async () => (await ask(port, hello, 1000, host)).length > 16,
     30_000,
   );
 }
 
 /** Kafka 3.9 from Apache's jars: one KRaft node (broker + controller), small heap. */
-export async function createKafkaServer(dataDir: string): Promise<ManagedServer> {
+export async function createKafkaServer(dataDir: string, host = '127.0.0.1', name = 'kafka'): Promise<ManagedServer> {
   const [port, controllerPort] = [await freePort(), await freePort()];
   const libs = join(CACHE, 'kafka', KAFKA_VERSION, 'libs');
   if (!existsSync(join(CACHE, 'kafka', KAFKA_VERSION, '.complete'))) throw new Error(`Kafka ${KAFKA_VERSION} is not provisioned (${libs}); run test/env/provision.sh`);
@@ -192,8 +193,8 @@ export async function createKafkaServer(dataDir: string): Promise<ManagedServer>
       'process.roles=broker,controller',
       'node.id=1',
       `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      `listeners=PLAINTEXT://${host}:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=PLAINTEXT://${host}:${port}`,
       'controller.listener.names=CONTROLLER',
       'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
       'inter.broker.listener.name=PLAINTEXT',
@@ -217,8 +218,8 @@ export async function createKafkaServer(dataDir: string): Promise<ManagedServer>
   const java = ['-Xms128m', '-Xmx512m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`, '-cp', `${libs}/*`];
   const formatted = join(logs, 'meta.properties');
   return managed(
-    'kafka',
-    `127.0.0.1:${port}`,
+    name,
+    `${host}:${port}`,
     () => {
       if (!existsSync(formatted)) {
         // Like Kafka's Uuid.randomUuid: never starting with '-', which a command line reads as an option.
@@ -238,7 +239,7 @@ export async function createKafkaServer(dataDir: string): Promise<ManagedServer>
       req.writeInt32BE(7, 8); // correlation id
       req.writeInt16BE(4, 12); // client id "test"
       req.write('test', 14);
-      const res = await ask(port, req);
+      const res = await ask(port, req, 1000, host);
       return res.length >= 10 && res.readInt32BE(4) === 7 && res.readInt16BE(8) === 0;
     },
     90_000,

@@ -12,11 +12,22 @@ export const GATE_CONDITION = 'switchboard.dev/message-streams';
 
 type Component = 'connect' | 'message';
 
+/** The labels of every object (of a component's, when given). */
+function labelsFor(v: SwitchboardValues, c?: Component): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'switchboard',
+    'app.kubernetes.io/instance': v.fullname,
+    'app.kubernetes.io/version': v.version,
+    'app.kubernetes.io/part-of': 'switchboard',
+    ...(c ? { 'app.kubernetes.io/component': c } : {}),
+  };
+}
+
 /**
  * Switchboard on Kubernetes: Connect and Message Deployments with probes on the admin ports, a
  * headless Service for Message (one stream per pod), a Service for Connect, the readiness gate
  * and the least-privilege RBAC it needs, PodDisruptionBudgets, an HPA, a NetworkPolicy, and the
- * Prometheus Operator objects for scraping and alerting.
+ * scrape annotations for Prometheus (see SwitchboardMonitoringChart for the Operator's objects).
  */
 export class SwitchboardChart extends Chart {
   constructor(scope: Construct, id: string, readonly values: SwitchboardValues = DEFAULT_VALUES, props: ChartProps = {}) {
@@ -28,13 +39,7 @@ export class SwitchboardChart extends Chart {
       'app.kubernetes.io/instance': v.fullname,
       'app.kubernetes.io/component': c,
     });
-    const labels = (c?: Component) => ({
-      'app.kubernetes.io/name': 'switchboard',
-      'app.kubernetes.io/instance': v.fullname,
-      'app.kubernetes.io/version': v.version,
-      'app.kubernetes.io/part-of': 'switchboard',
-      ...(c ? { 'app.kubernetes.io/component': c } : {}),
-    });
+    const labels = (c?: Component) => labelsFor(v, c);
     const meta = (n: string, c?: Component) => ({ name: n, labels: labels(c) });
     const image = `${v.image.repository}:${v.image.tag}`;
     const resources = (r: SwitchboardValues['connect']['resources']) => ({
@@ -54,6 +59,8 @@ export class SwitchboardChart extends Chart {
     ];
     const tmp = { volumes: [{ name: 'tmp', emptyDir: { sizeLimit: Quantity.fromString('64Mi') } }], mounts: [{ name: 'tmp', mountPath: '/tmp' }] };
     const fieldEnv = (n: string, path: string) => ({ name: n, valueFrom: { fieldRef: { fieldPath: path } } });
+    // The convention of Prometheus servers without the Operator (kubernetes_sd, pod role).
+    const scrape = (port: number) => ({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' });
 
     // ---- Message ----------------------------------------------------------------------------
     new k8s.KubeServiceAccount(this, 'message-sa', { metadata: meta(name('message'), 'message'), automountServiceAccountToken: false });
@@ -65,7 +72,7 @@ export class SwitchboardChart extends Chart {
         selector: { matchLabels: selector('message') },
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: IntOrString.fromNumber(0), maxSurge: IntOrString.fromNumber(1) } },
         template: {
-          metadata: { labels: labels('message') },
+          metadata: { labels: labels('message'), annotations: scrape(PORTS.messageHttp) },
           spec: {
             serviceAccountName: name('message'),
             automountServiceAccountToken: false,
@@ -149,7 +156,7 @@ export class SwitchboardChart extends Chart {
         selector: { matchLabels: selector('connect') },
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: IntOrString.fromNumber(0), maxSurge: IntOrString.fromNumber(1) } },
         template: {
-          metadata: { labels: labels('connect') },
+          metadata: { labels: labels('connect'), annotations: scrape(PORTS.connectAdmin) },
           spec: {
             serviceAccountName: name('connect'),
             terminationGracePeriodSeconds: v.connect.terminationGracePeriodSeconds,
@@ -179,6 +186,7 @@ export class SwitchboardChart extends Chart {
                   { name: 'READINESS_GATE', value: v.connect.readinessGate ? 'on' : 'off' },
                   { name: 'CONNECT_DRAIN_WINDOW', value: v.connect.drainWindow },
                   { name: 'CONNECT_SHUTDOWN_TIMEOUT', value: v.connect.shutdownTimeout },
+                  { name: 'CONNECT_DEMO_PAGE', value: String(v.connect.demoPage) },
                   { name: 'LOG_LEVEL', value: v.logLevel },
                 ],
                 ...probes('admin'),
@@ -245,8 +253,20 @@ export class SwitchboardChart extends Chart {
         },
       });
     }
+  }
+}
 
-    // ---- Prometheus Operator ------------------------------------------------------------------
+/**
+ * The Prometheus Operator objects (ServiceMonitor, PrometheusRule), apart from the rest because
+ * they need the Operator's CRDs: k8s/switchboard-monitoring.yaml, applied only where that API
+ * exists (the Helm chart renders them only then). Alert expressions select by metric name only,
+ * so they hold whichever way the pods are scraped (ServiceMonitor or kubernetes_sd annotations).
+ */
+export class SwitchboardMonitoringChart extends Chart {
+  constructor(scope: Construct, id: string, readonly values: SwitchboardValues = DEFAULT_VALUES, props: ChartProps = {}) {
+    super(scope, id, { disableResourceNameHashes: true, ...props });
+    const v = values;
+    const meta = (n: string) => ({ name: n, labels: labelsFor(v) });
     if (v.serviceMonitor.enabled) {
       new ApiObject(this, 'servicemonitor', {
         apiVersion: 'monitoring.coreos.com/v1',
@@ -259,7 +279,6 @@ export class SwitchboardChart extends Chart {
       });
     }
     if (v.prometheusRule.enabled) {
-      const job = `{namespace=~".+", service=~"${v.fullname}-.*"}`;
       new ApiObject(this, 'prometheusrule', {
         apiVersion: 'monitoring.coreos.com/v1',
         kind: 'PrometheusRule',
@@ -271,28 +290,28 @@ export class SwitchboardChart extends Chart {
               rules: [
                 {
                   alert: 'SwitchboardConnectNoMessageStreams',
-                  expr: `max by (namespace, pod) (switchboard_connect_streams_active${job}) == 0`,
+                  expr: `max by (namespace, pod) (switchboard_connect_streams_active) == 0`,
                   for: '2m',
                   labels: { severity: 'critical' },
                   annotations: { summary: 'A Connect gateway has no stream to any Message pod', description: 'Pod {{ $labels.pod }} cannot deliver messages; check the Message pods and the headless Service.' },
                 },
                 {
                   alert: 'SwitchboardConnectReconnectRateHigh',
-                  expr: `sum by (namespace, pod) (rate(switchboard_connect_stream_reconnects_total${job}[5m])) > 0.05`,
+                  expr: `sum by (namespace, pod) (rate(switchboard_connect_stream_reconnects_total[5m])) > 0.05`,
                   for: '10m',
                   labels: { severity: 'warning' },
                   annotations: { summary: 'Connect streams to Message keep being lost and re-established', description: 'Pod {{ $labels.pod }} re-established {{ $value | humanize }} streams/s over 5m.' },
                 },
                 {
                   alert: 'SwitchboardConnectStreamFailures',
-                  expr: `sum by (namespace, pod) (rate(switchboard_connect_stream_connect_attempts_total${job.replace('}', ', result="failure"}')}[5m])) > 0.2`,
+                  expr: `sum by (namespace, pod) (rate(switchboard_connect_stream_connect_attempts_total{result="failure"}[5m])) > 0.2`,
                   for: '10m',
                   labels: { severity: 'warning' },
                   annotations: { summary: 'Connect keeps failing to open streams to Message pods', description: 'Pod {{ $labels.pod }}: {{ $value | humanize }} failed attempts/s.' },
                 },
                 {
                   alert: 'SwitchboardMessageNoSubscribers',
-                  expr: `max by (namespace, pod) (switchboard_message_subscribers${job}) == 0`,
+                  expr: `max by (namespace, pod) (switchboard_message_subscribers) == 0`,
                   for: '5m',
                   labels: { severity: 'warning' },
                   annotations: { summary: 'A Message pod has no Connect stream', description: 'Pod {{ $labels.pod }} cannot push to any gateway.' },

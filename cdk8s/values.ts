@@ -21,6 +21,8 @@ export interface SwitchboardValues {
     resources: Resources;
     hpa: { enabled: boolean; minReplicas: number; maxReplicas: number; targetCPUUtilizationPercentage: number };
     readinessGate: boolean;
+    /** Serve the browser chat page at / of the WebSocket port (CONNECT_DEMO_PAGE). */
+    demoPage: boolean;
   };
   message: {
     replicas: number;
@@ -59,6 +61,7 @@ export const DEFAULT_VALUES: SwitchboardValues = {
     resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
     hpa: { enabled: true, minReplicas: 2, maxReplicas: 10, targetCPUUtilizationPercentage: 70 },
     readinessGate: true,
+    demoPage: false,
   },
   message: {
     replicas: 2,

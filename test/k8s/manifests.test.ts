@@ -4,15 +4,15 @@ import { App, YamlOutputType } from 'cdk8s';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SwitchboardChart } from '../../cdk8s/switchboard-chart.js';
+import { SwitchboardChart, SwitchboardMonitoringChart } from '../../cdk8s/switchboard-chart.js';
 import { DEFAULT_VALUES } from '../../cdk8s/values.js';
-import { byKey, committedManifests, helmTemplate, normalize, ROOT, run, CHART, seconds, type K8sObject } from './support.js';
+import { byKey, committedManifests, committedMonitoring, WITH_OPERATOR, helmTemplate, normalize, ROOT, run, CHART, seconds, type K8sObject } from './support.js';
 
 const env = (container: K8sObject, name: string) => (container.env as Array<{ name: string; value?: string; valueFrom?: unknown }>).find((e) => e.name === name);
 
 describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
   this.timeout(60_000);
-  const objects = byKey(committedManifests());
+  const objects = byKey([...committedManifests(), ...committedMonitoring()]);
   const get = (key: string): K8sObject => {
     const o = objects.get(key);
     if (!o) throw new Error(`${key} missing from k8s/`);
@@ -23,8 +23,9 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
     const outdir = mkdtempSync(join(tmpdir(), 'cdk8s-'));
     const app = new App({ outdir, outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
     new SwitchboardChart(app, 'switchboard');
+    new SwitchboardMonitoringChart(app, 'switchboard-monitoring');
     app.synth();
-    assert.equal(readFileSync(join(outdir, 'switchboard.yaml'), 'utf8'), readFileSync(`${ROOT}k8s/switchboard.yaml`, 'utf8'));
+    for (const file of ['switchboard.yaml', 'switchboard-monitoring.yaml']) assert.equal(readFileSync(join(outdir, file), 'utf8'), readFileSync(`${ROOT}k8s/${file}`, 'utf8'), file);
   });
 
   it('Connect pods declare the readiness gate and get least-privilege RBAC to set it', () => {
@@ -97,9 +98,15 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
     assert.match(run('helm', ['lint', '--strict', CHART]), /1 chart\(s\) linted, 0 chart\(s\) failed/);
   });
 
-  it('helm template with default values renders the same objects as k8s/ (parity)', () => {
-    const fromHelm = helmTemplate();
-    const committed = committedManifests();
+  it('helm template with default values renders the same objects as k8s/ (parity), the monitoring objects only where the Operator API exists', () => {
+    const plain = helmTemplate();
+    assert.deepEqual(plain.filter((o) => o.apiVersion.startsWith('monitoring.coreos.com/')), [], 'nothing that needs the Operator CRDs by default');
+    assert.deepEqual(
+      plain.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
+      committedManifests().map((o) => `${o.kind}/${o.metadata.name}`).sort(),
+    );
+    const fromHelm = helmTemplate(WITH_OPERATOR);
+    const committed = [...committedManifests(), ...committedMonitoring()];
     assert.deepEqual(
       fromHelm.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
       committed.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
@@ -110,7 +117,7 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
   });
 
   it('toggles remove what they name, and the values schema rejects bad values', () => {
-    const keys = (args: string[]) => helmTemplate(args).map((o) => `${o.kind}/${o.metadata.name}`);
+    const keys = (args: string[]) => helmTemplate([...WITH_OPERATOR, ...args]).map((o) => `${o.kind}/${o.metadata.name}`);
     const none = keys(['--set', 'serviceMonitor.enabled=false', '--set', 'prometheusRule.enabled=false', '--set', 'connect.hpa.enabled=false', '--set', 'networkPolicy.enabled=false']);
     for (const k of ['ServiceMonitor/switchboard', 'PrometheusRule/switchboard', 'HorizontalPodAutoscaler/switchboard-connect', 'NetworkPolicy/switchboard-connect']) assert.ok(!none.includes(k), k);
     const noGate = byKey(helmTemplate(['--set', 'connect.readinessGate=false'])).get('Deployment/switchboard-connect')!;
@@ -118,6 +125,18 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
     assert.throws(() => helmTemplate(['--set', 'kafka.brokers=no-port']), /kafka\.brokers|does not match pattern/);
     assert.throws(() => helmTemplate(['--set', 'mongodb.uri=postgres://x']), /mongodb/);
     assert.throws(() => helmTemplate(['--set', 'unknownKey=1']), /unknownKey|additional properties/i);
+  });
+
+  it('quickstart: one Message pod on embedded backends (Recreate) and a generated JWT secret', () => {
+    const q = byKey(helmTemplate(['--set', 'quickstart=true']));
+    const message = q.get('Deployment/switchboard-message')!;
+    assert.equal(message.spec.replicas, 1);
+    assert.deepEqual(message.spec.strategy, { type: 'Recreate' });
+    const env = message.spec.template.spec.containers[0].env.map((e: { name: string }) => e.name);
+    for (const backend of ['KAFKA_BROKERS', 'MONGODB_URI', 'REDIS_URL']) assert.ok(!env.includes(backend), `${backend} unset: embedded`);
+    const secret = q.get('Secret/switchboard-auth')!;
+    assert.ok(Buffer.from(String(secret.data['jwt-secret']), 'base64').length >= 32, 'a generated HS256 key of ≥ 32 bytes');
+    assert.equal(byKey(helmTemplate()).get('Secret/switchboard-auth'), undefined, 'without quickstart the chart never creates the secret');
   });
 
   it('ships a helm test hook that sends and receives one message through the gateway Service', () => {

@@ -17,10 +17,18 @@ export function parseObjects(text: string): K8sObject[] {
     .filter((o): o is K8sObject => !!o);
 }
 
-/** The committed manifests of k8s/. */
+/** The committed manifests of k8s/switchboard.yaml (what every cluster gets). */
 export function committedManifests(): K8sObject[] {
   return parseObjects(readFileSync(`${ROOT}k8s/switchboard.yaml`, 'utf8'));
 }
+
+/** The committed Prometheus Operator objects of k8s/switchboard-monitoring.yaml. */
+export function committedMonitoring(): K8sObject[] {
+  return parseObjects(readFileSync(`${ROOT}k8s/switchboard-monitoring.yaml`, 'utf8'));
+}
+
+/** The API version that tells the chart the Prometheus Operator is there. */
+export const WITH_OPERATOR = ['--api-versions', 'monitoring.coreos.com/v1'];
 
 /** Runs a provisioned tool; returns its output or throws with stderr. */
 export function run(name: 'helm' | 'kubectl', args: string[], env: Record<string, string> = {}, input?: string): string {

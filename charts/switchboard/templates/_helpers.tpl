@@ -93,3 +93,15 @@ readinessProbe:
     matchLabels:
       {{- include "switchboard.selectorLabels" . | nindent 6 }}
 {{- end }}
+
+{{/* Scrape annotations for Prometheus servers without the Operator (kubernetes_sd, pod role); call with the admin port. */}}
+{{- define "switchboard.scrapeAnnotations" -}}
+prometheus.io/path: /metrics
+prometheus.io/port: {{ . | quote }}
+prometheus.io/scrape: "true"
+{{- end }}
+
+{{/* True when the cluster serves the Prometheus Operator's API (ServiceMonitor, PrometheusRule). */}}
+{{- define "switchboard.hasOperator" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
+{{- end }}

@@ -1,7 +1,7 @@
 # Switchboard — developer and CI entry points. `make help` lists them.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help deps proto proto-check lint typecheck build k8s k8s-check bench test test-unit test-integration testenv-provision testenv start clean
+.PHONY: help deps proto proto-check lint typecheck build k8s k8s-check bench test test-unit test-integration test-cluster testenv-provision testenv testenv-cluster start clean
 
 # Options of proto-loader-gen-types; they must match LOADER_OPTIONS in services/shared/proto.ts.
 GEN_OPTS := --grpcLib=@grpc/grpc-js --longs=Number --enums=String --defaults --oneofs --importFileExtension=.js
@@ -53,11 +53,17 @@ test-unit: deps ## unit tests only
 test-integration: deps testenv-provision ## integration, contract and end-to-end suites (real servers on loopback)
 	npx mocha 'test/integration/**/*.test.ts' 'test/contract/**/*.test.ts' 'test/e2e/**/*.test.ts'
 
-testenv-provision: ## install Kafka 3.9 jars, FerretDB and redis-server, cached in ~/.cache/switchboard
+testenv-provision: ## install Kafka 3.9 jars, FerretDB, redis-server, the Kubernetes binaries, CoreDNS, Prometheus, Chromium (cached in ~/.cache/switchboard)
 	bash test/env/provision.sh
 
 testenv: deps testenv-provision ## provision and run Kafka, FerretDB and Redis on free ports until Ctrl-C
 	npx tsx test/env/main.ts
+
+testenv-cluster: deps testenv-provision ## provision and run the single-node test cluster (needs root) until Ctrl-C
+	npx tsx test/env/cluster-main.ts
+
+test-cluster: deps testenv-provision ## the operator's path on the test cluster: helm install, port-forward, scaling, kills, rollouts, Prometheus
+	npx mocha 'test/cluster/**/*.test.ts'
 
 bench: deps testenv-provision ## the short benchmark suite (< 5 min); report in bench/results/<time>/
 	npx tsx bench/main.ts all

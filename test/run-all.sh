@@ -35,12 +35,12 @@ step "buf lint proto/" make --no-print-directory lint
 step "generated gRPC types are up to date" make --no-print-directory proto-check
 step "typecheck (tsc strict)" make --no-print-directory typecheck
 step "k8s/ matches the cdk8s synthesis" make --no-print-directory k8s-check
-step "provision real backends and the Kubernetes control plane (cached in ~/.cache/switchboard)" bash test/env/provision.sh
+step "provision real backends, the test cluster and a browser (cached in ~/.cache/switchboard)" bash test/env/provision.sh
 
 printf '\n==> mocha: unit, integration, contract and end-to-end suites (real backends start on demand; logs in %s)\n' \
   "${SWITCHBOARD_TESTENV_DIR:-$HOME/.cache/switchboard/testenv}/logs"
 SWITCHBOARD_TEST_SUMMARY="$summary_file" npx mocha --reporter ./test/support/summary-reporter.cjs \
-  'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/contract/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/k8s/**/*.test.ts'
+  'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/contract/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/k8s/**/*.test.ts' 'test/cluster/**/*.test.ts'
 mocha_rc=$?
 if [ -s "$summary_file" ]; then
   read -r p f s < <(node -e 'const s=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(s.passes,s.failures,s.pending)' "$summary_file")
@@ -51,4 +51,6 @@ if [ -s "$summary_file" ]; then
 else
   failed=$((failed + 1)); failures+=("mocha did not run to the end (exit $mocha_rc)")
 fi
+# The cluster was stopped by the suites' root hook: nothing of it may remain on the machine.
+step "the test cluster left no process, container, mount, network namespace, bridge or iptables rule behind" npx tsx test/env/cluster-debris.ts
 finish

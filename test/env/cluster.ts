@@ -37,6 +37,8 @@ export interface Cluster {
   /** cluster-admin kubeconfig (a static token in system:masters). */
   kubeconfig: string;
   server: string;
+  /** The admin's bearer token (system:masters). */
+  token: string;
   /** The host's address on the pod network, where the backends listen. */
   hostIp: string;
   /** Runs kubectl against the cluster; returns stdout or throws with stderr. */
@@ -93,6 +95,13 @@ function splitRule(rule: string): string[] {
   const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
   for (let m = re.exec(rule); m; m = re.exec(rule)) args.push(m[1] !== undefined ? m[1].replace(/\\"/g, '"') : m[2]!);
   return args;
+}
+
+/** Processes of this cluster still running (command lines that name its folders or socket). */
+export function clusterProcesses(): string[] {
+  return run('pgrep', ['-af', `${DIR}/|${RUN}/|${CONTAINERD_SOCK}`], true)
+    .split('\n')
+    .filter((l) => l.trim() && !l.includes('pgrep'));
 }
 
 /** Mount points of this cluster, deepest first. */
@@ -195,8 +204,9 @@ export async function startCluster(say: Say = () => undefined): Promise<Cluster>
   run('ip', ['link', 'set', BRIDGE, 'up']);
 
   const servers: ManagedServer[] = [];
+  // A throw-away cluster: nothing in it needs a graceful end, and every process goes at once.
   const stop = async (): Promise<void> => {
-    for (const s of [...servers].reverse()) await s.stop();
+    await Promise.all(servers.map((s) => s.kill()));
     cleanUpCluster();
   };
   try {
@@ -453,7 +463,7 @@ export async function startCluster(say: Say = () => undefined): Promise<Cluster>
       ),
     );
     step('cluster ready');
-    return { kubeconfig, server, hostIp: HOST_IP, kubectl, stop };
+    return { kubeconfig, server, token, hostIp: HOST_IP, kubectl, stop };
   } catch (err: unknown) {
     await stop().catch(() => undefined);
     throw err;

@@ -36,6 +36,8 @@ export class StreamManager {
   private readonly streams = new Map<string, EndpointStream>();
   private roundRobin = 0;
   private started = false;
+  /** Streams lost (failed, or their pod vanished) and not yet re-established (to the same pod or another). */
+  private lostUnreplaced = 0;
 
   constructor(private readonly opts: StreamManagerOptions) {}
 
@@ -50,6 +52,9 @@ export class StreamManager {
     const wanted = new Set(endpoints);
     for (const [endpoint, stream] of this.streams) {
       if (!wanted.has(endpoint)) {
+        // A pod that vanished from discovery while its stream was up (killed, evicted, scaled
+        // away): whatever stream comes up next re-establishes what the gateway lost.
+        if (stream.state === 'up') this.lostUnreplaced++;
         this.streams.delete(endpoint);
         stream.close();
         this.opts.logger.info({ endpoint }, 'message endpoint removed; stream closed');
@@ -106,10 +111,15 @@ export class StreamManager {
       onPush: (push: Push__Output) => e.onPush(push),
       onUp: (stream, reconnect) => {
         e.onActiveStreams(this.upCount);
-        e.onUp(stream.endpoint, reconnect);
+        // A pod replaced under a Deployment comes back at a new address: its stream re-establishes
+        // the one that was lost, as much as a stream back to the same address does.
+        const replaces = this.lostUnreplaced > 0;
+        if (replaces) this.lostUnreplaced--;
+        e.onUp(stream.endpoint, reconnect || replaces);
       },
       onDown: (stream, wasUp) => {
         e.onActiveStreams(this.upCount);
+        if (wasUp && this.streams.get(stream.endpoint) === stream) this.lostUnreplaced++;
         e.onDown(stream.endpoint, wasUp);
         if (this.streams.get(stream.endpoint) === stream) this.opts.discovery.refresh();
       },

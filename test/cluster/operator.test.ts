@@ -10,7 +10,7 @@ import { Terminal } from '../support/terminal.js';
 import { CHART, ROOT } from '../k8s/support.js';
 import { CACHE, TESTENV } from '../env/servers.js';
 import { SWITCHBOARD_IMAGE } from '../env/images.js';
-import { condition, getJson, helm, podMetric, podsOf, PortForward, sharedCluster, watchPods, startPrometheus, tokenFor, type ClusterEnv, type Json } from '../support/cluster.js';
+import { condition, getJson, helm, podMetric, podsOf, PortForward, sharedCluster, watchObjects, startPrometheus, tokenFor, type ClusterEnv, type Json } from '../support/cluster.js';
 
 const GATE = 'switchboard.dev/message-streams';
 const NS = 'switchboard-e2e';
@@ -148,19 +148,30 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
       }
     })();
     await eventually('traffic flowing', () => accepted.length >= 20, 30_000);
-    const seen = { gateFalse: false, sliceNotReady: false };
+    // Every transition is recorded by watches, so a short outage cannot slip between two polls.
+    const gateFalse = new Set<string>();
+    const notReadyEndpoints = new Set<string>();
+    const stopPods = await watchObjects(env, `/api/v1/namespaces/${NS}/pods`, 'Pod', (pod) => {
+      if (pod.metadata.labels?.['app.kubernetes.io/component'] === 'connect' && condition(pod, GATE) === 'False') gateFalse.add(String(pod.metadata.name));
+    });
+    const stopSlices = await watchObjects(env, `/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices`, 'EndpointSlice', (slice) => {
+      if (slice.metadata.labels?.['kubernetes.io/service-name'] !== 'switchboard-connect') return;
+      for (const e of (slice.endpoints ?? []) as Json[]) if (e.conditions?.ready === false) notReadyEndpoints.add(String(e.targetRef?.name));
+    });
+    const gateways = connectPods().map((p) => String(p.metadata.name)).sort();
     const [victim] = messagePods();
     kubectl(['-n', NS, 'delete', 'pod', victim.metadata.name, '--grace-period=0', '--force']);
-    await eventually(
-      'the gate False and the Connect endpoints not ready',
-      () => {
-        if (connectPods().every((p) => condition(p, GATE) === 'False')) seen.gateFalse = true;
-        if ([...connectEndpoints().values()].every((r) => !r)) seen.sliceNotReady = true;
-        return seen.gateFalse && seen.sliceNotReady;
-      },
-      60_000,
-      200,
-    );
+    try {
+      await eventually(
+        'every Connect pod: gate False, and not ready in the EndpointSlice',
+        () => [...gateFalse].sort().join() === gateways.join() && [...notReadyEndpoints].sort().join() === gateways.join(),
+        60_000,
+        200,
+      );
+    } finally {
+      stopPods();
+      stopSlices();
+    }
     await eventually('a new Message pod serves and both gateways are Ready again', () => connectPods().every((p) => condition(p, GATE) === 'True' && condition(p, 'Ready') === 'True') && [...connectEndpoints().values()].every(Boolean), 120_000, 500);
     const after = accepted.length;
     await eventually('traffic flows again', () => accepted.length >= after + 20, 60_000);
@@ -184,7 +195,7 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     const deletions = new Map<string, { at: number; grace: number }>();
     const watchLog = join(TESTENV, 'logs', 'rollout-pod-watch.log');
     writeFileSync(watchLog, '');
-    const stopWatch = await watchPods(env, NS, (pod) => {
+    const stopWatch = await watchObjects(env, `/api/v1/namespaces/${NS}/pods`, 'Pod', (pod) => {
       const name = String(pod.metadata.name);
       const t = pod.status?.containerStatuses?.[0]?.state?.terminated;
       appendFileSync(watchLog, `${new Date().toISOString()} ${name} deletion=${pod.metadata.deletionTimestamp ?? ''} terminated=${JSON.stringify(t ?? null)}\n`);

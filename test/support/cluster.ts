@@ -80,18 +80,19 @@ export function tokenFor(secret: string, user: string): Promise<string> {
 }
 
 /**
- * Watches the pods of a namespace through the API (`?watch=1`, one JSON event per line) and calls
- * `onPod` with every version of every pod. Returns a function that ends the watch.
+ * Watches objects through the API (`?watch=1`, one JSON event per line; `path` is the list URL,
+ * e.g. /api/v1/namespaces/x/pods) and calls `onObject` with every version of every object of
+ * `kind`. Returns a function that ends the watch.
  */
-export async function watchPods(env: ClusterEnv, ns: string, onPod: (pod: Json) => void): Promise<() => void> {
+export async function watchObjects(env: ClusterEnv, path: string, kind: string, onObject: (o: Json) => void): Promise<() => void> {
   const { request } = await import('node:https');
   let ended = false;
   let current: ReturnType<typeof request> | undefined;
   // A watch may end or report an error (a fresh API server's watch cache can lag: "Too large
-  // resource version"); it is opened again, and every pod is listed anew as ADDED.
+  // resource version"); it is opened again, and every object is listed anew as ADDED.
   const open = (): Promise<void> =>
     new Promise<void>((resolve) => {
-      const req = request(`${env.cluster.server}/api/v1/namespaces/${ns}/pods?watch=1`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${env.cluster.token}` } });
+      const req = request(`${env.cluster.server}${path}?watch=1`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${env.cluster.token}` } });
       current = req;
       const again = (): void => {
         req.destroy();
@@ -105,8 +106,8 @@ export async function watchPods(env: ClusterEnv, ns: string, onPod: (pod: Json) 
           for (const line of lines) {
             if (!line.trim()) continue;
             const event = JSON.parse(line) as Json;
-            if (event.type === 'ERROR' || event.object?.kind !== 'Pod') return again();
-            onPod(event.object);
+            if (event.type === 'ERROR' || event.object?.kind !== kind) return again();
+            onObject(event.object);
           }
         });
         res.on('end', again);

@@ -25,7 +25,6 @@ const schema = z.object({
   BACKEND_RETRY_MAX: setting.duration('10s', 100),
   EMBEDDED_LOG_PARTITIONS: setting.int(4, 1, 1024),
   MAX_BODY_BYTES: setting.int(4096, 1, 1024 * 1024),
-  IDEMPOTENCY_WINDOW: setting.duration('24h', 1000),
   SYNC_MAX_LIMIT: setting.int(500, 1, 10_000),
   CONVERSATIONS_MAX: setting.int(1000, 1, 100_000),
   PRESENCE_TTL: setting.duration('30s', 300),
@@ -54,7 +53,6 @@ export interface MessageConfig {
   backendRetryMaxMs: number;
   embeddedLogPartitions: number;
   maxBodyBytes: number;
-  idempotencyWindowMs: number;
   syncMaxLimit: number;
   conversationsMax: number;
   presenceTtlMs: number;
@@ -99,7 +97,6 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
     internalAuthToken: s.INTERNAL_AUTH_TOKEN,
     embeddedLogPartitions: s.EMBEDDED_LOG_PARTITIONS,
     maxBodyBytes: s.MAX_BODY_BYTES,
-    idempotencyWindowMs: s.IDEMPOTENCY_WINDOW,
     syncMaxLimit: s.SYNC_MAX_LIMIT,
     conversationsMax: s.CONVERSATIONS_MAX,
     presenceTtlMs: s.PRESENCE_TTL,

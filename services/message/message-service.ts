@@ -46,7 +46,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   };
 
   const backendTime = backendHistogram(registry);
-  const store = instrument('store', backends.store, ['claimSend', 'hasMessage', 'lastSeq', 'insertMessage', 'insertMessages', 'readMessages', 'listConversations'], backendTime);
+  const store = instrument('store', backends.store, ['lastSeq', 'lastSeqs', 'insertMessage', 'insertMessages', 'readMessages', 'listConversations'], backendTime);
   const presence = instrument('presence', backends.presence, ['refresh', 'remove', 'lookup'], backendTime);
   const log = instrument('log', backends.log, ['append'], backendTime);
 
@@ -64,9 +64,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   });
   const acceptor = new SendAcceptor({
     log,
-    store,
     maxBodyBytes: config.maxBodyBytes,
-    idempotencyWindowMs: config.idempotencyWindowMs,
     onResult: (result) => metrics.sends.inc({ result }),
   });
   const history = new History(store, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });

@@ -19,18 +19,16 @@ const clock = () => {
 const tag = () => randomBytes(4).toString('hex');
 
 storeContract('embedded', async () => {
-  const c = clock();
-  const store = createEmbeddedStore({ now: c.now });
+  const store = createEmbeddedStore();
   await store.start();
-  return { store, advance: c.advance, close: () => store.stop() };
+  return { store, close: () => store.stop() };
 });
 
 storeContract('MongoDB wire protocol (FerretDB)', async () => {
   const env = await sharedRealBackends();
-  const c = clock();
-  const store = createMongoStore({ uri: env.mongodbUri, database: `contract_${tag()}`, logger: testLogger('mongo'), now: c.now });
+  const store = createMongoStore({ uri: env.mongodbUri, database: `contract_${tag()}`, logger: testLogger('mongo') });
   await store.start();
-  return { store, advance: c.advance, close: () => store.stop() };
+  return { store, close: () => store.stop() };
 });
 
 presenceContract('embedded', async () => {

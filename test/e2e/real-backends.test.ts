@@ -4,6 +4,8 @@ import { killAll, metricValue, startConnectProcess, startMessageProcess, type Co
 import { TestClient, type Frame } from '../support/ws-client.js';
 import { isolatedBackendSettings, sharedRealBackends } from '../support/real-backends.js';
 import { dm, gapFree, sendReliably, syncAll } from '../support/traffic.js';
+import { credentials } from '@grpc/grpc-js';
+import { loadSwitchboardProto } from '../../services/shared/proto.js';
 
 
 /** PROTOCOL.md §3 on Kafka, the MongoDB wire protocol and Redis, with 2 Message and 2 Connect processes. */
@@ -57,6 +59,29 @@ describe('two Message and two Connect processes on real backends', function () {
       const ready = await getJson(`${m.admin}/readyz`);
       assert.equal(ready.status, 200);
       assert.match(JSON.stringify(ready.body), /member of switchboard-test-/);
+    }
+  });
+
+  it('settles the same retry reaching both Message processes at the same moment: one msgId, one stored message, no gap', async () => {
+    const { grpc } = loadSwitchboardProto();
+    const grpcClients = messages.map((m) => new grpc.switchboard.v1.MessageService(`127.0.0.1:${m.grpcPort}`, credentials.createInsecure()));
+    const send = (c: (typeof grpcClients)[number], clientId: string, body: string) =>
+      new Promise<{ msgId: string }>((resolve, reject) =>
+        c.send({ fromUser: 'race-a', clientId, toUser: 'race-b', body, originInstance: 'test', originConnection: 'test' }, (err, res) => (err ? reject(err) : resolve(res as { msgId: string }))),
+      );
+    try {
+      const ids = Array.from({ length: 20 }, (_, i) => `race-${i}`);
+      // Each send reaches both pods at once, three times (a client resending on two gateways).
+      const answers = await Promise.all(ids.flatMap((id) => [0, 1, 0, 1, 0, 1].map((k) => send(grpcClients[k]!, id, `body ${id}`).then((r) => [id, r.msgId] as const))));
+      for (const id of ids) assert.equal(new Set(answers.filter(([i]) => i === id).map(([, m]) => m)).size, 1, `one msgId for ${id}`);
+      const reader = await open(gateways[0]!, 'race-b');
+      const want = new Set(answers.map(([, m]) => m));
+      await eventually('all stored', async () => (await syncAll(reader, dm('race-a', 'race-b'))).length >= want.size, 30_000, 300);
+      const stored = await syncAll(reader, dm('race-a', 'race-b'));
+      gapFree(stored, 'race conversation');
+      assert.deepEqual(new Set(stored.map((m) => String(m.msgId))), want, 'exactly one stored message per send id');
+    } finally {
+      for (const c of grpcClients) c.close();
     }
   });
 

@@ -88,42 +88,47 @@ export async function watchObjects(env: ClusterEnv, path: string, kind: string, 
   const { request } = await import('node:https');
   let ended = false;
   let current: ReturnType<typeof request> | undefined;
+  let first!: () => void;
+  // Resolves with the first object: the watch delivers from then on (every object is listed first).
+  const delivering = new Promise<void>((resolve) => (first = resolve));
   // A watch may end or report an error (a fresh API server's watch cache can lag: "Too large
   // resource version"); it is opened again, and every object is listed anew as ADDED.
-  const open = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const req = request(`${env.cluster.server}${path}?watch=1`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${env.cluster.token}` } });
-      current = req;
-      const again = (): void => {
-        req.destroy();
-        if (!ended) setTimeout(() => void open(), 500);
-      };
-      req.on('response', (res) => {
-        let partial = '';
-        res.on('data', (c: Buffer) => {
-          const lines = (partial + c.toString()).split('\n');
-          partial = lines.pop() ?? '';
-          for (const line of lines) {
-            if (!line.trim()) continue;
-            const event = JSON.parse(line) as Json;
-            if (event.type === 'ERROR' || event.object?.kind !== kind) return again();
-            onObject(event.object);
-          }
-        });
-        res.on('end', again);
-        resolve();
+  const open = (): void => {
+    const req = request(`${env.cluster.server}${path}?watch=1`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${env.cluster.token}` } });
+    current = req;
+    const again = (): void => {
+      req.destroy();
+      if (!ended) setTimeout(open, 300);
+    };
+    req.on('response', (res) => {
+      let partial = '';
+      res.on('data', (c: Buffer) => {
+        const lines = (partial + c.toString()).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) {
+          if (!line.trim()) continue;
+          const event = JSON.parse(line) as Json;
+          if (event.type === 'ERROR' || event.object?.kind !== kind) return again();
+          onObject(event.object);
+          first();
+        }
       });
-      req.on('error', () => {
-        again();
-        resolve();
-      });
-      req.end();
+      res.on('end', again);
     });
-  await open();
-  return () => {
+    req.on('error', again);
+    req.end();
+  };
+  open();
+  const stop = (): void => {
     ended = true;
     current?.destroy();
   };
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no ${kind} from the watch of ${path} within 30 s`)), 30_000).unref());
+  await Promise.race([delivering, timeout]).catch((err: unknown) => {
+    stop();
+    throw err;
+  });
+  return stop;
 }
 
 /** `kubectl port-forward` as an operator runs it, on a free local port. */

@@ -9,7 +9,6 @@ describe('configuration', () => {
     const m = loadMessageConfig({});
     assert.equal(m.grpcPort, 22004);
     assert.equal(m.httpPort, 21004);
-    assert.equal(m.idempotencyWindowMs, 24 * 3_600_000);
     assert.equal(m.maxBodyBytes, 4096);
     const c = loadConnectConfig({ AUTH_JWT_SECRET: 'x'.repeat(32) });
     assert.equal(c.wsPort, 21005);
@@ -26,12 +25,12 @@ describe('configuration', () => {
 
   it('names every bad setting at once', () => {
     assert.throws(
-      () => loadMessageConfig({ MESSAGE_GRPC_PORT: 'abc', IDEMPOTENCY_WINDOW: 'soon', MAX_BODY_BYTES: '0' }),
+      () => loadMessageConfig({ MESSAGE_GRPC_PORT: 'abc', MESSAGE_DRAIN_WINDOW: 'soon', MAX_BODY_BYTES: '0' }),
       (e: unknown) =>
         e instanceof ConfigError &&
         e.problems.length === 3 &&
         e.message.includes('MESSAGE_GRPC_PORT: expected a port number 0-65535; got "abc"') &&
-        e.message.includes('IDEMPOTENCY_WINDOW') &&
+        e.message.includes('MESSAGE_DRAIN_WINDOW') &&
         e.message.includes('MAX_BODY_BYTES'),
     );
   });

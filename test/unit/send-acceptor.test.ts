@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { SendAcceptor } from '../../services/message/domain/send-acceptor.js';
+import { msgIdOf, SendAcceptor } from '../../services/message/domain/send-acceptor.js';
+import { Sequencer } from '../../services/message/domain/sequencer.js';
 import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
 import type { MessageLog, SendEntry } from '../../services/message/adapters/log.js';
 import type { MessageStore } from '../../services/message/adapters/store.js';
-
-const HOUR = 3_600_000;
 
 /** A log that records appends and can be made to fail. */
 function recordingLog(): MessageLog & { appended: SendEntry[]; failing: boolean } {
@@ -24,62 +23,48 @@ function recordingLog(): MessageLog & { appended: SendEntry[]; failing: boolean 
   return log;
 }
 
-describe('SendAcceptor (idempotency window)', () => {
-  let clock: number;
+describe('SendAcceptor (idempotency by derived msgId)', () => {
   let store: MessageStore;
   let log: ReturnType<typeof recordingLog>;
-  let ids: number;
   let acceptor: SendAcceptor;
-  const send = (clientId: string, body = 'hi', to = 'b') =>
-    acceptor.accept({ from: 'a', clientId, to, body, originInstance: 'i', originConnection: 'c' });
+  const send = (clientId: string, body = 'hi', to = 'b', from = 'a') => acceptor.accept({ from, clientId, to, body, originInstance: 'i', originConnection: 'c' });
 
   beforeEach(async () => {
-    clock = 1_000_000;
-    ids = 0;
-    store = createEmbeddedStore({ now: () => clock });
+    store = createEmbeddedStore();
     await store.start();
     log = recordingLog();
-    acceptor = new SendAcceptor({ log, store, maxBodyBytes: 4096, idempotencyWindowMs: 24 * HOUR, now: () => clock, newId: () => `m${++ids}` });
+    acceptor = new SendAcceptor({ log, maxBodyBytes: 4096, now: () => 1_000_000 });
   });
 
-  it('accepts a send once it is appended, with conversation and accept time', async () => {
+  it('accepts a send once it is appended, with its derived msgId, conversation and accept time', async () => {
     const a = await send('x1');
-    assert.deepEqual(a, { msgId: 'm1', conversation: 'dm:a:b', ts: 1_000_000, duplicate: false });
-    assert.equal(log.appended.length, 1);
-    assert.equal(log.appended[0]!.msgId, 'm1');
+    assert.deepEqual(a, { msgId: msgIdOf('a', 'x1'), conversation: 'dm:a:b', ts: 1_000_000 });
+    assert.match(a.msgId, /^[A-Za-z0-9_-]{24}$/);
+    assert.deepEqual(log.appended.map((e) => e.msgId), [a.msgId]);
   });
 
-  it('repeats the same msgId for the same (user, id) within the window and appends no second message once stored', async () => {
+  it('answers a repeat with the same msgId on any pod, and the consumer stores one message', async () => {
     const first = await send('x1', 'first');
-    await store.insertMessage({ ...log.appended[0]!, seq: 1 }, ['a', 'b']);
-    clock += 23 * HOUR;
-    const again = await send('x1', 'changed body');
-    assert.deepEqual(again, { ...first, duplicate: true });
-    assert.equal(log.appended.length, 1);
-  });
-
-  it('re-appends the original entry when the first attempt may not have reached the log', async () => {
-    log.failing = true;
-    await assert.rejects(send('x1', 'original'), { code: 'UNAVAILABLE' });
-    log.failing = false;
-    const again = await send('x1', 'retry text');
-    assert.equal(again.msgId, 'm1');
-    assert.equal(log.appended.length, 1);
-    assert.equal(log.appended[0]!.body, 'original');
-  });
-
-  it('treats the same id after the window as a new message', async () => {
-    await send('x1');
-    clock += 24 * HOUR + 1;
-    const later = await send('x1');
-    assert.equal(later.msgId, 'm2');
-    assert.equal(later.duplicate, false);
+    // The same retry reaching another Message pod: another acceptor on the same log.
+    const elsewhere = new SendAcceptor({ log, maxBodyBytes: 4096 });
+    const again = await elsewhere.accept({ from: 'a', clientId: 'x1', to: 'b', body: 'first', originInstance: 'j', originConnection: 'd' });
+    assert.equal(again.msgId, first.msgId);
+    assert.equal(log.appended.length, 2, 'both appended: the send path never asks the store');
+    const stored = await new Sequencer(store).storeBatch(log.appended);
+    assert.deepEqual(stored.map((m) => [m.msgId, m.seq]), [[first.msgId, 1]]);
+    assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId), [first.msgId]);
+    // A repeat consumed later, in another batch, is dropped as well and takes no seq.
+    await send('x1', 'first');
+    assert.deepEqual(await new Sequencer(store).storeBatch(log.appended.slice(2)), []);
+    await send('x2', 'next');
+    assert.deepEqual((await new Sequencer(store).storeBatch(log.appended.slice(3))).map((m) => m.seq), [2], 'no gap');
   });
 
   it('keys idempotency by user: the same id from another user is another message', async () => {
-    await send('x1');
-    const other = await acceptor.accept({ from: 'b', clientId: 'x1', to: 'a', body: 'hi', originInstance: '', originConnection: '' });
-    assert.equal(other.msgId, 'm2');
+    const mine = await send('x1');
+    const other = await send('x1', 'hi', 'a', 'b');
+    assert.notEqual(other.msgId, mine.msgId);
+    assert.notEqual(msgIdOf('a', 'b\u0000c'), msgIdOf('a\u0000b', 'c'));
   });
 
   it('rejects bad input with BAD_REQUEST / TOO_LARGE and appends nothing', async () => {
@@ -92,8 +77,10 @@ describe('SendAcceptor (idempotency window)', () => {
     assert.equal(log.appended.length, 0);
   });
 
-  it('answers UNAVAILABLE when the store is down', async () => {
-    await store.stop();
-    await assert.rejects(send('x1'), { code: 'UNAVAILABLE' });
+  it('answers UNAVAILABLE when the log is down, and accepts the same send once it is back', async () => {
+    log.failing = true;
+    await assert.rejects(send('x1'), { code: 'UNAVAILABLE', message: /log unavailable: broker down/ });
+    log.failing = false;
+    assert.equal((await send('x1')).msgId, msgIdOf('a', 'x1'));
   });
 });

@@ -1,6 +1,6 @@
 import type { CheckResult } from '../../shared/health.js';
 import { UnavailableError } from '../../shared/errors.js';
-import { SeqConflictError, type ConversationSummary, type MessageStore, type SendClaim, type StoredMessage } from './store.js';
+import { SeqConflictError, type ConversationSummary, type MessageStore, type StoredMessage } from './store.js';
 
 interface ConversationRow {
   /** messages[i] has seq i + 1 */
@@ -10,54 +10,34 @@ interface ConversationRow {
 
 /**
  * In-process twin of the MongoDB store, with the same uniqueness rules ((conversation, seq),
- * msgId) and claim expiry. Not durable. `now` is injected for the idempotency window.
+ * msgId). Not durable.
  */
-export function createEmbeddedStore(opts: { now?: () => number } = {}): MessageStore {
-  const now = opts.now ?? Date.now;
+export function createEmbeddedStore(): MessageStore {
   const conversations = new Map<string, ConversationRow>();
   const byMsgId = new Map<string, StoredMessage>();
   const userIndex = new Map<string, Set<string>>();
-  const claims = new Map<string, SendClaim>();
   let running = false;
-  let sweepTimer: NodeJS.Timeout | undefined;
-
-  const claimKey = (user: string, clientId: string): string => `${user}\u0000${clientId}`;
   const ensureRunning = (): void => {
     if (!running) throw new UnavailableError('store is not running');
-  };
-  const sweep = (): void => {
-    const t = now();
-    for (const [k, c] of claims) if (c.expiresAt <= t) claims.delete(k);
   };
 
   return {
     async start() {
       running = true;
-      sweepTimer = setInterval(sweep, 60_000);
-      sweepTimer.unref();
     },
     async stop() {
       running = false;
-      clearInterval(sweepTimer);
     },
     health(): CheckResult {
       return running ? { ok: true, detail: 'embedded' } : { ok: false, detail: 'stopped' };
     },
-    async claimSend(claim) {
-      ensureRunning();
-      const key = claimKey(claim.entry.from, claim.entry.clientId);
-      const existing = claims.get(key);
-      if (existing && existing.expiresAt > now()) return { claim: structuredClone(existing), created: false };
-      claims.set(key, structuredClone(claim));
-      return { claim, created: true };
-    },
-    async hasMessage(msgId) {
-      ensureRunning();
-      return byMsgId.has(msgId);
-    },
     async lastSeq(conversation) {
       ensureRunning();
       return conversations.get(conversation)?.messages.length ?? 0;
+    },
+    async lastSeqs(list) {
+      ensureRunning();
+      return new Map(list.map((c) => [c, conversations.get(c)?.messages.length ?? 0]));
     },
     async insertMessage(message, members) {
       ensureRunning();

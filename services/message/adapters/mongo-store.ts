@@ -1,17 +1,14 @@
 import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
-import type { SendEntry } from './log.js';
-import { GroupCommit, type ItemResult } from '../../shared/group-commit.js';
-import { SeqConflictError, type ConversationSummary, type MessageStore, type SendClaim, type StoredMessage } from './store.js';
+import { SeqConflictError, type ConversationSummary, type MessageStore, type StoredMessage } from './store.js';
 
 export interface MongoStoreOptions {
   uri: string;
   /** Database name when the URI names none. */
   database: string;
   logger: Logger;
-  now?: () => number;
-  /** How often to check the server (readiness) and sweep expired claims where TTL indexes are missing. */
+  /** How often to check the server (readiness). */
   checkIntervalMs?: number;
 }
 
@@ -25,11 +22,6 @@ interface ConversationDoc {
   lastSeq: number;
   lastActive: number;
 }
-interface ClaimDoc {
-  _id: string;
-  entry: SendEntry;
-  expiresAt: Date;
-}
 
 const DUPLICATE_KEY = 11000;
 /** Most statements per update command (see touchConversations). */
@@ -38,13 +30,9 @@ const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerErro
 
 /**
  * The store on MongoDB (official driver), write concern majority. messages: _id = msgId, unique
- * (conversation, seq); conversations: members + lastSeq for listing; claims: _id = (user, clientId)
- * with a TTL index on expiresAt. The TTL monitor runs only every minute, so claims are also checked
- * for expiry on read; servers without TTL indexes get a periodic sweep instead.
+ * (conversation, seq); conversations: members + lastSeq, for listing and for the consumer's seqs.
  */
 export function createMongoStore(opts: MongoStoreOptions): MessageStore {
-  const now = opts.now ?? Date.now;
-  const log = opts.logger;
   const client = new MongoClient(opts.uri, {
     writeConcern: { w: 'majority' },
     readConcern: { level: 'majority' },
@@ -55,36 +43,9 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
   let db: Db | undefined;
   let messages!: Collection<MessageDoc>;
   let conversations!: Collection<ConversationDoc>;
-  let claims!: Collection<ClaimDoc>;
-  let ttlSupported = true;
   let healthy: CheckResult = { ok: false, detail: 'not connected' };
   let timer: NodeJS.Timeout | undefined;
   let checking = false;
-
-  const claimId = (user: string, clientId: string): string => `${user}\u0000${clientId}`;
-
-  /**
-   * Claims are inserted in groups (one unordered insertMany per round trip, however many sends arrive
-   * meanwhile). Per claim: true when inserted, false when its id is taken.
-   */
-  const claimInserts = new GroupCommit<ClaimDoc, boolean>(async (docs) => {
-    try {
-      await claims.insertMany(docs, { ordered: false });
-      return docs.map(() => ({ ok: true, value: true }));
-    } catch (err: unknown) {
-      if (!(err instanceof MongoBulkWriteError)) throw err;
-      const writeErrors = [err.writeErrors ?? []].flat();
-      // Without per-document errors (or with a write concern failure) nothing can be trusted as written.
-      if (writeErrors.length === 0 || err.result.getWriteConcernError()) throw err;
-      const failed = new Map(writeErrors.map((w) => [w.index, w] as const));
-      return docs.map((_, i): ItemResult<boolean> => {
-        const w = failed.get(i);
-        if (!w) return { ok: true, value: true };
-        if (w.code === DUPLICATE_KEY) return { ok: true, value: false };
-        return { ok: false, error: new Error(`claim insert failed: ${w.errmsg ?? `code ${w.code}`}`) };
-      });
-    }
-  });
 
   async function check(): Promise<void> {
     if (checking || !db) return;
@@ -92,7 +53,6 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
     try {
       await db.command({ ping: 1 }, { timeoutMS: 3000 });
       healthy = { ok: true, detail: `connected to ${db.databaseName}` };
-      if (!ttlSupported) await claims.deleteMany({ expiresAt: { $lte: new Date(now()) } });
     } catch (err: unknown) {
       healthy = { ok: false, detail: `unreachable: ${err instanceof Error ? err.message : String(err)}` };
     } finally {
@@ -146,17 +106,8 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
       db = client.db(new URL(opts.uri.replace(/^mongodb(\+srv)?:/, 'http:')).pathname.slice(1) || opts.database);
       messages = db.collection<MessageDoc>('messages');
       conversations = db.collection<ConversationDoc>('conversations');
-      claims = db.collection<ClaimDoc>('claims');
       await messages.createIndex({ conversation: 1, seq: 1 }, { unique: true, name: 'conversation_seq' });
       await conversations.createIndex({ members: 1, lastActive: -1 }, { name: 'members_lastActive' });
-      try {
-        await claims.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' });
-      } catch (err: unknown) {
-        if (!(err instanceof MongoServerError) || err.codeName !== 'NotImplemented') throw err;
-        ttlSupported = false;
-        await claims.createIndex({ expiresAt: 1 }, { name: 'expiresAt' });
-        log.warn('server has no TTL indexes; expired idempotency claims are swept periodically instead');
-      }
       healthy = { ok: true, detail: `connected to ${db.databaseName}` };
       timer = setInterval(() => void check(), opts.checkIntervalMs ?? 5000);
       timer.unref();
@@ -168,30 +119,6 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
     },
     health: () => healthy,
 
-    async claimSend(claim: SendClaim) {
-      const _id = claimId(claim.entry.from, claim.entry.clientId);
-      const doc: ClaimDoc = { _id, entry: claim.entry, expiresAt: new Date(claim.expiresAt) };
-      if (await claimInserts.submit(doc)) return { claim, created: true };
-      // Taken: by an unexpired claim (a resend), or by an expired one not yet removed.
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const existing = await claims.findOne({ _id });
-        if (existing && existing.expiresAt.getTime() > now()) {
-          return { claim: { entry: existing.entry, expiresAt: existing.expiresAt.getTime() }, created: false };
-        }
-        if (existing) {
-          // Expired but not yet removed: take it over unless another request just did.
-          const taken = await claims.updateOne({ _id, expiresAt: { $lte: new Date(now()) } }, { $set: { entry: doc.entry, expiresAt: doc.expiresAt } });
-          if (taken.modifiedCount === 1) return { claim, created: true };
-        } else if (await claimInserts.submit(doc)) {
-          // Removed meanwhile: inserted again.
-          return { claim, created: true };
-        }
-      }
-      throw new Error(`claim of ${JSON.stringify(_id)} kept changing`);
-    },
-    async hasMessage(msgId) {
-      return (await messages.countDocuments({ _id: msgId }, { limit: 1 })) > 0;
-    },
     async lastSeq(conversation, exact = false) {
       if (!exact) {
         const c = await conversations.findOne({ _id: conversation }, { projection: { lastSeq: 1 } });
@@ -199,6 +126,12 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
       }
       const top = await messages.find({ conversation }, { projection: { seq: 1 } }).sort({ seq: -1 }).limit(1).next();
       return top?.seq ?? 0;
+    },
+    async lastSeqs(list) {
+      const out = new Map<string, number>(list.map((c) => [c, 0]));
+      if (list.length === 0) return out;
+      for (const d of await conversations.find({ _id: { $in: [...list] } }, { projection: { lastSeq: 1 } }).toArray()) out.set(d._id, d.lastSeq);
+      return out;
     },
     async insertMessage(m, members) {
       try {

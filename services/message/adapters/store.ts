@@ -1,5 +1,4 @@
 import type { HealthReporter } from '../../shared/health.js';
-import type { SendEntry } from './log.js';
 
 /** A message with its place in the conversation. */
 export interface StoredMessage {
@@ -19,13 +18,6 @@ export interface ConversationSummary {
   lastSeq: number;
 }
 
-/** The record that makes a send idempotent: (user, clientId) → the entry first accepted for it. */
-export interface SendClaim {
-  entry: SendEntry;
-  /** When the claim may be forgotten (end of the idempotency window), ms since the epoch. */
-  expiresAt: number;
-}
-
 /** Raised by insertMessage when another message already holds (conversation, seq). */
 export class SeqConflictError extends Error {
   constructor(
@@ -38,25 +30,20 @@ export class SeqConflictError extends Error {
 }
 
 /**
- * Message storage (MongoDB, or the embedded twin). (conversation, seq) and msgId are unique;
- * claims expire at `expiresAt` (a TTL index on MongoDB).
+ * Message storage (MongoDB, or the embedded twin). (conversation, seq) and msgId are unique: a
+ * repeated send (same derived msgId) is never stored twice.
  */
 export interface MessageStore extends HealthReporter {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /**
-   * Records the claim unless an unexpired claim for (entry.from, entry.clientId) exists; returns
-   * the claim that holds (the existing one, or the new one) and whether it was created now.
-   */
-  claimSend(claim: SendClaim): Promise<{ claim: SendClaim; created: boolean }>;
-  /** True when a message with this id is stored. */
-  hasMessage(msgId: string): Promise<boolean>;
   /**
    * The highest stored seq of a conversation, 0 if none. Without `exact` it may come from the
    * conversation index (one key lookup), which can trail the messages after a crash between the two
    * writes; a conflict then tells the caller to ask again with `exact`.
    */
   lastSeq(conversation: string, exact?: boolean): Promise<number>;
+  /** lastSeq (from the conversation index) of many conversations in one round trip; absent ones are 0. */
+  lastSeqs(conversations: readonly string[]): Promise<Map<string, number>>;
   /**
    * Stores a message. Returns 'duplicate' (and stores nothing) when its msgId is stored already;
    * throws SeqConflictError when its seq is taken by another message. Also advances both

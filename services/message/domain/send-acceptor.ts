@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { BadRequestError, SwitchboardError, TooLargeError, UnavailableError } from '../../shared/errors.js';
 import { directConversation, isClientId, isUnambiguousDirect, isUserId } from '../../shared/ids.js';
 import type { MessageLog, SendEntry } from '../adapters/log.js';
-import type { MessageStore } from '../adapters/store.js';
 
 export interface SendCommand {
   from: string;
@@ -17,69 +16,60 @@ export interface Acceptance {
   msgId: string;
   conversation: string;
   ts: number;
-  duplicate: boolean;
 }
 
 export interface SendAcceptorOptions {
   log: MessageLog;
-  store: MessageStore;
   maxBodyBytes: number;
-  idempotencyWindowMs: number;
   now?: () => number;
-  newId?: () => string;
   /** Called with the outcome of every send (metrics). */
-  onResult?: (result: 'accepted' | 'duplicate' | 'rejected' | 'unavailable') => void;
+  onResult?: (result: 'accepted' | 'rejected' | 'unavailable') => void;
 }
 
 /**
- * The send path: validate, claim (from, clientId) for idempotency, append to the log. Resolves
- * only once the entry is durable in the log, so an `accepted` never precedes durability.
+ * The msgId of a send, derived from (user, client id): every repeat of a send — on any Message
+ * pod, at any time — names the same message, and the consumer stores it once (msgId is unique
+ * in the store, and a repeat is dropped before it gets a seq). So idempotency (PROTOCOL.md §3.3)
+ * costs the send path no database round trip.
+ */
+export function msgIdOf(from: string, clientId: string): string {
+  // Length-prefixed, so no (user, id) pair can spell another pair's input.
+  return createHash('sha256').update(`${from.length}:${from}`).update(clientId).digest('base64url').slice(0, 24);
+}
+
+/**
+ * The send path: validate, append to the log with the send's derived msgId. Resolves only once
+ * the entry is durable in the log, so an `accepted` never precedes durability.
  */
 export class SendAcceptor {
   private readonly now: () => number;
-  private readonly newId: () => string;
 
   constructor(private readonly opts: SendAcceptorOptions) {
     this.now = opts.now ?? Date.now;
-    this.newId = opts.newId ?? randomUUID;
   }
 
   /** Accepts a send or throws a SwitchboardError (BAD_REQUEST, TOO_LARGE, UNAVAILABLE). */
   async accept(cmd: SendCommand): Promise<Acceptance> {
     try {
-      const a = await this.acceptOnce(cmd);
-      this.opts.onResult?.(a.duplicate ? 'duplicate' : 'accepted');
-      return a;
+      validateSend(cmd, this.opts.maxBodyBytes);
+      const entry: SendEntry = {
+        msgId: msgIdOf(cmd.from, cmd.clientId),
+        conversation: directConversation(cmd.from, cmd.to),
+        from: cmd.from,
+        to: cmd.to,
+        body: cmd.body,
+        ts: this.now(),
+        clientId: cmd.clientId,
+        originInstance: cmd.originInstance,
+        originConnection: cmd.originConnection,
+      };
+      await backend('log', () => this.opts.log.append(entry));
+      this.opts.onResult?.('accepted');
+      return { msgId: entry.msgId, conversation: entry.conversation, ts: entry.ts };
     } catch (err: unknown) {
       this.opts.onResult?.(err instanceof UnavailableError ? 'unavailable' : 'rejected');
       throw err;
     }
-  }
-
-  private async acceptOnce(cmd: SendCommand): Promise<Acceptance> {
-    validateSend(cmd, this.opts.maxBodyBytes);
-    const ts = this.now();
-    const entry: SendEntry = {
-      msgId: this.newId(),
-      conversation: directConversation(cmd.from, cmd.to),
-      from: cmd.from,
-      to: cmd.to,
-      body: cmd.body,
-      ts,
-      clientId: cmd.clientId,
-      originInstance: cmd.originInstance,
-      originConnection: cmd.originConnection,
-    };
-    const { claim, created } = await backend('store', () =>
-      this.opts.store.claimSend({ entry, expiresAt: ts + this.opts.idempotencyWindowMs }),
-    );
-    const held = claim.entry;
-    // A repeated send whose first attempt may not have reached the log is appended again with the
-    // original content; the consumer drops the second copy by msgId.
-    if (created || !(await backend('store', () => this.opts.store.hasMessage(held.msgId)))) {
-      await backend('log', () => this.opts.log.append(held));
-    }
-    return { msgId: held.msgId, conversation: held.conversation, ts: held.ts, duplicate: !created };
   }
 }
 

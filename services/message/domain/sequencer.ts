@@ -30,10 +30,13 @@ export class Sequencer {
       seen.add(e.msgId);
       fresh.push(e);
     }
+    // The seqs of conversations not in the cache, in one round trip for the whole batch.
+    const misses = [...new Set(fresh.map((e) => e.conversation).filter((c) => !this.lastSeq.has(c)))];
+    const fetched = misses.length > 0 ? await this.messages.lastSeqs(misses) : new Map<string, number>();
     const next = new Map<string, number>();
     const batch: StoredMessage[] = [];
     for (const e of fresh) {
-      const last = next.get(e.conversation) ?? this.lastSeq.get(e.conversation) ?? (await this.messages.lastSeq(e.conversation));
+      const last = next.get(e.conversation) ?? this.lastSeq.get(e.conversation) ?? fetched.get(e.conversation) ?? 0;
       batch.push(toStored(e, last + 1));
       next.set(e.conversation, last + 1);
     }

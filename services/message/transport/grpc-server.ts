@@ -87,7 +87,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
           originConnection: r.originConnection,
         })
         .then(
-          (a) => callback(null, { msgId: a.msgId, conversation: a.conversation, ts: a.ts, duplicate: a.duplicate }),
+          (a) => callback(null, { msgId: a.msgId, conversation: a.conversation, ts: a.ts }),
           (err: unknown) => fail(callback, err, 'Send'),
         );
     },

@@ -6,12 +6,10 @@ export interface SendResponse {
   'msgId'?: (string);
   'conversation'?: (string);
   'ts'?: (number | string | Long);
-  'duplicate'?: (boolean);
 }
 
 export interface SendResponse__Output {
   'msgId': (string);
   'conversation': (string);
   'ts': (number);
-  'duplicate': (boolean);
 }

@@ -1,6 +1,7 @@
 import { createLogger, type Logger } from './logger.js';
 import { settingsFrom, type RawSettings } from './config.js';
 import { ConfigError } from './errors.js';
+import { countFatalError } from './metrics.js';
 
 /** The two calls every service exposes (ARCHITECTURE.md house style). */
 export interface Service<A> {
@@ -74,11 +75,47 @@ export function createSignalHandler(services: ReadonlyArray<Service<unknown>>, l
   };
 }
 
-/** Runs services from a main.ts until SIGTERM/SIGINT (see createSignalHandler). */
+export interface FatalErrorOptions {
+  /** Where the errors come from (the process). */
+  events?: Pick<NodeJS.EventEmitter, 'on'>;
+  exit?: (code: number) => void;
+  /** Longest graceful stop before the exit. */
+  deadlineMs?: number;
+}
+
+/**
+ * The last resort for an error nothing handled (an unhandled rejection, an uncaught exception):
+ * the state of the process is unknown, so it is logged, counted
+ * (switchboard_process_fatal_errors_total), the services get a bounded graceful stop, and the
+ * process exits 1 so that its supervisor (the kubelet) starts a fresh one. Handlers at the call
+ * sites come first; this only catches what slipped past them.
+ */
+export function installFatalErrorPolicy(services: ReadonlyArray<Service<unknown>>, logger: Logger, opts: FatalErrorOptions = {}): void {
+  const events = opts.events ?? process;
+  const exit = opts.exit ?? ((code: number) => process.exit(code));
+  let fatal = false;
+  const onFatal = (kind: string) => (err: unknown) => {
+    countFatalError();
+    logger.fatal({ err, kind }, `${kind}: stopping so that the process restarts`);
+    if (fatal) return;
+    fatal = true;
+    const stopAll = (async () => {
+      for (const s of [...services].reverse()) await s.stop();
+    })();
+    withTimeout(stopAll, opts.deadlineMs ?? 10_000, 'graceful stop timed out')
+      .catch((e: unknown) => logger.error({ err: e }, 'stop after a fatal error failed'))
+      .finally(() => exit(1));
+  };
+  events.on('unhandledRejection', onFatal('unhandled promise rejection'));
+  events.on('uncaughtException', onFatal('uncaught exception'));
+}
+
+/** Runs services from a main.ts until SIGTERM/SIGINT (see createSignalHandler), with the fatal-error policy. */
 export function runUntilSignal(services: ReadonlyArray<Service<unknown>>, logger: Logger): void {
   const handler = createSignalHandler(services, logger);
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
+  installFatalErrorPolicy(services, logger);
 }
 
 /**

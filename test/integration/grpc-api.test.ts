@@ -5,7 +5,11 @@ import { credentials, loadPackageDefinition, makeGenericClientConstructor, statu
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { loadSwitchboardProto, type MessageServiceClient } from '../../services/shared/proto.js';
-import { startMessage, type RunningMessage } from '../support/services.js';
+import { startMessage, testLogger, type RunningMessage } from '../support/services.js';
+import { createGrpcTransport } from '../../services/message/transport/grpc-server.js';
+import type { SendAcceptor } from '../../services/message/domain/send-acceptor.js';
+import type { History } from '../../services/message/domain/history.js';
+import type { SubscriberRegistry } from '../../services/message/domain/subscribers.js';
 
 type Unary = (req: unknown, cb: (err: ServiceError | null, res: Record<string, unknown>) => void) => void;
 
@@ -100,5 +104,48 @@ describe('Message gRPC API', () => {
     stream.cancel();
     assert.deepEqual(frames.map((f) => f.response), ['subscribed', 'heartbeat']);
     assert.equal(frames[0]!.subscribed!.messageServiceId, message.instanceId);
+  });
+});
+
+/** Failures while a gateway's stream is set up are answered on that stream, never by a crash. */
+describe('Message gRPC transport: failures on the subscription path', () => {
+  it('answers UNAVAILABLE when registering the gateway fails, and keeps serving', async () => {
+    const { grpc } = loadSwitchboardProto();
+    const attachFailing = { attach: async () => Promise.reject(new Error('registry exploded')), update: async () => undefined, detach: () => undefined };
+    const transport = createGrpcTransport({
+      acceptor: {} as SendAcceptor,
+      history: {} as History,
+      subscribers: attachFailing as unknown as SubscriberRegistry,
+      instanceId: 'message-test',
+      logger: testLogger('grpc'),
+      maxMessageBytes: 1 << 20,
+      keepaliveMs: 10_000,
+      keepaliveTimeoutMs: 5000,
+      unavailable: () => undefined,
+      streamsServed: async () => undefined,
+    });
+    const port = await transport.bind('127.0.0.1', 0);
+    const c = new grpc.switchboard.v1.MessageService(`127.0.0.1:${port}`, credentials.createInsecure());
+    const rejections: unknown[] = [];
+    const onRejection = (r: unknown): void => void rejections.push(r);
+    process.on('unhandledRejection', onRejection);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const stream = c.messageStream();
+        const err = await new Promise<ServiceError>((resolve) => {
+          stream.on('error', resolve);
+          stream.on('data', () => undefined);
+          stream.write({ subscribe: { connectServiceId: `gw-${i}`, onlineUsers: ['u1'] } });
+        });
+        assert.equal(err.code, status.UNAVAILABLE);
+        assert.equal(err.details, 'registering the gateway failed: registry exploded');
+      }
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(rejections, [], 'nothing escaped as an unhandled rejection');
+    } finally {
+      process.off('unhandledRejection', onRejection);
+      c.close();
+      transport.server.forceShutdown();
+    }
   });
 });

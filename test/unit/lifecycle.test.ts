@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { createSignalHandler, once } from '../../services/shared/lifecycle.js';
+import { EventEmitter } from 'node:events';
+import { createSignalHandler, installFatalErrorPolicy, once } from '../../services/shared/lifecycle.js';
+import { createRegistry } from '../../services/shared/metrics.js';
 import { silentLogger } from '../../services/shared/logger.js';
 
 describe('signal handling of a main.ts', () => {
@@ -37,5 +39,34 @@ describe('signal handling of a main.ts', () => {
     s.tick(1000);
     s.handler('SIGINT');
     assert.deepEqual(s.exits, [1]);
+  });
+});
+
+describe('the fatal-error policy of a main.ts', () => {
+  it('logs and counts an unhandled rejection, stops the services once, and exits 1', async () => {
+    const events = new EventEmitter();
+    const exits: number[] = [];
+    let stops = 0;
+    const service = { start: async () => undefined, stop: once(async () => void stops++) };
+    const registry = createRegistry('test');
+    const before = (await registry.getSingleMetric('switchboard_process_fatal_errors_total')!.get()).values[0]?.value ?? 0;
+    installFatalErrorPolicy([service], silentLogger(), { events, exit: (c) => exits.push(c) });
+    events.emit('unhandledRejection', new Error('nobody awaited me'));
+    events.emit('uncaughtException', new Error('and me'));
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(exits, [1]);
+    assert.equal(stops, 1);
+    const after = (await registry.getSingleMetric('switchboard_process_fatal_errors_total')!.get()).values[0]!.value;
+    assert.equal(after - before, 2);
+  });
+
+  it('exits 1 after the deadline when the graceful stop hangs', async () => {
+    const events = new EventEmitter();
+    const exits: number[] = [];
+    const stuck = { start: async () => undefined, stop: () => new Promise<void>(() => undefined) };
+    installFatalErrorPolicy([stuck], silentLogger(), { events, exit: (c) => exits.push(c), deadlineMs: 20 });
+    events.emit('uncaughtException', new Error('boom'));
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(exits, [1]);
   });
 });

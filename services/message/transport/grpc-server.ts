@@ -166,12 +166,18 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
 
   // Frames are held until the pod serves; the gateway's connect deadline bounds the wait.
   let held: MessageStreamRequest__Output[] | undefined = [];
-  void deps.streamsServed().then((refusal) => {
+  /** A failure while setting the stream up: the gateway is refused (and retries), the pod stays up. */
+  const failed = (what: string) => (err: unknown): void => {
+    log.error({ err, instance }, `${what} failed; stream refused`);
+    if (instance) deps.subscribers.detach(instance, link);
+    reject(status.UNAVAILABLE, `${what} failed: ${err instanceof Error ? err.message : String(err)}`);
+  };
+  deps.streamsServed().then((refusal) => {
     if (refusal) return reject(status.UNAVAILABLE, refusal);
     const pending = held ?? [];
     held = undefined;
     for (const req of pending) onFrame(req);
-  });
+  }).catch(failed('serving the stream'));
   const onFrame = (req: MessageStreamRequest__Output): void => {
     if (ended) return;
     if (!instance) {
@@ -182,18 +188,21 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
       if (bad !== undefined) return reject(status.INVALID_ARGUMENT, `online_users holds an invalid user id: ${JSON.stringify(bad).slice(0, 80)}`);
       instance = sub.connectServiceId;
       const id = instance;
-      void deps.subscribers.attach(id, link, sub.onlineUsers).then(() => {
-        if (ended) return;
-        call.write({ subscribed: { messageServiceId: deps.instanceId } });
-        log.info({ instance: id, users: sub.onlineUsers.length }, 'gateway subscribed');
-      });
+      deps.subscribers
+        .attach(id, link, sub.onlineUsers)
+        .then(() => {
+          if (ended) return;
+          call.write({ subscribed: { messageServiceId: deps.instanceId } });
+          log.info({ instance: id, users: sub.onlineUsers.length }, 'gateway subscribed');
+        })
+        .catch(failed('registering the gateway'));
       return;
     }
     if (req.request === 'presence' && req.presence) {
       const { online, offline } = req.presence;
       const bad = [...online, ...offline].find((u) => !isUserId(u));
       if (bad !== undefined) return reject(status.INVALID_ARGUMENT, `presence holds an invalid user id: ${JSON.stringify(bad).slice(0, 80)}`);
-      void deps.subscribers.update(instance, link, online, offline);
+      deps.subscribers.update(instance, link, online, offline).catch(failed('updating presence'));
     } else if (req.request === 'heartbeat') {
       call.write({ heartbeat: { ts: Date.now() } });
     } else if (req.request === 'subscribe') {

@@ -95,6 +95,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
           logger: logger.child({ component: 'readiness-gate' }),
           onUpdate: (result) => m.gate.inc({ result }),
           now,
+          random: deps.random,
         })
       : NO_GATE);
   /** The readiness rule of PROTOCOL.md §4, shared by /readyz and the readiness gate. */

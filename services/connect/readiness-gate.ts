@@ -1,6 +1,6 @@
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Logger } from '../shared/logger.js';
-import { Backoff } from '../shared/backoff.js';
+import { retryUntil } from '../shared/retry.js';
 
 /** The pod condition behind the readiness gate Connect pods declare (PROTOCOL.md §5). */
 export const GATE_CONDITION = 'switchboard.dev/message-streams';
@@ -20,6 +20,8 @@ export interface ReadinessGateOptions {
   logger: Logger;
   onUpdate?: (result: 'success' | 'failure') => void;
   now?: () => number;
+  /** Random source of the retry backoff (tests). */
+  random?: () => number;
 }
 
 /** A gate that does nothing (outside a cluster). */
@@ -41,7 +43,6 @@ export function loadKubeConfig(kubeconfigPath: string | undefined): KubeConfig {
 export function createReadinessGate(opts: ReadinessGateOptions): ReadinessGate {
   const api = opts.kubeConfig.makeApiClient(CoreV1Api);
   const now = opts.now ?? Date.now;
-  const backoff = new Backoff({ initialMs: 500, multiplier: 2, jitter: 0.2, maxMs: 30_000 });
   let desired: { ready: boolean; message: string } | undefined;
   let applied: boolean | undefined;
   let running: Promise<void> | undefined;
@@ -50,34 +51,45 @@ export function createReadinessGate(opts: ReadinessGateOptions): ReadinessGate {
   let stopped = false;
   const pending = (): boolean => !stopped && desired !== undefined && desired.ready !== applied;
 
+  /** Patches the condition to the desired state (re-read at every attempt: it may change meanwhile). */
+  async function patch(): Promise<void> {
+    const target = desired!;
+    const condition = {
+      type: GATE_CONDITION,
+      status: target.ready ? 'True' : 'False',
+      reason: target.ready ? 'MessageStreamsUp' : 'MessageStreamsDown',
+      message: target.message,
+      lastTransitionTime: new Date(now()).toISOString(),
+    };
+    try {
+      await api.patchNamespacedPodStatus(
+        { name: opts.podName, namespace: opts.namespace, body: { status: { conditions: [condition] } } },
+        setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+      );
+    } catch (err: unknown) {
+      opts.onUpdate?.('failure');
+      throw err;
+    }
+    applied = target.ready;
+    opts.onUpdate?.('success');
+    opts.logger.info({ condition: GATE_CONDITION, status: condition.status, message: target.message }, 'readiness gate updated');
+  }
+
   async function apply(): Promise<void> {
     while (pending()) {
-      const target = desired!;
-      const condition = {
-        type: GATE_CONDITION,
-        status: target.ready ? 'True' : 'False',
-        reason: target.ready ? 'MessageStreamsUp' : 'MessageStreamsDown',
-        message: target.message,
-        lastTransitionTime: new Date(now()).toISOString(),
-      };
-      try {
-        await api.patchNamespacedPodStatus(
-          { name: opts.podName, namespace: opts.namespace, body: { status: { conditions: [condition] } } },
-          setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
-        );
-        applied = target.ready;
-        backoff.reset();
-        opts.onUpdate?.('success');
-        opts.logger.info({ condition: GATE_CONDITION, status: condition.status, message: target.message }, 'readiness gate updated');
-      } catch (err: unknown) {
-        opts.onUpdate?.('failure');
-        const delay = backoff.next();
-        opts.logger.warn({ err, retryInMs: delay }, 'readiness gate update failed; retrying');
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          timer = setTimeout(resolve, delay);
-        });
-      }
+      await retryUntil(patch, {
+        backoff: { initialMs: 500, multiplier: 2, jitter: 0.2, maxMs: 30_000 },
+        stopped: () => !pending(),
+        onRetry: (err, delay) => opts.logger.warn({ err, retryInMs: delay }, 'readiness gate update failed; retrying'),
+        // stop() cuts the wait short.
+        sleep: (ms) =>
+          new Promise<void>((resolve) => {
+            wake = resolve;
+            timer = setTimeout(resolve, ms);
+          }),
+        now,
+        random: opts.random,
+      });
     }
   }
 

@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import { createAdminServer } from '../shared/admin-server.js';
 import { createRegistry } from '../shared/metrics.js';
 import { once, sleep, withTimeout, type Service } from '../shared/lifecycle.js';
-import { Backoff } from '../shared/backoff.js';
+import { retryUntil } from '../shared/retry.js';
 import type { CheckResult } from '../shared/health.js';
 import type { MessageConfig } from './config.js';
 import type { Backends } from './backends.js';
@@ -26,6 +26,8 @@ export interface MessageServiceDeps {
   backends: Backends;
   logger: Logger;
   registry?: Registry;
+  /** Random source of the retry backoff (tests). */
+  random?: () => number;
 }
 
 /** The Message service: gRPC API, log consumer pipeline, subscriber streams, admin HTTP. */
@@ -97,21 +99,15 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     draining: draining ? { ok: false, detail: 'draining' } : { ok: true, detail: 'serving' },
   });
 
-  /** Runs `attempt` until it succeeds or the service stops, with capped exponential backoff. */
-  async function retry(name: string, attempt: () => Promise<void>): Promise<boolean> {
-    const backoff = new Backoff({ initialMs: 200, multiplier: 2, jitter: 0.2, maxMs: config.backendRetryMaxMs });
-    for (;;) {
-      if (draining) return false;
-      try {
-        await attempt();
-        return true;
-      } catch (err: unknown) {
-        const delay = backoff.next();
-        logger.warn({ err, backend: name, retryInMs: delay }, `${name} not reachable yet; retrying`);
-        await sleep(delay);
-      }
-    }
-  }
+  /** Runs `attempt` until it succeeds or the service drains, with capped exponential backoff. */
+  const retry = (name: string, attempt: () => Promise<void>): Promise<boolean> =>
+    retryUntil(attempt, {
+      backoff: { initialMs: 200, multiplier: 2, jitter: 0.2, maxMs: config.backendRetryMaxMs },
+      stopped: () => draining,
+      onRetry: (err, delay) => logger.warn({ err, backend: name, retryInMs: delay }, `${name} not reachable yet; retrying`),
+      sleep,
+      random: deps.random,
+    });
 
   /** Connects the backends in order (any start order of the system works), then starts consuming. */
   async function connectBackends(): Promise<void> {

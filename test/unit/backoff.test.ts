@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { Backoff, DEFAULT_BACKOFF, ReconnectPolicy } from '../../services/shared/backoff.js';
+import { retryUntil } from '../../services/shared/retry.js';
 
 describe('Backoff (gRPC connection-backoff spec)', () => {
   it('grows by 1.6 from 1 s with no jitter when random is 0.5', () => {
@@ -76,5 +77,43 @@ describe('ReconnectPolicy (reset only after a stable connection)', () => {
     const delays = Array.from({ length: 40 }, () => p.nextDelay());
     assert.equal(Math.max(...delays), 36_000);
     assert.deepEqual(delays.slice(-3), [36_000, 36_000, 36_000]);
+  });
+});
+
+describe('retryUntil (the one retry loop of the services)', () => {
+  it('waits the exact exponential delays between failures and stops retrying on success', async () => {
+    const waits: number[] = [];
+    let calls = 0;
+    const errors: string[] = [];
+    const ok = await retryUntil(
+      async () => {
+        if (++calls < 4) throw new Error(`fail ${calls}`);
+      },
+      {
+        backoff: { initialMs: 100, multiplier: 2, jitter: 0.2, maxMs: 300 },
+        stopped: () => false,
+        onRetry: (err, delay) => errors.push(`${(err as Error).message} → ${delay}`),
+        sleep: async (ms) => void waits.push(ms),
+        random: () => 0.5, // the middle of the jitter range: the un-jittered delay
+      },
+    );
+    assert.equal(ok, true);
+    assert.deepEqual(waits, [100, 200, 300]);
+    assert.deepEqual(errors, ['fail 1 → 100', 'fail 2 → 200', 'fail 3 → 300']);
+  });
+
+  it('gives up (false) once stopped, without another attempt or wait', async () => {
+    let stopped = false;
+    let calls = 0;
+    const waits: number[] = [];
+    const ok = await retryUntil(
+      async () => {
+        calls++;
+        stopped = true;
+        throw new Error('down');
+      },
+      { backoff: { initialMs: 100, multiplier: 2, jitter: 0, maxMs: 1000 }, stopped: () => stopped, sleep: async (ms) => void waits.push(ms) },
+    );
+    assert.deepEqual([ok, calls, waits], [false, 1, []]);
   });
 });

@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/logger.js';
-import { Backoff } from '../../shared/backoff.js';
+import { retryUntil } from '../../shared/retry.js';
 import type { CheckResult } from '../../shared/health.js';
 import { UnavailableError } from '../../shared/errors.js';
 import type { BatchHandler, MessageLog, SendEntry } from './log.js';
@@ -10,6 +10,8 @@ export interface EmbeddedLogOptions {
   /** Largest batch handed to the consumer. */
   maxBatch?: number;
   logger: Logger;
+  /** Random source of the redelivery backoff (tests). */
+  random?: () => number;
 }
 
 interface Partition {
@@ -38,21 +40,20 @@ export function createEmbeddedLog(opts: EmbeddedLogOptions): MessageLog {
     if (!handler || p.running || !consuming || p.committed >= p.base + p.entries.length) return;
     p.running = true;
     const run = (async () => {
-      const backoff = new Backoff({ initialMs: 50, multiplier: 2, jitter: 0.2, maxMs: 5_000 });
       while (consuming && p.committed < p.base + p.entries.length) {
         const from = p.committed - p.base;
         const batch = p.entries.slice(from, from + maxBatch);
-        try {
-          await handler!({ partition: index, entries: batch });
-          p.committed += batch.length;
-          p.entries.splice(0, p.committed - p.base);
-          p.base = p.committed;
-          backoff.reset();
-        } catch (err: unknown) {
-          const delay = backoff.next();
-          opts.logger.warn({ err, partition: index, retryInMs: delay }, 'batch failed; redelivering');
-          await new Promise((r) => setTimeout(r, delay));
-        }
+        const done = await retryUntil(() => handler!({ partition: index, entries: batch }), {
+          backoff: { initialMs: 50, multiplier: 2, jitter: 0.2, maxMs: 5_000 },
+          stopped: () => !consuming,
+          onRetry: (err, delay) => opts.logger.warn({ err, partition: index, retryInMs: delay }, 'batch failed; redelivering'),
+          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+          random: opts.random,
+        });
+        if (!done) break;
+        p.committed += batch.length;
+        p.entries.splice(0, p.committed - p.base);
+        p.base = p.committed;
       }
     })().finally(() => {
       p.running = false;

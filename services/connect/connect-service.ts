@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../shared/logger.js';
 import { createAdminServer } from '../shared/admin-server.js';
 import { createRegistry } from '../shared/metrics.js';
-import { once, sleep, type Service } from '../shared/lifecycle.js';
+import { Deadline, once, sleep, type Service } from '../shared/lifecycle.js';
 import type { CheckResult } from '../shared/health.js';
 import type { ConnectConfig } from './config.js';
 import { createAuthenticator, type Authenticator } from './auth.js';
@@ -262,12 +262,14 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
           s.close(CloseCode.GOING_AWAY, 'server draining; reconnect');
         }),
       );
-      const deadline = now() + config.shutdownTimeoutMs;
-      while (ws.clients().size > 0 && now() < deadline) await sleep(50);
+      // One budget (CONNECT_SHUTDOWN_TIMEOUT) for the rest, so the pod exits inside its grace period.
+      const budget = new Deadline(config.shutdownTimeoutMs, now);
+      while (ws.clients().size > 0 && budget.leftMs > 0) await sleep(50);
       for (const c of ws.clients()) c.terminate();
-      await ws.stop();
       streams.stop();
-      await gate.stop();
+      await budget
+        .run(Promise.all([ws.stop(), gate.stop()]), 'listener close and last gate update did not finish in time')
+        .catch((err: unknown) => logger.warn({ err }, 'leaving them to the exit'));
       await admin.stop();
       logger.info('connect service stopped');
     }),

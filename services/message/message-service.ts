@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../shared/logger.js';
 import { createAdminServer } from '../shared/admin-server.js';
 import { createRegistry } from '../shared/metrics.js';
-import { once, sleep, withTimeout, type Service } from '../shared/lifecycle.js';
+import { Deadline, once, sleep, type Service } from '../shared/lifecycle.js';
 import { retryUntil } from '../shared/retry.js';
 import type { CheckResult } from '../shared/health.js';
 import type { MessageConfig } from './config.js';
@@ -149,30 +149,26 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       transport.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       logger.info({ drainWindowMs: config.drainWindowMs }, 'draining');
       await sleep(config.drainWindowMs);
-      // A backend still connecting (e.g. Kafka down) must not keep the pod past its grace period.
-      await withTimeout(connecting, config.shutdownTimeoutMs, 'backends still connecting').catch((err: unknown) =>
-        logger.warn({ err }, 'stopping while backends are still connecting'),
-      );
+      // From here on one budget (MESSAGE_SHUTDOWN_TIMEOUT) for every phase together, so that the
+      // pod exits inside its grace period whatever hangs (a backend still connecting, Kafka gone).
+      const budget = new Deadline(config.shutdownTimeoutMs);
+      await budget.run(connecting, 'backends still connecting').catch((err: unknown) => logger.warn({ err }, 'stopping while backends are still connecting'));
       // Finish and commit the batch in progress while the streams can still carry its pushes;
       // the partitions then move to the other pods.
-      await withTimeout(backends.log.stopConsuming(), config.shutdownTimeoutMs, 'consumer stop deadline passed').catch((err: unknown) =>
+      await budget.run(backends.log.stopConsuming(), 'consumer stop deadline passed').catch((err: unknown) =>
         logger.warn({ err }, 'consumer did not stop in time; its partitions move after the session timeout'),
       );
       // Ending the streams with UNAVAILABLE moves every gateway to the other pods at once.
       subscribers.stop('message pod is shutting down');
       try {
-        await withTimeout(
-          new Promise<void>((resolve, reject) => transport.server.tryShutdown((err) => (err ? reject(err) : resolve()))),
-          config.shutdownTimeoutMs,
-          'gRPC drain deadline passed',
-        );
+        await budget.run(new Promise<void>((resolve, reject) => transport.server.tryShutdown((err) => (err ? reject(err) : resolve()))), 'gRPC drain deadline passed');
       } catch (err: unknown) {
         logger.warn({ err }, 'forcing gRPC shutdown');
         transport.server.forceShutdown();
       }
-      await backends.log.stop();
-      await backends.presence.stop();
-      await backends.store.stop();
+      await budget
+        .run(Promise.all([backends.log.stop(), backends.presence.stop(), backends.store.stop()]), 'backends did not stop in time')
+        .catch((err: unknown) => logger.warn({ err }, 'leaving backend connections to the exit'));
       await admin.stop();
       logger.info('message service stopped');
     }),

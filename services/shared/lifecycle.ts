@@ -24,6 +24,30 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, message: string)
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * One time budget for the phases of a stop: each phase gets what the earlier ones left, so the
+ * whole stop ends inside the budget (and inside Kubernetes' grace period) however many phases hang.
+ */
+export class Deadline {
+  private readonly end: number;
+  constructor(
+    budgetMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.end = now() + budgetMs;
+  }
+
+  /** Milliseconds left. */
+  get leftMs(): number {
+    return Math.max(0, this.end - this.now());
+  }
+
+  /** `promise`, or a rejection with `message` when the budget runs out first. */
+  run<T>(promise: Promise<T>, message: string): Promise<T> {
+    return withTimeout(promise, this.leftMs, message);
+  }
+}
+
 /** Sleeps `ms` (unref'd so it never holds the process open). */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

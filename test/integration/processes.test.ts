@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 import { freePort, getJson, eventually } from '../support/services.js';
 import { killAll, spawnService, type ServiceProcess } from '../support/processes.js';
 import { TestClient } from '../support/ws-client.js';
@@ -97,6 +100,31 @@ describe('services as processes', function () {
     message.kill('SIGTERM');
     assert.deepEqual(await message.exited, { code: 0, signal: null });
     assert.ok(Date.now() - t0 < 6000, `exited ${Date.now() - t0} ms after SIGTERM`);
+  });
+
+  it("with the chart's values and Kafka and MongoDB unreachable, a Message process exits 0 on SIGTERM before its grace period ends", async function () {
+    this.timeout(90_000);
+    const values = parse(readFileSync(join(ROOT, 'charts/switchboard/values.yaml'), 'utf8')) as { message: { drainWindow: string; shutdownTimeout: string; terminationGracePeriodSeconds: number; preStopSleepSeconds: number } };
+    const { drainWindow, shutdownTimeout, terminationGracePeriodSeconds: grace, preStopSleepSeconds: preStop } = values.message;
+    const [deadKafka, deadMongo] = [await freePort(), await freePort()];
+    const message = spawnService('message', {
+      ...LOOPBACK,
+      MESSAGE_GRPC_PORT: '0',
+      MESSAGE_HTTP_PORT: '0',
+      MESSAGE_DRAIN_WINDOW: drainWindow,
+      MESSAGE_SHUTDOWN_TIMEOUT: shutdownTimeout,
+      KAFKA_BROKERS: `127.0.0.1:${deadKafka}`,
+      MONGODB_URI: `mongodb://127.0.0.1:${deadMongo}/x`,
+    });
+    procs.push(message);
+    await message.waitForLog('message service started');
+    await message.waitForLog('store not reachable yet; retrying', 20_000);
+    const t0 = Date.now();
+    message.kill('SIGTERM');
+    assert.deepEqual(await message.exited, { code: 0, signal: null });
+    const seconds = (Date.now() - t0) / 1000;
+    // The kubelet sends SIGTERM after the preStop sleep; SIGKILL comes at the end of the grace period.
+    assert.ok(seconds < grace - preStop, `exited ${seconds.toFixed(1)} s after SIGTERM; the chart leaves ${grace - preStop} s`);
   });
 
   it('a Message process refuses bad configuration with a clear message and exit code 1', async () => {

@@ -153,7 +153,6 @@ export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
   }
   if (s.AUTH_JWKS_URL && !/^https?:\/\//.test(s.AUTH_JWKS_URL)) problems.push(`AUTH_JWKS_URL: expected an http(s) URL; got "${s.AUTH_JWKS_URL}"`);
   if (s.SYNC_DEFAULT_LIMIT > s.SYNC_MAX_LIMIT) problems.push('SYNC_DEFAULT_LIMIT must not exceed SYNC_MAX_LIMIT');
-  if (s.RATE_LIMIT_BURST < 1) problems.push('RATE_LIMIT_BURST must be ≥ 1');
   const origins = s.CONNECT_ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
   const badOrigin = origins.find((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o));
   if (badOrigin) problems.push(`CONNECT_ALLOWED_ORIGINS: expected * or origins like https://app.example.com; got "${badOrigin}"`);

@@ -1,5 +1,6 @@
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
-import { SwitchboardError, UnavailableError, errorCodeOfGrpcStatus } from '../../shared/errors.js';
+import { SwitchboardError, UnavailableError } from '../../shared/errors.js';
+import { errorCodeOfGrpcStatus } from '../../shared/grpc-status.js';
 import type { MessageServiceClient } from '../../shared/proto.js';
 import type { ChatMessage } from '../../shared/proto.js';
 import type { MessageApi } from '../domain/session.js';

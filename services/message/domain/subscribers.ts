@@ -81,11 +81,6 @@ export class SubscriberRegistry {
     return this.subs.size;
   }
 
-  /** Pushes one stored message (see routeBatch). */
-  async route(message: StoredMessage, originInstance: string, originConnection: string): Promise<void> {
-    await this.routeBatch([{ message, originInstance, originConnection }]);
-  }
-
   /**
    * Pushes stored messages, in order, to the Connect instances holding their senders or
    * recipients, with one presence lookup for the batch. When the presence store cannot answer,

@@ -3,7 +3,8 @@ import { Server, ServerCredentials, status, type Metadata, type ServerDuplexStre
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { Logger } from '../../shared/logger.js';
-import { describeError, grpcStatusOf, SwitchboardError } from '../../shared/errors.js';
+import { SwitchboardError } from '../../shared/errors.js';
+import { describeError, grpcStatusOf } from '../../shared/grpc-status.js';
 import { isUserId } from '../../shared/ids.js';
 import { loadSwitchboardProto, type MessageServiceHandlers, type MessageStreamRequest__Output, type MessageStreamResponse } from '../../shared/proto.js';
 import type { StoredMessage } from '../adapters/store.js';

@@ -1,7 +1,5 @@
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { logSettings, parseSettings, setting, type LogLevel, type RawSettings } from '../shared/config.js';
+import { defaultInstanceId, internalTokenProblems, internalTokenSettings, logSettings, parseSettings, setting, type LogLevel, type RawSettings } from '../shared/config.js';
 import type { LogFormat } from '../shared/logger.js';
 import { ConfigError } from '../shared/errors.js';
 import { parseDiscovery, type DiscoverySpec } from './upstream/discovery.js';
@@ -68,7 +66,7 @@ const schema = z.object({
   CONNECT_MAX_CONNECTIONS_PER_USER: setting.int(16, 1, 100_000),
   CONNECT_HANDSHAKE_RATE: setting.int(200, 1, 1_000_000),
   CONNECT_HANDSHAKE_BURST: setting.int(400, 1, 1_000_000),
-  INTERNAL_AUTH_TOKEN: setting.optionalText(),
+  ...internalTokenSettings,
   READINESS_GATE: setting.oneOf(['auto', 'on', 'off'], 'auto'),
   POD_NAME: setting.optionalText(),
   POD_NAMESPACE: setting.optionalText(),
@@ -156,7 +154,7 @@ export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
   const origins = s.CONNECT_ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
   const badOrigin = origins.find((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o));
   if (badOrigin) problems.push(`CONNECT_ALLOWED_ORIGINS: expected * or origins like https://app.example.com; got "${badOrigin}"`);
-  if (s.INTERNAL_AUTH_TOKEN && Buffer.byteLength(s.INTERNAL_AUTH_TOKEN) < 16) problems.push('INTERNAL_AUTH_TOKEN: must be at least 16 bytes');
+  problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN));
   const gateOn = s.READINESS_GATE === 'on' || (s.READINESS_GATE === 'auto' && !!s.POD_NAME && !!s.POD_NAMESPACE);
   if (gateOn && (!s.POD_NAME || !s.POD_NAMESPACE)) problems.push('READINESS_GATE=on needs POD_NAME and POD_NAMESPACE (downward API)');
   if (problems.length > 0 || !discovery) throw new ConfigError(problems);
@@ -165,7 +163,7 @@ export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
     wsPort: s.CONNECT_WS_PORT,
     adminHost: s.CONNECT_ADMIN_HOST,
     adminPort: s.CONNECT_ADMIN_PORT,
-    instanceId: s.CONNECT_INSTANCE_ID ?? `connect-${hostname()}-${randomBytes(3).toString('hex')}`,
+    instanceId: s.CONNECT_INSTANCE_ID ?? defaultInstanceId('connect'),
     discovery,
     dnsServer: s.MESSAGE_DNS_SERVER,
     discoveryIntervalMs: s.DISCOVERY_INTERVAL,

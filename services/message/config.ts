@@ -1,7 +1,5 @@
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { logSettings, parseSettings, setting, type LogLevel, type RawSettings } from '../shared/config.js';
+import { defaultInstanceId, internalTokenProblems, internalTokenSettings, logSettings, parseSettings, setting, type LogLevel, type RawSettings } from '../shared/config.js';
 import type { LogFormat } from '../shared/logger.js';
 import { ConfigError } from '../shared/errors.js';
 
@@ -32,7 +30,7 @@ const schema = z.object({
   MESSAGE_KEEPALIVE_TIMEOUT: setting.duration('5s', 100),
   MESSAGE_DRAIN_WINDOW: setting.duration('2s'),
   MESSAGE_SHUTDOWN_TIMEOUT: setting.duration('5s', 100),
-  INTERNAL_AUTH_TOKEN: setting.optionalText(),
+  ...internalTokenSettings,
   ...logSettings,
 });
 
@@ -73,9 +71,9 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
   if (s.MONGODB_URI && !/^mongodb(\+srv)?:\/\//.test(s.MONGODB_URI)) problems.push('MONGODB_URI: expected a mongodb:// or mongodb+srv:// URI');
   if (s.REDIS_URL && !/^rediss?:\/\//.test(s.REDIS_URL)) problems.push('REDIS_URL: expected a redis:// or rediss:// URL');
   if (s.KAFKA_REPLICATION_FACTOR === 0) problems.push('KAFKA_REPLICATION_FACTOR: expected -1 (broker default) or 1-100');
-  if (s.INTERNAL_AUTH_TOKEN && Buffer.byteLength(s.INTERNAL_AUTH_TOKEN) < 16) problems.push('INTERNAL_AUTH_TOKEN: must be at least 16 bytes');
+  problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN));
   if (problems.length > 0) throw new ConfigError(problems);
-  const instanceId = s.MESSAGE_INSTANCE_ID ?? `message-${hostname()}-${randomBytes(3).toString('hex')}`;
+  const instanceId = s.MESSAGE_INSTANCE_ID ?? defaultInstanceId('message');
   return Object.freeze({
     grpcHost: s.MESSAGE_GRPC_HOST,
     grpcPort: s.MESSAGE_GRPC_PORT,

@@ -1,6 +1,6 @@
+import { listen } from './listen.js';
 import { createServer, type Server } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from './logger.js';
 import { readiness, type ReadinessChecks } from './health.js';
@@ -68,15 +68,10 @@ export function createAdminServer(opts: AdminServerOptions): AdminServer {
 
   let stopping: Promise<void> | undefined;
   return {
-    start: () =>
-      new Promise<number>((resolve, reject) => {
-        loop.enable();
-        server.once('error', reject);
-        server.listen(opts.port, opts.host, () => {
-          server.off('error', reject);
-          resolve((server.address() as AddressInfo).port);
-        });
-      }),
+    start: () => {
+      loop.enable();
+      return listen(server, opts.port, opts.host);
+    },
     stop: () =>
       (stopping ??= new Promise<void>((resolve) => {
         clearInterval(windowTimer);

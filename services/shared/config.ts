@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 
@@ -122,3 +124,16 @@ export const logSettings = {
   LOG_LEVEL: setting.oneOf(LOG_LEVELS, 'info'),
   LOG_FORMAT: setting.oneOf(['auto', 'json', 'pretty'], 'auto'),
 };
+
+/** INTERNAL_AUTH_TOKEN, the secret both services share; checked by `internalTokenProblems`. */
+export const internalTokenSettings = { INTERNAL_AUTH_TOKEN: setting.optionalText() };
+
+/** What is wrong with an INTERNAL_AUTH_TOKEN, if anything. */
+export function internalTokenProblems(token: string | undefined): string[] {
+  return token && Buffer.byteLength(token) < 16 ? ['INTERNAL_AUTH_TOKEN: must be at least 16 bytes'] : [];
+}
+
+/** The instance id of a process when none is configured: service, host name, a random suffix. */
+export function defaultInstanceId(service: 'message' | 'connect'): string {
+  return `${service}-${hostname()}-${randomBytes(3).toString('hex')}`;
+}

@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../shared/logger.js';
 import { AuthError, type Authenticator } from '../auth.js';
 import { SUBPROTOCOL } from '../../shared/ws-protocol.js';
+import { listen } from '../../shared/listen.js';
 
 
 const STATUS_TEXT: Record<Refusal['status'], string> = {
@@ -116,14 +116,7 @@ export function createWsServer(opts: WsServerOptions): WsServer {
 
   let stopping: Promise<void> | undefined;
   return {
-    start: () =>
-      new Promise<number>((resolve, reject) => {
-        http.once('error', reject);
-        http.listen(opts.port, opts.host, () => {
-          http.off('error', reject);
-          resolve((http.address() as AddressInfo).port);
-        });
-      }),
+    start: () => listen(http, opts.port, opts.host),
     stop: () =>
       (stopping ??= new Promise<void>((resolve) => {
         clearInterval(heartbeat);

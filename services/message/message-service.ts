@@ -52,8 +52,14 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   const presence = instrument('presence', backends.presence, ['refresh', 'remove', 'lookup'], backendTime);
   const log = instrument('log', backends.log, ['append'], backendTime);
 
-  let draining = false;
-  let serving = false;
+  /**
+   * The pod's lifecycle, the one state the transport and readiness read:
+   * starting (backends connecting; calls refused, new streams parked) → serving → draining (SIGTERM:
+   * /readyz 503 and no new streams, but calls and existing streams served for the drain window) →
+   * stopping (streams ended so gateways move on; calls refused) → stopped.
+   */
+  let state: 'starting' | 'serving' | 'draining' | 'stopping' | 'stopped' = 'starting';
+  const stopRequested = (): boolean => state === 'draining' || state === 'stopping' || state === 'stopped';
   // Settles once: undefined when the pod serves, or the reason it never will (draining first).
   let settleStreams: (refusal: string | undefined) => void = () => undefined;
   const streamsServed = new Promise<string | undefined>((resolve) => (settleStreams = resolve));
@@ -88,22 +94,23 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     maxMessageBytes: Math.max(64 * 1024, config.maxBodyBytes * 4 + 4096),
     keepaliveMs: config.keepaliveMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
-    unavailable: () => (draining ? 'message pod is draining' : serving ? undefined : 'backends are not connected yet'),
-    streamsServed: () => (draining ? Promise.resolve('message pod is draining') : streamsServed),
+    unavailable: () =>
+      state === 'serving' || state === 'draining' ? undefined : state === 'starting' ? 'backends are not connected yet' : 'message pod is shutting down',
+    streamsServed: () => (stopRequested() ? Promise.resolve('message pod is draining') : streamsServed),
     internalAuthToken: config.internalAuthToken,
   });
   const checks = (): Record<string, CheckResult> => ({
     log: backends.log.health(),
     store: backends.store.health(),
     presence: backends.presence.health(),
-    draining: draining ? { ok: false, detail: 'draining' } : { ok: true, detail: 'serving' },
+    draining: stopRequested() ? { ok: false, detail: 'draining' } : { ok: true, detail: 'serving' },
   });
 
   /** Runs `attempt` until it succeeds or the service drains, with capped exponential backoff. */
   const retry = (name: string, attempt: () => Promise<void>): Promise<boolean> =>
     retryUntil(attempt, {
       backoff: { initialMs: 200, multiplier: 2, jitter: 0.2, maxMs: config.backendRetryMaxMs },
-      stopped: () => draining,
+      stopped: stopRequested,
       onRetry: (err, delay) => logger.warn({ err, backend: name, retryInMs: delay }, `${name} not reachable yet; retrying`),
       sleep,
       random: deps.random,
@@ -116,7 +123,8 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     }
     subscribers.start();
     if (!(await retry('consumer', () => backends.log.consume(pipeline)))) return;
-    serving = true;
+    if (state !== 'starting') return;
+    state = 'serving';
     settleStreams(undefined);
     transport.health.setStatus('', 'SERVING');
     transport.health.setStatus(SERVICE_NAME, 'SERVING');
@@ -143,7 +151,8 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       return { grpcPort, httpPort, instanceId: config.instanceId };
     },
     stop: once(async () => {
-      draining = true;
+      // Never connected: nothing to drain, calls are refused already.
+      state = state === 'serving' ? 'draining' : 'stopping';
       settleStreams('message pod is draining');
       transport.health.setStatus('', 'NOT_SERVING');
       transport.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
@@ -158,7 +167,9 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       await budget.run(backends.log.stopConsuming(), 'consumer stop deadline passed').catch((err: unknown) =>
         logger.warn({ err }, 'consumer did not stop in time; its partitions move after the session timeout'),
       );
-      // Ending the streams with UNAVAILABLE moves every gateway to the other pods at once.
+      // Ending the streams with UNAVAILABLE moves every gateway to the other pods at once; from
+      // now on calls are refused too (the gateways retry them on another pod).
+      state = 'stopping';
       subscribers.stop('message pod is shutting down');
       try {
         await budget.run(new Promise<void>((resolve, reject) => transport.server.tryShutdown((err) => (err ? reject(err) : resolve()))), 'gRPC drain deadline passed');
@@ -170,6 +181,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
         .run(Promise.all([backends.log.stop(), backends.presence.stop(), backends.store.stop()]), 'backends did not stop in time')
         .catch((err: unknown) => logger.warn({ err }, 'leaving backend connections to the exit'));
       await admin.stop();
+      state = 'stopped';
       logger.info('message service stopped');
     }),
   };

@@ -155,3 +155,32 @@ describe('a Message pod that is still connecting its backends', function () {
     }
   });
 });
+
+describe('a Message pod in its drain window (SIGTERM)', function () {
+  this.timeout(30_000);
+  it('keeps serving sends and pushes during the drain window, then ends its streams so gateways move on', async () => {
+    const message = await startMessage({ MESSAGE_DRAIN_WINDOW: '2s' });
+    const connect = await startConnect(message.target);
+    try {
+      await eventually('stream up', async () => (await getJson(`${connect.admin}/readyz`)).status === 200);
+      const a = await TestClient.connect(connect.url, { user: 'drain-a' });
+      const b = await TestClient.connect(connect.url, { user: 'drain-b' });
+      const stopping = message.stop();
+      await eventually('Message not ready (draining)', async () => (await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status === 503, 1000, 10);
+      const accepted = await a.request({ type: 'send', id: 'during-drain', to: 'drain-b', body: 'still served' }, 'accepted');
+      assert.equal(accepted.type, 'accepted', JSON.stringify(accepted));
+      assert.equal((await b.next('message')).body, 'still served', 'pushed over the stream that is still up');
+      const sync = await b.request({ type: 'sync', id: 's1', conversation: String(accepted.conversation), after: 0 }, 'messages');
+      assert.equal((sync.messages as Frame[]).length, 1);
+      await stopping;
+      await eventually('the gateway lost its stream', async () => (await getJson(`${connect.admin}/readyz`)).status === 503, 5000);
+      const refused = await a.request({ type: 'send', id: 'after-drain', to: 'drain-b', body: 'nobody serves' }, 'accepted');
+      assert.deepEqual([refused.type, refused.code], ['error', 'UNAVAILABLE']);
+      a.close();
+      b.close();
+    } finally {
+      await connect.stop();
+      await message.stop();
+    }
+  });
+});

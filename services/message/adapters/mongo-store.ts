@@ -1,7 +1,7 @@
 import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
-import { SeqConflictError, type ConversationSummary, type MessageStore, type StoredMessage } from './store.js';
+import { IndexUpdateError, SeqConflictError, type ConversationSummary, type MessageStore, type StoredMessage } from './store.js';
 
 export interface MongoStoreOptions {
   uri: string;
@@ -159,7 +159,11 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
         // Ordered: everything before the first failed write is stored.
         inserted = err instanceof MongoBulkWriteError ? err.insertedCount : 0;
       }
-      await touchConversations(list.slice(0, inserted), members);
+      try {
+        await touchConversations(list.slice(0, inserted), members);
+      } catch (err: unknown) {
+        throw new IndexUpdateError(inserted, { cause: err });
+      }
       return inserted;
     },
     async readMessages(conversation, afterSeq, limit) {

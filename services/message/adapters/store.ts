@@ -30,6 +30,20 @@ export class SeqConflictError extends Error {
 }
 
 /**
+ * Raised by insertMessages when messages were stored but the conversation index could not be
+ * advanced: the first `inserted` messages of the call are stored (a redelivery repairs the index).
+ */
+export class IndexUpdateError extends Error {
+  constructor(
+    readonly inserted: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`${inserted} messages stored, but the conversation index was not updated`, options);
+    this.name = 'IndexUpdateError';
+  }
+}
+
+/**
  * Message storage (MongoDB, or the embedded twin). (conversation, seq) and msgId are unique: a
  * repeated send (same derived msgId) is never stored twice.
  */
@@ -52,7 +66,8 @@ export interface MessageStore extends HealthReporter {
   insertMessage(message: StoredMessage, members: readonly string[]): Promise<'inserted' | 'duplicate'>;
   /**
    * Stores messages in order and advances their conversations' index; stops at the first one whose
-   * msgId or (conversation, seq) is taken. Returns how many, from the start, were stored.
+   * msgId or (conversation, seq) is taken. Returns how many, from the start, were stored; throws
+   * IndexUpdateError when they were stored but the index update failed.
    */
   insertMessages(messages: readonly StoredMessage[], members: ReadonlyMap<string, readonly string[]>): Promise<number>;
   /** Messages with seq > afterSeq, ascending, at most `limit`. */

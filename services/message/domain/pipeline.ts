@@ -1,6 +1,7 @@
 import type { Logger } from '../../shared/logger.js';
-import type { BatchHandler } from '../adapters/log.js';
-import type { Sequencer } from './sequencer.js';
+import type { BatchHandler, SendEntry } from '../adapters/log.js';
+import type { StoredMessage } from '../adapters/store.js';
+import { StoredThenFailedError, type Sequencer } from './sequencer.js';
 import type { SubscriberRegistry } from './subscribers.js';
 
 /**
@@ -17,14 +18,7 @@ export function createPipeline(deps: {
   now?: () => number;
 }): BatchHandler {
   const now = deps.now ?? Date.now;
-  return async (batch) => {
-    const stored = await deps.sequencer.storeBatch(batch.entries);
-    if (stored.length < batch.entries.length) {
-      deps.logger.debug({ partition: batch.partition, skipped: batch.entries.length - stored.length }, 'entries stored already; skipped');
-    }
-    const t = now();
-    for (const m of stored) deps.onStored?.(t - m.ts);
-    const origin = new Map(batch.entries.map((e) => [e.msgId, e] as const));
+  const push = async (stored: readonly StoredMessage[], origin: ReadonlyMap<string, SendEntry>): Promise<void> => {
     try {
       await deps.subscribers.routeBatch(
         stored.map((message) => ({ message, originInstance: origin.get(message.msgId)!.originInstance, originConnection: origin.get(message.msgId)!.originConnection })),
@@ -33,5 +27,27 @@ export function createPipeline(deps: {
       // A push that cannot be made is not an error: the messages are stored; clients sync.
       deps.logger.warn({ err, count: stored.length }, 'push failed');
     }
+  };
+  return async (batch) => {
+    const origin = new Map(batch.entries.map((e) => [e.msgId, e] as const));
+    let stored: StoredMessage[];
+    try {
+      stored = await deps.sequencer.storeBatch(batch.entries);
+    } catch (err: unknown) {
+      // Stored, then the batch failed: push what was stored now, since its redelivery will find
+      // it stored and push nothing; then fail the batch so that it comes again.
+      if (err instanceof StoredThenFailedError) {
+        const t = now();
+        for (const m of err.stored) deps.onStored?.(t - m.ts);
+        await push(err.stored, origin);
+      }
+      throw err;
+    }
+    if (stored.length < batch.entries.length) {
+      deps.logger.debug({ partition: batch.partition, skipped: batch.entries.length - stored.length }, 'entries stored already; skipped');
+    }
+    const t = now();
+    for (const m of stored) deps.onStored?.(t - m.ts);
+    await push(stored, origin);
   };
 }

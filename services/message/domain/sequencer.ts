@@ -1,5 +1,16 @@
 import type { SendEntry } from '../adapters/log.js';
-import { SeqConflictError, type MessageStore, type StoredMessage } from '../adapters/store.js';
+import { IndexUpdateError, SeqConflictError, type MessageStore, type StoredMessage } from '../adapters/store.js';
+
+/** A batch failed after some of its messages were stored: `stored` must still be pushed. */
+export class StoredThenFailedError extends Error {
+  constructor(
+    readonly stored: readonly StoredMessage[],
+    cause: unknown,
+  ) {
+    super(`${stored.length} messages stored before the batch failed`, { cause });
+    this.name = 'StoredThenFailedError';
+  }
+}
 
 /**
  * Gives each consumed entry the next seq of its conversation and stores it. The seq is derived
@@ -41,7 +52,16 @@ export class Sequencer {
       next.set(e.conversation, last + 1);
     }
     const members = new Map(fresh.map((e) => [e.conversation, membersOf(e)] as const));
-    const n = await this.messages.insertMessages(batch, members);
+    let n: number;
+    try {
+      n = await this.messages.insertMessages(batch, members);
+    } catch (err: unknown) {
+      if (!(err instanceof IndexUpdateError)) throw err;
+      // Stored, though the batch will come again: the caller still pushes these (their redelivery
+      // finds them stored and would not).
+      for (const m of batch.slice(0, err.inserted)) this.remember(m.conversation, m.seq);
+      throw new StoredThenFailedError(batch.slice(0, err.inserted), err);
+    }
     for (const m of batch.slice(0, n)) this.remember(m.conversation, m.seq);
     if (n === batch.length) return batch;
     for (const m of batch.slice(n)) this.lastSeq.delete(m.conversation);

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { createPipeline } from '../../services/message/domain/pipeline.js';
+import { Sequencer } from '../../services/message/domain/sequencer.js';
+import type { SubscriberRegistry } from '../../services/message/domain/subscribers.js';
+import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
+import { IndexUpdateError, type MessageStore } from '../../services/message/adapters/store.js';
+import type { SendEntry } from '../../services/message/adapters/log.js';
+import { silentLogger } from '../../services/shared/logger.js';
+
+const entry = (n: number): SendEntry => ({ msgId: `m${n}`, conversation: 'dm:a:b', from: 'a', to: 'b', body: `b${n}`, ts: n, clientId: `c${n}`, originInstance: 'gw', originConnection: 'c1' });
+
+describe('the consume pipeline', () => {
+  it('pushes messages a failed batch stored before failing (its redelivery finds them stored and pushes nothing)', async () => {
+    const real = createEmbeddedStore();
+    await real.start();
+    let failOnce = true;
+    // A store that stores and then fails to update the conversation index, once.
+    const store: MessageStore = {
+      ...real,
+      async insertMessages(list, members) {
+        const n = await real.insertMessages(list, members);
+        if (failOnce) {
+          failOnce = false;
+          throw new IndexUpdateError(n, { cause: new Error('index update timed out') });
+        }
+        return n;
+      },
+    };
+    const pushed: string[] = [];
+    const subscribers = { routeBatch: async (items: Array<{ message: { msgId: string; seq: number } }>) => void pushed.push(...items.map((i) => `${i.message.msgId}#${i.message.seq}`)) };
+    const pipeline = createPipeline({ sequencer: new Sequencer(store), subscribers: subscribers as unknown as SubscriberRegistry, logger: silentLogger() });
+    const batch = { partition: 0, entries: [entry(1), entry(2), entry(3)] };
+    await assert.rejects(pipeline(batch), /stored before the batch failed/);
+    assert.deepEqual(pushed, ['m1#1', 'm2#2', 'm3#3'], 'pushed although the batch failed');
+    await pipeline(batch); // the redelivery
+    assert.deepEqual(pushed, ['m1#1', 'm2#2', 'm3#3'], 'nothing pushed twice');
+    assert.deepEqual((await real.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId), ['m1', 'm2', 'm3']);
+    await pipeline({ partition: 0, entries: [entry(4)] });
+    assert.deepEqual(pushed.at(-1), 'm4#4', 'the next message continues the sequence');
+  });
+});

@@ -19,7 +19,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Resolver } from 'node:dns/promises';
-import { CACHE, KUBE_VERSION, TESTENV, freePort, managed, tool, type ManagedServer } from './servers.js';
+import { CACHE, KUBE_VERSION, TESTENV, apiServerReady, etcdServer, freePort, managed, tool, type ManagedServer } from './servers.js';
 import { buildImages } from './images.js';
 
 export const BRIDGE = 'switchboard0';
@@ -240,18 +240,6 @@ export async function startCluster(say: Say = () => undefined): Promise<Cluster>
       await s.start();
       step(`${s.name} up`);
     };
-    const insecureGet = async (url: string): Promise<boolean> => {
-      const { request } = await import('node:https');
-      return new Promise<boolean>((resolve) => {
-        const req = request(url, { rejectUnauthorized: false, headers: { authorization: `Bearer ${token}` }, timeout: 2000 }, (res) => {
-          res.resume();
-          resolve(res.statusCode === 200);
-        });
-        req.on('error', () => resolve(false));
-        req.end();
-      });
-    };
-
     // containerd with the CRI plugin. Root here lacks CAP_SYS_RESOURCE, so sandboxes must not
     // lower their oom_score_adj (restrict_oom_score_adj), or runc fails every pod.
     writeFileSync(
@@ -303,26 +291,7 @@ export async function startCluster(say: Say = () => undefined): Promise<Cluster>
       step(`images imported: ${tars.map((t) => t.split('/').pop()).join(', ')}`);
     });
 
-    await start(
-      managed(
-        'etcd',
-        `http://127.0.0.1:${etcdPort}`,
-        () => ({
-          cmd: 'etcd',
-          args: [
-            `--data-dir=${join(DIR, 'etcd')}`,
-            `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
-            `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
-            `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-            `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-            `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
-            '--unsafe-no-fsync',
-          ],
-        }),
-        async () => (await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok,
-        30_000,
-      ),
-    );
+    await start(etcdServer(join(DIR, 'etcd'), etcdPort, peerPort));
     await start(
       managed(
         'kube-apiserver',
@@ -346,7 +315,7 @@ export async function startCluster(say: Say = () => undefined): Promise<Cluster>
             '--enable-priority-and-fairness=false',
           ],
         }),
-        () => insecureGet(`${server}/readyz`),
+        () => apiServerReady(server, token),
         120_000,
       ),
     );

@@ -317,24 +317,7 @@ export async function startKubeControlPlane(dir: string): Promise<KubeControlPla
     );
     return file;
   };
-  const etcd = managed(
-    'etcd',
-    `http://127.0.0.1:${etcdPort}`,
-    () => ({
-      cmd: 'etcd',
-      args: [
-        `--data-dir=${join(dir, 'etcd')}`,
-        `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
-        `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
-        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-        `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
-        '--unsafe-no-fsync',
-      ],
-    }),
-    async () => (await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok,
-    30_000,
-  );
+  const etcd = etcdServer(join(dir, 'etcd'), etcdPort, peerPort);
   const apiserver = managed(
     'kube-apiserver',
     server,
@@ -356,17 +339,7 @@ export async function startKubeControlPlane(dir: string): Promise<KubeControlPla
         '--enable-priority-and-fairness=false',
       ],
     }),
-    async () => {
-      const { request } = await import('node:https');
-      return new Promise<boolean>((resolve) => {
-        const req = request(`${server}/readyz`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${adminToken}` }, timeout: 2000 }, (res) => {
-          res.resume();
-          resolve(res.statusCode === 200);
-        });
-        req.on('error', () => resolve(false));
-        req.end();
-      });
-    },
+    () => apiServerReady(server, adminToken),
     120_000,
   );
   await etcd.start();
@@ -385,4 +358,39 @@ export async function startKubeControlPlane(dir: string): Promise<KubeControlPla
       await etcd.stop();
     },
   };
+}
+
+/** etcd for a test control plane: loopback only, no fsync (its data is thrown away). */
+export function etcdServer(dataDir: string, port: number, peerPort: number): ManagedServer {
+  return managed(
+    'etcd',
+    `http://127.0.0.1:${port}`,
+    () => ({
+      cmd: 'etcd',
+      args: [
+        `--data-dir=${dataDir}`,
+        `--listen-client-urls=http://127.0.0.1:${port}`,
+        `--advertise-client-urls=http://127.0.0.1:${port}`,
+        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+        '--unsafe-no-fsync',
+      ],
+    }),
+    async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok,
+    30_000,
+  );
+}
+
+/** True when a kube-apiserver (self-signed certificate) answers /readyz with 200 to `token`. */
+export async function apiServerReady(server: string, token: string): Promise<boolean> {
+  const { request } = await import('node:https');
+  return new Promise<boolean>((resolve) => {
+    const req = request(`${server}/readyz`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${token}` }, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.end();
+  });
 }

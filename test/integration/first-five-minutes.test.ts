@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { freePort } from '../support/services.js';
-import { interrupt, killAll, spawnNpm, type ServiceProcess } from '../support/processes.js';
+import { interrupt, killAll, LOOPBACK, spawnNpm, type ServiceProcess } from '../support/processes.js';
 import { Terminal } from '../support/terminal.js';
 import { TestClient } from '../support/ws-client.js';
 
@@ -19,17 +19,10 @@ describe('the first five minutes (README demo in terminals)', function () {
   });
 
   let wsPort: number;
+  /** Loopback only; every port but the gateway's free. */
+  const ports = (ws: number): Record<string, string> => ({ ...LOOPBACK, CONNECT_WS_PORT: String(ws), CONNECT_ADMIN_PORT: '0', MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_PORT: '0' });
   const npmStart = async (): Promise<ServiceProcess> => {
-    const p = spawnNpm('start', {
-      CONNECT_WS_PORT: String(wsPort),
-      CONNECT_WS_HOST: '127.0.0.1',
-      CONNECT_ADMIN_PORT: '0',
-      CONNECT_ADMIN_HOST: '127.0.0.1',
-      MESSAGE_GRPC_PORT: '0',
-      MESSAGE_GRPC_HOST: '127.0.0.1',
-      MESSAGE_HTTP_PORT: '0',
-      MESSAGE_HTTP_HOST: '127.0.0.1',
-    });
+    const p = spawnNpm('start', ports(wsPort));
     procs.push(p);
     await p.waitForLog('connect service started', 60_000);
     return p;
@@ -101,7 +94,7 @@ describe('the first five minutes (README demo in terminals)', function () {
 
   it('npm start in a terminal prints readable log lines (JSON elsewhere) and stops on Ctrl-C', async () => {
     const port = await freePort();
-    const t = new Terminal('npm start', { CONNECT_WS_PORT: String(port), CONNECT_ADMIN_PORT: '0', MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_PORT: '0', CONNECT_WS_HOST: '127.0.0.1', CONNECT_ADMIN_HOST: '127.0.0.1', MESSAGE_GRPC_HOST: '127.0.0.1', MESSAGE_HTTP_HOST: '127.0.0.1' });
+    const t = new Terminal('npm start', ports(port));
     terminals.push(t);
     await t.waitFor(/\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(switchboard\): connect service started/, 60_000);
     await t.waitFor(/Chat page   http:\/\/localhost:\d+\//);
@@ -119,14 +112,7 @@ describe('the first five minutes (README demo in terminals)', function () {
       for (let round = 1; round <= 3; round++) {
         const port = await freePort();
         const p = spawnNpm(script, {
-          CONNECT_WS_PORT: String(port),
-          CONNECT_WS_HOST: '127.0.0.1',
-          CONNECT_ADMIN_PORT: '0',
-          CONNECT_ADMIN_HOST: '127.0.0.1',
-          MESSAGE_GRPC_PORT: '0',
-          MESSAGE_GRPC_HOST: '127.0.0.1',
-          MESSAGE_HTTP_PORT: '0',
-          MESSAGE_HTTP_HOST: '127.0.0.1',
+          ...ports(port),
           CONNECT_DRAIN_WINDOW: '300ms',
           ...(script === 'start:connect' ? { AUTH_MODE: 'insecure-dev', MESSAGE_DISCOVERY: `127.0.0.1:${await freePort()}` } : {}),
         });

@@ -19,7 +19,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Resolver } from 'node:dns/promises';
-import { CACHE, KUBE_VERSION, TESTENV, apiServerReady, etcdServer, freePort, managed, tool, type ManagedServer } from './servers.js';
+import { CACHE, KUBE_VERSION, TESTENV, apiServerReady, etcdServer, freePort, kubeApiServerArgs, managed, tool, type ManagedServer } from './servers.js';
 import { buildImages } from './images.js';
 
 export const BRIDGE = 'switchboard0';
@@ -298,22 +298,9 @@ export async function startCluster(say: Say = () => undefined): Promise<Cluster>
         server,
         () => ({
           cmd: tool('kube-apiserver'),
-          args: [
-            `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-            `--cert-dir=${join(DIR, 'certs')}`,
-            `--secure-port=${apiPort}`,
-            `--bind-address=${HOST_IP}`,
-            `--advertise-address=${HOST_IP}`,
-            `--service-cluster-ip-range=${SERVICE_CIDR}`,
-            '--authorization-mode=Node,RBAC',
-            `--token-auth-file=${join(DIR, 'tokens.csv')}`,
-            '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-            `--service-account-key-file=${join(DIR, 'sa.pub')}`,
-            `--service-account-signing-key-file=${join(DIR, 'sa.key')}`,
-            '--allow-privileged=true',
-            '--kubelet-preferred-address-types=Hostname',
-            '--enable-priority-and-fairness=false',
-          ],
+          // The API server must answer on the pod network (pods reach it there through the
+          // kubernetes Service) and reach the kubelet by its hostname, localhost.
+          args: kubeApiServerArgs({ dir: DIR, etcdPort, port: apiPort, address: HOST_IP, serviceCidr: SERVICE_CIDR, extra: ['--kubelet-preferred-address-types=Hostname'] }),
         }),
         () => apiServerReady(server, token),
         120_000,

@@ -323,21 +323,7 @@ export async function startKubeControlPlane(dir: string): Promise<KubeControlPla
     server,
     () => ({
       cmd: tool('kube-apiserver'),
-      args: [
-        `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-        `--cert-dir=${join(dir, 'certs')}`,
-        `--secure-port=${apiPort}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
-        '--service-cluster-ip-range=10.0.0.0/24',
-        '--authorization-mode=RBAC',
-        `--token-auth-file=${join(dir, 'tokens.csv')}`,
-        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-        `--service-account-key-file=${join(dir, 'sa.pub')}`,
-        `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-        '--allow-privileged=true',
-        '--enable-priority-and-fairness=false',
-      ],
+      args: kubeApiServerArgs({ dir, etcdPort, port: apiPort, address: '127.0.0.1', serviceCidr: '10.0.0.0/24' }),
     }),
     () => apiServerReady(server, adminToken),
     120_000,
@@ -393,4 +379,27 @@ export async function apiServerReady(server: string, token: string): Promise<boo
     req.on('error', () => resolve(false));
     req.end();
   });
+}
+
+/**
+ * kube-apiserver's flags for a test control plane in `dir` (certs/, tokens.csv, sa.key, sa.pub):
+ * static tokens, RBAC, ServiceAccount tokens signed with our key; `extra` for what differs.
+ */
+export function kubeApiServerArgs(o: { dir: string; etcdPort: number; port: number; address: string; serviceCidr: string; extra?: string[] }): string[] {
+  return [
+    `--etcd-servers=http://127.0.0.1:${o.etcdPort}`,
+    `--cert-dir=${join(o.dir, 'certs')}`,
+    `--secure-port=${o.port}`,
+    `--bind-address=${o.address}`,
+    `--advertise-address=${o.address}`,
+    `--service-cluster-ip-range=${o.serviceCidr}`,
+    '--authorization-mode=RBAC',
+    `--token-auth-file=${join(o.dir, 'tokens.csv')}`,
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${join(o.dir, 'sa.pub')}`,
+    `--service-account-signing-key-file=${join(o.dir, 'sa.key')}`,
+    '--allow-privileged=true',
+    '--enable-priority-and-fairness=false',
+    ...(o.extra ?? []),
+  ];
 }

@@ -8,7 +8,9 @@ const ANSI = /\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r/g;
 /**
  * A command run in a pseudo-terminal, as a person runs it: `script` (util-linux) allocates the
  * pty, what the test writes is typed into it, and everything the program prints is collected
- * (with terminal escape sequences removed).
+ * (with terminal escape sequences removed). `script` starts the command with `$SHELL -c`; the
+ * command is exec'd so that it runs as the terminal's foreground job itself, as it does under an
+ * interactive shell (dash, unlike bash, stays in between and turns a Ctrl-C into exit 130).
  */
 export class Terminal {
   readonly child: ChildProcess;
@@ -16,7 +18,7 @@ export class Terminal {
   private raw = '';
 
   constructor(command: string, env: Record<string, string> = {}) {
-    this.child = spawn('script', ['-qfec', command, '/dev/null'], {
+    this.child = spawn('script', ['-qfec', `exec ${command}`, '/dev/null'], {
       cwd: ROOT,
       env: { ...process.env, TERM: 'xterm', COLUMNS: '200', LINES: '50', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -93,29 +93,41 @@ export async function watchObjects(env: ClusterEnv, path: string, kind: string, 
   const delivering = new Promise<void>((resolve) => (first = resolve));
   // A watch may end or report an error (a fresh API server's watch cache can lag: "Too large
   // resource version"); it is opened again, and every object is listed anew as ADDED.
+  let lastTrouble = 'nothing received';
   const open = (): void => {
     const req = request(`${env.cluster.server}${path}?watch=1`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${env.cluster.token}` } });
     current = req;
-    const again = (): void => {
+    // Once per request: an error event, the response's end and the socket's error may all follow
+    // one failure, and each must not open a watch of its own.
+    let reopened = false;
+    const again = (why: string): void => {
+      if (reopened) return;
+      reopened = true;
+      lastTrouble = why;
       req.destroy();
       if (!ended) setTimeout(open, 300);
     };
     req.on('response', (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        return again(`HTTP ${res.statusCode}`);
+      }
       let partial = '';
       res.on('data', (c: Buffer) => {
+        if (reopened) return;
         const lines = (partial + c.toString()).split('\n');
         partial = lines.pop() ?? '';
         for (const line of lines) {
           if (!line.trim()) continue;
           const event = JSON.parse(line) as Json;
-          if (event.type === 'ERROR' || event.object?.kind !== kind) return again();
+          if (event.type === 'ERROR' || event.object?.kind !== kind) return again(`${event.type} ${JSON.stringify(event.object).slice(0, 200)}`);
           onObject(event.object);
           first();
         }
       });
-      res.on('end', again);
+      res.on('end', () => again('the watch ended'));
     });
-    req.on('error', again);
+    req.on('error', (err) => again(err.message));
     req.end();
   };
   open();
@@ -123,7 +135,7 @@ export async function watchObjects(env: ClusterEnv, path: string, kind: string, 
     ended = true;
     current?.destroy();
   };
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no ${kind} from the watch of ${path} within 30 s`)), 30_000).unref());
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no ${kind} from the watch of ${path} within 30 s (last: ${lastTrouble})`)), 30_000).unref());
   await Promise.race([delivering, timeout]).catch((err: unknown) => {
     stop();
     throw err;

@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- <scenario…> [options]` and `make bench` (the short suite).
- * Scenarios: e2e, push, idle, recovery, peer, all (= the short suite). Options: --rates 500,1000,…
- * --duration S --warmup S --pairs N --workers N --backends embedded,real,kafka-redis --clients N
+ * Scenarios: e2e, push, idle, recovery, peer, all (= the short suite: all but peer, whose Socket.IO
+ * figures e2e measures as well). Options: --rates 250,500,… --duration S --warmup S --reps N
+ * --pairs N --workers N --systems embedded,kafka-redis,real,real-pg,floor,socketio --clients N
  * --connections N --out DIR. Prints a live progress line and writes report.json, report.md and
  * SVG latency charts to --out (default bench/results/<timestamp>).
  */
@@ -9,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { machine } from './lib/machine.js';
 import { toMarkdown, writeReport, type Report, type ScenarioResult } from './lib/report.js';
-import { e2eScenario, type Backend } from './scenarios/e2e.js';
+import { e2eScenario, SYSTEMS, type System } from './scenarios/e2e.js';
 import { pushScenario } from './scenarios/push.js';
 import { idleScenario } from './scenarios/idle.js';
 import { recoveryScenario } from './scenarios/recovery.js';
@@ -19,12 +20,13 @@ import { stopAllRealBackends } from '../test/support/real-backends.js';
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    rates: { type: 'string', default: '100,200,500,1000,2000,4000' },
-    duration: { type: 'string', default: '4' },
-    warmup: { type: 'string', default: '2' },
+    rates: { type: 'string', default: '250,500,1000,2000,4000,8000' },
+    duration: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '1' },
+    reps: { type: 'string', default: '3' },
     pairs: { type: 'string', default: '150' },
     workers: { type: 'string', default: '1' },
-    backends: { type: 'string', default: 'embedded,real,kafka-redis' },
+    systems: { type: 'string', default: SYSTEMS.join(',') },
     clients: { type: 'string', default: '300' },
     connections: { type: 'string', default: '5000' },
     out: { type: 'string' },
@@ -35,15 +37,15 @@ function usage(message: string): never {
   process.stderr.write(`bench: ${message}\n`);
   process.exit(2);
 }
-const SHORT_SUITE = ['e2e', 'push', 'idle', 'recovery', 'peer'];
-const KNOWN = [...SHORT_SUITE, 'all'];
+const SHORT_SUITE = ['e2e', 'push', 'idle', 'recovery'];
+const KNOWN = [...SHORT_SUITE, 'peer', 'all'];
 for (const p of positionals) if (!KNOWN.includes(p)) usage(`unknown scenario "${p}" (${KNOWN.join(', ')})`);
-for (const name of ['duration', 'warmup', 'pairs', 'workers', 'clients', 'connections'] as const) {
+for (const name of ['duration', 'warmup', 'reps', 'pairs', 'workers', 'clients', 'connections'] as const) {
   const v = Number(values[name]);
   if (!Number.isFinite(v) || v <= 0) usage(`--${name} must be a positive number; got "${values[name]}"`);
 }
 for (const r of values.rates!.split(',')) if (!(Number(r) > 0)) usage(`--rates must be positive numbers separated by commas; got "${values.rates}"`);
-for (const b of values.backends!.split(',')) if (!['embedded', 'real', 'kafka-redis'].includes(b)) usage(`--backends takes embedded, real, kafka-redis; got "${b}"`);
+for (const b of values.systems!.split(',')) if (!(SYSTEMS as readonly string[]).includes(b)) usage(`--systems takes ${SYSTEMS.join(', ')}; got "${b}"`);
 
 const scenarios = positionals.length === 0 || positionals.includes('all') ? SHORT_SUITE : positionals;
 const started = new Date();
@@ -64,7 +66,8 @@ try {
           warmupMs: Number(values.warmup) * 1000,
           pairs: Number(values.pairs),
           workers: Number(values.workers),
-          backends: values.backends!.split(',') as Backend[],
+          systems: values.systems!.split(',') as System[],
+          reps: Math.round(Number(values.reps)),
           progress,
         }),
       );

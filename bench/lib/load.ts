@@ -1,7 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { WorkerCommand, WorkerEvent } from './load-worker.js';
-import { summarize } from './stats.js';
+import { nowMs, summarize } from './stats.js';
+import { cpuSeconds } from './cpu.js';
 import type { Step } from './report.js';
 
 const WORKERS = {
@@ -37,8 +38,17 @@ export class LoadGenerator {
     return gen;
   }
 
-  /** Offers `ratePerSec` for `durationMs` (after a warm-up) and summarizes what arrived. */
-  async step(system: string, step: string, ratePerSec: number, durationMs: number, warmupMs: number, progress: (line: string) => void): Promise<Step> {
+  /** The worker processes (their CPU use is reported with every step). */
+  get pids(): number[] {
+    return this.workers.map((w) => w.pid!);
+  }
+
+  /**
+   * Offers `ratePerSec` for `durationMs` (after a warm-up) and summarizes what arrived, with the
+   * load generator's CPU use (cores) and the CPU time of the processes `systemPids` per message.
+   */
+  async step(system: string, step: string, ratePerSec: number, durationMs: number, warmupMs: number, progress: (line: string) => void, systemPids: number[] = []): Promise<Step> {
+    const cpu0 = { load: cpuSeconds(this.pids), system: cpuSeconds(systemPids), at: nowMs() };
     const per = ratePerSec / this.workers.length;
     let sent = 0;
     let received = 0;
@@ -58,6 +68,8 @@ export class LoadGenerator {
     );
     clearInterval(timer);
     for (const w of this.workers) w.off('message', onProgress);
+    const wallSec = (nowMs() - cpu0.at) / 1000;
+    const allReceived = results.reduce((a, r) => a + r.received, 0);
     const latencies = results.flatMap((r) => r.latencies);
     const measuredSent = results.reduce((a, r) => a + r.measuredSent, 0);
     const measuredReceived = results.reduce((a, r) => a + r.measuredReceived, 0);
@@ -67,6 +79,8 @@ export class LoadGenerator {
       achievedPerSec: (measuredReceived * 1000) / durationMs,
       latency: summarize(latencies),
       lost: measuredSent - measuredReceived,
+      loadgenCpu: Math.round(((cpuSeconds(this.pids) - cpu0.load) / wallSec) * 100) / 100,
+      ...(systemPids.length > 0 && allReceived > 0 ? { cpuMsPerMessage: Math.round(((cpuSeconds(systemPids) - cpu0.system) * 1000 * 1000) / allReceived) / 1000 } : {}),
     };
   }
 

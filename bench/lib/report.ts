@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Machine } from './machine.js';
-import type { LatencySummary } from './stats.js';
+import { spread, type LatencySummary } from './stats.js';
 
 /** One measured step of a load scenario. */
 export interface Step {
@@ -10,6 +10,12 @@ export interface Step {
   achievedPerSec: number;
   latency: LatencySummary;
   lost: number;
+  /** Repetition of the measurement this step belongs to (1…). */
+  rep?: number;
+  /** CPU the load generator used during the step, in cores (near 1 per worker process: starved). */
+  loadgenCpu?: number;
+  /** CPU milliseconds the system under test (all its processes) spent per delivered message. */
+  cpuMsPerMessage?: number;
 }
 
 /** What one scenario found: its steps, figures and the ratios against its baseline. */
@@ -45,9 +51,12 @@ export function toMarkdown(r: Report): string {
     out.push(`## ${s.name}`, '', s.description, '');
     if (Object.keys(s.settings).length > 0) out.push(`Settings: ${Object.entries(s.settings).map(([k, v]) => `${k}=${v}`).join(', ')}`, '');
     if (s.steps && s.steps.length > 0) {
-      out.push('| system | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | max ms | lost |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+      out.push('| system | rep | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | max ms | lost | load-gen CPU (cores) | CPU ms / msg |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      const opt = (v: number | undefined) => (v === undefined ? '' : fmt(v));
       for (const st of s.steps) {
-        out.push(`| ${st.system} | ${fmt(st.offeredPerSec)} | ${fmt(Math.round(st.achievedPerSec))} | ${fmt(st.latency.p50)} | ${fmt(st.latency.p95)} | ${fmt(st.latency.p99)} | ${fmt(st.latency.max)} | ${st.lost} |`);
+        out.push(
+          `| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${fmt(Math.round(st.achievedPerSec))} | ${fmt(st.latency.p50)} | ${fmt(st.latency.p95)} | ${fmt(st.latency.p99)} | ${fmt(st.latency.max)} | ${st.lost} | ${opt(st.loadgenCpu)} | ${opt(st.cpuMsPerMessage)} |`,
+        );
       }
       out.push('');
     }
@@ -67,11 +76,25 @@ export function toMarkdown(r: Report): string {
   return out.join('\n');
 }
 
-/** p50/p99 latency against offered rate, one line per system, as an SVG chart. */
-export function latencyChart(title: string, steps: Step[]): string {
-  const W = 720;
+/** One point per system and offered rate: the median p50 and p99 of its repetitions. */
+function medianSteps(steps: Step[]): Step[] {
+  const groups = new Map<string, Step[]>();
+  for (const st of steps) {
+    const key = `${st.system}\u0000${st.offeredPerSec}`;
+    groups.set(key, [...(groups.get(key) ?? []), st]);
+  }
+  return [...groups.values()].map((g) => ({
+    ...g[0]!,
+    latency: { ...g[0]!.latency, p50: spread(g.map((x) => x.latency.p50)).median, p99: spread(g.map((x) => x.latency.p99)).median },
+  }));
+}
+
+/** p50/p99 latency (medians of the repetitions) against offered rate, one line per system, as an SVG chart. */
+export function latencyChart(title: string, all: Step[]): string {
+  const steps = medianSteps(all);
+  const W = 960;
   const H = 420;
-  const pad = { l: 64, r: 180, t: 40, b: 48 };
+  const pad = { l: 64, r: 380, t: 40, b: 48 };
   const systems = [...new Set(steps.map((s) => s.system))];
   const xs = steps.map((s) => s.offeredPerSec);
   const ys = steps.flatMap((s) => [s.latency.p50, s.latency.p99]).filter(Number.isFinite);
@@ -89,7 +112,7 @@ export function latencyChart(title: string, steps: Step[]): string {
     `<line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" stroke="black"/>`,
     `<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${H - pad.b}" stroke="black"/>`,
     `<text x="${(pad.l + W - pad.r) / 2}" y="${H - 12}" text-anchor="middle">offered messages / s</text>`,
-    `<text x="16" y="${H / 2}" transform="rotate(-90 16 ${H / 2})" text-anchor="middle">latency, ms (log)</text>`,
+    `<text x="16" y="${H / 2}" transform="rotate(-90 16 ${H / 2})" text-anchor="middle">latency, ms (log): p99 solid, p50 dashed; medians of the repetitions</text>`,
   ];
   for (let e = -1; e <= yTop; e++) {
     const v = 10 ** e;
@@ -105,7 +128,7 @@ export function latencyChart(title: string, steps: Step[]): string {
       if (d) parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}"/>`);
     }
     for (const s of pts) parts.push(`<circle cx="${x(s.offeredPerSec)}" cy="${y(s.latency.p99)}" r="3" fill="${color}"/>`);
-    parts.push(`<text x="${W - pad.r + 8}" y="${pad.t + 20 + i * 18}" fill="${color}">${sys} (p99 solid, p50 dashed)</text>`);
+    parts.push(`<text x="${W - pad.r + 8}" y="${pad.t + 20 + i * 18}" fill="${color}">${sys}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');

@@ -23,3 +23,25 @@ export function summarize(samples: number[]): LatencySummary {
 export function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
+
+/** Median and range of repeated measurements of one figure. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+export function spread(values: number[]): Spread {
+  const s = [...values].sort((a, b) => a - b);
+  if (s.length === 0) return { median: NaN, min: NaN, max: NaN, n: 0 };
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median, min: s[0]!, max: s[s.length - 1]!, n: s.length };
+}
+
+/** "median [min–max] (n runs)", numbers rounded to `digits`. */
+export function formatSpread(x: Spread, digits = 0): string {
+  const f = (v: number) => v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  return `${f(x.median)} [${f(x.min)}–${f(x.max)}] (n=${x.n})`;
+}

@@ -3,13 +3,29 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { getJson, eventually } from '../../test/support/services.js';
 import { killAll, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
-import { isolatedBackendSettings, sharedRealBackends } from '../../test/support/real-backends.js';
+import { ferretOn, isolatedBackendSettings, sharedRealBackends } from '../../test/support/real-backends.js';
 import { LoadGenerator } from '../lib/load.js';
 import type { ScenarioResult, Step } from '../lib/report.js';
-import { summarize } from '../lib/stats.js';
+import { startSocketIoPeer } from '../lib/socketio-peer.js';
+import { formatSpread, spread, summarize } from '../lib/stats.js';
 
-/** embedded: all in-process; real: Kafka, FerretDB, Redis; kafka-redis: real Kafka and Redis with the in-process store. */
-export type Backend = 'embedded' | 'real' | 'kafka-redis';
+/**
+ * embedded: all in-process; kafka-redis: real Kafka and Redis with the in-process store (isolates
+ * the MongoDB stand-in); real: Kafka, FerretDB on SQLite, Redis; real-pg: the same with FerretDB on
+ * PostgreSQL; floor: a bare kafkajs produce → consume round trip on the same broker; socketio: the
+ * peer, two Socket.IO processes joined by the Redis Streams adapter.
+ */
+export const SYSTEMS = ['embedded', 'kafka-redis', 'real', 'real-pg', 'floor', 'socketio'] as const;
+export type System = (typeof SYSTEMS)[number];
+
+const LABEL: Record<System, string> = {
+  embedded: 'switchboard (embedded)',
+  'kafka-redis': 'switchboard (Kafka + Redis, in-process store)',
+  real: 'switchboard (Kafka + FerretDB/SQLite + Redis)',
+  'real-pg': 'switchboard (Kafka + FerretDB/PostgreSQL + Redis)',
+  floor: 'bare kafkajs produce → consume',
+  socketio: 'socket.io + redis streams adapter',
+};
 
 export interface E2eOptions {
   rates: number[];
@@ -17,43 +33,79 @@ export interface E2eOptions {
   warmupMs: number;
   pairs: number;
   workers: number;
-  backends: Backend[];
+  systems: System[];
+  reps: number;
   progress: (line: string) => void;
 }
 
-/** Runs one Switchboard (1 Message + 1 Connect process) and offers rising rates until p99 passes 100 ms. */
-async function measureSwitchboard(kind: Backend, o: E2eOptions, figures: Record<string, number | string>): Promise<Step[]> {
-  const procs: ServiceProcess[] = [];
+/** The bar a step must pass to count as sustained. */
+const passes = (s: Step): boolean => s.latency.p99 <= 100 && s.lost === 0;
+/** The rate at which CPU per message is compared (same workload for every system). */
+const CPU_RATE = 1000;
+
+/**
+ * Offers rates of the ladder from `start` upwards until a step misses the bar; when the first
+ * step already misses it, goes downwards until one passes. So the first repetition climbs from
+ * the bottom and later ones start just below the rate the first one sustained.
+ */
+export async function ladder(rates: number[], start: number, run: (rate: number) => Promise<Step>): Promise<Step[]> {
   const steps: Step[] = [];
-  try {
-    const real = kind === 'embedded' ? {} : isolatedBackendSettings(await sharedRealBackends());
-    const settings = kind === 'kafka-redis' ? Object.fromEntries(Object.entries(real).filter(([k]) => !k.startsWith('MONGODB_'))) : real;
-    const message = await startMessageProcess(settings, procs);
-    const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4' }, procs);
-    await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
-    const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `${kind}-${randomBytes(2).toString('hex')}`);
-    try {
-      for (const rate of o.rates) {
-        const step = await load.step(`switchboard (${kind})`, `${kind}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress);
-        steps.push(step);
-        o.progress(`switchboard (${kind}) @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms, achieved ${Math.round(step.achievedPerSec)}/s`);
-        if (step.latency.p99 > 100 || step.lost > 0) break;
-      }
-    } finally {
-      await load.close();
-    }
-    // Where a message's time went: the Message process's mean per backend operation over the run.
-    for (const [op, ms] of Object.entries(backendMeans((await getJson(`${message.admin}/metrics`)).text))) {
-      figures[`switchboard (${kind}): mean ${op} over the run (ms)`] = ms;
-    }
-  } finally {
-    await killAll(procs);
+  let i = start;
+  const first = await run(rates[i]!);
+  steps.push(first);
+  const dir = passes(first) ? 1 : -1;
+  for (i += dir; i >= 0 && i < rates.length; i += dir) {
+    const s = await run(rates[i]!);
+    steps.push(s);
+    if (passes(s) !== (dir === 1)) break;
   }
   return steps;
 }
 
-/** Mean milliseconds per backend operation (`backend.op`, successful ones) from a Message /metrics text. */
-export function backendMeans(metrics: string): Record<string, number> {
+/** One repetition of one Switchboard variant: fresh Message and Connect processes, a warm-up, the ladder. */
+async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2eOptions, rep: number, start: number, figures: Record<string, number | string>): Promise<Step[]> {
+  const procs: ServiceProcess[] = [];
+  try {
+    let settings: Record<string, string> = {};
+    if (sys !== 'embedded') {
+      const real = isolatedBackendSettings(await sharedRealBackends());
+      if (sys === 'kafka-redis') settings = Object.fromEntries(Object.entries(real).filter(([k]) => !k.startsWith('MONGODB_')));
+      else settings = { ...real, MONGODB_URI: (await ferretOn(sys === 'real' ? 'sqlite' : 'postgresql')).mongodbUri };
+    }
+    const message = await startMessageProcess(settings, procs);
+    const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4' }, procs);
+    await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
+    const pids = procs.map((p) => p.child.pid!);
+    const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `${sys}-${randomBytes(2).toString('hex')}`);
+    let steps: Step[];
+    try {
+      // Warm-up (not recorded): the JIT, connection pools and the consumer group settle.
+      await load.step(LABEL[sys], `${sys}-warm`, o.rates[0]!, 3000, 500, o.progress, pids);
+      steps = await ladder(o.rates, start, async (rate) => {
+        const step = await load.step(LABEL[sys], `${sys}-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, pids);
+        o.progress(`${LABEL[sys]} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms, achieved ${Math.round(step.achievedPerSec)}/s`);
+        return { ...step, rep };
+      });
+    } finally {
+      await load.close();
+    }
+    // Where a message's time went, and how many store operations it cost (this repetition).
+    const metrics = (await getJson(`${message.admin}/metrics`)).text;
+    const stored = Number(/^switchboard_message_stored_total(?:\{[^}]*\})? ([0-9.e+-]+)$/m.exec(metrics)?.[1] ?? 0);
+    let storeCalls = 0;
+    for (const [op, { mean, count }] of Object.entries(backendOps(metrics))) {
+      figures[`${LABEL[sys]}: mean ${op}, rep ${rep} (ms)`] = mean;
+      if (op.startsWith('store.')) storeCalls += count;
+    }
+    if (stored > 0) figures[`${LABEL[sys]}: store operations per stored message, rep ${rep}`] = Math.round((storeCalls / stored) * 1000) / 1000;
+    return steps;
+  } finally {
+    await killAll(procs);
+  }
+}
+
+/** Per backend operation (`backend.op`, successful ones): mean milliseconds and count, from a Message /metrics text. */
+export function backendOps(metrics: string): Record<string, { mean: number; count: number }> {
   const sums = new Map<string, { sum: number; count: number }>();
   const re = /^switchboard_message_backend_seconds_(sum|count)\{[^}]*backend="([^"]+)",op="([^"]+)",result="ok"[^}]*\} ([0-9.e+-]+)$/gm;
   for (const [, kind, backend, op, value] of metrics.matchAll(re)) {
@@ -62,71 +114,131 @@ export function backendMeans(metrics: string): Record<string, number> {
     entry[kind as 'sum' | 'count'] = Number(value);
     sums.set(key, entry);
   }
-  const means: Record<string, number> = {};
+  const out: Record<string, { mean: number; count: number }> = {};
   for (const [key, { sum, count }] of [...sums].sort(([a], [b]) => a.localeCompare(b))) {
-    if (count > 0) means[key] = Math.round((sum / count) * 1000 * 100) / 100;
+    if (count > 0) out[key] = { mean: Math.round((sum / count) * 1000 * 100) / 100, count };
   }
-  return means;
+  return out;
 }
 
-/** The floor: bare kafkajs produce → consume at the same rates on the same broker. */
-async function measureKafkaFloor(brokers: string, o: E2eOptions, notes: string[]): Promise<Step[]> {
-  const steps: Step[] = [];
-  for (const rate of o.rates) {
+/** One repetition of the floor: bare kafkajs at each rate of the ladder, a fresh worker per step. */
+async function measureKafkaFloor(o: E2eOptions, rep: number, start: number, notes: string[]): Promise<Step[]> {
+  const brokers = (await sharedRealBackends()).kafkaBrokers;
+  return ladder(o.rates, start, async (rate) => {
     const child = fork(fileURLToPath(new URL('../lib/kafka-floor-worker.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'] });
     const result = await new Promise<{ latencies: number[]; measuredSent: number; error?: string }>((resolve) => {
       child.once('message', (m) => resolve(m as { latencies: number[]; measuredSent: number }));
       child.once('exit', (code) => resolve({ latencies: [], measuredSent: 0, error: `worker exited with code ${code} before reporting` }));
       child.send({ brokers: brokers.split(','), topic: `bench.floor.${randomBytes(3).toString('hex')}`, ratePerSec: rate, durationMs: o.durationMs, warmupMs: o.warmupMs });
     });
-    if (result.error) {
-      o.progress(`kafka floor @ ${rate}/s failed: ${result.error.split('\n')[0]}`);
-      notes.push(`The kafkajs floor failed at ${rate}/s: ${result.error.split('\n')[0]}`);
-      break;
-    }
+    if (result.error) notes.push(`The kafkajs floor failed at ${rate}/s (rep ${rep}): ${result.error.split('\n')[0]}`);
     const step: Step = {
-      system: 'bare kafkajs round trip',
+      system: LABEL.floor,
+      rep,
       offeredPerSec: rate,
       achievedPerSec: (result.latencies.length * 1000) / o.durationMs,
       latency: summarize(result.latencies),
-      lost: result.measuredSent - result.latencies.length,
+      lost: result.error ? Math.max(1, result.measuredSent) : result.measuredSent - result.latencies.length,
     };
-    steps.push(step);
-    o.progress(`kafka floor @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms`);
-    if (step.latency.p99 > 100) break;
-  }
-  return steps;
+    o.progress(`${LABEL.floor} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms`);
+    return step;
+  });
 }
 
-/** Scenario 1: end-to-end 1:1 messaging at rising offered rates, against the Kafka floor. */
+/** One repetition of the peer: two fresh Socket.IO processes, senders on one, recipients on the other. */
+async function measureSocketIo(o: E2eOptions, rep: number, start: number): Promise<Step[]> {
+  const peer = await startSocketIoPeer((await sharedRealBackends()).redisUrl);
+  try {
+    const load = await LoadGenerator.start(peer.urls[0], o.pairs, o.workers, `sio-${randomBytes(2).toString('hex')}`, { recipientUrl: peer.urls[1], protocol: 'socket.io' });
+    try {
+      await load.step(LABEL.socketio, 'sio-warm', o.rates[0]!, 3000, 500, o.progress, peer.pids);
+      return await ladder(o.rates, start, async (rate) => {
+        const step = await load.step(LABEL.socketio, `sio-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, peer.pids);
+        o.progress(`${LABEL.socketio} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms`);
+        return { ...step, rep };
+      });
+    } finally {
+      await load.close();
+    }
+  } finally {
+    peer.stop();
+  }
+}
+
+/** The highest achieved rate of a repetition's steps that passed the bar (0 when none did). */
+function sustained(steps: Step[]): number {
+  return steps.filter(passes).reduce((a, s) => Math.max(a, s.achievedPerSec), 0);
+}
+
+/**
+ * Scenario 1: end-to-end 1:1 messaging at rising offered rates. Every repetition measures every
+ * system once, one after the other, so that each ratio compares figures of the same repetition;
+ * figures are medians over the repetitions with their range.
+ */
 export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   const steps: Step[] = [];
-  const notes: string[] = ['"lost" counts messages of the measured window that had not arrived 5 s after the step ended.'];
-  let brokers = '';
-  const kafkaBrokers = async () => (brokers ||= (await sharedRealBackends()).kafkaBrokers);
+  const notes: string[] = [
+    '"lost" counts messages of the measured window that had not arrived 5 s after the step ended.',
+    'Load-gen CPU is the load generator\'s CPU use during a step, in cores: near 1.0 per worker process means the generator, not the system, was the limit.',
+    `CPU ms / msg: CPU time of all processes of the system under test (Message + Connect; the two Socket.IO processes) per delivered message; compared at ${CPU_RATE} msg/s.`,
+  ];
   const figures: Record<string, number | string> = {};
-  for (const kind of o.backends) steps.push(...(await measureSwitchboard(kind, o, figures)));
-  if (o.backends.some((b) => b !== 'embedded')) steps.push(...(await measureKafkaFloor(await kafkaBrokers(), o, notes)));
-  const best = (system: string) => {
-    const ok = steps.filter((s) => s.system === system && s.latency.p99 <= 100 && s.lost === 0);
-    return ok.length === 0 ? undefined : ok.reduce((a, b) => (b.achievedPerSec > a.achievedPerSec ? b : a));
-  };
   const ratios: Record<string, number> = {};
-  for (const sys of [...new Set(steps.map((s) => s.system))]) {
-    const b = best(sys);
-    figures[`${sys}: highest rate with p99 ≤ 100 ms (msg/s)`] = b ? Math.round(b.achievedPerSec) : 0;
-    if (b) figures[`${sys}: p99 at that rate (ms)`] = b.latency.p99;
+  const perRep = new Map<System, number[]>(o.systems.map((s) => [s, []]));
+  const startAt = new Map<System, number>();
+  for (let rep = 1; rep <= o.reps; rep++) {
+    for (const sys of o.systems) {
+      const start = startAt.get(sys) ?? 0;
+      o.progress(`rep ${rep}/${o.reps}: ${LABEL[sys]}`);
+      const got =
+        sys === 'floor' ? await measureKafkaFloor(o, rep, start, notes) : sys === 'socketio' ? await measureSocketIo(o, rep, start) : await measureSwitchboard(sys, o, rep, start, figures);
+      steps.push(...got);
+      const rate = sustained(got);
+      perRep.get(sys)!.push(rate);
+      // Later repetitions start one rung below what the first sustained.
+      if (rep === 1) startAt.set(sys, Math.max(0, o.rates.findIndex((r) => r >= rate) - 1));
+    }
   }
-  const floor = best('bare kafkajs round trip');
-  for (const sys of new Set(steps.map((s) => s.system))) {
-    if (sys === 'bare kafkajs round trip' || sys === 'switchboard (embedded)' || !floor) continue;
-    ratios[`${sys} / bare kafkajs round trip (highest rate with p99 ≤ 100 ms)`] = (best(sys)?.achievedPerSec ?? 0) / floor.achievedPerSec;
+  for (const sys of o.systems) {
+    const rates = perRep.get(sys)!;
+    figures[`${LABEL[sys]}: highest rate with p99 ≤ 100 ms (msg/s), median [range]`] = formatSpread(spread(rates));
+    const p99s = o.rates
+      .map((rate) => ({ rate, p99: steps.filter((s) => s.system === LABEL[sys] && s.offeredPerSec === rate).map((s) => s.latency.p99) }))
+      .filter((x) => x.p99.length === o.reps);
+    const top = p99s.filter((x) => spread(x.p99).median <= 100).pop();
+    if (top) figures[`${LABEL[sys]}: p99 at ${top.rate} msg/s (ms), median [range]`] = formatSpread(spread(top.p99), 1);
+    const cpu = steps.filter((s) => s.system === LABEL[sys] && s.offeredPerSec === CPU_RATE && s.cpuMsPerMessage !== undefined).map((s) => s.cpuMsPerMessage!);
+    if (cpu.length > 0) figures[`${LABEL[sys]}: CPU ms per message at ${CPU_RATE} msg/s, median [range]`] = formatSpread(spread(cpu), 3);
+    const gen = steps.filter((s) => s.system === LABEL[sys] && s.loadgenCpu !== undefined).map((s) => s.loadgenCpu!);
+    if (gen.length > 0) figures[`${LABEL[sys]}: load-gen CPU per step (cores), highest`] = Math.max(...gen);
+  }
+  // Ratios of the same repetition, then their median (and range as a figure).
+  const ratio = (name: string, a: System, b: System): void => {
+    if (!perRep.has(a) || !perRep.has(b)) return;
+    const xs = perRep.get(a)!.map((v, i) => (perRep.get(b)![i]! > 0 ? v / perRep.get(b)![i]! : NaN)).filter(Number.isFinite);
+    if (xs.length === 0) return;
+    const s = spread(xs);
+    ratios[name] = s.median;
+    figures[`${name}: per repetition`] = formatSpread(s, 2);
+  };
+  ratio('kafka-redis / floor (sustained rate; target ≥ 0.8)', 'kafka-redis', 'floor');
+  ratio('real (FerretDB/SQLite) / floor (sustained rate; target ≥ 0.5)', 'real', 'floor');
+  ratio('real (FerretDB/PostgreSQL) / floor (sustained rate; target ≥ 0.5)', 'real-pg', 'floor');
+  ratio('embedded / socket.io peer (sustained rate; target ≥ 1.0)', 'embedded', 'socketio');
+  const cpuOf = (sys: System): number[] =>
+    Array.from({ length: o.reps }, (_, i) => steps.find((s) => s.system === LABEL[sys] && s.rep === i + 1 && s.offeredPerSec === CPU_RATE)?.cpuMsPerMessage ?? NaN);
+  if (perRep.has('embedded') && perRep.has('socketio')) {
+    const xs = cpuOf('embedded').map((v, i) => v / cpuOf('socketio')[i]!).filter(Number.isFinite);
+    if (xs.length > 0) {
+      ratios[`embedded / socket.io peer (CPU per message at ${CPU_RATE} msg/s; target ≤ 2)`] = spread(xs).median;
+      figures[`embedded / socket.io peer CPU per message: per repetition`] = formatSpread(spread(xs), 2);
+    }
   }
   return {
     name: 'End-to-end 1:1 messaging',
     description:
-      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Real backends: one KRaft Kafka node, FerretDB (SQLite), Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store (isolates the MongoDB stand-in). Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker.',
-    settings: { pairs: o.pairs, workers: o.workers, stepSeconds: o.durationMs / 1000, warmupSeconds: o.warmupMs / 1000, rates: o.rates.join('/') },
+      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a 3 s warm-up, then the rate ladder; later repetitions start one rung below the first one\'s result). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker. Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
+    settings: { pairs: o.pairs, workers: o.workers, reps: o.reps, stepSeconds: o.durationMs / 1000, warmupSeconds: o.warmupMs / 1000, rates: o.rates.join('/') },
     steps,
     figures,
     ratios,

@@ -1,13 +1,10 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { getJson, eventually } from '../../test/support/services.js';
 import { killAll, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
 import { isolatedBackendSettings, sharedRealBackends } from '../../test/support/real-backends.js';
 import { LoadGenerator } from '../lib/load.js';
 import type { ScenarioResult, Step } from '../lib/report.js';
-
-const SERVER = fileURLToPath(new URL('../lib/socketio-server.ts', import.meta.url));
+import { startSocketIoPeer, type SocketIoPeer } from '../lib/socketio-peer.js';
 
 /**
  * Scenario 5: the same 1:1 workload through Socket.IO (two processes joined by the Redis Streams
@@ -16,17 +13,11 @@ const SERVER = fileURLToPath(new URL('../lib/socketio-server.ts', import.meta.ur
 export async function peerScenario(o: { rates: number[]; durationMs: number; warmupMs: number; pairs: number; progress: (l: string) => void }): Promise<ScenarioResult> {
   const env = await sharedRealBackends();
   const steps: Step[] = [];
-  const children: ChildProcess[] = [];
+  let peer: SocketIoPeer | undefined;
   const procs: ServiceProcess[] = [];
   try {
-    const stream = `bench-socketio-${randomBytes(3).toString('hex')}`;
-    const ports: number[] = [];
-    for (let i = 0; i < 2; i++) {
-      const c = fork(SERVER, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, REDIS_URL: env.redisUrl, STREAM: stream } });
-      children.push(c);
-      ports.push(await new Promise<number>((resolve) => c.once('message', (m: { port: number }) => resolve(m.port))));
-    }
-    const sio = await LoadGenerator.start(`http://127.0.0.1:${ports[0]}`, o.pairs, 1, 'sio', { recipientUrl: `http://127.0.0.1:${ports[1]}`, protocol: 'socket.io' });
+    peer = await startSocketIoPeer(env.redisUrl);
+    const sio = await LoadGenerator.start(peer.urls[0], o.pairs, 1, 'sio', { recipientUrl: peer.urls[1], protocol: 'socket.io' });
     try {
       for (const rate of o.rates) {
         const st = await sio.step('socket.io + redis streams adapter (2 processes)', `sio-${rate}`, rate, o.durationMs, o.warmupMs, o.progress);
@@ -54,7 +45,7 @@ export async function peerScenario(o: { rates: number[]; durationMs: number; war
       await sb.close();
     }
   } finally {
-    for (const c of children) c.kill();
+    peer?.stop();
     await killAll(procs);
   }
   const best = (sys: string) => {

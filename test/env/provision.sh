@@ -2,7 +2,7 @@
 # Installs the real backends the tests run against, idempotently, caching everything outside the
 # clone (SWITCHBOARD_CACHE, default ~/.cache/switchboard):
 #   Kafka 3.9 — Apache Kafka's own jars from Maven Central (one KRaft broker+controller)
-#   FerretDB 1.24 — MongoDB wire protocol on SQLite, built with Go from the module proxy
+#   FerretDB 1.24 — MongoDB wire protocol on SQLite (or on Debian's PostgreSQL), built with Go from the module proxy
 #   Redis — Debian's redis-server
 #   Kubernetes control plane (for the chart, manifests and readiness gate; the envtest approach) —
 #     kube-apiserver and kubectl built from the k8s.io/kubernetes module with its staging modules
@@ -66,6 +66,7 @@ POM
 
 provision_ferretdb() {
   local bin="$CACHE/bin/ferretdb-$FERRETDB_VERSION"
+  apt_install postgresql # FerretDB's other storage (SWITCHBOARD_FERRETDB_STORAGE=postgresql, the benchmark)
   if [ -x "$bin" ]; then say "ferretdb: $FERRETDB_VERSION built at $bin"; return; fi
   command -v go >/dev/null || { say "ferretdb: go is required"; exit 1; }
   local mod="github.com/FerretDB/FerretDB@$FERRETDB_VERSION"

@@ -1,6 +1,6 @@
 /**
  * Real backend servers for tests, on free loopback ports: Kafka (KRaft, one broker+controller),
- * FerretDB (MongoDB wire protocol on SQLite) and Redis. Binaries come from test/env/provision.sh;
+ * FerretDB (MongoDB wire protocol on SQLite or on PostgreSQL) and Redis. Binaries come from test/env/provision.sh;
  * logs go to one folder (SWITCHBOARD_TESTENV_DIR/logs, default ~/.cache/switchboard/testenv/logs).
  * Each server can be stopped, killed and started again on the same port with the same data.
  */
@@ -132,8 +132,18 @@ export async function createRedisServer(dataDir: string, host = '127.0.0.1', nam
   );
 }
 
-/** FerretDB 1.x on SQLite files in `dataDir`. */
-export async function createFerretServer(dataDir: string, host = '127.0.0.1', name = 'ferretdb'): Promise<ManagedServer> {
+/** Where FerretDB keeps its data: SQLite files in its data folder, or a PostgreSQL database. */
+export type FerretStorage = { kind: 'sqlite' } | { kind: 'postgresql'; url: string };
+
+/** The storage of the test environment's FerretDB: SWITCHBOARD_FERRETDB_STORAGE=sqlite|postgresql (default sqlite). */
+export function ferretStorageKind(): FerretStorage['kind'] {
+  const v = process.env.SWITCHBOARD_FERRETDB_STORAGE ?? 'sqlite';
+  if (v !== 'sqlite' && v !== 'postgresql') throw new Error(`SWITCHBOARD_FERRETDB_STORAGE must be sqlite or postgresql; got "${v}"`);
+  return v;
+}
+
+/** FerretDB 1.x on SQLite files in `dataDir` or on a PostgreSQL database. */
+export async function createFerretServer(dataDir: string, host = '127.0.0.1', name = 'ferretdb', storage: FerretStorage = { kind: 'sqlite' }): Promise<ManagedServer> {
   const port = await freePort();
   const bin = join(CACHE, 'bin', `ferretdb-${FERRETDB_VERSION}`);
   if (!existsSync(bin)) throw new Error(`FerretDB is not provisioned (${bin}); run test/env/provision.sh`);
@@ -165,8 +175,7 @@ export async function createFerretServer(dataDir: string, host = '127.0.0.1', na
     () => ({
       cmd: bin,
       args: [
-        '--handler=sqlite',
-        `--sqlite-url=file:${join(dataDir, 'sqlite')}/`,
+        ...(storage.kind === 'sqlite' ? ['--handler=sqlite', `--sqlite-url=file:${join(dataDir, 'sqlite')}/`] : ['--handler=postgresql', `--postgresql-url=${storage.url}`]),
         `--state-dir=${join(dataDir, 'state')}`,
         `--listen-addr=${host}:${port}`,
         '--telemetry=disable',
@@ -177,6 +186,45 @@ export async function createFerretServer(dataDir: string, host = '127.0.0.1', na
     async () => (await ask(port, hello, 1000, host)).length > 16,
     30_000,
   );
+}
+
+/** Debian's PostgreSQL binaries (the newest major version installed). */
+function postgresBin(): string {
+  const root = '/usr/lib/postgresql';
+  const majors = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'postgres'))) : [];
+  const newest = majors.sort((a, b) => Number(b) - Number(a))[0];
+  if (!newest) throw new Error(`PostgreSQL is not provisioned (no ${root}/<version>/bin/postgres); run test/env/provision.sh`);
+  return join(root, newest, 'bin');
+}
+
+/**
+ * PostgreSQL from Debian, one cluster for FerretDB. PostgreSQL refuses to run as root, so as
+ * root the cluster belongs to the `postgres` user (made by Debian's package) and lives under /var/tmp
+ * (the cache under root's home is closed to that user). Durable as configured by default (fsync,
+ * synchronous commit); sized for a shared 2-core machine. Resolves with the server and the URL
+ * FerretDB takes, with its connection pool.
+ */
+export async function createPostgresServer(name = 'postgres', poolMaxConns = 100): Promise<{ server: ManagedServer; ferretUrl: string }> {
+  const port = await freePort();
+  const PG_BIN = postgresBin();
+  const asRoot = process.getuid?.() === 0;
+  const user = asRoot ? 'postgres' : (process.env.USER ?? 'postgres');
+  const drop = (cmd: string, args: string[]) => (asRoot ? { cmd: 'setpriv', args: ['--reuid=postgres', '--regid=postgres', '--init-groups', '--', cmd, ...args] } : { cmd, args });
+  const dir = asRoot ? dataDir(`switchboard-${name}`, '/var/tmp') : dataDir(name);
+  if (asRoot) spawnSync('chown', ['-R', 'postgres:postgres', dir]);
+  const data = join(dir, 'data');
+  const init = drop(join(PG_BIN, 'initdb'), ['-D', data, '-U', user, '--auth=trust', '--encoding=UTF8', '--no-instructions']);
+  const r = spawnSync(init.cmd, init.args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`initdb failed: ${r.stderr || r.stdout}`);
+  const settings = ['listen_addresses=127.0.0.1', `port=${port}`, `unix_socket_directories=${dir}`, 'max_connections=150', 'shared_buffers=256MB', 'logging_collector=off'];
+  const server = managed(
+    name,
+    `postgres://${user}@127.0.0.1:${port}/postgres`,
+    () => drop(join(PG_BIN, 'postgres'), ['-D', data, ...settings.flatMap((x) => ['-c', x])]),
+    async () => spawnSync(join(PG_BIN, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q']).status === 0,
+    30_000,
+  );
+  return { server, ferretUrl: `postgres://${user}@127.0.0.1:${port}/postgres?pool_max_conns=${poolMaxConns}` };
 }
 
 /** Kafka 3.9 from Apache's jars: one KRaft node (broker + controller), small heap. */
@@ -246,14 +294,18 @@ export async function createKafkaServer(dataDir: string, host = '127.0.0.1', nam
   );
 }
 
-/** A fresh data folder for a server of this run; folders of runs whose process is gone are removed. */
-export function dataDir(name: string): string {
-  const root = join(TESTENV, 'data');
-  for (const d of existsSync(root) ? readdirSync(root) : []) {
+/**
+ * A fresh data folder for a server of this run, under the test environment's data folder or
+ * `root`; folders of runs whose process is gone are removed (under `root`, only those of `name`).
+ */
+export function dataDir(name: string, root?: string): string {
+  const base = root ?? join(TESTENV, 'data');
+  for (const d of existsSync(base) ? readdirSync(base) : []) {
+    if (root && !d.startsWith(`${name}-`)) continue;
     const pid = Number(/-(\d+)-[0-9a-f]+$/.exec(d)?.[1]);
-    if (pid && pid !== process.pid && !alive(pid)) rmSync(join(root, d), { recursive: true, force: true });
+    if (pid && pid !== process.pid && !alive(pid)) rmSync(join(base, d), { recursive: true, force: true });
   }
-  const dir = join(TESTENV, 'data', `${name}-${process.pid}-${randomBytes(3).toString('hex')}`);
+  const dir = join(base, `${name}-${process.pid}-${randomBytes(3).toString('hex')}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   return dir;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createFerretServer, createKafkaServer, createRedisServer, dataDir, type ManagedServer } from '../env/servers.js';
+import { createFerretServer, createKafkaServer, createPostgresServer, createRedisServer, dataDir, ferretStorageKind, type FerretStorage, type ManagedServer } from '../env/servers.js';
 
 /** Addresses of real Kafka, MongoDB-compatible and Redis servers, and the servers when we run them. */
 export interface RealBackendEnv {
@@ -7,7 +7,7 @@ export interface RealBackendEnv {
   mongodbUri: string;
   redisUrl: string;
   /** Servers this test run started (empty when the addresses came from the environment). */
-  managed: { kafka?: ManagedServer; mongodb?: ManagedServer; redis?: ManagedServer };
+  managed: { kafka?: ManagedServer; mongodb?: ManagedServer; redis?: ManagedServer; postgres?: ManagedServer };
 }
 
 let shared: Promise<RealBackendEnv> | undefined;
@@ -15,8 +15,9 @@ const started: ManagedServer[] = [];
 
 /**
  * The real backends shared by the suites of this run: those given by KAFKA_BROKERS, MONGODB_URI
- * and REDIS_URL, otherwise servers started here (stopped by the root hook). A backend that cannot
- * start fails the suite; it is never skipped.
+ * and REDIS_URL, otherwise servers started here (stopped by the root hook); FerretDB stores on
+ * SQLite or PostgreSQL as SWITCHBOARD_FERRETDB_STORAGE says. A backend that cannot start fails the
+ * suite; it is never skipped.
  */
 export function sharedRealBackends(): Promise<RealBackendEnv> {
   return (shared ??= startBackends({ kafka: process.env.KAFKA_BROKERS, mongodb: process.env.MONGODB_URI, redis: process.env.REDIS_URL }));
@@ -25,6 +26,25 @@ export function sharedRealBackends(): Promise<RealBackendEnv> {
 /** Backends of its own for a suite that kills and restarts them. */
 export function privateRealBackends(): Promise<RealBackendEnv> {
   return startBackends({});
+}
+
+/** A MongoDB-compatible server of its own on the given storage (the benchmark compares them). */
+export async function ferretOn(kind: FerretStorage['kind']): Promise<{ mongodbUri: string }> {
+  const { ferret } = await startFerret(kind, `ferretdb-${kind}`);
+  return { mongodbUri: ferret.address };
+}
+
+/** FerretDB on `kind` storage (with its PostgreSQL server first when it needs one), started and recorded for the stop. */
+async function startFerret(kind: FerretStorage['kind'], name: string): Promise<{ ferret: ManagedServer; postgres?: ManagedServer }> {
+  const run = async (s: ManagedServer): Promise<ManagedServer> => {
+    started.push(s);
+    await s.start();
+    return s;
+  };
+  if (kind === 'sqlite') return { ferret: await run(await createFerretServer(dataDir(name), '127.0.0.1', name)) };
+  const pg = await createPostgresServer(`${name}-postgres`);
+  const postgres = await run(pg.server);
+  return { ferret: await run(await createFerretServer(dataDir(name), '127.0.0.1', name, { kind, url: pg.ferretUrl })), postgres };
 }
 
 async function startBackends(given: { kafka?: string; mongodb?: string; redis?: string }): Promise<RealBackendEnv> {
@@ -39,7 +59,13 @@ async function startBackends(given: { kafka?: string; mongodb?: string; redis?: 
     jobs.push(createKafkaServer(dataDir('kafka')).then((s) => run(s, (x) => ((env.kafkaBrokers = x.address), (env.managed.kafka = x)))));
   }
   if (!given.mongodb) {
-    jobs.push(createFerretServer(dataDir('ferretdb')).then((s) => run(s, (x) => ((env.mongodbUri = x.address), (env.managed.mongodb = x)))));
+    jobs.push(
+      startFerret(ferretStorageKind(), 'ferretdb').then(({ ferret, postgres }) => {
+        env.mongodbUri = ferret.address;
+        env.managed.mongodb = ferret;
+        env.managed.postgres = postgres;
+      }),
+    );
   }
   if (!given.redis) {
     jobs.push(createRedisServer(dataDir('redis')).then((s) => run(s, (x) => ((env.redisUrl = x.address), (env.managed.redis = x)))));

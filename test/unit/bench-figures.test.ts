@@ -1,20 +1,59 @@
 import assert from 'node:assert/strict';
-import { backendMeans } from '../../bench/scenarios/e2e.js';
+import { backendOps, ladder } from '../../bench/scenarios/e2e.js';
+import type { Step } from '../../bench/lib/report.js';
+import { formatSpread, spread, summarize } from '../../bench/lib/stats.js';
 
-describe('bench: backend operation means from /metrics', () => {
-  it('averages successful operations per backend and op, ignoring errors and other metrics', () => {
+describe('bench: figures', () => {
+  it('averages successful operations per backend and op, with their counts, ignoring errors and other metrics', () => {
     const text = [
-      'switchboard_message_backend_seconds_bucket{le="0.005",service="message",backend="store",op="claimSend",result="ok"} 3',
-      'switchboard_message_backend_seconds_sum{service="message",backend="store",op="claimSend",result="ok"} 0.03',
-      'switchboard_message_backend_seconds_count{service="message",backend="store",op="claimSend",result="ok"} 4',
-      'switchboard_message_backend_seconds_sum{service="message",backend="store",op="claimSend",result="error"} 9',
-      'switchboard_message_backend_seconds_count{service="message",backend="store",op="claimSend",result="error"} 1',
+      'switchboard_message_backend_seconds_bucket{le="0.005",service="message",backend="store",op="insertMessages",result="ok"} 3',
+      'switchboard_message_backend_seconds_sum{service="message",backend="store",op="insertMessages",result="ok"} 0.03',
+      'switchboard_message_backend_seconds_count{service="message",backend="store",op="insertMessages",result="ok"} 4',
+      'switchboard_message_backend_seconds_sum{service="message",backend="store",op="insertMessages",result="error"} 9',
+      'switchboard_message_backend_seconds_count{service="message",backend="store",op="insertMessages",result="error"} 1',
       'switchboard_message_backend_seconds_sum{service="message",backend="log",op="append",result="ok"} 1.5e-2',
       'switchboard_message_backend_seconds_count{service="message",backend="log",op="append",result="ok"} 3',
       'switchboard_message_backend_seconds_sum{service="message",backend="presence",op="lookup",result="ok"} 0',
       'switchboard_message_backend_seconds_count{service="message",backend="presence",op="lookup",result="ok"} 0',
       'switchboard_message_store_latency_seconds_sum{service="message"} 12',
     ].join('\n');
-    assert.deepEqual(backendMeans(text), { 'log.append': 5, 'store.claimSend': 7.5 });
+    assert.deepEqual(backendOps(text), { 'log.append': { mean: 5, count: 3 }, 'store.insertMessages': { mean: 7.5, count: 4 } });
+  });
+
+  it('median and range of repetitions', () => {
+    assert.deepEqual(spread([3, 1, 2]), { median: 2, min: 1, max: 3, n: 3 });
+    assert.deepEqual(spread([4, 1, 2, 3]), { median: 2.5, min: 1, max: 4, n: 4 });
+    assert.equal(formatSpread(spread([2000, 1000, 2000])), '2,000 [1,000–2,000] (n=3)');
+  });
+
+  describe('the rate ladder', () => {
+    const rates = [100, 200, 500, 1000, 2000];
+    /** A system that holds p99 ≤ 100 ms up to `limit` msg/s. */
+    const system = (limit: number) => {
+      const offered: number[] = [];
+      const run = async (rate: number): Promise<Step> => {
+        offered.push(rate);
+        return { system: 's', offeredPerSec: rate, achievedPerSec: rate, latency: summarize([rate <= limit ? 10 : 500]), lost: 0 };
+      };
+      return { offered, run };
+    };
+    it('climbs from the start until a step misses the bar', async () => {
+      const s = system(500);
+      await ladder(rates, 0, s.run);
+      assert.deepEqual(s.offered, [100, 200, 500, 1000]);
+    });
+    it('goes down from the start until a step passes when the first one misses', async () => {
+      const s = system(200);
+      await ladder(rates, 3, s.run);
+      assert.deepEqual(s.offered, [1000, 500, 200]);
+    });
+    it('stops at the ends of the ladder', async () => {
+      const fast = system(10_000);
+      await ladder(rates, 2, fast.run);
+      assert.deepEqual(fast.offered, [500, 1000, 2000]);
+      const slow = system(0);
+      await ladder(rates, 1, slow.run);
+      assert.deepEqual(slow.offered, [200, 100]);
+    });
   });
 });

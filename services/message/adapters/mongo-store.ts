@@ -74,8 +74,10 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
         upsert: true,
       },
     });
-    // In slices: FerretDB 1.x never answers one update command of 100 or more statements that match
-    // existing documents; MongoDB takes any size, and a few more round trips cost it little.
+    // In slices: FerretDB 1.x takes a connection of its backend pool for every statement of an
+    // update command that matches an existing document, and never answers a command with more such
+    // statements than its pool holds (on SQLite at 100; on PostgreSQL at pool_max_conns, so give it
+    // more than this slice). MongoDB takes any size, and a few more round trips cost it little.
     const all = [...latest.values()];
     for (let i = 0; i < all.length; i += UPDATE_SLICE) {
       const slice = all.slice(i, i + UPDATE_SLICE);

@@ -20,7 +20,7 @@ import { stopAllRealBackends } from '../test/support/real-backends.js';
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    rates: { type: 'string', default: '250,500,1000,2000,4000,8000' },
+    rates: { type: 'string', default: '100,250,500,1000,2000,4000,8000' },
     duration: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
     reps: { type: 'string', default: '3' },

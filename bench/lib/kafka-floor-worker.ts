@@ -57,7 +57,7 @@ process.once('message', (r: Run) => {
       tick();
     });
     await Promise.allSettled(inflight);
-    const until = nowMs() + 5000;
+    const until = nowMs() + 3000;
     while (latencies.length < measuredSent && nowMs() < until) await new Promise((res) => setTimeout(res, 20));
     await consumer.disconnect();
     await producer.disconnect();

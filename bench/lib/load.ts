@@ -64,7 +64,7 @@ export class LoadGenerator {
     }, 1000);
     for (const w of this.workers) w.on('message', onProgress);
     const results = await Promise.all(
-      this.workers.map((w) => this.request(w, { cmd: 'run', step, ratePerSec: per, durationMs, warmupMs, drainMs: 5000 }, 'done') as Promise<Extract<WorkerEvent, { ev: 'done' }>>),
+      this.workers.map((w) => this.request(w, { cmd: 'run', step, ratePerSec: per, durationMs, warmupMs, drainMs: 3000 }, 'done') as Promise<Extract<WorkerEvent, { ev: 'done' }>>),
     );
     clearInterval(timer);
     for (const w of this.workers) w.off('message', onProgress);

@@ -76,8 +76,9 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     onResult: (result) => metrics.sends.inc({ result }),
   });
   const history = new History(store, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });
+  const sequencer = new Sequencer(store);
   const pipeline = createPipeline({
-    sequencer: new Sequencer(store),
+    sequencer,
     subscribers,
     logger: logger.child({ component: 'pipeline' }),
     onStored: (ms) => {
@@ -122,7 +123,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       if (!(await retry(name, () => backend.start()))) return;
     }
     subscribers.start();
-    if (!(await retry('consumer', () => backends.log.consume(pipeline)))) return;
+    if (!(await retry('consumer', () => backends.log.consume(pipeline, (partitions) => sequencer.assigned(partitions))))) return;
     if (state !== 'starting') return;
     state = 'serving';
     settleStreams(undefined);

@@ -6,7 +6,7 @@ import { createMongoStore } from '../../services/message/adapters/mongo-store.js
 import { createRedisPresence } from '../../services/message/adapters/redis-presence.js';
 import { createKafkaLog } from '../../services/message/adapters/kafka-log.js';
 import type { MessageLog } from '../../services/message/adapters/log.js';
-import { sharedRealBackends } from '../support/real-backends.js';
+import { ferretOn, sharedRealBackends } from '../support/real-backends.js';
 import { testLogger } from '../support/services.js';
 import { storeContract } from './store.contract.js';
 import { presenceContract } from './presence.contract.js';
@@ -24,12 +24,24 @@ storeContract('embedded', async () => {
   return { store, close: () => store.stop() };
 });
 
-storeContract('MongoDB wire protocol (FerretDB)', async () => {
-  const env = await sharedRealBackends();
-  const store = createMongoStore({ uri: env.mongodbUri, database: `contract_${tag()}`, logger: testLogger('mongo') });
-  await store.start();
-  return { store, close: () => store.stop() };
-});
+// The MongoDB store on both storages of the stand-in (the test run uses one of them; the
+// benchmark compares them), and on the run's own server when MONGODB_URI names one.
+const ferret = new Map<string, Promise<{ mongodbUri: string }>>();
+for (const kind of ['sqlite', 'postgresql'] as const) {
+  storeContract(`MongoDB wire protocol (FerretDB on ${kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'})`, async () => {
+    const { mongodbUri } = await (ferret.get(kind) ?? ferret.set(kind, ferretOn(kind)).get(kind)!);
+    const store = createMongoStore({ uri: mongodbUri, database: `contract_${tag()}`, logger: testLogger('mongo') });
+    await store.start();
+    return { store, close: () => store.stop() };
+  });
+}
+if (process.env.MONGODB_URI) {
+  storeContract('MongoDB wire protocol (MONGODB_URI)', async () => {
+    const store = createMongoStore({ uri: process.env.MONGODB_URI!, database: `contract_${tag()}`, logger: testLogger('mongo') });
+    await store.start();
+    return { store, close: () => store.stop() };
+  });
+}
 
 presenceContract('embedded', async () => {
   const c = clock();
@@ -55,9 +67,9 @@ logContract('embedded', async () => {
       return {
         start: () => shared.start(),
         append: (e) => shared.append(e),
-        consume: async (h) => {
+        consume: async (h, onAssignment) => {
           consumer = shared;
-          await shared.consume(h);
+          await shared.consume(h, onAssignment);
         },
         stopConsuming: () => shared.stopConsuming(),
         stop: () => shared.stop(),

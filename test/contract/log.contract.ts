@@ -83,6 +83,16 @@ export function logContract(name: string, make: () => Promise<LogFixture>): void
       assert.deepEqual(later, [6, 7, 8]);
     });
 
+    it('tells its consumer which partitions it owns: every one for a lone member, none once it stops consuming', async () => {
+      const log = await open();
+      const assignments: number[][] = [];
+      await log.consume(async () => {}, (partitions) => assignments.push([...partitions].sort()));
+      await eventually('assigned', () => assignments.length > 0, 30_000);
+      assert.deepEqual(assignments.at(-1), [0, 1, 2]);
+      await log.stopConsuming();
+      await eventually('revoked', () => assignments.at(-1)?.length === 0, 30_000);
+    });
+
     it('refuses appends after stop with UNAVAILABLE', async () => {
       const log = await open();
       await log.stop();

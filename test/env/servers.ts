@@ -201,10 +201,13 @@ function postgresBin(): string {
  * PostgreSQL from Debian, one cluster for FerretDB. PostgreSQL refuses to run as root, so as
  * root the cluster belongs to the `postgres` user (made by Debian's package) and lives under /var/tmp
  * (the cache under root's home is closed to that user). Durable as configured by default (fsync,
- * synchronous commit); sized for a shared 2-core machine. Resolves with the server and the URL
- * FerretDB takes, with its connection pool.
+ * synchronous commit). Resolves with the server and the URL FerretDB takes, with its connection
+ * pool: FerretDB 1.x holds a pool connection per statement of an update command on existing
+ * documents and never answers once the pool runs dry, so the pool exceeds what the consumer can
+ * ask at once (8 partitions consumed concurrently × the store's update slice of 64); idle ones
+ * cost PostgreSQL little.
  */
-export async function createPostgresServer(name = 'postgres', poolMaxConns = 100): Promise<{ server: ManagedServer; ferretUrl: string }> {
+export async function createPostgresServer(name = 'postgres', poolMaxConns = 600): Promise<{ server: ManagedServer; ferretUrl: string }> {
   const port = await freePort();
   const PG_BIN = postgresBin();
   const asRoot = process.getuid?.() === 0;
@@ -216,7 +219,7 @@ export async function createPostgresServer(name = 'postgres', poolMaxConns = 100
   const init = drop(join(PG_BIN, 'initdb'), ['-D', data, '-U', user, '--auth=trust', '--encoding=UTF8', '--no-instructions']);
   const r = spawnSync(init.cmd, init.args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`initdb failed: ${r.stderr || r.stdout}`);
-  const settings = ['listen_addresses=127.0.0.1', `port=${port}`, `unix_socket_directories=${dir}`, 'max_connections=150', 'shared_buffers=256MB', 'logging_collector=off'];
+  const settings = ['listen_addresses=127.0.0.1', `port=${port}`, `unix_socket_directories=${dir}`, 'max_connections=650', 'shared_buffers=256MB', 'logging_collector=off'];
   const server = managed(
     name,
     `postgres://${user}@127.0.0.1:${port}/postgres`,

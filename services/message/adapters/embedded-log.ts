@@ -2,7 +2,7 @@ import type { Logger } from '../../shared/logger.js';
 import { retryUntil } from '../../shared/retry.js';
 import type { CheckResult } from '../../shared/health.js';
 import { UnavailableError } from '../../shared/errors.js';
-import type { BatchHandler, MessageLog, SendEntry } from './log.js';
+import type { AssignmentListener, BatchHandler, MessageLog, SendEntry } from './log.js';
 import { partitionOf } from './partitioner.js';
 
 export interface EmbeddedLogOptions {
@@ -30,6 +30,7 @@ export function createEmbeddedLog(opts: EmbeddedLogOptions): MessageLog {
   const maxBatch = opts.maxBatch ?? 100;
   const partitions: Partition[] = Array.from({ length: opts.partitions }, () => ({ entries: [], base: 0, committed: 0, running: false }));
   let handler: BatchHandler | undefined;
+  let assigned: AssignmentListener | undefined;
   let started = false;
   let stopped = false;
   let consuming = true;
@@ -75,16 +76,20 @@ export function createEmbeddedLog(opts: EmbeddedLogOptions): MessageLog {
       partitions[index]!.entries.push(structuredClone(entry));
       queueMicrotask(() => drain(index));
     },
-    async consume(h) {
+    async consume(h, onAssignment) {
       handler = h;
+      assigned = onAssignment;
       consuming = true;
+      assigned?.(partitions.map((_, i) => i)); // a group of one owns every partition
       partitions.forEach((_, i) => drain(i));
     },
     async stopConsuming() {
       consuming = false;
+      assigned?.([]);
       await Promise.allSettled([...inFlight]);
     },
     async stop() {
+      if (consuming) assigned?.([]);
       consuming = false;
       stopped = true;
       await Promise.allSettled([...inFlight]);

@@ -4,7 +4,7 @@ import type { CheckResult } from '../../shared/health.js';
 import { UnavailableError } from '../../shared/errors.js';
 import { withTimeout } from '../../shared/lifecycle.js';
 import { GroupCommit } from '../../shared/group-commit.js';
-import type { BatchHandler, MessageLog, SendEntry } from './log.js';
+import type { AssignmentListener, BatchHandler, MessageLog, SendEntry } from './log.js';
 
 export interface KafkaLogOptions {
   brokers: string[];
@@ -114,7 +114,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         throw err instanceof UnavailableError ? err : new UnavailableError((err as Error).message, { cause: err });
       });
     },
-    async consume(handler: BatchHandler) {
+    async consume(handler: BatchHandler, onAssignment?: AssignmentListener) {
       const c = kafka.consumer({
         groupId: opts.groupId,
         sessionTimeout: 10_000,
@@ -127,20 +127,24 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
       });
       consumer = c;
       c.on(c.events.GROUP_JOIN, (e) => {
+        onAssignment?.(e.payload.memberAssignment[opts.topic] ?? []);
         consumerUp = true;
         consumerDetail = `member of ${opts.groupId}, ${JSON.stringify(e.payload.memberAssignment[opts.topic] ?? [])} assigned`;
         log.info({ assignment: e.payload.memberAssignment, generation: e.payload.groupId }, 'joined consumer group');
       });
       c.on(c.events.CRASH, (e) => {
+        onAssignment?.([]);
         consumerUp = false;
         consumerDetail = `consumer crashed: ${e.payload.error.message}; restarting: ${String(e.payload.restart)}`;
         log.error({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
       });
       c.on(c.events.DISCONNECT, () => {
+        onAssignment?.([]);
         consumerUp = false;
         consumerDetail = 'consumer disconnected';
       });
       c.on(c.events.STOP, () => {
+        onAssignment?.([]);
         consumerUp = false;
         consumerDetail = 'consumer stopped';
       });

@@ -28,6 +28,13 @@ export interface LogBatch {
 export type BatchHandler = (batch: LogBatch) => Promise<void>;
 
 /**
+ * Told the partitions this consumer owns each time the group assigns them (an empty list when it
+ * leaves the group or its consumer crashes). A partition in two consecutive assignments was owned
+ * without a break; any other may have been written by another member meanwhile.
+ */
+export type AssignmentListener = (partitions: readonly number[]) => void;
+
+/**
  * The durable, partitioned log of accepted sends (Kafka, or the embedded twin). Entries with the
  * same conversation go to the same partition; each partition is consumed by one member of the
  * consumer group at a time, in order.
@@ -38,7 +45,7 @@ export interface MessageLog extends HealthReporter {
   /** Appends an entry; resolves once it is durable (acks from all in-sync replicas). */
   append(entry: SendEntry): Promise<void>;
   /** Joins the consumer group and feeds every assigned partition's entries to `handler`. */
-  consume(handler: BatchHandler): Promise<void>;
+  consume(handler: BatchHandler, onAssignment?: AssignmentListener): Promise<void>;
   /** Finishes the batch in progress, commits it and leaves the group; appends still work. Idempotent. */
   stopConsuming(): Promise<void>;
   /** Stops consuming (if not yet) and disconnects the producer. Idempotent. */

@@ -32,7 +32,7 @@ export function createPipeline(deps: {
     const origin = new Map(batch.entries.map((e) => [e.msgId, e] as const));
     let stored: StoredMessage[];
     try {
-      stored = await deps.sequencer.storeBatch(batch.entries);
+      stored = await deps.sequencer.storeBatch(batch.entries, batch.partition);
     } catch (err: unknown) {
       // Stored, then the batch failed: push what was stored now, since its redelivery will find
       // it stored and push nothing; then fail the batch so that it comes again.

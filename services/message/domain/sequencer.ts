@@ -17,9 +17,15 @@ export class StoredThenFailedError extends Error {
  * from what is stored (never from a counter that could run ahead), so seqs have no gap even when
  * a process dies between steps; (conversation, seq) uniqueness in the store settles the rare race
  * of two consumers during a partition hand-over; msgId uniqueness makes redelivery harmless.
+ *
+ * The last seq of each conversation is cached with the partition it came from: read from the
+ * store once (one query per batch for the conversations it has not seen) and then kept for as long
+ * as this consumer owns that partition without a break. A partition that leaves and comes back
+ * may have been written by another member meanwhile, so its conversations are read again.
  */
 export class Sequencer {
-  private readonly lastSeq = new Map<string, number>();
+  private readonly lastSeq = new Map<string, { seq: number; partition: number }>();
+  private owned = new Set<number>();
 
   constructor(
     private readonly messages: MessageStore,
@@ -31,7 +37,7 @@ export class Sequencer {
    * rest when an entry was stored before (redelivery) or something else took a seq meanwhile.
    * Returns the messages stored now (redelivered entries and repeats inside the batch left out).
    */
-  async storeBatch(entries: readonly SendEntry[]): Promise<StoredMessage[]> {
+  async storeBatch(entries: readonly SendEntry[], partition = 0): Promise<StoredMessage[]> {
     // Repeats inside the batch are dropped here; entries stored before (redelivery) make the
     // ordered insert stop, and the one-by-one path below recognises them by msgId.
     const fresh: SendEntry[] = [];
@@ -47,7 +53,7 @@ export class Sequencer {
     const next = new Map<string, number>();
     const batch: StoredMessage[] = [];
     for (const e of fresh) {
-      const last = next.get(e.conversation) ?? this.lastSeq.get(e.conversation) ?? fetched.get(e.conversation) ?? 0;
+      const last = next.get(e.conversation) ?? this.lastSeq.get(e.conversation)?.seq ?? fetched.get(e.conversation) ?? 0;
       batch.push(toStored(e, last + 1));
       next.set(e.conversation, last + 1);
     }
@@ -59,30 +65,30 @@ export class Sequencer {
       if (!(err instanceof IndexUpdateError)) throw err;
       // Stored, though the batch will come again: the caller still pushes these (their redelivery
       // finds them stored and would not).
-      for (const m of batch.slice(0, err.inserted)) this.remember(m.conversation, m.seq);
+      for (const m of batch.slice(0, err.inserted)) this.remember(m.conversation, m.seq, partition);
       throw new StoredThenFailedError(batch.slice(0, err.inserted), err);
     }
-    for (const m of batch.slice(0, n)) this.remember(m.conversation, m.seq);
+    for (const m of batch.slice(0, n)) this.remember(m.conversation, m.seq, partition);
     if (n === batch.length) return batch;
     for (const m of batch.slice(n)) this.lastSeq.delete(m.conversation);
     const stored = batch.slice(0, n);
     for (const e of fresh.slice(n)) {
-      const m = await this.store(e);
+      const m = await this.store(e, partition);
       if (m) stored.push(m);
     }
     return stored;
   }
 
   /** Stores the entry with its seq; undefined when its msgId was stored already (redelivery). */
-  async store(entry: SendEntry): Promise<StoredMessage | undefined> {
+  async store(entry: SendEntry, partition = 0): Promise<StoredMessage | undefined> {
     const maxConflicts = this.opts.maxConflicts ?? 16;
     for (let attempt = 0; ; attempt++) {
-      const last = this.lastSeq.get(entry.conversation) ?? (await this.messages.lastSeq(entry.conversation, attempt > 0));
+      const last = this.lastSeq.get(entry.conversation)?.seq ?? (await this.messages.lastSeq(entry.conversation, attempt > 0));
       const message = toStored(entry, last + 1);
       try {
         const result = await this.messages.insertMessage(message, membersOf(entry));
         if (result === 'duplicate') return undefined;
-        this.remember(entry.conversation, message.seq);
+        this.remember(entry.conversation, message.seq, partition);
         return message;
       } catch (err: unknown) {
         // Another writer took this seq (partition hand-over): forget the cached value and re-read.
@@ -92,9 +98,19 @@ export class Sequencer {
     }
   }
 
-  private remember(conversation: string, seq: number): void {
+  /**
+   * The partitions this consumer owns now (see AssignmentListener): cached seqs are kept only for
+   * partitions it owned in the previous assignment as well.
+   */
+  assigned(partitions: readonly number[]): void {
+    const kept = new Set(partitions.filter((p) => this.owned.has(p)));
+    for (const [conversation, { partition }] of this.lastSeq) if (!kept.has(partition)) this.lastSeq.delete(conversation);
+    this.owned = new Set(partitions);
+  }
+
+  private remember(conversation: string, seq: number, partition: number): void {
     this.lastSeq.delete(conversation);
-    this.lastSeq.set(conversation, seq);
+    this.lastSeq.set(conversation, { seq, partition });
     if (this.lastSeq.size > (this.opts.cacheSize ?? 100_000)) {
       const oldest = this.lastSeq.keys().next().value;
       if (oldest !== undefined) this.lastSeq.delete(oldest);

@@ -1,33 +1,34 @@
 /**
- * `make testenv`: provisions (idempotently) and starts real Kafka, FerretDB and Redis on free
- * loopback ports, prints the settings that point Switchboard at them, and stops them on Ctrl-C.
+ * `make testenv`: provisions (idempotently) and starts real Kafka, FerretDB (on the storage of
+ * SWITCHBOARD_FERRETDB_STORAGE, PostgreSQL by default) and Redis on free loopback ports, prints the
+ * settings that point Switchboard at them, and stops them on Ctrl-C.
  */
-import { createFerretServer, createKafkaServer, createRedisServer, dataDir, LOGS, type ManagedServer } from './servers.js';
+import { LOGS } from './servers.js';
+import { privateRealBackends, stopAllRealBackends } from '../support/real-backends.js';
 
-const servers: ManagedServer[] = [await createKafkaServer(dataDir('kafka')), await createFerretServer(dataDir('ferretdb')), await createRedisServer(dataDir('redis'))];
-process.stdout.write(`starting ${servers.map((s) => s.name).join(', ')} (logs in ${LOGS})…\n`);
-const stop = async (): Promise<void> => {
+const stop = async (code: number): Promise<void> => {
   process.stdout.write('stopping…\n');
-  await Promise.allSettled(servers.map((s) => s.stop()));
-  process.exit(0);
+  await stopAllRealBackends();
+  process.exit(code);
 };
-process.on('SIGINT', () => void stop());
-process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+process.stdout.write(`starting Kafka, FerretDB and Redis (logs in ${LOGS})…\n`);
+const t0 = Date.now();
 try {
-  await Promise.all(
-    servers.map(async (s) => {
-      const t0 = Date.now();
-      await s.start();
-      process.stdout.write(`  ${s.name} healthy at ${s.address} (${Date.now() - t0} ms)\n`);
-    }),
+  const env = await privateRealBackends();
+  process.stdout.write(
+    [
+      `healthy after ${Date.now() - t0} ms`,
+      '',
+      'Point Switchboard (or make test) at them:',
+      `  export KAFKA_BROKERS=${env.kafkaBrokers} MONGODB_URI=${env.mongodbUri} REDIS_URL=${env.redisUrl}`,
+      'Ctrl-C stops them.',
+      '',
+    ].join('\n'),
   );
 } catch (err: unknown) {
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-  await Promise.allSettled(servers.map((s) => s.stop()));
-  process.exit(1);
+  await stop(1);
 }
-const [kafka, mongo, redis] = servers as [ManagedServer, ManagedServer, ManagedServer];
-process.stdout.write(
-  `\nPoint Switchboard (or make test) at them:\n  export KAFKA_BROKERS=${kafka.address} MONGODB_URI=${mongo.address} REDIS_URL=${redis.address}\nCtrl-C stops them.\n`,
-);
 setInterval(() => undefined, 1 << 30);

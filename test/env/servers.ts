@@ -135,9 +135,12 @@ export async function createRedisServer(dataDir: string, host = '127.0.0.1', nam
 /** Where FerretDB keeps its data: SQLite files in its data folder, or a PostgreSQL database. */
 export type FerretStorage = { kind: 'sqlite' } | { kind: 'postgresql'; url: string };
 
-/** The storage of the test environment's FerretDB: SWITCHBOARD_FERRETDB_STORAGE=sqlite|postgresql (default sqlite). */
+/**
+ * The storage of the test environment's FerretDB: SWITCHBOARD_FERRETDB_STORAGE=postgresql|sqlite.
+ * PostgreSQL by default: the faster of the two in the benchmark (see README, Benchmarks).
+ */
 export function ferretStorageKind(): FerretStorage['kind'] {
-  const v = process.env.SWITCHBOARD_FERRETDB_STORAGE ?? 'sqlite';
+  const v = process.env.SWITCHBOARD_FERRETDB_STORAGE ?? 'postgresql';
   if (v !== 'sqlite' && v !== 'postgresql') throw new Error(`SWITCHBOARD_FERRETDB_STORAGE must be sqlite or postgresql; got "${v}"`);
   return v;
 }

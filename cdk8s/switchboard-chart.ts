@@ -97,6 +97,7 @@ export class SwitchboardChart extends Chart {
                   { name: 'KAFKA_TOPIC', value: v.kafka.topic },
                   { name: 'KAFKA_PARTITIONS', value: String(v.kafka.partitions) },
                   { name: 'KAFKA_REPLICATION_FACTOR', value: String(v.kafka.replicationFactor) },
+                  { name: 'KAFKA_MIN_INSYNC_REPLICAS', value: String(v.kafka.minInsyncReplicas) },
                   { name: 'MONGODB_URI', value: v.mongodb.uri },
                   { name: 'REDIS_URL', value: v.redis.url },
                   { name: 'MESSAGE_DRAIN_WINDOW', value: v.message.drainWindow },

@@ -7,7 +7,7 @@ export interface SwitchboardValues {
   fullname: string;
   version: string;
   image: { repository: string; tag: string; pullPolicy: string };
-  kafka: { brokers: string; topic: string; partitions: number; replicationFactor: number };
+  kafka: { brokers: string; topic: string; partitions: number; replicationFactor: number; minInsyncReplicas: number };
   mongodb: { uri: string };
   redis: { url: string };
   auth: { existingSecret: string; secretKey: string };
@@ -47,7 +47,7 @@ export const DEFAULT_VALUES: SwitchboardValues = {
   fullname: 'switchboard',
   version: '0.1.0',
   image: { repository: 'switchboard', tag: '0.1.0', pullPolicy: 'IfNotPresent' },
-  kafka: { brokers: 'kafka:9092', topic: 'switchboard.messages', partitions: 12, replicationFactor: -1 },
+  kafka: { brokers: 'kafka:9092', topic: 'switchboard.messages', partitions: 12, replicationFactor: -1, minInsyncReplicas: 2 },
   mongodb: { uri: 'mongodb://mongodb:27017/switchboard' },
   redis: { url: 'redis://redis:6379' },
   auth: { existingSecret: 'switchboard-auth', secretKey: 'jwt-secret' },

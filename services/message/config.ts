@@ -17,6 +17,7 @@ const schema = z.object({
   KAFKA_CLIENT_ID: setting.optionalText(),
   KAFKA_PARTITIONS: setting.int(12, 1, 10_000),
   KAFKA_REPLICATION_FACTOR: setting.int(-1, -1, 100),
+  KAFKA_MIN_INSYNC_REPLICAS: setting.int(2, 1, 100),
   KAFKA_APPEND_TIMEOUT: setting.duration('5s', 100),
   MONGODB_DATABASE: setting.text('switchboard'),
   REDIS_KEY_PREFIX: setting.text('switchboard:'),
@@ -42,7 +43,7 @@ export interface MessageConfig {
   httpPort: number;
   instanceId: string;
   backends: { kafkaBrokers?: string[]; mongodbUri?: string; redisUrl?: string };
-  kafka: { topic: string; groupId: string; clientId: string; partitions: number; replicationFactor: number; appendTimeoutMs: number };
+  kafka: { topic: string; groupId: string; clientId: string; partitions: number; replicationFactor: number; minInsyncReplicas: number; appendTimeoutMs: number };
   mongodbDatabase: string;
   redisKeyPrefix: string;
   /** Shared secret every Connect call must carry (Authorization: Bearer …); unset = not checked. */
@@ -87,6 +88,7 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
       clientId: s.KAFKA_CLIENT_ID ?? instanceId,
       partitions: s.KAFKA_PARTITIONS,
       replicationFactor: s.KAFKA_REPLICATION_FACTOR,
+      minInsyncReplicas: s.KAFKA_MIN_INSYNC_REPLICAS,
       appendTimeoutMs: s.KAFKA_APPEND_TIMEOUT,
     }),
     mongodbDatabase: s.MONGODB_DATABASE,

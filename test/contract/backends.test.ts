@@ -94,6 +94,7 @@ logContract('Kafka', async () => {
         groupId: `contract-${t}`,
         partitions: 3,
         replicationFactor: 1,
+        minInsyncReplicas: 1,
         appendTimeoutMs: 10_000,
         maxBatch: 100,
         logger: testLogger('kafka'),

@@ -1,4 +1,7 @@
-import { Kafka, logLevel as KafkaLogLevel, type Consumer, type Producer, type Admin, type RetryOptions, type LogEntry as KafkaLogEntry } from 'kafkajs';
+import kafkajs, { Kafka, logLevel as KafkaLogLevel, type Consumer, type Producer, type Admin, type RetryOptions, type LogEntry as KafkaLogEntry } from 'kafkajs';
+
+// Not among the names Node finds in kafkajs's CommonJS exports: read from the module object.
+const { ConfigResourceTypes } = kafkajs;
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import { UnavailableError } from '../../shared/errors.js';
@@ -13,7 +16,14 @@ export interface KafkaLogOptions {
   groupId: string;
   /** Partitions of the topic when this process creates it. */
   partitions: number;
+  /** Replicas of each partition when this process creates the topic (-1: the broker's default.replication.factor). */
   replicationFactor: number;
+  /**
+   * min.insync.replicas of the topic when this process creates it, capped at its replication
+   * factor: an append is acknowledged only once this many replicas have it (acks=all), and
+   * refused (UNAVAILABLE) while fewer are in sync.
+   */
+  minInsyncReplicas: number;
   /** Longest wait for an append to be acknowledged before UNAVAILABLE. */
   appendTimeoutMs: number;
   /** Largest slice of a fetched batch handed to the pipeline before its offsets are committed. */
@@ -79,11 +89,23 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
     try {
       const topics = await admin.listTopics();
       if (!topics.includes(opts.topic)) {
+        const replicas = opts.replicationFactor > 0 ? opts.replicationFactor : await defaultReplicationFactor(admin);
+        const minInsync = Math.min(opts.minInsyncReplicas, replicas);
         const created = await admin.createTopics({
-          topics: [{ topic: opts.topic, numPartitions: opts.partitions, replicationFactor: opts.replicationFactor }],
+          topics: [
+            {
+              topic: opts.topic,
+              numPartitions: opts.partitions,
+              replicationFactor: opts.replicationFactor,
+              configEntries: [{ name: 'min.insync.replicas', value: String(minInsync) }],
+            },
+          ],
           waitForLeaders: true,
         });
-        log.info({ topic: opts.topic, partitions: opts.partitions, created }, 'kafka topic ensured');
+        if (minInsync < opts.minInsyncReplicas) {
+          log.warn({ topic: opts.topic, replicas, minInsyncReplicas: minInsync }, `min.insync.replicas capped at the replication factor: an accepted send is on ${minInsync} replica(s)`);
+        }
+        log.info({ topic: opts.topic, partitions: opts.partitions, replicas, minInsyncReplicas: minInsync, created }, 'kafka topic ensured');
       }
     } finally {
       await admin.disconnect();
@@ -191,6 +213,18 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
       return { ok: consumerUp, detail: consumerUp ? `producer connected; ${consumerDetail}` : consumerDetail };
     },
   };
+}
+
+/** The replication factor a topic created with -1 gets: the controller's default.replication.factor. */
+async function defaultReplicationFactor(admin: Admin): Promise<number> {
+  const { controller, brokers } = await admin.describeCluster();
+  const node = controller ?? brokers[0]?.nodeId;
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: ConfigResourceTypes.BROKER, name: String(node), configNames: ['default.replication.factor'] }],
+  });
+  const value = Number(described.resources[0]?.configEntries.find((e) => e.configName === 'default.replication.factor')?.configValue);
+  return Number.isInteger(value) && value > 0 ? value : 1;
 }
 
 /** A log record's value as a SendEntry; undefined when it is not one. */

@@ -117,10 +117,14 @@ export class SwitchboardChart extends Chart {
       },
     });
 
+    // Not-ready pods listed too: a Message pod is not Ready while a backend blips (Redis, say) yet
+    // still serves its streams; a starting pod answers streams only once it serves and a draining one refuses them, so
+    // discovery follows what Connect can use rather than readiness (which still paces rollouts).
     new k8s.KubeService(this, 'message-headless', {
       metadata: meta(name('message', '-headless'), 'message'),
       spec: {
         clusterIp: 'None',
+        publishNotReadyAddresses: true,
         selector: selector('message'),
         ports: [
           { name: 'grpc', port: PORTS.messageGrpc, targetPort: IntOrString.fromString('grpc'), protocol: 'TCP', appProtocol: 'grpc' },

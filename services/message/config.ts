@@ -30,6 +30,7 @@ const schema = z.object({
   MESSAGE_KEEPALIVE_TIME: setting.duration('15s', 1000),
   MESSAGE_KEEPALIVE_TIMEOUT: setting.duration('5s', 100),
   MESSAGE_DRAIN_WINDOW: setting.duration('2s'),
+  MESSAGE_PUSH_BUFFER_MAX: setting.int(10_000, 1000, 10_000_000),
   MESSAGE_SHUTDOWN_TIMEOUT: setting.duration('5s', 100),
   ...internalTokenSettings,
   ...logSettings,
@@ -59,6 +60,8 @@ export interface MessageConfig {
   keepaliveTimeoutMs: number;
   drainWindowMs: number;
   shutdownTimeoutMs: number;
+  /** Most pushes queued on one gateway stream before it is ended (see GrpcTransportDeps.pushBufferMax). */
+  pushBufferMax: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
@@ -103,6 +106,7 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
     keepaliveMs: s.MESSAGE_KEEPALIVE_TIME,
     keepaliveTimeoutMs: s.MESSAGE_KEEPALIVE_TIMEOUT,
     drainWindowMs: s.MESSAGE_DRAIN_WINDOW,
+    pushBufferMax: s.MESSAGE_PUSH_BUFFER_MAX,
     shutdownTimeoutMs: s.MESSAGE_SHUTDOWN_TIMEOUT,
     logLevel: s.LOG_LEVEL,
     logFormat: s.LOG_FORMAT,

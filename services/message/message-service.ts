@@ -95,6 +95,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     maxMessageBytes: Math.max(64 * 1024, config.maxBodyBytes * 4 + 4096),
     keepaliveMs: config.keepaliveMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+    pushBufferMax: config.pushBufferMax,
     unavailable: () =>
       state === 'serving' || state === 'draining' ? undefined : state === 'starting' ? 'backends are not connected yet' : 'message pod is shutting down',
     streamsServed: () => (stopRequested() ? Promise.resolve('message pod is draining') : streamsServed),

@@ -188,6 +188,54 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     );
   });
 
+  it('Redis stopped under traffic: the Message pod goes not Ready yet stays in the headless Service (cluster DNS); every Connect pod keeps its stream and its gate; messages are still pushed; nothing accepted is lost', async () => {
+    const url = serviceUrl();
+    const a = await connectAs(url, 'blip-a');
+    const b = await connectAs(url, 'blip-b');
+    const accepted: string[] = [];
+    const headless = (): Map<string, boolean> => {
+      const slices = getJson(env, ['-n', NS, 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=switchboard-message-headless']).items as Json[];
+      return new Map(slices.flatMap((x) => (x.endpoints ?? []) as Json[]).map((e) => [String(e.targetRef?.name), e.conditions?.ready === true]));
+    };
+    const gatewaysHold = async (): Promise<void> => {
+      for (const pod of connectPods()) {
+        assert.equal(condition(pod, GATE), 'True', `${pod.metadata.name}: gate`);
+        assert.equal(await podMetric(pod, CONNECT_ADMIN, 'switchboard_connect_streams_active'), messagePods().length, `${pod.metadata.name}: streams`);
+      }
+    };
+    // Every gate transition is recorded by a watch, so a short drop cannot slip between two polls.
+    const gateFalse = new Set<string>();
+    const stopPods = await watchObjects(env, `/api/v1/namespaces/${NS}/pods`, 'Pod', (pod) => {
+      if (pod.metadata.labels?.['app.kubernetes.io/component'] === 'connect' && condition(pod, GATE) === 'False') gateFalse.add(String(pod.metadata.name));
+    });
+    await env.redis.stop();
+    try {
+      await eventually('every Message pod not Ready (its readiness reports Redis)', () => messagePods().every((p) => condition(p, 'Ready') === 'False'), 90_000, 500);
+      const listed = headless();
+      for (const pod of messagePods()) assert.equal(listed.get(pod.metadata.name), false, `${pod.metadata.name} still listed by the headless Service, as not ready`);
+      // Messages flow while the pods stay not Ready for longer than a gateway's discovery interval
+      // (5 s) plus the cluster DNS TTL (2 s): a gateway that followed readiness would drop its stream.
+      const until = Date.now() + 12_000;
+      for (let i = 0; Date.now() < until || i < 20; i++) {
+        const reply = await sendReliably(a, { id: `blip-${i}`, to: 'blip-b', body: `while Redis is down ${i}` }, { deadlineMs: 30_000 });
+        accepted.push(String(reply.msgId));
+        await b.next('message', 15_000, (f) => f.msgId === reply.msgId);
+        await gatewaysHold();
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(messagePods().every((p) => condition(p, 'Ready') === 'False'), 'Redis was still down throughout');
+    } finally {
+      stopPods();
+      await env.redis.start();
+    }
+    assert.deepEqual([...gateFalse], [], 'no gate went False while Redis was down');
+    await eventually('the Message pod Ready again once Redis is back', () => messagePods().every((p) => condition(p, 'Ready') === 'True'), 90_000, 500);
+    await expectAllAcceptedStored(b, dm('blip-a', 'blip-b'), accepted, 60_000);
+    for (const pod of connectPods()) assert.equal(pod.status.containerStatuses[0].restartCount, 0, `${pod.metadata.name} never restarted`);
+    a.close();
+    b.close();
+  });
+
   it('rollout restart of Connect, then of Message, under traffic with clients connected: 1001 and reconnect, nothing lost, every old container exits 0 within its grace period', async () => {
     // Old pods are held by a finalizer of the test, so that each one's final status (how its
     // container ended) can be read after the rollout, however quickly the kubelet finishes.

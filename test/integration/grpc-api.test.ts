@@ -5,7 +5,7 @@ import { credentials, loadPackageDefinition, makeGenericClientConstructor, statu
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { loadSwitchboardProto, type MessageServiceClient } from '../../services/shared/proto.js';
-import { startMessage, testLogger, type RunningMessage } from '../support/services.js';
+import { eventually, startMessage, testLogger, type RunningMessage } from '../support/services.js';
 import { createGrpcTransport } from '../../services/message/transport/grpc-server.js';
 import type { SendAcceptor } from '../../services/message/domain/send-acceptor.js';
 import type { History } from '../../services/message/domain/history.js';
@@ -107,6 +107,55 @@ describe('Message gRPC API', () => {
   });
 });
 
+/** A gateway that stops reading its stream cannot make a Message pod buffer without bound. */
+describe('Message gRPC API: push backpressure', () => {
+  it('ends the stream of a gateway that does not read (RESOURCE_EXHAUSTED) once MESSAGE_PUSH_BUFFER_MAX pushes are queued, and goes on serving', async function () {
+    this.timeout(60_000);
+    const message = await startMessage({ MESSAGE_PUSH_BUFFER_MAX: '1000' });
+    const { grpc } = loadSwitchboardProto();
+    // One connection per gateway, as in a deployment (HTTP/2 flow control also has a per-connection
+    // window, so a paused stream would stall its connection's other streams).
+    const connection = () => new grpc.switchboard.v1.MessageService(message.target, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    const client = connection();
+    const gateways: MessageServiceClient[] = [];
+    try {
+      const subscribe = async (gateway: string) => {
+        const own = connection();
+        gateways.push(own);
+        const stream = own.messageStream();
+        const frames: Array<{ response?: string }> = [];
+        const ended = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+        stream.on('data', (f: { response?: string }) => frames.push(f));
+        stream.write({ subscribe: { connectServiceId: gateway, onlineUsers: ['slow-reader'] } });
+        while (!frames.some((f) => f.response === 'subscribed')) await new Promise((r) => setTimeout(r, 20));
+        return { stream, frames, ended };
+      };
+      const slow = await subscribe('gw-slow');
+      slow.stream.pause(); // stops reading: HTTP/2 flow control holds what the pod writes
+      const send = (i: number) =>
+        new Promise<void>((resolve, reject) =>
+          client.send({ fromUser: 'writer', clientId: `bp-${i}`, toUser: 'slow-reader', body: 'x'.repeat(4000) }, (err) => (err ? reject(err) : resolve())),
+        );
+      let outcome: ServiceError | undefined;
+      void slow.ended.then((e) => (outcome = e));
+      for (let i = 0; i < 5000 && !outcome; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => send(i + j)));
+      slow.stream.resume();
+      const err = await slow.ended;
+      assert.equal(err.code, status.RESOURCE_EXHAUSTED);
+      assert.match(err.details, /^\d+ pushes queued on this stream \(MESSAGE_PUSH_BUFFER_MAX\); reconnect and resync$/);
+      assert.ok(Number(/^\d+/.exec(err.details)![0]) >= 1000);
+      // The pod goes on serving: a gateway that subscribes now gets the next push for that user.
+      const next = await subscribe('gw-next');
+      await send(999_999);
+      await eventually('the new gateway receives the next push', () => next.frames.some((f) => f.response === 'push'), 20_000);
+      next.stream.cancel();
+    } finally {
+      for (const c of [client, ...gateways]) c.close();
+      await message.stop();
+    }
+  });
+});
+
 /** Failures while a gateway's stream is set up are answered on that stream, never by a crash. */
 describe('Message gRPC transport: failures on the subscription path', () => {
   it('answers UNAVAILABLE when registering the gateway fails, and keeps serving', async () => {
@@ -120,6 +169,7 @@ describe('Message gRPC transport: failures on the subscription path', () => {
       logger: testLogger('grpc'),
       maxMessageBytes: 1 << 20,
       keepaliveMs: 10_000,
+      pushBufferMax: 10_000,
       keepaliveTimeoutMs: 5000,
       unavailable: () => undefined,
       streamsServed: async () => undefined,

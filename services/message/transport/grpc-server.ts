@@ -25,6 +25,12 @@ export interface GrpcTransportDeps {
   /** Server → client keepalive pings (detect dead gateways). */
   keepaliveMs: number;
   keepaliveTimeoutMs: number;
+  /**
+   * Most pushes queued on one gateway's stream (written, not yet taken by HTTP/2 flow control).
+   * A gateway that reads slower than its users' traffic gets its stream ended with
+   * RESOURCE_EXHAUSTED instead of growing this pod's memory; it reconnects and its clients resync.
+   */
+  pushBufferMax: number;
   /** Why new requests and streams must be refused right now (draining, not connected), if they must. */
   unavailable: () => string | undefined;
   /**
@@ -143,6 +149,12 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
   const link: SubscriberLink = {
     push(frame) {
       if (ended) return false;
+      if (call.writableLength >= deps.pushBufferMax) {
+        log.warn({ instance, queued: call.writableLength }, 'gateway reads slower than its pushes arrive; ending its stream (it reconnects and its clients resync)');
+        if (instance) deps.subscribers.detach(instance, link);
+        reject(status.RESOURCE_EXHAUSTED, `${call.writableLength} pushes queued on this stream (MESSAGE_PUSH_BUFFER_MAX); reconnect and resync`);
+        return false;
+      }
       call.write({ push: { message: toProtoMessage(frame.message), recipients: frame.recipients, excludeConnection: frame.excludeConnection } });
       return true;
     },

@@ -16,13 +16,14 @@ RUN npm run build \
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# A fixed non-root user; the root filesystem may be read-only (only /tmp is written). Made before
+# anything that changes with the code, so that its layer stays cached.
+RUN groupadd --system --gid 10001 switchboard && useradd --system --uid 10001 --gid 10001 --no-create-home switchboard
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /src/dist ./dist
 COPY proto ./proto
-# A fixed non-root user; the root filesystem may be read-only (only /tmp is written).
-RUN groupadd --system --gid 10001 switchboard && useradd --system --uid 10001 --gid 10001 --no-create-home switchboard
 USER 10001:10001
 EXPOSE 22004 21004 21005 22005
 ENTRYPOINT ["node", "--enable-source-maps", "dist/services/main.js"]

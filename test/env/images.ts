@@ -128,12 +128,21 @@ async function switchboardImage(say: Say, base: string): Promise<string> {
   await sh('buildah', [...buildah(), 'pull', '--quiet', `docker-archive:${base}`], log);
   const ref = `${SWITCHBOARD_IMAGE.repository}:${SWITCHBOARD_IMAGE.tag}`;
   say(`image: buildah bud -f Dockerfile (NODE_IMAGE=${NODE_BASE_IMAGE}) → ${ref} (log: ${log})`);
-  await sh(
-    'buildah',
-    [...buildah(), 'bud', '--layers', '--isolation', 'chroot', '--network', 'host', '--pull=false', '--build-arg', `NODE_IMAGE=${NODE_BASE_IMAGE}`, '-t', ref, '-f', 'Dockerfile', '.'],
-    log,
-    { cwd: ROOT },
-  );
+  const bud = () =>
+    sh(
+      'buildah',
+      [...buildah(), 'bud', '--layers', '--isolation', 'chroot', '--network', 'host', '--pull=false', '--build-arg', `NODE_IMAGE=${NODE_BASE_IMAGE}`, '-t', ref, '-f', 'Dockerfile', '.'],
+      log,
+      { cwd: ROOT },
+    );
+  // A RUN step can fail before it starts when the kernel refuses, for a moment, to seal the memfd
+  // copy of buildah's chroot runner ("sealing memfd copy: Device or resource busy"): built
+  // layers are cached, so a second attempt redoes only the rest.
+  await bud().catch(async (err: unknown) => {
+    if (!readFileSync(log, 'utf8').includes('sealing memfd copy')) throw err;
+    say('image: a RUN step could not start (memfd sealing refused for a moment); building again');
+    await bud();
+  });
   const out = join(IMAGES, 'switchboard.tar');
   rmSync(out, { force: true });
   await sh('buildah', [...buildah(), 'push', '--quiet', ref, `docker-archive:${out}:${ref}`], log);

@@ -80,7 +80,7 @@ export function tokenFor(secret: string, user: string): Promise<string> {
 }
 
 /**
- * Watches objects through the API (`?watch=1`, one JSON event per line; `path` is the list URL,
+ * Watches objects through the API (`?watch=1&resourceVersion=0`, one JSON event per line; `path` is the list URL,
  * e.g. /api/v1/namespaces/x/pods) and calls `onObject` with every version of every object of
  * `kind`. Returns a function that ends the watch.
  */
@@ -91,11 +91,14 @@ export async function watchObjects(env: ClusterEnv, path: string, kind: string, 
   let first!: () => void;
   // Resolves with the first object: the watch delivers from then on (every object is listed first).
   const delivering = new Promise<void>((resolve) => (first = resolve));
-  // A watch may end or report an error (a fresh API server's watch cache can lag: "Too large
-  // resource version"); it is opened again, and every object is listed anew as ADDED.
+  // resourceVersion=0: served by the API server's watch cache at whatever version it holds, every
+  // object first as ADDED, then every change. Without it the server asks etcd for the newest
+  // version and waits for its cache of this resource to reach it, which, while nothing of this
+  // resource changes, it may never do ("Too large resource version"). A watch that ends or reports
+  // an error is opened again, and every object is listed anew.
   let lastTrouble = 'nothing received';
   const open = (): void => {
-    const req = request(`${env.cluster.server}${path}?watch=1`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${env.cluster.token}` } });
+    const req = request(`${env.cluster.server}${path}?watch=1&resourceVersion=0`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${env.cluster.token}` } });
     current = req;
     // Once per request: an error event, the response's end and the socket's error may all follow
     // one failure, and each must not open a watch of its own.

@@ -1,13 +1,13 @@
 import kafkajs, { Kafka, logLevel as KafkaLogLevel, type Consumer, type Producer, type Admin, type RetryOptions, type LogEntry as KafkaLogEntry } from 'kafkajs';
-
-// Not among the names Node finds in kafkajs's CommonJS exports: read from the module object.
-const { ConfigResourceTypes } = kafkajs;
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import { UnavailableError } from '../../shared/errors.js';
 import { withTimeout } from '../../shared/lifecycle.js';
 import { GroupCommit } from '../../shared/group-commit.js';
 import type { AssignmentListener, BatchHandler, MessageLog, SendEntry } from './log.js';
+
+// Not among the names Node finds in kafkajs's CommonJS exports: read from the module object.
+const { ConfigResourceTypes } = kafkajs;
 
 export interface KafkaLogOptions {
   brokers: string[];

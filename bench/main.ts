@@ -3,11 +3,12 @@
  * Scenarios: e2e, push, idle, recovery, peer, all (= the short suite: all but peer, whose Socket.IO
  * figures e2e measures as well). Options: --rates 250,500,… --duration S --warmup S --reps N
  * --pairs N --workers N --systems embedded,kafka-redis,real,real-pg,floor,socketio --clients N
- * --connections N --out DIR. Prints a live progress line and writes report.json, report.md and
+ * --connections N --out DIR --cpu-prof (e2e: Message and Connect write V8 CPU profiles to DIR/profiles). Prints a live progress line and writes report.json, report.md and
  * SVG latency charts to --out (default bench/results/<timestamp>).
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { machine } from './lib/machine.js';
 import { toMarkdown, writeReport, type Report, type ScenarioResult } from './lib/report.js';
 import { e2eScenario, SYSTEMS, type System } from './scenarios/e2e.js';
@@ -24,6 +25,7 @@ const { values, positionals } = parseArgs({
     duration: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
     reps: { type: 'string', default: '3' },
+    'cpu-prof': { type: 'boolean', default: false },
     pairs: { type: 'string', default: '150' },
     workers: { type: 'string', default: '1' },
     systems: { type: 'string', default: SYSTEMS.join(',') },
@@ -68,6 +70,7 @@ try {
           workers: Number(values.workers),
           systems: values.systems!.split(',') as System[],
           reps: Math.round(Number(values.reps)),
+          cpuProfDir: values['cpu-prof'] ? join(out, 'profiles') : undefined,
           progress,
         }),
       );

@@ -1,6 +1,8 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { getJson, eventually } from '../../test/support/services.js';
 import { killAll, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
 import { ferretOn, isolatedBackendSettings, sharedRealBackends } from '../../test/support/real-backends.js';
@@ -42,6 +44,8 @@ export interface E2eOptions {
   workers: number;
   systems: System[];
   reps: number;
+  /** When set, Message and Connect run with --cpu-prof and write their profiles under this folder. */
+  cpuProfDir?: string;
   progress: (line: string) => void;
 }
 
@@ -79,8 +83,10 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
       if (sys === 'kafka-redis') settings = Object.fromEntries(Object.entries(real).filter(([k]) => !k.startsWith('MONGODB_')));
       else settings = { ...real, MONGODB_URI: (await ferretOn(sys === 'real' ? 'sqlite' : 'postgresql')).mongodbUri };
     }
-    const message = await startMessageProcess(settings, procs);
-    const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4' }, procs);
+    const profile = (service: string): Record<string, string> =>
+      o.cpuProfDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}` } : {};
+    const message = await startMessageProcess({ ...settings, ...profile('message') }, procs);
+    const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4', ...profile('connect') }, procs);
     await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
     const pids = procs.map((p) => p.child.pid!);
     const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `${sys}-${randomBytes(2).toString('hex')}`);
@@ -105,6 +111,8 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
       if (op.startsWith('store.')) storeCalls += count;
     }
     if (stored > 0) figures[`${LABEL[sys]}: store operations per stored message, rep ${rep}`] = Math.round((storeCalls / stored) * 1000) / 1000;
+    // A profile is written when the process exits by itself: stop them gracefully first.
+    if (o.cpuProfDir) await Promise.all(procs.map(async (p) => (p.kill('SIGTERM'), await Promise.race([p.exited, sleep(15_000)]))));
     return steps;
   } finally {
     await killAll(procs);

@@ -83,10 +83,9 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
       if (sys === 'kafka-redis') settings = Object.fromEntries(Object.entries(real).filter(([k]) => !k.startsWith('MONGODB_')));
       else settings = { ...real, MONGODB_URI: (await ferretOn(sys === 'real' ? 'sqlite' : 'postgresql')).mongodbUri };
     }
-    const profile = (service: string): Record<string, string> =>
-      o.cpuProfDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}` } : {};
-    const message = await startMessageProcess({ ...settings, ...profile('message') }, procs);
-    const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4', ...profile('connect') }, procs);
+    const profile = (service: string): string[] => (o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}`] : []);
+    const message = await startMessageProcess(settings, procs, profile('message'));
+    const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4' }, procs, profile('connect'));
     await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
     const pids = procs.map((p) => p.child.pid!);
     const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `${sys}-${randomBytes(2).toString('hex')}`);

@@ -57,8 +57,8 @@ export class ServiceProcess {
 }
 
 /** Spawns `npm run start:<kind>`'s entry point directly with node + tsx and the given env. */
-export function spawnService(kind: 'message' | 'connect' | 'standalone', env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', `services/${kind}/main.ts`], {
+export function spawnService(kind: 'message' | 'connect' | 'standalone', env: Record<string, string>, nodeArgs: string[] = []): ServiceProcess {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `services/${kind}/main.ts`], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -107,8 +107,8 @@ export interface MessageProcess {
 }
 
 /** Spawns a Message process and waits until it serves (backends connected). */
-export async function startMessageProcess(settings: Record<string, string>, procs?: ServiceProcess[]): Promise<MessageProcess> {
-  const proc = spawnService('message', { ...LOOPBACK, MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_PORT: '0', MESSAGE_DRAIN_WINDOW: '0', ...settings });
+export async function startMessageProcess(settings: Record<string, string>, procs?: ServiceProcess[], nodeArgs: string[] = []): Promise<MessageProcess> {
+  const proc = spawnService('message', { ...LOOPBACK, MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_PORT: '0', MESSAGE_DRAIN_WINDOW: '0', ...settings }, nodeArgs);
   procs?.push(proc);
   const started = await proc.waitForLog('message service started');
   await proc.waitForLog('backends connected; serving', 60_000);
@@ -122,7 +122,7 @@ export interface ConnectProcess {
 }
 
 /** Spawns a Connect process (insecure-dev auth, quick backoff) pointed at `discovery`. */
-export async function startConnectProcess(discovery: string, settings: Record<string, string> = {}, procs?: ServiceProcess[]): Promise<ConnectProcess> {
+export async function startConnectProcess(discovery: string, settings: Record<string, string> = {}, procs?: ServiceProcess[], nodeArgs: string[] = []): Promise<ConnectProcess> {
   const proc = spawnService('connect', {
     ...LOOPBACK,
     CONNECT_WS_PORT: '0',
@@ -133,7 +133,7 @@ export async function startConnectProcess(discovery: string, settings: Record<st
     STREAM_BACKOFF_MAX: '2s',
     CONNECT_DRAIN_WINDOW: '0',
     ...settings,
-  });
+  }, nodeArgs);
   procs?.push(proc);
   const started = await proc.waitForLog('connect service started');
   return { proc, url: `ws://127.0.0.1:${String(started.wsPort)}/ws`, admin: `http://127.0.0.1:${String(started.adminPort)}` };

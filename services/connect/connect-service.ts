@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../shared/logger.js';
 import { createAdminServer } from '../shared/admin-server.js';
 import { createRegistry } from '../shared/metrics.js';
@@ -8,13 +8,15 @@ import type { CheckResult } from '../shared/health.js';
 import type { ConnectConfig } from './config.js';
 import { createAuthenticator, type Authenticator } from './auth.js';
 import { CloseCode, Session, type MessageApi } from './domain/session.js';
-import { TokenBucket } from './domain/token-bucket.js';
+import { createAdmission } from './domain/admission.js';
 import { SessionRegistry } from './domain/session-registry.js';
 import { createWsServer } from './transport/ws-server.js';
 import { createDemoPage } from './transport/demo-page.js';
 import { createDiscovery, type AddressResolver } from './upstream/discovery.js';
 import { StreamManager } from './upstream/stream-manager.js';
-import { createMessageApi, toMessageFrameBody } from './upstream/message-client.js';
+import { createMessageApi } from './upstream/message-client.js';
+import { createDelivery } from './domain/delivery.js';
+import { createConnectMetrics } from './metrics.js';
 import { createReadinessGate, loadKubeConfig, NO_GATE, type ReadinessGate } from './readiness-gate.js';
 
 export interface ConnectAddresses {
@@ -40,48 +42,7 @@ export interface ConnectServiceDeps {
 export function createConnectService(deps: ConnectServiceDeps): Service<ConnectAddresses> & { registry: Registry } {
   const { config, logger } = deps;
   const registry = deps.registry ?? createRegistry('connect');
-  const m = {
-    attempts: new Counter({
-      name: 'switchboard_connect_stream_connect_attempts_total',
-      help: 'Attempts to open a subscription stream to a Message pod',
-      labelNames: ['result'] as const,
-      registers: [registry],
-    }),
-    reconnects: new Counter({ name: 'switchboard_connect_stream_reconnects_total', help: 'Streams re-established after having been up and lost', registers: [registry] }),
-    active: new Gauge({ name: 'switchboard_connect_streams_active', help: 'Established subscription streams', registers: [registry] }),
-    backoff: new Histogram({
-      name: 'switchboard_connect_stream_backoff_seconds',
-      help: 'Delay waited before each stream retry',
-      buckets: [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128],
-      registers: [registry],
-    }),
-    endpoints: new Gauge({ name: 'switchboard_connect_message_endpoints', help: 'Message endpoints currently discovered', registers: [registry] }),
-    clients: new Gauge({ name: 'switchboard_connect_clients', help: 'Open client WebSockets', registers: [registry] }),
-    accepted: new Counter({ name: 'switchboard_messages_accepted_total', help: '`accepted` frames sent', registers: [registry] }),
-    pushed: new Counter({ name: 'switchboard_messages_pushed_total', help: '`message` frames pushed to client sockets', registers: [registry] }),
-    latency: new Histogram({
-      name: 'switchboard_delivery_latency_seconds',
-      help: "From accept to push onto the recipient's socket",
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
-    }),
-    rejected: new Counter({ name: 'switchboard_connect_rejected_frames_total', help: 'Client frames answered with an error, by code', labelNames: ['code'] as const, registers: [registry] }),
-    slow: new Counter({ name: 'switchboard_connect_slow_consumer_closes_total', help: 'Clients closed with 1013 because their send buffer passed the limit', registers: [registry] }),
-    resyncs: new Counter({ name: 'switchboard_connect_resyncs_total', help: 'Times every client was told to resync', registers: [registry] }),
-    refusedUpgrades: new Counter({
-      name: 'switchboard_connect_refused_upgrades_total',
-      help: 'WebSocket upgrades refused, by reason',
-      labelNames: ['reason'] as const,
-      registers: [registry],
-    }),
-    policyCloses: new Counter({ name: 'switchboard_connect_policy_closes_total', help: 'Clients closed with 1008 for persistent bad or excess frames', registers: [registry] }),
-    gate: new Counter({
-      name: 'switchboard_connect_readiness_gate_updates_total',
-      help: 'Patches of the pod readiness-gate condition, by result',
-      labelNames: ['result'] as const,
-      registers: [registry],
-    }),
-  };
+  const m = createConnectMetrics(registry);
   const now = deps.now ?? Date.now;
   let draining = false;
   const gateConfig = config.readinessGate;
@@ -98,25 +59,18 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
           random: deps.random,
         })
       : NO_GATE);
-  /** The readiness rule of PROTOCOL.md §4, shared by /readyz and the readiness gate. */
-  const streamReadiness = (): CheckResult => {
-    const up = streams.upCount;
-    return { ok: up >= config.minStreams, detail: `${up} of ${streams.endpointCount} message streams up (need ${config.minStreams})` };
-  };
-  const updateGate = (): void => {
-    const r = streamReadiness();
-    if (draining) gate.set(false, 'gateway is draining');
-    else gate.set(r.ok, r.detail);
-  };
 
-  const sessions = new SessionRegistry((online, offline) => streams.broadcastPresence(online, offline));
-  const resyncAll = (): void => {
-    if (sessions.size === 0) return;
-    m.resyncs.inc();
-    for (const s of sessions.all()) s.deliver({ type: 'resync' });
-  };
-
-  const streams: StreamManager = new StreamManager({
+  const sessions = new SessionRegistry();
+  const delivery = createDelivery({
+    sessions,
+    now,
+    onDelivered: (count, seconds) => {
+      m.pushed.inc(count);
+      for (let i = 0; i < count; i++) m.latency.observe(seconds);
+    },
+    onResync: () => m.resyncs.inc(),
+  });
+  const streams = new StreamManager({
     instanceId: config.instanceId,
     discovery: createDiscovery(config.discovery, {
       intervalMs: config.discoveryIntervalMs,
@@ -146,30 +100,27 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       onUp: (_endpoint, reconnect) => {
         if (reconnect) m.reconnects.inc();
         // Pushes from that pod may have been missed while its stream was down or not yet open.
-        resyncAll();
+        delivery.resyncAll();
       },
       onDown: (_endpoint, wasUp) => {
         // The lost pod's partitions move to pods whose streams are up: clients catch up from them.
-        if (wasUp && streams.upCount > 0) resyncAll();
+        if (wasUp && streams.upCount > 0) delivery.resyncAll();
       },
-      onPush: (push) => {
-        if (!push.message) return;
-        const body = toMessageFrameBody(push.message);
-        const text = JSON.stringify({ type: 'message', ...body });
-        let delivered = 0;
-        for (const user of push.recipients) {
-          for (const session of sessions.of(user)) {
-            if (session.id !== push.excludeConnection && session.deliverSerialized(text)) delivered++;
-          }
-        }
-        if (delivered > 0) {
-          m.pushed.inc(delivered);
-          const seconds = Math.max(0, now() - body.ts) / 1000;
-          for (let i = 0; i < delivered; i++) m.latency.observe(seconds);
-        }
-      },
+      onPush: (push) => delivery.push(push),
     },
   });
+  sessions.onPresence((online, offline) => streams.broadcastPresence(online, offline));
+
+  /** The readiness rule of PROTOCOL.md §4, shared by /readyz and the readiness gate. */
+  function streamReadiness(): CheckResult {
+    const up = streams.upCount;
+    return { ok: up >= config.minStreams, detail: `${up} of ${streams.endpointCount} message streams up (need ${config.minStreams})` };
+  }
+  function updateGate(): void {
+    const r = streamReadiness();
+    if (draining) gate.set(false, 'gateway is draining');
+    else gate.set(r.ok, r.detail);
+  }
 
   const api: MessageApi = createMessageApi({
     pick: () => streams.pickClient(),
@@ -177,8 +128,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     timeoutMs: config.rpcTimeoutMs,
     internalAuthToken: config.internalAuthToken,
   });
-  const handshakes = new TokenBucket(config.admission.handshakeRate, config.admission.handshakeBurst, now);
-  const allowedOrigins = config.admission.allowedOrigins ? new Set(config.admission.allowedOrigins) : undefined;
+  const admission = createAdmission({ config: config.admission, sessions, draining: () => draining, now });
   const authenticate = deps.authenticate ?? createAuthenticator(config.auth);
   const ws = createWsServer({
     host: config.wsHost,
@@ -187,22 +137,8 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     heartbeatMs: config.heartbeatMs,
     authenticate,
     logger: logger.child({ component: 'ws' }),
-    precheck(req) {
-      if (draining) return { status: 503, message: 'gateway is draining; connect to another instance', reason: 'draining' };
-      const origin = req.headers.origin;
-      if (allowedOrigins && origin !== undefined && !allowedOrigins.has(origin)) {
-        return { status: 403, message: `origin ${origin.slice(0, 100)} is not allowed`, reason: 'origin' };
-      }
-      if (sessions.size >= config.admission.maxConnections) return { status: 503, message: 'gateway is full; retry later or another instance', reason: 'capacity' };
-      if (!handshakes.take()) return { status: 503, message: 'too many new connections; retry later', reason: 'handshake_rate' };
-      return undefined;
-    },
-    admit(user) {
-      if (sessions.countOf(user) >= config.admission.maxConnectionsPerUser) {
-        return { status: 429, message: `user has ${config.admission.maxConnectionsPerUser} connections on this gateway already`, reason: 'user_cap' };
-      }
-      return undefined;
-    },
+    precheck: (req) => admission.precheck(req.headers.origin),
+    admit: (user) => admission.admit(user),
     onRefused: (reason) => m.refusedUpgrades.inc({ reason }),
     onHttpRequest: config.demoPage ? createDemoPage({ authMode: config.auth.mode, allowedOrigins: config.admission.allowedOrigins }) : undefined,
     onClient(socket, user) {

@@ -8,7 +8,12 @@ export class SessionRegistry {
   private readonly byUser = new Map<string, Set<Session>>();
   private count = 0;
 
-  constructor(private readonly onPresence: (online: string[], offline: string[]) => void) {}
+  private presence: (online: string[], offline: string[]) => void = () => undefined;
+
+  /** Where a user's first connection and last disconnection are reported (the streams to Message). */
+  onPresence(listener: (online: string[], offline: string[]) => void): void {
+    this.presence = listener;
+  }
 
   add(session: Session): void {
     let set = this.byUser.get(session.user);
@@ -17,7 +22,7 @@ export class SessionRegistry {
     if (set.has(session)) return;
     set.add(session);
     this.count++;
-    if (first) this.onPresence([session.user], []);
+    if (first) this.presence([session.user], []);
   }
 
   remove(session: Session): void {
@@ -26,7 +31,7 @@ export class SessionRegistry {
     this.count--;
     if (set.size === 0) {
       this.byUser.delete(session.user);
-      this.onPresence([], [session.user]);
+      this.presence([], [session.user]);
     }
   }
 

@@ -5,7 +5,7 @@ import type { Logger } from '../../shared/logger.js';
 import { AuthError, type Authenticator } from '../auth.js';
 import { SUBPROTOCOL } from '../../shared/ws-protocol.js';
 import { listen } from '../../shared/listen.js';
-
+import type { Refusal } from '../domain/admission.js';
 
 const STATUS_TEXT: Record<Refusal['status'], string> = {
   401: 'Unauthorized',
@@ -14,13 +14,6 @@ const STATUS_TEXT: Record<Refusal['status'], string> = {
   429: 'Too Many Requests',
   503: 'Service Unavailable',
 };
-
-/** Why an upgrade is refused: the HTTP status, a message for the client, a metric label. */
-export interface Refusal {
-  status: 401 | 403 | 404 | 429 | 503;
-  message: string;
-  reason: string;
-}
 
 export interface WsServerOptions {
   host: string;

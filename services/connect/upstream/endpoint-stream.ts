@@ -2,8 +2,8 @@ import { credentials, type ClientDuplexStream, type ServiceError } from '@grpc/g
 import type { Logger } from '../../shared/logger.js';
 import { ReconnectPolicy, type BackoffOptions } from '../../shared/backoff.js';
 import { loadSwitchboardProto, type MessageServiceClient, type MessageStreamRequest, type MessageStreamResponse__Output } from '../../shared/proto.js';
-import type { Push__Output } from '../../shared/gen/switchboard/v1/Push.js';
-import { internalMetadata } from './message-client.js';
+import type { IncomingPush } from '../domain/delivery.js';
+import { internalMetadata, toMessageFrameBody } from './message-client.js';
 
 export type StreamState = 'connecting' | 'up' | 'backoff' | 'closed';
 
@@ -35,7 +35,7 @@ export interface EndpointStreamEvents {
   /** The stream was lost or failed to come up. */
   onDown(stream: EndpointStream, wasUp: boolean): void;
   onBackoff(delayMs: number): void;
-  onPush(push: Push__Output): void;
+  onPush(push: IncomingPush): void;
 }
 
 /**
@@ -109,7 +109,10 @@ export class EndpointStream {
 
     call.on('data', (resp: MessageStreamResponse__Output) => {
       if (this.call !== call) return;
-      if (resp.response === 'push' && resp.push) this.opts.events.onPush(resp.push);
+      if (resp.response === 'push' && resp.push?.message) {
+        const { message, recipients, excludeConnection } = resp.push;
+        this.opts.events.onPush({ message: toMessageFrameBody(message), recipients, excludeConnection });
+      }
       else if (resp.response === 'subscribed' && this.current === 'connecting') this.up(resp.subscribed?.messageServiceId ?? '');
     });
     call.on('error', (err: ServiceError) => this.lost(call, err));

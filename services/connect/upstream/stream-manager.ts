@@ -1,7 +1,6 @@
 import type { Logger } from '../../shared/logger.js';
 import type { BackoffOptions } from '../../shared/backoff.js';
 import type { MessageServiceClient } from '../../shared/proto.js';
-import type { Push__Output } from '../../shared/gen/switchboard/v1/Push.js';
 import { EndpointStream, type EndpointStreamEvents } from './endpoint-stream.js';
 import type { Discovery } from './discovery.js';
 
@@ -108,7 +107,7 @@ export class StreamManager {
     return {
       onAttempt: e.onAttempt,
       onBackoff: e.onBackoff,
-      onPush: (push: Push__Output) => e.onPush(push),
+      onPush: (push) => e.onPush(push),
       onUp: (stream, reconnect) => {
         e.onActiveStreams(this.upCount);
         // A pod replaced under a Deployment comes back at a new address: its stream re-establishes

@@ -51,13 +51,13 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
     assert.equal(again.msgId, first.msgId);
     assert.equal(log.appended.length, 2, 'both appended: the send path never asks the store');
     const stored = await new Sequencer(store).storeBatch(log.appended);
-    assert.deepEqual(stored.map((m) => [m.msgId, m.seq]), [[first.msgId, 1]]);
+    assert.deepEqual(stored.map(({ message: m }) => [m.msgId, m.seq]), [[first.msgId, 1]]);
     assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId), [first.msgId]);
     // A repeat consumed later, in another batch, is dropped as well and takes no seq.
     await send('x1', 'first');
     assert.deepEqual(await new Sequencer(store).storeBatch(log.appended.slice(2)), []);
     await send('x2', 'next');
-    assert.deepEqual((await new Sequencer(store).storeBatch(log.appended.slice(3))).map((m) => m.seq), [2], 'no gap');
+    assert.deepEqual((await new Sequencer(store).storeBatch(log.appended.slice(3))).map(({ message: m }) => m.seq), [2], 'no gap');
   });
 
   it('keys idempotency by user: the same id from another user is another message', async () => {

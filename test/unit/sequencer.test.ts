@@ -54,7 +54,7 @@ describe('Sequencer', () => {
     const seq = new Sequencer(store);
     await seq.store(entry('old'));
     const stored = await seq.storeBatch([entry('old'), entry('n1'), entry('x1', 'dm:a:c', 'a', 'c'), entry('n1'), entry('n2'), entry('x2', 'dm:a:c', 'a', 'c')]);
-    assert.deepEqual(stored.map((m) => [m.msgId, m.seq]), [['n1', 2], ['x1', 1], ['n2', 3], ['x2', 2]]);
+    assert.deepEqual(stored.map(({ message: m }) => [m.msgId, m.seq]), [['n1', 2], ['x1', 1], ['n2', 3], ['x2', 2]]);
     assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId), ['old', 'n1', 'n2']);
     assert.deepEqual(await seq.storeBatch([entry('n1'), entry('n2')]), [], 'a redelivered batch stores nothing');
   });
@@ -65,7 +65,7 @@ describe('Sequencer', () => {
     await first.store(entry('m1')); // first caches lastSeq 1
     await second.store(entry('m2')); // seq 2 taken behind first's back
     const stored = await first.storeBatch([entry('m3'), entry('m4')]);
-    assert.deepEqual(stored.map((m) => [m.msgId, m.seq]), [['m3', 3], ['m4', 4]]);
+    assert.deepEqual(stored.map(({ message: m }) => [m.msgId, m.seq]), [['m3', 3], ['m4', 4]]);
     assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.seq), [1, 2, 3, 4]);
   });
 
@@ -76,13 +76,28 @@ describe('Sequencer', () => {
     await new Sequencer(store).store(entry('m1'));
     await new Sequencer(store).store(entry('m2'));
     const stored = await new Sequencer(trailing).storeBatch([entry('m3')]);
-    assert.deepEqual(stored.map((m) => m.seq), [3]);
+    assert.deepEqual(stored.map(({ message: m }) => m.seq), [3]);
   });
 
   it('propagates store failures so the batch is redelivered', async () => {
     const seq = new Sequencer(store);
     await store.stop();
     await assert.rejects(seq.store(entry('m1')), { code: 'UNAVAILABLE' });
+  });
+
+  it("returns each stored message with its send's gateway and connection (they get accepted, not a push), also on the one-by-one path", async () => {
+    const from = (msgId: string, connection: string): SendEntry => ({ ...entry(msgId), originInstance: `gw-${connection}`, originConnection: connection });
+    const first = new Sequencer(store);
+    const second = new Sequencer(store);
+    await first.store(entry('o1'));
+    await second.store(entry('o2')); // first's cache is stale now: its batch falls back to one by one
+    const stored = await first.storeBatch([from('o3', 'c3'), from('o4', 'c4')]);
+    assert.deepEqual(
+      stored.map((s) => [s.message.msgId, s.message.seq, s.originInstance, s.originConnection]),
+      [['o3', 3, 'gw-c3', 'c3'], ['o4', 4, 'gw-c4', 'c4']],
+    );
+    const fresh = await new Sequencer(store).storeBatch([from('o5', 'c5')]);
+    assert.deepEqual(fresh.map((s) => [s.message.seq, s.originConnection]), [[5, 'c5']]);
   });
 
   describe('cached seqs follow the partition assignment', () => {
@@ -115,8 +130,8 @@ describe('Sequencer', () => {
       const [m] = await seq.storeBatch([entry('p0-3', 'dm:a:b')], 0);
       const [n] = await seq.storeBatch([entry('p1-3', 'dm:a:c', 'a', 'c')], 1);
       assert.deepEqual(reads, ['dm:a:b'], 'only the conversation of the partition that was away is read again');
-      assert.equal(m!.seq, 4, 'continues after what the other member stored');
-      assert.equal(n!.seq, 2);
+      assert.equal(m!.message.seq, 4, 'continues after what the other member stored');
+      assert.equal(n!.message.seq, 2);
     });
 
     it('forgets everything when the consumer leaves the group', async () => {

@@ -1,7 +1,6 @@
 import type { Logger } from '../../shared/logger.js';
-import type { BatchHandler, SendEntry } from '../adapters/log.js';
-import type { StoredMessage } from '../adapters/store.js';
-import { StoredThenFailedError, type Sequencer } from './sequencer.js';
+import type { BatchHandler } from '../adapters/log.js';
+import { StoredThenFailedError, type Sequenced, type Sequencer } from './sequencer.js';
 import type { SubscriberRegistry } from './subscribers.js';
 
 /**
@@ -18,19 +17,16 @@ export function createPipeline(deps: {
   now?: () => number;
 }): BatchHandler {
   const now = deps.now ?? Date.now;
-  const push = async (stored: readonly StoredMessage[], origin: ReadonlyMap<string, SendEntry>): Promise<void> => {
+  const push = async (stored: readonly Sequenced[]): Promise<void> => {
     try {
-      await deps.subscribers.routeBatch(
-        stored.map((message) => ({ message, originInstance: origin.get(message.msgId)!.originInstance, originConnection: origin.get(message.msgId)!.originConnection })),
-      );
+      await deps.subscribers.routeBatch(stored);
     } catch (err: unknown) {
       // A push that cannot be made is not an error: the messages are stored; clients sync.
       deps.logger.warn({ err, count: stored.length }, 'push failed');
     }
   };
   return async (batch) => {
-    const origin = new Map(batch.entries.map((e) => [e.msgId, e] as const));
-    let stored: StoredMessage[];
+    let stored: Sequenced[];
     try {
       stored = await deps.sequencer.storeBatch(batch.entries, batch.partition);
     } catch (err: unknown) {
@@ -38,8 +34,8 @@ export function createPipeline(deps: {
       // it stored and push nothing; then fail the batch so that it comes again.
       if (err instanceof StoredThenFailedError) {
         const t = now();
-        for (const m of err.stored) deps.onStored?.(t - m.ts);
-        await push(err.stored, origin);
+        for (const { message } of err.stored) deps.onStored?.(t - message.ts);
+        await push(err.stored);
       }
       throw err;
     }
@@ -47,7 +43,7 @@ export function createPipeline(deps: {
       deps.logger.debug({ partition: batch.partition, skipped: batch.entries.length - stored.length }, 'entries stored already; skipped');
     }
     const t = now();
-    for (const m of stored) deps.onStored?.(t - m.ts);
-    await push(stored, origin);
+    for (const { message } of stored) deps.onStored?.(t - message.ts);
+    await push(stored);
   };
 }

@@ -1,10 +1,17 @@
 import type { SendEntry } from '../adapters/log.js';
 import { IndexUpdateError, SeqConflictError, type MessageStore, type StoredMessage } from '../adapters/store.js';
 
+/** A message stored now, with the gateway and connection its send came from (they get `accepted`, not a push). */
+export interface Sequenced {
+  message: StoredMessage;
+  originInstance: string;
+  originConnection: string;
+}
+
 /** A batch failed after some of its messages were stored: `stored` must still be pushed. */
 export class StoredThenFailedError extends Error {
   constructor(
-    readonly stored: readonly StoredMessage[],
+    readonly stored: readonly Sequenced[],
     cause: unknown,
   ) {
     super(`${stored.length} messages stored before the batch failed`, { cause });
@@ -35,9 +42,10 @@ export class Sequencer {
   /**
    * Stores a partition batch in log order with one ordered insert; falls back to one-by-one for the
    * rest when an entry was stored before (redelivery) or something else took a seq meanwhile.
-   * Returns the messages stored now (redelivered entries and repeats inside the batch left out).
+   * Returns the messages stored now with where their sends came from (redelivered entries and
+   * repeats inside the batch left out).
    */
-  async storeBatch(entries: readonly SendEntry[], partition = 0): Promise<StoredMessage[]> {
+  async storeBatch(entries: readonly SendEntry[], partition = 0): Promise<Sequenced[]> {
     // Repeats inside the batch are dropped here; entries stored before (redelivery) make the
     // ordered insert stop, and the one-by-one path below recognises them by msgId.
     const fresh: SendEntry[] = [];
@@ -51,30 +59,33 @@ export class Sequencer {
     const misses = [...new Set(fresh.map((e) => e.conversation).filter((c) => !this.lastSeq.has(c)))];
     const fetched = misses.length > 0 ? await this.messages.lastSeqs(misses) : new Map<string, number>();
     const next = new Map<string, number>();
-    const batch: StoredMessage[] = [];
+    const batch: Sequenced[] = [];
     for (const e of fresh) {
       const last = next.get(e.conversation) ?? this.lastSeq.get(e.conversation)?.seq ?? fetched.get(e.conversation) ?? 0;
-      batch.push(toStored(e, last + 1));
+      batch.push(sequenced(e, toStored(e, last + 1)));
       next.set(e.conversation, last + 1);
     }
     const members = new Map(fresh.map((e) => [e.conversation, membersOf(e)] as const));
     let n: number;
     try {
-      n = await this.messages.insertMessages(batch, members);
+      n = await this.messages.insertMessages(
+        batch.map((b) => b.message),
+        members,
+      );
     } catch (err: unknown) {
       if (!(err instanceof IndexUpdateError)) throw err;
       // Stored, though the batch will come again: the caller still pushes these (their redelivery
       // finds them stored and would not).
-      for (const m of batch.slice(0, err.inserted)) this.remember(m.conversation, m.seq, partition);
+      for (const { message: m } of batch.slice(0, err.inserted)) this.remember(m.conversation, m.seq, partition);
       throw new StoredThenFailedError(batch.slice(0, err.inserted), err);
     }
-    for (const m of batch.slice(0, n)) this.remember(m.conversation, m.seq, partition);
+    for (const { message: m } of batch.slice(0, n)) this.remember(m.conversation, m.seq, partition);
     if (n === batch.length) return batch;
-    for (const m of batch.slice(n)) this.lastSeq.delete(m.conversation);
+    for (const { message: m } of batch.slice(n)) this.lastSeq.delete(m.conversation);
     const stored = batch.slice(0, n);
     for (const e of fresh.slice(n)) {
       const m = await this.store(e, partition);
-      if (m) stored.push(m);
+      if (m) stored.push(sequenced(e, m));
     }
     return stored;
   }
@@ -116,6 +127,10 @@ export class Sequencer {
       if (oldest !== undefined) this.lastSeq.delete(oldest);
     }
   }
+}
+
+function sequenced(e: SendEntry, message: StoredMessage): Sequenced {
+  return { message, originInstance: e.originInstance, originConnection: e.originConnection };
 }
 
 function toStored(e: SendEntry, seq: number): StoredMessage {

@@ -1,23 +1,10 @@
-import type { Logger } from '../../shared/logger.js';
-import type { BackoffOptions } from '../../shared/backoff.js';
 import type { MessageServiceClient } from '../../shared/proto.js';
-import { EndpointStream, type EndpointStreamEvents } from './endpoint-stream.js';
+import { EndpointStream, type EndpointStreamEvents, type EndpointStreamOptions } from './endpoint-stream.js';
 import type { Discovery } from './discovery.js';
 
-export interface StreamManagerOptions {
-  instanceId: string;
+/** What every endpoint's stream is opened with, plus discovery and the manager's own hooks. */
+export interface StreamManagerOptions extends Omit<EndpointStreamOptions, 'endpoint' | 'events'> {
   discovery: Discovery;
-  onlineUsers: () => string[];
-  backoff: BackoffOptions;
-  resetAfterMs: number;
-  connectTimeoutMs: number;
-  keepaliveMs: number;
-  keepaliveTimeoutMs: number;
-  maxMessageBytes: number;
-  internalAuthToken?: string;
-  logger: Logger;
-  random?: () => number;
-  now?: () => number;
   /** Metric and delivery hooks. */
   events: Pick<EndpointStreamEvents, 'onAttempt' | 'onBackoff' | 'onPush'> & {
     onUp(endpoint: string, reconnect: boolean): void;

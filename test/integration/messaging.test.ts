@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startConnect, startMessage, getJson, eventually, type RunningConnect, type RunningMessage } from '../support/services.js';
 import { TestClient, type Frame } from '../support/ws-client.js';
+import { messagesBeforeSentinel } from '../support/traffic.js';
 
 /** PROTOCOL.md §2–§3 end to end on embedded backends: one Message, one Connect. */
 describe('messaging end to end (embedded backends)', function () {
@@ -54,8 +55,7 @@ describe('messaging end to end (embedded backends)', function () {
     assert.ok(Math.abs(Number(acc.ts) - Date.now()) < 5000);
     const msg = await cb.next('message');
     assert.deepEqual(msg, { type: 'message', msgId: acc.msgId, conversation: conv, seq: 1, from: a, to: b, body: 'hello', ts: acc.ts, id: 'm1' });
-    await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(ca.take('message'), [], 'the sending connection gets accepted, not a push');
+    assert.deepEqual(await messagesBeforeSentinel(cb, ca, a), [], 'the sending connection gets accepted, not a push');
   });
 
   it('routes among three users: each gets only its own messages', async () => {
@@ -83,8 +83,7 @@ describe('messaging end to end (embedded backends)', function () {
       assert.equal(m.msgId, acc.msgId);
       assert.equal(m.from, a);
     }
-    await new Promise((r) => setTimeout(r, 150));
-    assert.deepEqual(a1.take('message'), []);
+    assert.deepEqual(await messagesBeforeSentinel(b1, a1, a), [], 'the sending device gets accepted, not its own push');
   });
 
   it('delivers 20 quick sends in seq order with their bodies in send order', async () => {
@@ -112,10 +111,11 @@ describe('messaging end to end (embedded backends)', function () {
     const second = await ca.request({ type: 'send', id: 'same', to: b, body: 'once' }, 'accepted');
     assert.equal(second.msgId, first.msgId);
     assert.ok(Number(second.ts) >= Number(first.ts));
-    await new Promise((r) => setTimeout(r, 200));
-    assert.deepEqual(cb.take('message'), [], 'no second push');
+    assert.deepEqual(await messagesBeforeSentinel(ca, cb, b), [], 'no second push');
     const sync = await cb.request({ type: 'sync', id: 's', conversation: first.conversation as string, after: 0 }, 'messages');
-    assert.deepEqual((sync.messages as Frame[]).map((m) => [m.msgId, m.seq, m.ts]), [[first.msgId, 1, first.ts]], 'one stored message, with the first accept time');
+    const stored = sync.messages as Frame[];
+    assert.deepEqual(stored.map((m) => m.body), ['once', 'sentinel'], 'one stored message for the two sends (and the sentinel after it)');
+    assert.deepEqual([stored[0]!.msgId, stored[0]!.seq, stored[0]!.ts], [first.msgId, 1, first.ts], 'stored with the first accept time');
   });
 
   it('ignores a spoofed "from": the sender is always the authenticated user', async () => {

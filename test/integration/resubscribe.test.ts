@@ -42,11 +42,16 @@ describe('Connect stream semantics (against a recording Message stand-in)', () =
     fake.push(['u2'], 1, { body: 'to-u2', excludeConnection: String(origin.welcome.connection) });
     assert.equal((await u2.next('message')).body, 'to-u2');
     assert.equal((await u2b.next('message')).body, 'to-u2');
-    await new Promise((r) => setTimeout(r, 200));
-    assert.deepEqual(origin.take('message'), []);
+    // Pushes come over one stream in order: once a later sentinel push is there, nothing else is on its way.
+    const sentinel = async (): Promise<void> => {
+      fake.push(['u2'], 1, { body: 'sentinel' });
+      for (const c of [u2, u2b, origin]) await c.next('message', 5000, (f) => f.body === 'sentinel');
+    };
+    await sentinel();
+    assert.deepEqual(origin.take('message'), [], 'the origin connection got no push');
     fake.push(['someone-else'], 1, { body: 'not-here' });
-    await new Promise((r) => setTimeout(r, 200));
-    assert.deepEqual([u2, u2b, origin].map((c) => c.take('message').length), [0, 0, 0]);
+    await sentinel();
+    assert.deepEqual([u2, u2b, origin].map((c) => c.take('message').length), [0, 0, 0], 'a push for a user not here reaches nobody');
     origin.close();
     u2.close();
     u2b.close();

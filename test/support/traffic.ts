@@ -63,3 +63,17 @@ export async function expectAllAcceptedStored(client: TestClient, conversation: 
   const ids = gapFree(stored, conversation);
   if (ids.length !== want.size) throw new Error(`${conversation}: ${ids.length} stored, ${want.size} accepted`);
 }
+
+let sentinels = 0;
+/**
+ * What else reached `recipient` in its conversation with `sender`: `sender` sends a sentinel to
+ * `recipientUser` and, once the recipient has it, every earlier push of that conversation has
+ * arrived too (a conversation's pushes come in seq order). Returns the other `message` frames the
+ * recipient holds, so a test asserts that nothing arrived without waiting an arbitrary time.
+ */
+export async function messagesBeforeSentinel(sender: TestClient, recipient: TestClient, recipientUser: string): Promise<Frame[]> {
+  const id = `sentinel-${++sentinels}`;
+  await sender.request({ type: 'send', id, to: recipientUser, body: 'sentinel' }, 'accepted');
+  await recipient.next('message', 10_000, (f) => f.id === id);
+  return recipient.take('message');
+}

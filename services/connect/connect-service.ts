@@ -123,7 +123,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
   }
 
   const api: MessageApi = createMessageApi({
-    pick: () => streams.pickClient(),
+    streams,
     instanceId: config.instanceId,
     timeoutMs: config.rpcTimeoutMs,
     internalAuthToken: config.internalAuthToken,

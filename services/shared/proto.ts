@@ -45,3 +45,7 @@ export type { MessageServiceClient } from './gen/switchboard/v1/MessageService.j
 export type { MessageServiceHandlers } from './gen/switchboard/v1/MessageService.js';
 export type { MessageStreamRequest, MessageStreamRequest__Output } from './gen/switchboard/v1/MessageStreamRequest.js';
 export type { MessageStreamResponse, MessageStreamResponse__Output } from './gen/switchboard/v1/MessageStreamResponse.js';
+export type { SendRequest, SendRequest__Output } from './gen/switchboard/v1/SendRequest.js';
+export type { SendResponse, SendResponse__Output } from './gen/switchboard/v1/SendResponse.js';
+export type { SendError } from './gen/switchboard/v1/SendError.js';
+export type { SendResult__Output } from './gen/switchboard/v1/SendResult.js';

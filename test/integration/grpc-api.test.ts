@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { credentials, loadPackageDefinition, makeGenericClientConstructor, status, type Client, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { loadSwitchboardProto, type MessageServiceClient } from '../../services/shared/proto.js';
+import { loadSwitchboardProto, type MessageServiceClient, type MessageStreamResponse__Output } from '../../services/shared/proto.js';
 import { eventually, startMessage, testLogger, type RunningMessage } from '../support/services.js';
 import { createGrpcTransport } from '../../services/message/transport/grpc-server.js';
 import type { SendAcceptor } from '../../services/message/domain/send-acceptor.js';
@@ -105,6 +105,75 @@ describe('Message gRPC API', () => {
     assert.deepEqual(frames.map((f) => f.response), ['subscribed', 'heartbeat']);
     assert.equal(frames[0]!.subscribed!.messageServiceId, message.instanceId);
   });
+
+  /** A gateway's subscription stream, with its frames collected and a wait for one that matches. */
+  const subscribed = async (gateway: string, onlineUsers: string[]) => {
+    const stream = client.messageStream();
+    const frames: MessageStreamResponse__Output[] = [];
+    stream.on('data', (f: MessageStreamResponse__Output) => frames.push(f));
+    stream.on('error', () => undefined);
+    const frame = async (what: string, match: (f: MessageStreamResponse__Output) => boolean) => {
+      await eventually(what, () => frames.some(match), 5000);
+      return frames.find(match)!;
+    };
+    stream.write({ subscribe: { connectServiceId: gateway, onlineUsers } });
+    const sub = await frame('subscribed', (f) => f.response === 'subscribed');
+    return { stream, frames, frame, offersStreamSend: sub.subscribed!.streamSend };
+  };
+
+  it('answers sends on the subscription stream: accepted with the unary Send\'s msgId, a precise status for bad ones, the origin connection excluded', async () => {
+    const sender = await subscribed('gw-stream-send', ['ss-a']);
+    const peer = await subscribed('gw-stream-peer', ['ss-b']);
+    try {
+      assert.equal(sender.offersStreamSend, true, 'the pod offers sends on the stream');
+      const result = (requestId: number) => sender.frame(`send result ${requestId}`, (f) => f.response === 'sendResult' && f.sendResult!.requestId === requestId);
+      // originInstance on the wire is ignored: the origin is the stream's own gateway.
+      const req = { fromUser: 'ss-a', clientId: 'ss-1', toUser: 'ss-b', body: 'over the stream', originInstance: 'someone-else', originConnection: 'conn-1' };
+      sender.stream.write({ send: { requestId: 7, send: req } });
+      const accepted = (await result(7)).sendResult!;
+      assert.equal(accepted.result, 'accepted');
+      assert.equal(accepted.accepted!.conversation, 'dm:ss-a:ss-b');
+      const unary = await call('send', req);
+      assert.equal(unary.err, null);
+      assert.equal((unary.res as { msgId: string }).msgId, accepted.accepted!.msgId, 'one idempotency key whichever way the send came');
+      const push = await peer.frame('push to the peer gateway', (f) => f.response === 'push');
+      assert.deepEqual([push.push!.message!.body, push.push!.excludeConnection], ['over the stream', '']);
+      const own = await sender.frame('push to the sender gateway (the sender user is here)', (f) => f.response === 'push');
+      assert.equal(own.push!.excludeConnection, 'conn-1', 'the sending connection is excluded on its own gateway');
+
+      const bad = [{ ...req, clientId: 'ss-2', toUser: 'not a user' }, { ...req, clientId: 'ss-3', body: 'x'.repeat(5000) }];
+      bad.forEach((send, i) => sender.stream.write({ send: { requestId: 8 + i, send } }));
+      sender.stream.write({ send: { requestId: 10 } });
+      const errors = await Promise.all([8, 9, 10].map(async (id) => (await result(id)).sendResult!));
+      const unaryErrors = await Promise.all(bad.map(async (r) => (await call('send', r)).err!));
+      assert.deepEqual(
+        errors.map((r) => [r.result, r.error!.code, r.error!.message]),
+        [
+          ...unaryErrors.map((e) => ['error', e.code, e.details]),
+          ['error', status.INVALID_ARGUMENT, 'send is required'],
+        ],
+        'the status and message the unary Send answers',
+      );
+      assert.deepEqual(unaryErrors.map((e) => e.code), [status.INVALID_ARGUMENT, status.INVALID_ARGUMENT]);
+      assert.match(errors[1]!.error!.message, /^body is 5000 bytes; the limit is 4096$/);
+      sender.stream.write({ heartbeat: { ts: 1 } });
+      await sender.frame('heartbeat after the refused sends: the stream stays up', (f) => f.response === 'heartbeat');
+    } finally {
+      sender.stream.cancel();
+      peer.stream.cancel();
+    }
+  });
+
+  it('refuses a send before subscribe as the first frame', async () => {
+    const stream = client.messageStream();
+    const err = await new Promise<ServiceError>((resolve) => {
+      stream.on('error', resolve);
+      stream.on('data', () => undefined);
+      stream.write({ send: { requestId: 1, send: { fromUser: 'a', clientId: 'c', toUser: 'b', body: 'hi' } } });
+    });
+    assert.equal(err.code, status.INVALID_ARGUMENT);
+    assert.equal(err.details, 'the first frame must be subscribe');
+  });
 });
 
 /** A gateway that stops reading its stream cannot make a Message pod buffer without bound. */
@@ -194,6 +263,54 @@ describe('Message gRPC transport: failures on the subscription path', () => {
       assert.deepEqual(rejections, [], 'nothing escaped as an unhandled rejection');
     } finally {
       process.off('unhandledRejection', onRejection);
+      c.close();
+      transport.server.forceShutdown();
+    }
+  });
+});
+
+/** A pod that cannot take sends (draining, backends lost) says so per send on the stream, as on the unary Send. */
+describe('Message gRPC transport: stream sends while unavailable', () => {
+  it('answers each stream send UNAVAILABLE with the reason, keeps the stream, and accepts again once available', async () => {
+    const { grpc } = loadSwitchboardProto();
+    let reason: string | undefined = 'draining';
+    const accepted: string[] = [];
+    const transport = createGrpcTransport({
+      acceptor: { accept: async (cmd: { clientId: string }) => (accepted.push(cmd.clientId), { msgId: `m-${cmd.clientId}`, conversation: 'dm:a:b', ts: 1 }) } as unknown as SendAcceptor,
+      history: {} as History,
+      subscribers: { attach: async () => undefined, update: async () => undefined, detach: () => undefined } as unknown as SubscriberRegistry,
+      instanceId: 'message-test',
+      logger: testLogger('grpc'),
+      maxMessageBytes: 1 << 20,
+      keepaliveMs: 10_000,
+      pushBufferMax: 10_000,
+      keepaliveTimeoutMs: 5000,
+      unavailable: () => reason,
+      streamsServed: async () => undefined,
+    });
+    const port = await transport.bind('127.0.0.1', 0);
+    const c = new grpc.switchboard.v1.MessageService(`127.0.0.1:${port}`, credentials.createInsecure());
+    const stream = c.messageStream();
+    try {
+      const frames: MessageStreamResponse__Output[] = [];
+      stream.on('data', (f: MessageStreamResponse__Output) => frames.push(f));
+      stream.on('error', () => undefined);
+      stream.write({ subscribe: { connectServiceId: 'gw', onlineUsers: [] } });
+      const result = async (requestId: number) => {
+        await eventually(`result ${requestId}`, () => frames.some((f) => f.sendResult?.requestId === requestId), 5000);
+        return frames.find((f) => f.sendResult?.requestId === requestId)!.sendResult!;
+      };
+      const send = { fromUser: 'a', clientId: 'c1', toUser: 'b', body: 'hi' };
+      stream.write({ send: { requestId: 1, send } });
+      const refused = await result(1);
+      assert.deepEqual([refused.result, refused.error?.code, refused.error?.message], ['error', status.UNAVAILABLE, 'draining']);
+      assert.deepEqual(accepted, [], 'nothing reached the acceptor');
+      reason = undefined;
+      stream.write({ send: { requestId: 2, send } });
+      const ok = await result(2);
+      assert.deepEqual([ok.result, ok.accepted?.msgId], ['accepted', 'm-c1']);
+    } finally {
+      stream.cancel();
       c.close();
       transport.server.forceShutdown();
     }

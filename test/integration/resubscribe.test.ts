@@ -56,4 +56,55 @@ describe('Connect stream semantics (against a recording Message stand-in)', () =
     u2.close();
     u2b.close();
   });
+
+  it('sends over the subscription stream when the pod offers it, with no unary call', async () => {
+    const before = fake.sends.length;
+    const c = await TestClient.connect(connect.url, { user: 'sender-1' });
+    const acc = await c.request({ type: 'send', id: 'via-stream', to: 'u9', body: 'hi' }, 'accepted');
+    assert.equal(acc.msgId, 'fake-sender-1-via-stream');
+    assert.deepEqual(fake.sends.slice(before), [{ via: 'stream', clientId: 'via-stream' }]);
+    c.close();
+  });
+});
+
+describe('Connect sends (against Message stand-ins of either kind)', () => {
+  const withGateway = async (opts: Parameters<typeof startFakeMessage>[0], body: (fake: FakeMessage, connect: RunningConnect) => Promise<void>): Promise<void> => {
+    const fake = await startFakeMessage(opts);
+    const connect = await startConnect(`127.0.0.1:${fake.port}`, { STREAM_BACKOFF_INITIAL: '100ms', RPC_TIMEOUT: '20s' });
+    try {
+      await eventually('ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200);
+      await body(fake, connect);
+    } finally {
+      await connect.stop();
+      await fake.stop();
+    }
+  };
+
+  it('uses the unary Send with a pod that does not offer stream sends (an older pod during a rollout)', async () => {
+    await withGateway({ streamSend: false }, async (fake, connect) => {
+      const c = await TestClient.connect(connect.url, { user: 'old-pod-user' });
+      const acc = await c.request({ type: 'send', id: 'via-unary', to: 'u9', body: 'hi' }, 'accepted');
+      assert.equal(acc.msgId, 'fake-old-pod-user-via-unary');
+      assert.deepEqual(fake.sends, [{ via: 'unary', clientId: 'via-unary' }]);
+      c.close();
+    });
+  });
+
+  it('answers UNAVAILABLE at once when the stream is lost with a send unanswered, and the resend goes over the next stream', async () => {
+    await withGateway({ answerSends: 'never' }, async (fake, connect) => {
+      const c = await TestClient.connect(connect.url, { user: 'lost-send' });
+      c.send({ type: 'send', id: 'in-flight', to: 'u9', body: 'hi' });
+      await eventually('the send reached the pod', () => fake.sends.length === 1);
+      const started = Date.now();
+      fake.drop();
+      const err = await c.next('error', 5000);
+      assert.deepEqual([err.code, err.id], ['UNAVAILABLE', 'in-flight']);
+      assert.ok(Date.now() - started < 5000, 'not after the 20 s call timeout');
+      await c.next('resync', 5000);
+      c.send({ type: 'send', id: 'in-flight', to: 'u9', body: 'hi' });
+      await eventually('the resend reached the pod over the new stream', () => fake.sends.length === 2);
+      assert.deepEqual(fake.sends.map((x) => x.via), ['stream', 'stream']);
+      c.close();
+    });
+  });
 });

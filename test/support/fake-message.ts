@@ -1,5 +1,5 @@
 import { Server, ServerCredentials, status, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import { loadSwitchboardProto, type MessageServiceHandlers, type MessageStreamRequest__Output, type MessageStreamResponse } from '../../services/shared/proto.js';
+import { loadSwitchboardProto, type MessageServiceHandlers, type MessageStreamRequest__Output, type MessageStreamResponse, type SendRequest__Output } from '../../services/shared/proto.js';
 
 type Call = ServerDuplexStream<MessageStreamRequest__Output, MessageStreamResponse>;
 
@@ -14,17 +14,31 @@ export interface FakeMessage {
   push(recipients: string[], count?: number, opts?: { body?: string; excludeConnection?: string }): void;
   /** Ends every stream as a draining pod does. */
   drop(): void;
+  /** Sends received, and the way each came (on a stream, or as a unary Send). */
+  sends: Array<{ via: 'stream' | 'unary'; clientId: string }>;
   stop(): Promise<void>;
 }
 
-export async function startFakeMessage(): Promise<FakeMessage> {
+export interface FakeMessageOptions {
+  /** Offer sends on the stream (as current pods do); false behaves as an older pod (unary Send only). */
+  streamSend?: boolean;
+  /** Answer sends with `accepted` (the default), or never (a pod that dies before answering). */
+  answerSends?: 'accept' | 'never';
+}
+
+export async function startFakeMessage(opts: FakeMessageOptions = {}): Promise<FakeMessage> {
   const frames: MessageStreamRequest__Output[] = [];
   const calls = new Set<Call>();
   const users = new Set<string>();
+  const sends: FakeMessage['sends'] = [];
   const server = new Server();
   const unimplemented = (_: unknown, cb: (e: ServiceError) => void) => cb({ code: status.UNIMPLEMENTED, details: 'stand-in' } as ServiceError);
+  const accepted = (r: SendRequest__Output) => ({ msgId: `fake-${r.fromUser}-${r.clientId}`, conversation: `dm:${[r.fromUser, r.toUser].sort().join(':')}`, ts: Date.now() });
   const handlers: MessageServiceHandlers = {
-    Send: unimplemented,
+    Send(call, cb) {
+      sends.push({ via: 'unary', clientId: call.request.clientId });
+      if (opts.answerSends !== 'never') cb(null, accepted(call.request));
+    },
     Sync: unimplemented,
     Conversations: unimplemented,
     MessageStream(call) {
@@ -33,7 +47,10 @@ export async function startFakeMessage(): Promise<FakeMessage> {
         frames.push(f);
         if (f.request === 'subscribe') {
           for (const u of f.subscribe!.onlineUsers) users.add(u);
-          call.write({ subscribed: { messageServiceId: 'stand-in' } });
+          call.write({ subscribed: { messageServiceId: 'stand-in', streamSend: opts.streamSend ?? true } });
+        } else if (f.request === 'send' && f.send?.send) {
+          sends.push({ via: 'stream', clientId: f.send.send.clientId });
+          if (opts.answerSends !== 'never') call.write({ sendResult: { requestId: f.send.requestId, accepted: accepted(f.send.send) } });
         } else if (f.request === 'presence') {
           for (const u of f.presence!.online) users.add(u);
           for (const u of f.presence!.offline) users.delete(u);
@@ -49,6 +66,7 @@ export async function startFakeMessage(): Promise<FakeMessage> {
   return {
     port,
     frames,
+    sends,
     online: () => users.size,
     push(recipients, count = 1, opts = {}) {
       for (const c of calls) {

@@ -1,9 +1,25 @@
-import { credentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { UnavailableError } from '../../shared/errors.js';
+import { errorCodeOfGrpcStatus } from '../../shared/grpc-status.js';
 import type { Logger } from '../../shared/logger.js';
 import { ReconnectPolicy, type BackoffOptions } from '../../shared/backoff.js';
-import { loadSwitchboardProto, type MessageServiceClient, type MessageStreamRequest, type MessageStreamResponse__Output } from '../../shared/proto.js';
+import {
+  loadSwitchboardProto,
+  type MessageServiceClient,
+  type MessageStreamRequest,
+  type MessageStreamResponse__Output,
+  type SendRequest,
+  type SendResponse__Output,
+  type SendResult__Output,
+} from '../../shared/proto.js';
 import type { IncomingPush } from '../domain/delivery.js';
-import { internalMetadata, toMessageFrameBody } from './message-client.js';
+import { UpstreamError, internalMetadata, toMessageFrameBody } from './message-client.js';
+
+interface PendingSend {
+  resolve(res: SendResponse__Output): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
 
 export type StreamState = 'connecting' | 'up' | 'backoff' | 'closed';
 
@@ -51,6 +67,11 @@ export class EndpointStream {
   private everUp = false;
   private readonly policy: ReconnectPolicy;
   private readonly log: Logger;
+  /** The pod answers sends on this stream (it said so in `subscribed`). */
+  private streamSend = false;
+  /** Sends on this stream awaiting their SendResult, by request id. */
+  private readonly inFlight = new Map<number, PendingSend>();
+  private nextRequestId = 0;
 
   constructor(private readonly opts: EndpointStreamOptions) {
     this.policy = new ReconnectPolicy(opts.backoff, opts.resetAfterMs, opts.now ?? Date.now, opts.random ?? Math.random);
@@ -68,6 +89,26 @@ export class EndpointStream {
   /** The client of an up stream, for unary calls to the same pod. */
   get upClient(): MessageServiceClient | undefined {
     return this.current === 'up' ? this.client : undefined;
+  }
+
+  /**
+   * Sends over this stream when the pod offers it; undefined when it does not (an older pod:
+   * use a unary Send on `upClient`) or the stream is not up. The answer is the pod's SendResponse,
+   * or an UpstreamError with the pod's status; a stream lost before the answer gives UNAVAILABLE
+   * (the send may or may not have been accepted: the client resends the same id).
+   */
+  send(req: SendRequest, timeoutMs: number): Promise<SendResponse__Output> | undefined {
+    const call = this.call;
+    if (this.current !== 'up' || !this.streamSend || !call) return undefined;
+    const requestId = (this.nextRequestId = (this.nextRequestId + 1) >>> 0);
+    return new Promise<SendResponse__Output>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.inFlight.delete(requestId);
+        reject(new UpstreamError(errorCodeOfGrpcStatus(status.DEADLINE_EXCEEDED), `no answer from the Message pod within ${timeoutMs} ms; retry with the same id`));
+      }, timeoutMs);
+      this.inFlight.set(requestId, { resolve, reject, timer });
+      call.write({ send: { requestId, send: req } });
+    });
   }
 
   start(): void {
@@ -113,7 +154,11 @@ export class EndpointStream {
         const { message, recipients, excludeConnection } = resp.push;
         this.opts.events.onPush({ message: toMessageFrameBody(message), recipients, excludeConnection });
       }
-      else if (resp.response === 'subscribed' && this.current === 'connecting') this.up(resp.subscribed?.messageServiceId ?? '');
+      else if (resp.response === 'sendResult' && resp.sendResult) this.answered(resp.sendResult);
+      else if (resp.response === 'subscribed' && this.current === 'connecting') {
+        this.streamSend = resp.subscribed?.streamSend ?? false;
+        this.up(resp.subscribed?.messageServiceId ?? '');
+      }
     });
     call.on('error', (err: ServiceError) => this.lost(call, err));
     call.on('end', () => this.lost(call, new Error('stream ended by the Message pod')));
@@ -146,11 +191,26 @@ export class EndpointStream {
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
+  private answered(result: SendResult__Output): void {
+    const pending = this.inFlight.get(result.requestId);
+    if (!pending) return; // timed out already
+    this.inFlight.delete(result.requestId);
+    clearTimeout(pending.timer);
+    if (result.result === 'accepted' && result.accepted) pending.resolve(result.accepted);
+    else pending.reject(new UpstreamError(errorCodeOfGrpcStatus(result.error?.code ?? status.UNKNOWN), result.error?.message || 'send failed'));
+  }
+
   private teardown(): void {
     const call = this.call;
     const client = this.client;
     this.call = undefined;
     this.client = undefined;
+    this.streamSend = false;
+    for (const p of this.inFlight.values()) {
+      clearTimeout(p.timer);
+      p.reject(new UnavailableError('the Message stream was lost before the send was answered; retry with the same id'));
+    }
+    this.inFlight.clear();
     if (call) {
       // lost() ignores the CANCELLED error this raises: the call is no longer the current one.
       call.cancel();

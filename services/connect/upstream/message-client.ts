@@ -1,24 +1,30 @@
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { SwitchboardError, UnavailableError } from '../../shared/errors.js';
 import { errorCodeOfGrpcStatus } from '../../shared/grpc-status.js';
-import type { MessageServiceClient } from '../../shared/proto.js';
-import type { ChatMessage } from '../../shared/proto.js';
+import type { ChatMessage, MessageServiceClient, SendRequest, SendResponse__Output } from '../../shared/proto.js';
+import type { EndpointStream } from './endpoint-stream.js';
 import type { MessageApi } from '../domain/session.js';
 import type { MessageFrameBody } from '../domain/frames.js';
 
 /** An error answered by a Message pod, with the protocol code derived from its gRPC status. */
 export class UpstreamError extends SwitchboardError {}
 
+/** The streams the API can use: an up one, round robin. */
+export interface UpstreamPicker {
+  pick(): Pick<EndpointStream, 'upClient' | 'send'> | undefined;
+}
+
 /**
  * The Message API over gRPC: each call goes to a Message pod whose stream is up; with none up the
- * caller gets UNAVAILABLE at once.
+ * caller gets UNAVAILABLE at once. Sends ride on that stream when the pod offers it (no HTTP/2
+ * stream per send); history calls are unary.
  */
-export function createMessageApi(opts: { pick: () => MessageServiceClient | undefined; instanceId: string; timeoutMs: number; internalAuthToken?: string }): MessageApi {
-  const unary = <Req, Res>(invoke: (client: MessageServiceClient, req: Req, deadline: { deadline: number }, cb: (err: ServiceError | null, res?: Res) => void) => void, req: Req): Promise<Res> =>
+export function createMessageApi(opts: { streams: UpstreamPicker; instanceId: string; timeoutMs: number; internalAuthToken?: string }): MessageApi {
+  const noneUp = (): UnavailableError => new UnavailableError('no Message service reachable; retry later');
+  const unary = <Req, Res>(invoke: (client: MessageServiceClient, req: Req, deadline: { deadline: number }, cb: (err: ServiceError | null, res?: Res) => void) => void, req: Req, client = opts.streams.pick()?.upClient): Promise<Res> =>
     new Promise<Res>((resolve, reject) => {
-      const client = opts.pick();
       if (!client) {
-        reject(new UnavailableError('no Message service reachable; retry later'));
+        reject(noneUp());
         return;
       }
       invoke(client, req, { deadline: Date.now() + opts.timeoutMs }, (err, res) => {
@@ -30,10 +36,11 @@ export function createMessageApi(opts: { pick: () => MessageServiceClient | unde
 
   return {
     async send(cmd) {
-      const res = await unary<Parameters<MessageServiceClient['send']>[0], { msgId: string; conversation: string; ts: number }>(
-        (c, req, o, cb) => c.send(req, md, o, cb),
-        { fromUser: cmd.from, clientId: cmd.clientId, toUser: cmd.to, body: cmd.body, originInstance: opts.instanceId, originConnection: cmd.originConnection },
-      );
+      const stream = opts.streams.pick();
+      if (!stream) throw noneUp();
+      const req = { fromUser: cmd.from, clientId: cmd.clientId, toUser: cmd.to, body: cmd.body, originInstance: opts.instanceId, originConnection: cmd.originConnection };
+      const res = await (stream.send(req, opts.timeoutMs) ??
+        unary<SendRequest, SendResponse__Output>((c, r, o, cb) => c.send(r, md, o, cb), req, stream.upClient));
       return { msgId: res.msgId, conversation: res.conversation, ts: res.ts };
     },
     async sync(user, conversation, after, limit) {

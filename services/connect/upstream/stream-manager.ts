@@ -1,4 +1,3 @@
-import type { MessageServiceClient } from '../../shared/proto.js';
 import { EndpointStream, type EndpointStreamEvents, type EndpointStreamOptions } from './endpoint-stream.js';
 import type { Discovery } from './discovery.js';
 
@@ -67,12 +66,12 @@ export class StreamManager {
     return this.streams.size;
   }
 
-  /** The client of an up stream, round robin; undefined when none is up. */
-  pickClient(): MessageServiceClient | undefined {
+  /** An up stream, round robin; undefined when none is up. */
+  pick(): EndpointStream | undefined {
     const up = [...this.streams.values()].filter((s) => s.state === 'up');
     if (up.length === 0) return undefined;
     this.roundRobin = (this.roundRobin + 1) % up.length;
-    return up[this.roundRobin]!.upClient;
+    return up[this.roundRobin];
   }
 
   /** Announces users going online/offline to every Message pod. */

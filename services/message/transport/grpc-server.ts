@@ -6,7 +6,15 @@ import type { Logger } from '../../shared/logger.js';
 import { SwitchboardError } from '../../shared/errors.js';
 import { describeError, grpcStatusOf } from '../../shared/grpc-status.js';
 import { isUserId } from '../../shared/ids.js';
-import { loadSwitchboardProto, type MessageServiceHandlers, type MessageStreamRequest__Output, type MessageStreamResponse } from '../../shared/proto.js';
+import {
+  loadSwitchboardProto,
+  type MessageServiceHandlers,
+  type MessageStreamRequest__Output,
+  type MessageStreamResponse,
+  type SendError,
+  type SendRequest__Output,
+  type SendResponse,
+} from '../../shared/proto.js';
 import type { StoredMessage } from '../adapters/store.js';
 import type { SendAcceptor } from '../domain/send-acceptor.js';
 import type { History } from '../domain/history.js';
@@ -63,9 +71,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
   const log = deps.logger;
 
   const fail = (callback: sendUnaryData<never>, err: unknown, method: string): void => {
-    if (!(err instanceof SwitchboardError) || err.code === 'INTERNAL' || err.code === 'UNAVAILABLE') {
-      log.warn({ err, method }, 'request failed');
-    }
+    logFailure(log, err, method);
     callback({ code: grpcStatusOf(err), details: describeError(err) } as ServiceError, null);
   };
 
@@ -83,20 +89,10 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
   const handlers: MessageServiceHandlers = {
     Send(call, callback) {
       if (refuse(callback, call.metadata)) return;
-      const r = call.request;
-      deps.acceptor
-        .accept({
-          from: r.fromUser,
-          clientId: r.clientId,
-          to: r.toUser,
-          body: r.body,
-          originInstance: r.originInstance,
-          originConnection: r.originConnection,
-        })
-        .then(
-          (a) => callback(null, { msgId: a.msgId, conversation: a.conversation, ts: a.ts }),
-          (err: unknown) => fail(callback, err, 'Send'),
-        );
+      accept(deps.acceptor, call.request, call.request.originInstance).then(
+        (a) => callback(null, a),
+        (err: unknown) => fail(callback, err, 'Send'),
+      );
     },
     Sync(call, callback) {
       if (refuse(callback, call.metadata)) return;
@@ -205,7 +201,7 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
         .attach(id, link, sub.onlineUsers)
         .then(() => {
           if (ended) return;
-          call.write({ subscribed: { messageServiceId: deps.instanceId } });
+          call.write({ subscribed: { messageServiceId: deps.instanceId, streamSend: true } });
           log.info({ instance: id, users: sub.onlineUsers.length }, 'gateway subscribed');
         })
         .catch(failed('registering the gateway'));
@@ -216,6 +212,21 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
       const bad = [...online, ...offline].find((u) => !isUserId(u));
       if (bad !== undefined) return reject(status.INVALID_ARGUMENT, `presence holds an invalid user id: ${JSON.stringify(bad).slice(0, 80)}`);
       deps.subscribers.update(instance, link, online, offline).catch(failed('updating presence'));
+    } else if (req.request === 'send' && req.send) {
+      const { requestId, send } = req.send;
+      const answer = (result: SendResult): void => {
+        if (!ended) call.write({ sendResult: { requestId, ...result } });
+      };
+      const reason = deps.unavailable();
+      if (reason) return answer({ error: { code: status.UNAVAILABLE, message: reason } });
+      if (!send) return answer({ error: { code: status.INVALID_ARGUMENT, message: 'send is required' } });
+      accept(deps.acceptor, send, instance).then(
+        (accepted) => answer({ accepted }),
+        (err: unknown) => {
+          logFailure(log, err, 'StreamSend');
+          answer({ error: { code: grpcStatusOf(err), message: describeError(err) } });
+        },
+      );
     } else if (req.request === 'heartbeat') {
       call.write({ heartbeat: { ts: Date.now() } });
     } else if (req.request === 'subscribe') {
@@ -233,6 +244,20 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
   });
   call.on('error', (err: Error) => close(`stream error: ${err.message}`));
   call.on('cancelled', () => close('cancelled'));
+}
+
+/** The wire outcome of a send carried on a stream. */
+type SendResult = { accepted: SendResponse } | { error: SendError };
+
+/** A send, unary or on a stream, handed to the acceptor; `originInstance` is the gateway it came from. */
+async function accept(acceptor: SendAcceptor, r: SendRequest__Output, originInstance: string): Promise<SendResponse> {
+  const a = await acceptor.accept({ from: r.fromUser, clientId: r.clientId, to: r.toUser, body: r.body, originInstance, originConnection: r.originConnection });
+  return { msgId: a.msgId, conversation: a.conversation, ts: a.ts };
+}
+
+/** Expected refusals (bad input, rate, ownership) are the caller's business; the rest is logged. */
+function logFailure(log: Logger, err: unknown, method: string): void {
+  if (!(err instanceof SwitchboardError) || err.code === 'INTERNAL' || err.code === 'UNAVAILABLE') log.warn({ err, method }, 'request failed');
 }
 
 /** A stored message in its wire form. */

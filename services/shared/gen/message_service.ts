@@ -11,8 +11,11 @@ import type { MessageStreamRequest as _switchboard_v1_MessageStreamRequest, Mess
 import type { MessageStreamResponse as _switchboard_v1_MessageStreamResponse, MessageStreamResponse__Output as _switchboard_v1_MessageStreamResponse__Output } from './switchboard/v1/MessageStreamResponse.js';
 import type { PresenceUpdate as _switchboard_v1_PresenceUpdate, PresenceUpdate__Output as _switchboard_v1_PresenceUpdate__Output } from './switchboard/v1/PresenceUpdate.js';
 import type { Push as _switchboard_v1_Push, Push__Output as _switchboard_v1_Push__Output } from './switchboard/v1/Push.js';
+import type { SendError as _switchboard_v1_SendError, SendError__Output as _switchboard_v1_SendError__Output } from './switchboard/v1/SendError.js';
 import type { SendRequest as _switchboard_v1_SendRequest, SendRequest__Output as _switchboard_v1_SendRequest__Output } from './switchboard/v1/SendRequest.js';
 import type { SendResponse as _switchboard_v1_SendResponse, SendResponse__Output as _switchboard_v1_SendResponse__Output } from './switchboard/v1/SendResponse.js';
+import type { SendResult as _switchboard_v1_SendResult, SendResult__Output as _switchboard_v1_SendResult__Output } from './switchboard/v1/SendResult.js';
+import type { StreamSend as _switchboard_v1_StreamSend, StreamSend__Output as _switchboard_v1_StreamSend__Output } from './switchboard/v1/StreamSend.js';
 import type { Subscribe as _switchboard_v1_Subscribe, Subscribe__Output as _switchboard_v1_Subscribe__Output } from './switchboard/v1/Subscribe.js';
 import type { Subscribed as _switchboard_v1_Subscribed, Subscribed__Output as _switchboard_v1_Subscribed__Output } from './switchboard/v1/Subscribed.js';
 import type { SyncRequest as _switchboard_v1_SyncRequest, SyncRequest__Output as _switchboard_v1_SyncRequest__Output } from './switchboard/v1/SyncRequest.js';
@@ -35,8 +38,11 @@ export interface ProtoGrpcType {
       MessageStreamResponse: MessageTypeDefinition<_switchboard_v1_MessageStreamResponse, _switchboard_v1_MessageStreamResponse__Output>
       PresenceUpdate: MessageTypeDefinition<_switchboard_v1_PresenceUpdate, _switchboard_v1_PresenceUpdate__Output>
       Push: MessageTypeDefinition<_switchboard_v1_Push, _switchboard_v1_Push__Output>
+      SendError: MessageTypeDefinition<_switchboard_v1_SendError, _switchboard_v1_SendError__Output>
       SendRequest: MessageTypeDefinition<_switchboard_v1_SendRequest, _switchboard_v1_SendRequest__Output>
       SendResponse: MessageTypeDefinition<_switchboard_v1_SendResponse, _switchboard_v1_SendResponse__Output>
+      SendResult: MessageTypeDefinition<_switchboard_v1_SendResult, _switchboard_v1_SendResult__Output>
+      StreamSend: MessageTypeDefinition<_switchboard_v1_StreamSend, _switchboard_v1_StreamSend__Output>
       Subscribe: MessageTypeDefinition<_switchboard_v1_Subscribe, _switchboard_v1_Subscribe__Output>
       Subscribed: MessageTypeDefinition<_switchboard_v1_Subscribed, _switchboard_v1_Subscribed__Output>
       SyncRequest: MessageTypeDefinition<_switchboard_v1_SyncRequest, _switchboard_v1_SyncRequest__Output>

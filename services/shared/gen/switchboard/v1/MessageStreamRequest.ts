@@ -3,17 +3,20 @@
 import type { Subscribe as _switchboard_v1_Subscribe, Subscribe__Output as _switchboard_v1_Subscribe__Output } from '../../switchboard/v1/Subscribe.js';
 import type { PresenceUpdate as _switchboard_v1_PresenceUpdate, PresenceUpdate__Output as _switchboard_v1_PresenceUpdate__Output } from '../../switchboard/v1/PresenceUpdate.js';
 import type { Heartbeat as _switchboard_v1_Heartbeat, Heartbeat__Output as _switchboard_v1_Heartbeat__Output } from '../../switchboard/v1/Heartbeat.js';
+import type { StreamSend as _switchboard_v1_StreamSend, StreamSend__Output as _switchboard_v1_StreamSend__Output } from '../../switchboard/v1/StreamSend.js';
 
 export interface MessageStreamRequest {
   'subscribe'?: (_switchboard_v1_Subscribe | null);
   'presence'?: (_switchboard_v1_PresenceUpdate | null);
   'heartbeat'?: (_switchboard_v1_Heartbeat | null);
-  'request'?: "subscribe"|"presence"|"heartbeat";
+  'send'?: (_switchboard_v1_StreamSend | null);
+  'request'?: "subscribe"|"presence"|"heartbeat"|"send";
 }
 
 export interface MessageStreamRequest__Output {
   'subscribe'?: (_switchboard_v1_Subscribe__Output | null);
   'presence'?: (_switchboard_v1_PresenceUpdate__Output | null);
   'heartbeat'?: (_switchboard_v1_Heartbeat__Output | null);
-  'request'?: "subscribe"|"presence"|"heartbeat";
+  'send'?: (_switchboard_v1_StreamSend__Output | null);
+  'request'?: "subscribe"|"presence"|"heartbeat"|"send";
 }

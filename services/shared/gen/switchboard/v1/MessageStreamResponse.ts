@@ -3,17 +3,20 @@
 import type { Push as _switchboard_v1_Push, Push__Output as _switchboard_v1_Push__Output } from '../../switchboard/v1/Push.js';
 import type { Heartbeat as _switchboard_v1_Heartbeat, Heartbeat__Output as _switchboard_v1_Heartbeat__Output } from '../../switchboard/v1/Heartbeat.js';
 import type { Subscribed as _switchboard_v1_Subscribed, Subscribed__Output as _switchboard_v1_Subscribed__Output } from '../../switchboard/v1/Subscribed.js';
+import type { SendResult as _switchboard_v1_SendResult, SendResult__Output as _switchboard_v1_SendResult__Output } from '../../switchboard/v1/SendResult.js';
 
 export interface MessageStreamResponse {
   'push'?: (_switchboard_v1_Push | null);
   'heartbeat'?: (_switchboard_v1_Heartbeat | null);
   'subscribed'?: (_switchboard_v1_Subscribed | null);
-  'response'?: "push"|"heartbeat"|"subscribed";
+  'sendResult'?: (_switchboard_v1_SendResult | null);
+  'response'?: "push"|"heartbeat"|"subscribed"|"sendResult";
 }
 
 export interface MessageStreamResponse__Output {
   'push'?: (_switchboard_v1_Push__Output | null);
   'heartbeat'?: (_switchboard_v1_Heartbeat__Output | null);
   'subscribed'?: (_switchboard_v1_Subscribed__Output | null);
-  'response'?: "push"|"heartbeat"|"subscribed";
+  'sendResult'?: (_switchboard_v1_SendResult__Output | null);
+  'response'?: "push"|"heartbeat"|"subscribed"|"sendResult";
 }

@@ -3,8 +3,10 @@
 
 export interface Subscribed {
   'messageServiceId'?: (string);
+  'streamSend'?: (boolean);
 }
 
 export interface Subscribed__Output {
   'messageServiceId': (string);
+  'streamSend': (boolean);
 }

@@ -1,0 +1,12 @@
+// Original file: proto/switchboard/v1/message_service.proto
+
+
+export interface SendError {
+  'code'?: (number);
+  'message'?: (string);
+}
+
+export interface SendError__Output {
+  'code': (number);
+  'message': (string);
+}

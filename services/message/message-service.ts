@@ -8,6 +8,7 @@ import type { CheckResult } from '../shared/health.js';
 import type { MessageConfig } from './config.js';
 import type { Backends } from './backends.js';
 import { Sequencer } from './domain/sequencer.js';
+import { groupInserts } from './domain/grouped-inserts.js';
 import { SendAcceptor } from './domain/send-acceptor.js';
 import { History } from './domain/history.js';
 import { SubscriberRegistry } from './domain/subscribers.js';
@@ -29,6 +30,9 @@ export interface MessageServiceDeps {
   /** Random source of the retry backoff (tests). */
   random?: () => number;
 }
+
+/** Most messages in one grouped store write (ten partition batches of the logs' 100). */
+const STORE_WRITE_MAX_MESSAGES = 1000;
 
 /** The Message service: gRPC API, log consumer pipeline, subscriber streams, admin HTTP. */
 export function createMessageService(deps: MessageServiceDeps): Service<MessageAddresses> & { registry: Registry } {
@@ -76,7 +80,8 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     onResult: (result) => metrics.sends.inc({ result }),
   });
   const history = new History(store, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });
-  const sequencer = new Sequencer(store);
+  // Partition batches consumed at the same time share their store writes (see groupInserts).
+  const sequencer = new Sequencer(groupInserts(store, { maxMessages: STORE_WRITE_MAX_MESSAGES }));
   const pipeline = createPipeline({
     sequencer,
     subscribers,

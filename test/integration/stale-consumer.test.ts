@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Sequencer } from '../../services/message/domain/sequencer.js';
+import { groupInserts } from '../../services/message/domain/grouped-inserts.js';
 import { createMongoStore } from '../../services/message/adapters/mongo-store.js';
 import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
 import type { SendEntry } from '../../services/message/adapters/log.js';
-import type { MessageStore } from '../../services/message/adapters/store.js';
+import type { MessageStore, StoredMessage } from '../../services/message/adapters/store.js';
 import { sharedRealBackends } from '../support/real-backends.js';
 import { testLogger } from '../support/services.js';
 
@@ -52,6 +53,74 @@ for (const [name, open] of [
             stored.map((m) => m.msgId).sort(),
             entries.filter((e) => e.conversation === c).map((e) => e.msgId).sort(),
           );
+        }
+      } finally {
+        await store.stop();
+      }
+    });
+  });
+}
+
+/**
+ * One consumer, as deployed: the batches of several partitions arrive at once and share their
+ * store writes (groupInserts), some of them redelivered (a commit lost), so a grouped ordered
+ * insert stops inside one partition's batch while the others go on. Every entry is stored once,
+ * each conversation's seqs follow its log order without a gap.
+ */
+for (const [name, open] of [
+  ['embedded store', async (): Promise<MessageStore> => createEmbeddedStore()],
+  [
+    'MongoDB wire protocol (FerretDB)',
+    async (): Promise<MessageStore> =>
+      createMongoStore({ uri: (await sharedRealBackends()).mongodbUri, database: `grouped_${randomBytes(4).toString('hex')}`, logger: testLogger('mongo') }),
+  ],
+] as const) {
+  describe(`partition batches sharing store writes, with redeliveries (${name})`, function () {
+    this.timeout(120_000);
+    it('stores every entry once, in log order, gap-free, while grouped inserts stop inside other partitions\' batches', async () => {
+      const store = await open();
+      await store.start();
+      try {
+        const partitions = [0, 1, 2, 3];
+        const log = partitions.map((p) =>
+          Array.from({ length: 120 }, (_, i): SendEntry => {
+            const conversation = `dm:p${p}:u${i % 4}`;
+            return { msgId: `p${p}-m${i}`, conversation, from: `p${p}`, to: `u${i % 4}`, body: `body ${i}`, ts: 1000 + i, clientId: `c${i}`, originInstance: '', originConnection: '' };
+          }),
+        );
+        // Which partitions each store write held: the test is only worth its name if writes mix them.
+        const writes: number[] = [];
+        const spied = new Proxy(store, {
+          get: (target, prop, receiver) =>
+            prop === 'insertMessages'
+              ? (messages: StoredMessage[], members: ReadonlyMap<string, readonly string[]>) => {
+                  writes.push(new Set(messages.map((m) => m.from)).size);
+                  return target.insertMessages(messages, members);
+                }
+              : (Reflect.get(target, prop, receiver) as unknown),
+        });
+        const sequencer = new Sequencer(groupInserts(spied, { maxMessages: 1000 }));
+        sequencer.assigned(partitions);
+        // Each partition is consumed in batches of 15; every third batch comes again (its commit
+        // was lost), overlapping the batch after it.
+        const consume = async (p: number): Promise<number> => {
+          let stored = 0;
+          for (let i = 0, n = 0; i < log[p]!.length; i += 15, n++) {
+            stored += (await sequencer.storeBatch(log[p]!.slice(i, i + 15), p)).length;
+            if (n % 3 === 0) stored += (await sequencer.storeBatch(log[p]!.slice(i + 5, i + 25), p)).length;
+          }
+          return stored;
+        };
+        const counts = await Promise.all(partitions.map(consume));
+        assert.deepEqual(counts, [120, 120, 120, 120], 'each partition\'s entries stored once');
+        assert.ok(writes.some((n) => n > 1), `some store write held batches of several partitions (partitions per write: ${writes.join(',')})`);
+        for (const p of partitions) {
+          for (let u = 0; u < 4; u++) {
+            const conversation = `dm:p${p}:u${u}`;
+            const stored = await store.readMessages(conversation, 0, 1000);
+            assert.deepEqual(stored.map((m) => m.seq), Array.from({ length: 30 }, (_, i) => i + 1), `${conversation}: seqs without a gap`);
+            assert.deepEqual(stored.map((m) => m.msgId), log[p]!.filter((e) => e.conversation === conversation).map((e) => e.msgId), `${conversation}: in log order`);
+          }
         }
       } finally {
         await store.stop();

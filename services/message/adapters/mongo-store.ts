@@ -24,8 +24,9 @@ interface ConversationDoc {
 }
 
 const DUPLICATE_KEY = 11000;
-/** Most statements per update command (see touchConversations). */
-const UPDATE_SLICE = 64;
+/** Most statements per update command, and commands in flight at once (see touchConversations). */
+const UPDATE_SLICE = 16;
+const UPDATE_PARALLEL = 4;
 const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
 
 /**
@@ -79,8 +80,9 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
     // statements than its pool holds (on SQLite at 100; on PostgreSQL at pool_max_conns, so give it
     // more than this slice). MongoDB takes any size, and a few more round trips cost it little.
     const all = [...latest.values()];
-    for (let i = 0; i < all.length; i += UPDATE_SLICE) {
-      const slice = all.slice(i, i + UPDATE_SLICE);
+    const slices: StoredMessage[][] = [];
+    for (let i = 0; i < all.length; i += UPDATE_SLICE) slices.push(all.slice(i, i + UPDATE_SLICE));
+    const write = async (slice: StoredMessage[]): Promise<void> => {
       try {
         await conversations.bulkWrite(slice.map(toUpdate), { ordered: false });
       } catch (err: unknown) {
@@ -88,7 +90,10 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
         if (!(err instanceof MongoBulkWriteError) && !isDuplicateKey(err)) throw err;
         for (const m of slice) await touchConversation(m, members.get(m.conversation) ?? []);
       }
-    }
+    };
+    // A few slices at a time (the servers apply a command's statements one after another), never
+    // more statements in flight than UPDATE_SLICE × UPDATE_PARALLEL.
+    for (let i = 0; i < slices.length; i += UPDATE_PARALLEL) await Promise.all(slices.slice(i, i + UPDATE_PARALLEL).map(write));
   }
 
   async function touchConversation(m: StoredMessage, members: readonly string[]): Promise<void> {

@@ -24,14 +24,17 @@ describe('Connect ↔ Message resilience', function () {
     await killAll(procs.splice(0));
   });
 
-  it('Connect started 30 s before Message: no crash, 503, growing retry delays; ready within one backoff interval', async () => {
+  it('Connect started long before Message (five failed attempts, ≈ 10 s): no crash, 503, growing retry delays; ready within one backoff interval', async () => {
     const grpcPort = await freePort();
     // Default backoff (1 s × 1.6, ±20 %, cap 30 s); debug logs show every retry delay.
     const connect = await startConnectProcess(`127.0.0.1:${grpcPort}`, { STREAM_BACKOFF_INITIAL: '1s', STREAM_BACKOFF_MAX: '30s', LOG_LEVEL: 'debug' }, procs);
-    await new Promise((r) => setTimeout(r, 30_000));
+    // The fifth failure comes about 9 s in; the next attempt is then ≥ 5 s away, so the figures below hold still.
+    await eventually('five failed attempts', async () => (await metricValue(connect.admin, 'switchboard_connect_stream_connect_attempts_total', 'result="failure"')) >= 5, 30_000, 100);
+    const failures = () => connect.proc.lines.filter((l) => l.msg === 'message stream attempt failed');
+    await eventually('their log lines', () => failures().length >= 5, 5000);
     assert.equal(connect.proc.child.exitCode, null, 'no crash');
     assert.equal((await getJson(`${connect.admin}/readyz`)).status, 503);
-    const delays = connect.proc.lines.filter((l) => l.msg === 'message stream attempt failed').map((l) => Number(l.retryInMs));
+    const delays = failures().map((l) => Number(l.retryInMs));
     assert.ok(delays.length >= 5, `attempts: ${delays.join(', ')}`);
     for (let i = 1; i < delays.length; i++) assert.ok(delays[i]! > delays[i - 1]!, `delays grow: ${delays.join(', ')}`);
     assert.ok(delays[0]! >= 800 && delays[0]! <= 1200, `first delay ≈ 1 s: ${delays[0]}`);
@@ -74,8 +77,7 @@ describe('Connect ↔ Message resilience', function () {
     const closedAt: number[] = [];
     const closes = cs.map((c) => c.closed.then((r) => (closedAt.push(Date.now()), r.code)));
     connect.proc.kill('SIGTERM');
-    await connect.proc.waitForLog('draining');
-    assert.equal((await getJson(`${connect.admin}/readyz`)).status, 503);
+    await eventually('/readyz 503 once SIGTERM arrives', async () => (await getJson(`${connect.admin}/readyz`)).status === 503, 1000, 10);
     assert.equal((await upgradeStatus(`${connect.url}?user=late`)).status, 503);
     assert.deepEqual(await Promise.all(closes), Array(10).fill(1001));
     const spread = Math.max(...closedAt) - Math.min(...closedAt);
@@ -164,7 +166,7 @@ describe('Connect ↔ Message resilience', function () {
 
     it('SIGTERM of a Message pod ends its streams so gateways move to the others at once; it leaves the group; exit 0', async () => {
       const ports = [await freePort(), await freePort()];
-      const ms = [];
+      const ms: Awaited<ReturnType<typeof startMessageProcess>>[] = [];
       for (const p of ports) ms.push(await startMessageProcess({ ...backendSettings, MESSAGE_GRPC_PORT: String(p), MESSAGE_DRAIN_WINDOW: '1s' }, procs));
       const connect = await startConnectProcess(ports.map((p) => `127.0.0.1:${p}`).join(','), { STREAM_BACKOFF_INITIAL: '5s', STREAM_BACKOFF_MAX: '10s' }, procs);
       await eventually('2 streams', async () => (await streams(connect.admin)) === 2, 10_000);
@@ -172,7 +174,7 @@ describe('Connect ↔ Message resilience', function () {
       const b = await open(connect.url, 'term-b');
       for (let n = 0; n < 5; n++) await sendReliably(a, { id: `pre${n}`, to: 'term-b', body: `pre${n}` });
       ms[0]!.proc.kill('SIGTERM');
-      await ms[0]!.proc.waitForLog('draining');
+      await eventually('the pod reports draining', async () => (await getJson(`${ms[0]!.admin}/readyz`)).status === 503, 1000, 10);
       const t0 = Date.now();
       await eventually('stream to the draining pod ended', async () => (await streams(connect.admin)) === 1, 10_000, 50);
       assert.ok(Date.now() - t0 <= 3000, `streams ended ${Date.now() - t0} ms into a 1 s drain window`);

@@ -105,13 +105,21 @@ describe('a Message pod that is still connecting its backends', function () {
     const { createMessageService } = await import('../../services/message/message-service.js');
     const { loadSwitchboardProto } = await import('../../services/shared/proto.js');
     const { credentials } = await import('@grpc/grpc-js');
-    const backends = createBackends(loadMessageConfig({}), testLogger('message'));
+    const embedded = createBackends(loadMessageConfig({}), testLogger('message'));
+    // The fault is injected: a store whose start is refused until the test lets it through.
     let storeUp = false;
-    const realStart = backends.store.start.bind(backends.store);
-    backends.store.start = async () => {
-      if (!storeUp) throw new Error('store not reachable yet');
-      await realStart();
+    let refusedStarts = 0;
+    const start = async (): Promise<void> => {
+      if (!storeUp) {
+        refusedStarts++;
+        throw new Error('store not reachable yet');
+      }
+      await embedded.store.start();
     };
+    const store = new Proxy(embedded.store, {
+      get: (target, prop) => (prop === 'start' ? start : (Reflect.get(target, prop, target) as unknown)),
+    });
+    const backends = { ...embedded, store };
     const [grpcPort, httpPort] = [await freePort(), await freePort()];
     const config = loadMessageConfig({
       MESSAGE_GRPC_HOST: '127.0.0.1',
@@ -139,7 +147,9 @@ describe('a Message pod that is still connecting its backends', function () {
       flood.on('data', () => undefined);
       for (let i = 0; i < 1001; i++) flood.write({ heartbeat: { ts: i } });
       assert.equal((await refused).code, 8, 'RESOURCE_EXHAUSTED');
-      await new Promise((r) => setTimeout(r, 600));
+      // The pod has retried its store (and refused it) since the stream came: still nothing answered.
+      const after = refusedStarts;
+      await eventually('two more refused store starts', () => refusedStarts >= after + 2, 5000, 10);
       assert.equal(frames.length, 0, 'no answer while the backends are not connected');
       assert.equal((await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status, 503);
       storeUp = true;

@@ -113,18 +113,28 @@ describe('Session (every WebSocket error code)', () => {
 
   it('serializes sends per conversation so their order survives slow answers', async () => {
     const order: string[] = [];
-    const { session } = setup({
+    // Each send's answer is released by the test, so "slow" is an order of events, not a timer.
+    const answers = new Map<string, () => void>();
+    const { session, socket } = setup({
       send: async (cmd) => {
         order.push(`start ${cmd.clientId}`);
-        await new Promise((r) => setTimeout(r, cmd.clientId === 's1' ? 30 : 1));
+        await new Promise<void>((release) => answers.set(cmd.clientId, release));
         order.push(`end ${cmd.clientId}`);
         return { msgId: cmd.clientId, conversation: 'dm:a:b', ts: 0 };
       },
     });
+    const settle = () => new Promise((r) => setImmediate(r));
     session.handleFrame(JSON.stringify({ type: 'send', id: 's1', to: 'b', body: '1' }), false);
     session.handleFrame(JSON.stringify({ type: 'send', id: 's2', to: 'b', body: '2' }), false);
-    await new Promise((r) => setTimeout(r, 60));
+    await settle();
+    assert.deepEqual(order, ['start s1'], 'the second send waits for the first one\'s answer');
+    answers.get('s1')!();
+    await settle();
+    assert.deepEqual(order, ['start s1', 'end s1', 'start s2']);
+    answers.get('s2')!();
+    await settle();
     assert.deepEqual(order, ['start s1', 'end s1', 'start s2', 'end s2']);
+    assert.deepEqual(socket.sent.map((f) => [f.type, f.id]), [['accepted', 's1'], ['accepted', 's2']], 'accepted in send order');
   });
 
   it('closes a slow consumer with 1013 instead of buffering without bound', () => {

@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../shared/logger.js';
 import { createAdminServer } from '../shared/admin-server.js';
 import { createRegistry } from '../shared/metrics.js';
-import { Deadline, once, sleep, type Service } from '../shared/lifecycle.js';
+import { Deadline, once, sleep, withTimeout, type Service } from '../shared/lifecycle.js';
 import type { CheckResult } from '../shared/health.js';
 import type { ConnectConfig } from './config.js';
 import { createAuthenticator, type Authenticator } from './auth.js';
@@ -152,9 +152,14 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
         onSlowConsumer: () => m.slow.inc(),
         onPolicyClose: () => m.policyCloses.inc(),
       });
-      sessions.add(session);
+      // `welcome` once the Message pods route this user here, so that nothing stored after the
+      // client's catch-up goes unpushed; bounded, since a pod that does not answer must not keep
+      // the client waiting (its stream's loss resyncs everyone anyway).
+      const routedHere = withTimeout(sessions.add(session), config.rpcTimeoutMs, 'presence not confirmed in time');
       m.clients.set(sessions.size);
-      session.deliver({ type: 'welcome', user, connection: session.id, instance: config.instanceId, heartbeatMs: config.heartbeatMs });
+      void routedHere
+        .catch((err: unknown) => logger.warn({ err, user }, 'welcoming the client before its presence was confirmed'))
+        .finally(() => session.deliver({ type: 'welcome', user, connection: session.id, instance: config.instanceId, heartbeatMs: config.heartbeatMs }));
       return {
         onFrame: (data, isBinary) => session.handleFrame(data, isBinary),
         onClose: () => {

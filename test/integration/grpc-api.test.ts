@@ -121,6 +121,8 @@ describe('Message gRPC API', () => {
     return { stream, frames, frame, offersStreamSend: sub.subscribed!.streamSend };
   };
 
+  const frames = (gw: { frames: MessageStreamResponse__Output[] }, response: string) => gw.frames.filter((f) => f.response === response);
+
   it('answers sends on the subscription stream: accepted with the unary Send\'s msgId, a precise status for bad ones, the origin connection excluded', async () => {
     const sender = await subscribed('gw-stream-send', ['ss-a']);
     const peer = await subscribed('gw-stream-peer', ['ss-b']);
@@ -161,6 +163,22 @@ describe('Message gRPC API', () => {
     } finally {
       sender.stream.cancel();
       peer.stream.cancel();
+    }
+  });
+
+  it('confirms a presence update that asks for it, once it is applied (and leaves others unanswered)', async () => {
+    const gw = await subscribed('gw-presence', []);
+    try {
+      assert.equal(frames(gw, 'subscribed')[0]!.subscribed!.presenceAck, true, 'the pod offers presence confirmations');
+      gw.stream.write({ presence: { online: ['pa-1'], offline: [] } });
+      gw.stream.write({ presence: { online: ['pa-2'], offline: [], ackId: 41 } });
+      const applied = await gw.frame('presence applied', (f) => f.response === 'presenceApplied');
+      assert.equal(applied.presenceApplied!.ackId, 41);
+      gw.stream.write({ heartbeat: { ts: 1 } });
+      await gw.frame('heartbeat', (f) => f.response === 'heartbeat');
+      assert.equal(frames(gw, 'presenceApplied').length, 1, 'no answer to an update without ack_id');
+    } finally {
+      gw.stream.cancel();
     }
   });
 

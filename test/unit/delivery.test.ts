@@ -17,7 +17,7 @@ describe('Connect delivery', () => {
   it('pushes to every session of the recipients but the one the send came from, serialized once, and reports the latency', () => {
     const sessions = new SessionRegistry();
     const presence: Array<[string[], string[]]> = [];
-    sessions.onPresence((on, off) => presence.push([on, off]));
+    sessions.onPresence((on, off) => void presence.push([on, off]));
     const [a1, a2, b1, c1] = [fake('a1', 'a'), fake('a2', 'a'), fake('b1', 'b'), fake('c1', 'c')];
     for (const s of [a1, a2, b1, c1]) sessions.add(s);
     assert.deepEqual(presence, [[['a'], []], [['b'], []], [['c'], []]], 'first connection of each user reported once');

@@ -1,5 +1,8 @@
 import type { Session } from './session.js';
 
+/** Reports users coming online / going offline; may resolve once the change is applied. */
+export type PresenceListener = (online: string[], offline: string[]) => Promise<void> | void;
+
 /**
  * The open sessions of this gateway by user (a user may have many connections). Reports when a
  * user gets their first connection or loses their last, which is what presence needs.
@@ -8,21 +11,34 @@ export class SessionRegistry {
   private readonly byUser = new Map<string, Set<Session>>();
   private count = 0;
 
-  private presence: (online: string[], offline: string[]) => void = () => undefined;
+  private presence: PresenceListener = () => undefined;
+  /** Users whose coming online is announced but not yet confirmed, with the confirmation. */
+  private readonly announcing = new Map<string, Promise<void>>();
 
   /** Where a user's first connection and last disconnection are reported (the streams to Message). */
-  onPresence(listener: (online: string[], offline: string[]) => void): void {
+  onPresence(listener: PresenceListener): void {
     this.presence = listener;
   }
 
-  add(session: Session): void {
+  /**
+   * Adds a session. Resolves once its user's presence is applied where messages are routed (at
+   * once when the user was here already and confirmed): pushes for the user reach this gateway
+   * from then on, so what the client syncs after `welcome` and what is pushed leave no gap.
+   */
+  add(session: Session): Promise<void> {
     let set = this.byUser.get(session.user);
     const first = !set;
     if (!set) this.byUser.set(session.user, (set = new Set()));
-    if (set.has(session)) return;
+    if (set.has(session)) return Promise.resolve();
     set.add(session);
     this.count++;
-    if (first) this.presence([session.user], []);
+    if (!first) return this.announcing.get(session.user) ?? Promise.resolve();
+    const user = session.user;
+    const applied = Promise.resolve(this.presence([user], [])).finally(() => {
+      if (this.announcing.get(user) === applied) this.announcing.delete(user);
+    });
+    this.announcing.set(user, applied);
+    return applied;
   }
 
   remove(session: Session): void {
@@ -31,7 +47,8 @@ export class SessionRegistry {
     this.count--;
     if (set.size === 0) {
       this.byUser.delete(session.user);
-      this.presence([], [session.user]);
+      this.announcing.delete(session.user);
+      void Promise.resolve(this.presence([], [session.user])).catch(() => undefined);
     }
   }
 

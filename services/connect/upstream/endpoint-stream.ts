@@ -69,6 +69,10 @@ export class EndpointStream {
   private readonly log: Logger;
   /** The pod answers sends on this stream (it said so in `subscribed`). */
   private streamSend = false;
+  /** The pod confirms presence updates (it said so in `subscribed`). */
+  private presenceAck = false;
+  /** Presence updates awaiting their PresenceApplied, by ack id. */
+  private readonly presenceWaits = new Map<number, () => void>();
   /** Sends on this stream awaiting their SendResult, by request id. */
   private readonly inFlight = new Map<number, PendingSend>();
   private nextRequestId = 0;
@@ -115,9 +119,23 @@ export class EndpointStream {
     if (this.current === 'backoff' && !this.timer) this.connect();
   }
 
-  /** Announces presence changes on the stream (also while it is still subscribing). */
-  sendPresence(online: string[], offline: string[]): void {
-    if (this.call && (this.current === 'up' || this.current === 'connecting')) this.call.write({ presence: { online, offline } });
+  /**
+   * Announces presence changes on the stream (also while it is still subscribing). On an up
+   * stream whose pod confirms presence, resolves once the pod routes these users here (or the
+   * stream is gone, which resyncs everyone); otherwise resolves at once.
+   */
+  sendPresence(online: string[], offline: string[]): Promise<void> {
+    const call = this.call;
+    if (!call || (this.current !== 'up' && this.current !== 'connecting')) return Promise.resolve();
+    if (this.current !== 'up' || !this.presenceAck) {
+      call.write({ presence: { online, offline } });
+      return Promise.resolve();
+    }
+    const ackId = (this.nextRequestId = (this.nextRequestId + 1) >>> 0) || (this.nextRequestId = 1);
+    return new Promise<void>((resolve) => {
+      this.presenceWaits.set(ackId, resolve);
+      call.write({ presence: { online, offline, ackId } });
+    });
   }
 
   /** Ends the stream for good (endpoint gone, or shutdown). */
@@ -155,8 +173,10 @@ export class EndpointStream {
         this.opts.events.onPush({ message: toMessageFrameBody(message), recipients, excludeConnection });
       }
       else if (resp.response === 'sendResult' && resp.sendResult) this.answered(resp.sendResult);
+      else if (resp.response === 'presenceApplied' && resp.presenceApplied) this.presenceApplied(resp.presenceApplied.ackId);
       else if (resp.response === 'subscribed' && this.current === 'connecting') {
         this.streamSend = resp.subscribed?.streamSend ?? false;
+        this.presenceAck = resp.subscribed?.presenceAck ?? false;
         this.up(resp.subscribed?.messageServiceId ?? '');
       }
     });
@@ -200,12 +220,22 @@ export class EndpointStream {
     else pending.reject(new UpstreamError(errorCodeOfGrpcStatus(result.error?.code ?? status.UNKNOWN), result.error?.message || 'send failed'));
   }
 
+  private presenceApplied(ackId: number): void {
+    const resolve = this.presenceWaits.get(ackId);
+    this.presenceWaits.delete(ackId);
+    resolve?.();
+  }
+
   private teardown(): void {
     const call = this.call;
     const client = this.client;
     this.call = undefined;
     this.client = undefined;
     this.streamSend = false;
+    this.presenceAck = false;
+    // The stream is gone: the sessions are resynced when one comes back, so nobody waits for it.
+    for (const resolve of this.presenceWaits.values()) resolve();
+    this.presenceWaits.clear();
     for (const p of this.inFlight.values()) {
       clearTimeout(p.timer);
       p.reject(new UnavailableError('the Message stream was lost before the send was answered; retry with the same id'));

@@ -74,9 +74,12 @@ export class StreamManager {
     return up[this.roundRobin];
   }
 
-  /** Announces users going online/offline to every Message pod. */
-  broadcastPresence(online: string[], offline: string[]): void {
-    for (const s of this.streams.values()) s.sendPresence(online, offline);
+  /**
+   * Announces users going online/offline to every Message pod; resolves once every up stream's
+   * pod routes them here (see EndpointStream.sendPresence).
+   */
+  async broadcastPresence(online: string[], offline: string[]): Promise<void> {
+    await Promise.all([...this.streams.values()].map((s) => s.sendPresence(online, offline)));
   }
 
   /** Closes every stream and stops discovery. */

@@ -201,7 +201,7 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
         .attach(id, link, sub.onlineUsers)
         .then(() => {
           if (ended) return;
-          call.write({ subscribed: { messageServiceId: deps.instanceId, streamSend: true } });
+          call.write({ subscribed: { messageServiceId: deps.instanceId, streamSend: true, presenceAck: true } });
           log.info({ instance: id, users: sub.onlineUsers.length }, 'gateway subscribed');
         })
         .catch(failed('registering the gateway'));
@@ -211,7 +211,13 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
       const { online, offline } = req.presence;
       const bad = [...online, ...offline].find((u) => !isUserId(u));
       if (bad !== undefined) return reject(status.INVALID_ARGUMENT, `presence holds an invalid user id: ${JSON.stringify(bad).slice(0, 80)}`);
-      deps.subscribers.update(instance, link, online, offline).catch(failed('updating presence'));
+      const ackId = req.presence.ackId;
+      deps.subscribers
+        .update(instance, link, online, offline)
+        .then(() => {
+          if (ackId && !ended) call.write({ presenceApplied: { ackId } });
+        })
+        .catch(failed('updating presence'));
     } else if (req.request === 'send' && req.send) {
       const { requestId, send } = req.send;
       const answer = (result: SendResult): void => {

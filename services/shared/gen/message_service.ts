@@ -9,6 +9,7 @@ import type { Heartbeat as _switchboard_v1_Heartbeat, Heartbeat__Output as _swit
 import type { MessageServiceClient as _switchboard_v1_MessageServiceClient, MessageServiceDefinition as _switchboard_v1_MessageServiceDefinition } from './switchboard/v1/MessageService.js';
 import type { MessageStreamRequest as _switchboard_v1_MessageStreamRequest, MessageStreamRequest__Output as _switchboard_v1_MessageStreamRequest__Output } from './switchboard/v1/MessageStreamRequest.js';
 import type { MessageStreamResponse as _switchboard_v1_MessageStreamResponse, MessageStreamResponse__Output as _switchboard_v1_MessageStreamResponse__Output } from './switchboard/v1/MessageStreamResponse.js';
+import type { PresenceApplied as _switchboard_v1_PresenceApplied, PresenceApplied__Output as _switchboard_v1_PresenceApplied__Output } from './switchboard/v1/PresenceApplied.js';
 import type { PresenceUpdate as _switchboard_v1_PresenceUpdate, PresenceUpdate__Output as _switchboard_v1_PresenceUpdate__Output } from './switchboard/v1/PresenceUpdate.js';
 import type { Push as _switchboard_v1_Push, Push__Output as _switchboard_v1_Push__Output } from './switchboard/v1/Push.js';
 import type { SendError as _switchboard_v1_SendError, SendError__Output as _switchboard_v1_SendError__Output } from './switchboard/v1/SendError.js';
@@ -36,6 +37,7 @@ export interface ProtoGrpcType {
       MessageService: SubtypeConstructor<typeof grpc.Client, _switchboard_v1_MessageServiceClient> & { service: _switchboard_v1_MessageServiceDefinition }
       MessageStreamRequest: MessageTypeDefinition<_switchboard_v1_MessageStreamRequest, _switchboard_v1_MessageStreamRequest__Output>
       MessageStreamResponse: MessageTypeDefinition<_switchboard_v1_MessageStreamResponse, _switchboard_v1_MessageStreamResponse__Output>
+      PresenceApplied: MessageTypeDefinition<_switchboard_v1_PresenceApplied, _switchboard_v1_PresenceApplied__Output>
       PresenceUpdate: MessageTypeDefinition<_switchboard_v1_PresenceUpdate, _switchboard_v1_PresenceUpdate__Output>
       Push: MessageTypeDefinition<_switchboard_v1_Push, _switchboard_v1_Push__Output>
       SendError: MessageTypeDefinition<_switchboard_v1_SendError, _switchboard_v1_SendError__Output>

@@ -4,13 +4,15 @@ import type { Push as _switchboard_v1_Push, Push__Output as _switchboard_v1_Push
 import type { Heartbeat as _switchboard_v1_Heartbeat, Heartbeat__Output as _switchboard_v1_Heartbeat__Output } from '../../switchboard/v1/Heartbeat.js';
 import type { Subscribed as _switchboard_v1_Subscribed, Subscribed__Output as _switchboard_v1_Subscribed__Output } from '../../switchboard/v1/Subscribed.js';
 import type { SendResult as _switchboard_v1_SendResult, SendResult__Output as _switchboard_v1_SendResult__Output } from '../../switchboard/v1/SendResult.js';
+import type { PresenceApplied as _switchboard_v1_PresenceApplied, PresenceApplied__Output as _switchboard_v1_PresenceApplied__Output } from '../../switchboard/v1/PresenceApplied.js';
 
 export interface MessageStreamResponse {
   'push'?: (_switchboard_v1_Push | null);
   'heartbeat'?: (_switchboard_v1_Heartbeat | null);
   'subscribed'?: (_switchboard_v1_Subscribed | null);
   'sendResult'?: (_switchboard_v1_SendResult | null);
-  'response'?: "push"|"heartbeat"|"subscribed"|"sendResult";
+  'presenceApplied'?: (_switchboard_v1_PresenceApplied | null);
+  'response'?: "push"|"heartbeat"|"subscribed"|"sendResult"|"presenceApplied";
 }
 
 export interface MessageStreamResponse__Output {
@@ -18,5 +20,6 @@ export interface MessageStreamResponse__Output {
   'heartbeat'?: (_switchboard_v1_Heartbeat__Output | null);
   'subscribed'?: (_switchboard_v1_Subscribed__Output | null);
   'sendResult'?: (_switchboard_v1_SendResult__Output | null);
-  'response'?: "push"|"heartbeat"|"subscribed"|"sendResult";
+  'presenceApplied'?: (_switchboard_v1_PresenceApplied__Output | null);
+  'response'?: "push"|"heartbeat"|"subscribed"|"sendResult"|"presenceApplied";
 }

@@ -4,9 +4,11 @@
 export interface PresenceUpdate {
   'online'?: (string)[];
   'offline'?: (string)[];
+  'ackId'?: (number);
 }
 
 export interface PresenceUpdate__Output {
   'online': (string)[];
   'offline': (string)[];
+  'ackId': (number);
 }

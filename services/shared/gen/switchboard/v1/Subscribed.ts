@@ -4,9 +4,11 @@
 export interface Subscribed {
   'messageServiceId'?: (string);
   'streamSend'?: (boolean);
+  'presenceAck'?: (boolean);
 }
 
 export interface Subscribed__Output {
   'messageServiceId': (string);
   'streamSend': (boolean);
+  'presenceAck': (boolean);
 }

@@ -33,6 +33,11 @@ export interface MessageServiceDeps {
 
 /** Most messages in one grouped store write (ten partition batches of the logs' 100). */
 const STORE_WRITE_MAX_MESSAGES = 1000;
+/**
+ * Grouped store writes at once: stores apply a write's statements one by one, so a few run side
+ * by side (4 × the store's update slice of 16 keeps FerretDB's SQLite pool of 100 from running dry).
+ */
+const STORE_WRITES_IN_FLIGHT = 4;
 
 /** The Message service: gRPC API, log consumer pipeline, subscriber streams, admin HTTP. */
 export function createMessageService(deps: MessageServiceDeps): Service<MessageAddresses> & { registry: Registry } {
@@ -81,7 +86,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   });
   const history = new History(store, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });
   // Partition batches consumed at the same time share their store writes (see groupInserts).
-  const sequencer = new Sequencer(groupInserts(store, { maxMessages: STORE_WRITE_MAX_MESSAGES }));
+  const sequencer = new Sequencer(groupInserts(store, { maxMessages: STORE_WRITE_MAX_MESSAGES, maxInFlight: STORE_WRITES_IN_FLIGHT }));
   const pipeline = createPipeline({
     sequencer,
     subscribers,

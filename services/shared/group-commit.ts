@@ -10,27 +10,35 @@ interface Waiting<T, R> {
 /**
  * Group commit: items submitted while a write is in flight go out together in the next write, so
  * a backend sees one request per round trip instead of one per item, and submission order is kept.
- * One write at a time, at most `maxItems` items each. `write` answers per item; if it throws, every
- * item of that write fails with its error.
+ * At most `maxInFlight` writes at a time (default one: writes then also complete in order), at
+ * most `maxItems` items each. `write` answers per item; if it throws, every item of that write
+ * fails with its error.
  */
 export class GroupCommit<T, R> {
   private readonly waiting: Waiting<T, R>[] = [];
-  private draining: Promise<void> | undefined;
+  /** Writers running now (each drains the queue, one write at a time). */
+  private running = 0;
+  private readonly drains = new Set<Promise<void>>();
 
   constructor(
     private readonly write: (items: T[]) => Promise<ItemResult<R>[]>,
     private readonly maxItems = 500,
+    private readonly maxInFlight = 1,
   ) {}
 
   submit(item: T): Promise<R> {
     const result = new Promise<R>((resolve, reject) => this.waiting.push({ item, resolve, reject }));
-    this.draining ??= this.drain();
+    if (this.running < this.maxInFlight) {
+      this.running++;
+      const d: Promise<void> = this.drain().finally(() => this.drains.delete(d));
+      this.drains.add(d);
+    }
     return result;
   }
 
   /** Resolves once nothing waits and no write is in flight. */
   async idle(): Promise<void> {
-    while (this.draining) await this.draining;
+    while (this.drains.size > 0) await Promise.all(this.drains);
   }
 
   private async drain(): Promise<void> {
@@ -48,7 +56,7 @@ export class GroupCommit<T, R> {
         else w.reject(r.error);
       });
     }
-    // Synchronous with the emptiness check above: a later submit starts a new drain.
-    this.draining = undefined;
+    // Synchronous with the emptiness check above: a later submit starts a new writer.
+    this.running--;
   }
 }

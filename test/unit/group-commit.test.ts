@@ -31,6 +31,23 @@ describe('GroupCommit', () => {
     assert.deepEqual(w.groups, [['a'], ['b', 'c', 'd']]);
   });
 
+  it('runs up to maxInFlight writes at once; what waits meanwhile goes out as one group in the first free writer', async () => {
+    const w = gatedWrite<string>();
+    const gc = new GroupCommit(w.write, 500, 2);
+    const all = ['a', 'b', 'c', 'd', 'e'].map((x) => gc.submit(x));
+    assert.deepEqual(w.groups, [['a'], ['b']], 'two writes in flight, the rest waits');
+    await w.release();
+    await w.release();
+    await w.release();
+    assert.deepEqual(await Promise.all(all), ['wrote a', 'wrote b', 'wrote c', 'wrote d', 'wrote e']);
+    assert.deepEqual(w.groups, [['a'], ['b'], ['c', 'd', 'e']]);
+    await gc.idle();
+    const later = gc.submit('f');
+    assert.deepEqual(w.groups.at(-1), ['f'], 'a writer starts again after all were idle');
+    await w.release();
+    assert.equal(await later, 'wrote f');
+  });
+
   it('caps a group at maxItems and answers each item on its own', async () => {
     const w = gatedWrite<string>();
     const gc = new GroupCommit(w.write, 2);

@@ -24,9 +24,8 @@ interface ConversationDoc {
 }
 
 const DUPLICATE_KEY = 11000;
-/** Most statements per update command, and commands in flight at once (see touchConversations). */
+/** Most statements per update command (see touchConversations). */
 const UPDATE_SLICE = 16;
-const UPDATE_PARALLEL = 4;
 const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
 
 /**
@@ -76,9 +75,9 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
       },
     });
     // In slices: FerretDB 1.x takes a connection of its backend pool for every statement of an
-    // update command that matches an existing document, and never answers a command with more such
-    // statements than its pool holds (on SQLite at 100; on PostgreSQL at pool_max_conns, so give it
-    // more than this slice). MongoDB takes any size, and a few more round trips cost it little.
+    // update command that matches an existing document, and never answers when its pool runs dry
+    // (on SQLite at 100 statements in flight; on PostgreSQL at pool_max_conns). MongoDB takes any
+    // size, and a few more round trips cost it little.
     const all = [...latest.values()];
     const slices: StoredMessage[][] = [];
     for (let i = 0; i < all.length; i += UPDATE_SLICE) slices.push(all.slice(i, i + UPDATE_SLICE));
@@ -91,9 +90,9 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
         for (const m of slice) await touchConversation(m, members.get(m.conversation) ?? []);
       }
     };
-    // A few slices at a time (the servers apply a command's statements one after another), never
-    // more statements in flight than UPDATE_SLICE × UPDATE_PARALLEL.
-    for (let i = 0; i < slices.length; i += UPDATE_PARALLEL) await Promise.all(slices.slice(i, i + UPDATE_PARALLEL).map(write));
+    // One slice after another: a caller running a few store writes side by side (the consumer's
+    // grouped writes) then has at most that many × UPDATE_SLICE statements in flight.
+    for (const slice of slices) await write(slice);
   }
 
   async function touchConversation(m: StoredMessage, members: readonly string[]): Promise<void> {

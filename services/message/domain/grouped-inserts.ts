@@ -8,8 +8,9 @@ interface Insert {
 
 /**
  * The store with `insertMessages` group-committed across partitions: the batches of every partition
- * that arrive while one write is in flight go out as the next write, so the store sees a constant
- * number of writes per round trip instead of one per partition batch.
+ * that arrive while the writes in flight (at most `maxInFlight`) run go out together as the next
+ * write, so under load the store sees a bounded number of writes per round trip instead of one per
+ * partition batch, while a quiet consumer still writes its few batches side by side.
  *
  * Each caller keeps the contract of `insertMessages` for its own batch: the messages are written
  * in one ordered insert, caller after caller, so a stop (a msgId or seq taken) falls inside one
@@ -17,8 +18,8 @@ interface Insert {
  * the callers after it are written again in the next round. An index failure gives each caller
  * an IndexUpdateError with its own stored prefix.
  */
-export function groupInserts(store: MessageStore, opts: { maxMessages: number }): MessageStore {
-  const writer = new GroupCommit<Insert, number>((inserts) => writeInOrder(store, inserts, opts.maxMessages), Number.MAX_SAFE_INTEGER);
+export function groupInserts(store: MessageStore, opts: { maxMessages: number; maxInFlight?: number }): MessageStore {
+  const writer = new GroupCommit<Insert, number>((inserts) => writeInOrder(store, inserts, opts.maxMessages), Number.MAX_SAFE_INTEGER, opts.maxInFlight ?? 1);
   return new Proxy(store, {
     get(target, prop, receiver) {
       if (prop === 'insertMessages') {

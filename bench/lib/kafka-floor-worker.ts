@@ -26,6 +26,8 @@ process.once('message', (r: Run) => {
     await consumer.connect();
     await consumer.subscribe({ topic: r.topic, fromBeginning: true });
     const latencies: number[] = [];
+    // From the intended send time to the produce's acknowledgement (acks from all in-sync replicas).
+    const ackLatencies: number[] = [];
     let joined = false;
     consumer.on(consumer.events.GROUP_JOIN, () => (joined = true));
     let measuredSent = 0;
@@ -47,8 +49,10 @@ process.once('message', (r: Run) => {
         const due = Math.min(total, Math.floor(((nowMs() - start) * r.ratePerSec) / 1000));
         while (sent < due) {
           const intended = start + (sent * 1000) / r.ratePerSec;
-          if (intended >= start + r.warmupMs) measuredSent++;
-          inflight.push(producer.send({ topic: r.topic, acks: -1, messages: [{ key: `k${sent % 100}`, value: String(intended) }] }));
+          const measured = intended >= start + r.warmupMs;
+          if (measured) measuredSent++;
+          const acked = producer.send({ topic: r.topic, acks: -1, messages: [{ key: `k${sent % 100}`, value: String(intended) }] });
+          inflight.push(acked.then(() => void (measured && ackLatencies.push(nowMs() - intended))));
           sent++;
         }
         if (nowMs() >= end) resolve();
@@ -61,7 +65,7 @@ process.once('message', (r: Run) => {
     while (latencies.length < measuredSent && nowMs() < until) await new Promise((res) => setTimeout(res, 20));
     await consumer.disconnect();
     await producer.disconnect();
-    process.send!({ latencies, measuredSent }, () => process.exit(0));
+    process.send!({ latencies, ackLatencies, measuredSent }, () => process.exit(0));
   })().catch((err: unknown) => {
     // Exit only once the report is sent: an exit right after send() can drop it.
     process.send!({ error: err instanceof Error ? err.stack ?? err.message : String(err) }, () => process.exit(1));

@@ -71,6 +71,7 @@ export class LoadGenerator {
     const wallSec = (nowMs() - cpu0.at) / 1000;
     const allReceived = results.reduce((a, r) => a + r.received, 0);
     const latencies = results.flatMap((r) => r.latencies);
+    const ackLatencies = results.flatMap((r) => r.ackLatencies);
     const measuredSent = results.reduce((a, r) => a + r.measuredSent, 0);
     const measuredReceived = results.reduce((a, r) => a + r.measuredReceived, 0);
     return {
@@ -78,6 +79,7 @@ export class LoadGenerator {
       offeredPerSec: ratePerSec,
       achievedPerSec: (measuredReceived * 1000) / durationMs,
       latency: summarize(latencies),
+      ...(ackLatencies.length > 0 ? { ackLatency: summarize(ackLatencies) } : {}),
       lost: measuredSent - measuredReceived,
       loadgenCpu: Math.round(((cpuSeconds(this.pids) - cpu0.load) / wallSec) * 100) / 100,
       ...(systemPids.length > 0 && allReceived > 0 ? { cpuMsPerMessage: Math.round(((cpuSeconds(systemPids) - cpu0.system) * 1000 * 1000) / allReceived) / 1000 } : {}),

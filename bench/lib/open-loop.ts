@@ -17,6 +17,8 @@ export interface LoadTransport {
 
 export async function runOpenLoop(c: Extract<WorkerCommand, { cmd: 'run' }>, t: LoadTransport, report: (e: WorkerEvent) => void): Promise<void> {
   const latencies: number[] = [];
+  // From the intended send time to the acknowledgement (Switchboard's `accepted`), measured sends only.
+  const ackLatencies: number[] = [];
   const errors: Record<string, number> = {};
   let sent = 0;
   let accepted = 0;
@@ -44,8 +46,10 @@ export async function runOpenLoop(c: Extract<WorkerCommand, { cmd: 'run' }>, t: 
       while (sent < due) {
         const intended = start + (sent * 1000) / c.ratePerSec;
         t.send(sent % t.pairs, `${c.step}-${sent}`, `${prefix}${sent}|${intended}`, (ok, code) => {
-          if (ok) accepted++;
-          else errors[code ?? 'UNKNOWN'] = (errors[code ?? 'UNKNOWN'] ?? 0) + 1;
+          if (ok) {
+            accepted++;
+            if (intended >= measureFrom) ackLatencies.push(nowMs() - intended);
+          } else errors[code ?? 'UNKNOWN'] = (errors[code ?? 'UNKNOWN'] ?? 0) + 1;
         });
         if (intended >= measureFrom) measuredSent++;
         sent++;
@@ -60,7 +64,7 @@ export async function runOpenLoop(c: Extract<WorkerCommand, { cmd: 'run' }>, t: 
   while (measuredReceived < measuredSent && nowMs() < drainUntil) await new Promise((r) => setTimeout(r, 20));
   clearInterval(progress);
   t.receive(undefined);
-  report({ ev: 'done', latencies, sent, accepted, received, errors, measuredSent, measuredReceived, elapsedMs: c.durationMs });
+  report({ ev: 'done', latencies, ackLatencies, sent, accepted, received, errors, measuredSent, measuredReceived, elapsedMs: c.durationMs });
 }
 
 /** Serves the worker protocol over IPC for a transport made by `connect`. */

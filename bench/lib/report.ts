@@ -9,6 +9,8 @@ export interface Step {
   offeredPerSec: number;
   achievedPerSec: number;
   latency: LatencySummary;
+  /** From the intended send time to its acknowledgement (`accepted`; the floor: the produce's acks). */
+  ackLatency?: LatencySummary;
   lost: number;
   /** Repetition of the measurement this step belongs to (1…). */
   rep?: number;
@@ -51,11 +53,14 @@ export function toMarkdown(r: Report): string {
     out.push(`## ${s.name}`, '', s.description, '');
     if (Object.keys(s.settings).length > 0) out.push(`Settings: ${Object.entries(s.settings).map(([k, v]) => `${k}=${v}`).join(', ')}`, '');
     if (s.steps && s.steps.length > 0) {
-      out.push('| system | rep | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | max ms | lost | load-gen CPU (cores) | CPU ms / msg |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      out.push(
+        '| system | rep | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | max ms | lost | ack p99 ms | load-gen CPU (cores) | CPU ms / msg |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      );
       const opt = (v: number | undefined) => (v === undefined ? '' : fmt(v));
       for (const st of s.steps) {
         out.push(
-          `| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${fmt(Math.round(st.achievedPerSec))} | ${fmt(st.latency.p50)} | ${fmt(st.latency.p95)} | ${fmt(st.latency.p99)} | ${fmt(st.latency.max)} | ${st.lost} | ${opt(st.loadgenCpu)} | ${opt(st.cpuMsPerMessage)} |`,
+          `| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${fmt(Math.round(st.achievedPerSec))} | ${fmt(st.latency.p50)} | ${fmt(st.latency.p95)} | ${fmt(st.latency.p99)} | ${fmt(st.latency.max)} | ${st.lost} | ${opt(st.ackLatency?.p99)} | ${opt(st.loadgenCpu)} | ${opt(st.cpuMsPerMessage)} |`,
         );
       }
       out.push('');

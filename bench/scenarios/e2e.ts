@@ -140,9 +140,9 @@ async function measureKafkaFloor(o: E2eOptions, rep: number, start: number, note
   const brokers = (await sharedRealBackends()).kafkaBrokers;
   return ladder(o.rates, start, async (rate) => {
     const child = fork(fileURLToPath(new URL('../lib/kafka-floor-worker.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'] });
-    const result = await new Promise<{ latencies: number[]; measuredSent: number; error?: string }>((resolve) => {
-      child.once('message', (m) => resolve(m as { latencies: number[]; measuredSent: number }));
-      child.once('exit', (code) => resolve({ latencies: [], measuredSent: 0, error: `worker exited with code ${code} before reporting` }));
+    const result = await new Promise<{ latencies: number[]; ackLatencies: number[]; measuredSent: number; error?: string }>((resolve) => {
+      child.once('message', (m) => resolve(m as { latencies: number[]; ackLatencies: number[]; measuredSent: number }));
+      child.once('exit', (code) => resolve({ latencies: [], ackLatencies: [], measuredSent: 0, error: `worker exited with code ${code} before reporting` }));
       child.send({ brokers: brokers.split(','), topic: `bench.floor.${randomBytes(3).toString('hex')}`, ratePerSec: rate, durationMs: o.durationMs, warmupMs: o.warmupMs });
     });
     if (result.error) notes.push(`The kafkajs floor failed at ${rate}/s (rep ${rep}): ${result.error.split('\n')[0]}`);
@@ -152,6 +152,7 @@ async function measureKafkaFloor(o: E2eOptions, rep: number, start: number, note
       offeredPerSec: rate,
       achievedPerSec: (result.latencies.length * 1000) / o.durationMs,
       latency: summarize(result.latencies),
+      ...(result.ackLatencies.length > 0 ? { ackLatency: summarize(result.ackLatencies) } : {}),
       lost: result.error ? Math.max(1, result.measuredSent) : result.measuredSent - result.latencies.length,
     };
     o.progress(`${LABEL.floor} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms`);
@@ -194,6 +195,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   const notes: string[] = [
     '"lost" counts messages of the measured window that had not arrived 3 s after the step ended.',
     'Load-gen CPU is the load generator\'s CPU use during a step, in cores: near 1.0 per worker process means the generator, not the system, was the limit.',
+    'ack p99: from the intended send time to the sender\'s `accepted` (Socket.IO: its acknowledgement; the floor: the produce\'s acks from all in-sync replicas).',
     `CPU ms / msg: CPU time of all processes of the system under test (Message + Connect; the two Socket.IO processes) per delivered message; compared at ${CPU_RATE} msg/s.`,
   ];
   const figures: Record<string, number | string> = {};
@@ -230,6 +232,22 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
     if (cpu.length > 0) figures[`${LABEL[sys]}: CPU ms per message at ${CPU_RATE} msg/s, median [range]`] = formatSpread(spread(cpu), 3);
     const gen = steps.filter((s) => s.system === LABEL[sys] && s.loadgenCpu !== undefined).map((s) => s.loadgenCpu!);
     if (gen.length > 0) figures[`${LABEL[sys]}: load-gen CPU per step (cores), highest`] = Math.max(...gen);
+  }
+  // send → accepted against the floor's produce → acks, same rate and repetition (Kafka variants).
+  for (const sys of ['kafka-redis', 'real', 'real-pg'] as const) {
+    if (!perRep.has(sys) || !perRep.has('floor')) continue;
+    const ackP99 = (label: string, rep: number, rate: number) => steps.find((s) => s.system === label && s.rep === rep && s.offeredPerSec === rate)?.ackLatency?.p99;
+    for (const rate of [CPU_RATE, ...o.rates.filter((r) => r < CPU_RATE).reverse()]) {
+      const pairs = Array.from({ length: o.reps }, (_, i) => [ackP99(LABEL[sys], i + 1, rate), ackP99(LABEL.floor, i + 1, rate)] as const);
+      if (!pairs.every(([a, b]) => a !== undefined && b !== undefined)) continue;
+      figures[`${LABEL[sys]}: send → accepted p99 at ${rate} msg/s (ms), median [range]`] = formatSpread(spread(pairs.map(([a]) => a!)), 1);
+      figures[`${LABEL[sys]}: accepted p99 minus the floor's produce p99 at ${rate} msg/s (ms; target ≤ 5), median [range]`] = formatSpread(spread(pairs.map(([a, b]) => a! - b!)), 1);
+      break;
+    }
+  }
+  if (perRep.has('floor')) {
+    const floorAck = steps.filter((s) => s.system === LABEL.floor && s.offeredPerSec === CPU_RATE && s.ackLatency).map((s) => s.ackLatency!.p99);
+    if (floorAck.length > 0) figures[`${LABEL.floor}: produce → acks p99 at ${CPU_RATE} msg/s (ms), median [range]`] = formatSpread(spread(floorAck), 1);
   }
   // Ratios of the same repetition, then their median (and range as a figure).
   const ratio = (name: string, a: System, b: System): void => {

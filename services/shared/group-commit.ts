@@ -20,10 +20,18 @@ export class GroupCommit<T, R> {
   private running = 0;
   private readonly drains = new Set<Promise<void>>();
 
+  /**
+   * @param maxItems most items in one write
+   * @param maxInFlight writes at once
+   * @param gather a writer that starts waits for the current turn of the event loop to end first,
+   *   so that items submitted by callbacks of the same I/O event (the partitions of one fetch)
+   *   share its first write
+   */
   constructor(
     private readonly write: (items: T[]) => Promise<ItemResult<R>[]>,
     private readonly maxItems = 500,
     private readonly maxInFlight = 1,
+    private readonly gather = false,
   ) {}
 
   submit(item: T): Promise<R> {
@@ -42,6 +50,7 @@ export class GroupCommit<T, R> {
   }
 
   private async drain(): Promise<void> {
+    if (this.gather) await new Promise((r) => setImmediate(r));
     while (this.waiting.length > 0) {
       const group = this.waiting.splice(0, this.maxItems);
       let results: ItemResult<R>[];

@@ -37,7 +37,11 @@ function recordingStore(answer: (messages: readonly StoredMessage[], call: numbe
     while (gates.length === 0) await new Promise((r) => setImmediate(r));
     gates.shift()!();
   };
-  return { store, calls, release };
+  /** Resolves once the store has been called `n` times (the writer starts after the current turn). */
+  const called = async (n: number): Promise<void> => {
+    while (calls.length < n) await new Promise((r) => setImmediate(r));
+  };
+  return { store, calls, release, called };
 }
 
 describe('groupInserts (store writes grouped across partitions)', () => {
@@ -45,6 +49,7 @@ describe('groupInserts (store writes grouped across partitions)', () => {
     const s = recordingStore();
     const grouped = groupInserts(s.store, { maxMessages: 1000 });
     const first = grouped.insertMessages(batch('p0', 2), members('p0'));
+    await s.called(1);
     const rest = ['p1', 'p2', 'p3'].map((c, i) => grouped.insertMessages(batch(c, i + 1), members(c)));
     assert.equal(s.calls.length, 1, 'one write in flight');
     await s.release();
@@ -61,6 +66,7 @@ describe('groupInserts (store writes grouped across partitions)', () => {
     const s = recordingStore((m, call) => (call === 1 ? 3 : m.length));
     const grouped = groupInserts(s.store, { maxMessages: 1000 });
     const head = grouped.insertMessages(batch('p0', 1), members('p0'));
+    await s.called(1);
     const results = [grouped.insertMessages(batch('p1', 2), members('p1')), grouped.insertMessages(batch('p2', 3), members('p2')), grouped.insertMessages(batch('p3', 2), members('p3'))];
     for (let i = 0; i < 3; i++) await s.release();
     assert.equal(await head, 1);
@@ -75,6 +81,7 @@ describe('groupInserts (store writes grouped across partitions)', () => {
     });
     const grouped = groupInserts(s.store, { maxMessages: 1000 });
     const head = grouped.insertMessages(batch('p0', 1), members('p0'));
+    await s.called(1);
     const results = ['p1', 'p2', 'p3'].map((c) => grouped.insertMessages(batch(c, 2), members(c)).then(() => 'ok', (e: unknown) => e));
     await s.release();
     await s.release();
@@ -91,6 +98,7 @@ describe('groupInserts (store writes grouped across partitions)', () => {
     });
     const grouped = groupInserts(s.store, { maxMessages: 1000 });
     const head = grouped.insertMessages(batch('p0', 1), members('p0'));
+    await s.called(1);
     const failed = ['p1', 'p2'].map((c) => grouped.insertMessages(batch(c, 1), members(c)).then(() => 'ok', (e: Error) => e.message));
     await s.release();
     await s.release();
@@ -101,10 +109,34 @@ describe('groupInserts (store writes grouped across partitions)', () => {
     assert.equal(await later, 1);
   });
 
+  it('lets the batches submitted in one turn of the event loop (the partitions of one fetch) share the first write', async () => {
+    const s = recordingStore();
+    const grouped = groupInserts(s.store, { maxMessages: 1000, maxInFlight: 4 });
+    const all = ['p0', 'p1', 'p2'].map((c) => grouped.insertMessages(batch(c, 2), members(c)));
+    await s.release();
+    assert.deepEqual(await Promise.all(all), [2, 2, 2]);
+    assert.deepEqual(s.calls.map((c) => c.conversations), [['p0', 'p1', 'p2']]);
+  });
+
+  it('runs up to maxInFlight writes side by side', async () => {
+    const s = recordingStore();
+    const grouped = groupInserts(s.store, { maxMessages: 1000, maxInFlight: 2 });
+    const a = grouped.insertMessages(batch('p0', 1), members('p0'));
+    await s.called(1);
+    const b = grouped.insertMessages(batch('p1', 1), members('p1'));
+    await s.called(2);
+    const rest = ['p2', 'p3'].map((c) => grouped.insertMessages(batch(c, 1), members(c)));
+    assert.equal(s.calls.length, 2, 'two writes in flight, the others wait');
+    for (let i = 0; i < 3; i++) await s.release();
+    assert.deepEqual(await Promise.all([a, b, ...rest]), [1, 1, 1, 1]);
+    assert.deepEqual(s.calls.map((c) => c.conversations), [['p0'], ['p1'], ['p2', 'p3']]);
+  });
+
   it('keeps a write within maxMessages (a larger batch goes alone) and never calls the store for an empty batch', async () => {
     const s = recordingStore();
     const grouped = groupInserts(s.store, { maxMessages: 4 });
     const head = grouped.insertMessages(batch('p0', 1), members('p0'));
+    await s.called(1);
     const rest = [grouped.insertMessages(batch('p1', 3), members('p1')), grouped.insertMessages(batch('p2', 2), members('p2')), grouped.insertMessages(batch('p3', 6), members('p3')), grouped.insertMessages(batch('p4', 1), members('p4'))];
     assert.equal(await grouped.insertMessages([], new Map()), 0);
     for (let i = 0; i < 5; i++) await s.release();

@@ -115,9 +115,12 @@ describe('backend restarts during traffic', function () {
   });
 
   it('has stored every accepted message exactly once, with gap-free seqs', async () => {
+    // Every send accepted so far (through the restarts above when the whole file runs; at least
+    // some traffic of its own when this test runs alone with --grep).
+    await waitForAccepts(20, 0);
     running = false;
     await loop;
     await expectAllAcceptedStored(recipient, dm('chaos-a', 'chaos-b'), acceptedIds, 120_000);
-    assert.ok(acceptedIds.size >= 70);
+    assert.ok(acceptedIds.size >= 20, `${acceptedIds.size} accepted`);
   });
 });

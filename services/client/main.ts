@@ -108,6 +108,8 @@ function runOneShot(): void {
     onEvent(e: ChatEvent) {
       switch (e.kind) {
         case 'connected':
+          // On stderr, so stdout stays JSON lines: a script (or a person) knows the client is in.
+          if (waitFor > 0) process.stderr.write(`connected as ${e.user}; waiting for ${waitFor - received} message${waitFor - received === 1 ? '' : 's'}\n`);
           finishIfDone();
           break;
         case 'frame':

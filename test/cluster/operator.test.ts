@@ -92,7 +92,7 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     const url = `ws://127.0.0.1:${await pf.port}/ws`;
     const receiver = new Terminal(`npm run client -- --user 1002 --wait 1 --url ${url} --jwt-secret ${SECRET}`);
     terminals.push(receiver);
-    await new Promise((r) => setTimeout(r, 3000));
+    await receiver.waitFor(/connected as 1002; waiting for 1 message/, 30_000);
     const sender = spawnSync('npm', ['run', 'client', '--', '--user', '1001', '--target', '1002', '--send', 'hello through the cluster', '--url', url, '--jwt-secret', SECRET], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
     assert.equal(sender.status, 0, sender.stderr);
     assert.match(sender.stdout, /"type":"accepted"/);

@@ -26,6 +26,7 @@ const schema = z.object({
   MAX_BODY_BYTES: setting.int(4096, 1, 1024 * 1024),
   SYNC_MAX_LIMIT: setting.int(500, 1, 10_000),
   CONVERSATIONS_MAX: setting.int(1000, 1, 100_000),
+  GROUP_MAX_MEMBERS: setting.int(10_000, 2, 1_000_000),
   PRESENCE_TTL: setting.duration('30s', 300),
   MESSAGE_KEEPALIVE_TIME: setting.duration('15s', 1000),
   MESSAGE_KEEPALIVE_TIMEOUT: setting.duration('5s', 100),
@@ -55,6 +56,8 @@ export interface MessageConfig {
   maxBodyBytes: number;
   syncMaxLimit: number;
   conversationsMax: number;
+  /** Most members a group may have. */
+  groupMaxMembers: number;
   presenceTtlMs: number;
   keepaliveMs: number;
   keepaliveTimeoutMs: number;
@@ -102,6 +105,7 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
     maxBodyBytes: s.MAX_BODY_BYTES,
     syncMaxLimit: s.SYNC_MAX_LIMIT,
     conversationsMax: s.CONVERSATIONS_MAX,
+    groupMaxMembers: s.GROUP_MAX_MEMBERS,
     presenceTtlMs: s.PRESENCE_TTL,
     keepaliveMs: s.MESSAGE_KEEPALIVE_TIME,
     keepaliveTimeoutMs: s.MESSAGE_KEEPALIVE_TIMEOUT,

@@ -9,6 +9,7 @@ import type { MessageConfig } from './config.js';
 import type { Backends } from './backends.js';
 import { Sequencer } from './domain/sequencer.js';
 import { groupInserts } from './domain/grouped-inserts.js';
+import { readRosters } from './domain/roster.js';
 import { SendAcceptor } from './domain/send-acceptor.js';
 import { History } from './domain/history.js';
 import { SubscriberRegistry } from './domain/subscribers.js';
@@ -57,7 +58,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   };
 
   const backendTime = backendHistogram(registry);
-  const store = instrument('store', backends.store, ['lastSeq', 'lastSeqs', 'insertMessage', 'insertMessages', 'readMessages', 'listConversations'], backendTime);
+  const store = instrument('store', backends.store, ['lastSeq', 'lastSeqs', 'insertMessage', 'insertMessages', 'readMessages', 'listConversations', 'membershipChanges', 'setMembers'], backendTime);
   const presence = instrument('presence', backends.presence, ['refresh', 'remove', 'lookup'], backendTime);
   const log = instrument('log', backends.log, ['append'], backendTime);
 
@@ -82,6 +83,8 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   const acceptor = new SendAcceptor({
     log,
     maxBodyBytes: config.maxBodyBytes,
+    maxGroupMembers: config.groupMaxMembers,
+    roster: async (conversation) => (await readRosters(store, [conversation])).get(conversation),
     onResult: (result) => metrics.sends.inc({ result }),
   });
   const history = new History(store, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });
@@ -90,6 +93,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   const pipeline = createPipeline({
     sequencer,
     subscribers,
+    groups: { read: (conversations) => readRosters(store, conversations), setMembers: (c, members, seq) => store.setMembers(c, members, seq) },
     logger: logger.child({ component: 'pipeline' }),
     onStored: (ms) => {
       metrics.stored.inc();

@@ -7,6 +7,13 @@ const CLIENT_ID_PATTERN = /^[\x21-\x7e]{1,64}$/;
 const CONVERSATION_PATTERN = /^[A-Za-z0-9_.:@-]{1,132}$/;
 
 export const DM_PREFIX = 'dm:';
+export const GROUP_PREFIX = 'grp:';
+const GROUP_PATTERN = /^grp:[A-Za-z0-9_-]{1,64}$/;
+
+/** True when `id` names a group conversation: grp:<1-64 characters of A-Z a-z 0-9 _ ->. */
+export function isGroupConversation(id: unknown): id is string {
+  return typeof id === 'string' && GROUP_PATTERN.test(id);
+}
 
 /** True when `id` is a valid user id. */
 export function isUserId(id: unknown): id is string {

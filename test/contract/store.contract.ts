@@ -66,6 +66,27 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       assert.equal(listed[0]!.conversation, convs[n - 1]);
     });
 
+    it('keeps group membership messages with their kind and members, and lists a group for the members it is given', async () => {
+      const g = 'grp:g1';
+      const text = (seq: number, id: string): StoredMessage => ({ ...msg(g, seq, id, seq * 10), to: g });
+      const change = (seq: number, id: string, kind: StoredMessage['kind'], members: string[]): StoredMessage => ({ ...text(seq, id), body: '', kind, members });
+      const batch = [change(1, 'g-1', 'created', ['a', 'b', 'c']), text(2, 'g-2'), change(3, 'g-3', 'removed', ['c']), text(4, 'g-4'), change(5, 'g-5', 'added', ['d'])];
+      assert.equal(await f.store.insertMessages(batch, new Map([[g, []]])), 5);
+      assert.equal(await f.store.insertMessage(change(6, 'g-6', 'left', ['b']), []), 'inserted');
+      const changes = await f.store.membershipChanges([g, 'grp:none']);
+      assert.deepEqual(changes.map((m) => [m.seq, m.kind, m.members]), [[1, 'created', ['a', 'b', 'c']], [3, 'removed', ['c']], [5, 'added', ['d']], [6, 'left', ['b']]]);
+      const read = await f.store.readMessages(g, 0, 10);
+      assert.deepEqual(read.map((m) => m.kind ?? 'text'), ['created', 'text', 'removed', 'text', 'added', 'left']);
+      assert.equal(read[1]!.members, undefined, 'a text message has no members');
+      assert.deepEqual(await f.store.listConversations('a', 10), [], 'a group is listed only through setMembers');
+      await f.store.setMembers(g, ['a', 'd'], 6);
+      await f.store.setMembers(g, ['a', 'b', 'c'], 1); // an older roster, late: ignored
+      assert.deepEqual(await f.store.listConversations('a', 10), [{ conversation: g, lastSeq: 6 }]);
+      assert.deepEqual(await f.store.listConversations('d', 10), [{ conversation: g, lastSeq: 6 }]);
+      assert.deepEqual(await f.store.listConversations('c', 10), [], 'a removed member no longer lists it');
+      assert.deepEqual(await f.store.membershipChanges([]), []);
+    });
+
     it('reads ranges in seq order with limits', async () => {
       for (let i = 1; i <= 5; i++) await f.store.insertMessage(msg('dm:a:b', i, `r${i}`), ['a', 'b']);
       await f.store.insertMessage(msg('dm:a:c', 1, 'other'), ['a', 'c']);

@@ -41,6 +41,7 @@ export async function startFakeMessage(opts: FakeMessageOptions = {}): Promise<F
     },
     Sync: unimplemented,
     Conversations: unimplemented,
+    Members: unimplemented,
     MessageStream(call) {
       calls.add(call);
       call.on('data', (f: MessageStreamRequest__Output) => {

@@ -9,6 +9,12 @@ import { silentLogger } from '../../services/shared/logger.js';
 
 const entry = (n: number): SendEntry => ({ msgId: `m${n}`, conversation: 'dm:a:b', from: 'a', to: 'b', body: `b${n}`, ts: n, clientId: `c${n}`, originInstance: 'gw', originConnection: 'c1' });
 
+/** For direct messages only: no group is ever read or listed. */
+const noGroups = {
+  read: async () => assert.fail('no group to read'),
+  setMembers: async () => assert.fail('no group to list'),
+};
+
 describe('the consume pipeline', () => {
   it('pushes messages a failed batch stored before failing (its redelivery finds them stored and pushes nothing)', async () => {
     const real = createEmbeddedStore();
@@ -28,7 +34,7 @@ describe('the consume pipeline', () => {
     };
     const pushed: string[] = [];
     const subscribers = { routeBatch: async (items: Array<{ message: { msgId: string; seq: number } }>) => void pushed.push(...items.map((i) => `${i.message.msgId}#${i.message.seq}`)) };
-    const pipeline = createPipeline({ sequencer: new Sequencer(store), subscribers: subscribers as unknown as SubscriberRegistry, logger: silentLogger() });
+    const pipeline = createPipeline({ sequencer: new Sequencer(store), subscribers: subscribers as unknown as SubscriberRegistry, groups: noGroups, logger: silentLogger() });
     const batch = { partition: 0, entries: [entry(1), entry(2), entry(3)] };
     await assert.rejects(pipeline(batch), /stored before the batch failed/);
     assert.deepEqual(pushed, ['m1#1', 'm2#2', 'm3#3'], 'pushed although the batch failed');

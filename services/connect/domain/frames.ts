@@ -1,12 +1,21 @@
 import { BadRequestError, TooLargeError, type ErrorCode } from '../../shared/errors.js';
-import { isClientId, isConversationId, isUserId } from '../../shared/ids.js';
+import { isClientId, isConversationId, isGroupConversation, isUserId } from '../../shared/ids.js';
 
-/** Frames a client may send (PROTOCOL.md §2). Unknown extra fields are ignored. */
+/** A group membership change a client asks for (its message carries the same word as `kind`). */
+export type GroupChange = { op: 'created' } | { op: 'added' | 'removed' | 'left'; conversation: string };
+
+/** Frames a client may send (PROTOCOL.md §2, and the group frames). Unknown extra fields are ignored. */
 export type ClientFrame =
   | { type: 'send'; id: string; to: string; body: string }
+  | { type: 'send'; id: string; conversation: string; body: string }
   | { type: 'sync'; id: string; conversation: string; after: number; limit: number }
   | { type: 'conversations'; id: string }
-  | { type: 'ping'; id?: string };
+  | { type: 'ping'; id?: string }
+  | { type: 'group'; id: string; change: GroupChange; members: string[] }
+  | { type: 'group.members'; id: string; conversation: string };
+
+/** Most users one group frame may name. */
+export const MAX_MEMBERS_PER_FRAME = 1000;
 
 /** A message as pushed to clients and returned by sync. */
 export interface MessageFrameBody {
@@ -18,6 +27,9 @@ export interface MessageFrameBody {
   body: string;
   ts: number;
   id: string;
+  /** A group membership message: created, added, removed or left, and the users it names. */
+  kind?: string;
+  members?: string[];
 }
 
 /** Frames the server sends. */
@@ -27,6 +39,7 @@ export type ServerFrame =
   | ({ type: 'message' } & MessageFrameBody)
   | { type: 'messages'; id: string; conversation: string; messages: MessageFrameBody[]; hasMore: boolean }
   | { type: 'conversations'; id: string; items: Array<{ conversation: string; lastSeq: number }> }
+  | { type: 'members'; id: string; conversation: string; members: string[] }
   | { type: 'resync' }
   | { type: 'error'; id?: string; code: ErrorCode; message: string }
   | { type: 'pong'; id?: string };
@@ -48,6 +61,8 @@ export class FrameError extends Error {
   }
 }
 
+const GROUP_RULE = '"conversation" must be a group id (grp:<1-64 characters of A-Z a-z 0-9 _ ->)';
+
 /** Parses and validates one text frame; throws FrameError with a precise message. */
 export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame {
   let raw: unknown;
@@ -66,11 +81,21 @@ export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame
   };
   if (typeof f.type !== 'string') bad('frame needs a string "type"');
   const requireId = (): string => (id !== undefined ? id : bad('"id" must be 1-64 printable ASCII characters'));
+  const members = (v: unknown, optional: boolean): string[] => {
+    if (v === undefined && optional) return [];
+    if (!Array.isArray(v) || (v.length === 0 && !optional)) bad('"members" must be a non-empty array of user ids');
+    const list = v as unknown[];
+    if (list.length > MAX_MEMBERS_PER_FRAME) bad(`"members" names ${list.length} users; at most ${MAX_MEMBERS_PER_FRAME} per frame`);
+    if (!list.every(isUserId)) bad('"members" must hold user ids (1-64 characters of A-Z a-z 0-9 _ . : @ -)');
+    return list as string[];
+  };
 
   switch (f.type) {
     case 'send': {
       const sendId = requireId();
-      if (!isUserId(f.to)) bad('"to" must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -)');
+      const toGroup = f.to === undefined && f.conversation !== undefined;
+      if (toGroup && !isGroupConversation(f.conversation)) bad(GROUP_RULE);
+      if (!toGroup && !isUserId(f.to)) bad('"to" must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -), or "conversation" a group id instead');
       if (typeof f.body !== 'string') bad('"body" must be a string');
       const body = f.body as string;
       if (body.length === 0) bad('"body" must not be empty');
@@ -78,7 +103,22 @@ export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame
       if (bytes > limits.maxBodyBytes) {
         throw new FrameError(new TooLargeError(`"body" is ${bytes} bytes; the limit is ${limits.maxBodyBytes}`), sendId);
       }
-      return { type: 'send', id: sendId, to: f.to as string, body };
+      return toGroup ? { type: 'send', id: sendId, conversation: f.conversation as string, body } : { type: 'send', id: sendId, to: f.to as string, body };
+    }
+    case 'group.create':
+      return { type: 'group', id: requireId(), change: { op: 'created' }, members: members(f.members, true) };
+    case 'group.add':
+    case 'group.remove':
+    case 'group.leave': {
+      const groupId = requireId();
+      if (!isGroupConversation(f.conversation)) bad(GROUP_RULE);
+      const op = f.type === 'group.add' ? 'added' : f.type === 'group.remove' ? 'removed' : 'left';
+      return { type: 'group', id: groupId, change: { op, conversation: f.conversation as string }, members: op === 'left' ? [] : members(f.members, false) };
+    }
+    case 'group.members': {
+      const membersId = requireId();
+      if (!isGroupConversation(f.conversation)) bad(GROUP_RULE);
+      return { type: 'group.members', id: membersId, conversation: f.conversation as string };
     }
     case 'sync': {
       const syncId = requireId();

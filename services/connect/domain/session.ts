@@ -16,11 +16,25 @@ export interface ClientSocket {
 
 /** The Message tier as sessions see it (calls go to any Message pod with an up stream). */
 export interface MessageApi {
-  send(cmd: { from: string; clientId: string; to: string; body: string; originConnection: string }): Promise<{
+  /**
+   * A text to a user (`to`) or a group (`conversation`), or a group membership change (`kind`,
+   * naming `members`; created: a new group).
+   */
+  send(cmd: {
+    from: string;
+    clientId: string;
+    to: string;
+    body: string;
+    originConnection: string;
+    conversation?: string;
+    kind?: 'created' | 'added' | 'removed' | 'left';
+    members?: string[];
+  }): Promise<{
     msgId: string;
     conversation: string;
     ts: number;
   }>;
+  members(user: string, conversation: string): Promise<string[]>;
   sync(user: string, conversation: string, after: number, limit: number): Promise<{ messages: MessageFrameBody[]; hasMore: boolean }>;
   conversations(user: string): Promise<Array<{ conversation: string; lastSeq: number }>>;
 }
@@ -137,14 +151,20 @@ export class Session {
         this.deliver(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
         return;
       case 'send': {
-        const conversation = directConversation(this.user, frame.to);
-        const next = (this.sendChains.get(conversation) ?? Promise.resolve()).then(() => this.send(frame));
-        this.sendChains.set(conversation, next);
-        void next.finally(() => {
-          if (this.sendChains.get(conversation) === next) this.sendChains.delete(conversation);
-        });
+        const to = 'to' in frame ? { to: frame.to } : { to: '', conversation: frame.conversation };
+        this.inOrder(to.conversation ?? directConversation(this.user, to.to), () => this.send(frame.id, { ...to, body: frame.body }));
         return;
       }
+      case 'group': {
+        const { change } = frame;
+        const cmd = { to: '', body: '', kind: change.op, members: frame.members, ...(change.op === 'created' ? {} : { conversation: change.conversation }) };
+        // A new group has no order to keep yet; changes of one group keep their order like its texts.
+        this.inOrder(change.op === 'created' ? `new group ${frame.id}` : change.conversation, () => this.send(frame.id, cmd));
+        return;
+      }
+      case 'group.members':
+        this.reply(frame.id, async () => ({ type: 'members', id: frame.id, conversation: frame.conversation, members: await this.deps.api.members(this.user, frame.conversation) }));
+        return;
       case 'sync':
         this.reply(frame.id, async () => {
           const r = await this.deps.api.sync(this.user, frame.conversation, frame.after, frame.limit);
@@ -157,13 +177,22 @@ export class Session {
     }
   }
 
-  private async send(frame: Extract<ClientFrame, { type: 'send' }>): Promise<void> {
+  /** Runs `task` after the earlier ones of the same conversation (sends keep their order). */
+  private inOrder(conversation: string, task: () => Promise<void>): void {
+    const next = (this.sendChains.get(conversation) ?? Promise.resolve()).then(task);
+    this.sendChains.set(conversation, next);
+    void next.finally(() => {
+      if (this.sendChains.get(conversation) === next) this.sendChains.delete(conversation);
+    });
+  }
+
+  private async send(id: string, what: Omit<Parameters<MessageApi['send']>[0], 'from' | 'clientId' | 'originConnection'>): Promise<void> {
     if (this.closed) return;
     try {
-      const a = await this.deps.api.send({ from: this.user, clientId: frame.id, to: frame.to, body: frame.body, originConnection: this.id });
-      if (this.deliver({ type: 'accepted', id: frame.id, msgId: a.msgId, conversation: a.conversation, ts: a.ts })) this.deps.onAccepted?.();
+      const a = await this.deps.api.send({ ...what, from: this.user, clientId: id, originConnection: this.id });
+      if (this.deliver({ type: 'accepted', id, msgId: a.msgId, conversation: a.conversation, ts: a.ts })) this.deps.onAccepted?.();
     } catch (err: unknown) {
-      this.fail(frame.id, err);
+      this.fail(id, err);
     }
   }
 

@@ -38,7 +38,17 @@ export function createMessageApi(opts: { streams: UpstreamPicker; instanceId: st
     async send(cmd) {
       const stream = opts.streams.pick();
       if (!stream) throw noneUp();
-      const req = { fromUser: cmd.from, clientId: cmd.clientId, toUser: cmd.to, body: cmd.body, originInstance: opts.instanceId, originConnection: cmd.originConnection };
+      const req: SendRequest = {
+        fromUser: cmd.from,
+        clientId: cmd.clientId,
+        toUser: cmd.to,
+        body: cmd.body,
+        originInstance: opts.instanceId,
+        originConnection: cmd.originConnection,
+        conversation: cmd.conversation ?? '',
+        kind: cmd.kind ?? '',
+        members: cmd.members ?? [],
+      };
       const res = await (stream.send(req, opts.timeoutMs) ??
         unary<SendRequest, SendResponse__Output>((c, r, o, cb) => c.send(r, md, o, cb), req, stream.upClient));
       return { msgId: res.msgId, conversation: res.conversation, ts: res.ts };
@@ -49,6 +59,10 @@ export function createMessageApi(opts: { streams: UpstreamPicker; instanceId: st
         { user, conversation, afterSeq: after, limit },
       );
       return { messages: res.messages.map(toMessageFrameBody), hasMore: res.hasMore };
+    },
+    async members(user, conversation) {
+      const res = await unary<Parameters<MessageServiceClient['members']>[0], { members: string[] }>((c, req, o, cb) => c.members(req, md, o, cb), { user, conversation });
+      return res.members;
     },
     async conversations(user) {
       const res = await unary<Parameters<MessageServiceClient['conversations']>[0], { items: Array<{ conversation: string; lastSeq: number }> }>(
@@ -62,7 +76,12 @@ export function createMessageApi(opts: { streams: UpstreamPicker; instanceId: st
 
 /** A wire message as the body of a `message` frame. */
 export function toMessageFrameBody(m: ChatMessage): MessageFrameBody {
-  return { msgId: m.msgId, conversation: m.conversation, seq: m.seq, from: m.fromUser, to: m.toUser, body: m.body, ts: m.ts, id: m.clientId };
+  const frame: MessageFrameBody = { msgId: m.msgId, conversation: m.conversation, seq: m.seq, from: m.fromUser, to: m.toUser, body: m.body, ts: m.ts, id: m.clientId };
+  if (m.kind !== '') {
+    frame.kind = m.kind;
+    frame.members = m.members;
+  }
+  return frame;
 }
 
 /** Call metadata carrying the shared secret Message checks when INTERNAL_AUTH_TOKEN is set. */

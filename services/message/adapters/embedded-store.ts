@@ -6,6 +6,8 @@ interface ConversationRow {
   /** messages[i] has seq i + 1 */
   messages: StoredMessage[];
   lastActive: number;
+  /** A group's listed members and the seq their roster is as of. */
+  listed?: { members: Set<string>; seq: number };
 }
 
 /**
@@ -81,6 +83,22 @@ export function createEmbeddedStore(): MessageStore {
       const row = conversations.get(conversation);
       if (!row) return [];
       return row.messages.slice(Math.max(0, afterSeq), Math.max(0, afterSeq) + limit).map((m) => structuredClone(m));
+    },
+    async membershipChanges(list) {
+      ensureRunning();
+      return list.flatMap((c) => (conversations.get(c)?.messages ?? []).filter((m) => m.kind !== undefined).map((m) => structuredClone(m)));
+    },
+    async setMembers(conversation, members, seq) {
+      ensureRunning();
+      const row = conversations.get(conversation);
+      if (!row || (row.listed && row.listed.seq >= seq)) return;
+      for (const u of row.listed?.members ?? []) if (!members.includes(u)) userIndex.get(u)?.delete(conversation);
+      for (const u of members) {
+        let set = userIndex.get(u);
+        if (!set) userIndex.set(u, (set = new Set()));
+        set.add(conversation);
+      }
+      row.listed = { members: new Set(members), seq };
     },
     async listConversations(user, limit) {
       ensureRunning();

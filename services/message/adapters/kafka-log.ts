@@ -5,6 +5,7 @@ import { UnavailableError } from '../../shared/errors.js';
 import { withTimeout } from '../../shared/lifecycle.js';
 import { GroupCommit } from '../../shared/group-commit.js';
 import type { AssignmentListener, BatchHandler, MessageLog, SendEntry } from './log.js';
+import { MEMBERSHIP_KINDS } from './store.js';
 
 // Not among the names Node finds in kafkajs's CommonJS exports: read from the module object.
 const { ConfigResourceTypes } = kafkajs;
@@ -233,7 +234,9 @@ function parseEntry(value: Buffer | null): SendEntry | undefined {
   try {
     const e = JSON.parse(value.toString('utf8')) as Partial<SendEntry>;
     const strings = ['msgId', 'conversation', 'from', 'to', 'body', 'clientId', 'originInstance', 'originConnection'] as const;
-    if (strings.every((k) => typeof e[k] === 'string') && typeof e.ts === 'number') return e as SendEntry;
+    const membership =
+      e.kind === undefined || (MEMBERSHIP_KINDS.includes(e.kind) && Array.isArray(e.members) && e.members.every((u) => typeof u === 'string'));
+    if (strings.every((k) => typeof e[k] === 'string') && typeof e.ts === 'number' && membership) return e as SendEntry;
   } catch {
     return undefined; // not JSON: the caller logs and skips it
   }

@@ -1,4 +1,5 @@
 import type { HealthReporter } from '../../shared/health.js';
+import type { MembershipKind } from './store.js';
 
 /** One accepted send as it is written to the log (Kafka record value; key = conversation). */
 export interface SendEntry {
@@ -13,6 +14,9 @@ export interface SendEntry {
   /** Connect instance and connection the send came from (they get `accepted`, not a push). */
   originInstance: string;
   originConnection: string;
+  /** A group's membership change, and the users it names. */
+  kind?: MembershipKind;
+  members?: string[];
 }
 
 /** Entries of one partition, in log order. */

@@ -1,7 +1,7 @@
 import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
-import { IndexUpdateError, SeqConflictError, type ConversationSummary, type MessageStore, type StoredMessage } from './store.js';
+import { IndexUpdateError, MEMBERSHIP_KINDS, SeqConflictError, type ConversationSummary, type MessageStore, type StoredMessage } from './store.js';
 
 export interface MongoStoreOptions {
   uri: string;
@@ -14,13 +14,35 @@ export interface MongoStoreOptions {
 
 /** A stored message as a document: its msgId is the _id. */
 type MessageDoc = Omit<StoredMessage, 'msgId'> & { _id: string };
-const toDoc = ({ msgId, conversation, seq, from, to, body, ts, clientId }: StoredMessage): MessageDoc => ({ _id: msgId, conversation, seq, from, to, body, ts, clientId });
-const fromDoc = ({ _id, conversation, seq, from, to, body, ts, clientId }: MessageDoc): StoredMessage => ({ msgId: _id, conversation, seq, from, to, body, ts, clientId });
+const toDoc = ({ msgId, conversation, seq, from, to, body, ts, clientId, kind, members }: StoredMessage): MessageDoc => ({
+  _id: msgId,
+  conversation,
+  seq,
+  from,
+  to,
+  body,
+  ts,
+  clientId,
+  ...(kind !== undefined ? { kind, members: members ?? [] } : {}),
+});
+const fromDoc = ({ _id, conversation, seq, from, to, body, ts, clientId, kind, members }: MessageDoc): StoredMessage => ({
+  msgId: _id,
+  conversation,
+  seq,
+  from,
+  to,
+  body,
+  ts,
+  clientId,
+  ...(kind !== undefined ? { kind, members: members ?? [] } : {}),
+});
 interface ConversationDoc {
   _id: string;
   members: string[];
   lastSeq: number;
   lastActive: number;
+  /** A group's: the seq its listed members are as of. */
+  membersSeq?: number;
 }
 
 const DUPLICATE_KEY = 11000;
@@ -175,6 +197,20 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
     async readMessages(conversation, afterSeq, limit) {
       const docs = await messages.find({ conversation, seq: { $gt: afterSeq } }).sort({ seq: 1 }).limit(limit).toArray();
       return docs.map(fromDoc);
+    },
+    async membershipChanges(list) {
+      if (list.length === 0) return [];
+      const docs = await messages
+        .find({ conversation: { $in: [...list] }, kind: { $in: [...MEMBERSHIP_KINDS] } })
+        .sort({ conversation: 1, seq: 1 })
+        .toArray();
+      return docs.map(fromDoc);
+    },
+    async setMembers(conversation, members, seq) {
+      await conversations.updateOne(
+        { _id: conversation, $or: [{ membersSeq: { $lt: seq } }, { membersSeq: { $exists: false } }] },
+        { $set: { members: [...members], membersSeq: seq } },
+      );
     },
     async listConversations(user, limit): Promise<ConversationSummary[]> {
       const docs = await conversations.find({ members: user }).sort({ lastActive: -1, _id: 1 }).limit(limit).toArray();

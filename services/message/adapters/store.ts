@@ -1,15 +1,24 @@
 import type { HealthReporter } from '../../shared/health.js';
 
+/** What a group membership message does to the users it names. */
+export type MembershipKind = 'created' | 'added' | 'removed' | 'left';
+export const MEMBERSHIP_KINDS: readonly MembershipKind[] = ['created', 'added', 'removed', 'left'];
+
 /** A message with its place in the conversation. */
 export interface StoredMessage {
   msgId: string;
   conversation: string;
   seq: number;
   from: string;
+  /** The recipient of a direct message; a group's messages carry the group's conversation id. */
   to: string;
   body: string;
   ts: number;
   clientId: string;
+  /** Set on a group's membership messages (absent on text messages). */
+  kind?: MembershipKind;
+  /** The users a membership message names (created: every first member, the creator included). */
+  members?: string[];
 }
 
 /** One conversation of a user. */
@@ -74,4 +83,14 @@ export interface MessageStore extends HealthReporter {
   readMessages(conversation: string, afterSeq: number, limit: number): Promise<StoredMessage[]>;
   /** The user's conversations, most recently active first, at most `limit`. */
   listConversations(user: string, limit: number): Promise<ConversationSummary[]>;
+  /**
+   * The membership messages (those with a kind) of these group conversations, in seq order per
+   * conversation; a group's roster is their fold (see domain/roster.ts).
+   */
+  membershipChanges(conversations: readonly string[]): Promise<StoredMessage[]>;
+  /**
+   * Sets who a group conversation is listed for (`listConversations`), from its roster as of
+   * `seq`; an older roster never overwrites a newer one.
+   */
+  setMembers(conversation: string, members: readonly string[], seq: number): Promise<void>;
 }

@@ -1,7 +1,8 @@
 import { BadRequestError, ForbiddenError } from '../../shared/errors.js';
-import { directPeer, isConversationId, isUserId } from '../../shared/ids.js';
+import { directPeer, isConversationId, isGroupConversation, isUserId } from '../../shared/ids.js';
 import type { ConversationSummary, MessageStore, StoredMessage } from '../adapters/store.js';
 import { backend } from './send-acceptor.js';
+import { readRosters } from './roster.js';
 
 /** Reads of stored messages, with the membership check done here (Connect is not trusted). */
 export class History {
@@ -18,9 +19,28 @@ export class History {
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > this.opts.maxSyncLimit) {
       throw new BadRequestError(`limit must be an integer 1-${this.opts.maxSyncLimit}`);
     }
-    if (directPeer(conversation, user) === undefined) throw new ForbiddenError(`user ${user} is not a member of ${conversation}`);
-    const rows = await backend('store', () => this.store.readMessages(conversation, afterSeq, limit + 1));
+    // A group's former member reads up to the message that removed them, and nothing after it.
+    let upTo = Number.POSITIVE_INFINITY;
+    if (isGroupConversation(conversation)) {
+      const roster = (await backend('store', () => readRosters(this.store, [conversation]))).get(conversation);
+      const member = roster?.members.has(user) ?? false;
+      const removedAt = roster?.former.get(user);
+      if (!member && removedAt === undefined) throw new ForbiddenError(`user ${user} is not a member of ${conversation}`);
+      if (!member) upTo = removedAt!;
+    } else if (directPeer(conversation, user) === undefined) {
+      throw new ForbiddenError(`user ${user} is not a member of ${conversation}`);
+    }
+    const rows = (await backend('store', () => this.store.readMessages(conversation, afterSeq, limit + 1))).filter((m) => m.seq <= upTo);
     return { messages: rows.slice(0, limit), hasMore: rows.length > limit };
+  }
+
+  /** A group's members, sorted; FORBIDDEN unless `user` is one of them. */
+  async members(user: string, conversation: string): Promise<string[]> {
+    if (!isUserId(user)) throw new BadRequestError('user must be a user id');
+    if (!isGroupConversation(conversation)) throw new BadRequestError('conversation must be a group id (grp:<1-64 characters of A-Z a-z 0-9 _ ->)');
+    const roster = (await backend('store', () => readRosters(this.store, [conversation]))).get(conversation);
+    if (!roster?.members.has(user)) throw new ForbiddenError(`user ${user} is not a member of ${conversation}`);
+    return [...roster.members].sort();
   }
 
   /** The user's conversations with their last seq. */

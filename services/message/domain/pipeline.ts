@@ -1,6 +1,8 @@
 import type { Logger } from '../../shared/logger.js';
-import type { BatchHandler } from '../adapters/log.js';
+import type { BatchHandler, SendEntry } from '../adapters/log.js';
+import { isGroupConversation } from '../../shared/ids.js';
 import { StoredThenFailedError, type Sequenced, type Sequencer } from './sequencer.js';
+import { applyChange, emptyRoster, type Roster } from './roster.js';
 import type { SubscriberRegistry } from './subscribers.js';
 
 /**
@@ -12,6 +14,8 @@ import type { SubscriberRegistry } from './subscribers.js';
 export function createPipeline(deps: {
   sequencer: Sequencer;
   subscribers: SubscriberRegistry;
+  /** Group rosters as stored now, and the store's listing of a group's members. */
+  groups: GroupStore;
   logger: Logger;
   onStored?: (latencyMs: number) => void;
   now?: () => number;
@@ -26,6 +30,11 @@ export function createPipeline(deps: {
     }
   };
   return async (batch) => {
+    // A group message goes to the members at its seq: the rosters before the batch (its entries
+    // that were stored before, on an earlier delivery, already count), then the batch's changes
+    // in order.
+    const groups = [...new Set(batch.entries.filter((e) => isGroupConversation(e.conversation)).map((e) => e.conversation))];
+    const rosters = groups.length > 0 ? await deps.groups.read(groups) : new Map<string, Roster>();
     let stored: Sequenced[];
     try {
       stored = await deps.sequencer.storeBatch(batch.entries, batch.partition);
@@ -35,15 +44,53 @@ export function createPipeline(deps: {
       if (err instanceof StoredThenFailedError) {
         const t = now();
         for (const { message } of err.stored) deps.onStored?.(t - message.ts);
-        await push(err.stored);
+        await push(withAudiences(err.stored, rosters));
       }
       throw err;
     }
+    stored = withAudiences(stored, rosters);
     if (stored.length < batch.entries.length) {
       deps.logger.debug({ partition: batch.partition, skipped: batch.entries.length - stored.length }, 'entries stored already; skipped');
     }
     const t = now();
     for (const { message } of stored) deps.onStored?.(t - message.ts);
     await push(stored);
+    // After the push: if listing fails the batch comes again, finds its messages stored (and
+    // pushed), and lists again.
+    await listMembers(deps.groups, batch.entries, rosters);
   };
+}
+
+/** What the pipeline needs of the store for groups. */
+export interface GroupStore {
+  read(conversations: readonly string[]): Promise<Map<string, Roster>>;
+  setMembers(conversation: string, members: readonly string[], seq: number): Promise<void>;
+}
+
+/**
+ * Each group message with its audience: the members at its seq (a membership message also reaches
+ * the users it removed, so that they learn of it). Applies the changes to `rosters` as it goes.
+ */
+function withAudiences(stored: readonly Sequenced[], rosters: Map<string, Roster>): Sequenced[] {
+  return stored.map((s) => {
+    const m = s.message;
+    if (!isGroupConversation(m.conversation)) return s;
+    let r = rosters.get(m.conversation);
+    if (!r) rosters.set(m.conversation, (r = emptyRoster()));
+    const before = m.kind !== undefined ? [...r.members] : [];
+    applyChange(r, m);
+    return { ...s, audience: [...new Set([...before, ...r.members])] };
+  });
+}
+
+/**
+ * Lists each group the batch changed for its members (conversations), from its roster now — also
+ * on a redelivery whose changes were stored before, so a listing that failed once catches up.
+ */
+async function listMembers(groups: GroupStore, entries: readonly SendEntry[], rosters: Map<string, Roster>): Promise<void> {
+  const changed = new Set(entries.filter((e) => e.kind !== undefined).map((e) => e.conversation));
+  for (const c of changed) {
+    const r = rosters.get(c);
+    if (r) await groups.setMembers(c, [...r.members], r.seq);
+  }
 }

@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto';
-import { BadRequestError, SwitchboardError, TooLargeError, UnavailableError } from '../../shared/errors.js';
-import { directConversation, isClientId, isUnambiguousDirect, isUserId } from '../../shared/ids.js';
+import { BadRequestError, ForbiddenError, SwitchboardError, TooLargeError, UnavailableError } from '../../shared/errors.js';
+import { GROUP_PREFIX, directConversation, isClientId, isGroupConversation, isUnambiguousDirect, isUserId } from '../../shared/ids.js';
 import type { MessageLog, SendEntry } from '../adapters/log.js';
+import type { MembershipKind } from '../adapters/store.js';
+import type { Roster } from './roster.js';
 
+/**
+ * A send on behalf of `from`: a text to a user (`to`) or to a group (`conversation`), or a group
+ * membership change (`kind`: created — a new group whose conversation derives from the send's
+ * msgId —, added, removed, left) naming `members`.
+ */
 export interface SendCommand {
   from: string;
   clientId: string;
@@ -10,6 +17,9 @@ export interface SendCommand {
   body: string;
   originInstance: string;
   originConnection: string;
+  conversation?: string;
+  kind?: MembershipKind;
+  members?: readonly string[];
 }
 
 export interface Acceptance {
@@ -21,6 +31,10 @@ export interface Acceptance {
 export interface SendAcceptorOptions {
   log: MessageLog;
   maxBodyBytes: number;
+  /** Most members a group may have. */
+  maxGroupMembers: number;
+  /** A group's roster as stored now (undefined: no such group). */
+  roster: (conversation: string) => Promise<Roster | undefined>;
   now?: () => number;
   /** Called with the outcome of every send (metrics). */
   onResult?: (result: 'accepted' | 'rejected' | 'unavailable') => void;
@@ -48,16 +62,53 @@ export class SendAcceptor {
     this.now = opts.now ?? Date.now;
   }
 
+  /**
+   * A group send or membership change, checked against the group's roster as stored now: only
+   * members send, add, remove or leave; a group never grows past maxGroupMembers. A change takes
+   * effect when its message is stored (the members then get it pushed).
+   */
+  private async groupTarget(cmd: SendCommand, msgId: string): Promise<Target> {
+    validateSender(cmd);
+    const max = this.opts.maxGroupMembers;
+    if (cmd.kind === 'created') {
+      const members = [cmd.from, ...validMembers(cmd.members, true).filter((u) => u !== cmd.from)];
+      if (members.length > max) throw new BadRequestError(`a group of ${members.length} members is over the limit of ${max}`);
+      // The group's id derives from the creating send's msgId: a repeated create names the same group.
+      const conversation = `${GROUP_PREFIX}${msgId}`;
+      return { conversation, to: conversation, body: '', kind: 'created', members };
+    }
+    const conversation = cmd.conversation ?? '';
+    if (!isGroupConversation(conversation)) throw new BadRequestError('conversation must be a group id (grp:<1-64 characters of A-Z a-z 0-9 _ ->)');
+    const roster = await backend('store', () => this.opts.roster(conversation));
+    if (!roster?.members.has(cmd.from)) throw new ForbiddenError(`${cmd.from} is not a member of ${conversation}`);
+    switch (cmd.kind) {
+      case undefined:
+        validateBody(cmd.body, this.opts.maxBodyBytes);
+        return { conversation, to: conversation, body: cmd.body };
+      case 'added': {
+        const members = validMembers(cmd.members, false);
+        const size = new Set([...roster.members, ...members]).size;
+        if (size > max) throw new BadRequestError(`the group would have ${size} members; the limit is ${max}`);
+        return { conversation, to: conversation, body: '', kind: 'added', members };
+      }
+      case 'removed':
+        return { conversation, to: conversation, body: '', kind: 'removed', members: validMembers(cmd.members, false) };
+      case 'left':
+        return { conversation, to: conversation, body: '', kind: 'left', members: [cmd.from] };
+      default:
+        throw new BadRequestError(`unknown membership change ${JSON.stringify(cmd.kind)}`);
+    }
+  }
+
   /** Accepts a send or throws a SwitchboardError (BAD_REQUEST, TOO_LARGE, UNAVAILABLE). */
   async accept(cmd: SendCommand): Promise<Acceptance> {
     try {
-      validateSend(cmd, this.opts.maxBodyBytes);
+      const msgId = msgIdOf(cmd.from, cmd.clientId);
+      const target = cmd.kind !== undefined || cmd.conversation ? await this.groupTarget(cmd, msgId) : directTarget(cmd, this.opts.maxBodyBytes);
       const entry: SendEntry = {
-        msgId: msgIdOf(cmd.from, cmd.clientId),
-        conversation: directConversation(cmd.from, cmd.to),
+        msgId,
+        ...target,
         from: cmd.from,
-        to: cmd.to,
-        body: cmd.body,
         ts: this.now(),
         clientId: cmd.clientId,
         originInstance: cmd.originInstance,
@@ -73,17 +124,46 @@ export class SendAcceptor {
   }
 }
 
+/** Where an entry goes and what it carries. */
+type Target = Pick<SendEntry, 'conversation' | 'to' | 'body' | 'kind' | 'members'>;
+
+const USER_ID_RULE = '1-64 characters of A-Z a-z 0-9 _ . : @ -';
+
+/** A direct message: validated, in the conversation of its two users. */
+function directTarget(cmd: SendCommand, maxBodyBytes: number): Target {
+  validateSend(cmd, maxBodyBytes);
+  return { conversation: directConversation(cmd.from, cmd.to), to: cmd.to, body: cmd.body };
+}
+
 /** Checks a send command; throws BadRequestError / TooLargeError with a precise message. */
 export function validateSend(cmd: SendCommand, maxBodyBytes: number): void {
-  if (!isUserId(cmd.from)) throw new BadRequestError('from must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -)');
-  if (!isUserId(cmd.to)) throw new BadRequestError('to must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -)');
+  validateSender(cmd);
+  if (!isUserId(cmd.to)) throw new BadRequestError(`to must be a user id (${USER_ID_RULE})`);
   if (!isUnambiguousDirect(cmd.from, cmd.to)) {
     throw new BadRequestError(`the conversation id of ${cmd.from} and ${cmd.to} would be ambiguous (':' in user ids); this pair cannot message`);
   }
+  validateBody(cmd.body, maxBodyBytes);
+}
+
+function validateSender(cmd: SendCommand): void {
+  if (!isUserId(cmd.from)) throw new BadRequestError(`from must be a user id (${USER_ID_RULE})`);
   if (!isClientId(cmd.clientId)) throw new BadRequestError('id must be 1-64 printable ASCII characters');
-  if (typeof cmd.body !== 'string' || cmd.body.length === 0) throw new BadRequestError('body must be a non-empty string');
-  const bytes = Buffer.byteLength(cmd.body, 'utf8');
+}
+
+function validateBody(body: unknown, maxBodyBytes: number): void {
+  if (typeof body !== 'string' || body.length === 0) throw new BadRequestError('body must be a non-empty string');
+  const bytes = Buffer.byteLength(body, 'utf8');
   if (bytes > maxBodyBytes) throw new TooLargeError(`body is ${bytes} bytes; the limit is ${maxBodyBytes}`);
+}
+
+/** The users a membership change names: 1-1000 valid, distinct user ids. */
+function validMembers(members: readonly string[] | undefined, allowEmpty: boolean): string[] {
+  const list = [...new Set(members ?? [])];
+  if (list.length === 0 && !allowEmpty) throw new BadRequestError('members must name at least one user');
+  if (list.length > 1000) throw new BadRequestError(`members names ${list.length} users; at most 1000 per change`);
+  const bad = list.find((u) => !isUserId(u));
+  if (bad !== undefined) throw new BadRequestError(`members holds an invalid user id (${USER_ID_RULE}): ${JSON.stringify(bad).slice(0, 80)}`);
+  return list;
 }
 
 /** Runs a backend call; anything but a SwitchboardError becomes UNAVAILABLE naming the backend. */

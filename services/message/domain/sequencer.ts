@@ -1,3 +1,4 @@
+import { isGroupConversation } from '../../shared/ids.js';
 import type { SendEntry } from '../adapters/log.js';
 import { IndexUpdateError, SeqConflictError, type MessageStore, type StoredMessage } from '../adapters/store.js';
 
@@ -6,6 +7,8 @@ export interface Sequenced {
   message: StoredMessage;
   originInstance: string;
   originConnection: string;
+  /** Who gets it pushed, when not the direct message's two users (a group's members at its seq). */
+  audience?: readonly string[];
 }
 
 /** A batch failed after some of its messages were stored: `stored` must still be pushed. */
@@ -134,9 +137,16 @@ function sequenced(e: SendEntry, message: StoredMessage): Sequenced {
 }
 
 function toStored(e: SendEntry, seq: number): StoredMessage {
-  return { msgId: e.msgId, conversation: e.conversation, seq, from: e.from, to: e.to, body: e.body, ts: e.ts, clientId: e.clientId };
+  const m: StoredMessage = { msgId: e.msgId, conversation: e.conversation, seq, from: e.from, to: e.to, body: e.body, ts: e.ts, clientId: e.clientId };
+  if (e.kind !== undefined) {
+    m.kind = e.kind;
+    m.members = e.members ?? [];
+  }
+  return m;
 }
 
+/** Who a conversation is listed for when it is first stored (a group's members follow its roster). */
 function membersOf(e: SendEntry): string[] {
+  if (isGroupConversation(e.conversation)) return [];
   return e.from === e.to ? [e.from] : [e.from, e.to];
 }

@@ -86,9 +86,10 @@ export class SubscriberRegistry {
    * recipients, with one presence lookup for the batch. When the presence store cannot answer,
    * the instances' own announcements on their streams are used.
    */
-  async routeBatch(items: ReadonlyArray<{ message: StoredMessage; originInstance: string; originConnection: string }>): Promise<void> {
+  async routeBatch(items: ReadonlyArray<{ message: StoredMessage; originInstance: string; originConnection: string; audience?: readonly string[] }>): Promise<void> {
     if (items.length === 0) return;
-    const users = [...new Set(items.flatMap(({ message: m }) => [m.to, m.from]))];
+    const audienceOf = (i: (typeof items)[number]): readonly string[] => i.audience ?? (i.message.from === i.message.to ? [i.message.from] : [i.message.to, i.message.from]);
+    const users = [...new Set(items.flatMap(audienceOf))];
     let where: Map<string, string[]>;
     try {
       where = await this.opts.presence.lookup(users);
@@ -96,18 +97,32 @@ export class SubscriberRegistry {
       this.opts.logger.warn({ err }, 'presence lookup failed; routing by stream announcements');
       where = new Map();
       for (const [instance, sub] of this.subs) {
-        for (const u of users) if (sub.users.has(u)) where.set(u, [...(where.get(u) ?? []), instance]);
+        for (const u of users) {
+          if (!sub.users.has(u)) continue;
+          const at = where.get(u);
+          if (at) at.push(instance);
+          else where.set(u, [instance]);
+        }
       }
     }
-    for (const { message, originInstance, originConnection } of items) {
+    for (const item of items) {
+      const { message, originInstance, originConnection } = item;
       const targets = new Map<string, string[]>();
-      for (const user of message.from === message.to ? [message.from] : [message.to, message.from]) {
-        for (const instance of where.get(user) ?? []) targets.set(instance, [...(targets.get(instance) ?? []), user]);
+      // One push per gateway, naming the users it holds (a group of thousands: one frame each).
+      for (const user of audienceOf(item)) {
+        for (const instance of where.get(user) ?? []) {
+          const list = targets.get(instance);
+          if (list) list.push(user);
+          else targets.set(instance, [user]);
+        }
       }
       for (const [instance, recipients] of targets) {
         const sub = this.subs.get(instance);
         if (!sub) continue; // that gateway has no stream to this pod: its clients catch up by sync
-        const ok = sub.link.push({ message, recipients, excludeConnection: instance === originInstance ? originConnection : '' });
+        // The sending connection has its `accepted` instead of a push — except for a membership
+        // change, whose push tells it (as every member) that the change is in effect.
+        const exclude = instance === originInstance && message.kind === undefined ? originConnection : '';
+        const ok = sub.link.push({ message, recipients, excludeConnection: exclude });
         this.opts.onPush?.(ok ? 'sent' : 'dropped');
       }
     }

@@ -16,7 +16,7 @@ import {
   type SendResponse,
 } from '../../shared/proto.js';
 import type { StoredMessage } from '../adapters/store.js';
-import type { SendAcceptor } from '../domain/send-acceptor.js';
+import type { SendAcceptor, SendCommand } from '../domain/send-acceptor.js';
 import type { History } from '../domain/history.js';
 import type { SubscriberLink, SubscriberRegistry } from '../domain/subscribers.js';
 
@@ -107,6 +107,13 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
       deps.history.conversations(call.request.user).then(
         (items) => callback(null, { items }),
         (err: unknown) => fail(callback, err, 'Conversations'),
+      );
+    },
+    Members(call, callback) {
+      if (refuse(callback, call.metadata)) return;
+      deps.history.members(call.request.user, call.request.conversation).then(
+        (members) => callback(null, { members }),
+        (err: unknown) => fail(callback, err, 'Members'),
       );
     },
     MessageStream(call) {
@@ -257,7 +264,17 @@ type SendResult = { accepted: SendResponse } | { error: SendError };
 
 /** A send, unary or on a stream, handed to the acceptor; `originInstance` is the gateway it came from. */
 async function accept(acceptor: SendAcceptor, r: SendRequest__Output, originInstance: string): Promise<SendResponse> {
-  const a = await acceptor.accept({ from: r.fromUser, clientId: r.clientId, to: r.toUser, body: r.body, originInstance, originConnection: r.originConnection });
+  const kind = r.kind === '' ? undefined : (r.kind as SendCommand['kind']);
+  const a = await acceptor.accept({
+    from: r.fromUser,
+    clientId: r.clientId,
+    to: r.toUser,
+    body: r.body,
+    originInstance,
+    originConnection: r.originConnection,
+    ...(r.conversation !== '' ? { conversation: r.conversation } : {}),
+    ...(kind !== undefined ? { kind, members: r.members } : {}),
+  });
   return { msgId: a.msgId, conversation: a.conversation, ts: a.ts };
 }
 
@@ -268,7 +285,7 @@ function logFailure(log: Logger, err: unknown, method: string): void {
 
 /** A stored message in its wire form. */
 export function toProtoMessage(m: StoredMessage) {
-  return { msgId: m.msgId, conversation: m.conversation, seq: m.seq, fromUser: m.from, toUser: m.to, body: m.body, ts: m.ts, clientId: m.clientId };
+  return { msgId: m.msgId, conversation: m.conversation, seq: m.seq, fromUser: m.from, toUser: m.to, body: m.body, ts: m.ts, clientId: m.clientId, kind: m.kind ?? '', members: m.members ?? [] };
 }
 
 /** Checks the shared secret in constant time (hashes of equal length are compared). */

@@ -11,6 +11,8 @@ export interface ChatMessage {
   'body'?: (string);
   'ts'?: (number | string | Long);
   'clientId'?: (string);
+  'kind'?: (string);
+  'members'?: (string)[];
 }
 
 export interface ChatMessage__Output {
@@ -22,4 +24,6 @@ export interface ChatMessage__Output {
   'body': (string);
   'ts': (number);
   'clientId': (string);
+  'kind': (string);
+  'members': (string)[];
 }

@@ -8,6 +8,9 @@ export interface SendRequest {
   'body'?: (string);
   'originInstance'?: (string);
   'originConnection'?: (string);
+  'conversation'?: (string);
+  'kind'?: (string);
+  'members'?: (string)[];
 }
 
 export interface SendRequest__Output {
@@ -17,4 +20,7 @@ export interface SendRequest__Output {
   'body': (string);
   'originInstance': (string);
   'originConnection': (string);
+  'conversation': (string);
+  'kind': (string);
+  'members': (string)[];
 }

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { startConnect, startMessage, getJson, eventually, type RunningConnect, type RunningMessage } from '../support/services.js';
+import { metricValue } from '../support/processes.js';
+import { TestClient, type Frame } from '../support/ws-client.js';
+import { messagesBeforeSentinel } from '../support/traffic.js';
+import { isolatedBackendSettings, sharedRealBackends } from '../support/real-backends.js';
+
+/** Group conversations end to end: membership as messages, member-only access, fan-out; on both kinds of backends. */
+for (const backends of ['embedded', 'real'] as const) describe(`group conversations (${backends} backends)`, function () {
+  this.timeout(120_000);
+  let message: RunningMessage;
+  let connects: RunningConnect[];
+  const clients: TestClient[] = [];
+  const open = async (user: string, gateway = 0): Promise<TestClient> => {
+    const c = await TestClient.connect(connects[gateway]!.url, { user });
+    clients.push(c);
+    return c;
+  };
+  let n = 0;
+  const uid = (name: string) => `${name}-${process.pid}-${++n}`;
+  /**
+   * Creates a group as `creator` with `members`, and waits until the creator and every member have
+   * its created message (the group is in effect then).
+   */
+  const create = async (creator: TestClient, members: string[], others: TestClient[]): Promise<string> => {
+    const acc = await creator.request({ type: 'group.create', id: uid('create'), members }, 'accepted');
+    const conversation = String(acc.conversation);
+    for (const c of [creator, ...others]) await c.next('message', 10_000, (f) => f.conversation === conversation && f.kind === 'created');
+    return conversation;
+  };
+
+  before(async () => {
+    const real = backends === 'real' ? isolatedBackendSettings(await sharedRealBackends()) : {};
+    message = await startMessage({ ...real, GROUP_MAX_MEMBERS: '400' });
+    await eventually('Message ready', async () => (await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status === 200, 60_000);
+    connects = [await startConnect(message.target), await startConnect(message.target)];
+    for (const c of connects) await eventually('Connect ready', async () => (await getJson(`${c.admin}/readyz`)).status === 200);
+  });
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.close();
+  });
+  after(async () => {
+    for (const c of connects ?? []) await c.stop();
+    await message?.stop();
+  });
+
+  it('creates a group whose first message names its members; members send to it, every member gets each message in seq order', async () => {
+    const [a, b, c] = [uid('a'), uid('b'), uid('c')];
+    const [ca, cb, cc, a2] = [await open(a), await open(b), await open(c, 1), await open(a, 1)];
+    const acc = await ca.request({ type: 'group.create', id: 'g1', members: [b, c, b] }, 'accepted');
+    const conversation = String(acc.conversation);
+    assert.match(conversation, /^grp:[A-Za-z0-9_-]{24}$/);
+    for (const x of [ca, cb, cc, a2]) {
+      const created = await x.next('message', 5000, (f) => f.conversation === conversation);
+      assert.deepEqual([created.kind, created.seq, created.from, created.to, created.members], ['created', 1, a, conversation, [a, b, c]]);
+    }
+    const again = await ca.request({ type: 'group.create', id: 'g1', members: [b, c] }, 'accepted');
+    assert.equal(again.conversation, conversation, 'a repeated create names the same group');
+
+    for (let i = 0; i < 5; i++) await (i % 2 ? cb : ca).request({ type: 'send', id: `t${i}`, conversation, body: `text ${i}` }, 'accepted');
+    for (const [x, want] of [
+      [cc, ['text 0', 'text 1', 'text 2', 'text 3', 'text 4']],
+      [a2, ['text 0', 'text 1', 'text 2', 'text 3', 'text 4']],
+      [cb, ['text 0', 'text 2', 'text 4']],
+      [ca, ['text 1', 'text 3']],
+    ] as const) {
+      const got: Frame[] = [];
+      for (const _ of want) got.push(await x.next('message', 5000, (f) => f.conversation === conversation));
+      assert.deepEqual(got.map((f) => f.body), want, 'each member gets the others\' messages in order, the sending connection none of its own');
+      assert.ok(got.every((f, i) => i === 0 || Number(f.seq) > Number(got[i - 1]!.seq)));
+    }
+    const synced = await cc.request({ type: 'sync', id: 's', conversation, after: 0 }, 'messages');
+    assert.deepEqual((synced.messages as Frame[]).map((m) => m.seq), [1, 2, 3, 4, 5, 6], 'gap-free seqs, the created message first');
+    const members = await cb.request({ type: 'group.members', id: 'm', conversation }, 'members');
+    assert.deepEqual(members.members, [a, b, c].sort());
+    await eventually('listed for its members', async () => ((await cc.request({ type: 'conversations', id: uid('l') }, 'conversations')).items as Frame[]).some((i) => i.conversation === conversation));
+  });
+
+  it('refuses a non-member everything: send, sync, members, add (FORBIDDEN), and checks the frames (BAD_REQUEST)', async () => {
+    const [a, d] = [uid('a'), uid('d')];
+    const [ca, cd] = [await open(a), await open(d)];
+    const conversation = await create(ca, [], []);
+    const refusals = [
+      { type: 'send', id: 'x1', conversation, body: 'let me in' },
+      { type: 'sync', id: 'x2', conversation, after: 0 },
+      { type: 'group.members', id: 'x3', conversation },
+      { type: 'group.add', id: 'x4', conversation, members: [d] },
+      { type: 'group.remove', id: 'x5', conversation, members: [a] },
+      { type: 'group.leave', id: 'x6', conversation },
+      { type: 'send', id: 'x7', conversation: 'grp:no-such-group', body: 'hello?' },
+    ];
+    for (const f of refusals) {
+      const r = await cd.request(f as Frame & { id: string }, 'error');
+      assert.deepEqual([r.type, r.code, r.id], ['error', 'FORBIDDEN', f.id], JSON.stringify(f));
+      assert.match(String(r.message), /is not a member of grp:/);
+    }
+    const bad = [
+      { type: 'send', id: 'b1', conversation: 'dm:a:b', body: 'x' },
+      { type: 'group.add', id: 'b2', conversation, members: [] },
+      { type: 'group.add', id: 'b3', conversation, members: ['not a user'] },
+      { type: 'group.create', id: 'b4', members: 'everyone' },
+      { type: 'group.members', id: 'b5', conversation: 'grp:' },
+    ];
+    for (const f of bad) {
+      const r = await ca.request(f as Frame & { id: string }, 'error');
+      assert.deepEqual([r.code, r.id], ['BAD_REQUEST', f.id], JSON.stringify(f));
+    }
+  });
+
+  it('a removed member gets the removal and nothing after it; sync stops at the removal; a member who leaves can no longer send', async () => {
+    const [a, b, c] = [uid('a'), uid('b'), uid('c')];
+    const [ca, cb, cc] = [await open(a), await open(b), await open(c)];
+    const conversation = await create(ca, [b, c], [cb, cc]);
+    await ca.request({ type: 'send', id: 'before', conversation, body: 'before' }, 'accepted');
+    await cc.next('message', 5000, (f) => f.body === 'before');
+    const removal = await ca.request({ type: 'group.remove', id: 'rm', conversation, members: [c] }, 'accepted');
+    const removed = await cc.next('message', 5000, (f) => f.kind === 'removed');
+    await ca.next('message', 5000, (f) => f.kind === 'removed'); // the remover's own connection too
+    assert.deepEqual([removed.seq, removed.members, removed.msgId], [3, [c], removal.msgId]);
+    await cb.next('message', 5000, (f) => f.kind === 'removed');
+    await ca.request({ type: 'send', id: 'after', conversation, body: 'after the removal' }, 'accepted');
+    assert.equal((await cb.next('message', 5000, (f) => f.conversation === conversation && f.kind === undefined)).body, 'before');
+    assert.equal((await cb.next('message', 5000, (f) => f.conversation === conversation)).body, 'after the removal');
+    assert.deepEqual(await messagesBeforeSentinel(ca, cc, c), [], 'nothing after the removal reached the removed member');
+    const synced = await cc.request({ type: 'sync', id: 's', conversation, after: 0 }, 'messages');
+    assert.deepEqual((synced.messages as Frame[]).map((m) => m.seq), [1, 2, 3], 'sync stops at the removal');
+    assert.equal((await cc.request({ type: 'send', id: 'x', conversation, body: 'still here?' }, 'error')).code, 'FORBIDDEN');
+    await eventually('no longer listed for the removed member', async () =>
+      !((await cc.request({ type: 'conversations', id: uid('l') }, 'conversations')).items as Frame[]).some((i) => i.conversation === conversation),
+    );
+
+    await cb.request({ type: 'group.leave', id: 'bye', conversation }, 'accepted');
+    const left = await ca.next('message', 5000, (f) => f.kind === 'left');
+    assert.deepEqual(left.members, [b]);
+    assert.equal((await cb.request({ type: 'send', id: 'y', conversation, body: 'gone' }, 'error')).code, 'FORBIDDEN');
+    assert.deepEqual((await ca.request({ type: 'group.members', id: 'm', conversation }, 'members')).members, [a]);
+  });
+
+  it('keeps a group within GROUP_MAX_MEMBERS with a clear error', async () => {
+    const a = uid('a');
+    const ca = await open(a);
+    const many = (k: number, from = 0) => Array.from({ length: k }, (_, i) => `${a}-m${from + i}`);
+    const over = await ca.request({ type: 'group.create', id: 'big', members: many(400) }, 'error');
+    assert.deepEqual([over.code, over.message], ['BAD_REQUEST', 'a group of 401 members is over the limit of 400']);
+    const conversation = await create(ca, many(398), []);
+    assert.equal(((await ca.request({ type: 'group.members', id: uid('m'), conversation }, 'members')).members as string[]).length, 399);
+    const add = await ca.request({ type: 'group.add', id: 'more', conversation, members: many(2, 398) }, 'error');
+    assert.deepEqual([add.code, add.message], ['BAD_REQUEST', 'the group would have 401 members; the limit is 400']);
+    await ca.request({ type: 'group.add', id: 'one-more', conversation, members: many(1, 398) }, 'accepted');
+  });
+
+  it('fans out with one push per gateway per message: 300 members online over two gateways each get every message in order', async () => {
+    const a = uid('fan');
+    const users = Array.from({ length: 300 }, (_, i) => `${a}-u${i}`);
+    const members = await Promise.all(users.map((u, i) => open(u, i % 2)));
+    const sender = await open(a);
+    const conversation = await create(sender, users, members);
+    const pushesBefore = await metricValue(`http://127.0.0.1:${message.httpPort}`, 'switchboard_message_pushes_total', 'result="sent"');
+    for (let i = 0; i < 10; i++) await sender.request({ type: 'send', id: `f${i}`, conversation, body: `fan ${i}` }, 'accepted');
+    for (const m of members) {
+      const got: Frame[] = [];
+      for (let i = 0; i < 10; i++) got.push(await m.next('message', 10_000, (f) => f.conversation === conversation && f.kind === undefined));
+      assert.deepEqual(got.map((f) => f.body), Array.from({ length: 10 }, (_, i) => `fan ${i}`));
+    }
+    const pushes = (await metricValue(`http://127.0.0.1:${message.httpPort}`, 'switchboard_message_pushes_total', 'result="sent"')) - pushesBefore;
+    assert.equal(pushes, 20, 'one push per gateway per message, not one per member');
+  });
+});

@@ -19,7 +19,7 @@ import { ChatCore, SUBPROTOCOL, type ChatEvent, type CoreSocket, type SocketHand
 
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: npm run client -- --user ID [--target ID] [--send TEXT [--id ID]] [--wait N] [--url URL] [--token JWT | --jwt-secret SECRET] [--history N] [--timeout S]\n`,
+    `${message}\nusage: npm run client -- --user ID [--target ID | --group ID] [--send TEXT [--id ID]] [--wait N] [--url URL] [--token JWT | --jwt-secret SECRET] [--history N] [--timeout S]\n`,
   );
   process.exit(2);
 }
@@ -28,6 +28,7 @@ const { values } = parseArgs({
   options: {
     user: { type: 'string' },
     target: { type: 'string' },
+    group: { type: 'string' },
     url: { type: 'string', default: 'ws://localhost:21005/ws' },
     token: { type: 'string' },
     'jwt-secret': { type: 'string' },
@@ -41,8 +42,11 @@ const { values } = parseArgs({
   strict: true,
 });
 if (values.help) usage('Switchboard test client.');
+if (values.group !== undefined && values.target !== undefined) usage('--group and --target exclude each other');
+// A group is named by its conversation id (grp:…) or by the id after grp:.
+if (values.group !== undefined) values.target = values.group.startsWith('grp:') ? values.group : `grp:${values.group}`;
 if (!values.user && !values.token) usage('--user or --token is required');
-if (values.send !== undefined && !values.target) usage('--send needs --target');
+if (values.send !== undefined && !values.target) usage('--send needs --target or --group');
 const waitFor = values.wait === undefined ? 0 : Number(values.wait);
 if (!Number.isSafeInteger(waitFor) || waitFor < 0) usage('--wait takes a whole number');
 const historyLimit = Number(values.history);
@@ -50,7 +54,7 @@ if (!Number.isSafeInteger(historyLimit) || historyLimit < 0) usage('--history ta
 const timeoutSeconds = Number(values.timeout);
 if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) usage('--timeout takes a positive number of seconds');
 const oneShot = values.send !== undefined || values.wait !== undefined;
-if (!oneShot && !values.target) usage('interactive mode needs --target');
+if (!oneShot && !values.target) usage('interactive mode needs --target (a user) or --group (a group)');
 if (values['jwt-secret'] !== undefined && !values.user) usage('--jwt-secret needs --user (the token subject)');
 
 const token =
@@ -176,8 +180,20 @@ function runInteractive(): void {
       rl.prompt(true);
     } else process.stdout.write(`${line}\n`);
   };
-  const showMessage = (m: { conversation: string; seq?: number; from: string; body: string }): void =>
-    print(`[${m.conversation}${m.seq === undefined ? '' : ` #${m.seq}`}] ${m.from}: ${m.body}`);
+  const showMessage = (m: { conversation: string; seq?: number; from: string; body: string; kind?: string; members?: string[] }): void =>
+    print(`[${m.conversation}${m.seq === undefined ? '' : ` #${m.seq}`}] ${m.from}${m.kind === undefined ? `: ${m.body}` : ` ${membership(m.kind, m.members ?? [])}`}`);
+  /** The group frames this client has asked for, by request id. */
+  const groupRequests = new Map<string, string>();
+  const groupFrame = (frame: Record<string, unknown> & { type: string }, what: string): void => {
+    const id = `${frame.type}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    if (core.sendFrame({ ...frame, id })) groupRequests.set(id, what);
+    else print('not connected; try again once connected');
+  };
+  const switchTo = (to: string): void => {
+    target = to;
+    rl?.setPrompt(`${values.user ?? 'you'} → ${target}> `);
+    print(`now talking to ${target}`);
+  };
 
   const core = new ChatCore({
     ...timerOptions,
@@ -237,6 +253,18 @@ function runInteractive(): void {
           print(`not sent (${e.code}: ${e.message}): ${e.body}`);
           if (quitting && core.pendingSends === 0) core.stop();
           break;
+        case 'frame': {
+          // Answers to the group commands (create, add, remove, leave, members).
+          const what = groupRequests.get(String(e.frame.id));
+          if (what === undefined) break;
+          groupRequests.delete(String(e.frame.id));
+          if (e.frame.type === 'accepted' && what === 'create') {
+            print(`created ${e.frame.conversation}; others join with: npm run client -- --user ID --group ${e.frame.conversation}`);
+            switchTo(String(e.frame.conversation));
+          } else if (e.frame.type === 'members') print(`members of ${e.frame.conversation}: ${(e.frame.members ?? []).join(', ')}`);
+          else if (e.frame.type === 'accepted') print(`${what}: done`);
+          break;
+        }
         case 'error':
           print(`error ${e.code}: ${e.message}`);
           break;
@@ -272,16 +300,48 @@ function runInteractive(): void {
     }
     const text = line.trim();
     if (text === '/quit') return quit();
+    const words = text.split(/\s+/).slice(1);
+    const inGroup = target.startsWith('grp:');
     if (text === '/help') {
-      print('/to ID    talk to another user\n/quit     leave (unsent messages are sent first)\nanything else is sent to the current peer');
-    } else if (text.startsWith('/to ')) {
-      target = text.slice(4).trim();
-      rl?.setPrompt(`${values.user ?? 'you'} → ${target}> `);
-      print(`now talking to ${target}`);
-    } else if (text !== '') core.send(target, text);
+      print(
+        [
+          '/to ID           talk to another user, or to a group (grp:…)',
+          '/group ID ID …   create a group with these users and talk to it',
+          '/add ID …        add users to the current group',
+          '/remove ID …     remove users from the current group',
+          '/leave           leave the current group',
+          '/members         list the current group\'s members',
+          '/quit            leave (unsent messages are sent first)',
+          'anything else is sent to the current peer or group',
+        ].join('\n'),
+      );
+    } else if (text.startsWith('/to ')) switchTo(text.slice(4).trim());
+    else if (text === '/group' || text.startsWith('/group ')) groupFrame({ type: 'group.create', members: words }, 'create');
+    else if (/^\/(add|remove|leave|members)\b/.test(text) && !inGroup) print(`${text.split(' ')[0]} works in a group; /to grp:… or /group first`);
+    else if (text.startsWith('/add ')) groupFrame({ type: 'group.add', conversation: target, members: words }, 'add');
+    else if (text.startsWith('/remove ')) groupFrame({ type: 'group.remove', conversation: target, members: words }, 'remove');
+    else if (text === '/leave') groupFrame({ type: 'group.leave', conversation: target }, 'leave');
+    else if (text === '/members') groupFrame({ type: 'group.members', conversation: target }, 'members');
+    else if (text !== '') core.send(target, text);
     if (tty) rl?.prompt();
   });
   rl.on('close', quit);
   core.start();
   if (tty) rl.prompt();
+}
+
+/** A membership message as a line: "created the group with a, b", "added c", "removed c", "left". */
+function membership(kind: string, members: readonly string[]): string {
+  switch (kind) {
+    case 'created':
+      return `created the group with ${members.join(', ')}`;
+    case 'added':
+      return `added ${members.join(', ')}`;
+    case 'removed':
+      return `removed ${members.join(', ')}`;
+    case 'left':
+      return 'left';
+    default:
+      return `${kind} ${members.join(', ')}`;
+  }
 }

@@ -92,6 +92,37 @@ describe('the first five minutes (README demo in terminals)', function () {
     assert.deepEqual(await gateway.exited, { code: 0, signal: null });
   });
 
+  it('three people in a group from their terminals: /group creates it, --group joins it, /remove and /members', async () => {
+    wsPort = await freePort();
+    const gateway = await npmStart();
+    const a = client('2001', '2002');
+    await a.waitFor(/connected as 2001 /);
+    a.type('/group 2002 2003');
+    const group = (await a.waitFor(/created (grp:[A-Za-z0-9_-]+); others join with: npm run client -- --user ID --group grp:/))[0]![1]!;
+    await a.waitFor(new RegExp(`\\[${group} #1\\] 2001 created the group with 2001, 2002, 2003`));
+    const join = (user: string): Terminal => {
+      const t = new Terminal(`npm run client -- --user ${user} --group ${group.slice(4)} --url ws://127.0.0.1:${wsPort}/ws`);
+      terminals.push(t);
+      return t;
+    };
+    const [b, c] = [join('2002'), join('2003')];
+    for (const t of [b, c]) await t.waitFor(new RegExp(`type a line to send to ${group}`));
+    await b.waitFor(new RegExp(`\\[${group} #1\\] 2001 created the group with 2001, 2002, 2003`)); // history on joining
+    b.type('hello group');
+    await a.waitFor(new RegExp(`\\[${group} #2\\] 2002: hello group`));
+    await c.waitFor(new RegExp(`\\[${group} #2\\] 2002: hello group`));
+    a.type('/remove 2003');
+    await c.waitFor(new RegExp(`\\[${group} #3\\] 2001 removed 2003`));
+    a.type('/members');
+    await a.waitFor(new RegExp(`members of ${group}: 2001, 2002`));
+    c.type('can I still talk?');
+    await c.waitFor(/not sent \(FORBIDDEN: 2003 is not a member of grp:/);
+    for (const t of [a, b, c]) t.type('/quit');
+    for (const t of [a, b, c]) assert.equal((await t.exited).code, 0);
+    interrupt(gateway);
+    assert.deepEqual(await gateway.exited, { code: 0, signal: null });
+  });
+
   it('npm start in a terminal prints readable log lines (JSON elsewhere) and stops on Ctrl-C', async () => {
     const port = await freePort();
     const t = new Terminal('npm start', ports(port));

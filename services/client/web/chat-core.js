@@ -35,6 +35,8 @@ const GAP_RETRIES = 3;
  * @property {string} body
  * @property {number} ts
  * @property {string} [id]
+ * @property {string} [kind]  a group membership message: created, added, removed or left
+ * @property {string[]} [members]  the users it names
  */
 
 /**
@@ -57,6 +59,7 @@ const GAP_RETRIES = 3;
  * @property {ChatMessage[]} [messages]
  * @property {boolean} [hasMore]
  * @property {Array<{conversation: string, lastSeq: number}>} [items]
+ * @property {string[]} [members]
  */
 
 /**
@@ -177,7 +180,7 @@ export class ChatCore {
 
   /**
    * Queues a message to `to`; it goes out now if the connection is up, else after the reconnect.
-   * @param {string} to
+   * @param {string} to  a user id, or a group's conversation id (grp:…)
    * @param {string} body
    * @param {string} [id] the client id (default: a fresh one); a repeat yields the same msgId
    * @returns {string} the client id
@@ -294,7 +297,9 @@ export class ChatCore {
   pump(to) {
     const head = this.outbox.get(to)?.[0];
     if (!head || head.inFlight || !this.open) return;
-    head.inFlight = this.sendFrame({ type: 'send', id: head.id, to: head.to, body: head.body });
+    // A peer is a user id, or a group's conversation id (grp:…).
+    const target = head.to.startsWith('grp:') ? { conversation: head.to } : { to: head.to };
+    head.inFlight = this.sendFrame({ type: 'send', id: head.id, ...target, body: head.body });
   }
 
   /** @private @param {string | undefined} id @returns {OutgoingSend | undefined} */

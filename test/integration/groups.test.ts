@@ -31,9 +31,11 @@ for (const backends of ['embedded', 'real'] as const) describe(`group conversati
 
   before(async () => {
     const real = backends === 'real' ? isolatedBackendSettings(await sharedRealBackends()) : {};
-    message = await startMessage({ ...real, GROUP_MAX_MEMBERS: '400' });
+    message = await startMessage({ ...real, GROUP_MAX_MEMBERS: '10000' });
     await eventually('Message ready', async () => (await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status === 200, 60_000);
-    connects = [await startConnect(message.target), await startConnect(message.target)];
+    // 2,000 clients come within seconds: above the default handshake rate (200/s, burst 400).
+    const gateway = { CONNECT_HANDSHAKE_RATE: '10000', CONNECT_HANDSHAKE_BURST: '10000' };
+    connects = [await startConnect(message.target, gateway), await startConnect(message.target, gateway)];
     for (const c of connects) await eventually('Connect ready', async () => (await getJson(`${c.admin}/readyz`)).status === 200);
   });
   afterEach(() => {
@@ -140,26 +142,40 @@ for (const backends of ['embedded', 'real'] as const) describe(`group conversati
     const a = uid('a');
     const ca = await open(a);
     const many = (k: number, from = 0) => Array.from({ length: k }, (_, i) => `${a}-m${from + i}`);
-    const over = await ca.request({ type: 'group.create', id: 'big', members: many(400) }, 'error');
-    assert.deepEqual([over.code, over.message], ['BAD_REQUEST', 'a group of 401 members is over the limit of 400']);
-    const conversation = await create(ca, many(398), []);
-    assert.equal(((await ca.request({ type: 'group.members', id: uid('m'), conversation }, 'members')).members as string[]).length, 399);
-    const add = await ca.request({ type: 'group.add', id: 'more', conversation, members: many(2, 398) }, 'error');
-    assert.deepEqual([add.code, add.message], ['BAD_REQUEST', 'the group would have 401 members; the limit is 400']);
-    await ca.request({ type: 'group.add', id: 'one-more', conversation, members: many(1, 398) }, 'accepted');
+    const tooMany = await ca.request({ type: 'group.create', id: 'frame', members: many(1001) }, 'error');
+    assert.deepEqual([tooMany.code, tooMany.message], ['BAD_REQUEST', '"members" names 1001 users; at most 1000 per frame']);
+    const conversation = await create(ca, many(999), []);
+    for (let k = 0; k < 8; k++) await ca.request({ type: 'group.add', id: `add${k}`, conversation, members: many(1000, 999 + k * 1000) }, 'accepted');
+    await ca.request({ type: 'group.add', id: 'last', conversation, members: many(999, 8999) }, 'accepted');
+    await eventually('9,999 members stored', async () => ((await ca.request({ type: 'group.members', id: uid('m'), conversation }, 'members')).members as string[]).length === 9999, 30_000);
+    const add = await ca.request({ type: 'group.add', id: 'more', conversation, members: many(2, 9998) }, 'error');
+    assert.deepEqual([add.code, add.message], ['BAD_REQUEST', 'the group would have 10001 members; the limit is 10000']);
+    await ca.request({ type: 'group.add', id: 'one-more', conversation, members: many(1, 9998) }, 'accepted');
+    await eventually('10,000 members stored', async () => ((await ca.request({ type: 'group.members', id: uid('m'), conversation }, 'members')).members as string[]).length === 10_000, 30_000);
+    const create2 = await ca.request({ type: 'group.add', id: 'full', conversation, members: [`${a}-one-too-many`] }, 'error');
+    assert.deepEqual([create2.code, create2.message], ['BAD_REQUEST', 'the group would have 10001 members; the limit is 10000']);
   });
 
-  it('fans out with one push per gateway per message: 300 members online over two gateways each get every message in order', async () => {
+  it('fans out with one push per gateway per message: a group of 10,000 with 2,000 online over two gateways, each online member gets every message in order', async function () {
+    this.timeout(240_000);
     const a = uid('fan');
-    const users = Array.from({ length: 300 }, (_, i) => `${a}-u${i}`);
-    const members = await Promise.all(users.map((u, i) => open(u, i % 2)));
+    const users = Array.from({ length: 9999 }, (_, i) => `${a}-u${i}`);
     const sender = await open(a);
-    const conversation = await create(sender, users, members);
+    const acc = await sender.request({ type: 'group.create', id: 'fan', members: users.slice(0, 999) }, 'accepted');
+    const conversation = String(acc.conversation);
+    await sender.next('message', 10_000, (f) => f.conversation === conversation && f.kind === 'created');
+    for (let from = 999; from < users.length; from += 1000) {
+      await sender.request({ type: 'group.add', id: `fan-add-${from}`, conversation, members: users.slice(from, from + 1000) }, 'accepted');
+    }
+    await eventually('10,000 members', async () => ((await sender.request({ type: 'group.members', id: uid('m'), conversation }, 'members')).members as string[]).length === 10_000, 60_000);
+    // 2,000 of them online, spread over the two gateways.
+    const members: TestClient[] = [];
+    for (let i = 0; i < 2000; i += 200) members.push(...(await Promise.all(users.slice(i, i + 200).map((u, j) => open(u, (i + j) % 2)))));
     const pushesBefore = await metricValue(`http://127.0.0.1:${message.httpPort}`, 'switchboard_message_pushes_total', 'result="sent"');
     for (let i = 0; i < 10; i++) await sender.request({ type: 'send', id: `f${i}`, conversation, body: `fan ${i}` }, 'accepted');
     for (const m of members) {
       const got: Frame[] = [];
-      for (let i = 0; i < 10; i++) got.push(await m.next('message', 10_000, (f) => f.conversation === conversation && f.kind === undefined));
+      for (let i = 0; i < 10; i++) got.push(await m.next('message', 30_000, (f) => f.conversation === conversation && f.kind === undefined));
       assert.deepEqual(got.map((f) => f.body), Array.from({ length: 10 }, (_, i) => `fan ${i}`));
     }
     const pushes = (await metricValue(`http://127.0.0.1:${message.httpPort}`, 'switchboard_message_pushes_total', 'result="sent"')) - pushesBefore;

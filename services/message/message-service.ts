@@ -9,7 +9,7 @@ import type { MessageConfig } from './config.js';
 import type { Backends } from './backends.js';
 import { Sequencer } from './domain/sequencer.js';
 import { groupInserts } from './domain/grouped-inserts.js';
-import { readRosters } from './domain/roster.js';
+import { RosterCache, readRosters } from './domain/roster.js';
 import { SendAcceptor } from './domain/send-acceptor.js';
 import { History } from './domain/history.js';
 import { SubscriberRegistry } from './domain/subscribers.js';
@@ -31,6 +31,9 @@ export interface MessageServiceDeps {
   /** Random source of the retry backoff (tests). */
   random?: () => number;
 }
+
+/** How stale a group's membership may be when a send is checked against it. */
+const ROSTER_MAX_AGE_MS = 1000;
 
 /** Most messages in one grouped store write (ten partition batches of the logs' 100). */
 const STORE_WRITE_MAX_MESSAGES = 1000;
@@ -80,11 +83,12 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     onCountChange: (n) => metrics.subscribers.set(n),
     onPush: (result) => metrics.pushes.inc({ result }),
   });
+  const rosters = new RosterCache(store, { maxAgeMs: ROSTER_MAX_AGE_MS });
   const acceptor = new SendAcceptor({
     log,
     maxBodyBytes: config.maxBodyBytes,
     maxGroupMembers: config.groupMaxMembers,
-    roster: async (conversation) => (await readRosters(store, [conversation])).get(conversation),
+    roster: (conversation) => rosters.get(conversation),
     onResult: (result) => metrics.sends.inc({ result }),
   });
   const history = new History(store, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });
@@ -93,7 +97,11 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   const pipeline = createPipeline({
     sequencer,
     subscribers,
-    groups: { read: (conversations) => readRosters(store, conversations), setMembers: (c, members, seq) => store.setMembers(c, members, seq) },
+    groups: {
+      read: (conversations) => readRosters(store, conversations),
+      setMembers: (c, members, seq) => store.setMembers(c, members, seq),
+      changed: (c) => rosters.forget(c),
+    },
     logger: logger.child({ component: 'pipeline' }),
     onStored: (ms) => {
       metrics.stored.inc();

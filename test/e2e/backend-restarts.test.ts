@@ -5,9 +5,10 @@ import { isolatedBackendSettings, privateRealBackends, type RealBackendEnv } fro
 import { dm, expectAllAcceptedStored } from '../support/traffic.js';
 
 /**
- * Kafka, then the MongoDB-compatible server, then Redis are restarted while a client keeps
- * sending: no `accepted` while the log is down; while the store is down sends are accepted into
- * the log and stored when it returns; nothing accepted is lost.
+ * Kafka, then the MongoDB-compatible server, then Redis are restarted while clients keep sending,
+ * one to a user and one to a group: no `accepted` while the log is down; while the store is down
+ * sends are accepted into the log (group sends checked against the membership last read) and
+ * stored when it returns; nothing accepted is lost.
  */
 describe('backend restarts during traffic', function () {
   this.timeout(300_000);
@@ -19,9 +20,33 @@ describe('backend restarts during traffic', function () {
   const acceptedIds = new Set<string>();
   const events: Array<{ t: number; kind: 'accepted' | 'unavailable' }> = [];
   let running = true;
-  let n = 0;
   let loop: Promise<void>;
   const pushedAfter = new Set<string>();
+  let groupSender: TestClient;
+  let group: string;
+  const groupAccepted = new Set<string>();
+  const groupEvents: typeof events = [];
+  let groupLoop: Promise<void>;
+
+  /** One send at a time, resent with the same id until accepted (UNAVAILABLE only), ~20/s. */
+  const sendLoop = async (client: TestClient, prefix: string, target: { to: string } | { conversation: string }, accepted: Set<string>, log: typeof events): Promise<void> => {
+    for (let i = 0; running; i++) {
+      const id = `${prefix}${i}`;
+      for (;;) {
+        const sentAt = Date.now();
+        const reply = await client.request({ type: 'send', id, ...target, body: id }, 'accepted', 20_000).catch(() => undefined);
+        if (reply?.type === 'accepted') {
+          log.push({ t: sentAt, kind: 'accepted' });
+          accepted.add(String(reply.msgId));
+          break;
+        }
+        log.push({ t: sentAt, kind: 'unavailable' });
+        if (reply && reply.code !== 'UNAVAILABLE') throw new Error(`unexpected reply ${JSON.stringify(reply)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
 
   before(async () => {
     env = await privateRealBackends();
@@ -31,29 +56,19 @@ describe('backend restarts during traffic', function () {
     await eventually('Connect ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
     sender = await TestClient.connect(connect.url, { user: 'chaos-a' });
     recipient = await TestClient.connect(connect.url, { user: 'chaos-b' });
-    // The client: one send at a time, resent with the same id until accepted, ~20/s.
-    loop = (async () => {
-      while (running) {
-        const id = `c${n++}`;
-        for (;;) {
-          const sentAt = Date.now();
-          const reply = await sender.request({ type: 'send', id, to: 'chaos-b', body: id }, 'accepted', 20_000).catch(() => undefined);
-          if (reply?.type === 'accepted') {
-            events.push({ t: sentAt, kind: 'accepted' });
-            acceptedIds.add(String(reply.msgId));
-            break;
-          }
-          events.push({ t: sentAt, kind: 'unavailable' });
-          if (reply && reply.code !== 'UNAVAILABLE') throw new Error(`unexpected reply ${JSON.stringify(reply)}`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
+    groupSender = await TestClient.connect(connect.url, { user: 'chaos-c' });
+    const created = await sender.request({ type: 'group.create', id: 'chaos-group', members: ['chaos-b', 'chaos-c'] }, 'accepted');
+    group = String(created.conversation);
+    groupAccepted.add(String(created.msgId)); // the created message is the group's seq 1
+    await groupSender.next('message', 30_000, (f) => f.conversation === group && f.kind === 'created');
+    loop = sendLoop(sender, 'c', { to: 'chaos-b' }, acceptedIds, events);
+    groupLoop = sendLoop(groupSender, 'g', { conversation: group }, groupAccepted, groupEvents);
   });
   after(async () => {
     running = false;
     await loop?.catch(() => undefined);
+    await groupLoop?.catch(() => undefined);
+    groupSender?.close();
     sender?.close();
     recipient?.close();
     await connect?.stop();
@@ -61,8 +76,8 @@ describe('backend restarts during traffic', function () {
     for (const s of Object.values(env?.managed ?? {})) await s.stop();
   });
 
-  const acceptedSince = (t: number) => events.filter((e) => e.kind === 'accepted' && e.t >= t).length;
-  const waitForAccepts = (count: number, since: number) => eventually(`${count} accepted sends`, () => acceptedSince(since) >= count, 120_000, 100);
+  const acceptedSince = (t: number, log = events) => log.filter((e) => e.kind === 'accepted' && e.t >= t).length;
+  const waitForAccepts = (count: number, since: number, log = events) => eventually(`${count} accepted sends`, () => acceptedSince(since, log) >= count, 120_000, 100);
 
   it('keeps accepting before any restart', async () => {
     await waitForAccepts(20, 0);
@@ -76,8 +91,10 @@ describe('backend restarts during traffic', function () {
     await eventually('five UNAVAILABLE while the log is down', () => events.filter((e) => e.kind === 'unavailable' && e.t >= downAt).length >= 5, 60_000, 100);
     const restartAt = Date.now();
     assert.equal(events.filter((e) => e.kind === 'accepted' && e.t >= downAt && e.t < restartAt).length, 0, 'no send issued while Kafka was down was accepted');
+    assert.equal(groupEvents.filter((e) => e.kind === 'accepted' && e.t >= downAt && e.t < restartAt).length, 0, 'nor a group send');
     await kafka.start();
     await waitForAccepts(20, restartAt);
+    await waitForAccepts(10, restartAt, groupEvents);
   });
 
   it('MongoDB down: sends are still accepted (durable in Kafka), nothing is stored or pushed until it is back, then all of it is', async () => {
@@ -87,6 +104,8 @@ describe('backend restarts during traffic', function () {
     const downAt = Date.now();
     // The send path asks no database: accepted means durable in the log, stored when the store returns.
     await waitForAccepts(20, downAt);
+    // A group send is checked against the membership last read, and is accepted too.
+    await waitForAccepts(10, downAt, groupEvents);
     const acceptedWhileDown = [...acceptedIds].slice(-20);
     assert.deepEqual(recipient.take('message').filter((m) => acceptedWhileDown.includes(String(m.msgId))), [], 'nothing of it stored and pushed while the store is down');
     await mongo.start();
@@ -118,9 +137,13 @@ describe('backend restarts during traffic', function () {
     // Every send accepted so far (through the restarts above when the whole file runs; at least
     // some traffic of its own when this test runs alone with --grep).
     await waitForAccepts(20, 0);
+    await waitForAccepts(10, 0, groupEvents);
     running = false;
     await loop;
+    await groupLoop;
     await expectAllAcceptedStored(recipient, dm('chaos-a', 'chaos-b'), acceptedIds, 120_000);
+    await expectAllAcceptedStored(recipient, group, groupAccepted, 120_000);
     assert.ok(acceptedIds.size >= 20, `${acceptedIds.size} accepted`);
+    assert.ok(groupAccepted.size >= 11, `${groupAccepted.size} accepted in the group`);
   });
 });

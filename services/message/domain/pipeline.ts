@@ -44,11 +44,15 @@ export function createPipeline(deps: {
       if (err instanceof StoredThenFailedError) {
         const t = now();
         for (const { message } of err.stored) deps.onStored?.(t - message.ts);
-        await push(withAudiences(err.stored, rosters));
+        const sent = withAudiences(err.stored, rosters);
+        for (const s of sent) if (s.message.kind !== undefined) deps.groups.changed?.(s.message.conversation);
+        await push(sent);
       }
       throw err;
     }
     stored = withAudiences(stored, rosters);
+    // Before anyone hears of a change, this pod's send path stops trusting what it knew.
+    for (const s of stored) if (s.message.kind !== undefined) deps.groups.changed?.(s.message.conversation);
     if (stored.length < batch.entries.length) {
       deps.logger.debug({ partition: batch.partition, skipped: batch.entries.length - stored.length }, 'entries stored already; skipped');
     }
@@ -65,6 +69,8 @@ export function createPipeline(deps: {
 export interface GroupStore {
   read(conversations: readonly string[]): Promise<Map<string, Roster>>;
   setMembers(conversation: string, members: readonly string[], seq: number): Promise<void>;
+  /** A group's membership changed (its change is stored; the members are told next). */
+  changed?(conversation: string): void;
 }
 
 /**

@@ -44,3 +44,40 @@ export function foldRosters(changes: readonly StoredMessage[]): Map<string, Rost
 export async function readRosters(store: Pick<MessageStore, 'membershipChanges'>, conversations: readonly string[]): Promise<Map<string, Roster>> {
   return conversations.length === 0 ? new Map() : foldRosters(await store.membershipChanges(conversations));
 }
+
+/**
+ * The rosters the send path checks, read from the store at most once per `maxAgeMs` per group
+ * (so a membership change is in force for sends within that long after it is stored). When the
+ * store cannot answer, the last roster read is used, however old: a store outage stops no group's
+ * sends, as it stops no direct message (the consumer stores them when it returns).
+ */
+export class RosterCache {
+  private readonly entries = new Map<string, { roster: Roster | undefined; at: number }>();
+
+  constructor(
+    private readonly store: Pick<MessageStore, 'membershipChanges'>,
+    private readonly opts: { maxAgeMs: number; maxEntries?: number; now?: () => number },
+  ) {}
+
+  /** Forgets a group's roster (its membership changed): the next send reads it again. */
+  forget(conversation: string): void {
+    this.entries.delete(conversation);
+  }
+
+  async get(conversation: string): Promise<Roster | undefined> {
+    const now = (this.opts.now ?? Date.now)();
+    const cached = this.entries.get(conversation);
+    if (cached && now - cached.at < this.opts.maxAgeMs) return cached.roster;
+    let roster: Roster | undefined;
+    try {
+      roster = (await readRosters(this.store, [conversation])).get(conversation);
+    } catch (err: unknown) {
+      if (cached) return cached.roster;
+      throw err;
+    }
+    this.entries.delete(conversation);
+    this.entries.set(conversation, { roster, at: now });
+    if (this.entries.size > (this.opts.maxEntries ?? 10_000)) this.entries.delete(this.entries.keys().next().value!);
+    return roster;
+  }
+}

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { RosterCache, foldRosters } from '../../services/message/domain/roster.js';
+import type { StoredMessage } from '../../services/message/adapters/store.js';
+
+const change = (conversation: string, seq: number, kind: StoredMessage['kind'], members: string[]): StoredMessage => ({
+  msgId: `${conversation}#${seq}`,
+  conversation,
+  seq,
+  from: 'a',
+  to: conversation,
+  body: '',
+  ts: seq,
+  clientId: `c${seq}`,
+  kind,
+  members,
+});
+
+describe('group rosters', () => {
+  it('fold membership messages in seq order: members, and former members with the seq that removed them', () => {
+    const r = foldRosters([
+      change('grp:g', 1, 'created', ['a', 'b', 'c']),
+      change('grp:g', 3, 'removed', ['c', 'nobody']),
+      change('grp:g', 4, 'added', ['d']),
+      change('grp:g', 6, 'left', ['b']),
+      change('grp:h', 1, 'created', ['x']),
+    ]);
+    assert.deepEqual([...r.get('grp:g')!.members].sort(), ['a', 'd']);
+    assert.deepEqual([...r.get('grp:g')!.former], [['c', 3], ['b', 6]], 'only members can be removed');
+    assert.equal(r.get('grp:g')!.seq, 6);
+    assert.deepEqual([...r.get('grp:h')!.members], ['x']);
+    const back = foldRosters([change('grp:g', 1, 'created', ['a', 'c']), change('grp:g', 2, 'removed', ['c']), change('grp:g', 3, 'added', ['c'])]).get('grp:g')!;
+    assert.deepEqual([[...back.members], [...back.former]], [['a', 'c'], []], 'added back: a member again');
+  });
+
+  it('caches a roster for maxAgeMs, reads again after, forgets on change, and falls back to the last one when the store fails', async () => {
+    let now = 0;
+    let reads = 0;
+    let failing = false;
+    let changes = [change('grp:g', 1, 'created', ['a'])];
+    const store = {
+      membershipChanges: async () => {
+        reads++;
+        if (failing) throw new Error('store down');
+        return changes;
+      },
+    };
+    const cache = new RosterCache(store, { maxAgeMs: 1000, now: () => now });
+    assert.deepEqual([...(await cache.get('grp:g'))!.members], ['a']);
+    await cache.get('grp:g');
+    assert.equal(reads, 1, 'fresh: not read again');
+    changes = [...changes, change('grp:g', 2, 'added', ['b'])];
+    now = 1000;
+    assert.deepEqual([...(await cache.get('grp:g'))!.members], ['a', 'b'], 'stale: read again');
+    changes = [...changes, change('grp:g', 3, 'removed', ['b'])];
+    cache.forget('grp:g');
+    assert.deepEqual([...(await cache.get('grp:g'))!.members], ['a'], 'forgotten: read again at once');
+    failing = true;
+    now = 5000;
+    assert.deepEqual([...(await cache.get('grp:g'))!.members], ['a'], 'store down: the last roster read');
+    await assert.rejects(cache.get('grp:other'), /store down/, 'nothing known: the failure');
+    assert.equal(await new RosterCache({ membershipChanges: async () => [] }, { maxAgeMs: 1000 }).get('grp:none'), undefined, 'no such group');
+  });
+});

@@ -1,9 +1,10 @@
 /**
  * `npm run bench -- <scenario…> [options]` and `make bench` (the short suite).
- * Scenarios: e2e, push, idle, recovery, peer, all (= the short suite: all but peer, whose Socket.IO
+ * Scenarios: e2e, push, idle, recovery, group, peer, all (= the short suite: all but peer, whose Socket.IO
  * figures e2e measures as well). Options: --rates 250,500,… --duration S --warmup S --reps N
  * --pairs N --workers N --systems embedded,kafka-redis,real,real-pg,floor,socketio --clients N
- * --connections N --out DIR --cpu-prof (e2e: Message and Connect write V8 CPU profiles to DIR/profiles). Prints a live progress line and writes report.json, report.md and
+ * --connections N --sizes 1000,10000 --online N --group-rate N (group: members, online members,
+ * messages/s) --out DIR --cpu-prof (e2e: Message and Connect write V8 CPU profiles to DIR/profiles). Prints a live progress line and writes report.json, report.md and
  * SVG latency charts to --out (default bench/results/<timestamp>).
  */
 import { parseArgs } from 'node:util';
@@ -16,6 +17,7 @@ import { pushScenario } from './scenarios/push.js';
 import { idleScenario } from './scenarios/idle.js';
 import { recoveryScenario } from './scenarios/recovery.js';
 import { peerScenario } from './scenarios/peer.js';
+import { groupScenario } from './scenarios/group.js';
 import { stopAllRealBackends } from '../test/support/real-backends.js';
 
 const { values, positionals } = parseArgs({
@@ -32,6 +34,9 @@ const { values, positionals } = parseArgs({
     clients: { type: 'string', default: '300' },
     connections: { type: 'string', default: '5000' },
     out: { type: 'string' },
+    sizes: { type: 'string', default: '1000,10000' },
+    online: { type: 'string', default: '500' },
+    'group-rate': { type: 'string', default: '20' },
   },
 });
 /** Stops with a one-line message (exit 2) instead of a stack trace. */
@@ -39,10 +44,12 @@ function usage(message: string): never {
   process.stderr.write(`bench: ${message}\n`);
   process.exit(2);
 }
-const SHORT_SUITE = ['e2e', 'push', 'idle', 'recovery'];
+const SHORT_SUITE = ['e2e', 'push', 'idle', 'recovery', 'group'];
 const KNOWN = [...SHORT_SUITE, 'peer', 'all'];
 for (const p of positionals) if (!KNOWN.includes(p)) usage(`unknown scenario "${p}" (${KNOWN.join(', ')})`);
-for (const name of ['duration', 'warmup', 'reps', 'pairs', 'workers', 'clients', 'connections'] as const) {
+for (const s of values.sizes!.split(',')) if (!(Number.isSafeInteger(Number(s)) && Number(s) >= 2)) usage(`--sizes must be group sizes (≥ 2) separated by commas; got "${values.sizes}"`);
+if (values.sizes!.split(',').some((s) => Number(s) <= Number(values.online))) usage(`--online (${values.online}) must be smaller than every group size (--sizes ${values.sizes})`);
+for (const name of ['duration', 'warmup', 'reps', 'pairs', 'workers', 'clients', 'connections', 'online', 'group-rate'] as const) {
   const v = Number(values[name]);
   if (!Number.isFinite(v) || v <= 0) usage(`--${name} must be a positive number; got "${values[name]}"`);
 }
@@ -77,6 +84,19 @@ try {
     } else if (s === 'push') results.push(await pushScenario({ clients: Number(values.clients), frames: 200, progress }));
     else if (s === 'idle') results.push(await idleScenario({ connections: Number(values.connections), progress }));
     else if (s === 'recovery') results.push(await recoveryScenario({ progress }));
+    else if (s === 'group') {
+      results.push(
+        await groupScenario({
+          sizes: values.sizes!.split(',').map(Number),
+          online: Number(values.online),
+          rate: Number(values['group-rate']),
+          durationMs: Number(values.duration) * 1000,
+          warmupMs: Number(values.warmup) * 1000,
+          reps: Math.round(Number(values.reps)),
+          progress,
+        }),
+      );
+    }
     else if (s === 'peer') {
       results.push(
         await peerScenario({ rates: values.rates!.split(',').map(Number), durationMs: Number(values.duration) * 1000, warmupMs: Number(values.warmup) * 1000, pairs: Number(values.pairs), progress }),

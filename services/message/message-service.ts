@@ -9,7 +9,7 @@ import type { MessageConfig } from './config.js';
 import type { Backends } from './backends.js';
 import { Sequencer } from './domain/sequencer.js';
 import { groupInserts } from './domain/grouped-inserts.js';
-import { RosterCache, readRosters } from './domain/roster.js';
+import { ConsumerRosters, RosterCache, readRosters } from './domain/roster.js';
 import { SendAcceptor } from './domain/send-acceptor.js';
 import { History } from './domain/history.js';
 import { SubscriberRegistry } from './domain/subscribers.js';
@@ -84,6 +84,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     onPush: (result) => metrics.pushes.inc({ result }),
   });
   const rosters = new RosterCache(store, { maxAgeMs: ROSTER_MAX_AGE_MS });
+  const consumerRosters = new ConsumerRosters((conversations) => readRosters(store, conversations));
   const acceptor = new SendAcceptor({
     log,
     maxBodyBytes: config.maxBodyBytes,
@@ -98,7 +99,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     sequencer,
     subscribers,
     groups: {
-      read: (conversations) => readRosters(store, conversations),
+      read: (conversations, partition) => consumerRosters.get(conversations, partition),
       setMembers: (c, members, seq) => store.setMembers(c, members, seq),
       changed: (c) => rosters.forget(c),
     },
@@ -146,7 +147,12 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       if (!(await retry(name, () => backend.start()))) return;
     }
     subscribers.start();
-    if (!(await retry('consumer', () => backends.log.consume(pipeline, (partitions) => sequencer.assigned(partitions))))) return;
+    // Cached seqs and rosters follow the partitions this consumer owns.
+    const onAssignment = (partitions: readonly number[]): void => {
+      sequencer.assigned(partitions);
+      consumerRosters.assigned(partitions);
+    };
+    if (!(await retry('consumer', () => backends.log.consume(pipeline, onAssignment)))) return;
     if (state !== 'starting') return;
     state = 'serving';
     settleStreams(undefined);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { RosterCache, foldRosters } from '../../services/message/domain/roster.js';
+import { ConsumerRosters, RosterCache, applyChange, foldRosters } from '../../services/message/domain/roster.js';
 import type { StoredMessage } from '../../services/message/adapters/store.js';
 
 const change = (conversation: string, seq: number, kind: StoredMessage['kind'], members: string[]): StoredMessage => ({
@@ -59,5 +59,31 @@ describe('group rosters', () => {
     assert.deepEqual([...(await cache.get('grp:g'))!.members], ['a'], 'store down: the last roster read');
     await assert.rejects(cache.get('grp:other'), /store down/, 'nothing known: the failure');
     assert.equal(await new RosterCache({ membershipChanges: async () => [] }, { maxAgeMs: 1000 }).get('grp:none'), undefined, 'no such group');
+  });
+
+  it('hands out member sets that never change: a change replaces the set', () => {
+    const r = foldRosters([change('grp:g', 1, 'created', ['a', 'b'])]).get('grp:g')!;
+    const before = r.members;
+    applyChange(r, change('grp:g', 2, 'removed', ['b']));
+    assert.deepEqual([[...before], [...r.members]], [['a', 'b'], ['a']]);
+  });
+
+  it('keeps the consumer\'s rosters while their partition stays owned, and reads them again after it left', async () => {
+    const reads: string[][] = [];
+    const rosters = new ConsumerRosters(async (cs) => {
+      reads.push([...cs]);
+      return foldRosters(cs.map((c) => change(c, 1, 'created', ['a'])));
+    });
+    rosters.assigned([0, 1]);
+    const first = await rosters.get(['grp:p0', 'grp:new'], 0);
+    applyChange(first.get('grp:p0')!, change('grp:p0', 2, 'added', ['b']));
+    await rosters.get(['grp:p1'], 1);
+    const again = await rosters.get(['grp:p0'], 0);
+    assert.deepEqual([...again.get('grp:p0')!.members], ['a', 'b'], 'the batch\'s change stays');
+    assert.deepEqual(reads, [['grp:p0', 'grp:new'], ['grp:p1']], 'read once each');
+    rosters.assigned([1]); // partition 0 left
+    rosters.assigned([0, 1]); // and came back: another member may have written it
+    await rosters.get(['grp:p0', 'grp:p1'], 0);
+    assert.deepEqual(reads.at(-1), ['grp:p0'], 'partition 0 read again, partition 1 kept');
   });
 });

@@ -34,7 +34,7 @@ export function createPipeline(deps: {
     // that were stored before, on an earlier delivery, already count), then the batch's changes
     // in order.
     const groups = [...new Set(batch.entries.filter((e) => isGroupConversation(e.conversation)).map((e) => e.conversation))];
-    const rosters = groups.length > 0 ? await deps.groups.read(groups) : new Map<string, Roster>();
+    const rosters = groups.length > 0 ? await deps.groups.read(groups, batch.partition) : new Map<string, Roster>();
     let stored: Sequenced[];
     try {
       stored = await deps.sequencer.storeBatch(batch.entries, batch.partition);
@@ -67,7 +67,8 @@ export function createPipeline(deps: {
 
 /** What the pipeline needs of the store for groups. */
 export interface GroupStore {
-  read(conversations: readonly string[]): Promise<Map<string, Roster>>;
+  /** The live rosters of a partition's groups (changes applied to them stay for the next batch). */
+  read(conversations: readonly string[], partition: number): Promise<Map<string, Roster>>;
   setMembers(conversation: string, members: readonly string[], seq: number): Promise<void>;
   /** A group's membership changed (its change is stored; the members are told next). */
   changed?(conversation: string): void;
@@ -83,9 +84,10 @@ function withAudiences(stored: readonly Sequenced[], rosters: Map<string, Roster
     if (!isGroupConversation(m.conversation)) return s;
     let r = rosters.get(m.conversation);
     if (!r) rosters.set(m.conversation, (r = emptyRoster()));
-    const before = m.kind !== undefined ? [...r.members] : [];
+    if (m.kind === undefined) return { ...s, audience: r.members };
+    const before = r.members;
     applyChange(r, m);
-    return { ...s, audience: [...new Set([...before, ...r.members])] };
+    return { ...s, audience: new Set([...before, ...r.members]) };
   });
 }
 

@@ -1,8 +1,11 @@
 import type { MessageStore, StoredMessage } from '../adapters/store.js';
 
-/** A group's membership as of a seq: its members, and its former members with the seq that ended theirs. */
+/**
+ * A group's membership as of a seq: its members, and its former members with the seq that ended
+ * theirs. A change replaces `members` with a new set, so a set once handed out never changes.
+ */
 export interface Roster {
-  members: Set<string>;
+  members: ReadonlySet<string>;
   former: Map<string, number>;
   /** The seq of the last membership message applied (0: no such group). */
   seq: number;
@@ -16,16 +19,18 @@ export function emptyRoster(): Roster {
 export function applyChange(r: Roster, m: StoredMessage): void {
   if (m.kind === undefined) return;
   const users = m.members ?? [];
+  const members = new Set(r.members);
   if (m.kind === 'created' || m.kind === 'added') {
     for (const u of users) {
-      r.members.add(u);
+      members.add(u);
       r.former.delete(u);
     }
   } else {
     for (const u of users) {
-      if (r.members.delete(u)) r.former.set(u, m.seq);
+      if (members.delete(u)) r.former.set(u, m.seq);
     }
   }
+  r.members = members;
   r.seq = m.seq;
 }
 
@@ -79,5 +84,37 @@ export class RosterCache {
     this.entries.set(conversation, { roster, at: now });
     if (this.entries.size > (this.opts.maxEntries ?? 10_000)) this.entries.delete(this.entries.keys().next().value!);
     return roster;
+  }
+}
+
+/**
+ * The rosters the consumer routes by, kept per partition like the sequencer's seqs: read from the
+ * store once (for the groups of a batch it has not seen) and then kept, with the batches' changes
+ * applied, for as long as this consumer owns the partition without a break.
+ */
+export class ConsumerRosters {
+  private readonly cached = new Map<string, { roster: Roster; partition: number }>();
+  private owned = new Set<number>();
+
+  constructor(private readonly read: (conversations: readonly string[]) => Promise<Map<string, Roster>>) {}
+
+  /** The live rosters of these groups (absent groups get an empty one, which their created message fills). */
+  async get(conversations: readonly string[], partition: number): Promise<Map<string, Roster>> {
+    const misses = conversations.filter((c) => !this.cached.has(c));
+    const fetched = misses.length > 0 ? await this.read(misses) : new Map<string, Roster>();
+    const out = new Map<string, Roster>();
+    for (const c of conversations) {
+      let entry = this.cached.get(c);
+      if (!entry) this.cached.set(c, (entry = { roster: fetched.get(c) ?? emptyRoster(), partition }));
+      out.set(c, entry.roster);
+    }
+    return out;
+  }
+
+  /** Keeps only the groups of partitions owned before and now (see Sequencer.assigned). */
+  assigned(partitions: readonly number[]): void {
+    const kept = new Set(partitions.filter((p) => this.owned.has(p)));
+    for (const [c, { partition }] of this.cached) if (!kept.has(partition)) this.cached.delete(c);
+    this.owned = new Set(partitions);
   }
 }

@@ -8,7 +8,7 @@ export interface Sequenced {
   originInstance: string;
   originConnection: string;
   /** Who gets it pushed, when not the direct message's two users (a group's members at its seq). */
-  audience?: readonly string[];
+  audience?: ReadonlySet<string>;
 }
 
 /** A batch failed after some of its messages were stored: `stored` must still be pushed. */

@@ -82,40 +82,29 @@ export class SubscriberRegistry {
   }
 
   /**
-   * Pushes stored messages, in order, to the Connect instances holding their senders or
-   * recipients, with one presence lookup for the batch. When the presence store cannot answer,
-   * the instances' own announcements on their streams are used.
+   * Pushes stored messages, in order, to the Connect instances holding their recipients: one push
+   * per instance per message, naming the users it holds. A direct message's two users are found
+   * with one presence lookup for the batch (the instances' own announcements on their streams when
+   * the presence store cannot answer); a group message's audience — its members at its seq — is
+   * matched against what each subscribed instance announced, so a group of thousands costs no
+   * presence lookup per member.
    */
-  async routeBatch(items: ReadonlyArray<{ message: StoredMessage; originInstance: string; originConnection: string; audience?: readonly string[] }>): Promise<void> {
+  async routeBatch(items: ReadonlyArray<{ message: StoredMessage; originInstance: string; originConnection: string; audience?: ReadonlySet<string> }>): Promise<void> {
     if (items.length === 0) return;
-    const audienceOf = (i: (typeof items)[number]): readonly string[] => i.audience ?? (i.message.from === i.message.to ? [i.message.from] : [i.message.to, i.message.from]);
-    const users = [...new Set(items.flatMap(audienceOf))];
-    let where: Map<string, string[]>;
-    try {
-      where = await this.opts.presence.lookup(users);
-    } catch (err: unknown) {
-      this.opts.logger.warn({ err }, 'presence lookup failed; routing by stream announcements');
-      where = new Map();
-      for (const [instance, sub] of this.subs) {
-        for (const u of users) {
-          if (!sub.users.has(u)) continue;
-          const at = where.get(u);
-          if (at) at.push(instance);
-          else where.set(u, [instance]);
-        }
+    const direct = items.filter((i) => i.audience === undefined);
+    const users = [...new Set(direct.flatMap(({ message: m }) => (m.from === m.to ? [m.from] : [m.to, m.from])))];
+    let where = new Map<string, string[]>();
+    if (users.length > 0) {
+      try {
+        where = await this.opts.presence.lookup(users);
+      } catch (err: unknown) {
+        this.opts.logger.warn({ err }, 'presence lookup failed; routing by stream announcements');
+        where = this.announced(users);
       }
     }
     for (const item of items) {
       const { message, originInstance, originConnection } = item;
-      const targets = new Map<string, string[]>();
-      // One push per gateway, naming the users it holds (a group of thousands: one frame each).
-      for (const user of audienceOf(item)) {
-        for (const instance of where.get(user) ?? []) {
-          const list = targets.get(instance);
-          if (list) list.push(user);
-          else targets.set(instance, [user]);
-        }
-      }
+      const targets = item.audience ? this.holding(item.audience) : directTargets(message, where);
       for (const [instance, recipients] of targets) {
         const sub = this.subs.get(instance);
         if (!sub) continue; // that gateway has no stream to this pod: its clients catch up by sync
@@ -126,6 +115,32 @@ export class SubscriberRegistry {
         this.opts.onPush?.(ok ? 'sent' : 'dropped');
       }
     }
+  }
+
+  /** Which subscribed instances announced each of these users. */
+  private announced(users: readonly string[]): Map<string, string[]> {
+    const where = new Map<string, string[]>();
+    for (const [instance, sub] of this.subs) {
+      for (const u of users) {
+        if (!sub.users.has(u)) continue;
+        const at = where.get(u);
+        if (at) at.push(instance);
+        else where.set(u, [instance]);
+      }
+    }
+    return where;
+  }
+
+  /** Per subscribed instance, the users of `audience` it holds (walking the smaller of the two sets). */
+  private holding(audience: ReadonlySet<string>): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const [instance, sub] of this.subs) {
+      const [small, large] = sub.users.size <= audience.size ? [sub.users, audience] : [audience, sub.users];
+      const recipients: string[] = [];
+      for (const u of small) if (large.has(u)) recipients.push(u);
+      if (recipients.length > 0) out.set(instance, recipients);
+    }
+    return out;
   }
 
   /** Ends every stream (drain) and stops refreshing. */
@@ -152,4 +167,17 @@ export class SubscriberRegistry {
       if (sub.users.size > 0) await this.writePresence(instance, [...sub.users], []);
     }
   }
+}
+
+/** Per instance, which of a direct message's users it holds (from a presence lookup). */
+function directTargets(message: StoredMessage, where: ReadonlyMap<string, string[]>): Map<string, string[]> {
+  const targets = new Map<string, string[]>();
+  for (const user of message.from === message.to ? [message.from] : [message.to, message.from]) {
+    for (const instance of where.get(user) ?? []) {
+      const list = targets.get(instance);
+      if (list) list.push(user);
+      else targets.set(instance, [user]);
+    }
+  }
+  return targets;
 }

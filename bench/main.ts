@@ -36,7 +36,7 @@ const { values, positionals } = parseArgs({
     out: { type: 'string' },
     sizes: { type: 'string', default: '1000,10000' },
     online: { type: 'string', default: '500' },
-    'group-rate': { type: 'string', default: '20' },
+    'group-rate': { type: 'string', default: '100' },
   },
 });
 /** Stops with a one-line message (exit 2) instead of a stack trace. */

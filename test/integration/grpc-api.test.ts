@@ -243,24 +243,30 @@ describe('Message gRPC API: push backpressure', () => {
   });
 });
 
+/** The Message gRPC transport alone, over stand-ins of the domain (a registry that registers anyone unless overridden). */
+function bareTransport(overrides: Partial<Parameters<typeof createGrpcTransport>[0]>): ReturnType<typeof createGrpcTransport> {
+  return createGrpcTransport({
+    acceptor: {} as SendAcceptor,
+    history: {} as History,
+    subscribers: { attach: async () => undefined, update: async () => undefined, detach: () => undefined } as unknown as SubscriberRegistry,
+    instanceId: 'message-test',
+    logger: testLogger('grpc'),
+    maxMessageBytes: 1 << 20,
+    keepaliveMs: 10_000,
+    pushBufferMax: 10_000,
+    keepaliveTimeoutMs: 5000,
+    unavailable: () => undefined,
+    streamsServed: async () => undefined,
+    ...overrides,
+  });
+}
+
 /** Failures while a gateway's stream is set up are answered on that stream, never by a crash. */
 describe('Message gRPC transport: failures on the subscription path', () => {
   it('answers UNAVAILABLE when registering the gateway fails, and keeps serving', async () => {
     const { grpc } = loadSwitchboardProto();
     const attachFailing = { attach: async () => Promise.reject(new Error('registry exploded')), update: async () => undefined, detach: () => undefined };
-    const transport = createGrpcTransport({
-      acceptor: {} as SendAcceptor,
-      history: {} as History,
-      subscribers: attachFailing as unknown as SubscriberRegistry,
-      instanceId: 'message-test',
-      logger: testLogger('grpc'),
-      maxMessageBytes: 1 << 20,
-      keepaliveMs: 10_000,
-      pushBufferMax: 10_000,
-      keepaliveTimeoutMs: 5000,
-      unavailable: () => undefined,
-      streamsServed: async () => undefined,
-    });
+    const transport = bareTransport({ subscribers: attachFailing as unknown as SubscriberRegistry });
     const port = await transport.bind('127.0.0.1', 0);
     const c = new grpc.switchboard.v1.MessageService(`127.0.0.1:${port}`, credentials.createInsecure());
     const rejections: unknown[] = [];
@@ -293,18 +299,9 @@ describe('Message gRPC transport: stream sends while unavailable', () => {
     const { grpc } = loadSwitchboardProto();
     let reason: string | undefined = 'draining';
     const accepted: string[] = [];
-    const transport = createGrpcTransport({
+    const transport = bareTransport({
       acceptor: { accept: async (cmd: { clientId: string }) => (accepted.push(cmd.clientId), { msgId: `m-${cmd.clientId}`, conversation: 'dm:a:b', ts: 1 }) } as unknown as SendAcceptor,
-      history: {} as History,
-      subscribers: { attach: async () => undefined, update: async () => undefined, detach: () => undefined } as unknown as SubscriberRegistry,
-      instanceId: 'message-test',
-      logger: testLogger('grpc'),
-      maxMessageBytes: 1 << 20,
-      keepaliveMs: 10_000,
-      pushBufferMax: 10_000,
-      keepaliveTimeoutMs: 5000,
       unavailable: () => reason,
-      streamsServed: async () => undefined,
     });
     const port = await transport.bind('127.0.0.1', 0);
     const c = new grpc.switchboard.v1.MessageService(`127.0.0.1:${port}`, credentials.createInsecure());

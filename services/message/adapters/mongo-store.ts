@@ -14,28 +14,11 @@ export interface MongoStoreOptions {
 
 /** A stored message as a document: its msgId is the _id. */
 type MessageDoc = Omit<StoredMessage, 'msgId'> & { _id: string };
-const toDoc = ({ msgId, conversation, seq, from, to, body, ts, clientId, kind, members }: StoredMessage): MessageDoc => ({
-  _id: msgId,
-  conversation,
-  seq,
-  from,
-  to,
-  body,
-  ts,
-  clientId,
-  ...(kind !== undefined ? { kind, members: members ?? [] } : {}),
-});
-const fromDoc = ({ _id, conversation, seq, from, to, body, ts, clientId, kind, members }: MessageDoc): StoredMessage => ({
-  msgId: _id,
-  conversation,
-  seq,
-  from,
-  to,
-  body,
-  ts,
-  clientId,
-  ...(kind !== undefined ? { kind, members: members ?? [] } : {}),
-});
+/** A membership message's kind and members (a text message has neither). */
+const membershipOf = ({ kind, members }: Pick<StoredMessage, 'kind' | 'members'>) => (kind !== undefined ? { kind, members: members ?? [] } : {});
+const toDoc = (m: StoredMessage): MessageDoc => ({ _id: m.msgId, conversation: m.conversation, seq: m.seq, from: m.from, to: m.to, body: m.body, ts: m.ts, clientId: m.clientId, ...membershipOf(m) });
+const fromDoc = (d: MessageDoc): StoredMessage => ({ msgId: d._id, conversation: d.conversation, seq: d.seq, from: d.from, to: d.to, body: d.body, ts: d.ts, clientId: d.clientId, ...membershipOf(d) });
+
 interface ConversationDoc {
   _id: string;
   members: string[];

@@ -27,6 +27,7 @@ const schema = z.object({
   SYNC_MAX_LIMIT: setting.int(500, 1, 10_000),
   CONVERSATIONS_MAX: setting.int(1000, 1, 100_000),
   GROUP_MAX_MEMBERS: setting.int(10_000, 2, 1_000_000),
+  GROUP_MAX_PER_USER: setting.int(1000, 1, 1_000_000),
   PRESENCE_TTL: setting.duration('30s', 300),
   MESSAGE_KEEPALIVE_TIME: setting.duration('15s', 1000),
   MESSAGE_KEEPALIVE_TIMEOUT: setting.duration('5s', 100),
@@ -58,6 +59,8 @@ export interface MessageConfig {
   conversationsMax: number;
   /** Most members a group may have. */
   groupMaxMembers: number;
+  /** Most groups a user may be in. */
+  groupMaxPerUser: number;
   presenceTtlMs: number;
   keepaliveMs: number;
   keepaliveTimeoutMs: number;
@@ -106,6 +109,7 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
     syncMaxLimit: s.SYNC_MAX_LIMIT,
     conversationsMax: s.CONVERSATIONS_MAX,
     groupMaxMembers: s.GROUP_MAX_MEMBERS,
+    groupMaxPerUser: s.GROUP_MAX_PER_USER,
     presenceTtlMs: s.PRESENCE_TTL,
     keepaliveMs: s.MESSAGE_KEEPALIVE_TIME,
     keepaliveTimeoutMs: s.MESSAGE_KEEPALIVE_TIMEOUT,

@@ -61,7 +61,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   };
 
   const backendTime = backendHistogram(registry);
-  const store = instrument('store', backends.store, ['lastSeq', 'lastSeqs', 'insertMessage', 'insertMessages', 'readMessages', 'listConversations', 'membershipChanges', 'setMembers'], backendTime);
+  const store = instrument('store', backends.store, ['lastSeq', 'lastSeqs', 'insertMessage', 'insertMessages', 'readMessages', 'listConversations', 'membershipChanges', 'setMembers', 'groupCounts'], backendTime);
   const presence = instrument('presence', backends.presence, ['refresh', 'remove', 'lookup'], backendTime);
   const log = instrument('log', backends.log, ['append'], backendTime);
 
@@ -89,6 +89,8 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     log,
     maxBodyBytes: config.maxBodyBytes,
     maxGroupMembers: config.groupMaxMembers,
+    maxGroupsPerUser: config.groupMaxPerUser,
+    groupCounts: (users) => store.groupCounts(users),
     roster: (conversation) => rosters.get(conversation),
     onResult: (result) => metrics.sends.inc({ result }),
   });

@@ -85,6 +85,10 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       assert.deepEqual(await f.store.listConversations('d', 10), [{ conversation: g, lastSeq: 6 }]);
       assert.deepEqual(await f.store.listConversations('c', 10), [], 'a removed member no longer lists it');
       assert.deepEqual(await f.store.membershipChanges([]), []);
+      await f.store.insertMessage({ ...change(1, 'h-1', 'created', ['a', 'c']), conversation: 'grp:g2' }, []);
+      await f.store.setMembers('grp:g2', ['a', 'c'], 1);
+      await f.store.insertMessage(msg('dm:a:c', 1, 'dm-1'), ['a', 'c']);
+      assert.deepEqual(await f.store.groupCounts(['a', 'c', 'd', 'nobody']), new Map([['a', 2], ['c', 1], ['d', 1], ['nobody', 0]]), 'groups only, direct conversations not counted');
     });
 
     it('reads ranges in seq order with limits', async () => {

@@ -31,7 +31,7 @@ for (const backends of ['embedded', 'real'] as const) describe(`group conversati
 
   before(async () => {
     const real = backends === 'real' ? isolatedBackendSettings(await sharedRealBackends()) : {};
-    message = await startMessage({ ...real, GROUP_MAX_MEMBERS: '10000' });
+    message = await startMessage({ ...real, GROUP_MAX_MEMBERS: '10000', GROUP_MAX_PER_USER: '3' });
     await eventually('Message ready', async () => (await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status === 200, 60_000);
     // 2,000 clients come within seconds: above the default handshake rate (200/s, burst 400).
     const gateway = { CONNECT_HANDSHAKE_RATE: '10000', CONNECT_HANDSHAKE_BURST: '10000' };
@@ -154,6 +154,28 @@ for (const backends of ['embedded', 'real'] as const) describe(`group conversati
     await eventually('10,000 members stored', async () => ((await ca.request({ type: 'group.members', id: uid('m'), conversation }, 'members')).members as string[]).length === 10_000, 30_000);
     const create2 = await ca.request({ type: 'group.add', id: 'full', conversation, members: [`${a}-one-too-many`] }, 'error');
     assert.deepEqual([create2.code, create2.message], ['BAD_REQUEST', 'the group would have 10001 members; the limit is 10000']);
+  });
+
+  it('keeps a user within GROUP_MAX_PER_USER groups (creating or adding them) with a clear error', async () => {
+    const [a, x] = [uid('a'), uid('x')];
+    const [ca, cx] = [await open(a), await open(x)];
+    const groups: string[] = [];
+    for (let i = 0; i < 3; i++) groups.push(await create(cx, [], []));
+    // The limit counts the groups a user is listed for, which follows each change once it is stored.
+    await eventually(
+      'three groups listed for x',
+      async () => ((await cx.request({ type: 'conversations', id: uid('l') }, 'conversations')).items as Frame[]).filter((i) => String(i.conversation).startsWith('grp:')).length === 3,
+      30_000,
+    );
+    const byCreate = await ca.request({ type: 'group.create', id: 'fourth', members: [x] }, 'error');
+    assert.deepEqual([byCreate.code, byCreate.message], ['BAD_REQUEST', `${x} is in 3 groups; the limit is 3`]);
+    const mine = await create(ca, [], []);
+    const byAdd = await ca.request({ type: 'group.add', id: 'add-x', conversation: mine, members: [x] }, 'error');
+    assert.deepEqual([byAdd.code, byAdd.message], ['BAD_REQUEST', `${x} is in 3 groups; the limit is 3`]);
+    const ownFourth = await cx.request({ type: 'group.create', id: 'own-fourth', members: [] }, 'error');
+    assert.equal(ownFourth.message, `${x} is in 3 groups; the limit is 3`, 'the creator counts too');
+    await cx.request({ type: 'group.leave', id: 'leave-one', conversation: groups[0]! }, 'accepted');
+    await eventually('room for one more', async () => (await ca.request({ type: 'group.add', id: 'add-x', conversation: mine, members: [x] }, 'accepted')).type === 'accepted', 30_000);
   });
 
   it('fans out with one push per gateway per message: a group of 10,000 with 2,000 online over two gateways, each online member gets every message in order', async function () {

@@ -44,4 +44,41 @@ describe('the consume pipeline', () => {
     await pipeline({ partition: 0, entries: [entry(4)] });
     assert.deepEqual(pushed.at(-1), 'm4#4', 'the next message continues the sequence');
   });
+
+  it('routes a group message to the members at its seq, and a listing the store refuses neither fails the batch nor holds its partition', async () => {
+    const store = createEmbeddedStore();
+    await store.start();
+    const g = 'grp:g1';
+    const groupEntry = (n: number, extra: Partial<SendEntry> = {}): SendEntry => ({ ...entry(n), conversation: g, to: g, ...extra });
+    const routed: Array<[string, string[]]> = [];
+    const subscribers = { routeBatch: async (items: Array<{ message: { msgId: string }; audience?: ReadonlySet<string> }>) => void routed.push(...items.map((i) => [i.message.msgId, [...(i.audience ?? [])].sort()] as [string, string[]])) };
+    const changed: string[] = [];
+    const pipeline = createPipeline({
+      sequencer: new Sequencer(store),
+      subscribers: subscribers as unknown as SubscriberRegistry,
+      groups: {
+        read: async () => new Map(),
+        setMembers: async () => Promise.reject(new Error('index row size exceeds the maximum')),
+        changed: (c) => void changed.push(c),
+      },
+      logger: silentLogger(),
+    });
+    await pipeline({
+      partition: 0,
+      entries: [
+        groupEntry(1, { body: '', kind: 'created', members: ['a', 'b'] }),
+        groupEntry(2),
+        groupEntry(3, { body: '', kind: 'removed', members: ['b'] }),
+        groupEntry(4),
+      ],
+    });
+    assert.deepEqual(routed, [
+      ['m1', ['a', 'b']],
+      ['m2', ['a', 'b']],
+      ['m3', ['a', 'b']],
+      ['m4', ['a']],
+    ], 'each at its seq: the removed member gets the removal and nothing after');
+    assert.deepEqual(changed, [g, g], 'the send path forgets the roster at each stored change');
+    assert.deepEqual((await store.readMessages(g, 0, 10)).map((m) => m.seq), [1, 2, 3, 4]);
+  });
 });

@@ -34,7 +34,7 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
     store = createEmbeddedStore();
     await store.start();
     log = recordingLog();
-    acceptor = new SendAcceptor({ log, maxBodyBytes: 4096, maxGroupMembers: 10, roster: async (c) => (await readRosters(store, [c])).get(c), now: () => 1_000_000 });
+    acceptor = new SendAcceptor({ log, maxBodyBytes: 4096, maxGroupMembers: 10, maxGroupsPerUser: 5, groupCounts: (u) => store.groupCounts(u), roster: async (c) => (await readRosters(store, [c])).get(c), now: () => 1_000_000 });
   });
 
   it('accepts a send once it is appended, with its derived msgId, conversation and accept time', async () => {
@@ -47,7 +47,7 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
   it('answers a repeat with the same msgId on any pod, and the consumer stores one message', async () => {
     const first = await send('x1', 'first');
     // The same retry reaching another Message pod: another acceptor on the same log.
-    const elsewhere = new SendAcceptor({ log, maxBodyBytes: 4096, maxGroupMembers: 10, roster: async () => undefined });
+    const elsewhere = new SendAcceptor({ log, maxBodyBytes: 4096, maxGroupMembers: 10, maxGroupsPerUser: 5, groupCounts: async () => new Map(), roster: async () => undefined });
     const again = await elsewhere.accept({ from: 'a', clientId: 'x1', to: 'b', body: 'first', originInstance: 'j', originConnection: 'd' });
     assert.equal(again.msgId, first.msgId);
     assert.equal(log.appended.length, 2, 'both appended: the send path never asks the store');

@@ -100,6 +100,10 @@ export function createEmbeddedStore(): MessageStore {
       }
       row.listed = { members: new Set(members), seq };
     },
+    async groupCounts(users) {
+      ensureRunning();
+      return new Map(users.map((u) => [u, [...(userIndex.get(u) ?? [])].filter((c) => conversations.get(c)?.listed !== undefined).length]));
+    },
     async listConversations(user, limit) {
       ensureRunning();
       const ids = [...(userIndex.get(user) ?? [])];

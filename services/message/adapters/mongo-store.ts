@@ -195,6 +195,21 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
         { $set: { members: [...members], membersSeq: seq } },
       );
     },
+    async groupCounts(users) {
+      const out = new Map<string, number>(users.map((u) => [u, 0]));
+      if (users.length === 0) return out;
+      // Groups carry membersSeq (set by setMembers); direct conversations never do.
+      const rows = await conversations
+        .aggregate<{ _id: string; n: number }>([
+          { $match: { members: { $in: [...users] }, membersSeq: { $exists: true } } },
+          { $unwind: '$members' },
+          { $match: { members: { $in: [...users] } } },
+          { $group: { _id: '$members', n: { $sum: 1 } } },
+        ])
+        .toArray();
+      for (const r of rows) out.set(r._id, r.n);
+      return out;
+    },
     async listConversations(user, limit): Promise<ConversationSummary[]> {
       const docs = await conversations.find({ members: user }).sort({ lastActive: -1, _id: 1 }).limit(limit).toArray();
       return docs.map((d) => ({ conversation: d._id, lastSeq: d.lastSeq }));

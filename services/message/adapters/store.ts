@@ -93,4 +93,6 @@ export interface MessageStore extends HealthReporter {
    * `seq`; an older roster never overwrites a newer one.
    */
   setMembers(conversation: string, members: readonly string[], seq: number): Promise<void>;
+  /** How many groups each of these users is listed for (absent users: 0). */
+  groupCounts(users: readonly string[]): Promise<Map<string, number>>;
 }

@@ -59,9 +59,7 @@ export function createPipeline(deps: {
     const t = now();
     for (const { message } of stored) deps.onStored?.(t - message.ts);
     await push(stored);
-    // After the push: if listing fails the batch comes again, finds its messages stored (and
-    // pushed), and lists again.
-    await listMembers(deps.groups, batch.entries, rosters);
+    await listMembers(deps.groups, batch.entries, rosters, deps.logger);
   };
 }
 
@@ -92,13 +90,20 @@ function withAudiences(stored: readonly Sequenced[], rosters: Map<string, Roster
 }
 
 /**
- * Lists each group the batch changed for its members (conversations), from its roster now — also
- * on a redelivery whose changes were stored before, so a listing that failed once catches up.
+ * Lists each group the batch changed for its members (conversations), from its roster now. The
+ * listing is an index beside the messages (membership itself is the membership messages): a
+ * listing the store refuses is logged and left to the group's next change, never retried by
+ * failing the batch — a refusal that persists would otherwise hold its partition forever.
  */
-async function listMembers(groups: GroupStore, entries: readonly SendEntry[], rosters: Map<string, Roster>): Promise<void> {
+async function listMembers(groups: GroupStore, entries: readonly SendEntry[], rosters: Map<string, Roster>, logger: Logger): Promise<void> {
   const changed = new Set(entries.filter((e) => e.kind !== undefined).map((e) => e.conversation));
   for (const c of changed) {
     const r = rosters.get(c);
-    if (r) await groups.setMembers(c, [...r.members], r.seq);
+    if (!r) continue;
+    try {
+      await groups.setMembers(c, [...r.members], r.seq);
+    } catch (err: unknown) {
+      logger.warn({ err, conversation: c, members: r.members.size }, 'listing the group for its members failed; `conversations` lists it from its next change');
+    }
   }
 }

@@ -33,6 +33,10 @@ export interface SendAcceptorOptions {
   maxBodyBytes: number;
   /** Most members a group may have. */
   maxGroupMembers: number;
+  /** Most groups a user may be in (checked against the groups they are listed for). */
+  maxGroupsPerUser: number;
+  /** How many groups each user is listed for now. */
+  groupCounts: (users: readonly string[]) => Promise<Map<string, number>>;
   /** A group's roster as stored now (undefined: no such group). */
   roster: (conversation: string) => Promise<Roster | undefined>;
   now?: () => number;
@@ -62,6 +66,14 @@ export class SendAcceptor {
     this.now = opts.now ?? Date.now;
   }
 
+  /** Refuses users who are in as many groups as a user may be. */
+  private async checkGroupsPerUser(joining: readonly string[]): Promise<void> {
+    if (joining.length === 0) return;
+    const counts = await backend('store', () => this.opts.groupCounts(joining));
+    const full = joining.find((u) => (counts.get(u) ?? 0) >= this.opts.maxGroupsPerUser);
+    if (full !== undefined) throw new BadRequestError(`${full} is in ${counts.get(full)} groups; the limit is ${this.opts.maxGroupsPerUser}`);
+  }
+
   /**
    * A group send or membership change, checked against the group's roster as stored now: only
    * members send, add, remove or leave; a group never grows past maxGroupMembers. A change takes
@@ -73,6 +85,7 @@ export class SendAcceptor {
     if (cmd.kind === 'created') {
       const members = [cmd.from, ...validMembers(cmd.members, true).filter((u) => u !== cmd.from)];
       if (members.length > max) throw new BadRequestError(`a group of ${members.length} members is over the limit of ${max}`);
+      await this.checkGroupsPerUser(members);
       // The group's id derives from the creating send's msgId: a repeated create names the same group.
       const conversation = `${GROUP_PREFIX}${msgId}`;
       return { conversation, to: conversation, body: '', kind: 'created', members };
@@ -89,6 +102,7 @@ export class SendAcceptor {
         const members = validMembers(cmd.members, false);
         const size = new Set([...roster.members, ...members]).size;
         if (size > max) throw new BadRequestError(`the group would have ${size} members; the limit is ${max}`);
+        await this.checkGroupsPerUser(members.filter((u) => !roster.members.has(u)));
         return { conversation, to: conversation, body: '', kind: 'added', members };
       }
       case 'removed':

@@ -102,6 +102,8 @@ export class SwitchboardChart extends Chart {
                   { name: 'REDIS_URL', value: v.redis.url },
                   { name: 'MESSAGE_DRAIN_WINDOW', value: v.message.drainWindow },
                   { name: 'MESSAGE_SHUTDOWN_TIMEOUT', value: v.message.shutdownTimeout },
+                  { name: 'GROUP_MAX_MEMBERS', value: String(v.message.groupMaxMembers) },
+                  { name: 'GROUP_MAX_PER_USER', value: String(v.message.groupMaxPerUser) },
                   { name: 'LOG_LEVEL', value: v.logLevel },
                 ],
                 ...probes('admin'),

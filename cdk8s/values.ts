@@ -28,6 +28,8 @@ export interface SwitchboardValues {
     replicas: number;
     drainWindow: string;
     shutdownTimeout: string;
+    groupMaxMembers: number;
+    groupMaxPerUser: number;
     terminationGracePeriodSeconds: number;
     preStopSleepSeconds: number;
     resources: Resources;
@@ -67,6 +69,8 @@ export const DEFAULT_VALUES: SwitchboardValues = {
     replicas: 2,
     drainWindow: '5s',
     shutdownTimeout: '10s',
+    groupMaxMembers: 10_000,
+    groupMaxPerUser: 1000,
     terminationGracePeriodSeconds: 30,
     preStopSleepSeconds: 5,
     resources: { requests: { cpu: '100m', memory: '192Mi' }, limits: { cpu: '1', memory: '512Mi' } },

@@ -34,6 +34,8 @@ export interface MessageServiceDeps {
 
 /** How stale a group's membership may be when a send is checked against it. */
 const ROSTER_MAX_AGE_MS = 1000;
+/** How long a send waits for the store's membership before it is checked against the last one read. */
+const ROSTER_STALE_AFTER_MS = 250;
 
 /** Most messages in one grouped store write (ten partition batches of the logs' 100). */
 const STORE_WRITE_MAX_MESSAGES = 1000;
@@ -83,7 +85,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     onCountChange: (n) => metrics.subscribers.set(n),
     onPush: (result) => metrics.pushes.inc({ result }),
   });
-  const rosters = new RosterCache(store, { maxAgeMs: ROSTER_MAX_AGE_MS });
+  const rosters = new RosterCache(store, { maxAgeMs: ROSTER_MAX_AGE_MS, staleAfterMs: ROSTER_STALE_AFTER_MS });
   const consumerRosters = new ConsumerRosters((conversations) => readRosters(store, conversations));
   const acceptor = new SendAcceptor({
     log,

@@ -28,11 +28,14 @@ describe('backend restarts during traffic', function () {
   const groupEvents: typeof events = [];
   let groupLoop: Promise<void>;
 
-  /** One send at a time, resent with the same id until accepted (UNAVAILABLE only), ~20/s. */
+  /**
+   * One send at a time, resent with the same id until accepted (UNAVAILABLE only), ~20/s; once the
+   * traffic stops, a send not yet accepted is given up (it was never accepted, so nothing is owed).
+   */
   const sendLoop = async (client: TestClient, prefix: string, target: { to: string } | { conversation: string }, accepted: Set<string>, log: typeof events): Promise<void> => {
     for (let i = 0; running; i++) {
       const id = `${prefix}${i}`;
-      for (;;) {
+      while (running) {
         const sentAt = Date.now();
         const reply = await client.request({ type: 'send', id, ...target, body: id }, 'accepted', 20_000).catch(() => undefined);
         if (reply?.type === 'accepted') {

@@ -61,6 +61,49 @@ describe('group rosters', () => {
     assert.equal(await new RosterCache({ membershipChanges: async () => [] }, { maxAgeMs: 1000 }).get('grp:none'), undefined, 'no such group');
   });
 
+  it('answers with the last roster when the store is slow, shares one read per group, and keeps no read a change overtook', async () => {
+    let now = 0;
+    let reads = 0;
+    let members = ['a'];
+    const pending: Array<() => void> = [];
+    const store = {
+      membershipChanges: async (cs: readonly string[]) => {
+        reads++;
+        const answer = members;
+        await new Promise<void>((resolve) => pending.push(resolve));
+        return cs.map((c) => change(c, 1, 'created', answer));
+      },
+    };
+    const cache = new RosterCache(store, { maxAgeMs: 1000, staleAfterMs: 20, now: () => now });
+    const first = cache.get('grp:g');
+    pending.shift()!();
+    assert.deepEqual([...(await first)!.members], ['a']);
+    now = 2000;
+    members = ['a', 'b'];
+    const t0 = Date.now();
+    const slow = await Promise.all([cache.get('grp:g'), cache.get('grp:g'), cache.get('grp:g')]);
+    assert.ok(Date.now() - t0 < 1000, 'a slow store does not hold the sends');
+    assert.deepEqual(slow.map((r) => [...r!.members]), [['a'], ['a'], ['a']], 'the last roster read');
+    assert.equal(reads, 2, 'one read for the three sends');
+    pending.shift()!();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual([...(await cache.get('grp:g'))!.members], ['a', 'b'], 'the read that came back is kept');
+    assert.equal(reads, 2);
+    now = 4000;
+    members = ['a'];
+    const overtaken = cache.get('grp:g');
+    cache.forget('grp:g'); // a change is stored while that read is out
+    members = ['a', 'c'];
+    const afterChange = cache.get('grp:g');
+    assert.equal(reads, 4, 'forgotten: a read of its own, not the one in flight');
+    pending.shift()!();
+    pending.shift()!();
+    assert.deepEqual([...(await afterChange)!.members], ['a', 'c']);
+    await overtaken;
+    assert.deepEqual([...(await cache.get('grp:g'))!.members], ['a', 'c'], 'the overtaken read is not kept');
+    assert.equal(reads, 4);
+  });
+
   it('hands out member sets that never change: a change replaces the set', () => {
     const r = foldRosters([change('grp:g', 1, 'created', ['a', 'b'])]).get('grp:g')!;
     const before = r.members;

@@ -53,37 +53,64 @@ export async function readRosters(store: Pick<MessageStore, 'membershipChanges'>
 /**
  * The rosters the send path checks, read from the store at most once per `maxAgeMs` per group
  * (so a membership change is in force for sends within that long after it is stored). When the
- * store cannot answer, the last roster read is used, however old: a store outage stops no group's
- * sends, as it stops no direct message (the consumer stores them when it returns).
+ * store cannot answer, or does not answer within `staleAfterMs`, the last roster read is used,
+ * however old: a store outage stops no group's sends, as it stops no direct message (the consumer
+ * stores them when it returns), and a send never waits out the driver's server selection for a
+ * group it has seen. One read per group is in flight at a time; the sends that need it share it.
  */
 export class RosterCache {
   private readonly entries = new Map<string, { roster: Roster | undefined; at: number }>();
+  private readonly reading = new Map<string, Promise<Roster | undefined>>();
 
   constructor(
     private readonly store: Pick<MessageStore, 'membershipChanges'>,
-    private readonly opts: { maxAgeMs: number; maxEntries?: number; now?: () => number },
+    private readonly opts: { maxAgeMs: number; staleAfterMs?: number; maxEntries?: number; now?: () => number },
   ) {}
 
-  /** Forgets a group's roster (its membership changed): the next send reads it again. */
+  /** Forgets a group's roster (its membership changed): the next send reads it again, and a read in flight is not kept. */
   forget(conversation: string): void {
     this.entries.delete(conversation);
+    this.reading.delete(conversation);
   }
 
   async get(conversation: string): Promise<Roster | undefined> {
-    const now = (this.opts.now ?? Date.now)();
     const cached = this.entries.get(conversation);
-    if (cached && now - cached.at < this.opts.maxAgeMs) return cached.roster;
-    let roster: Roster | undefined;
-    try {
-      roster = (await readRosters(this.store, [conversation])).get(conversation);
-    } catch (err: unknown) {
-      if (cached) return cached.roster;
-      throw err;
-    }
-    this.entries.delete(conversation);
-    this.entries.set(conversation, { roster, at: now });
-    if (this.entries.size > (this.opts.maxEntries ?? 10_000)) this.entries.delete(this.entries.keys().next().value!);
-    return roster;
+    if (cached && this.now() - cached.at < this.opts.maxAgeMs) return cached.roster;
+    const read = this.reading.get(conversation) ?? this.read(conversation);
+    if (!cached) return read;
+    const stale = cached.roster;
+    return new Promise<Roster | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(stale), this.opts.staleAfterMs ?? 250);
+      read.then(
+        (roster) => (clearTimeout(timer), resolve(roster)),
+        () => (clearTimeout(timer), resolve(stale)),
+      );
+    });
+  }
+
+  private now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  /** Starts the group's read; its result is kept unless the group was forgotten meanwhile. */
+  private read(conversation: string): Promise<Roster | undefined> {
+    const at = this.now();
+    const read: Promise<Roster | undefined> = readRosters(this.store, [conversation])
+      .then((rosters) => rosters.get(conversation))
+      .then(
+        (roster) => {
+          if (this.reading.get(conversation) !== read) return roster;
+          this.entries.delete(conversation);
+          this.entries.set(conversation, { roster, at });
+          if (this.entries.size > (this.opts.maxEntries ?? 10_000)) this.entries.delete(this.entries.keys().next().value!);
+          return roster;
+        },
+      )
+      .finally(() => {
+        if (this.reading.get(conversation) === read) this.reading.delete(conversation);
+      });
+    this.reading.set(conversation, read);
+    return read;
   }
 }
 

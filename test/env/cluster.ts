@@ -193,6 +193,7 @@ export async function startCluster(say: Say = () => undefined): Promise<Cluster>
   rmSync(RUN, { recursive: true, force: true });
   for (const d of [DIR, RUN, join(DIR, 'certs'), join(DIR, 'cni'), join(DIR, 'kubelet')]) mkdirSync(d, { recursive: true });
   const images = buildImages(step);
+  images.catch(() => undefined); // awaited below, once containerd runs; a failure before that is not unhandled
 
   // Network: the bridge with the host's address, forwarding, bridged traffic through iptables
   // (kube-proxy's rules must see pod-to-Service traffic between pods on the bridge).

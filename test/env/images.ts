@@ -31,7 +31,12 @@ export async function sh(cmd: string, args: string[], log: string, opts: { cwd?:
   const chunks: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => chunks.push(c));
   child.stderr.on('data', (c: Buffer) => chunks.push(c));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(err.code === 'ENOENT' ? `${cmd} is not installed (test/env/provision.sh installs it)` : `${cmd}: ${err.message}`)),
+    );
+    child.on('close', resolve);
+  });
   const out = Buffer.concat(chunks).toString();
   writeFileSync(log, out, { flag: 'a' });
   if (code !== 0) throw new Error(`${cmd} ${args.slice(0, 4).join(' ')} … failed (${code}); see ${log}:\n${out.split('\n').slice(-25).join('\n')}`);

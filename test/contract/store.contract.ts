@@ -91,6 +91,27 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       assert.deepEqual(await f.store.groupCounts(['a', 'c', 'd', 'nobody']), new Map([['a', 2], ['c', 1], ['d', 1], ['nobody', 0]]), 'groups only, direct conversations not counted');
     });
 
+    it('lists a group of hundreds for each member, follows a removal and a member added back, and ignores a late older roster', async () => {
+      const g = 'grp:big';
+      const users = Array.from({ length: 300 }, (_, i) => `u${i}`);
+      const change = (seq: number, kind: StoredMessage['kind'], members: string[]): StoredMessage => ({ ...msg(g, seq, `big-${seq}`, seq * 10), to: g, body: '', kind, members });
+      await f.store.insertMessage(change(1, 'created', users), []);
+      await f.store.setMembers(g, users, 1);
+      for (const u of ['u0', 'u150', 'u299']) assert.deepEqual(await f.store.listConversations(u, 10), [{ conversation: g, lastSeq: 1 }], u);
+      await f.store.insertMessage(change(2, 'removed', ['u150']), []);
+      await f.store.setMembers(g, users.filter((u) => u !== 'u150'), 2);
+      await f.store.setMembers(g, users, 1); // the older roster again, late: ignored
+      assert.deepEqual(await f.store.listConversations('u150', 10), [], 'removed');
+      assert.deepEqual(await f.store.listConversations('u151', 10), [{ conversation: g, lastSeq: 2 }]);
+      assert.deepEqual(await f.store.groupCounts(['u0', 'u150', 'nobody']), new Map([['u0', 1], ['u150', 0], ['nobody', 0]]));
+      await f.store.insertMessage(change(3, 'added', ['u150']), []);
+      await f.store.setMembers(g, users, 3);
+      assert.deepEqual(await f.store.listConversations('u150', 10), [{ conversation: g, lastSeq: 3 }], 'added back');
+      await f.store.insertMessage(msg('dm:u0:u1', 1, 'big-dm', 5), ['u0', 'u1']);
+      assert.deepEqual(await f.store.listConversations('u0', 10), [{ conversation: g, lastSeq: 3 }, { conversation: 'dm:u0:u1', lastSeq: 1 }], 'groups and direct conversations, most recent first');
+      assert.deepEqual(await f.store.listConversations('u0', 1), [{ conversation: g, lastSeq: 3 }]);
+    });
+
     it('reads ranges in seq order with limits', async () => {
       for (let i = 1; i <= 5; i++) await f.store.insertMessage(msg('dm:a:b', i, `r${i}`), ['a', 'b']);
       await f.store.insertMessage(msg('dm:a:c', 1, 'other'), ['a', 'c']);

@@ -202,5 +202,11 @@ for (const backends of ['embedded', 'real'] as const) describe(`group conversati
     }
     const pushes = (await metricValue(`http://127.0.0.1:${message.httpPort}`, 'switchboard_message_pushes_total', 'result="sent"')) - pushesBefore;
     assert.equal(pushes, 20, 'one push per gateway per message, not one per member');
+    // `conversations` lists the group for every member, the last one added included.
+    for (const m of [members[0]!, await open(users.at(-1)!)]) {
+      await eventually('the group of 10,000 listed for its member', async () =>
+        ((await m.request({ type: 'conversations', id: uid('l') }, 'conversations')).items as Frame[]).some((i) => i.conversation === conversation && i.lastSeq === 20),
+      );
+    }
   });
 });

@@ -24,18 +24,36 @@ interface ConversationDoc {
   members: string[];
   lastSeq: number;
   lastActive: number;
-  /** A group's: the seq its listed members are as of. */
+  /** A group's: the seq its listed members (memberships) are as of. */
   membersSeq?: number;
+}
+
+/**
+ * Who a group is listed for: one document per (group, user) that ever was a member, so that a
+ * group of any size is indexed per user (an array of 10,000 members in the conversation document
+ * is one index row on FerretDB, which refuses it past about 150). `seq`: the roster it is as of.
+ */
+interface MembershipDoc {
+  _id: string;
+  conversation: string;
+  user: string;
+  member: boolean;
+  seq: number;
 }
 
 const DUPLICATE_KEY = 11000;
 /** Most statements per update command (see touchConversations). */
 const UPDATE_SLICE = 16;
+/** Most documents per insert of membership rows. */
+const INSERT_SLICE = 1000;
 const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
+/** A bulk write whose every failed statement hit an existing _id. */
+const onlyDuplicateKeys = (err: unknown): err is MongoBulkWriteError => err instanceof MongoBulkWriteError && [err.writeErrors].flat().every((e) => e.code === DUPLICATE_KEY);
 
 /**
  * The store on MongoDB (official driver), write concern majority. messages: _id = msgId, unique
- * (conversation, seq); conversations: members + lastSeq, for listing and for the consumer's seqs.
+ * (conversation, seq); conversations: lastSeq for the consumer's seqs, and the two users of a
+ * direct conversation for listing; memberships: who each group is listed for.
  */
 export function createMongoStore(opts: MongoStoreOptions): MessageStore {
   const client = new MongoClient(opts.uri, {
@@ -48,6 +66,7 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
   let db: Db | undefined;
   let messages!: Collection<MessageDoc>;
   let conversations!: Collection<ConversationDoc>;
+  let memberships!: Collection<MembershipDoc>;
   let healthy: CheckResult = { ok: false, detail: 'not connected' };
   let timer: NodeJS.Timeout | undefined;
   let checking = false;
@@ -117,8 +136,11 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
       db = client.db(new URL(opts.uri.replace(/^mongodb(\+srv)?:/, 'http:')).pathname.slice(1) || opts.database);
       messages = db.collection<MessageDoc>('messages');
       conversations = db.collection<ConversationDoc>('conversations');
+      memberships = db.collection<MembershipDoc>('memberships');
       await messages.createIndex({ conversation: 1, seq: 1 }, { unique: true, name: 'conversation_seq' });
       await conversations.createIndex({ members: 1, lastActive: -1 }, { name: 'members_lastActive' });
+      await memberships.createIndex({ user: 1, member: 1 }, { name: 'user_member' });
+      await memberships.createIndex({ conversation: 1 }, { name: 'conversation' });
       healthy = { ok: true, detail: `connected to ${db.databaseName}` };
       timer = setInterval(() => void check(), opts.checkIntervalMs ?? 5000);
       timer.unref();
@@ -190,29 +212,65 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
       return docs.map(fromDoc);
     },
     async setMembers(conversation, members, seq) {
-      await conversations.updateOne(
+      // Only a roster newer than the one listed goes on: a late, older one is ignored.
+      const claimed = await conversations.updateOne(
         { _id: conversation, $or: [{ membersSeq: { $lt: seq } }, { membersSeq: { $exists: false } }] },
-        { $set: { members: [...members], membersSeq: seq } },
+        { $set: { membersSeq: seq } },
       );
+      if (claimed.matchedCount === 0) return;
+      // Write only who changed. A user never listed before gets a row of their own (one insert for
+      // all of them); a row that exists keeps the newest roster that wrote it: an update as of an
+      // older seq matches nothing, and its upsert's duplicate key is that newer row.
+      const want = new Set(members);
+      const rows = new Map((await memberships.find({ conversation }, { projection: { user: 1, member: 1 } }).toArray()).map((r) => [r.user, r.member]));
+      const fresh = [...want].filter((u) => !rows.has(u));
+      const changed: Array<[string, boolean]> = [];
+      for (const u of want) if (rows.get(u) === false) changed.push([u, true]);
+      for (const [u, member] of rows) if (member && !want.has(u)) changed.push([u, false]);
+      const row = (user: string, member: boolean): MembershipDoc => ({ _id: `${conversation}|${user}`, conversation, user, member, seq });
+      for (let i = 0; i < fresh.length; i += INSERT_SLICE) {
+        const slice = fresh.slice(i, i + INSERT_SLICE);
+        try {
+          await memberships.insertMany(slice.map((u) => row(u, true)), { ordered: false });
+        } catch (err: unknown) {
+          if (!onlyDuplicateKeys(err)) throw err;
+          // Listed meanwhile by another writer: those go the conditional way.
+          for (const e of [err.writeErrors].flat()) changed.push([slice[e.index]!, true]);
+        }
+      }
+      for (let i = 0; i < changed.length; i += UPDATE_SLICE) {
+        const ops: AnyBulkWriteOperation<MembershipDoc>[] = changed.slice(i, i + UPDATE_SLICE).map(([user, member]) => ({
+          updateOne: { filter: { _id: `${conversation}|${user}`, seq: { $lt: seq } }, update: { $set: { member, seq }, $setOnInsert: { conversation, user } }, upsert: true },
+        }));
+        try {
+          await memberships.bulkWrite(ops, { ordered: false });
+        } catch (err: unknown) {
+          if (!onlyDuplicateKeys(err)) throw err;
+        }
+      }
     },
     async groupCounts(users) {
       const out = new Map<string, number>(users.map((u) => [u, 0]));
       if (users.length === 0) return out;
-      // Groups carry membersSeq (set by setMembers); direct conversations never do.
-      const rows = await conversations
-        .aggregate<{ _id: string; n: number }>([
-          { $match: { members: { $in: [...users] }, membersSeq: { $exists: true } } },
-          { $unwind: '$members' },
-          { $match: { members: { $in: [...users] } } },
-          { $group: { _id: '$members', n: { $sum: 1 } } },
-        ])
+      const rows = await memberships
+        .aggregate<{ _id: string; n: number }>([{ $match: { user: { $in: [...users] }, member: true } }, { $group: { _id: '$user', n: { $sum: 1 } } }])
         .toArray();
       for (const r of rows) out.set(r._id, r.n);
       return out;
     },
     async listConversations(user, limit): Promise<ConversationSummary[]> {
-      const docs = await conversations.find({ members: user }).sort({ lastActive: -1, _id: 1 }).limit(limit).toArray();
-      return docs.map((d) => ({ conversation: d._id, lastSeq: d.lastSeq }));
+      const byActivity = { lastActive: -1, _id: 1 } as const;
+      const projection = { lastSeq: 1, lastActive: 1 };
+      const [direct, groups] = await Promise.all([
+        conversations.find({ members: user }, { projection }).sort(byActivity).limit(limit).toArray(),
+        memberships.find({ user, member: true }, { projection: { conversation: 1 } }).toArray(),
+      ]);
+      const listedGroups = groups.length === 0 ? [] : await conversations.find({ _id: { $in: groups.map((g) => g.conversation) } }, { projection }).toArray();
+      const all = new Map([...direct, ...listedGroups].map((d) => [d._id, d]));
+      return [...all.values()]
+        .sort((a, b) => b.lastActive - a.lastActive || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0))
+        .slice(0, limit)
+        .map((d) => ({ conversation: d._id, lastSeq: d.lastSeq }));
     },
   };
 }

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { createInterface, clearLine, cursorTo, moveCursor, type Interface } from 'node:readline';
 import WebSocket from 'ws';
 import { SignJWT } from 'jose';
-import { ChatCore, SUBPROTOCOL, type ChatEvent, type CoreSocket, type SocketHandlers } from './web/chat-core.js';
+import { ChatCore, SUBPROTOCOL, describeMembership, type ChatEvent, type CoreSocket, type SocketHandlers } from './web/chat-core.js';
 
 function usage(message: string): never {
   process.stderr.write(
@@ -181,7 +181,7 @@ function runInteractive(): void {
     } else process.stdout.write(`${line}\n`);
   };
   const showMessage = (m: { conversation: string; seq?: number; from: string; body: string; kind?: string; members?: string[] }): void =>
-    print(`[${m.conversation}${m.seq === undefined ? '' : ` #${m.seq}`}] ${m.from}${m.kind === undefined ? `: ${m.body}` : ` ${membership(m.kind, m.members ?? [])}`}`);
+    print(`[${m.conversation}${m.seq === undefined ? '' : ` #${m.seq}`}] ${m.from}${m.kind === undefined ? `: ${m.body}` : ` ${describeMembership(m.kind, m.members ?? [], m.from)}`}`);
   /** The group frames this client has asked for, by request id. */
   const groupRequests = new Map<string, string>();
   const groupFrame = (frame: Record<string, unknown> & { type: string }, what: string): void => {
@@ -191,6 +191,7 @@ function runInteractive(): void {
   };
   const switchTo = (to: string): void => {
     target = to;
+    if (to.startsWith('grp:')) core.follow(to);
     rl?.setPrompt(`${values.user ?? 'you'} → ${target}> `);
     print(`now talking to ${target}`);
   };
@@ -326,22 +327,7 @@ function runInteractive(): void {
     if (tty) rl?.prompt();
   });
   rl.on('close', quit);
+  if (target.startsWith('grp:')) core.follow(target);
   core.start();
   if (tty) rl.prompt();
-}
-
-/** A membership message as a line: "created the group with a, b", "added c", "removed c", "left". */
-function membership(kind: string, members: readonly string[]): string {
-  switch (kind) {
-    case 'created':
-      return `created the group with ${members.join(', ')}`;
-    case 'added':
-      return `added ${members.join(', ')}`;
-    case 'removed':
-      return `removed ${members.join(', ')}`;
-    case 'left':
-      return 'left';
-    default:
-      return `${kind} ${members.join(', ')}`;
-  }
 }

@@ -120,6 +120,64 @@ describe('the chat page in a real browser', function () {
     assert.deepEqual(outside, [], 'the page loads nothing from outside the gateway and throws nothing');
   });
 
+  it('a group on the page: create it, talk in it, a member joins by its id and reads its history, members, remove', async () => {
+    const visible = (page: Page): Promise<string[]> =>
+      page.$$eval('#messages li:not(.note):not([hidden]):not(.pending)', (ls) => ls.map((l) => l.firstChild?.textContent ?? ''));
+    const waitForVisible = (page: Page, text: string): Promise<void> => eventually(`"${text}" shown on the page`, async () => (await visible(page)).includes(text), 20_000, 100);
+    const ann = await openPage();
+    const ben = await openPage();
+    await login(ann, 'ann', 'ben');
+    await login(ben, 'ben', 'ann');
+    await say(ann, 'a direct message first');
+    await waitForLine(ben, 'a direct message first');
+
+    await ann.type('#group-users', 'ben, cat');
+    await ann.click('#group-create');
+    await ann.waitForFunction("document.querySelector('#who').textContent.includes('grp:')");
+    const group = await ann.$eval('#talk-to', (e) => (e as unknown as { value: string }).value);
+    assert.match(group, /^grp:/);
+    await waitForVisible(ann, 'ann created the group with ben, cat');
+    assert.equal(await ann.$eval('#group-only', (e) => e.hasAttribute('hidden')), false, 'group buttons shown in a group');
+    await say(ann, 'hello group');
+    await waitForVisible(ann, 'hello group');
+    assert.deepEqual(await visible(ann), ['ann created the group with ben, cat', 'hello group'], 'the direct conversation is not shown with the group');
+
+    // Ben is told of the group in "talk to" and opens it.
+    await ben.waitForFunction(`[...document.querySelector('#talk-to').options].some((o) => o.value === ${JSON.stringify(group)} && o.textContent.includes('(2 new)'))`);
+    await ben.select('#talk-to', group);
+    await waitForVisible(ben, 'hello group');
+    assert.deepEqual(await visible(ben), ['ann created the group with ben, cat', 'hello group']);
+    await say(ben, 'hi all');
+    await waitForVisible(ann, 'hi all');
+
+    // Cat joins later by typing the group's id, and reads what was said before.
+    const cat = await openPage();
+    await login(cat, 'cat', group);
+    await waitForVisible(cat, 'hi all');
+    assert.deepEqual(await visible(cat), ['ann created the group with ben, cat', 'hello group', 'hi all']);
+
+    await ann.click('#group-members');
+    await ann.waitForSelector('#messages li.members:not([hidden])');
+    assert.equal(await ann.$eval('#messages li.members', (e) => e.textContent), 'members: ann, ben, cat');
+
+    await ann.type('#group-users', 'cat');
+    await ann.click('#group-remove');
+    await waitForVisible(cat, 'ann removed cat');
+    await say(ann, 'said after cat was removed');
+    await waitForVisible(ben, 'said after cat was removed');
+    await say(cat, 'may I still?');
+    await cat.waitForSelector('#messages li.failed');
+    assert.match(await cat.$eval('#messages li.failed .meta', (e) => e.textContent ?? ''), /not sent: FORBIDDEN/);
+    // After a reload the removed member's history ends at the removal.
+    await cat.reload();
+    await cat.waitForSelector('#status[data-state="connected"]');
+    await waitForVisible(cat, 'ann removed cat');
+    assert.deepEqual(await visible(cat), ['ann created the group with ben, cat', 'hello group', 'hi all', 'ann removed cat']);
+
+    await ben.screenshot({ path: `${TEST_OUTPUT}/chat-page-group.png` });
+    assert.deepEqual(outside, [], 'the page loads nothing from outside the gateway and throws nothing');
+  });
+
   it('follows CONNECT_ALLOWED_ORIGINS: a page whose origin is not allowed says so and its WebSocket is refused', async () => {
     connect.kill('SIGTERM');
     await connect.exited;

@@ -3,9 +3,10 @@
  * The browser chat page served by Connect at `/` (CONNECT_DEMO_PAGE=true). No build step: it
  * runs the same protocol logic as the terminal client (chat-core.js). The credentials of a tab
  * live in sessionStorage, so a reload reconnects and shows the history, and two tabs can be two
- * users.
+ * users. It shows one conversation at a time (a person, or a group `grp:…`), picked in "talk to";
+ * the group bar creates a group, adds, removes, lists members and leaves.
  */
-import { ChatCore, SUBPROTOCOL } from './chat-core.js';
+import { ChatCore, SUBPROTOCOL, describeMembership } from './chat-core.js';
 
 const USER_ID = /^[A-Za-z0-9_.:@-]{1,64}$/;
 const STORAGE_KEY = 'switchboard.chat';
@@ -75,34 +76,95 @@ function showLogin() {
   }
 }
 
-/** @param {string} text @param {string} [cls] @param {string} [meta] */
-function addLine(text, cls = '', meta = '') {
-  const list = $('messages');
-  const li = document.createElement('li');
-  li.className = cls;
-  li.textContent = text;
-  if (meta) {
-    const m = document.createElement('span');
-    m.className = 'meta';
-    m.textContent = meta;
-    li.append(m);
-  }
-  list.append(li);
-  list.scrollTop = list.scrollHeight;
-  return li;
+/** The direct conversation of two users: dm:<min>:<max> in string order (as the server names it). */
+function dmOf(/** @type {string} */ a, /** @type {string} */ b) {
+  return a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`;
+}
+
+/** User ids from "a, b c": split on spaces and commas. */
+function userList(/** @type {string} */ text) {
+  return text.split(/[\s,]+/).filter((u) => u !== '');
 }
 
 /** @param {{user?: string, token?: string, peer: string}} login */
 function startChat(login) {
   sessionStorage.setItem(STORAGE_KEY, JSON.stringify(login));
-  const me = login.user ?? tokenSubject(login.token ?? '');
+  let me = login.user ?? tokenSubject(login.token ?? '');
+  let peer = login.peer;
   $('login').hidden = true;
   $('chat').hidden = false;
-  $('who').textContent = `${me || 'you'} → ${login.peer}`;
   $('messages').replaceChildren();
+  $('talk-to').replaceChildren();
   /** @type {Map<string, HTMLElement>} */
   const pending = new Map();
+  /** The group requests in flight, by request id: what they asked for. @type {Map<string, string>} */
+  const groupRequests = new Map();
+  /** Messages arrived in conversations other than the one shown, by peer. @type {Map<string, number>} */
+  const unread = new Map();
+  const talkTo = /** @type {HTMLSelectElement} */ ($('talk-to'));
   let refusedHint = '';
+
+  const conversationOf = (/** @type {string} */ p) => (p.startsWith('grp:') ? p : dmOf(me, p));
+  /** The peer a conversation is talked to through: the group itself, or the other user of a dm. */
+  const peerOf = (/** @type {string} */ conversation) => {
+    if (!conversation.startsWith('dm:')) return conversation;
+    const pair = conversation.slice(3);
+    if (pair.startsWith(`${me}:`)) return pair.slice(me.length + 1);
+    if (pair.endsWith(`:${me}`)) return pair.slice(0, -me.length - 1);
+    return pair;
+  };
+  /** Adds a conversation to "talk to" (once) and refreshes its unread count. */
+  const listPeer = (/** @type {string} */ p) => {
+    let option = /** @type {HTMLOptionElement | undefined} */ ([...talkTo.options].find((o) => o.value === p));
+    if (!option) {
+      option = document.createElement('option');
+      option.value = p;
+      talkTo.append(option);
+    }
+    const n = unread.get(p) ?? 0;
+    option.textContent = `${p.startsWith('grp:') ? 'group ' : ''}${p}${n > 0 ? ` (${n} new)` : ''}`;
+  };
+  /** Shows one conversation: its lines, its name, the group buttons when it is a group. */
+  const switchTo = (/** @type {string} */ p) => {
+    peer = p;
+    unread.delete(p);
+    listPeer(p);
+    talkTo.value = p;
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ ...login, peer }));
+    $('who').textContent = `${me || 'you'} → ${peer}`;
+    $('group-only').hidden = !peer.startsWith('grp:');
+    if (peer.startsWith('grp:')) core?.follow(peer);
+    const shown = conversationOf(peer);
+    for (const li of /** @type {NodeListOf<HTMLElement>} */ ($('messages').querySelectorAll('li[data-conversation]'))) li.hidden = li.dataset.conversation !== shown;
+  };
+
+  /** @param {string} text @param {string} [cls] @param {string} [meta] @param {string} [conversation] */
+  const addLine = (text, cls = '', meta = '', conversation = '') => {
+    const list = $('messages');
+    const li = document.createElement('li');
+    li.className = cls;
+    li.textContent = text;
+    if (meta) {
+      const m = document.createElement('span');
+      m.className = 'meta';
+      m.textContent = meta;
+      li.append(m);
+    }
+    if (conversation) {
+      li.dataset.conversation = conversation;
+      li.hidden = conversation !== conversationOf(peer);
+    }
+    list.append(li);
+    list.scrollTop = list.scrollHeight;
+    return li;
+  };
+
+  /** Sends a group frame (create, add, remove, leave, members) and remembers what it asked. */
+  const groupFrame = (/** @type {Record<string, unknown> & {type: string}} */ frame, /** @type {string} */ what) => {
+    const id = `${frame.type}-${newId()}`;
+    if (core?.sendFrame({ ...frame, id })) groupRequests.set(id, what);
+    else addLine('not connected; try again once connected', 'note');
+  };
 
   core = new ChatCore({
     newId,
@@ -130,6 +192,10 @@ function startChat(login) {
           if (e.attempt === 1) setStatus('connecting', 'connecting…');
           break;
         case 'connected':
+          if (me !== e.user) {
+            me = e.user;
+            switchTo(peer);
+          }
           setStatus('connected', `connected as ${e.user} on ${e.instance}`);
           if (e.reconnect) addLine(`reconnected (${e.instance}); catching up`, 'note');
           break;
@@ -143,10 +209,14 @@ function startChat(login) {
         case 'message': {
           const m = e.message;
           const mine = m.from === core?.user;
-          const li = addLine(m.body, mine ? 'mine' : '', `${m.from} · ${m.conversation} #${m.seq} · ${new Date(m.ts).toLocaleTimeString()}`);
+          const membership = m.kind !== undefined;
+          const text = membership ? `${m.from} ${describeMembership(m.kind ?? '', m.members ?? [], m.from)}` : m.body;
+          const li = addLine(text, membership ? 'membership' : mine ? 'mine' : '', `${m.from} · ${m.conversation} #${m.seq} · ${new Date(m.ts).toLocaleTimeString()}`, m.conversation);
           li.dataset.msgId = m.msgId;
           li.dataset.seq = String(m.seq);
-          li.dataset.conversation = m.conversation;
+          const from = peerOf(m.conversation);
+          if (m.conversation !== conversationOf(peer)) unread.set(from, (unread.get(from) ?? 0) + 1);
+          listPeer(from);
           break;
         }
         case 'accepted': {
@@ -170,6 +240,17 @@ function startChat(login) {
           }
           break;
         }
+        case 'frame': {
+          // Answers to the group requests; an error among them is reported by the 'error' event.
+          const what = groupRequests.get(String(e.frame.id));
+          if (what === undefined) break;
+          groupRequests.delete(String(e.frame.id));
+          if (e.frame.type === 'accepted' && what === 'create') switchTo(String(e.frame.conversation));
+          else if (e.frame.type === 'members') {
+            addLine(`members: ${(e.frame.members ?? []).join(', ')}`, 'note members', '', String(e.frame.conversation));
+          }
+          break;
+        }
         case 'error':
           addLine(`error ${e.code}: ${e.message}`, 'note');
           break;
@@ -180,14 +261,29 @@ function startChat(login) {
   });
   if (!config.originAllowed) refusedHint = `origin ${config.origin} is not allowed by the gateway`;
 
+  talkTo.onchange = () => switchTo(talkTo.value);
   $('compose').onsubmit = (ev) => {
     ev.preventDefault();
     const text = input('text').value.trim();
     if (!text || !core) return;
-    const id = core.send(login.peer, text);
-    pending.set(id, addLine(text, 'mine pending', 'sending…'));
+    const id = core.send(peer, text);
+    pending.set(id, addLine(text, 'mine pending', 'sending…', conversationOf(peer)));
     input('text').value = '';
   };
+  const users = () => {
+    const list = userList(input('group-users').value);
+    input('group-users').value = '';
+    return list;
+  };
+  $('group-tools').onsubmit = (ev) => {
+    ev.preventDefault();
+    groupFrame({ type: 'group.create', members: users() }, 'create');
+  };
+  $('group-add').onclick = () => groupFrame({ type: 'group.add', conversation: peer, members: users() }, 'add');
+  $('group-remove').onclick = () => groupFrame({ type: 'group.remove', conversation: peer, members: users() }, 'remove');
+  $('group-members').onclick = () => groupFrame({ type: 'group.members', conversation: peer }, 'members');
+  $('group-leave').onclick = () => groupFrame({ type: 'group.leave', conversation: peer }, 'leave');
+  switchTo(peer);
   core.start();
   input('text').focus();
 }
@@ -197,7 +293,7 @@ $('login').onsubmit = (ev) => {
   const peer = input('peer').value.trim();
   const user = input('user').value.trim();
   const token = /** @type {HTMLTextAreaElement} */ ($('token')).value.trim();
-  if (!USER_ID.test(peer)) return setStatus('refused', 'the peer must be a user id (1-64 of A-Z a-z 0-9 _ . : @ -)');
+  if (!USER_ID.test(peer)) return setStatus('refused', 'talk to a user id or a group id (1-64 of A-Z a-z 0-9 _ . : @ -)');
   if (token) return startChat({ token, peer });
   if (config.authMode !== 'insecure-dev') return setStatus('refused', 'paste a token');
   if (!USER_ID.test(user)) return setStatus('refused', 'your user id must be 1-64 of A-Z a-z 0-9 _ . : @ -');

@@ -20,6 +20,28 @@ import { ReconnectPolicy } from '../../shared/backoff.js';
 
 export { SUBPROTOCOL } from '../../shared/ws-protocol.js';
 
+/**
+ * A group membership message in words, after its sender's name: "created the group with b, c",
+ * "added c", "removed c", "left".
+ * @param {string} kind @param {readonly string[]} members @param {string} [from] the sender (not repeated among the first members)
+ */
+export function describeMembership(kind, members, from) {
+  switch (kind) {
+    case 'created': {
+      const others = members.filter((m) => m !== from);
+      return others.length > 0 ? `created the group with ${others.join(', ')}` : 'created the group';
+    }
+    case 'added':
+      return `added ${members.join(', ')}`;
+    case 'removed':
+      return `removed ${members.join(', ')}`;
+    case 'left':
+      return 'left';
+    default:
+      return `${kind} ${members.join(', ')}`;
+  }
+}
+
 /** Codes after which a send is final (retrying the same frame cannot succeed). */
 const FINAL_SEND_ERRORS = new Set(['BAD_REQUEST', 'TOO_LARGE', 'FORBIDDEN', 'INTERNAL']);
 /** How long a gap may stay unexplained by `sync` before the held messages are shown anyway. */
@@ -154,6 +176,8 @@ export class ChatCore {
     this.timers = new Set();
     /** Catch-up requests in flight; `caught-up` is reported when it returns to 0. */
     this.catchUpPending = 0;
+    /** Conversations kept caught up even when `conversations` does not list them (see follow). @type {Set<string>} */
+    this.followed = new Set();
   }
 
   /** Opens the connection (and keeps reopening it until stop()). */
@@ -169,6 +193,19 @@ export class ChatCore {
     this.timers.clear();
     this.socket?.close(1000, 'bye');
     this.emit({ kind: 'stopped' });
+  }
+
+  /**
+   * Keeps a conversation caught up even when `conversations` does not list it: a group this user
+   * was removed from still reads up to the removal, and one just joined by its id reads at once.
+   * @param {string} conversation
+   */
+  follow(conversation) {
+    this.followed.add(conversation);
+    if (this.initialCatchUpDone && !this.conversations.has(conversation)) {
+      this.state(conversation, 0);
+      this.fillGap(conversation);
+    }
   }
 
   /** Sends that are not accepted yet. */
@@ -351,7 +388,8 @@ export class ChatCore {
       const c = this.conversations.get(conversation);
       if (c) {
         c.syncing = false;
-        this.later(() => this.fillGap(conversation), this.opts.resendDelayMs ?? 500);
+        // Not a member (FORBIDDEN) or a bad id is final; anything else is asked again.
+        if (!FINAL_SEND_ERRORS.has(code)) this.later(() => this.fillGap(conversation), this.opts.resendDelayMs ?? 500);
       }
       this.catchUpDone();
     } else if (frame.id && frame.id.startsWith('conversations:')) {
@@ -451,10 +489,17 @@ export class ChatCore {
 
   /** @private @param {Frame} frame */
   onConversations(frame) {
+    const listed = new Set();
     for (const item of frame.items ?? []) {
+      listed.add(item.conversation);
       const c = this.state(item.conversation, item.lastSeq);
       if (item.lastSeq < c.lastSeq) this.resetConversation(item.conversation);
       if (item.lastSeq > c.lastSeq) this.fillGap(item.conversation);
+    }
+    for (const f of this.followed) {
+      if (listed.has(f)) continue;
+      this.state(f, 0);
+      this.fillGap(f);
     }
     this.catchUpDone();
   }

@@ -141,7 +141,8 @@ provision_kube() {
 # same k8s.io/kubernetes module as kube-apiserver; CoreDNS as cluster DNS; Prometheus and promtool
 # (Kubernetes and DNS service discovery only: the proxy refuses one of its other SD modules).
 provision_cluster() {
-  apt_install containerd runc containernetworking-plugins iptables conntrack debootstrap # debootstrap: the images' Debian root
+  # debootstrap and buildah build the images (test/env/images.ts), gcc with libc6-dev their static pause binary
+  apt_install containerd runc containernetworking-plugins iptables conntrack debootstrap buildah gcc libc6-dev
   local minor=${KUBE_VERSION#v1.}
   local mod
   mod=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')

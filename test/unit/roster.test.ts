@@ -102,6 +102,15 @@ describe('group rosters', () => {
     await overtaken;
     assert.deepEqual([...(await cache.get('grp:g'))!.members], ['a', 'c'], 'the overtaken read is not kept');
     assert.equal(reads, 4);
+    now = 6000;
+    const hung = cache.get('grp:g'); // this read never answers
+    assert.deepEqual([...(await hung)!.members], ['a', 'c'], 'stale while it hangs');
+    now = 6000 + 30_000;
+    members = ['a', 'd'];
+    const replaced = cache.get('grp:g');
+    assert.equal(reads, 6, 'a read that never answered is replaced after abandonAfterMs');
+    pending.pop()!();
+    assert.deepEqual([...(await replaced)!.members], ['a', 'd']);
   });
 
   it('hands out member sets that never change: a change replaces the set', () => {

@@ -60,11 +60,12 @@ export async function readRosters(store: Pick<MessageStore, 'membershipChanges'>
  */
 export class RosterCache {
   private readonly entries = new Map<string, { roster: Roster | undefined; at: number }>();
-  private readonly reading = new Map<string, Promise<Roster | undefined>>();
+  /** The read in flight per group, and when it started (one that never answers is replaced after `abandonAfterMs`). */
+  private readonly reading = new Map<string, { read: Promise<Roster | undefined>; at: number }>();
 
   constructor(
     private readonly store: Pick<MessageStore, 'membershipChanges'>,
-    private readonly opts: { maxAgeMs: number; staleAfterMs?: number; maxEntries?: number; now?: () => number },
+    private readonly opts: { maxAgeMs: number; staleAfterMs?: number; abandonAfterMs?: number; maxEntries?: number; now?: () => number },
   ) {}
 
   /** Forgets a group's roster (its membership changed): the next send reads it again, and a read in flight is not kept. */
@@ -76,7 +77,8 @@ export class RosterCache {
   async get(conversation: string): Promise<Roster | undefined> {
     const cached = this.entries.get(conversation);
     if (cached && this.now() - cached.at < this.opts.maxAgeMs) return cached.roster;
-    const read = this.reading.get(conversation) ?? this.read(conversation);
+    const inFlight = this.reading.get(conversation);
+    const read = inFlight && this.now() - inFlight.at < (this.opts.abandonAfterMs ?? 30_000) ? inFlight.read : this.read(conversation);
     if (!cached) return read;
     const stale = cached.roster;
     return new Promise<Roster | undefined>((resolve) => {
@@ -99,7 +101,7 @@ export class RosterCache {
       .then((rosters) => rosters.get(conversation))
       .then(
         (roster) => {
-          if (this.reading.get(conversation) !== read) return roster;
+          if (this.reading.get(conversation)?.read !== read) return roster;
           this.entries.delete(conversation);
           this.entries.set(conversation, { roster, at });
           if (this.entries.size > (this.opts.maxEntries ?? 10_000)) this.entries.delete(this.entries.keys().next().value!);
@@ -107,9 +109,9 @@ export class RosterCache {
         },
       )
       .finally(() => {
-        if (this.reading.get(conversation) === read) this.reading.delete(conversation);
+        if (this.reading.get(conversation)?.read === read) this.reading.delete(conversation);
       });
-    this.reading.set(conversation, read);
+    this.reading.set(conversation, { read, at });
     return read;
   }
 }

@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createConnection, createServer } from 'node:net';
-import { mkdirSync, openSync, closeSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, rmSync, writeFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -31,16 +31,49 @@ export interface ManagedServer {
   readonly running: boolean;
 }
 
-/** A loopback port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Whether a loopback listener can bind `port` now (0: the kernel picks; resolves with the port). */
+function tryListen(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+    s.once('error', () => resolve(undefined));
+    s.listen(port, '127.0.0.1', () => {
+      const bound = (s.address() as { port: number }).port;
+      s.close(() => resolve(bound));
     });
   });
+}
+
+/** The lowest port of the kernel's ephemeral range (what `listen(0)` and outgoing connections get). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 0 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+const handedOut = new Set<number>();
+/**
+ * A loopback port that was free a moment ago, below the kernel's ephemeral range: a port the
+ * kernel hands out for `listen(0)` or an outgoing connection can never take it between this call
+ * and its server's bind (nor while that server restarts). Below 30000 too, Kubernetes' NodePort
+ * range on the test cluster's node. Never the same port twice in a process.
+ */
+export async function freePort(): Promise<number> {
+  const low = 10_000;
+  const high = Math.min(29_999, ephemeralLow() - 1);
+  for (let attempt = 0; high - low > 1000 && attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port)) continue;
+    if ((await tryListen(port)) === port) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  const port = await tryListen(0);
+  if (port === undefined) throw new Error('no free loopback port');
+  return port;
 }
 
 /** Sends `payload` to host:port and resolves with the first reply (or rejects). */

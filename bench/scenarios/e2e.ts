@@ -94,7 +94,16 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
       // Warm-up (not recorded): the JIT, connection pools and the consumer group settle.
       await load.step(LABEL[sys], `${sys}-warm`, o.rates[0]!, 3000, 500, o.progress, pids);
       steps = await ladder(o.rates, start, async (rate) => {
+        const before = await sendTimes(connect.admin, message.admin);
         const step = await load.step(LABEL[sys], `${sys}-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, pids);
+        if (rate === CPU_RATE && step.ackLatency) {
+          // Where the mean send → accepted went at this step: the gateway's call to Message and back,
+          // and within it the log append; the rest is the client ↔ gateway WebSocket hop.
+          const after = await sendTimes(connect.admin, message.admin);
+          const mean = (k: 'connect' | 'append') => (after[k].count > before[k].count ? Math.round(((after[k].sum - before[k].sum) / (after[k].count - before[k].count)) * 1000 * 100) / 100 : NaN);
+          figures[`${LABEL[sys]}: send → accepted at ${rate} msg/s, rep ${rep} (mean ms): at the client / gateway → Message → gateway / log append`] =
+            `${step.ackLatency.mean} / ${mean('connect')} / ${mean('append')}`;
+        }
         o.progress(`${LABEL[sys]} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms, achieved ${Math.round(step.achievedPerSec)}/s`);
         return { ...step, rep };
       });
@@ -116,6 +125,29 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
   } finally {
     await killAll(procs);
   }
+}
+
+/** Running sum (s) and count of a histogram in a /metrics text, over its series carrying `labels` (zeros when absent). */
+function sumCount(metrics: string, name: string, labels: readonly string[] = []): { sum: number; count: number } {
+  const value = (kind: string): number => {
+    let total = 0;
+    for (const line of metrics.split('\n')) {
+      if (line.startsWith(`${name}_${kind}{`) || line.startsWith(`${name}_${kind} `)) {
+        if (labels.every((l) => line.includes(l))) total += Number(line.split(' ').at(-1));
+      }
+    }
+    return total;
+  };
+  return { sum: value('sum'), count: value('count') };
+}
+
+/** The gateway's send round trips and Message's successful log appends so far. */
+async function sendTimes(connectAdmin: string, messageAdmin: string): Promise<{ connect: { sum: number; count: number }; append: { sum: number; count: number } }> {
+  const [c, m] = await Promise.all([getJson(`${connectAdmin}/metrics`), getJson(`${messageAdmin}/metrics`)]);
+  return {
+    connect: sumCount(c.text, 'switchboard_connect_send_seconds'),
+    append: sumCount(m.text, 'switchboard_message_backend_seconds', ['backend="log"', 'op="append"', 'result="ok"']),
+  };
 }
 
 /** Per backend operation (`backend.op`, successful ones): mean milliseconds and count, from a Message /metrics text. */

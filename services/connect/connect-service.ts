@@ -147,7 +147,10 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
         limits: config.limits,
         logger: logger.child({ component: 'session' }),
         now,
-        onAccepted: () => m.accepted.inc(),
+        onAccepted: (seconds) => {
+          m.accepted.inc();
+          m.sendSeconds.observe(seconds);
+        },
         onRejected: (code) => m.rejected.inc({ code }),
         onSlowConsumer: () => m.slow.inc(),
         onPolicyClose: () => m.policyCloses.inc(),

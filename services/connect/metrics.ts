@@ -27,6 +27,12 @@ export function createConnectMetrics(registry: Registry) {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
+    sendSeconds: new Histogram({
+      name: 'switchboard_connect_send_seconds',
+      help: 'From a send leaving the gateway for Message to its accepted coming back (gRPC, Message, the log append)',
+      buckets: [0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
     rejected: new Counter({ name: 'switchboard_connect_rejected_frames_total', help: 'Client frames answered with an error, by code', labelNames: ['code'] as const, registers: [registry] }),
     slow: new Counter({ name: 'switchboard_connect_slow_consumer_closes_total', help: 'Clients closed with 1013 because their send buffer passed the limit', registers: [registry] }),
     resyncs: new Counter({ name: 'switchboard_connect_resyncs_total', help: 'Times every client was told to resync', registers: [registry] }),

@@ -208,6 +208,10 @@ describe('messaging end to end (embedded backends)', function () {
     assert.match(metrics, /^switchboard_connect_streams_active\{service="connect"\} 1$/m);
     assert.match(metrics, /^switchboard_connect_stream_connect_attempts_total\{result="success",service="connect"\} 1$/m);
     assert.match(metrics, /^process_resident_memory_bytes/m);
+    // Every accepted send's round trip through Message is timed at the gateway.
+    const accepted = Number(/^switchboard_messages_accepted_total\{service="connect"\} (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(accepted > 0, 'the sends of the tests above were accepted');
+    assert.match(metrics, new RegExp(`^switchboard_connect_send_seconds_count\\{service="connect"\\} ${accepted}$`, 'm'));
     const mm = (await getJson(`http://127.0.0.1:${message.httpPort}/metrics`)).text;
     assert.match(mm, /^switchboard_message_subscribers\{service="message"\} 1$/m);
     // Backend operation timings: the sends of the tests above were appended and stored.

@@ -51,7 +51,8 @@ export interface SessionDeps {
   limits: SessionLimits;
   logger: Logger;
   now?: () => number;
-  onAccepted?: () => void;
+  /** A send was accepted; `seconds` from its call to Message to the answer. */
+  onAccepted?: (seconds: number) => void;
   onRejected?: (code: ErrorCode) => void;
   onSlowConsumer?: () => void;
   onPolicyClose?: () => void;
@@ -189,8 +190,10 @@ export class Session {
   private async send(id: string, what: Omit<Parameters<MessageApi['send']>[0], 'from' | 'clientId' | 'originConnection'>): Promise<void> {
     if (this.closed) return;
     try {
+      const t0 = performance.now();
       const a = await this.deps.api.send({ ...what, from: this.user, clientId: id, originConnection: this.id });
-      if (this.deliver({ type: 'accepted', id, msgId: a.msgId, conversation: a.conversation, ts: a.ts })) this.deps.onAccepted?.();
+      const seconds = (performance.now() - t0) / 1000;
+      if (this.deliver({ type: 'accepted', id, msgId: a.msgId, conversation: a.conversation, ts: a.ts })) this.deps.onAccepted?.(seconds);
     } catch (err: unknown) {
       this.fail(id, err);
     }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getJson, eventually } from '../../test/support/services.js';
-import { killAll, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
+import { killAll, metricValue, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
 import { ferretOn, isolatedBackendSettings, sharedRealBackends } from '../../test/support/real-backends.js';
 import { LoadGenerator } from '../lib/load.js';
 import type { ScenarioResult, Step } from '../lib/report.js';
@@ -127,41 +127,31 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
   }
 }
 
-/** Running sum (s) and count of a histogram in a /metrics text, over its series carrying `labels` (zeros when absent). */
-function sumCount(metrics: string, name: string, labels: readonly string[] = []): { sum: number; count: number } {
-  const value = (kind: string): number => {
-    let total = 0;
-    for (const line of metrics.split('\n')) {
-      if (line.startsWith(`${name}_${kind}{`) || line.startsWith(`${name}_${kind} `)) {
-        if (labels.every((l) => line.includes(l))) total += Number(line.split(' ').at(-1));
-      }
-    }
-    return total;
-  };
-  return { sum: value('sum'), count: value('count') };
+/** The gateway's send round trips and Message's successful log appends so far (seconds, count). */
+async function sendTimes(connectAdmin: string, messageAdmin: string): Promise<{ connect: { sum: number; count: number }; append: { sum: number; count: number } }> {
+  const [sum, count, m] = await Promise.all([
+    metricValue(connectAdmin, 'switchboard_connect_send_seconds_sum'),
+    metricValue(connectAdmin, 'switchboard_connect_send_seconds_count'),
+    getJson(`${messageAdmin}/metrics`),
+  ]);
+  return { connect: { sum, count }, append: backendTotals(m.text)['log.append'] ?? { sum: 0, count: 0 } };
 }
 
-/** The gateway's send round trips and Message's successful log appends so far. */
-async function sendTimes(connectAdmin: string, messageAdmin: string): Promise<{ connect: { sum: number; count: number }; append: { sum: number; count: number } }> {
-  const [c, m] = await Promise.all([getJson(`${connectAdmin}/metrics`), getJson(`${messageAdmin}/metrics`)]);
-  return {
-    connect: sumCount(c.text, 'switchboard_connect_send_seconds'),
-    append: sumCount(m.text, 'switchboard_message_backend_seconds', ['backend="log"', 'op="append"', 'result="ok"']),
-  };
+/** Per backend operation (`backend.op`, successful ones): total seconds and count, from a Message /metrics text. */
+function backendTotals(metrics: string): Record<string, { sum: number; count: number }> {
+  const totals: Record<string, { sum: number; count: number }> = {};
+  const re = /^switchboard_message_backend_seconds_(sum|count)\{[^}]*backend="([^"]+)",op="([^"]+)",result="ok"[^}]*\} ([0-9.e+-]+)$/gm;
+  for (const [, kind, backend, op, value] of metrics.matchAll(re)) {
+    const entry = (totals[`${backend!}.${op!}`] ??= { sum: 0, count: 0 });
+    entry[kind as 'sum' | 'count'] = Number(value);
+  }
+  return totals;
 }
 
 /** Per backend operation (`backend.op`, successful ones): mean milliseconds and count, from a Message /metrics text. */
 export function backendOps(metrics: string): Record<string, { mean: number; count: number }> {
-  const sums = new Map<string, { sum: number; count: number }>();
-  const re = /^switchboard_message_backend_seconds_(sum|count)\{[^}]*backend="([^"]+)",op="([^"]+)",result="ok"[^}]*\} ([0-9.e+-]+)$/gm;
-  for (const [, kind, backend, op, value] of metrics.matchAll(re)) {
-    const key = `${backend!}.${op!}`;
-    const entry = sums.get(key) ?? { sum: 0, count: 0 };
-    entry[kind as 'sum' | 'count'] = Number(value);
-    sums.set(key, entry);
-  }
   const out: Record<string, { mean: number; count: number }> = {};
-  for (const [key, { sum, count }] of [...sums].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [key, { sum, count }] of Object.entries(backendTotals(metrics)).sort(([a], [b]) => a.localeCompare(b))) {
     if (count > 0) out[key] = { mean: Math.round((sum / count) * 1000 * 100) / 100, count };
   }
   return out;

@@ -1,4 +1,8 @@
 /** Ids of users and conversations (PROTOCOL.md §2). */
+import { DM_PREFIX, directConversation } from './ws-protocol.js';
+
+// Shared with the browser page and the terminal client (plain JS there).
+export { DM_PREFIX, GROUP_PREFIX, directConversation } from './ws-protocol.js';
 
 const ID_PATTERN = /^[A-Za-z0-9_.:@-]{1,64}$/;
 /** A client-chosen request or send id: 1-64 printable ASCII characters. */
@@ -6,8 +10,6 @@ const CLIENT_ID_PATTERN = /^[\x21-\x7e]{1,64}$/;
 // dm:<a>:<b> of two 64-character user ids is 132 characters long.
 const CONVERSATION_PATTERN = /^[A-Za-z0-9_.:@-]{1,132}$/;
 
-export const DM_PREFIX = 'dm:';
-export const GROUP_PREFIX = 'grp:';
 const GROUP_PATTERN = /^grp:[A-Za-z0-9_-]{1,64}$/;
 
 /** True when `id` names a group conversation: grp:<1-64 characters of A-Z a-z 0-9 _ ->. */
@@ -28,11 +30,6 @@ export function isClientId(id: unknown): id is string {
 /** True when `id` is syntactically a conversation id. */
 export function isConversationId(id: unknown): id is string {
   return typeof id === 'string' && CONVERSATION_PATTERN.test(id);
-}
-
-/** The direct conversation of two users: dm:<min>:<max> in string order. */
-export function directConversation(a: string, b: string): string {
-  return a <= b ? `${DM_PREFIX}${a}:${b}` : `${DM_PREFIX}${b}:${a}`;
 }
 
 /**

@@ -6,3 +6,15 @@
 
 /** The WebSocket sub-protocol a client must offer. */
 export const SUBPROTOCOL = 'switchboard.v1';
+
+/** Conversation id prefixes (PROTOCOL.md §2; groups: README, Group conversations). */
+export const DM_PREFIX = 'dm:';
+export const GROUP_PREFIX = 'grp:';
+
+/**
+ * The direct conversation of two users: dm:<min>:<max> in string order.
+ * @param {string} a @param {string} b @returns {string}
+ */
+export function directConversation(a, b) {
+  return a <= b ? `${DM_PREFIX}${a}:${b}` : `${DM_PREFIX}${b}:${a}`;
+}

@@ -7,6 +7,7 @@
  * the group bar creates a group, adds, removes, lists members and leaves.
  */
 import { ChatCore, SUBPROTOCOL, describeMembership } from './chat-core.js';
+import { directConversation } from '../../shared/ws-protocol.js';
 
 const USER_ID = /^[A-Za-z0-9_.:@-]{1,64}$/;
 const STORAGE_KEY = 'switchboard.chat';
@@ -76,11 +77,6 @@ function showLogin() {
   }
 }
 
-/** The direct conversation of two users: dm:<min>:<max> in string order (as the server names it). */
-function dmOf(/** @type {string} */ a, /** @type {string} */ b) {
-  return a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`;
-}
-
 /** User ids from "a, b c": split on spaces and commas. */
 function userList(/** @type {string} */ text) {
   return text.split(/[\s,]+/).filter((u) => u !== '');
@@ -104,7 +100,7 @@ function startChat(login) {
   const talkTo = /** @type {HTMLSelectElement} */ ($('talk-to'));
   let refusedHint = '';
 
-  const conversationOf = (/** @type {string} */ p) => (p.startsWith('grp:') ? p : dmOf(me, p));
+  const conversationOf = (/** @type {string} */ p) => (p.startsWith('grp:') ? p : directConversation(me, p));
   /** The peer a conversation is talked to through: the group itself, or the other user of a dm. */
   const peerOf = (/** @type {string} */ conversation) => {
     if (!conversation.startsWith('dm:')) return conversation;

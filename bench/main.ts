@@ -2,7 +2,9 @@
  * `npm run bench -- <scenario…> [options]` and `make bench` (the short suite).
  * Scenarios: e2e, push, idle, recovery, group, peer, all (= the short suite: all but peer, whose Socket.IO
  * figures e2e measures as well). Options: --rates 250,500,… --duration S --warmup S --reps N
- * --pairs N --workers N --systems embedded,kafka-redis,real,real-pg,floor,socketio --clients N
+ * --refine N (bisection steps between the rung sustained and the one missed; default 2)
+ * --pairs N --workers N --systems embedded,kafka-redis,real,real-pg,floor,socketio (default: all
+ * but real, FerretDB on SQLite, which FerretDB on PostgreSQL outran) --clients N
  * --connections N --sizes 1000,10000 --online N --group-rate N (group: members, online members,
  * messages/s) --out DIR --cpu-prof (e2e: Message and Connect write V8 CPU profiles to DIR/profiles). Prints a live progress line and writes report.json, report.md and
  * SVG latency charts to --out (default bench/results/<timestamp>).
@@ -12,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { machine } from './lib/machine.js';
 import { toMarkdown, writeReport, type Report, type ScenarioResult } from './lib/report.js';
-import { e2eScenario, SYSTEMS, type System } from './scenarios/e2e.js';
+import { DEFAULT_SYSTEMS, e2eScenario, SYSTEMS, type System } from './scenarios/e2e.js';
 import { pushScenario } from './scenarios/push.js';
 import { idleScenario } from './scenarios/idle.js';
 import { recoveryScenario } from './scenarios/recovery.js';
@@ -27,10 +29,11 @@ const { values, positionals } = parseArgs({
     duration: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
     reps: { type: 'string', default: '3' },
+    refine: { type: 'string', default: '2' },
     'cpu-prof': { type: 'boolean', default: false },
     pairs: { type: 'string', default: '150' },
     workers: { type: 'string', default: '1' },
-    systems: { type: 'string', default: SYSTEMS.join(',') },
+    systems: { type: 'string', default: DEFAULT_SYSTEMS.join(',') },
     clients: { type: 'string', default: '300' },
     connections: { type: 'string', default: '5000' },
     out: { type: 'string' },
@@ -53,6 +56,7 @@ for (const name of ['duration', 'warmup', 'reps', 'pairs', 'workers', 'clients',
   const v = Number(values[name]);
   if (!Number.isFinite(v) || v <= 0) usage(`--${name} must be a positive number; got "${values[name]}"`);
 }
+if (!(Number.isSafeInteger(Number(values.refine)) && Number(values.refine) >= 0)) usage(`--refine must be a whole number of steps (0: none); got "${values.refine}"`);
 for (const r of values.rates!.split(',')) if (!(Number(r) > 0)) usage(`--rates must be positive numbers separated by commas; got "${values.rates}"`);
 for (const b of values.systems!.split(',')) if (!(SYSTEMS as readonly string[]).includes(b)) usage(`--systems takes ${SYSTEMS.join(', ')}; got "${b}"`);
 
@@ -77,6 +81,7 @@ try {
           workers: Number(values.workers),
           systems: values.systems!.split(',') as System[],
           reps: Math.round(Number(values.reps)),
+          refine: Number(values.refine),
           cpuProfDir: values['cpu-prof'] ? join(out, 'profiles') : undefined,
           progress,
         }),

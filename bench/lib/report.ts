@@ -18,6 +18,8 @@ export interface Step {
   loadgenCpu?: number;
   /** CPU milliseconds the system under test (all its processes) spent per delivered message. */
   cpuMsPerMessage?: number;
+  /** Store operations per message stored during the step (Switchboard). */
+  storeOpsPerMessage?: number;
 }
 
 /** What one scenario found: its steps, figures and the ratios against its baseline. */
@@ -54,13 +56,13 @@ export function toMarkdown(r: Report): string {
     if (Object.keys(s.settings).length > 0) out.push(`Settings: ${Object.entries(s.settings).map(([k, v]) => `${k}=${v}`).join(', ')}`, '');
     if (s.steps && s.steps.length > 0) {
       out.push(
-        '| system | rep | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | max ms | lost | ack p99 ms | load-gen CPU (cores) | CPU ms / msg |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+        '| system | rep | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | max ms | lost | ack p99 ms | load-gen CPU (cores) | CPU ms / msg | store ops / msg |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       );
       const opt = (v: number | undefined) => (v === undefined ? '' : fmt(v));
       for (const st of s.steps) {
         out.push(
-          `| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${fmt(Math.round(st.achievedPerSec))} | ${fmt(st.latency.p50)} | ${fmt(st.latency.p95)} | ${fmt(st.latency.p99)} | ${fmt(st.latency.max)} | ${st.lost} | ${opt(st.ackLatency?.p99)} | ${opt(st.loadgenCpu)} | ${opt(st.cpuMsPerMessage)} |`,
+          `| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${fmt(Math.round(st.achievedPerSec))} | ${fmt(st.latency.p50)} | ${fmt(st.latency.p95)} | ${fmt(st.latency.p99)} | ${fmt(st.latency.max)} | ${st.lost} | ${opt(st.ackLatency?.p99)} | ${opt(st.loadgenCpu)} | ${opt(st.cpuMsPerMessage)} | ${opt(st.storeOpsPerMessage)} |`,
         );
       }
       out.push('');

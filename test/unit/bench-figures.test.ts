@@ -55,5 +55,24 @@ describe('bench: figures', () => {
       await ladder(rates, 1, slow.run);
       assert.deepEqual(slow.offered, [200, 100]);
     });
+    it('bisects between the rung sustained and the one missed, climbing or descending', async () => {
+      const up = system(1600);
+      await ladder(rates, 2, up.run, 2);
+      assert.deepEqual(up.offered, [500, 1000, 2000, 1500, 1750]);
+      const down = system(700);
+      await ladder(rates, 3, down.run, 3);
+      assert.deepEqual(down.offered, [1000, 500, 750, 650]); // 650–750 are within 30 %
+    });
+    it('does not bisect rungs within 30 % of each other, past the top, or below the bottom', async () => {
+      const close = system(1100);
+      await ladder([1000, 1200, 1400], 0, close.run, 2);
+      assert.deepEqual(close.offered, [1000, 1200]);
+      const fast = system(10_000);
+      await ladder(rates, 3, fast.run, 2);
+      assert.deepEqual(fast.offered, [1000, 2000]);
+      const slow = system(0);
+      await ladder(rates, 0, slow.run, 2);
+      assert.deepEqual(slow.offered, [100]);
+    });
   });
 });

@@ -19,6 +19,8 @@ const schema = z.object({
   KAFKA_REPLICATION_FACTOR: setting.int(-1, -1, 100),
   KAFKA_MIN_INSYNC_REPLICAS: setting.int(2, 1, 100),
   KAFKA_APPEND_TIMEOUT: setting.duration('5s', 100),
+  KAFKA_FETCH_MAX_WAIT: setting.duration('10ms', 1),
+  KAFKA_FETCH_MIN_BYTES: setting.int(8192, 1, 64 * 1024 * 1024),
   MONGODB_DATABASE: setting.text('switchboard'),
   REDIS_KEY_PREFIX: setting.text('switchboard:'),
   BACKEND_RETRY_MAX: setting.duration('10s', 100),
@@ -46,7 +48,7 @@ export interface MessageConfig {
   httpPort: number;
   instanceId: string;
   backends: { kafkaBrokers?: string[]; mongodbUri?: string; redisUrl?: string };
-  kafka: { topic: string; groupId: string; clientId: string; partitions: number; replicationFactor: number; minInsyncReplicas: number; appendTimeoutMs: number };
+  kafka: { topic: string; groupId: string; clientId: string; partitions: number; replicationFactor: number; minInsyncReplicas: number; appendTimeoutMs: number; fetchMaxWaitMs: number; fetchMinBytes: number };
   mongodbDatabase: string;
   redisKeyPrefix: string;
   /** Shared secret every Connect call must carry (Authorization: Bearer …); unset = not checked. */
@@ -99,6 +101,8 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
       replicationFactor: s.KAFKA_REPLICATION_FACTOR,
       minInsyncReplicas: s.KAFKA_MIN_INSYNC_REPLICAS,
       appendTimeoutMs: s.KAFKA_APPEND_TIMEOUT,
+      fetchMaxWaitMs: s.KAFKA_FETCH_MAX_WAIT,
+      fetchMinBytes: s.KAFKA_FETCH_MIN_BYTES,
     }),
     mongodbDatabase: s.MONGODB_DATABASE,
     redisKeyPrefix: s.REDIS_KEY_PREFIX,

@@ -70,7 +70,10 @@ export function logContract(name: string, make: () => Promise<LogFixture>): void
       await first.consume(async (b) => {
         for (const e of b.entries) seen.push(e.ts);
       });
-      for (let i = 1; i <= 5; i++) await first.append(entry('dm:x:y', i));
+      // One entry consumed first, so that the rest come in later batches than the first one.
+      await first.append(entry('dm:x:y', 1));
+      await eventually('the first', () => seen.length === 1, 30_000);
+      for (let i = 2; i <= 5; i++) await first.append(entry('dm:x:y', i));
       await eventually('first five', () => seen.length === 5, 30_000);
       await first.stopConsuming();
       const second = await open();

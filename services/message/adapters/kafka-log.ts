@@ -7,6 +7,14 @@ import { GroupCommit } from '../../shared/group-commit.js';
 import type { AssignmentListener, BatchHandler, MessageLog, SendEntry } from './log.js';
 import { MEMBERSHIP_KINDS } from './store.js';
 
+/**
+ * How often consumed offsets are committed while batches flow. A commit is a request the broker
+ * writes to its offsets log: one per partition batch cost as many requests as the produces
+ * themselves. What is stored but not yet committed when a process dies is consumed again by the
+ * next owner and dropped as a repeat (msgId), so this bounds redelivery, not correctness.
+ */
+const COMMIT_INTERVAL_MS = 1000;
+
 // Not among the names Node finds in kafkajs's CommonJS exports: read from the module object.
 const { ConfigResourceTypes } = kafkajs;
 
@@ -27,6 +35,15 @@ export interface KafkaLogOptions {
   minInsyncReplicas: number;
   /** Longest wait for an append to be acknowledged before UNAVAILABLE. */
   appendTimeoutMs: number;
+  /**
+   * A fetch returns once this many bytes are there or this long has passed: the consumer writes the
+   * store once per fetch, so under load a fetch that waits a few milliseconds for more records
+   * costs the store (and the broker) fewer, larger writes for a little latency.
+   */
+  fetchMaxWaitMs: number;
+  fetchMinBytes: number;
+  /** How often consumed offsets are committed while batches flow (default COMMIT_INTERVAL_MS). */
+  commitIntervalMs?: number;
   /** Largest slice of a fetched batch handed to the pipeline before its offsets are committed. */
   maxBatch: number;
   logger: Logger;
@@ -37,7 +54,7 @@ export interface KafkaLogOptions {
  * Idempotent producer with acks from all in-sync replicas; appends arriving while a produce is in
  * flight are sent together as the next request (group commit), one request in flight at a time,
  * which keeps their order. The consumer group commits a slice's offsets only after the pipeline
- * has stored it.
+ * has stored it, the offsets of all partitions together at most once a second.
  */
 export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   const log = opts.logger;
@@ -63,6 +80,25 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   const bootstrap = client({ initialRetryTime: 200, maxRetryTime: 1000, retries: 2 });
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   let consumer: Consumer | undefined;
+  // Offsets stored but not committed yet, by partition: committed together, at most once per
+  // commitIntervalMs while batches flow, by a timer when they stop, and before the consumer leaves.
+  const pending = new Map<number, string>();
+  let lastCommit = 0;
+  let commitTimer: NodeJS.Timeout | undefined;
+  const commitInterval = opts.commitIntervalMs ?? COMMIT_INTERVAL_MS;
+  async function commitPending(c: Consumer): Promise<void> {
+    if (pending.size === 0) return;
+    const offsets = [...pending].map(([partition, offset]) => ({ topic: opts.topic, partition, offset }));
+    pending.clear();
+    lastCommit = Date.now();
+    try {
+      await c.commitOffsets(offsets);
+    } catch (err: unknown) {
+      // Kept for the next commit unless a newer offset of that partition is already waiting.
+      for (const o of offsets) if (!pending.has(o.partition)) pending.set(o.partition, o.offset);
+      throw err;
+    }
+  }
   let producerUp = false;
   let consumerUp = false;
   let consumerDetail = 'consumer not started';
@@ -116,7 +152,14 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   async function stopConsuming(): Promise<void> {
     const c = consumer;
     consumer = undefined;
-    if (c) await c.disconnect(); // finishes the batch in progress and leaves the group
+    clearInterval(commitTimer);
+    if (c) {
+      // What was stored is committed before the consumer leaves; the batch in progress commits its
+      // own when it ends (it sees the consumer stopping).
+      await commitPending(c).catch((err: unknown) => log.warn({ err }, 'committing consumed offsets before leaving failed; they are consumed again (and dropped as repeats)'));
+      await c.disconnect(); // finishes the batch in progress and leaves the group
+    }
+    pending.clear();
     consumerUp = false;
     consumerDetail = 'consumer stopped';
   }
@@ -142,15 +185,18 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         groupId: opts.groupId,
         sessionTimeout: 10_000,
         heartbeatInterval: 1000,
-        // A stop waits for the fetch in flight; a short long-poll keeps drains quick.
-        maxWaitTimeInMs: 500,
+        maxWaitTimeInMs: opts.fetchMaxWaitMs,
+        minBytes: opts.fetchMinBytes,
         rebalanceTimeout: 20_000,
         allowAutoTopicCreation: false,
         retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 10 },
       });
       consumer = c;
       c.on(c.events.GROUP_JOIN, (e) => {
-        onAssignment?.(e.payload.memberAssignment[opts.topic] ?? []);
+        const assigned = e.payload.memberAssignment[opts.topic] ?? [];
+        // A partition that went to another member is its to commit now.
+        for (const p of pending.keys()) if (!assigned.includes(p)) pending.delete(p);
+        onAssignment?.(assigned);
         consumerUp = true;
         consumerDetail = `member of ${opts.groupId}, ${JSON.stringify(e.payload.memberAssignment[opts.topic] ?? [])} assigned`;
         log.info({ assignment: e.payload.memberAssignment, generation: e.payload.groupId }, 'joined consumer group');
@@ -185,7 +231,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         partitionsConsumedConcurrently: Math.max(1, Math.min(opts.partitions, 8)),
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           for (let i = 0; i < batch.messages.length; i += opts.maxBatch) {
-            if (!isRunning() || isStale()) return;
+            if (!isRunning() || isStale()) break;
             const slice = batch.messages.slice(i, i + opts.maxBatch);
             const entries: SendEntry[] = [];
             for (const m of slice) {
@@ -196,11 +242,20 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
             if (entries.length > 0) await handler({ partition: batch.partition, entries });
             const last = slice[slice.length - 1]!.offset;
             resolveOffset(last);
-            await c.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+            pending.set(batch.partition, (BigInt(last) + 1n).toString());
+            if (Date.now() - lastCommit >= commitInterval) await commitPending(c);
             await heartbeat();
           }
+          // A stopping consumer leaves the group after this batch: what it stored is committed first.
+          if (!isRunning()) await commitPending(c);
         },
       });
+      clearInterval(commitTimer);
+      commitTimer = setInterval(() => {
+        if (consumer !== c || Date.now() - lastCommit < commitInterval) return;
+        commitPending(c).catch((err: unknown) => log.debug({ err }, 'committing consumed offsets failed; retried with the next ones'));
+      }, commitInterval);
+      commitTimer.unref();
     },
     stopConsuming,
     async stop() {

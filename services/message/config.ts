@@ -19,7 +19,7 @@ const schema = z.object({
   KAFKA_REPLICATION_FACTOR: setting.int(-1, -1, 100),
   KAFKA_MIN_INSYNC_REPLICAS: setting.int(2, 1, 100),
   KAFKA_APPEND_TIMEOUT: setting.duration('5s', 100),
-  KAFKA_FETCH_MAX_WAIT: setting.duration('10ms', 1),
+  KAFKA_FETCH_MAX_WAIT: setting.duration('15ms', 1),
   KAFKA_FETCH_MIN_BYTES: setting.int(8192, 1, 64 * 1024 * 1024),
   MONGODB_DATABASE: setting.text('switchboard'),
   REDIS_KEY_PREFIX: setting.text('switchboard:'),

@@ -96,7 +96,7 @@ logContract('Kafka', async () => {
         replicationFactor: 1,
         minInsyncReplicas: 1,
         appendTimeoutMs: 10_000,
-        fetchMaxWaitMs: 10,
+        fetchMaxWaitMs: 15,
         fetchMinBytes: 8192,
         // Longer than any test: offsets past the first batch are committed only when consumption stops.
         commitIntervalMs: 600_000,

@@ -10,6 +10,7 @@ describe('configuration', () => {
     assert.equal(m.grpcPort, 22004);
     assert.equal(m.httpPort, 21004);
     assert.equal(m.maxBodyBytes, 4096);
+    assert.deepEqual([m.kafka.fetchMaxWaitMs, m.kafka.fetchMinBytes], [15, 8192]);
     const c = loadConnectConfig({ AUTH_JWT_SECRET: 'x'.repeat(32) });
     assert.equal(c.wsPort, 21005);
     assert.equal(c.adminPort, 22005);
@@ -33,6 +34,14 @@ describe('configuration', () => {
         e.message.includes('MESSAGE_DRAIN_WINDOW') &&
         e.message.includes('MAX_BODY_BYTES'),
     );
+  });
+
+  it('refuses a Kafka fetch that never waits or asks for no bytes', () => {
+    assert.throws(
+      () => loadMessageConfig({ KAFKA_FETCH_MAX_WAIT: '0ms', KAFKA_FETCH_MIN_BYTES: '0' }),
+      (e: unknown) => e instanceof ConfigError && e.problems.length === 2 && e.message.includes('KAFKA_FETCH_MAX_WAIT') && e.message.includes('KAFKA_FETCH_MIN_BYTES'),
+    );
+    assert.equal(loadMessageConfig({ KAFKA_FETCH_MAX_WAIT: '500ms', KAFKA_FETCH_MIN_BYTES: '1' }).kafka.fetchMaxWaitMs, 500);
   });
 
   it('refuses JWT mode without a key, short secrets and bad discovery', () => {

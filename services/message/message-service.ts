@@ -63,7 +63,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   };
 
   const backendTime = backendHistogram(registry);
-  const store = instrument('store', backends.store, ['lastSeq', 'lastSeqs', 'insertMessage', 'insertMessages', 'readMessages', 'listConversations', 'membershipChanges', 'setMembers', 'groupCounts'], backendTime);
+  const store = instrument('store', backends.store, ['lastSeq', 'lastSeqs', 'insertMessage', 'insertMessages', 'storedAlready', 'readMessages', 'listConversations', 'membershipChanges', 'setMembers', 'groupCounts'], backendTime);
   const presence = instrument('presence', backends.presence, ['refresh', 'remove', 'lookup'], backendTime);
   const log = instrument('log', backends.log, ['append'], backendTime);
 

@@ -98,8 +98,6 @@ logContract('Kafka', async () => {
         appendTimeoutMs: 10_000,
         fetchMaxWaitMs: 15,
         fetchMinBytes: 8192,
-        // Longer than any test: offsets past the first batch are committed only when consumption stops.
-        commitIntervalMs: 600_000,
         maxBatch: 100,
         logger: testLogger('kafka'),
       });

@@ -50,6 +50,14 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       assert.deepEqual(await f.store.listConversations('c', 10), [{ conversation: 'dm:a:c', lastSeq: 1 }]);
     });
 
+    it('names the msgIds stored already among many, in one call', async () => {
+      const members = new Map([['dm:a:b', ['a', 'b']]]);
+      assert.equal(await f.store.insertMessages([msg('dm:a:b', 1, 'k1', 10), msg('dm:a:b', 2, 'k2', 20)], members), 2);
+      assert.deepEqual(await f.store.storedAlready(['u0', 'k2', 'u1', 'k1'], members), new Set(['k1', 'k2']));
+      assert.deepEqual(await f.store.storedAlready([], members), new Set());
+      assert.deepEqual(await f.store.listConversations('a', 10), [{ conversation: 'dm:a:b', lastSeq: 2 }], 'the index is left as it was');
+    });
+
     it('stores batches spanning hundreds of existing conversations (a busy consumer batch)', async () => {
       const n = 250;
       const convs = Array.from({ length: n }, (_, i) => `dm:a:u${String(i).padStart(3, '0')}`);

@@ -41,6 +41,10 @@ export function createEmbeddedStore(): MessageStore {
       ensureRunning();
       return new Map(list.map((c) => [c, conversations.get(c)?.messages.length ?? 0]));
     },
+    async storedAlready(msgIds) {
+      ensureRunning();
+      return new Set(msgIds.filter((id) => byMsgId.has(id)));
+    },
     async insertMessage(message, members) {
       ensureRunning();
       if (byMsgId.has(message.msgId)) return 'duplicate';

@@ -7,14 +7,6 @@ import { GroupCommit } from '../../shared/group-commit.js';
 import type { AssignmentListener, BatchHandler, MessageLog, SendEntry } from './log.js';
 import { MEMBERSHIP_KINDS } from './store.js';
 
-/**
- * How often consumed offsets are committed while batches flow. A commit is a request the broker
- * writes to its offsets log: one per partition batch cost as many requests as the produces
- * themselves. What is stored but not yet committed when a process dies is consumed again by the
- * next owner and dropped as a repeat (msgId), so this bounds redelivery, not correctness.
- */
-const COMMIT_INTERVAL_MS = 1000;
-
 // Not among the names Node finds in kafkajs's CommonJS exports: read from the module object.
 const { ConfigResourceTypes } = kafkajs;
 
@@ -42,8 +34,6 @@ export interface KafkaLogOptions {
    */
   fetchMaxWaitMs: number;
   fetchMinBytes: number;
-  /** How often consumed offsets are committed while batches flow (default COMMIT_INTERVAL_MS). */
-  commitIntervalMs?: number;
   /** Largest slice of a fetched batch handed to the pipeline before its offsets are committed. */
   maxBatch: number;
   logger: Logger;
@@ -54,7 +44,7 @@ export interface KafkaLogOptions {
  * Idempotent producer with acks from all in-sync replicas; appends arriving while a produce is in
  * flight are sent together as the next request (group commit), one request in flight at a time,
  * which keeps their order. The consumer group commits a slice's offsets only after the pipeline
- * has stored it, the offsets of all partitions together at most once a second.
+ * has stored it, the partitions stored while a commit is in flight together in the next one.
  */
 export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   const log = opts.logger;
@@ -80,25 +70,6 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   const bootstrap = client({ initialRetryTime: 200, maxRetryTime: 1000, retries: 2 });
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   let consumer: Consumer | undefined;
-  // Offsets stored but not committed yet, by partition: committed together, at most once per
-  // commitIntervalMs while batches flow, by a timer when they stop, and before the consumer leaves.
-  const pending = new Map<number, string>();
-  let lastCommit = 0;
-  let commitTimer: NodeJS.Timeout | undefined;
-  const commitInterval = opts.commitIntervalMs ?? COMMIT_INTERVAL_MS;
-  async function commitPending(c: Consumer): Promise<void> {
-    if (pending.size === 0) return;
-    const offsets = [...pending].map(([partition, offset]) => ({ topic: opts.topic, partition, offset }));
-    pending.clear();
-    lastCommit = Date.now();
-    try {
-      await c.commitOffsets(offsets);
-    } catch (err: unknown) {
-      // Kept for the next commit unless a newer offset of that partition is already waiting.
-      for (const o of offsets) if (!pending.has(o.partition)) pending.set(o.partition, o.offset);
-      throw err;
-    }
-  }
   let producerUp = false;
   let consumerUp = false;
   let consumerDetail = 'consumer not started';
@@ -152,14 +123,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   async function stopConsuming(): Promise<void> {
     const c = consumer;
     consumer = undefined;
-    clearInterval(commitTimer);
-    if (c) {
-      // What was stored is committed before the consumer leaves; the batch in progress commits its
-      // own when it ends (it sees the consumer stopping).
-      await commitPending(c).catch((err: unknown) => log.warn({ err }, 'committing consumed offsets before leaving failed; they are consumed again (and dropped as repeats)'));
-      await c.disconnect(); // finishes the batch in progress and leaves the group
-    }
-    pending.clear();
+    if (c) await c.disconnect(); // finishes the batch in progress and leaves the group
     consumerUp = false;
     consumerDetail = 'consumer stopped';
   }
@@ -193,10 +157,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
       });
       consumer = c;
       c.on(c.events.GROUP_JOIN, (e) => {
-        const assigned = e.payload.memberAssignment[opts.topic] ?? [];
-        // A partition that went to another member is its to commit now.
-        for (const p of pending.keys()) if (!assigned.includes(p)) pending.delete(p);
-        onAssignment?.(assigned);
+        onAssignment?.(e.payload.memberAssignment[opts.topic] ?? []);
         consumerUp = true;
         consumerDetail = `member of ${opts.groupId}, ${JSON.stringify(e.payload.memberAssignment[opts.topic] ?? [])} assigned`;
         log.info({ assignment: e.payload.memberAssignment, generation: e.payload.groupId }, 'joined consumer group');
@@ -225,13 +186,22 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         await c.disconnect().catch((e: unknown) => log.debug({ err: e }, 'disconnecting a failed consumer'));
         throw err;
       }
+      // A slice's offset is committed once it is stored, before the next slice. One commit in flight;
+      // the partitions whose slices are stored meanwhile (the batches of one fetch, consumed side by
+      // side) go together in the next: a request per commit round trip, not one per partition slice.
+      const commitsOf = new GroupCommit<{ partition: number; offset: string }, void>(async (items) => {
+        // Offsets grow per partition in submission order: the last one of each is committed.
+        const latest = new Map(items.map(({ partition, offset }) => [partition, offset] as const));
+        await c.commitOffsets([...latest].map(([partition, offset]) => ({ topic: opts.topic, partition, offset })));
+        return items.map(() => ({ ok: true, value: undefined }));
+      }, Number.MAX_SAFE_INTEGER);
       await c.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: Math.max(1, Math.min(opts.partitions, 8)),
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           for (let i = 0; i < batch.messages.length; i += opts.maxBatch) {
-            if (!isRunning() || isStale()) break;
+            if (!isRunning() || isStale()) return;
             const slice = batch.messages.slice(i, i + opts.maxBatch);
             const entries: SendEntry[] = [];
             for (const m of slice) {
@@ -242,20 +212,11 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
             if (entries.length > 0) await handler({ partition: batch.partition, entries });
             const last = slice[slice.length - 1]!.offset;
             resolveOffset(last);
-            pending.set(batch.partition, (BigInt(last) + 1n).toString());
-            if (Date.now() - lastCommit >= commitInterval) await commitPending(c);
+            await commitsOf.submit({ partition: batch.partition, offset: (BigInt(last) + 1n).toString() });
             await heartbeat();
           }
-          // A stopping consumer leaves the group after this batch: what it stored is committed first.
-          if (!isRunning()) await commitPending(c);
         },
       });
-      clearInterval(commitTimer);
-      commitTimer = setInterval(() => {
-        if (consumer !== c || Date.now() - lastCommit < commitInterval) return;
-        commitPending(c).catch((err: unknown) => log.debug({ err }, 'committing consumed offsets failed; retried with the next ones'));
-      }, commitInterval);
-      commitTimer.unref();
     },
     stopConsuming,
     async stop() {

@@ -181,6 +181,12 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
       await touchConversation(m, members);
       return 'inserted';
     },
+    async storedAlready(msgIds, members) {
+      if (msgIds.length === 0) return new Set<string>();
+      const stored = (await messages.find({ _id: { $in: [...msgIds] } }).toArray()).map(fromDoc);
+      if (stored.length > 0) await touchConversations(stored, members);
+      return new Set(stored.map((m) => m.msgId));
+    },
     async insertMessages(list, members) {
       if (list.length === 0) return 0;
       let inserted = list.length;

@@ -79,6 +79,12 @@ export interface MessageStore extends HealthReporter {
    * IndexUpdateError when they were stored but the index update failed.
    */
   insertMessages(messages: readonly StoredMessage[], members: ReadonlyMap<string, readonly string[]>): Promise<number>;
+  /**
+   * Which of these msgIds are stored already (a redelivery), in one round trip; the conversation
+   * index is brought up to them, as insertMessage does for a duplicate (it trails the messages
+   * after a crash between the two writes). `members`: as for insertMessages.
+   */
+  storedAlready(msgIds: readonly string[], members: ReadonlyMap<string, readonly string[]>): Promise<Set<string>>;
   /** Messages with seq > afterSeq, ascending, at most `limit`. */
   readMessages(conversation: string, afterSeq: number, limit: number): Promise<StoredMessage[]>;
   /** The user's conversations, most recently active first, at most `limit`. */

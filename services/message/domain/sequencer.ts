@@ -43,14 +43,15 @@ export class Sequencer {
   ) {}
 
   /**
-   * Stores a partition batch in log order with one ordered insert; falls back to one-by-one for the
-   * rest when an entry was stored before (redelivery) or something else took a seq meanwhile.
+   * Stores a partition batch in log order with one ordered insert; when it stops at an entry stored
+   * before (redelivery), drops those in one query and inserts the rest; falls back to one-by-one
+   * when something else took a seq meanwhile.
    * Returns the messages stored now with where their sends came from (redelivered entries and
    * repeats inside the batch left out).
    */
   async storeBatch(entries: readonly SendEntry[], partition = 0): Promise<Sequenced[]> {
     // Repeats inside the batch are dropped here; entries stored before (redelivery) make the
-    // ordered insert stop, and the one-by-one path below recognises them by msgId.
+    // ordered insert stop, and are then found in one query.
     const fresh: SendEntry[] = [];
     const seen = new Set<string>();
     for (const e of entries) {
@@ -58,17 +59,46 @@ export class Sequencer {
       seen.add(e.msgId);
       fresh.push(e);
     }
-    // The seqs of conversations not in the cache, in one round trip for the whole batch.
-    const misses = [...new Set(fresh.map((e) => e.conversation).filter((c) => !this.lastSeq.has(c)))];
+    const stored = await this.insertInOrder(fresh, partition, []);
+    if (stored.length === fresh.length) return stored;
+    // The insert stopped, most often at a redelivery (entries stored before a crash or a partition
+    // hand-over, whose offsets were not committed yet): those are found in one round trip and
+    // dropped, and the rest goes in one more ordered insert, so a redelivered batch costs a few
+    // store calls, not two per entry.
+    const rest = fresh.slice(stored.length);
+    const known = await this.messages.storedAlready(
+      rest.map((e) => e.msgId),
+      new Map(rest.map((e) => [e.conversation, membersOf(e)] as const)),
+    );
+    const remaining = rest.filter((e) => !known.has(e.msgId));
+    if (remaining.length === 0) return stored;
+    const more = await this.insertInOrder(remaining, partition, stored);
+    stored.push(...more);
+    // Stopped again (another writer took a seq meanwhile): one by one, each re-reading its seq.
+    for (const e of remaining.slice(more.length)) {
+      const m = await this.store(e, partition);
+      if (m) stored.push(sequenced(e, m));
+    }
+    return stored;
+  }
+
+  /**
+   * Gives the entries the next seqs of their conversations (cached, else read in one round trip)
+   * and stores them in one ordered insert. Returns the stored prefix; the conversations of the
+   * rest are forgotten, so their seqs are read again. `before`: what this batch stored already,
+   * carried by a StoredThenFailedError.
+   */
+  private async insertInOrder(entries: readonly SendEntry[], partition: number, before: readonly Sequenced[]): Promise<Sequenced[]> {
+    const misses = [...new Set(entries.map((e) => e.conversation).filter((c) => !this.lastSeq.has(c)))];
     const fetched = misses.length > 0 ? await this.messages.lastSeqs(misses) : new Map<string, number>();
     const next = new Map<string, number>();
     const batch: Sequenced[] = [];
-    for (const e of fresh) {
+    for (const e of entries) {
       const last = next.get(e.conversation) ?? this.lastSeq.get(e.conversation)?.seq ?? fetched.get(e.conversation) ?? 0;
       batch.push(sequenced(e, toStored(e, last + 1)));
       next.set(e.conversation, last + 1);
     }
-    const members = new Map(fresh.map((e) => [e.conversation, membersOf(e)] as const));
+    const members = new Map(entries.map((e) => [e.conversation, membersOf(e)] as const));
     let n: number;
     try {
       n = await this.messages.insertMessages(
@@ -80,17 +110,11 @@ export class Sequencer {
       // Stored, though the batch will come again: the caller still pushes these (their redelivery
       // finds them stored and would not).
       for (const { message: m } of batch.slice(0, err.inserted)) this.remember(m.conversation, m.seq, partition);
-      throw new StoredThenFailedError(batch.slice(0, err.inserted), err);
+      throw new StoredThenFailedError([...before, ...batch.slice(0, err.inserted)], err);
     }
     for (const { message: m } of batch.slice(0, n)) this.remember(m.conversation, m.seq, partition);
-    if (n === batch.length) return batch;
     for (const { message: m } of batch.slice(n)) this.lastSeq.delete(m.conversation);
-    const stored = batch.slice(0, n);
-    for (const e of fresh.slice(n)) {
-      const m = await this.store(e, partition);
-      if (m) stored.push(sequenced(e, m));
-    }
-    return stored;
+    return batch.slice(0, n);
   }
 
   /** Stores the entry with its seq; undefined when its msgId was stored already (redelivery). */

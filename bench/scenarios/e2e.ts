@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getJson, eventually } from '../../test/support/services.js';
-import { killAll, metricValue, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
+import { killAll, metricIn, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
 import { ferretOn, isolatedBackendSettings, sharedRealBackends } from '../../test/support/real-backends.js';
 import { LoadGenerator } from '../lib/load.js';
 import type { ScenarioResult, Step } from '../lib/report.js';
@@ -165,13 +165,12 @@ interface Counters {
 
 /** The running totals a step's figures are the differences of. */
 async function counters(connectAdmin: string, messageAdmin: string): Promise<Counters> {
-  const [sum, count, stored, m] = await Promise.all([
-    metricValue(connectAdmin, 'switchboard_connect_send_seconds_sum'),
-    metricValue(connectAdmin, 'switchboard_connect_send_seconds_count'),
-    metricValue(messageAdmin, 'switchboard_message_stored_total'),
-    getJson(`${messageAdmin}/metrics`),
-  ]);
-  return { connect: { sum, count }, backend: backendTotals(m.text), stored };
+  const [connect, message] = await Promise.all([getJson(`${connectAdmin}/metrics`), getJson(`${messageAdmin}/metrics`)]);
+  return {
+    connect: { sum: metricIn(connect.text, 'switchboard_connect_send_seconds_sum'), count: metricIn(connect.text, 'switchboard_connect_send_seconds_count') },
+    backend: backendTotals(message.text),
+    stored: metricIn(message.text, 'switchboard_message_stored_total'),
+  };
 }
 
 /** Per backend operation (`backend.op`, successful ones): total seconds and count, from a Message /metrics text. */

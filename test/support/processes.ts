@@ -141,7 +141,11 @@ export async function startConnectProcess(discovery: string, settings: Record<st
 
 /** A value of a metric on a /metrics endpoint (0 when absent). */
 export async function metricValue(admin: string, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`${admin}/metrics`)).text();
+  return metricIn(await (await fetch(`${admin}/metrics`)).text(), name, labels);
+}
+
+/** A value of a metric in a /metrics text (0 when absent), for several values read from one scrape. */
+export function metricIn(text: string, name: string, labels = ''): number {
   const escaped = `${name}{${labels}${labels ? ',' : ''}service="`.replace(/[{}.*+?^$()|[\]\\]/g, '\\$&');
   const m = new RegExp(`^${escaped}[a-z]+"\\} ([0-9.e+-]+)$`, 'm').exec(text);
   return m ? Number(m[1]) : 0;

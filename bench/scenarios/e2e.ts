@@ -10,6 +10,7 @@ import { LoadGenerator } from '../lib/load.js';
 import type { ScenarioResult, Step } from '../lib/report.js';
 import { startSocketIoPeer } from '../lib/socketio-peer.js';
 import { formatSpread, spread, summarize } from '../lib/stats.js';
+import { bucketsIn, quantileBetween } from '../lib/histogram.js';
 
 /**
  * embedded: all in-process; kafka-redis: real Kafka and Redis with the in-process store (isolates
@@ -125,12 +126,23 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
           const storeCalls = (c: Counters) => Object.entries(c.backend).reduce((n, [op, t]) => n + (op.startsWith('store.') ? t.count : 0), 0);
           if (stored > 0) step.storeOpsPerMessage = Math.round(((storeCalls(after) - storeCalls(before)) / stored) * 1000) / 1000;
           if (rate === CPU_RATE && step.ackLatency) {
-            // Where the mean send → accepted went at this step: the gateway's call to Message and back,
-            // and within it the log append; the rest is the client ↔ gateway WebSocket hop.
+            // Where send → accepted went at this step, mean and p99: the gateway's call to Message and
+            // back, and within it the log append; the rest is the client ↔ gateway WebSocket hop.
             const mean = (a: Totals | undefined, b: Totals | undefined) =>
               a && a.count > (b?.count ?? 0) ? Math.round(((a.sum - (b?.sum ?? 0)) / (a.count - (b?.count ?? 0))) * 1000 * 100) / 100 : NaN;
             figures[`${LABEL[sys]}: send → accepted at ${rate} msg/s, rep ${rep} (mean ms): at the client / gateway → Message → gateway / log append`] =
               `${step.ackLatency.mean} / ${mean(after.connect, before.connect)} / ${mean(after.backend['log.append'], before.backend['log.append'])}`;
+            const p99 = (text: (c: Counters) => string, name: string, labels: Record<string, string> = {}) =>
+              Math.round(quantileBetween(bucketsIn(text(before), name, labels), bucketsIn(text(after), name, labels), 0.99) * 1000 * 10) / 10;
+            figures[`${LABEL[sys]}: send → accepted at ${rate} msg/s, rep ${rep} (p99 ms): at the client / gateway → Message → gateway / log append`] =
+              `${step.ackLatency.p99} / ${p99((c) => c.connectText, 'switchboard_connect_send_seconds')} / ${p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'log', op: 'append', result: 'ok' })}`;
+            // What the processes themselves stalled for during the step: prom-client resets its
+            // event-loop delay histogram at every scrape, so the second scrape covers the step; it
+            // samples with a 10 ms timer and records the whole interval, so the delay is beyond 10 ms.
+            const ms = (v: number) => Math.round((v - 0.01) * 1000 * 10) / 10;
+            const gcPerSec = (text: (c: Counters) => string) => Math.round(((gcSeconds(text(after)) - gcSeconds(text(before))) * 1e7) / (after.at - before.at)) / 10;
+            figures[`${LABEL[sys]}: at ${rate} msg/s, rep ${rep}: event-loop delay p99 Connect / Message (ms, beyond its 10 ms timer); GC time Connect / Message (ms per s)`] =
+              `${ms(metricIn(after.connectText, 'nodejs_eventloop_lag_p99_seconds'))} / ${ms(metricIn(after.messageText, 'nodejs_eventloop_lag_p99_seconds'))}; ${gcPerSec((c) => c.connectText)} / ${gcPerSec((c) => c.messageText)}`;
           }
           o.progress(`${LABEL[sys]} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms, achieved ${Math.round(step.achievedPerSec)}/s`);
           return step;
@@ -161,6 +173,11 @@ interface Counters {
   backend: Record<string, Totals>;
   /** Messages Message has stored. */
   stored: number;
+  /** The two /metrics texts, for histograms read over a step. */
+  connectText: string;
+  messageText: string;
+  /** When they were read (performance.now(), ms). */
+  at: number;
 }
 
 /** The running totals a step's figures are the differences of. */
@@ -170,7 +187,17 @@ async function counters(connectAdmin: string, messageAdmin: string): Promise<Cou
     connect: { sum: metricIn(connect.text, 'switchboard_connect_send_seconds_sum'), count: metricIn(connect.text, 'switchboard_connect_send_seconds_count') },
     backend: backendTotals(message.text),
     stored: metricIn(message.text, 'switchboard_message_stored_total'),
+    connectText: connect.text,
+    messageText: message.text,
+    at: performance.now(),
   };
+}
+
+/** Seconds a process has spent in garbage collection, every kind. */
+function gcSeconds(metrics: string): number {
+  let total = 0;
+  for (const [, v] of metrics.matchAll(/^nodejs_gc_duration_seconds_sum\{[^}]*\} ([0-9.e+-]+)$/gm)) total += Number(v);
+  return total;
 }
 
 /** Per backend operation (`backend.op`, successful ones): total seconds and count, from a Message /metrics text. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { backendOps, ladder } from '../../bench/scenarios/e2e.js';
 import type { Step } from '../../bench/lib/report.js';
 import { formatSpread, spread, summarize } from '../../bench/lib/stats.js';
+import { bucketsIn, quantileBetween } from '../../bench/lib/histogram.js';
 
 describe('bench: figures', () => {
   it('averages successful operations per backend and op, with their counts, ignoring errors and other metrics', () => {
@@ -18,6 +19,25 @@ describe('bench: figures', () => {
       'switchboard_message_store_latency_seconds_sum{service="message"} 12',
     ].join('\n');
     assert.deepEqual(backendOps(text), { 'log.append': { mean: 5, count: 3 }, 'store.insertMessages': { mean: 7.5, count: 4 } });
+  });
+
+  it('reads the quantile of what a histogram observed between two scrapes, of the series with the given labels', () => {
+    const scrape = (counts: [string, number][], other = 0) =>
+      [
+        ...counts.map(([le, n]) => `h_seconds_bucket{le="${le}",service="message",op="append"} ${n}`),
+        `h_seconds_bucket{le="+Inf",service="message",op="insert"} ${other}`,
+        `h_seconds_sum{service="message",op="append"} 1`,
+      ].join('\n');
+    const before = bucketsIn(scrape([['0.001', 10], ['0.01', 10], ['+Inf', 10]], 5), 'h_seconds', { op: 'append' });
+    // 100 observations since: 90 up to 1 ms, 9 in (1, 10] ms, 1 above 10 ms.
+    const after = bucketsIn(scrape([['0.001', 100], ['0.01', 109], ['+Inf', 110]], 500), 'h_seconds', { op: 'append' });
+    assert.deepEqual([...after.entries()], [[0.001, 100], [0.01, 109], [Infinity, 110]]);
+    assert.equal(quantileBetween(before, after, 0.5), (0.001 * 50) / 90);
+    // rank 95: the 5th of the 9 in (1, 10] ms, interpolated.
+    assert.ok(Math.abs(quantileBetween(before, after, 0.95) - (0.001 + (0.009 * 5) / 9)) < 1e-12);
+    // rank 99.5 lands in +Inf: the highest finite bound.
+    assert.equal(quantileBetween(before, after, 0.995), 0.01);
+    assert.ok(Number.isNaN(quantileBetween(after, after, 0.99)));
   });
 
   it('median and range of repetitions', () => {

@@ -10,7 +10,7 @@ export function backendHistogram(registry: Registry): BackendHistogram {
     name: 'switchboard_message_backend_seconds',
     help: 'Duration of backend operations (log, store, presence) by operation and result',
     labelNames: ['backend', 'op', 'result'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 const TICKS_PER_SEC = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -22,4 +22,82 @@ export function cpuSeconds(pids: ReadonlyArray<number | undefined>): number {
     }
   }
   return ticks / TICKS_PER_SEC;
+}
+
+/** The backend servers of the real-backend variants, by the start of their process name (/proc/<pid>/comm). */
+const BACKEND_PROCESSES: ReadonlyArray<readonly [BackendName, string]> = [
+  ['kafka', 'java'],
+  ['redis', 'redis-server'],
+  ['ferretdb', 'ferretdb'],
+  ['postgresql', 'postgres'],
+];
+export type BackendName = 'kafka' | 'redis' | 'ferretdb' | 'postgresql';
+
+/** CPU seconds each backend server's processes (every PostgreSQL backend process too) have used so far. */
+export function backendCpuSeconds(): Record<BackendName, number> {
+  const pids: Record<BackendName, number[]> = { kafka: [], redis: [], ferretdb: [], postgresql: [] };
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+      const backend = BACKEND_PROCESSES.find(([, prefix]) => comm.startsWith(prefix))?.[0];
+      if (backend) pids[backend].push(Number(entry));
+    } catch {
+      // exited
+    }
+  }
+  return { kafka: cpuSeconds(pids.kafka), redis: cpuSeconds(pids.redis), ferretdb: cpuSeconds(pids.ferretdb), postgresql: cpuSeconds(pids.postgresql) };
+}
+
+/**
+ * CPU seconds the whole machine has been busy so far (every core, from /proc/stat; idle and iowait
+ * excluded) and the seconds its virtual CPUs waited for the host (steal: a neighbour's load).
+ */
+export function machineCpuSeconds(): { busy: number; steal: number } {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields.map(Number);
+  return { busy: (user + nice + system + irq + softirq) / TICKS_PER_SEC, steal: steal / TICKS_PER_SEC };
+}
+
+/** Where a machine's CPU went over an interval, in cores (CPU seconds per second). */
+export interface CpuCores {
+  /** The system under test (its service processes). */
+  system: number;
+  loadgen: number;
+  kafka: number;
+  redis: number;
+  ferretdb: number;
+  postgresql: number;
+  /** Every process of the machine. */
+  machine: number;
+  /** Time the virtual CPUs waited for the host. */
+  steal: number;
+}
+
+export interface CpuSnapshot {
+  at: number;
+  system: number;
+  loadgen: number;
+  backends: Record<BackendName, number>;
+  machine: { busy: number; steal: number };
+}
+
+export function cpuSnapshot(systemPids: ReadonlyArray<number | undefined>, loadgenPids: ReadonlyArray<number | undefined>): CpuSnapshot {
+  return { at: performance.now(), system: cpuSeconds(systemPids), loadgen: cpuSeconds(loadgenPids), backends: backendCpuSeconds(), machine: machineCpuSeconds() };
+}
+
+/** The cores used between two snapshots, rounded to hundredths. */
+export function coresBetween(a: CpuSnapshot, b: CpuSnapshot): CpuCores {
+  const sec = (b.at - a.at) / 1000;
+  const c = (x: number, y: number) => Math.round(((y - x) / sec) * 100) / 100;
+  return {
+    system: c(a.system, b.system),
+    loadgen: c(a.loadgen, b.loadgen),
+    kafka: c(a.backends.kafka, b.backends.kafka),
+    redis: c(a.backends.redis, b.backends.redis),
+    ferretdb: c(a.backends.ferretdb, b.backends.ferretdb),
+    postgresql: c(a.backends.postgresql, b.backends.postgresql),
+    machine: c(a.machine.busy, b.machine.busy),
+    steal: c(a.machine.steal, b.machine.steal),
+  };
 }

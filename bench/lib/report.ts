@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Machine } from './machine.js';
 import { spread, type LatencySummary } from './stats.js';
+import type { CpuCores } from './cpu.js';
 
 /** One measured step of a load scenario. */
 export interface Step {
@@ -20,6 +21,10 @@ export interface Step {
   cpuMsPerMessage?: number;
   /** Store operations per message stored during the step (Switchboard). */
   storeOpsPerMessage?: number;
+  /** Kafka Produce requests per stored message (the producer's group commit at work). */
+  producesPerMessage?: number;
+  /** Where the machine's CPU went during the step (cores): the system, the load generator, each backend server. */
+  cpuCores?: CpuCores;
 }
 
 /** What one scenario found: its steps, figures and the ratios against its baseline. */
@@ -56,16 +61,30 @@ export function toMarkdown(r: Report): string {
     if (Object.keys(s.settings).length > 0) out.push(`Settings: ${Object.entries(s.settings).map(([k, v]) => `${k}=${v}`).join(', ')}`, '');
     if (s.steps && s.steps.length > 0) {
       out.push(
-        '| system | rep | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | max ms | lost | ack p99 ms | load-gen CPU (cores) | CPU ms / msg | store ops / msg |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+        '| system | rep | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | max ms | lost | ack p99 ms | load-gen CPU (cores) | CPU ms / msg | store ops / msg | produces / msg |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       );
       const opt = (v: number | undefined) => (v === undefined ? '' : fmt(v));
       for (const st of s.steps) {
         out.push(
-          `| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${fmt(Math.round(st.achievedPerSec))} | ${fmt(st.latency.p50)} | ${fmt(st.latency.p95)} | ${fmt(st.latency.p99)} | ${fmt(st.latency.max)} | ${st.lost} | ${opt(st.ackLatency?.p99)} | ${opt(st.loadgenCpu)} | ${opt(st.cpuMsPerMessage)} | ${opt(st.storeOpsPerMessage)} |`,
+          `| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${fmt(Math.round(st.achievedPerSec))} | ${fmt(st.latency.p50)} | ${fmt(st.latency.p95)} | ${fmt(st.latency.p99)} | ${fmt(st.latency.max)} | ${st.lost} | ${opt(st.ackLatency?.p99)} | ${opt(st.loadgenCpu)} | ${opt(st.cpuMsPerMessage)} | ${opt(st.storeOpsPerMessage)} | ${opt(st.producesPerMessage)} |`,
         );
       }
       out.push('');
+      const withCpu = s.steps.filter((st) => st.cpuCores);
+      if (withCpu.length > 0) {
+        out.push(
+          'Where the CPU went during each step (cores; the machine has ' + m.cores + '):',
+          '',
+          '| system | rep | offered/s | system under test | load generator | Kafka | Redis | FerretDB | PostgreSQL | whole machine | steal |',
+          '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+        );
+        for (const st of withCpu) {
+          const c = st.cpuCores!;
+          out.push(`| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${c.system.toFixed(2)} | ${c.loadgen.toFixed(2)} | ${c.kafka.toFixed(2)} | ${c.redis.toFixed(2)} | ${c.ferretdb.toFixed(2)} | ${c.postgresql.toFixed(2)} | ${c.machine.toFixed(2)} | ${c.steal.toFixed(2)} |`);
+        }
+        out.push('');
+      }
     }
     if (Object.keys(s.figures).length > 0) {
       out.push('| figure | value |', '|---|---:|');

@@ -125,6 +125,7 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
           const stored = after.stored - before.stored;
           const storeCalls = (c: Counters) => Object.entries(c.backend).reduce((n, [op, t]) => n + (op.startsWith('store.') ? t.count : 0), 0);
           if (stored > 0) step.storeOpsPerMessage = Math.round(((storeCalls(after) - storeCalls(before)) / stored) * 1000) / 1000;
+          if (stored > 0 && sys !== 'embedded') step.producesPerMessage = Math.round(((after.produces - before.produces) / stored) * 1000) / 1000;
           if (rate === CPU_RATE && step.ackLatency) {
             // Where send → accepted went at this step, mean and p99: the gateway's call to Message and
             // back, and within it the log append; the rest is the client ↔ gateway WebSocket hop.
@@ -173,6 +174,8 @@ interface Counters {
   backend: Record<string, Totals>;
   /** Messages Message has stored. */
   stored: number;
+  /** Kafka Produce requests Message has sent. */
+  produces: number;
   /** The two /metrics texts, for histograms read over a step. */
   connectText: string;
   messageText: string;
@@ -187,6 +190,7 @@ async function counters(connectAdmin: string, messageAdmin: string): Promise<Cou
     connect: { sum: metricIn(connect.text, 'switchboard_connect_send_seconds_sum'), count: metricIn(connect.text, 'switchboard_connect_send_seconds_count') },
     backend: backendTotals(message.text),
     stored: metricIn(message.text, 'switchboard_message_stored_total'),
+    produces: metricIn(message.text, 'switchboard_message_log_requests_total', 'api="Produce"'),
     connectText: connect.text,
     messageText: message.text,
     at: performance.now(),

@@ -61,6 +61,19 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     }),
     pushes: new Counter({ name: 'switchboard_message_pushes_total', help: 'Pushes written to Connect streams by result', labelNames: ['result'] as const, registers: [registry] }),
   };
+  const counted = new Map<string, number>();
+  new Counter({
+    name: 'switchboard_message_log_requests_total',
+    help: "Requests this pod sent to the log's servers (Kafka), by API: Produce per accepted message is what the producer's group commit saves",
+    labelNames: ['api'] as const,
+    registers: [registry],
+    collect() {
+      for (const [api, n] of backends.log.requestCounts?.() ?? []) {
+        this.inc({ api }, n - (counted.get(api) ?? 0));
+        counted.set(api, n);
+      }
+    },
+  });
 
   const backendTime = backendHistogram(registry);
   const store = instrument('store', backends.store, ['lastSeq', 'lastSeqs', 'insertMessage', 'insertMessages', 'storedAlready', 'readMessages', 'listConversations', 'membershipChanges', 'setMembers', 'groupCounts'], backendTime);

@@ -55,6 +55,11 @@ describe('two Message and two Connect processes on real backends', function () {
     const stored = await Promise.all(messages.map((m) => metricValue(m.admin, 'switchboard_message_stored_total')));
     assert.equal(stored[0]! + stored[1]!, 24);
     assert.ok(stored.every((n) => n > 0), `both Message processes stored messages: ${stored.join(', ')}`);
+    // What each pod asked of Kafka, by API: the 24 sends went out in at most 24 produces between them.
+    const requests = async (api: string) => Promise.all(messages.map((m) => metricValue(m.admin, 'switchboard_message_log_requests_total', `api="${api}"`)));
+    const produces = await requests('Produce');
+    assert.ok(produces[0]! + produces[1]! >= 1 && produces[0]! + produces[1]! <= 24, `Produce requests: ${produces.join(', ')}`);
+    for (const api of ['Fetch', 'OffsetCommit', 'JoinGroup']) assert.ok((await requests(api)).every((n) => n >= 1), `${api} requests from both pods`);
     for (const m of messages) {
       const ready = await getJson(`${m.admin}/readyz`);
       assert.equal(ready.status, 200);

@@ -88,6 +88,10 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
     }
   });
 
+  // Requests by Kafka API (Produce, Fetch, OffsetCommit, …): what the log costs the broker and this process.
+  const requests = new Map<string, number>();
+  const countRequest = (e: { payload: { apiName: string } }): void => void requests.set(e.payload.apiName, (requests.get(e.payload.apiName) ?? 0) + 1);
+  producer.on(producer.events.REQUEST, countRequest);
   producer.on(producer.events.CONNECT, () => (producerUp = true));
   producer.on(producer.events.DISCONNECT, () => (producerUp = false));
 
@@ -156,6 +160,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 10 },
       });
       consumer = c;
+      c.on(c.events.REQUEST, countRequest);
       c.on(c.events.GROUP_JOIN, (e) => {
         onAssignment?.(e.payload.memberAssignment[opts.topic] ?? []);
         consumerUp = true;
@@ -219,6 +224,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
       });
     },
     stopConsuming,
+    requestCounts: () => requests,
     async stop() {
       stopped = true;
       await stopConsuming();

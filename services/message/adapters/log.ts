@@ -54,4 +54,6 @@ export interface MessageLog extends HealthReporter {
   stopConsuming(): Promise<void>;
   /** Stops consuming (if not yet) and disconnects the producer. Idempotent. */
   stop(): Promise<void>;
+  /** Requests sent to the log's servers so far, by request type (logs that send none omit it). */
+  requestCounts?(): ReadonlyMap<string, number>;
 }

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- <scenario…> [options]` and `make bench` (the short suite).
- * Scenarios: e2e, push, idle, recovery, group, peer, all (= the short suite: all but peer, whose Socket.IO
- * figures e2e measures as well). Options: --rates 250,500,… --duration S --warmup S --reps N
+ * Scenarios: e2e, push, idle, recovery, group, store, peer, all (= the short suite: all but peer, whose
+ * Socket.IO figures e2e measures as well). Options: --rates 250,500,… --duration S --warmup S --reps N
  * --refine N (bisection steps between the rung sustained and the one missed; default 2)
  * --pairs N --workers N --systems embedded,kafka-redis,real,real-pg,floor,socketio (default: all
  * but real, FerretDB on SQLite, which FerretDB on PostgreSQL outran) --clients N
@@ -20,6 +20,7 @@ import { idleScenario } from './scenarios/idle.js';
 import { recoveryScenario } from './scenarios/recovery.js';
 import { peerScenario } from './scenarios/peer.js';
 import { groupScenario } from './scenarios/group.js';
+import { storeScenario } from './scenarios/store.js';
 import { stopAllRealBackends } from '../test/support/real-backends.js';
 
 const { values, positionals } = parseArgs({
@@ -47,7 +48,7 @@ function usage(message: string): never {
   process.stderr.write(`bench: ${message}\n`);
   process.exit(2);
 }
-const SHORT_SUITE = ['e2e', 'push', 'idle', 'recovery', 'group'];
+const SHORT_SUITE = ['e2e', 'store', 'push', 'idle', 'recovery', 'group'];
 const KNOWN = [...SHORT_SUITE, 'peer', 'all'];
 for (const p of positionals) if (!KNOWN.includes(p)) usage(`unknown scenario "${p}" (${KNOWN.join(', ')})`);
 for (const s of values.sizes!.split(',')) if (!(Number.isSafeInteger(Number(s)) && Number(s) >= 2)) usage(`--sizes must be group sizes (≥ 2) separated by commas; got "${values.sizes}"`);
@@ -101,6 +102,11 @@ try {
           progress,
         }),
       );
+    }
+    else if (s === 'store') {
+      // The stand-ins e2e measures: FerretDB on PostgreSQL, and on SQLite when e2e was asked for it.
+      const storages = values.systems!.split(',').includes('real') ? (['postgresql', 'sqlite'] as const) : (['postgresql'] as const);
+      results.push(await storeScenario({ storages: [...storages], reps: Math.round(Number(values.reps)), durationMs: Number(values.duration) * 1000, progress }));
     }
     else if (s === 'peer') {
       results.push(

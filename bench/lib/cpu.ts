@@ -63,6 +63,8 @@ export function machineCpuSeconds(): { busy: number; steal: number } {
 export interface CpuCores {
   /** The system under test (its service processes). */
   system: number;
+  /** The same, per process, in the order of the pids given (one process pegged at 1.0 is its own limit). */
+  processes: number[];
   loadgen: number;
   kafka: number;
   redis: number;
@@ -77,13 +79,14 @@ export interface CpuCores {
 export interface CpuSnapshot {
   at: number;
   system: number;
+  processes: number[];
   loadgen: number;
   backends: Record<BackendName, number>;
   machine: { busy: number; steal: number };
 }
 
 export function cpuSnapshot(systemPids: ReadonlyArray<number | undefined>, loadgenPids: ReadonlyArray<number | undefined>): CpuSnapshot {
-  return { at: performance.now(), system: cpuSeconds(systemPids), loadgen: cpuSeconds(loadgenPids), backends: backendCpuSeconds(), machine: machineCpuSeconds() };
+  return { at: performance.now(), system: cpuSeconds(systemPids), processes: systemPids.map((p) => cpuSeconds([p])), loadgen: cpuSeconds(loadgenPids), backends: backendCpuSeconds(), machine: machineCpuSeconds() };
 }
 
 /** The cores used between two snapshots, rounded to hundredths. */
@@ -92,6 +95,7 @@ export function coresBetween(a: CpuSnapshot, b: CpuSnapshot): CpuCores {
   const c = (x: number, y: number) => Math.round(((y - x) / sec) * 100) / 100;
   return {
     system: c(a.system, b.system),
+    processes: b.processes.map((v, i) => c(a.processes[i] ?? 0, v)),
     loadgen: c(a.loadgen, b.loadgen),
     kafka: c(a.backends.kafka, b.backends.kafka),
     redis: c(a.backends.redis, b.backends.redis),

@@ -45,12 +45,13 @@ describe('bench: figures', () => {
     const at = (t: number, k: number): CpuSnapshot => ({
       at: t,
       system: 1 * k,
+      processes: [0.8 * k, 0.2 * k],
       loadgen: 0.2 * k,
       backends: { kafka: 0.5 * k, redis: 0.05 * k, ferretdb: 0, postgresql: 0.1 * k },
       machine: { busy: 2 * k, steal: 0.01 * k },
     });
     // Two seconds apart, k doubling from 1 to 2: each figure's increment over 2 s.
-    assert.deepEqual(coresBetween(at(1000, 1), at(3000, 2)), { system: 0.5, loadgen: 0.1, kafka: 0.25, redis: 0.03, ferretdb: 0, postgresql: 0.05, machine: 1, steal: 0.01 });
+    assert.deepEqual(coresBetween(at(1000, 1), at(3000, 2)), { system: 0.5, processes: [0.4, 0.1], loadgen: 0.1, kafka: 0.25, redis: 0.03, ferretdb: 0, postgresql: 0.05, machine: 1, steal: 0.01 });
     // Spin until this process's CPU time moves (clock ticks), for at most 2 s.
     const now = cpuSnapshot([process.pid], []);
     let later = now;

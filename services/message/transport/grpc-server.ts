@@ -255,7 +255,8 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
     close('stream ended by gateway');
     call.end();
   });
-  call.on('error', (err: Error) => close(`stream error: ${err.message}`));
+  // A status this side emitted (a refusal, the pod ending its streams) carries `details`, not `message`.
+  call.on('error', (err: Error & { details?: string }) => close(`stream error: ${err.details ?? err.message}`));
   call.on('cancelled', () => close('cancelled'));
 }
 

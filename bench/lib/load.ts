@@ -1,8 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { WorkerCommand, WorkerEvent } from './load-worker.js';
-import { nowMs, summarize } from './stats.js';
-import { coresBetween, cpuSeconds, cpuSnapshot } from './cpu.js';
+import { summarize } from './stats.js';
+import { coresBetween, cpuSnapshot } from './cpu.js';
 import type { Step } from './report.js';
 
 const WORKERS = {
@@ -48,7 +48,7 @@ export class LoadGenerator {
    * load generator's CPU use (cores) and the CPU time of the processes `systemPids` per message.
    */
   async step(system: string, step: string, ratePerSec: number, durationMs: number, warmupMs: number, progress: (line: string) => void, systemPids: number[] = []): Promise<Step> {
-    const cpu0 = { load: cpuSeconds(this.pids), system: cpuSeconds(systemPids), at: nowMs(), all: cpuSnapshot(systemPids, this.pids) };
+    const cpuBefore = cpuSnapshot(systemPids, this.pids);
     const per = ratePerSec / this.workers.length;
     let sent = 0;
     let received = 0;
@@ -68,8 +68,8 @@ export class LoadGenerator {
     );
     clearInterval(timer);
     for (const w of this.workers) w.off('message', onProgress);
-    const wallSec = (nowMs() - cpu0.at) / 1000;
-    const cpuCores = coresBetween(cpu0.all, cpuSnapshot(systemPids, this.pids));
+    const cpuAfter = cpuSnapshot(systemPids, this.pids);
+    const cpuCores = coresBetween(cpuBefore, cpuAfter);
     const allReceived = results.reduce((a, r) => a + r.received, 0);
     const latencies = results.flatMap((r) => r.latencies);
     const ackLatencies = results.flatMap((r) => r.ackLatencies);
@@ -82,9 +82,9 @@ export class LoadGenerator {
       latency: summarize(latencies),
       ...(ackLatencies.length > 0 ? { ackLatency: summarize(ackLatencies) } : {}),
       lost: measuredSent - measuredReceived,
-      loadgenCpu: Math.round(((cpuSeconds(this.pids) - cpu0.load) / wallSec) * 100) / 100,
+      loadgenCpu: cpuCores.loadgen,
       cpuCores,
-      ...(systemPids.length > 0 && allReceived > 0 ? { cpuMsPerMessage: Math.round(((cpuSeconds(systemPids) - cpu0.system) * 1000 * 1000) / allReceived) / 1000 } : {}),
+      ...(systemPids.length > 0 && allReceived > 0 ? { cpuMsPerMessage: Math.round(((cpuAfter.system - cpuBefore.system) * 1000 * 1000) / allReceived) / 1000 } : {}),
     };
   }
 

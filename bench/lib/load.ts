@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { WorkerCommand, WorkerEvent } from './load-worker.js';
 import { summarize } from './stats.js';
-import { coresBetween, cpuSnapshot } from './cpu.js';
+import { coresBetween, cpuSnapshot, type CpuSnapshot } from './cpu.js';
 import type { Step } from './report.js';
 
 const WORKERS = {
@@ -63,13 +63,21 @@ export class LoadGenerator {
       received = 0;
     }, 1000);
     for (const w of this.workers) w.on('message', onProgress);
+    // Where the CPU went is read over the measured window alone (after the warm-up, before the
+    // drain), where the offered rate runs: a step's average would dilute a pegged process.
+    const window: { from?: CpuSnapshot; to?: CpuSnapshot } = {};
+    const windowTimers = [
+      setTimeout(() => (window.from = cpuSnapshot(systemPids, this.pids)), warmupMs),
+      setTimeout(() => (window.to = cpuSnapshot(systemPids, this.pids)), warmupMs + durationMs),
+    ];
     const results = await Promise.all(
       this.workers.map((w) => this.request(w, { cmd: 'run', step, ratePerSec: per, durationMs, warmupMs, drainMs: 3000 }, 'done') as Promise<Extract<WorkerEvent, { ev: 'done' }>>),
     );
     clearInterval(timer);
     for (const w of this.workers) w.off('message', onProgress);
+    windowTimers.forEach(clearTimeout);
     const cpuAfter = cpuSnapshot(systemPids, this.pids);
-    const cpuCores = coresBetween(cpuBefore, cpuAfter);
+    const cpuCores = coresBetween(window.from ?? cpuBefore, window.to ?? cpuAfter);
     const allReceived = results.reduce((a, r) => a + r.received, 0);
     const latencies = results.flatMap((r) => r.latencies);
     const ackLatencies = results.flatMap((r) => r.ackLatencies);

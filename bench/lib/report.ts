@@ -15,7 +15,7 @@ export interface Step {
   lost: number;
   /** Repetition of the measurement this step belongs to (1…). */
   rep?: number;
-  /** CPU the load generator used during the step, in cores (near 1 per worker process: starved). */
+  /** CPU the load generator used while the step offered its rate, in cores (near 1 per worker process: starved). */
   loadgenCpu?: number;
   /** CPU milliseconds the system under test (all its processes) spent per delivered message. */
   cpuMsPerMessage?: number;
@@ -23,7 +23,7 @@ export interface Step {
   storeOpsPerMessage?: number;
   /** Kafka Produce requests per stored message (the producer's group commit at work). */
   producesPerMessage?: number;
-  /** Where the machine's CPU went during the step (cores): the system, the load generator, each backend server. */
+  /** Where the machine's CPU went during the step's measured window (cores): the system, the load generator, each backend server. */
   cpuCores?: CpuCores;
 }
 
@@ -74,7 +74,7 @@ export function toMarkdown(r: Report): string {
       const withCpu = s.steps.filter((st) => st.cpuCores);
       if (withCpu.length > 0) {
         out.push(
-          'Where the CPU went during each step (cores; the machine has ' + m.cores + '):',
+          'Where the CPU went during each step\'s measured window, after the warm-up and before the drain (cores; the machine has ' + m.cores + '):',
           '',
           '| system | rep | offered/s | system under test (per process) | load generator | Kafka | Redis | FerretDB | PostgreSQL | whole machine | steal |',
           '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

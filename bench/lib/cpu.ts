@@ -66,12 +66,29 @@ function stealSeconds(): number {
   return Number(fields[8] ?? 0) / TICKS_PER_SEC;
 }
 
+/**
+ * Seconds the main thread of each process has waited in a run queue for a core so far
+ * (/proc/<pid>/schedstat; 0 when unknown): the time a single-threaded stage loses to sharing the
+ * cores, which its CPU seconds do not show.
+ */
+export function runQueueSeconds(pids: ReadonlyArray<number | undefined>): number[] {
+  return pids.map((pid) => {
+    try {
+      return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9 || 0;
+    } catch {
+      return 0;
+    }
+  });
+}
+
 /** Where a machine's CPU went over an interval, in cores (CPU seconds per second). */
 export interface CpuCores {
   /** The system under test (its service processes). */
   system: number;
   /** The same, per process, in the order of the pids given (one process pegged at 1.0 is its own limit). */
   processes: number[];
+  /** Per process, the share of the time its main thread waited for a core (running + waiting near 1.0: saturated). */
+  waiting: number[];
   loadgen: number;
   kafka: number;
   redis: number;
@@ -87,6 +104,7 @@ export interface CpuSnapshot {
   at: number;
   system: number;
   processes: number[];
+  waits: number[];
   loadgen: number;
   backends: Record<BackendName, number>;
   machine: { busy: number; steal: number };
@@ -94,7 +112,7 @@ export interface CpuSnapshot {
 
 export function cpuSnapshot(systemPids: ReadonlyArray<number | undefined>, loadgenPids: ReadonlyArray<number | undefined>): CpuSnapshot {
   const { backends, all } = processCpuSeconds();
-  return { at: performance.now(), system: cpuSeconds(systemPids), processes: systemPids.map((p) => cpuSeconds([p])), loadgen: cpuSeconds(loadgenPids), backends, machine: { busy: all, steal: stealSeconds() } };
+  return { at: performance.now(), system: cpuSeconds(systemPids), processes: systemPids.map((p) => cpuSeconds([p])), waits: runQueueSeconds(systemPids), loadgen: cpuSeconds(loadgenPids), backends, machine: { busy: all, steal: stealSeconds() } };
 }
 
 /** The cores used between two snapshots, rounded to hundredths. */
@@ -104,6 +122,7 @@ export function coresBetween(a: CpuSnapshot, b: CpuSnapshot): CpuCores {
   return {
     system: c(a.system, b.system),
     processes: b.processes.map((v, i) => c(a.processes[i] ?? 0, v)),
+    waiting: b.waits.map((v, i) => c(a.waits[i] ?? 0, v)),
     loadgen: c(a.loadgen, b.loadgen),
     kafka: c(a.backends.kafka, b.backends.kafka),
     redis: c(a.backends.redis, b.backends.redis),

@@ -76,12 +76,12 @@ export function toMarkdown(r: Report): string {
         out.push(
           'Where the CPU went during each step\'s measured window, after the warm-up and before the drain (cores; the machine has ' + m.cores + '):',
           '',
-          '| system | rep | offered/s | system under test (per process) | load generator | Kafka | Redis | FerretDB | PostgreSQL | whole machine | steal |',
-          '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+          '| system | rep | offered/s | system under test (per process) | its processes waiting for a core | load generator | Kafka | Redis | FerretDB | PostgreSQL | whole machine | steal |',
+          '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
         );
         for (const st of withCpu) {
           const c = st.cpuCores!;
-          out.push(`| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${c.system.toFixed(2)}${c.processes.length > 1 ? ` (${c.processes.map((v) => v.toFixed(2)).join(' + ')})` : ''} | ${c.loadgen.toFixed(2)} | ${c.kafka.toFixed(2)} | ${c.redis.toFixed(2)} | ${c.ferretdb.toFixed(2)} | ${c.postgresql.toFixed(2)} | ${c.machine.toFixed(2)} | ${c.steal.toFixed(2)} |`);
+          out.push(`| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${c.system.toFixed(2)}${c.processes.length > 1 ? ` (${c.processes.map((v) => v.toFixed(2)).join(' + ')})` : ''} | ${c.waiting.map((v) => v.toFixed(2)).join(' + ')} | ${c.loadgen.toFixed(2)} | ${c.kafka.toFixed(2)} | ${c.redis.toFixed(2)} | ${c.ferretdb.toFixed(2)} | ${c.postgresql.toFixed(2)} | ${c.machine.toFixed(2)} | ${c.steal.toFixed(2)} |`);
         }
         out.push('');
       }

@@ -3,7 +3,7 @@ import { backendOps, ladder } from '../../bench/scenarios/e2e.js';
 import type { Step } from '../../bench/lib/report.js';
 import { formatSpread, spread, summarize } from '../../bench/lib/stats.js';
 import { bucketsIn, quantileBetween } from '../../bench/lib/histogram.js';
-import { coresBetween, cpuSnapshot, type CpuSnapshot } from '../../bench/lib/cpu.js';
+import { coresBetween, cpuSnapshot, runQueueSeconds, type CpuSnapshot } from '../../bench/lib/cpu.js';
 
 describe('bench: figures', () => {
   it('averages successful operations per backend and op, with their counts, ignoring errors and other metrics', () => {
@@ -46,18 +46,22 @@ describe('bench: figures', () => {
       at: t,
       system: 1 * k,
       processes: [0.8 * k, 0.2 * k],
+      waits: [0.3 * k, 0],
       loadgen: 0.2 * k,
       backends: { kafka: 0.5 * k, redis: 0.05 * k, ferretdb: 0, postgresql: 0.1 * k },
       machine: { busy: 2 * k, steal: 0.01 * k },
     });
     // Two seconds apart, k doubling from 1 to 2: each figure's increment over 2 s.
-    assert.deepEqual(coresBetween(at(1000, 1), at(3000, 2)), { system: 0.5, processes: [0.4, 0.1], loadgen: 0.1, kafka: 0.25, redis: 0.03, ferretdb: 0, postgresql: 0.05, machine: 1, steal: 0.01 });
+    assert.deepEqual(coresBetween(at(1000, 1), at(3000, 2)), { system: 0.5, processes: [0.4, 0.1], waiting: [0.15, 0], loadgen: 0.1, kafka: 0.25, redis: 0.03, ferretdb: 0, postgresql: 0.05, machine: 1, steal: 0.01 });
     // Spin until this process's CPU time moves (clock ticks), for at most 2 s.
     const now = cpuSnapshot([process.pid], []);
     let later = now;
     const until = performance.now() + 2000;
     while (later.system === now.system && performance.now() < until) later = cpuSnapshot([process.pid], []);
     assert.ok(later.system > now.system, 'this process used CPU');
+    const [mine, gone] = runQueueSeconds([process.pid, 2 ** 22 + 1]);
+    assert.ok(Number.isFinite(mine) && mine! >= 0, `run-queue wait of this process: ${mine}`);
+    assert.equal(gone, 0, 'a process that does not exist waited 0');
     assert.ok(later.machine.busy >= later.system - now.system + now.machine.busy - 0.05, 'the machine was busy at least that long');
   });
 

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../shared/logger.js';
 import { createAdminServer } from '../shared/admin-server.js';
-import { createRegistry } from '../shared/metrics.js';
+import { createRegistry, totalsCounter } from '../shared/metrics.js';
 import { Deadline, once, sleep, type Service } from '../shared/lifecycle.js';
 import { retryUntil } from '../shared/retry.js';
 import type { CheckResult } from '../shared/health.js';
@@ -61,18 +61,11 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     }),
     pushes: new Counter({ name: 'switchboard_message_pushes_total', help: 'Pushes written to Connect streams by result', labelNames: ['result'] as const, registers: [registry] }),
   };
-  const counted = new Map<string, number>();
-  new Counter({
+  totalsCounter(registry, {
     name: 'switchboard_message_log_requests_total',
     help: "Requests this pod sent to the log's servers (Kafka), by API: Produce per accepted message is what the producer's group commit saves",
-    labelNames: ['api'] as const,
-    registers: [registry],
-    collect() {
-      for (const [api, n] of backends.log.requestCounts?.() ?? []) {
-        this.inc({ api }, n - (counted.get(api) ?? 0));
-        counted.set(api, n);
-      }
-    },
+    labelNames: ['api'],
+    totals: () => [...(backends.log.requestCounts?.() ?? [])].map(([api, n]) => [{ api }, n] as const),
   });
 
   const backendTime = backendHistogram(registry);

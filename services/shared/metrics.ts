@@ -12,15 +12,35 @@ export function createRegistry(service: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
-  let reported = 0;
-  new Counter({
+  totalsCounter(registry, {
     name: 'switchboard_process_fatal_errors_total',
     help: 'Errors nothing handled (unhandled rejections, uncaught exceptions); each stops the process so that it restarts',
-    registers: [registry],
-    collect() {
-      this.inc(fatalErrors - reported);
-      reported = fatalErrors;
-    },
+    totals: () => [[{}, fatalErrors]],
   });
   return registry;
+}
+
+/**
+ * A counter whose values are running totals kept elsewhere (by a library, a module), read at each
+ * scrape: `totals` gives each label set's total so far, and the counter adds what grew since.
+ */
+export function totalsCounter<L extends string = never>(
+  registry: Registry,
+  o: { name: string; help: string; labelNames?: readonly L[]; totals: () => Iterable<readonly [Partial<Record<L, string>>, number]> },
+): void {
+  const reported = new Map<string, number>();
+  new Counter<L>({
+    name: o.name,
+    help: o.help,
+    labelNames: o.labelNames ?? [],
+    registers: [registry],
+    collect() {
+      for (const [labels, total] of o.totals()) {
+        const key = JSON.stringify(labels);
+        const grew = total - (reported.get(key) ?? 0);
+        if (grew > 0) this.inc(labels, grew);
+        reported.set(key, total);
+      }
+    },
+  });
 }

@@ -3,28 +3,25 @@ import { execFileSync } from 'node:child_process';
 
 const TICKS_PER_SEC = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-/**
- * CPU seconds (user + system) the processes `pids` have used so far, from /proc/<pid>/stat — the
- * same measure for the services, the peer's servers and the load generator. A process that is
- * gone counts 0.
- */
-export function cpuSeconds(pids: ReadonlyArray<number | undefined>): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    if (pid === undefined) continue;
-    try {
-      // Fields after the command name (which may hold spaces) start at ") ": utime is the 12th, stime the 13th.
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // exited
-    }
+/** A process's name and the CPU seconds (user + system) it has used so far, from /proc/<pid>/stat; undefined once it is gone. */
+function readStat(pid: number | string): { comm: string; seconds: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The name sits in parentheses (it may hold spaces); utime and stime are the 12th and 13th fields after it.
+    const close = stat.lastIndexOf(') ');
+    const fields = stat.slice(close + 2).split(' ');
+    return { comm: stat.slice(stat.indexOf('(') + 1, close), seconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SEC };
+  } catch {
+    return undefined;
   }
-  return ticks / TICKS_PER_SEC;
 }
 
-/** The backend servers of the real-backend variants, by the start of their process name (/proc/<pid>/comm). */
+/** CPU seconds each of `pids` has used so far — the same measure for the services, the peer's servers and the load generator (0 once gone). */
+function cpuSecondsEach(pids: ReadonlyArray<number | undefined>): number[] {
+  return pids.map((pid) => (pid === undefined ? 0 : (readStat(pid)?.seconds ?? 0)));
+}
+
+/** The backend servers of the real-backend variants, by the start of their process name. */
 const BACKEND_PROCESSES: ReadonlyArray<readonly [BackendName, string]> = [
   ['kafka', 'java'],
   ['redis', 'redis-server'],
@@ -41,23 +38,17 @@ export type BackendName = 'kafka' | 'redis' | 'ferretdb' | 'postgresql';
  * less than the processes it holds).
  */
 function processCpuSeconds(): { backends: Record<BackendName, number>; all: number } {
-  const pids: Record<BackendName, number[]> = { kafka: [], redis: [], ferretdb: [], postgresql: [] };
-  const all: number[] = [];
+  const backends: Record<BackendName, number> = { kafka: 0, redis: 0, ferretdb: 0, postgresql: 0 };
+  let all = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    all.push(Number(entry));
-    try {
-      const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
-      const backend = BACKEND_PROCESSES.find(([, prefix]) => comm.startsWith(prefix))?.[0];
-      if (backend) pids[backend].push(Number(entry));
-    } catch {
-      // exited
-    }
+    const p = readStat(entry);
+    if (!p) continue;
+    all += p.seconds;
+    const backend = BACKEND_PROCESSES.find(([, prefix]) => p.comm.startsWith(prefix))?.[0];
+    if (backend) backends[backend] += p.seconds;
   }
-  return {
-    backends: { kafka: cpuSeconds(pids.kafka), redis: cpuSeconds(pids.redis), ferretdb: cpuSeconds(pids.ferretdb), postgresql: cpuSeconds(pids.postgresql) },
-    all: cpuSeconds(all),
-  };
+  return { backends, all };
 }
 
 /** Seconds the machine's virtual CPUs have waited for the host so far (steal: a neighbour's load; /proc/stat). */
@@ -112,7 +103,16 @@ export interface CpuSnapshot {
 
 export function cpuSnapshot(systemPids: ReadonlyArray<number | undefined>, loadgenPids: ReadonlyArray<number | undefined>): CpuSnapshot {
   const { backends, all } = processCpuSeconds();
-  return { at: performance.now(), system: cpuSeconds(systemPids), processes: systemPids.map((p) => cpuSeconds([p])), waits: runQueueSeconds(systemPids), loadgen: cpuSeconds(loadgenPids), backends, machine: { busy: all, steal: stealSeconds() } };
+  const processes = cpuSecondsEach(systemPids);
+  return {
+    at: performance.now(),
+    system: processes.reduce((a, b) => a + b, 0),
+    processes,
+    waits: runQueueSeconds(systemPids),
+    loadgen: cpuSecondsEach(loadgenPids).reduce((a, b) => a + b, 0),
+    backends,
+    machine: { busy: all, steal: stealSeconds() },
+  };
 }
 
 /** The cores used between two snapshots, rounded to hundredths. */

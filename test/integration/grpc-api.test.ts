@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { credentials, loadPackageDefinition, makeGenericClientConstructor, status, type Client, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { loadSwitchboardProto, type MessageServiceClient, type MessageStreamResponse__Output } from '../../services/shared/proto.js';
+import { loadSwitchboardProto, type MessageServiceClient, type MessageStreamRequest, type MessageStreamResponse__Output } from '../../services/shared/proto.js';
 import { eventually, startMessage, testLogger, type RunningMessage } from '../support/services.js';
 import { createGrpcTransport } from '../../services/message/transport/grpc-server.js';
 import type { SendAcceptor } from '../../services/message/domain/send-acceptor.js';
@@ -107,7 +107,7 @@ describe('Message gRPC API', () => {
   });
 
   /** A gateway's subscription stream, with its frames collected and a wait for one that matches. */
-  const subscribed = async (gateway: string, onlineUsers: string[]) => {
+  const subscribed = async (gateway: string, onlineUsers: string[], batchMaxBytes = 0) => {
     const stream = client.messageStream();
     const frames: MessageStreamResponse__Output[] = [];
     stream.on('data', (f: MessageStreamResponse__Output) => frames.push(f));
@@ -116,7 +116,7 @@ describe('Message gRPC API', () => {
       await eventually(what, () => frames.some(match), 5000);
       return frames.find(match)!;
     };
-    stream.write({ subscribe: { connectServiceId: gateway, onlineUsers } });
+    stream.write({ subscribe: { connectServiceId: gateway, onlineUsers, batchMaxBytes } });
     const sub = await frame('subscribed', (f) => f.response === 'subscribed');
     return { stream, frames, frame, offersStreamSend: sub.subscribed!.streamSend };
   };
@@ -160,6 +160,7 @@ describe('Message gRPC API', () => {
       assert.match(errors[1]!.error!.message, /^body is 5000 bytes; the limit is 4096$/);
       sender.stream.write({ heartbeat: { ts: 1 } });
       await sender.frame('heartbeat after the refused sends: the stream stays up', (f) => f.response === 'heartbeat');
+      assert.deepEqual([...frames(sender, 'batch'), ...frames(peer, 'batch')], [], 'gateways that read no batches get none');
     } finally {
       sender.stream.cancel();
       peer.stream.cancel();
@@ -179,6 +180,44 @@ describe('Message gRPC API', () => {
       assert.equal(frames(gw, 'presenceApplied').length, 1, 'no answer to an update without ack_id');
     } finally {
       gw.stream.cancel();
+    }
+  });
+
+  it('reads a batch of frames in order, and answers a gateway that reads batches in batches within its byte budget', async () => {
+    const budget = 700;
+    const gw = await subscribed('gw-batch', ['bt-a'], budget);
+    try {
+      assert.ok(frames(gw, 'subscribed')[0]!.subscribed!.batchMaxBytes >= 60 * 1024, 'the pod offers to read batches');
+      const sends = Array.from({ length: 12 }, (_, i) => ({ requestId: 100 + i, send: { fromUser: 'bt-a', clientId: `bt-${i}`, toUser: `bt-peer-${i}`, body: `batched ${i}`, originConnection: 'c' } }));
+      gw.stream.write({ batch: { requests: [...sends.map((send) => ({ send })), { heartbeat: { ts: 1 } }] } });
+      const flat = () => gw.frames.flatMap((f) => (f.response === 'batch' ? f.batch!.responses : [f]));
+      const results = () => flat().filter((f) => f.response === 'sendResult').map((f) => f.sendResult!);
+      await eventually('12 send results and the heartbeat', () => results().length === 12 && flat().some((f) => f.response === 'heartbeat'), 5000);
+      assert.deepEqual(results().map((r) => [r.requestId, r.result]).sort(), sends.map((s) => [s.requestId, 'accepted']).sort());
+      const batches = frames(gw, 'batch');
+      assert.ok(batches.some((b) => b.batch!.responses.length > 1), 'answers of one turn share a batch');
+      const { responseSerialize } = loadSwitchboardProto().grpc.switchboard.v1.MessageService.service.MessageStream;
+      for (const b of batches) assert.ok(responseSerialize(b).length <= budget, `a batch of ${b.batch!.responses.length} is over the gateway's ${budget} bytes`);
+      assert.ok(batches.length >= 3, `12 answers of ~200 bytes need several batches of ${budget} bytes (${batches.length})`);
+      for (const i of [0, 11]) {
+        const ok = await call('send', sends[i]!.send);
+        assert.equal((ok.res as { msgId: string }).msgId, results().find((r) => r.requestId === 100 + i)!.accepted!.msgId, 'a batched send is the same send (same msgId on retry)');
+      }
+    } finally {
+      gw.stream.cancel();
+    }
+  });
+
+  it('refuses a batch that holds subscribe or another batch (INVALID_ARGUMENT), before acting on any of its frames', async () => {
+    const bad: Array<[string, MessageStreamRequest]> = [['subscribe', { subscribe: { connectServiceId: 'again', onlineUsers: [] } }], ['batch', { batch: { requests: [] } }]];
+    for (const [name, inner] of bad) {
+      const gw = await subscribed(`gw-bad-batch-${name}`, [], 1000);
+      const err = await new Promise<ServiceError>((resolve) => {
+        gw.stream.on('error', resolve);
+        gw.stream.write({ batch: { requests: [{ heartbeat: { ts: 1 } }, inner] } });
+      });
+      assert.deepEqual([err.code, err.details], [status.INVALID_ARGUMENT, 'a batch may not hold subscribe or another batch'], name);
+      assert.deepEqual(frames(gw, 'heartbeat'), [], `${name}: nothing of the batch was acted on`);
     }
   });
 

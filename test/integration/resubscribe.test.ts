@@ -3,6 +3,14 @@ import { startConnect, getJson, eventually, type RunningConnect } from '../suppo
 import { TestClient } from '../support/ws-client.js';
 import { startFakeMessage, type FakeMessage } from '../support/fake-message.js';
 
+/** Frames sent in one write (one TCP segment), so the gateway reads them in one turn. */
+function inOneWrite(c: TestClient, frames: object[]): void {
+  const socket = (c.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+  socket.cork();
+  for (const f of frames) c.send(f as Parameters<TestClient['send']>[0]);
+  socket.uncork();
+}
+
 describe('Connect stream semantics (against a recording Message stand-in)', () => {
   let fake: FakeMessage;
   let connect: RunningConnect;
@@ -57,12 +65,16 @@ describe('Connect stream semantics (against a recording Message stand-in)', () =
     u2b.close();
   });
 
-  it('sends over the subscription stream when the pod offers it, with no unary call', async () => {
+  it('sends over the subscription stream when the pod offers it, with no unary call, and no batch to a pod that reads none', async () => {
     const before = fake.sends.length;
     const c = await TestClient.connect(connect.url, { user: 'sender-1' });
     const acc = await c.request({ type: 'send', id: 'via-stream', to: 'u9', body: 'hi' }, 'accepted');
     assert.equal(acc.msgId, 'fake-sender-1-via-stream');
     assert.deepEqual(fake.sends.slice(before), [{ via: 'stream', clientId: 'via-stream' }]);
+    const ids = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+    inOneWrite(c, ids.map((id, i) => ({ type: 'send', id, to: `u${100 + i}`, body: 'hi' })));
+    for (const id of ids) await c.next('accepted', 5000, (f) => f.id === id);
+    assert.deepEqual(fake.batches, [], 'this pod did not offer batches: every frame is a gRPC message of its own');
     c.close();
   });
 });
@@ -79,6 +91,30 @@ describe('Connect sends (against Message stand-ins of either kind)', () => {
       await fake.stop();
     }
   };
+
+  it('gathers the sends of one turn into batches within the byte budget the pod offers, and reads the pod\'s batches in order', async () => {
+    const budget = 1500;
+    await withGateway({ batchMaxBytes: budget }, async (fake, connect) => {
+      assert.ok(fake.gatewayBatchBytes[0]! >= 1024 * 1024, `the gateway offers batches too (${fake.gatewayBatchBytes[0]} bytes)`);
+      const c = await TestClient.connect(connect.url, { user: 'batcher' });
+      const ids = Array.from({ length: 40 }, (_, i) => `b-${i}`);
+      inOneWrite(c, ids.map((id, i) => ({ type: 'send', id, to: `peer-${i}`, body: `body ${i} `.repeat(8) })));
+      const accepted = [];
+      for (const id of ids) accepted.push(await c.next('accepted', 5000, (f) => f.id === id));
+      assert.deepEqual(accepted.map((a) => a.msgId), ids.map((id) => `fake-batcher-${id}`));
+      assert.deepEqual(fake.sends.map((s) => s.clientId), ids, 'every send once, in the order written');
+      const sent = fake.batches.reduce((n, b) => n + b.frames, 0);
+      assert.ok(fake.batches.length >= 2 && fake.batches.length < 40, `40 sends read in one turn went as a few batches (${fake.batches.map((b) => b.frames).join(', ')})`);
+      assert.ok(sent >= 30, `most sends came batched (${sent} of 40)`);
+      for (const b of fake.batches) assert.ok(b.bytes <= budget, `a batch of ${b.frames} frames is ${b.bytes} bytes, over the pod's ${budget}`);
+
+      fake.push(['batcher'], 30, { batched: true });
+      const got = [];
+      for (let i = 0; i < 30; i++) got.push((await c.next('message', 5000)).seq);
+      assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => i + 1), 'a batch of pushes arrives whole and in order');
+      c.close();
+    });
+  });
 
   it('uses the unary Send with a pod that does not offer stream sends (an older pod during a rollout)', async () => {
     await withGateway({ streamSend: false }, async (fake, connect) => {

@@ -14,6 +14,8 @@ import {
 } from '../../shared/proto.js';
 import type { IncomingPush } from '../domain/delivery.js';
 import { UpstreamError, internalMetadata, toMessageFrameBody } from './message-client.js';
+import { FrameBatcher, batchBudget } from '../../shared/frame-batcher.js';
+
 
 interface PendingSend {
   resolve(res: SendResponse__Output): void;
@@ -63,6 +65,8 @@ export class EndpointStream {
   private current: 'connecting' | 'up' | 'backoff' | 'closed' = 'backoff';
   private client: MessageServiceClient | undefined;
   private call: ClientDuplexStream<MessageStreamRequest, MessageStreamResponse__Output> | undefined;
+  /** Writes to `call`, gathered into batches once the pod reads them. */
+  private out: FrameBatcher<MessageStreamRequest> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private everUp = false;
   private readonly policy: ReconnectPolicy;
@@ -102,8 +106,8 @@ export class EndpointStream {
    * (the send may or may not have been accepted: the client resends the same id).
    */
   send(req: SendRequest, timeoutMs: number): Promise<SendResponse__Output> | undefined {
-    const call = this.call;
-    if (this.current !== 'up' || !this.streamSend || !call) return undefined;
+    const out = this.out;
+    if (this.current !== 'up' || !this.streamSend || !out) return undefined;
     const requestId = (this.nextRequestId = (this.nextRequestId + 1) >>> 0);
     return new Promise<SendResponse__Output>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -111,7 +115,7 @@ export class EndpointStream {
         reject(new UpstreamError(errorCodeOfGrpcStatus(status.DEADLINE_EXCEEDED), `no answer from the Message pod within ${timeoutMs} ms; retry with the same id`));
       }, timeoutMs);
       this.inFlight.set(requestId, { resolve, reject, timer });
-      call.write({ send: { requestId, send: req } });
+      out.write({ send: { requestId, send: req } });
     });
   }
 
@@ -125,16 +129,16 @@ export class EndpointStream {
    * stream is gone, which resyncs everyone); otherwise resolves at once.
    */
   sendPresence(online: string[], offline: string[]): Promise<void> {
-    const call = this.call;
-    if (!call || (this.current !== 'up' && this.current !== 'connecting')) return Promise.resolve();
+    const out = this.out;
+    if (!out || (this.current !== 'up' && this.current !== 'connecting')) return Promise.resolve();
     if (this.current !== 'up' || !this.presenceAck) {
-      call.write({ presence: { online, offline } });
+      out.write({ presence: { online, offline } });
       return Promise.resolve();
     }
     const ackId = (this.nextRequestId = (this.nextRequestId + 1) >>> 0) || (this.nextRequestId = 1);
     return new Promise<void>((resolve) => {
       this.presenceWaits.set(ackId, resolve);
-      call.write({ presence: { online, offline, ackId } });
+      out.write({ presence: { online, offline, ackId } });
     });
   }
 
@@ -162,27 +166,40 @@ export class EndpointStream {
       'grpc.enable_retries': 0,
     });
     const call = client.messageStream(internalMetadata(this.opts.internalAuthToken));
+    const out = new FrameBatcher<MessageStreamRequest>(call, (requests) => ({ batch: { requests } }));
     this.client = client;
     this.call = call;
+    this.out = out;
     this.timer = setTimeout(() => this.lost(call, new Error(`no subscribed answer within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
 
     call.on('data', (resp: MessageStreamResponse__Output) => {
       if (this.call !== call) return;
-      if (resp.response === 'push' && resp.push?.message) {
-        const { message, recipients, excludeConnection } = resp.push;
-        this.opts.events.onPush({ message: toMessageFrameBody(message), recipients, excludeConnection });
-      }
-      else if (resp.response === 'sendResult' && resp.sendResult) this.answered(resp.sendResult);
-      else if (resp.response === 'presenceApplied' && resp.presenceApplied) this.presenceApplied(resp.presenceApplied.ackId);
-      else if (resp.response === 'subscribed' && this.current === 'connecting') {
-        this.streamSend = resp.subscribed?.streamSend ?? false;
-        this.presenceAck = resp.subscribed?.presenceAck ?? false;
-        this.up(resp.subscribed?.messageServiceId ?? '');
+      if (resp.response !== 'batch') return this.received(resp, out);
+      for (const r of resp.batch?.responses ?? []) {
+        if (this.call !== call) return;
+        if (r.response === 'batch') return this.lost(call, new Error('the Message pod nested a batch in a batch'));
+        this.received(r, out);
       }
     });
     call.on('error', (err: ServiceError) => this.lost(call, err));
     call.on('end', () => this.lost(call, new Error('stream ended by the Message pod')));
-    call.write({ subscribe: { connectServiceId: this.opts.instanceId, onlineUsers: this.opts.onlineUsers() } });
+    out.write({ subscribe: { connectServiceId: this.opts.instanceId, onlineUsers: this.opts.onlineUsers(), batchMaxBytes: batchBudget(this.opts.maxMessageBytes) } });
+  }
+
+  /** One frame from the pod (alone, or out of a batch). */
+  private received(resp: MessageStreamResponse__Output, out: FrameBatcher<MessageStreamRequest>): void {
+    if (resp.response === 'push' && resp.push?.message) {
+      const { message, recipients, excludeConnection } = resp.push;
+      this.opts.events.onPush({ message: toMessageFrameBody(message), recipients, excludeConnection });
+    }
+    else if (resp.response === 'sendResult' && resp.sendResult) this.answered(resp.sendResult);
+    else if (resp.response === 'presenceApplied' && resp.presenceApplied) this.presenceApplied(resp.presenceApplied.ackId);
+    else if (resp.response === 'subscribed' && this.current === 'connecting') {
+      this.streamSend = resp.subscribed?.streamSend ?? false;
+      this.presenceAck = resp.subscribed?.presenceAck ?? false;
+      out.enable(resp.subscribed?.batchMaxBytes ?? 0);
+      this.up(resp.subscribed?.messageServiceId ?? '');
+    }
   }
 
   private up(messageServiceId: string): void {
@@ -229,8 +246,10 @@ export class EndpointStream {
   private teardown(): void {
     const call = this.call;
     const client = this.client;
+    this.out?.discard();
     this.call = undefined;
     this.client = undefined;
+    this.out = undefined;
     this.streamSend = false;
     this.presenceAck = false;
     // The stream is gone: the sessions are resynced when one comes back, so nobody waits for it.

@@ -6,6 +6,7 @@ import type { Logger } from '../../shared/logger.js';
 import { SwitchboardError } from '../../shared/errors.js';
 import { describeError, grpcStatusOf } from '../../shared/grpc-status.js';
 import { isUserId } from '../../shared/ids.js';
+import { FrameBatcher, batchBudget } from '../../shared/frame-batcher.js';
 import {
   loadSwitchboardProto,
   type MessageServiceHandlers,
@@ -141,6 +142,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
   };
 }
 
+
 /** Frames a parked stream may send before the pod serves (a subscribe and presence changes). */
 const MAX_HELD_FRAMES = 1000;
 
@@ -149,21 +151,23 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
   let instance: string | undefined;
   let ended = false;
   const log = deps.logger.child({ peer: call.getPeer() });
+  const out = new FrameBatcher<MessageStreamResponse>(call, (responses) => ({ batch: { responses } }));
   const link: SubscriberLink = {
     push(frame) {
       if (ended) return false;
-      if (call.writableLength >= deps.pushBufferMax) {
-        log.warn({ instance, queued: call.writableLength }, 'gateway reads slower than its pushes arrive; ending its stream (it reconnects and its clients resync)');
+      if (out.queued >= deps.pushBufferMax) {
+        log.warn({ instance, queued: out.queued }, 'gateway reads slower than its pushes arrive; ending its stream (it reconnects and its clients resync)');
         if (instance) deps.subscribers.detach(instance, link);
-        reject(status.RESOURCE_EXHAUSTED, `${call.writableLength} pushes queued on this stream (MESSAGE_PUSH_BUFFER_MAX); reconnect and resync`);
+        reject(status.RESOURCE_EXHAUSTED, `${out.queued} pushes queued on this stream (MESSAGE_PUSH_BUFFER_MAX); reconnect and resync`);
         return false;
       }
-      call.write({ push: { message: toProtoMessage(frame.message), recipients: frame.recipients, excludeConnection: frame.excludeConnection } });
+      out.write({ push: { message: toProtoMessage(frame.message), recipients: frame.recipients, excludeConnection: frame.excludeConnection } });
       return true;
     },
     end(reason) {
       if (ended) return;
       ended = true;
+      out.discard();
       call.emit('error', { code: status.UNAVAILABLE, details: reason });
     },
   };
@@ -173,10 +177,12 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
       log.info({ instance, why }, 'gateway unsubscribed');
     }
     ended = true;
+    out.discard();
   };
   const reject = (code: status, details: string): void => {
     if (ended) return;
     ended = true;
+    out.discard();
     call.emit('error', { code, details });
   };
 
@@ -208,7 +214,8 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
         .attach(id, link, sub.onlineUsers)
         .then(() => {
           if (ended) return;
-          call.write({ subscribed: { messageServiceId: deps.instanceId, streamSend: true, presenceAck: true } });
+          out.write({ subscribed: { messageServiceId: deps.instanceId, streamSend: true, presenceAck: true, batchMaxBytes: batchBudget(deps.maxMessageBytes) } });
+          out.enable(sub.batchMaxBytes);
           log.info({ instance: id, users: sub.onlineUsers.length }, 'gateway subscribed');
         })
         .catch(failed('registering the gateway'));
@@ -222,13 +229,13 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
       deps.subscribers
         .update(instance, link, online, offline)
         .then(() => {
-          if (ackId && !ended) call.write({ presenceApplied: { ackId } });
+          if (ackId && !ended) out.write({ presenceApplied: { ackId } });
         })
         .catch(failed('updating presence'));
     } else if (req.request === 'send' && req.send) {
       const { requestId, send } = req.send;
       const answer = (result: SendResult): void => {
-        if (!ended) call.write({ sendResult: { requestId, ...result } });
+        if (!ended) out.write({ sendResult: { requestId, ...result } });
       };
       const reason = deps.unavailable();
       if (reason) return answer({ error: { code: status.UNAVAILABLE, message: reason } });
@@ -241,7 +248,11 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
         },
       );
     } else if (req.request === 'heartbeat') {
-      call.write({ heartbeat: { ts: Date.now() } });
+      out.write({ heartbeat: { ts: Date.now() } });
+    } else if (req.request === 'batch' && req.batch) {
+      const { requests } = req.batch;
+      if (requests.some((r) => r.request === 'batch' || r.request === 'subscribe')) return reject(status.INVALID_ARGUMENT, 'a batch may not hold subscribe or another batch');
+      for (const r of requests) onFrame(r);
     } else if (req.request === 'subscribe') {
       reject(status.INVALID_ARGUMENT, 'subscribe may only be the first frame');
     }
@@ -252,6 +263,7 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
     else reject(status.RESOURCE_EXHAUSTED, `more than ${MAX_HELD_FRAMES} frames before the pod serves`);
   });
   call.on('end', () => {
+    out.flush();
     close('stream ended by gateway');
     call.end();
   });

@@ -14,6 +14,8 @@ import type { MessageStreamResponse as _switchboard_v1_MessageStreamResponse, Me
 import type { PresenceApplied as _switchboard_v1_PresenceApplied, PresenceApplied__Output as _switchboard_v1_PresenceApplied__Output } from './switchboard/v1/PresenceApplied.js';
 import type { PresenceUpdate as _switchboard_v1_PresenceUpdate, PresenceUpdate__Output as _switchboard_v1_PresenceUpdate__Output } from './switchboard/v1/PresenceUpdate.js';
 import type { Push as _switchboard_v1_Push, Push__Output as _switchboard_v1_Push__Output } from './switchboard/v1/Push.js';
+import type { RequestBatch as _switchboard_v1_RequestBatch, RequestBatch__Output as _switchboard_v1_RequestBatch__Output } from './switchboard/v1/RequestBatch.js';
+import type { ResponseBatch as _switchboard_v1_ResponseBatch, ResponseBatch__Output as _switchboard_v1_ResponseBatch__Output } from './switchboard/v1/ResponseBatch.js';
 import type { SendError as _switchboard_v1_SendError, SendError__Output as _switchboard_v1_SendError__Output } from './switchboard/v1/SendError.js';
 import type { SendRequest as _switchboard_v1_SendRequest, SendRequest__Output as _switchboard_v1_SendRequest__Output } from './switchboard/v1/SendRequest.js';
 import type { SendResponse as _switchboard_v1_SendResponse, SendResponse__Output as _switchboard_v1_SendResponse__Output } from './switchboard/v1/SendResponse.js';
@@ -44,6 +46,8 @@ export interface ProtoGrpcType {
       PresenceApplied: MessageTypeDefinition<_switchboard_v1_PresenceApplied, _switchboard_v1_PresenceApplied__Output>
       PresenceUpdate: MessageTypeDefinition<_switchboard_v1_PresenceUpdate, _switchboard_v1_PresenceUpdate__Output>
       Push: MessageTypeDefinition<_switchboard_v1_Push, _switchboard_v1_Push__Output>
+      RequestBatch: MessageTypeDefinition<_switchboard_v1_RequestBatch, _switchboard_v1_RequestBatch__Output>
+      ResponseBatch: MessageTypeDefinition<_switchboard_v1_ResponseBatch, _switchboard_v1_ResponseBatch__Output>
       SendError: MessageTypeDefinition<_switchboard_v1_SendError, _switchboard_v1_SendError__Output>
       SendRequest: MessageTypeDefinition<_switchboard_v1_SendRequest, _switchboard_v1_SendRequest__Output>
       SendResponse: MessageTypeDefinition<_switchboard_v1_SendResponse, _switchboard_v1_SendResponse__Output>

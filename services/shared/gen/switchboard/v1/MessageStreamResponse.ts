@@ -5,6 +5,7 @@ import type { Heartbeat as _switchboard_v1_Heartbeat, Heartbeat__Output as _swit
 import type { Subscribed as _switchboard_v1_Subscribed, Subscribed__Output as _switchboard_v1_Subscribed__Output } from '../../switchboard/v1/Subscribed.js';
 import type { SendResult as _switchboard_v1_SendResult, SendResult__Output as _switchboard_v1_SendResult__Output } from '../../switchboard/v1/SendResult.js';
 import type { PresenceApplied as _switchboard_v1_PresenceApplied, PresenceApplied__Output as _switchboard_v1_PresenceApplied__Output } from '../../switchboard/v1/PresenceApplied.js';
+import type { ResponseBatch as _switchboard_v1_ResponseBatch, ResponseBatch__Output as _switchboard_v1_ResponseBatch__Output } from '../../switchboard/v1/ResponseBatch.js';
 
 export interface MessageStreamResponse {
   'push'?: (_switchboard_v1_Push | null);
@@ -12,7 +13,8 @@ export interface MessageStreamResponse {
   'subscribed'?: (_switchboard_v1_Subscribed | null);
   'sendResult'?: (_switchboard_v1_SendResult | null);
   'presenceApplied'?: (_switchboard_v1_PresenceApplied | null);
-  'response'?: "push"|"heartbeat"|"subscribed"|"sendResult"|"presenceApplied";
+  'batch'?: (_switchboard_v1_ResponseBatch | null);
+  'response'?: "push"|"heartbeat"|"subscribed"|"sendResult"|"presenceApplied"|"batch";
 }
 
 export interface MessageStreamResponse__Output {
@@ -21,5 +23,6 @@ export interface MessageStreamResponse__Output {
   'subscribed'?: (_switchboard_v1_Subscribed__Output | null);
   'sendResult'?: (_switchboard_v1_SendResult__Output | null);
   'presenceApplied'?: (_switchboard_v1_PresenceApplied__Output | null);
-  'response'?: "push"|"heartbeat"|"subscribed"|"sendResult"|"presenceApplied";
+  'batch'?: (_switchboard_v1_ResponseBatch__Output | null);
+  'response'?: "push"|"heartbeat"|"subscribed"|"sendResult"|"presenceApplied"|"batch";
 }

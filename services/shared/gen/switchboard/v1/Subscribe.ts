@@ -4,9 +4,11 @@
 export interface Subscribe {
   'connectServiceId'?: (string);
   'onlineUsers'?: (string)[];
+  'batchMaxBytes'?: (number);
 }
 
 export interface Subscribe__Output {
   'connectServiceId': (string);
   'onlineUsers': (string)[];
+  'batchMaxBytes': (number);
 }

@@ -5,10 +5,12 @@ export interface Subscribed {
   'messageServiceId'?: (string);
   'streamSend'?: (boolean);
   'presenceAck'?: (boolean);
+  'batchMaxBytes'?: (number);
 }
 
 export interface Subscribed__Output {
   'messageServiceId': (string);
   'streamSend': (boolean);
   'presenceAck': (boolean);
+  'batchMaxBytes': (number);
 }

@@ -41,16 +41,20 @@ export class FrameBatcher<F> {
   private unsent = 0;
   private maxBytes = 0;
 
-  /** `wrap` makes the batch frame of several frames. Batching starts off (see `enable`). */
+  /**
+   * `wrap` makes the batch frame of several frames; `sendLimit` is this side's own gRPC send limit,
+   * which a batch stays under whatever the other side announces. Batching starts off (see `enable`).
+   */
   constructor(
     private readonly sink: FrameSink<F>,
     private readonly wrap: (frames: F[]) => F,
+    private readonly sendLimit: number,
   ) {}
 
   /** The other side reads batches up to `maxBytes` encoded (0: one frame per message). */
   enable(maxBytes: number): void {
     this.flush();
-    this.maxBytes = maxBytes;
+    this.maxBytes = Math.min(maxBytes, batchBudget(this.sendLimit));
   }
 
   /** Frames written and not yet taken by the stream (gathered, or in its buffer). */

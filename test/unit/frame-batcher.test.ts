@@ -4,6 +4,8 @@ import { FrameBatcher, MAX_BATCH_FRAMES, encodedBound } from '../../services/sha
 import { loadSwitchboardProto, type MessageStreamResponse } from '../../services/shared/proto.js';
 
 const { responseSerialize } = loadSwitchboardProto().grpc.switchboard.v1.MessageService.service.MessageStream;
+/** This side's own send limit in the tests (above every budget they announce). */
+const LIMIT = 4 * 1024 * 1024;
 const wrap = (responses: MessageStreamResponse[]): MessageStreamResponse => ({ batch: { responses } });
 
 /** A stream stand-in: what was written, and a way to let it take the writes (their callbacks). */
@@ -44,7 +46,7 @@ describe('FrameBatcher (MessageStream batches)', () => {
 
   it('writes one frame per message until the other side reads batches', async () => {
     const s = sink();
-    const b = new FrameBatcher(s, wrap);
+    const b = new FrameBatcher(s, wrap, LIMIT);
     for (let i = 1; i <= 5; i++) b.write(push(i));
     assert.equal(s.written.length, 5, 'written at once, each alone');
     await nextTurn();
@@ -54,7 +56,7 @@ describe('FrameBatcher (MessageStream batches)', () => {
 
   it('gathers the frames of one turn into one batch, in order, and a lone frame goes as itself', async () => {
     const s = sink();
-    const b = new FrameBatcher(s, wrap);
+    const b = new FrameBatcher(s, wrap, LIMIT);
     b.enable(64 * 1024);
     for (let i = 1; i <= 10; i++) b.write(push(i));
     assert.equal(s.written.length, 0, 'held until the turn ends');
@@ -68,7 +70,7 @@ describe('FrameBatcher (MessageStream batches)', () => {
 
   it('keeps every batch within the byte budget and the frame cap; a frame over the budget goes alone, after the ones before it', async () => {
     const s = sink();
-    const b = new FrameBatcher(s, wrap);
+    const b = new FrameBatcher(s, wrap, LIMIT);
     const budget = 2000;
     b.enable(budget);
     const frames = Array.from({ length: 40 }, (_, i) => push(i + 1, 'é'.repeat(i * 7)));
@@ -83,16 +85,27 @@ describe('FrameBatcher (MessageStream batches)', () => {
     assert.ok(s.written.length < 30, `${s.written.length} messages for 41 frames`);
 
     const many = sink();
-    const c = new FrameBatcher(many, wrap);
+    const c = new FrameBatcher(many, wrap, 1024 * 1024 * 1024 * 2);
     c.enable(1024 * 1024 * 1024);
     for (let i = 0; i < MAX_BATCH_FRAMES * 2 + 1; i++) c.write({ heartbeat: { ts: i } });
     await nextTurn();
     assert.deepEqual(many.written.map((f) => (f.batch ? f.batch.responses!.length : 1)), [MAX_BATCH_FRAMES, MAX_BATCH_FRAMES, 1]);
   });
 
+  it('stays under its own send limit whatever the other side announces', async () => {
+    const s = sink();
+    const b = new FrameBatcher(s, wrap, 3000);
+    b.enable(0xffffffff);
+    for (let i = 1; i <= 100; i++) b.write(push(i, 'y'.repeat(200)));
+    await nextTurn();
+    assert.ok(s.written.length > 1, 'more than one message');
+    for (const f of s.written) assert.ok(responseSerialize(f).length <= 3000 - 1024, `${responseSerialize(f).length} bytes`);
+    assert.deepEqual(unbatched(s.written).map((f) => f.push!.message!.seq), Array.from({ length: 100 }, (_, i) => i + 1));
+  });
+
   it('counts the frames the stream has not taken yet, and drops what is gathered when discarded', async () => {
     const s = sink();
-    const b = new FrameBatcher(s, wrap);
+    const b = new FrameBatcher(s, wrap, LIMIT);
     b.write(push(1));
     b.enable(64 * 1024);
     b.write(push(2));

@@ -37,6 +37,7 @@ export interface EndpointStreamOptions {
   connectTimeoutMs: number;
   keepaliveMs: number;
   keepaliveTimeoutMs: number;
+  /** Largest gRPC message this gateway reads or sends on the stream (a batch stays under it). */
   maxMessageBytes: number;
   /** Shared secret for Message's INTERNAL_AUTH_TOKEN check, if set. */
   internalAuthToken?: string;
@@ -163,10 +164,11 @@ export class EndpointStream {
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.use_local_subchannel_pool': 1,
       'grpc.max_receive_message_length': this.opts.maxMessageBytes,
+      'grpc.max_send_message_length': this.opts.maxMessageBytes,
       'grpc.enable_retries': 0,
     });
     const call = client.messageStream(internalMetadata(this.opts.internalAuthToken));
-    const out = new FrameBatcher<MessageStreamRequest>(call, (requests) => ({ batch: { requests } }));
+    const out = new FrameBatcher<MessageStreamRequest>(call, (requests) => ({ batch: { requests } }), this.opts.maxMessageBytes);
     this.client = client;
     this.call = call;
     this.out = out;

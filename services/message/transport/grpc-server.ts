@@ -64,7 +64,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
   const { definition, grpc } = loadSwitchboardProto();
   const server = new Server({
     'grpc.max_receive_message_length': deps.maxMessageBytes,
-    'grpc.max_send_message_length': 4 * 1024 * 1024,
+    'grpc.max_send_message_length': MAX_SEND_BYTES,
     'grpc.keepalive_time_ms': deps.keepaliveMs,
     'grpc.keepalive_timeout_ms': deps.keepaliveTimeoutMs,
     'grpc.keepalive_permit_without_calls': 1,
@@ -143,6 +143,9 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
 }
 
 
+/** The largest gRPC message the pod sends (a batch of pushes stays under it, whatever a gateway reads). */
+const MAX_SEND_BYTES = 4 * 1024 * 1024;
+
 /** Frames a parked stream may send before the pod serves (a subscribe and presence changes). */
 const MAX_HELD_FRAMES = 1000;
 
@@ -151,7 +154,7 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
   let instance: string | undefined;
   let ended = false;
   const log = deps.logger.child({ peer: call.getPeer() });
-  const out = new FrameBatcher<MessageStreamResponse>(call, (responses) => ({ batch: { responses } }));
+  const out = new FrameBatcher<MessageStreamResponse>(call, (responses) => ({ batch: { responses } }), MAX_SEND_BYTES);
   const link: SubscriberLink = {
     push(frame) {
       if (ended) return false;

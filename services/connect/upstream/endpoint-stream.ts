@@ -16,7 +16,6 @@ import type { IncomingPush } from '../domain/delivery.js';
 import { UpstreamError, internalMetadata, toMessageFrameBody } from './message-client.js';
 import { FrameBatcher, batchBudget } from '../../shared/frame-batcher.js';
 
-
 interface PendingSend {
   resolve(res: SendResponse__Output): void;
   reject(err: Error): void;

@@ -142,7 +142,6 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
   };
 }
 
-
 /** The largest gRPC message the pod sends (a batch of pushes stays under it, whatever a gateway reads). */
 const MAX_SEND_BYTES = 4 * 1024 * 1024;
 

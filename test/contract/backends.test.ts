@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
 import { createEmbeddedPresence } from '../../services/message/adapters/embedded-presence.js';
@@ -27,21 +28,55 @@ storeContract('embedded', async () => {
 // The MongoDB store on both storages of the stand-in (the test run uses one of them; the
 // benchmark compares them), and on the run's own server when MONGODB_URI names one.
 const ferret = new Map<string, Promise<{ mongodbUri: string }>>();
+// On SQLite the activity is folded every 20 ms, so folds run between and during the suite's writes
+// and reads; on PostgreSQL every second (the default), so the reads mostly merge what is not folded.
 for (const kind of ['sqlite', 'postgresql'] as const) {
   storeContract(`MongoDB wire protocol (FerretDB on ${kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'})`, async () => {
     const { mongodbUri } = await (ferret.get(kind) ?? ferret.set(kind, ferretOn(kind)).get(kind)!);
-    const store = createMongoStore({ uri: mongodbUri, database: `contract_${tag()}`, logger: testLogger('mongo') });
+    const store = createMongoStore({ uri: mongodbUri, database: `contract_${tag()}`, logger: testLogger('mongo'), ...(kind === 'sqlite' ? { foldIntervalMs: 20 } : {}) });
     await store.start();
-    return { store, close: () => store.stop() };
+    return { store, settle: async () => void (await store.foldActivity()), close: () => store.stop() };
   });
 }
 if (process.env.MONGODB_URI) {
   storeContract('MongoDB wire protocol (MONGODB_URI)', async () => {
     const store = createMongoStore({ uri: process.env.MONGODB_URI!, database: `contract_${tag()}`, logger: testLogger('mongo') });
     await store.start();
-    return { store, close: () => store.stop() };
+    return { store, settle: async () => void (await store.foldActivity()), close: () => store.stop() };
   });
 }
+
+describe('MongoDB store on FerretDB/PostgreSQL: the conversation activity', function () {
+  this.timeout(60_000);
+  it('is folded into the index once and then deleted, also by two folds at once, with nothing lost', async () => {
+    const { mongodbUri } = await (ferret.get('postgresql') ?? ferret.set('postgresql', ferretOn('postgresql')).get('postgresql')!);
+    // Two stores on one database: two Message pods whose timers never fire in this test.
+    const database = `activity_${tag()}`;
+    const [one, two] = [0, 1].map(() => createMongoStore({ uri: mongodbUri, database, logger: testLogger('mongo'), foldIntervalMs: 3_600_000 }));
+    await one!.start();
+    await two!.start();
+    try {
+      const convs = Array.from({ length: 40 }, (_, i) => `dm:x:y${String(i).padStart(2, '0')}`);
+      const members = new Map(convs.map((c) => [c, ['x', c.slice(5)]] as const));
+      const message = (c: string, seq: number, i: number) => ({ msgId: `${c}-${seq}`, conversation: c, seq, from: 'x', to: c.slice(5), body: 'b', ts: seq * 1000 + i, clientId: `${c}-${seq}` });
+      for (const seq of [1, 2]) assert.equal(await one!.insertMessages(convs.map((c, i) => message(c, seq, i)), members), convs.length);
+      assert.equal(await one!.foldActivity(), 2 * convs.length, 'every write\'s activity');
+      assert.equal(await two!.foldActivity(), 0, 'deleted once folded');
+      for (const seq of [3, 4]) assert.equal(await two!.insertMessages(convs.map((c, i) => message(c, seq, i)), members), convs.length);
+      const folded = await Promise.all([one!.foldActivity(), two!.foldActivity()]);
+      assert.ok(folded[0]! + folded[1]! >= 2 * convs.length, `two folds at once took it all (${folded.join(' + ')})`);
+      assert.equal(await one!.foldActivity(), 0);
+      const listed = await two!.listConversations('x', 100);
+      assert.equal(listed.length, convs.length);
+      assert.ok(listed.every((c) => c.lastSeq === 4), 'every conversation at its last seq');
+      assert.equal(listed[0]!.conversation, convs[convs.length - 1], 'most recently active first');
+      assert.deepEqual(await one!.lastSeqs(convs.slice(0, 3)), new Map(convs.slice(0, 3).map((c) => [c, 4])));
+    } finally {
+      await one!.stop();
+      await two!.stop();
+    }
+  });
+});
 
 presenceContract('embedded', async () => {
   const c = clock();

@@ -4,6 +4,8 @@ import { SeqConflictError } from '../../services/message/adapters/store.js';
 
 export interface StoreFixture {
   store: MessageStore;
+  /** Brings a store whose index lags its writes (folded later) up to date now; absent when it never lags. */
+  settle?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -118,6 +120,39 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       await f.store.insertMessage(msg('dm:u0:u1', 1, 'big-dm', 5), ['u0', 'u1']);
       assert.deepEqual(await f.store.listConversations('u0', 10), [{ conversation: g, lastSeq: 3 }, { conversation: 'dm:u0:u1', lastSeq: 1 }], 'groups and direct conversations, most recent first');
       assert.deepEqual(await f.store.listConversations('u0', 1), [{ conversation: g, lastSeq: 3 }]);
+    });
+
+    it('answers the same before and after its index settles, and goes on from there', async () => {
+      const g = 'grp:settle';
+      const members = new Map([['dm:a:b', ['a', 'b']], ['dm:a:c', ['a', 'c']], [g, []]]);
+      const created: StoredMessage = { ...msg(g, 1, 's-g1', 15), to: g, body: '', kind: 'created', members: ['a', 'c'] };
+      assert.equal(await f.store.insertMessages([msg('dm:a:b', 1, 's-b1', 10), created, msg('dm:a:c', 1, 's-c1', 20), msg('dm:a:b', 2, 's-b2', 30)], members), 4);
+      await f.store.setMembers(g, ['a', 'c'], 1);
+      const read = async () => ({
+        a: await f.store.listConversations('a', 10),
+        c: await f.store.listConversations('c', 10),
+        a1: await f.store.listConversations('a', 1),
+        seqs: await f.store.lastSeqs(['dm:a:b', 'dm:a:c', g, 'dm:none']),
+        one: await f.store.lastSeq('dm:a:b'),
+      });
+      const before = await read();
+      assert.deepEqual(before.a, [{ conversation: 'dm:a:b', lastSeq: 2 }, { conversation: 'dm:a:c', lastSeq: 1 }, { conversation: g, lastSeq: 1 }]);
+      assert.deepEqual(before.c, [{ conversation: 'dm:a:c', lastSeq: 1 }, { conversation: g, lastSeq: 1 }]);
+      assert.deepEqual(before.seqs, new Map([['dm:a:b', 2], ['dm:a:c', 1], [g, 1], ['dm:none', 0]]));
+      await f.settle?.();
+      assert.deepEqual(await read(), before, 'the same once settled');
+      // Newer messages after settling: the index and what is not folded yet, together.
+      assert.equal(await f.store.insertMessages([msg('dm:a:c', 2, 's-c2', 40), { ...msg(g, 2, 's-g2', 50), to: g }], members), 2);
+      const after = await read();
+      assert.deepEqual(after.a, [{ conversation: g, lastSeq: 2 }, { conversation: 'dm:a:c', lastSeq: 2 }, { conversation: 'dm:a:b', lastSeq: 2 }]);
+      assert.deepEqual(after.a1, [{ conversation: g, lastSeq: 2 }], 'a conversation the index ranks low comes first once newer');
+      assert.deepEqual(after.seqs, new Map([['dm:a:b', 2], ['dm:a:c', 2], [g, 2], ['dm:none', 0]]));
+      await f.settle?.();
+      assert.deepEqual(await read(), after);
+      // A redelivered write (stored already) moves nothing back.
+      assert.deepEqual(await f.store.storedAlready(['s-b1', 's-c1'], members), new Set(['s-b1', 's-c1']));
+      await f.settle?.();
+      assert.deepEqual(await read(), after);
     });
 
     it('reads ranges in seq order with limits', async () => {

@@ -10,6 +10,8 @@ export interface MongoStoreOptions {
   logger: Logger;
   /** How often to check the server (readiness). */
   checkIntervalMs?: number;
+  /** How often the conversation activity is folded into the conversation index (default 1 s). */
+  foldIntervalMs?: number;
 }
 
 /** A stored message as a document: its msgId is the _id. */
@@ -21,11 +23,28 @@ const fromDoc = (d: MessageDoc): StoredMessage => ({ msgId: d._id, conversation:
 
 interface ConversationDoc {
   _id: string;
-  members: string[];
-  lastSeq: number;
-  lastActive: number;
+  /** A direct conversation's two users (set when the document is created by a fold). */
+  members?: string[];
+  /** Absent on a group's document that its roster claim created before the first fold. */
+  lastSeq?: number;
+  lastActive?: number;
   /** A group's: the seq its listed members (memberships) are as of. */
   membersSeq?: number;
+}
+
+/**
+ * A write's news for the conversation index, not folded in yet: one document per conversation a
+ * write stored messages in, with its highest seq. Appended with the write (one insert for all its
+ * conversations), folded into `conversations` every second or so, then deleted; reads take the
+ * index and what is not folded yet together.
+ */
+interface ActivityDoc {
+  /** conversation|seq: a redelivered write appends nothing new. */
+  _id: string;
+  conversation: string;
+  seq: number;
+  lastActive: number;
+  members: string[];
 }
 
 /**
@@ -42,20 +61,28 @@ interface MembershipDoc {
 }
 
 const DUPLICATE_KEY = 11000;
-/** Most statements per update command (see touchConversations). */
+/** Most statements per update command (see advanceIndex). */
 const UPDATE_SLICE = 16;
+/** Most activity documents one fold takes. */
+const FOLD_LIMIT = 5000;
 /** Most documents per insert of membership rows. */
 const INSERT_SLICE = 1000;
 const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
 /** A bulk write whose every failed statement hit an existing _id. */
 const onlyDuplicateKeys = (err: unknown): err is MongoBulkWriteError => err instanceof MongoBulkWriteError && [err.writeErrors].flat().every((e) => e.code === DUPLICATE_KEY);
 
+export interface MongoMessageStore extends MessageStore {
+  /** Folds the activity written so far into the conversation index now (as the timer does); how many documents it folded. */
+  foldActivity(): Promise<number>;
+}
+
 /**
  * The store on MongoDB (official driver), write concern majority. messages: _id = msgId, unique
  * (conversation, seq); conversations: lastSeq for the consumer's seqs, and the two users of a
- * direct conversation for listing; memberships: who each group is listed for.
+ * direct conversation for listing; conversation_activity: what writes added to that index and is
+ * not folded into it yet (reads take both); memberships: who each group is listed for.
  */
-export function createMongoStore(opts: MongoStoreOptions): MessageStore {
+export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   const client = new MongoClient(opts.uri, {
     writeConcern: { w: 'majority' },
     readConcern: { level: 'majority' },
@@ -67,6 +94,8 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
   let messages!: Collection<MessageDoc>;
   let conversations!: Collection<ConversationDoc>;
   let memberships!: Collection<MembershipDoc>;
+  let activity!: Collection<ActivityDoc>;
+  let foldTimer: NodeJS.Timeout | undefined;
   let healthy: CheckResult = { ok: false, detail: 'not connected' };
   let timer: NodeJS.Timeout | undefined;
   let checking = false;
@@ -84,50 +113,101 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
     }
   }
 
-  /** Advances the conversation index for stored messages: one upsert per conversation, in one round trip. */
+  /**
+   * Records stored messages for the conversation index: one activity document per conversation,
+   * with its highest seq, all in one insert (FerretDB takes it about ten times faster than one
+   * upsert per conversation). One already there (a redelivery) is left as it is.
+   */
   async function touchConversations(stored: readonly StoredMessage[], members: ReadonlyMap<string, readonly string[]>): Promise<void> {
     const latest = new Map<string, StoredMessage>();
     for (const m of stored) {
       const prev = latest.get(m.conversation);
       if (!prev || m.seq > prev.seq) latest.set(m.conversation, m);
     }
-    const toUpdate = (m: StoredMessage): AnyBulkWriteOperation<ConversationDoc> => ({
-      updateOne: {
-        filter: { _id: m.conversation },
-        update: { $max: { lastSeq: m.seq, lastActive: m.ts }, $setOnInsert: { members: [...(members.get(m.conversation) ?? [])] } },
-        upsert: true,
-      },
+    if (latest.size === 0) return;
+    const docs = [...latest.values()].map((m): ActivityDoc => ({ _id: `${m.conversation}|${m.seq}`, conversation: m.conversation, seq: m.seq, lastActive: m.ts, members: [...(members.get(m.conversation) ?? [])] }));
+    try {
+      await activity.insertMany(docs, { ordered: false });
+    } catch (err: unknown) {
+      if (!onlyDuplicateKeys(err)) throw err;
+    }
+  }
+
+  /**
+   * Folds activity into the conversation index: one `$max` upsert per conversation it names, then
+   * deletes what it folded (a fold that dies halfway leaves it to the next; two at once upsert the
+   * same maxima). Returns how many activity documents it folded.
+   */
+  async function fold(): Promise<number> {
+    const docs = await activity.find({}).limit(FOLD_LIMIT).toArray();
+    if (docs.length === 0) return 0;
+    const latest = new Map<string, ActivityDoc>();
+    for (const d of docs) {
+      const prev = latest.get(d.conversation);
+      if (!prev || d.seq > prev.seq) latest.set(d.conversation, { ...d, lastActive: Math.max(d.lastActive, prev?.lastActive ?? 0) });
+    }
+    const toUpdate = (d: ActivityDoc): AnyBulkWriteOperation<ConversationDoc> => ({
+      updateOne: { filter: { _id: d.conversation }, update: { $max: { lastSeq: d.seq, lastActive: d.lastActive }, $setOnInsert: { members: d.members } }, upsert: true },
     });
     // In slices: FerretDB 1.x takes a connection of its backend pool for every statement of an
     // update command that matches an existing document, and never answers when its pool runs dry
     // (on SQLite at 100 statements in flight; on PostgreSQL at pool_max_conns). MongoDB takes any
     // size, and a few more round trips cost it little.
     const all = [...latest.values()];
-    const slices: StoredMessage[][] = [];
-    for (let i = 0; i < all.length; i += UPDATE_SLICE) slices.push(all.slice(i, i + UPDATE_SLICE));
-    const write = async (slice: StoredMessage[]): Promise<void> => {
+    for (let i = 0; i < all.length; i += UPDATE_SLICE) {
+      const slice = all.slice(i, i + UPDATE_SLICE);
       try {
         await conversations.bulkWrite(slice.map(toUpdate), { ordered: false });
       } catch (err: unknown) {
-        // Concurrent first upserts of a conversation: redo them one by one (each tolerates the race).
+        // Concurrent first upserts of a conversation (another pod folding): redo them one by one.
         if (!(err instanceof MongoBulkWriteError) && !isDuplicateKey(err)) throw err;
-        for (const m of slice) await touchConversation(m, members.get(m.conversation) ?? []);
+        for (const d of slice) await advance(d);
       }
-    };
-    // One slice after another: a caller running a few store writes side by side (the consumer's
-    // grouped writes) then has at most that many × UPDATE_SLICE statements in flight.
-    for (const slice of slices) await write(slice);
+    }
+    await activity.deleteMany({ _id: { $in: docs.map((d) => d._id) } });
+    return docs.length;
   }
 
-  async function touchConversation(m: StoredMessage, members: readonly string[]): Promise<void> {
-    const update = { $max: { lastSeq: m.seq, lastActive: m.ts }, $setOnInsert: { members: [...members] } };
+  async function advance(d: ActivityDoc): Promise<void> {
+    const update = { $max: { lastSeq: d.seq, lastActive: d.lastActive } };
     try {
-      await conversations.updateOne({ _id: m.conversation }, update, { upsert: true });
+      await conversations.updateOne({ _id: d.conversation }, { ...update, $setOnInsert: { members: d.members } }, { upsert: true });
     } catch (err: unknown) {
-      // Two first messages of one conversation upserting at once: the loser updates the winner's document.
+      // Two first upserts of one conversation at once: the loser updates the winner's document.
       if (!isDuplicateKey(err)) throw err;
-      await conversations.updateOne({ _id: m.conversation }, { $max: update.$max });
+      await conversations.updateOne({ _id: d.conversation }, update);
     }
+  }
+
+  /** True when `seq` is newer than the roster the group is listed as of (and now it is that). */
+  async function claimRoster(conversation: string, seq: number): Promise<boolean> {
+    const newer = { _id: conversation, $or: [{ membersSeq: { $lt: seq } }, { membersSeq: { $exists: false } }] };
+    if ((await conversations.updateOne(newer, { $set: { membersSeq: seq } })).matchedCount > 0) return true;
+    try {
+      await conversations.insertOne({ _id: conversation, membersSeq: seq });
+      return true;
+    } catch (err: unknown) {
+      if (!isDuplicateKey(err)) throw err;
+      // Created meanwhile (by a fold, or a claim): claim it as it is now.
+      return (await conversations.updateOne(newer, { $set: { membersSeq: seq } })).matchedCount > 0;
+    }
+  }
+
+  let folding: Promise<unknown> | undefined;
+  /** One fold at a time; a failed one is logged and the next interval tries again. */
+  const foldNow = (): Promise<unknown> =>
+    (folding ??= fold()
+      .catch((err: unknown) => opts.logger.warn({ err }, 'folding the conversation activity failed; retrying at the next interval'))
+      .finally(() => (folding = undefined)));
+
+  /** The highest seq and activity of conversations not folded yet, by conversation. */
+  async function unfolded(filter: object): Promise<Map<string, { lastSeq: number; lastActive: number; members: string[] }>> {
+    const out = new Map<string, { lastSeq: number; lastActive: number; members: string[] }>();
+    for (const d of await activity.find(filter, { projection: { conversation: 1, seq: 1, lastActive: 1, members: 1 } }).toArray()) {
+      const prev = out.get(d.conversation);
+      out.set(d.conversation, { lastSeq: Math.max(d.seq, prev?.lastSeq ?? 0), lastActive: Math.max(d.lastActive, prev?.lastActive ?? 0), members: d.members });
+    }
+    return out;
   }
 
   return {
@@ -137,25 +217,36 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
       messages = db.collection<MessageDoc>('messages');
       conversations = db.collection<ConversationDoc>('conversations');
       memberships = db.collection<MembershipDoc>('memberships');
+      activity = db.collection<ActivityDoc>('conversation_activity');
       await messages.createIndex({ conversation: 1, seq: 1 }, { unique: true, name: 'conversation_seq' });
       await conversations.createIndex({ members: 1, lastActive: -1 }, { name: 'members_lastActive' });
       await memberships.createIndex({ user: 1, member: 1 }, { name: 'user_member' });
       await memberships.createIndex({ conversation: 1 }, { name: 'conversation' });
+      await activity.createIndex({ conversation: 1 }, { name: 'conversation' });
+      await activity.createIndex({ members: 1 }, { name: 'members' });
       healthy = { ok: true, detail: `connected to ${db.databaseName}` };
       timer = setInterval(() => void check(), opts.checkIntervalMs ?? 5000);
       timer.unref();
+      foldTimer = setInterval(() => void foldNow(), opts.foldIntervalMs ?? 1000);
+      foldTimer.unref();
     },
     async stop() {
       clearInterval(timer);
+      clearInterval(foldTimer);
+      await folding;
       healthy = { ok: false, detail: 'stopped' };
       await client.close();
     },
     health: () => healthy,
+    foldActivity: async () => {
+      await folding;
+      return fold();
+    },
 
     async lastSeq(conversation, exact = false) {
       if (!exact) {
-        const c = await conversations.findOne({ _id: conversation }, { projection: { lastSeq: 1 } });
-        return c?.lastSeq ?? 0;
+        const [c, news] = await Promise.all([conversations.findOne({ _id: conversation }, { projection: { lastSeq: 1 } }), unfolded({ conversation })]);
+        return Math.max(c?.lastSeq ?? 0, news.get(conversation)?.lastSeq ?? 0);
       }
       const top = await messages.find({ conversation }, { projection: { seq: 1 } }).sort({ seq: -1 }).limit(1).next();
       return top?.seq ?? 0;
@@ -163,7 +254,9 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
     async lastSeqs(list) {
       const out = new Map<string, number>(list.map((c) => [c, 0]));
       if (list.length === 0) return out;
-      for (const d of await conversations.find({ _id: { $in: [...list] } }, { projection: { lastSeq: 1 } }).toArray()) out.set(d._id, d.lastSeq);
+      const [docs, news] = await Promise.all([conversations.find({ _id: { $in: [...list] } }, { projection: { lastSeq: 1 } }).toArray(), unfolded({ conversation: { $in: [...list] } })]);
+      for (const d of docs) out.set(d._id, d.lastSeq ?? 0);
+      for (const [c, n] of news) out.set(c, Math.max(out.get(c) ?? 0, n.lastSeq));
       return out;
     },
     async insertMessage(m, members) {
@@ -175,10 +268,10 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
         const stored = await messages.findOne({ _id: m.msgId });
         if (!stored) throw new SeqConflictError(m.conversation, m.seq);
         // A redelivery after a crash between the two writes: finish the conversation index.
-        await touchConversation({ ...m, seq: stored.seq, ts: stored.ts }, members);
+        await touchConversations([{ ...m, seq: stored.seq, ts: stored.ts }], new Map([[m.conversation, members]]));
         return 'duplicate';
       }
-      await touchConversation(m, members);
+      await touchConversations([m], new Map([[m.conversation, members]]));
       return 'inserted';
     },
     async storedAlready(msgIds, members) {
@@ -218,12 +311,9 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
       return docs.map(fromDoc);
     },
     async setMembers(conversation, members, seq) {
-      // Only a roster newer than the one listed goes on: a late, older one is ignored.
-      const claimed = await conversations.updateOne(
-        { _id: conversation, $or: [{ membersSeq: { $lt: seq } }, { membersSeq: { $exists: false } }] },
-        { $set: { membersSeq: seq } },
-      );
-      if (claimed.matchedCount === 0) return;
+      // Only a roster newer than the one listed goes on: a late, older one is ignored. The group's
+      // document may not be there yet (its activity not folded): then the claim creates it.
+      if (!(await claimRoster(conversation, seq))) return;
       // Write only who changed. A user never listed before gets a row of their own (one insert for
       // all of them); a row that exists keeps the newest roster that wrote it: an update as of an
       // older seq matches nothing, and its upsert's duplicate key is that newer row.
@@ -267,16 +357,24 @@ export function createMongoStore(opts: MongoStoreOptions): MessageStore {
     async listConversations(user, limit): Promise<ConversationSummary[]> {
       const byActivity = { lastActive: -1, _id: 1 } as const;
       const projection = { lastSeq: 1, lastActive: 1 };
-      const [direct, groups] = await Promise.all([
+      const [direct, groups, directNews] = await Promise.all([
         conversations.find({ members: user }, { projection }).sort(byActivity).limit(limit).toArray(),
         memberships.find({ user, member: true }, { projection: { conversation: 1 } }).toArray(),
+        unfolded({ members: user }),
       ]);
-      const listedGroups = groups.length === 0 ? [] : await conversations.find({ _id: { $in: groups.map((g) => g.conversation) } }, { projection }).toArray();
-      const all = new Map([...direct, ...listedGroups].map((d) => [d._id, d]));
-      return [...all.values()]
-        .sort((a, b) => b.lastActive - a.lastActive || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0))
+      const groupIds = groups.map((g) => g.conversation);
+      const [listedGroups, groupNews] = groupIds.length === 0 ? [[], new Map()] : await Promise.all([conversations.find({ _id: { $in: groupIds } }, { projection }).toArray(), unfolded({ conversation: { $in: groupIds } })]);
+      const all = new Map<string, { lastSeq: number; lastActive: number }>();
+      for (const d of [...direct, ...listedGroups]) all.set(d._id, { lastSeq: d.lastSeq ?? 0, lastActive: d.lastActive ?? 0 });
+      for (const [c, n] of [...directNews, ...groupNews]) {
+        const d = all.get(c);
+        all.set(c, { lastSeq: Math.max(n.lastSeq, d?.lastSeq ?? 0), lastActive: Math.max(n.lastActive, d?.lastActive ?? 0) });
+      }
+      return [...all]
+        .filter(([, d]) => d.lastSeq > 0)
+        .sort(([ca, a], [cb, b]) => b.lastActive - a.lastActive || (ca < cb ? -1 : ca > cb ? 1 : 0))
         .slice(0, limit)
-        .map((d) => ({ conversation: d._id, lastSeq: d.lastSeq }));
+        .map(([conversation, d]) => ({ conversation, lastSeq: d.lastSeq }));
     },
   };
 }

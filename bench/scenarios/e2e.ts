@@ -38,9 +38,9 @@ const LABEL: Record<System, string> = {
 /**
  * Where the first repetition's ladder starts: a system known to hold 1,000 msg/s here starts a
  * rung below (a cold consumer group is not thrown into its best rate), the real-backend variants
- * at the bottom.
+ * (400–1,000 msg/s here) two rungs below that; a first step that misses goes down the ladder.
  */
-const FIRST_RUNG: Record<System, number> = { embedded: 500, 'kafka-redis': 500, real: 0, 'real-pg': 0, floor: 500, socketio: 500 };
+const FIRST_RUNG: Record<System, number> = { embedded: 500, 'kafka-redis': 500, real: 250, 'real-pg': 250, floor: 500, socketio: 500 };
 
 export interface E2eOptions {
   rates: number[];
@@ -412,7 +412,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   return {
     name: 'End-to-end 1:1 messaging',
     description:
-      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a 3.5 s warm-up, then the rate ladder from 500 msg/s up or down, from the bottom for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The Kafka broker is warmed up (unrecorded) before the first repetition. Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker. Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
+      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a 3.5 s warm-up, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The Kafka broker is warmed up (unrecorded) before the first repetition. Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker. Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
     settings: { pairs: o.pairs, workers: o.workers, reps: o.reps, stepSeconds: o.durationMs / 1000, warmupSeconds: o.warmupMs / 1000, rates: o.rates.join('/') },
     steps,
     figures,

@@ -5,8 +5,8 @@
  * --refine N (bisection steps between the rung sustained and the one missed; default 2)
  * --pairs N --workers N --systems embedded,kafka-redis,real,real-pg,floor,socketio (default: all
  * but real, FerretDB on SQLite, which FerretDB on PostgreSQL outran) --clients N
- * --connections N --sizes 1000,10000 --online N --group-rate N (group: members, online members,
- * messages/s) --out DIR --cpu-prof (e2e: Message and Connect write V8 CPU profiles to DIR/profiles). Prints a live progress line and writes report.json, report.md and
+ * --connections N --sizes 1000,10000 --online N --group-rate N --group-reps N (group: members, online members,
+ * messages/s, repetitions, default 2) --out DIR --cpu-prof (e2e: Message and Connect write V8 CPU profiles to DIR/profiles). Prints a live progress line and writes report.json, report.md and
  * SVG latency charts to --out (default bench/results/<timestamp>).
  */
 import { parseArgs } from 'node:util';
@@ -41,6 +41,7 @@ const { values, positionals } = parseArgs({
     sizes: { type: 'string', default: '1000,10000' },
     online: { type: 'string', default: '500' },
     'group-rate': { type: 'string', default: '100' },
+    'group-reps': { type: 'string', default: '2' },
   },
 });
 /** Stops with a one-line message (exit 2) instead of a stack trace. */
@@ -53,7 +54,7 @@ const KNOWN = [...SHORT_SUITE, 'peer', 'all'];
 for (const p of positionals) if (!KNOWN.includes(p)) usage(`unknown scenario "${p}" (${KNOWN.join(', ')})`);
 for (const s of values.sizes!.split(',')) if (!(Number.isSafeInteger(Number(s)) && Number(s) >= 2)) usage(`--sizes must be group sizes (≥ 2) separated by commas; got "${values.sizes}"`);
 if (values.sizes!.split(',').some((s) => Number(s) <= Number(values.online))) usage(`--online (${values.online}) must be smaller than every group size (--sizes ${values.sizes})`);
-for (const name of ['duration', 'warmup', 'reps', 'pairs', 'workers', 'clients', 'connections', 'online', 'group-rate'] as const) {
+for (const name of ['duration', 'warmup', 'reps', 'pairs', 'workers', 'clients', 'connections', 'online', 'group-rate', 'group-reps'] as const) {
   const v = Number(values[name]);
   if (!Number.isFinite(v) || v <= 0) usage(`--${name} must be a positive number; got "${values[name]}"`);
 }
@@ -98,7 +99,7 @@ try {
           rate: Number(values['group-rate']),
           durationMs: Number(values.duration) * 1000,
           warmupMs: Number(values.warmup) * 1000,
-          reps: Math.round(Number(values.reps)),
+          reps: Math.round(Number(values['group-reps'])),
           progress,
         }),
       );

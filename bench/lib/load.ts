@@ -71,7 +71,7 @@ export class LoadGenerator {
       setTimeout(() => (window.to = cpuSnapshot(systemPids, this.pids)), warmupMs + durationMs),
     ];
     const results = await Promise.all(
-      this.workers.map((w) => this.request(w, { cmd: 'run', step, ratePerSec: per, durationMs, warmupMs, drainMs: 3000 }, 'done') as Promise<Extract<WorkerEvent, { ev: 'done' }>>),
+      this.workers.map((w) => this.request(w, { cmd: 'run', step, ratePerSec: per, durationMs, warmupMs, drainMs: 2000 }, 'done') as Promise<Extract<WorkerEvent, { ev: 'done' }>>),
     );
     clearInterval(timer);
     for (const w of this.workers) w.off('message', onProgress);

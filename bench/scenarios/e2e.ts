@@ -316,7 +316,7 @@ const passesTight = (s: Step): boolean => s.latency.p99 <= TIGHT_P99_MS && s.los
 export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   const steps: Step[] = [];
   const notes: string[] = [
-    '"lost" counts messages of the measured window that had not arrived 3 s after the step ended.',
+    '"lost" counts messages of the measured window that had not arrived 2 s after the step ended (a step that passes has a p99 of 100 ms at most).',
     'Load-gen CPU is the load generator\'s CPU use during a step, in cores: near 1.0 per worker process means the generator, not the system, was the limit.',
     'ack p99: from the intended send time to the sender\'s `accepted` (Socket.IO: its acknowledgement; the floor: the produce\'s acks from all in-sync replicas).',
     `CPU ms / msg: CPU time of all processes of the system under test (Message + Connect; the two Socket.IO processes) per delivered message; compared at ${CPU_RATE} msg/s.`,

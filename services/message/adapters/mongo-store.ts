@@ -61,7 +61,7 @@ interface MembershipDoc {
 }
 
 const DUPLICATE_KEY = 11000;
-/** Most statements per update command (see advanceIndex). */
+/** Most statements per update command (see fold). */
 const UPDATE_SLICE = 16;
 /** Most activity documents one fold takes. */
 const FOLD_LIMIT = 5000;
@@ -70,6 +70,19 @@ const INSERT_SLICE = 1000;
 const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
 /** A bulk write whose every failed statement hit an existing _id. */
 const onlyDuplicateKeys = (err: unknown): err is MongoBulkWriteError => err instanceof MongoBulkWriteError && [err.writeErrors].flat().every((e) => e.code === DUPLICATE_KEY);
+
+/** What activity documents say of each conversation they name: its highest seq and latest activity. */
+type Latest = { seq: number; lastActive: number; members: string[] };
+function latestByConversation(docs: readonly ActivityDoc[]): Map<string, Latest> {
+  const out = new Map<string, Latest>();
+  for (const d of docs) {
+    const prev = out.get(d.conversation);
+    out.set(d.conversation, { seq: Math.max(d.seq, prev?.seq ?? 0), lastActive: Math.max(d.lastActive, prev?.lastActive ?? 0), members: d.members });
+  }
+  return out;
+}
+/** The index update a conversation's latest activity makes (never moving it back). */
+const advanceBy = ({ seq, lastActive }: Latest) => ({ $max: { lastSeq: seq, lastActive } });
 
 export interface MongoMessageStore extends MessageStore {
   /** Folds the activity written so far into the conversation index now (as the timer does); how many documents it folded. */
@@ -141,19 +154,14 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   async function fold(): Promise<number> {
     const docs = await activity.find({}).limit(FOLD_LIMIT).toArray();
     if (docs.length === 0) return 0;
-    const latest = new Map<string, ActivityDoc>();
-    for (const d of docs) {
-      const prev = latest.get(d.conversation);
-      if (!prev || d.seq > prev.seq) latest.set(d.conversation, { ...d, lastActive: Math.max(d.lastActive, prev?.lastActive ?? 0) });
-    }
-    const toUpdate = (d: ActivityDoc): AnyBulkWriteOperation<ConversationDoc> => ({
-      updateOne: { filter: { _id: d.conversation }, update: { $max: { lastSeq: d.seq, lastActive: d.lastActive }, $setOnInsert: { members: d.members } }, upsert: true },
+    const toUpdate = ([conversation, l]: [string, Latest]): AnyBulkWriteOperation<ConversationDoc> => ({
+      updateOne: { filter: { _id: conversation }, update: { ...advanceBy(l), $setOnInsert: { members: l.members } }, upsert: true },
     });
     // In slices: FerretDB 1.x takes a connection of its backend pool for every statement of an
     // update command that matches an existing document, and never answers when its pool runs dry
     // (on SQLite at 100 statements in flight; on PostgreSQL at pool_max_conns). MongoDB takes any
     // size, and a few more round trips cost it little.
-    const all = [...latest.values()];
+    const all = [...latestByConversation(docs)];
     for (let i = 0; i < all.length; i += UPDATE_SLICE) {
       const slice = all.slice(i, i + UPDATE_SLICE);
       try {
@@ -161,21 +169,20 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       } catch (err: unknown) {
         // Concurrent first upserts of a conversation (another pod folding): redo them one by one.
         if (!(err instanceof MongoBulkWriteError) && !isDuplicateKey(err)) throw err;
-        for (const d of slice) await advance(d);
+        for (const [conversation, l] of slice) await advance(conversation, l);
       }
     }
     await activity.deleteMany({ _id: { $in: docs.map((d) => d._id) } });
     return docs.length;
   }
 
-  async function advance(d: ActivityDoc): Promise<void> {
-    const update = { $max: { lastSeq: d.seq, lastActive: d.lastActive } };
+  async function advance(conversation: string, l: Latest): Promise<void> {
     try {
-      await conversations.updateOne({ _id: d.conversation }, { ...update, $setOnInsert: { members: d.members } }, { upsert: true });
+      await conversations.updateOne({ _id: conversation }, { ...advanceBy(l), $setOnInsert: { members: l.members } }, { upsert: true });
     } catch (err: unknown) {
       // Two first upserts of one conversation at once: the loser updates the winner's document.
       if (!isDuplicateKey(err)) throw err;
-      await conversations.updateOne({ _id: d.conversation }, update);
+      await conversations.updateOne({ _id: conversation }, advanceBy(l));
     }
   }
 
@@ -200,15 +207,8 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       .catch((err: unknown) => opts.logger.warn({ err }, 'folding the conversation activity failed; retrying at the next interval'))
       .finally(() => (folding = undefined)));
 
-  /** The highest seq and activity of conversations not folded yet, by conversation. */
-  async function unfolded(filter: object): Promise<Map<string, { lastSeq: number; lastActive: number; members: string[] }>> {
-    const out = new Map<string, { lastSeq: number; lastActive: number; members: string[] }>();
-    for (const d of await activity.find(filter, { projection: { conversation: 1, seq: 1, lastActive: 1, members: 1 } }).toArray()) {
-      const prev = out.get(d.conversation);
-      out.set(d.conversation, { lastSeq: Math.max(d.seq, prev?.lastSeq ?? 0), lastActive: Math.max(d.lastActive, prev?.lastActive ?? 0), members: d.members });
-    }
-    return out;
-  }
+  /** The highest seq and activity of the conversations `filter` names that are not folded yet. */
+  const unfolded = async (filter: object): Promise<Map<string, Latest>> => latestByConversation(await activity.find(filter).toArray());
 
   return {
     async start() {
@@ -246,7 +246,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     async lastSeq(conversation, exact = false) {
       if (!exact) {
         const [c, news] = await Promise.all([conversations.findOne({ _id: conversation }, { projection: { lastSeq: 1 } }), unfolded({ conversation })]);
-        return Math.max(c?.lastSeq ?? 0, news.get(conversation)?.lastSeq ?? 0);
+        return Math.max(c?.lastSeq ?? 0, news.get(conversation)?.seq ?? 0);
       }
       const top = await messages.find({ conversation }, { projection: { seq: 1 } }).sort({ seq: -1 }).limit(1).next();
       return top?.seq ?? 0;
@@ -256,7 +256,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       if (list.length === 0) return out;
       const [docs, news] = await Promise.all([conversations.find({ _id: { $in: [...list] } }, { projection: { lastSeq: 1 } }).toArray(), unfolded({ conversation: { $in: [...list] } })]);
       for (const d of docs) out.set(d._id, d.lastSeq ?? 0);
-      for (const [c, n] of news) out.set(c, Math.max(out.get(c) ?? 0, n.lastSeq));
+      for (const [c, n] of news) out.set(c, Math.max(out.get(c) ?? 0, n.seq));
       return out;
     },
     async insertMessage(m, members) {
@@ -368,7 +368,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       for (const d of [...direct, ...listedGroups]) all.set(d._id, { lastSeq: d.lastSeq ?? 0, lastActive: d.lastActive ?? 0 });
       for (const [c, n] of [...directNews, ...groupNews]) {
         const d = all.get(c);
-        all.set(c, { lastSeq: Math.max(n.lastSeq, d?.lastSeq ?? 0), lastActive: Math.max(n.lastActive, d?.lastActive ?? 0) });
+        all.set(c, { lastSeq: Math.max(n.seq, d?.lastSeq ?? 0), lastActive: Math.max(n.lastActive, d?.lastActive ?? 0) });
       }
       return [...all]
         .filter(([, d]) => d.lastSeq > 0)

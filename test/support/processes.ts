@@ -9,13 +9,19 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
+/** Every service process the run spawned: a failed test's are kept (see hooks.ts). */
+export const spawned: ServiceProcess[] = [];
+
 /** A service running as a real child process, with its JSON log lines collected. */
 export class ServiceProcess {
   readonly lines: LogLine[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** When it exited (ms since the epoch); undefined while it runs. */
+  exitedAt: number | undefined;
   private output = '';
 
   constructor(readonly child: ChildProcess) {
+    spawned.push(this);
     let partial = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       partial += chunk.toString();
@@ -31,7 +37,12 @@ export class ServiceProcess {
       }
     });
     child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code, signal) => {
+        this.exitedAt = Date.now();
+        resolve({ code, signal });
+      }),
+    );
   }
 
   /** Waits for the first log line whose msg equals `msg` (and that matches `match`). */

@@ -50,16 +50,30 @@ export const dm = (a: string, b: string): string => (a <= b ? `dm:${a}:${b}` : `
 export async function expectAllAcceptedStored(client: TestClient, conversation: string, accepted: Iterable<string>, timeoutMs = 60_000): Promise<void> {
   const want = new Set(accepted);
   let stored: Frame[] = [];
-  await eventually(
-    `all ${want.size} accepted messages of ${conversation} stored`,
-    async () => {
-      stored = await syncAll(client, conversation);
-      const have = new Set(stored.map((m) => String(m.msgId)));
-      return [...want].every((id) => have.has(id));
-    },
-    timeoutMs,
-    500,
-  );
+  const missing = (): string[] => {
+    const have = new Set(stored.map((m) => String(m.msgId)));
+    return [...want].filter((id) => !have.has(id));
+  };
+  try {
+    await eventually(
+      `all ${want.size} accepted messages of ${conversation} stored`,
+      async () => {
+        stored = await syncAll(client, conversation);
+        return missing().length === 0;
+      },
+      timeoutMs,
+      500,
+    );
+  } catch (err: unknown) {
+    // What a failure needs to be told apart: a message lost, or one still on its way.
+    const gone = missing();
+    const seqs = stored.map((m) => Number(m.seq));
+    throw new Error(
+      `${conversation}: ${gone.length} of ${want.size} accepted messages not stored (${gone.slice(0, 10).join(', ')}${gone.length > 10 ? ', …' : ''}); ` +
+        `${stored.length} stored, seqs ${seqs.length > 0 ? `${seqs[0]}..${seqs[seqs.length - 1]}` : 'none'}`,
+      { cause: err },
+    );
+  }
   const ids = gapFree(stored, conversation);
   if (ids.length !== want.size) throw new Error(`${conversation}: ${ids.length} stored, ${want.size} accepted`);
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { LogBatch, MessageLog, SendEntry } from '../../services/message/adapters/log.js';
 import { eventually } from '../support/services.js';
+import { partitionOf } from '../../services/message/adapters/partitioner.js';
 
 export interface LogFixture {
   /** A new log client on the same topic and group (a second process, or a restart). */
@@ -11,6 +12,15 @@ export interface LogFixture {
 const entry = (conversation: string, n: number): SendEntry => ({
   msgId: `${conversation}#${n}`, conversation, from: 'a', to: 'b', body: String(n), ts: n, clientId: `c${n}`, originInstance: '', originConnection: '',
 });
+
+/** Two conversations that the logs' partitioner (3 partitions) puts on different partitions. */
+function conversationsOnTwoPartitions(): [string, string] {
+  const first = 'dm:p:q';
+  for (let i = 0; ; i++) {
+    const other = `dm:p${i}:q`;
+    if (partitionOf(other, 3) !== partitionOf(first, 3)) return [first, other];
+  }
+}
 
 /** The behaviour every MessageLog must have, run against each implementation. */
 export function logContract(name: string, make: () => Promise<LogFixture>): void {
@@ -84,6 +94,61 @@ export function logContract(name: string, make: () => Promise<LogFixture>): void
       });
       await eventually('the rest', () => later.length >= 3, 30_000);
       assert.deepEqual(later, [6, 7, 8]);
+    });
+
+    it('holds no other partition back while one partition\'s batch is slow to handle, and keeps that partition\'s order', async () => {
+      const log = await open();
+      const [slow, quick] = conversationsOnTwoPartitions();
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const seen = new Map<string, number[]>();
+      await log.consume(async (b) => {
+        if (b.entries.some((e) => e.conversation === slow)) await gate;
+        for (const e of b.entries) seen.set(e.conversation, [...(seen.get(e.conversation) ?? []), e.ts]);
+      });
+      await log.append(entry(slow, 1));
+      // Appended one by one, so that they come in fetches after the one that brought the slow batch.
+      for (let i = 1; i <= 5; i++) {
+        await log.append(entry(quick, i));
+        await eventually(`${quick} #${i} while ${slow} waits`, () => (seen.get(quick)?.length ?? 0) === i, 20_000);
+      }
+      for (let i = 2; i <= 4; i++) await log.append(entry(slow, i));
+      assert.equal(seen.get(slow), undefined, 'the slow batch is not done');
+      release();
+      await eventually('the slow partition caught up', () => (seen.get(slow)?.length ?? 0) >= 4, 30_000);
+      assert.deepEqual(seen.get(slow), [1, 2, 3, 4]);
+      assert.deepEqual(seen.get(quick), [1, 2, 3, 4, 5]);
+    });
+
+    it('when consumption stops during a batch, finishes and commits it; the entries after it go to the next consumer', async () => {
+      const first = await open();
+      const [conv] = conversationsOnTwoPartitions();
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let entered!: () => void;
+      const handling = new Promise<void>((r) => (entered = r));
+      const seen: number[] = [];
+      await first.consume(async (b) => {
+        entered();
+        await gate;
+        for (const e of b.entries) seen.push(e.ts);
+      });
+      await first.append(entry(conv, 1));
+      await handling;
+      for (let i = 2; i <= 4; i++) await first.append(entry(conv, i));
+      const stopped = first.stopConsuming();
+      release();
+      await stopped;
+      assert.deepEqual(seen.slice(0, 1), [1], 'the batch being handled when it stopped was finished');
+      const second = await open();
+      const later: number[] = [];
+      await second.consume(async (b) => {
+        for (const e of b.entries) later.push(e.ts);
+      });
+      await eventually('the rest', () => new Set([...seen, ...later]).size === 4, 30_000);
+      // Each entry once, in order: the finished batch was committed (not given again), and what the
+      // first consumer had not handled went to the second.
+      assert.deepEqual([...seen, ...later], [1, 2, 3, 4]);
     });
 
     it('tells its consumer which partitions it owns: every one for a lone member, none once it stops consuming', async () => {

@@ -4,6 +4,7 @@ import type { CheckResult } from '../../shared/health.js';
 import { UnavailableError } from '../../shared/errors.js';
 import { withTimeout } from '../../shared/lifecycle.js';
 import { GroupCommit } from '../../shared/group-commit.js';
+import { retryUntil } from '../../shared/retry.js';
 import type { AssignmentListener, BatchHandler, MessageLog, SendEntry } from './log.js';
 import { MEMBERSHIP_KINDS } from './store.js';
 
@@ -124,10 +125,16 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
     }
   }
 
+  /** Finishes the slices being handled and commits them (set while consuming). */
+  let drain: (() => Promise<void>) | undefined;
+
   async function stopConsuming(): Promise<void> {
     const c = consumer;
     consumer = undefined;
-    if (c) await c.disconnect(); // finishes the batch in progress and leaves the group
+    const finish = drain;
+    drain = undefined;
+    if (finish) await finish();
+    if (c) await c.disconnect(); // leaves the group
     consumerUp = false;
     consumerDetail = 'consumer stopped';
   }
@@ -191,22 +198,37 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         await c.disconnect().catch((e: unknown) => log.debug({ err: e }, 'disconnecting a failed consumer'));
         throw err;
       }
-      // A slice's offset is committed once it is stored, before the next slice. One commit in flight;
-      // the partitions whose slices are stored meanwhile (the batches of one fetch, consumed side by
-      // side) go together in the next: a request per commit round trip, not one per partition slice.
+      // A slice's offset is committed once it is stored. One commit in flight; the partitions whose
+      // slices are stored meanwhile go together in the next: a request per commit round trip, not
+      // one per partition slice. Commits are not waited for: a lost one means a redelivery, which
+      // the store recognises.
       const commitsOf = new GroupCommit<{ partition: number; offset: string }, void>(async (items) => {
         // Offsets grow per partition in submission order: the last one of each is committed.
         const latest = new Map(items.map(({ partition, offset }) => [partition, offset] as const));
         await c.commitOffsets([...latest].map(([partition, offset]) => ({ topic: opts.topic, partition, offset })));
         return items.map(() => ({ ok: true, value: undefined }));
       }, Number.MAX_SAFE_INTEGER);
+      const lanes = new Lanes(handler, (partition, offset) =>
+        commitsOf.submit({ partition, offset }).catch((err: unknown) => log.warn({ err, partition, offset }, 'offset commit failed; the partition\'s next owner gets those entries again')),
+        log,
+      );
+      c.on(c.events.GROUP_JOIN, () => lanes.reassigned());
+      c.on(c.events.CRASH, () => lanes.reassigned());
+      drain = async () => {
+        // Slices handed over but not begun are dropped (their offsets are not committed, so the
+        // partition's next owner gets them); the ones being handled finish, and their commits go
+        // out before the consumer leaves the group.
+        c.pause([{ topic: opts.topic }]);
+        await lanes.stop();
+        await commitsOf.idle();
+      };
       await c.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: Math.max(1, Math.min(opts.partitions, 8)),
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           for (let i = 0; i < batch.messages.length; i += opts.maxBatch) {
-            if (!isRunning() || isStale()) return;
+            if (!isRunning() || isStale() || lanes.stopping) return;
             const slice = batch.messages.slice(i, i + opts.maxBatch);
             const entries: SendEntry[] = [];
             for (const m of slice) {
@@ -214,11 +236,13 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
               if (entry) entries.push(entry);
               else log.error({ partition: batch.partition, offset: m.offset }, 'unreadable log record skipped');
             }
-            if (entries.length > 0) await handler({ partition: batch.partition, entries });
             const last = slice[slice.length - 1]!.offset;
+            // Handed over: the next fetch goes on past it while it is handled (its offset is
+            // committed once it is stored). At most one slice per partition waits behind the one
+            // being handled: this waits for the one before it, heartbeating meanwhile.
+            const before = lanes.handOver(batch.partition, entries, (BigInt(last) + 1n).toString());
             resolveOffset(last);
-            await commitsOf.submit({ partition: batch.partition, offset: (BigInt(last) + 1n).toString() });
-            await heartbeat();
+            await waitHeartbeating(before, heartbeat);
           }
         },
       });
@@ -236,6 +260,84 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
       return { ok: consumerUp, detail: consumerUp ? `producer connected; ${consumerDetail}` : consumerDetail };
     },
   };
+}
+
+/**
+ * The consumer's partitions, each a lane of slices handled one after another in log order, so
+ * that the fetch loop hands a slice over and fetches on: kafkajs fetches again only once every
+ * batch of its last fetch has been handed back, and a slice handled inside that loop would hold
+ * every partition back by the slowest store write and offset commit. A failed slice is handled
+ * again with backoff (as the embedded log redelivers) until it succeeds or the assignment changes.
+ */
+class Lanes {
+  private readonly tails = new Map<number, Promise<void>>();
+  /** Bumped at every assignment and at stop: slices handed over before it are not begun. */
+  private generation = 0;
+  stopping = false;
+
+  constructor(
+    private readonly handler: BatchHandler,
+    private readonly commit: (partition: number, offset: string) => void,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Queues a slice (`next`: the offset after it) behind the partition's others. Resolves once the
+   * slice before it is done (never rejects).
+   */
+  handOver(partition: number, entries: SendEntry[], next: string): Promise<void> {
+    const before = this.tails.get(partition) ?? Promise.resolve();
+    const generation = this.generation;
+    const tail = before.then(() => this.handle(partition, entries, next, generation));
+    this.tails.set(partition, tail);
+    void tail.finally(() => {
+      if (this.tails.get(partition) === tail) this.tails.delete(partition);
+    });
+    return before;
+  }
+
+  private async handle(partition: number, entries: SendEntry[], next: string, generation: number): Promise<void> {
+    const current = (): boolean => generation === this.generation;
+    // Assigned anew since it was handed over: the partition's owner now reads it from the
+    // committed offset (this consumer too, when it kept the partition).
+    if (!current()) return;
+    const done =
+      entries.length === 0 ||
+      (await retryUntil(() => this.handler({ partition, entries }), {
+        backoff: { initialMs: 200, multiplier: 2, jitter: 0.2, maxMs: 5_000 },
+        stopped: () => !current(),
+        onRetry: (err, delay) => this.log.warn({ err, partition, retryInMs: delay }, 'batch failed; handling it again'),
+        sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      }));
+    // Stored: committed even when the assignment changed meanwhile (an offset whose entries are
+    // all stored; at worst an earlier one than the new owner's, which redelivers stored entries).
+    if (done) this.commit(partition, next);
+  }
+
+  /** The group assigned partitions anew (or the consumer crashed): what waits is not begun. */
+  reassigned(): void {
+    this.generation++;
+  }
+
+  /** Begins nothing more; resolves once the slices being handled are done. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.generation++;
+    await Promise.allSettled([...this.tails.values()]);
+  }
+}
+
+/** Waits for `done`, heartbeating every second meanwhile (a wait longer than the session timeout would cost the membership). */
+async function waitHeartbeating(done: Promise<void>, heartbeat: () => Promise<void>): Promise<void> {
+  let finished = false;
+  void done.then(() => (finished = true));
+  await heartbeat();
+  while (!finished) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
+    if (!finished) await heartbeat();
+  }
 }
 
 /** The replication factor a topic created with -1 gets: the controller's default.replication.factor. */

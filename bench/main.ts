@@ -6,7 +6,7 @@
  * --pairs N --workers N --systems embedded,kafka-redis,real,real-pg,floor,socketio (default: all
  * but real, FerretDB on SQLite, which FerretDB on PostgreSQL outran) --clients N
  * --connections N --sizes 1000,10000 --online N --group-rate N --group-reps N (group: members, online members,
- * messages/s, repetitions, default 2) --out DIR --cpu-prof (e2e: Message and Connect write V8 CPU profiles to DIR/profiles). Prints a live progress line and writes report.json, report.md and
+ * messages/s, repetitions, default 3) --out DIR --cpu-prof (e2e: Message and Connect write V8 CPU profiles to DIR/profiles) --env NAME=VALUE (e2e: a setting for the Switchboard processes, repeatable). Prints a live progress line and writes report.json, report.md and
  * SVG latency charts to --out (default bench/results/<timestamp>).
  */
 import { parseArgs } from 'node:util';
@@ -32,6 +32,7 @@ const { values, positionals } = parseArgs({
     reps: { type: 'string', default: '3' },
     refine: { type: 'string', default: '2' },
     'cpu-prof': { type: 'boolean', default: false },
+    env: { type: 'string', multiple: true, default: [] },
     pairs: { type: 'string', default: '150' },
     workers: { type: 'string', default: '1' },
     systems: { type: 'string', default: DEFAULT_SYSTEMS.join(',') },
@@ -41,7 +42,7 @@ const { values, positionals } = parseArgs({
     sizes: { type: 'string', default: '1000,10000' },
     online: { type: 'string', default: '500' },
     'group-rate': { type: 'string', default: '100' },
-    'group-reps': { type: 'string', default: '2' },
+    'group-reps': { type: 'string', default: '3' },
   },
 });
 /** Stops with a one-line message (exit 2) instead of a stack trace. */
@@ -61,6 +62,17 @@ for (const name of ['duration', 'warmup', 'reps', 'pairs', 'workers', 'clients',
 if (!(Number.isSafeInteger(Number(values.refine)) && Number(values.refine) >= 0)) usage(`--refine must be a whole number of steps (0: none); got "${values.refine}"`);
 for (const r of values.rates!.split(',')) if (!(Number(r) > 0)) usage(`--rates must be positive numbers separated by commas; got "${values.rates}"`);
 for (const b of values.systems!.split(',')) if (!(SYSTEMS as readonly string[]).includes(b)) usage(`--systems takes ${SYSTEMS.join(', ')}; got "${b}"`);
+
+/** --env NAME=VALUE (repeatable): settings for the Switchboard processes of e2e, on top of each variant's. */
+function serviceEnv(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(p);
+    if (!m) usage(`--env takes NAME=VALUE (a setting of README's configuration table); got "${p}"`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+}
 
 const scenarios = positionals.length === 0 || positionals.includes('all') ? SHORT_SUITE : positionals;
 const started = new Date();
@@ -85,6 +97,7 @@ try {
           reps: Math.round(Number(values.reps)),
           refine: Number(values.refine),
           cpuProfDir: values['cpu-prof'] ? join(out, 'profiles') : undefined,
+          serviceEnv: serviceEnv(values.env!),
           progress,
         }),
       );
@@ -115,7 +128,9 @@ try {
         await peerScenario({ rates: values.rates!.split(',').map(Number), durationMs: Number(values.duration) * 1000, warmupMs: Number(values.warmup) * 1000, pairs: Number(values.pairs), progress }),
       );
     }
-    say(`scenario ${s} done in ${Math.round((Date.now() - t0) / 1000)} s`);
+    const seconds = Math.round((Date.now() - t0) / 1000);
+    results[results.length - 1]!.seconds = seconds;
+    say(`scenario ${s} done in ${seconds} s`);
   }
 } catch (err: unknown) {
   say(`failed: ${err instanceof Error ? err.message : String(err)}`);

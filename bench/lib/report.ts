@@ -23,6 +23,11 @@ export interface Step {
   storeOpsPerMessage?: number;
   /** Kafka Produce requests per stored message (the producer's group commit at work). */
   producesPerMessage?: number;
+  /**
+   * Where delivery went (Switchboard), p99 ms over the step from the services' histograms: accept →
+   * stored with a seq, one store write, one presence lookup, accept → on the recipient's socket.
+   */
+  deliveryHops?: { stored: number; storeWrite: number; lookup: number; pushed: number };
   /** Where the machine's CPU went during the step's measured window (cores): the system, the load generator, each backend server. */
   cpuCores?: CpuCores;
 }
@@ -36,6 +41,8 @@ export interface ScenarioResult {
   figures: Record<string, number | string>;
   ratios: Record<string, number>;
   notes: string[];
+  /** How long the scenario ran (set by the runner). */
+  seconds?: number;
 }
 
 export interface Report {
@@ -57,7 +64,7 @@ export function toMarkdown(r: Report): string {
     '',
   ];
   for (const s of r.scenarios) {
-    out.push(`## ${s.name}`, '', s.description, '');
+    out.push(`## ${s.name}`, '', `${s.description}${s.seconds !== undefined ? ` (${s.seconds} s)` : ''}`, '');
     if (Object.keys(s.settings).length > 0) out.push(`Settings: ${Object.entries(s.settings).map(([k, v]) => `${k}=${v}`).join(', ')}`, '');
     if (s.steps && s.steps.length > 0) {
       out.push(
@@ -71,6 +78,20 @@ export function toMarkdown(r: Report): string {
         );
       }
       out.push('');
+      const withHops = s.steps.filter((st) => st.deliveryHops);
+      if (withHops.length > 0) {
+        out.push(
+          "Where delivery went during each Switchboard step (p99 ms, from the services' histograms, so within their buckets): accept → stored with a seq; one store write; one presence lookup; accept → on the recipient's socket; the client's own p99 beside them:",
+          '',
+          '| system | rep | offered/s | accept → stored | store write | presence lookup | accept → pushed | at the client |',
+          '|---|---:|---:|---:|---:|---:|---:|---:|',
+        );
+        for (const st of withHops) {
+          const h = st.deliveryHops!;
+          out.push(`| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${fmt(h.stored)} | ${fmt(h.storeWrite)} | ${fmt(h.lookup)} | ${fmt(h.pushed)} | ${fmt(st.latency.p99)} |`);
+        }
+        out.push('');
+      }
       const withCpu = s.steps.filter((st) => st.cpuCores);
       if (withCpu.length > 0) {
         out.push(

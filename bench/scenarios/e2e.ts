@@ -54,6 +54,8 @@ export interface E2eOptions {
   refine: number;
   /** When set, Message and Connect run with --cpu-prof and write their profiles under this folder. */
   cpuProfDir?: string;
+  /** Settings given to the Switchboard processes on top of the variant's (tuning experiments). */
+  serviceEnv?: Record<string, string>;
   progress: (line: string) => void;
 }
 
@@ -105,8 +107,8 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
       else settings = { ...real, MONGODB_URI: (await ferretOn(sys === 'real' ? 'sqlite' : 'postgresql')).mongodbUri };
     }
     const profile = (service: string): string[] => (o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}`] : []);
-    const message = await startMessageProcess(settings, procs, profile('message'));
-    const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4' }, procs, profile('connect'));
+    const message = await startMessageProcess({ ...settings, ...o.serviceEnv }, procs, profile('message'));
+    const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4', ...o.serviceEnv }, procs, profile('connect'));
     await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
     const pids = procs.map((p) => p.child.pid!);
     const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `${sys}-${randomBytes(2).toString('hex')}`);
@@ -126,6 +128,14 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
           const storeCalls = (c: Counters) => Object.entries(c.backend).reduce((n, [op, t]) => n + (op.startsWith('store.') ? t.count : 0), 0);
           if (stored > 0) step.storeOpsPerMessage = Math.round(((storeCalls(after) - storeCalls(before)) / stored) * 1000) / 1000;
           if (stored > 0 && sys !== 'embedded') step.producesPerMessage = Math.round(((after.produces - before.produces) / stored) * 1000) / 1000;
+          const p99 = (text: (c: Counters) => string, name: string, labels: Record<string, string> = {}) =>
+            Math.round(quantileBetween(bucketsIn(text(before), name, labels), bucketsIn(text(after), name, labels), 0.99) * 1000 * 10) / 10;
+          step.deliveryHops = {
+            stored: p99((c) => c.messageText, 'switchboard_message_store_latency_seconds'),
+            storeWrite: p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'store', op: 'insertMessages', result: 'ok' }),
+            lookup: p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'presence', op: 'lookup', result: 'ok' }),
+            pushed: p99((c) => c.connectText, 'switchboard_delivery_latency_seconds'),
+          };
           if (rate === CPU_RATE && step.ackLatency) {
             // Where send → accepted went at this step, mean and p99: the gateway's call to Message and
             // back, and within it the log append; the rest is the client ↔ gateway WebSocket hop.
@@ -133,8 +143,6 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
               a && a.count > (b?.count ?? 0) ? Math.round(((a.sum - (b?.sum ?? 0)) / (a.count - (b?.count ?? 0))) * 1000 * 100) / 100 : NaN;
             figures[`${LABEL[sys]}: send → accepted at ${rate} msg/s, rep ${rep} (mean ms): at the client / gateway → Message → gateway / log append`] =
               `${step.ackLatency.mean} / ${mean(after.connect, before.connect)} / ${mean(after.backend['log.append'], before.backend['log.append'])}`;
-            const p99 = (text: (c: Counters) => string, name: string, labels: Record<string, string> = {}) =>
-              Math.round(quantileBetween(bucketsIn(text(before), name, labels), bucketsIn(text(after), name, labels), 0.99) * 1000 * 10) / 10;
             figures[`${LABEL[sys]}: send → accepted at ${rate} msg/s, rep ${rep} (p99 ms): at the client / gateway → Message → gateway / log append`] =
               `${step.ackLatency.p99} / ${p99((c) => c.connectText, 'switchboard_connect_send_seconds')} / ${p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'log', op: 'append', result: 'ok' })}`;
             // What the processes themselves stalled for during the step: prom-client resets its

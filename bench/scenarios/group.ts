@@ -98,11 +98,26 @@ async function run(o: GroupOptions, receiver: Receiver, online: number, send: (b
   };
 }
 
-/** Switchboard on embedded backends (one Message, one Connect process): a group of `size`, `online` of them connected. */
-async function measureSwitchboard(o: GroupOptions, size: number): Promise<GroupRun> {
+/** A system set up for the scenario at one group size: measured once per repetition, then stopped. */
+interface GroupSystem {
+  measure(): Promise<GroupRun>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Switchboard on embedded backends (one Message, one Connect process): a group of `size`, `online`
+ * of them connected. Set up once per size (processes, the group's membership, the connections);
+ * each repetition sends to the same group.
+ */
+async function switchboardGroup(o: GroupOptions, size: number): Promise<GroupSystem> {
   const procs: ServiceProcess[] = [];
   let receiver: Receiver | undefined;
   let creator: TestClient | undefined;
+  const stop = async (): Promise<void> => {
+    receiver?.stop();
+    creator?.close();
+    await killAll(procs);
+  };
   try {
     const message = await startMessageProcess({ GROUP_MAX_MEMBERS: String(size) }, procs);
     const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_HANDSHAKE_RATE: '100000', CONNECT_HANDSHAKE_BURST: '100000', RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000' }, procs);
@@ -116,40 +131,55 @@ async function measureSwitchboard(o: GroupOptions, size: number): Promise<GroupR
     for (let i = 999; i < users.length; i += 1000) await creator.request({ type: 'group.add', id: `add-${i}`, conversation, members: users.slice(i, i + 1000) }, 'accepted');
     const c = creator;
     await eventually(`${size} members`, async () => ((await c.request({ type: 'group.members', id: `m-${Date.now()}`, conversation }, 'members')).members as string[] | undefined)?.length === size, 60_000);
-    o.progress(`group: switchboard, ${size} members, ${o.online} online, ${o.rate} msg/s`);
-    receiver = await Receiver.start({ cmd: 'connect', protocol: 'switchboard', url: connect.url, users: users.slice(0, o.online) });
+    const r = (receiver = await Receiver.start({ cmd: 'connect', protocol: 'switchboard', url: connect.url, users: users.slice(0, o.online) }));
     let n = 0;
-    const sender = creator;
-    return await run(o, receiver, o.online, (body) => sender.send({ type: 'send', id: `s${n++}`, conversation, body }));
-  } finally {
-    receiver?.stop();
-    creator?.close();
-    await killAll(procs);
+    return {
+      measure: () => {
+        o.progress(`group: switchboard, ${size} members, ${o.online} online, ${o.rate} msg/s`);
+        return run(o, r, o.online, (body) => c.send({ type: 'send', id: `s${n++}`, conversation, body }));
+      },
+      stop,
+    };
+  } catch (err: unknown) {
+    await stop();
+    throw err;
   }
 }
 
-/** The Socket.IO peer (two processes joined by the Redis Streams adapter): a room of `online` members, the sender on the other process. */
-async function measureSocketIo(o: GroupOptions): Promise<GroupRun> {
+/**
+ * The Socket.IO peer (two processes joined by the Redis Streams adapter): a room of `online`
+ * members, the sender on the other process. Set up once; each repetition sends to the same room.
+ */
+async function socketIoRoom(o: GroupOptions): Promise<GroupSystem> {
   const peer = await startSocketIoPeer((await sharedRealBackends()).redisUrl);
   let receiver: Receiver | undefined;
   let sender: Socket | undefined;
+  const stop = async (): Promise<void> => {
+    sender?.disconnect();
+    receiver?.stop();
+    peer.stop();
+  };
   try {
     const room = `room-${randomBytes(3).toString('hex')}`;
     const users = Array.from({ length: o.online }, (_, i) => `${room}-${i}`);
-    receiver = await Receiver.start({ cmd: 'connect', protocol: 'socket.io', url: peer.urls[1], users, room });
+    const r = (receiver = await Receiver.start({ cmd: 'connect', protocol: 'socket.io', url: peer.urls[1], users, room }));
     const s = io(peer.urls[0], { transports: ['websocket'], auth: { user: `${room}-sender` }, reconnection: false });
     sender = s;
     await new Promise<void>((resolve, reject) => {
       s.once('ready', () => resolve());
       s.once('connect_error', reject);
     });
-    o.progress(`group: socket.io room, ${o.online} online, ${o.rate} msg/s`);
     let n = 0;
-    return await run(o, receiver, o.online, (body) => s.emit('send', { id: `s${n++}`, to: room, body }, () => undefined));
-  } finally {
-    sender?.disconnect();
-    receiver?.stop();
-    peer.stop();
+    return {
+      measure: () => {
+        o.progress(`group: socket.io room, ${o.online} online, ${o.rate} msg/s`);
+        return run(o, r, o.online, (body) => s.emit('send', { id: `s${n++}`, to: room, body }, () => undefined));
+      },
+      stop,
+    };
+  } catch (err: unknown) {
+    await stop();
+    throw err;
   }
 }
 
@@ -166,9 +196,22 @@ export async function groupScenario(o: GroupOptions): Promise<ScenarioResult> {
   ];
   for (const size of o.sizes) {
     const runs: { sb: GroupRun[]; sio: GroupRun[] } = { sb: [], sio: [] };
-    for (let rep = 1; rep <= o.reps; rep++) {
-      runs.sb.push(await measureSwitchboard(o, size));
-      runs.sio.push(await measureSocketIo(o));
+    // Both set up once per size (a group of 10,000 and 500 connections take longer than a
+    // measurement), then measured in turn, so that both see the host's drift alike.
+    o.progress(`group: setting up a group of ${size} (${o.online} online) and a Socket.IO room`);
+    const sb = await switchboardGroup(o, size);
+    try {
+      const sio = await socketIoRoom(o);
+      try {
+        for (let rep = 1; rep <= o.reps; rep++) {
+          runs.sb.push(await sb.measure());
+          runs.sio.push(await sio.measure());
+        }
+      } finally {
+        await sio.stop();
+      }
+    } finally {
+      await sb.stop();
     }
     for (const [label, rs] of [
       [`switchboard group of ${size}`, runs.sb],

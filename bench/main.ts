@@ -2,7 +2,7 @@
  * `npm run bench -- <scenario…> [options]` and `make bench` (the short suite).
  * Scenarios: e2e, push, idle, recovery, group, store, peer, all (= the short suite: all but peer, whose
  * Socket.IO figures e2e measures as well). Options: --rates 250,500,… --duration S --warmup S --reps N
- * --refine N (bisection steps between the rung sustained and the one missed; default 2)
+ * --refine N (bisection steps between the rung sustained and the one missed; default 1)
  * --pairs N --workers N --systems embedded,kafka-redis,real,real-pg,floor,socketio (default: all
  * but real, FerretDB on SQLite, which FerretDB on PostgreSQL outran) --clients N
  * --connections N --sizes 1000,10000 --online N --group-rate N --group-reps N (group: members, online members,
@@ -30,7 +30,7 @@ const { values, positionals } = parseArgs({
     duration: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
     reps: { type: 'string', default: '3' },
-    refine: { type: 'string', default: '2' },
+    refine: { type: 'string', default: '1' },
     'cpu-prof': { type: 'boolean', default: false },
     env: { type: 'string', multiple: true, default: [] },
     pairs: { type: 'string', default: '150' },

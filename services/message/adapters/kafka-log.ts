@@ -218,7 +218,12 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         // Slices handed over but not begun are dropped (their offsets are not committed, so the
         // partition's next owner gets them); the ones being handled finish, and their commits go
         // out before the consumer leaves the group.
-        c.pause([{ topic: opts.topic }]);
+        try {
+          c.pause([{ topic: opts.topic }]);
+        } catch (err: unknown) {
+          // Not running (a crash it did not restart from): nothing fetches.
+          log.debug({ err }, 'pausing a consumer that is not running');
+        }
         await lanes.stop();
         await commitsOf.idle();
       };

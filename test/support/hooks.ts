@@ -15,6 +15,8 @@ let testStarted = 0;
 export const mochaHooks = {
   beforeEach(): void {
     testStarted = Date.now();
+    // Those that exited before this test are never kept: let their output go.
+    for (let i = spawned.length - 1; i >= 0; i--) if (spawned[i]!.exitedAt !== undefined) spawned.splice(i, 1);
   },
   afterEach(this: Mocha.Context): void {
     const test = this.currentTest;

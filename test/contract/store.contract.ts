@@ -52,6 +52,24 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       assert.deepEqual(await f.store.listConversations('c', 10), [{ conversation: 'dm:a:c', lastSeq: 1 }]);
     });
 
+    it('stops a batch of hundreds at its first taken msgId or seq, wherever it is, and stores nothing after it', async () => {
+      // A redelivered consumer batch: hundreds of messages whose first (or 150th) is stored already.
+      const members = new Map([['dm:a:b', ['a', 'b']]]);
+      assert.equal(await f.store.insertMessages([msg('dm:a:b', 1, 'h-old', 1)], members), 1);
+      for (const at of [0, 150]) {
+        // Seqs 2, 3, … in order; the stored message sits at `at` (with the seq the next one takes).
+        let seq = 2;
+        const batch = Array.from({ length: 250 }, (_, i) => (i === at ? msg('dm:a:b', seq, 'h-old', seq) : msg('dm:a:b', seq, `h-${at}-${i}`, seq++)));
+        assert.equal(await f.store.insertMessages(batch, members), at, `stopped at ${at}`);
+        const after = batch.slice(at + 1).map((m) => m.msgId);
+        assert.deepEqual(await f.store.storedAlready(after, members), new Set(), `nothing after ${at} is stored`);
+        assert.equal((await f.store.storedAlready(batch.slice(0, at).map((m) => m.msgId), members)).size, at, `all before ${at} are stored`);
+      }
+      await f.settle?.();
+      assert.equal(await f.store.lastSeq('dm:a:b'), 151, 'the index names the last message stored, not one the stop left out');
+      assert.equal(await f.store.lastSeq('dm:a:b', true), 151);
+    });
+
     it('names the msgIds stored already among many, in one call', async () => {
       const members = new Map([['dm:a:b', ['a', 'b']]]);
       assert.equal(await f.store.insertMessages([msg('dm:a:b', 1, 'k1', 10), msg('dm:a:b', 2, 'k2', 20)], members), 2);

@@ -65,6 +65,8 @@ const DUPLICATE_KEY = 11000;
 const UPDATE_SLICE = 16;
 /** Most activity documents one fold takes. */
 const FOLD_LIMIT = 5000;
+/** Most documents per ordered insert of messages (see insertInOrder). */
+const ORDERED_SLICE = 100;
 /** Most documents per insert of membership rows. */
 const INSERT_SLICE = 1000;
 const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
@@ -200,6 +202,33 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     }
   }
 
+  /**
+   * Inserts the messages in order, stopping at the first whose msgId or seq is taken; returns how
+   * many are stored (the prefix before it). In commands of at most ORDERED_SLICE documents: FerretDB
+   * 1.x runs a larger ordered insert in slices of 100 and, after a failure in one, goes on with the
+   * next (storing documents after the failure and counting them as inserted), which would make the
+   * stored prefix a lie. A server that breaks the order anyway is refused rather than believed.
+   */
+  async function insertInOrder(list: readonly StoredMessage[]): Promise<number> {
+    for (let from = 0; from < list.length; from += ORDERED_SLICE) {
+      const slice = list.slice(from, from + ORDERED_SLICE);
+      try {
+        await messages.insertMany(slice.map(toDoc), { ordered: true });
+      } catch (err: unknown) {
+        // A bulk write error carries the code of its first failed write.
+        if (!isDuplicateKey(err)) throw err;
+        if (!(err instanceof MongoBulkWriteError)) return from;
+        // Ordered: everything before the first failed write is stored, and nothing after it.
+        const firstFailed = Math.min(...[err.writeErrors].flat().map((e) => e.index));
+        if (err.insertedCount !== firstFailed) {
+          throw new Error(`the server broke an ordered insert: ${err.insertedCount} stored, first failure at ${firstFailed}`, { cause: err });
+        }
+        return from + err.insertedCount;
+      }
+    }
+    return list.length;
+  }
+
   let folding: Promise<unknown> | undefined;
   /** One fold at a time; a failed one is logged and the next interval tries again. */
   const foldNow = (): Promise<unknown> =>
@@ -282,15 +311,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     },
     async insertMessages(list, members) {
       if (list.length === 0) return 0;
-      let inserted = list.length;
-      try {
-        await messages.insertMany(list.map(toDoc), { ordered: true });
-      } catch (err: unknown) {
-        // A bulk write error carries the code of its first failed write.
-        if (!isDuplicateKey(err)) throw err;
-        // Ordered: everything before the first failed write is stored.
-        inserted = err instanceof MongoBulkWriteError ? err.insertedCount : 0;
-      }
+      const inserted = await insertInOrder(list);
       try {
         await touchConversations(list.slice(0, inserted), members);
       } catch (err: unknown) {

@@ -65,7 +65,7 @@ const DUPLICATE_KEY = 11000;
 const UPDATE_SLICE = 16;
 /** Most activity documents one fold takes. */
 const FOLD_LIMIT = 5000;
-/** Most documents per ordered insert of messages (see insertInOrder). */
+/** Most documents per ordered insert of messages (see insertPrefix). */
 const ORDERED_SLICE = 100;
 /** Most documents per insert of membership rows. */
 const INSERT_SLICE = 1000;
@@ -203,30 +203,31 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   }
 
   /**
-   * Inserts the messages in order, stopping at the first whose msgId or seq is taken; returns how
-   * many are stored (the prefix before it). In commands of at most ORDERED_SLICE documents: FerretDB
-   * 1.x runs a larger ordered insert in slices of 100 and, after a failure in one, goes on with the
-   * next (storing documents after the failure and counting them as inserted), which would make the
-   * stored prefix a lie. A server that breaks the order anyway is refused rather than believed.
+   * Inserts the messages in order, stopping at the first whose msgId or seq is taken. Returns how
+   * many are stored (the prefix before it) and, when a command failed otherwise, why: the slices
+   * before it are stored all the same. In commands of at most ORDERED_SLICE documents: FerretDB 1.x
+   * runs a larger ordered insert in slices of 100 and, after a failure in one, goes on with the next
+   * (storing documents after the failure and counting them as inserted), which would make the stored
+   * prefix a lie. A server that breaks the order anyway is refused rather than believed.
    */
-  async function insertInOrder(list: readonly StoredMessage[]): Promise<number> {
+  async function insertPrefix(list: readonly StoredMessage[]): Promise<{ stored: number; failure?: unknown }> {
     for (let from = 0; from < list.length; from += ORDERED_SLICE) {
       const slice = list.slice(from, from + ORDERED_SLICE);
       try {
         await messages.insertMany(slice.map(toDoc), { ordered: true });
       } catch (err: unknown) {
         // A bulk write error carries the code of its first failed write.
-        if (!isDuplicateKey(err)) throw err;
-        if (!(err instanceof MongoBulkWriteError)) return from;
+        if (!isDuplicateKey(err)) return { stored: from, failure: err };
+        if (!(err instanceof MongoBulkWriteError)) return { stored: from };
         // Ordered: everything before the first failed write is stored, and nothing after it.
         const firstFailed = Math.min(...[err.writeErrors].flat().map((e) => e.index));
         if (err.insertedCount !== firstFailed) {
-          throw new Error(`the server broke an ordered insert: ${err.insertedCount} stored, first failure at ${firstFailed}`, { cause: err });
+          return { stored: from, failure: new Error(`the server broke an ordered insert: ${err.insertedCount} stored, first failure at ${firstFailed}`, { cause: err }) };
         }
-        return from + err.insertedCount;
+        return { stored: from + err.insertedCount };
       }
     }
-    return list.length;
+    return { stored: list.length };
   }
 
   let folding: Promise<unknown> | undefined;
@@ -311,12 +312,16 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     },
     async insertMessages(list, members) {
       if (list.length === 0) return 0;
-      const inserted = await insertInOrder(list);
+      const { stored: inserted, failure } = await insertPrefix(list);
+      // Nothing stored: the call failed as a whole, and the batch comes again.
+      if (failure !== undefined && inserted === 0) throw failure;
       try {
         await touchConversations(list.slice(0, inserted), members);
       } catch (err: unknown) {
         throw new IndexUpdateError(inserted, { cause: err });
       }
+      // Stored in part, then a command failed: the stored part is indexed, reported and pushed.
+      if (failure !== undefined) throw new IndexUpdateError(inserted, { cause: failure });
       return inserted;
     },
     async readMessages(conversation, afterSeq, limit) {

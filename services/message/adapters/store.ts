@@ -39,8 +39,9 @@ export class SeqConflictError extends Error {
 }
 
 /**
- * Raised by insertMessages when messages were stored but the conversation index could not be
- * advanced: the first `inserted` messages of the call are stored (a redelivery repairs the index).
+ * Raised by insertMessages when the first `inserted` messages of the call are stored and then the
+ * call failed: the conversation index could not be advanced (a redelivery repairs it), or a later
+ * part of the insert failed (its messages come again with the batch).
  */
 export class IndexUpdateError extends Error {
   constructor(

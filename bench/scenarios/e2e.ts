@@ -423,7 +423,16 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
     name: 'End-to-end 1:1 messaging',
     description:
       'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a 3.5 s warm-up, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The Kafka broker is warmed up (unrecorded) before the first repetition. Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker. Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
-    settings: { pairs: o.pairs, workers: o.workers, reps: o.reps, stepSeconds: o.durationMs / 1000, warmupSeconds: o.warmupMs / 1000, rates: o.rates.join('/') },
+    settings: {
+      pairs: o.pairs,
+      workers: o.workers,
+      reps: o.reps,
+      stepSeconds: o.durationMs / 1000,
+      warmupSeconds: o.warmupMs / 1000,
+      rates: o.rates.join('/'),
+      // A tuning experiment's settings are part of what its figures mean.
+      ...(o.serviceEnv && Object.keys(o.serviceEnv).length > 0 ? { env: Object.entries(o.serviceEnv).map(([k, v]) => `${k}=${v}`).join(' ') } : {}),
+    },
     steps,
     figures,
     ratios,

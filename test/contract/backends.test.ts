@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
 import { createEmbeddedPresence } from '../../services/message/adapters/embedded-presence.js';
 import { createEmbeddedLog } from '../../services/message/adapters/embedded-log.js';
+import { Collection } from 'mongodb';
 import { createMongoStore } from '../../services/message/adapters/mongo-store.js';
 import { createRedisPresence } from '../../services/message/adapters/redis-presence.js';
 import { createKafkaLog } from '../../services/message/adapters/kafka-log.js';
@@ -74,6 +75,43 @@ describe('MongoDB store on FerretDB/PostgreSQL: the conversation activity', func
     } finally {
       await one!.stop();
       await two!.stop();
+    }
+  });
+
+  it('is read so that a fold between a read\'s two looks (index, then what is not folded) hides no message', async () => {
+    const { mongodbUri } = await (ferret.get('postgresql') ?? ferret.set('postgresql', ferretOn('postgresql')).get('postgresql')!);
+    const database = `fold_race_${tag()}`;
+    const store = createMongoStore({ uri: mongodbUri, database, logger: testLogger('mongo'), foldIntervalMs: 3_600_000 });
+    await store.start();
+    // Every read of the unfolded activity (a find with a filter; the fold's own has none) runs only
+    // after a whole fold: the worst moment for a read that looks at the index at the same time.
+    const find = Collection.prototype.find;
+    Collection.prototype.find = function (this: Collection, ...args: Parameters<Collection['find']>) {
+      const cursor = find.apply(this, args);
+      if (this.dbName !== database || this.collectionName !== 'conversation_activity' || Object.keys(args[0] ?? {}).length === 0) return cursor;
+      const toArray = cursor.toArray.bind(cursor);
+      cursor.toArray = async () => {
+        await store.foldActivity();
+        return toArray();
+      };
+      return cursor;
+    } as Collection['find'];
+    try {
+      const g = 'grp:fold';
+      const members = new Map([['dm:a:b', ['a', 'b']], [g, []]]);
+      await store.insertMessage({ msgId: 'f-g1', conversation: g, seq: 1, from: 'a', to: g, body: '', ts: 1, clientId: 'f-g1', kind: 'created', members: ['a', 'b'] }, []);
+      await store.setMembers(g, ['a', 'b'], 1);
+      await store.foldActivity();
+      for (const seq of [2, 3]) {
+        const m = (conversation: string, to: string, ts: number) => ({ msgId: `f-${conversation}-${seq}`, conversation, seq, from: 'a', to, body: 'b', ts, clientId: `f-${conversation}-${seq}` });
+        assert.equal(await store.insertMessages([m('dm:a:b', 'b', seq * 10), m(g, g, seq * 10 + 1)], members), 2);
+        assert.equal(await store.lastSeq('dm:a:b'), seq, 'lastSeq');
+        assert.deepEqual(await store.lastSeqs(['dm:a:b', g]), new Map([['dm:a:b', seq], [g, seq]]), 'lastSeqs');
+        assert.deepEqual(await store.listConversations('b', 10), [{ conversation: g, lastSeq: seq }, { conversation: 'dm:a:b', lastSeq: seq }], 'listConversations');
+      }
+    } finally {
+      Collection.prototype.find = find;
+      await store.stop();
     }
   });
 });

@@ -237,7 +237,12 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       .catch((err: unknown) => opts.logger.warn({ err }, 'folding the conversation activity failed; retrying at the next interval'))
       .finally(() => (folding = undefined)));
 
-  /** The highest seq and activity of the conversations `filter` names that are not folded yet. */
+  /**
+   * The highest seq and activity of the conversations `filter` names that are not folded yet. A read
+   * that merges them with the index looks here first and at the index after: a fold deletes activity
+   * only once the index has it, so whatever this look misses, the later one finds. (Both at once, a
+   * fold could land between them and hide its activity from both.)
+   */
   const unfolded = async (filter: object): Promise<Map<string, Latest>> => latestByConversation(await activity.find(filter).toArray());
 
   return {
@@ -275,7 +280,8 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
 
     async lastSeq(conversation, exact = false) {
       if (!exact) {
-        const [c, news] = await Promise.all([conversations.findOne({ _id: conversation }, { projection: { lastSeq: 1 } }), unfolded({ conversation })]);
+        const news = await unfolded({ conversation });
+        const c = await conversations.findOne({ _id: conversation }, { projection: { lastSeq: 1 } });
         return Math.max(c?.lastSeq ?? 0, news.get(conversation)?.seq ?? 0);
       }
       const top = await messages.find({ conversation }, { projection: { seq: 1 } }).sort({ seq: -1 }).limit(1).next();
@@ -284,7 +290,8 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     async lastSeqs(list) {
       const out = new Map<string, number>(list.map((c) => [c, 0]));
       if (list.length === 0) return out;
-      const [docs, news] = await Promise.all([conversations.find({ _id: { $in: [...list] } }, { projection: { lastSeq: 1 } }).toArray(), unfolded({ conversation: { $in: [...list] } })]);
+      const news = await unfolded({ conversation: { $in: [...list] } });
+      const docs = await conversations.find({ _id: { $in: [...list] } }, { projection: { lastSeq: 1 } }).toArray();
       for (const d of docs) out.set(d._id, d.lastSeq ?? 0);
       for (const [c, n] of news) out.set(c, Math.max(out.get(c) ?? 0, n.seq));
       return out;
@@ -383,13 +390,13 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     async listConversations(user, limit): Promise<ConversationSummary[]> {
       const byActivity = { lastActive: -1, _id: 1 } as const;
       const projection = { lastSeq: 1, lastActive: 1 };
-      const [direct, groups, directNews] = await Promise.all([
+      const groupIds = (await memberships.find({ user, member: true }, { projection: { conversation: 1 } }).toArray()).map((g) => g.conversation);
+      // What is not folded first, the index after it (see `unfolded`).
+      const [directNews, groupNews] = await Promise.all([unfolded({ members: user }), groupIds.length === 0 ? new Map<string, Latest>() : unfolded({ conversation: { $in: groupIds } })]);
+      const [direct, listedGroups] = await Promise.all([
         conversations.find({ members: user }, { projection }).sort(byActivity).limit(limit).toArray(),
-        memberships.find({ user, member: true }, { projection: { conversation: 1 } }).toArray(),
-        unfolded({ members: user }),
+        groupIds.length === 0 ? [] : conversations.find({ _id: { $in: groupIds } }, { projection }).toArray(),
       ]);
-      const groupIds = groups.map((g) => g.conversation);
-      const [listedGroups, groupNews] = groupIds.length === 0 ? [[], new Map()] : await Promise.all([conversations.find({ _id: { $in: groupIds } }, { projection }).toArray(), unfolded({ conversation: { $in: groupIds } })]);
       const all = new Map<string, { lastSeq: number; lastActive: number }>();
       for (const d of [...direct, ...listedGroups]) all.set(d._id, { lastSeq: d.lastSeq ?? 0, lastActive: d.lastActive ?? 0 });
       for (const [c, n] of [...directNews, ...groupNews]) {

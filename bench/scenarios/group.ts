@@ -1,5 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import { getJson, eventually } from '../../test/support/services.js';
@@ -10,6 +12,7 @@ import type { GroupReceiverCommand, GroupReceiverEvent } from '../lib/group-rece
 import { startSocketIoPeer } from '../lib/socketio-peer.js';
 import type { ScenarioResult } from '../lib/report.js';
 import { formatSpread, nowMs, spread, summarize } from '../lib/stats.js';
+import { coresBetween, cpuSnapshot, type CpuCores } from '../lib/cpu.js';
 
 const RECEIVER = fileURLToPath(new URL('../lib/group-receiver.ts', import.meta.url));
 
@@ -23,6 +26,8 @@ export interface GroupOptions {
   durationMs: number;
   warmupMs: number;
   reps: number;
+  /** Where Message and Connect write V8 CPU profiles (one directory per group size and service). */
+  cpuProfDir?: string;
   progress: (line: string) => void;
 }
 
@@ -33,6 +38,8 @@ interface GroupRun {
   toLastMs: number[];
   /** Deliveries missing when the run ended (online members × messages − deliveries). */
   missing: number;
+  /** Where the machine's CPU went while the messages were sent (cores). */
+  cores: CpuCores;
 }
 
 /** A receiver process holding the online members. */
@@ -61,6 +68,10 @@ class Receiver {
     });
   }
 
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   stop(): void {
     this.child.kill();
   }
@@ -70,11 +81,13 @@ class Receiver {
  * Sends `rate` messages per second for warm-up + duration, open-loop (each at its intended time,
  * whatever the system does), then measures what reached the online members.
  */
-async function run(o: GroupOptions, receiver: Receiver, online: number, send: (body: string) => void): Promise<GroupRun> {
+async function run(o: GroupOptions, receiver: Receiver, online: number, systemPids: number[], send: (body: string) => void): Promise<GroupRun> {
   const tag = randomBytes(3).toString('hex');
   await receiver.ask({ cmd: 'arm', tag }, 'armed');
   const total = Math.round(((o.warmupMs + o.durationMs) * o.rate) / 1000);
   const warm = Math.round((o.warmupMs * o.rate) / 1000);
+  // The receiver counts as the load generator; the sender runs in this process.
+  const cpuBefore = cpuSnapshot(systemPids, [receiver.pid]);
   const start = nowMs();
   for (let k = 0; k < total; k++) {
     const intended = start + (k * 1000) / o.rate;
@@ -82,6 +95,7 @@ async function run(o: GroupOptions, receiver: Receiver, online: number, send: (b
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     send(`${tag}|${k}|${intended}`);
   }
+  const cores = coresBetween(cpuBefore, cpuSnapshot(systemPids, [receiver.pid]));
   // Let the last messages arrive (bounded).
   const until = nowMs() + 5000;
   let collected = await receiver.ask({ cmd: 'collect' }, 'collected');
@@ -95,6 +109,7 @@ async function run(o: GroupOptions, receiver: Receiver, online: number, send: (b
     deliveriesPerSec: (delivered * 1000) / o.durationMs,
     toLastMs: measured.filter((m) => m.count === online).map((m) => m.lastMs),
     missing: (total - warm) * online - delivered,
+    cores,
   };
 }
 
@@ -116,11 +131,14 @@ async function switchboardGroup(o: GroupOptions, size: number): Promise<GroupSys
   const stop = async (): Promise<void> => {
     receiver?.stop();
     creator?.close();
+    // A profile is written when the process exits by itself: stop them gracefully first.
+    if (o.cpuProfDir) await Promise.all(procs.map(async (p) => (p.kill('SIGTERM'), await Promise.race([p.exited, sleep(15_000)]))));
     await killAll(procs);
   };
+  const profile = (service: string): string[] => (o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `group-${size}-${service}`)}`] : []);
   try {
-    const message = await startMessageProcess({ GROUP_MAX_MEMBERS: String(size) }, procs);
-    const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_HANDSHAKE_RATE: '100000', CONNECT_HANDSHAKE_BURST: '100000', RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000' }, procs);
+    const message = await startMessageProcess({ GROUP_MAX_MEMBERS: String(size) }, procs, profile('message'));
+    const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_HANDSHAKE_RATE: '100000', CONNECT_HANDSHAKE_BURST: '100000', RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000' }, procs, profile('connect'));
     await eventually('Connect ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
     const tag = randomBytes(2).toString('hex');
     const users = Array.from({ length: size - 1 }, (_, i) => `g${tag}-${i}`);
@@ -132,11 +150,12 @@ async function switchboardGroup(o: GroupOptions, size: number): Promise<GroupSys
     const c = creator;
     await eventually(`${size} members`, async () => ((await c.request({ type: 'group.members', id: `m-${Date.now()}`, conversation }, 'members')).members as string[] | undefined)?.length === size, 60_000);
     const r = (receiver = await Receiver.start({ cmd: 'connect', protocol: 'switchboard', url: connect.url, users: users.slice(0, o.online) }));
+    const pids = [message.proc.child.pid!, connect.proc.child.pid!];
     let n = 0;
     return {
       measure: () => {
         o.progress(`group: switchboard, ${size} members, ${o.online} online, ${o.rate} msg/s`);
-        return run(o, r, o.online, (body) => c.send({ type: 'send', id: `s${n++}`, conversation, body }));
+        return run(o, r, o.online, pids, (body) => c.send({ type: 'send', id: `s${n++}`, conversation, body }));
       },
       stop,
     };
@@ -173,7 +192,7 @@ async function socketIoRoom(o: GroupOptions): Promise<GroupSystem> {
     return {
       measure: () => {
         o.progress(`group: socket.io room, ${o.online} online, ${o.rate} msg/s`);
-        return run(o, r, o.online, (body) => s.emit('send', { id: `s${n++}`, to: room, body }, () => undefined));
+        return run(o, r, o.online, peer.pids, (body) => s.emit('send', { id: `s${n++}`, to: room, body }, () => undefined));
       },
       stop,
     };
@@ -220,6 +239,9 @@ export async function groupScenario(o: GroupOptions): Promise<ScenarioResult> {
       figures[`${label}: deliveries / s, median [range]`] = formatSpread(spread(rs.map((r) => Math.round(r.deliveriesPerSec))));
       figures[`${label}: p99 to the last member (ms), median [range]`] = formatSpread(spread(rs.map((r) => summarize(r.toLastMs).p99)), 1);
       figures[`${label}: deliveries missing, most`] = Math.max(...rs.map((r) => r.missing));
+      const cores = (pick: (c: CpuCores) => number) => formatSpread(spread(rs.map((r) => pick(r.cores))), 2);
+      figures[`${label}: cores while sending, median [range]: the system's processes (each) / the receiver / the machine`] =
+        `${cores((c) => c.system)} (${rs[0]!.cores.processes.map((_, i) => cores((c) => c.processes[i]!)).join(' + ')}) / ${cores((c) => c.loadgen)} / ${cores((c) => c.machine)}`;
     }
     const per = runs.sb.map((r, i) => r.deliveriesPerSec / runs.sio[i]!.deliveriesPerSec);
     ratios[`group of ${size} / socket.io room: deliveries per second`] = spread(per).median;

@@ -61,6 +61,11 @@ export interface E2eOptions {
 
 /** The bar a step must pass to count as sustained. */
 const passes = (s: Step): boolean => s.latency.p99 <= 100 && s.lost === 0;
+/** The embedded target's own bar: the peer's rate at p99 ≤ 20 ms. */
+const TIGHT_P99_MS = 20;
+const passesTight = (s: Step): boolean => s.latency.p99 <= TIGHT_P99_MS && s.lost === 0;
+/** The bars bisected for: the embedded variant and the peer are compared at the tight one too. */
+const barsOf = (sys: System): Array<(s: Step) => boolean> => (sys === 'embedded' || sys === 'socketio' ? [passes, passesTight] : [passes]);
 /** The rate at which CPU per message is compared (same workload for every system). */
 const CPU_RATE = 1000;
 /** The rate at which store operations per message are held to their target. */
@@ -69,12 +74,13 @@ const STORE_OPS_RATE = 2000;
 /**
  * Offers rates of the ladder from `start` upwards until a step misses the bar; when the first
  * step already misses it, goes downwards until one passes. So the first repetition climbs from
- * the bottom and later ones start just below the rate the first one sustained. Then `refine`
- * bisection steps between the highest rate that passed and the lowest above it that missed (rounded
- * to 50 msg/s; none when they are within 30 % of each other), so a doubling ladder can still tell
- * 3,000 from 2,000 or 4,000.
+ * the bottom and later ones start just below the rate the first one sustained. Then, for each of
+ * `bars` (the sustained bar first), `refine` bisection steps between the highest rate that passed
+ * it and the lowest above that missed it (rounded to 50 msg/s; none when they are within 30 % of
+ * each other), so a doubling ladder can still tell 3,000 from 2,000 or 4,000 at every bar a
+ * target is set at.
  */
-export async function ladder(rates: number[], start: number, run: (rate: number) => Promise<Step>, refine = 0): Promise<Step[]> {
+export async function ladder(rates: number[], start: number, run: (rate: number) => Promise<Step>, refine = 0, bars: ReadonlyArray<(s: Step) => boolean> = [passes]): Promise<Step[]> {
   const steps: Step[] = [];
   let i = start;
   const first = await run(rates[i]!);
@@ -85,13 +91,15 @@ export async function ladder(rates: number[], start: number, run: (rate: number)
     steps.push(s);
     if (passes(s) !== (dir === 1)) break;
   }
-  for (let k = 0; k < refine; k++) {
-    const lo = Math.max(0, ...steps.filter(passes).map((s) => s.offeredPerSec));
-    const hi = Math.min(...steps.filter((s) => !passes(s) && s.offeredPerSec > lo).map((s) => s.offeredPerSec));
-    if (lo === 0 || !Number.isFinite(hi) || hi / lo <= 1.3) break;
-    const mid = Math.round((lo + hi) / 2 / 50) * 50;
-    if (mid <= lo || mid >= hi) break;
-    steps.push(await run(mid));
+  for (const bar of bars) {
+    for (let k = 0; k < refine; k++) {
+      const lo = Math.max(0, ...steps.filter(bar).map((s) => s.offeredPerSec));
+      const hi = Math.min(...steps.filter((s) => !bar(s) && s.offeredPerSec > lo).map((s) => s.offeredPerSec));
+      if (lo === 0 || !Number.isFinite(hi) || hi / lo <= 1.3) break;
+      const mid = Math.round((lo + hi) / 2 / 50) * 50;
+      if (mid <= lo || mid >= hi) break;
+      steps.push(await run(mid));
+    }
   }
   return steps;
 }
@@ -157,6 +165,7 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
           return step;
         },
         o.refine,
+        barsOf(sys),
       );
     } finally {
       await load.close();
@@ -298,7 +307,7 @@ async function measureSocketIo(o: E2eOptions, rep: number, start: number): Promi
         const step = await load.step(LABEL.socketio, `sio-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, peer.pids);
         o.progress(`${LABEL.socketio} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms`);
         return { ...step, rep };
-      }, o.refine);
+      }, o.refine, barsOf('socketio'));
     } finally {
       await load.close();
     }
@@ -311,10 +320,6 @@ async function measureSocketIo(o: E2eOptions, rep: number, start: number): Promi
 function sustained(steps: Step[], bar: (s: Step) => boolean = passes): number {
   return steps.filter(bar).reduce((a, s) => Math.max(a, s.achievedPerSec), 0);
 }
-
-/** The embedded target's own bar: the peer's rate at p99 ≤ 20 ms. */
-const TIGHT_P99_MS = 20;
-const passesTight = (s: Step): boolean => s.latency.p99 <= TIGHT_P99_MS && s.lost === 0;
 
 /**
  * Scenario 1: end-to-end 1:1 messaging at rising offered rates. Every repetition measures every

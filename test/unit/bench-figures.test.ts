@@ -108,6 +108,18 @@ describe('bench: figures', () => {
       await ladder(rates, 3, down.run, 3);
       assert.deepEqual(down.offered, [1000, 500, 750, 650]); // 650–750 are within 30 %
     });
+    it('bisects at a second bar too: between the highest rate that kept it and the lowest above that missed it', async () => {
+      const offered: number[] = [];
+      // p99 10 ms up to 700 msg/s, 50 ms up to 1,600, then 500 ms.
+      const run = async (rate: number): Promise<Step> => {
+        offered.push(rate);
+        return { system: 's', offeredPerSec: rate, achievedPerSec: rate, latency: summarize([rate <= 700 ? 10 : rate <= 1600 ? 50 : 500]), lost: 0 };
+      };
+      const sustained = (s: Step) => s.latency.p99 <= 100 && s.lost === 0;
+      const tight = (s: Step) => s.latency.p99 <= 20 && s.lost === 0;
+      await ladder(rates, 2, run, 1, [sustained, tight]);
+      assert.deepEqual(offered, [500, 1000, 2000, 1500, 750]);
+    });
     it('does not bisect rungs within 30 % of each other, past the top, or below the bottom', async () => {
       const close = system(1100);
       await ladder([1000, 1200, 1400], 0, close.run, 2);

@@ -2,9 +2,8 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { getJson, eventually } from '../../test/support/services.js';
-import { killAll, metricIn, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
+import { killAll, stopGracefully, metricIn, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
 import { ferretOn, isolatedBackendSettings, sharedRealBackends } from '../../test/support/real-backends.js';
 import { LoadGenerator } from '../lib/load.js';
 import type { ScenarioResult, Step } from '../lib/report.js';
@@ -173,7 +172,7 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
     // Where a message's time went (this repetition).
     for (const [op, { mean }] of Object.entries(backendOps((await getJson(`${message.admin}/metrics`)).text))) figures[`${LABEL[sys]}: mean ${op}, rep ${rep} (ms)`] = mean;
     // A profile is written when the process exits by itself: stop them gracefully first.
-    if (o.cpuProfDir) await Promise.all(procs.map(async (p) => (p.kill('SIGTERM'), await Promise.race([p.exited, sleep(15_000)]))));
+    if (o.cpuProfDir) await stopGracefully(procs);
     return steps;
   } finally {
     await killAll(procs);

@@ -1,11 +1,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import { getJson, eventually } from '../../test/support/services.js';
-import { killAll, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
+import { killAll, stopGracefully, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
 import { sharedRealBackends } from '../../test/support/real-backends.js';
 import { TestClient } from '../../test/support/ws-client.js';
 import type { GroupReceiverCommand, GroupReceiverEvent } from '../lib/group-receiver.js';
@@ -132,7 +131,7 @@ async function switchboardGroup(o: GroupOptions, size: number): Promise<GroupSys
     receiver?.stop();
     creator?.close();
     // A profile is written when the process exits by itself: stop them gracefully first.
-    if (o.cpuProfDir) await Promise.all(procs.map(async (p) => (p.kill('SIGTERM'), await Promise.race([p.exited, sleep(15_000)]))));
+    if (o.cpuProfDir) await stopGracefully(procs);
     await killAll(procs);
   };
   const profile = (service: string): string[] => (o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `group-${size}-${service}`)}`] : []);

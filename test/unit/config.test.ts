@@ -44,6 +44,13 @@ describe('configuration', () => {
     assert.equal(loadMessageConfig({ KAFKA_FETCH_MAX_WAIT: '500ms', KAFKA_FETCH_MIN_BYTES: '1' }).kafka.fetchMaxWaitMs, 500);
   });
 
+  it('commits Kafka offsets at most every 200 ms unless told otherwise (0: every commit round trip), and refuses a bad interval', () => {
+    assert.equal(loadMessageConfig({}).kafka.commitIntervalMs, 200);
+    assert.equal(loadMessageConfig({ KAFKA_COMMIT_INTERVAL: '0' }).kafka.commitIntervalMs, 0);
+    assert.equal(loadMessageConfig({ KAFKA_COMMIT_INTERVAL: '1s' }).kafka.commitIntervalMs, 1000);
+    assert.throws(() => loadMessageConfig({ KAFKA_COMMIT_INTERVAL: 'soon' }), (e: unknown) => e instanceof ConfigError && e.message.includes('KAFKA_COMMIT_INTERVAL'));
+  });
+
   it('refuses JWT mode without a key, short secrets and bad discovery', () => {
     assert.throws(() => loadConnectConfig({}), /AUTH_JWT_SECRET or AUTH_JWKS_URL is required/);
     assert.throws(() => loadConnectConfig({ AUTH_JWT_SECRET: 'short' }), /at least 32 bytes/);

@@ -33,7 +33,7 @@ describe('GroupCommit', () => {
 
   it('runs up to maxInFlight writes at once; what waits meanwhile goes out as one group in the first free writer', async () => {
     const w = gatedWrite<string>();
-    const gc = new GroupCommit(w.write, 500, 2);
+    const gc = new GroupCommit(w.write, { maxInFlight: 2 });
     const all = ['a', 'b', 'c', 'd', 'e'].map((x) => gc.submit(x));
     assert.deepEqual(w.groups, [['a'], ['b']], 'two writes in flight, the rest waits');
     await w.release();
@@ -50,7 +50,7 @@ describe('GroupCommit', () => {
 
   it('caps a group at maxItems and answers each item on its own', async () => {
     const w = gatedWrite<string>();
-    const gc = new GroupCommit(w.write, 2);
+    const gc = new GroupCommit(w.write, { maxItems: 2 });
     const all = ['x', 'y', 'bad1', 'z', 'w'].map((x) => gc.submit(x).then((v) => v, (e: Error) => e.message));
     for (let i = 0; i < 3; i++) await w.release();
     assert.deepEqual(await Promise.all(all), ['wrote x', 'wrote y', 'refused bad1', 'wrote z', 'wrote w']);
@@ -69,6 +69,23 @@ describe('GroupCommit', () => {
     const second = [gc.submit(2), gc.submit(3)];
     await assert.rejects(first, /backend down/);
     assert.deepEqual(await Promise.all(second), [20, 30]);
+  });
+
+  it('with minIntervalMs, starts a write no sooner than that after the last one began; what comes meanwhile goes together', async () => {
+    const started: Array<{ items: string[]; at: number }> = [];
+    const gc = new GroupCommit<string, string>(async (items) => {
+      started.push({ items, at: performance.now() });
+      return items.map((i) => ({ ok: true, value: i }));
+    }, { minIntervalMs: 80 });
+    assert.equal(await gc.submit('a'), 'a', 'the first write goes at once');
+    const later = ['b', 'c'].map((x) => gc.submit(x));
+    await new Promise((r) => setTimeout(r, 20));
+    const last = gc.submit('d');
+    assert.equal(started.length, 1, 'nothing written within the interval');
+    assert.deepEqual(await Promise.all([...later, last]), ['b', 'c', 'd']);
+    assert.deepEqual(started.map((s) => s.items), [['a'], ['b', 'c', 'd']]);
+    assert.ok(started[1]!.at - started[0]!.at >= 75, `${started[1]!.at - started[0]!.at} ms between the writes`);
+    await gc.idle();
   });
 
   it('idle() waits for the items in flight and those queued behind them', async () => {

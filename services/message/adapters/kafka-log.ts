@@ -35,6 +35,12 @@ export interface KafkaLogOptions {
    */
   fetchMaxWaitMs: number;
   fetchMinBytes: number;
+  /**
+   * Offsets are committed at most once per this interval, the partitions stored meanwhile
+   * together (0: once per commit round trip). A commit is overhead for delivery — a lost one is a
+   * redelivery the store recognises — and the broker serves each as a request of its own.
+   */
+  commitIntervalMs: number;
   /** Largest slice of a fetched batch handed to the pipeline before its offsets are committed. */
   maxBatch: number;
   logger: Logger;
@@ -198,16 +204,16 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         await c.disconnect().catch((e: unknown) => log.debug({ err: e }, 'disconnecting a failed consumer'));
         throw err;
       }
-      // A slice's offset is committed once it is stored. One commit in flight; the partitions whose
-      // slices are stored meanwhile go together in the next: a request per commit round trip, not
-      // one per partition slice. Commits are not waited for: a lost one means a redelivery, which
-      // the store recognises.
+      // A slice's offset is committed once it is stored. One commit in flight, at most one per
+      // commit interval; the partitions whose slices are stored meanwhile go together in the next:
+      // not a request per partition slice. Commits are not waited for: a lost one means a
+      // redelivery, which the store recognises.
       const commitsOf = new GroupCommit<{ partition: number; offset: string }, void>(async (items) => {
         // Offsets grow per partition in submission order: the last one of each is committed.
         const latest = new Map(items.map(({ partition, offset }) => [partition, offset] as const));
         await c.commitOffsets([...latest].map(([partition, offset]) => ({ topic: opts.topic, partition, offset })));
         return items.map(() => ({ ok: true, value: undefined }));
-      }, Number.MAX_SAFE_INTEGER);
+      }, { maxItems: Number.MAX_SAFE_INTEGER, minIntervalMs: opts.commitIntervalMs });
       const lanes = new Lanes(handler, (partition, offset) =>
         commitsOf.submit({ partition, offset }).catch((err: unknown) => log.warn({ err, partition, offset }, 'offset commit failed; the partition\'s next owner gets those entries again')),
         log,

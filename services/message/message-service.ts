@@ -68,6 +68,12 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     totals: () => [...(backends.log.requestCounts?.() ?? [])].map(([api, n]) => [{ api }, n] as const),
   });
 
+  totalsCounter(registry, {
+    name: 'switchboard_message_log_consumer_restarts_total',
+    help: 'Log consumers this pod started anew after one crashed (the log stays unconsumed until one joins)',
+    totals: () => (backends.log.consumerRestarts ? [[{}, backends.log.consumerRestarts()] as const] : []),
+  });
+
   const backendTime = backendHistogram(registry);
   const store = instrument('store', backends.store, ['lastSeq', 'lastSeqs', 'insertMessage', 'insertMessages', 'storedAlready', 'readMessages', 'listConversations', 'membershipChanges', 'setMembers', 'groupCounts'], backendTime);
   const presence = instrument('presence', backends.presence, ['refresh', 'remove', 'lookup'], backendTime);

@@ -79,6 +79,10 @@ describe('backend restarts during traffic', function () {
     for (const s of Object.values(env?.managed ?? {})) await s.stop();
   });
 
+  const consumerRestarts = async (): Promise<number> => {
+    const metrics = (await getJson(`http://127.0.0.1:${message.httpPort}/metrics`)).text;
+    return Number(/^switchboard_message_log_consumer_restarts_total(?:\{[^}]*\})? (\d+)$/m.exec(metrics)?.[1] ?? Number.NaN);
+  };
   const acceptedSince = (t: number, log = events) => log.filter((e) => e.kind === 'accepted' && e.t >= t).length;
   const waitForAccepts = (count: number, since: number, log = events) => eventually(`${count} accepted sends`, () => acceptedSince(since, log) >= count, 120_000, 100);
 
@@ -92,6 +96,9 @@ describe('backend restarts during traffic', function () {
     const downAt = Date.now();
     // Kept down through several refused sends (each a fresh attempt at the log), not a fixed time.
     await eventually('five UNAVAILABLE while the log is down', () => events.filter((e) => e.kind === 'unavailable' && e.t >= downAt).length >= 5, 60_000, 100);
+    // Down until the log consumer has crashed too, so that what consumes again below is the
+    // consumer started in its place (kafkajs restarts none by itself).
+    await eventually('the log consumer crashed and a new one is starting', async () => (await consumerRestarts()) >= 1, 90_000, 500);
     const restartAt = Date.now();
     assert.equal(events.filter((e) => e.kind === 'accepted' && e.t >= downAt && e.t < restartAt).length, 0, 'no send issued while Kafka was down was accepted');
     assert.equal(groupEvents.filter((e) => e.kind === 'accepted' && e.t >= downAt && e.t < restartAt).length, 0, 'nor a group send');

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import kafkajs, { Kafka, logLevel as KafkaLogLevel, type Consumer, type Producer, type Admin, type RetryOptions, type LogEntry as KafkaLogEntry } from 'kafkajs';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
@@ -76,7 +77,6 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   // second, so the service's own retry loop reports it and backs off (the full budget would stay silent ~25 s).
   const bootstrap = client({ initialRetryTime: 200, maxRetryTime: 1000, retries: 2 });
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-  let consumer: Consumer | undefined;
   let producerUp = false;
   let consumerUp = false;
   let consumerDetail = 'consumer not started';
@@ -131,108 +131,114 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
     }
   }
 
-  /** Finishes the slices being handled and commits them (set while consuming). */
-  let drain: (() => Promise<void>) | undefined;
+  /** The consumer running now, and how to finish it: its slices being handled, then their commits. */
+  let current: { consumer: Consumer; drain: () => Promise<void> } | undefined;
+  /** Set by stopConsuming: no consumer starts any more. */
+  let consumeStopped = true;
+  /** A crashed consumer being replaced by a new one. */
+  let replacing: Promise<void> | undefined;
+  /** Cuts the wait between replacement attempts short when consuming stops. */
+  let wakeReplacer = new AbortController();
+  let restarts = 0;
+
+  async function finishCurrent(): Promise<void> {
+    const cur = current;
+    current = undefined;
+    if (!cur) return;
+    await cur.drain();
+    // Leaves the group (a crashed consumer has disconnected already).
+    await cur.consumer.disconnect().catch((err: unknown) => log.warn({ err }, 'disconnecting the kafka consumer failed'));
+  }
 
   async function stopConsuming(): Promise<void> {
-    const c = consumer;
-    consumer = undefined;
-    const finish = drain;
-    drain = undefined;
-    if (finish) await finish();
-    if (c) await c.disconnect(); // leaves the group
+    consumeStopped = true;
+    wakeReplacer.abort();
+    await replacing;
+    await finishCurrent();
     consumerUp = false;
     consumerDetail = 'consumer stopped';
   }
 
-  return {
-    async start() {
-      stopped = false;
-      await ensureTopic();
-      await producer.connect();
-      producerUp = true;
-    },
-    append(entry) {
-      if (stopped) return Promise.reject(new UnavailableError('log is stopping'));
-      if (!producerUp) return Promise.reject(new UnavailableError('log unavailable: producer not connected'));
-      const done = produces.submit(entry);
-      // A produce that outlives the deadline may still land; the client retries with the same id.
-      return withTimeout(done, opts.appendTimeoutMs, `log unavailable: no acknowledgement within ${opts.appendTimeoutMs} ms`).catch((err: unknown) => {
-        throw err instanceof UnavailableError ? err : new UnavailableError((err as Error).message, { cause: err });
-      });
-    },
-    async consume(handler: BatchHandler, onAssignment?: AssignmentListener) {
-      const c = kafka.consumer({
-        groupId: opts.groupId,
-        sessionTimeout: 10_000,
-        heartbeatInterval: 1000,
-        maxWaitTimeInMs: opts.fetchMaxWaitMs,
-        minBytes: opts.fetchMinBytes,
-        rebalanceTimeout: 20_000,
-        allowAutoTopicCreation: false,
-        retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 10 },
-      });
-      consumer = c;
-      c.on(c.events.REQUEST, countRequest);
-      c.on(c.events.GROUP_JOIN, (e) => {
-        onAssignment?.(e.payload.memberAssignment[opts.topic] ?? []);
-        consumerUp = true;
-        consumerDetail = `member of ${opts.groupId}, ${JSON.stringify(e.payload.memberAssignment[opts.topic] ?? [])} assigned`;
-        log.info({ assignment: e.payload.memberAssignment, generation: e.payload.groupId }, 'joined consumer group');
-      });
-      c.on(c.events.CRASH, (e) => {
-        onAssignment?.([]);
-        consumerUp = false;
-        consumerDetail = `consumer crashed: ${e.payload.error.message}; restarting: ${String(e.payload.restart)}`;
-        log.error({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
-      });
-      c.on(c.events.DISCONNECT, () => {
-        onAssignment?.([]);
-        consumerUp = false;
-        consumerDetail = 'consumer disconnected';
-      });
-      c.on(c.events.STOP, () => {
-        onAssignment?.([]);
-        consumerUp = false;
-        consumerDetail = 'consumer stopped';
-      });
+  /**
+   * Starts a consumer that feeds its partitions' slices to `handler`. Rejects when it cannot join
+   * the group (connect, subscribe or the first join failed); a crash after that calls `crashed`.
+   * kafkajs restarts none of its crashed consumers here (`restartOnFailure`): by itself it restarts
+   * only after errors it deems retriable, and one it leaves down would leave accepted sends unstored
+   * for as long as the process lives — "failed to find group coordinator" while a restarted broker
+   * comes back is one such error. Every crash takes the same way instead: a fresh consumer.
+   */
+  async function runConsumer(handler: BatchHandler, onAssignment: AssignmentListener | undefined, crashed: () => void): Promise<void> {
+    const c = kafka.consumer({
+      groupId: opts.groupId,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+      maxWaitTimeInMs: opts.fetchMaxWaitMs,
+      minBytes: opts.fetchMinBytes,
+      rebalanceTimeout: 20_000,
+      allowAutoTopicCreation: false,
+      retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 10, restartOnFailure: () => Promise.resolve(false) },
+    });
+    // A slice's offset is committed once it is stored. One commit in flight, at most one per
+    // commit interval; the partitions whose slices are stored meanwhile go together in the next:
+    // not a request per partition slice. Commits are not waited for: a lost one means a
+    // redelivery, which the store recognises.
+    const commitsOf = new GroupCommit<{ partition: number; offset: string }, void>(async (items) => {
+      // Offsets grow per partition in submission order: the last one of each is committed.
+      const latest = new Map(items.map(({ partition, offset }) => [partition, offset] as const));
+      await c.commitOffsets([...latest].map(([partition, offset]) => ({ topic: opts.topic, partition, offset })));
+      return items.map(() => ({ ok: true, value: undefined }));
+    }, { maxItems: Number.MAX_SAFE_INTEGER, minIntervalMs: opts.commitIntervalMs });
+    const lanes = new Lanes(handler, (partition, offset) =>
+      commitsOf.submit({ partition, offset }).catch((err: unknown) => log.warn({ err, partition, offset }, 'offset commit failed; the partition\'s next owner gets those entries again')),
+      log,
+    );
+    // Slices handed over but not begun are dropped (their offsets are not committed, so the
+    // partition's next owner gets them); the ones being handled finish, and their commits go out
+    // before the consumer leaves the group.
+    const drain = async (): Promise<void> => {
       try {
-        await c.connect();
-        await c.subscribe({ topic: opts.topic, fromBeginning: true });
+        c.pause([{ topic: opts.topic }]);
       } catch (err: unknown) {
-        consumer = undefined;
-        await c.disconnect().catch((e: unknown) => log.debug({ err: e }, 'disconnecting a failed consumer'));
-        throw err;
+        // Not running (crashed): nothing fetches.
+        log.debug({ err }, 'pausing a consumer that is not running');
       }
-      // A slice's offset is committed once it is stored. One commit in flight, at most one per
-      // commit interval; the partitions whose slices are stored meanwhile go together in the next:
-      // not a request per partition slice. Commits are not waited for: a lost one means a
-      // redelivery, which the store recognises.
-      const commitsOf = new GroupCommit<{ partition: number; offset: string }, void>(async (items) => {
-        // Offsets grow per partition in submission order: the last one of each is committed.
-        const latest = new Map(items.map(({ partition, offset }) => [partition, offset] as const));
-        await c.commitOffsets([...latest].map(([partition, offset]) => ({ topic: opts.topic, partition, offset })));
-        return items.map(() => ({ ok: true, value: undefined }));
-      }, { maxItems: Number.MAX_SAFE_INTEGER, minIntervalMs: opts.commitIntervalMs });
-      const lanes = new Lanes(handler, (partition, offset) =>
-        commitsOf.submit({ partition, offset }).catch((err: unknown) => log.warn({ err, partition, offset }, 'offset commit failed; the partition\'s next owner gets those entries again')),
-        log,
-      );
-      c.on(c.events.GROUP_JOIN, () => lanes.reassigned());
-      c.on(c.events.CRASH, () => lanes.reassigned());
-      drain = async () => {
-        // Slices handed over but not begun are dropped (their offsets are not committed, so the
-        // partition's next owner gets them); the ones being handled finish, and their commits go
-        // out before the consumer leaves the group.
-        try {
-          c.pause([{ topic: opts.topic }]);
-        } catch (err: unknown) {
-          // Not running (a crash it did not restart from): nothing fetches.
-          log.debug({ err }, 'pausing a consumer that is not running');
-        }
-        await lanes.stop();
-        await commitsOf.idle();
-      };
+      await lanes.stop();
+      await commitsOf.idle();
+    };
+    let started = false;
+    let crashedStarting: Error | undefined;
+    c.on(c.events.REQUEST, countRequest);
+    c.on(c.events.GROUP_JOIN, (e) => {
+      lanes.reassigned();
+      onAssignment?.(e.payload.memberAssignment[opts.topic] ?? []);
+      consumerUp = true;
+      consumerDetail = `member of ${opts.groupId}, ${JSON.stringify(e.payload.memberAssignment[opts.topic] ?? [])} assigned`;
+      log.info({ assignment: e.payload.memberAssignment, generation: e.payload.groupId }, 'joined consumer group');
+    });
+    c.on(c.events.CRASH, (e) => {
+      lanes.reassigned();
+      onAssignment?.([]);
+      consumerUp = false;
+      consumerDetail = `consumer crashed: ${e.payload.error.message}; a new one starts`;
+      log.error({ err: e.payload.error }, 'kafka consumer crashed; a new one starts');
+      if (started) crashed();
+      else crashedStarting = e.payload.error;
+    });
+    c.on(c.events.DISCONNECT, () => {
+      onAssignment?.([]);
+      consumerUp = false;
+      if (!consumerDetail.startsWith('consumer crashed')) consumerDetail = 'consumer disconnected';
+    });
+    c.on(c.events.STOP, () => {
+      onAssignment?.([]);
+      consumerUp = false;
+      if (!consumerDetail.startsWith('consumer crashed')) consumerDetail = 'consumer stopped';
+    });
+    // Known before it connects, so that stopConsuming meanwhile finds it.
+    current = { consumer: c, drain };
+    try {
+      await c.connect();
+      await c.subscribe({ topic: opts.topic, fromBeginning: true });
       await c.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
@@ -257,9 +263,65 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
           }
         },
       });
+      // The first join failed (kafkajs reports it as a crash and run() returns).
+      if (crashedStarting) throw crashedStarting;
+    } catch (err: unknown) {
+      if (current?.consumer === c) await finishCurrent();
+      throw err;
+    }
+    started = true;
+  }
+
+  return {
+    async start() {
+      stopped = false;
+      await ensureTopic();
+      await producer.connect();
+      producerUp = true;
+    },
+    append(entry) {
+      if (stopped) return Promise.reject(new UnavailableError('log is stopping'));
+      if (!producerUp) return Promise.reject(new UnavailableError('log unavailable: producer not connected'));
+      const done = produces.submit(entry);
+      // A produce that outlives the deadline may still land; the client retries with the same id.
+      return withTimeout(done, opts.appendTimeoutMs, `log unavailable: no acknowledgement within ${opts.appendTimeoutMs} ms`).catch((err: unknown) => {
+        throw err instanceof UnavailableError ? err : new UnavailableError((err as Error).message, { cause: err });
+      });
+    },
+    async consume(handler: BatchHandler, onAssignment?: AssignmentListener) {
+      consumeStopped = false;
+      wakeReplacer = new AbortController();
+      let crashed = false;
+      // A crashed consumer is finished and a new one started, with backoff, until one joins; a
+      // crash meanwhile (of a consumer that joined) goes round again.
+      const replace = (): void => {
+        crashed = true;
+        if (replacing || consumeStopped) return;
+        replacing = (async () => {
+          const signal = wakeReplacer.signal;
+          const sleep = (ms: number): Promise<void> => delay(ms, undefined, { signal }).catch(() => undefined);
+          while (crashed && !consumeStopped) {
+            crashed = false;
+            restarts++;
+            await finishCurrent();
+            await sleep(500 + Math.random() * 500);
+            await retryUntil(() => runConsumer(handler, onAssignment, replace), {
+              backoff: { initialMs: 500, multiplier: 2, jitter: 0.2, maxMs: 10_000 },
+              stopped: () => consumeStopped,
+              onRetry: (err, retryInMs) => {
+                consumerDetail = `consumer not running: ${err instanceof Error ? err.message : String(err)}; next attempt in ${Math.round(retryInMs)} ms`;
+                log.warn({ err, retryInMs }, 'kafka consumer could not join; trying again');
+              },
+              sleep,
+            });
+          }
+        })().finally(() => (replacing = undefined));
+      };
+      await runConsumer(handler, onAssignment, replace);
     },
     stopConsuming,
     requestCounts: () => requests,
+    consumerRestarts: () => restarts,
     async stop() {
       stopped = true;
       await stopConsuming();
@@ -267,8 +329,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
       await producer.disconnect();
     },
     health(): CheckResult {
-      if (!producerUp) return { ok: false, detail: 'producer not connected' };
-      return { ok: consumerUp, detail: consumerUp ? `producer connected; ${consumerDetail}` : consumerDetail };
+      return { ok: producerUp && consumerUp, detail: `producer ${producerUp ? 'connected' : 'not connected'}; ${consumerDetail}` };
     },
   };
 }

@@ -56,4 +56,6 @@ export interface MessageLog extends HealthReporter {
   stop(): Promise<void>;
   /** Requests sent to the log's servers so far, by request type (logs that send none omit it). */
   requestCounts?(): ReadonlyMap<string, number>;
+  /** Consumers started anew after one crashed (logs whose consumer cannot crash omit it). */
+  consumerRestarts?(): number;
 }

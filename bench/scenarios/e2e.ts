@@ -1,4 +1,4 @@
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import type { ScenarioResult, Step } from '../lib/report.js';
 import { startSocketIoPeer } from '../lib/socketio-peer.js';
 import { formatSpread, spread, summarize } from '../lib/stats.js';
 import { bucketsIn, quantileBetween } from '../lib/histogram.js';
+import type { FloorCommand, FloorReply } from '../lib/kafka-floor-worker.js';
 
 /**
  * embedded: all in-process; kafka-redis: real Kafka and Redis with the in-process store (isolates
@@ -249,14 +250,45 @@ interface FloorRun {
   error?: string;
 }
 
-/** One bare kafkajs produce → consume run in a fresh worker process, on a topic of its own. */
-async function floorRun(brokers: string, rate: number, durationMs: number, warmupMs: number): Promise<FloorRun> {
-  const child = fork(fileURLToPath(new URL('../lib/kafka-floor-worker.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'] });
-  return new Promise<FloorRun>((resolve) => {
-    child.once('message', (m) => resolve(m as FloorRun));
-    child.once('exit', (code) => resolve({ latencies: [], ackLatencies: [], measuredSent: 0, error: `worker exited with code ${code} before reporting` }));
-    child.send({ brokers: brokers.split(','), topic: `bench.floor.${randomBytes(3).toString('hex')}`, ratePerSec: rate, durationMs, warmupMs });
-  });
+/**
+ * A bare kafkajs produce → consume worker process on a topic of its own: it joins once and runs
+ * steps one after another (a fresh worker per repetition, as the systems get fresh processes).
+ */
+class FloorWorker {
+  private constructor(private readonly child: ChildProcess) {}
+
+  static async open(brokers: string): Promise<FloorWorker> {
+    const child = fork(fileURLToPath(new URL('../lib/kafka-floor-worker.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'] });
+    const w = new FloorWorker(child);
+    const r = await w.ask({ cmd: 'open', brokers: brokers.split(','), topic: `bench.floor.${randomBytes(3).toString('hex')}` });
+    if (r.type === 'error') {
+      w.close();
+      throw new Error(`the kafkajs floor could not start: ${r.error.split('\n')[0]}`);
+    }
+    return w;
+  }
+
+  private ask(c: FloorCommand): Promise<FloorReply> {
+    return new Promise<FloorReply>((resolve) => {
+      const exited = (code: number | null): void => resolve({ type: 'error', error: `worker exited with code ${code} before reporting` });
+      this.child.once('exit', exited);
+      this.child.once('message', (m) => {
+        this.child.off('exit', exited);
+        resolve(m as FloorReply);
+      });
+      this.child.send(c);
+    });
+  }
+
+  async run(rate: number, durationMs: number, warmupMs: number): Promise<FloorRun> {
+    const r = await this.ask({ cmd: 'run', ratePerSec: rate, durationMs, warmupMs });
+    if (r.type === 'result') return r;
+    return { latencies: [], ackLatencies: [], measuredSent: 0, error: r.type === 'error' ? r.error : 'unexpected reply' };
+  }
+
+  close(): void {
+    if (this.child.exitCode === null && this.child.connected) this.child.send({ cmd: 'close' } satisfies FloorCommand);
+  }
 }
 
 /**
@@ -265,35 +297,50 @@ async function floorRun(brokers: string, rate: number, durationMs: number, warmu
  * sustaining a third of what it did a minute later.
  */
 async function warmBroker(o: E2eOptions): Promise<void> {
-  const brokers = (await sharedRealBackends()).kafkaBrokers;
   // One run at the floor's usual limit (two, at 1,000 and then 2,000, cost the suite 7 s more).
   o.progress('warming the Kafka broker up: 2000 msg/s for 6 s (not recorded)');
-  await floorRun(brokers, 2000, 5000, 1000);
+  const w = await FloorWorker.open((await sharedRealBackends()).kafkaBrokers);
+  try {
+    await w.run(2000, 5000, 1000);
+  } finally {
+    w.close();
+  }
 }
 
-/** One repetition of the floor: bare kafkajs at each rate of the ladder, a fresh worker per step. */
+/** One repetition of the floor: bare kafkajs at each rate of the ladder, one worker for the repetition. */
 async function measureKafkaFloor(o: E2eOptions, rep: number, start: number, notes: string[]): Promise<Step[]> {
   const brokers = (await sharedRealBackends()).kafkaBrokers;
-  return ladder(
-    o.rates,
-    start,
-    async (rate) => {
-      const result = await floorRun(brokers, rate, o.durationMs, o.warmupMs);
-      if (result.error) notes.push(`The kafkajs floor failed at ${rate}/s (rep ${rep}): ${result.error.split('\n')[0]}`);
-      const step: Step = {
-        system: LABEL.floor,
-        rep,
-        offeredPerSec: rate,
-        achievedPerSec: (result.latencies.length * 1000) / o.durationMs,
-        latency: summarize(result.latencies),
-        ...(result.ackLatencies.length > 0 ? { ackLatency: summarize(result.ackLatencies) } : {}),
-        lost: result.error ? Math.max(1, result.measuredSent) : result.measuredSent - result.latencies.length,
-      };
-      o.progress(`${LABEL.floor} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms`);
-      return step;
-    },
-    o.refine,
-  );
+  let worker: FloorWorker | undefined;
+  try {
+    return await ladder(
+      o.rates,
+      start,
+      async (rate) => {
+        // A worker that failed a step is replaced for the next one.
+        worker ??= await FloorWorker.open(brokers);
+        const result = await worker.run(rate, o.durationMs, o.warmupMs);
+        if (result.error) {
+          notes.push(`The kafkajs floor failed at ${rate}/s (rep ${rep}): ${result.error.split('\n')[0]}`);
+          worker.close();
+          worker = undefined;
+        }
+        const step: Step = {
+          system: LABEL.floor,
+          rep,
+          offeredPerSec: rate,
+          achievedPerSec: (result.latencies.length * 1000) / o.durationMs,
+          latency: summarize(result.latencies),
+          ...(result.ackLatencies.length > 0 ? { ackLatency: summarize(result.ackLatencies) } : {}),
+          lost: result.error ? Math.max(1, result.measuredSent) : result.measuredSent - result.latencies.length,
+        };
+        o.progress(`${LABEL.floor} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms`);
+        return step;
+      },
+      o.refine,
+    );
+  } finally {
+    worker?.close();
+  }
 }
 
 /** One repetition of the peer: two fresh Socket.IO processes, senders on one, recipients on the other. */
@@ -427,7 +474,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   return {
     name: 'End-to-end 1:1 messaging',
     description:
-      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a ' + (WARMUP_MS + 500) / 1000 + ' s warm-up, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The Kafka broker is warmed up (unrecorded) before the first repetition. Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker. Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
+      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a ' + (WARMUP_MS + 500) / 1000 + ' s warm-up, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The Kafka broker is warmed up (unrecorded) before the first repetition. Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
     settings: {
       pairs: o.pairs,
       workers: o.workers,

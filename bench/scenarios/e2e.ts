@@ -68,6 +68,8 @@ const passesTight = (s: Step): boolean => s.latency.p99 <= TIGHT_P99_MS && s.los
 const barsOf = (sys: System): Array<(s: Step) => boolean> => (sys === 'embedded' || sys === 'socketio' ? [passes, passesTight] : [passes]);
 /** Each repetition's fresh processes run this long at the first rate before the ladder (not recorded): the JIT and the pools settle. */
 const WARMUP_MS = 2500;
+/** The Kafka broker's warm-up before the first repetition (not recorded). */
+const BROKER_WARMUP_MS = 8000;
 /** The rate at which CPU per message is compared (same workload for every system). */
 const CPU_RATE = 1000;
 /** The rate at which store operations per message are held to their target. */
@@ -106,22 +108,28 @@ export async function ladder(rates: number[], start: number, run: (rate: number)
   return steps;
 }
 
+/** Fresh Message and Connect processes of a Switchboard variant (added to `procs`), ready, with the load generator connected. */
+async function startSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2eOptions, procs: ServiceProcess[], profile: (service: string) => string[] = () => []) {
+  let settings: Record<string, string> = {};
+  if (sys !== 'embedded') {
+    const real = isolatedBackendSettings(await sharedRealBackends());
+    if (sys === 'kafka-redis') settings = Object.fromEntries(Object.entries(real).filter(([k]) => !k.startsWith('MONGODB_')));
+    else settings = { ...real, MONGODB_URI: (await ferretOn(sys === 'real' ? 'sqlite' : 'postgresql')).mongodbUri };
+  }
+  const message = await startMessageProcess({ ...settings, ...o.serviceEnv }, procs, profile('message'));
+  const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4', ...o.serviceEnv }, procs, profile('connect'));
+  await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
+  const pids = procs.map((p) => p.child.pid!);
+  const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `${sys}-${randomBytes(2).toString('hex')}`);
+  return { message, connect, pids, load };
+}
+
 /** One repetition of one Switchboard variant: fresh Message and Connect processes, a warm-up, the ladder. */
 async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2eOptions, rep: number, start: number, figures: Record<string, number | string>): Promise<Step[]> {
   const procs: ServiceProcess[] = [];
   try {
-    let settings: Record<string, string> = {};
-    if (sys !== 'embedded') {
-      const real = isolatedBackendSettings(await sharedRealBackends());
-      if (sys === 'kafka-redis') settings = Object.fromEntries(Object.entries(real).filter(([k]) => !k.startsWith('MONGODB_')));
-      else settings = { ...real, MONGODB_URI: (await ferretOn(sys === 'real' ? 'sqlite' : 'postgresql')).mongodbUri };
-    }
     const profile = (service: string): string[] => (o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}`] : []);
-    const message = await startMessageProcess({ ...settings, ...o.serviceEnv }, procs, profile('message'));
-    const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4', ...o.serviceEnv }, procs, profile('connect'));
-    await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
-    const pids = procs.map((p) => p.child.pid!);
-    const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `${sys}-${randomBytes(2).toString('hex')}`);
+    const { message, connect, pids, load } = await startSwitchboard(sys, o, procs, profile);
     let steps: Step[];
     try {
       // Warm-up (not recorded): the JIT, connection pools and the consumer group settle.
@@ -293,17 +301,24 @@ class FloorWorker {
 
 /**
  * Warms the broker up before its first measured step (not recorded): a JVM just started serves the
- * first seconds of load slower (class loading, the JIT), which showed as the first Kafka variant
- * sustaining a third of what it did a minute later.
+ * first seconds of load slower (class loading, the JIT), and a warm-up with bare kafkajs did not
+ * cover what Switchboard asks of it (an idempotent producer, fetches that wait for 8 KB, offset
+ * commits): the broker still took 0.66–0.84 of a core at Kafka + Redis's first steps in the first
+ * repetition against 0.15–0.38 in the later ones, in each of four runs. So Switchboard on
+ * Kafka + Redis itself warms it up.
  */
 async function warmBroker(o: E2eOptions): Promise<void> {
-  // One run at the floor's usual limit (two, at 1,000 and then 2,000, cost the suite 7 s more).
-  o.progress('warming the Kafka broker up: 2000 msg/s for 6 s (not recorded)');
-  const w = await FloorWorker.open((await sharedRealBackends()).kafkaBrokers);
+  o.progress(`warming the Kafka broker up: Switchboard on Kafka + Redis at 1000 msg/s for ${BROKER_WARMUP_MS / 1000} s (not recorded)`);
+  const procs: ServiceProcess[] = [];
   try {
-    await w.run(2000, 5000, 1000);
+    const { pids, load } = await startSwitchboard('kafka-redis', o, procs);
+    try {
+      await load.step('broker warm-up', 'broker-warm', 1000, BROKER_WARMUP_MS, 500, o.progress, pids);
+    } finally {
+      await load.close();
+    }
   } finally {
-    w.close();
+    await killAll(procs);
   }
 }
 
@@ -474,7 +489,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   return {
     name: 'End-to-end 1:1 messaging',
     description:
-      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a ' + (WARMUP_MS + 500) / 1000 + ' s warm-up, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The Kafka broker is warmed up (unrecorded) before the first repetition. Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
+      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a ' + (WARMUP_MS + 500) / 1000 + ' s warm-up, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
     settings: {
       pairs: o.pairs,
       workers: o.workers,

@@ -302,7 +302,11 @@ export async function createKafkaServer(dataDir: string, host = '127.0.0.1', nam
     ['log4j.rootLogger=WARN, stdout', 'log4j.appender.stdout=org.apache.log4j.ConsoleAppender', 'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
       'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n', 'log4j.logger.kafka.server.KafkaServer=INFO', 'log4j.logger.kafka.server.KafkaRaftServer=INFO', ''].join('\n'),
   );
-  const java = ['-Xms128m', '-Xmx512m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`, '-cp', `${libs}/*`];
+  // C1 only (no C2): on 2 shared cores the C2 compiler threads took 0.14–0.41 of a core for the
+  // first minute or more of load, so the broker used 0.69–0.84 of a core at 500–1,000 msg/s in a
+  // bench's first repetition against 0.34–0.55 in its second; with C1 only, 0.32–0.42 in both
+  // (its request handlers' own CPU unchanged, 0.17–0.28).
+  const java = ['-Xms128m', '-Xmx512m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`, '-cp', `${libs}/*`];
   const formatted = join(logs, 'meta.properties');
   return managed(
     name,

@@ -301,11 +301,11 @@ class FloorWorker {
 
 /**
  * Warms the broker up before its first measured step (not recorded): a JVM just started serves the
- * first seconds of load slower (class loading, the JIT), and a warm-up with bare kafkajs did not
- * cover what Switchboard asks of it (an idempotent producer, fetches that wait for 8 KB, offset
- * commits): the broker still took 0.66–0.84 of a core at Kafka + Redis's first steps in the first
- * repetition against 0.15–0.38 in the later ones, in each of four runs. So Switchboard on
- * Kafka + Redis itself warms it up.
+ * first seconds of load slower (class loading, the JIT). Switchboard on Kafka + Redis does it, so
+ * that what Switchboard asks of the broker (an idempotent producer, fetches that wait for 8 KB,
+ * offset commits) is loaded before the first measured step. No warm-up of a few seconds covered
+ * C2's compile threads (the broker took 0.66–0.84 of a core in the first repetition against
+ * 0.15–0.38 later, whichever warm-up): the test broker runs with C1 only (test/env/servers.ts).
  */
 async function warmBroker(o: E2eOptions): Promise<void> {
   o.progress(`warming the Kafka broker up: Switchboard on Kafka + Redis at 1000 msg/s for ${BROKER_WARMUP_MS / 1000} s (not recorded)`);

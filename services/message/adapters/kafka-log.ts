@@ -206,7 +206,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
       await commitsOf.idle();
     };
     let started = false;
-    let crashedStarting: Error | undefined;
+    let crash: Error | undefined;
     c.on(c.events.REQUEST, countRequest);
     c.on(c.events.GROUP_JOIN, (e) => {
       lanes.reassigned();
@@ -216,24 +216,22 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
       log.info({ assignment: e.payload.memberAssignment, generation: e.payload.groupId }, 'joined consumer group');
     });
     c.on(c.events.CRASH, (e) => {
+      crash = e.payload.error;
       lanes.reassigned();
       onAssignment?.([]);
       consumerUp = false;
-      consumerDetail = `consumer crashed: ${e.payload.error.message}; a new one starts`;
-      log.error({ err: e.payload.error }, 'kafka consumer crashed; a new one starts');
+      consumerDetail = `consumer crashed: ${crash.message}; a new one starts`;
+      log.error({ err: crash }, 'kafka consumer crashed; a new one starts');
       if (started) crashed();
-      else crashedStarting = e.payload.error;
     });
-    c.on(c.events.DISCONNECT, () => {
+    // Out of the group; the detail of a crash stays until the next consumer joins.
+    const left = (detail: string) => (): void => {
       onAssignment?.([]);
       consumerUp = false;
-      if (!consumerDetail.startsWith('consumer crashed')) consumerDetail = 'consumer disconnected';
-    });
-    c.on(c.events.STOP, () => {
-      onAssignment?.([]);
-      consumerUp = false;
-      if (!consumerDetail.startsWith('consumer crashed')) consumerDetail = 'consumer stopped';
-    });
+      if (!crash) consumerDetail = detail;
+    };
+    c.on(c.events.DISCONNECT, left('consumer disconnected'));
+    c.on(c.events.STOP, left('consumer stopped'));
     // Known before it connects, so that stopConsuming meanwhile finds it.
     current = { consumer: c, drain };
     try {
@@ -264,7 +262,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         },
       });
       // The first join failed (kafkajs reports it as a crash and run() returns).
-      if (crashedStarting) throw crashedStarting;
+      if (crash) throw crash;
     } catch (err: unknown) {
       if (current?.consumer === c) await finishCurrent();
       throw err;

@@ -323,6 +323,31 @@ export class SwitchboardMonitoringChart extends Chart {
                   labels: { severity: 'warning' },
                   annotations: { summary: 'A Message pod has no Connect stream', description: 'Pod {{ $labels.pod }} cannot push to any gateway.' },
                 },
+                {
+                  // What `accepted` promises (PROTOCOL.md §3.1): every accepted message is stored. The
+                  // pods of a namespace together, since a message is stored by whichever pod owns its
+                  // partition; a backlog after a rebalance or a store blip clears well within 5 minutes.
+                  alert: 'SwitchboardMessagesNotStored',
+                  expr: `sum by (namespace) (rate(switchboard_message_sends_total{result="accepted"}[5m])) > 2 * sum by (namespace) (rate(switchboard_message_stored_total[5m]))`,
+                  for: '5m',
+                  labels: { severity: 'critical' },
+                  annotations: {
+                    summary: 'Accepted messages are not being stored',
+                    description: 'Namespace {{ $labels.namespace }}: Message pods accept {{ $value | humanize }} messages/s and store less than half as many; check their /readyz (log consumer, store).',
+                  },
+                },
+                {
+                  // One restart per pod is what a broker restart or a rebalance error costs; restarts that
+                  // go on for a quarter of an hour are a consumer that joins and crashes again.
+                  alert: 'SwitchboardMessageLogConsumerRestarting',
+                  expr: `sum by (namespace, pod) (increase(switchboard_message_log_consumer_restarts_total[10m])) > 2`,
+                  for: '15m',
+                  labels: { severity: 'warning' },
+                  annotations: {
+                    summary: 'A Message pod keeps restarting its log consumer',
+                    description: 'Pod {{ $labels.pod }} restarted its Kafka consumer {{ $value | humanize }} times in 10m; its log shows why it crashes.',
+                  },
+                },
               ],
             },
           ],

@@ -301,10 +301,19 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     }
   });
 
-  it('the chart’s alert rules load into Prometheus and pass promtool test rules', async () => {
+  it('the chart’s alert rules load into Prometheus, evaluate without error over metrics the release’s pods export, and pass promtool test rules', async () => {
     const groups = (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()) as Json;
-    const alerts = (groups.data.groups as Json[]).flatMap((g) => (g.rules as Json[]).map((r) => String(r.name)));
-    assert.deepEqual(alerts.sort(), ['SwitchboardConnectNoMessageStreams', 'SwitchboardConnectReconnectRateHigh', 'SwitchboardConnectStreamFailures', 'SwitchboardMessageNoSubscribers']);
+    const rules = (groups.data.groups as Json[]).flatMap((g) => g.rules as Json[]);
+    assert.deepEqual(rules.map((r) => String(r.name)).sort(), [
+      'SwitchboardConnectNoMessageStreams', 'SwitchboardConnectReconnectRateHigh', 'SwitchboardConnectStreamFailures',
+      'SwitchboardMessageLogConsumerRestarting', 'SwitchboardMessageNoSubscribers', 'SwitchboardMessagesNotStored',
+    ]);
+    for (const r of rules) assert.equal(r.health, 'ok', `${r.name}: ${r.health} ${r.lastError ?? ''}`);
+    // A misspelt metric would leave its alert silent forever: every metric an alert reads is scraped
+    // from this release's pods (the traffic of the tests before has made each labelled one appear).
+    const named = [...new Set(rules.flatMap((r) => String(r.query).match(/switchboard_[a-z_]+/g) ?? []))].sort();
+    const scraped = (await prometheus.query(`count by (__name__) ({__name__=~"${named.join('|')}", namespace="${NS}"})`)).map((x) => String(x.metric.__name__)).sort();
+    assert.deepEqual(scraped, named);
     // The unit tests name the rule file that the suite rendered from the chart, beside them.
     const tests = join(TESTENV, 'alerts.promtool.yaml');
     copyFileSync(join(ROOT, 'test/cluster/alerts.promtool.yaml'), tests);

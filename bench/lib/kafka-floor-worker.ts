@@ -7,6 +7,7 @@
  */
 import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
 import { nowMs } from './stats.js';
+import { sendsDue } from './open-loop.js';
 
 export type FloorCommand =
   | { cmd: 'open'; brokers: string[]; topic: string }
@@ -55,13 +56,12 @@ async function run(r: { ratePerSec: number; durationMs: number; warmupMs: number
   // From the intended send time to the produce's acknowledgement (acks from all in-sync replicas).
   const ackLatencies: number[] = [];
   const end = start + r.warmupMs + r.durationMs;
-  const total = Math.floor(((r.warmupMs + r.durationMs) * r.ratePerSec) / 1000);
   let sent = 0;
   let measuredSent = 0;
   const inflight: Array<Promise<unknown>> = [];
   await new Promise<void>((resolve) => {
     const tick = () => {
-      const due = Math.min(total, Math.floor(((nowMs() - start) * r.ratePerSec) / 1000));
+      const due = sendsDue(nowMs() - start, r.ratePerSec, end - start);
       while (sent < due) {
         const intended = start + (sent * 1000) / r.ratePerSec;
         const measured = intended >= start + r.warmupMs;

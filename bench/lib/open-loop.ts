@@ -15,6 +15,16 @@ export interface LoadTransport {
   receive(onBody: ((body: string) => void) | undefined): void;
 }
 
+/**
+ * How many sends of an open-loop schedule are due `elapsedMs` after its start: send n is intended at
+ * n / rate, so it is due from that moment on (the first at once), and a run of `durationMs` has those
+ * intended before its end.
+ */
+export function sendsDue(elapsedMs: number, ratePerSec: number, durationMs: number): number {
+  const total = Math.ceil((durationMs * ratePerSec) / 1000);
+  return Math.min(total, Math.floor((elapsedMs * ratePerSec) / 1000) + 1);
+}
+
 export async function runOpenLoop(c: Extract<WorkerCommand, { cmd: 'run' }>, t: LoadTransport, report: (e: WorkerEvent) => void): Promise<void> {
   const latencies: number[] = [];
   // From the intended send time to the acknowledgement (Switchboard's `accepted`), measured sends only.
@@ -42,7 +52,7 @@ export async function runOpenLoop(c: Extract<WorkerCommand, { cmd: 'run' }>, t: 
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = nowMs();
-      const due = Math.floor(((Math.min(now, end) - start) * c.ratePerSec) / 1000);
+      const due = sendsDue(now - start, c.ratePerSec, end - start);
       while (sent < due) {
         const intended = start + (sent * 1000) / c.ratePerSec;
         t.send(sent % t.pairs, `${c.step}-${sent}`, `${prefix}${sent}|${intended}`, (ok, code) => {

@@ -3,9 +3,25 @@ import { backendOps, ladder } from '../../bench/scenarios/e2e.js';
 import type { Step } from '../../bench/lib/report.js';
 import { formatSpread, spread, summarize } from '../../bench/lib/stats.js';
 import { bucketsIn, quantileBetween } from '../../bench/lib/histogram.js';
+import { sendsDue } from '../../bench/lib/open-loop.js';
 import { coresBetween, cpuSnapshot, runQueueSeconds, type CpuSnapshot } from '../../bench/lib/cpu.js';
 
 describe('bench: figures', () => {
+  it('sends each message of the open-loop schedule at its intended time, not one interval later, and no more than the run holds', () => {
+    // 5 msg/s: message n is intended at n × 200 ms.
+    assert.equal(sendsDue(0, 5, 10_000), 1);
+    assert.equal(sendsDue(199, 5, 10_000), 1);
+    assert.equal(sendsDue(200, 5, 10_000), 2);
+    assert.equal(sendsDue(9_999, 5, 10_000), 50);
+    assert.equal(sendsDue(60_000, 5, 10_000), 50);
+    assert.equal(sendsDue(10_000, 1000, 10_000), 10_000);
+    assert.equal(sendsDue(0.5, 1000, 10_000), 1);
+    assert.equal(sendsDue(1, 1000, 10_000), 2);
+    // A rate that does not divide the run: the sends intended before its end (0, 333.3 … 9,999.9 ms).
+    assert.equal(sendsDue(20_000, 3, 10_000), 30);
+    assert.equal(sendsDue(20_000, 7, 1_000), 7);
+  });
+
   it('averages successful operations per backend and op, with their counts, ignoring errors and other metrics', () => {
     const text = [
       'switchboard_message_backend_seconds_bucket{le="0.005",service="message",backend="store",op="insertMessages",result="ok"} 3',

@@ -23,6 +23,8 @@ export interface Step {
   storeOpsPerMessage?: number;
   /** Kafka Produce requests per stored message (the producer's group commit at work). */
   producesPerMessage?: number;
+  /** Kafka Fetch requests Message's consumer sent per second over the step (an idle log is long-polled). */
+  fetchesPerSecond?: number;
   /**
    * Where delivery went (Switchboard), p99 ms over the step from the services' histograms: accept →
    * stored with a seq, one store write, one presence lookup, accept → on the recipient's socket.
@@ -68,13 +70,13 @@ export function toMarkdown(r: Report): string {
     if (Object.keys(s.settings).length > 0) out.push(`Settings: ${Object.entries(s.settings).map(([k, v]) => `${k}=${v}`).join(', ')}`, '');
     if (s.steps && s.steps.length > 0) {
       out.push(
-        '| system | rep | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | max ms | lost | ack p99 ms | load-gen CPU (cores) | CPU ms / msg | store ops / msg | produces / msg |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+        '| system | rep | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | max ms | lost | ack p99 ms | load-gen CPU (cores) | CPU ms / msg | store ops / msg | produces / msg | fetches / s |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       );
       const opt = (v: number | undefined) => (v === undefined ? '' : fmt(v));
       for (const st of s.steps) {
         out.push(
-          `| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${fmt(Math.round(st.achievedPerSec))} | ${fmt(st.latency.p50)} | ${fmt(st.latency.p95)} | ${fmt(st.latency.p99)} | ${fmt(st.latency.max)} | ${st.lost} | ${opt(st.ackLatency?.p99)} | ${opt(st.loadgenCpu)} | ${opt(st.cpuMsPerMessage)} | ${opt(st.storeOpsPerMessage)} | ${opt(st.producesPerMessage)} |`,
+          `| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${fmt(Math.round(st.achievedPerSec))} | ${fmt(st.latency.p50)} | ${fmt(st.latency.p95)} | ${fmt(st.latency.p99)} | ${fmt(st.latency.max)} | ${st.lost} | ${opt(st.ackLatency?.p99)} | ${opt(st.loadgenCpu)} | ${opt(st.cpuMsPerMessage)} | ${opt(st.storeOpsPerMessage)} | ${opt(st.producesPerMessage)} | ${opt(st.fetchesPerSecond)} |`,
         );
       }
       out.push('');

@@ -146,6 +146,7 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
           const storeCalls = (c: Counters) => Object.entries(c.backend).reduce((n, [op, t]) => n + (op.startsWith('store.') ? t.count : 0), 0);
           if (stored > 0) step.storeOpsPerMessage = Math.round(((storeCalls(after) - storeCalls(before)) / stored) * 1000) / 1000;
           if (stored > 0 && sys !== 'embedded') step.producesPerMessage = Math.round(((after.produces - before.produces) / stored) * 1000) / 1000;
+          if (sys !== 'embedded') step.fetchesPerSecond = Math.round(((after.fetches - before.fetches) / (after.at - before.at)) * 1000);
           const p99 = (text: (c: Counters) => string, name: string, labels: Record<string, string> = {}) =>
             Math.round(quantileBetween(bucketsIn(text(before), name, labels), bucketsIn(text(after), name, labels), 0.99) * 1000 * 10) / 10;
           step.deliveryHops = {
@@ -203,6 +204,8 @@ interface Counters {
   stored: number;
   /** Kafka Produce requests Message has sent. */
   produces: number;
+  /** Kafka Fetch requests Message's consumer has sent. */
+  fetches: number;
   /** The two /metrics texts, for histograms read over a step. */
   connectText: string;
   messageText: string;
@@ -218,6 +221,7 @@ async function counters(connectAdmin: string, messageAdmin: string): Promise<Cou
     backend: backendTotals(message.text),
     stored: metricIn(message.text, 'switchboard_message_stored_total'),
     produces: metricIn(message.text, 'switchboard_message_log_requests_total', 'api="Produce"'),
+    fetches: metricIn(message.text, 'switchboard_message_log_requests_total', 'api="Fetch"'),
     connectText: connect.text,
     messageText: message.text,
     at: performance.now(),
@@ -395,6 +399,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
     'Load-gen CPU is the load generator\'s CPU use during a step, in cores: near 1.0 per worker process means the generator, not the system, was the limit.',
     'ack p99: from the intended send time to the sender\'s `accepted` (Socket.IO: its acknowledgement; the floor: the produce\'s acks from all in-sync replicas).',
     `CPU ms / msg: CPU time of all processes of the system under test (Message + Connect; the two Socket.IO processes) per delivered message; compared at ${CPU_RATE} msg/s.`,
+    'produces / msg and fetches / s: Kafka Produce requests of Message per stored message, and Fetch requests of its consumer per second over the step (warm-up and drain included): an idle log is long-polled (KAFKA_FETCH_IDLE_WAIT), a busy one fetched every KAFKA_FETCH_MAX_WAIT at most.',
     'Where the CPU went: cores used during the step\'s measured window (after the warm-up, before the drain); the system under test per process is Message + Connect, or the Socket.IO process of the senders + that of the recipients. Each is single-threaded: one near 1.0 is that process\'s limit even when the machine has a core to spare; so is one whose running plus waiting for a core (its main thread\'s run-queue time, next column) nears 1.0.',
   ];
   const figures: Record<string, number | string> = {};

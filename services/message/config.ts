@@ -21,6 +21,8 @@ const schema = z.object({
   KAFKA_APPEND_TIMEOUT: setting.duration('5s', 100),
   KAFKA_FETCH_MAX_WAIT: setting.duration('15ms', 1),
   KAFKA_FETCH_MIN_BYTES: setting.int(8192, 1, 64 * 1024 * 1024),
+  // At most half the consumer's session timeout (10 s): it heartbeats between fetches.
+  KAFKA_FETCH_IDLE_WAIT: setting.duration('500ms', 0, 5000),
   KAFKA_COMMIT_INTERVAL: setting.duration('200ms', 0),
   MONGODB_DATABASE: setting.text('switchboard'),
   REDIS_KEY_PREFIX: setting.text('switchboard:'),
@@ -49,7 +51,7 @@ export interface MessageConfig {
   httpPort: number;
   instanceId: string;
   backends: { kafkaBrokers?: string[]; mongodbUri?: string; redisUrl?: string };
-  kafka: { topic: string; groupId: string; clientId: string; partitions: number; replicationFactor: number; minInsyncReplicas: number; appendTimeoutMs: number; fetchMaxWaitMs: number; fetchMinBytes: number; commitIntervalMs: number };
+  kafka: { topic: string; groupId: string; clientId: string; partitions: number; replicationFactor: number; minInsyncReplicas: number; appendTimeoutMs: number; fetchMaxWaitMs: number; fetchMinBytes: number; fetchIdleWaitMs: number; commitIntervalMs: number };
   mongodbDatabase: string;
   redisKeyPrefix: string;
   /** Shared secret every Connect call must carry (Authorization: Bearer …); unset = not checked. */
@@ -104,6 +106,7 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
       appendTimeoutMs: s.KAFKA_APPEND_TIMEOUT,
       fetchMaxWaitMs: s.KAFKA_FETCH_MAX_WAIT,
       fetchMinBytes: s.KAFKA_FETCH_MIN_BYTES,
+      fetchIdleWaitMs: s.KAFKA_FETCH_IDLE_WAIT,
       commitIntervalMs: s.KAFKA_COMMIT_INTERVAL,
     }),
     mongodbDatabase: s.MONGODB_DATABASE,

@@ -42,14 +42,15 @@ export const setting = {
       .default(String(def))
       .transform((v, ctx) => toInt(v, ctx, min, max, `an integer ${min}-${max}`)),
   /** A duration in milliseconds: "1500", "1500ms", "2s", "1m", "24h". */
-  duration: (def: string, minMs = 0) =>
+  duration: (def: string, minMs = 0, maxMs = Number.POSITIVE_INFINITY) =>
     z
       .string()
       .default(def)
       .transform((v, ctx) => {
         const ms = parseDuration(v);
-        if (ms === undefined || ms < minMs) {
-          ctx.addIssue({ code: 'custom', message: `expected a duration ≥ ${minMs} ms like 500ms, 5s, 1m, 24h; got "${v}"` });
+        if (ms === undefined || ms < minMs || ms > maxMs) {
+          const range = Number.isFinite(maxMs) ? `of ${minMs}-${maxMs} ms` : `≥ ${minMs} ms`;
+          ctx.addIssue({ code: 'custom', message: `expected a duration ${range} like 500ms, 5s, 1m, 24h; got "${v}"` });
           return z.NEVER;
         }
         return ms;

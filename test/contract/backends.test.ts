@@ -171,6 +171,7 @@ logContract('Kafka', async () => {
         appendTimeoutMs: 10_000,
         fetchMaxWaitMs: 15,
         fetchMinBytes: 8192,
+        fetchIdleWaitMs: 500,
         commitIntervalMs: 200,
         maxBatch: 100,
         logger: testLogger('kafka'),

@@ -33,7 +33,7 @@ describe('the Kafka topic Message creates', function () {
     const topic = `topic-check.${randomBytes(4).toString('hex')}`;
     const log = createKafkaLog({
       brokers: brokers.split(','), clientId: 'topic-check', topic, groupId: `${topic}-g`, partitions: 3, replicationFactor, minInsyncReplicas,
-      appendTimeoutMs: 5000, fetchMaxWaitMs: 15, fetchMinBytes: 8192, commitIntervalMs: 200, maxBatch: 100, logger: testLogger('kafka'),
+      appendTimeoutMs: 5000, fetchMaxWaitMs: 15, fetchMinBytes: 8192, fetchIdleWaitMs: 500, commitIntervalMs: 200, maxBatch: 100, logger: testLogger('kafka'),
     });
     await log.start();
     await log.stop();

@@ -10,7 +10,7 @@ describe('configuration', () => {
     assert.equal(m.grpcPort, 22004);
     assert.equal(m.httpPort, 21004);
     assert.equal(m.maxBodyBytes, 4096);
-    assert.deepEqual([m.kafka.fetchMaxWaitMs, m.kafka.fetchMinBytes], [15, 8192]);
+    assert.deepEqual([m.kafka.fetchMaxWaitMs, m.kafka.fetchMinBytes, m.kafka.fetchIdleWaitMs], [15, 8192, 500]);
     const c = loadConnectConfig({ AUTH_JWT_SECRET: 'x'.repeat(32) });
     assert.equal(c.wsPort, 21005);
     assert.equal(c.adminPort, 22005);
@@ -42,6 +42,15 @@ describe('configuration', () => {
       (e: unknown) => e instanceof ConfigError && e.problems.length === 2 && e.message.includes('KAFKA_FETCH_MAX_WAIT') && e.message.includes('KAFKA_FETCH_MIN_BYTES'),
     );
     assert.equal(loadMessageConfig({ KAFKA_FETCH_MAX_WAIT: '500ms', KAFKA_FETCH_MIN_BYTES: '1' }).kafka.fetchMaxWaitMs, 500);
+  });
+
+  it('long-polls an idle Kafka log for KAFKA_FETCH_IDLE_WAIT (0: never), and refuses a bad wait', () => {
+    assert.equal(loadMessageConfig({ KAFKA_FETCH_IDLE_WAIT: '2s' }).kafka.fetchIdleWaitMs, 2000);
+    assert.equal(loadMessageConfig({ KAFKA_FETCH_IDLE_WAIT: '0' }).kafka.fetchIdleWaitMs, 0);
+    assert.throws(() => loadMessageConfig({ KAFKA_FETCH_IDLE_WAIT: 'later' }), (e: unknown) => e instanceof ConfigError && e.message.includes('KAFKA_FETCH_IDLE_WAIT'));
+    // The consumer heartbeats between fetches: a poll longer than half its 10 s session would risk it.
+    assert.throws(() => loadMessageConfig({ KAFKA_FETCH_IDLE_WAIT: '6s' }), (e: unknown) => e instanceof ConfigError && e.message.includes('KAFKA_FETCH_IDLE_WAIT: expected a duration of 0-5000 ms'));
+    assert.equal(loadMessageConfig({ KAFKA_FETCH_IDLE_WAIT: '5s' }).kafka.fetchIdleWaitMs, 5000);
   });
 
   it('commits Kafka offsets at most every 200 ms unless told otherwise (0: every commit round trip), and refuses a bad interval', () => {

@@ -8,6 +8,7 @@ import { GroupCommit } from '../../shared/group-commit.js';
 import { retryUntil } from '../../shared/retry.js';
 import type { AssignmentListener, BatchHandler, MessageLog, SendEntry } from './log.js';
 import { MEMBERSHIP_KINDS } from './store.js';
+import { longPollWhenIdle } from './kafka-idle-fetch.js';
 
 // Not among the names Node finds in kafkajs's CommonJS exports: read from the module object.
 const { ConfigResourceTypes } = kafkajs;
@@ -36,6 +37,12 @@ export interface KafkaLogOptions {
    */
   fetchMaxWaitMs: number;
   fetchMinBytes: number;
+  /**
+   * After a fetch that brought no record, the next one waits up to this long for any record
+   * instead (a long poll the broker answers as soon as one arrives): an idle log costs a fetch per
+   * this wait rather than per fetchMaxWaitMs. 0: always fetch with the two settings above.
+   */
+  fetchIdleWaitMs: number;
   /**
    * Offsets are committed at most once per this interval, the partitions stored meanwhile
    * together (0: once per commit round trip). A commit is overhead for delivery — a lost one is a
@@ -76,6 +83,9 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   // Start-up probes the cluster with few retries: an unreachable cluster fails the attempt within about a
   // second, so the service's own retry loop reports it and backs off (the full budget would stay silent ~25 s).
   const bootstrap = client({ initialRetryTime: 200, maxRetryTime: 1000, retries: 2 });
+  if (!longPollWhenIdle(opts.groupId, opts.fetchIdleWaitMs)) {
+    log.warn({ fetchMaxWaitMs: opts.fetchMaxWaitMs }, 'this kafkajs cannot long-poll an idle log (KAFKA_FETCH_IDLE_WAIT): its consumer fetches at KAFKA_FETCH_MAX_WAIT even when idle');
+  }
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   let producerUp = false;
   let consumerUp = false;

@@ -182,7 +182,9 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
       await load.close();
     }
     // Where a message's time went (this repetition).
-    for (const [op, { mean }] of Object.entries(backendOps((await getJson(`${message.admin}/metrics`)).text))) figures[`${LABEL[sys]}: mean ${op}, rep ${rep} (ms)`] = mean;
+    for (const [op, { mean, count }] of Object.entries(backendOps((await getJson(`${message.admin}/metrics`)).text))) {
+      figures[`${LABEL[sys]}: mean ${op}, rep ${rep} (ms, calls over the repetition)`] = `${mean} (${count.toLocaleString('en-US')})`;
+    }
     // A profile is written when the process exits by itself: stop them gracefully first.
     if (o.cpuProfDir) await stopGracefully(procs);
     return steps;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ServiceProcess, killAll } from '../support/processes.js';
 import { getJson, eventually } from '../support/services.js';
+import { isolatedBackendSettings, sharedRealBackends } from '../support/real-backends.js';
 import { TestClient } from '../support/ws-client.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -14,8 +15,8 @@ describe('compiled services (the container entry point)', function () {
   // Inside the clone (git-ignored) so node_modules resolves as it does in the image.
   const out = join(ROOT, 'dist');
   const procs: ServiceProcess[] = [];
-  const start = (args: string[]) => {
-    const p = new ServiceProcess(spawn(process.execPath, [join(out, 'services/main.js'), ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const start = (args: string[], env: Record<string, string> = {}) => {
+    const p = new ServiceProcess(spawn(process.execPath, [join(out, 'services/main.js'), ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
     procs.push(p);
     return p;
   };
@@ -44,5 +45,24 @@ describe('compiled services (the container entry point)', function () {
     const bad = start(['explode']);
     assert.equal((await bad.exited).code, 2);
     assert.match(bad.text, /usage: main\.js message\|connect\|client/);
+  });
+
+  it('on Kafka, long-polls an idle log: the compiled Message can wrap its kafkajs, and fetches a few times a second', async () => {
+    const env = await sharedRealBackends();
+    const settings = isolatedBackendSettings(env, { MESSAGE_GRPC_HOST: '127.0.0.1', MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_HOST: '127.0.0.1', MESSAGE_HTTP_PORT: '0' });
+    const message = start(['message'], settings);
+    const m = await message.waitForLog('message service started');
+    await message.waitForLog('backends connected; serving', 60_000);
+    const fetches = async (): Promise<number> => {
+      const text = (await getJson(`http://127.0.0.1:${String(m.httpPort)}/metrics`)).text;
+      return Number(/^switchboard_message_log_requests_total\{[^}]*api="Fetch"[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    await eventually('the consumer fetches', async () => (await fetches()) > 0, 30_000, 200);
+    const before = await fetches();
+    await new Promise((r) => setTimeout(r, 3000));
+    const n = (await fetches()) - before;
+    assert.doesNotMatch(message.text, /cannot long-poll/);
+    // 500 ms long polls: about 6 in 3 s; fetched every 15 ms it would be 150 or more.
+    assert.ok(n <= 12, `${n} fetches in 3 s of an idle log`);
   });
 });

@@ -401,7 +401,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
     'Load-gen CPU is the load generator\'s CPU use during a step, in cores: near 1.0 per worker process means the generator, not the system, was the limit.',
     'ack p99: from the intended send time to the sender\'s `accepted` (Socket.IO: its acknowledgement; the floor: the produce\'s acks from all in-sync replicas).',
     `CPU ms / msg: CPU time of all processes of the system under test (Message + Connect; the two Socket.IO processes) per delivered message; compared at ${CPU_RATE} msg/s.`,
-    'produces / msg and fetches / s: Kafka Produce requests of Message per stored message, and Fetch requests of its consumer per second over the step (warm-up and drain included): an idle log is long-polled (KAFKA_FETCH_IDLE_WAIT), a busy one fetched every KAFKA_FETCH_MAX_WAIT at most.',
+    'produces / msg and fetches / s: Kafka Produce requests of Message per stored message, and Fetch requests of its consumer per second over the step (warm-up and drain included): a busy log is fetched about once per KAFKA_FETCH_MAX_WAIT, an idle one long-polled (KAFKA_FETCH_IDLE_WAIT).',
     'Where the CPU went: cores used during the step\'s measured window (after the warm-up, before the drain); the system under test per process is Message + Connect, or the Socket.IO process of the senders + that of the recipients. Each is single-threaded: one near 1.0 is that process\'s limit even when the machine has a core to spare; so is one whose running plus waiting for a core (its main thread\'s run-queue time, next column) nears 1.0.',
   ];
   const figures: Record<string, number | string> = {};

@@ -1,13 +1,14 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { outcomeCounter } from '../shared/metrics.js';
 
 /** The gateway's metrics (names are part of PROTOCOL.md; the reconnect ones above all). */
 export function createConnectMetrics(registry: Registry) {
   return {
-    attempts: new Counter({
+    attempts: outcomeCounter(registry, {
       name: 'switchboard_connect_stream_connect_attempts_total',
       help: 'Attempts to open a subscription stream to a Message pod',
-      labelNames: ['result'] as const,
-      registers: [registry],
+      label: 'result',
+      values: ['success', 'failure'],
     }),
     reconnects: new Counter({ name: 'switchboard_connect_stream_reconnects_total', help: 'Streams re-established after having been up and lost', registers: [registry] }),
     active: new Gauge({ name: 'switchboard_connect_streams_active', help: 'Established subscription streams', registers: [registry] }),

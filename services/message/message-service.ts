@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../shared/logger.js';
 import { createAdminServer } from '../shared/admin-server.js';
-import { createRegistry, totalsCounter } from '../shared/metrics.js';
+import { createRegistry, outcomeCounter, totalsCounter } from '../shared/metrics.js';
 import { Deadline, once, sleep, type Service } from '../shared/lifecycle.js';
 import { retryUntil } from '../shared/retry.js';
 import type { CheckResult } from '../shared/health.js';
@@ -51,7 +51,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   const registry = deps.registry ?? createRegistry('message');
   const metrics = {
     subscribers: new Gauge({ name: 'switchboard_message_subscribers', help: 'Connect streams this Message pod holds', registers: [registry] }),
-    sends: new Counter({ name: 'switchboard_message_sends_total', help: 'Send requests by result', labelNames: ['result'] as const, registers: [registry] }),
+    sends: outcomeCounter(registry, { name: 'switchboard_message_sends_total', help: 'Send requests by result', label: 'result', values: ['accepted', 'rejected', 'unavailable'] }),
     stored: new Counter({ name: 'switchboard_message_stored_total', help: 'Messages stored with a seq', registers: [registry] }),
     storeLatency: new Histogram({
       name: 'switchboard_message_store_latency_seconds',
@@ -59,7 +59,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
-    pushes: new Counter({ name: 'switchboard_message_pushes_total', help: 'Pushes written to Connect streams by result', labelNames: ['result'] as const, registers: [registry] }),
+    pushes: outcomeCounter(registry, { name: 'switchboard_message_pushes_total', help: 'Pushes written to Connect streams by result', label: 'result', values: ['sent', 'dropped'] }),
   };
   totalsCounter(registry, {
     name: 'switchboard_message_log_requests_total',

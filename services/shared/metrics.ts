@@ -44,3 +44,14 @@ export function totalsCounter<L extends string = never>(
     },
   });
 }
+
+/**
+ * A counter with one label whose values are known in advance, each exported at 0 from the start:
+ * a series that appears only with its first event reads as "no data" to rates and alerts (and to
+ * anyone checking what a fresh pod exports) until then.
+ */
+export function outcomeCounter<L extends string>(registry: Registry, o: { name: string; help: string; label: L; values: readonly string[] }): Counter<L> {
+  const counter = new Counter<L>({ name: o.name, help: o.help, labelNames: [o.label], registers: [registry] });
+  for (const v of o.values) counter.inc({ [o.label]: v } as Partial<Record<L, string>>, 0);
+  return counter;
+}

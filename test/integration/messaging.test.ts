@@ -218,6 +218,11 @@ describe('messaging end to end (embedded backends)', function () {
     for (const [backend, op] of [['log', 'append'], ['store', 'lastSeqs'], ['store', 'insertMessages'], ['presence', 'lookup']]) {
       assert.match(mm, new RegExp(`^switchboard_message_backend_seconds_count\\{service="message",backend="${backend}",op="${op}",result="ok"\\} [1-9]`, 'm'), `${backend}.${op}`);
     }
+    // Every outcome is exported from the start, at 0 until it happens: alerts and rates read a series, not its absence.
+    assert.match(metrics, /^switchboard_connect_stream_connect_attempts_total\{result="failure",service="connect"\} 0$/m);
+    for (const result of ['accepted', 'rejected', 'unavailable']) assert.match(mm, new RegExp(`^switchboard_message_sends_total\\{result="${result}",service="message"\\} \\d+$`, 'm'), result);
+    assert.match(mm, /^switchboard_message_sends_total\{result="unavailable",service="message"\} 0$/m);
+    assert.match(mm, /^switchboard_message_pushes_total\{result="dropped",service="message"\} 0$/m);
     // The send path asks no store: idempotency comes from the derived msgId.
     assert.doesNotMatch(mm, /backend="store",op="(claimSend|hasMessage)"/);
     const ready = await getJson(`http://127.0.0.1:${message.httpPort}/readyz`);

@@ -9,7 +9,8 @@ export interface LogFixture {
   close(): Promise<void>;
 }
 
-const entry = (conversation: string, n: number): SendEntry => ({
+/** Entry `n` of `conversation` (its `ts` is `n`, so order can be read back). */
+export const entry = (conversation: string, n: number): SendEntry => ({
   msgId: `${conversation}#${n}`, conversation, from: 'a', to: 'b', body: String(n), ts: n, clientId: `c${n}`, originInstance: '', originConnection: '',
 });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ServiceProcess, killAll } from '../support/processes.js';
+import { ServiceProcess, killAll, metricValue } from '../support/processes.js';
 import { getJson, eventually } from '../support/services.js';
 import { isolatedBackendSettings, sharedRealBackends } from '../support/real-backends.js';
 import { TestClient } from '../support/ws-client.js';
@@ -53,10 +53,7 @@ describe('compiled services (the container entry point)', function () {
     const message = start(['message'], settings);
     const m = await message.waitForLog('message service started');
     await message.waitForLog('backends connected; serving', 60_000);
-    const fetches = async (): Promise<number> => {
-      const text = (await getJson(`http://127.0.0.1:${String(m.httpPort)}/metrics`)).text;
-      return Number(/^switchboard_message_log_requests_total\{[^}]*api="Fetch"[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
-    };
+    const fetches = (): Promise<number> => metricValue(`http://127.0.0.1:${String(m.httpPort)}`, 'switchboard_message_log_requests_total', 'api="Fetch"');
     await eventually('the consumer fetches', async () => (await fetches()) > 0, 30_000, 200);
     const before = await fetches();
     await new Promise((r) => setTimeout(r, 3000));

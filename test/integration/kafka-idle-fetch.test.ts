@@ -5,10 +5,7 @@ import { createKafkaLog } from '../../services/message/adapters/kafka-log.js';
 import type { MessageLog, SendEntry } from '../../services/message/adapters/log.js';
 import { sharedRealBackends } from '../support/real-backends.js';
 import { eventually, testLogger } from '../support/services.js';
-
-const entry = (conversation: string, n: number): SendEntry => ({
-  msgId: `${conversation}#${n}`, conversation, from: 'a', to: 'b', body: String(n), ts: n, clientId: `c${n}`, originInstance: '', originConnection: '',
-});
+import { entry } from '../contract/log.contract.js';
 
 /**
  * KAFKA_FETCH_IDLE_WAIT on the real broker: an idle log is long-polled (a fetch per idle wait, not

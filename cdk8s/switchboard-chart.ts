@@ -59,6 +59,12 @@ export class SwitchboardChart extends Chart {
     ];
     const tmp = { volumes: [{ name: 'tmp', emptyDir: { sizeLimit: Quantity.fromString('64Mi') } }], mounts: [{ name: 'tmp', mountPath: '/tmp' }] };
     const fieldEnv = (n: string, path: string) => ({ name: n, valueFrom: { fieldRef: { fieldPath: path } } });
+    // The shared token of Connect's calls to Message, for both, when a Secret holds it.
+    const internalToken = v.auth.internalTokenSecret
+      ? [{ name: 'INTERNAL_AUTH_TOKEN', valueFrom: { secretKeyRef: { name: v.auth.internalTokenSecret, key: v.auth.internalTokenKey } } }]
+      : [];
+    // Settings by name, after the chart's own, in name order (as Helm renders a map).
+    const byName = (env: Readonly<Record<string, string>>) => Object.keys(env).sort().map((n) => ({ name: n, value: env[n]! }));
     // The convention of Prometheus servers without the Operator (kubernetes_sd, pod role).
     const scrape = (port: number) => ({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' });
 
@@ -105,6 +111,8 @@ export class SwitchboardChart extends Chart {
                   { name: 'GROUP_MAX_MEMBERS', value: String(v.message.groupMaxMembers) },
                   { name: 'GROUP_MAX_PER_USER', value: String(v.message.groupMaxPerUser) },
                   { name: 'LOG_LEVEL', value: v.logLevel },
+                  ...internalToken,
+                  ...byName(v.message.env),
                 ],
                 ...probes('admin'),
                 lifecycle: { preStop: { sleep: { seconds: v.message.preStopSleepSeconds } } },
@@ -195,6 +203,8 @@ export class SwitchboardChart extends Chart {
                   { name: 'CONNECT_SHUTDOWN_TIMEOUT', value: v.connect.shutdownTimeout },
                   { name: 'CONNECT_DEMO_PAGE', value: String(v.connect.demoPage) },
                   { name: 'LOG_LEVEL', value: v.logLevel },
+                  ...internalToken,
+                  ...byName(v.connect.env),
                 ],
                 ...probes('admin'),
                 lifecycle: { preStop: { sleep: { seconds: v.connect.preStopSleepSeconds } } },

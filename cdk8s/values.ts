@@ -10,7 +10,8 @@ export interface SwitchboardValues {
   kafka: { brokers: string; topic: string; partitions: number; replicationFactor: number; minInsyncReplicas: number };
   mongodb: { uri: string };
   redis: { url: string };
-  auth: { existingSecret: string; secretKey: string };
+  /** internalTokenSecret: a Secret holding INTERNAL_AUTH_TOKEN for both services ('': not used). */
+  auth: { existingSecret: string; secretKey: string; internalTokenSecret: string; internalTokenKey: string };
   connect: {
     replicas: number;
     drainWindow: string;
@@ -23,6 +24,8 @@ export interface SwitchboardValues {
     readinessGate: boolean;
     /** Serve the browser chat page at / of the WebSocket port (CONNECT_DEMO_PAGE). */
     demoPage: boolean;
+    /** More settings of the README's configuration table by name, after the chart's own. */
+    env: Readonly<Record<string, string>>;
   };
   message: {
     replicas: number;
@@ -33,6 +36,8 @@ export interface SwitchboardValues {
     terminationGracePeriodSeconds: number;
     preStopSleepSeconds: number;
     resources: Resources;
+    /** More settings of the README's configuration table by name, after the chart's own. */
+    env: Readonly<Record<string, string>>;
   };
   logLevel: string;
   serviceMonitor: { enabled: boolean; interval: string };
@@ -52,7 +57,7 @@ export const DEFAULT_VALUES: SwitchboardValues = {
   kafka: { brokers: 'kafka:9092', topic: 'switchboard.messages', partitions: 12, replicationFactor: -1, minInsyncReplicas: 2 },
   mongodb: { uri: 'mongodb://mongodb:27017/switchboard' },
   redis: { url: 'redis://redis:6379' },
-  auth: { existingSecret: 'switchboard-auth', secretKey: 'jwt-secret' },
+  auth: { existingSecret: 'switchboard-auth', secretKey: 'jwt-secret', internalTokenSecret: '', internalTokenKey: 'token' },
   connect: {
     replicas: 2,
     drainWindow: '10s',
@@ -64,6 +69,7 @@ export const DEFAULT_VALUES: SwitchboardValues = {
     hpa: { enabled: true, minReplicas: 2, maxReplicas: 10, targetCPUUtilizationPercentage: 70 },
     readinessGate: true,
     demoPage: false,
+    env: {},
   },
   message: {
     replicas: 2,
@@ -74,6 +80,7 @@ export const DEFAULT_VALUES: SwitchboardValues = {
     terminationGracePeriodSeconds: 30,
     preStopSleepSeconds: 5,
     resources: { requests: { cpu: '100m', memory: '192Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+    env: {},
   },
   logLevel: 'info',
   serviceMonitor: { enabled: true, interval: '15s' },

@@ -74,6 +74,9 @@ const schema = z.object({
   ...logSettings,
 });
 
+/** The names of every setting Connect reads (README, Configuration; the Helm chart's `connect.env`). */
+export const CONNECT_SETTINGS: readonly string[] = Object.freeze(Object.keys(schema.shape));
+
 /** Settings of the Connect gateway, parsed once at start-up. */
 export interface ConnectConfig {
   wsHost: string;

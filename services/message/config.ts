@@ -43,6 +43,9 @@ const schema = z.object({
   ...logSettings,
 });
 
+/** The names of every setting Message reads (README, Configuration; the Helm chart's `message.env`). */
+export const MESSAGE_SETTINGS: readonly string[] = Object.freeze(Object.keys(schema.shape));
+
 /** Settings of the Message service (PROTOCOL.md §1), parsed once at start-up. */
 export interface MessageConfig {
   grpcHost: string;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -326,11 +327,14 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     const ns = 'switchboard-order';
     kubectl(['create', 'namespace', ns]);
     kubectl(['-n', ns, 'create', 'secret', 'generic', 'switchboard-auth', `--from-literal=jwt-secret=${SECRET}`]);
+    // This release also runs with the shared token on Connect's calls (Message refuses a stream
+    // without it, so Connect turns Ready below only if both got it) and a setting given by name.
+    kubectl(['-n', ns, 'create', 'secret', 'generic', 'switchboard-internal', `--from-literal=token=${randomBytes(24).toString('hex')}`]);
     helm(env, [
       'install', 'switchboard', CHART, '-n', ns, '--set', 'message.replicas=0',
       '--set', `image.repository=${SWITCHBOARD_IMAGE.repository}`, '--set', `image.tag=${SWITCHBOARD_IMAGE.tag}`, '--set', 'image.pullPolicy=Never',
       '--set', `kafka.brokers=${env.kafka.address}`, '--set', `mongodb.uri=${env.mongodb.address}switchboard_order`, '--set', `redis.url=${env.redis.address}`,
-      '--set', 'kafka.topic=switchboard.order',
+      '--set', 'kafka.topic=switchboard.order', '--set', 'auth.internalTokenSecret=switchboard-internal', '--set', 'connect.env.STREAM_BACKOFF_MAX=3s',
     ]);
     const pods = (): Json[] => podsOf(env, ns, 'connect');
     await eventually('Connect running, its gate set False by Connect itself', () => pods().length === 2 && pods().every((p) => p.status.containerStatuses?.[0]?.state?.running && condition(p, GATE) === 'False'), 120_000, 1000);
@@ -346,7 +350,10 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     }
     kubectl(['-n', ns, 'scale', 'deployment/switchboard-message', '--replicas=1']);
     await eventually('Connect Ready once Message serves', () => pods().every((p) => condition(p, 'Ready') === 'True' && condition(p, GATE) === 'True'), 120_000, 1000);
-    for (const p of pods()) assert.equal(p.status.containerStatuses[0].restartCount, 0);
+    for (const p of pods()) {
+      assert.equal(p.status.containerStatuses[0].restartCount, 0);
+      assert.equal(await podMetric(p, CONNECT_ADMIN, 'switchboard_connect_streams_active'), 1, `${p.metadata.name}: its stream to the Message pod is up, token and all`);
+    }
     helm(env, ['uninstall', 'switchboard', '-n', ns, '--wait']);
   });
 

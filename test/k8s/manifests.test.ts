@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { App, YamlOutputType } from 'cdk8s';
-import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SwitchboardChart, SwitchboardMonitoringChart } from '../../cdk8s/switchboard-chart.js';
 import { DEFAULT_VALUES } from '../../cdk8s/values.js';
+import { CONNECT_SETTINGS } from '../../services/connect/config.js';
+import { MESSAGE_SETTINGS } from '../../services/message/config.js';
 import { byKey, committedManifests, committedMonitoring, WITH_OPERATOR, helmTemplate, normalize, ROOT, run, CHART, seconds, type K8sObject } from './support.js';
 
 const env = (container: K8sObject, name: string) => (container.env as Array<{ name: string; value?: string; valueFrom?: unknown }>).find((e) => e.name === name);
@@ -148,5 +149,77 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
     assert.match(script, /ws:\/\/switchboard-connect:21005\/ws/);
     assert.match(script, /grep -q '"body":"hello from helm test"'/);
     assert.deepEqual(hooks[0]!.spec.containers[0].env[0].valueFrom, { secretKeyRef: { name: DEFAULT_VALUES.auth.existingSecret, key: 'jwt-secret' } });
+  });
+
+  /** The container of a component rendered by `helm template` with these arguments. */
+  const container = (component: 'connect' | 'message', args: string[]): K8sObject =>
+    byKey(helmTemplate(args)).get(`Deployment/switchboard-${component}`)!.spec.template.spec.containers[0];
+  const valuesFile = (yaml: string): string[] => {
+    const file = join(mkdtempSync(join(tmpdir(), 'switchboard-values-')), 'values.yaml');
+    writeFileSync(file, yaml);
+    return ['-f', file];
+  };
+
+  it('connect.env / message.env set any other setting by name, after the chart’s own; the schema admits exactly the settings the chart does not set', () => {
+    const args = [
+      ...valuesFile('message:\n  env:\n    KAFKA_FETCH_IDLE_WAIT: 1s\n    MESSAGE_PUSH_BUFFER_MAX: 2000000\nconnect:\n  env:\n    STREAM_BACKOFF_MULTIPLIER: 1.5\n    CONNECT_ALLOWED_ORIGINS: https://chat.example\n'),
+      '--set', 'connect.env.RATE_LIMIT_BURST=300',
+    ];
+    const message = container('message', args);
+    const connect = container('connect', args);
+    const tail = (c: K8sObject, n: number) => (c.env as Array<{ name: string; value: string }>).slice(-n);
+    // A number of a values file comes to the template as a float: a whole one still renders whole.
+    assert.deepEqual(tail(message, 2), [{ name: 'KAFKA_FETCH_IDLE_WAIT', value: '1s' }, { name: 'MESSAGE_PUSH_BUFFER_MAX', value: '2000000' }]);
+    assert.deepEqual(tail(connect, 3), [
+      { name: 'CONNECT_ALLOWED_ORIGINS', value: 'https://chat.example' },
+      { name: 'RATE_LIMIT_BURST', value: '300' },
+      { name: 'STREAM_BACKOFF_MULTIPLIER', value: '1.5' },
+    ]);
+    // Every setting a service reads is either set by the chart (from its values) or admitted by name
+    // in env, never both: a setting added to a service without a place in the chart fails here.
+    const schema = JSON.parse(readFileSync(`${CHART}/values.schema.json`, 'utf8')) as { properties: Record<string, { properties: { env: { properties: Record<string, unknown> } } }> };
+    const withToken = ['--set', 'auth.internalTokenSecret=switchboard-internal'];
+    for (const [component, settings] of [['connect', CONNECT_SETTINGS], ['message', MESSAGE_SETTINGS]] as const) {
+      const chartSets = (container(component, withToken).env as Array<{ name: string }>).map((e) => e.name);
+      const admitted = Object.keys(schema.properties[component]!.properties.env.properties);
+      const notInPods = ['KUBECONFIG']; // a pod reaches the API with its service account
+      assert.deepEqual([...admitted].sort(), settings.filter((s) => !chartSets.includes(s) && !notInPods.includes(s)).sort(), component);
+      for (const name of chartSets) assert.ok(settings.includes(name), `${component}: the chart sets ${name}, which the service does not read`);
+    }
+    assert.throws(() => helmTemplate(['--set', 'message.env.KAFKA_BROKERS=kafka:9092']), /message\.env: Additional property KAFKA_BROKERS is not allowed/);
+    assert.throws(() => helmTemplate(['--set', 'connect.env.LOG_LEVEL=debug']), /connect\.env: Additional property LOG_LEVEL is not allowed/);
+    assert.throws(() => helmTemplate(['--set', 'connect.env.NO_SUCH_SETTING=1']), /connect\.env: Additional property NO_SUCH_SETTING is not allowed/);
+  });
+
+  it('integer values of a values file render as integers (1000000, not 1e+06, which the services refuse)', () => {
+    const message = container('message', valuesFile('message:\n  groupMaxMembers: 1000000\n  groupMaxPerUser: 1000000\nkafka:\n  partitions: 10000\n'));
+    assert.deepEqual(['GROUP_MAX_MEMBERS', 'GROUP_MAX_PER_USER', 'KAFKA_PARTITIONS'].map((n) => env(message, n)?.value), ['1000000', '1000000', '10000']);
+  });
+
+  it('the cdk8s app takes the same env and internal-token values and renders the same Deployments as the chart', () => {
+    const values = {
+      ...DEFAULT_VALUES,
+      auth: { ...DEFAULT_VALUES.auth, internalTokenSecret: 'switchboard-internal', internalTokenKey: 'shared' },
+      connect: { ...DEFAULT_VALUES.connect, env: { STREAM_BACKOFF_MAX: '10s', RATE_LIMIT_BURST: '300' } },
+      message: { ...DEFAULT_VALUES.message, env: { KAFKA_FETCH_IDLE_WAIT: '1s' } },
+    };
+    const chart = new SwitchboardChart(new App({ outdir: mkdtempSync(join(tmpdir(), 'cdk8s-')) }), 'switchboard', values);
+    const fromCdk8s = byKey(chart.toJson() as K8sObject[]);
+    const fromHelm = byKey(helmTemplate([
+      '--set', 'auth.internalTokenSecret=switchboard-internal', '--set', 'auth.internalTokenKey=shared',
+      '--set', 'connect.env.STREAM_BACKOFF_MAX=10s', '--set', 'connect.env.RATE_LIMIT_BURST=300', '--set', 'message.env.KAFKA_FETCH_IDLE_WAIT=1s',
+    ]));
+    for (const key of ['Deployment/switchboard-connect', 'Deployment/switchboard-message']) {
+      assert.deepEqual(normalize(fromHelm.get(key)!), normalize(fromCdk8s.get(key)!), key);
+      assert.ok(JSON.stringify(fromCdk8s.get(key)).includes('"INTERNAL_AUTH_TOKEN"'), key);
+    }
+  });
+
+  it('auth.internalTokenSecret: both services read INTERNAL_AUTH_TOKEN from that Secret; without it neither has the setting', () => {
+    const args = ['--set', 'auth.internalTokenSecret=switchboard-internal', '--set', 'auth.internalTokenKey=shared'];
+    for (const component of ['connect', 'message'] as const) {
+      assert.deepEqual(env(container(component, args), 'INTERNAL_AUTH_TOKEN'), { name: 'INTERNAL_AUTH_TOKEN', valueFrom: { secretKeyRef: { name: 'switchboard-internal', key: 'shared' } } }, component);
+      assert.equal(env(container(component, []), 'INTERNAL_AUTH_TOKEN'), undefined, component);
+    }
   });
 });

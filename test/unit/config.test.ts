@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { loadConnectConfig } from '../../services/connect/config.js';
-import { loadMessageConfig } from '../../services/message/config.js';
+import { readFileSync } from 'node:fs';
+import { CONNECT_SETTINGS, loadConnectConfig } from '../../services/connect/config.js';
+import { MESSAGE_SETTINGS, loadMessageConfig } from '../../services/message/config.js';
 import { settingsFrom, parseDuration } from '../../services/shared/config.js';
 import { ConfigError } from '../../services/shared/errors.js';
 
@@ -86,5 +87,19 @@ describe('configuration', () => {
 
   it('parses durations', () => {
     assert.deepEqual(['250', '250ms', '5s', '1.5m', '24h', 'x', '-1s'].map(parseDuration), [250, 250, 5000, 90000, 86400000, undefined, undefined]);
+  });
+  it('the README’s configuration table lists every setting of each service, and nothing else', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    // The names in the first column of a section's table; `_MAX` after `STREAM_BACKOFF_INITIAL` is STREAM_BACKOFF_MAX.
+    const documented = (section: string): string[] => {
+      const body = readme.split(`\n### ${section}\n`)[1]!.split('\n#')[0]!;
+      return body.split('\n').filter((l) => l.startsWith('| `')).flatMap((row) => {
+        const names = [...row.split('|')[1]!.matchAll(/`([A-Z_][A-Z0-9_]*)`/g)].map((m) => m[1]!);
+        const prefix = names[0]!.replace(/_[A-Z0-9]+$/, '');
+        return names.map((n) => (n.startsWith('_') ? prefix + n : n));
+      });
+    };
+    assert.deepEqual(documented('Message').sort(), [...MESSAGE_SETTINGS].sort());
+    assert.deepEqual(documented('Connect').sort(), [...CONNECT_SETTINGS].sort());
   });
 });

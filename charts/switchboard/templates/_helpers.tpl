@@ -105,3 +105,28 @@ prometheus.io/scrape: "true"
 {{- define "switchboard.hasOperator" -}}
 {{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
 {{- end }}
+
+{{/*
+More settings of a service by name (values connect.env / message.env), after the chart's own; the
+values schema admits only the names the chart does not set. A whole number stays one (Helm reads
+the numbers of a values file as floats, which would print 1000000 as 1e+06).
+*/}}
+{{- define "switchboard.extraEnv" -}}
+{{- range $name, $value := . }}
+{{- $v := $value }}
+{{- if and (kindIs "float64" $v) (eq $v (floor $v)) }}
+{{- $v = int64 $v }}
+{{- end }}
+- name: {{ $name }}
+  value: {{ toString $v | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The shared token of Connect's calls to Message (INTERNAL_AUTH_TOKEN), when auth.internalTokenSecret names a Secret. */}}
+{{- define "switchboard.internalToken" -}}
+- name: INTERNAL_AUTH_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.auth.internalTokenSecret }}
+      key: {{ .Values.auth.internalTokenKey }}
+{{- end }}

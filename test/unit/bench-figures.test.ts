@@ -4,9 +4,29 @@ import type { Step } from '../../bench/lib/report.js';
 import { formatSpread, spread, summarize } from '../../bench/lib/stats.js';
 import { bucketsIn, quantileBetween } from '../../bench/lib/histogram.js';
 import { sendsDue } from '../../bench/lib/open-loop.js';
+import { groupBySteal } from '../../bench/by-steal.js';
 import { coresBetween, cpuSnapshot, runQueueSeconds, type CpuSnapshot } from '../../bench/lib/cpu.js';
 
 describe('bench: figures', () => {
+  it('groups earlier steps by system, rate and the steal during the step, with the median p99 and the share within each bar', () => {
+    const step = (system: string, offeredPerSec: number, steal: number | undefined, p99: number): Step => ({
+      system, offeredPerSec, achievedPerSec: offeredPerSec, lost: 0,
+      latency: { count: 1, p50: 1, p95: 1, p99, max: p99, mean: 1 },
+      ...(steal === undefined ? {} : { cpuCores: { steal } as Step['cpuCores'] }),
+    });
+    const groups = groupBySteal([
+      step('b', 1000, 0.05, 10), step('b', 1000, 0.0, 30), step('b', 1000, 0.09, 12),
+      step('b', 1000, 0.1, 150), // the band's lower bound belongs to it
+      step('a', 2000, 0.5, 25),
+      step('a', 1000, undefined, 1), // no steal recorded (older runs): left out
+    ]);
+    assert.deepEqual(groups.map((g) => [g.system, g.offeredPerSec, g.band[0], g.steps, g.medianP99, g.within20, g.within100]), [
+      ['a', 2000, 0.3, 1, 25, 0, 1],
+      ['b', 1000, 0, 3, 12, 0.67, 1],
+      ['b', 1000, 0.1, 1, 150, 0, 0],
+    ]);
+  });
+
   it('sends each message of the open-loop schedule at its intended time, not one interval later, and no more than the run holds', () => {
     // 5 msg/s: message n is intended at n × 200 ms.
     assert.equal(sendsDue(0, 5, 10_000), 1);

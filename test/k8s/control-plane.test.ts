@@ -44,6 +44,9 @@ describe('on a Kubernetes control plane', function () {
     assert.match(out, /kubectl -n sb port-forward svc\/switchboard-connect 21005:21005/);
     assert.match(out, /npm run client -- --user 1001 --target 1002 --jwt-secret/);
     assert.match(out, /helm test switchboard -n sb/);
+    assert.doesNotMatch(out, /shared token/, 'no internal token unless asked for');
+    const withToken = run('helm', ['install', 'other', CHART, '--namespace', 'sb', '--dry-run=server', '--set', 'auth.internalTokenSecret=switchboard-internal'], { KUBECONFIG: cp.kubeconfig });
+    assert.match(withToken, /kubectl -n sb create secret generic switchboard-internal \\\n\s+--from-literal=token="\$\(openssl rand -hex 32\)"/);
     const names = kubectl(['-n', 'sb', 'get', 'deployments,services,serviceaccounts,roles,rolebindings,pdb,hpa,networkpolicies,servicemonitors,prometheusrules', '-o', 'name']).trim().split('\n').sort();
     for (const expected of [
       'deployment.apps/switchboard-connect',

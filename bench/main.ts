@@ -3,8 +3,8 @@
  * Scenarios: e2e, push, idle, recovery, group, store, peer, all (= the short suite: all but peer, whose
  * Socket.IO figures e2e measures as well). Options: --rates 250,500,… --duration S --warmup S --reps N
  * --refine N (bisection steps between the rung sustained and the one missed; default 1)
- * --pairs N --workers N --systems embedded,kafka-redis,real,real-pg,floor,socketio (default: all
- * but real, FerretDB on SQLite, which FerretDB on PostgreSQL outran) --clients N
+ * --pairs N --workers N --systems embedded,standalone,kafka-redis,real,real-pg,floor,socketio (default: all
+ * but real, FerretDB on SQLite, which FerretDB on PostgreSQL outran, and standalone, the embedded system in one process) --clients N
  * --connections N --sizes 1000,10000 --online N --group-rate N --group-reps N (group: members, online members,
  * messages/s (default 50: at 100 both systems and the receiver took this 2-core machine to 1.94–1.98
  * cores, where p99 measures the scheduler), repetitions, default 3) --out DIR --cpu-prof (e2e, group: Message and Connect write V8 CPU profiles to DIR/profiles) --env NAME=VALUE (e2e: a setting for the Switchboard processes, repeatable). Prints a live progress line and writes report.json, report.md and

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { getJson, eventually } from '../../test/support/services.js';
-import { killAll, stopGracefully, metricIn, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
+import { killAll, stopGracefully, metricIn, startConnectProcess, startMessageProcess, spawnService, LOOPBACK, type ServiceProcess } from '../../test/support/processes.js';
 import { ferretOn, isolatedBackendSettings, sharedRealBackends } from '../../test/support/real-backends.js';
 import { LoadGenerator } from '../lib/load.js';
 import type { ScenarioResult, Step } from '../lib/report.js';
@@ -13,21 +13,26 @@ import { bucketsIn, quantileBetween } from '../lib/histogram.js';
 import type { FloorCommand, FloorReply } from '../lib/kafka-floor-worker.js';
 
 /**
- * embedded: all in-process; kafka-redis: real Kafka and Redis with the in-process store (isolates
+ * embedded: all in-process (a Message and a Connect process); standalone: the same in one process,
+ * as `npm start` runs it; kafka-redis: real Kafka and Redis with the in-process store (isolates
  * the MongoDB stand-in); real: Kafka, FerretDB on SQLite, Redis; real-pg: the same with FerretDB on
  * PostgreSQL; floor: a bare kafkajs produce → consume round trip on the same broker; socketio: the
  * peer, two Socket.IO processes joined by the Redis Streams adapter.
  */
-export const SYSTEMS = ['embedded', 'kafka-redis', 'real', 'real-pg', 'floor', 'socketio'] as const;
+export const SYSTEMS = ['embedded', 'standalone', 'kafka-redis', 'real', 'real-pg', 'floor', 'socketio'] as const;
 export type System = (typeof SYSTEMS)[number];
 /**
  * What `make bench` measures: every variant but FerretDB on SQLite, which FerretDB on PostgreSQL
- * outran (README); `--systems real,real-pg` compares the two.
+ * outran (README; `--systems real,real-pg` compares the two), and the one-process embedded system
+ * (`--systems embedded,standalone,socketio`).
  */
-export const DEFAULT_SYSTEMS: readonly System[] = SYSTEMS.filter((s) => s !== 'real');
+export const DEFAULT_SYSTEMS: readonly System[] = SYSTEMS.filter((s) => s !== 'real' && s !== 'standalone');
+/** The variants whose backends are all in-process (no broker, no store server). */
+const inProcess = (sys: System): boolean => sys === 'embedded' || sys === 'standalone';
 
 const LABEL: Record<System, string> = {
   embedded: 'switchboard (embedded)',
+  standalone: 'switchboard (embedded, one process: npm start)',
   'kafka-redis': 'switchboard (Kafka + Redis, in-process store)',
   real: 'switchboard (Kafka + FerretDB/SQLite + Redis)',
   'real-pg': 'switchboard (Kafka + FerretDB/PostgreSQL + Redis)',
@@ -40,7 +45,7 @@ const LABEL: Record<System, string> = {
  * rung below (a cold consumer group is not thrown into its best rate), the real-backend variants
  * (400–1,000 msg/s here) two rungs below that; a first step that misses goes down the ladder.
  */
-const FIRST_RUNG: Record<System, number> = { embedded: 500, 'kafka-redis': 500, real: 250, 'real-pg': 250, floor: 500, socketio: 500 };
+const FIRST_RUNG: Record<System, number> = { embedded: 500, standalone: 500, 'kafka-redis': 500, real: 250, 'real-pg': 250, floor: 500, socketio: 500 };
 
 export interface E2eOptions {
   rates: number[];
@@ -65,7 +70,7 @@ const passes = (s: Step): boolean => s.latency.p99 <= 100 && s.lost === 0;
 const TIGHT_P99_MS = 20;
 const passesTight = (s: Step): boolean => s.latency.p99 <= TIGHT_P99_MS && s.lost === 0;
 /** The bars bisected for: the embedded variant and the peer are compared at the tight one too. */
-const barsOf = (sys: System): Array<(s: Step) => boolean> => (sys === 'embedded' || sys === 'socketio' ? [passes, passesTight] : [passes]);
+const barsOf = (sys: System): Array<(s: Step) => boolean> => (inProcess(sys) || sys === 'socketio' ? [passes, passesTight] : [passes]);
 /** Each repetition's fresh processes run this long at the first rate before the ladder (not recorded): the JIT and the pools settle. */
 const WARMUP_MS = 2500;
 /** The Kafka broker's warm-up before the first repetition (not recorded). */
@@ -110,6 +115,7 @@ export async function ladder(rates: number[], start: number, run: (rate: number)
 
 /** Fresh Message and Connect processes of a Switchboard variant (added to `procs`), ready, with the load generator connected. */
 async function startSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2eOptions, procs: ServiceProcess[], profile: (service: string) => string[] = () => []) {
+  if (sys === 'standalone') return startStandalone(o, procs, profile);
   let settings: Record<string, string> = {};
   if (sys !== 'embedded') {
     const real = isolatedBackendSettings(await sharedRealBackends());
@@ -122,6 +128,26 @@ async function startSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E
   const pids = procs.map((p) => p.child.pid!);
   const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `${sys}-${randomBytes(2).toString('hex')}`);
   return { message, connect, pids, load };
+}
+
+/**
+ * The whole system in one process on embedded backends, as `npm start` runs it (its Connect still
+ * reaches its Message over loopback gRPC), ready, with the load generator connected.
+ */
+async function startStandalone(o: E2eOptions, procs: ServiceProcess[], profile: (service: string) => string[]) {
+  const proc = spawnService(
+    'standalone',
+    { ...LOOPBACK, MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_PORT: '0', CONNECT_WS_PORT: '0', CONNECT_ADMIN_PORT: '0', CONNECT_DEMO_PAGE: 'false', CONNECT_DRAIN_WINDOW: '0', CONNECT_MAX_CONNECTIONS_PER_USER: '4', ...o.serviceEnv },
+    profile('standalone'),
+  );
+  procs.push(proc);
+  const m = await proc.waitForLog('message service started');
+  const c = await proc.waitForLog('connect service started');
+  const message = { proc, admin: `http://127.0.0.1:${String(m.httpPort)}`, grpcPort: Number(m.grpcPort) };
+  const connect = { proc, url: `ws://127.0.0.1:${String(c.wsPort)}/ws`, admin: `http://127.0.0.1:${String(c.adminPort)}` };
+  await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
+  const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `standalone-${randomBytes(2).toString('hex')}`);
+  return { message, connect, pids: [proc.child.pid!], load };
 }
 
 /** One repetition of one Switchboard variant: fresh Message and Connect processes, a warm-up, the ladder. */
@@ -145,8 +171,8 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
           const stored = after.stored - before.stored;
           const storeCalls = (c: Counters) => Object.entries(c.backend).reduce((n, [op, t]) => n + (op.startsWith('store.') ? t.count : 0), 0);
           if (stored > 0) step.storeOpsPerMessage = Math.round(((storeCalls(after) - storeCalls(before)) / stored) * 1000) / 1000;
-          if (stored > 0 && sys !== 'embedded') step.producesPerMessage = Math.round(((after.produces - before.produces) / stored) * 1000) / 1000;
-          if (sys !== 'embedded') step.fetchesPerSecond = Math.round(((after.fetches - before.fetches) / (after.at - before.at)) * 1000);
+          if (stored > 0 && !inProcess(sys)) step.producesPerMessage = Math.round(((after.produces - before.produces) / stored) * 1000) / 1000;
+          if (!inProcess(sys)) step.fetchesPerSecond = Math.round(((after.fetches - before.fetches) / (after.at - before.at)) * 1000);
           const p99 = (text: (c: Counters) => string, name: string, labels: Record<string, string> = {}) =>
             Math.round(quantileBetween(bucketsIn(text(before), name, labels), bucketsIn(text(after), name, labels), 0.99) * 1000 * 10) / 10;
           step.deliveryHops = {
@@ -410,7 +436,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   /** The same at p99 ≤ 20 ms, among the steps each repetition ran. */
   const perRepTight = new Map<System, number[]>(o.systems.map((s) => [s, []]));
   const startAt = new Map<System, number>();
-  if (o.systems.some((sys) => sys !== 'embedded' && sys !== 'socketio')) await warmBroker(o);
+  if (o.systems.some((sys) => !inProcess(sys) && sys !== 'socketio')) await warmBroker(o);
   for (let rep = 1; rep <= o.reps; rep++) {
     for (const sys of o.systems) {
       const start = startAt.get(sys) ?? Math.max(0, o.rates.findIndex((r) => r >= FIRST_RUNG[sys]));
@@ -433,7 +459,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   for (const sys of o.systems) {
     const rates = perRep.get(sys)!;
     figures[`${LABEL[sys]}: highest rate with p99 ≤ 100 ms (msg/s), median [range]`] = formatSpread(spread(rates));
-    if (sys === 'embedded' || sys === 'socketio') figures[`${LABEL[sys]}: highest rate with p99 ≤ ${TIGHT_P99_MS} ms among the steps run (msg/s), median [range]`] = formatSpread(spread(perRepTight.get(sys)!));
+    if (barsOf(sys).length > 1) figures[`${LABEL[sys]}: highest rate with p99 ≤ ${TIGHT_P99_MS} ms among the steps run (msg/s), median [range]`] = formatSpread(spread(perRepTight.get(sys)!));
     const p99s = o.rates
       .map((rate) => ({ rate, p99: steps.filter((s) => s.system === LABEL[sys] && s.offeredPerSec === rate).map((s) => s.latency.p99) }))
       .filter((x) => x.p99.length === o.reps);
@@ -484,6 +510,8 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   ratio('real (FerretDB/PostgreSQL) / floor (sustained rate; target ≥ 0.5)', 'real-pg', 'floor');
   ratio('embedded / socket.io peer (sustained rate; target ≥ 1.0)', 'embedded', 'socketio');
   ratio(`embedded / socket.io peer (highest rate with p99 ≤ ${TIGHT_P99_MS} ms; target ≥ 1.0)`, 'embedded', 'socketio', perRepTight);
+  ratio('standalone (one process) / socket.io peer (sustained rate)', 'standalone', 'socketio');
+  ratio(`standalone (one process) / socket.io peer (highest rate with p99 ≤ ${TIGHT_P99_MS} ms)`, 'standalone', 'socketio', perRepTight);
   const cpuOf = (sys: System): number[] =>
     Array.from({ length: o.reps }, (_, i) => steps.find((s) => s.system === LABEL[sys] && s.rep === i + 1 && s.offeredPerSec === CPU_RATE)?.cpuMsPerMessage ?? NaN);
   if (perRep.has('embedded') && perRep.has('socketio')) {

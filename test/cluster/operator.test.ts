@@ -353,6 +353,7 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     for (const p of pods()) {
       assert.equal(p.status.containerStatuses[0].restartCount, 0);
       assert.equal(await podMetric(p, CONNECT_ADMIN, 'switchboard_connect_streams_active'), 1, `${p.metadata.name}: its stream to the Message pod is up, token and all`);
+      assert.deepEqual((p.spec.containers[0].env as Json[]).find((e) => e.name === 'STREAM_BACKOFF_MAX'), { name: 'STREAM_BACKOFF_MAX', value: '3s' });
     }
     helm(env, ['uninstall', 'switchboard', '-n', ns, '--wait']);
   });

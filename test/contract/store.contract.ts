@@ -119,6 +119,24 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       assert.deepEqual(await f.store.groupCounts(['a', 'c', 'd', 'nobody']), new Map([['a', 2], ['c', 1], ['d', 1], ['nobody', 0]]), 'groups only, direct conversations not counted');
     });
 
+    it('a group’s roster and its activity written at once both stay: the listing never goes back to an older seq', async () => {
+      // A consumer lists a group's members while the index folds the group's newest message; a
+      // store that updated one document for both (not atomic on every server) could keep either.
+      const g = 'grp:roster-race';
+      const users = ['rr1', 'rr2', 'rr3'];
+      const change = (seq: number): StoredMessage => ({ ...msg(g, seq, `roster-race-${seq}`, seq * 10), to: g, body: '', kind: seq === 1 ? 'created' : 'added', members: seq === 1 ? users : ['rr3'] });
+      const after = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      for (let seq = 1; seq <= 40; seq++) {
+        await f.store.insertMessage(change(seq), []);
+        // The claim starts 0–4 ms into the fold, so that some land while the fold writes.
+        await Promise.all([f.settle?.(), after(seq % 5).then(() => f.store.setMembers(g, users, seq))]);
+        assert.deepEqual(await f.store.listConversations('rr1', 10), [{ conversation: g, lastSeq: seq }], `after seq ${seq}`);
+      }
+      await f.settle?.();
+      assert.deepEqual(await f.store.listConversations('rr2', 10), [{ conversation: g, lastSeq: 40 }]);
+      assert.equal(await f.store.lastSeq(g), 40);
+    });
+
     it('lists a group of hundreds for each member, follows a removal and a member added back, and ignores a late older roster', async () => {
       const g = 'grp:big';
       const users = Array.from({ length: 300 }, (_, i) => `u${i}`);

@@ -21,15 +21,23 @@ const membershipOf = ({ kind, members }: Pick<StoredMessage, 'kind' | 'members'>
 const toDoc = (m: StoredMessage): MessageDoc => ({ _id: m.msgId, conversation: m.conversation, seq: m.seq, from: m.from, to: m.to, body: m.body, ts: m.ts, clientId: m.clientId, ...membershipOf(m) });
 const fromDoc = (d: MessageDoc): StoredMessage => ({ msgId: d._id, conversation: d.conversation, seq: d.seq, from: d.from, to: d.to, body: d.body, ts: d.ts, clientId: d.clientId, ...membershipOf(d) });
 
+/**
+ * The conversation index. Only folds write it: a server that does not apply two updates of one
+ * document atomically (FerretDB 1.x reads, changes and writes the document back) would otherwise
+ * keep one of them, and a fold's seq lost that way leaves the listing behind its messages.
+ */
 interface ConversationDoc {
   _id: string;
   /** A direct conversation's two users (set when the document is created by a fold). */
   members?: string[];
-  /** Absent on a group's document that its roster claim created before the first fold. */
   lastSeq?: number;
   lastActive?: number;
-  /** A group's: the seq its listed members (memberships) are as of. */
-  membersSeq?: number;
+}
+
+/** A group's roster claim: the seq its listed members (memberships) are as of. */
+interface RosterDoc {
+  _id: string;
+  seq: number;
 }
 
 /**
@@ -109,6 +117,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   let messages!: Collection<MessageDoc>;
   let conversations!: Collection<ConversationDoc>;
   let memberships!: Collection<MembershipDoc>;
+  let rosters!: Collection<RosterDoc>;
   let activity!: Collection<ActivityDoc>;
   let foldTimer: NodeJS.Timeout | undefined;
   let healthy: CheckResult = { ok: false, detail: 'not connected' };
@@ -188,17 +197,20 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     }
   }
 
-  /** True when `seq` is newer than the roster the group is listed as of (and now it is that). */
+  /**
+   * True when `seq` is newer than the roster the group is listed as of (and now it is that). Its
+   * own document, beside the index that folds write (see ConversationDoc). Only the consumer that
+   * owns the group's partition claims, one batch after another.
+   */
   async function claimRoster(conversation: string, seq: number): Promise<boolean> {
-    const newer = { _id: conversation, $or: [{ membersSeq: { $lt: seq } }, { membersSeq: { $exists: false } }] };
-    if ((await conversations.updateOne(newer, { $set: { membersSeq: seq } })).matchedCount > 0) return true;
+    if ((await rosters.updateOne({ _id: conversation, seq: { $lt: seq } }, { $set: { seq } })).matchedCount > 0) return true;
     try {
-      await conversations.insertOne({ _id: conversation, membersSeq: seq });
+      await rosters.insertOne({ _id: conversation, seq });
       return true;
     } catch (err: unknown) {
       if (!isDuplicateKey(err)) throw err;
-      // Created meanwhile (by a fold, or a claim): claim it as it is now.
-      return (await conversations.updateOne(newer, { $set: { membersSeq: seq } })).matchedCount > 0;
+      // Claimed meanwhile (a consumer before a rebalance): claim it as it is now.
+      return (await rosters.updateOne({ _id: conversation, seq: { $lt: seq } }, { $set: { seq } })).matchedCount > 0;
     }
   }
 
@@ -252,6 +264,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       messages = db.collection<MessageDoc>('messages');
       conversations = db.collection<ConversationDoc>('conversations');
       memberships = db.collection<MembershipDoc>('memberships');
+      rosters = db.collection<RosterDoc>('group_rosters');
       activity = db.collection<ActivityDoc>('conversation_activity');
       await messages.createIndex({ conversation: 1, seq: 1 }, { unique: true, name: 'conversation_seq' });
       await conversations.createIndex({ members: 1, lastActive: -1 }, { name: 'members_lastActive' });
@@ -344,8 +357,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       return docs.map(fromDoc);
     },
     async setMembers(conversation, members, seq) {
-      // Only a roster newer than the one listed goes on: a late, older one is ignored. The group's
-      // document may not be there yet (its activity not folded): then the claim creates it.
+      // Only a roster newer than the one listed goes on: a late, older one is ignored.
       if (!(await claimRoster(conversation, seq))) return;
       // Write only who changed. A user never listed before gets a row of their own (one insert for
       // all of them); a row that exists keeps the newest roster that wrote it: an update as of an

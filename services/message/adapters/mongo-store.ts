@@ -103,7 +103,8 @@ export interface MongoMessageStore extends MessageStore {
  * The store on MongoDB (official driver), write concern majority. messages: _id = msgId, unique
  * (conversation, seq); conversations: lastSeq for the consumer's seqs, and the two users of a
  * direct conversation for listing; conversation_activity: what writes added to that index and is
- * not folded into it yet (reads take both); memberships: who each group is listed for.
+ * not folded into it yet (reads take both); memberships: who each group is listed for;
+ * group_rosters: the seq those rows are as of.
  */
 export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   const client = new MongoClient(opts.uri, {

@@ -113,9 +113,17 @@ export async function ladder(rates: number[], start: number, run: (rate: number)
   return steps;
 }
 
-/** Fresh Message and Connect processes of a Switchboard variant (added to `procs`), ready, with the load generator connected. */
+/** Fresh processes of a Switchboard variant (added to `procs`), ready, with the load generator connected. */
 async function startSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2eOptions, procs: ServiceProcess[], profile: (service: string) => string[] = () => []) {
-  if (sys === 'standalone') return startStandalone(o, procs, profile);
+  const { message, connect } = sys === 'standalone' ? await startStandalone(o, procs, profile) : await startMessageAndConnect(sys, o, procs, profile);
+  await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
+  const pids = procs.map((p) => p.child.pid!);
+  const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `${sys}-${randomBytes(2).toString('hex')}`);
+  return { message, connect, pids, load };
+}
+
+/** A Message and a Connect process on the variant's backends, the shape of a deployment. */
+async function startMessageAndConnect(sys: Exclude<System, 'floor' | 'socketio' | 'standalone'>, o: E2eOptions, procs: ServiceProcess[], profile: (service: string) => string[]) {
   let settings: Record<string, string> = {};
   if (sys !== 'embedded') {
     const real = isolatedBackendSettings(await sharedRealBackends());
@@ -124,15 +132,12 @@ async function startSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E
   }
   const message = await startMessageProcess({ ...settings, ...o.serviceEnv }, procs, profile('message'));
   const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4', ...o.serviceEnv }, procs, profile('connect'));
-  await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
-  const pids = procs.map((p) => p.child.pid!);
-  const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `${sys}-${randomBytes(2).toString('hex')}`);
-  return { message, connect, pids, load };
+  return { message, connect };
 }
 
 /**
  * The whole system in one process on embedded backends, as `npm start` runs it (its Connect still
- * reaches its Message over loopback gRPC), ready, with the load generator connected.
+ * reaches its Message over loopback gRPC).
  */
 async function startStandalone(o: E2eOptions, procs: ServiceProcess[], profile: (service: string) => string[]) {
   const proc = spawnService(
@@ -143,11 +148,10 @@ async function startStandalone(o: E2eOptions, procs: ServiceProcess[], profile: 
   procs.push(proc);
   const m = await proc.waitForLog('message service started');
   const c = await proc.waitForLog('connect service started');
-  const message = { proc, admin: `http://127.0.0.1:${String(m.httpPort)}`, grpcPort: Number(m.grpcPort) };
-  const connect = { proc, url: `ws://127.0.0.1:${String(c.wsPort)}/ws`, admin: `http://127.0.0.1:${String(c.adminPort)}` };
-  await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
-  const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `standalone-${randomBytes(2).toString('hex')}`);
-  return { message, connect, pids: [proc.child.pid!], load };
+  return {
+    message: { proc, admin: `http://127.0.0.1:${String(m.httpPort)}`, grpcPort: Number(m.grpcPort) },
+    connect: { proc, url: `ws://127.0.0.1:${String(c.wsPort)}/ws`, admin: `http://127.0.0.1:${String(c.adminPort)}` },
+  };
 }
 
 /** One repetition of one Switchboard variant: fresh Message and Connect processes, a warm-up, the ladder. */

@@ -204,14 +204,15 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
    * owns the group's partition claims, one batch after another.
    */
   async function claimRoster(conversation: string, seq: number): Promise<boolean> {
-    if ((await rosters.updateOne({ _id: conversation, seq: { $lt: seq } }, { $set: { seq } })).matchedCount > 0) return true;
+    const claimOlder = async () => (await rosters.updateOne({ _id: conversation, seq: { $lt: seq } }, { $set: { seq } })).matchedCount > 0;
+    if (await claimOlder()) return true;
     try {
       await rosters.insertOne({ _id: conversation, seq });
       return true;
     } catch (err: unknown) {
       if (!isDuplicateKey(err)) throw err;
       // Claimed meanwhile (a consumer before a rebalance): claim it as it is now.
-      return (await rosters.updateOne({ _id: conversation, seq: { $lt: seq } }, { $set: { seq } })).matchedCount > 0;
+      return claimOlder();
     }
   }
 

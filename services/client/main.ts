@@ -24,23 +24,47 @@ function usage(message: string): never {
   process.exit(2);
 }
 
-const { values } = parseArgs({
-  options: {
-    user: { type: 'string' },
-    target: { type: 'string' },
-    group: { type: 'string' },
-    url: { type: 'string', default: 'ws://localhost:21005/ws' },
-    token: { type: 'string' },
-    'jwt-secret': { type: 'string' },
-    send: { type: 'string' },
-    id: { type: 'string' },
-    wait: { type: 'string' },
-    history: { type: 'string', default: '20' },
-    timeout: { type: 'string', default: '30' },
-    help: { type: 'boolean', short: 'h' },
-  },
-  strict: true,
-});
+const OPTIONS = {
+  user: { type: 'string' },
+  target: { type: 'string' },
+  group: { type: 'string' },
+  url: { type: 'string', default: 'ws://localhost:21005/ws' },
+  token: { type: 'string' },
+  'jwt-secret': { type: 'string' },
+  send: { type: 'string' },
+  id: { type: 'string' },
+  wait: { type: 'string' },
+  history: { type: 'string', default: '20' },
+  timeout: { type: 'string', default: '30' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/**
+ * `--group -abc` as `--group=-abc`: parseArgs takes a value that starts with '-' only when attached,
+ * and ids (a user, a group's id after grp:, a send id) and text may start with one. A word that is
+ * one of the options is left an option.
+ */
+function attachValues(argv: readonly string[]): string[] {
+  const isOption = (w: string) => w === '-h' || (w.startsWith('--') && Object.hasOwn(OPTIONS, w.slice(2).split('=')[0]!));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const w = argv[i]!;
+    const next = argv[i + 1];
+    const takesValue = w.startsWith('--') && !w.includes('=') && OPTIONS[w.slice(2) as keyof typeof OPTIONS]?.type === 'string';
+    if (takesValue && next !== undefined && next.startsWith('-') && !isOption(next)) {
+      out.push(`${w}=${next}`);
+      i++;
+    } else out.push(w);
+  }
+  return out;
+}
+
+let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
+try {
+  ({ values } = parseArgs({ args: attachValues(process.argv.slice(2)), options: OPTIONS, strict: true }));
+} catch (err: unknown) {
+  usage(err instanceof Error ? err.message : String(err));
+}
 if (values.help) usage('Switchboard test client.');
 if (values.group !== undefined && values.target !== undefined) usage('--group and --target exclude each other');
 // A group is named by its conversation id (grp:…) or by the id after grp:.

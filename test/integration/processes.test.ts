@@ -154,6 +154,18 @@ describe('services as processes', function () {
     const lines = got.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(lines.map((l) => [l.type, l.seq, l.body, l.from]), [['message', 1, 'one', 'cli-a'], ['message', 2, 'two', 'cli-a']]);
 
+    // Ids and text may start with '-' (a group's id after grp: does, one time in 64): each is the
+    // value of its option, not an option.
+    const dashed = await runClient(['--user', '-dash', '--group', '-no-such-group', '--send', '-1', '--id', '-x', '--url', url]);
+    assert.equal(dashed.code, 1, dashed.stderr);
+    assert.match(dashed.stdout + dashed.stderr, /FORBIDDEN.*-dash is not a member of grp:-no-such-group/);
+    const toUser = await runClient(['--user', '-dash', '--target', 'cli-c', '--send', '-1 degree', '--id', '-x', '--url', url]);
+    assert.equal(toUser.code, 0, toUser.stderr);
+    assert.equal((JSON.parse(toUser.stdout.trim()) as Record<string, unknown>).id, '-x');
+    const unknown = await runClient(['--user', 'cli-a', '--nope']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^Unknown option '--nope'\nusage: npm run client -- --user ID/);
+
     const refused = await runClient(['--user', 'bad user', '--wait', '1', '--url', url]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /HTTP 401/);

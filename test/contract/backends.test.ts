@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
 import { createEmbeddedPresence } from '../../services/message/adapters/embedded-presence.js';
 import { createEmbeddedLog } from '../../services/message/adapters/embedded-log.js';
-import { Collection } from 'mongodb';
+import { Collection, MongoClient } from 'mongodb';
 import { createMongoStore } from '../../services/message/adapters/mongo-store.js';
 import { createRedisPresence } from '../../services/message/adapters/redis-presence.js';
 import { createKafkaLog } from '../../services/message/adapters/kafka-log.js';
@@ -75,6 +75,70 @@ describe('MongoDB store on FerretDB/PostgreSQL: the conversation activity', func
     } finally {
       await one!.stop();
       await two!.stop();
+    }
+  });
+
+  for (const kind of ['sqlite', 'postgresql'] as const) {
+    it(`keeps every conversation at its newest seq when two pods fold at once while writes go on (${kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'})`, async () => {
+      const { mongodbUri } = await (ferret.get(kind) ?? ferret.set(kind, ferretOn(kind)).get(kind)!);
+      const database = `fold_pair_${tag()}`;
+      const [one, two] = [0, 1].map(() => createMongoStore({ uri: mongodbUri, database, logger: testLogger('mongo'), foldIntervalMs: 3_600_000 }));
+      await one!.start();
+      await two!.start();
+      const client = new MongoClient(mongodbUri);
+      try {
+        const convs = Array.from({ length: 8 }, (_, i) => `dm:p:q${i}`);
+        const members = new Map(convs.map((c) => [c, ['p', c.slice(5)]] as const));
+        const message = (c: string, seq: number) => ({ msgId: `${c}-${seq}`, conversation: c, seq, from: 'p', to: c.slice(5), body: 'b', ts: seq, clientId: `${c}-${seq}` });
+        // Each round: one pod's fold starts on seq n; 0–4 ms into it the next message is stored and
+        // the other pod's fold starts, so that two folds that read different news of the same
+        // conversations write the index at the same moment.
+        for (let n = 1; n < 60; n += 2) {
+          assert.equal(await one!.insertMessages(convs.map((c) => message(c, n)), members), convs.length);
+          const first = one!.foldActivity();
+          await new Promise((r) => setTimeout(r, n % 5));
+          assert.equal(await two!.insertMessages(convs.map((c) => message(c, n + 1)), members), convs.length);
+          await Promise.all([first, two!.foldActivity()]);
+          await one!.foldActivity();
+          assert.deepEqual(await two!.lastSeqs(convs), new Map(convs.map((c) => [c, n + 1])), `round ${n}: lastSeqs`);
+          const listed = await one!.listConversations('p', 100);
+          assert.deepEqual(listed.map((l) => l.lastSeq), convs.map(() => n + 1), `round ${n}: listed at ${listed.map((l) => `${l.conversation}=${l.lastSeq}`).join(' ')}`);
+        }
+        // Once the folds are done, one head per conversation and no activity left.
+        const db = client.db(database);
+        assert.equal(await db.collection('conversation_activity').countDocuments(), 0, 'activity left');
+        assert.equal(await db.collection('conversation_heads').countDocuments(), convs.length, 'one head per conversation');
+      } finally {
+        await client.close();
+        await one!.stop();
+        await two!.stop();
+      }
+    });
+  }
+
+  it('still lists what the index of earlier versions (`conversations`) holds, and goes on from its seqs', async () => {
+    const { mongodbUri } = await (ferret.get('postgresql') ?? ferret.set('postgresql', ferretOn('postgresql')).get('postgresql')!);
+    const database = `legacy_${tag()}`;
+    const client = new MongoClient(mongodbUri);
+    const store = createMongoStore({ uri: mongodbUri, database, logger: testLogger('mongo'), foldIntervalMs: 3_600_000 });
+    try {
+      // As an earlier version left it: a direct conversation and a group, folded into `conversations`.
+      await client.db(database).collection<{ _id: string; members: string[]; lastSeq: number; lastActive: number }>('conversations').insertMany([
+        { _id: 'dm:a:z', members: ['a', 'z'], lastSeq: 7, lastActive: 5 },
+        { _id: 'grp:old', members: [], lastSeq: 3, lastActive: 9 },
+      ]);
+      await store.start();
+      await store.setMembers('grp:old', ['a', 'b'], 1);
+      assert.equal(await store.lastSeq('dm:a:z'), 7);
+      assert.deepEqual(await store.lastSeqs(['dm:a:z', 'grp:old', 'dm:a:new']), new Map([['dm:a:z', 7], ['grp:old', 3], ['dm:a:new', 0]]));
+      assert.deepEqual(await store.listConversations('a', 10), [{ conversation: 'grp:old', lastSeq: 3 }, { conversation: 'dm:a:z', lastSeq: 7 }]);
+      assert.equal(await store.insertMessages([{ msgId: 'l-8', conversation: 'dm:a:z', seq: 8, from: 'z', to: 'a', body: 'b', ts: 20, clientId: 'l-8' }], new Map([['dm:a:z', ['a', 'z']]])), 1);
+      await store.foldActivity();
+      assert.deepEqual(await store.listConversations('z', 10), [{ conversation: 'dm:a:z', lastSeq: 8 }]);
+      assert.equal(await store.lastSeq('dm:a:z'), 8);
+    } finally {
+      await client.close();
+      await store.stop();
     }
   });
 

@@ -1,4 +1,4 @@
-import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db, type FindCursor } from 'mongodb';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import { IndexUpdateError, MEMBERSHIP_KINDS, SeqConflictError, type ConversationSummary, type MessageStore, type StoredMessage } from './store.js';
@@ -22,13 +22,12 @@ const toDoc = (m: StoredMessage): MessageDoc => ({ _id: m.msgId, conversation: m
 const fromDoc = (d: MessageDoc): StoredMessage => ({ msgId: d._id, conversation: d.conversation, seq: d.seq, from: d.from, to: d.to, body: d.body, ts: d.ts, clientId: d.clientId, ...membershipOf(d) });
 
 /**
- * The conversation index. Only folds write it: a server that does not apply two updates of one
- * document atomically (FerretDB 1.x reads, changes and writes the document back) would otherwise
- * keep one of them, and a fold's seq lost that way leaves the listing behind its messages.
+ * The conversation index as versions before `conversation_heads` kept it: one document per
+ * conversation, `$max`-upserted by folds. Nothing writes it now; reads still take it, so that an
+ * upgraded deployment lists what those versions folded (and what their pods fold during a rollout).
  */
-interface ConversationDoc {
+interface LegacyConversationDoc {
   _id: string;
-  /** A direct conversation's two users (set when the document is created by a fold). */
   members?: string[];
   lastSeq?: number;
   lastActive?: number;
@@ -41,17 +40,24 @@ interface RosterDoc {
 }
 
 /**
- * A write's news for the conversation index, not folded in yet: one document per conversation a
- * write stored messages in, with its highest seq. Appended with the write (one insert for all its
- * conversations), folded into `conversations` every second or so, then deleted; reads take the
- * index and what is not folded yet together.
+ * A conversation at a seq: its highest seq in one write (`conversation_activity`) or in the
+ * conversation index (`conversation_heads`). `_id` = conversation|seq, so that a redelivered write or
+ * a fold done twice inserts nothing new, and so that neither collection is ever updated: FerretDB 1.x
+ * applies an update by reading the document, changing it and writing it back, so two at once keep
+ * one (a `$max` of a higher seq among them), while an insert or a delete is whole.
+ *
+ * A write appends one per conversation it stored messages in (one insert for all of them); a timer
+ * in each Message pod folds them into the index every second or so and deletes them. The index
+ * holds one per conversation: a fold inserts a conversation's newer head and only then deletes its
+ * older ones, so there are two for a moment, never none. Reads take the activity and the index
+ * together.
  */
-interface ActivityDoc {
-  /** conversation|seq: a redelivered write appends nothing new. */
+interface SeqMark {
   _id: string;
   conversation: string;
   seq: number;
   lastActive: number;
+  /** Who a direct conversation is listed for (its two users; a group's members are `memberships`). */
   members: string[];
 }
 
@@ -69,10 +75,17 @@ interface MembershipDoc {
 }
 
 const DUPLICATE_KEY = 11000;
-/** Most statements per update command (see fold). */
+/**
+ * Most statements per update command: FerretDB 1.x takes a connection of its backend pool for every
+ * statement of an update command that matches an existing document, and never answers when its
+ * pool runs dry (on SQLite at 100 statements in flight; on PostgreSQL at pool_max_conns). MongoDB
+ * takes any size, and a few more round trips cost it little.
+ */
 const UPDATE_SLICE = 16;
 /** Most activity documents one fold takes. */
 const FOLD_LIMIT = 5000;
+/** Most ids or names in one `$in` (a fold's lookups and deletes). */
+const IN_SLICE = 1000;
 /** Most documents per ordered insert of messages (see insertPrefix). */
 const ORDERED_SLICE = 100;
 /** Most documents per insert of membership rows. */
@@ -81,18 +94,42 @@ const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerErro
 /** A bulk write whose every failed statement hit an existing _id. */
 const onlyDuplicateKeys = (err: unknown): err is MongoBulkWriteError => err instanceof MongoBulkWriteError && [err.writeErrors].flat().every((e) => e.code === DUPLICATE_KEY);
 
-/** What activity documents say of each conversation they name: its highest seq and latest activity. */
+/** What marks say of each conversation they name: its highest seq and latest activity. */
 type Latest = { seq: number; lastActive: number; members: string[] };
-function latestByConversation(docs: readonly ActivityDoc[]): Map<string, Latest> {
-  const out = new Map<string, Latest>();
+function latestByConversation(docs: readonly Pick<SeqMark, 'conversation' | 'seq' | 'lastActive' | 'members'>[], into = new Map<string, Latest>()): Map<string, Latest> {
   for (const d of docs) {
-    const prev = out.get(d.conversation);
-    out.set(d.conversation, { seq: Math.max(d.seq, prev?.seq ?? 0), lastActive: Math.max(d.lastActive, prev?.lastActive ?? 0), members: d.members });
+    const prev = into.get(d.conversation);
+    into.set(d.conversation, { seq: Math.max(d.seq, prev?.seq ?? 0), lastActive: Math.max(d.lastActive, prev?.lastActive ?? 0), members: d.members });
+  }
+  return into;
+}
+/** A filter value matching any of `list`: a plain value for one (FerretDB 1.x hands an equality to its backend and filters an `$in` itself, after reading the whole collection). */
+const oneOf = <T>(list: readonly T[]): T | { $in: T[] } => (list.length === 1 ? list[0]! : { $in: [...list] });
+const fromLegacy = (d: LegacyConversationDoc) => ({ conversation: d._id, seq: d.lastSeq ?? 0, lastActive: d.lastActive ?? 0, members: d.members ?? [] });
+
+/**
+ * The heads a cursor sorted by activity gives until it has given `limit` conversations (one has two
+ * heads for a moment while a fold replaces one).
+ */
+async function upToConversations(cursor: FindCursor<SeqMark>, limit: number): Promise<SeqMark[]> {
+  const seen = new Set<string>();
+  const out: SeqMark[] = [];
+  try {
+    for await (const h of cursor) {
+      if (!seen.has(h.conversation) && seen.size >= limit) break;
+      seen.add(h.conversation);
+      out.push(h);
+    }
+  } finally {
+    await cursor.close();
   }
   return out;
 }
-/** The index update a conversation's latest activity makes (never moving it back). */
-const advanceBy = ({ seq, lastActive }: Latest) => ({ $max: { lastSeq: seq, lastActive } });
+
+/** `list` in slices of IN_SLICE. */
+function* slices<T>(list: readonly T[]): Generator<T[]> {
+  for (let i = 0; i < list.length; i += IN_SLICE) yield list.slice(i, i + IN_SLICE);
+}
 
 export interface MongoMessageStore extends MessageStore {
   /** Folds the activity written so far into the conversation index now (as the timer does); how many documents it folded. */
@@ -101,10 +138,11 @@ export interface MongoMessageStore extends MessageStore {
 
 /**
  * The store on MongoDB (official driver), write concern majority. messages: _id = msgId, unique
- * (conversation, seq); conversations: lastSeq for the consumer's seqs, and the two users of a
- * direct conversation for listing; conversation_activity: what writes added to that index and is
- * not folded into it yet (reads take both); memberships: who each group is listed for;
- * group_rosters: the seq those rows are as of.
+ * (conversation, seq); conversation_heads: each conversation's last seq (for the consumer's seqs
+ * and for listing) and the two users of a direct conversation; conversation_activity: what writes
+ * added to that index and is not folded into it yet (reads take both, see SeqMark); memberships:
+ * who each group is listed for; group_rosters: the seq those rows are as of; conversations: the
+ * index of earlier versions, read only.
  */
 export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   const client = new MongoClient(opts.uri, {
@@ -116,10 +154,11 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   });
   let db: Db | undefined;
   let messages!: Collection<MessageDoc>;
-  let conversations!: Collection<ConversationDoc>;
+  let legacy!: Collection<LegacyConversationDoc>;
+  let heads!: Collection<SeqMark>;
   let memberships!: Collection<MembershipDoc>;
   let rosters!: Collection<RosterDoc>;
-  let activity!: Collection<ActivityDoc>;
+  let activity!: Collection<SeqMark>;
   let foldTimer: NodeJS.Timeout | undefined;
   let healthy: CheckResult = { ok: false, detail: 'not connected' };
   let timer: NodeJS.Timeout | undefined;
@@ -150,7 +189,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       if (!prev || m.seq > prev.seq) latest.set(m.conversation, m);
     }
     if (latest.size === 0) return;
-    const docs = [...latest.values()].map((m): ActivityDoc => ({ _id: `${m.conversation}|${m.seq}`, conversation: m.conversation, seq: m.seq, lastActive: m.ts, members: [...(members.get(m.conversation) ?? [])] }));
+    const docs = [...latest.values()].map((m): SeqMark => ({ _id: `${m.conversation}|${m.seq}`, conversation: m.conversation, seq: m.seq, lastActive: m.ts, members: [...(members.get(m.conversation) ?? [])] }));
     try {
       await activity.insertMany(docs, { ordered: false });
     } catch (err: unknown) {
@@ -159,48 +198,44 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   }
 
   /**
-   * Folds activity into the conversation index: one `$max` upsert per conversation it names, then
-   * deletes what it folded (a fold that dies halfway leaves it to the next; two at once upsert the
-   * same maxima). Returns how many activity documents it folded.
+   * Folds activity into the conversation index: reads the heads of the conversations it names,
+   * inserts each one's newer head, deletes the heads that one replaces, then deletes the activity
+   * it folded. A handful of commands whatever the number of conversations, and no update (see
+   * SeqMark). A head is deleted only by a fold that has seen a newer one of its conversation stored,
+   * so a conversation's newest head is never deleted, whatever folds run at once; a fold that dies
+   * halfway leaves the rest to the next. Returns how many activity documents it folded.
    */
   async function fold(): Promise<number> {
     const docs = await activity.find({}).limit(FOLD_LIMIT).toArray();
     if (docs.length === 0) return 0;
-    const toUpdate = ([conversation, l]: [string, Latest]): AnyBulkWriteOperation<ConversationDoc> => ({
-      updateOne: { filter: { _id: conversation }, update: { ...advanceBy(l), $setOnInsert: { members: l.members } }, upsert: true },
-    });
-    // In slices: FerretDB 1.x takes a connection of its backend pool for every statement of an
-    // update command that matches an existing document, and never answers when its pool runs dry
-    // (on SQLite at 100 statements in flight; on PostgreSQL at pool_max_conns). MongoDB takes any
-    // size, and a few more round trips cost it little.
-    const all = [...latestByConversation(docs)];
-    for (let i = 0; i < all.length; i += UPDATE_SLICE) {
-      const slice = all.slice(i, i + UPDATE_SLICE);
+    const news = latestByConversation(docs);
+    const current: SeqMark[] = [];
+    for (const names of slices([...news.keys()])) current.push(...(await heads.find({ conversation: oneOf(names) }).toArray()));
+    const indexed = latestByConversation(current);
+    const newer: SeqMark[] = [];
+    for (const [conversation, l] of news) {
+      const head = indexed.get(conversation);
+      if (head && head.seq >= l.seq) continue;
+      newer.push({ _id: `${conversation}|${l.seq}`, conversation, seq: l.seq, lastActive: Math.max(l.lastActive, head?.lastActive ?? 0), members: l.members });
+    }
+    for (const part of slices(newer)) {
       try {
-        await conversations.bulkWrite(slice.map(toUpdate), { ordered: false });
+        await heads.insertMany(part, { ordered: false });
       } catch (err: unknown) {
-        // Concurrent first upserts of a conversation (another pod folding): redo them one by one.
-        if (!(err instanceof MongoBulkWriteError) && !isDuplicateKey(err)) throw err;
-        for (const [conversation, l] of slice) await advance(conversation, l);
+        // Inserted already by another fold of the same activity.
+        if (!onlyDuplicateKeys(err)) throw err;
       }
     }
-    await activity.deleteMany({ _id: { $in: docs.map((d) => d._id) } });
+    const top = latestByConversation(newer, indexed);
+    const replaced = current.filter((h) => h.seq < top.get(h.conversation)!.seq).map((h) => h._id);
+    for (const ids of slices(replaced)) await heads.deleteMany({ _id: oneOf(ids) });
+    for (const ids of slices(docs.map((d) => d._id))) await activity.deleteMany({ _id: oneOf(ids) });
     return docs.length;
-  }
-
-  async function advance(conversation: string, l: Latest): Promise<void> {
-    try {
-      await conversations.updateOne({ _id: conversation }, { ...advanceBy(l), $setOnInsert: { members: l.members } }, { upsert: true });
-    } catch (err: unknown) {
-      // Two first upserts of one conversation at once: the loser updates the winner's document.
-      if (!isDuplicateKey(err)) throw err;
-      await conversations.updateOne({ _id: conversation }, advanceBy(l));
-    }
   }
 
   /**
    * True when `seq` is newer than the roster the group is listed as of (and now it is that). Its
-   * own document, beside the index that folds write (see ConversationDoc). Only the consumer that
+   * own document: nothing but claims updates it (see SeqMark). Only the consumer that
    * owns the group's partition claims, one batch after another.
    */
   async function claimRoster(conversation: string, seq: number): Promise<boolean> {
@@ -252,24 +287,30 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       .finally(() => (folding = undefined)));
 
   /**
-   * The highest seq and activity of the conversations `filter` names that are not folded yet. A read
-   * that merges them with the index looks here first and at the index after: a fold deletes activity
-   * only once the index has it, so whatever this look misses, the later one finds. (Both at once, a
-   * fold could land between them and hide its activity from both.)
+   * The highest seq and latest activity of `list`'s conversations: the activity not folded yet
+   * first, the index (and the legacy one) after it. A fold deletes activity only once the index has
+   * it, so whatever the first look misses, the second finds (both at once, a fold could land between
+   * them and hide its activity from both).
    */
-  const unfolded = async (filter: object): Promise<Map<string, Latest>> => latestByConversation(await activity.find(filter).toArray());
+  async function latest(list: readonly string[]): Promise<Map<string, Latest>> {
+    const out = latestByConversation(await activity.find({ conversation: oneOf(list) }).toArray());
+    const [indexed, old] = await Promise.all([heads.find({ conversation: oneOf(list) }).toArray(), legacy.find({ _id: oneOf(list) }).toArray()]);
+    return latestByConversation([...indexed, ...old.map(fromLegacy)], out);
+  }
 
   return {
     async start() {
       await client.connect();
       db = client.db(new URL(opts.uri.replace(/^mongodb(\+srv)?:/, 'http:')).pathname.slice(1) || opts.database);
       messages = db.collection<MessageDoc>('messages');
-      conversations = db.collection<ConversationDoc>('conversations');
+      legacy = db.collection<LegacyConversationDoc>('conversations');
+      heads = db.collection<SeqMark>('conversation_heads');
       memberships = db.collection<MembershipDoc>('memberships');
       rosters = db.collection<RosterDoc>('group_rosters');
-      activity = db.collection<ActivityDoc>('conversation_activity');
+      activity = db.collection<SeqMark>('conversation_activity');
       await messages.createIndex({ conversation: 1, seq: 1 }, { unique: true, name: 'conversation_seq' });
-      await conversations.createIndex({ members: 1, lastActive: -1 }, { name: 'members_lastActive' });
+      await heads.createIndex({ conversation: 1 }, { name: 'conversation' });
+      await heads.createIndex({ members: 1, lastActive: -1 }, { name: 'members_lastActive' });
       await memberships.createIndex({ user: 1, member: 1 }, { name: 'user_member' });
       await memberships.createIndex({ conversation: 1 }, { name: 'conversation' });
       await activity.createIndex({ conversation: 1 }, { name: 'conversation' });
@@ -294,21 +335,14 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     },
 
     async lastSeq(conversation, exact = false) {
-      if (!exact) {
-        const news = await unfolded({ conversation });
-        const c = await conversations.findOne({ _id: conversation }, { projection: { lastSeq: 1 } });
-        return Math.max(c?.lastSeq ?? 0, news.get(conversation)?.seq ?? 0);
-      }
+      if (!exact) return (await latest([conversation])).get(conversation)?.seq ?? 0;
       const top = await messages.find({ conversation }, { projection: { seq: 1 } }).sort({ seq: -1 }).limit(1).next();
       return top?.seq ?? 0;
     },
     async lastSeqs(list) {
       const out = new Map<string, number>(list.map((c) => [c, 0]));
       if (list.length === 0) return out;
-      const news = await unfolded({ conversation: { $in: [...list] } });
-      const docs = await conversations.find({ _id: { $in: [...list] } }, { projection: { lastSeq: 1 } }).toArray();
-      for (const d of docs) out.set(d._id, d.lastSeq ?? 0);
-      for (const [c, n] of news) out.set(c, Math.max(out.get(c) ?? 0, n.seq));
+      for (const [c, l] of await latest(list)) out.set(c, l.seq);
       return out;
     },
     async insertMessage(m, members) {
@@ -403,25 +437,24 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     },
     async listConversations(user, limit): Promise<ConversationSummary[]> {
       const byActivity = { lastActive: -1, _id: 1 } as const;
-      const projection = { lastSeq: 1, lastActive: 1 };
       const groupIds = (await memberships.find({ user, member: true }, { projection: { conversation: 1 } }).toArray()).map((g) => g.conversation);
-      // What is not folded first, the index after it (see `unfolded`).
-      const [directNews, groupNews] = await Promise.all([unfolded({ members: user }), groupIds.length === 0 ? new Map<string, Latest>() : unfolded({ conversation: { $in: groupIds } })]);
-      const [direct, listedGroups] = await Promise.all([
-        conversations.find({ members: user }, { projection }).sort(byActivity).limit(limit).toArray(),
-        groupIds.length === 0 ? [] : conversations.find({ _id: { $in: groupIds } }, { projection }).toArray(),
+      const groups = groupIds.length === 0 ? undefined : oneOf(groupIds);
+      // The activity first, the indexes after it (see `latest`).
+      const all = new Map<string, Latest>();
+      const news = await Promise.all([activity.find({ members: user }).toArray(), groups ? activity.find({ conversation: groups }).toArray() : []]);
+      for (const docs of news) latestByConversation(docs, all);
+      const [direct, listedGroups, oldDirect, oldGroups] = await Promise.all([
+        upToConversations(heads.find({ members: user }).sort(byActivity), limit),
+        groups ? heads.find({ conversation: groups }).toArray() : [],
+        legacy.find({ members: user }).sort(byActivity).limit(limit).toArray(),
+        groups ? legacy.find({ _id: groups }).toArray() : [],
       ]);
-      const all = new Map<string, { lastSeq: number; lastActive: number }>();
-      for (const d of [...direct, ...listedGroups]) all.set(d._id, { lastSeq: d.lastSeq ?? 0, lastActive: d.lastActive ?? 0 });
-      for (const [c, n] of [...directNews, ...groupNews]) {
-        const d = all.get(c);
-        all.set(c, { lastSeq: Math.max(n.seq, d?.lastSeq ?? 0), lastActive: Math.max(n.lastActive, d?.lastActive ?? 0) });
-      }
+      latestByConversation([...direct, ...listedGroups, ...[...oldDirect, ...oldGroups].map(fromLegacy)], all);
       return [...all]
-        .filter(([, d]) => d.lastSeq > 0)
+        .filter(([, d]) => d.seq > 0)
         .sort(([ca, a], [cb, b]) => b.lastActive - a.lastActive || (ca < cb ? -1 : ca > cb ? 1 : 0))
         .slice(0, limit)
-        .map(([conversation, d]) => ({ conversation, lastSeq: d.lastSeq }));
+        .map(([conversation, d]) => ({ conversation, lastSeq: d.seq }));
     },
   };
 }

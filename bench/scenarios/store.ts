@@ -76,7 +76,7 @@ export async function storeScenario(o: StoreOptions): Promise<ScenarioResult> {
   return {
     name: 'Store ceiling (the MongoDB stand-in alone)',
     description:
-      "The consumer's store writes alone, at full speed, through Message's own MongoDB store adapter (an ordered insert of the messages, then one insert of the write's conversation activity, which a timer folds into the conversation index every second: one `$max` upsert per conversation active in that second): messages stored per second when a write's messages are each in a conversation of their own, as 1:1 traffic over many pairs is, or all in one. The real-backend variant of the end-to-end scenario cannot store faster than this.",
+      "The consumer's store writes alone, at full speed, through Message's own MongoDB store adapter (an ordered insert of the messages, then one insert of the write's conversation activity, which a timer folds into the conversation index every second: the newer heads inserted, the older ones and the folded activity deleted): messages stored per second when a write's messages are each in a conversation of their own, as 1:1 traffic over many pairs is, or all in one. The real-backend variant of the end-to-end scenario cannot store faster than this.",
     settings: { reps: o.reps, seconds: o.durationMs / 1000, storages: o.storages.join('/') },
     figures,
     ratios: {},

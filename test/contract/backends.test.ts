@@ -47,7 +47,7 @@ if (process.env.MONGODB_URI) {
   });
 }
 
-describe('MongoDB store on FerretDB/PostgreSQL: the conversation activity', function () {
+describe('MongoDB store on FerretDB: the conversation activity and its index', function () {
   this.timeout(60_000);
   it('is folded into the index once and then deleted, also by two folds at once, with nothing lost', async () => {
     const { mongodbUri } = await (ferret.get('postgresql') ?? ferret.set('postgresql', ferretOn('postgresql')).get('postgresql')!);
@@ -115,6 +115,24 @@ describe('MongoDB store on FerretDB/PostgreSQL: the conversation activity', func
       }
     });
   }
+
+  it('lists a conversation once, at its newest seq, while a fold has left it two heads, and still fills the limit', async () => {
+    const { mongodbUri } = await (ferret.get('postgresql') ?? ferret.set('postgresql', ferretOn('postgresql')).get('postgresql')!);
+    const database = `heads_${tag()}`;
+    const client = new MongoClient(mongodbUri);
+    const store = createMongoStore({ uri: mongodbUri, database, logger: testLogger('mongo'), foldIntervalMs: 3_600_000 });
+    try {
+      await store.start();
+      // A fold between inserting dm:a:b's newer head and deleting its older one.
+      const head = (conversation: string, seq: number, lastActive: number) => ({ _id: `${conversation}|${seq}`, conversation, seq, lastActive, members: conversation.split(':').slice(1) });
+      await client.db(database).collection<{ _id: string }>('conversation_heads').insertMany([head('dm:a:b', 5, 60), head('dm:a:b', 6, 59), head('dm:a:c', 2, 55), head('dm:a:d', 1, 10)]);
+      assert.deepEqual(await store.listConversations('a', 2), [{ conversation: 'dm:a:b', lastSeq: 6 }, { conversation: 'dm:a:c', lastSeq: 2 }]);
+      assert.equal(await store.lastSeq('dm:a:b'), 6);
+    } finally {
+      await client.close();
+      await store.stop();
+    }
+  });
 
   it('still lists what the index of earlier versions (`conversations`) holds, and goes on from its seqs', async () => {
     const { mongodbUri } = await (ferret.get('postgresql') ?? ferret.set('postgresql', ferretOn('postgresql')).get('postgresql')!);

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
 import { createEmbeddedPresence } from '../../services/message/adapters/embedded-presence.js';
 import { createEmbeddedLog } from '../../services/message/adapters/embedded-log.js';
-import { Collection, MongoClient } from 'mongodb';
-import { createMongoStore } from '../../services/message/adapters/mongo-store.js';
+import { Collection, MongoClient, type Db } from 'mongodb';
+import { createMongoStore, type MongoMessageStore } from '../../services/message/adapters/mongo-store.js';
 import { createRedisPresence } from '../../services/message/adapters/redis-presence.js';
 import { createKafkaLog } from '../../services/message/adapters/kafka-log.js';
 import type { MessageLog } from '../../services/message/adapters/log.js';
@@ -29,12 +29,13 @@ storeContract('embedded', async () => {
 // The MongoDB store on both storages of the stand-in (the test run uses one of them; the
 // benchmark compares them), and on the run's own server when MONGODB_URI names one.
 const ferret = new Map<string, Promise<{ mongodbUri: string }>>();
+/** The address of FerretDB on `kind`, started once for the whole file. */
+const ferretUri = async (kind: 'sqlite' | 'postgresql'): Promise<string> => (await (ferret.get(kind) ?? ferret.set(kind, ferretOn(kind)).get(kind)!)).mongodbUri;
 // On SQLite the activity is folded every 20 ms, so folds run between and during the suite's writes
 // and reads; on PostgreSQL every second (the default), so the reads mostly merge what is not folded.
 for (const kind of ['sqlite', 'postgresql'] as const) {
   storeContract(`MongoDB wire protocol (FerretDB on ${kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'})`, async () => {
-    const { mongodbUri } = await (ferret.get(kind) ?? ferret.set(kind, ferretOn(kind)).get(kind)!);
-    const store = createMongoStore({ uri: mongodbUri, database: `contract_${tag()}`, logger: testLogger('mongo'), ...(kind === 'sqlite' ? { foldIntervalMs: 20 } : {}) });
+    const store = createMongoStore({ uri: await ferretUri(kind), database: `contract_${tag()}`, logger: testLogger('mongo'), ...(kind === 'sqlite' ? { foldIntervalMs: 20 } : {}) });
     await store.start();
     return { store, settle: async () => void (await store.foldActivity()), close: () => store.stop() };
   });
@@ -47,16 +48,30 @@ if (process.env.MONGODB_URI) {
   });
 }
 
+/**
+ * `count` stores on one new database of FerretDB on `kind` (Message pods whose fold timers never
+ * fire: the test folds), and a driver client on that database beside them; `before` runs on the
+ * database before the stores start. All are closed after `fn`.
+ */
+async function onOneDatabase(kind: 'sqlite' | 'postgresql', count: number, fn: (stores: MongoMessageStore[], db: Db) => Promise<void>, before?: (db: Db) => Promise<unknown>): Promise<void> {
+  const uri = await ferretUri(kind);
+  const database = `index_${tag()}`;
+  const client = new MongoClient(uri);
+  const stores = Array.from({ length: count }, () => createMongoStore({ uri, database, logger: testLogger('mongo'), foldIntervalMs: 3_600_000 }));
+  try {
+    await before?.(client.db(database));
+    for (const store of stores) await store.start();
+    await fn(stores, client.db(database));
+  } finally {
+    await client.close();
+    for (const store of stores) await store.stop();
+  }
+}
+
 describe('MongoDB store on FerretDB: the conversation activity and its index', function () {
   this.timeout(60_000);
   it('is folded into the index once and then deleted, also by two folds at once, with nothing lost', async () => {
-    const { mongodbUri } = await (ferret.get('postgresql') ?? ferret.set('postgresql', ferretOn('postgresql')).get('postgresql')!);
-    // Two stores on one database: two Message pods whose timers never fire in this test.
-    const database = `activity_${tag()}`;
-    const [one, two] = [0, 1].map(() => createMongoStore({ uri: mongodbUri, database, logger: testLogger('mongo'), foldIntervalMs: 3_600_000 }));
-    await one!.start();
-    await two!.start();
-    try {
+    await onOneDatabase('postgresql', 2, async ([one, two]) => {
       const convs = Array.from({ length: 40 }, (_, i) => `dm:x:y${String(i).padStart(2, '0')}`);
       const members = new Map(convs.map((c) => [c, ['x', c.slice(5)]] as const));
       const message = (c: string, seq: number, i: number) => ({ msgId: `${c}-${seq}`, conversation: c, seq, from: 'x', to: c.slice(5), body: 'b', ts: seq * 1000 + i, clientId: `${c}-${seq}` });
@@ -72,21 +87,12 @@ describe('MongoDB store on FerretDB: the conversation activity and its index', f
       assert.ok(listed.every((c) => c.lastSeq === 4), 'every conversation at its last seq');
       assert.equal(listed[0]!.conversation, convs[convs.length - 1], 'most recently active first');
       assert.deepEqual(await one!.lastSeqs(convs.slice(0, 3)), new Map(convs.slice(0, 3).map((c) => [c, 4])));
-    } finally {
-      await one!.stop();
-      await two!.stop();
-    }
+    });
   });
 
   for (const kind of ['sqlite', 'postgresql'] as const) {
     it(`keeps every conversation at its newest seq when two pods fold at once while writes go on (${kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'})`, async () => {
-      const { mongodbUri } = await (ferret.get(kind) ?? ferret.set(kind, ferretOn(kind)).get(kind)!);
-      const database = `fold_pair_${tag()}`;
-      const [one, two] = [0, 1].map(() => createMongoStore({ uri: mongodbUri, database, logger: testLogger('mongo'), foldIntervalMs: 3_600_000 }));
-      await one!.start();
-      await two!.start();
-      const client = new MongoClient(mongodbUri);
-      try {
+      await onOneDatabase(kind, 2, async ([one, two], db) => {
         const convs = Array.from({ length: 8 }, (_, i) => `dm:p:q${i}`);
         const members = new Map(convs.map((c) => [c, ['p', c.slice(5)]] as const));
         const message = (c: string, seq: number) => ({ msgId: `${c}-${seq}`, conversation: c, seq, from: 'p', to: c.slice(5), body: 'b', ts: seq, clientId: `${c}-${seq}` });
@@ -105,65 +111,53 @@ describe('MongoDB store on FerretDB: the conversation activity and its index', f
           assert.deepEqual(listed.map((l) => l.lastSeq), convs.map(() => n + 1), `round ${n}: listed at ${listed.map((l) => `${l.conversation}=${l.lastSeq}`).join(' ')}`);
         }
         // Once the folds are done, one head per conversation and no activity left.
-        const db = client.db(database);
         assert.equal(await db.collection('conversation_activity').countDocuments(), 0, 'activity left');
         assert.equal(await db.collection('conversation_heads').countDocuments(), convs.length, 'one head per conversation');
-      } finally {
-        await client.close();
-        await one!.stop();
-        await two!.stop();
-      }
+      });
     });
   }
 
   it('lists a conversation once, at its newest seq, while a fold has left it two heads, and still fills the limit', async () => {
-    const { mongodbUri } = await (ferret.get('postgresql') ?? ferret.set('postgresql', ferretOn('postgresql')).get('postgresql')!);
-    const database = `heads_${tag()}`;
-    const client = new MongoClient(mongodbUri);
-    const store = createMongoStore({ uri: mongodbUri, database, logger: testLogger('mongo'), foldIntervalMs: 3_600_000 });
-    try {
-      await store.start();
-      // A fold between inserting dm:a:b's newer head and deleting its older one.
-      const head = (conversation: string, seq: number, lastActive: number) => ({ _id: `${conversation}|${seq}`, conversation, seq, lastActive, members: conversation.split(':').slice(1) });
-      await client.db(database).collection<{ _id: string }>('conversation_heads').insertMany([head('dm:a:b', 5, 60), head('dm:a:b', 6, 59), head('dm:a:c', 2, 55), head('dm:a:d', 1, 10)]);
-      assert.deepEqual(await store.listConversations('a', 2), [{ conversation: 'dm:a:b', lastSeq: 6 }, { conversation: 'dm:a:c', lastSeq: 2 }]);
-      assert.equal(await store.lastSeq('dm:a:b'), 6);
-    } finally {
-      await client.close();
-      await store.stop();
-    }
+    // A fold between inserting dm:a:b's newer head and deleting its older one.
+    const head = (conversation: string, seq: number, lastActive: number) => ({ _id: `${conversation}|${seq}`, conversation, seq, lastActive, members: conversation.split(':').slice(1) });
+    const heads = [head('dm:a:b', 5, 60), head('dm:a:b', 6, 59), head('dm:a:c', 2, 55), head('dm:a:d', 1, 10)];
+    await onOneDatabase(
+      'postgresql',
+      1,
+      async ([store]) => {
+        assert.deepEqual(await store!.listConversations('a', 2), [{ conversation: 'dm:a:b', lastSeq: 6 }, { conversation: 'dm:a:c', lastSeq: 2 }]);
+        assert.equal(await store!.lastSeq('dm:a:b'), 6);
+      },
+      (db) => db.collection<{ _id: string }>('conversation_heads').insertMany(heads),
+    );
   });
 
   it('still lists what the index of earlier versions (`conversations`) holds, and goes on from its seqs', async () => {
-    const { mongodbUri } = await (ferret.get('postgresql') ?? ferret.set('postgresql', ferretOn('postgresql')).get('postgresql')!);
-    const database = `legacy_${tag()}`;
-    const client = new MongoClient(mongodbUri);
-    const store = createMongoStore({ uri: mongodbUri, database, logger: testLogger('mongo'), foldIntervalMs: 3_600_000 });
-    try {
-      // As an earlier version left it: a direct conversation and a group, folded into `conversations`.
-      await client.db(database).collection<{ _id: string; members: string[]; lastSeq: number; lastActive: number }>('conversations').insertMany([
-        { _id: 'dm:a:z', members: ['a', 'z'], lastSeq: 7, lastActive: 5 },
-        { _id: 'grp:old', members: [], lastSeq: 3, lastActive: 9 },
-      ]);
-      await store.start();
-      await store.setMembers('grp:old', ['a', 'b'], 1);
-      assert.equal(await store.lastSeq('dm:a:z'), 7);
-      assert.deepEqual(await store.lastSeqs(['dm:a:z', 'grp:old', 'dm:a:new']), new Map([['dm:a:z', 7], ['grp:old', 3], ['dm:a:new', 0]]));
-      assert.deepEqual(await store.listConversations('a', 10), [{ conversation: 'grp:old', lastSeq: 3 }, { conversation: 'dm:a:z', lastSeq: 7 }]);
-      assert.equal(await store.insertMessages([{ msgId: 'l-8', conversation: 'dm:a:z', seq: 8, from: 'z', to: 'a', body: 'b', ts: 20, clientId: 'l-8' }], new Map([['dm:a:z', ['a', 'z']]])), 1);
-      await store.foldActivity();
-      assert.deepEqual(await store.listConversations('z', 10), [{ conversation: 'dm:a:z', lastSeq: 8 }]);
-      assert.equal(await store.lastSeq('dm:a:z'), 8);
-    } finally {
-      await client.close();
-      await store.stop();
-    }
+    // As an earlier version left it: a direct conversation and a group, folded into `conversations`.
+    const legacy = [
+      { _id: 'dm:a:z', members: ['a', 'z'], lastSeq: 7, lastActive: 5 },
+      { _id: 'grp:old', members: [], lastSeq: 3, lastActive: 9 },
+    ];
+    await onOneDatabase(
+      'postgresql',
+      1,
+      async ([store]) => {
+        await store!.setMembers('grp:old', ['a', 'b'], 1);
+        assert.equal(await store!.lastSeq('dm:a:z'), 7);
+        assert.deepEqual(await store!.lastSeqs(['dm:a:z', 'grp:old', 'dm:a:new']), new Map([['dm:a:z', 7], ['grp:old', 3], ['dm:a:new', 0]]));
+        assert.deepEqual(await store!.listConversations('a', 10), [{ conversation: 'grp:old', lastSeq: 3 }, { conversation: 'dm:a:z', lastSeq: 7 }]);
+        assert.equal(await store!.insertMessages([{ msgId: 'l-8', conversation: 'dm:a:z', seq: 8, from: 'z', to: 'a', body: 'b', ts: 20, clientId: 'l-8' }], new Map([['dm:a:z', ['a', 'z']]])), 1);
+        await store!.foldActivity();
+        assert.deepEqual(await store!.listConversations('z', 10), [{ conversation: 'dm:a:z', lastSeq: 8 }]);
+        assert.equal(await store!.lastSeq('dm:a:z'), 8);
+      },
+      (db) => db.collection<{ _id: string }>('conversations').insertMany(legacy),
+    );
   });
 
   it('is read so that a fold between a read\'s two looks (index, then what is not folded) hides no message', async () => {
-    const { mongodbUri } = await (ferret.get('postgresql') ?? ferret.set('postgresql', ferretOn('postgresql')).get('postgresql')!);
     const database = `fold_race_${tag()}`;
-    const store = createMongoStore({ uri: mongodbUri, database, logger: testLogger('mongo'), foldIntervalMs: 3_600_000 });
+    const store = createMongoStore({ uri: await ferretUri('postgresql'), database, logger: testLogger('mongo'), foldIntervalMs: 3_600_000 });
     await store.start();
     // Every read of the unfolded activity (a find with a filter; the fold's own has none) runs only
     // after a whole fold: the worst moment for a read that looks at the index at the same time.

@@ -93,26 +93,44 @@ describe('MongoDB store on FerretDB: the conversation activity and its index', f
   for (const kind of ['sqlite', 'postgresql'] as const) {
     it(`keeps every conversation at its newest seq when two pods fold at once while writes go on (${kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'})`, async () => {
       await onOneDatabase(kind, 2, async ([one, two], db) => {
-        const convs = Array.from({ length: 8 }, (_, i) => `dm:p:q${i}`);
-        const members = new Map(convs.map((c) => [c, ['p', c.slice(5)]] as const));
-        const message = (c: string, seq: number) => ({ msgId: `${c}-${seq}`, conversation: c, seq, from: 'p', to: c.slice(5), body: 'b', ts: seq, clientId: `${c}-${seq}` });
-        // Each round: one pod's fold starts on seq n; 0–4 ms into it the next message is stored and
-        // the other pod's fold starts, so that two folds that read different news of the same
-        // conversations write the index at the same moment.
-        for (let n = 1; n < 60; n += 2) {
-          assert.equal(await one!.insertMessages(convs.map((c) => message(c, n)), members), convs.length);
-          const first = one!.foldActivity();
-          await new Promise((r) => setTimeout(r, n % 5));
-          assert.equal(await two!.insertMessages(convs.map((c) => message(c, n + 1)), members), convs.length);
-          await Promise.all([first, two!.foldActivity()]);
-          await one!.foldActivity();
-          assert.deepEqual(await two!.lastSeqs(convs), new Map(convs.map((c) => [c, n + 1])), `round ${n}: lastSeqs`);
-          const listed = await one!.listConversations('p', 100);
-          assert.deepEqual(listed.map((l) => l.lastSeq), convs.map(() => n + 1), `round ${n}: listed at ${listed.map((l) => `${l.conversation}=${l.lastSeq}`).join(' ')}`);
+        // Every read of the index answers 15 ms late (what it read is as of when it ran): a fold's
+        // look at the heads and its next step are then apart, and the other pod's fold runs between.
+        const find = Collection.prototype.find;
+        Collection.prototype.find = function (this: Collection, ...args: Parameters<Collection['find']>) {
+          const cursor = find.apply(this, args);
+          if (this.dbName !== db.databaseName || this.collectionName !== 'conversation_heads') return cursor;
+          const toArray = cursor.toArray.bind(cursor);
+          cursor.toArray = async () => {
+            const docs = await toArray();
+            await new Promise((r) => setTimeout(r, 15));
+            return docs;
+          };
+          return cursor;
+        } as Collection['find'];
+        try {
+          const convs = Array.from({ length: 8 }, (_, i) => `dm:p:q${i}`);
+          const members = new Map(convs.map((c) => [c, ['p', c.slice(5)]] as const));
+          const message = (c: string, seq: number) => ({ msgId: `${c}-${seq}`, conversation: c, seq, from: 'p', to: c.slice(5), body: 'b', ts: seq, clientId: `${c}-${seq}` });
+          // Each round: one pod's fold starts on seq n; 0–4 ms into it the next message is stored and
+          // the other pod's fold starts, so that two folds that read different news of the same
+          // conversations write the index at the same moment.
+          for (let n = 1; n < 60; n += 2) {
+            assert.equal(await one!.insertMessages(convs.map((c) => message(c, n)), members), convs.length);
+            const first = one!.foldActivity();
+            await new Promise((r) => setTimeout(r, n % 5));
+            assert.equal(await two!.insertMessages(convs.map((c) => message(c, n + 1)), members), convs.length);
+            await Promise.all([first, two!.foldActivity()]);
+            await one!.foldActivity();
+            assert.deepEqual(await two!.lastSeqs(convs), new Map(convs.map((c) => [c, n + 1])), `round ${n}: lastSeqs`);
+            const listed = await one!.listConversations('p', 100);
+            assert.deepEqual(listed.map((l) => l.lastSeq), convs.map(() => n + 1), `round ${n}: listed at ${listed.map((l) => `${l.conversation}=${l.lastSeq}`).join(' ')}`);
+          }
+          // Once the folds are done, one head per conversation and no activity left.
+          assert.equal(await db.collection('conversation_activity').countDocuments(), 0, 'activity left');
+          assert.equal(await db.collection('conversation_heads').countDocuments(), convs.length, 'one head per conversation');
+        } finally {
+          Collection.prototype.find = find;
         }
-        // Once the folds are done, one head per conversation and no activity left.
-        assert.equal(await db.collection('conversation_activity').countDocuments(), 0, 'activity left');
-        assert.equal(await db.collection('conversation_heads').countDocuments(), convs.length, 'one head per conversation');
       });
     });
   }

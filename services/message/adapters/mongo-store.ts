@@ -49,8 +49,8 @@ interface RosterDoc {
  * A write appends one per conversation it stored messages in (one insert for all of them); a timer
  * in each Message pod folds them into the index every second or so and deletes them. The index
  * holds one per conversation: a fold inserts a conversation's newer head and only then deletes its
- * older ones, so there are two for a moment, never none. Reads take the activity and the index
- * together.
+ * older ones, so there are two for a while (until the last of the folds running at once is done),
+ * never none. Reads take the activity and the index together.
  */
 interface SeqMark {
   _id: string;
@@ -198,36 +198,31 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   }
 
   /**
-   * Folds activity into the conversation index: reads the heads of the conversations it names,
-   * inserts each one's newer head, deletes the heads that one replaces, then deletes the activity
-   * it folded. A handful of commands whatever the number of conversations, and no update (see
-   * SeqMark). A head is deleted only by a fold that has seen a newer one of its conversation stored,
-   * so a conversation's newest head is never deleted, whatever folds run at once; a fold that dies
-   * halfway leaves the rest to the next. Returns how many activity documents it folded.
+   * Folds activity into the conversation index: inserts each conversation's head at its newest
+   * activity, then reads the heads of those conversations and deletes all but the newest of each,
+   * then deletes the activity it folded. A handful of commands whatever the number of conversations,
+   * and no update (see SeqMark). A head is deleted only by a fold that has read a newer one of its
+   * conversation, so the newest is never deleted; and of folds that run at once, the one that reads
+   * last reads every head the others inserted, so when they are done each conversation has one
+   * head. A fold that dies halfway leaves the rest to the next. Returns how many activity documents
+   * it folded.
    */
   async function fold(): Promise<number> {
     const docs = await activity.find({}).limit(FOLD_LIMIT).toArray();
     if (docs.length === 0) return 0;
-    const news = latestByConversation(docs);
-    const current: SeqMark[] = [];
-    for (const names of slices([...news.keys()])) current.push(...(await heads.find({ conversation: oneOf(names) }).toArray()));
-    const indexed = latestByConversation(current);
-    const newer: SeqMark[] = [];
-    for (const [conversation, l] of news) {
-      const head = indexed.get(conversation);
-      if (head && head.seq >= l.seq) continue;
-      newer.push({ _id: `${conversation}|${l.seq}`, conversation, seq: l.seq, lastActive: Math.max(l.lastActive, head?.lastActive ?? 0), members: l.members });
-    }
-    for (const part of slices(newer)) {
+    const news = [...latestByConversation(docs)].map(([conversation, l]): SeqMark => ({ _id: `${conversation}|${l.seq}`, conversation, seq: l.seq, lastActive: l.lastActive, members: l.members }));
+    for (const part of slices(news)) {
       try {
         await heads.insertMany(part, { ordered: false });
       } catch (err: unknown) {
-        // Inserted already by another fold of the same activity.
+        // There already: folded by another pod, or by this one before it died.
         if (!onlyDuplicateKeys(err)) throw err;
       }
     }
-    const top = latestByConversation(newer, indexed);
-    const replaced = current.filter((h) => h.seq < top.get(h.conversation)!.seq).map((h) => h._id);
+    const current: SeqMark[] = [];
+    for (const names of slices(news.map((h) => h.conversation))) current.push(...(await heads.find({ conversation: oneOf(names) }).toArray()));
+    const newest = latestByConversation(current);
+    const replaced = current.filter((h) => h.seq < newest.get(h.conversation)!.seq).map((h) => h._id);
     for (const ids of slices(replaced)) await heads.deleteMany({ _id: oneOf(ids) });
     for (const ids of slices(docs.map((d) => d._id))) await activity.deleteMany({ _id: oneOf(ids) });
     return docs.length;

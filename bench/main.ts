@@ -7,7 +7,7 @@
  * but real, FerretDB on SQLite, which FerretDB on PostgreSQL outran, and standalone, the embedded system in one process) --clients N
  * --connections N --sizes 1000,10000 --online N --group-rate N --group-reps N (group: members, online members,
  * messages/s (default 50: at 100 both systems and the receiver took this 2-core machine to 1.94–1.98
- * cores, where p99 measures the scheduler), repetitions, default 3) --out DIR --cpu-prof (e2e, group: Message and Connect write V8 CPU profiles to DIR/profiles) --env NAME=VALUE (e2e: a setting for the Switchboard processes, repeatable). Prints a live progress line and writes report.json, report.md and
+ * cores, where p99 measures the scheduler), repetitions, default 3) --out DIR --cpu-prof (e2e, group: Message and Connect write V8 CPU profiles to DIR/profiles; push: Connect) --env NAME=VALUE (e2e: a setting for the Switchboard processes, repeatable). Prints a live progress line and writes report.json, report.md and
  * SVG latency charts to --out (default bench/results/<timestamp>).
  */
 import { parseArgs } from 'node:util';
@@ -102,7 +102,7 @@ try {
           progress,
         }),
       );
-    } else if (s === 'push') results.push(await pushScenario({ clients: Number(values.clients), frames: 200, progress }));
+    } else if (s === 'push') results.push(await pushScenario({ clients: Number(values.clients), frames: 200, progress, cpuProfDir: values['cpu-prof'] ? join(out, 'profiles') : undefined }));
     else if (s === 'idle') results.push(await idleScenario({ connections: Number(values.connections), progress }));
     else if (s === 'recovery') results.push(await recoveryScenario({ progress }));
     else if (s === 'group') {

@@ -1,7 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { getJson, eventually } from '../../test/support/services.js';
-import { killAll, startConnectProcess, type ServiceProcess } from '../../test/support/processes.js';
+import { join } from 'node:path';
+import { killAll, startConnectProcess, stopGracefully, type ServiceProcess } from '../../test/support/processes.js';
 import { startFakeMessage } from '../../test/support/fake-message.js';
 import type { ScenarioResult } from '../lib/report.js';
 import { nowMs } from '../lib/stats.js';
@@ -34,12 +35,13 @@ async function measure(receiver: ChildProcess, total: number, trigger: () => voi
 }
 
 /** Scenario 2: Message pushes to N connected clients through Connect vs a bare ws server writing the same frames. */
-export async function pushScenario(o: { clients: number; frames: number; progress: (l: string) => void }): Promise<ScenarioResult> {
+export async function pushScenario(o: { clients: number; frames: number; progress: (l: string) => void; cpuProfDir?: string }): Promise<ScenarioResult> {
   const procs: ServiceProcess[] = [];
   const children: ChildProcess[] = [];
   const fake = await startFakeMessage();
   try {
-    const connect = await startConnectProcess(`127.0.0.1:${fake.port}`, { CONNECT_HANDSHAKE_RATE: '100000', CONNECT_HANDSHAKE_BURST: '100000' }, procs);
+    const profile = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, 'push-connect')}`] : [];
+    const connect = await startConnectProcess(`127.0.0.1:${fake.port}`, { CONNECT_HANDSHAKE_RATE: '100000', CONNECT_HANDSHAKE_BURST: '100000' }, procs, profile);
     await eventually('ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
     const users = Array.from({ length: o.clients }, (_, i) => `push-${i}`);
     const receiver = fork(RECEIVER, [], { execArgv: ['--import', 'tsx'] });
@@ -72,6 +74,8 @@ export async function pushScenario(o: { clients: number; frames: number; progres
     };
   } finally {
     for (const c of children) c.kill();
+    // A profile is written when the process exits by itself: stop it gracefully first.
+    if (o.cpuProfDir) await stopGracefully(procs);
     await killAll(procs);
     await fake.stop();
   }

@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getJson, eventually } from '../../test/support/services.js';
-import { join } from 'node:path';
 import { killAll, startConnectProcess, stopGracefully, type ServiceProcess } from '../../test/support/processes.js';
 import { startFakeMessage } from '../../test/support/fake-message.js';
 import type { ScenarioResult } from '../lib/report.js';

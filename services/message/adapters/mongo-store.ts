@@ -126,6 +126,9 @@ async function upToConversations(cursor: FindCursor<SeqMark>, limit: number): Pr
   return out;
 }
 
+/** The mark of a conversation at a seq (its `_id` is what makes a repeated insert a duplicate). */
+const markOf = (conversation: string, { seq, lastActive, members }: Latest): SeqMark => ({ _id: `${conversation}|${seq}`, conversation, seq, lastActive, members });
+
 /** `list` in slices of IN_SLICE. */
 function* slices<T>(list: readonly T[]): Generator<T[]> {
   for (let i = 0; i < list.length; i += IN_SLICE) yield list.slice(i, i + IN_SLICE);
@@ -189,7 +192,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       if (!prev || m.seq > prev.seq) latest.set(m.conversation, m);
     }
     if (latest.size === 0) return;
-    const docs = [...latest.values()].map((m): SeqMark => ({ _id: `${m.conversation}|${m.seq}`, conversation: m.conversation, seq: m.seq, lastActive: m.ts, members: [...(members.get(m.conversation) ?? [])] }));
+    const docs = [...latest.values()].map((m) => markOf(m.conversation, { seq: m.seq, lastActive: m.ts, members: [...(members.get(m.conversation) ?? [])] }));
     try {
       await activity.insertMany(docs, { ordered: false });
     } catch (err: unknown) {
@@ -210,7 +213,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   async function fold(): Promise<number> {
     const docs = await activity.find({}).limit(FOLD_LIMIT).toArray();
     if (docs.length === 0) return 0;
-    const news = [...latestByConversation(docs)].map(([conversation, l]): SeqMark => ({ _id: `${conversation}|${l.seq}`, conversation, seq: l.seq, lastActive: l.lastActive, members: l.members }));
+    const news = [...latestByConversation(docs)].map(([conversation, l]) => markOf(conversation, l));
     for (const part of slices(news)) {
       try {
         await heads.insertMany(part, { ordered: false });
@@ -433,18 +436,18 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     async listConversations(user, limit): Promise<ConversationSummary[]> {
       const byActivity = { lastActive: -1, _id: 1 } as const;
       const groupIds = (await memberships.find({ user, member: true }, { projection: { conversation: 1 } }).toArray()).map((g) => g.conversation);
-      const groups = groupIds.length === 0 ? undefined : oneOf(groupIds);
-      // The activity first, the indexes after it (see `latest`).
-      const all = new Map<string, Latest>();
-      const news = await Promise.all([activity.find({ members: user }).toArray(), groups ? activity.find({ conversation: groups }).toArray() : []]);
-      for (const docs of news) latestByConversation(docs, all);
-      const [direct, listedGroups, oldDirect, oldGroups] = await Promise.all([
-        upToConversations(heads.find({ members: user }).sort(byActivity), limit),
-        groups ? heads.find({ conversation: groups }).toArray() : [],
-        legacy.find({ members: user }).sort(byActivity).limit(limit).toArray(),
-        groups ? legacy.find({ _id: groups }).toArray() : [],
-      ]);
-      latestByConversation([...direct, ...listedGroups, ...[...oldDirect, ...oldGroups].map(fromLegacy)], all);
+      // Direct conversations by their users, groups by their ids; each the activity first, the
+      // indexes after it (see `latest`).
+      const direct = async (): Promise<Map<string, Latest>> => {
+        const out = latestByConversation(await activity.find({ members: user }).toArray());
+        const [indexed, old] = await Promise.all([
+          upToConversations(heads.find({ members: user }).sort(byActivity), limit),
+          legacy.find({ members: user }).sort(byActivity).limit(limit).toArray(),
+        ]);
+        return latestByConversation([...indexed, ...old.map(fromLegacy)], out);
+      };
+      const [all, groups] = await Promise.all([direct(), groupIds.length === 0 ? new Map<string, Latest>() : latest(groupIds)]);
+      for (const [c, l] of groups) all.set(c, l);
       return [...all]
         .filter(([, d]) => d.seq > 0)
         .sort(([ca, a], [cb, b]) => b.lastActive - a.lastActive || (ca < cb ? -1 : ca > cb ? 1 : 0))

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { Socket } from 'node:net';
+import WebSocket from 'ws';
+import { createWsServer, type WsServer } from '../../services/connect/transport/ws-server.js';
+import type { ClientSocket } from '../../services/connect/domain/session.js';
+import { SUBPROTOCOL } from '../../services/shared/ws-protocol.js';
+import { silentLogger } from '../../services/shared/logger.js';
+
+/** Counts the writes the server makes to the socket of the client whose local port is `port` (each is a system call). */
+function countWrites(port: () => number | undefined): { count(): number; restore(): void } {
+  const proto = Socket.prototype as unknown as Record<'_write' | '_writev', (this: Socket, ...args: unknown[]) => void>;
+  const original = { _write: proto._write, _writev: proto._writev };
+  let n = 0;
+  for (const name of ['_write', '_writev'] as const) {
+    proto[name] = function (this: Socket, ...args: unknown[]) {
+      if (this.remotePort === port()) n++;
+      return original[name].apply(this, args);
+    };
+  }
+  return {
+    count: () => n,
+    restore: () => Object.assign(proto, original),
+  };
+}
+
+describe('ws server: writes to a client', () => {
+  let server: WsServer;
+  let client: WebSocket;
+  let socket: ClientSocket;
+  let received: string[];
+  let writes: ReturnType<typeof countWrites>;
+
+  beforeEach(async () => {
+    let accepted!: (s: ClientSocket) => void;
+    const serverSide = new Promise<ClientSocket>((r) => (accepted = r));
+    server = createWsServer({
+      host: '127.0.0.1',
+      port: 0,
+      maxFrameBytes: 1 << 16,
+      heartbeatMs: 60_000,
+      authenticate: async () => 'u1',
+      logger: silentLogger(),
+      precheck: () => undefined,
+      admit: () => undefined,
+      onClient(s) {
+        accepted(s);
+        return { onFrame: () => undefined, onClose: () => undefined };
+      },
+    });
+    const port = await server.start();
+    client = new WebSocket(`ws://127.0.0.1:${port}/ws`, SUBPROTOCOL);
+    received = [];
+    client.on('message', (data) => received.push(data.toString()));
+    await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
+    socket = await serverSide;
+    writes = countWrites(() => (client as unknown as { _socket?: Socket })._socket?.localPort);
+  });
+  afterEach(async () => {
+    writes.restore();
+    client.terminate();
+    await server.stop();
+  });
+
+  const arrived = async (n: number): Promise<void> => {
+    while (received.length < n) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it('sends the frames written in one event-loop turn in one write, in order', async () => {
+    for (let i = 0; i < 100; i++) socket.send(`frame ${i}`);
+    await arrived(100);
+    assert.deepEqual(received, Array.from({ length: 100 }, (_, i) => `frame ${i}`));
+    assert.equal(writes.count(), 1, 'one write for the turn');
+  });
+
+  it('sends a lone frame in its own turn, without waiting for a later one', async () => {
+    socket.send('first');
+    await arrived(1);
+    await new Promise((r) => setTimeout(r, 20));
+    socket.send('second');
+    await arrived(2);
+    assert.deepEqual(received, ['first', 'second']);
+    assert.equal(writes.count(), 2);
+  });
+
+  it('sends the frames of a turn before a close written in the same turn', async () => {
+    const closed = new Promise<number>((r) => client.once('close', (code) => r(code)));
+    socket.send('a');
+    socket.send('b');
+    socket.close(1008, 'policy');
+    assert.equal(await closed, 1008);
+    assert.deepEqual(received, ['a', 'b']);
+  });
+
+  it('reports the frames held for the turn in bufferedAmount (the slow-consumer check sees them)', () => {
+    const before = socket.bufferedAmount;
+    socket.send('x'.repeat(1000));
+    assert.ok(socket.bufferedAmount >= before + 1000, `bufferedAmount ${socket.bufferedAmount}`);
+  });
+});

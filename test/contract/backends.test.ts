@@ -68,6 +68,26 @@ async function onOneDatabase(kind: 'sqlite' | 'postgresql', count: number, fn: (
   }
 }
 
+/**
+ * While `fn` runs, every read (`find(…).toArray()`) of `collection` in `database` goes through
+ * `around`, which gets the read to run and its filter; then `find` is itself again.
+ */
+async function aroundReads(database: string, collection: string, around: (read: () => Promise<unknown[]>, filter: unknown) => Promise<unknown[]>, fn: () => Promise<void>): Promise<void> {
+  const find = Collection.prototype.find;
+  Collection.prototype.find = function (this: Collection, ...args: Parameters<Collection['find']>) {
+    const cursor = find.apply(this, args);
+    if (this.dbName !== database || this.collectionName !== collection) return cursor;
+    const toArray = cursor.toArray.bind(cursor);
+    cursor.toArray = () => around(toArray, args[0]) as ReturnType<typeof toArray>;
+    return cursor;
+  } as Collection['find'];
+  try {
+    await fn();
+  } finally {
+    Collection.prototype.find = find;
+  }
+}
+
 describe('MongoDB store on FerretDB: the conversation activity and its index', function () {
   this.timeout(60_000);
   it('is folded into the index once and then deleted, also by two folds at once, with nothing lost', async () => {
@@ -95,19 +115,12 @@ describe('MongoDB store on FerretDB: the conversation activity and its index', f
       await onOneDatabase(kind, 2, async ([one, two], db) => {
         // Every read of the index answers 15 ms late (what it read is as of when it ran): a fold's
         // look at the heads and its next step are then apart, and the other pod's fold runs between.
-        const find = Collection.prototype.find;
-        Collection.prototype.find = function (this: Collection, ...args: Parameters<Collection['find']>) {
-          const cursor = find.apply(this, args);
-          if (this.dbName !== db.databaseName || this.collectionName !== 'conversation_heads') return cursor;
-          const toArray = cursor.toArray.bind(cursor);
-          cursor.toArray = async () => {
-            const docs = await toArray();
-            await new Promise((r) => setTimeout(r, 15));
-            return docs;
-          };
-          return cursor;
-        } as Collection['find'];
-        try {
+        const late = async (read: () => Promise<unknown[]>) => {
+          const docs = await read();
+          await new Promise((r) => setTimeout(r, 15));
+          return docs;
+        };
+        await aroundReads(db.databaseName, 'conversation_heads', late, async () => {
           const convs = Array.from({ length: 8 }, (_, i) => `dm:p:q${i}`);
           const members = new Map(convs.map((c) => [c, ['p', c.slice(5)]] as const));
           const message = (c: string, seq: number) => ({ msgId: `${c}-${seq}`, conversation: c, seq, from: 'p', to: c.slice(5), body: 'b', ts: seq, clientId: `${c}-${seq}` });
@@ -128,9 +141,7 @@ describe('MongoDB store on FerretDB: the conversation activity and its index', f
           // Once the folds are done, one head per conversation and no activity left.
           assert.equal(await db.collection('conversation_activity').countDocuments(), 0, 'activity left');
           assert.equal(await db.collection('conversation_heads').countDocuments(), convs.length, 'one head per conversation');
-        } finally {
-          Collection.prototype.find = find;
-        }
+        });
       });
     });
   }
@@ -174,39 +185,28 @@ describe('MongoDB store on FerretDB: the conversation activity and its index', f
   });
 
   it('is read so that a fold between a read\'s two looks (index, then what is not folded) hides no message', async () => {
-    const database = `fold_race_${tag()}`;
-    const store = createMongoStore({ uri: await ferretUri('postgresql'), database, logger: testLogger('mongo'), foldIntervalMs: 3_600_000 });
-    await store.start();
-    // Every read of the unfolded activity (a find with a filter; the fold's own has none) runs only
-    // after a whole fold: the worst moment for a read that looks at the index at the same time.
-    const find = Collection.prototype.find;
-    Collection.prototype.find = function (this: Collection, ...args: Parameters<Collection['find']>) {
-      const cursor = find.apply(this, args);
-      if (this.dbName !== database || this.collectionName !== 'conversation_activity' || Object.keys(args[0] ?? {}).length === 0) return cursor;
-      const toArray = cursor.toArray.bind(cursor);
-      cursor.toArray = async () => {
-        await store.foldActivity();
-        return toArray();
+    await onOneDatabase('postgresql', 1, async ([store], db) => {
+      // Every read of the unfolded activity (a find with a filter; the fold's own has none) runs only
+      // after a whole fold: the worst moment for a read that looks at the index at the same time.
+      const afterAFold = async (read: () => Promise<unknown[]>, filter: unknown) => {
+        if (Object.keys(filter ?? {}).length > 0) await store!.foldActivity();
+        return read();
       };
-      return cursor;
-    } as Collection['find'];
-    try {
-      const g = 'grp:fold';
-      const members = new Map([['dm:a:b', ['a', 'b']], [g, []]]);
-      await store.insertMessage({ msgId: 'f-g1', conversation: g, seq: 1, from: 'a', to: g, body: '', ts: 1, clientId: 'f-g1', kind: 'created', members: ['a', 'b'] }, []);
-      await store.setMembers(g, ['a', 'b'], 1);
-      await store.foldActivity();
-      for (const seq of [2, 3]) {
-        const m = (conversation: string, to: string, ts: number) => ({ msgId: `f-${conversation}-${seq}`, conversation, seq, from: 'a', to, body: 'b', ts, clientId: `f-${conversation}-${seq}` });
-        assert.equal(await store.insertMessages([m('dm:a:b', 'b', seq * 10), m(g, g, seq * 10 + 1)], members), 2);
-        assert.equal(await store.lastSeq('dm:a:b'), seq, 'lastSeq');
-        assert.deepEqual(await store.lastSeqs(['dm:a:b', g]), new Map([['dm:a:b', seq], [g, seq]]), 'lastSeqs');
-        assert.deepEqual(await store.listConversations('b', 10), [{ conversation: g, lastSeq: seq }, { conversation: 'dm:a:b', lastSeq: seq }], 'listConversations');
-      }
-    } finally {
-      Collection.prototype.find = find;
-      await store.stop();
-    }
+      await aroundReads(db.databaseName, 'conversation_activity', afterAFold, async () => {
+        const g = 'grp:fold';
+        const members = new Map([['dm:a:b', ['a', 'b']], [g, []]]);
+        await store!.insertMessage({ msgId: 'f-g1', conversation: g, seq: 1, from: 'a', to: g, body: '', ts: 1, clientId: 'f-g1', kind: 'created', members: ['a', 'b'] }, []);
+        await store!.setMembers(g, ['a', 'b'], 1);
+        await store!.foldActivity();
+        for (const seq of [2, 3]) {
+          const m = (conversation: string, to: string, ts: number) => ({ msgId: `f-${conversation}-${seq}`, conversation, seq, from: 'a', to, body: 'b', ts, clientId: `f-${conversation}-${seq}` });
+          assert.equal(await store!.insertMessages([m('dm:a:b', 'b', seq * 10), m(g, g, seq * 10 + 1)], members), 2);
+          assert.equal(await store!.lastSeq('dm:a:b'), seq, 'lastSeq');
+          assert.deepEqual(await store!.lastSeqs(['dm:a:b', g]), new Map([['dm:a:b', seq], [g, seq]]), 'lastSeqs');
+          assert.deepEqual(await store!.listConversations('b', 10), [{ conversation: g, lastSeq: seq }, { conversation: 'dm:a:b', lastSeq: seq }], 'listConversations');
+        }
+      });
+    });
   });
 });
 

@@ -1,4 +1,4 @@
-import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db, type FindCursor } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db, type Filter, type FindCursor } from 'mongodb';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import { IndexUpdateError, MEMBERSHIP_KINDS, SeqConflictError, type ConversationSummary, type MessageStore, type StoredMessage } from './store.js';
@@ -186,13 +186,9 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
    * upsert per conversation). One already there (a redelivery) is left as it is.
    */
   async function touchConversations(stored: readonly StoredMessage[], members: ReadonlyMap<string, readonly string[]>): Promise<void> {
-    const latest = new Map<string, StoredMessage>();
-    for (const m of stored) {
-      const prev = latest.get(m.conversation);
-      if (!prev || m.seq > prev.seq) latest.set(m.conversation, m);
-    }
-    if (latest.size === 0) return;
-    const docs = [...latest.values()].map((m) => markOf(m.conversation, { seq: m.seq, lastActive: m.ts, members: [...(members.get(m.conversation) ?? [])] }));
+    if (stored.length === 0) return;
+    const latest = latestByConversation(stored.map((m) => ({ conversation: m.conversation, seq: m.seq, lastActive: m.ts, members: [] })));
+    const docs = [...latest].map(([conversation, l]) => markOf(conversation, { ...l, members: [...(members.get(conversation) ?? [])] }));
     try {
       await activity.insertMany(docs, { ordered: false });
     } catch (err: unknown) {
@@ -290,9 +286,22 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
    * it, so whatever the first look misses, the second finds (both at once, a fold could land between
    * them and hide its activity from both).
    */
-  async function latest(list: readonly string[]): Promise<Map<string, Latest>> {
-    const out = latestByConversation(await activity.find({ conversation: oneOf(list) }).toArray());
-    const [indexed, old] = await Promise.all([heads.find({ conversation: oneOf(list) }).toArray(), legacy.find({ _id: oneOf(list) }).toArray()]);
+  function latest(list: readonly string[]): Promise<Map<string, Latest>> {
+    return lookUp({ conversation: oneOf(list) }, { _id: oneOf(list) });
+  }
+
+  /**
+   * What `latest` does, for the conversations the filters pick: the activity first, then the index
+   * and the legacy one. With `limit`, the index and the legacy one give their `limit` most recently
+   * active conversations (the activity is all of it: it is one second's worth).
+   */
+  async function lookUp(filter: Filter<SeqMark>, legacyFilter: Filter<LegacyConversationDoc>, limit?: number): Promise<Map<string, Latest>> {
+    const byActivity = { lastActive: -1, _id: 1 } as const;
+    const out = latestByConversation(await activity.find(filter).toArray());
+    const [indexed, old] = await Promise.all([
+      limit === undefined ? heads.find(filter).toArray() : upToConversations(heads.find(filter).sort(byActivity), limit),
+      limit === undefined ? legacy.find(legacyFilter).toArray() : legacy.find(legacyFilter).sort(byActivity).limit(limit).toArray(),
+    ]);
     return latestByConversation([...indexed, ...old.map(fromLegacy)], out);
   }
 
@@ -434,19 +443,9 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       return out;
     },
     async listConversations(user, limit): Promise<ConversationSummary[]> {
-      const byActivity = { lastActive: -1, _id: 1 } as const;
       const groupIds = (await memberships.find({ user, member: true }, { projection: { conversation: 1 } }).toArray()).map((g) => g.conversation);
-      // Direct conversations by their users, groups by their ids; each the activity first, the
-      // indexes after it (see `latest`).
-      const direct = async (): Promise<Map<string, Latest>> => {
-        const out = latestByConversation(await activity.find({ members: user }).toArray());
-        const [indexed, old] = await Promise.all([
-          upToConversations(heads.find({ members: user }).sort(byActivity), limit),
-          legacy.find({ members: user }).sort(byActivity).limit(limit).toArray(),
-        ]);
-        return latestByConversation([...indexed, ...old.map(fromLegacy)], out);
-      };
-      const [all, groups] = await Promise.all([direct(), groupIds.length === 0 ? new Map<string, Latest>() : latest(groupIds)]);
+      // Direct conversations by their users, groups by their ids.
+      const [all, groups] = await Promise.all([lookUp({ members: user }, { members: user }, limit), groupIds.length === 0 ? new Map<string, Latest>() : latest(groupIds)]);
       for (const [c, l] of groups) all.set(c, l);
       return [...all]
         .filter(([, d]) => d.seq > 0)

@@ -10,7 +10,7 @@ import type { ScenarioResult, Step } from '../lib/report.js';
 import { startSocketIoPeer } from '../lib/socketio-peer.js';
 import { formatSpread, spread, summarize } from '../lib/stats.js';
 import { bucketsIn, quantileBetween } from '../lib/histogram.js';
-import type { FloorCommand, FloorReply } from '../lib/kafka-floor-worker.js';
+import type { FloorCommand, FloorReply, FloorVia } from '../lib/kafka-floor-worker.js';
 
 /**
  * embedded: all in-process (a Message and a Connect process); standalone: the same in one process,
@@ -324,8 +324,8 @@ class FloorWorker {
     });
   }
 
-  async run(rate: number, durationMs: number, warmupMs: number): Promise<FloorRun> {
-    const r = await this.ask({ cmd: 'run', ratePerSec: rate, durationMs, warmupMs });
+  async run(rate: number, durationMs: number, warmupMs: number, via: FloorVia = 'kafkajs'): Promise<FloorRun> {
+    const r = await this.ask({ cmd: 'run', ratePerSec: rate, durationMs, warmupMs, via });
     if (r.type === 'result') return r;
     return { latencies: [], ackLatencies: [], measuredSent: 0, error: r.type === 'error' ? r.error : 'unexpected reply' };
   }
@@ -358,37 +358,43 @@ async function warmBroker(o: E2eOptions): Promise<void> {
   }
 }
 
-/** One repetition of the floor: bare kafkajs at each rate of the ladder, one worker for the repetition. */
+/** The floor's step at CPU_RATE produced through Message's log adapter instead of one bare send per message. */
+const FLOOR_VIA_LOG = 'floor through Message\'s log adapter (idempotent producer, one produce in flight, group commit)';
+
+/**
+ * One repetition of the floor: bare kafkajs at each rate of the ladder, one worker for the
+ * repetition; then one step at CPU_RATE with the same worker producing through Message's log
+ * adapter, so that send → `accepted` can be split into what the producer costs and what the rest of
+ * Switchboard does (same repetition, same broker, minutes apart at most).
+ */
 async function measureKafkaFloor(o: E2eOptions, rep: number, start: number, notes: string[]): Promise<Step[]> {
   const brokers = (await sharedRealBackends()).kafkaBrokers;
   let worker: FloorWorker | undefined;
+  const step = async (label: string, rate: number, via: FloorVia): Promise<Step> => {
+    // A worker that failed a step is replaced for the next one.
+    worker ??= await FloorWorker.open(brokers);
+    const result = await worker.run(rate, o.durationMs, o.warmupMs, via);
+    if (result.error) {
+      notes.push(`${label} failed at ${rate}/s (rep ${rep}): ${result.error.split('\n')[0]}`);
+      worker.close();
+      worker = undefined;
+    }
+    const s: Step = {
+      system: label,
+      rep,
+      offeredPerSec: rate,
+      achievedPerSec: (result.latencies.length * 1000) / o.durationMs,
+      latency: summarize(result.latencies),
+      ...(result.ackLatencies.length > 0 ? { ackLatency: summarize(result.ackLatencies) } : {}),
+      lost: result.error ? Math.max(1, result.measuredSent) : result.measuredSent - result.latencies.length,
+    };
+    o.progress(`${label} rep ${rep} @ ${rate}/s: p50 ${s.latency.p50} ms, p99 ${s.latency.p99} ms, ack p99 ${s.ackLatency?.p99 ?? '—'} ms`);
+    return s;
+  };
   try {
-    return await ladder(
-      o.rates,
-      start,
-      async (rate) => {
-        // A worker that failed a step is replaced for the next one.
-        worker ??= await FloorWorker.open(brokers);
-        const result = await worker.run(rate, o.durationMs, o.warmupMs);
-        if (result.error) {
-          notes.push(`The kafkajs floor failed at ${rate}/s (rep ${rep}): ${result.error.split('\n')[0]}`);
-          worker.close();
-          worker = undefined;
-        }
-        const step: Step = {
-          system: LABEL.floor,
-          rep,
-          offeredPerSec: rate,
-          achievedPerSec: (result.latencies.length * 1000) / o.durationMs,
-          latency: summarize(result.latencies),
-          ...(result.ackLatencies.length > 0 ? { ackLatency: summarize(result.ackLatencies) } : {}),
-          lost: result.error ? Math.max(1, result.measuredSent) : result.measuredSent - result.latencies.length,
-        };
-        o.progress(`${LABEL.floor} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms`);
-        return step;
-      },
-      o.refine,
-    );
+    const steps = await ladder(o.rates, start, (rate) => step(LABEL.floor, rate, 'kafkajs'), o.refine);
+    steps.push(await step(FLOOR_VIA_LOG, CPU_RATE, 'message-log'));
+    return steps;
   } finally {
     worker?.close();
   }
@@ -440,17 +446,27 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   /** The same at p99 ≤ 20 ms, among the steps each repetition ran. */
   const perRepTight = new Map<System, number[]>(o.systems.map((s) => [s, []]));
   const startAt = new Map<System, number>();
-  if (o.systems.some((sys) => !inProcess(sys) && sys !== 'socketio')) await warmBroker(o);
+  /** Where the scenario's time went: seconds per system over its repetitions (processes started and stopped, warm-ups and steps). */
+  const secondsOf = new Map<System | 'broker warm-up', number>();
+  if (o.systems.some((sys) => !inProcess(sys) && sys !== 'socketio')) {
+    const t0 = Date.now();
+    await warmBroker(o);
+    secondsOf.set('broker warm-up', (Date.now() - t0) / 1000);
+  }
   for (let rep = 1; rep <= o.reps; rep++) {
     for (const sys of o.systems) {
       const start = startAt.get(sys) ?? Math.max(0, o.rates.findIndex((r) => r >= FIRST_RUNG[sys]));
       o.progress(`rep ${rep}/${o.reps}: ${LABEL[sys]}`);
+      const t0 = Date.now();
       const got =
         sys === 'floor' ? await measureKafkaFloor(o, rep, start, notes) : sys === 'socketio' ? await measureSocketIo(o, rep, start) : await measureSwitchboard(sys, o, rep, start, figures);
       steps.push(...got);
-      const rate = sustained(got);
+      secondsOf.set(sys, (secondsOf.get(sys) ?? 0) + (Date.now() - t0) / 1000);
+      // The system's own ladder (the floor's repetition also has a step through Message's log adapter).
+      const own = got.filter((s) => s.system === LABEL[sys]);
+      const rate = sustained(own);
       perRep.get(sys)!.push(rate);
-      perRepTight.get(sys)!.push(sustained(got, passesTight));
+      perRepTight.get(sys)!.push(sustained(own, passesTight));
       // Later repetitions start one rung below what the first sustained, and no higher than the
       // rate at which CPU per message is compared (so every repetition measures it).
       if (rep === 1) {
@@ -478,6 +494,11 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
     const opsAt = [...o.rates].reverse().filter((r) => r <= STORE_OPS_RATE).map((rate) => ({ rate, at: steps.filter((s) => s.system === LABEL[sys] && s.offeredPerSec === rate && passes(s) && s.storeOpsPerMessage !== undefined) }));
     const ops = opsAt.find((x) => (x.rate === STORE_OPS_RATE ? x.at.length > 0 : x.at.length === o.reps));
     if (ops) figures[`${LABEL[sys]}: store operations per stored message at ${ops.rate} msg/s (target ≤ 0.05 at ${STORE_OPS_RATE}), median [range]`] = formatSpread(spread(ops.at.map((s) => s.storeOpsPerMessage!)), 3);
+    if (sys === 'real' || sys === 'real-pg') {
+      // The MongoDB stand-in's share of the machine per message (FerretDB with its PostgreSQL, or SQLite in FerretDB's own process).
+      const stand = steps.filter((s) => s.system === LABEL[sys] && s.cpuCores && s.achievedPerSec > 0).map((s) => ((s.cpuCores!.ferretdb + s.cpuCores!.postgresql) * 1000) / s.achievedPerSec);
+      if (stand.length > 0) figures[`${LABEL[sys]}: FerretDB + its storage, CPU ms per delivered message over the steps, median [range]`] = formatSpread(spread(stand), 2);
+    }
     const gen = steps.filter((s) => s.system === LABEL[sys] && s.loadgenCpu !== undefined).map((s) => s.loadgenCpu!);
     if (gen.length > 0) figures[`${LABEL[sys]}: load-gen CPU per step (cores), highest`] = Math.max(...gen);
   }
@@ -499,7 +520,22 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   if (perRep.has('floor')) {
     const floorAck = steps.filter((s) => s.system === LABEL.floor && s.offeredPerSec === CPU_RATE && s.ackLatency).map((s) => s.ackLatency!.p99);
     if (floorAck.length > 0) figures[`${LABEL.floor}: produce → acks p99 at ${CPU_RATE} msg/s (ms), median [range]`] = formatSpread(spread(floorAck), 1);
+    const ackP99At = (label: string, rep: number) => steps.find((s) => s.system === label && s.rep === rep && s.offeredPerSec === CPU_RATE)?.ackLatency?.p99;
+    const viaLog = Array.from({ length: o.reps }, (_, i) => ackP99At(FLOOR_VIA_LOG, i + 1)).filter((v): v is number => v !== undefined);
+    if (viaLog.length > 0) figures[`${FLOOR_VIA_LOG}: append → acks p99 at ${CPU_RATE} msg/s (ms), median [range]`] = formatSpread(spread(viaLog), 1);
+    // send → accepted minus the floor's produce, split at Message's log adapter alone, per repetition:
+    // what its producer costs over one bare send per message, and what the rest of the path adds.
+    for (const sys of ['kafka-redis', 'real-pg'] as const) {
+      if (!perRep.has(sys)) continue;
+      const split = Array.from({ length: o.reps }, (_, i) => [ackP99At(LABEL[sys], i + 1), ackP99At(FLOOR_VIA_LOG, i + 1), ackP99At(LABEL.floor, i + 1)] as const).filter(
+        (t): t is readonly [number, number, number] => t.every((v) => v !== undefined),
+      );
+      if (split.length === 0) continue;
+      figures[`${LABEL[sys]}: accepted p99 minus the floor's at ${CPU_RATE} msg/s, split: Message's log adapter over bare kafkajs (ms), median [range]`] = formatSpread(spread(split.map(([, l, f]) => l - f)), 1);
+      figures[`${LABEL[sys]}: accepted p99 minus the floor's at ${CPU_RATE} msg/s, split: the rest of the path over Message's log adapter alone (ms), median [range]`] = formatSpread(spread(split.map(([a, l]) => a - l)), 1);
+    }
   }
+  figures['seconds spent, by system over its repetitions (processes, warm-ups, steps)'] = [...secondsOf].map(([sys, sec]) => `${sys} ${Math.round(sec)}`).join(', ');
   // Ratios of the same repetition, then their median (and range as a figure).
   const ratio = (name: string, a: System, b: System, of = perRep): void => {
     if (!of.has(a) || !of.has(b)) return;

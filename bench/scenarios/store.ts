@@ -5,6 +5,7 @@ import { createLogger } from '../../services/shared/logger.js';
 import { ferretOn } from '../../test/support/real-backends.js';
 import type { ScenarioResult } from '../lib/report.js';
 import { formatSpread, spread } from '../lib/stats.js';
+import { cpuSnapshot } from '../lib/cpu.js';
 
 export interface StoreOptions {
   /** FerretDB backends to measure. */
@@ -27,8 +28,12 @@ const SHAPES: ReadonlyArray<{ name: string; size: number; conversations: number;
   { name: '64 messages in 1 conversation, 4 writes in flight', size: 64, conversations: 1, inFlight: 4 },
 ];
 
-/** Messages per second stored by writes of one shape during `durationMs`. */
-async function measure(store: MessageStore, shape: (typeof SHAPES)[number], durationMs: number): Promise<number> {
+/**
+ * Messages per second stored by writes of one shape during `durationMs`, and the CPU milliseconds
+ * per stored message of FerretDB with its PostgreSQL or SQLite (every process of theirs) and of
+ * this process (Message's store adapter and the MongoDB driver).
+ */
+async function measure(store: MessageStore, shape: (typeof SHAPES)[number], durationMs: number): Promise<{ rate: number; serverCpuMs: number; clientCpuMs: number }> {
   const tag = randomBytes(3).toString('hex');
   const seqs = new Map<string, number>();
   let stored = 0;
@@ -45,12 +50,17 @@ async function measure(store: MessageStore, shape: (typeof SHAPES)[number], dura
     const members = new Map(list.map((m) => [m.conversation, m.conversation.split(':').slice(1)]));
     stored += await store.insertMessages(list, members);
   };
+  const before = cpuSnapshot([process.pid], []);
   const t0 = performance.now();
   const end = t0 + durationMs;
   await Promise.all(Array.from({ length: shape.inFlight }, async (_, writer) => {
     while (performance.now() < end) await write(writer);
   }));
-  return (stored * 1000) / (performance.now() - t0);
+  const elapsed = performance.now() - t0;
+  const after = cpuSnapshot([process.pid], []);
+  const server = (c: typeof before) => c.backends.ferretdb + c.backends.postgresql;
+  const perMessage = (seconds: number) => Math.round((seconds * 1000 * 1000) / Math.max(1, stored)) / 1000;
+  return { rate: (stored * 1000) / elapsed, serverCpuMs: perMessage(server(after) - server(before)), clientCpuMs: perMessage(after.system - before.system) };
 }
 
 export async function storeScenario(o: StoreOptions): Promise<ScenarioResult> {
@@ -61,14 +71,18 @@ export async function storeScenario(o: StoreOptions): Promise<ScenarioResult> {
     const store = createMongoStore({ uri: (await ferretOn(storage)).mongodbUri, database: `bench_store_${randomBytes(3).toString('hex')}`, logger });
     await store.start();
     try {
-      const perShape = new Map<string, number[]>(SHAPES.map((s) => [s.name, []]));
+      const perShape = new Map<string, Array<Awaited<ReturnType<typeof measure>>>>(SHAPES.map((s) => [s.name, []]));
       for (let rep = 1; rep <= o.reps; rep++) {
         for (const shape of SHAPES) {
           o.progress(`store ${label} rep ${rep}/${o.reps}: ${shape.name}`);
           perShape.get(shape.name)!.push(await measure(store, shape, o.durationMs));
         }
       }
-      for (const [name, rates] of perShape) figures[`${label}: messages stored per second, writes of ${name}, median [range]`] = formatSpread(spread(rates));
+      for (const [name, runs] of perShape) {
+        figures[`${label}: messages stored per second, writes of ${name}, median [range]`] = formatSpread(spread(runs.map((r) => r.rate)));
+        figures[`${label}: CPU ms per stored message, FerretDB + its ${storage === 'postgresql' ? 'PostgreSQL' : 'SQLite'} / the store adapter's process, writes of ${name}, median [range]`] =
+          `${formatSpread(spread(runs.map((r) => r.serverCpuMs)), 3)} / ${formatSpread(spread(runs.map((r) => r.clientCpuMs)), 3)}`;
+      }
     } finally {
       await store.stop();
     }

@@ -29,7 +29,7 @@ const { values, positionals } = parseArgs({
   options: {
     rates: { type: 'string', default: '100,250,500,1000,2000,4000,8000' },
     duration: { type: 'string', default: '3' },
-    warmup: { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '0.5' },
     reps: { type: 'string', default: '3' },
     refine: { type: 'string', default: '1' },
     'cpu-prof': { type: 'boolean', default: false },

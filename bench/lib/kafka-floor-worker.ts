@@ -109,7 +109,8 @@ async function run(r: { ratePerSec: number; durationMs: number; warmupMs: number
   });
   // A produce that failed is a message lost: counted by the caller (sent minus received).
   await Promise.allSettled(inflight);
-  const until = nowMs() + 3000;
+  // The same drain as the load generators': what has not arrived 2 s after the step is lost.
+  const until = nowMs() + 2000;
   while (latencies.length < measuredSent && nowMs() < until) await new Promise((res) => setTimeout(res, 20));
   step = undefined;
   return { type: 'result', latencies, ackLatencies, measuredSent };

@@ -71,7 +71,13 @@ const TIGHT_P99_MS = 20;
 const passesTight = (s: Step): boolean => s.latency.p99 <= TIGHT_P99_MS && s.lost === 0;
 /** The bars bisected for: the embedded variant and the peer are compared at the tight one too. */
 const barsOf = (sys: System): Array<(s: Step) => boolean> => (inProcess(sys) || sys === 'socketio' ? [passes, passesTight] : [passes]);
-/** Each repetition's fresh processes run this long at the first rate before the ladder (not recorded): the JIT and the pools settle. */
+/**
+ * Each repetition's fresh processes run this long before the ladder, at the rate of its first step
+ * (not recorded): the JIT and the pools settle at the load they are first measured at. At the
+ * ladder's lowest rate instead (100 msg/s, 250 messages), a later repetition's first step at
+ * 1,000 msg/s was the worst step of its ladder on Kafka + Redis in both runs that showed it
+ * (Message at 0.79–0.85 of a core against 0.58–0.66 at 2,000 msg/s a few steps later).
+ */
 const WARMUP_MS = 2500;
 /** The Kafka broker's warm-up before the first repetition (not recorded). */
 const BROKER_WARMUP_MS = 8000;
@@ -163,7 +169,7 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
     let steps: Step[];
     try {
       // Warm-up (not recorded): the JIT, connection pools and the consumer group settle.
-      await load.step(LABEL[sys], `${sys}-warm`, o.rates[0]!, WARMUP_MS, 500, o.progress, pids);
+      await load.step(LABEL[sys], `${sys}-warm`, o.rates[start]!, WARMUP_MS, 500, o.progress, pids);
       steps = await ladder(
         o.rates,
         start,
@@ -406,7 +412,7 @@ async function measureSocketIo(o: E2eOptions, rep: number, start: number): Promi
   try {
     const load = await LoadGenerator.start(peer.urls[0], o.pairs, o.workers, `sio-${randomBytes(2).toString('hex')}`, { recipientUrl: peer.urls[1], protocol: 'socket.io' });
     try {
-      await load.step(LABEL.socketio, 'sio-warm', o.rates[0]!, WARMUP_MS, 500, o.progress, peer.pids);
+      await load.step(LABEL.socketio, 'sio-warm', o.rates[start]!, WARMUP_MS, 500, o.progress, peer.pids);
       return await ladder(o.rates, start, async (rate) => {
         const step = await load.step(LABEL.socketio, `sio-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, peer.pids);
         o.progress(`${LABEL.socketio} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms`);
@@ -564,7 +570,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   return {
     name: 'End-to-end 1:1 messaging',
     description:
-      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a ' + (WARMUP_MS + 500) / 1000 + ' s warm-up, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
+      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a ' + (WARMUP_MS + 500) / 1000 + ' s warm-up at the rate of its first step, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
     settings: {
       pairs: o.pairs,
       workers: o.workers,

@@ -72,13 +72,47 @@ const passesTight = (s: Step): boolean => s.latency.p99 <= TIGHT_P99_MS && s.los
 /** The bars bisected for: the embedded variant and the peer are compared at the tight one too. */
 const barsOf = (sys: System): Array<(s: Step) => boolean> => (inProcess(sys) || sys === 'socketio' ? [passes, passesTight] : [passes]);
 /**
- * Each repetition's fresh processes run this long before the ladder, at the rate of its first step
- * (not recorded): the JIT and the pools settle at the load they are first measured at. At the
- * ladder's lowest rate instead (100 msg/s, 250 messages), a later repetition's first step at
- * 1,000 msg/s was the worst step of its ladder on Kafka + Redis in both runs that showed it
- * (Message at 0.79–0.85 of a core against 0.58–0.66 at 2,000 msg/s a few steps later).
+ * Each repetition's fresh processes warm up before the ladder (not recorded), at the rate of its
+ * first step, in slices of WARMUP_SLICE_MS, until the CPU their processes spend per message stops
+ * falling (a slice within WARMUP_SETTLED of the one before) or WARMUP_MAX_SLICES have run: the
+ * JIT, the heap and the pools settle at the load they are first measured at. At the ladder's
+ * lowest rate for a fixed 2.5 s instead (100 msg/s, 250 messages), a later repetition's first step
+ * at 1,000 msg/s was the worst step of its ladder on Kafka + Redis in both runs that showed it
+ * (Message at 0.79–0.85 of a core against 0.58–0.66 at 2,000 msg/s a few steps later); and
+ * Message on FerretDB spends 0.63–0.80 of a core at 250 msg/s in its first 5–10 s of load and
+ * 0.25–0.48 after 20–40 s.
  */
-const WARMUP_MS = 2500;
+const WARMUP_SLICE_MS = 1250;
+const WARMUP_MAX_SLICES = 12;
+const WARMUP_SETTLED = 0.9;
+
+/**
+ * Whether a warm-up has run long enough, given the CPU milliseconds per message of its slices so
+ * far: at least two slices, and the last one no longer below WARMUP_SETTLED of the one before
+ * (or the most slices allowed).
+ */
+export function warmedUp(cpuMsPerMessage: readonly number[], maxSlices = WARMUP_MAX_SLICES): boolean {
+  const n = cpuMsPerMessage.length;
+  if (n >= maxSlices) return true;
+  // A slice with no figure (NaN: nothing delivered) is never settled, nor the one after it.
+  return n >= 2 && cpuMsPerMessage[n - 1]! >= cpuMsPerMessage[n - 2]! * WARMUP_SETTLED;
+}
+
+/** Runs the warm-up slices of a repetition's fresh processes; returns the CPU ms per message of each. */
+async function warmUp(load: LoadGenerator, label: string, tag: string, rate: number, o: E2eOptions, pids: number[]): Promise<number[]> {
+  const trail: number[] = [];
+  while (!warmedUp(trail)) {
+    const slice = await load.step(label, `${tag}-warm${trail.length}`, rate, WARMUP_SLICE_MS, trail.length === 0 ? 500 : 0, o.progress, pids);
+    trail.push(slice.cpuMsPerMessage ?? NaN);
+  }
+  return trail;
+}
+
+/** How a repetition's warm-up went, as a figure: seconds and the CPU ms per message of its slices. */
+function warmUpFigure(figures: Record<string, number | string>, label: string, rep: number, rate: number, trail: readonly number[]): void {
+  figures[`${label}: warm-up, rep ${rep}, at ${rate} msg/s: seconds; CPU ms per message of each slice`] =
+    `${(0.5 + (trail.length * WARMUP_SLICE_MS) / 1000).toFixed(2)}; ${trail.map((v) => (Number.isFinite(v) ? v.toFixed(2) : '—')).join(', ')}`;
+}
 /** The Kafka broker's warm-up before the first repetition (not recorded). */
 const BROKER_WARMUP_MS = 8000;
 /** The rate at which CPU per message is compared (same workload for every system). */
@@ -169,7 +203,7 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
     let steps: Step[];
     try {
       // Warm-up (not recorded): the JIT, connection pools and the consumer group settle.
-      await load.step(LABEL[sys], `${sys}-warm`, o.rates[start]!, WARMUP_MS, 500, o.progress, pids);
+      warmUpFigure(figures, LABEL[sys], rep, o.rates[start]!, await warmUp(load, LABEL[sys], sys, o.rates[start]!, o, pids));
       steps = await ladder(
         o.rates,
         start,
@@ -407,12 +441,12 @@ async function measureKafkaFloor(o: E2eOptions, rep: number, start: number, note
 }
 
 /** One repetition of the peer: two fresh Socket.IO processes, senders on one, recipients on the other. */
-async function measureSocketIo(o: E2eOptions, rep: number, start: number): Promise<Step[]> {
+async function measureSocketIo(o: E2eOptions, rep: number, start: number, figures: Record<string, number | string>): Promise<Step[]> {
   const peer = await startSocketIoPeer((await sharedRealBackends()).redisUrl);
   try {
     const load = await LoadGenerator.start(peer.urls[0], o.pairs, o.workers, `sio-${randomBytes(2).toString('hex')}`, { recipientUrl: peer.urls[1], protocol: 'socket.io' });
     try {
-      await load.step(LABEL.socketio, 'sio-warm', o.rates[start]!, WARMUP_MS, 500, o.progress, peer.pids);
+      warmUpFigure(figures, LABEL.socketio, rep, o.rates[start]!, await warmUp(load, LABEL.socketio, 'sio', o.rates[start]!, o, peer.pids));
       return await ladder(o.rates, start, async (rate) => {
         const step = await load.step(LABEL.socketio, `sio-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, peer.pids);
         o.progress(`${LABEL.socketio} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms`);
@@ -465,7 +499,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
       o.progress(`rep ${rep}/${o.reps}: ${LABEL[sys]}`);
       const t0 = Date.now();
       const got =
-        sys === 'floor' ? await measureKafkaFloor(o, rep, start, notes) : sys === 'socketio' ? await measureSocketIo(o, rep, start) : await measureSwitchboard(sys, o, rep, start, figures);
+        sys === 'floor' ? await measureKafkaFloor(o, rep, start, notes) : sys === 'socketio' ? await measureSocketIo(o, rep, start, figures) : await measureSwitchboard(sys, o, rep, start, figures);
       steps.push(...got);
       secondsOf.set(sys, (secondsOf.get(sys) ?? 0) + (Date.now() - t0) / 1000);
       // The system's own ladder (the floor's repetition also has a step through Message's log adapter).
@@ -474,11 +508,14 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
       perRep.get(sys)!.push(rate);
       perRepTight.get(sys)!.push(sustained(own, passesTight));
       // Later repetitions start one rung below what the first sustained, and no higher than the
-      // rate at which CPU per message is compared (so every repetition measures it).
+      // rate at which CPU per message and send → accepted are compared (so every repetition
+      // measures it; the floor too, whose produce p99 there is the other side of the latter: a
+      // floor that sustained 3,000 msg/s once started its later repetitions at 2,000 and left
+      // one repetition of three to compare).
       if (rep === 1) {
         const below = Math.max(0, o.rates.findIndex((r) => r >= rate) - 1);
         const cpuRung = o.rates.indexOf(CPU_RATE);
-        startAt.set(sys, sys !== 'floor' && cpuRung >= 0 && rate >= CPU_RATE ? Math.min(below, cpuRung) : below);
+        startAt.set(sys, cpuRung >= 0 && rate >= CPU_RATE ? Math.min(below, cpuRung) : below);
       }
     }
   }
@@ -570,7 +607,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   return {
     name: 'End-to-end 1:1 messaging',
     description:
-      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a ' + (WARMUP_MS + 500) / 1000 + ' s warm-up at the rate of its first step, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
+      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a warm-up at the rate of its first step until their CPU per message stops falling, ' + (0.5 + (2 * WARMUP_SLICE_MS) / 1000) + '–' + (0.5 + (WARMUP_MAX_SLICES * WARMUP_SLICE_MS) / 1000) + ' s, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
     settings: {
       pairs: o.pairs,
       workers: o.workers,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { backendOps, ladder } from '../../bench/scenarios/e2e.js';
+import { backendOps, ladder, warmedUp } from '../../bench/scenarios/e2e.js';
 import type { Step } from '../../bench/lib/report.js';
 import { formatSpread, spread, summarize } from '../../bench/lib/stats.js';
 import { bucketsIn, quantileBetween } from '../../bench/lib/histogram.js';
@@ -25,6 +25,23 @@ describe('bench: figures', () => {
       ['b', 1000, 0, 3, 12, 0.67, 1],
       ['b', 1000, 0.1, 1, 150, 0, 0],
     ]);
+  });
+
+  it('warms fresh processes up until their CPU per message stops falling, two slices at least and no more than the most allowed', () => {
+    assert.equal(warmedUp([]), false);
+    assert.equal(warmedUp([2.0]), false);
+    // Still falling by more than a tenth: another slice.
+    assert.equal(warmedUp([2.0, 1.5]), false);
+    assert.equal(warmedUp([2.0, 1.5, 1.2]), false);
+    // Within a tenth of the slice before, or higher: settled.
+    assert.equal(warmedUp([2.0, 1.5, 1.4]), true);
+    assert.equal(warmedUp([1.0, 1.1]), true);
+    // A slice that delivered nothing has no figure: not settled on its account.
+    assert.equal(warmedUp([1.0, NaN]), false);
+    assert.equal(warmedUp([NaN, 1.0]), false);
+    // Never more than the most slices allowed, settled or not.
+    assert.equal(warmedUp([8, 4, 2], 3), true);
+    assert.equal(warmedUp([8, 4], 3), false);
   });
 
   it('sends each message of the open-loop schedule at its intended time, not one interval later, and no more than the run holds', () => {

@@ -27,6 +27,8 @@ export type System = (typeof SYSTEMS)[number];
  * (`--systems embedded,standalone,socketio`).
  */
 export const DEFAULT_SYSTEMS: readonly System[] = SYSTEMS.filter((s) => s !== 'real' && s !== 'standalone');
+/** The Switchboard variants on Kafka, whose send → `accepted` is compared with the floor's produce. */
+const ON_KAFKA = ['kafka-redis', 'real', 'real-pg'] as const;
 /** The variants whose backends are all in-process (no broker, no store server). */
 const inProcess = (sys: System): boolean => sys === 'embedded' || sys === 'standalone';
 
@@ -98,18 +100,16 @@ export function warmedUp(cpuMsPerMessage: readonly number[], maxSlices = WARMUP_
   return n >= 2 && cpuMsPerMessage[n - 1]! >= cpuMsPerMessage[n - 2]! * WARMUP_SETTLED;
 }
 
-/** Runs the warm-up slices of a repetition's fresh processes; returns the CPU ms per message of each. */
-async function warmUp(load: LoadGenerator, label: string, tag: string, rate: number, o: E2eOptions, pids: number[]): Promise<number[]> {
+/**
+ * Runs the warm-up slices of a repetition's fresh processes and records how it went as a figure:
+ * its seconds and the CPU ms per message of each slice.
+ */
+async function warmUp(load: LoadGenerator, label: string, tag: string, rep: number, rate: number, o: E2eOptions, pids: number[], figures: Record<string, number | string>): Promise<void> {
   const trail: number[] = [];
   while (!warmedUp(trail)) {
     const slice = await load.step(label, `${tag}-warm${trail.length}`, rate, WARMUP_SLICE_MS, trail.length === 0 ? 500 : 0, o.progress, pids);
     trail.push(slice.cpuMsPerMessage ?? NaN);
   }
-  return trail;
-}
-
-/** How a repetition's warm-up went, as a figure: seconds and the CPU ms per message of its slices. */
-function warmUpFigure(figures: Record<string, number | string>, label: string, rep: number, rate: number, trail: readonly number[]): void {
   figures[`${label}: warm-up, rep ${rep}, at ${rate} msg/s: seconds; CPU ms per message of each slice`] =
     `${(0.5 + (trail.length * WARMUP_SLICE_MS) / 1000).toFixed(2)}; ${trail.map((v) => (Number.isFinite(v) ? v.toFixed(2) : '—')).join(', ')}`;
 }
@@ -203,7 +203,7 @@ async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o:
     let steps: Step[];
     try {
       // Warm-up (not recorded): the JIT, connection pools and the consumer group settle.
-      warmUpFigure(figures, LABEL[sys], rep, o.rates[start]!, await warmUp(load, LABEL[sys], sys, o.rates[start]!, o, pids));
+      await warmUp(load, LABEL[sys], sys, rep, o.rates[start]!, o, pids, figures);
       steps = await ladder(
         o.rates,
         start,
@@ -446,7 +446,7 @@ async function measureSocketIo(o: E2eOptions, rep: number, start: number, figure
   try {
     const load = await LoadGenerator.start(peer.urls[0], o.pairs, o.workers, `sio-${randomBytes(2).toString('hex')}`, { recipientUrl: peer.urls[1], protocol: 'socket.io' });
     try {
-      warmUpFigure(figures, LABEL.socketio, rep, o.rates[start]!, await warmUp(load, LABEL.socketio, 'sio', o.rates[start]!, o, peer.pids));
+      await warmUp(load, LABEL.socketio, 'sio', rep, o.rates[start]!, o, peer.pids, figures);
       return await ladder(o.rates, start, async (rate) => {
         const step = await load.step(LABEL.socketio, `sio-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, peer.pids);
         o.progress(`${LABEL.socketio} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms`);
@@ -546,7 +546,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
     if (gen.length > 0) figures[`${LABEL[sys]}: load-gen CPU per step (cores), highest`] = Math.max(...gen);
   }
   // send → accepted against the floor's produce → acks, same rate and repetition (Kafka variants).
-  for (const sys of ['kafka-redis', 'real', 'real-pg'] as const) {
+  for (const sys of ON_KAFKA) {
     if (!perRep.has(sys) || !perRep.has('floor')) continue;
     const ackP99 = (label: string, rep: number, rate: number) => steps.find((s) => s.system === label && s.rep === rep && s.offeredPerSec === rate)?.ackLatency?.p99;
     for (const rate of [CPU_RATE, ...o.rates.filter((r) => r < CPU_RATE).reverse()]) {
@@ -568,7 +568,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
     if (viaLog.length > 0) figures[`${FLOOR_VIA_LOG}: append → acks p99 at ${CPU_RATE} msg/s (ms), median [range]`] = formatSpread(spread(viaLog), 1);
     // send → accepted minus the floor's produce, split at Message's log adapter alone, per repetition:
     // what its producer costs over one bare send per message, and what the rest of the path adds.
-    for (const sys of ['kafka-redis', 'real-pg'] as const) {
+    for (const sys of ON_KAFKA) {
       if (!perRep.has(sys)) continue;
       const split = Array.from({ length: o.reps }, (_, i) => [ackP99At(LABEL[sys], i + 1), ackP99At(FLOOR_VIA_LOG, i + 1), ackP99At(LABEL.floor, i + 1)] as const).filter(
         (t): t is readonly [number, number, number] => t.every((v) => v !== undefined),

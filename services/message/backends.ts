@@ -7,7 +7,6 @@ import { createEmbeddedLog } from './adapters/embedded-log.js';
 import { createEmbeddedStore } from './adapters/embedded-store.js';
 import { createEmbeddedPresence } from './adapters/embedded-presence.js';
 import { createKafkaLog } from './adapters/kafka-log.js';
-import { createKafkaLogOnThread } from './adapters/kafka-log-thread.js';
 import { createMongoStore } from './adapters/mongo-store.js';
 import { createRedisPresence } from './adapters/redis-presence.js';
 
@@ -24,7 +23,12 @@ export function createBackends(config: MessageConfig, logger: Logger): Backends 
   const { kafkaBrokers, mongodbUri, redisUrl } = config.backends;
   const embedded: string[] = [];
   const log = kafkaBrokers
-    ? kafkaLog(config, kafkaBrokers, logger.child({ backend: 'kafka' }))
+    ? createKafkaLog({
+        brokers: kafkaBrokers,
+        ...config.kafka,
+        maxBatch: 100,
+        logger: logger.child({ backend: 'kafka' }),
+      })
     : (embedded.push('log'), createEmbeddedLog({ partitions: config.embeddedLogPartitions, logger: logger.child({ backend: 'log' }) }));
   const store = mongodbUri
     ? createMongoStore({ uri: mongodbUri, database: config.mongodbDatabase, logger: logger.child({ backend: 'mongodb' }) })
@@ -33,11 +37,4 @@ export function createBackends(config: MessageConfig, logger: Logger): Backends 
     ? createRedisPresence({ url: redisUrl, keyPrefix: config.redisKeyPrefix, logger: logger.child({ backend: 'redis' }) })
     : (embedded.push('presence'), createEmbeddedPresence());
   return { log, store, presence, embedded };
-}
-
-/** The log on Kafka, its client on a thread of its own unless KAFKA_CLIENT_THREAD=false. */
-function kafkaLog(config: MessageConfig, brokers: string[], logger: Logger): MessageLog {
-  const { clientThread, ...kafka } = config.kafka;
-  const options = { brokers, ...kafka, maxBatch: 100, logger };
-  return clientThread ? createKafkaLogOnThread({ ...options, threadLog: { name: 'message', level: config.logLevel, format: config.logFormat } }) : createKafkaLog(options);
 }

@@ -24,7 +24,6 @@ const schema = z.object({
   // At most half the consumer's session timeout (10 s): it heartbeats between fetches.
   KAFKA_FETCH_IDLE_WAIT: setting.duration('500ms', 0, 5000),
   KAFKA_COMMIT_INTERVAL: setting.duration('200ms', 0),
-  KAFKA_CLIENT_THREAD: setting.bool(true),
   MONGODB_DATABASE: setting.text('switchboard'),
   REDIS_KEY_PREFIX: setting.text('switchboard:'),
   BACKEND_RETRY_MAX: setting.duration('10s', 100),
@@ -55,7 +54,7 @@ export interface MessageConfig {
   httpPort: number;
   instanceId: string;
   backends: { kafkaBrokers?: string[]; mongodbUri?: string; redisUrl?: string };
-  kafka: { topic: string; groupId: string; clientId: string; partitions: number; replicationFactor: number; minInsyncReplicas: number; appendTimeoutMs: number; fetchMaxWaitMs: number; fetchMinBytes: number; fetchIdleWaitMs: number; commitIntervalMs: number; clientThread: boolean };
+  kafka: { topic: string; groupId: string; clientId: string; partitions: number; replicationFactor: number; minInsyncReplicas: number; appendTimeoutMs: number; fetchMaxWaitMs: number; fetchMinBytes: number; fetchIdleWaitMs: number; commitIntervalMs: number };
   mongodbDatabase: string;
   redisKeyPrefix: string;
   /** Shared secret every Connect call must carry (Authorization: Bearer …); unset = not checked. */
@@ -112,7 +111,6 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
       fetchMinBytes: s.KAFKA_FETCH_MIN_BYTES,
       fetchIdleWaitMs: s.KAFKA_FETCH_IDLE_WAIT,
       commitIntervalMs: s.KAFKA_COMMIT_INTERVAL,
-      clientThread: s.KAFKA_CLIENT_THREAD,
     }),
     mongodbDatabase: s.MONGODB_DATABASE,
     redisKeyPrefix: s.REDIS_KEY_PREFIX,

@@ -7,7 +7,6 @@ import { Collection, MongoClient, type Db } from 'mongodb';
 import { createMongoStore, type MongoMessageStore } from '../../services/message/adapters/mongo-store.js';
 import { createRedisPresence } from '../../services/message/adapters/redis-presence.js';
 import { createKafkaLog } from '../../services/message/adapters/kafka-log.js';
-import { createKafkaLogOnThread } from '../../services/message/adapters/kafka-log-thread.js';
 import type { MessageLog } from '../../services/message/adapters/log.js';
 import { ferretOn, sharedRealBackends } from '../support/real-backends.js';
 import { testLogger } from '../support/services.js';
@@ -250,33 +249,28 @@ logContract('embedded', async () => {
   };
 });
 
-/** One topic and group per contract suite, on the run's Kafka. */
-const kafkaLogOptions = async () => {
+logContract('Kafka', async () => {
   const env = await sharedRealBackends();
   const t = tag();
   return {
-    brokers: env.kafkaBrokers.split(','),
-    clientId: `contract-${t}`,
-    topic: `contract.${t}`,
-    groupId: `contract-${t}`,
-    partitions: 3,
-    replicationFactor: 1,
-    minInsyncReplicas: 1,
-    appendTimeoutMs: 10_000,
-    fetchMaxWaitMs: 15,
-    fetchMinBytes: 8192,
-    fetchIdleWaitMs: 500,
-    commitIntervalMs: 200,
-    maxBatch: 100,
-    logger: testLogger('kafka'),
+    async open() {
+      return createKafkaLog({
+        brokers: env.kafkaBrokers.split(','),
+        clientId: `contract-${t}`,
+        topic: `contract.${t}`,
+        groupId: `contract-${t}`,
+        partitions: 3,
+        replicationFactor: 1,
+        minInsyncReplicas: 1,
+        appendTimeoutMs: 10_000,
+        fetchMaxWaitMs: 15,
+        fetchMinBytes: 8192,
+        fetchIdleWaitMs: 500,
+        commitIntervalMs: 200,
+        maxBatch: 100,
+        logger: testLogger('kafka'),
+      });
+    },
+    close: async () => undefined,
   };
-};
-logContract('Kafka', async () => {
-  const options = await kafkaLogOptions();
-  return { open: async () => createKafkaLog(options), close: async () => undefined };
-});
-// What Message runs by default (KAFKA_CLIENT_THREAD): the same log with kafkajs on a thread of its own.
-logContract('Kafka, client on its own thread', async () => {
-  const options = await kafkaLogOptions();
-  return { open: async () => createKafkaLogOnThread({ ...options, threadLog: { name: 'contract', level: 'silent', format: 'json' } }), close: async () => undefined };
 });

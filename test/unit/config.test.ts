@@ -61,12 +61,6 @@ describe('configuration', () => {
     assert.throws(() => loadMessageConfig({ KAFKA_COMMIT_INTERVAL: 'soon' }), (e: unknown) => e instanceof ConfigError && e.message.includes('KAFKA_COMMIT_INTERVAL'));
   });
 
-  it('runs the Kafka client on a thread of its own unless KAFKA_CLIENT_THREAD is false, and refuses a value that is not a boolean', () => {
-    assert.equal(loadMessageConfig({}).kafka.clientThread, true);
-    assert.equal(loadMessageConfig({ KAFKA_CLIENT_THREAD: 'false' }).kafka.clientThread, false);
-    assert.throws(() => loadMessageConfig({ KAFKA_CLIENT_THREAD: 'sometimes' }), (e: unknown) => e instanceof ConfigError && e.message.includes('KAFKA_CLIENT_THREAD'));
-  });
-
   it('refuses JWT mode without a key, short secrets and bad discovery', () => {
     assert.throws(() => loadConnectConfig({}), /AUTH_JWT_SECRET or AUTH_JWKS_URL is required/);
     assert.throws(() => loadConnectConfig({ AUTH_JWT_SECRET: 'short' }), /at least 32 bytes/);

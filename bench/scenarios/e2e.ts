@@ -29,6 +29,12 @@ export type System = (typeof SYSTEMS)[number];
 export const DEFAULT_SYSTEMS: readonly System[] = SYSTEMS.filter((s) => s !== 'real' && s !== 'standalone');
 /** The Switchboard variants on Kafka, whose send → `accepted` is compared with the floor's produce. */
 const ON_KAFKA = ['kafka-redis', 'real', 'real-pg'] as const;
+/**
+ * Measured side by side (pairedLadder), step by step at the same rates: the peer and the embedded
+ * variants held to its rate at p99 ≤ 20 ms, whose comparison a burst of steal in one system's
+ * minutes and not the other's decided when each ran its ladder on its own.
+ */
+const SIDE_BY_SIDE: readonly System[] = ['embedded', 'standalone', 'socketio'];
 /** The variants whose backends are all in-process (no broker, no store server). */
 const inProcess = (sys: System): boolean => sys === 'embedded' || sys === 'standalone';
 
@@ -130,24 +136,55 @@ const STORE_OPS_RATE = 2000;
  * target is set at.
  */
 export async function ladder(rates: number[], start: number, run: (rate: number) => Promise<Step>, refine = 0, bars: ReadonlyArray<(s: Step) => boolean> = [passes]): Promise<Step[]> {
-  const steps: Step[] = [];
-  let i = start;
-  const first = await run(rates[i]!);
-  steps.push(first);
-  const dir = passes(first) ? 1 : -1;
-  for (i += dir; i >= 0 && i < rates.length; i += dir) {
-    const s = await run(rates[i]!);
-    steps.push(s);
-    if (passes(s) !== (dir === 1)) break;
+  return (await pairedLadder(rates, start, [run], refine, bars))[0]!;
+}
+
+/**
+ * The ladder of several systems measured side by side: every rate offered runs each system's
+ * step, back to back, in an order that alternates from rate to rate, so that whatever else the
+ * machine does meanwhile (another tenant's steal comes in bursts of a minute or so) meets them
+ * alike and their comparison at each rate is a pair. Climbs from `start` while any of them passes
+ * the bar, and descends from it until each has passed it somewhere; then bisects for each system
+ * and bar as `ladder` does, every bisection step again run by all. Returns each system's steps, in
+ * the order of `runs`.
+ */
+export async function pairedLadder(
+  rates: number[],
+  start: number,
+  runs: ReadonlyArray<(rate: number) => Promise<Step>>,
+  refine = 0,
+  bars: ReadonlyArray<(s: Step) => boolean> = [passes],
+): Promise<Step[][]> {
+  const steps: Step[][] = runs.map(() => []);
+  let reversed = false;
+  const runAll = async (rate: number): Promise<Step[]> => {
+    const order = runs.map((_, i) => i);
+    if (reversed) order.reverse();
+    reversed = !reversed;
+    const got: Step[] = [];
+    for (const i of order) steps[i]!.push((got[i] = await runs[i]!(rate)));
+    return got;
+  };
+  const first = await runAll(rates[start]!);
+  if (first.some(passes)) {
+    for (let i = start + 1; i < rates.length; i++) if (!(await runAll(rates[i]!)).some(passes)) break;
+  }
+  if (!first.every(passes)) {
+    for (let i = start - 1; i >= 0; i--) {
+      await runAll(rates[i]!);
+      if (steps.every((own) => own.some(passes))) break;
+    }
   }
   for (const bar of bars) {
-    for (let k = 0; k < refine; k++) {
-      const lo = Math.max(0, ...steps.filter(bar).map((s) => s.offeredPerSec));
-      const hi = Math.min(...steps.filter((s) => !bar(s) && s.offeredPerSec > lo).map((s) => s.offeredPerSec));
-      if (lo === 0 || !Number.isFinite(hi) || hi / lo <= 1.3) break;
-      const mid = Math.round((lo + hi) / 2 / 50) * 50;
-      if (mid <= lo || mid >= hi) break;
-      steps.push(await run(mid));
+    for (const own of steps) {
+      for (let k = 0; k < refine; k++) {
+        const lo = Math.max(0, ...own.filter(bar).map((s) => s.offeredPerSec));
+        const hi = Math.min(...own.filter((s) => !bar(s) && s.offeredPerSec > lo).map((s) => s.offeredPerSec));
+        if (lo === 0 || !Number.isFinite(hi) || hi / lo <= 1.3) break;
+        const mid = Math.round((lo + hi) / 2 / 50) * 50;
+        if (mid <= lo || mid >= hi) break;
+        await runAll(mid);
+      }
     }
   }
   return steps;
@@ -194,73 +231,84 @@ async function startStandalone(o: E2eOptions, procs: ServiceProcess[], profile: 
   };
 }
 
-/** One repetition of one Switchboard variant: fresh Message and Connect processes, a warm-up, the ladder. */
-async function measureSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2eOptions, rep: number, start: number, figures: Record<string, number | string>): Promise<Step[]> {
+/** A system's fresh processes and load generator for one repetition, ready to warm up and to run steps. */
+interface Runner {
+  sys: System;
+  /** The warm-up before its first step (not recorded; its figure is). */
+  warm(rate: number): Promise<void>;
+  step(rate: number): Promise<Step>;
+  /** Stops the load generator and the processes (recording what is read at the end). */
+  close(): Promise<void>;
+}
+
+/** One repetition's fresh Message and Connect processes of a Switchboard variant. */
+async function openSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2eOptions, rep: number, figures: Record<string, number | string>): Promise<Runner> {
   const procs: ServiceProcess[] = [];
+  const profile = (service: string): string[] => (o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}`] : []);
+  let started: Awaited<ReturnType<typeof startSwitchboard>>;
   try {
-    const profile = (service: string): string[] => (o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}`] : []);
-    const { message, connect, pids, load } = await startSwitchboard(sys, o, procs, profile);
-    let steps: Step[];
-    try {
-      // Warm-up (not recorded): the JIT, connection pools and the consumer group settle.
-      await warmUp(load, LABEL[sys], sys, rep, o.rates[start]!, o, pids, figures);
-      steps = await ladder(
-        o.rates,
-        start,
-        async (rate) => {
-          const before = await counters(connect.admin, message.admin);
-          const step: Step = { ...(await load.step(LABEL[sys], `${sys}-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, pids)), rep };
-          const after = await counters(connect.admin, message.admin);
-          // Store operations per message stored during this step (the target is set at 2,000 msg/s).
-          const stored = after.stored - before.stored;
-          const storeCalls = (c: Counters) => Object.entries(c.backend).reduce((n, [op, t]) => n + (op.startsWith('store.') ? t.count : 0), 0);
-          if (stored > 0) step.storeOpsPerMessage = Math.round(((storeCalls(after) - storeCalls(before)) / stored) * 1000) / 1000;
-          if (stored > 0 && !inProcess(sys)) step.producesPerMessage = Math.round(((after.produces - before.produces) / stored) * 1000) / 1000;
-          if (!inProcess(sys)) step.fetchesPerSecond = Math.round(((after.fetches - before.fetches) / (after.at - before.at)) * 1000);
-          const p99 = (text: (c: Counters) => string, name: string, labels: Record<string, string> = {}) =>
-            Math.round(quantileBetween(bucketsIn(text(before), name, labels), bucketsIn(text(after), name, labels), 0.99) * 1000 * 10) / 10;
-          step.deliveryHops = {
-            stored: p99((c) => c.messageText, 'switchboard_message_store_latency_seconds'),
-            storeWrite: p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'store', op: 'insertMessages', result: 'ok' }),
-            lookup: p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'presence', op: 'lookup', result: 'ok' }),
-            pushed: p99((c) => c.connectText, 'switchboard_delivery_latency_seconds'),
-          };
-          if (rate === CPU_RATE && step.ackLatency) {
-            // Where send → accepted went at this step, mean and p99: the gateway's call to Message and
-            // back, and within it the log append; the rest is the client ↔ gateway WebSocket hop.
-            const mean = (a: Totals | undefined, b: Totals | undefined) =>
-              a && a.count > (b?.count ?? 0) ? Math.round(((a.sum - (b?.sum ?? 0)) / (a.count - (b?.count ?? 0))) * 1000 * 100) / 100 : NaN;
-            figures[`${LABEL[sys]}: send → accepted at ${rate} msg/s, rep ${rep} (mean ms): at the client / gateway → Message → gateway / log append`] =
-              `${step.ackLatency.mean} / ${mean(after.connect, before.connect)} / ${mean(after.backend['log.append'], before.backend['log.append'])}`;
-            figures[`${LABEL[sys]}: send → accepted at ${rate} msg/s, rep ${rep} (p99 ms): at the client / gateway → Message → gateway / log append`] =
-              `${step.ackLatency.p99} / ${p99((c) => c.connectText, 'switchboard_connect_send_seconds')} / ${p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'log', op: 'append', result: 'ok' })}`;
-            // What the processes themselves stalled for during the step: prom-client resets its
-            // event-loop delay histogram at every scrape, so the second scrape covers the step; it
-            // samples with a 10 ms timer and records the whole interval, so the delay is beyond 10 ms.
-            const ms = (v: number) => Math.round((v - 0.01) * 1000 * 10) / 10;
-            const gcPerSec = (text: (c: Counters) => string) => Math.round(((gcSeconds(text(after)) - gcSeconds(text(before))) * 1e7) / (after.at - before.at)) / 10;
-            figures[`${LABEL[sys]}: at ${rate} msg/s, rep ${rep}: event-loop delay p99 Connect / Message (ms, beyond its 10 ms timer); GC time Connect / Message (ms per s)`] =
-              `${ms(metricIn(after.connectText, 'nodejs_eventloop_lag_p99_seconds'))} / ${ms(metricIn(after.messageText, 'nodejs_eventloop_lag_p99_seconds'))}; ${gcPerSec((c) => c.connectText)} / ${gcPerSec((c) => c.messageText)}`;
-          }
-          o.progress(`${LABEL[sys]} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms, achieved ${Math.round(step.achievedPerSec)}/s`);
-          return step;
-        },
-        o.refine,
-        barsOf(sys),
-      );
-    } finally {
-      await load.close();
-    }
-    // Where a message's time went (this repetition).
-    for (const [op, { mean, count }] of Object.entries(backendOps((await getJson(`${message.admin}/metrics`)).text))) {
-      figures[`${LABEL[sys]}: mean ${op}, rep ${rep} (ms, calls over the repetition)`] = `${mean} (${count.toLocaleString('en-US')})`;
-    }
-    // A profile is written when the process exits by itself: stop them gracefully first.
-    if (o.cpuProfDir) await stopGracefully(procs);
-    return steps;
-  } finally {
+    started = await startSwitchboard(sys, o, procs, profile);
+  } catch (err: unknown) {
     await killAll(procs);
+    throw err;
   }
+  const { message, connect, pids, load } = started;
+  return {
+    sys,
+    // Warm-up (not recorded): the JIT, connection pools and the consumer group settle.
+    warm: (rate) => warmUp(load, LABEL[sys], sys, rep, rate, o, pids, figures),
+      step: async (rate) => {
+        const before = await counters(connect.admin, message.admin);
+        const step: Step = { ...(await load.step(LABEL[sys], `${sys}-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, pids)), rep };
+        const after = await counters(connect.admin, message.admin);
+        // Store operations per message stored during this step (the target is set at 2,000 msg/s).
+        const stored = after.stored - before.stored;
+        const storeCalls = (c: Counters) => Object.entries(c.backend).reduce((n, [op, t]) => n + (op.startsWith('store.') ? t.count : 0), 0);
+        if (stored > 0) step.storeOpsPerMessage = Math.round(((storeCalls(after) - storeCalls(before)) / stored) * 1000) / 1000;
+        if (stored > 0 && !inProcess(sys)) step.producesPerMessage = Math.round(((after.produces - before.produces) / stored) * 1000) / 1000;
+        if (!inProcess(sys)) step.fetchesPerSecond = Math.round(((after.fetches - before.fetches) / (after.at - before.at)) * 1000);
+        const p99 = (text: (c: Counters) => string, name: string, labels: Record<string, string> = {}) =>
+          Math.round(quantileBetween(bucketsIn(text(before), name, labels), bucketsIn(text(after), name, labels), 0.99) * 1000 * 10) / 10;
+        step.deliveryHops = {
+          stored: p99((c) => c.messageText, 'switchboard_message_store_latency_seconds'),
+          storeWrite: p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'store', op: 'insertMessages', result: 'ok' }),
+          lookup: p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'presence', op: 'lookup', result: 'ok' }),
+          pushed: p99((c) => c.connectText, 'switchboard_delivery_latency_seconds'),
+        };
+        if (rate === CPU_RATE && step.ackLatency) {
+          // Where send → accepted went at this step, mean and p99: the gateway's call to Message and
+          // back, and within it the log append; the rest is the client ↔ gateway WebSocket hop.
+          const mean = (a: Totals | undefined, b: Totals | undefined) =>
+            a && a.count > (b?.count ?? 0) ? Math.round(((a.sum - (b?.sum ?? 0)) / (a.count - (b?.count ?? 0))) * 1000 * 100) / 100 : NaN;
+          figures[`${LABEL[sys]}: send → accepted at ${rate} msg/s, rep ${rep} (mean ms): at the client / gateway → Message → gateway / log append`] =
+            `${step.ackLatency.mean} / ${mean(after.connect, before.connect)} / ${mean(after.backend['log.append'], before.backend['log.append'])}`;
+          figures[`${LABEL[sys]}: send → accepted at ${rate} msg/s, rep ${rep} (p99 ms): at the client / gateway → Message → gateway / log append`] =
+            `${step.ackLatency.p99} / ${p99((c) => c.connectText, 'switchboard_connect_send_seconds')} / ${p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'log', op: 'append', result: 'ok' })}`;
+          // What the processes themselves stalled for during the step: prom-client resets its
+          // event-loop delay histogram at every scrape, so the second scrape covers the step; it
+          // samples with a 10 ms timer and records the whole interval, so the delay is beyond 10 ms.
+          const ms = (v: number) => Math.round((v - 0.01) * 1000 * 10) / 10;
+          const gcPerSec = (text: (c: Counters) => string) => Math.round(((gcSeconds(text(after)) - gcSeconds(text(before))) * 1e7) / (after.at - before.at)) / 10;
+          figures[`${LABEL[sys]}: at ${rate} msg/s, rep ${rep}: event-loop delay p99 Connect / Message (ms, beyond its 10 ms timer); GC time Connect / Message (ms per s)`] =
+            `${ms(metricIn(after.connectText, 'nodejs_eventloop_lag_p99_seconds'))} / ${ms(metricIn(after.messageText, 'nodejs_eventloop_lag_p99_seconds'))}; ${gcPerSec((c) => c.connectText)} / ${gcPerSec((c) => c.messageText)}`;
+        }
+        o.progress(`${LABEL[sys]} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms, achieved ${Math.round(step.achievedPerSec)}/s`);
+        return step;
+      },
+    async close() {
+      try {
+        await load.close();
+        // Where a message's time went (this repetition).
+        for (const [op, { mean, count }] of Object.entries(backendOps((await getJson(`${message.admin}/metrics`)).text))) {
+          figures[`${LABEL[sys]}: mean ${op}, rep ${rep} (ms, calls over the repetition)`] = `${mean} (${count.toLocaleString('en-US')})`;
+        }
+        // A profile is written when the process exits by itself: stop them gracefully first.
+        if (o.cpuProfDir) await stopGracefully(procs);
+      } finally {
+        await killAll(procs);
+      }
+    },
+  };
 }
 
 interface Totals {
@@ -440,23 +488,50 @@ async function measureKafkaFloor(o: E2eOptions, rep: number, start: number, note
   }
 }
 
-/** One repetition of the peer: two fresh Socket.IO processes, senders on one, recipients on the other. */
-async function measureSocketIo(o: E2eOptions, rep: number, start: number, figures: Record<string, number | string>): Promise<Step[]> {
+/** One repetition's two fresh Socket.IO processes of the peer, senders on one, recipients on the other. */
+async function openSocketIo(o: E2eOptions, rep: number, figures: Record<string, number | string>): Promise<Runner> {
   const peer = await startSocketIoPeer((await sharedRealBackends()).redisUrl);
+  let load: LoadGenerator;
   try {
-    const load = await LoadGenerator.start(peer.urls[0], o.pairs, o.workers, `sio-${randomBytes(2).toString('hex')}`, { recipientUrl: peer.urls[1], protocol: 'socket.io' });
-    try {
-      await warmUp(load, LABEL.socketio, 'sio', rep, o.rates[start]!, o, peer.pids, figures);
-      return await ladder(o.rates, start, async (rate) => {
-        const step = await load.step(LABEL.socketio, `sio-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, peer.pids);
-        o.progress(`${LABEL.socketio} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms`);
-        return { ...step, rep };
-      }, o.refine, barsOf('socketio'));
-    } finally {
-      await load.close();
-    }
-  } finally {
+    load = await LoadGenerator.start(peer.urls[0], o.pairs, o.workers, `sio-${randomBytes(2).toString('hex')}`, { recipientUrl: peer.urls[1], protocol: 'socket.io' });
+  } catch (err: unknown) {
     peer.stop();
+    throw err;
+  }
+  return {
+    sys: 'socketio',
+    warm: (rate) => warmUp(load, LABEL.socketio, 'sio', rep, rate, o, peer.pids, figures),
+    async step(rate) {
+      const step = await load.step(LABEL.socketio, `sio-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, peer.pids);
+      o.progress(`${LABEL.socketio} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms`);
+      return { ...step, rep };
+    },
+    async close() {
+      try {
+        await load.close();
+      } finally {
+        peer.stop();
+      }
+    },
+  };
+}
+
+/**
+ * One repetition of the systems of `group`, side by side: each one's fresh processes, its warm-up
+ * at the first step's rate, then their ladder (pairedLadder; one system: the plain ladder).
+ * Returns each system's steps, in the order of `group`.
+ */
+async function measureSideBySide(group: ReadonlyArray<Exclude<System, 'floor'>>, o: E2eOptions, rep: number, start: number, figures: Record<string, number | string>): Promise<Step[][]> {
+  const runners: Runner[] = [];
+  try {
+    for (const sys of group) runners.push(sys === 'socketio' ? await openSocketIo(o, rep, figures) : await openSwitchboard(sys, o, rep, figures));
+    for (const r of runners) await r.warm(o.rates[start]!);
+    return await pairedLadder(o.rates, start, runners.map((r) => (rate: number) => r.step(rate)), o.refine, barsOf(group[0]!));
+  } finally {
+    // Every runner is closed; the first failure to close is reported.
+    const closed = await Promise.allSettled(runners.map((r) => r.close()));
+    const failed = closed.find((c) => c.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 }
 
@@ -467,7 +542,8 @@ function sustained(steps: Step[], bar: (s: Step) => boolean = passes): number {
 
 /**
  * Scenario 1: end-to-end 1:1 messaging at rising offered rates. Every repetition measures every
- * system once, one after the other, so that each ratio compares figures of the same repetition;
+ * system once, one after the other (the peer and the embedded variants side by side, step by step),
+ * so that each ratio compares figures of the same repetition;
  * figures are medians over the repetitions with their range.
  */
 export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
@@ -487,36 +563,45 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   const perRepTight = new Map<System, number[]>(o.systems.map((s) => [s, []]));
   const startAt = new Map<System, number>();
   /** Where the scenario's time went: seconds per system over its repetitions (processes started and stopped, warm-ups and steps). */
-  const secondsOf = new Map<System | 'broker warm-up', number>();
+  const secondsOf = new Map<string, number>();
   if (o.systems.some((sys) => !inProcess(sys) && sys !== 'socketio')) {
     const t0 = Date.now();
     await warmBroker(o);
     secondsOf.set('broker warm-up', (Date.now() - t0) / 1000);
   }
+  // The peer and the embedded variants compared with it at the tight bar are measured side by side.
+  const together = o.systems.filter((sys) => SIDE_BY_SIDE.includes(sys));
+  const groups: System[][] = [];
+  for (const sys of o.systems) {
+    if (together.length < 2 || !together.includes(sys)) groups.push([sys]);
+    else if (sys === together[0]) groups.push(together);
+  }
   for (let rep = 1; rep <= o.reps; rep++) {
-    for (const sys of o.systems) {
-      const start = startAt.get(sys) ?? Math.max(0, o.rates.findIndex((r) => r >= FIRST_RUNG[sys]));
-      o.progress(`rep ${rep}/${o.reps}: ${LABEL[sys]}`);
+    for (const group of groups) {
+      const start = Math.min(...group.map((sys) => startAt.get(sys) ?? Math.max(0, o.rates.findIndex((r) => r >= FIRST_RUNG[sys]))));
+      const name = group.join(' + ');
+      o.progress(`rep ${rep}/${o.reps}: ${group.map((sys) => LABEL[sys]).join(' and ')}`);
       const t0 = Date.now();
-      const got =
-        sys === 'floor' ? await measureKafkaFloor(o, rep, start, notes) : sys === 'socketio' ? await measureSocketIo(o, rep, start, figures) : await measureSwitchboard(sys, o, rep, start, figures);
-      steps.push(...got);
-      secondsOf.set(sys, (secondsOf.get(sys) ?? 0) + (Date.now() - t0) / 1000);
-      // The system's own ladder (the floor's repetition also has a step through Message's log adapter).
-      const own = got.filter((s) => s.system === LABEL[sys]);
-      const rate = sustained(own);
-      perRep.get(sys)!.push(rate);
-      perRepTight.get(sys)!.push(sustained(own, passesTight));
-      // Later repetitions start one rung below what the first sustained, and no higher than the
-      // rate at which CPU per message and send → accepted are compared (so every repetition
-      // measures it; the floor too, whose produce p99 there is the other side of the latter: a
-      // floor that sustained 3,000 msg/s once started its later repetitions at 2,000 and left
-      // one repetition of three to compare).
-      if (rep === 1) {
-        const below = Math.max(0, o.rates.findIndex((r) => r >= rate) - 1);
-        const cpuRung = o.rates.indexOf(CPU_RATE);
-        startAt.set(sys, cpuRung >= 0 && rate >= CPU_RATE ? Math.min(below, cpuRung) : below);
-      }
+      const got = group[0] === 'floor' ? [await measureKafkaFloor(o, rep, start, notes)] : await measureSideBySide(group as Exclude<System, 'floor'>[], o, rep, start, figures);
+      secondsOf.set(name, (secondsOf.get(name) ?? 0) + (Date.now() - t0) / 1000);
+      group.forEach((sys, i) => {
+        steps.push(...got[i]!);
+        // The system's own ladder (the floor's repetition also has a step through Message's log adapter).
+        const own = got[i]!.filter((s) => s.system === LABEL[sys]);
+        const rate = sustained(own);
+        perRep.get(sys)!.push(rate);
+        perRepTight.get(sys)!.push(sustained(own, passesTight));
+        // Later repetitions start one rung below what the first sustained, and no higher than the
+        // rate at which CPU per message and send → accepted are compared (so every repetition
+        // measures it; the floor too, whose produce p99 there is the other side of the latter: a
+        // floor that sustained 3,000 msg/s once started its later repetitions at 2,000 and left
+        // one repetition of three to compare).
+        if (rep === 1) {
+          const below = Math.max(0, o.rates.findIndex((r) => r >= rate) - 1);
+          const cpuRung = o.rates.indexOf(CPU_RATE);
+          startAt.set(sys, cpuRung >= 0 && rate >= CPU_RATE ? Math.min(below, cpuRung) : below);
+        }
+      });
     }
   }
   for (const sys of o.systems) {
@@ -607,7 +692,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   return {
     name: 'End-to-end 1:1 messaging',
     description:
-      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a warm-up at the rate of its first step until their CPU per message stops falling, ' + (0.5 + (2 * WARMUP_SLICE_MS) / 1000) + '–' + (0.5 + (WARMUP_MAX_SLICES * WARMUP_SLICE_MS) / 1000) + ' s, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
+      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a warm-up at the rate of its first step until their CPU per message stops falling, ' + (0.5 + (2 * WARMUP_SLICE_MS) / 1000) + '–' + (0.5 + (WARMUP_MAX_SLICES * WARMUP_SLICE_MS) / 1000) + ' s, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The peer and the embedded variants run side by side: their processes are up together and every rate runs each one\'s step back to back, in alternating order. The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
     settings: {
       pairs: o.pairs,
       workers: o.workers,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { backendOps, ladder, warmedUp } from '../../bench/scenarios/e2e.js';
+import { backendOps, ladder, pairedLadder, warmedUp } from '../../bench/scenarios/e2e.js';
 import type { Step } from '../../bench/lib/report.js';
 import { formatSpread, spread, summarize } from '../../bench/lib/stats.js';
 import { bucketsIn, quantileBetween } from '../../bench/lib/histogram.js';
@@ -172,6 +172,34 @@ describe('bench: figures', () => {
       const tight = (s: Step) => s.latency.p99 <= 20 && s.lost === 0;
       await ladder(rates, 2, run, 1, [sustained, tight]);
       assert.deepEqual(offered, [500, 1000, 2000, 1500, 750]);
+    });
+    describe('side by side', () => {
+      /** Systems that hold p99 ≤ 100 ms up to their limits, logging every step they run as name@rate. */
+      const systems = (limits: Record<string, number>) => {
+        const log: string[] = [];
+        const runs = Object.entries(limits).map(([name, limit]) => async (rate: number): Promise<Step> => {
+          log.push(`${name}@${rate}`);
+          return { system: name, offeredPerSec: rate, achievedPerSec: rate, latency: summarize([rate <= limit ? 10 : 500]), lost: 0 };
+        });
+        return { log, runs };
+      };
+      it('runs every system at every rate, back to back in alternating order, and climbs while any passes', async () => {
+        const s = systems({ a: 500, b: 1000 });
+        const steps = await pairedLadder(rates, 0, s.runs);
+        assert.deepEqual(s.log, ['a@100', 'b@100', 'b@200', 'a@200', 'a@500', 'b@500', 'b@1000', 'a@1000', 'a@2000', 'b@2000']);
+        assert.deepEqual(steps.map((own) => own.map((st) => st.system)), [['a', 'a', 'a', 'a', 'a'], ['b', 'b', 'b', 'b', 'b']]);
+      });
+      it('climbs for the one that passes at the start and descends for the one that missed until it passes', async () => {
+        const s = systems({ a: 200, b: 1000 });
+        await pairedLadder(rates, 3, s.runs);
+        assert.deepEqual(s.log, ['a@1000', 'b@1000', 'b@2000', 'a@2000', 'a@500', 'b@500', 'b@200', 'a@200']);
+      });
+      it('bisects for each system, each bisection step run by both', async () => {
+        const s = systems({ a: 700, b: 1600 });
+        const steps = await pairedLadder(rates, 2, s.runs, 1);
+        const offered = steps.map((own) => own.map((st) => st.offeredPerSec));
+        assert.deepEqual(offered, [[500, 1000, 2000, 750, 1500], [500, 1000, 2000, 750, 1500]]);
+      });
     });
     it('does not bisect rungs within 30 % of each other, past the top, or below the bottom', async () => {
       const close = system(1100);

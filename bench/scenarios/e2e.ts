@@ -145,8 +145,9 @@ export async function ladder(rates: number[], start: number, run: (rate: number)
  * machine does meanwhile (another tenant's steal comes in bursts of a minute or so) meets them
  * alike and their comparison at each rate is a pair. Climbs from `start` while any of them passes
  * the bar, and descends from it until each has passed it somewhere; then bisects for each system
- * and bar as `ladder` does, every bisection step again run by all. Returns each system's steps, in
- * the order of `runs`.
+ * and bar as `ladder` does, each bisection step run by every system for which some bar is
+ * undecided at its rate (the others passed it below that rate and missed it above, or the reverse,
+ * and their step there would only cost time). Returns each system's steps, in the order of `runs`.
  */
 export async function pairedLadder(
   rates: number[],
@@ -157,13 +158,18 @@ export async function pairedLadder(
 ): Promise<Step[][]> {
   const steps: Step[][] = runs.map(() => []);
   let reversed = false;
-  const runAll = async (rate: number): Promise<Step[]> => {
-    const order = runs.map((_, i) => i);
+  const runAll = async (rate: number, who: (i: number) => boolean = () => true): Promise<Step[]> => {
+    const order = runs.map((_, i) => i).filter(who);
     if (reversed) order.reverse();
     reversed = !reversed;
     const got: Step[] = [];
     for (const i of order) steps[i]!.push((got[i] = await runs[i]!(rate)));
     return got;
+  };
+  /** The rates between which a system's steps leave `bar` undecided: the highest that passed it, the lowest above that which missed it. */
+  const bracket = (own: Step[], bar: (s: Step) => boolean): [number, number] => {
+    const lo = Math.max(0, ...own.filter(bar).map((s) => s.offeredPerSec));
+    return [lo, Math.min(...own.filter((s) => !bar(s) && s.offeredPerSec > lo).map((s) => s.offeredPerSec))];
   };
   const first = await runAll(rates[start]!);
   if (first.some(passes)) {
@@ -178,12 +184,15 @@ export async function pairedLadder(
   for (const bar of bars) {
     for (const own of steps) {
       for (let k = 0; k < refine; k++) {
-        const lo = Math.max(0, ...own.filter(bar).map((s) => s.offeredPerSec));
-        const hi = Math.min(...own.filter((s) => !bar(s) && s.offeredPerSec > lo).map((s) => s.offeredPerSec));
+        const [lo, hi] = bracket(own, bar);
         if (lo === 0 || !Number.isFinite(hi) || hi / lo <= 1.3) break;
         const mid = Math.round((lo + hi) / 2 / 50) * 50;
         if (mid <= lo || mid >= hi) break;
-        await runAll(mid);
+        // Run by every system it tells something: those for which some bar is undecided there.
+        await runAll(mid, (i) => bars.some((b) => {
+          const [l, h] = bracket(steps[i]!, b);
+          return l < mid && mid < h;
+        }));
       }
     }
   }

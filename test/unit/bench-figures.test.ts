@@ -194,11 +194,16 @@ describe('bench: figures', () => {
         await pairedLadder(rates, 3, s.runs);
         assert.deepEqual(s.log, ['a@1000', 'b@1000', 'b@2000', 'a@2000', 'a@500', 'b@500', 'b@200', 'a@200']);
       });
-      it('bisects for each system, each bisection step run by both', async () => {
-        const s = systems({ a: 700, b: 1600 });
-        const steps = await pairedLadder(rates, 2, s.runs, 1);
-        const offered = steps.map((own) => own.map((st) => st.offeredPerSec));
-        assert.deepEqual(offered, [[500, 1000, 2000, 750, 1500], [500, 1000, 2000, 750, 1500]]);
+      it('bisects for each system, each bisection step run by every system still undecided at its rate', async () => {
+        // a: 750 lies between what it passed (500) and missed (1,000); b passed 1,000, so 750 tells b nothing.
+        const apart = systems({ a: 700, b: 1600 });
+        const steps = await pairedLadder(rates, 2, apart.runs, 1);
+        assert.deepEqual(steps.map((own) => own.map((st) => st.offeredPerSec)), [[500, 1000, 2000, 750], [500, 1000, 2000, 1500]]);
+        // Both between 1,000 (passed) and 2,000 (missed): a's bisection step, 1,500, is b's too; b's
+        // next one, 1,750, lies above what a missed there.
+        const close = systems({ a: 1300, b: 1600 });
+        const both = await pairedLadder(rates, 2, close.runs, 1);
+        assert.deepEqual(both.map((own) => own.map((st) => st.offeredPerSec)), [[500, 1000, 2000, 1500], [500, 1000, 2000, 1500, 1750]]);
       });
     });
     it('does not bisect rungs within 30 % of each other, past the top, or below the bottom', async () => {

@@ -266,44 +266,44 @@ async function openSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2
     sys,
     // Warm-up (not recorded): the JIT, connection pools and the consumer group settle.
     warm: (rate) => warmUp(load, LABEL[sys], sys, rep, rate, o, pids, figures),
-      step: async (rate) => {
-        const before = await counters(connect.admin, message.admin);
-        const step: Step = { ...(await load.step(LABEL[sys], `${sys}-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, pids)), rep };
-        const after = await counters(connect.admin, message.admin);
-        // Store operations per message stored during this step (the target is set at 2,000 msg/s).
-        const stored = after.stored - before.stored;
-        const storeCalls = (c: Counters) => Object.entries(c.backend).reduce((n, [op, t]) => n + (op.startsWith('store.') ? t.count : 0), 0);
-        if (stored > 0) step.storeOpsPerMessage = Math.round(((storeCalls(after) - storeCalls(before)) / stored) * 1000) / 1000;
-        if (stored > 0 && !inProcess(sys)) step.producesPerMessage = Math.round(((after.produces - before.produces) / stored) * 1000) / 1000;
-        if (!inProcess(sys)) step.fetchesPerSecond = Math.round(((after.fetches - before.fetches) / (after.at - before.at)) * 1000);
-        const p99 = (text: (c: Counters) => string, name: string, labels: Record<string, string> = {}) =>
-          Math.round(quantileBetween(bucketsIn(text(before), name, labels), bucketsIn(text(after), name, labels), 0.99) * 1000 * 10) / 10;
-        step.deliveryHops = {
-          stored: p99((c) => c.messageText, 'switchboard_message_store_latency_seconds'),
-          storeWrite: p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'store', op: 'insertMessages', result: 'ok' }),
-          lookup: p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'presence', op: 'lookup', result: 'ok' }),
-          pushed: p99((c) => c.connectText, 'switchboard_delivery_latency_seconds'),
-        };
-        if (rate === CPU_RATE && step.ackLatency) {
-          // Where send → accepted went at this step, mean and p99: the gateway's call to Message and
-          // back, and within it the log append; the rest is the client ↔ gateway WebSocket hop.
-          const mean = (a: Totals | undefined, b: Totals | undefined) =>
-            a && a.count > (b?.count ?? 0) ? Math.round(((a.sum - (b?.sum ?? 0)) / (a.count - (b?.count ?? 0))) * 1000 * 100) / 100 : NaN;
-          figures[`${LABEL[sys]}: send → accepted at ${rate} msg/s, rep ${rep} (mean ms): at the client / gateway → Message → gateway / log append`] =
-            `${step.ackLatency.mean} / ${mean(after.connect, before.connect)} / ${mean(after.backend['log.append'], before.backend['log.append'])}`;
-          figures[`${LABEL[sys]}: send → accepted at ${rate} msg/s, rep ${rep} (p99 ms): at the client / gateway → Message → gateway / log append`] =
-            `${step.ackLatency.p99} / ${p99((c) => c.connectText, 'switchboard_connect_send_seconds')} / ${p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'log', op: 'append', result: 'ok' })}`;
-          // What the processes themselves stalled for during the step: prom-client resets its
-          // event-loop delay histogram at every scrape, so the second scrape covers the step; it
-          // samples with a 10 ms timer and records the whole interval, so the delay is beyond 10 ms.
-          const ms = (v: number) => Math.round((v - 0.01) * 1000 * 10) / 10;
-          const gcPerSec = (text: (c: Counters) => string) => Math.round(((gcSeconds(text(after)) - gcSeconds(text(before))) * 1e7) / (after.at - before.at)) / 10;
-          figures[`${LABEL[sys]}: at ${rate} msg/s, rep ${rep}: event-loop delay p99 Connect / Message (ms, beyond its 10 ms timer); GC time Connect / Message (ms per s)`] =
-            `${ms(metricIn(after.connectText, 'nodejs_eventloop_lag_p99_seconds'))} / ${ms(metricIn(after.messageText, 'nodejs_eventloop_lag_p99_seconds'))}; ${gcPerSec((c) => c.connectText)} / ${gcPerSec((c) => c.messageText)}`;
-        }
-        o.progress(`${LABEL[sys]} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms, achieved ${Math.round(step.achievedPerSec)}/s`);
-        return step;
-      },
+    step: async (rate) => {
+      const before = await counters(connect.admin, message.admin);
+      const step: Step = { ...(await load.step(LABEL[sys], `${sys}-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, pids)), rep };
+      const after = await counters(connect.admin, message.admin);
+      // Store operations per message stored during this step (the target is set at 2,000 msg/s).
+      const stored = after.stored - before.stored;
+      const storeCalls = (c: Counters) => Object.entries(c.backend).reduce((n, [op, t]) => n + (op.startsWith('store.') ? t.count : 0), 0);
+      if (stored > 0) step.storeOpsPerMessage = Math.round(((storeCalls(after) - storeCalls(before)) / stored) * 1000) / 1000;
+      if (stored > 0 && !inProcess(sys)) step.producesPerMessage = Math.round(((after.produces - before.produces) / stored) * 1000) / 1000;
+      if (!inProcess(sys)) step.fetchesPerSecond = Math.round(((after.fetches - before.fetches) / (after.at - before.at)) * 1000);
+      const p99 = (text: (c: Counters) => string, name: string, labels: Record<string, string> = {}) =>
+        Math.round(quantileBetween(bucketsIn(text(before), name, labels), bucketsIn(text(after), name, labels), 0.99) * 1000 * 10) / 10;
+      step.deliveryHops = {
+        stored: p99((c) => c.messageText, 'switchboard_message_store_latency_seconds'),
+        storeWrite: p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'store', op: 'insertMessages', result: 'ok' }),
+        lookup: p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'presence', op: 'lookup', result: 'ok' }),
+        pushed: p99((c) => c.connectText, 'switchboard_delivery_latency_seconds'),
+      };
+      if (rate === CPU_RATE && step.ackLatency) {
+        // Where send → accepted went at this step, mean and p99: the gateway's call to Message and
+        // back, and within it the log append; the rest is the client ↔ gateway WebSocket hop.
+        const mean = (a: Totals | undefined, b: Totals | undefined) =>
+          a && a.count > (b?.count ?? 0) ? Math.round(((a.sum - (b?.sum ?? 0)) / (a.count - (b?.count ?? 0))) * 1000 * 100) / 100 : NaN;
+        figures[`${LABEL[sys]}: send → accepted at ${rate} msg/s, rep ${rep} (mean ms): at the client / gateway → Message → gateway / log append`] =
+          `${step.ackLatency.mean} / ${mean(after.connect, before.connect)} / ${mean(after.backend['log.append'], before.backend['log.append'])}`;
+        figures[`${LABEL[sys]}: send → accepted at ${rate} msg/s, rep ${rep} (p99 ms): at the client / gateway → Message → gateway / log append`] =
+          `${step.ackLatency.p99} / ${p99((c) => c.connectText, 'switchboard_connect_send_seconds')} / ${p99((c) => c.messageText, 'switchboard_message_backend_seconds', { backend: 'log', op: 'append', result: 'ok' })}`;
+        // What the processes themselves stalled for during the step: prom-client resets its
+        // event-loop delay histogram at every scrape, so the second scrape covers the step; it
+        // samples with a 10 ms timer and records the whole interval, so the delay is beyond 10 ms.
+        const ms = (v: number) => Math.round((v - 0.01) * 1000 * 10) / 10;
+        const gcPerSec = (text: (c: Counters) => string) => Math.round(((gcSeconds(text(after)) - gcSeconds(text(before))) * 1e7) / (after.at - before.at)) / 10;
+        figures[`${LABEL[sys]}: at ${rate} msg/s, rep ${rep}: event-loop delay p99 Connect / Message (ms, beyond its 10 ms timer); GC time Connect / Message (ms per s)`] =
+          `${ms(metricIn(after.connectText, 'nodejs_eventloop_lag_p99_seconds'))} / ${ms(metricIn(after.messageText, 'nodejs_eventloop_lag_p99_seconds'))}; ${gcPerSec((c) => c.connectText)} / ${gcPerSec((c) => c.messageText)}`;
+      }
+      o.progress(`${LABEL[sys]} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms, achieved ${Math.round(step.achievedPerSec)}/s`);
+      return step;
+    },
     async close() {
       try {
         await load.close();
@@ -701,7 +701,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   return {
     name: 'End-to-end 1:1 messaging',
     description:
-      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a warm-up at the rate of its first step until their CPU per message stops falling, ' + (0.5 + (2 * WARMUP_SLICE_MS) / 1000) + '–' + (0.5 + (WARMUP_MAX_SLICES * WARMUP_SLICE_MS) / 1000) + ' s, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The peer and the embedded variants run side by side: their processes are up together and every rate runs each one\'s step back to back, in alternating order. The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
+      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a warm-up at the rate of its first step until their CPU per message stops falling, ' + (0.5 + (2 * WARMUP_SLICE_MS) / 1000) + '–' + (0.5 + (WARMUP_MAX_SLICES * WARMUP_SLICE_MS) / 1000) + ' s, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The peer and the embedded variants run side by side: their processes are up together, every rate of their climb runs each one\'s step back to back, in alternating order, and a bisection step runs for each one still undecided at its rate. The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
     settings: {
       pairs: o.pairs,
       workers: o.workers,

@@ -91,6 +91,8 @@ const barsOf = (sys: System): Array<(s: Step) => boolean> => (inProcess(sys) || 
  * 0.25–0.48 after 20–40 s.
  */
 const WARMUP_SLICE_MS = 1250;
+/** The first slice's unrecorded lead-in (the load generator's connections get going). */
+const WARMUP_LEAD_IN_MS = 500;
 const WARMUP_MAX_SLICES = 12;
 const WARMUP_SETTLED = 0.9;
 
@@ -113,11 +115,11 @@ export function warmedUp(cpuMsPerMessage: readonly number[], maxSlices = WARMUP_
 async function warmUp(load: LoadGenerator, label: string, tag: string, rep: number, rate: number, o: E2eOptions, pids: number[], figures: Record<string, number | string>): Promise<void> {
   const trail: number[] = [];
   while (!warmedUp(trail)) {
-    const slice = await load.step(label, `${tag}-warm${trail.length}`, rate, WARMUP_SLICE_MS, trail.length === 0 ? 500 : 0, o.progress, pids);
+    const slice = await load.step(label, `${tag}-warm${trail.length}`, rate, WARMUP_SLICE_MS, trail.length === 0 ? WARMUP_LEAD_IN_MS : 0, o.progress, pids);
     trail.push(slice.cpuMsPerMessage ?? NaN);
   }
   figures[`${label}: warm-up, rep ${rep}, at ${rate} msg/s: seconds; CPU ms per message of each slice`] =
-    `${(0.5 + (trail.length * WARMUP_SLICE_MS) / 1000).toFixed(2)}; ${trail.map((v) => (Number.isFinite(v) ? v.toFixed(2) : '—')).join(', ')}`;
+    `${((WARMUP_LEAD_IN_MS + trail.length * WARMUP_SLICE_MS) / 1000).toFixed(2)}; ${trail.map((v) => (Number.isFinite(v) ? v.toFixed(2) : '—')).join(', ')}`;
 }
 /** The Kafka broker's warm-up before the first repetition (not recorded). */
 const BROKER_WARMUP_MS = 8000;
@@ -242,7 +244,6 @@ async function startStandalone(o: E2eOptions, procs: ServiceProcess[], profile: 
 
 /** A system's fresh processes and load generator for one repetition, ready to warm up and to run steps. */
 interface Runner {
-  sys: System;
   /** The warm-up before its first step (not recorded; its figure is). */
   warm(rate: number): Promise<void>;
   step(rate: number): Promise<Step>;
@@ -263,7 +264,6 @@ async function openSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2
   }
   const { message, connect, pids, load } = started;
   return {
-    sys,
     // Warm-up (not recorded): the JIT, connection pools and the consumer group settle.
     warm: (rate) => warmUp(load, LABEL[sys], sys, rep, rate, o, pids, figures),
     step: async (rate) => {
@@ -508,7 +508,6 @@ async function openSocketIo(o: E2eOptions, rep: number, figures: Record<string, 
     throw err;
   }
   return {
-    sys: 'socketio',
     warm: (rate) => warmUp(load, LABEL.socketio, 'sio', rep, rate, o, peer.pids, figures),
     async step(rate) {
       const step = await load.step(LABEL.socketio, `sio-${rep}-${rate}`, rate, o.durationMs, o.warmupMs, o.progress, peer.pids);
@@ -701,7 +700,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   return {
     name: 'End-to-end 1:1 messaging',
     description:
-      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a warm-up at the rate of its first step until their CPU per message stops falling, ' + (0.5 + (2 * WARMUP_SLICE_MS) / 1000) + '–' + (0.5 + (WARMUP_MAX_SLICES * WARMUP_SLICE_MS) / 1000) + ' s, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The peer and the embedded variants run side by side: their processes are up together, every rate of their climb runs each one\'s step back to back, in alternating order, and a bisection step runs for each one still undecided at its rate. The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
+      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a warm-up at the rate of its first step until their CPU per message stops falling, ' + (WARMUP_LEAD_IN_MS + 2 * WARMUP_SLICE_MS) / 1000 + '–' + (WARMUP_LEAD_IN_MS + WARMUP_MAX_SLICES * WARMUP_SLICE_MS) / 1000 + ' s, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The peer and the embedded variants run side by side: their processes are up together, every rate of their climb runs each one\'s step back to back, in alternating order, and a bisection step runs for each one still undecided at its rate. The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
     settings: {
       pairs: o.pairs,
       workers: o.workers,

@@ -7,7 +7,7 @@
  * but real, FerretDB on SQLite, which FerretDB on PostgreSQL outran, and standalone, the embedded system in one process) --clients N
  * --connections N --sizes 1000,10000 --online N --group-rate N --group-reps N (group: members, online members,
  * messages/s (default 50: at 100 both systems and the receiver took this 2-core machine to 1.94–1.98
- * cores, where p99 measures the scheduler), repetitions, default 3) --out DIR --cpu-prof (e2e, group: Message and Connect write V8 CPU profiles to DIR/profiles; push: Connect) --env NAME=VALUE (e2e: a setting for the Switchboard processes, repeatable). Prints a live progress line and writes report.json, report.md and
+ * cores, where p99 measures the scheduler), repetitions, default 3) --out DIR --cpu-prof (e2e, group: Message and Connect write V8 CPU profiles to DIR/profiles; push: Connect) --env NAME=VALUE (e2e: a setting for the Switchboard processes, repeatable) --node-arg=FLAG (e2e: a Node flag for the Node processes of every system under test, Switchboard's after its own, e.g. --node-arg=--no-single-threaded-gc; repeatable). Prints a live progress line and writes report.json, report.md and
  * SVG latency charts to --out (default bench/results/<timestamp>).
  */
 import { parseArgs } from 'node:util';
@@ -34,6 +34,7 @@ const { values, positionals } = parseArgs({
     refine: { type: 'string', default: '1' },
     'cpu-prof': { type: 'boolean', default: false },
     env: { type: 'string', multiple: true, default: [] },
+    'node-arg': { type: 'string', multiple: true, default: [] },
     pairs: { type: 'string', default: '150' },
     workers: { type: 'string', default: '1' },
     systems: { type: 'string', default: DEFAULT_SYSTEMS.join(',') },
@@ -60,6 +61,7 @@ for (const name of ['duration', 'warmup', 'reps', 'pairs', 'workers', 'clients',
   const v = Number(values[name]);
   if (!Number.isFinite(v) || v <= 0) usage(`--${name} must be a positive number; got "${values[name]}"`);
 }
+for (const a of values['node-arg']!) if (!/^--[a-z][a-z0-9-]*(=\S+)?$/.test(a)) usage(`--node-arg takes one Node flag, --name or --name=value; got "${a}"`);
 if (!(Number.isSafeInteger(Number(values.refine)) && Number(values.refine) >= 0)) usage(`--refine must be a whole number of steps (0: none); got "${values.refine}"`);
 for (const r of values.rates!.split(',')) if (!(Number(r) > 0)) usage(`--rates must be positive numbers separated by commas; got "${values.rates}"`);
 for (const b of values.systems!.split(',')) if (!(SYSTEMS as readonly string[]).includes(b)) usage(`--systems takes ${SYSTEMS.join(', ')}; got "${b}"`);
@@ -99,6 +101,7 @@ try {
           refine: Number(values.refine),
           cpuProfDir: values['cpu-prof'] ? join(out, 'profiles') : undefined,
           serviceEnv: serviceEnv(values.env!),
+          nodeArgs: values['node-arg']!,
           progress,
         }),
       );

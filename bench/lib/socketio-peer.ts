@@ -12,12 +12,13 @@ export interface SocketIoPeer {
   stop(): void;
 }
 
-export async function startSocketIoPeer(redisUrl: string): Promise<SocketIoPeer> {
+/** `nodeArgs`: Node flags for both server processes (tuning experiments; none by default). */
+export async function startSocketIoPeer(redisUrl: string, nodeArgs: readonly string[] = []): Promise<SocketIoPeer> {
   const stream = `bench-socketio-${randomBytes(3).toString('hex')}`;
   const children: ChildProcess[] = [];
   const ports: number[] = [];
   for (let i = 0; i < 2; i++) {
-    const c = fork(SERVER, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, REDIS_URL: redisUrl, STREAM: stream } });
+    const c = fork(SERVER, [], { execArgv: [...nodeArgs, '--import', 'tsx'], env: { ...process.env, REDIS_URL: redisUrl, STREAM: stream } });
     children.push(c);
     ports.push(await new Promise<number>((resolve) => c.once('message', (m: { port: number }) => resolve(m.port))));
   }

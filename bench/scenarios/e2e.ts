@@ -69,6 +69,8 @@ export interface E2eOptions {
   cpuProfDir?: string;
   /** Settings given to the Switchboard processes on top of the variant's (tuning experiments). */
   serviceEnv?: Record<string, string>;
+  /** Node flags for every Node process of the systems under test, Switchboard's and the peer's, after their own. */
+  nodeArgs?: string[];
   progress: (line: string) => void;
 }
 
@@ -254,7 +256,7 @@ interface Runner {
 /** One repetition's fresh Message and Connect processes of a Switchboard variant. */
 async function openSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2eOptions, rep: number, figures: Record<string, number | string>): Promise<Runner> {
   const procs: ServiceProcess[] = [];
-  const profile = (service: string): string[] => (o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}`] : []);
+  const profile = (service: string): string[] => [...(o.nodeArgs ?? []), ...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}`] : [])];
   let started: Awaited<ReturnType<typeof startSwitchboard>>;
   try {
     started = await startSwitchboard(sys, o, procs, profile);
@@ -499,7 +501,7 @@ async function measureKafkaFloor(o: E2eOptions, rep: number, start: number, note
 
 /** One repetition's two fresh Socket.IO processes of the peer, senders on one, recipients on the other. */
 async function openSocketIo(o: E2eOptions, rep: number, figures: Record<string, number | string>): Promise<Runner> {
-  const peer = await startSocketIoPeer((await sharedRealBackends()).redisUrl);
+  const peer = await startSocketIoPeer((await sharedRealBackends()).redisUrl, o.nodeArgs);
   let load: LoadGenerator;
   try {
     load = await LoadGenerator.start(peer.urls[0], o.pairs, o.workers, `sio-${randomBytes(2).toString('hex')}`, { recipientUrl: peer.urls[1], protocol: 'socket.io' });
@@ -710,6 +712,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
       rates: o.rates.join('/'),
       // A tuning experiment's settings are part of what its figures mean.
       ...(o.serviceEnv && Object.keys(o.serviceEnv).length > 0 ? { env: Object.entries(o.serviceEnv).map(([k, v]) => `${k}=${v}`).join(' ') } : {}),
+      ...(o.nodeArgs && o.nodeArgs.length > 0 ? { nodeArgs: o.nodeArgs.join(' ') } : {}),
     },
     steps,
     figures,

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ServiceProcess, killAll, metricValue } from '../support/processes.js';
+import { ServiceProcess, imageEntrypoint, killAll, metricValue } from '../support/processes.js';
 import { getJson, eventually } from '../support/services.js';
 import { isolatedBackendSettings, sharedRealBackends } from '../support/real-backends.js';
 import { TestClient } from '../support/ws-client.js';
@@ -12,11 +11,12 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** What the container image runs: the compiled entry point, plain node, no tsx. */
 describe('compiled services (the container entry point)', function () {
   this.timeout(120_000);
-  // Inside the clone (git-ignored) so node_modules resolves as it does in the image.
-  const out = join(ROOT, 'dist');
   const procs: ServiceProcess[] = [];
+  // The image's own command line: its Node flags, then dist/services/main.js, built inside the clone
+  // (git-ignored) as in /app, so that node_modules resolves as it does in the image.
+  const [, ...entrypoint] = imageEntrypoint();
   const start = (args: string[], env: Record<string, string> = {}) => {
-    const p = new ServiceProcess(spawn(process.execPath, [join(out, 'services/main.js'), ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const p = new ServiceProcess(spawn(process.execPath, [...entrypoint, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
     procs.push(p);
     return p;
   };

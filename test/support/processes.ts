@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -67,9 +68,31 @@ export class ServiceProcess {
   }
 }
 
-/** Spawns `npm run start:<kind>`'s entry point directly with node + tsx and the given env. */
+/**
+ * The Node flags `npm start` / `npm run start:<kind>` runs a service with: those of its script in
+ * package.json, where they are set (the flags between `node` and `--import tsx`).
+ */
+export function scriptNodeFlags(kind: 'message' | 'connect' | 'standalone'): string[] {
+  const name = kind === 'standalone' ? 'start' : `start:${kind}`;
+  const pkg = JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { scripts: Record<string, string> };
+  const m = /^exec node((?: --[\w-]+(?:=\S+)?)*) --import tsx services\/\w+\/main\.ts$/.exec(pkg.scripts[name] ?? '');
+  if (!m) throw new Error(`package.json's "${name}" script is not "exec node [flags] --import tsx services/<kind>/main.ts": ${pkg.scripts[name]}`);
+  return m[1]!.split(' ').filter(Boolean);
+}
+
+/** The container image's command line (the Dockerfile's ENTRYPOINT), as a list. */
+export function imageEntrypoint(): string[] {
+  const m = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(`${ROOT}/Dockerfile`, 'utf8'));
+  if (!m) throw new Error('the Dockerfile has no ENTRYPOINT in exec form');
+  return JSON.parse(m[1]!) as string[];
+}
+
+/**
+ * Spawns `npm run start:<kind>`'s entry point directly with node + tsx, its script's Node flags and
+ * the given env; `nodeArgs` come after the script's flags (a later flag wins).
+ */
 export function spawnService(kind: 'message' | 'connect' | 'standalone', env: Record<string, string>, nodeArgs: string[] = []): ServiceProcess {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `services/${kind}/main.ts`], {
+  const child = spawn(process.execPath, [...scriptNodeFlags(kind), ...nodeArgs, '--import', 'tsx', `services/${kind}/main.ts`], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -204,8 +204,8 @@ export async function pairedLadder(
 }
 
 /** Fresh processes of a Switchboard variant (added to `procs`), ready, with the load generator connected. */
-async function startSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2eOptions, procs: ServiceProcess[], profile: (service: string) => string[] = () => []) {
-  const { message, connect } = sys === 'standalone' ? await startStandalone(o, procs, profile) : await startMessageAndConnect(sys, o, procs, profile);
+async function startSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2eOptions, procs: ServiceProcess[], nodeArgsOf: (service: string) => string[] = () => []) {
+  const { message, connect } = sys === 'standalone' ? await startStandalone(o, procs, nodeArgsOf) : await startMessageAndConnect(sys, o, procs, nodeArgsOf);
   await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
   const pids = procs.map((p) => p.child.pid!);
   const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `${sys}-${randomBytes(2).toString('hex')}`);
@@ -213,15 +213,15 @@ async function startSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E
 }
 
 /** A Message and a Connect process on the variant's backends, the shape of a deployment. */
-async function startMessageAndConnect(sys: Exclude<System, 'floor' | 'socketio' | 'standalone'>, o: E2eOptions, procs: ServiceProcess[], profile: (service: string) => string[]) {
+async function startMessageAndConnect(sys: Exclude<System, 'floor' | 'socketio' | 'standalone'>, o: E2eOptions, procs: ServiceProcess[], nodeArgsOf: (service: string) => string[]) {
   let settings: Record<string, string> = {};
   if (sys !== 'embedded') {
     const real = isolatedBackendSettings(await sharedRealBackends());
     if (sys === 'kafka-redis') settings = Object.fromEntries(Object.entries(real).filter(([k]) => !k.startsWith('MONGODB_')));
     else settings = { ...real, MONGODB_URI: (await ferretOn(sys === 'real' ? 'sqlite' : 'postgresql')).mongodbUri };
   }
-  const message = await startMessageProcess({ ...settings, ...o.serviceEnv }, procs, profile('message'));
-  const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4', ...o.serviceEnv }, procs, profile('connect'));
+  const message = await startMessageProcess({ ...settings, ...o.serviceEnv }, procs, nodeArgsOf('message'));
+  const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4', ...o.serviceEnv }, procs, nodeArgsOf('connect'));
   return { message, connect };
 }
 
@@ -229,11 +229,11 @@ async function startMessageAndConnect(sys: Exclude<System, 'floor' | 'socketio' 
  * The whole system in one process on embedded backends, as `npm start` runs it (its Connect still
  * reaches its Message over loopback gRPC).
  */
-async function startStandalone(o: E2eOptions, procs: ServiceProcess[], profile: (service: string) => string[]) {
+async function startStandalone(o: E2eOptions, procs: ServiceProcess[], nodeArgsOf: (service: string) => string[]) {
   const proc = spawnService(
     'standalone',
     { ...LOOPBACK, MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_PORT: '0', CONNECT_WS_PORT: '0', CONNECT_ADMIN_PORT: '0', CONNECT_DEMO_PAGE: 'false', CONNECT_DRAIN_WINDOW: '0', CONNECT_MAX_CONNECTIONS_PER_USER: '4', ...o.serviceEnv },
-    profile('standalone'),
+    nodeArgsOf('standalone'),
   );
   procs.push(proc);
   const m = await proc.waitForLog('message service started');
@@ -256,10 +256,10 @@ interface Runner {
 /** One repetition's fresh Message and Connect processes of a Switchboard variant. */
 async function openSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2eOptions, rep: number, figures: Record<string, number | string>): Promise<Runner> {
   const procs: ServiceProcess[] = [];
-  const profile = (service: string): string[] => [...(o.nodeArgs ?? []), ...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}`] : [])];
+  const nodeArgsOf = (service: string): string[] => [...(o.nodeArgs ?? []), ...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}`] : [])];
   let started: Awaited<ReturnType<typeof startSwitchboard>>;
   try {
-    started = await startSwitchboard(sys, o, procs, profile);
+    started = await startSwitchboard(sys, o, procs, nodeArgsOf);
   } catch (err: unknown) {
     await killAll(procs);
     throw err;

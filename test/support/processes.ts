@@ -68,15 +68,18 @@ export class ServiceProcess {
   }
 }
 
+/** package.json's scripts, read once. */
+let scripts: Record<string, string> | undefined;
+
 /**
  * The Node flags `npm start` / `npm run start:<kind>` runs a service with: those of its script in
  * package.json, where they are set (the flags between `node` and `--import tsx`).
  */
 export function scriptNodeFlags(kind: 'message' | 'connect' | 'standalone'): string[] {
   const name = kind === 'standalone' ? 'start' : `start:${kind}`;
-  const pkg = JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { scripts: Record<string, string> };
-  const m = /^exec node((?: --[\w-]+(?:=\S+)?)*) --import tsx services\/\w+\/main\.ts$/.exec(pkg.scripts[name] ?? '');
-  if (!m) throw new Error(`package.json's "${name}" script is not "exec node [flags] --import tsx services/<kind>/main.ts": ${pkg.scripts[name]}`);
+  scripts ??= (JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const m = /^exec node((?: --[\w-]+(?:=\S+)?)*) --import tsx services\/\w+\/main\.ts$/.exec(scripts[name] ?? '');
+  if (!m) throw new Error(`package.json's "${name}" script is not "exec node [flags] --import tsx services/<kind>/main.ts": ${scripts[name]}`);
   return m[1]!.split(' ').filter(Boolean);
 }
 

@@ -58,6 +58,19 @@ export function logContract(name: string, make: () => Promise<LogFixture>): void
       await eventually('healthy', () => log.health().ok, 10_000);
     });
 
+    it('puts each conversation on the partition partitionOf names (Kafka\'s placement of a keyed record)', async () => {
+      const log = await open();
+      const placed = new Map<string, Set<number>>();
+      await log.consume(async (b: LogBatch) => {
+        for (const e of b.entries) placed.set(e.conversation, (placed.get(e.conversation) ?? new Set()).add(b.partition));
+      });
+      const convs = Array.from({ length: 12 }, (_, i) => `dm:place${i}:q`);
+      assert.equal(new Set(convs.map((c) => partitionOf(c, 3))).size, 3, 'the conversations cover every partition');
+      for (const c of convs) await log.append(entry(c, 1));
+      await eventually('all consumed', () => convs.every((c) => placed.has(c)), 30_000);
+      for (const c of convs) assert.deepEqual([...placed.get(c)!], [partitionOf(c, 3)], c);
+    });
+
     it('redelivers a batch whose handler failed, and nothing after it is skipped', async () => {
       const log = await open();
       const seen: number[] = [];

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { murmur2, partitionOf } from '../../services/message/adapters/partitioner.js';
+import { randomBytes } from 'node:crypto';
+import { Partitioners, type PartitionMetadata } from 'kafkajs';
+import { conversationPartitioner, murmur2, partitionOf } from '../../services/message/adapters/partitioner.js';
+
+const metadata = (n: number): PartitionMetadata[] =>
+  Array.from({ length: n }, (_, i) => ({ partitionId: i, leader: i === 1 ? -1 : 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0 }));
 
 describe('partitioner', () => {
   it('matches the Java Kafka client murmur2 test vectors', () => {
@@ -20,5 +25,25 @@ describe('partitioner', () => {
       assert.ok(p >= 0 && p < 12);
       assert.equal(partitionOf(key, 12), p);
     }
+  });
+
+  it('places every keyed record where kafkajs\'s default partitioner does, over all partitions (a leaderless one too)', () => {
+    const ours = conversationPartitioner();
+    const theirs = Partitioners.DefaultPartitioner();
+    const keys = ['dm:1001:1002', 'grp:team-x', 'dm:é:ü', ...Array.from({ length: 500 }, (_, i) => `dm:${randomBytes(1 + (i % 40)).toString('base64url')}:u${i}`)];
+    for (const n of [1, 2, 3, 7, 12, 64]) {
+      const partitionMetadata = metadata(n);
+      for (const key of keys) {
+        const args = { topic: 't', partitionMetadata, message: { key, value: 'v' } };
+        assert.equal(ours(args), theirs(args), `${key} over ${n} partitions`);
+        assert.equal(ours(args), partitionOf(key, n));
+      }
+    }
+  });
+
+  it('keeps a record\'s own partition, and refuses a record without a key', () => {
+    const ours = conversationPartitioner();
+    assert.equal(ours({ topic: 't', partitionMetadata: metadata(12), message: { key: 'dm:a:b', value: 'v', partition: 5 } }), 5);
+    assert.throws(() => ours({ topic: 't', partitionMetadata: metadata(12), message: { key: null, value: 'v' } }), /no key/);
   });
 });

@@ -9,6 +9,7 @@ import { retryUntil } from '../../shared/retry.js';
 import type { AssignmentListener, BatchHandler, MessageLog, SendEntry } from './log.js';
 import { MEMBERSHIP_KINDS } from './store.js';
 import { longPollWhenIdle } from './kafka-idle-fetch.js';
+import { conversationPartitioner } from './partitioner.js';
 
 // Not among the names Node finds in kafkajs's CommonJS exports: read from the module object.
 const { ConfigResourceTypes } = kafkajs;
@@ -86,7 +87,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   if (!longPollWhenIdle(opts.groupId, opts.fetchIdleWaitMs)) {
     log.warn({ fetchMaxWaitMs: opts.fetchMaxWaitMs }, 'this kafkajs cannot long-poll an idle log (KAFKA_FETCH_IDLE_WAIT): its consumer fetches at KAFKA_FETCH_MAX_WAIT even when idle');
   }
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: conversationPartitioner });
   let producerUp = false;
   let consumerUp = false;
   let consumerDetail = 'consumer not started';

@@ -1,11 +1,24 @@
+import type { ICustomPartitioner } from 'kafkajs';
+
 /**
  * Kafka's default partitioner for keyed records: murmur2 of the UTF-8 key, positive, modulo the
- * partition count. The embedded log uses it too, so a conversation maps to the same partition
- * on both.
+ * partition count. Both logs use it, so a conversation maps to the same partition on both.
  */
-export function partitionOf(key: string, partitions: number): number {
-  return (murmur2(Buffer.from(key, 'utf8')) & 0x7fffffff) % partitions;
+export function partitionOf(key: string | Buffer, partitions: number): number {
+  return (murmur2(typeof key === 'string' ? Buffer.from(key, 'utf8') : key) & 0x7fffffff) % partitions;
 }
+
+/**
+ * The Kafka log's producer partitioner: partitionOf over all of the topic's partitions, the
+ * placement of kafkajs's DefaultPartitioner and of the Java client for a keyed record. kafkajs's
+ * own murmur2 computes on 64-bit Long objects, several per 4 bytes of key, for every record
+ * produced; this one on 32-bit integers. Every log entry is keyed by its conversation.
+ */
+export const conversationPartitioner: ICustomPartitioner = () => ({ topic, partitionMetadata, message }) => {
+  if (message.partition !== undefined && message.partition !== null) return message.partition;
+  if (message.key === undefined || message.key === null) throw new Error(`a record for ${topic} has no key; log entries are keyed by their conversation`);
+  return partitionOf(message.key, partitionMetadata.length);
+};
 
 /** murmur2 as implemented by the Java Kafka client (seed 0x9747b28c). */
 export function murmur2(data: Buffer): number {

@@ -106,7 +106,7 @@ try {
         }),
       );
     } else if (s === 'push') results.push(await pushScenario({ clients: Number(values.clients), frames: 200, reps: Math.round(Number(values.reps)), progress, cpuProfDir: values['cpu-prof'] ? join(out, 'profiles') : undefined }));
-    else if (s === 'idle') results.push(await idleScenario({ connections: Number(values.connections), progress }));
+    else if (s === 'idle') results.push(await idleScenario({ connections: Number(values.connections), reps: Math.round(Number(values.reps)), progress }));
     else if (s === 'recovery') results.push(await recoveryScenario({ progress }));
     else if (s === 'group') {
       results.push(

@@ -11,9 +11,11 @@ process.once('message', (m: { urls: string[] }) => {
         m.urls.slice(i, i + batch).map(
           (url, j) =>
             new Promise<void>((resolve, reject) => {
-              // Spread source addresses so one (address, port) pair never runs out of ephemeral ports.
-              const localAddress = `127.0.0.${1 + Math.floor((i + j) / 25_000)}`;
-              const ws = new WebSocket(url, 'switchboard.v1', { perMessageDeflate: false, localAddress });
+              // Spread source addresses so one (address, port) pair never runs out of ephemeral ports. The
+              // first 25,000 name none: binding a source address picks each socket's port by a search
+              // over the ports already bound, which took 5–30 s for 5,000 sockets here against 1.5 s.
+              const block = Math.floor((i + j) / 25_000);
+              const ws = new WebSocket(url, 'switchboard.v1', { perMessageDeflate: false, ...(block > 0 ? { localAddress: `127.0.0.${1 + block}` } : {}) });
               ws.once('open', () => {
                 open++;
                 resolve();

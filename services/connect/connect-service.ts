@@ -7,7 +7,7 @@ import { Deadline, once, sleep, withTimeout, type Service } from '../shared/life
 import type { CheckResult } from '../shared/health.js';
 import type { ConnectConfig } from './config.js';
 import { createAuthenticator, type Authenticator } from './auth.js';
-import { CloseCode, Session, type MessageApi } from './domain/session.js';
+import { CloseCode, Session, type MessageApi, type SessionDeps } from './domain/session.js';
 import { createAdmission } from './domain/admission.js';
 import { SessionRegistry } from './domain/session-registry.js';
 import { createWsServer } from './transport/ws-server.js';
@@ -128,6 +128,32 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     timeoutMs: config.rpcTimeoutMs,
     internalAuthToken: config.internalAuthToken,
   });
+  // What every session shares (one object, not one per connection: an idle gateway holds many).
+  const sessionDeps: SessionDeps = {
+    api,
+    limits: config.limits,
+    logger: logger.child({ component: 'session' }),
+    now,
+    onAccepted: (seconds) => {
+      m.accepted.inc();
+      m.sendSeconds.observe(seconds);
+    },
+    onRejected: (code) => m.rejected.inc({ code }),
+    onSlowConsumer: () => m.slow.inc(),
+    onPolicyClose: () => m.policyCloses.inc(),
+  };
+  /** What a client's socket tells its session: one object per connection, its methods shared. */
+  class ClientEvents {
+    constructor(private readonly session: Session) {}
+    onFrame(data: string, isBinary: boolean): void {
+      this.session.handleFrame(data, isBinary);
+    }
+    onClose(): void {
+      this.session.markClosed();
+      sessions.remove(this.session);
+      m.clients.set(sessions.size);
+    }
+  }
   const admission = createAdmission({ config: config.admission, sessions, draining: () => draining, now });
   const authenticate = deps.authenticate ?? createAuthenticator(config.auth);
   const ws = createWsServer({
@@ -142,19 +168,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     onRefused: (reason) => m.refusedUpgrades.inc({ reason }),
     onHttpRequest: config.demoPage ? createDemoPage({ authMode: config.auth.mode, allowedOrigins: config.admission.allowedOrigins }) : undefined,
     onClient(socket, user) {
-      const session = new Session(`c-${randomBytes(8).toString('hex')}`, user, socket, {
-        api,
-        limits: config.limits,
-        logger: logger.child({ component: 'session' }),
-        now,
-        onAccepted: (seconds) => {
-          m.accepted.inc();
-          m.sendSeconds.observe(seconds);
-        },
-        onRejected: (code) => m.rejected.inc({ code }),
-        onSlowConsumer: () => m.slow.inc(),
-        onPolicyClose: () => m.policyCloses.inc(),
-      });
+      const session = new Session(`c-${randomBytes(8).toString('hex')}`, user, socket, sessionDeps);
       // `welcome` once the Message pods route this user here, so that nothing stored after the
       // client's catch-up goes unpushed; bounded, since a pod that does not answer must not keep
       // the client waiting (its stream's loss resyncs everyone anyway).
@@ -163,14 +177,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       void routedHere
         .catch((err: unknown) => logger.warn({ err, user }, 'welcoming the client before its presence was confirmed'))
         .finally(() => session.deliver({ type: 'welcome', user, connection: session.id, instance: config.instanceId, heartbeatMs: config.heartbeatMs }));
-      return {
-        onFrame: (data, isBinary) => session.handleFrame(data, isBinary),
-        onClose: () => {
-          session.markClosed();
-          sessions.remove(session);
-          m.clients.set(sessions.size);
-        },
-      };
+      return new ClientEvents(session);
     },
   });
 

@@ -8,7 +8,8 @@ export type PresenceListener = (online: string[], offline: string[]) => Promise<
  * user gets their first connection or loses their last, which is what presence needs.
  */
 export class SessionRegistry {
-  private readonly byUser = new Map<string, Set<Session>>();
+  /** A user's one session, or a Set once they have several (most users hold one connection). */
+  private readonly byUser = new Map<string, Session | Set<Session>>();
   private count = 0;
 
   private presence: PresenceListener = () => undefined;
@@ -26,14 +27,16 @@ export class SessionRegistry {
    * from then on, so what the client syncs after `welcome` and what is pushed leave no gap.
    */
   add(session: Session): Promise<void> {
-    let set = this.byUser.get(session.user);
-    const first = !set;
-    if (!set) this.byUser.set(session.user, (set = new Set()));
-    if (set.has(session)) return Promise.resolve();
-    set.add(session);
-    this.count++;
-    if (!first) return this.announcing.get(session.user) ?? Promise.resolve();
     const user = session.user;
+    const held = this.byUser.get(user);
+    if (held === session || (held instanceof Set && held.has(session))) return Promise.resolve();
+    this.count++;
+    if (held !== undefined) {
+      if (held instanceof Set) held.add(session);
+      else this.byUser.set(user, new Set([held, session]));
+      return this.announcing.get(user) ?? Promise.resolve();
+    }
+    this.byUser.set(user, session);
     const applied = Promise.resolve(this.presence([user], [])).finally(() => {
       if (this.announcing.get(user) === applied) this.announcing.delete(user);
     });
@@ -42,24 +45,32 @@ export class SessionRegistry {
   }
 
   remove(session: Session): void {
-    const set = this.byUser.get(session.user);
-    if (!set?.delete(session)) return;
-    this.count--;
-    if (set.size === 0) {
-      this.byUser.delete(session.user);
-      this.announcing.delete(session.user);
-      void Promise.resolve(this.presence([], [session.user])).catch(() => undefined);
+    const user = session.user;
+    const held = this.byUser.get(user);
+    if (held instanceof Set) {
+      if (!held.delete(session)) return;
+      this.count--;
+      // Back to one session: held as itself again.
+      if (held.size === 1) this.byUser.set(user, held.values().next().value!);
+      return;
     }
+    if (held !== session) return;
+    this.count--;
+    this.byUser.delete(user);
+    this.announcing.delete(user);
+    void Promise.resolve(this.presence([], [user])).catch(() => undefined);
   }
 
   /** Sessions of a user (empty when offline here). */
   of(user: string): Iterable<Session> {
-    return this.byUser.get(user) ?? [];
+    const held = this.byUser.get(user);
+    return held === undefined ? [] : held instanceof Set ? held : [held];
   }
 
   /** Number of sessions of a user. */
   countOf(user: string): number {
-    return this.byUser.get(user)?.size ?? 0;
+    const held = this.byUser.get(user);
+    return held === undefined ? 0 : held instanceof Set ? held.size : 1;
   }
 
   /** Users with at least one session. */
@@ -68,7 +79,7 @@ export class SessionRegistry {
   }
 
   all(): Session[] {
-    return [...this.byUser.values()].flatMap((s) => [...s]);
+    return [...this.byUser.values()].flatMap((held) => (held instanceof Set ? [...held] : [held]));
   }
 
   get size(): number {

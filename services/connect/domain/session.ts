@@ -63,10 +63,13 @@ export interface SessionDeps {
  * conversation (so their order survives), and writes frames to it with back-pressure.
  */
 export class Session {
-  private readonly bucket: TokenBucket;
+  // Both buckets are made full at first use: the same as full since the connection opened (a bucket
+  // refills to its burst), and an idle connection holds neither.
+  private bucket: TokenBucket | undefined;
   // Invalid or excess frames drain this bucket; when it is empty the client is closed with 1008.
-  private readonly violations: TokenBucket;
-  private readonly sendChains = new Map<string, Promise<void>>();
+  private violations: TokenBucket | undefined;
+  /** The last send of each conversation with one in flight (made at the first send: most sessions idle). */
+  private sendChains: Map<string, Promise<void>> | undefined;
   private closed = false;
 
   constructor(
@@ -74,11 +77,7 @@ export class Session {
     readonly user: string,
     private readonly socket: ClientSocket,
     private readonly deps: SessionDeps,
-  ) {
-    const now = deps.now ?? Date.now;
-    this.bucket = new TokenBucket(deps.limits.ratePerSecond, deps.limits.rateBurst, now);
-    this.violations = new TokenBucket(1, deps.limits.maxViolations, now);
-  }
+  ) {}
 
   /** True once the session was closed by the server or the client. */
   get isClosed(): boolean {
@@ -88,7 +87,7 @@ export class Session {
   /** Handles one incoming WebSocket message. */
   handleFrame(data: string, isBinary: boolean): void {
     if (this.closed) return;
-    if (!this.bucket.take()) {
+    if (!(this.bucket ??= new TokenBucket(this.deps.limits.ratePerSecond, this.deps.limits.rateBurst, this.deps.now)).take()) {
       this.violation('RATE_LIMITED', `rate limit of ${this.deps.limits.ratePerSecond} frames/s (burst ${this.deps.limits.rateBurst}) exceeded`);
       return;
     }
@@ -180,10 +179,11 @@ export class Session {
 
   /** Runs `task` after the earlier ones of the same conversation (sends keep their order). */
   private inOrder(conversation: string, task: () => Promise<void>): void {
-    const next = (this.sendChains.get(conversation) ?? Promise.resolve()).then(task);
-    this.sendChains.set(conversation, next);
+    const chains = (this.sendChains ??= new Map());
+    const next = (chains.get(conversation) ?? Promise.resolve()).then(task);
+    chains.set(conversation, next);
     void next.finally(() => {
-      if (this.sendChains.get(conversation) === next) this.sendChains.delete(conversation);
+      if (chains.get(conversation) === next) chains.delete(conversation);
     });
   }
 
@@ -216,7 +216,7 @@ export class Session {
   private violation(code: ErrorCode, message: string, id?: string): void {
     this.deps.onRejected?.(code);
     this.deliver(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message });
-    if (!this.violations.take()) {
+    if (!(this.violations ??= new TokenBucket(1, this.deps.limits.maxViolations, this.deps.now)).take()) {
       this.deps.onPolicyClose?.();
       this.close(CloseCode.POLICY, 'too many invalid or excess frames');
     }

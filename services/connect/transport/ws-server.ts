@@ -63,6 +63,28 @@ function createTurnCork(): (socket: Duplex) => void {
   };
 }
 
+/** A client's socket as its session writes to it: each write held for the turn (createTurnCork). */
+class TurnCorkedSocket implements ClientSocket {
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Duplex,
+    private readonly holdForTurn: (socket: Duplex) => void,
+  ) {}
+
+  send(text: string): void {
+    this.holdForTurn(this.socket);
+    this.ws.send(text);
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+}
+
 /**
  * The public WebSocket endpoint: `/ws` only, authenticated before the upgrade (401 without a
  * WebSocket otherwise), sub-protocol switchboard.v1, frames larger than the limit closed with
@@ -93,8 +115,35 @@ export function createWsServer(opts: WsServerOptions): WsServer {
     );
   };
 
+  // Shared by every client's socket (`this` is the socket), so an idle connection holds no closures of its own for them.
+  function onPong(this: WebSocket): void {
+    alive.add(this);
+  }
+  function onSocketError(err: Error): void {
+    opts.logger.debug({ err }, 'client socket error');
+  }
+  // Stays on the socket for its life: a closure made in the upgrade's handler would keep its scope (the request) alive.
+  function onUpgradeError(err: Error): void {
+    opts.logger.debug({ err }, 'client socket error during upgrade');
+  }
+
+  /**
+   * An upgraded client: what it holds for as long as it is open. Kept apart from the upgrade's
+   * handler, whose scope holds the HTTP request and its head, so that an idle connection retains neither.
+   */
+  const attach = (ws: WebSocket, socket: Duplex, user: string): void => {
+    // ws handles the socket's errors from here on.
+    socket.off('error', onUpgradeError);
+    alive.add(ws);
+    ws.on('pong', onPong);
+    const handlers = opts.onClient(new TurnCorkedSocket(ws, socket, holdForTurn), user);
+    ws.on('message', (data: RawData, isBinary: boolean) => handlers.onFrame(isBinary ? '' : data.toString('utf8'), isBinary));
+    ws.on('close', () => handlers.onClose());
+    ws.on('error', onSocketError);
+  };
+
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', (err) => opts.logger.debug({ err }, 'client socket error during upgrade'));
+    socket.on('error', onUpgradeError);
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/ws') return refuse(socket, { status: 404, message: 'not found: the WebSocket endpoint is /ws', reason: 'not_found' });
     const early = opts.precheck(req);
@@ -103,26 +152,7 @@ export function createWsServer(opts: WsServerOptions): WsServer {
       (user) => {
         const late = opts.admit(user);
         if (late) return refuse(socket, late);
-        wss.handleUpgrade(req, socket, head, (ws) => {
-          alive.add(ws);
-          ws.on('pong', () => alive.add(ws));
-          const handlers = opts.onClient(
-            {
-              send(text) {
-                holdForTurn(socket);
-                ws.send(text);
-              },
-              get bufferedAmount() {
-                return ws.bufferedAmount;
-              },
-              close: (code, reason) => ws.close(code, reason),
-            },
-            user,
-          );
-          ws.on('message', (data: RawData, isBinary: boolean) => handlers.onFrame(isBinary ? '' : data.toString('utf8'), isBinary));
-          ws.on('close', () => handlers.onClose());
-          ws.on('error', (err) => opts.logger.debug({ err }, 'client socket error'));
-        });
+        wss.handleUpgrade(req, socket, head, (ws) => attach(ws, socket, user));
       },
       (err: unknown) => {
         if (!(err instanceof AuthError)) opts.logger.error({ err }, 'authentication failed unexpectedly');

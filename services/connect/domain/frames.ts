@@ -63,6 +63,26 @@ export class FrameError extends Error {
 
 const GROUP_RULE = '"conversation" must be a group id (grp:<1-64 characters of A-Z a-z 0-9 _ ->)';
 
+// Helpers of parseClientFrame at module level, not closures made for every frame a client sends.
+
+/** Refuses the frame (BAD_REQUEST), naming its id when it has a valid one. */
+function bad(message: string, id: string | undefined): never {
+  throw new FrameError(new BadRequestError(message), id);
+}
+
+function requireId(id: string | undefined): string {
+  return id !== undefined ? id : bad('"id" must be 1-64 printable ASCII characters', id);
+}
+
+function memberList(v: unknown, optional: boolean, id: string | undefined): string[] {
+  if (v === undefined && optional) return [];
+  if (!Array.isArray(v) || (v.length === 0 && !optional)) bad('"members" must be a non-empty array of user ids', id);
+  const list = v as unknown[];
+  if (list.length > MAX_MEMBERS_PER_FRAME) bad(`"members" names ${list.length} users; at most ${MAX_MEMBERS_PER_FRAME} per frame`, id);
+  if (!list.every(isUserId)) bad('"members" must hold user ids (1-64 characters of A-Z a-z 0-9 _ . : @ -)', id);
+  return list as string[];
+}
+
 /** Parses and validates one text frame; throws FrameError with a precise message. */
 export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame {
   let raw: unknown;
@@ -76,29 +96,17 @@ export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame
   }
   const f = raw as Record<string, unknown>;
   const id = isClientId(f.id) ? f.id : undefined;
-  const bad = (message: string): never => {
-    throw new FrameError(new BadRequestError(message), id);
-  };
-  if (typeof f.type !== 'string') bad('frame needs a string "type"');
-  const requireId = (): string => (id !== undefined ? id : bad('"id" must be 1-64 printable ASCII characters'));
-  const members = (v: unknown, optional: boolean): string[] => {
-    if (v === undefined && optional) return [];
-    if (!Array.isArray(v) || (v.length === 0 && !optional)) bad('"members" must be a non-empty array of user ids');
-    const list = v as unknown[];
-    if (list.length > MAX_MEMBERS_PER_FRAME) bad(`"members" names ${list.length} users; at most ${MAX_MEMBERS_PER_FRAME} per frame`);
-    if (!list.every(isUserId)) bad('"members" must hold user ids (1-64 characters of A-Z a-z 0-9 _ . : @ -)');
-    return list as string[];
-  };
+  if (typeof f.type !== 'string') bad('frame needs a string "type"', id);
 
   switch (f.type) {
     case 'send': {
-      const sendId = requireId();
+      const sendId = requireId(id);
       const toGroup = f.to === undefined && f.conversation !== undefined;
-      if (toGroup && !isGroupConversation(f.conversation)) bad(GROUP_RULE);
-      if (!toGroup && !isUserId(f.to)) bad('"to" must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -), or "conversation" a group id instead');
-      if (typeof f.body !== 'string') bad('"body" must be a string');
+      if (toGroup && !isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
+      if (!toGroup && !isUserId(f.to)) bad('"to" must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -), or "conversation" a group id instead', id);
+      if (typeof f.body !== 'string') bad('"body" must be a string', id);
       const body = f.body as string;
-      if (body.length === 0) bad('"body" must not be empty');
+      if (body.length === 0) bad('"body" must not be empty', id);
       const bytes = Buffer.byteLength(body, 'utf8');
       if (bytes > limits.maxBodyBytes) {
         throw new FrameError(new TooLargeError(`"body" is ${bytes} bytes; the limit is ${limits.maxBodyBytes}`), sendId);
@@ -106,37 +114,37 @@ export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame
       return toGroup ? { type: 'send', id: sendId, conversation: f.conversation as string, body } : { type: 'send', id: sendId, to: f.to as string, body };
     }
     case 'group.create':
-      return { type: 'group', id: requireId(), change: { op: 'created' }, members: members(f.members, true) };
+      return { type: 'group', id: requireId(id), change: { op: 'created' }, members: memberList(f.members, true, id) };
     case 'group.add':
     case 'group.remove':
     case 'group.leave': {
-      const groupId = requireId();
-      if (!isGroupConversation(f.conversation)) bad(GROUP_RULE);
+      const groupId = requireId(id);
+      if (!isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
       const op = f.type === 'group.add' ? 'added' : f.type === 'group.remove' ? 'removed' : 'left';
-      return { type: 'group', id: groupId, change: { op, conversation: f.conversation as string }, members: op === 'left' ? [] : members(f.members, false) };
+      return { type: 'group', id: groupId, change: { op, conversation: f.conversation as string }, members: op === 'left' ? [] : memberList(f.members, false, id) };
     }
     case 'group.members': {
-      const membersId = requireId();
-      if (!isGroupConversation(f.conversation)) bad(GROUP_RULE);
+      const membersId = requireId(id);
+      if (!isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
       return { type: 'group.members', id: membersId, conversation: f.conversation as string };
     }
     case 'sync': {
-      const syncId = requireId();
-      if (!isConversationId(f.conversation)) bad('"conversation" must be a conversation id');
+      const syncId = requireId(id);
+      if (!isConversationId(f.conversation)) bad('"conversation" must be a conversation id', id);
       const after = f.after ?? 0;
-      if (typeof after !== 'number' || !Number.isSafeInteger(after) || after < 0) bad('"after" must be an integer ≥ 0');
+      if (typeof after !== 'number' || !Number.isSafeInteger(after) || after < 0) bad('"after" must be an integer ≥ 0', id);
       const limit = f.limit ?? limits.syncDefaultLimit;
       if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > limits.syncMaxLimit) {
-        bad(`"limit" must be an integer 1-${limits.syncMaxLimit}`);
+        bad(`"limit" must be an integer 1-${limits.syncMaxLimit}`, id);
       }
       return { type: 'sync', id: syncId, conversation: f.conversation as string, after: after as number, limit: limit as number };
     }
     case 'conversations':
-      return { type: 'conversations', id: requireId() };
+      return { type: 'conversations', id: requireId(id) };
     case 'ping':
-      if (f.id !== undefined && id === undefined) bad('"id" must be 1-64 printable ASCII characters');
+      if (f.id !== undefined && id === undefined) bad('"id" must be 1-64 printable ASCII characters', id);
       return id === undefined ? { type: 'ping' } : { type: 'ping', id };
     default:
-      return bad(`unknown frame type "${String(f.type).slice(0, 40)}"`);
+      return bad(`unknown frame type "${String(f.type).slice(0, 40)}"`, id);
   }
 }

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 
 /** What a process holds after a full collection (bytes; process.memoryUsage()). */
@@ -45,7 +46,7 @@ export class HeapProbe {
         return new HeapProbe(ws);
       } catch (err: unknown) {
         if (Date.now() > deadline) throw new Error(`no inspector on 127.0.0.1:${port}: ${err instanceof Error ? err.message : String(err)}`);
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
       }
     }
   }

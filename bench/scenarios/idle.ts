@@ -1,4 +1,5 @@
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { getJson, eventually, freePort } from '../../test/support/services.js';
 import { killAll, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
@@ -8,7 +9,6 @@ import { HeapProbe } from '../lib/heap-probe.js';
 
 const HOLDER = fileURLToPath(new URL('../lib/connection-holder.ts', import.meta.url));
 const BARE = fileURLToPath(new URL('../lib/bare-ws-server.ts', import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Connections opened, and left open, before the first reading (see measure). */
 const PRIMER = 200;
@@ -16,14 +16,21 @@ const PRIMER = 200;
 /** Opens `n` idle WebSockets from another process; resolves when all are open. */
 async function hold(url: (i: number) => string, n: number, progress: (l: string) => void, label: string): Promise<ChildProcess> {
   const child = fork(HOLDER, [], { execArgv: ['--import', 'tsx'] });
-  await new Promise<void>((resolve, reject) => {
-    child.on('message', (m: { open?: number; done?: boolean; error?: string }) => {
-      if (m.error) reject(new Error(m.error));
-      else if (m.done) resolve();
-      else if (m.open !== undefined) progress(`${label}: ${m.open}/${n} connections open`);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.on('message', (m: { open?: number; done?: boolean; error?: string }) => {
+        if (m.error) reject(new Error(m.error));
+        else if (m.done) resolve();
+        else if (m.open !== undefined) progress(`${label}: ${m.open}/${n} connections open`);
+      });
+      child.once('exit', (code) => reject(new Error(`the connection holder exited (${code}) before its connections were open`)));
+      child.send({ urls: Array.from({ length: n }, (_, i) => url(i)) });
     });
-    child.send({ urls: Array.from({ length: n }, (_, i) => url(i)) });
-  });
+  } catch (err: unknown) {
+    // Not yet among the caller's holders: it would outlive the scenario.
+    child.kill();
+    throw err;
+  }
   return child;
 }
 

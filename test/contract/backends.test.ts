@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { UnavailableError } from '../../services/shared/errors.js';
 import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
 import { createEmbeddedPresence } from '../../services/message/adapters/embedded-presence.js';
 import { createEmbeddedLog } from '../../services/message/adapters/embedded-log.js';
@@ -223,6 +224,25 @@ presenceContract('Redis', async () => {
   const presence = createRedisPresence({ url: env.redisUrl, keyPrefix: `contract-${tag()}:`, logger: testLogger('redis'), now: c.now });
   await presence.start();
   return { presence, advance: c.advance, close: () => presence.stop() };
+});
+
+describe('the embedded store and presence, stopped', function () {
+  it('report stopped and refuse every call with UNAVAILABLE naming the backend, until started again', async () => {
+    const store = createEmbeddedStore();
+    const presence = createEmbeddedPresence();
+    assert.deepEqual([store.health(), presence.health()], [{ ok: false, detail: 'stopped' }, { ok: false, detail: 'stopped' }], 'before start');
+    await Promise.all([store.start(), presence.start()]);
+    assert.deepEqual([store.health(), presence.health()], [{ ok: true, detail: 'embedded' }, { ok: true, detail: 'embedded' }], 'started');
+    await Promise.all([store.stop(), presence.stop()]);
+    assert.deepEqual([store.health(), presence.health()], [{ ok: false, detail: 'stopped' }, { ok: false, detail: 'stopped' }], 'stopped');
+    const refused = (what: string) => (err: unknown): boolean => err instanceof UnavailableError && err.message === `${what} is not running`;
+    await assert.rejects(store.lastSeq('dm:a:b'), refused('store'));
+    await assert.rejects(store.readMessages('dm:a:b', 0, 10), refused('store'));
+    await assert.rejects(presence.lookup(['a']), refused('presence'));
+    await assert.rejects(presence.refresh('gw-1', ['a'], 1000), refused('presence'));
+    await presence.start();
+    assert.deepEqual(await presence.lookup(['a']), new Map(), 'serves again once started');
+  });
 });
 
 logContract('embedded', async () => {

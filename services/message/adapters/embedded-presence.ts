@@ -1,27 +1,17 @@
-import type { CheckResult } from '../../shared/health.js';
-import { UnavailableError } from '../../shared/errors.js';
+import { EmbeddedRunning } from './embedded-running.js';
 import type { PresenceStore } from './presence.js';
 
 /** In-process twin of the Redis presence store: per-(user, instance) expiry. */
 export function createEmbeddedPresence(opts: { now?: () => number } = {}): PresenceStore {
   const now = opts.now ?? Date.now;
   const users = new Map<string, Map<string, number>>();
-  let running = false;
-  const ensureRunning = (): void => {
-    if (!running) throw new UnavailableError('presence is not running');
-  };
+  const state = new EmbeddedRunning('presence');
   return {
-    async start() {
-      running = true;
-    },
-    async stop() {
-      running = false;
-    },
-    health(): CheckResult {
-      return running ? { ok: true, detail: 'embedded' } : { ok: false, detail: 'stopped' };
-    },
+    start: () => state.start(),
+    stop: () => state.stop(),
+    health: () => state.health(),
     async refresh(instance, list, ttlMs) {
-      ensureRunning();
+      state.check();
       const until = now() + ttlMs;
       for (const u of list) {
         let m = users.get(u);
@@ -30,7 +20,7 @@ export function createEmbeddedPresence(opts: { now?: () => number } = {}): Prese
       }
     },
     async remove(instance, list) {
-      ensureRunning();
+      state.check();
       for (const u of list) {
         const m = users.get(u);
         m?.delete(instance);
@@ -38,7 +28,7 @@ export function createEmbeddedPresence(opts: { now?: () => number } = {}): Prese
       }
     },
     async lookup(list) {
-      ensureRunning();
+      state.check();
       const t = now();
       const out = new Map<string, string[]>();
       for (const u of list) {

@@ -1,5 +1,4 @@
-import type { CheckResult } from '../../shared/health.js';
-import { UnavailableError } from '../../shared/errors.js';
+import { EmbeddedRunning } from './embedded-running.js';
 import { SeqConflictError, type ConversationSummary, type MessageStore, type StoredMessage } from './store.js';
 
 interface ConversationRow {
@@ -18,35 +17,26 @@ export function createEmbeddedStore(): MessageStore {
   const conversations = new Map<string, ConversationRow>();
   const byMsgId = new Map<string, StoredMessage>();
   const userIndex = new Map<string, Set<string>>();
-  let running = false;
-  const ensureRunning = (): void => {
-    if (!running) throw new UnavailableError('store is not running');
-  };
+  const state = new EmbeddedRunning('store');
 
   return {
-    async start() {
-      running = true;
-    },
-    async stop() {
-      running = false;
-    },
-    health(): CheckResult {
-      return running ? { ok: true, detail: 'embedded' } : { ok: false, detail: 'stopped' };
-    },
+    start: () => state.start(),
+    stop: () => state.stop(),
+    health: () => state.health(),
     async lastSeq(conversation) {
-      ensureRunning();
+      state.check();
       return conversations.get(conversation)?.messages.length ?? 0;
     },
     async lastSeqs(list) {
-      ensureRunning();
+      state.check();
       return new Map(list.map((c) => [c, conversations.get(c)?.messages.length ?? 0]));
     },
     async storedAlready(msgIds) {
-      ensureRunning();
+      state.check();
       return new Set(msgIds.filter((id) => byMsgId.has(id)));
     },
     async insertMessage(message, members) {
-      ensureRunning();
+      state.check();
       if (byMsgId.has(message.msgId)) return 'duplicate';
       let row = conversations.get(message.conversation);
       if (!row) {
@@ -83,17 +73,17 @@ export function createEmbeddedStore(): MessageStore {
       return n;
     },
     async readMessages(conversation, afterSeq, limit) {
-      ensureRunning();
+      state.check();
       const row = conversations.get(conversation);
       if (!row) return [];
       return row.messages.slice(Math.max(0, afterSeq), Math.max(0, afterSeq) + limit).map((m) => structuredClone(m));
     },
     async membershipChanges(list) {
-      ensureRunning();
+      state.check();
       return list.flatMap((c) => (conversations.get(c)?.messages ?? []).filter((m) => m.kind !== undefined).map((m) => structuredClone(m)));
     },
     async setMembers(conversation, members, seq) {
-      ensureRunning();
+      state.check();
       const row = conversations.get(conversation);
       if (!row || (row.listed && row.listed.seq >= seq)) return;
       for (const u of row.listed?.members ?? []) if (!members.includes(u)) userIndex.get(u)?.delete(conversation);
@@ -105,11 +95,11 @@ export function createEmbeddedStore(): MessageStore {
       row.listed = { members: new Set(members), seq };
     },
     async groupCounts(users) {
-      ensureRunning();
+      state.check();
       return new Map(users.map((u) => [u, [...(userIndex.get(u) ?? [])].filter((c) => conversations.get(c)?.listed !== undefined).length]));
     },
     async listConversations(user, limit) {
-      ensureRunning();
+      state.check();
       const ids = [...(userIndex.get(user) ?? [])];
       const rows: Array<ConversationSummary & { lastActive: number }> = ids.map((c) => {
         const row = conversations.get(c)!;

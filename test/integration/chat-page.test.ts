@@ -49,6 +49,9 @@ describe('the chat page in a real browser', function () {
     return page;
   };
   const login = async (page: Page, user: string, peer: string): Promise<void> => {
+    // As a person would: once the form shows (the page shows it when it has read the gateway's
+    // settings; keys typed before then reach no field).
+    await page.waitForSelector('#login', { visible: true });
     await page.type('#user', user);
     await page.type('#peer', peer);
     await page.click('#connect');

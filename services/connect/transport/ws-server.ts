@@ -122,7 +122,8 @@ export function createWsServer(opts: WsServerOptions): WsServer {
   function onSocketError(err: Error): void {
     opts.logger.debug({ err }, 'client socket error');
   }
-  // Stays on the socket for its life: a closure made in the upgrade's handler would keep its scope (the request) alive.
+  // Module-level, not a closure of the upgrade's handler: while it is on the socket (until `attach`
+  // takes it off, or for the life of a refused socket) it keeps no request or head alive.
   function onUpgradeError(err: Error): void {
     opts.logger.debug({ err }, 'client socket error during upgrade');
   }

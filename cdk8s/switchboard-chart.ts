@@ -347,6 +347,17 @@ export class SwitchboardMonitoringChart extends Chart {
                   },
                 },
                 {
+                  // A gateway that reads its stream slower than its users' pushes arrive has the stream
+                  // ended (MESSAGE_PUSH_BUFFER_MAX): its clients resync, and the first time is worth a look.
+                  alert: 'SwitchboardGatewayStreamOverflow',
+                  expr: `sum by (namespace, pod) (increase(switchboard_message_streams_ended_total{reason="push_buffer_full"}[10m])) > 0`,
+                  labels: { severity: 'warning' },
+                  annotations: {
+                    summary: 'A Message pod ended a gateway stream that could not keep up with its pushes',
+                    description: 'Pod {{ $labels.pod }} ended {{ $value | humanize }} gateway streams in 10m (MESSAGE_PUSH_BUFFER_MAX); their clients were told to resync. Check the gateways\' CPU and event-loop delay.',
+                  },
+                },
+                {
                   // One restart per pod is what a broker restart or a rebalance error costs; restarts that
                   // go on for a quarter of an hour are a consumer that joins and crashes again.
                   alert: 'SwitchboardMessageLogConsumerRestarting',

@@ -12,7 +12,8 @@ import { groupInserts } from './domain/grouped-inserts.js';
 import { ConsumerRosters, RosterCache, readRosters } from './domain/roster.js';
 import { SendAcceptor } from './domain/send-acceptor.js';
 import { History } from './domain/history.js';
-import { SubscriberRegistry } from './domain/subscribers.js';
+import { PUSH_RESULTS, STREAM_END_REASONS, SubscriberRegistry } from './domain/subscribers.js';
+import { REWRITE_REASONS } from './domain/presence-directory.js';
 import { createPipeline } from './domain/pipeline.js';
 import { createGrpcTransport, SERVICE_NAME } from './transport/grpc-server.js';
 import { backendHistogram, instrument } from './adapters/instrument.js';
@@ -59,7 +60,29 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
-    pushes: outcomeCounter(registry, { name: 'switchboard_message_pushes_total', help: 'Pushes written to Connect streams by result', label: 'result', values: ['sent', 'dropped'] }),
+    pushes: outcomeCounter(registry, {
+      name: 'switchboard_message_pushes_total',
+      help: 'Pushes to gateways by result: sent on the stream, dropped (the stream could not take it), skipped (the gateway holding the user has no stream here since its stream ended; it resyncs its clients when it subscribes again)',
+      label: 'result',
+      values: PUSH_RESULTS,
+    }),
+    streamsEnded: outcomeCounter(registry, {
+      name: 'switchboard_message_streams_ended_total',
+      help: 'Gateway streams ended, by reason (push_buffer_full: the gateway read slower than its pushes arrived, MESSAGE_PUSH_BUFFER_MAX)',
+      label: 'reason',
+      values: STREAM_END_REASONS,
+    }),
+    repushes: new Counter({
+      name: 'switchboard_message_repushes_total',
+      help: 'Redelivered log entries found stored and pushed again (whoever stored them may have failed before pushing: a lost store reply, a crash)',
+      registers: [registry],
+    }),
+    directoryRewrites: outcomeCounter(registry, {
+      name: 'switchboard_message_presence_rewrites_total',
+      help: "Full rewrites of the presence directory from the gateways' announcements, by reason (store_reset: Redis restarted empty, flushed or failed over)",
+      label: 'reason',
+      values: REWRITE_REASONS,
+    }),
   };
   totalsCounter(registry, {
     name: 'switchboard_message_log_requests_total',
@@ -76,7 +99,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
 
   const backendTime = backendHistogram(registry);
   const store = instrument('store', backends.store, ['lastSeq', 'lastSeqs', 'insertMessage', 'insertMessages', 'storedAlready', 'readMessages', 'listConversations', 'membershipChanges', 'setMembers', 'groupCounts'], backendTime);
-  const presence = instrument('presence', backends.presence, ['refresh', 'remove', 'lookup'], backendTime);
+  const presence = instrument('presence', backends.presence, ['refresh', 'remove', 'lookup', 'epoch'], backendTime);
   const log = instrument('log', backends.log, ['append'], backendTime);
 
   /**
@@ -96,6 +119,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     logger: logger.child({ component: 'subscribers' }),
     onCountChange: (n) => metrics.subscribers.set(n),
     onPush: (result) => metrics.pushes.inc({ result }),
+    onDirectoryRewrite: (reason) => metrics.directoryRewrites.inc({ reason }),
   });
   const rosters = new RosterCache(store, { maxAgeMs: ROSTER_MAX_AGE_MS, staleAfterMs: ROSTER_STALE_AFTER_MS });
   const consumerRosters = new ConsumerRosters((conversations) => readRosters(store, conversations));
@@ -124,6 +148,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       metrics.stored.inc();
       metrics.storeLatency.observe(ms / 1000);
     },
+    onRepushed: (n) => metrics.repushes.inc(n),
   });
   const transport = createGrpcTransport({
     acceptor,
@@ -139,6 +164,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       state === 'serving' || state === 'draining' ? undefined : state === 'starting' ? 'backends are not connected yet' : 'message pod is shutting down',
     streamsServed: () => (stopRequested() ? Promise.resolve('message pod is draining') : streamsServed),
     internalAuthToken: config.internalAuthToken,
+    onStreamEnd: (reason) => metrics.streamsEnded.inc({ reason }),
   });
   const checks = (): Record<string, CheckResult> => ({
     log: backends.log.health(),
@@ -157,19 +183,23 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       random: deps.random,
     });
 
-  /** Connects the backends in order (any start order of the system works), then starts consuming. */
+  /**
+   * Connects the backends each on its own (any start order of the system works, and one that is
+   * down holds up none of the others), starts consuming once the log and the store are there, and
+   * serves once everything is.
+   */
   async function connectBackends(): Promise<void> {
-    for (const [name, backend] of [['store', backends.store], ['presence', backends.presence], ['log', backends.log]] as const) {
-      if (!(await retry(name, () => backend.start()))) return;
-    }
+    const connected = (name: string, backend: { start(): Promise<void> }): Promise<boolean> => retry(name, () => backend.start());
+    const [store, presence, log] = [connected('store', backends.store), connected('presence', backends.presence), connected('log', backends.log)];
     subscribers.start();
     // Cached seqs and rosters follow the partitions this consumer owns.
     const onAssignment = (partitions: readonly number[]): void => {
       sequencer.assigned(partitions);
       consumerRosters.assigned(partitions);
     };
-    if (!(await retry('consumer', () => backends.log.consume(pipeline, onAssignment)))) return;
-    if (state !== 'starting') return;
+    const consuming = (async () => (await log) && (await store) && retry('consumer', () => backends.log.consume(pipeline, onAssignment)))();
+    const [presenceUp, consumerUp] = await Promise.all([presence, consuming]);
+    if (!presenceUp || !consumerUp || state !== 'starting') return;
     state = 'serving';
     settleStreams(undefined);
     transport.health.setStatus('', 'SERVING');

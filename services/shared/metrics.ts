@@ -12,6 +12,9 @@ export function createRegistry(service: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
+  // Gauges named like counters (promtool: "non-counter metrics should not have _total suffix");
+  // each is the sum of its per-type twin without the suffix, which stays.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   totalsCounter(registry, {
     name: 'switchboard_process_fatal_errors_total',
     help: 'Errors nothing handled (unhandled rejections, uncaught exceptions); each stops the process so that it restarts',

@@ -9,7 +9,7 @@ import { TestClient } from '../support/ws-client.js';
 import { dm, expectAllAcceptedStored, sendReliably } from '../support/traffic.js';
 import { Terminal } from '../support/terminal.js';
 import { CHART, ROOT } from '../k8s/support.js';
-import { CACHE, TESTENV } from '../env/servers.js';
+import { TESTENV, tool } from '../env/servers.js';
 import { SWITCHBOARD_IMAGE } from '../env/images.js';
 import { condition, getJson, helm, podMetric, podsOf, PortForward, sharedCluster, watchObjects, startPrometheus, tokenFor, type ClusterEnv, type Json } from '../support/cluster.js';
 
@@ -318,7 +318,7 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     // The unit tests name the rule file that the suite rendered from the chart, beside them.
     const tests = join(TESTENV, 'alerts.promtool.yaml');
     copyFileSync(join(ROOT, 'test/cluster/alerts.promtool.yaml'), tests);
-    const r = spawnSync(join(CACHE, 'bin', 'promtool-v0.316.0'), ['test', 'rules', tests], { encoding: 'utf8' });
+    const r = spawnSync(tool('promtool'), ['test', 'rules', tests], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /SUCCESS/);
   });

@@ -45,6 +45,13 @@ export function presenceContract(name: string, make: () => Promise<PresenceFixtu
       assert.deepEqual(await sorted(['u1', 'u2']), { u2: ['c2'] });
     });
 
+    it('answers the same epoch for as long as it keeps its entries', async () => {
+      const first = await f.presence.epoch();
+      assert.ok(first.length > 0);
+      await f.presence.refresh('c1', ['u1'], 10_000);
+      assert.equal(await f.presence.epoch(), first);
+    });
+
     it('handles empty lists and many users in one call', async () => {
       await f.presence.refresh('c1', [], 1000);
       assert.deepEqual(await sorted([]), {});

@@ -8,7 +8,8 @@
 #     kube-apiserver and kubectl built from the k8s.io/kubernetes module with its staging modules
 #     pinned (Debian's kubectl is 1.20, too old for the API server), Debian's etcd-server, and helm
 #     built from its module
-# Usage: test/env/provision.sh [kafka|ferretdb|redis|kube|helm]…   (no argument: all)
+#   grpcurl — built from its module (the reflection and health tests call the product with it)
+# Usage: test/env/provision.sh [redis|kafka|ferretdb|kube|helm|cluster|browser|tools]…   (no argument: all)
 set -euo pipefail
 
 CACHE=${SWITCHBOARD_CACHE:-$HOME/.cache/switchboard}
@@ -19,6 +20,7 @@ HELM_VERSION=${HELM_VERSION:-v3.17.3}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
 # Prometheus 3.16.0 (its Go module is versioned v0.316.0).
 PROMETHEUS_MODULE_VERSION=${PROMETHEUS_MODULE_VERSION:-v0.316.0}
+GRPCURL_VERSION=${GRPCURL_VERSION:-v1.9.3}
 mkdir -p "$CACHE/bin" "$CACHE/logs"
 
 say() { printf '[provision] %s\n' "$*"; }
@@ -165,8 +167,13 @@ provision_helm() {
   go_build helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm </dev/null
 }
 
+# The field's own clients, which the tests point at the product: grpcurl (reflection, health).
+provision_tools() {
+  go_build grpcurl github.com/fullstorydev/grpcurl "$GRPCURL_VERSION" github.com/fullstorydev/grpcurl/cmd/grpcurl </dev/null
+}
+
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(redis kafka ferretdb kube helm browser cluster)
+[ ${#targets[@]} -gt 0 ] || targets=(redis kafka ferretdb kube helm browser cluster tools)
 for t in "${targets[@]}"; do
   case "$t" in
     redis) provision_redis ;;
@@ -176,6 +183,7 @@ for t in "${targets[@]}"; do
     helm) provision_helm ;;
     cluster) provision_cluster ;;
     browser) provision_browser ;;
-    *) say "unknown target $t (redis, kafka, ferretdb, kube, helm, cluster, browser)"; exit 2 ;;
+    tools) provision_tools ;;
+    *) say "unknown target $t (redis, kafka, ferretdb, kube, helm, cluster, browser, tools)"; exit 2 ;;
   esac
 done

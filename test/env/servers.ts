@@ -365,10 +365,19 @@ function alive(pid: number): boolean {
 
 export const KUBE_VERSION = process.env.KUBE_VERSION ?? 'v1.32.3';
 export const HELM_VERSION = process.env.HELM_VERSION ?? 'v3.17.3';
-/** Path of a tool built by provision.sh (kube-apiserver, kubectl, helm). */
-export function tool(name: 'kube-apiserver' | 'kubectl' | 'helm'): string {
-  const bin = join(CACHE, 'bin', `${name}-${name === 'helm' ? HELM_VERSION : KUBE_VERSION}`);
-  if (!existsSync(bin)) throw new Error(`${name} is not provisioned (${bin}); run test/env/provision.sh kube helm`);
+/** The versions provision.sh builds each tool at, and its target that builds it. */
+const TOOLS = {
+  'kube-apiserver': [KUBE_VERSION, 'kube'],
+  kubectl: [KUBE_VERSION, 'kube'],
+  helm: [HELM_VERSION, 'helm'],
+  grpcurl: [process.env.GRPCURL_VERSION ?? 'v1.9.3', 'tools'],
+  promtool: [process.env.PROMETHEUS_MODULE_VERSION ?? 'v0.316.0', 'cluster'],
+} as const;
+/** Path of a tool built by provision.sh. */
+export function tool(name: keyof typeof TOOLS): string {
+  const [version, target] = TOOLS[name];
+  const bin = join(CACHE, 'bin', `${name}-${version}`);
+  if (!existsSync(bin)) throw new Error(`${name} is not provisioned (${bin}); run test/env/provision.sh ${target}`);
   return bin;
 }
 

@@ -5,7 +5,8 @@ import { credentials, loadPackageDefinition, makeGenericClientConstructor, statu
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { loadSwitchboardProto, type MessageServiceClient, type MessageStreamRequest, type MessageStreamResponse__Output } from '../../services/shared/proto.js';
-import { eventually, startMessage, testLogger, type RunningMessage } from '../support/services.js';
+import { capturingLogger, eventually, getJson, startMessage, testLogger, type RunningMessage } from '../support/services.js';
+import { metricIn } from '../support/processes.js';
 import { createGrpcTransport } from '../../services/message/transport/grpc-server.js';
 import type { SendAcceptor } from '../../services/message/domain/send-acceptor.js';
 import type { History } from '../../services/message/domain/history.js';
@@ -235,9 +236,11 @@ describe('Message gRPC API', () => {
 
 /** A gateway that stops reading its stream cannot make a Message pod buffer without bound. */
 describe('Message gRPC API: push backpressure', () => {
-  it('ends the stream of a gateway that does not read (RESOURCE_EXHAUSTED) once MESSAGE_PUSH_BUFFER_MAX pushes are queued, and goes on serving', async function () {
+  it('ends the stream of a gateway that does not read (RESOURCE_EXHAUSTED) once MESSAGE_PUSH_BUFFER_MAX pushes are queued, counts it and the pushes skipped for that gateway, and goes on serving', async function () {
     this.timeout(60_000);
-    const message = await startMessage({ MESSAGE_PUSH_BUFFER_MAX: '1000' });
+    const { logger, lines } = capturingLogger('message');
+    const message = await startMessage({ MESSAGE_PUSH_BUFFER_MAX: '1000' }, undefined, logger);
+    const metric = async (name: string, labels: string) => metricIn((await getJson(`http://127.0.0.1:${message.httpPort}/metrics`)).text, name, labels);
     const { grpc } = loadSwitchboardProto();
     // One connection per gateway, as in a deployment (HTTP/2 flow control also has a per-connection
     // window, so a paused stream would stall its connection's other streams).
@@ -270,6 +273,13 @@ describe('Message gRPC API: push backpressure', () => {
       assert.equal(err.code, status.RESOURCE_EXHAUSTED);
       assert.match(err.details, /^\d+ pushes queued on this stream \(MESSAGE_PUSH_BUFFER_MAX\); reconnect and resync$/);
       assert.ok(Number(/^\d+/.exec(err.details)![0]) >= 1000);
+      assert.equal(await metric('switchboard_message_streams_ended_total', 'reason="push_buffer_full"'), 1);
+      // Pushes for the users of the gateway whose stream ended are skipped, and counted.
+      const skipped = await metric('switchboard_message_pushes_total', 'result="skipped"');
+      for (let i = 0; i < 20; i++) await send(900_000 + i);
+      await eventually('20 more pushes skipped', async () => (await metric('switchboard_message_pushes_total', 'result="skipped"')) === skipped + 20, 10_000);
+      const ends = lines.filter((l) => l.msg === 'gateway stream ended' && l.instance === 'gw-slow');
+      assert.deepEqual(ends.map((l) => l.reason), ['push_buffer_full'], 'one line for the one stream end');
       // The pod goes on serving: a gateway that subscribes now gets the next push for that user.
       const next = await subscribe('gw-next');
       await send(999_999);
@@ -287,7 +297,7 @@ function bareTransport(overrides: Partial<Parameters<typeof createGrpcTransport>
   return createGrpcTransport({
     acceptor: {} as SendAcceptor,
     history: {} as History,
-    subscribers: { attach: async () => undefined, update: async () => undefined, detach: () => undefined } as unknown as SubscriberRegistry,
+    subscribers: { attach: () => undefined, update: () => true, detach: () => true } as unknown as SubscriberRegistry,
     instanceId: 'message-test',
     logger: testLogger('grpc'),
     maxMessageBytes: 1 << 20,
@@ -304,7 +314,13 @@ function bareTransport(overrides: Partial<Parameters<typeof createGrpcTransport>
 describe('Message gRPC transport: failures on the subscription path', () => {
   it('answers UNAVAILABLE when registering the gateway fails, and keeps serving', async () => {
     const { grpc } = loadSwitchboardProto();
-    const attachFailing = { attach: async () => Promise.reject(new Error('registry exploded')), update: async () => undefined, detach: () => undefined };
+    const attachFailing = {
+      attach: () => {
+        throw new Error('registry exploded');
+      },
+      update: () => true,
+      detach: () => true,
+    };
     const transport = bareTransport({ subscribers: attachFailing as unknown as SubscriberRegistry });
     const port = await transport.bind('127.0.0.1', 0);
     const c = new grpc.switchboard.v1.MessageService(`127.0.0.1:${port}`, credentials.createInsecure());

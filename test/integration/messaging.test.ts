@@ -215,7 +215,7 @@ describe('messaging end to end (embedded backends)', function () {
     const mm = (await getJson(`http://127.0.0.1:${message.httpPort}/metrics`)).text;
     assert.match(mm, /^switchboard_message_subscribers\{service="message"\} 1$/m);
     // Backend operation timings: the sends of the tests above were appended and stored.
-    for (const [backend, op] of [['log', 'append'], ['store', 'lastSeqs'], ['store', 'insertMessages'], ['presence', 'lookup']]) {
+    for (const [backend, op] of [['log', 'append'], ['store', 'lastSeqs'], ['store', 'insertMessages'], ['presence', 'refresh']]) {
       assert.match(mm, new RegExp(`^switchboard_message_backend_seconds_count\\{service="message",backend="${backend}",op="${op}",result="ok"\\} [1-9]`, 'm'), `${backend}.${op}`);
     }
     // Every outcome is exported from the start, at 0 until it happens: alerts and rates read a series, not its absence.

@@ -1,9 +1,22 @@
+import { Writable } from 'node:stream';
 import { silentLogger, createLogger, type Logger } from '../../services/shared/logger.js';
 import { loadMessageConfig } from '../../services/message/config.js';
 import { createBackends, type Backends } from '../../services/message/backends.js';
 import { createMessageService, type MessageAddresses } from '../../services/message/message-service.js';
 import { loadConnectConfig } from '../../services/connect/config.js';
 import { createConnectService, type ConnectAddresses, type ConnectServiceDeps } from '../../services/connect/connect-service.js';
+
+/** A JSON logger whose lines a test reads (`lines`), e.g. to count what a fault logs. */
+export function capturingLogger(name: string): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger(name, 'info', 'json', { destination }), lines };
+}
 
 /** Logs of services under test: silent unless TEST_LOG_LEVEL is set. */
 export function testLogger(name: string): Logger {
@@ -18,7 +31,7 @@ export interface RunningMessage extends MessageAddresses {
 }
 
 /** Starts a Message service in this process on free loopback ports with embedded backends. */
-export async function startMessage(settings: Record<string, string> = {}, backends?: Backends): Promise<RunningMessage> {
+export async function startMessage(settings: Record<string, string> = {}, backends?: Backends, log?: Logger): Promise<RunningMessage> {
   const config = loadMessageConfig({
     MESSAGE_GRPC_HOST: '127.0.0.1',
     MESSAGE_GRPC_PORT: '0',
@@ -27,7 +40,7 @@ export async function startMessage(settings: Record<string, string> = {}, backen
     MESSAGE_DRAIN_WINDOW: '0',
     ...settings,
   });
-  const logger = testLogger('message');
+  const logger = log ?? testLogger('message');
   const b = backends ?? createBackends(config, logger);
   const service = createMessageService({ config, backends: b, logger });
   const addresses = await service.start();

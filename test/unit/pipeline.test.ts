@@ -6,6 +6,7 @@ import { createEmbeddedStore } from '../../services/message/adapters/embedded-st
 import { IndexUpdateError, type MessageStore } from '../../services/message/adapters/store.js';
 import type { SendEntry } from '../../services/message/adapters/log.js';
 import { silentLogger } from '../../services/shared/logger.js';
+import { readRosters } from '../../services/message/domain/roster.js';
 
 const entry = (n: number): SendEntry => ({ msgId: `m${n}`, conversation: 'dm:a:b', from: 'a', to: 'b', body: `b${n}`, ts: n, clientId: `c${n}`, originInstance: 'gw', originConnection: 'c1' });
 
@@ -80,5 +81,69 @@ describe('the consume pipeline', () => {
     ], 'each at its seq: the removed member gets the removal and nothing after');
     assert.deepEqual(changed, [g, g], 'the send path forgets the roster at each stored change');
     assert.deepEqual((await store.readMessages(g, 0, 10)).map((m) => m.seq), [1, 2, 3, 4]);
+  });
+
+  it('pushes entries whose store write was applied but whose reply was lost, when the batch comes again', async () => {
+    const real = createEmbeddedStore();
+    await real.start();
+    let loseReply = true;
+    // The server applies the insert; the connection drops before its reply arrives.
+    const store: MessageStore = {
+      ...real,
+      async insertMessages(list, members) {
+        const n = await real.insertMessages(list, members);
+        if (loseReply) {
+          loseReply = false;
+          throw new Error('connection closed before the reply');
+        }
+        return n;
+      },
+    };
+    const pushed: string[] = [];
+    let repushed = 0;
+    const subscribers = { routeBatch: (items: Array<{ message: { msgId: string; seq: number } }>) => void pushed.push(...items.map((i) => `${i.message.msgId}#${i.message.seq}`)) };
+    const pipeline = createPipeline({ sequencer: new Sequencer(store), subscribers: subscribers as unknown as SubscriberRegistry, groups: noGroups, logger: silentLogger(), onRepushed: (n) => (repushed += n) });
+    const batch = { partition: 0, entries: [entry(1), entry(2)] };
+    await assert.rejects(pipeline(batch), /connection closed/);
+    assert.deepEqual(pushed, [], 'nothing known to be stored yet');
+    await pipeline({ partition: 0, entries: [...batch.entries, entry(3)] }); // the redelivery, with a new entry after it
+    assert.deepEqual(pushed, ['m1#1', 'm2#2', 'm3#3'], 'found stored, pushed with their seqs, in order, before what follows');
+    assert.equal(repushed, 2);
+    await pipeline({ partition: 0, entries: [entry(3)] });
+    assert.deepEqual(pushed, ['m1#1', 'm2#2', 'm3#3'], 'what this process pushed is not pushed again');
+    // Another process (the partition's next owner) knows nothing of what was pushed: it pushes again.
+    const successor = createPipeline({ sequencer: new Sequencer(store), subscribers: subscribers as unknown as SubscriberRegistry, groups: noGroups, logger: silentLogger() });
+    await successor({ partition: 0, entries: [entry(3)] });
+    assert.deepEqual(pushed.at(-1), 'm3#3');
+    assert.deepEqual((await real.readMessages('dm:a:b', 0, 10)).map((m) => m.seq), [1, 2, 3], 'each stored once');
+  });
+
+  it('gives a redelivered group message the members at its seq, never someone who joined later', async () => {
+    const store = createEmbeddedStore();
+    await store.start();
+    const g = 'grp:g2';
+    const groupEntry = (n: number, extra: Partial<SendEntry> = {}): SendEntry => ({ ...entry(n), conversation: g, to: g, ...extra });
+    const entries = [
+      groupEntry(1, { body: '', kind: 'created', members: ['a', 'b'] }),
+      groupEntry(2),
+      groupEntry(3, { body: '', kind: 'added', members: ['c'] }),
+      groupEntry(4, { body: '', kind: 'removed', members: ['b'] }),
+      groupEntry(5),
+    ];
+    const first = createPipeline({ sequencer: new Sequencer(store), subscribers: { routeBatch: () => undefined }, groups: { read: (cs) => readRosters(store, cs), setMembers: async () => undefined }, logger: silentLogger() });
+    await first({ partition: 0, entries });
+    // The partition's next owner reads the rosters as stored now (every change applied) and gets the batch again.
+    const routed: Array<[number, string[]]> = [];
+    const subscribers = { routeBatch: (items: ReadonlyArray<{ message: { seq: number }; audience?: ReadonlySet<string> }>) => void routed.push(...items.map((i) => [i.message.seq, [...(i.audience ?? [])].sort()] as [number, string[]])) };
+    const next = createPipeline({ sequencer: new Sequencer(store), subscribers, groups: { read: (cs) => readRosters(store, cs), setMembers: async () => undefined }, logger: silentLogger() });
+    await next({ partition: 0, entries });
+    assert.deepEqual(routed, [
+      [1, ['a', 'b']],
+      [2, ['a', 'b']],
+      [3, ['a', 'b', 'c']],
+      [4, ['a', 'b', 'c']],
+      [5, ['a', 'c']],
+    ]);
+    assert.deepEqual((await store.readMessages(g, 0, 10)).map((m) => m.seq), [1, 2, 3, 4, 5]);
   });
 });

@@ -28,13 +28,15 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
   let store: MessageStore;
   let log: ReturnType<typeof recordingLog>;
   let acceptor: SendAcceptor;
+  let clock = 1_000_000;
   const send = (clientId: string, body = 'hi', to = 'b', from = 'a') => acceptor.accept({ from, clientId, to, body, originInstance: 'i', originConnection: 'c' });
 
   beforeEach(async () => {
     store = createEmbeddedStore();
     await store.start();
     log = recordingLog();
-    acceptor = new SendAcceptor({ log, maxBodyBytes: 4096, maxGroupMembers: 10, maxGroupsPerUser: 5, groupCounts: (u) => store.groupCounts(u), roster: async (c) => (await readRosters(store, [c])).get(c), now: () => 1_000_000 });
+    acceptor = new SendAcceptor({ log, maxBodyBytes: 4096, maxGroupMembers: 10, maxGroupsPerUser: 5, groupCounts: (u) => store.groupCounts(u), roster: async (c) => (await readRosters(store, [c])).get(c), now: () => clock });
+    clock = 1_000_000;
   });
 
   it('accepts a send once it is appended, with its derived msgId, conversation and accept time', async () => {
@@ -54,9 +56,12 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
     const stored = await new Sequencer(store).storeBatch(log.appended);
     assert.deepEqual(stored.map(({ message: m }) => [m.msgId, m.seq]), [[first.msgId, 1]]);
     assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId), [first.msgId]);
-    // A repeat consumed later, in another batch, is dropped as well and takes no seq.
+    // A repeat sent later, consumed in another batch, is dropped as well and takes no seq (while
+    // a redelivery of the first record, the same accept time, comes back for its push).
+    clock += 1000;
     await send('x1', 'first');
     assert.deepEqual(await new Sequencer(store).storeBatch(log.appended.slice(2)), []);
+    assert.deepEqual((await new Sequencer(store).storeBatch(log.appended.slice(0, 1))).map((s) => [s.message.seq, s.redelivered]), [[1, true]]);
     await send('x2', 'next');
     assert.deepEqual((await new Sequencer(store).storeBatch(log.appended.slice(3))).map(({ message: m }) => m.seq), [2], 'no gap');
   });

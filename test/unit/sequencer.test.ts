@@ -54,9 +54,17 @@ describe('Sequencer', () => {
     const seq = new Sequencer(store);
     await seq.store(entry('old'));
     const stored = await seq.storeBatch([entry('old'), entry('n1'), entry('x1', 'dm:a:c', 'a', 'c'), entry('n1'), entry('n2'), entry('x2', 'dm:a:c', 'a', 'c')]);
-    assert.deepEqual(stored.map(({ message: m }) => [m.msgId, m.seq]), [['n1', 2], ['x1', 1], ['n2', 3], ['x2', 2]]);
+    const now = (list: typeof stored) => list.filter((s) => !s.redelivered).map(({ message: m }) => [m.msgId, m.seq]);
+    const again = (list: typeof stored) => list.filter((s) => s.redelivered).map(({ message: m }) => [m.msgId, m.seq]);
+    assert.deepEqual(now(stored), [['n1', 2], ['x1', 1], ['n2', 3], ['x2', 2]]);
+    assert.deepEqual(again(stored), [['old', 1]], 'the record stored before comes back for its push');
     assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId), ['old', 'n1', 'n2']);
-    assert.deepEqual(await seq.storeBatch([entry('n1'), entry('n2')]), [], 'a redelivered batch stores nothing');
+    const redelivered = await seq.storeBatch([entry('n1'), entry('n2')]);
+    assert.deepEqual(now(redelivered), [], 'a redelivered batch stores nothing');
+    assert.deepEqual(again(redelivered), [['n1', 2], ['n2', 3]]);
+    // A repeat of a send is a later record (a later accept time) with the same msgId: dropped.
+    assert.deepEqual(await seq.storeBatch([{ ...entry('n1'), ts: 2 }]), [], 'a repeated send is neither stored nor pushed again');
+    assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId), ['old', 'n1', 'n2']);
   });
 
   it('drops a redelivered batch with a few store calls, not two per entry, and stores what follows it', async () => {
@@ -72,7 +80,10 @@ describe('Sequencer', () => {
     // A new owner (after a crash before the offsets were committed) gets the batch again, with new entries after it.
     const fresh = Array.from({ length: 5 }, (_, i) => entry(`n${i}`));
     const stored = await new Sequencer(counted).storeBatch([...old, ...fresh]);
-    assert.deepEqual(stored.map(({ message: m }) => [m.msgId, m.seq]), fresh.map((e, i) => [e.msgId, 51 + i]));
+    assert.deepEqual(stored.filter((s) => !s.redelivered).map(({ message: m }) => [m.msgId, m.seq]), fresh.map((e, i) => [e.msgId, 51 + i]));
+    // Whoever stored them may not have pushed them: they come back, in log order, with their seqs.
+    assert.deepEqual(stored.filter((s) => s.redelivered).map(({ message: m }) => [m.msgId, m.seq]), old.map((e, i) => [e.msgId, i + 1]));
+    assert.deepEqual(stored.map((s) => s.message.msgId), [...old, ...fresh].map((e) => e.msgId), 'in log order');
     assert.deepEqual(calls, ['lastSeqs', 'insertMessages', 'storedAlready', 'lastSeqs', 'insertMessages']);
     assert.deepEqual((await store.readMessages('dm:a:b', 0, 100)).map((m) => m.seq), Array.from({ length: 55 }, (_, i) => i + 1));
   });

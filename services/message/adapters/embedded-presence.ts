@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EmbeddedRunning } from './embedded-running.js';
 import type { PresenceStore } from './presence.js';
 
@@ -6,6 +7,8 @@ export function createEmbeddedPresence(opts: { now?: () => number } = {}): Prese
   const now = opts.now ?? Date.now;
   const users = new Map<string, Map<string, number>>();
   const state = new EmbeddedRunning('presence');
+  // In-process entries live as long as this object: one epoch.
+  const epoch = randomUUID();
   return {
     start: () => state.start(),
     stop: () => state.stop(),
@@ -26,6 +29,10 @@ export function createEmbeddedPresence(opts: { now?: () => number } = {}): Prese
         m?.delete(instance);
         if (m?.size === 0) users.delete(u);
       }
+    },
+    async epoch() {
+      state.check();
+      return epoch;
     },
     async lookup(list) {
       state.check();

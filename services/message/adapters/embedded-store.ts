@@ -33,7 +33,12 @@ export function createEmbeddedStore(): MessageStore {
     },
     async storedAlready(msgIds) {
       state.check();
-      return new Set(msgIds.filter((id) => byMsgId.has(id)));
+      const found = new Map<string, StoredMessage>();
+      for (const id of msgIds) {
+        const m = byMsgId.get(id);
+        if (m) found.set(id, structuredClone(m));
+      }
+      return found;
     },
     async insertMessage(message, members) {
       state.check();

@@ -368,10 +368,10 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       return 'inserted';
     },
     async storedAlready(msgIds, members) {
-      if (msgIds.length === 0) return new Set<string>();
+      if (msgIds.length === 0) return new Map<string, StoredMessage>();
       const stored = (await messages.find({ _id: { $in: [...msgIds] } }).toArray()).map(fromDoc);
       if (stored.length > 0) await touchConversations(stored, members);
-      return new Set(stored.map((m) => m.msgId));
+      return new Map(stored.map((m) => [m.msgId, m]));
     },
     async insertMessages(list, members) {
       if (list.length === 0) return 0;

@@ -13,4 +13,11 @@ export interface PresenceStore extends HealthReporter {
   remove(instance: string, users: readonly string[]): Promise<void>;
   /** The live instances of each user; users held nowhere are absent from the map. */
   lookup(users: readonly string[]): Promise<Map<string, string[]>>;
+  /**
+   * A token that stays the same for as long as the store keeps its entries: a store restarted
+   * empty, flushed or failed over to another server answers a different one.
+   */
+  epoch(): Promise<string>;
+  /** Calls `listener` each time the store's connection is (again) ready: it may have lost entries meanwhile. */
+  onReconnect?(listener: () => void): void;
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
@@ -13,8 +14,8 @@ export interface RedisPresenceOptions {
 /**
  * Presence on Redis (ioredis): one sorted set per user, member = Connect instance, score = the
  * time its entry expires. Lookups read only unexpired members; the key itself expires when no
- * instance refreshes it. Every call is one pipeline; commands fail fast while Redis is away
- * (routing then falls back to the streams' own announcements) and the client reconnects forever.
+ * instance refreshes it. Every call is one pipeline; commands fail fast while Redis is away (the
+ * directory writes everything again once it is back) and the client reconnects forever.
  */
 export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   const now = opts.now ?? Date.now;
@@ -31,11 +32,16 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
     if (err.message !== lastError) opts.logger.warn({ err }, 'redis error');
     lastError = err.message;
   });
+  const reconnectListeners: Array<() => void> = [];
   redis.on('ready', () => {
     if (lastError) opts.logger.info('redis reconnected');
     lastError = '';
+    // The first connection too: writes that failed before it are made now, not at the next refresh.
+    for (const l of reconnectListeners) l();
   });
   const key = (user: string): string => `${opts.keyPrefix}presence:${user}`;
+  // Not under presence: (a user may be called "epoch").
+  const epochKey = `${opts.keyPrefix}presence-epoch`;
 
   return {
     async start() {
@@ -76,6 +82,17 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
       const p = redis.pipeline();
       for (const u of users) p.zrem(key(u), instance);
       check(await p.exec());
+    },
+    async epoch() {
+      // Set once by the first pod that finds it missing; every pod then reads the same token
+      // until the server loses its data.
+      const p = redis.pipeline();
+      p.set(epochKey, randomUUID(), 'NX');
+      p.get(epochKey);
+      return String(check(await p.exec())[1]);
+    },
+    onReconnect(listener) {
+      reconnectListeners.push(listener);
     },
     async lookup(users) {
       const out = new Map<string, string[]>();

@@ -81,11 +81,12 @@ export interface MessageStore extends HealthReporter {
    */
   insertMessages(messages: readonly StoredMessage[], members: ReadonlyMap<string, readonly string[]>): Promise<number>;
   /**
-   * Which of these msgIds are stored already (a redelivery), in one round trip; the conversation
-   * index is brought up to them, as insertMessage does for a duplicate (it trails the messages
-   * after a crash between the two writes). `members`: as for insertMessages.
+   * The messages of these msgIds that are stored already (a redelivery or a repeated send), by
+   * msgId, in one round trip; the conversation index is brought up to them, as insertMessage does
+   * for a duplicate (it trails the messages after a crash between the two writes). `members`: as
+   * for insertMessages.
    */
-  storedAlready(msgIds: readonly string[], members: ReadonlyMap<string, readonly string[]>): Promise<Set<string>>;
+  storedAlready(msgIds: readonly string[], members: ReadonlyMap<string, readonly string[]>): Promise<Map<string, StoredMessage>>;
   /** Messages with seq > afterSeq, ascending, at most `limit`. */
   readMessages(conversation: string, afterSeq: number, limit: number): Promise<StoredMessage[]>;
   /** The user's conversations, most recently active first, at most `limit`. */

@@ -2,32 +2,47 @@ import type { Logger } from '../../shared/logger.js';
 import type { BatchHandler, SendEntry } from '../adapters/log.js';
 import { isGroupConversation } from '../../shared/ids.js';
 import { StoredThenFailedError, type Sequenced, type Sequencer } from './sequencer.js';
-import { applyChange, emptyRoster, type Roster } from './roster.js';
+import { applyChange, emptyRoster, membersAt, type Roster } from './roster.js';
 import type { SubscriberRegistry } from './subscribers.js';
+
+/** How many msgIds this process remembers having pushed (a redelivery after its own failure skips them). */
+const PUSHED_MEMORY = 10_000;
 
 /**
  * The consume path, the same for every backend: give a partition batch's entries their seqs and
  * store them (in log order, as one write where possible), then push them to the gateways holding
  * their users. The log commits the batch after this resolves; a store failure rejects, and the
- * batch comes again (stored entries are then recognised by msgId and not stored twice).
+ * batch comes again: entries it finds stored by the earlier delivery are pushed again unless this
+ * process pushed them (the store may have applied a write whose reply was lost, or the process
+ * that stored them died before pushing; clients drop a seq they hold).
  */
 export function createPipeline(deps: {
   sequencer: Sequencer;
-  subscribers: SubscriberRegistry;
+  subscribers: Pick<SubscriberRegistry, 'routeBatch'>;
   /** Group rosters as stored now, and the store's listing of a group's members. */
   groups: GroupStore;
   logger: Logger;
   onStored?: (latencyMs: number) => void;
+  /** Counts the redelivered entries pushed again (they may not have been pushed before). */
+  onRepushed?: (count: number) => void;
   now?: () => number;
 }): BatchHandler {
   const now = deps.now ?? Date.now;
-  const push = async (stored: readonly Sequenced[]): Promise<void> => {
-    try {
-      await deps.subscribers.routeBatch(stored);
-    } catch (err: unknown) {
-      // A push that cannot be made is not an error: the messages are stored; clients sync.
-      deps.logger.warn({ err, count: stored.length }, 'push failed');
+  const pushed = new Set<string>();
+  const push = (list: readonly Sequenced[]): void => {
+    const out: Sequenced[] = [];
+    let again = 0;
+    for (const s of list) {
+      if (s.redelivered) {
+        if (pushed.has(s.message.msgId)) continue;
+        again++;
+      }
+      out.push(s);
+      pushed.add(s.message.msgId);
+      if (pushed.size > PUSHED_MEMORY) pushed.delete(pushed.values().next().value!);
     }
+    if (again > 0) deps.onRepushed?.(again);
+    deps.subscribers.routeBatch(out);
   };
   return async (batch) => {
     // A group message goes to the members at its seq: the rosters before the batch (its entries
@@ -46,19 +61,16 @@ export function createPipeline(deps: {
         for (const { message } of err.stored) deps.onStored?.(t - message.ts);
         const sent = withAudiences(err.stored, rosters);
         for (const s of sent) if (s.message.kind !== undefined) deps.groups.changed?.(s.message.conversation);
-        await push(sent);
+        push(sent);
       }
       throw err;
     }
     stored = withAudiences(stored, rosters);
     // Before anyone hears of a change, this pod's send path stops trusting what it knew.
     for (const s of stored) if (s.message.kind !== undefined) deps.groups.changed?.(s.message.conversation);
-    if (stored.length < batch.entries.length) {
-      deps.logger.debug({ partition: batch.partition, skipped: batch.entries.length - stored.length }, 'entries stored already; skipped');
-    }
     const t = now();
-    for (const { message } of stored) deps.onStored?.(t - message.ts);
-    await push(stored);
+    for (const s of stored) if (!s.redelivered) deps.onStored?.(t - s.message.ts);
+    push(stored);
     await listMembers(deps.groups, batch.entries, rosters, deps.logger);
   };
 }
@@ -82,6 +94,11 @@ function withAudiences(stored: readonly Sequenced[], rosters: Map<string, Roster
     if (!isGroupConversation(m.conversation)) return s;
     let r = rosters.get(m.conversation);
     if (!r) rosters.set(m.conversation, (r = emptyRoster()));
+    // Stored and applied by an earlier delivery: its audience as of its seq, nothing applied again.
+    if (s.redelivered && m.seq <= r.seq) {
+      const at = membersAt(r, m.seq);
+      return { ...s, audience: m.kind === undefined ? at : new Set([...membersAt(r, m.seq - 1), ...at]) };
+    }
     if (m.kind === undefined) return { ...s, audience: r.members };
     const before = r.members;
     applyChange(r, m);

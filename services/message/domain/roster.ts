@@ -7,12 +7,27 @@ import type { MessageStore, StoredMessage } from '../adapters/store.js';
 export interface Roster {
   members: ReadonlySet<string>;
   former: Map<string, number>;
+  /** The seq at which each member, current or former, last joined. */
+  joined: Map<string, number>;
   /** The seq of the last membership message applied (0: no such group). */
   seq: number;
 }
 
 export function emptyRoster(): Roster {
-  return { members: new Set(), former: new Map(), seq: 0 };
+  return { members: new Set(), former: new Map(), joined: new Map(), seq: 0 };
+}
+
+/**
+ * Who was a member at `seq` (≤ the roster's seq), as far as the roster still knows: the members
+ * who joined by then and the former ones removed after it. A user's earlier spells of membership
+ * (removed and added again later) are forgotten, so they are left out: never someone who was not
+ * a member.
+ */
+export function membersAt(r: Roster, seq: number): Set<string> {
+  const out = new Set<string>();
+  for (const u of r.members) if ((r.joined.get(u) ?? 0) <= seq) out.add(u);
+  for (const [u, removedAt] of r.former) if (removedAt > seq && (r.joined.get(u) ?? 0) <= seq) out.add(u);
+  return out;
 }
 
 /** Applies one membership message (a message without a kind changes nothing). */
@@ -22,6 +37,7 @@ export function applyChange(r: Roster, m: StoredMessage): void {
   const members = new Set(r.members);
   if (m.kind === 'created' || m.kind === 'added') {
     for (const u of users) {
+      if (!members.has(u)) r.joined.set(u, m.seq);
       members.add(u);
       r.former.delete(u);
     }

@@ -9,6 +9,12 @@ export interface Sequenced {
   originConnection: string;
   /** Who gets it pushed, when not the direct message's two users (a group's members at its seq). */
   audience?: ReadonlySet<string>;
+  /**
+   * Stored before, by an earlier delivery of the same log record (a redelivery): whoever stored it
+   * may have failed before pushing it (a lost store reply, a crash), so it is pushed again unless
+   * this process pushed it.
+   */
+  redelivered?: true;
 }
 
 /** A batch failed after some of its messages were stored: `stored` must still be pushed. */
@@ -46,8 +52,9 @@ export class Sequencer {
    * Stores a partition batch in log order with one ordered insert; when it stops at an entry stored
    * before (redelivery), drops those in one query and inserts the rest; falls back to one-by-one
    * when something else took a seq meanwhile.
-   * Returns the messages stored now with where their sends came from (redelivered entries and
-   * repeats inside the batch left out).
+   * Returns, in log order, the messages stored now with where their sends came from, and the
+   * entries found stored by an earlier delivery of the same record (`redelivered`); repeats of a
+   * send (a later record with the same msgId) and repeats inside the batch are left out.
    */
   async storeBatch(entries: readonly SendEntry[], partition = 0): Promise<Sequenced[]> {
     // Repeats inside the batch are dropped here; entries stored before (redelivery) make the
@@ -71,15 +78,25 @@ export class Sequencer {
       new Map(rest.map((e) => [e.conversation, membersOf(e)] as const)),
     );
     const remaining = rest.filter((e) => !known.has(e.msgId));
-    if (remaining.length === 0) return stored;
-    const more = await this.insertInOrder(remaining, partition, stored);
-    stored.push(...more);
+    const more = remaining.length > 0 ? await this.insertInOrder(remaining, partition, stored) : [];
+    const now = new Map([...stored, ...more].map((s) => [s.message.msgId, s] as const));
     // Stopped again (another writer took a seq meanwhile): one by one, each re-reading its seq.
     for (const e of remaining.slice(more.length)) {
       const m = await this.store(e, partition);
-      if (m) stored.push(sequenced(e, m));
+      if (m) now.set(e.msgId, sequenced(e, m));
     }
-    return stored;
+    // In log order, so that each conversation's pushes keep their seq order.
+    const out: Sequenced[] = [];
+    for (const e of fresh) {
+      const s = now.get(e.msgId);
+      if (s) out.push(s);
+      else {
+        const m = known.get(e.msgId);
+        // The same record (its accept time) stored before; a later repeat of the send is dropped.
+        if (m && m.ts === e.ts) out.push({ ...sequenced(e, m), redelivered: true });
+      }
+    }
+    return out;
   }
 
   /**

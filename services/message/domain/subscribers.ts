@@ -1,6 +1,7 @@
 import type { Logger } from '../../shared/logger.js';
 import type { PresenceStore } from '../adapters/presence.js';
 import type { StoredMessage } from '../adapters/store.js';
+import { PresenceDirectory, type RewriteReason } from './presence-directory.js';
 
 /** A push as handed to one Connect instance. */
 export interface PushFrame {
@@ -9,17 +10,31 @@ export interface PushFrame {
   excludeConnection: string;
 }
 
+/** Why a gateway's stream ended (a metric label: switchboard_message_streams_ended_total). */
+export type StreamEndReason = 'gateway_closed' | 'push_buffer_full' | 'replaced' | 'shutdown' | 'refused' | 'error';
+export const STREAM_END_REASONS: readonly StreamEndReason[] = ['gateway_closed', 'push_buffer_full', 'replaced', 'shutdown', 'refused', 'error'];
+
 /** The Message side of one Connect instance's subscription stream. */
 export interface SubscriberLink {
   /** Queues a push on the stream; false when the stream can no longer take it. */
   push(frame: PushFrame): boolean;
-  /** Ends the stream with UNAVAILABLE and `reason` (Connect then moves to other pods). */
-  end(reason: string): void;
+  /** Ends the stream with UNAVAILABLE and `details` (Connect then moves to other pods). */
+  end(reason: 'replaced' | 'shutdown', details: string): void;
 }
+
+/** What became of one push to one gateway. */
+export type PushResult = 'sent' | 'dropped' | 'skipped';
+export const PUSH_RESULTS: readonly PushResult[] = ['sent', 'dropped', 'skipped'];
 
 interface Subscriber {
   link: SubscriberLink;
   users: Set<string>;
+}
+
+/** A gateway whose stream ended: its users, until it subscribes again or its presence would have expired. */
+interface Gone {
+  users: Set<string>;
+  until: number;
 }
 
 export interface SubscriberRegistryOptions {
@@ -28,52 +43,99 @@ export interface SubscriberRegistryOptions {
   presenceTtlMs: number;
   logger: Logger;
   onCountChange?: (count: number) => void;
-  onPush?: (result: 'sent' | 'dropped') => void;
+  /**
+   * Each push's fate: sent on the stream, dropped (the stream could not take it), or skipped (the
+   * gateway holding the user has no stream to this pod since its stream ended; it resyncs its
+   * clients when it subscribes again).
+   */
+  onPush?: (result: PushResult) => void;
+  onDirectoryRewrite?: (reason: RewriteReason) => void;
+  now?: () => number;
 }
 
 /**
  * The Connect instances subscribed to this Message pod, the users each holds, and the routing of
- * stored messages to them. Presence entries are written to the shared presence store and
- * refreshed while the stream lives, so any Message pod can find where a user is.
+ * stored messages to them.
+ *
+ * Routing reads the announcements on this pod's own streams, never a shared store: every gateway
+ * keeps a stream to every Message pod and announces its users on each (and waits for the pod to
+ * apply them before it welcomes a client), and a pod can push only on its own streams, so what its
+ * streams announced is exactly where it can deliver. A push therefore waits for no lookup, and an
+ * empty, slow or absent Redis costs no push. The shared directory (Redis) is written behind
+ * (PresenceDirectory) for whoever asks where a user is.
  */
 export class SubscriberRegistry {
   private readonly subs = new Map<string, Subscriber>();
-  private refreshTimer: NodeJS.Timeout | undefined;
+  private readonly gone = new Map<string, Gone>();
+  /** user → the instances that announced it (one string for the common single gateway). */
+  private readonly routes = new Map<string, string | string[]>();
+  private readonly directory: PresenceDirectory;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
 
-  constructor(private readonly opts: SubscriberRegistryOptions) {}
+  constructor(private readonly opts: SubscriberRegistryOptions) {
+    this.now = opts.now ?? Date.now;
+    this.directory = new PresenceDirectory({
+      store: opts.presence,
+      ttlMs: opts.presenceTtlMs,
+      announced: () => [...this.subs].map(([instance, sub]) => [instance, sub.users] as const),
+      logger: opts.logger,
+      onRewrite: opts.onDirectoryRewrite,
+    });
+  }
 
-  /** Starts the periodic refresh of presence entries (every third of the TTL). */
+  /** Starts writing the directory and forgetting gateways whose streams ended long ago. */
   start(): void {
-    this.refreshTimer = setInterval(() => void this.refreshAll(), Math.max(100, Math.floor(this.opts.presenceTtlMs / 3)));
-    this.refreshTimer.unref();
+    this.directory.start();
+    this.sweepTimer = setInterval(() => this.sweep(), Math.max(100, Math.floor(this.opts.presenceTtlMs / 3)));
+    this.sweepTimer.unref();
   }
 
   /** Registers a Connect instance's stream; a previous stream of the same instance is ended. */
-  async attach(instance: string, link: SubscriberLink, users: readonly string[]): Promise<void> {
+  attach(instance: string, link: SubscriberLink, users: readonly string[]): void {
     const previous = this.subs.get(instance);
-    if (previous && previous.link !== link) previous.link.end('replaced by a newer stream of the same instance');
-    this.subs.set(instance, { link, users: new Set(users) });
+    const before = previous?.users ?? this.gone.get(instance)?.users;
+    this.gone.delete(instance);
+    const now = new Set(users);
+    if (before) for (const u of before) if (!now.has(u)) this.unroute(u, instance);
+    for (const u of now) if (!before?.has(u)) this.route(u, instance);
+    this.subs.set(instance, { link, users: now });
     this.opts.onCountChange?.(this.subs.size);
-    await this.writePresence(instance, users, []);
+    this.directory.changed(instance, now, []);
+    // Ended after the new stream took its place, so that its detach leaves the new one alone.
+    if (previous && previous.link !== link) previous.link.end('replaced', 'replaced by a newer stream of the same instance');
   }
 
-  /** Applies a presence change announced on the stream. */
-  async update(instance: string, link: SubscriberLink, online: readonly string[], offline: readonly string[]): Promise<void> {
+  /** Applies a presence change announced on the stream; false when the stream is not (or no longer) this instance's. */
+  update(instance: string, link: SubscriberLink, online: readonly string[], offline: readonly string[]): boolean {
     const sub = this.subs.get(instance);
-    if (!sub || sub.link !== link) return;
-    for (const u of online) sub.users.add(u);
-    for (const u of offline) sub.users.delete(u);
-    await this.writePresence(instance, online, offline);
+    if (!sub || sub.link !== link) return false;
+    for (const u of online) {
+      if (sub.users.has(u)) continue;
+      sub.users.add(u);
+      this.route(u, instance);
+    }
+    for (const u of offline) {
+      if (!sub.users.delete(u)) continue;
+      this.unroute(u, instance);
+    }
+    this.directory.changed(instance, online, offline);
+    return true;
   }
 
   /**
-   * Forgets a stream that ended. Its presence entries are left to expire: the same Connect
-   * instance keeps streams to the other Message pods, which keep refreshing them.
+   * Forgets a stream that ended. Its users stay known as the gateway's until it subscribes again
+   * or their presence would have expired, so that pushes to them count as skipped; the
+   * directory's entries are left to expire (the gateway keeps streams to the other pods, which
+   * keep refreshing them).
    */
-  detach(instance: string, link: SubscriberLink): void {
-    if (this.subs.get(instance)?.link !== link) return;
+  detach(instance: string, link: SubscriberLink): boolean {
+    const sub = this.subs.get(instance);
+    if (sub?.link !== link) return false;
     this.subs.delete(instance);
+    this.gone.set(instance, { users: sub.users, until: this.now() + this.opts.presenceTtlMs });
     this.opts.onCountChange?.(this.subs.size);
+    return true;
   }
 
   /** Number of subscribed Connect instances. */
@@ -83,31 +145,20 @@ export class SubscriberRegistry {
 
   /**
    * Pushes stored messages, in order, to the Connect instances holding their recipients: one push
-   * per instance per message, naming the users it holds. A direct message's two users are found
-   * with one presence lookup for the batch (the instances' own announcements on their streams when
-   * the presence store cannot answer); a group message's audience — its members at its seq — is
-   * matched against what each subscribed instance announced, so a group of thousands costs no
-   * presence lookup per member.
+   * per instance per message, naming the users it holds. A direct message goes to the gateways of
+   * its two users; a group message to those of its audience (its members at its seq).
    */
-  async routeBatch(items: ReadonlyArray<{ message: StoredMessage; originInstance: string; originConnection: string; audience?: ReadonlySet<string> }>): Promise<void> {
-    if (items.length === 0) return;
-    const direct = items.filter((i) => i.audience === undefined);
-    const users = [...new Set(direct.flatMap(({ message: m }) => (m.from === m.to ? [m.from] : [m.to, m.from])))];
-    let where = new Map<string, string[]>();
-    if (users.length > 0) {
-      try {
-        where = await this.opts.presence.lookup(users);
-      } catch (err: unknown) {
-        this.opts.logger.warn({ err }, 'presence lookup failed; routing by stream announcements');
-        where = this.announced(users);
-      }
-    }
+  routeBatch(items: ReadonlyArray<{ message: StoredMessage; originInstance: string; originConnection: string; audience?: ReadonlySet<string> }>): void {
     for (const item of items) {
       const { message, originInstance, originConnection } = item;
-      const targets = item.audience ? this.holding(item.audience) : directTargets(message, where);
+      const targets = item.audience ? this.holding(item.audience) : this.direct(message);
       for (const [instance, recipients] of targets) {
         const sub = this.subs.get(instance);
-        if (!sub) continue; // that gateway has no stream to this pod: its clients catch up by sync
+        if (!sub) {
+          // That gateway's stream ended: it resyncs its clients when it subscribes again.
+          this.opts.onPush?.('skipped');
+          continue;
+        }
         // The sending connection has its `accepted` instead of a push — except for a membership
         // change, whose push tells it (as every member) that the change is in effect.
         const exclude = instance === originInstance && message.kind === undefined ? originConnection : '';
@@ -117,67 +168,76 @@ export class SubscriberRegistry {
     }
   }
 
-  /** Which subscribed instances announced each of these users. */
-  private announced(users: readonly string[]): Map<string, string[]> {
-    const where = new Map<string, string[]>();
-    for (const [instance, sub] of this.subs) {
-      for (const u of users) {
-        if (!sub.users.has(u)) continue;
-        const at = where.get(u);
-        if (at) at.push(instance);
-        else where.set(u, [instance]);
-      }
-    }
-    return where;
-  }
-
-  /** Per subscribed instance, the users of `audience` it holds (walking the smaller of the two sets). */
-  private holding(audience: ReadonlySet<string>): Map<string, string[]> {
-    const out = new Map<string, string[]>();
-    for (const [instance, sub] of this.subs) {
-      const [small, large] = sub.users.size <= audience.size ? [sub.users, audience] : [audience, sub.users];
-      const recipients: string[] = [];
-      for (const u of small) if (large.has(u)) recipients.push(u);
-      if (recipients.length > 0) out.set(instance, recipients);
-    }
-    return out;
-  }
-
-  /** Ends every stream (drain) and stops refreshing. */
+  /** Ends every stream (drain) and stops writing the directory. */
   stop(reason: string): void {
-    clearInterval(this.refreshTimer);
+    clearInterval(this.sweepTimer);
+    this.directory.stop();
     for (const [instance, sub] of [...this.subs]) {
-      sub.link.end(reason);
+      sub.link.end('shutdown', reason);
       this.detach(instance, sub.link);
     }
   }
 
-  private async writePresence(instance: string, online: readonly string[], offline: readonly string[]): Promise<void> {
-    try {
-      if (online.length > 0) await this.opts.presence.refresh(instance, online, this.opts.presenceTtlMs);
-      if (offline.length > 0) await this.opts.presence.remove(instance, offline);
-    } catch (err: unknown) {
-      // The next refresh round writes the entries again; routing falls back meanwhile.
-      this.opts.logger.warn({ err, instance }, 'presence write failed');
-    }
+  /** Resolves once the directory has written what was announced before the call. */
+  directoryFlushed(): Promise<void> {
+    return this.directory.flushed();
   }
 
-  private async refreshAll(): Promise<void> {
-    for (const [instance, sub] of this.subs) {
-      if (sub.users.size > 0) await this.writePresence(instance, [...sub.users], []);
+  /** Per instance, which of a direct message's users it holds. */
+  private direct(message: StoredMessage): Map<string, string[]> {
+    const targets = new Map<string, string[]>();
+    for (const user of message.from === message.to ? [message.from] : [message.to, message.from]) {
+      const at = this.routes.get(user);
+      if (at === undefined) continue;
+      for (const instance of typeof at === 'string' ? [at] : at) {
+        const list = targets.get(instance);
+        if (list) list.push(user);
+        else targets.set(instance, [user]);
+      }
     }
+    return targets;
   }
-}
 
-/** Per instance, which of a direct message's users it holds (from a presence lookup). */
-function directTargets(message: StoredMessage, where: ReadonlyMap<string, string[]>): Map<string, string[]> {
-  const targets = new Map<string, string[]>();
-  for (const user of message.from === message.to ? [message.from] : [message.to, message.from]) {
-    for (const instance of where.get(user) ?? []) {
-      const list = targets.get(instance);
-      if (list) list.push(user);
-      else targets.set(instance, [user]);
+  /** Per instance (subscribed or gone), the users of `audience` it holds, walking the smaller of the two sets. */
+  private holding(audience: ReadonlySet<string>): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    const walk = (instance: string, users: ReadonlySet<string>): void => {
+      const [small, large] = users.size <= audience.size ? [users, audience] : [audience, users];
+      const recipients: string[] = [];
+      for (const u of small) if (large.has(u)) recipients.push(u);
+      if (recipients.length > 0) out.set(instance, recipients);
+    };
+    for (const [instance, sub] of this.subs) walk(instance, sub.users);
+    for (const [instance, gone] of this.gone) walk(instance, gone.users);
+    return out;
+  }
+
+  private route(user: string, instance: string): void {
+    const at = this.routes.get(user);
+    if (at === undefined) this.routes.set(user, instance);
+    else if (typeof at === 'string') {
+      if (at !== instance) this.routes.set(user, [at, instance]);
+    } else if (!at.includes(instance)) at.push(instance);
+  }
+
+  private unroute(user: string, instance: string): void {
+    const at = this.routes.get(user);
+    if (at === undefined) return;
+    if (typeof at === 'string') {
+      if (at === instance) this.routes.delete(user);
+      return;
+    }
+    const rest = at.filter((i) => i !== instance);
+    this.routes.set(user, rest.length === 1 ? rest[0]! : rest);
+  }
+
+  /** Forgets gateways gone for longer than the presence TTL (they will not come back as they were). */
+  private sweep(): void {
+    const now = this.now();
+    for (const [instance, gone] of this.gone) {
+      if (gone.until > now) continue;
+      this.gone.delete(instance);
+      for (const u of gone.users) this.unroute(u, instance);
     }
   }
-  return targets;
 }

@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Server, ServerCredentials, status, type Metadata, type ServerDuplexStream, type ServiceError, type sendUnaryData } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { ReflectionService } from '@grpc/reflection';
 import type { Logger } from '../../shared/logger.js';
 import { SwitchboardError } from '../../shared/errors.js';
 import { describeError, grpcStatusOf } from '../../shared/grpc-status.js';
@@ -17,9 +16,10 @@ import {
   type SendResponse,
 } from '../../shared/proto.js';
 import type { StoredMessage } from '../adapters/store.js';
+import { addReflection } from './reflection.js';
 import type { SendAcceptor, SendCommand } from '../domain/send-acceptor.js';
 import type { History } from '../domain/history.js';
-import type { SubscriberLink, SubscriberRegistry } from '../domain/subscribers.js';
+import type { StreamEndReason, SubscriberLink, SubscriberRegistry } from '../domain/subscribers.js';
 
 export const SERVICE_NAME = 'switchboard.v1.MessageService';
 
@@ -50,6 +50,8 @@ export interface GrpcTransportDeps {
   streamsServed: () => Promise<string | undefined>;
   /** Shared secret callers must present as `authorization: Bearer …`; undefined = not checked. */
   internalAuthToken?: string;
+  /** Told why each gateway stream ended (metrics). */
+  onStreamEnd?: (reason: StreamEndReason) => void;
 }
 
 /** The gRPC edge of the Message service: MessageService, grpc.health.v1 and reflection. */
@@ -129,7 +131,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
   server.addService(grpc.switchboard.v1.MessageService.service, handlers);
   const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
   health.addToServer(server);
-  new ReflectionService(definition).addToServer(server);
+  addReflection(server, definition);
 
   return {
     server,
@@ -154,54 +156,60 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
   let ended = false;
   const log = deps.logger.child({ peer: call.getPeer() });
   const out = new FrameBatcher<MessageStreamResponse>(call, (responses) => ({ batch: { responses } }), MAX_SEND_BYTES);
+  /**
+   * The one way a stream ends, whoever ends it: stop writing, forget the gateway, one log line
+   * and one count with the reason, and the status to the gateway when this side ends it.
+   */
+  const finish = (reason: StreamEndReason, details: string, code?: status): void => {
+    if (ended) return;
+    ended = true;
+    out.discard();
+    if (instance) deps.subscribers.detach(instance, link);
+    deps.onStreamEnd?.(reason);
+    const fields = { instance, reason, details };
+    if (reason === 'push_buffer_full' || reason === 'error') log.warn(fields, 'gateway stream ended');
+    else if (instance) log.info(fields, 'gateway stream ended');
+    else log.debug(fields, 'gateway stream refused');
+    if (code !== undefined) call.emit('error', { code, details });
+  };
   const link: SubscriberLink = {
     push(frame) {
       if (ended) return false;
       if (out.queued >= deps.pushBufferMax) {
-        log.warn({ instance, queued: out.queued }, 'gateway reads slower than its pushes arrive; ending its stream (it reconnects and its clients resync)');
-        if (instance) deps.subscribers.detach(instance, link);
-        reject(status.RESOURCE_EXHAUSTED, `${out.queued} pushes queued on this stream (MESSAGE_PUSH_BUFFER_MAX); reconnect and resync`);
+        // The gateway reads slower than its users' pushes arrive: it reconnects and its clients resync.
+        finish('push_buffer_full', `${out.queued} pushes queued on this stream (MESSAGE_PUSH_BUFFER_MAX); reconnect and resync`, status.RESOURCE_EXHAUSTED);
         return false;
       }
       out.write({ push: { message: toProtoMessage(frame.message), recipients: frame.recipients, excludeConnection: frame.excludeConnection } });
       return true;
     },
-    end(reason) {
-      if (ended) return;
-      ended = true;
-      out.discard();
-      call.emit('error', { code: status.UNAVAILABLE, details: reason });
+    end(reason, details) {
+      finish(reason, details, status.UNAVAILABLE);
     },
   };
-  const close = (why: string): void => {
-    if (instance) {
-      deps.subscribers.detach(instance, link);
-      log.info({ instance, why }, 'gateway unsubscribed');
+  const reject = (code: status, details: string): void => finish('refused', details, code);
+  /** Runs a registry step; a failure refuses the stream (the gateway retries) and the pod stays up. */
+  const settled = (step: () => unknown, what: string): boolean => {
+    try {
+      step();
+    } catch (err: unknown) {
+      log.error({ err, instance }, `${what} failed; stream refused`);
+      reject(status.UNAVAILABLE, `${what} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
-    ended = true;
-    out.discard();
-  };
-  const reject = (code: status, details: string): void => {
-    if (ended) return;
-    ended = true;
-    out.discard();
-    call.emit('error', { code, details });
+    return !ended;
   };
 
   // Frames are held until the pod serves; the gateway's connect deadline bounds the wait.
   let held: MessageStreamRequest__Output[] | undefined = [];
-  /** A failure while setting the stream up: the gateway is refused (and retries), the pod stays up. */
-  const failed = (what: string) => (err: unknown): void => {
-    log.error({ err, instance }, `${what} failed; stream refused`);
-    if (instance) deps.subscribers.detach(instance, link);
-    reject(status.UNAVAILABLE, `${what} failed: ${err instanceof Error ? err.message : String(err)}`);
-  };
-  deps.streamsServed().then((refusal) => {
-    if (refusal) return reject(status.UNAVAILABLE, refusal);
-    const pending = held ?? [];
-    held = undefined;
-    for (const req of pending) onFrame(req);
-  }).catch(failed('serving the stream'));
+  deps.streamsServed().then(
+    (refusal) => {
+      if (refusal) return reject(status.UNAVAILABLE, refusal);
+      const pending = held ?? [];
+      held = undefined;
+      for (const req of pending) onFrame(req);
+    },
+    (err: unknown) => reject(status.UNAVAILABLE, `serving the stream failed: ${err instanceof Error ? err.message : String(err)}`),
+  );
   const onFrame = (req: MessageStreamRequest__Output): void => {
     if (ended) return;
     if (!instance) {
@@ -211,29 +219,20 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
       const bad = sub.onlineUsers.find((u) => !isUserId(u));
       if (bad !== undefined) return reject(status.INVALID_ARGUMENT, `online_users holds an invalid user id: ${JSON.stringify(bad).slice(0, 80)}`);
       instance = sub.connectServiceId;
-      const id = instance;
-      deps.subscribers
-        .attach(id, link, sub.onlineUsers)
-        .then(() => {
-          if (ended) return;
-          out.write({ subscribed: { messageServiceId: deps.instanceId, streamSend: true, presenceAck: true, batchMaxBytes: batchBudget(deps.maxMessageBytes) } });
-          out.enable(sub.batchMaxBytes);
-          log.info({ instance: id, users: sub.onlineUsers.length }, 'gateway subscribed');
-        })
-        .catch(failed('registering the gateway'));
+      // Routed here from now on: pushes to these users take this stream.
+      if (!settled(() => deps.subscribers.attach(sub.connectServiceId, link, sub.onlineUsers), 'registering the gateway')) return;
+      out.write({ subscribed: { messageServiceId: deps.instanceId, streamSend: true, presenceAck: true, batchMaxBytes: batchBudget(deps.maxMessageBytes) } });
+      out.enable(sub.batchMaxBytes);
+      log.info({ instance, users: sub.onlineUsers.length }, 'gateway subscribed');
       return;
     }
     if (req.request === 'presence' && req.presence) {
-      const { online, offline } = req.presence;
+      const { online, offline, ackId } = req.presence;
       const bad = [...online, ...offline].find((u) => !isUserId(u));
       if (bad !== undefined) return reject(status.INVALID_ARGUMENT, `presence holds an invalid user id: ${JSON.stringify(bad).slice(0, 80)}`);
-      const ackId = req.presence.ackId;
-      deps.subscribers
-        .update(instance, link, online, offline)
-        .then(() => {
-          if (ackId && !ended) out.write({ presenceApplied: { ackId } });
-        })
-        .catch(failed('updating presence'));
+      // Applied to routing at once; the acknowledgement tells the gateway these users are routed here.
+      const id = instance;
+      if (settled(() => deps.subscribers.update(id, link, online, offline), 'updating presence') && ackId) out.write({ presenceApplied: { ackId } });
     } else if (req.request === 'send' && req.send) {
       const { requestId, send } = req.send;
       const answer = (result: SendResult): void => {
@@ -266,12 +265,12 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
   });
   call.on('end', () => {
     out.flush();
-    close('stream ended by gateway');
+    finish('gateway_closed', 'stream ended by gateway');
     call.end();
   });
-  // A status this side emitted (a refusal, the pod ending its streams) carries `details`, not `message`.
-  call.on('error', (err: Error & { details?: string }) => close(`stream error: ${err.details ?? err.message}`));
-  call.on('cancelled', () => close('cancelled'));
+  // A status this side emitted comes back here once `finish` has run, and is not counted again.
+  call.on('error', (err: Error & { details?: string }) => finish('error', err.details ?? err.message));
+  call.on('cancelled', () => finish('gateway_closed', 'cancelled by gateway'));
 }
 
 /** The wire outcome of a send carried on a stream. */

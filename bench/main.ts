@@ -55,16 +55,16 @@ function usage(message: string): never {
 const SHORT_SUITE = ['e2e', 'store', 'push', 'idle', 'recovery', 'group'];
 const KNOWN = [...SHORT_SUITE, 'peer', 'all'];
 for (const p of positionals) if (!KNOWN.includes(p)) usage(`unknown scenario "${p}" (${KNOWN.join(', ')})`);
-for (const s of values.sizes!.split(',')) if (!(Number.isSafeInteger(Number(s)) && Number(s) >= 2)) usage(`--sizes must be group sizes (≥ 2) separated by commas; got "${values.sizes}"`);
-if (values.sizes!.split(',').some((s) => Number(s) <= Number(values.online))) usage(`--online (${values.online}) must be smaller than every group size (--sizes ${values.sizes})`);
+for (const s of values.sizes.split(',')) if (!(Number.isSafeInteger(Number(s)) && Number(s) >= 2)) usage(`--sizes must be group sizes (≥ 2) separated by commas; got "${values.sizes}"`);
+if (values.sizes.split(',').some((s) => Number(s) <= Number(values.online))) usage(`--online (${values.online}) must be smaller than every group size (--sizes ${values.sizes})`);
 for (const name of ['duration', 'warmup', 'reps', 'pairs', 'workers', 'clients', 'connections', 'online', 'group-rate', 'group-reps'] as const) {
   const v = Number(values[name]);
   if (!Number.isFinite(v) || v <= 0) usage(`--${name} must be a positive number; got "${values[name]}"`);
 }
-for (const a of values['node-arg']!) if (!/^--[a-z][a-z0-9-]*(=\S+)?$/.test(a)) usage(`--node-arg takes one Node flag, --name or --name=value; got "${a}"`);
+for (const a of values['node-arg']) if (!/^--[a-z][a-z0-9-]*(=\S+)?$/.test(a)) usage(`--node-arg takes one Node flag, --name or --name=value; got "${a}"`);
 if (!(Number.isSafeInteger(Number(values.refine)) && Number(values.refine) >= 0)) usage(`--refine must be a whole number of steps (0: none); got "${values.refine}"`);
-for (const r of values.rates!.split(',')) if (!(Number(r) > 0)) usage(`--rates must be positive numbers separated by commas; got "${values.rates}"`);
-for (const b of values.systems!.split(',')) if (!(SYSTEMS as readonly string[]).includes(b)) usage(`--systems takes ${SYSTEMS.join(', ')}; got "${b}"`);
+for (const r of values.rates.split(',')) if (!(Number(r) > 0)) usage(`--rates must be positive numbers separated by commas; got "${values.rates}"`);
+for (const b of values.systems.split(',')) if (!(SYSTEMS as readonly string[]).includes(b)) usage(`--systems takes ${SYSTEMS.join(', ')}; got "${b}"`);
 
 /** --env NAME=VALUE (repeatable): settings for the Switchboard processes of e2e, on top of each variant's. */
 function serviceEnv(pairs: readonly string[]): Record<string, string> {
@@ -91,17 +91,17 @@ try {
     if (s === 'e2e') {
       results.push(
         await e2eScenario({
-          rates: values.rates!.split(',').map(Number),
+          rates: values.rates.split(',').map(Number),
           durationMs: Number(values.duration) * 1000,
           warmupMs: Number(values.warmup) * 1000,
           pairs: Number(values.pairs),
           workers: Number(values.workers),
-          systems: values.systems!.split(',') as System[],
+          systems: values.systems.split(',') as System[],
           reps: Math.round(Number(values.reps)),
           refine: Number(values.refine),
           cpuProfDir: values['cpu-prof'] ? join(out, 'profiles') : undefined,
-          serviceEnv: serviceEnv(values.env!),
-          nodeArgs: values['node-arg']!,
+          serviceEnv: serviceEnv(values.env),
+          nodeArgs: values['node-arg'],
           progress,
         }),
       );
@@ -111,7 +111,7 @@ try {
     else if (s === 'group') {
       results.push(
         await groupScenario({
-          sizes: values.sizes!.split(',').map(Number),
+          sizes: values.sizes.split(',').map(Number),
           online: Number(values.online),
           rate: Number(values['group-rate']),
           durationMs: Number(values.duration) * 1000,
@@ -124,13 +124,13 @@ try {
     }
     else if (s === 'store') {
       // The stand-ins e2e measures: FerretDB on PostgreSQL, and on SQLite when e2e was asked for it.
-      const storages = values.systems!.split(',').includes('real') ? (['postgresql', 'sqlite'] as const) : (['postgresql'] as const);
+      const storages = values.systems.split(',').includes('real') ? (['postgresql', 'sqlite'] as const) : (['postgresql'] as const);
       // 2 s per shape at most: enough writes for a steady rate, and the suite stays under 10 minutes.
       results.push(await storeScenario({ storages: [...storages], reps: Math.round(Number(values.reps)), durationMs: Math.min(2, Number(values.duration)) * 1000, progress }));
     }
     else if (s === 'peer') {
       results.push(
-        await peerScenario({ rates: values.rates!.split(',').map(Number), durationMs: Number(values.duration) * 1000, warmupMs: Number(values.warmup) * 1000, pairs: Number(values.pairs), progress }),
+        await peerScenario({ rates: values.rates.split(',').map(Number), durationMs: Number(values.duration) * 1000, warmupMs: Number(values.warmup) * 1000, pairs: Number(values.pairs), progress }),
       );
     }
     const seconds = Math.round((Date.now() - t0) / 1000);

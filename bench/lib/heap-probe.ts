@@ -45,7 +45,7 @@ export class HeapProbe {
         await once(ws, 'open');
         return new HeapProbe(ws);
       } catch (err: unknown) {
-        if (Date.now() > deadline) throw new Error(`no inspector on 127.0.0.1:${port}: ${err instanceof Error ? err.message : String(err)}`);
+        if (Date.now() > deadline) throw new Error(`no inspector on 127.0.0.1:${port}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
         await sleep(200);
       }
     }

@@ -99,7 +99,11 @@ async function run(r: { ratePerSec: number; durationMs: number; warmupMs: number
         const measured = intended >= start + r.warmupMs;
         if (measured) measuredSent++;
         const acked = send(sent, intended);
-        inflight.push(acked.then(() => void (measured && ackLatencies.push(nowMs() - intended))));
+        inflight.push(
+          acked.then(() => {
+            if (measured) ackLatencies.push(nowMs() - intended);
+          }),
+        );
         sent++;
       }
       if (nowMs() >= end) resolve();

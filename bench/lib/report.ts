@@ -97,7 +97,7 @@ export function toMarkdown(r: Report): string {
       const withCpu = s.steps.filter((st) => st.cpuCores);
       if (withCpu.length > 0) {
         out.push(
-          'Where the CPU went during each step\'s measured window, after the warm-up and before the drain (cores; the machine has ' + m.cores + '):',
+          `Where the CPU went during each step's measured window, after the warm-up and before the drain (cores; the machine has ${m.cores}):`,
           '',
           '| system | rep | offered/s | system under test (per process) | its processes waiting for a core | load generator | Kafka | Redis | FerretDB | PostgreSQL | whole machine | steal |',
           '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -13,7 +13,8 @@ const redis = new Redis(process.env.REDIS_URL!);
 const http = createServer();
 const server = new Server(http, { adapter: createAdapter(redis, { streamName: process.env.STREAM ?? 'bench-socketio' }), transports: ['websocket'] });
 server.on('connection', (socket) => {
-  const user = String((socket.handshake.auth as { user?: unknown }).user ?? '');
+  const claimed = (socket.handshake.auth as { user?: unknown }).user;
+  const user = typeof claimed === 'string' ? claimed : '';
   void socket.join(user);
   // A room of many members (the group scenario): "send" with `to` = the room emits to all of them.
   socket.on('join', (room: string, ack: () => void) => {

@@ -533,16 +533,23 @@ async function openSocketIo(o: E2eOptions, rep: number, figures: Record<string, 
  */
 async function measureSideBySide(group: ReadonlyArray<Exclude<System, 'floor'>>, o: E2eOptions, rep: number, start: number, figures: Record<string, number | string>): Promise<Step[][]> {
   const runners: Runner[] = [];
+  // Every runner is closed, whatever happened; a failure to close is reported unless the step failed first.
+  const closeAll = async (): Promise<void> => {
+    const closed = await Promise.allSettled(runners.map((r) => r.close()));
+    const failed = closed.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+    if (failed) throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
+  };
+  let result: Step[][];
   try {
     for (const sys of group) runners.push(sys === 'socketio' ? await openSocketIo(o, rep, figures) : await openSwitchboard(sys, o, rep, figures));
     for (const r of runners) await r.warm(o.rates[start]!);
-    return await pairedLadder(o.rates, start, runners.map((r) => (rate: number) => r.step(rate)), o.refine, barsOf(group[0]!));
-  } finally {
-    // Every runner is closed; the first failure to close is reported.
-    const closed = await Promise.allSettled(runners.map((r) => r.close()));
-    const failed = closed.find((c) => c.status === 'rejected');
-    if (failed) throw failed.reason;
+    result = await pairedLadder(o.rates, start, runners.map((r) => (rate: number) => r.step(rate)), o.refine, barsOf(group[0]!));
+  } catch (err: unknown) {
+    await closeAll().catch(() => undefined);
+    throw err;
   }
+  await closeAll();
+  return result;
 }
 
 /** The highest achieved rate of a repetition's steps that passed the bar (0 when none did). */
@@ -702,7 +709,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   return {
     name: 'End-to-end 1:1 messaging',
     description:
-      'Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient\'s `message` frame. Every repetition runs every system once (fresh processes, a warm-up at the rate of its first step until their CPU per message stops falling, ' + (WARMUP_LEAD_IN_MS + 2 * WARMUP_SLICE_MS) / 1000 + '–' + (WARMUP_LEAD_IN_MS + WARMUP_MAX_SLICES * WARMUP_SLICE_MS) / 1000 + ' s, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one\'s result). The peer and the embedded variants run side by side: their processes are up together, every rate of their climb runs each one\'s step back to back, in alternating order, and a bisection step runs for each one still undecided at its rate. The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.',
+      `Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient's \`message\` frame. Every repetition runs every system once (fresh processes, a warm-up at the rate of its first step until their CPU per message stops falling, ${(WARMUP_LEAD_IN_MS + 2 * WARMUP_SLICE_MS) / 1000}–${(WARMUP_LEAD_IN_MS + WARMUP_MAX_SLICES * WARMUP_SLICE_MS) / 1000} s, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one's result). The peer and the embedded variants run side by side: their processes are up together, every rate of their climb runs each one's step back to back, in alternating order, and a bisection step runs for each one still undecided at its rate. The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.`,
     settings: {
       pairs: o.pairs,
       workers: o.workers,

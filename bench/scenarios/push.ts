@@ -13,7 +13,7 @@ const BARE = fileURLToPath(new URL('../lib/bare-ws-server.ts', import.meta.url))
 function ask<T>(child: ChildProcess, msg: object, key: string): Promise<T> {
   return new Promise((resolve, reject) => {
     const on = (m: Record<string, unknown>) => {
-      if (m.error) reject(new Error(String(m.error)));
+      if (m.error) reject(new Error(typeof m.error === 'string' ? m.error : JSON.stringify(m.error)));
       else if (key in m) {
         child.off('message', on);
         resolve(m as T);

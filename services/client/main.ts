@@ -50,7 +50,7 @@ function attachValues(argv: readonly string[]): string[] {
   for (let i = 0; i < argv.length; i++) {
     const w = argv[i]!;
     const next = argv[i + 1];
-    const takesValue = w.startsWith('--') && !w.includes('=') && OPTIONS[w.slice(2) as keyof typeof OPTIONS]?.type === 'string';
+    const takesValue = w.startsWith('--') && !w.includes('=') && (OPTIONS as Partial<Record<string, { type: string }>>)[w.slice(2)]?.type === 'string';
     if (takesValue && next !== undefined && next.startsWith('-') && !isOption(next)) {
       out.push(`${w}=${next}`);
       i++;
@@ -86,7 +86,7 @@ const token =
   (values['jwt-secret'] !== undefined
     ? await new SignJWT({ sub: values.user! }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(values['jwt-secret']))
     : undefined);
-const url = new URL(values.url!);
+const url = new URL(values.url);
 if (values.user && !token) url.searchParams.set('user', values.user);
 
 /** Opens one `ws` socket and adapts it to the core (refusals carry the HTTP status and body). */
@@ -186,8 +186,10 @@ function runOneShot(): void {
 
 /** The chat: pushes and history printed as they come, typed lines sent to the target. */
 function runInteractive(): void {
-  const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
+  const tty = process.stdin.isTTY && process.stdout.isTTY;
   let target = values.target!;
+  // Assigned once the chat core exists; the printers above read it (and fall back to stdout until then).
+  // eslint-disable-next-line prefer-const
   let rl: Interface | undefined;
   let missed = 0;
   let reconnecting = false;
@@ -307,7 +309,10 @@ function runInteractive(): void {
     if (quitting) return;
     quitting = true;
     const pending = core.pendingSends;
-    if (pending === 0) return core.stop();
+    if (pending === 0) {
+      core.stop();
+      return;
+    }
     print(`waiting up to ${timeoutSeconds} s for ${pending} unsent message${pending === 1 ? '' : 's'}`);
     setTimeout(() => {
       print(`${core.pendingSends} message(s) not sent`);
@@ -324,7 +329,10 @@ function runInteractive(): void {
       clearLine(process.stdout, 0);
     }
     const text = line.trim();
-    if (text === '/quit') return quit();
+    if (text === '/quit') {
+      quit();
+      return;
+    }
     const words = text.split(/\s+/).slice(1);
     const inGroup = target.startsWith('grp:');
     if (text === '/help') {
@@ -348,7 +356,7 @@ function runInteractive(): void {
     else if (text === '/leave') groupFrame({ type: 'group.leave', conversation: target }, 'leave');
     else if (text === '/members') groupFrame({ type: 'group.members', conversation: target }, 'members');
     else if (text !== '') core.send(target, text);
-    if (tty) rl?.prompt();
+    if (tty) rl.prompt();
   });
   rl.on('close', quit);
   if (target.startsWith('grp:')) core.follow(target);

@@ -65,8 +65,8 @@ export const setting = {
     z
       .string()
       .default(def)
-      .transform((v, ctx) => {
-        if ((values as readonly string[]).includes(v)) return v as T[number];
+      .transform((v, ctx): T[number] => {
+        if ((values as readonly string[]).includes(v)) return v;
         ctx.addIssue({ code: 'custom', message: `expected one of ${values.join(', ')}; got "${v}"` });
         return z.NEVER;
       }),
@@ -86,7 +86,7 @@ function toInt(v: string, ctx: z.RefinementCtx, min: number, max: number, what: 
   const n = /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     ctx.addIssue({ code: 'custom', message: `expected ${what}; got "${v}"` });
-    return z.NEVER as never;
+    return z.NEVER;
   }
   return n;
 }

@@ -12,13 +12,17 @@ const CONVERSATION_PATTERN = /^[A-Za-z0-9_.:@-]{1,132}$/;
 
 const GROUP_PATTERN = /^grp:[A-Za-z0-9_-]{1,64}$/;
 
-/** True when `id` names a group conversation: grp:<1-64 characters of A-Z a-z 0-9 _ ->. */
-export function isGroupConversation(id: unknown): id is string {
+/** True when `id` names a group conversation: grp:<1-64 characters of A-Z a-z 0-9 _ ->. (A string stays a string either way.) */
+export function isGroupConversation(id: string): boolean;
+export function isGroupConversation(id: unknown): id is string;
+export function isGroupConversation(id: unknown): boolean {
   return typeof id === 'string' && GROUP_PATTERN.test(id);
 }
 
-/** True when `id` is a valid user id. */
-export function isUserId(id: unknown): id is string {
+/** True when `id` is a valid user id. (A string stays a string either way.) */
+export function isUserId(id: string): boolean;
+export function isUserId(id: unknown): id is string;
+export function isUserId(id: unknown): boolean {
   return typeof id === 'string' && ID_PATTERN.test(id);
 }
 
@@ -60,4 +64,9 @@ export function directPeer(conversation: string, user: string): string | undefin
   if (pairs.length !== 1) return undefined;
   const [a, b] = pairs[0]!;
   return user === a ? b : user === b ? a : undefined;
+}
+
+/** The first item of `list` that `valid` refuses (undefined when all pass). */
+export function firstInvalid(list: readonly unknown[], valid: (item: unknown) => boolean): unknown {
+  return list.find((item) => !valid(item));
 }

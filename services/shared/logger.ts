@@ -29,13 +29,13 @@ export function createLogger(name: string, level: LevelWithSilent = 'info', form
   const windowMs = opts.repeatWindowMs ?? REPEAT_WINDOW_MS;
   const options: pino.LoggerOptions = { name, level, base: { pid: process.pid } };
   if (windowMs > 0) options.hooks = { logMethod: repeatLimiter(windowMs, opts.now ?? Date.now) };
-  const readable = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
+  const readable = format === 'pretty' || (format === 'auto' && process.stdout.isTTY);
   if (opts.destination) return pino(options, opts.destination);
   if (!readable) return pino(options);
   // Synchronous so that a line logged right before process.exit() is not lost.
   return pino(
     options,
-    pretty({ sync: true, colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true }),
+    pretty({ sync: true, colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true }),
   );
 }
 
@@ -80,7 +80,7 @@ function repeatLimiter(windowMs: number, now: () => number) {
         kinds.delete(key);
         const repeatArgs = entry.lastArgs;
         if (entry.suppressed === 0 || !repeatArgs) return;
-        const fields = typeof repeatArgs[0] === 'object' && repeatArgs[0] !== null ? (repeatArgs[0] as object) : {};
+        const fields = typeof repeatArgs[0] === 'object' && repeatArgs[0] !== null ? (repeatArgs[0]) : {};
         method.call(this, { ...fields, repeated: entry.suppressed, windowMs: now() - started }, `${text} (repeated ${entry.suppressed} times)`);
       }, windowMs),
     };

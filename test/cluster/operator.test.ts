@@ -46,7 +46,7 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     env = await sharedCluster();
     // The chart's alert rules, as a Prometheus without the Operator loads them.
     const rendered = helm(env, ['template', 'switchboard', CHART, '--api-versions', 'monitoring.coreos.com/v1', '--show-only', 'templates/monitoring.yaml']);
-    const rule = parseAllDocuments(rendered).map((d) => d.toJS() as Json).find((o) => o?.kind === 'PrometheusRule');
+    const rule = parseAllDocuments(rendered).map((d) => d.toJS()).find((o) => o?.kind === 'PrometheusRule');
     const rules = join(TESTENV, 'switchboard-rules.yaml');
     writeFileSync(rules, JSON.stringify({ groups: rule.spec.groups }));
     prometheus = await startPrometheus(env, [rules]);

@@ -94,7 +94,7 @@ describe('Connect ↔ Message resilience', function () {
     it('Message SIGKILL and restart during traffic: stream back, resync, reconnect counted, nothing accepted lost', async () => {
       const grpcPort = await freePort();
       const settings = { ...backendSettings, MESSAGE_GRPC_PORT: String(grpcPort) };
-      let message = await startMessageProcess(settings, procs);
+      const message = await startMessageProcess(settings, procs);
       const connect = await startConnectProcess(`127.0.0.1:${grpcPort}`, {}, procs);
       await eventually('ready', () => ready(connect.admin), 10_000);
       const a = await open(connect.url, 'kill-a');
@@ -108,7 +108,7 @@ describe('Connect ↔ Message resilience', function () {
       message.proc.kill('SIGKILL');
       await message.proc.exited;
       await eventually('stream lost', async () => (await streams(connect.admin)) === 0, 10_000, 50);
-      message = await startMessageProcess(settings, procs);
+      await startMessageProcess(settings, procs);
       await eventually('stream back', () => ready(connect.admin), 15_000, 100);
       await a.next('resync', 5000);
       await b.next('resync', 5000);

@@ -174,15 +174,6 @@ export function cleanUpCluster(): void {
   }
 }
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, detail: () => string = () => ''): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await Promise.resolve(check()).catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${detail() ? `: ${detail()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 /** Starts the cluster (after clearing any leftovers) and resolves once its node is Ready. */
 export async function startCluster(say: Say = () => undefined): Promise<Cluster> {
   if (process.getuid?.() !== 0) throw new Error('the test cluster needs root (network, mounts, containers)');

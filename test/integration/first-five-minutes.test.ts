@@ -128,7 +128,7 @@ describe('the first five minutes (README demo in terminals)', function () {
     const t = new Terminal('npm start', ports(port));
     terminals.push(t);
     await t.waitFor(/\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(switchboard\): connect service started/, 60_000);
-    await t.waitFor(/Chat page   http:\/\/localhost:\d+\//);
+    await t.waitFor(/Chat page {3}http:\/\/localhost:\d+\//);
     assert.equal(t.count(/\{"level":/), 0, 'no JSON lines on a terminal');
     const ws = await TestClient.connect(`ws://127.0.0.1:${port}/ws`, { user: 'tty-a' });
     t.interrupt();

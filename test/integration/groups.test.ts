@@ -92,7 +92,7 @@ for (const backends of ['embedded', 'real'] as const) describe(`group conversati
       { type: 'send', id: 'x7', conversation: 'grp:no-such-group', body: 'hello?' },
     ];
     for (const f of refusals) {
-      const r = await cd.request(f as Frame & { id: string }, 'error');
+      const r = await cd.request(f, 'error');
       assert.deepEqual([r.type, r.code, r.id], ['error', 'FORBIDDEN', f.id], JSON.stringify(f));
       assert.match(String(r.message), /is not a member of grp:/);
     }
@@ -104,7 +104,7 @@ for (const backends of ['embedded', 'real'] as const) describe(`group conversati
       { type: 'group.members', id: 'b5', conversation: 'grp:' },
     ];
     for (const f of bad) {
-      const r = await ca.request(f as Frame & { id: string }, 'error');
+      const r = await ca.request(f, 'error');
       assert.deepEqual([r.code, r.id], ['BAD_REQUEST', f.id], JSON.stringify(f));
     }
   });

@@ -66,7 +66,7 @@ describe('Message gRPC API', () => {
   it('answers INVALID_ARGUMENT with a precise message for bad requests', async () => {
     const bad = await call('send', { fromUser: 'a', clientId: 'x', toUser: 'no spaces allowed', body: 'hi' });
     assert.equal(bad.err?.code, status.INVALID_ARGUMENT);
-    assert.match(bad.err!.details, /^to must be a user id/);
+    assert.match(bad.err.details, /^to must be a user id/);
     const big = await call('send', { fromUser: 'a', clientId: 'x', toUser: 'b', body: 'x'.repeat(5000) });
     assert.equal(big.err?.code, status.INVALID_ARGUMENT);
     assert.equal(big.err?.details, 'body is 5000 bytes; the limit is 4096');

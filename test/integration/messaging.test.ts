@@ -116,7 +116,7 @@ describe('messaging end to end (embedded backends)', function () {
     assert.equal(second.msgId, first.msgId);
     assert.ok(Number(second.ts) >= Number(first.ts));
     assert.deepEqual(await messagesBeforeSentinel(ca, cb, b), [], 'no second push');
-    const sync = await cb.request({ type: 'sync', id: 's', conversation: first.conversation as string, after: 0 }, 'messages');
+    const sync = await cb.request({ type: 'sync', id: 's', conversation: first.conversation, after: 0 }, 'messages');
     const stored = sync.messages as Frame[];
     assert.deepEqual(stored.map((m) => m.body), ['once', 'sentinel'], 'one stored message for the two sends (and the sentinel after it)');
     assert.deepEqual([stored[0]!.msgId, stored[0]!.seq, stored[0]!.ts], [first.msgId, 1, first.ts], 'stored with the first accept time');
@@ -126,7 +126,7 @@ describe('messaging end to end (embedded backends)', function () {
     const [a, b] = [uid('a'), uid('b')];
     const ca = await open(a);
     const cb = await open(b);
-    await ca.request({ type: 'send', id: 'spoof', to: b, body: 'who am i', from: 'admin' } as Frame & { id: string }, 'accepted');
+    await ca.request({ type: 'send', id: 'spoof', to: b, body: 'who am i', from: 'admin' }, 'accepted');
     const m = await cb.next('message');
     assert.equal(m.from, a);
   });

@@ -35,7 +35,7 @@ describe('recovery on embedded backends', function () {
       assert.equal(retried.type, 'accepted');
       const pushed = await b.next('message');
       assert.equal(pushed.body, 'during');
-      const all = await b.request({ type: 'sync', id: 's', conversation: before.conversation as string, after: 0 }, 'messages');
+      const all = await b.request({ type: 'sync', id: 's', conversation: before.conversation, after: 0 }, 'messages');
       assert.deepEqual((all.messages as Frame[]).map((m) => [m.seq, m.body]), [[1, 'before'], [2, 'during']]);
       a.close();
       b.close();

@@ -122,7 +122,7 @@ export async function watchObjects(env: ClusterEnv, path: string, kind: string, 
         partial = lines.pop() ?? '';
         for (const line of lines) {
           if (!line.trim()) continue;
-          const event = JSON.parse(line) as Json;
+          const event = JSON.parse(line);
           if (event.type === 'ERROR' || event.object?.kind !== kind) return again(`${event.type} ${JSON.stringify(event.object).slice(0, 200)}`);
           onObject(event.object);
           first();

@@ -99,7 +99,7 @@ export async function eventually(what: string, check: () => boolean | Promise<bo
 export async function getJson(url: string): Promise<{ status: number; body: unknown; text: string }> {
   const res = await fetch(url);
   const text = await res.text();
-  let body: unknown = text;
+  let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {

@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // CSI and OSC sequences, and the carriage returns a terminal line discipline adds.
+// Terminal escape sequences are control characters by definition.
+// eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r/g;
 
 /**

@@ -19,7 +19,7 @@ describe('Connect delivery', () => {
     const presence: Array<[string[], string[]]> = [];
     sessions.onPresence((on, off) => void presence.push([on, off]));
     const [a1, a2, b1, c1] = [fake('a1', 'a'), fake('a2', 'a'), fake('b1', 'b'), fake('c1', 'c')];
-    for (const s of [a1, a2, b1, c1]) sessions.add(s);
+    for (const s of [a1, a2, b1, c1]) void sessions.add(s);
     assert.deepEqual(presence, [[['a'], []], [['b'], []], [['c'], []]], 'first connection of each user reported once');
     const delivered: Array<[number, number]> = [];
     const d = createDelivery({ sessions, now: () => 1_250, onDelivered: (n, s) => delivered.push([n, s]) });
@@ -37,8 +37,8 @@ describe('Connect delivery', () => {
     d.resyncAll();
     assert.equal(resyncs, 0);
     const [x, y] = [fake('x', 'u'), fake('y', 'v')];
-    sessions.add(x);
-    sessions.add(y);
+    void sessions.add(x);
+    void sessions.add(y);
     d.resyncAll();
     assert.equal(resyncs, 1);
     assert.deepEqual([x.frames, y.frames], [[{ type: 'resync' }], [{ type: 'resync' }]]);

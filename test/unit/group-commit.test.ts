@@ -51,7 +51,7 @@ describe('GroupCommit', () => {
   it('caps a group at maxItems and answers each item on its own', async () => {
     const w = gatedWrite<string>();
     const gc = new GroupCommit(w.write, { maxItems: 2 });
-    const all = ['x', 'y', 'bad1', 'z', 'w'].map((x) => gc.submit(x).then((v) => v, (e: Error) => e.message));
+    const all = ['x', 'y', 'bad1', 'z', 'w'].map((x) => gc.submit(x).then((v) => v, (e: unknown) => (e as Error).message));
     for (let i = 0; i < 3; i++) await w.release();
     assert.deepEqual(await Promise.all(all), ['wrote x', 'wrote y', 'refused bad1', 'wrote z', 'wrote w']);
     assert.deepEqual(w.groups, [['x'], ['y', 'bad1'], ['z', 'w']]);

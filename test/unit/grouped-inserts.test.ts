@@ -99,7 +99,7 @@ describe('groupInserts (store writes grouped across partitions)', () => {
     const grouped = groupInserts(s.store, { maxMessages: 1000 });
     const head = grouped.insertMessages(batch('p0', 1), members('p0'));
     await s.called(1);
-    const failed = ['p1', 'p2'].map((c) => grouped.insertMessages(batch(c, 1), members(c)).then(() => 'ok', (e: Error) => e.message));
+    const failed = ['p1', 'p2'].map((c) => grouped.insertMessages(batch(c, 1), members(c)).then(() => 'ok', (e: unknown) => (e as Error).message));
     await s.release();
     await s.release();
     await head;

@@ -47,7 +47,12 @@ describe('the fatal-error policy of a main.ts', () => {
     const events = new EventEmitter();
     const exits: number[] = [];
     let stops = 0;
-    const service = { start: async () => undefined, stop: once(async () => void stops++) };
+    const service = {
+      start: async () => undefined,
+      stop: once(async () => {
+        stops++;
+      }),
+    };
     const registry = createRegistry('test');
     const before = (await registry.getSingleMetric('switchboard_process_fatal_errors_total')!.get()).values[0]?.value ?? 0;
     installFatalErrorPolicy([service], silentLogger(), { events, exit: (c) => exits.push(c) });

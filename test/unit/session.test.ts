@@ -31,7 +31,7 @@ function setup(api: Partial<MessageApi> = {}) {
     conversations: async () => [],
     members: async () => [],
     ...api,
-  } as MessageApi;
+  };
   const session = new Session('c-1', 'a', socket, { api: full, limits, logger: silentLogger(), now: () => clock });
   return { session, socket, calls, tick: (ms: number) => (clock += ms) };
 }

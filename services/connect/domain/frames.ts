@@ -80,7 +80,7 @@ function memberList(v: unknown, optional: boolean, id: string | undefined): stri
   const list = v as unknown[];
   if (list.length > MAX_MEMBERS_PER_FRAME) bad(`"members" names ${list.length} users; at most ${MAX_MEMBERS_PER_FRAME} per frame`, id);
   if (!list.every(isUserId)) bad('"members" must hold user ids (1-64 characters of A-Z a-z 0-9 _ . : @ -)', id);
-  return list as string[];
+  return list;
 }
 
 /** Parses and validates one text frame; throws FrameError with a precise message. */
@@ -105,7 +105,7 @@ export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame
       if (toGroup && !isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
       if (!toGroup && !isUserId(f.to)) bad('"to" must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -), or "conversation" a group id instead', id);
       if (typeof f.body !== 'string') bad('"body" must be a string', id);
-      const body = f.body as string;
+      const body = f.body;
       if (body.length === 0) bad('"body" must not be empty', id);
       const bytes = Buffer.byteLength(body, 'utf8');
       if (bytes > limits.maxBodyBytes) {
@@ -121,12 +121,12 @@ export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame
       const groupId = requireId(id);
       if (!isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
       const op = f.type === 'group.add' ? 'added' : f.type === 'group.remove' ? 'removed' : 'left';
-      return { type: 'group', id: groupId, change: { op, conversation: f.conversation as string }, members: op === 'left' ? [] : memberList(f.members, false, id) };
+      return { type: 'group', id: groupId, change: { op, conversation: f.conversation }, members: op === 'left' ? [] : memberList(f.members, false, id) };
     }
     case 'group.members': {
       const membersId = requireId(id);
       if (!isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
-      return { type: 'group.members', id: membersId, conversation: f.conversation as string };
+      return { type: 'group.members', id: membersId, conversation: f.conversation };
     }
     case 'sync': {
       const syncId = requireId(id);
@@ -137,7 +137,7 @@ export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame
       if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > limits.syncMaxLimit) {
         bad(`"limit" must be an integer 1-${limits.syncMaxLimit}`, id);
       }
-      return { type: 'sync', id: syncId, conversation: f.conversation as string, after: after as number, limit: limit as number };
+      return { type: 'sync', id: syncId, conversation: f.conversation, after: after, limit: limit };
     }
     case 'conversations':
       return { type: 'conversations', id: requireId(id) };
@@ -145,6 +145,6 @@ export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame
       if (f.id !== undefined && id === undefined) bad('"id" must be 1-64 printable ASCII characters', id);
       return id === undefined ? { type: 'ping' } : { type: 'ping', id };
     default:
-      return bad(`unknown frame type "${String(f.type).slice(0, 40)}"`, id);
+      return bad(`unknown frame type "${f.type.slice(0, 40)}"`, id);
   }
 }

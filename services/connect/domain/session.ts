@@ -99,7 +99,10 @@ export class Session {
     try {
       frame = parseClientFrame(data, this.deps.limits);
     } catch (err: unknown) {
-      if (!(err instanceof FrameError)) return this.internalFailure(err);
+      if (!(err instanceof FrameError)) {
+        this.internalFailure(err);
+        return;
+      }
       this.violation(err.error.code, err.message, err.id);
       return;
     }
@@ -179,7 +182,7 @@ export class Session {
 
   /** Runs `task` after the earlier ones of the same conversation (sends keep their order). */
   private inOrder(conversation: string, task: () => Promise<void>): void {
-    const chains = (this.sendChains ??= new Map());
+    const chains = (this.sendChains ??= new Map<string, Promise<void>>());
     const next = (chains.get(conversation) ?? Promise.resolve()).then(task);
     chains.set(conversation, next);
     void next.finally(() => {

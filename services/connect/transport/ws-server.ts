@@ -146,13 +146,22 @@ export function createWsServer(opts: WsServerOptions): WsServer {
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', onUpgradeError);
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/ws') return refuse(socket, { status: 404, message: 'not found: the WebSocket endpoint is /ws', reason: 'not_found' });
+    if (path !== '/ws') {
+      refuse(socket, { status: 404, message: 'not found: the WebSocket endpoint is /ws', reason: 'not_found' });
+      return;
+    }
     const early = opts.precheck(req);
-    if (early) return refuse(socket, early);
+    if (early) {
+      refuse(socket, early);
+      return;
+    }
     opts.authenticate(req).then(
       (user) => {
         const late = opts.admit(user);
-        if (late) return refuse(socket, late);
+        if (late) {
+          refuse(socket, late);
+          return;
+        }
         wss.handleUpgrade(req, socket, head, (ws) => attach(ws, socket, user));
       },
       (err: unknown) => {

@@ -175,10 +175,16 @@ export class EndpointStream {
 
     call.on('data', (resp: MessageStreamResponse__Output) => {
       if (this.call !== call) return;
-      if (resp.response !== 'batch') return this.received(resp, out);
+      if (resp.response !== 'batch') {
+        this.received(resp, out);
+        return;
+      }
       for (const r of resp.batch?.responses ?? []) {
         if (this.call !== call) return;
-        if (r.response === 'batch') return this.lost(call, new Error('the Message pod nested a batch in a batch'));
+        if (r.response === 'batch') {
+          this.lost(call, new Error('the Message pod nested a batch in a batch'));
+          return;
+        }
         this.received(r, out);
       }
     });

@@ -41,6 +41,8 @@ export function createEmbeddedLog(opts: EmbeddedLogOptions): MessageLog {
     if (!handler || p.running || !consuming || p.committed >= p.base + p.entries.length) return;
     p.running = true;
     const run = (async () => {
+      // `consuming` is cleared by stopConsuming while this loop awaits the handler.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       while (consuming && p.committed < p.base + p.entries.length) {
         const from = p.committed - p.base;
         const batch = p.entries.slice(from, from + maxBatch);

@@ -18,7 +18,7 @@ export function createEmbeddedPresence(opts: { now?: () => number } = {}): Prese
       const until = now() + ttlMs;
       for (const u of list) {
         let m = users.get(u);
-        if (!m) users.set(u, (m = new Map()));
+        if (!m) users.set(u, (m = new Map<string, number>()));
         m.set(instance, until);
       }
     },

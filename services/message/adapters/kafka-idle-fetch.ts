@@ -52,7 +52,9 @@ function wrap(): boolean {
   } catch {
     return false;
   }
-  const fetch = group.prototype?.fetch;
+  // Called with .call(this) below, on the consumer group it belongs to.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  const fetch = group.prototype.fetch;
   if (typeof fetch !== 'function') return false;
   group.prototype.fetch = async function (this: ConsumerGroupInternals, nodeId: string): Promise<FetchedBatch[]> {
     const idleWait = idleWaits.get(this.groupId);

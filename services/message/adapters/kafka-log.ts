@@ -200,7 +200,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
       return items.map(() => ({ ok: true, value: undefined }));
     }, { maxItems: Number.MAX_SAFE_INTEGER, minIntervalMs: opts.commitIntervalMs });
     const lanes = new Lanes(handler, (partition, offset) =>
-      commitsOf.submit({ partition, offset }).catch((err: unknown) => log.warn({ err, partition, offset }, 'offset commit failed; the partition\'s next owner gets those entries again')),
+      void commitsOf.submit({ partition, offset }).catch((err: unknown) => log.warn({ err, partition, offset }, 'offset commit failed; the partition\'s next owner gets those entries again')),
       log,
     );
     // Slices handed over but not begun are dropped (their offsets are not committed, so the
@@ -252,6 +252,8 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: Math.max(1, Math.min(opts.partitions, 8)),
+        // kafkajs hands these over as closures bound to their batch.
+        // eslint-disable-next-line @typescript-eslint/unbound-method
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           for (let i = 0; i < batch.messages.length; i += opts.maxBatch) {
             if (!isRunning() || isStale() || lanes.stopping) return;
@@ -275,6 +277,8 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
       // The first join failed (kafkajs reports it as a crash and run() returns).
       if (crash) throw crash;
     } catch (err: unknown) {
+      // `current` changes while the join above awaits.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       if (current?.consumer === c) await finishCurrent();
       throw err;
     }
@@ -309,6 +313,8 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         replacing = (async () => {
           const signal = wakeReplacer.signal;
           const sleep = (ms: number): Promise<void> => delay(ms, undefined, { signal }).catch(() => undefined);
+          // Both flags change while the loop sleeps (another crash, stopConsuming).
+          // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
           while (crashed && !consumeStopped) {
             crashed = false;
             restarts++;
@@ -410,14 +416,16 @@ class Lanes {
 
 /** Waits for `done`, heartbeating every second meanwhile (a wait longer than the session timeout would cost the membership). */
 async function waitHeartbeating(done: Promise<void>, heartbeat: () => Promise<void>): Promise<void> {
-  let finished = false;
-  void done.then(() => (finished = true));
+  const state = { finished: false };
+  void done.then(() => (state.finished = true));
   await heartbeat();
-  while (!finished) {
+  while (!state.finished) {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([done, new Promise((r) => (timer = setTimeout(r, 1000)))]);
     clearTimeout(timer);
-    if (!finished) await heartbeat();
+    // Set by `done` while the race above awaited.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
+    if (!state.finished) await heartbeat();
   }
 }
 

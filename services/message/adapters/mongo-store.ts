@@ -1,6 +1,7 @@
 import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db, type Filter, type FindCursor } from 'mongodb';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
+import { withTimeout } from '../../shared/lifecycle.js';
 import { IndexUpdateError, MEMBERSHIP_KINDS, SeqConflictError, type ConversationSummary, type MessageStore, type StoredMessage } from './store.js';
 
 export interface MongoStoreOptions {
@@ -171,7 +172,8 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     if (checking || !db) return;
     checking = true;
     try {
-      await db.command({ ping: 1 }, { timeoutMS: 3000 });
+      // The driver's own per-command timeout (timeoutMS) has no effect on this call; this one does.
+      await withTimeout(db.command({ ping: 1 }), 3000, 'no answer to ping within 3 s');
       healthy = { ok: true, detail: `connected to ${db.databaseName}` };
     } catch (err: unknown) {
       healthy = { ok: false, detail: `unreachable: ${err instanceof Error ? err.message : String(err)}` };
@@ -253,14 +255,14 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
    * (storing documents after the failure and counting them as inserted), which would make the stored
    * prefix a lie. A server that breaks the order anyway is refused rather than believed.
    */
-  async function insertPrefix(list: readonly StoredMessage[]): Promise<{ stored: number; failure?: unknown }> {
+  async function insertPrefix(list: readonly StoredMessage[]): Promise<{ stored: number; failure?: Error }> {
     for (let from = 0; from < list.length; from += ORDERED_SLICE) {
       const slice = list.slice(from, from + ORDERED_SLICE);
       try {
         await messages.insertMany(slice.map(toDoc), { ordered: true });
       } catch (err: unknown) {
         // A bulk write error carries the code of its first failed write.
-        if (!isDuplicateKey(err)) return { stored: from, failure: err };
+        if (!isDuplicateKey(err)) return { stored: from, failure: err instanceof Error ? err : new Error(String(err)) };
         if (!(err instanceof MongoBulkWriteError)) return { stored: from };
         // Ordered: everything before the first failed write is stored, and nothing after it.
         const firstFailed = Math.min(...[err.writeErrors].flat().map((e) => e.index));
@@ -315,13 +317,13 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       memberships = db.collection<MembershipDoc>('memberships');
       rosters = db.collection<RosterDoc>('group_rosters');
       activity = db.collection<SeqMark>('conversation_activity');
-      await messages.createIndex({ conversation: 1, seq: 1 }, { unique: true, name: 'conversation_seq' });
-      await heads.createIndex({ conversation: 1 }, { name: 'conversation' });
-      await heads.createIndex({ members: 1, lastActive: -1 }, { name: 'members_lastActive' });
-      await memberships.createIndex({ user: 1, member: 1 }, { name: 'user_member' });
-      await memberships.createIndex({ conversation: 1 }, { name: 'conversation' });
-      await activity.createIndex({ conversation: 1 }, { name: 'conversation' });
-      await activity.createIndex({ members: 1 }, { name: 'members' });
+      await messages.createIndex({ conversation: 1, seq: 1 }, { unique: true, name: 'conversation_seq' }, undefined);
+      await heads.createIndex({ conversation: 1 }, { name: 'conversation' }, undefined);
+      await heads.createIndex({ members: 1, lastActive: -1 }, { name: 'members_lastActive' }, undefined);
+      await memberships.createIndex({ user: 1, member: 1 }, { name: 'user_member' }, undefined);
+      await memberships.createIndex({ conversation: 1 }, { name: 'conversation' }, undefined);
+      await activity.createIndex({ conversation: 1 }, { name: 'conversation' }, undefined);
+      await activity.createIndex({ members: 1 }, { name: 'members' }, undefined);
       healthy = { ok: true, detail: `connected to ${db.databaseName}` };
       timer = setInterval(() => void check(), opts.checkIntervalMs ?? 5000);
       timer.unref();

@@ -15,7 +15,7 @@ export function partitionOf(key: string | Buffer, partitions: number): number {
  * produced; this one on 32-bit integers. Every log entry is keyed by its conversation.
  */
 export const conversationPartitioner: ICustomPartitioner = () => ({ topic, partitionMetadata, message }) => {
-  if (message.partition !== undefined && message.partition !== null) return message.partition;
+  if (message.partition !== undefined) return message.partition;
   if (message.key === undefined || message.key === null) throw new Error(`a record for ${topic} has no key; log entries are keyed by their conversation`);
   return partitionOf(message.key, partitionMetadata.length);
 };

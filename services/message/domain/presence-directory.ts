@@ -62,7 +62,7 @@ export class PresenceDirectory {
   /** Records a gateway's presence change; it is written with the next batch. */
   changed(instance: string, online: Iterable<string>, offline: Iterable<string>): void {
     let p = this.pending.get(instance);
-    if (!p) this.pending.set(instance, (p = new Map()));
+    if (!p) this.pending.set(instance, (p = new Map<string, boolean>()));
     for (const u of online) p.set(u, true);
     for (const u of offline) p.set(u, false);
     this.schedule();
@@ -74,10 +74,14 @@ export class PresenceDirectory {
   }
 
   private requestRewrite(reason: RewriteReason): void {
-    // A failure or a reset that asked for one already is the more telling reason.
-    if (this.rewrite === undefined || this.rewrite === 'refresh') this.rewrite = reason;
+    this.noteRewrite(reason);
     this.blocked = false;
     this.schedule();
+  }
+
+  /** Asks for a full rewrite; a failure or a reset that asked for one already is the more telling reason. */
+  private noteRewrite(reason: RewriteReason): void {
+    if (this.rewrite === undefined || this.rewrite === 'refresh') this.rewrite = reason;
   }
 
   private schedule(): void {
@@ -121,7 +125,7 @@ export class PresenceDirectory {
       // Written again in full once the store answers (its reconnect, or the next refresh round);
       // departures not written yet are kept, the rest expire by their TTL.
       this.opts.logger.warn({ err }, 'presence directory write failed; rewriting it when the store is back');
-      if (this.rewrite === undefined || this.rewrite === 'refresh') this.rewrite = 'after_failure';
+      this.noteRewrite('after_failure');
       this.blocked = true;
       for (const [instance, users] of changes) {
         const offline = [...users].filter(([, on]) => !on).map(([u]) => u);

@@ -100,8 +100,14 @@ export class RosterCache {
     return new Promise<Roster | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(stale), this.opts.staleAfterMs ?? 250);
       read.then(
-        (roster) => (clearTimeout(timer), resolve(roster)),
-        () => (clearTimeout(timer), resolve(stale)),
+        (roster) => {
+          clearTimeout(timer);
+          resolve(roster);
+        },
+        () => {
+          clearTimeout(timer);
+          resolve(stale);
+        },
       );
     });
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { BadRequestError, ForbiddenError, SwitchboardError, TooLargeError, UnavailableError } from '../../shared/errors.js';
-import { GROUP_PREFIX, directConversation, isClientId, isGroupConversation, isUnambiguousDirect, isUserId } from '../../shared/ids.js';
+import { GROUP_PREFIX, directConversation, firstInvalid, isClientId, isGroupConversation, isUnambiguousDirect, isUserId } from '../../shared/ids.js';
 import type { MessageLog, SendEntry } from '../adapters/log.js';
 import type { MembershipKind } from '../adapters/store.js';
 import type { Roster } from './roster.js';
@@ -175,7 +175,7 @@ function validMembers(members: readonly string[] | undefined, allowEmpty: boolea
   const list = [...new Set(members ?? [])];
   if (list.length === 0 && !allowEmpty) throw new BadRequestError('members must name at least one user');
   if (list.length > 1000) throw new BadRequestError(`members names ${list.length} users; at most 1000 per change`);
-  const bad = list.find((u) => !isUserId(u));
+  const bad = firstInvalid(list, isUserId);
   if (bad !== undefined) throw new BadRequestError(`members holds an invalid user id (${USER_ID_RULE}): ${JSON.stringify(bad).slice(0, 80)}`);
   return list;
 }

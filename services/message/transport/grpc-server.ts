@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Server, ServerCredentials, status, type Metadata, type ServerDuplexStream, type ServiceError, type sendUnaryData } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status, type Metadata, type ServerDuplexStream, type sendUnaryData } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '../../shared/logger.js';
 import { SwitchboardError } from '../../shared/errors.js';
@@ -75,17 +75,17 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
 
   const fail = (callback: sendUnaryData<never>, err: unknown, method: string): void => {
     logFailure(log, err, method);
-    callback({ code: grpcStatusOf(err), details: describeError(err) } as ServiceError, null);
+    callback({ code: grpcStatusOf(err), details: describeError(err) }, null);
   };
 
   const authorized = internalAuthCheck(deps.internalAuthToken);
   const refuse = (callback: sendUnaryData<never>, metadata: Metadata): boolean => {
     if (!authorized(metadata)) {
-      callback({ code: status.UNAUTHENTICATED, details: 'missing or wrong internal auth token' } as ServiceError, null);
+      callback({ code: status.UNAUTHENTICATED, details: 'missing or wrong internal auth token' }, null);
       return true;
     }
     const reason = deps.unavailable();
-    if (reason) callback({ code: status.UNAVAILABLE, details: reason } as ServiceError, null);
+    if (reason) callback({ code: status.UNAVAILABLE, details: reason }, null);
     return reason !== undefined;
   };
 

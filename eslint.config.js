@@ -20,7 +20,10 @@ export default tseslint.config(
       // code just checked or built (a loop bound, a regex group that matched), which tsc cannot see.
       '@typescript-eslint/no-non-null-assertion': 'off',
       // `(x) => void f(x)` and `() => f()` returning void are how callbacks are written here.
-      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true, ignoreVoidOperator: true, ignoreVoidReturningFunctions: true }],
+      '@typescript-eslint/no-confusing-void-expression': [
+        'error',
+        { ignoreArrowShorthand: true, ignoreVoidOperator: true, ignoreVoidReturningFunctions: true },
+      ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_' }],
       // ws hands a text frame over as one Buffer (binaryType "nodebuffer", its default).
       '@typescript-eslint/no-base-to-string': ['error', { ignoredTypeNames: ['RawData', 'Error', 'RegExp', 'URL', 'URLSearchParams'] }],

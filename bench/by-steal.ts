@@ -44,13 +44,28 @@ export function groupBySteal(steps: readonly Step[], bands = STEAL_BANDS): Steal
   const share = (v: number[], bar: number) => Math.round((v.filter((x) => x <= bar).length / v.length) * 100) / 100;
   return [...groups.values()]
     .sort((a, b) => (a.system < b.system ? -1 : a.system > b.system ? 1 : a.offeredPerSec - b.offeredPerSec || a.band[0] - b.band[0]))
-    .map((g) => ({ system: g.system, offeredPerSec: g.offeredPerSec, band: g.band, steps: g.p99s.length, medianP99: spread(g.p99s).median, within20: share(g.p99s, 20), within100: share(g.p99s, 100) }));
+    .map((g) => ({
+      system: g.system,
+      offeredPerSec: g.offeredPerSec,
+      band: g.band,
+      steps: g.p99s.length,
+      medianP99: spread(g.p99s).median,
+      within20: share(g.p99s, 20),
+      within100: share(g.p99s, 100),
+    }));
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = fileURLToPath(new URL('./results', import.meta.url));
   const args = process.argv.slice(2);
-  const dirs = args.length > 0 ? args : existsSync(root) ? readdirSync(root).sort().map((d) => join(root, d)) : [];
+  const dirs =
+    args.length > 0
+      ? args
+      : existsSync(root)
+        ? readdirSync(root)
+            .sort()
+            .map((d) => join(root, d))
+        : [];
   const steps: Step[] = [];
   let runs = 0;
   for (const dir of dirs) {
@@ -71,7 +86,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     '',
     '| system | offered/s | steal | steps | median p99 ms | p99 ≤ 20 ms | p99 ≤ 100 ms |',
     '|---|---:|---|---:|---:|---:|---:|',
-    ...groupBySteal(steps).map((g) => `| ${g.system} | ${g.offeredPerSec.toLocaleString('en-US')} | ${band(g.band)} | ${g.steps} | ${g.medianP99.toFixed(1)} | ${g.within20.toFixed(2)} | ${g.within100.toFixed(2)} |`),
+    ...groupBySteal(steps).map(
+      (g) =>
+        `| ${g.system} | ${g.offeredPerSec.toLocaleString('en-US')} | ${band(g.band)} | ${g.steps} | ${g.medianP99.toFixed(1)} | ${g.within20.toFixed(2)} | ${g.within100.toFixed(2)} |`,
+    ),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }

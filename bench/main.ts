@@ -55,14 +55,17 @@ function usage(message: string): never {
 const SHORT_SUITE = ['e2e', 'store', 'push', 'idle', 'recovery', 'group'];
 const KNOWN = [...SHORT_SUITE, 'peer', 'all'];
 for (const p of positionals) if (!KNOWN.includes(p)) usage(`unknown scenario "${p}" (${KNOWN.join(', ')})`);
-for (const s of values.sizes.split(',')) if (!(Number.isSafeInteger(Number(s)) && Number(s) >= 2)) usage(`--sizes must be group sizes (≥ 2) separated by commas; got "${values.sizes}"`);
-if (values.sizes.split(',').some((s) => Number(s) <= Number(values.online))) usage(`--online (${values.online}) must be smaller than every group size (--sizes ${values.sizes})`);
+for (const s of values.sizes.split(','))
+  if (!(Number.isSafeInteger(Number(s)) && Number(s) >= 2)) usage(`--sizes must be group sizes (≥ 2) separated by commas; got "${values.sizes}"`);
+if (values.sizes.split(',').some((s) => Number(s) <= Number(values.online)))
+  usage(`--online (${values.online}) must be smaller than every group size (--sizes ${values.sizes})`);
 for (const name of ['duration', 'warmup', 'reps', 'pairs', 'workers', 'clients', 'connections', 'online', 'group-rate', 'group-reps'] as const) {
   const v = Number(values[name]);
   if (!Number.isFinite(v) || v <= 0) usage(`--${name} must be a positive number; got "${values[name]}"`);
 }
 for (const a of values['node-arg']) if (!/^--[a-z][a-z0-9-]*(=\S+)?$/.test(a)) usage(`--node-arg takes one Node flag, --name or --name=value; got "${a}"`);
-if (!(Number.isSafeInteger(Number(values.refine)) && Number(values.refine) >= 0)) usage(`--refine must be a whole number of steps (0: none); got "${values.refine}"`);
+if (!(Number.isSafeInteger(Number(values.refine)) && Number(values.refine) >= 0))
+  usage(`--refine must be a whole number of steps (0: none); got "${values.refine}"`);
 for (const r of values.rates.split(',')) if (!(Number(r) > 0)) usage(`--rates must be positive numbers separated by commas; got "${values.rates}"`);
 for (const b of values.systems.split(',')) if (!(SYSTEMS as readonly string[]).includes(b)) usage(`--systems takes ${SYSTEMS.join(', ')}; got "${b}"`);
 
@@ -105,7 +108,16 @@ try {
           progress,
         }),
       );
-    } else if (s === 'push') results.push(await pushScenario({ clients: Number(values.clients), frames: 200, reps: Math.round(Number(values.reps)), progress, cpuProfDir: values['cpu-prof'] ? join(out, 'profiles') : undefined }));
+    } else if (s === 'push')
+      results.push(
+        await pushScenario({
+          clients: Number(values.clients),
+          frames: 200,
+          reps: Math.round(Number(values.reps)),
+          progress,
+          cpuProfDir: values['cpu-prof'] ? join(out, 'profiles') : undefined,
+        }),
+      );
     else if (s === 'idle') results.push(await idleScenario({ connections: Number(values.connections), reps: Math.round(Number(values.reps)), progress }));
     else if (s === 'recovery') results.push(await recoveryScenario({ progress }));
     else if (s === 'group') {
@@ -121,16 +133,27 @@ try {
           progress,
         }),
       );
-    }
-    else if (s === 'store') {
+    } else if (s === 'store') {
       // The stand-ins e2e measures: FerretDB on PostgreSQL, and on SQLite when e2e was asked for it.
       const storages = values.systems.split(',').includes('real') ? (['postgresql', 'sqlite'] as const) : (['postgresql'] as const);
       // 2 s per shape at most: enough writes for a steady rate, and the suite stays under 10 minutes.
-      results.push(await storeScenario({ storages: [...storages], reps: Math.round(Number(values.reps)), durationMs: Math.min(2, Number(values.duration)) * 1000, progress }));
-    }
-    else if (s === 'peer') {
       results.push(
-        await peerScenario({ rates: values.rates.split(',').map(Number), durationMs: Number(values.duration) * 1000, warmupMs: Number(values.warmup) * 1000, pairs: Number(values.pairs), progress }),
+        await storeScenario({
+          storages: [...storages],
+          reps: Math.round(Number(values.reps)),
+          durationMs: Math.min(2, Number(values.duration)) * 1000,
+          progress,
+        }),
+      );
+    } else if (s === 'peer') {
+      results.push(
+        await peerScenario({
+          rates: values.rates.split(',').map(Number),
+          durationMs: Number(values.duration) * 1000,
+          warmupMs: Number(values.warmup) * 1000,
+          pairs: Number(values.pairs),
+          progress,
+        }),
       );
     }
     const seconds = Math.round((Date.now() - t0) / 1000);
@@ -144,7 +167,12 @@ try {
   await stopAllRealBackends();
 }
 if (process.exitCode === 1) process.exit(1);
-const report: Report = { startedAt: started.toISOString(), durationSec: Math.round((Date.now() - started.getTime()) / 1000), machine: machine(), scenarios: results };
+const report: Report = {
+  startedAt: started.toISOString(),
+  durationSec: Math.round((Date.now() - started.getTime()) / 1000),
+  machine: machine(),
+  scenarios: results,
+};
 const files = writeReport(out, report);
 process.stdout.write(`\n${toMarkdown(report)}\nwrote ${files.join(', ')}\n`);
 process.exit(0);

@@ -30,7 +30,12 @@ function labelsFor(v: SwitchboardValues, c?: Component): Record<string, string> 
  * scrape annotations for Prometheus (see SwitchboardMonitoringChart for the Operator's objects).
  */
 export class SwitchboardChart extends Chart {
-  constructor(scope: Construct, id: string, readonly values: SwitchboardValues = DEFAULT_VALUES, props: ChartProps = {}) {
+  constructor(
+    scope: Construct,
+    id: string,
+    readonly values: SwitchboardValues = DEFAULT_VALUES,
+    props: ChartProps = {},
+  ) {
     super(scope, id, { disableResourceNameHashes: true, ...props });
     const v = values;
     const name = (c: Component, suffix = '') => `${v.fullname}-${c}${suffix}`;
@@ -64,7 +69,10 @@ export class SwitchboardChart extends Chart {
       ? [{ name: 'INTERNAL_AUTH_TOKEN', valueFrom: { secretKeyRef: { name: v.auth.internalTokenSecret, key: v.auth.internalTokenKey } } }]
       : [];
     // Settings by name, after the chart's own, in name order (as Helm renders a map).
-    const byName = (env: Readonly<Record<string, string>>) => Object.keys(env).sort().map((n) => ({ name: n, value: env[n]! }));
+    const byName = (env: Readonly<Record<string, string>>) =>
+      Object.keys(env)
+        .sort()
+        .map((n) => ({ name: n, value: env[n]! }));
     // The convention of Prometheus servers without the Operator (kubernetes_sd, pod role).
     const scrape = (port: number) => ({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' });
 
@@ -243,7 +251,9 @@ export class SwitchboardChart extends Chart {
           scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: name('connect') },
           minReplicas: v.connect.hpa.minReplicas,
           maxReplicas: v.connect.hpa.maxReplicas,
-          metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: v.connect.hpa.targetCPUUtilizationPercentage } } }],
+          metrics: [
+            { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: v.connect.hpa.targetCPUUtilizationPercentage } } },
+          ],
         },
       });
     }
@@ -266,7 +276,14 @@ export class SwitchboardChart extends Chart {
         spec: {
           podSelector: { matchLabels: selector('connect') },
           policyTypes: ['Ingress'],
-          ingress: [{ ports: [{ port: IntOrString.fromString('ws'), protocol: 'TCP' }, { port: IntOrString.fromString('admin'), protocol: 'TCP' }] }],
+          ingress: [
+            {
+              ports: [
+                { port: IntOrString.fromString('ws'), protocol: 'TCP' },
+                { port: IntOrString.fromString('admin'), protocol: 'TCP' },
+              ],
+            },
+          ],
         },
       });
     }
@@ -280,7 +297,12 @@ export class SwitchboardChart extends Chart {
  * so they hold whichever way the pods are scraped (ServiceMonitor or kubernetes_sd annotations).
  */
 export class SwitchboardMonitoringChart extends Chart {
-  constructor(scope: Construct, id: string, readonly values: SwitchboardValues = DEFAULT_VALUES, props: ChartProps = {}) {
+  constructor(
+    scope: Construct,
+    id: string,
+    readonly values: SwitchboardValues = DEFAULT_VALUES,
+    props: ChartProps = {},
+  ) {
     super(scope, id, { disableResourceNameHashes: true, ...props });
     const v = values;
     const meta = (n: string) => ({ name: n, labels: labelsFor(v) });
@@ -310,21 +332,30 @@ export class SwitchboardMonitoringChart extends Chart {
                   expr: `max by (namespace, pod) (switchboard_connect_streams_active) == 0`,
                   for: '2m',
                   labels: { severity: 'critical' },
-                  annotations: { summary: 'A Connect gateway has no stream to any Message pod', description: 'Pod {{ $labels.pod }} cannot deliver messages; check the Message pods and the headless Service.' },
+                  annotations: {
+                    summary: 'A Connect gateway has no stream to any Message pod',
+                    description: 'Pod {{ $labels.pod }} cannot deliver messages; check the Message pods and the headless Service.',
+                  },
                 },
                 {
                   alert: 'SwitchboardConnectReconnectRateHigh',
                   expr: `sum by (namespace, pod) (rate(switchboard_connect_stream_reconnects_total[5m])) > 0.05`,
                   for: '10m',
                   labels: { severity: 'warning' },
-                  annotations: { summary: 'Connect streams to Message keep being lost and re-established', description: 'Pod {{ $labels.pod }} re-established {{ $value | humanize }} streams/s over 5m.' },
+                  annotations: {
+                    summary: 'Connect streams to Message keep being lost and re-established',
+                    description: 'Pod {{ $labels.pod }} re-established {{ $value | humanize }} streams/s over 5m.',
+                  },
                 },
                 {
                   alert: 'SwitchboardConnectStreamFailures',
                   expr: `sum by (namespace, pod) (rate(switchboard_connect_stream_connect_attempts_total{result="failure"}[5m])) > 0.2`,
                   for: '10m',
                   labels: { severity: 'warning' },
-                  annotations: { summary: 'Connect keeps failing to open streams to Message pods', description: 'Pod {{ $labels.pod }}: {{ $value | humanize }} failed attempts/s.' },
+                  annotations: {
+                    summary: 'Connect keeps failing to open streams to Message pods',
+                    description: 'Pod {{ $labels.pod }}: {{ $value | humanize }} failed attempts/s.',
+                  },
                 },
                 {
                   alert: 'SwitchboardMessageNoSubscribers',
@@ -343,7 +374,8 @@ export class SwitchboardMonitoringChart extends Chart {
                   labels: { severity: 'critical' },
                   annotations: {
                     summary: 'Accepted messages are not being stored',
-                    description: 'Namespace {{ $labels.namespace }}: Message pods accept {{ $value | humanize }} messages/s and store less than half as many; check their /readyz (log consumer, store).',
+                    description:
+                      'Namespace {{ $labels.namespace }}: Message pods accept {{ $value | humanize }} messages/s and store less than half as many; check their /readyz (log consumer, store).',
                   },
                 },
                 {
@@ -354,7 +386,8 @@ export class SwitchboardMonitoringChart extends Chart {
                   labels: { severity: 'warning' },
                   annotations: {
                     summary: 'A Message pod ended a gateway stream that could not keep up with its pushes',
-                    description: 'Pod {{ $labels.pod }} ended {{ $value | humanize }} gateway streams in 10m (MESSAGE_PUSH_BUFFER_MAX); their clients were told to resync. Check the gateways\' CPU and event-loop delay.',
+                    description:
+                      "Pod {{ $labels.pod }} ended {{ $value | humanize }} gateway streams in 10m (MESSAGE_PUSH_BUFFER_MAX); their clients were told to resync. Check the gateways' CPU and event-loop delay.",
                   },
                 },
                 {

@@ -62,7 +62,9 @@ export class HeapProbe {
   /** A full collection, then the process's memory. */
   async live(): Promise<LiveMemory> {
     await this.call('HeapProfiler.collectGarbage');
-    const r = (await this.call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })) as { result: { value: string } };
+    const r = (await this.call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })) as {
+      result: { value: string };
+    };
     const { heapUsed, external, rss } = JSON.parse(r.result.value) as LiveMemory;
     return { heapUsed, external, rss };
   }

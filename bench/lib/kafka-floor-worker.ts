@@ -28,9 +28,7 @@ export type FloorCommand =
   | { cmd: 'close' };
 
 export type FloorReply =
-  | { type: 'opened' }
-  | { type: 'result'; latencies: number[]; ackLatencies: number[]; measuredSent: number }
-  | { type: 'error'; error: string };
+  { type: 'opened' } | { type: 'result'; latencies: number[]; ackLatencies: number[]; measuredSent: number } | { type: 'error'; error: string };
 
 let producer: Producer | undefined;
 let consumer: Consumer | undefined;
@@ -80,7 +78,17 @@ async function run(r: { ratePerSec: number; durationMs: number; warmupMs: number
   const log = r.via === 'message-log' ? (messageLog ??= await startMessageLog()) : undefined;
   const send = (n: number, intended: number): Promise<unknown> =>
     log
-      ? log.append({ msgId: `floor-${n}-${intended}`, conversation: `k${n % 100}`, from: 'floor', to: 'floor', body: String(intended), ts: Date.now(), clientId: String(n), originInstance: 'floor', originConnection: 'floor' })
+      ? log.append({
+          msgId: `floor-${n}-${intended}`,
+          conversation: `k${n % 100}`,
+          from: 'floor',
+          to: 'floor',
+          body: String(intended),
+          ts: Date.now(),
+          clientId: String(n),
+          originInstance: 'floor',
+          originConnection: 'floor',
+        })
       : p.send({ topic, acks: -1, messages: [{ key: `k${n % 100}`, value: String(intended) }] });
   const start = nowMs();
   const latencies: number[] = [];
@@ -137,6 +145,6 @@ process.on('message', (c: FloorCommand) => {
     }
   })().catch((err: unknown) => {
     // Exit only once the report is sent: an exit right after send() can drop it.
-    reply({ type: 'error', error: err instanceof Error ? err.stack ?? err.message : String(err) }, () => process.exit(1));
+    reply({ type: 'error', error: err instanceof Error ? (err.stack ?? err.message) : String(err) }, () => process.exit(1));
   });
 });

@@ -13,7 +13,18 @@ export type WorkerCommand =
 export type WorkerEvent =
   | { ev: 'ready' }
   | { ev: 'progress'; sent: number; received: number }
-  | { ev: 'done'; latencies: number[]; ackLatencies: number[]; sent: number; accepted: number; received: number; errors: Record<string, number>; measuredSent: number; measuredReceived: number; elapsedMs: number }
+  | {
+      ev: 'done';
+      latencies: number[];
+      ackLatencies: number[];
+      sent: number;
+      accepted: number;
+      received: number;
+      errors: Record<string, number>;
+      measuredSent: number;
+      measuredReceived: number;
+      elapsedMs: number;
+    }
   | { ev: 'error'; message: string };
 
 function open(url: string, user: string): Promise<WebSocket> {

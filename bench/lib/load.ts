@@ -47,7 +47,15 @@ export class LoadGenerator {
    * Offers `ratePerSec` for `durationMs` (after a warm-up) and summarizes what arrived, with the
    * load generator's CPU use (cores) and the CPU time of the processes `systemPids` per message.
    */
-  async step(system: string, step: string, ratePerSec: number, durationMs: number, warmupMs: number, progress: (line: string) => void, systemPids: number[] = []): Promise<Step> {
+  async step(
+    system: string,
+    step: string,
+    ratePerSec: number,
+    durationMs: number,
+    warmupMs: number,
+    progress: (line: string) => void,
+    systemPids: number[] = [],
+  ): Promise<Step> {
     const cpuBefore = cpuSnapshot(systemPids, this.pids);
     const per = ratePerSec / this.workers.length;
     let sent = 0;
@@ -71,7 +79,10 @@ export class LoadGenerator {
       setTimeout(() => (window.to = cpuSnapshot(systemPids, this.pids)), warmupMs + durationMs),
     ];
     const results = await Promise.all(
-      this.workers.map((w) => this.request(w, { cmd: 'run', step, ratePerSec: per, durationMs, warmupMs, drainMs: 2000 }, 'done') as Promise<Extract<WorkerEvent, { ev: 'done' }>>),
+      this.workers.map(
+        (w) =>
+          this.request(w, { cmd: 'run', step, ratePerSec: per, durationMs, warmupMs, drainMs: 2000 }, 'done') as Promise<Extract<WorkerEvent, { ev: 'done' }>>,
+      ),
     );
     clearInterval(timer);
     for (const w of this.workers) w.off('message', onProgress);
@@ -92,7 +103,9 @@ export class LoadGenerator {
       lost: measuredSent - measuredReceived,
       loadgenCpu: cpuCores.loadgen,
       cpuCores,
-      ...(systemPids.length > 0 && allReceived > 0 ? { cpuMsPerMessage: Math.round(((cpuAfter.system - cpuBefore.system) * 1000 * 1000) / allReceived) / 1000 } : {}),
+      ...(systemPids.length > 0 && allReceived > 0
+        ? { cpuMsPerMessage: Math.round(((cpuAfter.system - cpuBefore.system) * 1000 * 1000) / allReceived) / 1000 }
+        : {}),
     };
   }
 

@@ -67,7 +67,13 @@ export function toMarkdown(r: Report): string {
   ];
   for (const s of r.scenarios) {
     out.push(`## ${s.name}`, '', `${s.description}${s.seconds !== undefined ? ` (${s.seconds} s)` : ''}`, '');
-    if (Object.keys(s.settings).length > 0) out.push(`Settings: ${Object.entries(s.settings).map(([k, v]) => `${k}=${v}`).join(', ')}`, '');
+    if (Object.keys(s.settings).length > 0)
+      out.push(
+        `Settings: ${Object.entries(s.settings)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ')}`,
+        '',
+      );
     if (s.steps && s.steps.length > 0) {
       out.push(
         '| system | rep | offered/s | achieved/s | p50 ms | p95 ms | p99 ms | max ms | lost | ack p99 ms | load-gen CPU (cores) | CPU ms / msg | store ops / msg | produces / msg | fetches / s |',
@@ -90,7 +96,9 @@ export function toMarkdown(r: Report): string {
         );
         for (const st of withHops) {
           const h = st.deliveryHops!;
-          out.push(`| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${fmt(h.stored)} | ${fmt(h.storeWrite)} | ${fmt(h.lookup)} | ${fmt(h.pushed)} | ${fmt(st.latency.p99)} |`);
+          out.push(
+            `| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${fmt(h.stored)} | ${fmt(h.storeWrite)} | ${fmt(h.lookup)} | ${fmt(h.pushed)} | ${fmt(st.latency.p99)} |`,
+          );
         }
         out.push('');
       }
@@ -104,7 +112,9 @@ export function toMarkdown(r: Report): string {
         );
         for (const st of withCpu) {
           const c = st.cpuCores!;
-          out.push(`| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${c.system.toFixed(2)}${c.processes.length > 1 ? ` (${c.processes.map((v) => v.toFixed(2)).join(' + ')})` : ''} | ${c.waiting.map((v) => v.toFixed(2)).join(' + ')} | ${c.loadgen.toFixed(2)} | ${c.kafka.toFixed(2)} | ${c.redis.toFixed(2)} | ${c.ferretdb.toFixed(2)} | ${c.postgresql.toFixed(2)} | ${c.machine.toFixed(2)} | ${c.steal.toFixed(2)} |`);
+          out.push(
+            `| ${st.system} | ${st.rep ?? 1} | ${fmt(st.offeredPerSec)} | ${c.system.toFixed(2)}${c.processes.length > 1 ? ` (${c.processes.map((v) => v.toFixed(2)).join(' + ')})` : ''} | ${c.waiting.map((v) => v.toFixed(2)).join(' + ')} | ${c.loadgen.toFixed(2)} | ${c.kafka.toFixed(2)} | ${c.redis.toFixed(2)} | ${c.ferretdb.toFixed(2)} | ${c.postgresql.toFixed(2)} | ${c.machine.toFixed(2)} | ${c.steal.toFixed(2)} |`,
+          );
         }
         out.push('');
       }
@@ -165,14 +175,21 @@ export function latencyChart(title: string, all: Step[]): string {
   ];
   for (let e = -1; e <= yTop; e++) {
     const v = 10 ** e;
-    parts.push(`<line x1="${pad.l}" y1="${y(v)}" x2="${W - pad.r}" y2="${y(v)}" stroke="#ddd"/><text x="${pad.l - 6}" y="${y(v) + 4}" text-anchor="end">${v}</text>`);
+    parts.push(
+      `<line x1="${pad.l}" y1="${y(v)}" x2="${W - pad.r}" y2="${y(v)}" stroke="#ddd"/><text x="${pad.l - 6}" y="${y(v) + 4}" text-anchor="end">${v}</text>`,
+    );
   }
   for (const v of [...new Set(xs)]) parts.push(`<text x="${x(v)}" y="${H - pad.b + 16}" text-anchor="middle">${v}</text>`);
-  parts.push(`<line x1="${pad.l}" y1="${y(100)}" x2="${W - pad.r}" y2="${y(100)}" stroke="#999" stroke-dasharray="4 4"/><text x="${W - pad.r + 4}" y="${y(100) + 4}">100 ms</text>`);
+  parts.push(
+    `<line x1="${pad.l}" y1="${y(100)}" x2="${W - pad.r}" y2="${y(100)}" stroke="#999" stroke-dasharray="4 4"/><text x="${W - pad.r + 4}" y="${y(100) + 4}">100 ms</text>`,
+  );
   systems.forEach((sys, i) => {
     const color = colors[i % colors.length]!;
     const pts = steps.filter((s) => s.system === sys && Number.isFinite(s.latency.p99)).sort((a, b) => a.offeredPerSec - b.offeredPerSec);
-    for (const [q, dash] of [['p99', ''], ['p50', '3 3']] as const) {
+    for (const [q, dash] of [
+      ['p99', ''],
+      ['p50', '3 3'],
+    ] as const) {
       const d = pts.map((s, j) => `${j === 0 ? 'M' : 'L'}${x(s.offeredPerSec).toFixed(1)},${y(s.latency[q]).toFixed(1)}`).join(' ');
       if (d) parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}"/>`);
     }

@@ -3,7 +3,16 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { getJson, eventually } from '../../test/support/services.js';
-import { killAll, stopGracefully, metricIn, startConnectProcess, startMessageProcess, spawnService, LOOPBACK, type ServiceProcess } from '../../test/support/processes.js';
+import {
+  killAll,
+  stopGracefully,
+  metricIn,
+  startConnectProcess,
+  startMessageProcess,
+  spawnService,
+  LOOPBACK,
+  type ServiceProcess,
+} from '../../test/support/processes.js';
 import { ferretOn, isolatedBackendSettings, sharedRealBackends } from '../../test/support/real-backends.js';
 import { LoadGenerator } from '../lib/load.js';
 import type { ScenarioResult, Step } from '../lib/report.js';
@@ -114,7 +123,16 @@ export function warmedUp(cpuMsPerMessage: readonly number[], maxSlices = WARMUP_
  * Runs the warm-up slices of a repetition's fresh processes and records how it went as a figure:
  * its seconds and the CPU ms per message of each slice.
  */
-async function warmUp(load: LoadGenerator, label: string, tag: string, rep: number, rate: number, o: E2eOptions, pids: number[], figures: Record<string, number | string>): Promise<void> {
+async function warmUp(
+  load: LoadGenerator,
+  label: string,
+  tag: string,
+  rep: number,
+  rate: number,
+  o: E2eOptions,
+  pids: number[],
+  figures: Record<string, number | string>,
+): Promise<void> {
   const trail: number[] = [];
   while (!warmedUp(trail)) {
     const slice = await load.step(label, `${tag}-warm${trail.length}`, rate, WARMUP_SLICE_MS, trail.length === 0 ? WARMUP_LEAD_IN_MS : 0, o.progress, pids);
@@ -139,7 +157,13 @@ const STORE_OPS_RATE = 2000;
  * each other), so a doubling ladder can still tell 3,000 from 2,000 or 4,000 at every bar a
  * target is set at.
  */
-export async function ladder(rates: number[], start: number, run: (rate: number) => Promise<Step>, refine = 0, bars: ReadonlyArray<(s: Step) => boolean> = [passes]): Promise<Step[]> {
+export async function ladder(
+  rates: number[],
+  start: number,
+  run: (rate: number) => Promise<Step>,
+  refine = 0,
+  bars: ReadonlyArray<(s: Step) => boolean> = [passes],
+): Promise<Step[]> {
   return (await pairedLadder(rates, start, [run], refine, bars))[0]!;
 }
 
@@ -193,10 +217,12 @@ export async function pairedLadder(
         const mid = Math.round((lo + hi) / 2 / 50) * 50;
         if (mid <= lo || mid >= hi) break;
         // Run by every system it tells something: those for which some bar is undecided there.
-        await runAll(mid, (i) => bars.some((b) => {
-          const [l, h] = bracket(steps[i]!, b);
-          return l < mid && mid < h;
-        }));
+        await runAll(mid, (i) =>
+          bars.some((b) => {
+            const [l, h] = bracket(steps[i]!, b);
+            return l < mid && mid < h;
+          }),
+        );
       }
     }
   }
@@ -204,7 +230,12 @@ export async function pairedLadder(
 }
 
 /** Fresh processes of a Switchboard variant (added to `procs`), ready, with the load generator connected. */
-async function startSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2eOptions, procs: ServiceProcess[], nodeArgsOf: (service: string) => string[] = () => []) {
+async function startSwitchboard(
+  sys: Exclude<System, 'floor' | 'socketio'>,
+  o: E2eOptions,
+  procs: ServiceProcess[],
+  nodeArgsOf: (service: string) => string[] = () => [],
+) {
   const { message, connect } = sys === 'standalone' ? await startStandalone(o, procs, nodeArgsOf) : await startMessageAndConnect(sys, o, procs, nodeArgsOf);
   await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
   const pids = procs.map((p) => p.child.pid!);
@@ -213,7 +244,12 @@ async function startSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E
 }
 
 /** A Message and a Connect process on the variant's backends, the shape of a deployment. */
-async function startMessageAndConnect(sys: Exclude<System, 'floor' | 'socketio' | 'standalone'>, o: E2eOptions, procs: ServiceProcess[], nodeArgsOf: (service: string) => string[]) {
+async function startMessageAndConnect(
+  sys: Exclude<System, 'floor' | 'socketio' | 'standalone'>,
+  o: E2eOptions,
+  procs: ServiceProcess[],
+  nodeArgsOf: (service: string) => string[],
+) {
   let settings: Record<string, string> = {};
   if (sys !== 'embedded') {
     const real = isolatedBackendSettings(await sharedRealBackends());
@@ -221,7 +257,12 @@ async function startMessageAndConnect(sys: Exclude<System, 'floor' | 'socketio' 
     else settings = { ...real, MONGODB_URI: (await ferretOn(sys === 'real' ? 'sqlite' : 'postgresql')).mongodbUri };
   }
   const message = await startMessageProcess({ ...settings, ...o.serviceEnv }, procs, nodeArgsOf('message'));
-  const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_MAX_CONNECTIONS_PER_USER: '4', ...o.serviceEnv }, procs, nodeArgsOf('connect'));
+  const connect = await startConnectProcess(
+    `127.0.0.1:${message.grpcPort}`,
+    { CONNECT_MAX_CONNECTIONS_PER_USER: '4', ...o.serviceEnv },
+    procs,
+    nodeArgsOf('connect'),
+  );
   return { message, connect };
 }
 
@@ -232,7 +273,17 @@ async function startMessageAndConnect(sys: Exclude<System, 'floor' | 'socketio' 
 async function startStandalone(o: E2eOptions, procs: ServiceProcess[], nodeArgsOf: (service: string) => string[]) {
   const proc = spawnService(
     'standalone',
-    { ...LOOPBACK, MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_PORT: '0', CONNECT_WS_PORT: '0', CONNECT_ADMIN_PORT: '0', CONNECT_DEMO_PAGE: 'false', CONNECT_DRAIN_WINDOW: '0', CONNECT_MAX_CONNECTIONS_PER_USER: '4', ...o.serviceEnv },
+    {
+      ...LOOPBACK,
+      MESSAGE_GRPC_PORT: '0',
+      MESSAGE_HTTP_PORT: '0',
+      CONNECT_WS_PORT: '0',
+      CONNECT_ADMIN_PORT: '0',
+      CONNECT_DEMO_PAGE: 'false',
+      CONNECT_DRAIN_WINDOW: '0',
+      CONNECT_MAX_CONNECTIONS_PER_USER: '4',
+      ...o.serviceEnv,
+    },
     nodeArgsOf('standalone'),
   );
   procs.push(proc);
@@ -254,9 +305,17 @@ interface Runner {
 }
 
 /** One repetition's fresh Message and Connect processes of a Switchboard variant. */
-async function openSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2eOptions, rep: number, figures: Record<string, number | string>): Promise<Runner> {
+async function openSwitchboard(
+  sys: Exclude<System, 'floor' | 'socketio'>,
+  o: E2eOptions,
+  rep: number,
+  figures: Record<string, number | string>,
+): Promise<Runner> {
   const procs: ServiceProcess[] = [];
-  const nodeArgsOf = (service: string): string[] => [...(o.nodeArgs ?? []), ...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}`] : [])];
+  const nodeArgsOf = (service: string): string[] => [
+    ...(o.nodeArgs ?? []),
+    ...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}`] : []),
+  ];
   let started: Awaited<ReturnType<typeof startSwitchboard>>;
   try {
     started = await startSwitchboard(sys, o, procs, nodeArgsOf);
@@ -299,8 +358,11 @@ async function openSwitchboard(sys: Exclude<System, 'floor' | 'socketio'>, o: E2
         // event-loop delay histogram at every scrape, so the second scrape covers the step; it
         // samples with a 10 ms timer and records the whole interval, so the delay is beyond 10 ms.
         const ms = (v: number) => Math.round((v - 0.01) * 1000 * 10) / 10;
-        const gcPerSec = (text: (c: Counters) => string) => Math.round(((gcSeconds(text(after)) - gcSeconds(text(before))) * 1e7) / (after.at - before.at)) / 10;
-        figures[`${LABEL[sys]}: at ${rate} msg/s, rep ${rep}: event-loop delay p99 Connect / Message (ms, beyond its 10 ms timer); GC time Connect / Message (ms per s)`] =
+        const gcPerSec = (text: (c: Counters) => string) =>
+          Math.round(((gcSeconds(text(after)) - gcSeconds(text(before))) * 1e7) / (after.at - before.at)) / 10;
+        figures[
+          `${LABEL[sys]}: at ${rate} msg/s, rep ${rep}: event-loop delay p99 Connect / Message (ms, beyond its 10 ms timer); GC time Connect / Message (ms per s)`
+        ] =
           `${ms(metricIn(after.connectText, 'nodejs_eventloop_lag_p99_seconds'))} / ${ms(metricIn(after.messageText, 'nodejs_eventloop_lag_p99_seconds'))}; ${gcPerSec((c) => c.connectText)} / ${gcPerSec((c) => c.messageText)}`;
       }
       o.progress(`${LABEL[sys]} rep ${rep} @ ${rate}/s: p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms, achieved ${Math.round(step.achievedPerSec)}/s`);
@@ -458,7 +520,7 @@ async function warmBroker(o: E2eOptions): Promise<void> {
 }
 
 /** The floor's step at CPU_RATE produced through Message's log adapter instead of one bare send per message. */
-const FLOOR_VIA_LOG = 'floor through Message\'s log adapter (idempotent producer, one produce in flight, group commit)';
+const FLOOR_VIA_LOG = "floor through Message's log adapter (idempotent producer, one produce in flight, group commit)";
 
 /**
  * One repetition of the floor: bare kafkajs at each rate of the ladder, one worker for the
@@ -504,7 +566,10 @@ async function openSocketIo(o: E2eOptions, rep: number, figures: Record<string, 
   const peer = await startSocketIoPeer((await sharedRealBackends()).redisUrl, o.nodeArgs);
   let load: LoadGenerator;
   try {
-    load = await LoadGenerator.start(peer.urls[0], o.pairs, o.workers, `sio-${randomBytes(2).toString('hex')}`, { recipientUrl: peer.urls[1], protocol: 'socket.io' });
+    load = await LoadGenerator.start(peer.urls[0], o.pairs, o.workers, `sio-${randomBytes(2).toString('hex')}`, {
+      recipientUrl: peer.urls[1],
+      protocol: 'socket.io',
+    });
   } catch (err: unknown) {
     peer.stop();
     throw err;
@@ -531,7 +596,13 @@ async function openSocketIo(o: E2eOptions, rep: number, figures: Record<string, 
  * at the first step's rate, then their ladder (pairedLadder; one system: the plain ladder).
  * Returns each system's steps, in the order of `group`.
  */
-async function measureSideBySide(group: ReadonlyArray<Exclude<System, 'floor'>>, o: E2eOptions, rep: number, start: number, figures: Record<string, number | string>): Promise<Step[][]> {
+async function measureSideBySide(
+  group: ReadonlyArray<Exclude<System, 'floor'>>,
+  o: E2eOptions,
+  rep: number,
+  start: number,
+  figures: Record<string, number | string>,
+): Promise<Step[][]> {
   const runners: Runner[] = [];
   // Every runner is closed, whatever happened; a failure to close is reported unless the step failed first.
   const closeAll = async (): Promise<void> => {
@@ -543,7 +614,13 @@ async function measureSideBySide(group: ReadonlyArray<Exclude<System, 'floor'>>,
   try {
     for (const sys of group) runners.push(sys === 'socketio' ? await openSocketIo(o, rep, figures) : await openSwitchboard(sys, o, rep, figures));
     for (const r of runners) await r.warm(o.rates[start]!);
-    result = await pairedLadder(o.rates, start, runners.map((r) => (rate: number) => r.step(rate)), o.refine, barsOf(group[0]!));
+    result = await pairedLadder(
+      o.rates,
+      start,
+      runners.map((r) => (rate: number) => r.step(rate)),
+      o.refine,
+      barsOf(group[0]!),
+    );
   } catch (err: unknown) {
     await closeAll().catch(() => undefined);
     throw err;
@@ -567,11 +644,11 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   const steps: Step[] = [];
   const notes: string[] = [
     '"lost" counts messages of the measured window that had not arrived 2 s after the step ended (a step that passes has a p99 of 100 ms at most).',
-    'Load-gen CPU is the load generator\'s CPU use during a step, in cores: near 1.0 per worker process means the generator, not the system, was the limit.',
-    'ack p99: from the intended send time to the sender\'s `accepted` (Socket.IO: its acknowledgement; the floor: the produce\'s acks from all in-sync replicas).',
+    "Load-gen CPU is the load generator's CPU use during a step, in cores: near 1.0 per worker process means the generator, not the system, was the limit.",
+    "ack p99: from the intended send time to the sender's `accepted` (Socket.IO: its acknowledgement; the floor: the produce's acks from all in-sync replicas).",
     `CPU ms / msg: CPU time of all processes of the system under test (Message + Connect; the two Socket.IO processes) per delivered message; compared at ${CPU_RATE} msg/s.`,
     'produces / msg and fetches / s: Kafka Produce requests of Message per stored message, and Fetch requests of its consumer per second over the step (warm-up and drain included): a busy log is fetched about once per KAFKA_FETCH_MAX_WAIT, an idle one long-polled (KAFKA_FETCH_IDLE_WAIT).',
-    'Where the CPU went: cores used during the step\'s measured window (after the warm-up, before the drain); the system under test per process is Message + Connect, or the Socket.IO process of the senders + that of the recipients. Each is single-threaded: one near 1.0 is that process\'s limit even when the machine has a core to spare; so is one whose running plus waiting for a core (its main thread\'s run-queue time, next column) nears 1.0.',
+    "Where the CPU went: cores used during the step's measured window (after the warm-up, before the drain); the system under test per process is Message + Connect, or the Socket.IO process of the senders + that of the recipients. Each is single-threaded: one near 1.0 is that process's limit even when the machine has a core to spare; so is one whose running plus waiting for a core (its main thread's run-queue time, next column) nears 1.0.",
   ];
   const figures: Record<string, number | string> = {};
   const ratios: Record<string, number> = {};
@@ -595,11 +672,23 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   }
   for (let rep = 1; rep <= o.reps; rep++) {
     for (const group of groups) {
-      const start = Math.min(...group.map((sys) => startAt.get(sys) ?? Math.max(0, o.rates.findIndex((r) => r >= FIRST_RUNG[sys]))));
+      const start = Math.min(
+        ...group.map(
+          (sys) =>
+            startAt.get(sys) ??
+            Math.max(
+              0,
+              o.rates.findIndex((r) => r >= FIRST_RUNG[sys]),
+            ),
+        ),
+      );
       const name = group.join(' + ');
       o.progress(`rep ${rep}/${o.reps}: ${group.map((sys) => LABEL[sys]).join(' and ')}`);
       const t0 = Date.now();
-      const got = group[0] === 'floor' ? [await measureKafkaFloor(o, rep, start, notes)] : await measureSideBySide(group as Exclude<System, 'floor'>[], o, rep, start, figures);
+      const got =
+        group[0] === 'floor'
+          ? [await measureKafkaFloor(o, rep, start, notes)]
+          : await measureSideBySide(group as Exclude<System, 'floor'>[], o, rep, start, figures);
       secondsOf.set(name, (secondsOf.get(name) ?? 0) + (Date.now() - t0) / 1000);
       group.forEach((sys, i) => {
         steps.push(...got[i]!);
@@ -624,7 +713,10 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   for (const sys of o.systems) {
     const rates = perRep.get(sys)!;
     figures[`${LABEL[sys]}: highest rate with p99 ≤ 100 ms (msg/s), median [range]`] = formatSpread(spread(rates));
-    if (barsOf(sys).length > 1) figures[`${LABEL[sys]}: highest rate with p99 ≤ ${TIGHT_P99_MS} ms among the steps run (msg/s), median [range]`] = formatSpread(spread(perRepTight.get(sys)!));
+    if (barsOf(sys).length > 1)
+      figures[`${LABEL[sys]}: highest rate with p99 ≤ ${TIGHT_P99_MS} ms among the steps run (msg/s), median [range]`] = formatSpread(
+        spread(perRepTight.get(sys)!),
+      );
     const p99s = o.rates
       .map((rate) => ({ rate, p99: steps.filter((s) => s.system === LABEL[sys] && s.offeredPerSec === rate).map((s) => s.latency.p99) }))
       .filter((x) => x.p99.length === o.reps);
@@ -636,13 +728,26 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
     // passed (n says how many; an overloaded step batches more and would flatter it), or else at the
     // highest rate below it that every repetition measured and passed (a variant that cannot hold
     // 2,000 msg/s).
-    const opsAt = [...o.rates].reverse().filter((r) => r <= STORE_OPS_RATE).map((rate) => ({ rate, at: steps.filter((s) => s.system === LABEL[sys] && s.offeredPerSec === rate && passes(s) && s.storeOpsPerMessage !== undefined) }));
+    const opsAt = [...o.rates]
+      .reverse()
+      .filter((r) => r <= STORE_OPS_RATE)
+      .map((rate) => ({
+        rate,
+        at: steps.filter((s) => s.system === LABEL[sys] && s.offeredPerSec === rate && passes(s) && s.storeOpsPerMessage !== undefined),
+      }));
     const ops = opsAt.find((x) => (x.rate === STORE_OPS_RATE ? x.at.length > 0 : x.at.length === o.reps));
-    if (ops) figures[`${LABEL[sys]}: store operations per stored message at ${ops.rate} msg/s (target ≤ 0.05 at ${STORE_OPS_RATE}), median [range]`] = formatSpread(spread(ops.at.map((s) => s.storeOpsPerMessage!)), 3);
+    if (ops)
+      figures[`${LABEL[sys]}: store operations per stored message at ${ops.rate} msg/s (target ≤ 0.05 at ${STORE_OPS_RATE}), median [range]`] = formatSpread(
+        spread(ops.at.map((s) => s.storeOpsPerMessage!)),
+        3,
+      );
     if (sys === 'real' || sys === 'real-pg') {
       // The MongoDB stand-in's share of the machine per message (FerretDB with its PostgreSQL, or SQLite in FerretDB's own process).
-      const stand = steps.filter((s) => s.system === LABEL[sys] && s.cpuCores && s.achievedPerSec > 0).map((s) => ((s.cpuCores!.ferretdb + s.cpuCores!.postgresql) * 1000) / s.achievedPerSec);
-      if (stand.length > 0) figures[`${LABEL[sys]}: FerretDB + its storage, CPU ms per delivered message over the steps, median [range]`] = formatSpread(spread(stand), 2);
+      const stand = steps
+        .filter((s) => s.system === LABEL[sys] && s.cpuCores && s.achievedPerSec > 0)
+        .map((s) => ((s.cpuCores!.ferretdb + s.cpuCores!.postgresql) * 1000) / s.achievedPerSec);
+      if (stand.length > 0)
+        figures[`${LABEL[sys]}: FerretDB + its storage, CPU ms per delivered message over the steps, median [range]`] = formatSpread(spread(stand), 2);
     }
     const gen = steps.filter((s) => s.system === LABEL[sys] && s.loadgenCpu !== undefined).map((s) => s.loadgenCpu!);
     if (gen.length > 0) figures[`${LABEL[sys]}: load-gen CPU per step (cores), highest`] = Math.max(...gen);
@@ -650,7 +755,8 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   // send → accepted against the floor's produce → acks, same rate and repetition (Kafka variants).
   for (const sys of ON_KAFKA) {
     if (!perRep.has(sys) || !perRep.has('floor')) continue;
-    const ackP99 = (label: string, rep: number, rate: number) => steps.find((s) => s.system === label && s.rep === rep && s.offeredPerSec === rate)?.ackLatency?.p99;
+    const ackP99 = (label: string, rep: number, rate: number) =>
+      steps.find((s) => s.system === label && s.rep === rep && s.offeredPerSec === rate)?.ackLatency?.p99;
     for (const rate of [CPU_RATE, ...o.rates.filter((r) => r < CPU_RATE).reverse()]) {
       // The repetitions in which both measured this rate (later ones may start above it).
       const pairs = Array.from({ length: o.reps }, (_, i) => [ackP99(LABEL[sys], i + 1, rate), ackP99(LABEL.floor, i + 1, rate)] as const).filter(
@@ -658,7 +764,10 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
       );
       if (pairs.length === 0) continue;
       figures[`${LABEL[sys]}: send → accepted p99 at ${rate} msg/s (ms), median [range]`] = formatSpread(spread(pairs.map(([a]) => a!)), 1);
-      figures[`${LABEL[sys]}: accepted p99 minus the floor's produce p99 at ${rate} msg/s (ms; target ≤ 5), median [range]`] = formatSpread(spread(pairs.map(([a, b]) => a! - b!)), 1);
+      figures[`${LABEL[sys]}: accepted p99 minus the floor's produce p99 at ${rate} msg/s (ms; target ≤ 5), median [range]`] = formatSpread(
+        spread(pairs.map(([a, b]) => a! - b!)),
+        1,
+      );
       break;
     }
   }
@@ -672,19 +781,28 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
     // what its producer costs over one bare send per message, and what the rest of the path adds.
     for (const sys of ON_KAFKA) {
       if (!perRep.has(sys)) continue;
-      const split = Array.from({ length: o.reps }, (_, i) => [ackP99At(LABEL[sys], i + 1), ackP99At(FLOOR_VIA_LOG, i + 1), ackP99At(LABEL.floor, i + 1)] as const).filter(
-        (t): t is readonly [number, number, number] => t.every((v) => v !== undefined),
-      );
+      const split = Array.from(
+        { length: o.reps },
+        (_, i) => [ackP99At(LABEL[sys], i + 1), ackP99At(FLOOR_VIA_LOG, i + 1), ackP99At(LABEL.floor, i + 1)] as const,
+      ).filter((t): t is readonly [number, number, number] => t.every((v) => v !== undefined));
       if (split.length === 0) continue;
-      figures[`${LABEL[sys]}: accepted p99 minus the floor's at ${CPU_RATE} msg/s, split: Message's log adapter over bare kafkajs (ms), median [range]`] = formatSpread(spread(split.map(([, l, f]) => l - f)), 1);
-      figures[`${LABEL[sys]}: accepted p99 minus the floor's at ${CPU_RATE} msg/s, split: the rest of the path over Message's log adapter alone (ms), median [range]`] = formatSpread(spread(split.map(([a, l]) => a - l)), 1);
+      figures[`${LABEL[sys]}: accepted p99 minus the floor's at ${CPU_RATE} msg/s, split: Message's log adapter over bare kafkajs (ms), median [range]`] =
+        formatSpread(spread(split.map(([, l, f]) => l - f)), 1);
+      figures[
+        `${LABEL[sys]}: accepted p99 minus the floor's at ${CPU_RATE} msg/s, split: the rest of the path over Message's log adapter alone (ms), median [range]`
+      ] = formatSpread(spread(split.map(([a, l]) => a - l)), 1);
     }
   }
-  figures['seconds spent, by system over its repetitions (processes, warm-ups, steps)'] = [...secondsOf].map(([sys, sec]) => `${sys} ${Math.round(sec)}`).join(', ');
+  figures['seconds spent, by system over its repetitions (processes, warm-ups, steps)'] = [...secondsOf]
+    .map(([sys, sec]) => `${sys} ${Math.round(sec)}`)
+    .join(', ');
   // Ratios of the same repetition, then their median (and range as a figure).
   const ratio = (name: string, a: System, b: System, of = perRep): void => {
     if (!of.has(a) || !of.has(b)) return;
-    const xs = of.get(a)!.map((v, i) => (of.get(b)![i]! > 0 ? v / of.get(b)![i]! : NaN)).filter(Number.isFinite);
+    const xs = of
+      .get(a)!
+      .map((v, i) => (of.get(b)![i]! > 0 ? v / of.get(b)![i]! : NaN))
+      .filter(Number.isFinite);
     if (xs.length === 0) return;
     const s = spread(xs);
     ratios[name] = s.median;
@@ -698,9 +816,14 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   ratio('standalone (one process) / socket.io peer (sustained rate)', 'standalone', 'socketio');
   ratio(`standalone (one process) / socket.io peer (highest rate with p99 ≤ ${TIGHT_P99_MS} ms)`, 'standalone', 'socketio', perRepTight);
   const cpuOf = (sys: System): number[] =>
-    Array.from({ length: o.reps }, (_, i) => steps.find((s) => s.system === LABEL[sys] && s.rep === i + 1 && s.offeredPerSec === CPU_RATE)?.cpuMsPerMessage ?? NaN);
+    Array.from(
+      { length: o.reps },
+      (_, i) => steps.find((s) => s.system === LABEL[sys] && s.rep === i + 1 && s.offeredPerSec === CPU_RATE)?.cpuMsPerMessage ?? NaN,
+    );
   if (perRep.has('embedded') && perRep.has('socketio')) {
-    const xs = cpuOf('embedded').map((v, i) => v / cpuOf('socketio')[i]!).filter(Number.isFinite);
+    const xs = cpuOf('embedded')
+      .map((v, i) => v / cpuOf('socketio')[i]!)
+      .filter(Number.isFinite);
     if (xs.length > 0) {
       ratios[`embedded / socket.io peer (CPU per message at ${CPU_RATE} msg/s; target ≤ 2)`] = spread(xs).median;
       figures[`embedded / socket.io peer CPU per message: per repetition`] = formatSpread(spread(xs), 2);
@@ -708,8 +831,7 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   }
   return {
     name: 'End-to-end 1:1 messaging',
-    description:
-      `Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient's \`message\` frame. Every repetition runs every system once (fresh processes, a warm-up at the rate of its first step until their CPU per message stops falling, ${(WARMUP_LEAD_IN_MS + 2 * WARMUP_SLICE_MS) / 1000}–${(WARMUP_LEAD_IN_MS + WARMUP_MAX_SLICES * WARMUP_SLICE_MS) / 1000} s, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one's result). The peer and the embedded variants run side by side: their processes are up together, every rate of their climb runs each one's step back to back, in alternating order, and a bisection step runs for each one still undecided at its rate. The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.`,
+    description: `Open-loop 1:1 traffic through one Connect and one Message process: latency from the intended send time to the recipient's \`message\` frame. Every repetition runs every system once (fresh processes, a warm-up at the rate of its first step until their CPU per message stops falling, ${(WARMUP_LEAD_IN_MS + 2 * WARMUP_SLICE_MS) / 1000}–${(WARMUP_LEAD_IN_MS + WARMUP_MAX_SLICES * WARMUP_SLICE_MS) / 1000} s, then the rate ladder from 500 msg/s up or down, from 250 for the real-backend variants, and bisection steps between the rung passed and the rung missed; later repetitions start one rung below the first one's result). The peer and the embedded variants run side by side: their processes are up together, every rate of their climb runs each one's step back to back, in alternating order, and a bisection step runs for each one still undecided at its rate. The Kafka broker is warmed up before the first repetition by Switchboard on Kafka + Redis at 1,000 msg/s for 8 s (unrecorded). Real backends: one KRaft Kafka node, FerretDB on SQLite or on PostgreSQL, Redis, all on this machine; kafka-redis: the same Kafka and Redis with the in-process store. Floor: a bare kafkajs produce → consume round trip at the same rates on the same broker (one worker process per repetition, joined once). Peer: two Socket.IO processes joined by the Redis Streams adapter, senders on one and recipients on the other.`,
     settings: {
       pairs: o.pairs,
       workers: o.workers,
@@ -718,7 +840,13 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
       warmupSeconds: o.warmupMs / 1000,
       rates: o.rates.join('/'),
       // A tuning experiment's settings are part of what its figures mean.
-      ...(o.serviceEnv && Object.keys(o.serviceEnv).length > 0 ? { env: Object.entries(o.serviceEnv).map(([k, v]) => `${k}=${v}`).join(' ') } : {}),
+      ...(o.serviceEnv && Object.keys(o.serviceEnv).length > 0
+        ? {
+            env: Object.entries(o.serviceEnv)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' '),
+          }
+        : {}),
       ...(o.nodeArgs && o.nodeArgs.length > 0 ? { nodeArgs: o.nodeArgs.join(' ') } : {}),
     },
     steps,

@@ -137,7 +137,12 @@ async function switchboardGroup(o: GroupOptions, size: number): Promise<GroupSys
   const profile = (service: string): string[] => (o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `group-${size}-${service}`)}`] : []);
   try {
     const message = await startMessageProcess({ GROUP_MAX_MEMBERS: String(size) }, procs, profile('message'));
-    const connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_HANDSHAKE_RATE: '100000', CONNECT_HANDSHAKE_BURST: '100000', RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000' }, procs, profile('connect'));
+    const connect = await startConnectProcess(
+      `127.0.0.1:${message.grpcPort}`,
+      { CONNECT_HANDSHAKE_RATE: '100000', CONNECT_HANDSHAKE_BURST: '100000', RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000' },
+      procs,
+      profile('connect'),
+    );
     await eventually('Connect ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
     const tag = randomBytes(2).toString('hex');
     const users = Array.from({ length: size - 1 }, (_, i) => `g${tag}-${i}`);
@@ -145,9 +150,15 @@ async function switchboardGroup(o: GroupOptions, size: number): Promise<GroupSys
     const created = await creator.request({ type: 'group.create', id: 'bench', members: users.slice(0, 999) }, 'accepted');
     const conversation = String(created.conversation);
     await creator.next('message', 30_000, (f) => f.kind === 'created');
-    for (let i = 999; i < users.length; i += 1000) await creator.request({ type: 'group.add', id: `add-${i}`, conversation, members: users.slice(i, i + 1000) }, 'accepted');
+    for (let i = 999; i < users.length; i += 1000)
+      await creator.request({ type: 'group.add', id: `add-${i}`, conversation, members: users.slice(i, i + 1000) }, 'accepted');
     const c = creator;
-    await eventually(`${size} members`, async () => ((await c.request({ type: 'group.members', id: `m-${Date.now()}`, conversation }, 'members')).members as string[] | undefined)?.length === size, 60_000);
+    await eventually(
+      `${size} members`,
+      async () =>
+        ((await c.request({ type: 'group.members', id: `m-${Date.now()}`, conversation }, 'members')).members as string[] | undefined)?.length === size,
+      60_000,
+    );
     const r = (receiver = await Receiver.start({ cmd: 'connect', protocol: 'switchboard', url: connect.url, users: users.slice(0, o.online) }));
     const pids = [message.proc.child.pid!, connect.proc.child.pid!];
     let n = 0;

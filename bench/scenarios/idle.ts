@@ -49,7 +49,14 @@ interface PerConnection {
  * 0.7–8.7 KB per connection), with when the process had last collected and how far its young
  * generation had grown.
  */
-async function measure(probe: HeapProbe, url: (i: number) => string, n: number, holders: ChildProcess[], progress: (l: string) => void, label: string): Promise<PerConnection> {
+async function measure(
+  probe: HeapProbe,
+  url: (i: number) => string,
+  n: number,
+  holders: ChildProcess[],
+  progress: (l: string) => void,
+  label: string,
+): Promise<PerConnection> {
   holders.push(await hold((i) => url(n + i), PRIMER, progress, `${label}, primer`));
   await sleep(500);
   const before = await probe.live();
@@ -65,7 +72,9 @@ export async function idleScenario(o: { connections: number; reps: number; progr
   // One process holds each batch of client sockets (and the server one socket each): each needs a descriptor.
   const limit = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
   if (Number.isFinite(limit) && o.connections + PRIMER + 1000 > limit) {
-    throw new Error(`--connections ${o.connections} needs more open files per process than this shell allows (ulimit -n ${limit}); raise the limit or use at most ${limit - PRIMER - 1000}`);
+    throw new Error(
+      `--connections ${o.connections} needs more open files per process than this shell allows (ulimit -n ${limit}); raise the limit or use at most ${limit - PRIMER - 1000}`,
+    );
   }
   const procs: ServiceProcess[] = [];
   const children: ChildProcess[] = [];
@@ -81,7 +90,12 @@ export async function idleScenario(o: { connections: number; reps: number; progr
       const probes: HeapProbe[] = [];
       try {
         const connectInspector = await freePort();
-        const gateway = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_HANDSHAKE_RATE: '100000', CONNECT_HANDSHAKE_BURST: '100000' }, repProcs, [`--inspect=127.0.0.1:${connectInspector}`]);
+        const gateway = await startConnectProcess(
+          `127.0.0.1:${message.grpcPort}`,
+          { CONNECT_HANDSHAKE_RATE: '100000', CONNECT_HANDSHAKE_BURST: '100000' },
+          repProcs,
+          [`--inspect=127.0.0.1:${connectInspector}`],
+        );
         await eventually('ready', async () => (await getJson(`${gateway.admin}/readyz`)).status === 200, 30_000);
         const bareInspector = await freePort();
         const server = fork(BARE, [], { execArgv: [`--inspect=127.0.0.1:${bareInspector}`, '--import', 'tsx'] });

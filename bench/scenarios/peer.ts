@@ -10,7 +10,13 @@ import { startSocketIoPeer, type SocketIoPeer } from '../lib/socketio-peer.js';
  * Scenario 5: the same 1:1 workload through Socket.IO (two processes joined by the Redis Streams
  * adapter, senders on one, recipients on the other) and through Switchboard with two gateways.
  */
-export async function peerScenario(o: { rates: number[]; durationMs: number; warmupMs: number; pairs: number; progress: (l: string) => void }): Promise<ScenarioResult> {
+export async function peerScenario(o: {
+  rates: number[];
+  durationMs: number;
+  warmupMs: number;
+  pairs: number;
+  progress: (l: string) => void;
+}): Promise<ScenarioResult> {
   const env = await sharedRealBackends();
   const steps: Step[] = [];
   let peer: SocketIoPeer | undefined;

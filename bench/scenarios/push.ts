@@ -41,13 +41,24 @@ async function measure(receiver: ChildProcess, total: number, trigger: () => voi
  * Message pod sends what one consumer batch delivers) and the bare server, so that every ratio
  * compares figures of the same minute; the figures are medians over the repetitions.
  */
-export async function pushScenario(o: { clients: number; frames: number; reps: number; progress: (l: string) => void; cpuProfDir?: string }): Promise<ScenarioResult> {
+export async function pushScenario(o: {
+  clients: number;
+  frames: number;
+  reps: number;
+  progress: (l: string) => void;
+  cpuProfDir?: string;
+}): Promise<ScenarioResult> {
   const procs: ServiceProcess[] = [];
   const children: ChildProcess[] = [];
   const fake = await startFakeMessage();
   try {
     const profile = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, 'push-connect')}`] : [];
-    const connect = await startConnectProcess(`127.0.0.1:${fake.port}`, { CONNECT_HANDSHAKE_RATE: '100000', CONNECT_HANDSHAKE_BURST: '100000' }, procs, profile);
+    const connect = await startConnectProcess(
+      `127.0.0.1:${fake.port}`,
+      { CONNECT_HANDSHAKE_RATE: '100000', CONNECT_HANDSHAKE_BURST: '100000' },
+      procs,
+      profile,
+    );
     await eventually('ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
     const users = Array.from({ length: o.clients }, (_, i) => `push-${i}`);
     const receiver = fork(RECEIVER, [], { execArgv: ['--import', 'tsx'] });
@@ -61,7 +72,17 @@ export async function pushScenario(o: { clients: number; frames: number; reps: n
     const bareReceiver = fork(RECEIVER, [], { execArgv: ['--import', 'tsx'] });
     children.push(bareReceiver);
     await ask(bareReceiver, { urls: users.map(() => `ws://127.0.0.1:${port}/ws`) }, 'ready');
-    const frame = JSON.stringify({ type: 'message', msgId: 'bench-0', conversation: 'dm:bench:all', seq: 1, from: 'bench', to: 'all', body: 'push number 0 of the gateway push benchmark', ts: Date.now(), id: 'c0' });
+    const frame = JSON.stringify({
+      type: 'message',
+      msgId: 'bench-0',
+      conversation: 'dm:bench:all',
+      seq: 1,
+      from: 'bench',
+      to: 'all',
+      body: 'push number 0 of the gateway push benchmark',
+      ts: Date.now(),
+      id: 'c0',
+    });
     const frames = Array.from({ length: o.frames }, () => frame);
 
     const total = o.clients * o.frames;
@@ -84,7 +105,7 @@ export async function pushScenario(o: { clients: number; frames: number; reps: n
     return {
       name: 'Gateway push',
       description:
-        'A Message pod (a stand-in that only pushes) pushes messages for N connected users over its stream; Connect writes each as a `message` frame to the users\' sockets, with one push per stream message and with the pushes in batches (how a Message pod sends what one consumer batch delivers). Baseline: a bare `ws` server writing the same frames to the same number of sockets in one loop. Receivers run in other processes. The three are measured one after the other in each repetition; medians [range] over the repetitions, each ratio from figures of the same repetition.',
+        "A Message pod (a stand-in that only pushes) pushes messages for N connected users over its stream; Connect writes each as a `message` frame to the users' sockets, with one push per stream message and with the pushes in batches (how a Message pod sends what one consumer batch delivers). Baseline: a bare `ws` server writing the same frames to the same number of sockets in one loop. Receivers run in other processes. The three are measured one after the other in each repetition; medians [range] over the repetitions, each ratio from figures of the same repetition.",
       settings: { clients: o.clients, framesPerClient: o.frames, repetitions: o.reps },
       figures: {
         'switchboard, one push per stream message: frames delivered / s': rounded(figures.single),
@@ -93,7 +114,10 @@ export async function pushScenario(o: { clients: number; frames: number; reps: n
         'gateway push / bare ws, one push per stream message: per repetition': formatSpread(ratio('single'), 2),
         'gateway push / bare ws, pushes in batches: per repetition': formatSpread(ratio('batched'), 2),
       },
-      ratios: { 'gateway push / bare ws (one push per stream message)': ratio('single').median, 'gateway push / bare ws (pushes in batches)': ratio('batched').median },
+      ratios: {
+        'gateway push / bare ws (one push per stream message)': ratio('single').median,
+        'gateway push / bare ws (pushes in batches)': ratio('batched').median,
+      },
       notes: [],
     };
   } finally {

@@ -57,7 +57,12 @@ export async function recoveryScenario(o: { progress: (l: string) => void; pairs
       await eventually('stream back', async () => (await metricValue(connect.admin, 'switchboard_connect_streams_active')) === 1, 60_000, 20);
       streamBack.push(Date.now() - servingAt);
       for (const [, b] of ends) b.take('message');
-      await eventually('a push after the restart', () => ends.some(([, b]) => b.frames.some((f: Frame) => f.type === 'message' && Number(f.body) > restartAt)), 60_000, 10);
+      await eventually(
+        'a push after the restart',
+        () => ends.some(([, b]) => b.frames.some((f: Frame) => f.type === 'message' && Number(f.body) > restartAt)),
+        60_000,
+        10,
+      );
       firstPush.push(Date.now() - servingAt);
       o.progress(`recovery: round ${r + 1}: stream back ${streamBack.at(-1)} ms, first push ${firstPush.at(-1)} ms after Message served again`);
     }

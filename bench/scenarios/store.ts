@@ -33,7 +33,11 @@ const SHAPES: ReadonlyArray<{ name: string; size: number; conversations: number;
  * per stored message of FerretDB with its PostgreSQL or SQLite (every process of theirs) and of
  * this process (Message's store adapter and the MongoDB driver).
  */
-async function measure(store: MessageStore, shape: (typeof SHAPES)[number], durationMs: number): Promise<{ rate: number; serverCpuMs: number; clientCpuMs: number }> {
+async function measure(
+  store: MessageStore,
+  shape: (typeof SHAPES)[number],
+  durationMs: number,
+): Promise<{ rate: number; serverCpuMs: number; clientCpuMs: number }> {
   const tag = randomBytes(3).toString('hex');
   const seqs = new Map<string, number>();
   let stored = 0;
@@ -45,7 +49,16 @@ async function measure(store: MessageStore, shape: (typeof SHAPES)[number], dura
       const conversation = `dm:${pair}a:${pair}b`;
       const seq = (seqs.get(conversation) ?? 0) + 1;
       seqs.set(conversation, seq);
-      list.push({ msgId: `${tag}-${conversation}-${seq}`, conversation, seq, from: `${tag}-a`, to: `${tag}-b`, body: 'x'.repeat(100), ts: Date.now(), clientId: `${seq}` });
+      list.push({
+        msgId: `${tag}-${conversation}-${seq}`,
+        conversation,
+        seq,
+        from: `${tag}-a`,
+        to: `${tag}-b`,
+        body: 'x'.repeat(100),
+        ts: Date.now(),
+        clientId: `${seq}`,
+      });
     }
     const members = new Map(list.map((m) => [m.conversation, m.conversation.split(':').slice(1)]));
     stored += await store.insertMessages(list, members);
@@ -53,9 +66,11 @@ async function measure(store: MessageStore, shape: (typeof SHAPES)[number], dura
   const before = cpuSnapshot([process.pid], []);
   const t0 = performance.now();
   const end = t0 + durationMs;
-  await Promise.all(Array.from({ length: shape.inFlight }, async (_, writer) => {
-    while (performance.now() < end) await write(writer);
-  }));
+  await Promise.all(
+    Array.from({ length: shape.inFlight }, async (_, writer) => {
+      while (performance.now() < end) await write(writer);
+    }),
+  );
   const elapsed = performance.now() - t0;
   const after = cpuSnapshot([process.pid], []);
   const server = (c: typeof before) => c.backends.ferretdb + c.backends.postgresql;
@@ -80,8 +95,9 @@ export async function storeScenario(o: StoreOptions): Promise<ScenarioResult> {
       }
       for (const [name, runs] of perShape) {
         figures[`${label}: messages stored per second, writes of ${name}, median [range]`] = formatSpread(spread(runs.map((r) => r.rate)));
-        figures[`${label}: CPU ms per stored message, FerretDB + its ${storage === 'postgresql' ? 'PostgreSQL' : 'SQLite'} / the store adapter's process, writes of ${name}, median [range]`] =
-          `${formatSpread(spread(runs.map((r) => r.serverCpuMs)), 3)} / ${formatSpread(spread(runs.map((r) => r.clientCpuMs)), 3)}`;
+        figures[
+          `${label}: CPU ms per stored message, FerretDB + its ${storage === 'postgresql' ? 'PostgreSQL' : 'SQLite'} / the store adapter's process, writes of ${name}, median [range]`
+        ] = `${formatSpread(spread(runs.map((r) => r.serverCpuMs)), 3)} / ${formatSpread(spread(runs.map((r) => r.clientCpuMs)), 3)}`;
       }
     } finally {
       await store.stop();

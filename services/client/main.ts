@@ -84,7 +84,11 @@ if (values['jwt-secret'] !== undefined && !values.user) usage('--jwt-secret need
 const token =
   values.token ??
   (values['jwt-secret'] !== undefined
-    ? await new SignJWT({ sub: values.user! }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(values['jwt-secret']))
+    ? await new SignJWT({ sub: values.user! })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(new TextEncoder().encode(values['jwt-secret']))
     : undefined);
 const url = new URL(values.url);
 if (values.user && !token) url.searchParams.set('user', values.user);
@@ -207,7 +211,9 @@ function runInteractive(): void {
     } else process.stdout.write(`${line}\n`);
   };
   const showMessage = (m: { conversation: string; seq?: number; from: string; body: string; kind?: string; members?: string[] }): void =>
-    print(`[${m.conversation}${m.seq === undefined ? '' : ` #${m.seq}`}] ${m.from}${m.kind === undefined ? `: ${m.body}` : ` ${describeMembership(m.kind, m.members ?? [], m.from)}`}`);
+    print(
+      `[${m.conversation}${m.seq === undefined ? '' : ` #${m.seq}`}] ${m.from}${m.kind === undefined ? `: ${m.body}` : ` ${describeMembership(m.kind, m.members ?? [], m.from)}`}`,
+    );
   /** The group frames this client has asked for, by request id. */
   const groupRequests = new Map<string, string>();
   const groupFrame = (frame: Record<string, unknown> & { type: string }, what: string): void => {
@@ -343,7 +349,7 @@ function runInteractive(): void {
           '/add ID …        add users to the current group',
           '/remove ID …     remove users from the current group',
           '/leave           leave the current group',
-          '/members         list the current group\'s members',
+          "/members         list the current group's members",
           '/quit            leave (unsent messages are sent first)',
           'anything else is sent to the current peer or group',
         ].join('\n'),

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { defaultInstanceId, internalTokenProblems, internalTokenSettings, logSettings, parseSettings, setting, type LogLevel, type RawSettings } from '../shared/config.js';
+import {
+  defaultInstanceId,
+  internalTokenProblems,
+  internalTokenSettings,
+  logSettings,
+  parseSettings,
+  setting,
+  type LogLevel,
+  type RawSettings,
+} from '../shared/config.js';
 import type { LogFormat } from '../shared/logger.js';
 import { ConfigError } from '../shared/errors.js';
 import { parseDiscovery, type DiscoverySpec } from './upstream/discovery.js';
@@ -154,7 +163,9 @@ export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
   }
   if (s.AUTH_JWKS_URL && !/^https?:\/\//.test(s.AUTH_JWKS_URL)) problems.push(`AUTH_JWKS_URL: expected an http(s) URL; got "${s.AUTH_JWKS_URL}"`);
   if (s.SYNC_DEFAULT_LIMIT > s.SYNC_MAX_LIMIT) problems.push('SYNC_DEFAULT_LIMIT must not exceed SYNC_MAX_LIMIT');
-  const origins = s.CONNECT_ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
+  const origins = s.CONNECT_ALLOWED_ORIGINS.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
   const badOrigin = origins.find((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o));
   if (badOrigin) problems.push(`CONNECT_ALLOWED_ORIGINS: expected * or origins like https://app.example.com; got "${badOrigin}"`);
   problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN));

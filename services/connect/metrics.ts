@@ -10,7 +10,11 @@ export function createConnectMetrics(registry: Registry) {
       label: 'result',
       values: ['success', 'failure'],
     }),
-    reconnects: new Counter({ name: 'switchboard_connect_stream_reconnects_total', help: 'Streams re-established after having been up and lost', registers: [registry] }),
+    reconnects: new Counter({
+      name: 'switchboard_connect_stream_reconnects_total',
+      help: 'Streams re-established after having been up and lost',
+      registers: [registry],
+    }),
     active: new Gauge({ name: 'switchboard_connect_streams_active', help: 'Established subscription streams', registers: [registry] }),
     backoff: new Histogram({
       name: 'switchboard_connect_stream_backoff_seconds',
@@ -34,8 +38,17 @@ export function createConnectMetrics(registry: Registry) {
       buckets: [0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
-    rejected: new Counter({ name: 'switchboard_connect_rejected_frames_total', help: 'Client frames answered with an error, by code', labelNames: ['code'] as const, registers: [registry] }),
-    slow: new Counter({ name: 'switchboard_connect_slow_consumer_closes_total', help: 'Clients closed with 1013 because their send buffer passed the limit', registers: [registry] }),
+    rejected: new Counter({
+      name: 'switchboard_connect_rejected_frames_total',
+      help: 'Client frames answered with an error, by code',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
+    slow: new Counter({
+      name: 'switchboard_connect_slow_consumer_closes_total',
+      help: 'Clients closed with 1013 because their send buffer passed the limit',
+      registers: [registry],
+    }),
     resyncs: new Counter({ name: 'switchboard_connect_resyncs_total', help: 'Times every client was told to resync', registers: [registry] }),
     refusedUpgrades: new Counter({
       name: 'switchboard_connect_refused_upgrades_total',
@@ -43,7 +56,11 @@ export function createConnectMetrics(registry: Registry) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
-    policyCloses: new Counter({ name: 'switchboard_connect_policy_closes_total', help: 'Clients closed with 1008 for persistent bad or excess frames', registers: [registry] }),
+    policyCloses: new Counter({
+      name: 'switchboard_connect_policy_closes_total',
+      help: 'Clients closed with 1008 for persistent bad or excess frames',
+      registers: [registry],
+    }),
     gate: new Counter({
       name: 'switchboard_connect_readiness_gate_updates_total',
       help: 'Patches of the pod readiness-gate condition, by result',

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { defaultInstanceId, internalTokenProblems, internalTokenSettings, logSettings, parseSettings, setting, type LogLevel, type RawSettings } from '../shared/config.js';
+import {
+  defaultInstanceId,
+  internalTokenProblems,
+  internalTokenSettings,
+  logSettings,
+  parseSettings,
+  setting,
+  type LogLevel,
+  type RawSettings,
+} from '../shared/config.js';
 import type { LogFormat } from '../shared/logger.js';
 import { ConfigError } from '../shared/errors.js';
 
@@ -54,7 +63,19 @@ export interface MessageConfig {
   httpPort: number;
   instanceId: string;
   backends: { kafkaBrokers?: string[]; mongodbUri?: string; redisUrl?: string };
-  kafka: { topic: string; groupId: string; clientId: string; partitions: number; replicationFactor: number; minInsyncReplicas: number; appendTimeoutMs: number; fetchMaxWaitMs: number; fetchMinBytes: number; fetchIdleWaitMs: number; commitIntervalMs: number };
+  kafka: {
+    topic: string;
+    groupId: string;
+    clientId: string;
+    partitions: number;
+    replicationFactor: number;
+    minInsyncReplicas: number;
+    appendTimeoutMs: number;
+    fetchMaxWaitMs: number;
+    fetchMinBytes: number;
+    fetchIdleWaitMs: number;
+    commitIntervalMs: number;
+  };
   mongodbDatabase: string;
   redisKeyPrefix: string;
   /** Shared secret every Connect call must carry (Authorization: Bearer …); unset = not checked. */
@@ -83,7 +104,9 @@ export interface MessageConfig {
 /** Parses the Message settings; throws ConfigError naming every bad one. */
 export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
   const s = parseSettings(schema, raw);
-  const brokers = s.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean);
+  const brokers = s.KAFKA_BROKERS?.split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
   const problems: string[] = [];
   if (brokers?.some((b) => !/^[^\s:]+:\d{1,5}$/.test(b))) problems.push(`KAFKA_BROKERS: expected host:port[,host:port…]; got "${s.KAFKA_BROKERS}"`);
   if (s.MONGODB_URI && !/^mongodb(\+srv)?:\/\//.test(s.MONGODB_URI)) problems.push('MONGODB_URI: expected a mongodb:// or mongodb+srv:// URI');

@@ -52,7 +52,12 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   const registry = deps.registry ?? createRegistry('message');
   const metrics = {
     subscribers: new Gauge({ name: 'switchboard_message_subscribers', help: 'Connect streams this Message pod holds', registers: [registry] }),
-    sends: outcomeCounter(registry, { name: 'switchboard_message_sends_total', help: 'Send requests by result', label: 'result', values: ['accepted', 'rejected', 'unavailable'] }),
+    sends: outcomeCounter(registry, {
+      name: 'switchboard_message_sends_total',
+      help: 'Send requests by result',
+      label: 'result',
+      values: ['accepted', 'rejected', 'unavailable'],
+    }),
     stored: new Counter({ name: 'switchboard_message_stored_total', help: 'Messages stored with a seq', registers: [registry] }),
     storeLatency: new Histogram({
       name: 'switchboard_message_store_latency_seconds',
@@ -98,7 +103,23 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   });
 
   const backendTime = backendHistogram(registry);
-  const store = instrument('store', backends.store, ['lastSeq', 'lastSeqs', 'insertMessage', 'insertMessages', 'storedAlready', 'readMessages', 'listConversations', 'membershipChanges', 'setMembers', 'groupCounts'], backendTime);
+  const store = instrument(
+    'store',
+    backends.store,
+    [
+      'lastSeq',
+      'lastSeqs',
+      'insertMessage',
+      'insertMessages',
+      'storedAlready',
+      'readMessages',
+      'listConversations',
+      'membershipChanges',
+      'setMembers',
+      'groupCounts',
+    ],
+    backendTime,
+  );
   const presence = instrument('presence', backends.presence, ['refresh', 'remove', 'lookup', 'epoch'], backendTime);
   const log = instrument('log', backends.log, ['append'], backendTime);
 
@@ -240,15 +261,18 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       await budget.run(connecting, 'backends still connecting').catch((err: unknown) => logger.warn({ err }, 'stopping while backends are still connecting'));
       // Finish and commit the batch in progress while the streams can still carry its pushes;
       // the partitions then move to the other pods.
-      await budget.run(backends.log.stopConsuming(), 'consumer stop deadline passed').catch((err: unknown) =>
-        logger.warn({ err }, 'consumer did not stop in time; its partitions move after the session timeout'),
-      );
+      await budget
+        .run(backends.log.stopConsuming(), 'consumer stop deadline passed')
+        .catch((err: unknown) => logger.warn({ err }, 'consumer did not stop in time; its partitions move after the session timeout'));
       // Ending the streams with UNAVAILABLE moves every gateway to the other pods at once; from
       // now on calls are refused too (the gateways retry them on another pod).
       state = 'stopping';
       subscribers.stop('message pod is shutting down');
       try {
-        await budget.run(new Promise<void>((resolve, reject) => transport.server.tryShutdown((err) => (err ? reject(err) : resolve()))), 'gRPC drain deadline passed');
+        await budget.run(
+          new Promise<void>((resolve, reject) => transport.server.tryShutdown((err) => (err ? reject(err) : resolve()))),
+          'gRPC drain deadline passed',
+        );
       } catch (err: unknown) {
         logger.warn({ err }, 'forcing gRPC shutdown');
         transport.server.forceShutdown();

@@ -33,10 +33,7 @@ export function createLogger(name: string, level: LevelWithSilent = 'info', form
   if (opts.destination) return pino(options, opts.destination);
   if (!readable) return pino(options);
   // Synchronous so that a line logged right before process.exit() is not lost.
-  return pino(
-    options,
-    pretty({ sync: true, colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true }),
-  );
+  return pino(options, pretty({ sync: true, colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true }));
 }
 
 /** A logger that drops everything (tests, library defaults). */
@@ -80,7 +77,7 @@ function repeatLimiter(windowMs: number, now: () => number) {
         kinds.delete(key);
         const repeatArgs = entry.lastArgs;
         if (entry.suppressed === 0 || !repeatArgs) return;
-        const fields = typeof repeatArgs[0] === 'object' && repeatArgs[0] !== null ? (repeatArgs[0]) : {};
+        const fields = typeof repeatArgs[0] === 'object' && repeatArgs[0] !== null ? repeatArgs[0] : {};
         method.call(this, { ...fields, repeated: entry.suppressed, windowMs: now() - started }, `${text} (repeated ${entry.suppressed} times)`);
       }, windowMs),
     };

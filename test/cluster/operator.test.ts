@@ -11,7 +11,20 @@ import { Terminal } from '../support/terminal.js';
 import { CHART, ROOT } from '../k8s/support.js';
 import { TESTENV, tool } from '../env/servers.js';
 import { SWITCHBOARD_IMAGE } from '../env/images.js';
-import { condition, getJson, helm, podMetric, podsOf, PortForward, sharedCluster, watchObjects, startPrometheus, tokenFor, type ClusterEnv, type Json } from '../support/cluster.js';
+import {
+  condition,
+  getJson,
+  helm,
+  podMetric,
+  podsOf,
+  PortForward,
+  sharedCluster,
+  watchObjects,
+  startPrometheus,
+  tokenFor,
+  type ClusterEnv,
+  type Json,
+} from '../support/cluster.js';
 
 const GATE = 'switchboard.dev/message-streams';
 const NS = 'switchboard-e2e';
@@ -46,7 +59,9 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     env = await sharedCluster();
     // The chart's alert rules, as a Prometheus without the Operator loads them.
     const rendered = helm(env, ['template', 'switchboard', CHART, '--api-versions', 'monitoring.coreos.com/v1', '--show-only', 'templates/monitoring.yaml']);
-    const rule = parseAllDocuments(rendered).map((d) => d.toJS()).find((o) => o?.kind === 'PrometheusRule');
+    const rule = parseAllDocuments(rendered)
+      .map((d) => d.toJS())
+      .find((o) => o?.kind === 'PrometheusRule');
     const rules = join(TESTENV, 'switchboard-rules.yaml');
     writeFileSync(rules, JSON.stringify({ groups: rule.spec.groups }));
     prometheus = await startPrometheus(env, [rules]);
@@ -61,30 +76,66 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     kubectl(['create', 'namespace', NS]);
     kubectl(['-n', NS, 'create', 'secret', 'generic', 'switchboard-auth', `--from-literal=jwt-secret=${SECRET}`]);
     const out = helm(env, [
-      'install', 'switchboard', CHART, '-n', NS,
-      '--set', `image.repository=${SWITCHBOARD_IMAGE.repository}`, '--set', `image.tag=${SWITCHBOARD_IMAGE.tag}`, '--set', 'image.pullPolicy=Never',
-      '--set', `kafka.brokers=${env.kafka.address}`, '--set', `mongodb.uri=${env.mongodb.address}switchboard`, '--set', `redis.url=${env.redis.address}`,
+      'install',
+      'switchboard',
+      CHART,
+      '-n',
+      NS,
+      '--set',
+      `image.repository=${SWITCHBOARD_IMAGE.repository}`,
+      '--set',
+      `image.tag=${SWITCHBOARD_IMAGE.tag}`,
+      '--set',
+      'image.pullPolicy=Never',
+      '--set',
+      `kafka.brokers=${env.kafka.address}`,
+      '--set',
+      `mongodb.uri=${env.mongodb.address}switchboard`,
+      '--set',
+      `redis.url=${env.redis.address}`,
     ]);
     assert.match(out, /STATUS: deployed/);
     assert.match(out, /no ServiceMonitor or PrometheusRule was created/, 'a cluster without the Operator gets no monitoring objects');
-    await eventually('2 Connect and 2 Message pods Ready', () => [...connectPods(), ...messagePods()].filter((p) => condition(p, 'Ready') === 'True').length === 4, 180_000, 1000);
+    await eventually(
+      '2 Connect and 2 Message pods Ready',
+      () => [...connectPods(), ...messagePods()].filter((p) => condition(p, 'Ready') === 'True').length === 4,
+      180_000,
+      1000,
+    );
     for (const pod of connectPods()) {
       const gate = (pod.status.conditions as Json[]).find((c) => c.type === GATE);
       const ready = (pod.status.conditions as Json[]).find((c) => c.type === 'Ready');
       assert.equal(gate?.status, 'True', `${pod.metadata.name}: gate set`);
       assert.ok(Date.parse(ready.lastTransitionTime) >= Date.parse(gate.lastTransitionTime), `${pod.metadata.name}: Ready only after the gate`);
-      assert.ok((await podMetric(pod, CONNECT_ADMIN, 'switchboard_connect_readiness_gate_updates_total', 'result="success"')) >= 1, `${pod.metadata.name} set its own gate`);
+      assert.ok(
+        (await podMetric(pod, CONNECT_ADMIN, 'switchboard_connect_readiness_gate_updates_total', 'result="success"')) >= 1,
+        `${pod.metadata.name} set its own gate`,
+      );
       assert.equal(pod.status.containerStatuses[0].restartCount, 0);
     }
     // The gate is Connect's own doing: only its ServiceAccount may patch pod status here.
     const sa = `system:serviceaccount:${NS}:switchboard-connect`;
     assert.equal(kubectl(['auth', 'can-i', 'patch', 'pods', '--subresource=status', '-n', NS, '--as', sa]).trim(), 'yes');
     const endpoints = connectEndpoints();
-    assert.deepEqual([...endpoints.keys()].sort(), connectPods().map((p) => p.metadata.name).sort());
+    assert.deepEqual(
+      [...endpoints.keys()].sort(),
+      connectPods()
+        .map((p) => p.metadata.name)
+        .sort(),
+    );
     assert.ok([...endpoints.values()].every(Boolean), 'both gateways in the Service');
     // Prometheus found every pod through the Kubernetes API (pod annotations) and scrapes it.
     const pods = [...connectPods(), ...messagePods()].map((p) => String(p.metadata.name)).sort();
-    await eventually('Prometheus scrapes all 4 pods', async () => (await prometheus.query(`up{namespace="${NS}"} == 1`)).map((r) => String(r.metric.pod)).sort().join() === pods.join(), 60_000, 1000);
+    await eventually(
+      'Prometheus scrapes all 4 pods',
+      async () =>
+        (await prometheus.query(`up{namespace="${NS}"} == 1`))
+          .map((r) => String(r.metric.pod))
+          .sort()
+          .join() === pods.join(),
+      60_000,
+      1000,
+    );
   });
 
   it('kubectl port-forward svc/switchboard-connect and the test client (one-shot and interactive) deliver with the chart’s JWT secret', async () => {
@@ -94,7 +145,11 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     const receiver = new Terminal(`npm run client -- --user 1002 --wait 1 --url ${url} --jwt-secret ${SECRET}`);
     terminals.push(receiver);
     await receiver.waitFor(/connected as 1002; waiting for 1 message/, 30_000);
-    const sender = spawnSync('npm', ['run', 'client', '--', '--user', '1001', '--target', '1002', '--send', 'hello through the cluster', '--url', url, '--jwt-secret', SECRET], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    const sender = spawnSync(
+      'npm',
+      ['run', 'client', '--', '--user', '1001', '--target', '1002', '--send', 'hello through the cluster', '--url', url, '--jwt-secret', SECRET],
+      { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
+    );
     assert.equal(sender.status, 0, sender.stderr);
     assert.match(sender.stdout, /"type":"accepted"/);
     await receiver.waitFor(/"body":"hello through the cluster"/, 30_000);
@@ -159,7 +214,9 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
       if (slice.metadata.labels?.['kubernetes.io/service-name'] !== 'switchboard-connect') return;
       for (const e of (slice.endpoints ?? []) as Json[]) if (e.conditions?.ready === false) notReadyEndpoints.add(String(e.targetRef?.name));
     });
-    const gateways = connectPods().map((p) => String(p.metadata.name)).sort();
+    const gateways = connectPods()
+      .map((p) => String(p.metadata.name))
+      .sort();
     const [victim] = messagePods();
     kubectl(['-n', NS, 'delete', 'pod', victim.metadata.name, '--grace-period=0', '--force']);
     try {
@@ -173,7 +230,12 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
       stopPods();
       stopSlices();
     }
-    await eventually('a new Message pod serves and both gateways are Ready again', () => connectPods().every((p) => condition(p, GATE) === 'True' && condition(p, 'Ready') === 'True') && [...connectEndpoints().values()].every(Boolean), 120_000, 500);
+    await eventually(
+      'a new Message pod serves and both gateways are Ready again',
+      () => connectPods().every((p) => condition(p, GATE) === 'True' && condition(p, 'Ready') === 'True') && [...connectEndpoints().values()].every(Boolean),
+      120_000,
+      500,
+    );
     const after = accepted.length;
     await eventually('traffic flows again', () => accepted.length >= after + 20, 60_000);
     stop = true;
@@ -211,7 +273,12 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     });
     await env.redis.stop();
     try {
-      await eventually('every Message pod not Ready (its readiness reports Redis)', () => messagePods().every((p) => condition(p, 'Ready') === 'False'), 90_000, 500);
+      await eventually(
+        'every Message pod not Ready (its readiness reports Redis)',
+        () => messagePods().every((p) => condition(p, 'Ready') === 'False'),
+        90_000,
+        500,
+      );
       const listed = headless();
       // With publishNotReadyAddresses the EndpointSlice marks the not-Ready pod's endpoint ready, which
       // is what cluster DNS serves (without it the endpoint would be ready: false and out of DNS).
@@ -226,7 +293,10 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
         await gatewaysHold();
         await new Promise((r) => setTimeout(r, 200));
       }
-      assert.ok(messagePods().every((p) => condition(p, 'Ready') === 'False'), 'Redis was still down throughout');
+      assert.ok(
+        messagePods().every((p) => condition(p, 'Ready') === 'False'),
+        'Redis was still down throughout',
+      );
     } finally {
       stopPods();
       await env.redis.start();
@@ -280,15 +350,27 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
         kubectl(['-n', NS, 'rollout', 'status', `deployment/switchboard-${component}`, '--timeout=240s']);
       }
       const ended = (): Map<string, Json> =>
-        new Map((getJson(env, ['-n', NS, 'get', 'pods']).items as Json[]).filter((p) => before.has(String(p.metadata.name))).map((p) => [String(p.metadata.name), p.status?.containerStatuses?.[0]?.state?.terminated]));
+        new Map(
+          (getJson(env, ['-n', NS, 'get', 'pods']).items as Json[])
+            .filter((p) => before.has(String(p.metadata.name)))
+            .map((p) => [String(p.metadata.name), p.status?.containerStatuses?.[0]?.state?.terminated]),
+        );
       await eventually('every old pod’s container ended', () => [...ended().values()].every(Boolean), 120_000, 1000);
       // Exit code 0 and reason Completed: the process ended by itself. Past the grace period the
       // kubelet would have sent SIGKILL (exit code 137, reason Error).
       for (const [name, t] of ended()) {
-        assert.deepEqual({ name, exitCode: t.exitCode, reason: t.reason }, { name, exitCode: 0, reason: 'Completed' }, `${name} exited 0 before its grace period ended`);
+        assert.deepEqual(
+          { name, exitCode: t.exitCode, reason: t.reason },
+          { name, exitCode: 0, reason: 'Completed' },
+          `${name} exited 0 before its grace period ended`,
+        );
       }
       const listenerCloses = await Promise.all(listeners.map((l) => l.closed));
-      assert.deepEqual(listenerCloses.map((c) => c.code), [1001, 1001, 1001, 1001], 'clients of a draining gateway get 1001');
+      assert.deepEqual(
+        listenerCloses.map((c) => c.code),
+        [1001, 1001, 1001, 1001],
+        'clients of a draining gateway get 1001',
+      );
       const n0 = accepted.length;
       await eventually('the reconnected client sends again', () => accepted.length >= n0 + 10, 60_000);
       stop = true;
@@ -298,7 +380,8 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
       await expectAllAcceptedStored(reader, dm('roll-a', 'roll-b'), accepted, 120_000);
       reader.close();
     } finally {
-      for (const p of getJson(env, ['-n', NS, 'get', 'pods']).items as Json[]) if (p.metadata.finalizers?.includes(FINALIZER)) hold(String(p.metadata.name), false);
+      for (const p of getJson(env, ['-n', NS, 'get', 'pods']).items as Json[])
+        if (p.metadata.finalizers?.includes(FINALIZER)) hold(String(p.metadata.name), false);
     }
   });
 
@@ -306,14 +389,20 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     const groups = (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()) as Json;
     const rules = (groups.data.groups as Json[]).flatMap((g) => g.rules as Json[]);
     assert.deepEqual(rules.map((r) => String(r.name)).sort(), [
-      'SwitchboardConnectNoMessageStreams', 'SwitchboardConnectReconnectRateHigh', 'SwitchboardConnectStreamFailures',
-      'SwitchboardMessageLogConsumerRestarting', 'SwitchboardMessageNoSubscribers', 'SwitchboardMessagesNotStored',
+      'SwitchboardConnectNoMessageStreams',
+      'SwitchboardConnectReconnectRateHigh',
+      'SwitchboardConnectStreamFailures',
+      'SwitchboardMessageLogConsumerRestarting',
+      'SwitchboardMessageNoSubscribers',
+      'SwitchboardMessagesNotStored',
     ]);
     for (const r of rules) assert.equal(r.health, 'ok', `${r.name}: ${r.health} ${r.lastError ?? ''}`);
     // A misspelt metric would leave its alert silent forever: every metric an alert reads is scraped
     // from this release's pods (the traffic of the tests before has made each labelled one appear).
     const named = [...new Set(rules.flatMap((r) => String(r.query).match(/switchboard_[a-z_]+/g) ?? []))].sort();
-    const scraped = (await prometheus.query(`count by (__name__) ({__name__=~"${named.join('|')}", namespace="${NS}"})`)).map((x) => String(x.metric.__name__)).sort();
+    const scraped = (await prometheus.query(`count by (__name__) ({__name__=~"${named.join('|')}", namespace="${NS}"})`))
+      .map((x) => String(x.metric.__name__))
+      .sort();
     assert.deepEqual(scraped, named);
     // The unit tests name the rule file that the suite rendered from the chart, beside them.
     const tests = join(TESTENV, 'alerts.promtool.yaml');
@@ -331,13 +420,39 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     // without it, so Connect turns Ready below only if both got it) and a setting given by name.
     kubectl(['-n', ns, 'create', 'secret', 'generic', 'switchboard-internal', `--from-literal=token=${randomBytes(24).toString('hex')}`]);
     helm(env, [
-      'install', 'switchboard', CHART, '-n', ns, '--set', 'message.replicas=0',
-      '--set', `image.repository=${SWITCHBOARD_IMAGE.repository}`, '--set', `image.tag=${SWITCHBOARD_IMAGE.tag}`, '--set', 'image.pullPolicy=Never',
-      '--set', `kafka.brokers=${env.kafka.address}`, '--set', `mongodb.uri=${env.mongodb.address}switchboard_order`, '--set', `redis.url=${env.redis.address}`,
-      '--set', 'kafka.topic=switchboard.order', '--set', 'auth.internalTokenSecret=switchboard-internal', '--set', 'connect.env.STREAM_BACKOFF_MAX=3s',
+      'install',
+      'switchboard',
+      CHART,
+      '-n',
+      ns,
+      '--set',
+      'message.replicas=0',
+      '--set',
+      `image.repository=${SWITCHBOARD_IMAGE.repository}`,
+      '--set',
+      `image.tag=${SWITCHBOARD_IMAGE.tag}`,
+      '--set',
+      'image.pullPolicy=Never',
+      '--set',
+      `kafka.brokers=${env.kafka.address}`,
+      '--set',
+      `mongodb.uri=${env.mongodb.address}switchboard_order`,
+      '--set',
+      `redis.url=${env.redis.address}`,
+      '--set',
+      'kafka.topic=switchboard.order',
+      '--set',
+      'auth.internalTokenSecret=switchboard-internal',
+      '--set',
+      'connect.env.STREAM_BACKOFF_MAX=3s',
     ]);
     const pods = (): Json[] => podsOf(env, ns, 'connect');
-    await eventually('Connect running, its gate set False by Connect itself', () => pods().length === 2 && pods().every((p) => p.status.containerStatuses?.[0]?.state?.running && condition(p, GATE) === 'False'), 120_000, 1000);
+    await eventually(
+      'Connect running, its gate set False by Connect itself',
+      () => pods().length === 2 && pods().every((p) => p.status.containerStatuses?.[0]?.state?.running && condition(p, GATE) === 'False'),
+      120_000,
+      1000,
+    );
     // Longer than the startup probe's and the liveness probe's failure budgets together.
     const until = Date.now() + 45_000;
     while (Date.now() < until) {
@@ -349,11 +464,23 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
       await new Promise((r) => setTimeout(r, 3000));
     }
     kubectl(['-n', ns, 'scale', 'deployment/switchboard-message', '--replicas=1']);
-    await eventually('Connect Ready once Message serves', () => pods().every((p) => condition(p, 'Ready') === 'True' && condition(p, GATE) === 'True'), 120_000, 1000);
+    await eventually(
+      'Connect Ready once Message serves',
+      () => pods().every((p) => condition(p, 'Ready') === 'True' && condition(p, GATE) === 'True'),
+      120_000,
+      1000,
+    );
     for (const p of pods()) {
       assert.equal(p.status.containerStatuses[0].restartCount, 0);
-      assert.equal(await podMetric(p, CONNECT_ADMIN, 'switchboard_connect_streams_active'), 1, `${p.metadata.name}: its stream to the Message pod is up, token and all`);
-      assert.deepEqual((p.spec.containers[0].env as Json[]).find((e) => e.name === 'STREAM_BACKOFF_MAX'), { name: 'STREAM_BACKOFF_MAX', value: '3s' });
+      assert.equal(
+        await podMetric(p, CONNECT_ADMIN, 'switchboard_connect_streams_active'),
+        1,
+        `${p.metadata.name}: its stream to the Message pod is up, token and all`,
+      );
+      assert.deepEqual(
+        (p.spec.containers[0].env as Json[]).find((e) => e.name === 'STREAM_BACKOFF_MAX'),
+        { name: 'STREAM_BACKOFF_MAX', value: '3s' },
+      );
     }
     helm(env, ['uninstall', 'switchboard', '-n', ns, '--wait']);
   });
@@ -361,7 +488,21 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
   it('quickstart: helm install --set quickstart=true needs nothing else in the cluster, warns loudly, and a client talks through port-forward', async () => {
     const ns = 'switchboard-quickstart';
     kubectl(['create', 'namespace', ns]);
-    const out = helm(env, ['install', 'switchboard', CHART, '-n', ns, '--set', 'quickstart=true', '--set', `image.repository=${SWITCHBOARD_IMAGE.repository}`, '--set', `image.tag=${SWITCHBOARD_IMAGE.tag}`, '--set', 'image.pullPolicy=Never']);
+    const out = helm(env, [
+      'install',
+      'switchboard',
+      CHART,
+      '-n',
+      ns,
+      '--set',
+      'quickstart=true',
+      '--set',
+      `image.repository=${SWITCHBOARD_IMAGE.repository}`,
+      '--set',
+      `image.tag=${SWITCHBOARD_IMAGE.tag}`,
+      '--set',
+      'image.pullPolicy=Never',
+    ]);
     assert.match(out, /WARNING: quickstart=true\. ONE Message pod on EMBEDDED in-process backends: nothing is/);
     assert.match(out, /The chart generated it \(quickstart\)/);
     const pods = (): Json[] => [...podsOf(env, ns, 'connect'), ...podsOf(env, ns, 'message')];
@@ -374,7 +515,11 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     forwards.push(pf);
     const url = `ws://127.0.0.1:${await pf.port}/ws`;
     const b = await TestClient.connect(url, { token: await tokenFor(secret, 'qs-b'), header: true });
-    const sent = spawnSync('npm', ['run', 'client', '--', '--user', 'qs-a', '--target', 'qs-b', '--send', 'quick hello', '--url', url, '--jwt-secret', secret], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    const sent = spawnSync(
+      'npm',
+      ['run', 'client', '--', '--user', 'qs-a', '--target', 'qs-b', '--send', 'quick hello', '--url', url, '--jwt-secret', secret],
+      { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
+    );
     assert.equal(sent.status, 0, sent.stderr);
     assert.equal((await b.next('message', 20_000)).body, 'quick hello');
     b.close();

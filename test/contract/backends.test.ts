@@ -31,25 +31,39 @@ storeContract('embedded', async () => {
 // benchmark compares them), and on the run's own server when MONGODB_URI names one.
 const ferret = new Map<string, Promise<{ mongodbUri: string }>>();
 /** The address of FerretDB on `kind`, started once for the whole file. */
-const ferretUri = async (kind: 'sqlite' | 'postgresql'): Promise<string> => (await (ferret.get(kind) ?? ferret.set(kind, ferretOn(kind)).get(kind)!)).mongodbUri;
+const ferretUri = async (kind: 'sqlite' | 'postgresql'): Promise<string> =>
+  (await (ferret.get(kind) ?? ferret.set(kind, ferretOn(kind)).get(kind)!)).mongodbUri;
 // On SQLite the activity is folded every 20 ms, so folds run between and during the suite's writes
 // and reads; on PostgreSQL every second (the default), so the reads mostly merge what is not folded.
 for (const kind of ['sqlite', 'postgresql'] as const) {
   storeContract(`MongoDB wire protocol (FerretDB on ${kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'})`, async () => {
-    const store = createMongoStore({ uri: await ferretUri(kind), database: `contract_${tag()}`, logger: testLogger('mongo'), ...(kind === 'sqlite' ? { foldIntervalMs: 20 } : {}) });
+    const store = createMongoStore({
+      uri: await ferretUri(kind),
+      database: `contract_${tag()}`,
+      logger: testLogger('mongo'),
+      ...(kind === 'sqlite' ? { foldIntervalMs: 20 } : {}),
+    });
     await store.start();
-    return { store, settle: async () => {
-      await store.foldActivity();
-    }, close: () => store.stop() };
+    return {
+      store,
+      settle: async () => {
+        await store.foldActivity();
+      },
+      close: () => store.stop(),
+    };
   });
 }
 if (process.env.MONGODB_URI) {
   storeContract('MongoDB wire protocol (MONGODB_URI)', async () => {
     const store = createMongoStore({ uri: process.env.MONGODB_URI!, database: `contract_${tag()}`, logger: testLogger('mongo') });
     await store.start();
-    return { store, settle: async () => {
-      await store.foldActivity();
-    }, close: () => store.stop() };
+    return {
+      store,
+      settle: async () => {
+        await store.foldActivity();
+      },
+      close: () => store.stop(),
+    };
   });
 }
 
@@ -58,7 +72,12 @@ if (process.env.MONGODB_URI) {
  * fire: the test folds), and a driver client on that database beside them; `before` runs on the
  * database before the stores start. All are closed after `fn`.
  */
-async function onOneDatabase(kind: 'sqlite' | 'postgresql', count: number, fn: (stores: MongoMessageStore[], db: Db) => Promise<void>, before?: (db: Db) => Promise<unknown>): Promise<void> {
+async function onOneDatabase(
+  kind: 'sqlite' | 'postgresql',
+  count: number,
+  fn: (stores: MongoMessageStore[], db: Db) => Promise<void>,
+  before?: (db: Db) => Promise<unknown>,
+): Promise<void> {
   const uri = await ferretUri(kind);
   const database = `index_${tag()}`;
   const client = new MongoClient(uri);
@@ -77,7 +96,12 @@ async function onOneDatabase(kind: 'sqlite' | 'postgresql', count: number, fn: (
  * While `fn` runs, every read (`find(…).toArray()`) of `collection` in `database` goes through
  * `around`, which gets the read to run and its filter; then `find` is itself again.
  */
-async function aroundReads(database: string, collection: string, around: (read: () => Promise<unknown[]>, filter: unknown) => Promise<unknown[]>, fn: () => Promise<void>): Promise<void> {
+async function aroundReads(
+  database: string,
+  collection: string,
+  around: (read: () => Promise<unknown[]>, filter: unknown) => Promise<unknown[]>,
+  fn: () => Promise<void>,
+): Promise<void> {
   // Called with .apply(this) below, on the collection it belongs to.
   // eslint-disable-next-line @typescript-eslint/unbound-method
   const find = Collection.prototype.find;
@@ -101,17 +125,43 @@ describe('MongoDB store on FerretDB: the conversation activity and its index', f
     await onOneDatabase('postgresql', 2, async ([one, two]) => {
       const convs = Array.from({ length: 40 }, (_, i) => `dm:x:y${String(i).padStart(2, '0')}`);
       const members = new Map(convs.map((c) => [c, ['x', c.slice(5)]] as const));
-      const message = (c: string, seq: number, i: number) => ({ msgId: `${c}-${seq}`, conversation: c, seq, from: 'x', to: c.slice(5), body: 'b', ts: seq * 1000 + i, clientId: `${c}-${seq}` });
-      for (const seq of [1, 2]) assert.equal(await one!.insertMessages(convs.map((c, i) => message(c, seq, i)), members), convs.length);
-      assert.equal(await one!.foldActivity(), 2 * convs.length, 'every write\'s activity');
+      const message = (c: string, seq: number, i: number) => ({
+        msgId: `${c}-${seq}`,
+        conversation: c,
+        seq,
+        from: 'x',
+        to: c.slice(5),
+        body: 'b',
+        ts: seq * 1000 + i,
+        clientId: `${c}-${seq}`,
+      });
+      for (const seq of [1, 2])
+        assert.equal(
+          await one!.insertMessages(
+            convs.map((c, i) => message(c, seq, i)),
+            members,
+          ),
+          convs.length,
+        );
+      assert.equal(await one!.foldActivity(), 2 * convs.length, "every write's activity");
       assert.equal(await two!.foldActivity(), 0, 'deleted once folded');
-      for (const seq of [3, 4]) assert.equal(await two!.insertMessages(convs.map((c, i) => message(c, seq, i)), members), convs.length);
+      for (const seq of [3, 4])
+        assert.equal(
+          await two!.insertMessages(
+            convs.map((c, i) => message(c, seq, i)),
+            members,
+          ),
+          convs.length,
+        );
       const folded = await Promise.all([one!.foldActivity(), two!.foldActivity()]);
       assert.ok(folded[0] + folded[1] >= 2 * convs.length, `two folds at once took it all (${folded.join(' + ')})`);
       assert.equal(await one!.foldActivity(), 0);
       const listed = await two!.listConversations('x', 100);
       assert.equal(listed.length, convs.length);
-      assert.ok(listed.every((c) => c.lastSeq === 4), 'every conversation at its last seq');
+      assert.ok(
+        listed.every((c) => c.lastSeq === 4),
+        'every conversation at its last seq',
+      );
       assert.equal(listed[0]!.conversation, convs[convs.length - 1], 'most recently active first');
       assert.deepEqual(await one!.lastSeqs(convs.slice(0, 3)), new Map(convs.slice(0, 3).map((c) => [c, 4])));
     });
@@ -130,20 +180,45 @@ describe('MongoDB store on FerretDB: the conversation activity and its index', f
         await aroundReads(db.databaseName, 'conversation_heads', late, async () => {
           const convs = Array.from({ length: 8 }, (_, i) => `dm:p:q${i}`);
           const members = new Map(convs.map((c) => [c, ['p', c.slice(5)]] as const));
-          const message = (c: string, seq: number) => ({ msgId: `${c}-${seq}`, conversation: c, seq, from: 'p', to: c.slice(5), body: 'b', ts: seq, clientId: `${c}-${seq}` });
+          const message = (c: string, seq: number) => ({
+            msgId: `${c}-${seq}`,
+            conversation: c,
+            seq,
+            from: 'p',
+            to: c.slice(5),
+            body: 'b',
+            ts: seq,
+            clientId: `${c}-${seq}`,
+          });
           // Each round: one pod's fold starts on seq n; 0–4 ms into it the next message is stored and
           // the other pod's fold starts, so that two folds that read different news of the same
           // conversations write the index at the same moment.
           for (let n = 1; n < 60; n += 2) {
-            assert.equal(await one!.insertMessages(convs.map((c) => message(c, n)), members), convs.length);
+            assert.equal(
+              await one!.insertMessages(
+                convs.map((c) => message(c, n)),
+                members,
+              ),
+              convs.length,
+            );
             const first = one!.foldActivity();
             await new Promise((r) => setTimeout(r, n % 5));
-            assert.equal(await two!.insertMessages(convs.map((c) => message(c, n + 1)), members), convs.length);
+            assert.equal(
+              await two!.insertMessages(
+                convs.map((c) => message(c, n + 1)),
+                members,
+              ),
+              convs.length,
+            );
             await Promise.all([first, two!.foldActivity()]);
             await one!.foldActivity();
             assert.deepEqual(await two!.lastSeqs(convs), new Map(convs.map((c) => [c, n + 1])), `round ${n}: lastSeqs`);
             const listed = await one!.listConversations('p', 100);
-            assert.deepEqual(listed.map((l) => l.lastSeq), convs.map(() => n + 1), `round ${n}: listed at ${listed.map((l) => `${l.conversation}=${l.lastSeq}`).join(' ')}`);
+            assert.deepEqual(
+              listed.map((l) => l.lastSeq),
+              convs.map(() => n + 1),
+              `round ${n}: listed at ${listed.map((l) => `${l.conversation}=${l.lastSeq}`).join(' ')}`,
+            );
           }
           // Once the folds are done, one head per conversation and no activity left.
           assert.equal(await db.collection('conversation_activity').countDocuments(), 0, 'activity left');
@@ -155,13 +230,22 @@ describe('MongoDB store on FerretDB: the conversation activity and its index', f
 
   it('lists a conversation once, at its newest seq, while a fold has left it two heads, and still fills the limit', async () => {
     // A fold between inserting dm:a:b's newer head and deleting its older one.
-    const head = (conversation: string, seq: number, lastActive: number) => ({ _id: `${conversation}|${seq}`, conversation, seq, lastActive, members: conversation.split(':').slice(1) });
+    const head = (conversation: string, seq: number, lastActive: number) => ({
+      _id: `${conversation}|${seq}`,
+      conversation,
+      seq,
+      lastActive,
+      members: conversation.split(':').slice(1),
+    });
     const heads = [head('dm:a:b', 5, 60), head('dm:a:b', 6, 59), head('dm:a:c', 2, 55), head('dm:a:d', 1, 10)];
     await onOneDatabase(
       'postgresql',
       1,
       async ([store]) => {
-        assert.deepEqual(await store!.listConversations('a', 2), [{ conversation: 'dm:a:b', lastSeq: 6 }, { conversation: 'dm:a:c', lastSeq: 2 }]);
+        assert.deepEqual(await store!.listConversations('a', 2), [
+          { conversation: 'dm:a:b', lastSeq: 6 },
+          { conversation: 'dm:a:c', lastSeq: 2 },
+        ]);
         assert.equal(await store!.lastSeq('dm:a:b'), 6);
       },
       (db) => db.collection<{ _id: string }>('conversation_heads').insertMany(heads),
@@ -180,9 +264,25 @@ describe('MongoDB store on FerretDB: the conversation activity and its index', f
       async ([store]) => {
         await store!.setMembers('grp:old', ['a', 'b'], 1);
         assert.equal(await store!.lastSeq('dm:a:z'), 7);
-        assert.deepEqual(await store!.lastSeqs(['dm:a:z', 'grp:old', 'dm:a:new']), new Map([['dm:a:z', 7], ['grp:old', 3], ['dm:a:new', 0]]));
-        assert.deepEqual(await store!.listConversations('a', 10), [{ conversation: 'grp:old', lastSeq: 3 }, { conversation: 'dm:a:z', lastSeq: 7 }]);
-        assert.equal(await store!.insertMessages([{ msgId: 'l-8', conversation: 'dm:a:z', seq: 8, from: 'z', to: 'a', body: 'b', ts: 20, clientId: 'l-8' }], new Map([['dm:a:z', ['a', 'z']]])), 1);
+        assert.deepEqual(
+          await store!.lastSeqs(['dm:a:z', 'grp:old', 'dm:a:new']),
+          new Map([
+            ['dm:a:z', 7],
+            ['grp:old', 3],
+            ['dm:a:new', 0],
+          ]),
+        );
+        assert.deepEqual(await store!.listConversations('a', 10), [
+          { conversation: 'grp:old', lastSeq: 3 },
+          { conversation: 'dm:a:z', lastSeq: 7 },
+        ]);
+        assert.equal(
+          await store!.insertMessages(
+            [{ msgId: 'l-8', conversation: 'dm:a:z', seq: 8, from: 'z', to: 'a', body: 'b', ts: 20, clientId: 'l-8' }],
+            new Map([['dm:a:z', ['a', 'z']]]),
+          ),
+          1,
+        );
         await store!.foldActivity();
         assert.deepEqual(await store!.listConversations('z', 10), [{ conversation: 'dm:a:z', lastSeq: 8 }]);
         assert.equal(await store!.lastSeq('dm:a:z'), 8);
@@ -191,7 +291,7 @@ describe('MongoDB store on FerretDB: the conversation activity and its index', f
     );
   });
 
-  it('is read so that a fold between a read\'s two looks (index, then what is not folded) hides no message', async () => {
+  it("is read so that a fold between a read's two looks (index, then what is not folded) hides no message", async () => {
     await onOneDatabase('postgresql', 1, async ([store], db) => {
       // Every read of the unfolded activity (a find with a filter; the fold's own has none) runs only
       // after a whole fold: the worst moment for a read that looks at the index at the same time.
@@ -201,16 +301,45 @@ describe('MongoDB store on FerretDB: the conversation activity and its index', f
       };
       await aroundReads(db.databaseName, 'conversation_activity', afterAFold, async () => {
         const g = 'grp:fold';
-        const members = new Map([['dm:a:b', ['a', 'b']], [g, []]]);
-        await store!.insertMessage({ msgId: 'f-g1', conversation: g, seq: 1, from: 'a', to: g, body: '', ts: 1, clientId: 'f-g1', kind: 'created', members: ['a', 'b'] }, []);
+        const members = new Map([
+          ['dm:a:b', ['a', 'b']],
+          [g, []],
+        ]);
+        await store!.insertMessage(
+          { msgId: 'f-g1', conversation: g, seq: 1, from: 'a', to: g, body: '', ts: 1, clientId: 'f-g1', kind: 'created', members: ['a', 'b'] },
+          [],
+        );
         await store!.setMembers(g, ['a', 'b'], 1);
         await store!.foldActivity();
         for (const seq of [2, 3]) {
-          const m = (conversation: string, to: string, ts: number) => ({ msgId: `f-${conversation}-${seq}`, conversation, seq, from: 'a', to, body: 'b', ts, clientId: `f-${conversation}-${seq}` });
+          const m = (conversation: string, to: string, ts: number) => ({
+            msgId: `f-${conversation}-${seq}`,
+            conversation,
+            seq,
+            from: 'a',
+            to,
+            body: 'b',
+            ts,
+            clientId: `f-${conversation}-${seq}`,
+          });
           assert.equal(await store!.insertMessages([m('dm:a:b', 'b', seq * 10), m(g, g, seq * 10 + 1)], members), 2);
           assert.equal(await store!.lastSeq('dm:a:b'), seq, 'lastSeq');
-          assert.deepEqual(await store!.lastSeqs(['dm:a:b', g]), new Map([['dm:a:b', seq], [g, seq]]), 'lastSeqs');
-          assert.deepEqual(await store!.listConversations('b', 10), [{ conversation: g, lastSeq: seq }, { conversation: 'dm:a:b', lastSeq: seq }], 'listConversations');
+          assert.deepEqual(
+            await store!.lastSeqs(['dm:a:b', g]),
+            new Map([
+              ['dm:a:b', seq],
+              [g, seq],
+            ]),
+            'lastSeqs',
+          );
+          assert.deepEqual(
+            await store!.listConversations('b', 10),
+            [
+              { conversation: g, lastSeq: seq },
+              { conversation: 'dm:a:b', lastSeq: seq },
+            ],
+            'listConversations',
+          );
         }
       });
     });
@@ -236,12 +365,36 @@ describe('the embedded store and presence, stopped', function () {
   it('report stopped and refuse every call with UNAVAILABLE naming the backend, until started again', async () => {
     const store = createEmbeddedStore();
     const presence = createEmbeddedPresence();
-    assert.deepEqual([store.health(), presence.health()], [{ ok: false, detail: 'stopped' }, { ok: false, detail: 'stopped' }], 'before start');
+    assert.deepEqual(
+      [store.health(), presence.health()],
+      [
+        { ok: false, detail: 'stopped' },
+        { ok: false, detail: 'stopped' },
+      ],
+      'before start',
+    );
     await Promise.all([store.start(), presence.start()]);
-    assert.deepEqual([store.health(), presence.health()], [{ ok: true, detail: 'embedded' }, { ok: true, detail: 'embedded' }], 'started');
+    assert.deepEqual(
+      [store.health(), presence.health()],
+      [
+        { ok: true, detail: 'embedded' },
+        { ok: true, detail: 'embedded' },
+      ],
+      'started',
+    );
     await Promise.all([store.stop(), presence.stop()]);
-    assert.deepEqual([store.health(), presence.health()], [{ ok: false, detail: 'stopped' }, { ok: false, detail: 'stopped' }], 'stopped');
-    const refused = (what: string) => (err: unknown): boolean => err instanceof UnavailableError && err.message === `${what} is not running`;
+    assert.deepEqual(
+      [store.health(), presence.health()],
+      [
+        { ok: false, detail: 'stopped' },
+        { ok: false, detail: 'stopped' },
+      ],
+      'stopped',
+    );
+    const refused =
+      (what: string) =>
+      (err: unknown): boolean =>
+        err instanceof UnavailableError && err.message === `${what} is not running`;
     await assert.rejects(store.lastSeq('dm:a:b'), refused('store'));
     await assert.rejects(store.readMessages('dm:a:b', 0, 10), refused('store'));
     await assert.rejects(presence.lookup(['a']), refused('presence'));

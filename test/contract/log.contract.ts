@@ -11,7 +11,15 @@ export interface LogFixture {
 
 /** Entry `n` of `conversation` (its `ts` is `n`, so order can be read back). */
 export const entry = (conversation: string, n: number): SendEntry => ({
-  msgId: `${conversation}#${n}`, conversation, from: 'a', to: 'b', body: String(n), ts: n, clientId: `c${n}`, originInstance: '', originConnection: '',
+  msgId: `${conversation}#${n}`,
+  conversation,
+  from: 'a',
+  to: 'b',
+  body: String(n),
+  ts: n,
+  clientId: `c${n}`,
+  originInstance: '',
+  originConnection: '',
 });
 
 /** Two conversations that the logs' partitioner (3 partitions) puts on different partitions. */
@@ -50,15 +58,22 @@ export function logContract(name: string, make: () => Promise<LogFixture>): void
         for (const e of b.entries) seen.set(e.conversation, [...(seen.get(e.conversation) ?? []), e.ts]);
       });
       const convs = ['dm:a:b', 'dm:a:c', 'dm:b:c', 'dm:c:d'];
-      await Promise.all(convs.map(async (c) => {
-        for (let i = 1; i <= 25; i++) await log.append(entry(c, i));
-      }));
+      await Promise.all(
+        convs.map(async (c) => {
+          for (let i = 1; i <= 25; i++) await log.append(entry(c, i));
+        }),
+      );
       await eventually('all consumed', () => convs.every((c) => (seen.get(c)?.length ?? 0) >= 25), 30_000);
-      for (const c of convs) assert.deepEqual(seen.get(c), Array.from({ length: 25 }, (_, i) => i + 1), c);
+      for (const c of convs)
+        assert.deepEqual(
+          seen.get(c),
+          Array.from({ length: 25 }, (_, i) => i + 1),
+          c,
+        );
       await eventually('healthy', () => log.health().ok, 10_000);
     });
 
-    it('puts each conversation on the partition partitionOf names (Kafka\'s placement of a keyed record)', async () => {
+    it("puts each conversation on the partition partitionOf names (Kafka's placement of a keyed record)", async () => {
       const log = await open();
       const placed = new Map<string, Set<number>>();
       await log.consume(async (b: LogBatch) => {
@@ -110,7 +125,7 @@ export function logContract(name: string, make: () => Promise<LogFixture>): void
       assert.deepEqual(later, [6, 7, 8]);
     });
 
-    it('holds no other partition back while one partition\'s batch is slow to handle, and keeps that partition\'s order', async () => {
+    it("holds no other partition back while one partition's batch is slow to handle, and keeps that partition's order", async () => {
       const log = await open();
       const [slow, quick] = conversationsOnTwoPartitions();
       let release!: () => void;
@@ -168,7 +183,10 @@ export function logContract(name: string, make: () => Promise<LogFixture>): void
     it('tells its consumer which partitions it owns: every one for a lone member, none once it stops consuming', async () => {
       const log = await open();
       const assignments: number[][] = [];
-      await log.consume(async () => {}, (partitions) => assignments.push([...partitions].sort()));
+      await log.consume(
+        async () => {},
+        (partitions) => assignments.push([...partitions].sort()),
+      );
       await eventually('assigned', () => assignments.length > 0, 30_000);
       assert.deepEqual(assignments.at(-1), [0, 1, 2]);
       await log.stopConsuming();

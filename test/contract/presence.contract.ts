@@ -18,8 +18,7 @@ export function presenceContract(name: string, make: () => Promise<PresenceFixtu
     afterEach(async () => {
       await f.close();
     });
-    const sorted = async (users: string[]) =>
-      Object.fromEntries([...(await f.presence.lookup(users))].map(([u, i]) => [u, [...i].sort()]));
+    const sorted = async (users: string[]) => Object.fromEntries([...(await f.presence.lookup(users))].map(([u, i]) => [u, [...i].sort()]));
 
     it('finds every live instance of a user and nothing for others', async () => {
       await f.presence.refresh('c1', ['u1', 'u2'], 10_000);

@@ -10,7 +10,14 @@ export interface StoreFixture {
 }
 
 const msg = (conversation: string, seq: number, msgId: string, ts = seq): StoredMessage => ({
-  msgId, conversation, seq, from: 'a', to: 'b', body: `body ${msgId}`, ts, clientId: `c-${msgId}`,
+  msgId,
+  conversation,
+  seq,
+  from: 'a',
+  to: 'b',
+  body: `body ${msgId}`,
+  ts,
+  clientId: `c-${msgId}`,
 });
 
 /** The behaviour every MessageStore must have, run against each implementation. */
@@ -32,20 +39,40 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       assert.equal(await f.store.insertMessage(msg('dm:a:b', 3, 'm1'), ['a', 'b']), 'duplicate');
       await assert.rejects(f.store.insertMessage(msg('dm:a:b', 2, 'm3'), ['a', 'b']), (e: unknown) => e instanceof SeqConflictError && e.seq === 2);
       assert.equal(await f.store.lastSeq('dm:a:b'), 2);
-      assert.deepEqual((await f.store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId), ['m1', 'm2'], 'm3 was not stored');
-      assert.deepEqual(await f.store.lastSeqs(['dm:a:b', 'dm:none']), new Map([['dm:a:b', 2], ['dm:none', 0]]));
+      assert.deepEqual(
+        (await f.store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId),
+        ['m1', 'm2'],
+        'm3 was not stored',
+      );
+      assert.deepEqual(
+        await f.store.lastSeqs(['dm:a:b', 'dm:none']),
+        new Map([
+          ['dm:a:b', 2],
+          ['dm:none', 0],
+        ]),
+      );
     });
 
     it('stores a batch in order, stopping at the first taken msgId or seq, and indexes its conversations', async () => {
-      const members = new Map([['dm:a:b', ['a', 'b']], ['dm:a:c', ['a', 'c']]]);
+      const members = new Map([
+        ['dm:a:b', ['a', 'b']],
+        ['dm:a:c', ['a', 'c']],
+      ]);
       assert.equal(await f.store.insertMessages([msg('dm:a:b', 1, 'b1', 10), msg('dm:a:c', 1, 'c1', 20), msg('dm:a:b', 2, 'b2', 30)], members), 3);
-      assert.deepEqual(await f.store.listConversations('a', 10), [{ conversation: 'dm:a:b', lastSeq: 2 }, { conversation: 'dm:a:c', lastSeq: 1 }]);
+      assert.deepEqual(await f.store.listConversations('a', 10), [
+        { conversation: 'dm:a:b', lastSeq: 2 },
+        { conversation: 'dm:a:c', lastSeq: 1 },
+      ]);
       assert.equal(await f.store.lastSeq('dm:a:b'), 2);
       assert.equal(await f.store.lastSeq('dm:a:b', true), 2);
       // b3 fits, then a taken seq stops the batch: b4 after it is not stored.
       assert.equal(await f.store.insertMessages([msg('dm:a:b', 3, 'b3', 40), msg('dm:a:b', 3, 'dup-seq', 41), msg('dm:a:b', 4, 'b4', 42)], members), 1);
       assert.equal(await f.store.lastSeq('dm:a:b'), 3);
-      assert.deepEqual((await f.store.readMessages('dm:a:b', 2, 10)).map((m) => m.msgId), ['b3'], 'b4 was not stored');
+      assert.deepEqual(
+        (await f.store.readMessages('dm:a:b', 2, 10)).map((m) => m.msgId),
+        ['b3'],
+        'b4 was not stored',
+      );
       // A taken msgId stops it too.
       assert.equal(await f.store.insertMessages([msg('dm:a:c', 2, 'c1', 50)], members), 0);
       assert.equal(await f.store.insertMessages([], members), 0);
@@ -63,7 +90,16 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
         assert.equal(await f.store.insertMessages(batch, members), at, `stopped at ${at}`);
         const after = batch.slice(at + 1).map((m) => m.msgId);
         assert.deepEqual(await f.store.storedAlready(after, members), new Map(), `nothing after ${at} is stored`);
-        assert.equal((await f.store.storedAlready(batch.slice(0, at).map((m) => m.msgId), members)).size, at, `all before ${at} are stored`);
+        assert.equal(
+          (
+            await f.store.storedAlready(
+              batch.slice(0, at).map((m) => m.msgId),
+              members,
+            )
+          ).size,
+          at,
+          `all before ${at} are stored`,
+        );
       }
       await f.settle?.();
       assert.equal(await f.store.lastSeq('dm:a:b'), 151, 'the index names the last message stored, not one the stop left out');
@@ -99,14 +135,36 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
     it('keeps group membership messages with their kind and members, and lists a group for the members it is given', async () => {
       const g = 'grp:g1';
       const text = (seq: number, id: string): StoredMessage => ({ ...msg(g, seq, id, seq * 10), to: g });
-      const change = (seq: number, id: string, kind: StoredMessage['kind'], members: string[]): StoredMessage => ({ ...text(seq, id), body: '', kind, members });
-      const batch = [change(1, 'g-1', 'created', ['a', 'b', 'c']), text(2, 'g-2'), change(3, 'g-3', 'removed', ['c']), text(4, 'g-4'), change(5, 'g-5', 'added', ['d'])];
+      const change = (seq: number, id: string, kind: StoredMessage['kind'], members: string[]): StoredMessage => ({
+        ...text(seq, id),
+        body: '',
+        kind,
+        members,
+      });
+      const batch = [
+        change(1, 'g-1', 'created', ['a', 'b', 'c']),
+        text(2, 'g-2'),
+        change(3, 'g-3', 'removed', ['c']),
+        text(4, 'g-4'),
+        change(5, 'g-5', 'added', ['d']),
+      ];
       assert.equal(await f.store.insertMessages(batch, new Map([[g, []]])), 5);
       assert.equal(await f.store.insertMessage(change(6, 'g-6', 'left', ['b']), []), 'inserted');
       const changes = await f.store.membershipChanges([g, 'grp:none']);
-      assert.deepEqual(changes.map((m) => [m.seq, m.kind, m.members]), [[1, 'created', ['a', 'b', 'c']], [3, 'removed', ['c']], [5, 'added', ['d']], [6, 'left', ['b']]]);
+      assert.deepEqual(
+        changes.map((m) => [m.seq, m.kind, m.members]),
+        [
+          [1, 'created', ['a', 'b', 'c']],
+          [3, 'removed', ['c']],
+          [5, 'added', ['d']],
+          [6, 'left', ['b']],
+        ],
+      );
       const read = await f.store.readMessages(g, 0, 10);
-      assert.deepEqual(read.map((m) => m.kind ?? 'text'), ['created', 'text', 'removed', 'text', 'added', 'left']);
+      assert.deepEqual(
+        read.map((m) => m.kind ?? 'text'),
+        ['created', 'text', 'removed', 'text', 'added', 'left'],
+      );
       assert.equal(read[1]!.members, undefined, 'a text message has no members');
       assert.deepEqual(await f.store.listConversations('a', 10), [], 'a group is listed only through setMembers');
       await f.store.setMembers(g, ['a', 'd'], 6);
@@ -118,7 +176,16 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       await f.store.insertMessage({ ...change(1, 'h-1', 'created', ['a', 'c']), conversation: 'grp:g2' }, []);
       await f.store.setMembers('grp:g2', ['a', 'c'], 1);
       await f.store.insertMessage(msg('dm:a:c', 1, 'dm-1'), ['a', 'c']);
-      assert.deepEqual(await f.store.groupCounts(['a', 'c', 'd', 'nobody']), new Map([['a', 2], ['c', 1], ['d', 1], ['nobody', 0]]), 'groups only, direct conversations not counted');
+      assert.deepEqual(
+        await f.store.groupCounts(['a', 'c', 'd', 'nobody']),
+        new Map([
+          ['a', 2],
+          ['c', 1],
+          ['d', 1],
+          ['nobody', 0],
+        ]),
+        'groups only, direct conversations not counted',
+      );
     });
 
     it('a group’s roster and its activity written at once both stay: the listing never goes back to an older seq', async () => {
@@ -126,7 +193,13 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       // store that updated one document for both (not atomic on every server) could keep either.
       const g = 'grp:roster-race';
       const users = ['rr1', 'rr2', 'rr3'];
-      const change = (seq: number): StoredMessage => ({ ...msg(g, seq, `roster-race-${seq}`, seq * 10), to: g, body: '', kind: seq === 1 ? 'created' : 'added', members: seq === 1 ? users : ['rr3'] });
+      const change = (seq: number): StoredMessage => ({
+        ...msg(g, seq, `roster-race-${seq}`, seq * 10),
+        to: g,
+        body: '',
+        kind: seq === 1 ? 'created' : 'added',
+        members: seq === 1 ? users : ['rr3'],
+      });
       const after = (ms: number) => new Promise((r) => setTimeout(r, ms));
       for (let seq = 1; seq <= 40; seq++) {
         await f.store.insertMessage(change(seq), []);
@@ -142,29 +215,60 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
     it('lists a group of hundreds for each member, follows a removal and a member added back, and ignores a late older roster', async () => {
       const g = 'grp:big';
       const users = Array.from({ length: 300 }, (_, i) => `u${i}`);
-      const change = (seq: number, kind: StoredMessage['kind'], members: string[]): StoredMessage => ({ ...msg(g, seq, `big-${seq}`, seq * 10), to: g, body: '', kind, members });
+      const change = (seq: number, kind: StoredMessage['kind'], members: string[]): StoredMessage => ({
+        ...msg(g, seq, `big-${seq}`, seq * 10),
+        to: g,
+        body: '',
+        kind,
+        members,
+      });
       await f.store.insertMessage(change(1, 'created', users), []);
       await f.store.setMembers(g, users, 1);
       for (const u of ['u0', 'u150', 'u299']) assert.deepEqual(await f.store.listConversations(u, 10), [{ conversation: g, lastSeq: 1 }], u);
       await f.store.insertMessage(change(2, 'removed', ['u150']), []);
-      await f.store.setMembers(g, users.filter((u) => u !== 'u150'), 2);
+      await f.store.setMembers(
+        g,
+        users.filter((u) => u !== 'u150'),
+        2,
+      );
       await f.store.setMembers(g, users, 1); // the older roster again, late: ignored
       assert.deepEqual(await f.store.listConversations('u150', 10), [], 'removed');
       assert.deepEqual(await f.store.listConversations('u151', 10), [{ conversation: g, lastSeq: 2 }]);
-      assert.deepEqual(await f.store.groupCounts(['u0', 'u150', 'nobody']), new Map([['u0', 1], ['u150', 0], ['nobody', 0]]));
+      assert.deepEqual(
+        await f.store.groupCounts(['u0', 'u150', 'nobody']),
+        new Map([
+          ['u0', 1],
+          ['u150', 0],
+          ['nobody', 0],
+        ]),
+      );
       await f.store.insertMessage(change(3, 'added', ['u150']), []);
       await f.store.setMembers(g, users, 3);
       assert.deepEqual(await f.store.listConversations('u150', 10), [{ conversation: g, lastSeq: 3 }], 'added back');
       await f.store.insertMessage(msg('dm:u0:u1', 1, 'big-dm', 5), ['u0', 'u1']);
-      assert.deepEqual(await f.store.listConversations('u0', 10), [{ conversation: g, lastSeq: 3 }, { conversation: 'dm:u0:u1', lastSeq: 1 }], 'groups and direct conversations, most recent first');
+      assert.deepEqual(
+        await f.store.listConversations('u0', 10),
+        [
+          { conversation: g, lastSeq: 3 },
+          { conversation: 'dm:u0:u1', lastSeq: 1 },
+        ],
+        'groups and direct conversations, most recent first',
+      );
       assert.deepEqual(await f.store.listConversations('u0', 1), [{ conversation: g, lastSeq: 3 }]);
     });
 
     it('answers the same before and after its index settles, and goes on from there', async () => {
       const g = 'grp:settle';
-      const members = new Map([['dm:a:b', ['a', 'b']], ['dm:a:c', ['a', 'c']], [g, []]]);
+      const members = new Map([
+        ['dm:a:b', ['a', 'b']],
+        ['dm:a:c', ['a', 'c']],
+        [g, []],
+      ]);
       const created: StoredMessage = { ...msg(g, 1, 's-g1', 15), to: g, body: '', kind: 'created', members: ['a', 'c'] };
-      assert.equal(await f.store.insertMessages([msg('dm:a:b', 1, 's-b1', 10), created, msg('dm:a:c', 1, 's-c1', 20), msg('dm:a:b', 2, 's-b2', 30)], members), 4);
+      assert.equal(
+        await f.store.insertMessages([msg('dm:a:b', 1, 's-b1', 10), created, msg('dm:a:c', 1, 's-c1', 20), msg('dm:a:b', 2, 's-b2', 30)], members),
+        4,
+      );
       await f.store.setMembers(g, ['a', 'c'], 1);
       const read = async () => ({
         a: await f.store.listConversations('a', 10),
@@ -174,17 +278,44 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
         one: await f.store.lastSeq('dm:a:b'),
       });
       const before = await read();
-      assert.deepEqual(before.a, [{ conversation: 'dm:a:b', lastSeq: 2 }, { conversation: 'dm:a:c', lastSeq: 1 }, { conversation: g, lastSeq: 1 }]);
-      assert.deepEqual(before.c, [{ conversation: 'dm:a:c', lastSeq: 1 }, { conversation: g, lastSeq: 1 }]);
-      assert.deepEqual(before.seqs, new Map([['dm:a:b', 2], ['dm:a:c', 1], [g, 1], ['dm:none', 0]]));
+      assert.deepEqual(before.a, [
+        { conversation: 'dm:a:b', lastSeq: 2 },
+        { conversation: 'dm:a:c', lastSeq: 1 },
+        { conversation: g, lastSeq: 1 },
+      ]);
+      assert.deepEqual(before.c, [
+        { conversation: 'dm:a:c', lastSeq: 1 },
+        { conversation: g, lastSeq: 1 },
+      ]);
+      assert.deepEqual(
+        before.seqs,
+        new Map([
+          ['dm:a:b', 2],
+          ['dm:a:c', 1],
+          [g, 1],
+          ['dm:none', 0],
+        ]),
+      );
       await f.settle?.();
       assert.deepEqual(await read(), before, 'the same once settled');
       // Newer messages after settling: the index and what is not folded yet, together.
       assert.equal(await f.store.insertMessages([msg('dm:a:c', 2, 's-c2', 40), { ...msg(g, 2, 's-g2', 50), to: g }], members), 2);
       const after = await read();
-      assert.deepEqual(after.a, [{ conversation: g, lastSeq: 2 }, { conversation: 'dm:a:c', lastSeq: 2 }, { conversation: 'dm:a:b', lastSeq: 2 }]);
+      assert.deepEqual(after.a, [
+        { conversation: g, lastSeq: 2 },
+        { conversation: 'dm:a:c', lastSeq: 2 },
+        { conversation: 'dm:a:b', lastSeq: 2 },
+      ]);
       assert.deepEqual(after.a1, [{ conversation: g, lastSeq: 2 }], 'a conversation the index ranks low comes first once newer');
-      assert.deepEqual(after.seqs, new Map([['dm:a:b', 2], ['dm:a:c', 2], [g, 2], ['dm:none', 0]]));
+      assert.deepEqual(
+        after.seqs,
+        new Map([
+          ['dm:a:b', 2],
+          ['dm:a:c', 2],
+          [g, 2],
+          ['dm:none', 0],
+        ]),
+      );
       await f.settle?.();
       assert.deepEqual(await read(), after);
       // A redelivered write (stored already) moves nothing back.
@@ -197,7 +328,10 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       // Reads that take the settled index and what is not settled yet must not miss a message that
       // moves from one to the other between their two looks.
       const g = 'grp:race';
-      const members = new Map([['dm:a:b', ['a', 'b']], [g, []]]);
+      const members = new Map([
+        ['dm:a:b', ['a', 'b']],
+        [g, []],
+      ]);
       await f.store.insertMessage({ ...msg(g, 1, 'race-g1', 1), to: g, body: '', kind: 'created', members: ['a', 'b'] }, []);
       await f.store.setMembers(g, ['a', 'b'], 1);
       let settling = true;
@@ -214,12 +348,22 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
             f.store.lastSeqs(['dm:a:b', g]),
             f.store.listConversations('b', 10),
           ]);
-          assert.deepEqual({ direct, group, both, listed }, {
-            direct: seq - 1,
-            group: seq,
-            both: new Map([['dm:a:b', seq - 1], [g, seq]]),
-            listed: [{ conversation: g, lastSeq: seq }, { conversation: 'dm:a:b', lastSeq: seq - 1 }],
-          }, `after seq ${seq}`);
+          assert.deepEqual(
+            { direct, group, both, listed },
+            {
+              direct: seq - 1,
+              group: seq,
+              both: new Map([
+                ['dm:a:b', seq - 1],
+                [g, seq],
+              ]),
+              listed: [
+                { conversation: g, lastSeq: seq },
+                { conversation: 'dm:a:b', lastSeq: seq - 1 },
+              ],
+            },
+            `after seq ${seq}`,
+          );
         }
       } finally {
         settling = false;
@@ -230,8 +374,14 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
     it('reads ranges in seq order with limits', async () => {
       for (let i = 1; i <= 5; i++) await f.store.insertMessage(msg('dm:a:b', i, `r${i}`), ['a', 'b']);
       await f.store.insertMessage(msg('dm:a:c', 1, 'other'), ['a', 'c']);
-      assert.deepEqual((await f.store.readMessages('dm:a:b', 0, 3)).map((m) => m.seq), [1, 2, 3]);
-      assert.deepEqual((await f.store.readMessages('dm:a:b', 3, 10)).map((m) => m.msgId), ['r4', 'r5']);
+      assert.deepEqual(
+        (await f.store.readMessages('dm:a:b', 0, 3)).map((m) => m.seq),
+        [1, 2, 3],
+      );
+      assert.deepEqual(
+        (await f.store.readMessages('dm:a:b', 3, 10)).map((m) => m.msgId),
+        ['r4', 'r5'],
+      );
       assert.deepEqual(await f.store.readMessages('dm:a:b', 5, 10), []);
       assert.deepEqual(await f.store.readMessages('dm:nobody:here', 0, 10), []);
       assert.deepEqual((await f.store.readMessages('dm:a:b', 1, 1))[0], msg('dm:a:b', 2, 'r2'));

@@ -32,7 +32,13 @@ describe('backend restarts during traffic', function () {
    * One send at a time, resent with the same id until accepted (UNAVAILABLE only), ~20/s; once the
    * traffic stops, a send not yet accepted is given up (it was never accepted, so nothing is owed).
    */
-  const sendLoop = async (client: TestClient, prefix: string, target: { to: string } | { conversation: string }, accepted: Set<string>, log: typeof events): Promise<void> => {
+  const sendLoop = async (
+    client: TestClient,
+    prefix: string,
+    target: { to: string } | { conversation: string },
+    accepted: Set<string>,
+    log: typeof events,
+  ): Promise<void> => {
     for (let i = 0; running; i++) {
       const id = `${prefix}${i}`;
       while (running) {
@@ -84,7 +90,8 @@ describe('backend restarts during traffic', function () {
     return Number(/^switchboard_message_log_consumer_restarts_total(?:\{[^}]*\})? (\d+)$/m.exec(metrics)?.[1] ?? Number.NaN);
   };
   const acceptedSince = (t: number, log = events) => log.filter((e) => e.kind === 'accepted' && e.t >= t).length;
-  const waitForAccepts = (count: number, since: number, log = events) => eventually(`${count} accepted sends`, () => acceptedSince(since, log) >= count, 120_000, 100);
+  const waitForAccepts = (count: number, since: number, log = events) =>
+    eventually(`${count} accepted sends`, () => acceptedSince(since, log) >= count, 120_000, 100);
 
   it('keeps accepting before any restart', async () => {
     await waitForAccepts(20, 0);
@@ -117,7 +124,11 @@ describe('backend restarts during traffic', function () {
     // A group send is checked against the membership last read, and is accepted too.
     await waitForAccepts(10, downAt, groupEvents);
     const acceptedWhileDown = [...acceptedIds].slice(-20);
-    assert.deepEqual(recipient.take('message').filter((m) => acceptedWhileDown.includes(String(m.msgId))), [], 'nothing of it stored and pushed while the store is down');
+    assert.deepEqual(
+      recipient.take('message').filter((m) => acceptedWhileDown.includes(String(m.msgId))),
+      [],
+      'nothing of it stored and pushed while the store is down',
+    );
     await mongo.start();
     await eventually(
       'the sends accepted while the store was down are stored and pushed once it is back',

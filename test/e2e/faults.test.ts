@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { getJson, eventually } from '../support/services.js';
-import { killAll, metricValue, startConnectProcess, startMessageProcess, spawnService, LOOPBACK, type MessageProcess, type ServiceProcess } from '../support/processes.js';
+import {
+  killAll,
+  metricValue,
+  startConnectProcess,
+  startMessageProcess,
+  spawnService,
+  LOOPBACK,
+  type MessageProcess,
+  type ServiceProcess,
+} from '../support/processes.js';
 import { isolatedBackendSettings, privateRealBackends, type RealBackendEnv } from '../support/real-backends.js';
 import { LiveTraffic, describeVerdict } from '../support/live-traffic.js';
 import { expectAllAcceptedStored } from '../support/traffic.js';
@@ -34,9 +43,15 @@ describe('faults under traffic: Redis restarted empty, store replies lost, start
     [m1, m2] = await Promise.all([startMessageProcess(settings, procs), startMessageProcess(settings, procs)]);
     const discovery = `127.0.0.1:${m1.grpcPort},127.0.0.1:${m2.grpcPort}`;
     const gateways = await Promise.all([startConnectProcess(discovery, {}, procs), startConnectProcess(discovery, {}, procs)]);
-    for (const g of gateways) await eventually('both streams of the gateway up', async () => (await metricValue(g.admin, 'switchboard_connect_streams_active')) === 2, 30_000, 100);
+    for (const g of gateways)
+      await eventually('both streams of the gateway up', async () => (await metricValue(g.admin, 'switchboard_connect_streams_active')) === 2, 30_000, 100);
     // 20 users over the two gateways, 3 messages a second each.
-    traffic = await LiveTraffic.open(gateways.map((g) => g.url), 20, 3, 'fault');
+    traffic = await LiveTraffic.open(
+      gateways.map((g) => g.url),
+      20,
+      3,
+      'fault',
+    );
     traffic.start();
   });
   after(async () => {
@@ -46,7 +61,8 @@ describe('faults under traffic: Redis restarted empty, store replies lost, start
     for (const s of Object.values(env?.managed ?? {})) await s.stop();
   });
 
-  const warnings = (p: ServiceProcess, from: number, to = Number.POSITIVE_INFINITY) => p.lines.filter((l) => (l.level ?? 0) >= WARN && Number(l.time) >= from && Number(l.time) < to);
+  const warnings = (p: ServiceProcess, from: number, to = Number.POSITIVE_INFINITY) =>
+    p.lines.filter((l) => (l.level ?? 0) >= WARN && Number(l.time) >= from && Number(l.time) < to);
 
   it('steady traffic: every accepted message is pushed to its recipient', async () => {
     const t0 = Date.now();
@@ -111,10 +127,15 @@ describe('faults under traffic: Redis restarted empty, store replies lost, start
       const admin = `http://127.0.0.1:${String(started.httpPort)}`;
       type Ready = { ready: boolean; checks: Record<string, { ok: boolean; detail: string }> };
       const readyz = async () => (await getJson(`${admin}/readyz`)) as { status: number; body: Ready };
-      await eventually('log and store connected, consumer in the group, presence down', async () => {
-        const { body } = await readyz();
-        return body.checks.log?.ok === true && body.checks.store?.ok === true && body.checks.presence?.ok === false;
-      }, 60_000, 200);
+      await eventually(
+        'log and store connected, consumer in the group, presence down',
+        async () => {
+          const { body } = await readyz();
+          return body.checks.log?.ok === true && body.checks.store?.ok === true && body.checks.presence?.ok === false;
+        },
+        60_000,
+        200,
+      );
       const { status, body } = await readyz();
       assert.equal(status, 503, 'not ready while presence is down');
       assert.match(body.checks.log!.detail, /member of/);
@@ -135,7 +156,11 @@ describe('faults under traffic: Redis restarted empty, store replies lost, start
     const tookMs = m2.proc.exitedAt! - from;
     assert.deepEqual(exit, { code: 0, signal: null });
     const forced = m2.proc.lines.filter((l) => /forcing|did not stop in time|deadline passed|still connecting/.test(String(l.msg)));
-    assert.deepEqual(forced.map((l) => l.msg), [], 'no phase ran into its deadline');
+    assert.deepEqual(
+      forced.map((l) => l.msg),
+      [],
+      'no phase ran into its deadline',
+    );
     // The 2 s drain window, then the streams, the consumer and the backends: well inside the 5 s budget.
     assert.ok(tookMs < 2000 + 2500, `stopped ${tookMs} ms after SIGTERM`);
     await sleep(8000);
@@ -147,6 +172,7 @@ describe('faults under traffic: Redis restarted empty, store replies lost, start
     await traffic.stop();
     const final = await traffic.settle(20_000);
     assert.equal(final.missing.length, 0, describeVerdict(final));
-    for (const [conversation, { member, msgIds }] of traffic.conversations()) await expectAllAcceptedStored(traffic.clientOf(member), conversation, msgIds, 60_000);
+    for (const [conversation, { member, msgIds }] of traffic.conversations())
+      await expectAllAcceptedStored(traffic.clientOf(member), conversation, msgIds, 60_000);
   });
 });

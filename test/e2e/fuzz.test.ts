@@ -73,9 +73,21 @@ function makeCase(r: () => number): Case {
     case 1:
       return { kind: 'non-object json', data: JSON.stringify(pick([1, 'send', null, true, [1, 2], []])), expect: BAD };
     case 2:
-      return { kind: 'unknown type', data: JSON.stringify({ type: pick(['explode', 'SEND', ' send', '', 'constructor', '__proto__', 'toString']), id: id() }), expect: BAD };
+      return {
+        kind: 'unknown type',
+        data: JSON.stringify({ type: pick(['explode', 'SEND', ' send', '', 'constructor', '__proto__', 'toString']), id: id() }),
+        expect: BAD,
+      };
     case 3: {
-      const data = JSON.stringify({ type: pick(['send', 'sync', 'conversations', 'ping']), id: id(), to: weird(), body: weird(), conversation: weird(), after: weird(), limit: weird() });
+      const data = JSON.stringify({
+        type: pick(['send', 'sync', 'conversations', 'ping']),
+        id: id(),
+        to: weird(),
+        body: weird(),
+        conversation: weird(),
+        after: weird(),
+        limit: weird(),
+      });
       return { kind: 'wrong types', data, expect: oracle(data) };
     }
     case 4:
@@ -94,9 +106,18 @@ function makeCase(r: () => number): Case {
     case 8:
       return { kind: 'empty frame', data: '', expect: BAD };
     case 9:
-      return { kind: 'binary frame', data: Buffer.from(Array.from({ length: 1 + Math.floor(r() * 200) }, () => Math.floor(r() * 256))), binary: true, expect: BAD };
+      return {
+        kind: 'binary frame',
+        data: Buffer.from(Array.from({ length: 1 + Math.floor(r() * 200) }, () => Math.floor(r() * 256))),
+        binary: true,
+        expect: BAD,
+      };
     case 10:
-      return { kind: 'valid send', data: JSON.stringify({ type: 'send', id: `v${Math.floor(r() * 1e9)}`, to: 'fuzz-peer', body: str(1 + Math.floor(r() * 100)) }), expect: { reply: 'accepted' } };
+      return {
+        kind: 'valid send',
+        data: JSON.stringify({ type: 'send', id: `v${Math.floor(r() * 1e9)}`, to: 'fuzz-peer', body: str(1 + Math.floor(r() * 100)) }),
+        expect: { reply: 'accepted' },
+      };
     case 11:
       return { kind: 'fragmented frame', data: JSON.stringify({ type: 'ping', id: 'frag', pad: str(3000) }), fragmented: true, expect: { reply: 'pong' } };
     case 12:
@@ -116,7 +137,11 @@ describe('fuzzing the gateway with hostile frames', function () {
     const seed = Number(process.env.FUZZ_SEED ?? 20261121);
     const r = prng(seed);
     const message = await startMessageProcess({}, procs);
-    connect = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000', MAX_VIOLATIONS: '100000' }, procs);
+    connect = await startConnectProcess(
+      `127.0.0.1:${message.grpcPort}`,
+      { RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000', MAX_VIOLATIONS: '100000' },
+      procs,
+    );
     await eventually('ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 10_000);
     const pid = connect.proc.child.pid!;
     const peer = await TestClient.connect(connect.url, { user: 'fuzz-peer' });
@@ -142,7 +167,15 @@ describe('fuzzing the gateway with hostile frames', function () {
       } else if (Buffer.isBuffer(c.data)) {
         // Invalid UTF-8 goes out as a text frame through the low-level sender (ws validates its own text).
         if (c.binary) ws.send(c.data, { binary: true });
-        else (ws as unknown as { _sender: { send(d: Buffer, o: object, cb?: () => void): void } })._sender.send(c.data, { binary: false, fin: true, mask: true, rsv1: false, opcode: 1, readOnly: false });
+        else
+          (ws as unknown as { _sender: { send(d: Buffer, o: object, cb?: () => void): void } })._sender.send(c.data, {
+            binary: false,
+            fin: true,
+            mask: true,
+            rsv1: false,
+            opcode: 1,
+            readOnly: false,
+          });
       } else ws.send(c.data);
 
       if ('reply' in c.expect) {

@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
 import { getJson, eventually, freePort } from '../support/services.js';
-import { killAll, metricValue, startConnectProcess, startMessageProcess, type ConnectProcess, type MessageProcess, type ServiceProcess } from '../support/processes.js';
+import {
+  killAll,
+  metricValue,
+  startConnectProcess,
+  startMessageProcess,
+  type ConnectProcess,
+  type MessageProcess,
+  type ServiceProcess,
+} from '../support/processes.js';
 import { TestClient, type Frame } from '../support/ws-client.js';
 import { isolatedBackendSettings, sharedRealBackends } from '../support/real-backends.js';
 import { dm, expectAllAcceptedStored, gapFree, sendReliably, syncAll } from '../support/traffic.js';
 import { credentials } from '@grpc/grpc-js';
 import { loadSwitchboardProto } from '../../services/shared/proto.js';
-
 
 /** PROTOCOL.md §3 on Kafka, the MongoDB wire protocol and Redis, with 2 Message and 2 Connect processes. */
 describe('two Message and two Connect processes on real backends', function () {
@@ -54,12 +61,19 @@ describe('two Message and two Connect processes on real backends', function () {
     );
     const stored = await Promise.all(messages.map((m) => metricValue(m.admin, 'switchboard_message_stored_total')));
     assert.equal(stored[0]! + stored[1]!, 24);
-    assert.ok(stored.every((n) => n > 0), `both Message processes stored messages: ${stored.join(', ')}`);
+    assert.ok(
+      stored.every((n) => n > 0),
+      `both Message processes stored messages: ${stored.join(', ')}`,
+    );
     // What each pod asked of Kafka, by API: the 24 sends went out in at most 24 produces between them.
     const requests = async (api: string) => Promise.all(messages.map((m) => metricValue(m.admin, 'switchboard_message_log_requests_total', `api="${api}"`)));
     const produces = await requests('Produce');
     assert.ok(produces[0]! + produces[1]! >= 1 && produces[0]! + produces[1]! <= 24, `Produce requests: ${produces.join(', ')}`);
-    for (const api of ['Fetch', 'OffsetCommit', 'JoinGroup']) assert.ok((await requests(api)).every((n) => n >= 1), `${api} requests from both pods`);
+    for (const api of ['Fetch', 'OffsetCommit', 'JoinGroup'])
+      assert.ok(
+        (await requests(api)).every((n) => n >= 1),
+        `${api} requests from both pods`,
+      );
     for (const m of messages) {
       const ready = await getJson(`${m.admin}/readyz`);
       assert.equal(ready.status, 200);
@@ -72,12 +86,16 @@ describe('two Message and two Connect processes on real backends', function () {
     const grpcClients = messages.map((m) => new grpc.switchboard.v1.MessageService(`127.0.0.1:${m.grpcPort}`, credentials.createInsecure()));
     const send = (c: (typeof grpcClients)[number], clientId: string, body: string) =>
       new Promise<{ msgId: string }>((resolve, reject) =>
-        c.send({ fromUser: 'race-a', clientId, toUser: 'race-b', body, originInstance: 'test', originConnection: 'test' }, (err, res) => (err ? reject(err) : resolve(res as { msgId: string }))),
+        c.send({ fromUser: 'race-a', clientId, toUser: 'race-b', body, originInstance: 'test', originConnection: 'test' }, (err, res) =>
+          err ? reject(err) : resolve(res as { msgId: string }),
+        ),
       );
     try {
       const ids = Array.from({ length: 20 }, (_, i) => `race-${i}`);
       // Each send reaches both pods at once, three times (a client resending on two gateways).
-      const answers = await Promise.all(ids.flatMap((id) => [0, 1, 0, 1, 0, 1].map((k) => send(grpcClients[k]!, id, `body ${id}`).then((r) => [id, r.msgId] as const))));
+      const answers = await Promise.all(
+        ids.flatMap((id) => [0, 1, 0, 1, 0, 1].map((k) => send(grpcClients[k]!, id, `body ${id}`).then((r) => [id, r.msgId] as const))),
+      );
       for (const id of ids) assert.equal(new Set(answers.filter(([i]) => i === id).map(([, m]) => m)).size, 1, `one msgId for ${id}`);
       const reader = await open(gateways[0]!, 'race-b');
       const want = new Set(answers.map(([, m]) => m));
@@ -116,7 +134,10 @@ describe('two Message and two Connect processes on real backends', function () {
           return acc;
         }),
       );
-      accepted.set(conv, replies.map((r) => String(r.msgId)));
+      accepted.set(
+        conv,
+        replies.map((r) => String(r.msgId)),
+      );
     });
     await Promise.all(runs);
     assert.ok(killed, 'the Message process was killed mid-run');
@@ -133,12 +154,19 @@ describe('two Message and two Connect processes on real backends', function () {
     cb.take('message');
     for (let n = 0; n < 20; n++) await sendReliably(ca, { id: `steady-${n}`, to: pairs[0]![1], body: `steady ${n}` });
     const pushes: Frame[] = [];
-    await eventually('steady pushes', () => {
-      pushes.push(...cb.take('message'));
-      return pushes.filter((p) => String(p.body).startsWith('steady')).length >= 20;
-    }, 30_000);
+    await eventually(
+      'steady pushes',
+      () => {
+        pushes.push(...cb.take('message'));
+        return pushes.filter((p) => String(p.body).startsWith('steady')).length >= 20;
+      },
+      30_000,
+    );
     const steady = pushes.filter((p) => String(p.body).startsWith('steady'));
     assert.equal(new Set(steady.map((p) => p.msgId)).size, steady.length, 'no duplicate push in steady state');
-    assert.deepEqual(steady.map((p) => p.body), Array.from({ length: 20 }, (_, n) => `steady ${n}`));
+    assert.deepEqual(
+      steady.map((p) => p.body),
+      Array.from({ length: 20 }, (_, n) => `steady ${n}`),
+    );
   });
 });

@@ -29,7 +29,12 @@ describe('Connect ↔ Message resilience', function () {
     // Default backoff (1 s × 1.6, ±20 %, cap 30 s); debug logs show every retry delay.
     const connect = await startConnectProcess(`127.0.0.1:${grpcPort}`, { STREAM_BACKOFF_INITIAL: '1s', STREAM_BACKOFF_MAX: '30s', LOG_LEVEL: 'debug' }, procs);
     // The fifth failure comes about 9 s in; the next attempt is then ≥ 5 s away, so the figures below hold still.
-    await eventually('five failed attempts', async () => (await metricValue(connect.admin, 'switchboard_connect_stream_connect_attempts_total', 'result="failure"')) >= 5, 30_000, 100);
+    await eventually(
+      'five failed attempts',
+      async () => (await metricValue(connect.admin, 'switchboard_connect_stream_connect_attempts_total', 'result="failure"')) >= 5,
+      30_000,
+      100,
+    );
     const failures = () => connect.proc.lines.filter((l) => l.msg === 'message stream attempt failed');
     await eventually('their log lines', () => failures().length >= 5, 5000);
     assert.equal(connect.proc.child.exitCode, null, 'no crash');
@@ -128,7 +133,11 @@ describe('Connect ↔ Message resilience', function () {
         const ms = [];
         for (const h of hosts) ms.push(await startMessageProcess({ ...backendSettings, MESSAGE_GRPC_HOST: h, MESSAGE_GRPC_PORT: String(port) }, procs));
         dns.set('message.switchboard.test', hosts.slice(0, 1));
-        const connect = await startConnectProcess(`dns:message.switchboard.test:${port}`, { MESSAGE_DNS_SERVER: dns.address, DISCOVERY_INTERVAL: '300ms' }, procs);
+        const connect = await startConnectProcess(
+          `dns:message.switchboard.test:${port}`,
+          { MESSAGE_DNS_SERVER: dns.address, DISCOVERY_INTERVAL: '300ms' },
+          procs,
+        );
         const pid = connect.proc.child.pid;
         await eventually('1 stream', async () => (await streams(connect.admin)) === 1, 10_000);
         const a = await open(connect.url, 'scale-a');
@@ -140,13 +149,27 @@ describe('Connect ↔ Message resilience', function () {
         })();
 
         dns.set('message.switchboard.test', hosts);
-        await eventually('3 endpoints, 3 streams', async () => (await metricValue(connect.admin, 'switchboard_connect_message_endpoints')) === 3 && (await streams(connect.admin)) === 3, 15_000, 100);
-        await Promise.all(ms.map((m) => eventually('each Message pod holds the gateway', async () => (await metricValue(m.admin, 'switchboard_message_subscribers')) === 1, 10_000)));
+        await eventually(
+          '3 endpoints, 3 streams',
+          async () => (await metricValue(connect.admin, 'switchboard_connect_message_endpoints')) === 3 && (await streams(connect.admin)) === 3,
+          15_000,
+          100,
+        );
+        await Promise.all(
+          ms.map((m) =>
+            eventually('each Message pod holds the gateway', async () => (await metricValue(m.admin, 'switchboard_message_subscribers')) === 1, 10_000),
+          ),
+        );
         const mid = accepted.length;
         await eventually('traffic on 3', () => accepted.length >= mid + 20, 30_000);
 
         dns.set('message.switchboard.test', hosts.slice(0, 1));
-        await eventually('back to 1 endpoint and 1 stream', async () => (await metricValue(connect.admin, 'switchboard_connect_message_endpoints')) === 1 && (await streams(connect.admin)) === 1, 15_000, 100);
+        await eventually(
+          'back to 1 endpoint and 1 stream',
+          async () => (await metricValue(connect.admin, 'switchboard_connect_message_endpoints')) === 1 && (await streams(connect.admin)) === 1,
+          15_000,
+          100,
+        );
         for (const m of ms.slice(1)) {
           await eventually('scaled-in pods lose the gateway', async () => (await metricValue(m.admin, 'switchboard_message_subscribers')) === 0, 10_000);
           m.proc.kill('SIGTERM');
@@ -168,7 +191,11 @@ describe('Connect ↔ Message resilience', function () {
       const ports = [await freePort(), await freePort()];
       const ms: Awaited<ReturnType<typeof startMessageProcess>>[] = [];
       for (const p of ports) ms.push(await startMessageProcess({ ...backendSettings, MESSAGE_GRPC_PORT: String(p), MESSAGE_DRAIN_WINDOW: '1s' }, procs));
-      const connect = await startConnectProcess(ports.map((p) => `127.0.0.1:${p}`).join(','), { STREAM_BACKOFF_INITIAL: '5s', STREAM_BACKOFF_MAX: '10s' }, procs);
+      const connect = await startConnectProcess(
+        ports.map((p) => `127.0.0.1:${p}`).join(','),
+        { STREAM_BACKOFF_INITIAL: '5s', STREAM_BACKOFF_MAX: '10s' },
+        procs,
+      );
       await eventually('2 streams', async () => (await streams(connect.admin)) === 2, 10_000);
       const a = await open(connect.url, 'term-a');
       const b = await open(connect.url, 'term-b');

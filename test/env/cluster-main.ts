@@ -8,7 +8,9 @@ const cluster = await startCluster((line) => process.stdout.write(`${line}\n`)).
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });
-process.stdout.write(`\nThe cluster is up:\n  export KUBECONFIG=${cluster.kubeconfig}\n  kubectl get nodes,pods -A\nCtrl-C stops it and removes everything it made.\n`);
+process.stdout.write(
+  `\nThe cluster is up:\n  export KUBECONFIG=${cluster.kubeconfig}\n  kubectl get nodes,pods -A\nCtrl-C stops it and removes everything it made.\n`,
+);
 const stop = async (): Promise<void> => {
   process.stdout.write('stopping the cluster…\n');
   await cluster.stop();

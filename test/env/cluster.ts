@@ -202,7 +202,15 @@ export async function startCluster(say: Say = () => undefined): Promise<Cluster>
     cleanUpCluster();
   };
   try {
-    const [etcdPort, peerPort, apiPort, kubeletPort, kubeletHealthz, proxyMetrics, proxyHealthz] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const [etcdPort, peerPort, apiPort, kubeletPort, kubeletHealthz, proxyMetrics, proxyHealthz] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
     const server = `https://${HOST_IP}:${apiPort}`;
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     writeFileSync(join(DIR, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
@@ -276,7 +284,13 @@ export async function startCluster(say: Say = () => undefined): Promise<Cluster>
       }),
     );
     await start(
-      managed('containerd', CONTAINERD_SOCK, () => ({ cmd: 'containerd', args: ['--config', join(DIR, 'containerd.toml')] }), async () => run('ctr', ['-a', CONTAINERD_SOCK, 'version'], true).includes('Server'), 30_000),
+      managed(
+        'containerd',
+        CONTAINERD_SOCK,
+        () => ({ cmd: 'containerd', args: ['--config', join(DIR, 'containerd.toml')] }),
+        async () => run('ctr', ['-a', CONTAINERD_SOCK, 'version'], true).includes('Server'),
+        30_000,
+      ),
     );
     const importing = images.then((tars) => {
       for (const tar of tars) run('ctr', ['-a', CONTAINERD_SOCK, '-n', 'k8s.io', 'images', 'import', '--no-unpack', tar]);
@@ -292,7 +306,14 @@ export async function startCluster(say: Say = () => undefined): Promise<Cluster>
           cmd: tool('kube-apiserver'),
           // The API server must answer on the pod network (pods reach it there through the
           // kubernetes Service) and reach the kubelet by its hostname, localhost.
-          args: kubeApiServerArgs({ dir: DIR, etcdPort, port: apiPort, address: HOST_IP, serviceCidr: SERVICE_CIDR, extra: ['--kubelet-preferred-address-types=Hostname'] }),
+          args: kubeApiServerArgs({
+            dir: DIR,
+            etcdPort,
+            port: apiPort,
+            address: HOST_IP,
+            serviceCidr: SERVICE_CIDR,
+            extra: ['--kubelet-preferred-address-types=Hostname'],
+          }),
         }),
         () => apiServerReady(server, token),
         120_000,
@@ -321,7 +342,15 @@ export async function startCluster(say: Say = () => undefined): Promise<Cluster>
         60_000,
       ),
     );
-    await start(managed('kube-scheduler', 'kube-scheduler', () => ({ cmd: bin('kube-scheduler'), args: [...common, '--bind-address=127.0.0.1', '--secure-port=0'] }), async () => true, 5000));
+    await start(
+      managed(
+        'kube-scheduler',
+        'kube-scheduler',
+        () => ({ cmd: bin('kube-scheduler'), args: [...common, '--bind-address=127.0.0.1', '--secure-port=0'] }),
+        async () => true,
+        5000,
+      ),
+    );
 
     // CoreDNS on the host, on the pod network's gateway address: cluster DNS for every pod.
     writeFileSync(
@@ -341,11 +370,17 @@ export async function startCluster(say: Say = () => undefined): Promise<Cluster>
       ].join('\n'),
     );
     await start(
-      managed('coredns', `${HOST_IP}:53`, () => ({ cmd: bin('coredns', COREDNS_VERSION), args: ['-conf', join(DIR, 'Corefile')] }), async () => {
-        const resolver = new Resolver({ timeout: 1000, tries: 1 });
-        resolver.setServers([HOST_IP]);
-        return (await resolver.resolve4('kubernetes.default.svc.cluster.local')).includes('10.96.0.1');
-      }, 30_000),
+      managed(
+        'coredns',
+        `${HOST_IP}:53`,
+        () => ({ cmd: bin('coredns', COREDNS_VERSION), args: ['-conf', join(DIR, 'Corefile')] }),
+        async () => {
+          const resolver = new Resolver({ timeout: 1000, tries: 1 });
+          resolver.setServers([HOST_IP]);
+          return (await resolver.resolve4('kubernetes.default.svc.cluster.local')).includes('10.96.0.1');
+        },
+        30_000,
+      ),
     );
 
     writeFileSync(join(DIR, 'resolv.conf'), `nameserver ${HOST_IP}\n`);
@@ -384,7 +419,14 @@ export async function startCluster(say: Say = () => undefined): Promise<Cluster>
         'kubelet',
         () => ({
           cmd: bin('kubelet'),
-          args: [`--config=${join(DIR, 'kubelet.yaml')}`, `--kubeconfig=${kubeconfig}`, '--hostname-override=localhost', `--node-ip=${HOST_IP}`, `--root-dir=${join(DIR, 'kubelet')}`, `--cert-dir=${join(DIR, 'kubelet-pki')}`],
+          args: [
+            `--config=${join(DIR, 'kubelet.yaml')}`,
+            `--kubeconfig=${kubeconfig}`,
+            '--hostname-override=localhost',
+            `--node-ip=${HOST_IP}`,
+            `--root-dir=${join(DIR, 'kubelet')}`,
+            `--cert-dir=${join(DIR, 'kubelet-pki')}`,
+          ],
         }),
         async () => kubectl(['get', 'node', 'localhost', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']) === 'True',
         120_000,

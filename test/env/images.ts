@@ -45,7 +45,10 @@ export async function sh(cmd: string, args: string[], log: string, opts: { cwd?:
 function sha256File(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(file).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
+    createReadStream(file)
+      .on('data', (d) => h.update(d))
+      .on('end', () => resolve(h.digest('hex')))
+      .on('error', reject);
   });
 }
 
@@ -58,7 +61,10 @@ async function dockerArchive(root: string, out: string, repoTag: string, config:
   const diffId = await sha256File(join(work, 'layer.tar'));
   // Builders (buildah) expect one history entry per layer.
   const history = [{ created: new Date().toISOString(), created_by: `switchboard test environment: ${repoTag}` }];
-  writeFileSync(join(work, 'config.json'), JSON.stringify({ architecture: 'amd64', os: 'linux', config, rootfs: { type: 'layers', diff_ids: [`sha256:${diffId}`] }, history }));
+  writeFileSync(
+    join(work, 'config.json'),
+    JSON.stringify({ architecture: 'amd64', os: 'linux', config, rootfs: { type: 'layers', diff_ids: [`sha256:${diffId}`] }, history }),
+  );
   writeFileSync(join(work, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: [repoTag], Layers: ['layer.tar'] }]));
   await sh('tar', ['-C', work, '-cf', `${out}.tmp`, 'manifest.json', 'config.json', 'layer.tar'], join(LOGS, 'images.log'));
   renameSync(`${out}.tmp`, out);
@@ -84,7 +90,11 @@ async function pauseImage(say: Say): Promise<string> {
 /** The CA certificates this machine adds to Debian's, which npm inside a build needs too. */
 function extraCaFiles(): string[] {
   const dir = '/usr/local/share/ca-certificates';
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.crt')).map((f) => join(dir, f)) : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.crt'))
+        .map((f) => join(dir, f))
+    : [];
 }
 
 /** Debian bookworm (minbase) with this machine's Node.js and npm. */
@@ -93,7 +103,11 @@ async function nodeBaseImage(say: Say): Promise<string> {
   const npmDir = join(dirname(dirname(node)), 'lib', 'node_modules', 'npm');
   const key = createHash('sha256')
     .update(process.version)
-    .update(extraCaFiles().map((f) => readFileSync(f)).join(''))
+    .update(
+      extraCaFiles()
+        .map((f) => readFileSync(f))
+        .join(''),
+    )
     .digest('hex')
     .slice(0, 12);
   const out = join(IMAGES, `node-base-${process.version}-${key}.tar`);
@@ -102,7 +116,11 @@ async function nodeBaseImage(say: Say): Promise<string> {
   const root = join(IMAGES, 'node-base-root');
   rmSync(root, { recursive: true, force: true });
   say('image: debootstrap --variant=minbase bookworm (about 30 s; log: images.log)');
-  await sh('debootstrap', ['--variant=minbase', '--include=ca-certificates,libstdc++6', 'bookworm', root, 'http://deb.debian.org/debian'], join(LOGS, 'images.log'));
+  await sh(
+    'debootstrap',
+    ['--variant=minbase', '--include=ca-certificates,libstdc++6', 'bookworm', root, 'http://deb.debian.org/debian'],
+    join(LOGS, 'images.log'),
+  );
   for (const d of ['var/cache/apt/archives', 'var/lib/apt/lists', 'usr/share/doc', 'usr/share/man']) {
     rmSync(join(root, d), { recursive: true, force: true });
     mkdirSync(join(root, d), { recursive: true });
@@ -136,7 +154,23 @@ async function switchboardImage(say: Say, base: string): Promise<string> {
   const bud = () =>
     sh(
       'buildah',
-      [...buildah(), 'bud', '--layers', '--isolation', 'chroot', '--network', 'host', '--pull=false', '--build-arg', `NODE_IMAGE=${NODE_BASE_IMAGE}`, '-t', ref, '-f', 'Dockerfile', '.'],
+      [
+        ...buildah(),
+        'bud',
+        '--layers',
+        '--isolation',
+        'chroot',
+        '--network',
+        'host',
+        '--pull=false',
+        '--build-arg',
+        `NODE_IMAGE=${NODE_BASE_IMAGE}`,
+        '-t',
+        ref,
+        '-f',
+        'Dockerfile',
+        '.',
+      ],
       log,
       { cwd: ROOT },
     );

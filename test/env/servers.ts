@@ -97,7 +97,13 @@ function ask(port: number, payload: string | Buffer, timeoutMs = 1000, host = '1
   });
 }
 
-async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number, child: () => ChildProcess | undefined, logFile: string): Promise<void> {
+async function waitUntil(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  child: () => ChildProcess | undefined,
+  logFile: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await probe().catch(() => false)) return;
@@ -115,7 +121,13 @@ process.once('exit', () => {
 });
 
 /** A server process this run starts and stops; its output goes to LOGS/<name>.log. */
-export function managed(name: string, address: string, launch: () => { cmd: string; args: string[]; env?: NodeJS.ProcessEnv }, probe: () => Promise<boolean>, timeoutMs: number): ManagedServer {
+export function managed(
+  name: string,
+  address: string,
+  launch: () => { cmd: string; args: string[]; env?: NodeJS.ProcessEnv },
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+): ManagedServer {
   const logFile = join(LOGS, `${name}.log`);
   let child: ChildProcess | undefined;
   const exit = async (signal: NodeJS.Signals): Promise<void> => {
@@ -159,7 +171,10 @@ export async function createRedisServer(dataDir: string, host = '127.0.0.1', nam
   return managed(
     name,
     `redis://${host}:${port}`,
-    () => ({ cmd: 'redis-server', args: ['--port', String(port), '--bind', host, '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', dataDir] }),
+    () => ({
+      cmd: 'redis-server',
+      args: ['--port', String(port), '--bind', host, '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', dataDir],
+    }),
     async () => (await ask(port, 'PING\r\n', 1000, host)).toString().startsWith('+PONG'),
     20_000,
   );
@@ -179,7 +194,12 @@ export function ferretStorageKind(): FerretStorage['kind'] {
 }
 
 /** FerretDB 1.x on SQLite files in `dataDir` or on a PostgreSQL database. */
-export async function createFerretServer(dataDir: string, host = '127.0.0.1', name = 'ferretdb', storage: FerretStorage = { kind: 'sqlite' }): Promise<ManagedServer> {
+export async function createFerretServer(
+  dataDir: string,
+  host = '127.0.0.1',
+  name = 'ferretdb',
+  storage: FerretStorage = { kind: 'sqlite' },
+): Promise<ManagedServer> {
   const port = await freePort();
   const bin = join(CACHE, 'bin', `ferretdb-${FERRETDB_VERSION}`);
   if (!existsSync(bin)) throw new Error(`FerretDB is not provisioned (${bin}); run test/env/provision.sh`);
@@ -188,8 +208,13 @@ export async function createFerretServer(dataDir: string, host = '127.0.0.1', na
   // An OP_MSG hello, answered by any MongoDB-compatible server once it is ready.
   const hello = (() => {
     const doc = Buffer.concat([
-      Buffer.from([0x10]), Buffer.from('hello\0'), Buffer.from([1, 0, 0, 0]),
-      Buffer.from([0x02]), Buffer.from('$db\0'), Buffer.from([6, 0, 0, 0]), Buffer.from('admin\0'),
+      Buffer.from([0x10]),
+      Buffer.from('hello\0'),
+      Buffer.from([1, 0, 0, 0]),
+      Buffer.from([0x02]),
+      Buffer.from('$db\0'),
+      Buffer.from([6, 0, 0, 0]),
+      Buffer.from('admin\0'),
       Buffer.from([0]),
     ]);
     const bson = Buffer.alloc(4 + doc.length);
@@ -211,7 +236,9 @@ export async function createFerretServer(dataDir: string, host = '127.0.0.1', na
     () => ({
       cmd: bin,
       args: [
-        ...(storage.kind === 'sqlite' ? ['--handler=sqlite', `--sqlite-url=file:${join(dataDir, 'sqlite')}/`] : ['--handler=postgresql', `--postgresql-url=${storage.url}`]),
+        ...(storage.kind === 'sqlite'
+          ? ['--handler=sqlite', `--sqlite-url=file:${join(dataDir, 'sqlite')}/`]
+          : ['--handler=postgresql', `--postgresql-url=${storage.url}`]),
         `--state-dir=${join(dataDir, 'state')}`,
         `--listen-addr=${host}:${port}`,
         '--telemetry=disable',
@@ -248,14 +275,22 @@ export async function createPostgresServer(name = 'postgres', poolMaxConns = 600
   const PG_BIN = postgresBin();
   const asRoot = process.getuid?.() === 0;
   const user = asRoot ? 'postgres' : (process.env.USER ?? 'postgres');
-  const drop = (cmd: string, args: string[]) => (asRoot ? { cmd: 'setpriv', args: ['--reuid=postgres', '--regid=postgres', '--init-groups', '--', cmd, ...args] } : { cmd, args });
+  const drop = (cmd: string, args: string[]) =>
+    asRoot ? { cmd: 'setpriv', args: ['--reuid=postgres', '--regid=postgres', '--init-groups', '--', cmd, ...args] } : { cmd, args };
   const dir = asRoot ? dataDir(`switchboard-${name}`, '/var/tmp') : dataDir(name);
   if (asRoot) spawnSync('chown', ['-R', 'postgres:postgres', dir]);
   const data = join(dir, 'data');
   const init = drop(join(PG_BIN, 'initdb'), ['-D', data, '-U', user, '--auth=trust', '--encoding=UTF8', '--no-instructions']);
   const r = spawnSync(init.cmd, init.args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`initdb failed: ${r.stderr || r.stdout}`);
-  const settings = ['listen_addresses=127.0.0.1', `port=${port}`, `unix_socket_directories=${dir}`, 'max_connections=650', 'shared_buffers=256MB', 'logging_collector=off'];
+  const settings = [
+    'listen_addresses=127.0.0.1',
+    `port=${port}`,
+    `unix_socket_directories=${dir}`,
+    'max_connections=650',
+    'shared_buffers=256MB',
+    'logging_collector=off',
+  ];
   const server = managed(
     name,
     `postgres://${user}@127.0.0.1:${port}/postgres`,
@@ -270,7 +305,8 @@ export async function createPostgresServer(name = 'postgres', poolMaxConns = 600
 export async function createKafkaServer(dataDir: string, host = '127.0.0.1', name = 'kafka'): Promise<ManagedServer> {
   const [port, controllerPort] = [await freePort(), await freePort()];
   const libs = join(CACHE, 'kafka', KAFKA_VERSION, 'libs');
-  if (!existsSync(join(CACHE, 'kafka', KAFKA_VERSION, '.complete'))) throw new Error(`Kafka ${KAFKA_VERSION} is not provisioned (${libs}); run test/env/provision.sh`);
+  if (!existsSync(join(CACHE, 'kafka', KAFKA_VERSION, '.complete')))
+    throw new Error(`Kafka ${KAFKA_VERSION} is not provisioned (${libs}); run test/env/provision.sh`);
   mkdirSync(dataDir, { recursive: true });
   const config = join(dataDir, 'server.properties');
   const logs = join(dataDir, 'kraft-logs');
@@ -299,14 +335,31 @@ export async function createKafkaServer(dataDir: string, host = '127.0.0.1', nam
   const log4j = join(dataDir, 'log4j.properties');
   writeFileSync(
     log4j,
-    ['log4j.rootLogger=WARN, stdout', 'log4j.appender.stdout=org.apache.log4j.ConsoleAppender', 'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
-      'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n', 'log4j.logger.kafka.server.KafkaServer=INFO', 'log4j.logger.kafka.server.KafkaRaftServer=INFO', ''].join('\n'),
+    [
+      'log4j.rootLogger=WARN, stdout',
+      'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
+      'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+      'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
+      'log4j.logger.kafka.server.KafkaServer=INFO',
+      'log4j.logger.kafka.server.KafkaRaftServer=INFO',
+      '',
+    ].join('\n'),
   );
   // C1 only (no C2): on 2 shared cores the C2 compiler threads took 0.14–0.41 of a core for the
   // first minute or more of load, so the broker used 0.69–0.84 of a core at 500–1,000 msg/s in a
   // bench's first repetition against 0.34–0.55 in its second; with C1 only, 0.32–0.42 in both
   // (its request handlers' own CPU unchanged, 0.17–0.28).
-  const java = ['-Xms128m', '-Xmx512m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`, '-cp', `${libs}/*`];
+  const java = [
+    '-Xms128m',
+    '-Xmx512m',
+    '-XX:+UseG1GC',
+    '-XX:MaxGCPauseMillis=20',
+    '-XX:TieredStopAtLevel=1',
+    '-Djava.awt.headless=true',
+    `-Dlog4j.configuration=file:${log4j}`,
+    '-cp',
+    `${libs}/*`,
+  ];
   const formatted = join(logs, 'meta.properties');
   return managed(
     name,

@@ -42,7 +42,8 @@ describe('the chat page in a real browser', function () {
     const page = await context.newPage();
     await page.setViewport({ width: 900, height: 700 });
     page.on('request', (r) => {
-      if (!r.url().startsWith(`http://127.0.0.1:${wsPort}/`) && !r.url().startsWith(`ws://127.0.0.1:${wsPort}/`) && !r.url().startsWith('data:')) outside.push(r.url());
+      if (!r.url().startsWith(`http://127.0.0.1:${wsPort}/`) && !r.url().startsWith(`ws://127.0.0.1:${wsPort}/`) && !r.url().startsWith('data:'))
+        outside.push(r.url());
     });
     page.on('pageerror', (e) => outside.push(`page error: ${String(e)}`));
     await page.goto(`http://127.0.0.1:${wsPort}/`);
@@ -60,7 +61,12 @@ describe('the chat page in a real browser', function () {
   const lines = (page: Page): Promise<string[]> => page.$$eval('#messages li:not(.note)', (ls) => ls.map((l) => l.firstChild?.textContent ?? ''));
   /** Waits until `text` is a message line of the page (accepted, not merely typed). */
   const waitForLine = (page: Page, text: string): Promise<void> =>
-    eventually(`"${text}" on the page`, async () => (await page.$$eval('#messages li:not(.note):not(.pending)', (ls) => ls.map((l) => l.firstChild?.textContent))).includes(text), 20_000, 100);
+    eventually(
+      `"${text}" on the page`,
+      async () => (await page.$$eval('#messages li:not(.note):not(.pending)', (ls) => ls.map((l) => l.firstChild?.textContent))).includes(text),
+      20_000,
+      100,
+    );
   const say = async (page: Page, text: string): Promise<void> => {
     await page.type('#text', text);
     await page.keyboard.press('Enter');
@@ -75,7 +81,15 @@ describe('the chat page in a real browser', function () {
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   after(async () => {
@@ -126,7 +140,8 @@ describe('the chat page in a real browser', function () {
   it('a group on the page: create it, talk in it, a member joins by its id and reads its history, members, remove', async () => {
     const visible = (page: Page): Promise<string[]> =>
       page.$$eval('#messages li:not(.note):not([hidden]):not(.pending)', (ls) => ls.map((l) => l.firstChild?.textContent ?? ''));
-    const waitForVisible = (page: Page, text: string): Promise<void> => eventually(`"${text}" shown on the page`, async () => (await visible(page)).includes(text), 20_000, 100);
+    const waitForVisible = (page: Page, text: string): Promise<void> =>
+      eventually(`"${text}" shown on the page`, async () => (await visible(page)).includes(text), 20_000, 100);
     const ann = await openPage();
     const ben = await openPage();
     await login(ann, 'ann', 'ben');
@@ -146,7 +161,9 @@ describe('the chat page in a real browser', function () {
     assert.deepEqual(await visible(ann), ['ann created the group with ben, cat', 'hello group'], 'the direct conversation is not shown with the group');
 
     // Ben is told of the group in "talk to" and opens it.
-    await ben.waitForFunction(`[...document.querySelector('#talk-to').options].some((o) => o.value === ${JSON.stringify(group)} && o.textContent.includes('(2 new)'))`);
+    await ben.waitForFunction(
+      `[...document.querySelector('#talk-to').options].some((o) => o.value === ${JSON.stringify(group)} && o.textContent.includes('(2 new)'))`,
+    );
     await ben.select('#talk-to', group);
     await waitForVisible(ben, 'hello group');
     assert.deepEqual(await visible(ben), ['ann created the group with ben, cat', 'hello group']);

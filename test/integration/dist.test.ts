@@ -16,7 +16,9 @@ describe('compiled services (the container entry point)', function () {
   // (git-ignored) as in /app, so that node_modules resolves as it does in the image.
   const [, ...entrypoint] = imageEntrypoint();
   const start = (args: string[], env: Record<string, string> = {}) => {
-    const p = new ServiceProcess(spawn(process.execPath, [...entrypoint, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const p = new ServiceProcess(
+      spawn(process.execPath, [...entrypoint, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }),
+    );
     procs.push(p);
     return p;
   };
@@ -32,7 +34,15 @@ describe('compiled services (the container entry point)', function () {
     const loopback = ['--message-grpc-host=127.0.0.1', '--message-http-host=127.0.0.1'];
     const message = start(['message', ...loopback, '--message-grpc-port=0', '--message-http-port=0']);
     const m = await message.waitForLog('message service started');
-    const connect = start(['connect', '--connect-ws-host=127.0.0.1', '--connect-admin-host=127.0.0.1', '--connect-ws-port=0', '--connect-admin-port=0', '--auth-mode=insecure-dev', `--message-discovery=127.0.0.1:${String(m.grpcPort)}`]);
+    const connect = start([
+      'connect',
+      '--connect-ws-host=127.0.0.1',
+      '--connect-admin-host=127.0.0.1',
+      '--connect-ws-port=0',
+      '--connect-admin-port=0',
+      '--auth-mode=insecure-dev',
+      `--message-discovery=127.0.0.1:${String(m.grpcPort)}`,
+    ]);
     const c = await connect.waitForLog('connect service started');
     await eventually('ready', async () => (await getJson(`http://127.0.0.1:${String(c.adminPort)}/readyz`)).status === 200);
     const url = `ws://127.0.0.1:${String(c.wsPort)}/ws`;
@@ -49,7 +59,12 @@ describe('compiled services (the container entry point)', function () {
 
   it('on Kafka, long-polls an idle log: the compiled Message can wrap its kafkajs, and fetches a few times a second', async () => {
     const env = await sharedRealBackends();
-    const settings = isolatedBackendSettings(env, { MESSAGE_GRPC_HOST: '127.0.0.1', MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_HOST: '127.0.0.1', MESSAGE_HTTP_PORT: '0' });
+    const settings = isolatedBackendSettings(env, {
+      MESSAGE_GRPC_HOST: '127.0.0.1',
+      MESSAGE_GRPC_PORT: '0',
+      MESSAGE_HTTP_HOST: '127.0.0.1',
+      MESSAGE_HTTP_PORT: '0',
+    });
     const message = start(['message'], settings);
     const m = await message.waitForLog('message service started');
     await message.waitForLog('backends connected; serving', 60_000);

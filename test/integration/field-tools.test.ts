@@ -35,7 +35,10 @@ async function invoke(target: string, method: string, request: object): Promise<
   const r = await grpcurl(target, ['-d', '@'], [method], JSON.stringify(request));
   assert.equal(r.status, 0, `grpcurl ${method}: ${r.stderr}`);
   // grpcurl prints each reply as an indented JSON object.
-  return r.stdout.split(/\n(?=\{)/).filter((s) => s.trim()).map((s) => JSON.parse(s) as unknown);
+  return r.stdout
+    .split(/\n(?=\{)/)
+    .filter((s) => s.trim())
+    .map((s) => JSON.parse(s) as unknown);
 }
 
 /**
@@ -77,27 +80,59 @@ describe('third-party tools: grpcurl and promtool against the running services',
   it('grpcurl calls every method through reflection alone', async () => {
     const target = message.target;
     assert.deepEqual(await invoke(target, 'grpc.health.v1.Health/Check', { service: 'switchboard.v1.MessageService' }), [{ status: 'SERVING' }]);
-    const [sent] = (await invoke(target, 'switchboard.v1.MessageService/Send', { fromUser: 'tool-a', clientId: 't1', toUser: 'tool-b', body: 'from grpcurl' })) as Array<{ msgId: string; conversation: string }>;
+    const [sent] = (await invoke(target, 'switchboard.v1.MessageService/Send', {
+      fromUser: 'tool-a',
+      clientId: 't1',
+      toUser: 'tool-b',
+      body: 'from grpcurl',
+    })) as Array<{ msgId: string; conversation: string }>;
     assert.equal(sent!.conversation, 'dm:tool-a:tool-b');
     assert.match(sent!.msgId, /^[A-Za-z0-9_-]{24}$/);
-    const [group] = (await invoke(target, 'switchboard.v1.MessageService/Send', { fromUser: 'tool-a', clientId: 'g1', kind: 'created', members: ['tool-b'] })) as Array<{ conversation: string }>;
+    const [group] = (await invoke(target, 'switchboard.v1.MessageService/Send', {
+      fromUser: 'tool-a',
+      clientId: 'g1',
+      kind: 'created',
+      members: ['tool-b'],
+    })) as Array<{ conversation: string }>;
     assert.match(group!.conversation, /^grp:/);
     // The embedded backends store at once; the reads see what the sends wrote.
-    await eventually('both messages stored', async () => {
-      const [synced] = (await invoke(target, 'switchboard.v1.MessageService/Sync', { user: 'tool-a', conversation: 'dm:tool-a:tool-b', afterSeq: 0, limit: 10 })) as Array<{ messages?: Array<{ body: string; seq: number }> }>;
-      const [members] = (await invoke(target, 'switchboard.v1.MessageService/Members', { user: 'tool-a', conversation: group!.conversation }).catch(() => [{}])) as Array<{ members?: string[] }>;
-      return synced!.messages?.[0]?.body === 'from grpcurl' && members!.members?.join() === 'tool-a,tool-b';
-    }, 10_000, 100);
-    const [conversations] = (await invoke(target, 'switchboard.v1.MessageService/Conversations', { user: 'tool-a' })) as Array<{ items: Array<{ conversation: string }> }>;
+    await eventually(
+      'both messages stored',
+      async () => {
+        const [synced] = (await invoke(target, 'switchboard.v1.MessageService/Sync', {
+          user: 'tool-a',
+          conversation: 'dm:tool-a:tool-b',
+          afterSeq: 0,
+          limit: 10,
+        })) as Array<{ messages?: Array<{ body: string; seq: number }> }>;
+        const [members] = (await invoke(target, 'switchboard.v1.MessageService/Members', { user: 'tool-a', conversation: group!.conversation }).catch(() => [
+          {},
+        ])) as Array<{ members?: string[] }>;
+        return synced!.messages?.[0]?.body === 'from grpcurl' && members!.members?.join() === 'tool-a,tool-b';
+      },
+      10_000,
+      100,
+    );
+    const [conversations] = (await invoke(target, 'switchboard.v1.MessageService/Conversations', { user: 'tool-a' })) as Array<{
+      items: Array<{ conversation: string }>;
+    }>;
     assert.deepEqual(conversations!.items.map((i) => i.conversation).sort(), [group!.conversation, 'dm:tool-a:tool-b'].sort());
     // The gateways' stream: subscribe, then the end of input ends it.
-    const replies = (await invoke(target, 'switchboard.v1.MessageService/MessageStream', { subscribe: { connectServiceId: 'grpcurl', onlineUsers: ['tool-b'] } })) as Array<{ subscribed?: { messageServiceId: string } }>;
-    assert.ok(replies.some((r) => r.subscribed?.messageServiceId === message.instanceId), JSON.stringify(replies));
+    const replies = (await invoke(target, 'switchboard.v1.MessageService/MessageStream', {
+      subscribe: { connectServiceId: 'grpcurl', onlineUsers: ['tool-b'] },
+    })) as Array<{ subscribed?: { messageServiceId: string } }>;
+    assert.ok(
+      replies.some((r) => r.subscribed?.messageServiceId === message.instanceId),
+      JSON.stringify(replies),
+    );
   });
 
   it('promtool check metrics finds nothing to report on either service', async () => {
     mkdirSync(TESTENV, { recursive: true });
-    for (const [name, url] of [['message', `http://127.0.0.1:${message.httpPort}/metrics`], ['connect', `${connect.admin}/metrics`]] as const) {
+    for (const [name, url] of [
+      ['message', `http://127.0.0.1:${message.httpPort}/metrics`],
+      ['connect', `${connect.admin}/metrics`],
+    ] as const) {
       const text = (await getJson(url)).text;
       const file = join(TESTENV, `metrics-${name}.txt`);
       writeFileSync(file, text);

@@ -20,7 +20,13 @@ describe('the first five minutes (README demo in terminals)', function () {
 
   let wsPort: number;
   /** Loopback only; every port but the gateway's free. */
-  const ports = (ws: number): Record<string, string> => ({ ...LOOPBACK, CONNECT_WS_PORT: String(ws), CONNECT_ADMIN_PORT: '0', MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_PORT: '0' });
+  const ports = (ws: number): Record<string, string> => ({
+    ...LOOPBACK,
+    CONNECT_WS_PORT: String(ws),
+    CONNECT_ADMIN_PORT: '0',
+    MESSAGE_GRPC_PORT: '0',
+    MESSAGE_HTTP_PORT: '0',
+  });
   const npmStart = async (): Promise<ServiceProcess> => {
     const p = spawnNpm('start', ports(wsPort));
     procs.push(p);
@@ -161,7 +167,10 @@ describe('the first five minutes (README demo in terminals)', function () {
         assert.deepEqual(await p.exited, { code: 0, signal: null }, `round ${round}: npm exits 0`);
         assert.equal(p.lines.filter((l) => l.msg === 'stopping').length, 1, `round ${round}: one stop`);
         assert.ok(!p.lines.some((l) => l.msg === 'second signal: exiting now'), `round ${round}: the relayed signal did not force an exit`);
-        assert.ok(p.lines.some((l) => l.msg === 'stopped'), `round ${round}: the service stopped cleanly`);
+        assert.ok(
+          p.lines.some((l) => l.msg === 'stopped'),
+          `round ${round}: the service stopped cleanly`,
+        );
       }
     });
   }

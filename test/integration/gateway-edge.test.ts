@@ -14,7 +14,10 @@ describe('gateway edge: authentication and limits', () => {
     message = await startMessage();
     jwtGateway = await startConnect(message.target, { AUTH_MODE: 'jwt' });
     limited = await startConnect(message.target, { RATE_LIMIT_PER_SECOND: '5', RATE_LIMIT_BURST: '5', MAX_VIOLATIONS: '3' });
-    await eventually('gateways ready', async () => (await getJson(`${jwtGateway.admin}/readyz`)).status === 200 && (await getJson(`${limited.admin}/readyz`)).status === 200);
+    await eventually(
+      'gateways ready',
+      async () => (await getJson(`${jwtGateway.admin}/readyz`)).status === 200 && (await getJson(`${limited.admin}/readyz`)).status === 200,
+    );
   });
   after(async () => {
     await jwtGateway?.stop();
@@ -75,7 +78,9 @@ describe('gateway without a reachable Message service', () => {
       const sync = await c.request({ type: 'conversations', id: 'c1' }, 'conversations');
       assert.equal(sync.code, 'UNAVAILABLE');
       c.close();
-      await eventually('failed attempts counted', async () => /switchboard_connect_stream_connect_attempts_total\{result="failure",service="connect"\} [2-9]/.test((await getJson(`${gateway.admin}/metrics`)).text));
+      await eventually('failed attempts counted', async () =>
+        /switchboard_connect_stream_connect_attempts_total\{result="failure",service="connect"\} [2-9]/.test((await getJson(`${gateway.admin}/metrics`)).text),
+      );
     } finally {
       await gateway.stop();
     }

@@ -48,10 +48,15 @@ describe('Message gRPC API', () => {
     const require = createRequire(import.meta.url);
     const root = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build/proto');
     const def = loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [root], keepCase: true });
-    const svc = (loadPackageDefinition(def) as unknown as { grpc: { reflection: { v1: { ServerReflection: { service: Parameters<typeof makeGenericClientConstructor>[0] } } } } })
-      .grpc.reflection.v1.ServerReflection;
+    const svc = (
+      loadPackageDefinition(def) as unknown as {
+        grpc: { reflection: { v1: { ServerReflection: { service: Parameters<typeof makeGenericClientConstructor>[0] } } } };
+      }
+    ).grpc.reflection.v1.ServerReflection;
     const Ctor = makeGenericClientConstructor(svc.service, 'ServerReflection');
-    const c = new Ctor(message.target, credentials.createInsecure()) as unknown as Client & { ServerReflectionInfo: () => NodeJS.ReadWriteStream & { write(o: object): void } };
+    const c = new Ctor(message.target, credentials.createInsecure()) as unknown as Client & {
+      ServerReflectionInfo: () => NodeJS.ReadWriteStream & { write(o: object): void };
+    };
     const stream = c.ServerReflectionInfo();
     const reply = await new Promise<{ list_services_response: { service: Array<{ name: string }> } }>((resolve, reject) => {
       stream.on('data', resolve);
@@ -103,7 +108,10 @@ describe('Message gRPC API', () => {
     const deadline = Date.now() + 3000;
     while (frames.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     stream.cancel();
-    assert.deepEqual(frames.map((f) => f.response), ['subscribed', 'heartbeat']);
+    assert.deepEqual(
+      frames.map((f) => f.response),
+      ['subscribed', 'heartbeat'],
+    );
     assert.equal(frames[0]!.subscribed!.messageServiceId, message.instanceId);
   });
 
@@ -124,12 +132,13 @@ describe('Message gRPC API', () => {
 
   const frames = (gw: { frames: MessageStreamResponse__Output[] }, response: string) => gw.frames.filter((f) => f.response === response);
 
-  it('answers sends on the subscription stream: accepted with the unary Send\'s msgId, a precise status for bad ones, the origin connection excluded', async () => {
+  it("answers sends on the subscription stream: accepted with the unary Send's msgId, a precise status for bad ones, the origin connection excluded", async () => {
     const sender = await subscribed('gw-stream-send', ['ss-a']);
     const peer = await subscribed('gw-stream-peer', ['ss-b']);
     try {
       assert.equal(sender.offersStreamSend, true, 'the pod offers sends on the stream');
-      const result = (requestId: number) => sender.frame(`send result ${requestId}`, (f) => f.response === 'sendResult' && f.sendResult!.requestId === requestId);
+      const result = (requestId: number) =>
+        sender.frame(`send result ${requestId}`, (f) => f.response === 'sendResult' && f.sendResult!.requestId === requestId);
       // originInstance on the wire is ignored: the origin is the stream's own gateway.
       const req = { fromUser: 'ss-a', clientId: 'ss-1', toUser: 'ss-b', body: 'over the stream', originInstance: 'someone-else', originConnection: 'conn-1' };
       sender.stream.write({ send: { requestId: 7, send: req } });
@@ -144,20 +153,23 @@ describe('Message gRPC API', () => {
       const own = await sender.frame('push to the sender gateway (the sender user is here)', (f) => f.response === 'push');
       assert.equal(own.push!.excludeConnection, 'conn-1', 'the sending connection is excluded on its own gateway');
 
-      const bad = [{ ...req, clientId: 'ss-2', toUser: 'not a user' }, { ...req, clientId: 'ss-3', body: 'x'.repeat(5000) }];
+      const bad = [
+        { ...req, clientId: 'ss-2', toUser: 'not a user' },
+        { ...req, clientId: 'ss-3', body: 'x'.repeat(5000) },
+      ];
       bad.forEach((send, i) => sender.stream.write({ send: { requestId: 8 + i, send } }));
       sender.stream.write({ send: { requestId: 10 } });
       const errors = await Promise.all([8, 9, 10].map(async (id) => (await result(id)).sendResult!));
       const unaryErrors = await Promise.all(bad.map(async (r) => (await call('send', r)).err!));
       assert.deepEqual(
         errors.map((r) => [r.result, r.error!.code, r.error!.message]),
-        [
-          ...unaryErrors.map((e) => ['error', e.code, e.details]),
-          ['error', status.INVALID_ARGUMENT, 'send is required'],
-        ],
+        [...unaryErrors.map((e) => ['error', e.code, e.details]), ['error', status.INVALID_ARGUMENT, 'send is required']],
         'the status and message the unary Send answers',
       );
-      assert.deepEqual(unaryErrors.map((e) => e.code), [status.INVALID_ARGUMENT, status.INVALID_ARGUMENT]);
+      assert.deepEqual(
+        unaryErrors.map((e) => e.code),
+        [status.INVALID_ARGUMENT, status.INVALID_ARGUMENT],
+      );
       assert.match(errors[1]!.error!.message, /^body is 5000 bytes; the limit is 4096$/);
       sender.stream.write({ heartbeat: { ts: 1 } });
       await sender.frame('heartbeat after the refused sends: the stream stays up', (f) => f.response === 'heartbeat');
@@ -189,20 +201,39 @@ describe('Message gRPC API', () => {
     const gw = await subscribed('gw-batch', ['bt-a'], budget);
     try {
       assert.ok(frames(gw, 'subscribed')[0]!.subscribed!.batchMaxBytes >= 60 * 1024, 'the pod offers to read batches');
-      const sends = Array.from({ length: 12 }, (_, i) => ({ requestId: 100 + i, send: { fromUser: 'bt-a', clientId: `bt-${i}`, toUser: `bt-peer-${i}`, body: `batched ${i}`, originConnection: 'c' } }));
+      const sends = Array.from({ length: 12 }, (_, i) => ({
+        requestId: 100 + i,
+        send: { fromUser: 'bt-a', clientId: `bt-${i}`, toUser: `bt-peer-${i}`, body: `batched ${i}`, originConnection: 'c' },
+      }));
       gw.stream.write({ batch: { requests: [...sends.map((send) => ({ send })), { heartbeat: { ts: 1 } }] } });
       const flat = () => gw.frames.flatMap((f) => (f.response === 'batch' ? f.batch!.responses : [f]));
-      const results = () => flat().filter((f) => f.response === 'sendResult').map((f) => f.sendResult!);
+      const results = () =>
+        flat()
+          .filter((f) => f.response === 'sendResult')
+          .map((f) => f.sendResult!);
       await eventually('12 send results and the heartbeat', () => results().length === 12 && flat().some((f) => f.response === 'heartbeat'), 5000);
-      assert.deepEqual(results().map((r) => [r.requestId, r.result]).sort(), sends.map((s) => [s.requestId, 'accepted']).sort());
+      assert.deepEqual(
+        results()
+          .map((r) => [r.requestId, r.result])
+          .sort(),
+        sends.map((s) => [s.requestId, 'accepted']).sort(),
+      );
       const batches = frames(gw, 'batch');
-      assert.ok(batches.some((b) => b.batch!.responses.length > 1), 'answers of one turn share a batch');
+      assert.ok(
+        batches.some((b) => b.batch!.responses.length > 1),
+        'answers of one turn share a batch',
+      );
       const { responseSerialize } = loadSwitchboardProto().grpc.switchboard.v1.MessageService.service.MessageStream;
-      for (const b of batches) assert.ok(responseSerialize(b).length <= budget, `a batch of ${b.batch!.responses.length} is over the gateway's ${budget} bytes`);
+      for (const b of batches)
+        assert.ok(responseSerialize(b).length <= budget, `a batch of ${b.batch!.responses.length} is over the gateway's ${budget} bytes`);
       assert.ok(batches.length >= 3, `12 answers of ~200 bytes need several batches of ${budget} bytes (${batches.length})`);
       for (const i of [0, 11]) {
         const ok = await call('send', sends[i]!.send);
-        assert.equal((ok.res as { msgId: string }).msgId, results().find((r) => r.requestId === 100 + i)!.accepted!.msgId, 'a batched send is the same send (same msgId on retry)');
+        assert.equal(
+          (ok.res as { msgId: string }).msgId,
+          results().find((r) => r.requestId === 100 + i)!.accepted!.msgId,
+          'a batched send is the same send (same msgId on retry)',
+        );
       }
     } finally {
       gw.stream.cancel();
@@ -210,7 +241,10 @@ describe('Message gRPC API', () => {
   });
 
   it('refuses a batch that holds subscribe or another batch (INVALID_ARGUMENT), before acting on any of its frames', async () => {
-    const bad: Array<[string, MessageStreamRequest]> = [['subscribe', { subscribe: { connectServiceId: 'again', onlineUsers: [] } }], ['batch', { batch: { requests: [] } }]];
+    const bad: Array<[string, MessageStreamRequest]> = [
+      ['subscribe', { subscribe: { connectServiceId: 'again', onlineUsers: [] } }],
+      ['batch', { batch: { requests: [] } }],
+    ];
     for (const [name, inner] of bad) {
       const gw = await subscribed(`gw-bad-batch-${name}`, [], 1000);
       const err = await new Promise<ServiceError>((resolve) => {
@@ -279,7 +313,11 @@ describe('Message gRPC API: push backpressure', () => {
       for (let i = 0; i < 20; i++) await send(900_000 + i);
       await eventually('20 more pushes skipped', async () => (await metric('switchboard_message_pushes_total', 'result="skipped"')) === skipped + 20, 10_000);
       const ends = lines.filter((l) => l.msg === 'gateway stream ended' && l.instance === 'gw-slow');
-      assert.deepEqual(ends.map((l) => l.reason), ['push_buffer_full'], 'one line for the one stream end');
+      assert.deepEqual(
+        ends.map((l) => l.reason),
+        ['push_buffer_full'],
+        'one line for the one stream end',
+      );
       // The pod goes on serving: a gateway that subscribes now gets the next push for that user.
       const next = await subscribe('gw-next');
       await send(999_999);
@@ -355,7 +393,9 @@ describe('Message gRPC transport: stream sends while unavailable', () => {
     let reason: string | undefined = 'draining';
     const accepted: string[] = [];
     const transport = bareTransport({
-      acceptor: { accept: async (cmd: { clientId: string }) => (accepted.push(cmd.clientId), { msgId: `m-${cmd.clientId}`, conversation: 'dm:a:b', ts: 1 }) } as unknown as SendAcceptor,
+      acceptor: {
+        accept: async (cmd: { clientId: string }) => (accepted.push(cmd.clientId), { msgId: `m-${cmd.clientId}`, conversation: 'dm:a:b', ts: 1 }),
+      } as unknown as SendAcceptor,
       unavailable: () => reason,
     });
     const port = await transport.bind('127.0.0.1', 0);

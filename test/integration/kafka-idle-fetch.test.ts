@@ -22,14 +22,29 @@ describe('the Kafka log consumer on an idle log', function () {
     const { kafkaBrokers } = await sharedRealBackends();
     const t = randomBytes(4).toString('hex');
     const log = createKafkaLog({
-      brokers: kafkaBrokers.split(','), clientId: `idle-${t}`, topic: `idle.${t}`, groupId: `idle-${t}`, partitions: 3, replicationFactor: 1, minInsyncReplicas: 1,
-      appendTimeoutMs: 10_000, fetchMaxWaitMs: 15, fetchMinBytes: 8192, fetchIdleWaitMs, commitIntervalMs: 200, maxBatch: 100, logger: testLogger('kafka'),
+      brokers: kafkaBrokers.split(','),
+      clientId: `idle-${t}`,
+      topic: `idle.${t}`,
+      groupId: `idle-${t}`,
+      partitions: 3,
+      replicationFactor: 1,
+      minInsyncReplicas: 1,
+      appendTimeoutMs: 10_000,
+      fetchMaxWaitMs: 15,
+      fetchMinBytes: 8192,
+      fetchIdleWaitMs,
+      commitIntervalMs: 200,
+      maxBatch: 100,
+      logger: testLogger('kafka'),
     });
     logs.push(log);
     await log.start();
     const seen: SendEntry[] = [];
     let assigned = false;
-    await log.consume(async (b) => void seen.push(...b.entries), (partitions) => (assigned = partitions.length === 3));
+    await log.consume(
+      async (b) => void seen.push(...b.entries),
+      (partitions) => (assigned = partitions.length === 3),
+    );
     await eventually('the consumer owns the 3 partitions', () => assigned, 30_000);
     await log.append(entry('dm:warm:up', 0));
     await eventually('the first entry is consumed', () => seen.length === 1, 30_000);
@@ -62,13 +77,19 @@ describe('the Kafka log consumer on an idle log', function () {
 
     // A burst: all delivered, each conversation in order.
     const convs = ['dm:a:b', 'dm:a:c', 'dm:b:c'];
-    await Promise.all(convs.map(async (c) => {
-      for (let i = 4; i <= 203; i++) await idle.log.append(entry(c, i));
-    }));
+    await Promise.all(
+      convs.map(async (c) => {
+        for (let i = 4; i <= 203; i++) await idle.log.append(entry(c, i));
+      }),
+    );
     await eventually('the burst', () => idle.seen.length === 4 + 600, 30_000);
     for (const c of convs) {
       const expected = Array.from({ length: 200 }, (_, i) => i + 4);
-      assert.deepEqual(idle.seen.filter((e) => e.conversation === c).map((e) => e.ts), c === 'dm:a:b' ? [1, 2, 3, ...expected] : expected, c);
+      assert.deepEqual(
+        idle.seen.filter((e) => e.conversation === c).map((e) => e.ts),
+        c === 'dm:a:b' ? [1, 2, 3, ...expected] : expected,
+        c,
+      );
     }
     // And idle again: back to long polls.
     await delay(500);

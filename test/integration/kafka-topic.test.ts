@@ -32,8 +32,20 @@ describe('the Kafka topic Message creates', function () {
   const create = async (brokers: string, replicationFactor: number, minInsyncReplicas: number): Promise<string> => {
     const topic = `topic-check.${randomBytes(4).toString('hex')}`;
     const log = createKafkaLog({
-      brokers: brokers.split(','), clientId: 'topic-check', topic, groupId: `${topic}-g`, partitions: 3, replicationFactor, minInsyncReplicas,
-      appendTimeoutMs: 5000, fetchMaxWaitMs: 15, fetchMinBytes: 8192, fetchIdleWaitMs: 500, commitIntervalMs: 200, maxBatch: 100, logger: testLogger('kafka'),
+      brokers: brokers.split(','),
+      clientId: 'topic-check',
+      topic,
+      groupId: `${topic}-g`,
+      partitions: 3,
+      replicationFactor,
+      minInsyncReplicas,
+      appendTimeoutMs: 5000,
+      fetchMaxWaitMs: 15,
+      fetchMinBytes: 8192,
+      fetchIdleWaitMs: 500,
+      commitIntervalMs: 200,
+      maxBatch: 100,
+      logger: testLogger('kafka'),
     });
     await log.start();
     await log.stop();
@@ -42,7 +54,15 @@ describe('the Kafka topic Message creates', function () {
 
   it('sets min.insync.replicas, capped at the replication factor (this broker: 1), for an explicit and for the broker-default factor', async () => {
     const { kafkaBrokers } = await sharedRealBackends();
-    assert.deepEqual(await topicConfig(kafkaBrokers, await create(kafkaBrokers, 1, 2)), { 'min.insync.replicas': '1 (set on the topic)', partitions: '3', replicas: '1' });
-    assert.deepEqual(await topicConfig(kafkaBrokers, await create(kafkaBrokers, -1, 2)), { 'min.insync.replicas': '1 (set on the topic)', partitions: '3', replicas: '1' });
+    assert.deepEqual(await topicConfig(kafkaBrokers, await create(kafkaBrokers, 1, 2)), {
+      'min.insync.replicas': '1 (set on the topic)',
+      partitions: '3',
+      replicas: '1',
+    });
+    assert.deepEqual(await topicConfig(kafkaBrokers, await create(kafkaBrokers, -1, 2)), {
+      'min.insync.replicas': '1 (set on the topic)',
+      partitions: '3',
+      replicas: '1',
+    });
   });
 });

@@ -70,7 +70,11 @@ describe('messaging end to end (embedded backends)', function () {
     // Each message came to this gateway as one push, handled whole when it arrived: any stray
     // delivery was written to its socket before a sentinel pushed to that socket afterwards.
     const cd = await open(uid('d'));
-    for (const [client, user] of [[ca, a], [cb, b], [cc, c]] as const) {
+    for (const [client, user] of [
+      [ca, a],
+      [cb, b],
+      [cc, c],
+    ] as const) {
       assert.deepEqual(await messagesBeforeSentinel(cd, client, user), [], `${user} got only its own message`);
     }
   });
@@ -97,11 +101,20 @@ describe('messaging end to end (embedded backends)', function () {
     for (let i = 1; i <= 20; i++) ca.send({ type: 'send', id: `q${i}`, to: b, body: `n${i}` });
     const got: Frame[] = [];
     for (let i = 0; i < 20; i++) got.push(await cb.next('message'));
-    assert.deepEqual(got.map((m) => m.seq), Array.from({ length: 20 }, (_, i) => i + 1));
-    assert.deepEqual(got.map((m) => m.body), Array.from({ length: 20 }, (_, i) => `n${i + 1}`));
+    assert.deepEqual(
+      got.map((m) => m.seq),
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    assert.deepEqual(
+      got.map((m) => m.body),
+      Array.from({ length: 20 }, (_, i) => `n${i + 1}`),
+    );
     const accepted: Frame[] = [];
     for (let i = 0; i < 20; i++) accepted.push(await ca.next('accepted'));
-    assert.deepEqual(accepted.map((f) => f.id), Array.from({ length: 20 }, (_, i) => `q${i + 1}`));
+    assert.deepEqual(
+      accepted.map((f) => f.id),
+      Array.from({ length: 20 }, (_, i) => `q${i + 1}`),
+    );
   });
 
   it('answers a resend with the same id with the same msgId and stores no second message', async () => {
@@ -118,7 +131,11 @@ describe('messaging end to end (embedded backends)', function () {
     assert.deepEqual(await messagesBeforeSentinel(ca, cb, b), [], 'no second push');
     const sync = await cb.request({ type: 'sync', id: 's', conversation: first.conversation, after: 0 }, 'messages');
     const stored = sync.messages as Frame[];
-    assert.deepEqual(stored.map((m) => m.body), ['once', 'sentinel'], 'one stored message for the two sends (and the sentinel after it)');
+    assert.deepEqual(
+      stored.map((m) => m.body),
+      ['once', 'sentinel'],
+      'one stored message for the two sends (and the sentinel after it)',
+    );
     assert.deepEqual([stored[0]!.msgId, stored[0]!.seq, stored[0]!.ts], [first.msgId, 1, first.ts], 'stored with the first accept time');
   });
 
@@ -143,11 +160,20 @@ describe('messaging end to end (embedded backends)', function () {
       return JSON.stringify(list.items) === JSON.stringify([{ conversation: conv, lastSeq: 3 }]);
     });
     const page1 = await cb.request({ type: 'sync', id: 'p1', conversation: conv, after: 0, limit: 2 }, 'messages');
-    assert.deepEqual((page1.messages as Frame[]).map((m) => [m.seq, m.body]), [[1, 'missed 1'], [2, 'missed 2']]);
+    assert.deepEqual(
+      (page1.messages as Frame[]).map((m) => [m.seq, m.body]),
+      [
+        [1, 'missed 1'],
+        [2, 'missed 2'],
+      ],
+    );
     assert.equal(page1.hasMore, true);
     assert.equal(page1.conversation, conv);
     const page2 = await cb.request({ type: 'sync', id: 'p2', conversation: conv, after: 2, limit: 2 }, 'messages');
-    assert.deepEqual((page2.messages as Frame[]).map((m) => m.seq), [3]);
+    assert.deepEqual(
+      (page2.messages as Frame[]).map((m) => m.seq),
+      [3],
+    );
     assert.equal(page2.hasMore, false);
     const empty = await cb.request({ type: 'sync', id: 'p3', conversation: conv, after: 3 }, 'messages');
     assert.deepEqual(empty.messages, []);
@@ -215,12 +241,22 @@ describe('messaging end to end (embedded backends)', function () {
     const mm = (await getJson(`http://127.0.0.1:${message.httpPort}/metrics`)).text;
     assert.match(mm, /^switchboard_message_subscribers\{service="message"\} 1$/m);
     // Backend operation timings: the sends of the tests above were appended and stored.
-    for (const [backend, op] of [['log', 'append'], ['store', 'lastSeqs'], ['store', 'insertMessages'], ['presence', 'refresh']]) {
-      assert.match(mm, new RegExp(`^switchboard_message_backend_seconds_count\\{service="message",backend="${backend}",op="${op}",result="ok"\\} [1-9]`, 'm'), `${backend}.${op}`);
+    for (const [backend, op] of [
+      ['log', 'append'],
+      ['store', 'lastSeqs'],
+      ['store', 'insertMessages'],
+      ['presence', 'refresh'],
+    ]) {
+      assert.match(
+        mm,
+        new RegExp(`^switchboard_message_backend_seconds_count\\{service="message",backend="${backend}",op="${op}",result="ok"\\} [1-9]`, 'm'),
+        `${backend}.${op}`,
+      );
     }
     // Every outcome is exported from the start, at 0 until it happens: alerts and rates read a series, not its absence.
     assert.match(metrics, /^switchboard_connect_stream_connect_attempts_total\{result="failure",service="connect"\} 0$/m);
-    for (const result of ['accepted', 'rejected', 'unavailable']) assert.match(mm, new RegExp(`^switchboard_message_sends_total\\{result="${result}",service="message"\\} \\d+$`, 'm'), result);
+    for (const result of ['accepted', 'rejected', 'unavailable'])
+      assert.match(mm, new RegExp(`^switchboard_message_sends_total\\{result="${result}",service="message"\\} \\d+$`, 'm'), result);
     assert.match(mm, /^switchboard_message_sends_total\{result="unavailable",service="message"\} 0$/m);
     assert.match(mm, /^switchboard_message_pushes_total\{result="dropped",service="message"\} 0$/m);
     // The send path asks no store: idempotency comes from the derived msgId.

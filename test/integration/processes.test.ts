@@ -45,7 +45,11 @@ describe('services as processes', function () {
     const admin = `http://127.0.0.1:${String(started.adminPort)}`;
     const url = `ws://127.0.0.1:${String(started.wsPort)}/ws`;
 
-    await eventually('three failed attempts counted', async () => (await metricValue(admin, 'switchboard_connect_stream_connect_attempts_total', 'result="failure"')) >= 3, 10_000);
+    await eventually(
+      'three failed attempts counted',
+      async () => (await metricValue(admin, 'switchboard_connect_stream_connect_attempts_total', 'result="failure"')) >= 3,
+      10_000,
+    );
     assert.equal(connect.child.exitCode, null, 'Connect is still running');
     const notReady = await getJson(`${admin}/readyz`);
     assert.equal(notReady.status, 503);
@@ -88,7 +92,14 @@ describe('services as processes', function () {
 
   it('a Message process whose Kafka is unreachable still exits 0 within its deadline on SIGTERM', async () => {
     const dead = await freePort();
-    const message = spawnService('message', { ...LOOPBACK, MESSAGE_GRPC_PORT: '0', MESSAGE_HTTP_PORT: '0', MESSAGE_DRAIN_WINDOW: '0', MESSAGE_SHUTDOWN_TIMEOUT: '1s', KAFKA_BROKERS: `127.0.0.1:${dead}` });
+    const message = spawnService('message', {
+      ...LOOPBACK,
+      MESSAGE_GRPC_PORT: '0',
+      MESSAGE_HTTP_PORT: '0',
+      MESSAGE_DRAIN_WINDOW: '0',
+      MESSAGE_SHUTDOWN_TIMEOUT: '1s',
+      KAFKA_BROKERS: `127.0.0.1:${dead}`,
+    });
     procs.push(message);
     await message.waitForLog('message service started');
     await message.waitForLog('log not reachable yet; retrying', 20_000);
@@ -100,7 +111,9 @@ describe('services as processes', function () {
 
   it("with the chart's values and Kafka and MongoDB unreachable, a Message process exits 0 on SIGTERM before its grace period ends", async function () {
     this.timeout(90_000);
-    const values = parse(readFileSync(join(ROOT, 'charts/switchboard/values.yaml'), 'utf8')) as { message: { drainWindow: string; shutdownTimeout: string; terminationGracePeriodSeconds: number; preStopSleepSeconds: number } };
+    const values = parse(readFileSync(join(ROOT, 'charts/switchboard/values.yaml'), 'utf8')) as {
+      message: { drainWindow: string; shutdownTimeout: string; terminationGracePeriodSeconds: number; preStopSleepSeconds: number };
+    };
     const { drainWindow, shutdownTimeout, terminationGracePeriodSeconds: grace, preStopSleepSeconds: preStop } = values.message;
     const [deadKafka, deadMongo] = [await freePort(), await freePort()];
     const message = spawnService('message', {
@@ -141,7 +154,11 @@ describe('services as processes', function () {
     await eventually('stream up', async () => (await getJson(`http://127.0.0.1:${String(started.adminPort)}/readyz`)).status === 200);
 
     const waiting = runClient(['--user', 'cli-b', '--wait', '2', '--url', url]);
-    await eventually('the waiting client is connected', async () => (await metricValue(`http://127.0.0.1:${String(started.adminPort)}`, 'switchboard_connect_clients')) === 1, 10_000);
+    await eventually(
+      'the waiting client is connected',
+      async () => (await metricValue(`http://127.0.0.1:${String(started.adminPort)}`, 'switchboard_connect_clients')) === 1,
+      10_000,
+    );
     const sent1 = await runClient(['--user', 'cli-a', '--target', 'cli-b', '--send', 'one', '--id', 'cli-1', '--url', url]);
     const sent2 = await runClient(['--user', 'cli-a', '--target', 'cli-b', '--send', 'two', '--url', url]);
     assert.equal(sent1.code, 0, sent1.stderr);
@@ -151,8 +168,17 @@ describe('services as processes', function () {
     assert.equal(accepted.id, 'cli-1');
     const got = await waiting;
     assert.equal(got.code, 0, got.stderr);
-    const lines = got.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.deepEqual(lines.map((l) => [l.type, l.seq, l.body, l.from]), [['message', 1, 'one', 'cli-a'], ['message', 2, 'two', 'cli-a']]);
+    const lines = got.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      lines.map((l) => [l.type, l.seq, l.body, l.from]),
+      [
+        ['message', 1, 'one', 'cli-a'],
+        ['message', 2, 'two', 'cli-a'],
+      ],
+    );
 
     // Ids and text may start with '-' (a group's id after grp: does, one time in 64): each is the
     // value of its option, not an option.

@@ -36,7 +36,13 @@ describe('recovery on embedded backends', function () {
       const pushed = await b.next('message');
       assert.equal(pushed.body, 'during');
       const all = await b.request({ type: 'sync', id: 's', conversation: before.conversation, after: 0 }, 'messages');
-      assert.deepEqual((all.messages as Frame[]).map((m) => [m.seq, m.body]), [[1, 'before'], [2, 'during']]);
+      assert.deepEqual(
+        (all.messages as Frame[]).map((m) => [m.seq, m.body]),
+        [
+          [1, 'before'],
+          [2, 'during'],
+        ],
+      );
       a.close();
       b.close();
     } finally {

@@ -34,7 +34,11 @@ describe('Connect stream semantics (against a recording Message stand-in)', () =
     const u2 = await TestClient.connect(connect.url, { user: 'u2' });
     const u2b = await TestClient.connect(connect.url, { user: 'u2' });
     await eventually('presence announced', () => fake.frames.filter((f) => f.request === 'presence').length === 2);
-    assert.deepEqual(fake.frames.filter((f) => f.request === 'presence').map((f) => f.presence!.online), [['u1'], ['u2']], 'a second device is no new presence');
+    assert.deepEqual(
+      fake.frames.filter((f) => f.request === 'presence').map((f) => f.presence!.online),
+      [['u1'], ['u2']],
+      'a second device is no new presence',
+    );
 
     fake.drop();
     await u1.next('resync', 5000);
@@ -59,7 +63,11 @@ describe('Connect stream semantics (against a recording Message stand-in)', () =
     assert.deepEqual(origin.take('message'), [], 'the origin connection got no push');
     fake.push(['someone-else'], 1, { body: 'not-here' });
     await sentinel();
-    assert.deepEqual([u2, u2b, origin].map((c) => c.take('message').length), [0, 0, 0], 'a push for a user not here reaches nobody');
+    assert.deepEqual(
+      [u2, u2b, origin].map((c) => c.take('message').length),
+      [0, 0, 0],
+      'a push for a user not here reaches nobody',
+    );
     origin.close();
     u2.close();
     u2b.close();
@@ -72,7 +80,10 @@ describe('Connect stream semantics (against a recording Message stand-in)', () =
     assert.equal(acc.msgId, 'fake-sender-1-via-stream');
     assert.deepEqual(fake.sends.slice(before), [{ via: 'stream', clientId: 'via-stream' }]);
     const ids = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
-    inOneWrite(c, ids.map((id, i) => ({ type: 'send', id, to: `u${100 + i}`, body: 'hi' })));
+    inOneWrite(
+      c,
+      ids.map((id, i) => ({ type: 'send', id, to: `u${100 + i}`, body: 'hi' })),
+    );
     for (const id of ids) await c.next('accepted', 5000, (f) => f.id === id);
     assert.deepEqual(fake.batches, [], 'this pod did not offer batches: every frame is a gRPC message of its own');
     c.close();
@@ -80,7 +91,10 @@ describe('Connect stream semantics (against a recording Message stand-in)', () =
 });
 
 describe('Connect sends (against Message stand-ins of either kind)', () => {
-  const withGateway = async (opts: Parameters<typeof startFakeMessage>[0], body: (fake: FakeMessage, connect: RunningConnect) => Promise<void>): Promise<void> => {
+  const withGateway = async (
+    opts: Parameters<typeof startFakeMessage>[0],
+    body: (fake: FakeMessage, connect: RunningConnect) => Promise<void>,
+  ): Promise<void> => {
     const fake = await startFakeMessage(opts);
     const connect = await startConnect(`127.0.0.1:${fake.port}`, { STREAM_BACKOFF_INITIAL: '100ms', RPC_TIMEOUT: '20s' });
     try {
@@ -92,26 +106,43 @@ describe('Connect sends (against Message stand-ins of either kind)', () => {
     }
   };
 
-  it('gathers the sends of one turn into batches within the byte budget the pod offers, and reads the pod\'s batches in order', async () => {
+  it("gathers the sends of one turn into batches within the byte budget the pod offers, and reads the pod's batches in order", async () => {
     const budget = 1500;
     await withGateway({ batchMaxBytes: budget }, async (fake, connect) => {
       assert.ok(fake.gatewayBatchBytes[0]! >= 1024 * 1024, `the gateway offers batches too (${fake.gatewayBatchBytes[0]} bytes)`);
       const c = await TestClient.connect(connect.url, { user: 'batcher' });
       const ids = Array.from({ length: 40 }, (_, i) => `b-${i}`);
-      inOneWrite(c, ids.map((id, i) => ({ type: 'send', id, to: `peer-${i}`, body: `body ${i} `.repeat(8) })));
+      inOneWrite(
+        c,
+        ids.map((id, i) => ({ type: 'send', id, to: `peer-${i}`, body: `body ${i} `.repeat(8) })),
+      );
       const accepted = [];
       for (const id of ids) accepted.push(await c.next('accepted', 5000, (f) => f.id === id));
-      assert.deepEqual(accepted.map((a) => a.msgId), ids.map((id) => `fake-batcher-${id}`));
-      assert.deepEqual(fake.sends.map((s) => s.clientId), ids, 'every send once, in the order written');
+      assert.deepEqual(
+        accepted.map((a) => a.msgId),
+        ids.map((id) => `fake-batcher-${id}`),
+      );
+      assert.deepEqual(
+        fake.sends.map((s) => s.clientId),
+        ids,
+        'every send once, in the order written',
+      );
       const sent = fake.batches.reduce((n, b) => n + b.frames, 0);
-      assert.ok(fake.batches.length >= 2 && fake.batches.length < 40, `40 sends read in one turn went as a few batches (${fake.batches.map((b) => b.frames).join(', ')})`);
+      assert.ok(
+        fake.batches.length >= 2 && fake.batches.length < 40,
+        `40 sends read in one turn went as a few batches (${fake.batches.map((b) => b.frames).join(', ')})`,
+      );
       assert.ok(sent >= 30, `most sends came batched (${sent} of 40)`);
       for (const b of fake.batches) assert.ok(b.bytes <= budget, `a batch of ${b.frames} frames is ${b.bytes} bytes, over the pod's ${budget}`);
 
       fake.push(['batcher'], 30, { batched: true });
       const got = [];
       for (let i = 0; i < 30; i++) got.push((await c.next('message', 5000)).seq);
-      assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => i + 1), 'a batch of pushes arrives whole and in order');
+      assert.deepEqual(
+        got,
+        Array.from({ length: 30 }, (_, i) => i + 1),
+        'a batch of pushes arrives whole and in order',
+      );
       c.close();
     });
   });
@@ -139,7 +170,10 @@ describe('Connect sends (against Message stand-ins of either kind)', () => {
       await c.next('resync', 5000);
       c.send({ type: 'send', id: 'in-flight', to: 'u9', body: 'hi' });
       await eventually('the resend reached the pod over the new stream', () => fake.sends.length === 2);
-      assert.deepEqual(fake.sends.map((x) => x.via), ['stream', 'stream']);
+      assert.deepEqual(
+        fake.sends.map((x) => x.via),
+        ['stream', 'stream'],
+      );
       c.close();
     });
   });

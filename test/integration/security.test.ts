@@ -7,7 +7,8 @@ import { TestClient, upgradeStatus } from '../support/ws-client.js';
 import { metricValue } from '../support/processes.js';
 
 const key = new TextEncoder().encode(TEST_JWT_SECRET);
-const token = (claims: Record<string, unknown>, exp: string | number = '5m') => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(exp).sign(key);
+const token = (claims: Record<string, unknown>, exp: string | number = '5m') =>
+  new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(exp).sign(key);
 
 describe('security at the gateway edge', function () {
   this.timeout(30_000);
@@ -33,7 +34,13 @@ describe('security at the gateway edge', function () {
     assert.equal((await upgradeStatus(`${g.url}?token=${await token(good)}`)).status, 101);
     const cases: Array<[string, string]> = [
       ['expired', await token(good, Math.floor(Date.now() / 1000) - 3600)],
-      ['wrong key', await new SignJWT(good).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode('another-key-0123456789abcdef0123456789'))],
+      [
+        'wrong key',
+        await new SignJWT(good)
+          .setProtectedHeader({ alg: 'HS256' })
+          .setExpirationTime('5m')
+          .sign(new TextEncoder().encode('another-key-0123456789abcdef0123456789')),
+      ],
       ['alg none', new UnsecuredJWT(good).setExpirationTime('5m').encode()],
       ['wrong audience', await token({ ...good, aud: 'someone-else' })],
       ['wrong issuer', await token({ ...good, iss: 'https://evil.test' })],
@@ -99,7 +106,11 @@ describe('shared secret between Connect and Message', function () {
     try {
       await eventually('gateway with the secret ready', async () => (await getJson(`${withIt.admin}/readyz`)).status === 200);
       // Refused, retried and refused again: it has tried as the other one succeeded, and got no stream.
-      await eventually('two refused attempts', async () => (await metricValue(without.admin, 'switchboard_connect_stream_connect_attempts_total', 'result="failure"')) >= 2, 10_000);
+      await eventually(
+        'two refused attempts',
+        async () => (await metricValue(without.admin, 'switchboard_connect_stream_connect_attempts_total', 'result="failure"')) >= 2,
+        10_000,
+      );
       assert.equal((await getJson(`${without.admin}/readyz`)).status, 503, 'a gateway without the secret never gets a stream');
       assert.equal(await metricValue(without.admin, 'switchboard_connect_stream_connect_attempts_total', 'result="success"'), 0);
       const a = await TestClient.connect(withIt.url, { user: 'int-a' });

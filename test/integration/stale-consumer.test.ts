@@ -49,12 +49,19 @@ for (const [name, open] of [
         assert.equal(old + fresh, entries.length, 'every entry stored by exactly one of the two');
         for (const c of conversations) {
           const stored = await store.readMessages(c, 0, 1000);
-          assert.deepEqual(stored.map((m) => m.seq), Array.from({ length: 80 }, (_, i) => i + 1), `${c}: seqs without a gap or a repeat`);
+          assert.deepEqual(
+            stored.map((m) => m.seq),
+            Array.from({ length: 80 }, (_, i) => i + 1),
+            `${c}: seqs without a gap or a repeat`,
+          );
           assert.equal(new Set(stored.map((m) => m.msgId)).size, 80, `${c}: each message once`);
           // Seq order follows log order within what one consumer stored; every entry is there.
           assert.deepEqual(
             stored.map((m) => m.msgId).sort(),
-            entries.filter((e) => e.conversation === c).map((e) => e.msgId).sort(),
+            entries
+              .filter((e) => e.conversation === c)
+              .map((e) => e.msgId)
+              .sort(),
           );
         }
       } finally {
@@ -80,7 +87,7 @@ for (const [name, open] of [
 ] as const) {
   describe(`partition batches sharing store writes, with redeliveries (${name})`, function () {
     this.timeout(120_000);
-    it('stores every entry once, in log order, gap-free, while grouped inserts stop inside other partitions\' batches', async () => {
+    it("stores every entry once, in log order, gap-free, while grouped inserts stop inside other partitions' batches", async () => {
       const store = await open();
       await store.start();
       try {
@@ -88,7 +95,17 @@ for (const [name, open] of [
         const log = partitions.map((p) =>
           Array.from({ length: 120 }, (_, i): SendEntry => {
             const conversation = `dm:p${p}:u${i % 4}`;
-            return { msgId: `p${p}-m${i}`, conversation, from: `p${p}`, to: `u${i % 4}`, body: `body ${i}`, ts: 1000 + i, clientId: `c${i}`, originInstance: '', originConnection: '' };
+            return {
+              msgId: `p${p}-m${i}`,
+              conversation,
+              from: `p${p}`,
+              to: `u${i % 4}`,
+              body: `body ${i}`,
+              ts: 1000 + i,
+              clientId: `c${i}`,
+              originInstance: '',
+              originConnection: '',
+            };
           }),
         );
         // Which partitions each store write held: the test is only worth its name if writes mix them.
@@ -115,14 +132,25 @@ for (const [name, open] of [
           return stored;
         };
         const counts = await Promise.all(partitions.map(consume));
-        assert.deepEqual(counts, [120, 120, 120, 120], 'each partition\'s entries stored once');
-        assert.ok(writes.some((n) => n > 1), `some store write held batches of several partitions (partitions per write: ${writes.join(',')})`);
+        assert.deepEqual(counts, [120, 120, 120, 120], "each partition's entries stored once");
+        assert.ok(
+          writes.some((n) => n > 1),
+          `some store write held batches of several partitions (partitions per write: ${writes.join(',')})`,
+        );
         for (const p of partitions) {
           for (let u = 0; u < 4; u++) {
             const conversation = `dm:p${p}:u${u}`;
             const stored = await store.readMessages(conversation, 0, 1000);
-            assert.deepEqual(stored.map((m) => m.seq), Array.from({ length: 30 }, (_, i) => i + 1), `${conversation}: seqs without a gap`);
-            assert.deepEqual(stored.map((m) => m.msgId), log[p]!.filter((e) => e.conversation === conversation).map((e) => e.msgId), `${conversation}: in log order`);
+            assert.deepEqual(
+              stored.map((m) => m.seq),
+              Array.from({ length: 30 }, (_, i) => i + 1),
+              `${conversation}: seqs without a gap`,
+            );
+            assert.deepEqual(
+              stored.map((m) => m.msgId),
+              log[p]!.filter((e) => e.conversation === conversation).map((e) => e.msgId),
+              `${conversation}: in log order`,
+            );
           }
         }
       } finally {

@@ -58,7 +58,9 @@ export function getJson(env: ClusterEnv, args: string[]): Json {
 /** The pods of a component of a release, oldest first. */
 export function podsOf(env: ClusterEnv, ns: string, component: 'connect' | 'message'): Json[] {
   const items = getJson(env, ['-n', ns, 'get', 'pods', '-l', `app.kubernetes.io/component=${component}`]).items as Json[];
-  return items.filter((p) => !p.metadata.deletionTimestamp).sort((a, b) => String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)));
+  return items
+    .filter((p) => !p.metadata.deletionTimestamp)
+    .sort((a, b) => String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)));
 }
 
 /** The status of a pod condition ("True", "False", or undefined when absent). */
@@ -98,7 +100,10 @@ export async function watchObjects(env: ClusterEnv, path: string, kind: string, 
   // an error is opened again, and every object is listed anew.
   let lastTrouble = 'nothing received';
   const open = (): void => {
-    const req = request(`${env.cluster.server}${path}?watch=1&resourceVersion=0`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${env.cluster.token}` } });
+    const req = request(`${env.cluster.server}${path}?watch=1&resourceVersion=0`, {
+      rejectUnauthorized: false,
+      headers: { authorization: `Bearer ${env.cluster.token}` },
+    });
     current = req;
     // Once per request: an error event, the response's end and the socket's error may all follow
     // one failure, and each must not open a watch of its own.
@@ -138,7 +143,9 @@ export async function watchObjects(env: ClusterEnv, path: string, kind: string, 
     ended = true;
     current?.destroy();
   };
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no ${kind} from the watch of ${path} within 30 s (last: ${lastTrouble})`)), 30_000).unref());
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`no ${kind} from the watch of ${path} within 30 s (last: ${lastTrouble})`)), 30_000).unref(),
+  );
   await Promise.race([delivering, timeout]).catch((err: unknown) => {
     stop();
     throw err;
@@ -151,7 +158,9 @@ export class PortForward {
   readonly child: ChildProcess;
   readonly port: Promise<number>;
   constructor(env: ClusterEnv, ns: string, target: string, remotePort: number) {
-    this.child = spawn(tool('kubectl'), ['--kubeconfig', env.cluster.kubeconfig, '-n', ns, 'port-forward', target, `:${remotePort}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(tool('kubectl'), ['--kubeconfig', env.cluster.kubeconfig, '-n', ns, 'port-forward', target, `:${remotePort}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     this.port = new Promise((resolve, reject) => {
       const onData = (c: Buffer): void => {
@@ -173,7 +182,10 @@ export class PortForward {
  * Prometheus (built from source) on the host, discovering pods through the Kubernetes API
  * (kubernetes_sd, pod role) and scraping those annotated prometheus.io/scrape, with rule files.
  */
-export async function startPrometheus(env: ClusterEnv, ruleFiles: string[]): Promise<{ url: string; query(q: string): Promise<Json[]>; stop(): Promise<void>; log: string }> {
+export async function startPrometheus(
+  env: ClusterEnv,
+  ruleFiles: string[],
+): Promise<{ url: string; query(q: string): Promise<Json[]>; stop(): Promise<void>; log: string }> {
   const { freePort, managed, CACHE } = await import('../env/servers.js');
   const dir = join(TESTENV, 'prometheus');
   mkdirSync(dir, { recursive: true });
@@ -202,7 +214,15 @@ export async function startPrometheus(env: ClusterEnv, ruleFiles: string[]): Pro
   const server = managed(
     'prometheus',
     url,
-    () => ({ cmd: bin, args: [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, `data-${process.pid}`)}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'] }),
+    () => ({
+      cmd: bin,
+      args: [
+        `--config.file=${config}`,
+        `--storage.tsdb.path=${join(dir, `data-${process.pid}`)}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+      ],
+    }),
     async () => (await fetch(`${url}/-/ready`)).ok,
     60_000,
   );

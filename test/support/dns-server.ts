@@ -19,10 +19,12 @@ export async function startDnsServer(): Promise<TestDnsServer> {
       const response = Packet.createResponseFromRequest(request);
       for (const q of request.questions) {
         const known = records.get(q.name.toLowerCase());
-        if (!known) response.header.rcode = 3; // NXDOMAIN
+        if (!known)
+          response.header.rcode = 3; // NXDOMAIN
         else if (q.type === Packet.TYPE.A) {
           // Plain records are what the encoder reads; the typings ask for a Resource instance.
-          for (const address of known) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 1, address } as (typeof response.answers)[number]);
+          for (const address of known)
+            response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 1, address } as (typeof response.answers)[number]);
         }
       }
       void send(response);

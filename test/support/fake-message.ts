@@ -1,5 +1,11 @@
 import { Server, ServerCredentials, status, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import { loadSwitchboardProto, type MessageServiceHandlers, type MessageStreamRequest__Output, type MessageStreamResponse, type SendRequest__Output } from '../../services/shared/proto.js';
+import {
+  loadSwitchboardProto,
+  type MessageServiceHandlers,
+  type MessageStreamRequest__Output,
+  type MessageStreamResponse,
+  type SendRequest__Output,
+} from '../../services/shared/proto.js';
 
 type Call = ServerDuplexStream<MessageStreamRequest__Output, MessageStreamResponse>;
 
@@ -42,7 +48,11 @@ export async function startFakeMessage(opts: FakeMessageOptions = {}): Promise<F
   const sends: FakeMessage['sends'] = [];
   const server = new Server();
   const unimplemented = (_: unknown, cb: (e: ServiceError) => void) => cb({ code: status.UNIMPLEMENTED, details: 'stand-in' } as ServiceError);
-  const accepted = (r: SendRequest__Output) => ({ msgId: `fake-${r.fromUser}-${r.clientId}`, conversation: `dm:${[r.fromUser, r.toUser].sort().join(':')}`, ts: Date.now() });
+  const accepted = (r: SendRequest__Output) => ({
+    msgId: `fake-${r.fromUser}-${r.clientId}`,
+    conversation: `dm:${[r.fromUser, r.toUser].sort().join(':')}`,
+    ts: Date.now(),
+  });
   const handlers: MessageServiceHandlers = {
     Send(call, cb) {
       sends.push({ via: 'unary', clientId: call.request.clientId });
@@ -79,7 +89,9 @@ export async function startFakeMessage(opts: FakeMessageOptions = {}): Promise<F
     },
   };
   server.addService(loadSwitchboardProto().grpc.switchboard.v1.MessageService.service, handlers);
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   return {
     port,
     frames,

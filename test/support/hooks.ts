@@ -24,7 +24,10 @@ export const mochaHooks = {
     const during = spawned.filter((p) => p.exitedAt === undefined || p.exitedAt >= testStarted);
     if (during.length === 0) return;
     mkdirSync(LOGS, { recursive: true });
-    const slug = test.fullTitle().replace(/[^a-z0-9]+/gi, '-').slice(0, 80);
+    const slug = test
+      .fullTitle()
+      .replace(/[^a-z0-9]+/gi, '-')
+      .slice(0, 80);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const files = during.map((p, i) => {
       const file = join(LOGS, `failed-${stamp}-${slug}-${i}-${p.child.spawnargs.slice(-1)[0]!.replace(/[^a-z0-9]+/gi, '-')}.log`);

@@ -171,6 +171,9 @@ export class LiveTraffic {
 
 /** A verdict for an assertion message. */
 export function describeVerdict(v: Verdict): string {
-  const sample = v.missing.slice(0, 5).map((d) => `${d.msgId} ${d.from}→${d.to}`).join(', ');
+  const sample = v.missing
+    .slice(0, 5)
+    .map((d) => `${d.msgId} ${d.from}→${d.to}`)
+    .join(', ');
   return `${v.total} accepted: ${v.pushed} pushed (share ${v.liveShare.toFixed(3)}), ${v.coveredByResync} covered by resync, ${v.missing.length} missed${sample ? ` (${sample})` : ''}`;
 }

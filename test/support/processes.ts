@@ -164,18 +164,27 @@ export interface ConnectProcess {
 }
 
 /** Spawns a Connect process (insecure-dev auth, quick backoff) pointed at `discovery`. */
-export async function startConnectProcess(discovery: string, settings: Record<string, string> = {}, procs?: ServiceProcess[], nodeArgs: string[] = []): Promise<ConnectProcess> {
-  const proc = spawnService('connect', {
-    ...LOOPBACK,
-    CONNECT_WS_PORT: '0',
-    CONNECT_ADMIN_PORT: '0',
-    AUTH_MODE: 'insecure-dev',
-    MESSAGE_DISCOVERY: discovery,
-    STREAM_BACKOFF_INITIAL: '200ms',
-    STREAM_BACKOFF_MAX: '2s',
-    CONNECT_DRAIN_WINDOW: '0',
-    ...settings,
-  }, nodeArgs);
+export async function startConnectProcess(
+  discovery: string,
+  settings: Record<string, string> = {},
+  procs?: ServiceProcess[],
+  nodeArgs: string[] = [],
+): Promise<ConnectProcess> {
+  const proc = spawnService(
+    'connect',
+    {
+      ...LOOPBACK,
+      CONNECT_WS_PORT: '0',
+      CONNECT_ADMIN_PORT: '0',
+      AUTH_MODE: 'insecure-dev',
+      MESSAGE_DISCOVERY: discovery,
+      STREAM_BACKOFF_INITIAL: '200ms',
+      STREAM_BACKOFF_MAX: '2s',
+      CONNECT_DRAIN_WINDOW: '0',
+      ...settings,
+    },
+    nodeArgs,
+  );
   procs?.push(proc);
   const started = await proc.waitForLog('connect service started');
   return { proc, url: `ws://127.0.0.1:${String(started.wsPort)}/ws`, admin: `http://127.0.0.1:${String(started.adminPort)}` };

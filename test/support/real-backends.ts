@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { createFerretServer, createKafkaServer, createPostgresServer, createRedisServer, dataDir, ferretStorageKind, type FerretStorage, type ManagedServer } from '../env/servers.js';
+import {
+  createFerretServer,
+  createKafkaServer,
+  createPostgresServer,
+  createRedisServer,
+  dataDir,
+  ferretStorageKind,
+  type FerretStorage,
+  type ManagedServer,
+} from '../env/servers.js';
 
 /** Addresses of real Kafka, MongoDB-compatible and Redis servers, and the servers when we run them. */
 export interface RealBackendEnv {
@@ -72,7 +81,8 @@ async function startBackends(given: { kafka?: string; mongodb?: string; redis?: 
   }
   const results = await Promise.allSettled(jobs);
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed.length > 0) throw new Error(`real backends could not start:\n${failed.map((f) => `  ${String(f.reason instanceof Error ? f.reason.message : f.reason)}`).join('\n')}`);
+  if (failed.length > 0)
+    throw new Error(`real backends could not start:\n${failed.map((f) => `  ${String(f.reason instanceof Error ? f.reason.message : f.reason)}`).join('\n')}`);
   return env;
 }
 

@@ -9,7 +9,9 @@ export async function sendReliably(
 ): Promise<Frame> {
   const deadline = Date.now() + (opts.deadlineMs ?? 60_000);
   for (;;) {
-    const reply = await client.request({ type: 'send', ...frame }, 'accepted', 15_000).catch((err: unknown) => ({ type: 'error', code: 'TIMEOUT', message: String(err) }));
+    const reply = await client
+      .request({ type: 'send', ...frame }, 'accepted', 15_000)
+      .catch((err: unknown) => ({ type: 'error', code: 'TIMEOUT', message: String(err) }));
     if (reply.type === 'accepted') return reply;
     if (reply.code !== 'UNAVAILABLE' && reply.code !== 'TIMEOUT') throw new Error(`send ${frame.id} failed: ${JSON.stringify(reply)}`);
     opts.onUnavailable?.();

@@ -36,7 +36,10 @@ describe('JWT verification', () => {
     await rejectsWith(auth(req('/ws', 'Basic abc')), /Bearer/);
     await rejectsWith(auth(req('/ws?token=not.a.jwt')), /invalid token/);
     await rejectsWith(auth(req(`/ws?token=${await sign({ sub: '1001' }, { exp: Math.floor(Date.now() / 1000) - 120 })}`)), /expired/);
-    await rejectsWith(auth(req(`/ws?token=${await sign({ sub: '1001' }, { secret: new TextEncoder().encode('another-secret-0123456789abcdef0123') })}`)), /invalid token/);
+    await rejectsWith(
+      auth(req(`/ws?token=${await sign({ sub: '1001' }, { secret: new TextEncoder().encode('another-secret-0123456789abcdef0123') })}`)),
+      /invalid token/,
+    );
   });
 
   it('honours the clock skew for exp', async () => {
@@ -85,7 +88,8 @@ describe('JWT verification with a JWKS (RS256 / ES256)', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const auth = createAuthenticator({ mode: 'jwt', jwksUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`, clockSkewSec: 30 });
-      const token = (alg: string, kid: string, key: Parameters<SignJWT['sign']>[0]) => new SignJWT({ sub: `user-${kid}` }).setProtectedHeader({ alg, kid }).setExpirationTime('5m').sign(key);
+      const token = (alg: string, kid: string, key: Parameters<SignJWT['sign']>[0]) =>
+        new SignJWT({ sub: `user-${kid}` }).setProtectedHeader({ alg, kid }).setExpirationTime('5m').sign(key);
       assert.equal(await auth(req(`/ws?token=${await token('RS256', 'rs', rs.privateKey)}`)), 'user-rs');
       assert.equal(await auth(req(`/ws?token=${await token('ES256', 'es', es.privateKey)}`)), 'user-es');
       await rejectsWith(auth(req(`/ws?token=${await token('ES256', 'es', stranger.privateKey)}`)), /invalid token/);

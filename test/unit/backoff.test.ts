@@ -44,7 +44,12 @@ describe('ReconnectPolicy (reset only after a stable connection)', () => {
   let policy: ReconnectPolicy;
   beforeEach(() => {
     clock = 0;
-    policy = new ReconnectPolicy(DEFAULT_BACKOFF, 10_000, () => clock, () => 0.5);
+    policy = new ReconnectPolicy(
+      DEFAULT_BACKOFF,
+      10_000,
+      () => clock,
+      () => 0.5,
+    );
   });
 
   it('grows while attempts keep failing', () => {
@@ -73,7 +78,12 @@ describe('ReconnectPolicy (reset only after a stable connection)', () => {
   });
 
   it('never exceeds the cap plus jitter however long it fails', () => {
-    const p = new ReconnectPolicy({ ...DEFAULT_BACKOFF, maxMs: 30_000 }, 10_000, () => clock, () => 0.999999);
+    const p = new ReconnectPolicy(
+      { ...DEFAULT_BACKOFF, maxMs: 30_000 },
+      10_000,
+      () => clock,
+      () => 0.999999,
+    );
     const delays = Array.from({ length: 40 }, () => p.nextDelay());
     assert.equal(Math.max(...delays), 36_000);
     assert.deepEqual(delays.slice(-3), [36_000, 36_000, 36_000]);

@@ -10,21 +10,29 @@ import { coresBetween, cpuSnapshot, runQueueSeconds, type CpuSnapshot } from '..
 describe('bench: figures', () => {
   it('groups earlier steps by system, rate and the steal during the step, with the median p99 and the share within each bar', () => {
     const step = (system: string, offeredPerSec: number, steal: number | undefined, p99: number): Step => ({
-      system, offeredPerSec, achievedPerSec: offeredPerSec, lost: 0,
+      system,
+      offeredPerSec,
+      achievedPerSec: offeredPerSec,
+      lost: 0,
       latency: { count: 1, p50: 1, p95: 1, p99, max: p99, mean: 1 },
       ...(steal === undefined ? {} : { cpuCores: { steal } as Step['cpuCores'] }),
     });
     const groups = groupBySteal([
-      step('b', 1000, 0.05, 10), step('b', 1000, 0.0, 30), step('b', 1000, 0.09, 12),
+      step('b', 1000, 0.05, 10),
+      step('b', 1000, 0.0, 30),
+      step('b', 1000, 0.09, 12),
       step('b', 1000, 0.1, 150), // the band's lower bound belongs to it
       step('a', 2000, 0.5, 25),
       step('a', 1000, undefined, 1), // no steal recorded (older runs): left out
     ]);
-    assert.deepEqual(groups.map((g) => [g.system, g.offeredPerSec, g.band[0], g.steps, g.medianP99, g.within20, g.within100]), [
-      ['a', 2000, 0.3, 1, 25, 0, 1],
-      ['b', 1000, 0, 3, 12, 0.67, 1],
-      ['b', 1000, 0.1, 1, 150, 0, 0],
-    ]);
+    assert.deepEqual(
+      groups.map((g) => [g.system, g.offeredPerSec, g.band[0], g.steps, g.medianP99, g.within20, g.within100]),
+      [
+        ['a', 2000, 0.3, 1, 25, 0, 1],
+        ['b', 1000, 0, 3, 12, 0.67, 1],
+        ['b', 1000, 0.1, 1, 150, 0, 0],
+      ],
+    );
   });
 
   it('warms fresh processes up until their CPU per message stops falling, two slices at least and no more than the most allowed', () => {
@@ -82,10 +90,39 @@ describe('bench: figures', () => {
         `h_seconds_bucket{le="+Inf",service="message",op="insert"} ${other}`,
         `h_seconds_sum{service="message",op="append"} 1`,
       ].join('\n');
-    const before = bucketsIn(scrape([['0.001', 10], ['0.01', 10], ['+Inf', 10]], 5), 'h_seconds', { op: 'append' });
+    const before = bucketsIn(
+      scrape(
+        [
+          ['0.001', 10],
+          ['0.01', 10],
+          ['+Inf', 10],
+        ],
+        5,
+      ),
+      'h_seconds',
+      { op: 'append' },
+    );
     // 100 observations since: 90 up to 1 ms, 9 in (1, 10] ms, 1 above 10 ms.
-    const after = bucketsIn(scrape([['0.001', 100], ['0.01', 109], ['+Inf', 110]], 500), 'h_seconds', { op: 'append' });
-    assert.deepEqual([...after.entries()], [[0.001, 100], [0.01, 109], [Infinity, 110]]);
+    const after = bucketsIn(
+      scrape(
+        [
+          ['0.001', 100],
+          ['0.01', 109],
+          ['+Inf', 110],
+        ],
+        500,
+      ),
+      'h_seconds',
+      { op: 'append' },
+    );
+    assert.deepEqual(
+      [...after.entries()],
+      [
+        [0.001, 100],
+        [0.01, 109],
+        [Infinity, 110],
+      ],
+    );
     assert.equal(quantileBetween(before, after, 0.5), (0.001 * 50) / 90);
     // rank 95: the 5th of the 9 in (1, 10] ms, interpolated.
     assert.ok(Math.abs(quantileBetween(before, after, 0.95) - (0.001 + (0.009 * 5) / 9)) < 1e-12);
@@ -105,7 +142,18 @@ describe('bench: figures', () => {
       machine: { busy: 2 * k, steal: 0.01 * k },
     });
     // Two seconds apart, k doubling from 1 to 2: each figure's increment over 2 s.
-    assert.deepEqual(coresBetween(at(1000, 1), at(3000, 2)), { system: 0.5, processes: [0.4, 0.1], waiting: [0.15, 0], loadgen: 0.1, kafka: 0.25, redis: 0.03, ferretdb: 0, postgresql: 0.05, machine: 1, steal: 0.01 });
+    assert.deepEqual(coresBetween(at(1000, 1), at(3000, 2)), {
+      system: 0.5,
+      processes: [0.4, 0.1],
+      waiting: [0.15, 0],
+      loadgen: 0.1,
+      kafka: 0.25,
+      redis: 0.03,
+      ferretdb: 0,
+      postgresql: 0.05,
+      machine: 1,
+      steal: 0.01,
+    });
     // Spin until this process's CPU time moves (clock ticks), for at most 2 s.
     const now = cpuSnapshot([process.pid], []);
     let later = now;
@@ -187,7 +235,13 @@ describe('bench: figures', () => {
         const s = systems({ a: 500, b: 1000 });
         const steps = await pairedLadder(rates, 0, s.runs);
         assert.deepEqual(s.log, ['a@100', 'b@100', 'b@200', 'a@200', 'a@500', 'b@500', 'b@1000', 'a@1000', 'a@2000', 'b@2000']);
-        assert.deepEqual(steps.map((own) => own.map((st) => st.system)), [['a', 'a', 'a', 'a', 'a'], ['b', 'b', 'b', 'b', 'b']]);
+        assert.deepEqual(
+          steps.map((own) => own.map((st) => st.system)),
+          [
+            ['a', 'a', 'a', 'a', 'a'],
+            ['b', 'b', 'b', 'b', 'b'],
+          ],
+        );
       });
       it('climbs for the one that passes at the start and descends for the one that missed until it passes', async () => {
         const s = systems({ a: 200, b: 1000 });
@@ -198,12 +252,24 @@ describe('bench: figures', () => {
         // a: 750 lies between what it passed (500) and missed (1,000); b passed 1,000, so 750 tells b nothing.
         const apart = systems({ a: 700, b: 1600 });
         const steps = await pairedLadder(rates, 2, apart.runs, 1);
-        assert.deepEqual(steps.map((own) => own.map((st) => st.offeredPerSec)), [[500, 1000, 2000, 750], [500, 1000, 2000, 1500]]);
+        assert.deepEqual(
+          steps.map((own) => own.map((st) => st.offeredPerSec)),
+          [
+            [500, 1000, 2000, 750],
+            [500, 1000, 2000, 1500],
+          ],
+        );
         // Both between 1,000 (passed) and 2,000 (missed): a's bisection step, 1,500, is b's too; b's
         // next one, 1,750, lies above what a missed there.
         const close = systems({ a: 1300, b: 1600 });
         const both = await pairedLadder(rates, 2, close.runs, 1);
-        assert.deepEqual(both.map((own) => own.map((st) => st.offeredPerSec)), [[500, 1000, 2000, 1500], [500, 1000, 2000, 1500, 1750]]);
+        assert.deepEqual(
+          both.map((own) => own.map((st) => st.offeredPerSec)),
+          [
+            [500, 1000, 2000, 1500],
+            [500, 1000, 2000, 1500, 1750],
+          ],
+        );
       });
     });
     it('does not bisect rungs within 30 % of each other, past the top, or below the bottom', async () => {

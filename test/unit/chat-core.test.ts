@@ -115,7 +115,10 @@ describe('ChatCore (the client protocol logic of the terminal client and the pag
     core.send('b', 'in flight');
     gw.take();
     gw.current.h.onClose(1001, 'server draining');
-    assert.deepEqual(events.filter((e) => e.kind === 'disconnected'), [{ kind: 'disconnected', code: 1001, reason: 'server draining', retryInMs: 500 }]);
+    assert.deepEqual(
+      events.filter((e) => e.kind === 'disconnected'),
+      [{ kind: 'disconnected', code: 1001, reason: 'server draining', retryInMs: 500 }],
+    );
     assert.equal(timers[0]!.ms, 500);
     runTimers();
     gw.current.h.onClose(1006, 'ECONNREFUSED'); // the gateway is still down

@@ -40,7 +40,8 @@ describe('configuration', () => {
   it('refuses a Kafka fetch that never waits or asks for no bytes', () => {
     assert.throws(
       () => loadMessageConfig({ KAFKA_FETCH_MAX_WAIT: '0ms', KAFKA_FETCH_MIN_BYTES: '0' }),
-      (e: unknown) => e instanceof ConfigError && e.problems.length === 2 && e.message.includes('KAFKA_FETCH_MAX_WAIT') && e.message.includes('KAFKA_FETCH_MIN_BYTES'),
+      (e: unknown) =>
+        e instanceof ConfigError && e.problems.length === 2 && e.message.includes('KAFKA_FETCH_MAX_WAIT') && e.message.includes('KAFKA_FETCH_MIN_BYTES'),
     );
     assert.equal(loadMessageConfig({ KAFKA_FETCH_MAX_WAIT: '500ms', KAFKA_FETCH_MIN_BYTES: '1' }).kafka.fetchMaxWaitMs, 500);
   });
@@ -48,9 +49,15 @@ describe('configuration', () => {
   it('long-polls an idle Kafka log for KAFKA_FETCH_IDLE_WAIT (0: never), and refuses a bad wait', () => {
     assert.equal(loadMessageConfig({ KAFKA_FETCH_IDLE_WAIT: '2s' }).kafka.fetchIdleWaitMs, 2000);
     assert.equal(loadMessageConfig({ KAFKA_FETCH_IDLE_WAIT: '0' }).kafka.fetchIdleWaitMs, 0);
-    assert.throws(() => loadMessageConfig({ KAFKA_FETCH_IDLE_WAIT: 'later' }), (e: unknown) => e instanceof ConfigError && e.message.includes('KAFKA_FETCH_IDLE_WAIT'));
+    assert.throws(
+      () => loadMessageConfig({ KAFKA_FETCH_IDLE_WAIT: 'later' }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('KAFKA_FETCH_IDLE_WAIT'),
+    );
     // The consumer heartbeats between fetches: a poll longer than half its 10 s session would risk it.
-    assert.throws(() => loadMessageConfig({ KAFKA_FETCH_IDLE_WAIT: '6s' }), (e: unknown) => e instanceof ConfigError && e.message.includes('KAFKA_FETCH_IDLE_WAIT: expected a duration of 0-5000 ms'));
+    assert.throws(
+      () => loadMessageConfig({ KAFKA_FETCH_IDLE_WAIT: '6s' }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('KAFKA_FETCH_IDLE_WAIT: expected a duration of 0-5000 ms'),
+    );
     assert.equal(loadMessageConfig({ KAFKA_FETCH_IDLE_WAIT: '5s' }).kafka.fetchIdleWaitMs, 5000);
   });
 
@@ -58,7 +65,10 @@ describe('configuration', () => {
     assert.equal(loadMessageConfig({}).kafka.commitIntervalMs, 200);
     assert.equal(loadMessageConfig({ KAFKA_COMMIT_INTERVAL: '0' }).kafka.commitIntervalMs, 0);
     assert.equal(loadMessageConfig({ KAFKA_COMMIT_INTERVAL: '1s' }).kafka.commitIntervalMs, 1000);
-    assert.throws(() => loadMessageConfig({ KAFKA_COMMIT_INTERVAL: 'soon' }), (e: unknown) => e instanceof ConfigError && e.message.includes('KAFKA_COMMIT_INTERVAL'));
+    assert.throws(
+      () => loadMessageConfig({ KAFKA_COMMIT_INTERVAL: 'soon' }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('KAFKA_COMMIT_INTERVAL'),
+    );
   });
 
   it('refuses JWT mode without a key, short secrets and bad discovery', () => {
@@ -93,11 +103,14 @@ describe('configuration', () => {
     // The names in the first column of a section's table; `_MAX` after `STREAM_BACKOFF_INITIAL` is STREAM_BACKOFF_MAX.
     const documented = (section: string): string[] => {
       const body = readme.split(`\n### ${section}\n`)[1]!.split('\n#')[0]!;
-      return body.split('\n').filter((l) => l.startsWith('| `')).flatMap((row) => {
-        const names = [...row.split('|')[1]!.matchAll(/`([A-Z_][A-Z0-9_]*)`/g)].map((m) => m[1]!);
-        const prefix = names[0]!.replace(/_[A-Z0-9]+$/, '');
-        return names.map((n) => (n.startsWith('_') ? prefix + n : n));
-      });
+      return body
+        .split('\n')
+        .filter((l) => l.startsWith('| `'))
+        .flatMap((row) => {
+          const names = [...row.split('|')[1]!.matchAll(/`([A-Z_][A-Z0-9_]*)`/g)].map((m) => m[1]!);
+          const prefix = names[0]!.replace(/_[A-Z0-9]+$/, '');
+          return names.map((n) => (n.startsWith('_') ? prefix + n : n));
+        });
     };
     assert.deepEqual(documented('Message').sort(), [...MESSAGE_SETTINGS].sort());
     assert.deepEqual(documented('Connect').sort(), [...CONNECT_SETTINGS].sort());

@@ -20,12 +20,23 @@ describe('Connect delivery', () => {
     sessions.onPresence((on, off) => void presence.push([on, off]));
     const [a1, a2, b1, c1] = [fake('a1', 'a'), fake('a2', 'a'), fake('b1', 'b'), fake('c1', 'c')];
     for (const s of [a1, a2, b1, c1]) void sessions.add(s);
-    assert.deepEqual(presence, [[['a'], []], [['b'], []], [['c'], []]], 'first connection of each user reported once');
+    assert.deepEqual(
+      presence,
+      [
+        [['a'], []],
+        [['b'], []],
+        [['c'], []],
+      ],
+      'first connection of each user reported once',
+    );
     const delivered: Array<[number, number]> = [];
     const d = createDelivery({ sessions, now: () => 1_250, onDelivered: (n, s) => delivered.push([n, s]) });
     d.push({ message, recipients: ['b', 'a'], excludeConnection: 'a1' });
     assert.equal(a1.texts.length, 0, 'the sending connection got accepted, not a push');
-    assert.deepEqual([a2.texts, b1.texts, c1.texts], [[JSON.stringify({ type: 'message', ...message })], [JSON.stringify({ type: 'message', ...message })], []]);
+    assert.deepEqual(
+      [a2.texts, b1.texts, c1.texts],
+      [[JSON.stringify({ type: 'message', ...message })], [JSON.stringify({ type: 'message', ...message })], []],
+    );
     assert.equal(a2.texts[0], b1.texts[0]);
     assert.deepEqual(delivered, [[2, 0.25]]);
   });

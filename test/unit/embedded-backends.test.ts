@@ -6,7 +6,15 @@ import { silentLogger } from '../../services/shared/logger.js';
 import { eventually } from '../support/services.js';
 
 const entry = (msgId: string, conversation: string): SendEntry => ({
-  msgId, conversation, from: 'a', to: 'b', body: msgId, ts: 0, clientId: msgId, originInstance: '', originConnection: '',
+  msgId,
+  conversation,
+  from: 'a',
+  to: 'b',
+  body: msgId,
+  ts: 0,
+  clientId: msgId,
+  originInstance: '',
+  originConnection: '',
 });
 
 describe('embedded log', () => {

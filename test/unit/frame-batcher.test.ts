@@ -23,18 +23,26 @@ function sink() {
 }
 
 const push = (i: number, body = `message ${i}`, recipients = ['u2']): MessageStreamResponse => ({
-  push: { message: { msgId: `m-${i}`, conversation: 'dm:u1:u2', seq: i, fromUser: 'u1', toUser: 'u2', body, ts: 1_700_000_000_000 + i, clientId: `c-${i}` }, recipients, excludeConnection: '' },
+  push: {
+    message: { msgId: `m-${i}`, conversation: 'dm:u1:u2', seq: i, fromUser: 'u1', toUser: 'u2', body, ts: 1_700_000_000_000 + i, clientId: `c-${i}` },
+    recipients,
+    excludeConnection: '',
+  },
 });
 /** The frames a written frame carries, in order. */
 const unbatched = (written: MessageStreamResponse[]) => written.flatMap((f) => (f.batch ? f.batch.responses! : [f]));
 
 describe('FrameBatcher (MessageStream batches)', () => {
-  it('bounds a frame\'s encoding from above, for any text', () => {
+  it("bounds a frame's encoding from above, for any text", () => {
     const texts = ['', 'a', 'ascii only text', 'é'.repeat(50), '中文消息'.repeat(40), '😀'.repeat(30), 'x'.repeat(4096), 'mixé中😀'.repeat(100)];
     let i = 0;
     for (const body of texts) {
       for (const recipients of [[], ['u2'], Array.from({ length: 500 }, (_, k) => `user-${k}-${body.slice(0, 3)}`)]) {
-        for (const frame of [push(++i, body, recipients), { sendResult: { requestId: 4_000_000_000, accepted: { msgId: body, conversation: `g:${body}`, ts: Date.now() } } }, { heartbeat: { ts: Date.now() } }] as MessageStreamResponse[]) {
+        for (const frame of [
+          push(++i, body, recipients),
+          { sendResult: { requestId: 4_000_000_000, accepted: { msgId: body, conversation: `g:${body}`, ts: Date.now() } } },
+          { heartbeat: { ts: Date.now() } },
+        ] as MessageStreamResponse[]) {
           const real = responseSerialize(frame).length;
           assert.ok(encodedBound(frame) >= real, `bound ${encodedBound(frame)} < ${real} bytes`);
           const batch = wrap([frame, frame, frame]);
@@ -62,7 +70,10 @@ describe('FrameBatcher (MessageStream batches)', () => {
     assert.equal(s.written.length, 0, 'held until the turn ends');
     await nextTurn();
     assert.equal(s.written.length, 1);
-    assert.deepEqual(unbatched(s.written).map((f) => f.push!.message!.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(
+      unbatched(s.written).map((f) => f.push!.message!.seq),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
     b.write(push(11));
     await nextTurn();
     assert.deepEqual(s.written[1], push(11), 'one frame is not wrapped');
@@ -79,7 +90,10 @@ describe('FrameBatcher (MessageStream batches)', () => {
     b.write(big);
     for (const f of frames.slice(30)) b.write(f);
     await nextTurn();
-    assert.deepEqual(unbatched(s.written).map((f) => f.push!.message!.seq), Array.from({ length: 41 }, (_, i) => (i < 30 ? i + 1 : i === 30 ? 41 : i)));
+    assert.deepEqual(
+      unbatched(s.written).map((f) => f.push!.message!.seq),
+      Array.from({ length: 41 }, (_, i) => (i < 30 ? i + 1 : i === 30 ? 41 : i)),
+    );
     for (const f of s.written) if (f.batch) assert.ok(responseSerialize(f).length <= budget, `${responseSerialize(f).length} bytes`);
     assert.ok(s.written.includes(big), 'the big frame alone');
     assert.ok(s.written.length < 30, `${s.written.length} messages for 41 frames`);
@@ -89,7 +103,10 @@ describe('FrameBatcher (MessageStream batches)', () => {
     c.enable(1024 * 1024 * 1024);
     for (let i = 0; i < MAX_BATCH_FRAMES * 2 + 1; i++) c.write({ heartbeat: { ts: i } });
     await nextTurn();
-    assert.deepEqual(many.written.map((f) => (f.batch ? f.batch.responses!.length : 1)), [MAX_BATCH_FRAMES, MAX_BATCH_FRAMES, 1]);
+    assert.deepEqual(
+      many.written.map((f) => (f.batch ? f.batch.responses!.length : 1)),
+      [MAX_BATCH_FRAMES, MAX_BATCH_FRAMES, 1],
+    );
   });
 
   it('stays under its own send limit whatever the other side announces', async () => {
@@ -100,7 +117,10 @@ describe('FrameBatcher (MessageStream batches)', () => {
     await nextTurn();
     assert.ok(s.written.length > 1, 'more than one message');
     for (const f of s.written) assert.ok(responseSerialize(f).length <= 3000 - 1024, `${responseSerialize(f).length} bytes`);
-    assert.deepEqual(unbatched(s.written).map((f) => f.push!.message!.seq), Array.from({ length: 100 }, (_, i) => i + 1));
+    assert.deepEqual(
+      unbatched(s.written).map((f) => f.push!.message!.seq),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
   });
 
   it('counts the frames the stream has not taken yet, and drops what is gathered when discarded', async () => {

@@ -15,7 +15,13 @@ describe('client frame validation', () => {
   it('parses every frame type, applying defaults and ignoring extra fields', () => {
     assert.deepEqual(parse({ type: 'send', id: 's1', to: '1002', body: 'hi', from: 'mallory' }), { type: 'send', id: 's1', to: '1002', body: 'hi' });
     assert.deepEqual(parse({ type: 'sync', id: 'r1', conversation: 'dm:1:2' }), { type: 'sync', id: 'r1', conversation: 'dm:1:2', after: 0, limit: 100 });
-    assert.deepEqual(parse({ type: 'sync', id: 'r1', conversation: 'dm:1:2', after: 6, limit: 500 }), { type: 'sync', id: 'r1', conversation: 'dm:1:2', after: 6, limit: 500 });
+    assert.deepEqual(parse({ type: 'sync', id: 'r1', conversation: 'dm:1:2', after: 6, limit: 500 }), {
+      type: 'sync',
+      id: 'r1',
+      conversation: 'dm:1:2',
+      after: 6,
+      limit: 500,
+    });
     assert.deepEqual(parse({ type: 'conversations', id: 'r2' }), { type: 'conversations', id: 'r2' });
     assert.deepEqual(parse({ type: 'ping', id: 'p' }), { type: 'ping', id: 'p' });
     assert.deepEqual(parse({ type: 'ping' }), { type: 'ping' });

@@ -8,7 +8,9 @@ function gatedWrite<T>() {
   const write = async (items: T[]): Promise<ItemResult<string>[]> => {
     groups.push(items);
     await new Promise<void>((release) => gates.push(release));
-    return items.map((i) => (String(i).startsWith('bad') ? { ok: false, error: new Error(`refused ${String(i)}`) } : { ok: true, value: `wrote ${String(i)}` }));
+    return items.map((i) =>
+      String(i).startsWith('bad') ? { ok: false, error: new Error(`refused ${String(i)}`) } : { ok: true, value: `wrote ${String(i)}` },
+    );
   };
   const release = async (): Promise<void> => {
     while (gates.length === 0) await new Promise((r) => setImmediate(r));
@@ -51,7 +53,12 @@ describe('GroupCommit', () => {
   it('caps a group at maxItems and answers each item on its own', async () => {
     const w = gatedWrite<string>();
     const gc = new GroupCommit(w.write, { maxItems: 2 });
-    const all = ['x', 'y', 'bad1', 'z', 'w'].map((x) => gc.submit(x).then((v) => v, (e: unknown) => (e as Error).message));
+    const all = ['x', 'y', 'bad1', 'z', 'w'].map((x) =>
+      gc.submit(x).then(
+        (v) => v,
+        (e: unknown) => (e as Error).message,
+      ),
+    );
     for (let i = 0; i < 3; i++) await w.release();
     assert.deepEqual(await Promise.all(all), ['wrote x', 'wrote y', 'refused bad1', 'wrote z', 'wrote w']);
     assert.deepEqual(w.groups, [['x'], ['y', 'bad1'], ['z', 'w']]);
@@ -73,17 +80,23 @@ describe('GroupCommit', () => {
 
   it('with minIntervalMs, starts a write no sooner than that after the last one began; what comes meanwhile goes together', async () => {
     const started: Array<{ items: string[]; at: number }> = [];
-    const gc = new GroupCommit<string, string>(async (items) => {
-      started.push({ items, at: performance.now() });
-      return items.map((i) => ({ ok: true, value: i }));
-    }, { minIntervalMs: 80 });
+    const gc = new GroupCommit<string, string>(
+      async (items) => {
+        started.push({ items, at: performance.now() });
+        return items.map((i) => ({ ok: true, value: i }));
+      },
+      { minIntervalMs: 80 },
+    );
     assert.equal(await gc.submit('a'), 'a', 'the first write goes at once');
     const later = ['b', 'c'].map((x) => gc.submit(x));
     await new Promise((r) => setTimeout(r, 20));
     const last = gc.submit('d');
     assert.equal(started.length, 1, 'nothing written within the interval');
     assert.deepEqual(await Promise.all([...later, last]), ['b', 'c', 'd']);
-    assert.deepEqual(started.map((s) => s.items), [['a'], ['b', 'c', 'd']]);
+    assert.deepEqual(
+      started.map((s) => s.items),
+      [['a'], ['b', 'c', 'd']],
+    );
     assert.ok(started[1]!.at - started[0]!.at >= 75, `${started[1]!.at - started[0]!.at} ms between the writes`);
     await gc.idle();
   });

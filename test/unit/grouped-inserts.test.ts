@@ -56,9 +56,15 @@ describe('groupInserts (store writes grouped across partitions)', () => {
     assert.equal(await first, 2);
     await s.release();
     assert.deepEqual(await Promise.all(rest), [1, 2, 3]);
-    assert.deepEqual(s.calls.map((c) => c.ids), [['p0#1', 'p0#2'], ['p1#1', 'p2#1', 'p2#2', 'p3#1', 'p3#2', 'p3#3']]);
+    assert.deepEqual(
+      s.calls.map((c) => c.ids),
+      [
+        ['p0#1', 'p0#2'],
+        ['p1#1', 'p2#1', 'p2#2', 'p3#1', 'p3#2', 'p3#3'],
+      ],
+    );
     assert.deepEqual(s.calls[1]!.conversations, ['p1', 'p2', 'p3'], 'the members of every batch go with the write');
-    assert.equal(await grouped.lastSeq('x'), 7, 'other methods are the store\'s own');
+    assert.equal(await grouped.lastSeq('x'), 7, "other methods are the store's own");
   });
 
   it('gives the batch an insert stopped in its stored prefix, the ones before all, and writes the ones after again', async () => {
@@ -67,11 +73,18 @@ describe('groupInserts (store writes grouped across partitions)', () => {
     const grouped = groupInserts(s.store, { maxMessages: 1000 });
     const head = grouped.insertMessages(batch('p0', 1), members('p0'));
     await s.called(1);
-    const results = [grouped.insertMessages(batch('p1', 2), members('p1')), grouped.insertMessages(batch('p2', 3), members('p2')), grouped.insertMessages(batch('p3', 2), members('p3'))];
+    const results = [
+      grouped.insertMessages(batch('p1', 2), members('p1')),
+      grouped.insertMessages(batch('p2', 3), members('p2')),
+      grouped.insertMessages(batch('p3', 2), members('p3')),
+    ];
     for (let i = 0; i < 3; i++) await s.release();
     assert.equal(await head, 1);
     assert.deepEqual(await Promise.all(results), [2, 1, 2]);
-    assert.deepEqual(s.calls.map((c) => c.ids), [['p0#1'], ['p1#1', 'p1#2', 'p2#1', 'p2#2', 'p2#3', 'p3#1', 'p3#2'], ['p3#1', 'p3#2']]);
+    assert.deepEqual(
+      s.calls.map((c) => c.ids),
+      [['p0#1'], ['p1#1', 'p1#2', 'p2#1', 'p2#2', 'p2#3', 'p3#1', 'p3#2'], ['p3#1', 'p3#2']],
+    );
   });
 
   it('answers every batch of a write whose index update failed with an IndexUpdateError of its own stored prefix', async () => {
@@ -82,12 +95,20 @@ describe('groupInserts (store writes grouped across partitions)', () => {
     const grouped = groupInserts(s.store, { maxMessages: 1000 });
     const head = grouped.insertMessages(batch('p0', 1), members('p0'));
     await s.called(1);
-    const results = ['p1', 'p2', 'p3'].map((c) => grouped.insertMessages(batch(c, 2), members(c)).then(() => 'ok', (e: unknown) => e));
+    const results = ['p1', 'p2', 'p3'].map((c) =>
+      grouped.insertMessages(batch(c, 2), members(c)).then(
+        () => 'ok',
+        (e: unknown) => e,
+      ),
+    );
     await s.release();
     await s.release();
     await head;
     const errors = await Promise.all(results);
-    assert.deepEqual(errors.map((e) => (e instanceof IndexUpdateError ? e.inserted : e)), [2, 1, 0]);
+    assert.deepEqual(
+      errors.map((e) => (e instanceof IndexUpdateError ? e.inserted : e)),
+      [2, 1, 0],
+    );
     assert.equal(s.calls.length, 2, 'not written again');
   });
 
@@ -99,7 +120,12 @@ describe('groupInserts (store writes grouped across partitions)', () => {
     const grouped = groupInserts(s.store, { maxMessages: 1000 });
     const head = grouped.insertMessages(batch('p0', 1), members('p0'));
     await s.called(1);
-    const failed = ['p1', 'p2'].map((c) => grouped.insertMessages(batch(c, 1), members(c)).then(() => 'ok', (e: unknown) => (e as Error).message));
+    const failed = ['p1', 'p2'].map((c) =>
+      grouped.insertMessages(batch(c, 1), members(c)).then(
+        () => 'ok',
+        (e: unknown) => (e as Error).message,
+      ),
+    );
     await s.release();
     await s.release();
     await head;
@@ -115,7 +141,10 @@ describe('groupInserts (store writes grouped across partitions)', () => {
     const all = ['p0', 'p1', 'p2'].map((c) => grouped.insertMessages(batch(c, 2), members(c)));
     await s.release();
     assert.deepEqual(await Promise.all(all), [2, 2, 2]);
-    assert.deepEqual(s.calls.map((c) => c.conversations), [['p0', 'p1', 'p2']]);
+    assert.deepEqual(
+      s.calls.map((c) => c.conversations),
+      [['p0', 'p1', 'p2']],
+    );
   });
 
   it('runs up to maxInFlight writes side by side', async () => {
@@ -129,7 +158,10 @@ describe('groupInserts (store writes grouped across partitions)', () => {
     assert.equal(s.calls.length, 2, 'two writes in flight, the others wait');
     for (let i = 0; i < 3; i++) await s.release();
     assert.deepEqual(await Promise.all([a, b, ...rest]), [1, 1, 1, 1]);
-    assert.deepEqual(s.calls.map((c) => c.conversations), [['p0'], ['p1'], ['p2', 'p3']]);
+    assert.deepEqual(
+      s.calls.map((c) => c.conversations),
+      [['p0'], ['p1'], ['p2', 'p3']],
+    );
   });
 
   it('keeps a write within maxMessages (a larger batch goes alone) and never calls the store for an empty batch', async () => {
@@ -137,11 +169,19 @@ describe('groupInserts (store writes grouped across partitions)', () => {
     const grouped = groupInserts(s.store, { maxMessages: 4 });
     const head = grouped.insertMessages(batch('p0', 1), members('p0'));
     await s.called(1);
-    const rest = [grouped.insertMessages(batch('p1', 3), members('p1')), grouped.insertMessages(batch('p2', 2), members('p2')), grouped.insertMessages(batch('p3', 6), members('p3')), grouped.insertMessages(batch('p4', 1), members('p4'))];
+    const rest = [
+      grouped.insertMessages(batch('p1', 3), members('p1')),
+      grouped.insertMessages(batch('p2', 2), members('p2')),
+      grouped.insertMessages(batch('p3', 6), members('p3')),
+      grouped.insertMessages(batch('p4', 1), members('p4')),
+    ];
     assert.equal(await grouped.insertMessages([], new Map()), 0);
     for (let i = 0; i < 5; i++) await s.release();
     await head;
     assert.deepEqual(await Promise.all(rest), [3, 2, 6, 1]);
-    assert.deepEqual(s.calls.map((c) => c.ids.length), [1, 3, 2, 6, 1]);
+    assert.deepEqual(
+      s.calls.map((c) => c.ids.length),
+      [1, 3, 2, 6, 1],
+    );
   });
 });

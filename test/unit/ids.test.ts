@@ -27,10 +27,13 @@ describe('ids', () => {
     assert.equal(directPeer('group:1', '1'), undefined);
   });
 
-  it('treats a dm id that names two pairs as nobody\'s conversation', () => {
+  it("treats a dm id that names two pairs as nobody's conversation", () => {
     const c = directConversation('a:b', 'c');
     assert.equal(c, directConversation('a', 'b:c'));
-    assert.deepEqual(directMembers(c), [['a', 'b:c'], ['a:b', 'c']]);
+    assert.deepEqual(directMembers(c), [
+      ['a', 'b:c'],
+      ['a:b', 'c'],
+    ]);
     for (const u of ['a', 'b:c', 'a:b', 'c']) assert.equal(directPeer(c, u), undefined, u);
     assert.equal(isUnambiguousDirect('a:b', 'c'), false);
     assert.equal(isUnambiguousDirect('1001', '1002'), true);

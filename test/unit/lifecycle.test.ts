@@ -11,10 +11,13 @@ describe('signal handling of a main.ts', () => {
     let stops = 0;
     let finish!: () => void;
     const stopped = new Promise<void>((r) => (finish = r));
-    const service = { start: async () => undefined, stop: once(async () => {
-      stops++;
-      await stopped;
-    }) };
+    const service = {
+      start: async () => undefined,
+      stop: once(async () => {
+        stops++;
+        await stopped;
+      }),
+    };
     const handler = createSignalHandler([service], silentLogger(), { now: () => clock, exit: (c) => exits.push(c), repeatWindowMs: 1000 });
     return { handler, exits, finish, stopsCount: () => stops, tick: (ms: number) => (clock += ms) };
   };

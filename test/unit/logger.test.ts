@@ -22,7 +22,10 @@ describe('logger: repeated warnings are counted, not written', () => {
     const child = logger.child({ component: 'pipeline' });
     for (let i = 0; i < 5000; i++) child.warn({ err: new Error('connection refused'), batch: i }, 'push failed');
     await tick(10);
-    assert.deepEqual(lines.map((l) => [l.msg, l.batch]), [['push failed', 0]]);
+    assert.deepEqual(
+      lines.map((l) => [l.msg, l.batch]),
+      [['push failed', 0]],
+    );
     await tick(200);
     assert.equal(lines.length, 2);
     assert.equal(lines[1]!.msg, 'push failed (repeated 4999 times)');
@@ -48,7 +51,10 @@ describe('logger: repeated warnings are counted, not written', () => {
     assert.equal(lines.filter((l) => l.msg === 'store unreachable').length, 3, 'one per component and level');
     assert.equal(lines.filter((l) => l.msg === 'another text').length, 1);
     await tick(200);
-    assert.deepEqual(lines.filter((l) => typeof l.repeated === 'number').map((l) => l.repeated), [2, 2, 2, 2]);
+    assert.deepEqual(
+      lines.filter((l) => typeof l.repeated === 'number').map((l) => l.repeated),
+      [2, 2, 2, 2],
+    );
   });
 
   it('writes nothing more when nothing repeated, and everything with the window at 0', async () => {

@@ -11,10 +11,13 @@ describe('Node flags of the services', () => {
     for (const kind of ['standalone', 'message', 'connect'] as const) assert.deepEqual(scriptNodeFlags(kind), ['--single-threaded-gc'], kind);
   });
 
-  it('the container image runs node with the npm scripts\' flags (and source maps for its compiled code)', () => {
+  it("the container image runs node with the npm scripts' flags (and source maps for its compiled code)", () => {
     const [node, ...rest] = imageEntrypoint();
     assert.equal(node, 'node');
     assert.equal(rest.at(-1), 'dist/services/main.js');
-    assert.deepEqual(rest.slice(0, -1).filter((f) => f !== '--enable-source-maps'), scriptNodeFlags('message'));
+    assert.deepEqual(
+      rest.slice(0, -1).filter((f) => f !== '--enable-source-maps'),
+      scriptNodeFlags('message'),
+    );
   });
 });

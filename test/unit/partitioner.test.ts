@@ -27,10 +27,22 @@ describe('partitioner', () => {
     }
   });
 
-  it('places every keyed record where kafkajs\'s default partitioner does, over all partitions (a leaderless one too)', () => {
+  it("places every keyed record where kafkajs's default partitioner does, over all partitions (a leaderless one too)", () => {
     const ours = conversationPartitioner();
     const theirs = Partitioners.DefaultPartitioner();
-    const keys = ['dm:1001:1002', 'grp:team-x', 'dm:é:ü', ...Array.from({ length: 500 }, (_, i) => `dm:${createHash('sha256').update(String(i)).digest('base64url').slice(0, 1 + (i % 40))}:u${i}`)];
+    const keys = [
+      'dm:1001:1002',
+      'grp:team-x',
+      'dm:é:ü',
+      ...Array.from(
+        { length: 500 },
+        (_, i) =>
+          `dm:${createHash('sha256')
+            .update(String(i))
+            .digest('base64url')
+            .slice(0, 1 + (i % 40))}:u${i}`,
+      ),
+    ];
     for (const n of [1, 2, 3, 7, 12, 64]) {
       const partitionMetadata = metadata(n);
       for (const key of keys) {
@@ -41,7 +53,7 @@ describe('partitioner', () => {
     }
   });
 
-  it('keeps a record\'s own partition, and refuses a record without a key', () => {
+  it("keeps a record's own partition, and refuses a record without a key", () => {
     const ours = conversationPartitioner();
     assert.equal(ours({ topic: 't', partitionMetadata: metadata(12), message: { key: 'dm:a:b', value: 'v', partition: 5 } }), 5);
     assert.throws(() => ours({ topic: 't', partitionMetadata: metadata(12), message: { key: null, value: 'v' } }), /no key/);

@@ -8,7 +8,17 @@ import type { SendEntry } from '../../services/message/adapters/log.js';
 import { silentLogger } from '../../services/shared/logger.js';
 import { readRosters } from '../../services/message/domain/roster.js';
 
-const entry = (n: number): SendEntry => ({ msgId: `m${n}`, conversation: 'dm:a:b', from: 'a', to: 'b', body: `b${n}`, ts: n, clientId: `c${n}`, originInstance: 'gw', originConnection: 'c1' });
+const entry = (n: number): SendEntry => ({
+  msgId: `m${n}`,
+  conversation: 'dm:a:b',
+  from: 'a',
+  to: 'b',
+  body: `b${n}`,
+  ts: n,
+  clientId: `c${n}`,
+  originInstance: 'gw',
+  originConnection: 'c1',
+});
 
 /** For direct messages only: no group is ever read or listed. */
 const noGroups = {
@@ -34,14 +44,25 @@ describe('the consume pipeline', () => {
       },
     };
     const pushed: string[] = [];
-    const subscribers = { routeBatch: async (items: Array<{ message: { msgId: string; seq: number } }>) => void pushed.push(...items.map((i) => `${i.message.msgId}#${i.message.seq}`)) };
-    const pipeline = createPipeline({ sequencer: new Sequencer(store), subscribers: subscribers as unknown as SubscriberRegistry, groups: noGroups, logger: silentLogger() });
+    const subscribers = {
+      routeBatch: async (items: Array<{ message: { msgId: string; seq: number } }>) =>
+        void pushed.push(...items.map((i) => `${i.message.msgId}#${i.message.seq}`)),
+    };
+    const pipeline = createPipeline({
+      sequencer: new Sequencer(store),
+      subscribers: subscribers as unknown as SubscriberRegistry,
+      groups: noGroups,
+      logger: silentLogger(),
+    });
     const batch = { partition: 0, entries: [entry(1), entry(2), entry(3)] };
     await assert.rejects(pipeline(batch), /stored before the batch failed/);
     assert.deepEqual(pushed, ['m1#1', 'm2#2', 'm3#3'], 'pushed although the batch failed');
     await pipeline(batch); // the redelivery
     assert.deepEqual(pushed, ['m1#1', 'm2#2', 'm3#3'], 'nothing pushed twice');
-    assert.deepEqual((await real.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId), ['m1', 'm2', 'm3']);
+    assert.deepEqual(
+      (await real.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId),
+      ['m1', 'm2', 'm3'],
+    );
     await pipeline({ partition: 0, entries: [entry(4)] });
     assert.deepEqual(pushed.at(-1), 'm4#4', 'the next message continues the sequence');
   });
@@ -52,7 +73,10 @@ describe('the consume pipeline', () => {
     const g = 'grp:g1';
     const groupEntry = (n: number, extra: Partial<SendEntry> = {}): SendEntry => ({ ...entry(n), conversation: g, to: g, ...extra });
     const routed: Array<[string, string[]]> = [];
-    const subscribers = { routeBatch: async (items: Array<{ message: { msgId: string }; audience?: ReadonlySet<string> }>) => void routed.push(...items.map((i) => [i.message.msgId, [...(i.audience ?? [])].sort()] as [string, string[]])) };
+    const subscribers = {
+      routeBatch: async (items: Array<{ message: { msgId: string }; audience?: ReadonlySet<string> }>) =>
+        void routed.push(...items.map((i) => [i.message.msgId, [...(i.audience ?? [])].sort()] as [string, string[]])),
+    };
     const changed: string[] = [];
     const pipeline = createPipeline({
       sequencer: new Sequencer(store),
@@ -73,14 +97,21 @@ describe('the consume pipeline', () => {
         groupEntry(4),
       ],
     });
-    assert.deepEqual(routed, [
-      ['m1', ['a', 'b']],
-      ['m2', ['a', 'b']],
-      ['m3', ['a', 'b']],
-      ['m4', ['a']],
-    ], 'each at its seq: the removed member gets the removal and nothing after');
+    assert.deepEqual(
+      routed,
+      [
+        ['m1', ['a', 'b']],
+        ['m2', ['a', 'b']],
+        ['m3', ['a', 'b']],
+        ['m4', ['a']],
+      ],
+      'each at its seq: the removed member gets the removal and nothing after',
+    );
     assert.deepEqual(changed, [g, g], 'the send path forgets the roster at each stored change');
-    assert.deepEqual((await store.readMessages(g, 0, 10)).map((m) => m.seq), [1, 2, 3, 4]);
+    assert.deepEqual(
+      (await store.readMessages(g, 0, 10)).map((m) => m.seq),
+      [1, 2, 3, 4],
+    );
   });
 
   it('pushes entries whose store write was applied but whose reply was lost, when the batch comes again', async () => {
@@ -101,8 +132,16 @@ describe('the consume pipeline', () => {
     };
     const pushed: string[] = [];
     let repushed = 0;
-    const subscribers = { routeBatch: (items: Array<{ message: { msgId: string; seq: number } }>) => void pushed.push(...items.map((i) => `${i.message.msgId}#${i.message.seq}`)) };
-    const pipeline = createPipeline({ sequencer: new Sequencer(store), subscribers: subscribers as unknown as SubscriberRegistry, groups: noGroups, logger: silentLogger(), onRepushed: (n) => (repushed += n) });
+    const subscribers = {
+      routeBatch: (items: Array<{ message: { msgId: string; seq: number } }>) => void pushed.push(...items.map((i) => `${i.message.msgId}#${i.message.seq}`)),
+    };
+    const pipeline = createPipeline({
+      sequencer: new Sequencer(store),
+      subscribers: subscribers as unknown as SubscriberRegistry,
+      groups: noGroups,
+      logger: silentLogger(),
+      onRepushed: (n) => (repushed += n),
+    });
     const batch = { partition: 0, entries: [entry(1), entry(2)] };
     await assert.rejects(pipeline(batch), /connection closed/);
     assert.deepEqual(pushed, [], 'nothing known to be stored yet');
@@ -112,10 +151,19 @@ describe('the consume pipeline', () => {
     await pipeline({ partition: 0, entries: [entry(3)] });
     assert.deepEqual(pushed, ['m1#1', 'm2#2', 'm3#3'], 'what this process pushed is not pushed again');
     // Another process (the partition's next owner) knows nothing of what was pushed: it pushes again.
-    const successor = createPipeline({ sequencer: new Sequencer(store), subscribers: subscribers as unknown as SubscriberRegistry, groups: noGroups, logger: silentLogger() });
+    const successor = createPipeline({
+      sequencer: new Sequencer(store),
+      subscribers: subscribers as unknown as SubscriberRegistry,
+      groups: noGroups,
+      logger: silentLogger(),
+    });
     await successor({ partition: 0, entries: [entry(3)] });
     assert.equal(pushed[pushed.length - 1], 'm3#3');
-    assert.deepEqual((await real.readMessages('dm:a:b', 0, 10)).map((m) => m.seq), [1, 2, 3], 'each stored once');
+    assert.deepEqual(
+      (await real.readMessages('dm:a:b', 0, 10)).map((m) => m.seq),
+      [1, 2, 3],
+      'each stored once',
+    );
   });
 
   it('gives a redelivered group message the members at its seq, never someone who joined later', async () => {
@@ -130,12 +178,25 @@ describe('the consume pipeline', () => {
       groupEntry(4, { body: '', kind: 'removed', members: ['b'] }),
       groupEntry(5),
     ];
-    const first = createPipeline({ sequencer: new Sequencer(store), subscribers: { routeBatch: () => undefined }, groups: { read: (cs) => readRosters(store, cs), setMembers: async () => undefined }, logger: silentLogger() });
+    const first = createPipeline({
+      sequencer: new Sequencer(store),
+      subscribers: { routeBatch: () => undefined },
+      groups: { read: (cs) => readRosters(store, cs), setMembers: async () => undefined },
+      logger: silentLogger(),
+    });
     await first({ partition: 0, entries });
     // The partition's next owner reads the rosters as stored now (every change applied) and gets the batch again.
     const routed: Array<[number, string[]]> = [];
-    const subscribers = { routeBatch: (items: ReadonlyArray<{ message: { seq: number }; audience?: ReadonlySet<string> }>) => void routed.push(...items.map((i) => [i.message.seq, [...(i.audience ?? [])].sort()] as [number, string[]])) };
-    const next = createPipeline({ sequencer: new Sequencer(store), subscribers, groups: { read: (cs) => readRosters(store, cs), setMembers: async () => undefined }, logger: silentLogger() });
+    const subscribers = {
+      routeBatch: (items: ReadonlyArray<{ message: { seq: number }; audience?: ReadonlySet<string> }>) =>
+        void routed.push(...items.map((i) => [i.message.seq, [...(i.audience ?? [])].sort()] as [number, string[]])),
+    };
+    const next = createPipeline({
+      sequencer: new Sequencer(store),
+      subscribers,
+      groups: { read: (cs) => readRosters(store, cs), setMembers: async () => undefined },
+      logger: silentLogger(),
+    });
     await next({ partition: 0, entries });
     assert.deepEqual(routed, [
       [1, ['a', 'b']],
@@ -144,6 +205,9 @@ describe('the consume pipeline', () => {
       [4, ['a', 'b', 'c']],
       [5, ['a', 'c']],
     ]);
-    assert.deepEqual((await store.readMessages(g, 0, 10)).map((m) => m.seq), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      (await store.readMessages(g, 0, 10)).map((m) => m.seq),
+      [1, 2, 3, 4, 5],
+    );
   });
 });

@@ -25,10 +25,19 @@ describe('group rosters', () => {
       change('grp:h', 1, 'created', ['x']),
     ]);
     assert.deepEqual([...r.get('grp:g')!.members].sort(), ['a', 'd']);
-    assert.deepEqual([...r.get('grp:g')!.former], [['c', 3], ['b', 6]], 'only members can be removed');
+    assert.deepEqual(
+      [...r.get('grp:g')!.former],
+      [
+        ['c', 3],
+        ['b', 6],
+      ],
+      'only members can be removed',
+    );
     assert.equal(r.get('grp:g')!.seq, 6);
     assert.deepEqual([...r.get('grp:h')!.members], ['x']);
-    const back = foldRosters([change('grp:g', 1, 'created', ['a', 'c']), change('grp:g', 2, 'removed', ['c']), change('grp:g', 3, 'added', ['c'])]).get('grp:g')!;
+    const back = foldRosters([change('grp:g', 1, 'created', ['a', 'c']), change('grp:g', 2, 'removed', ['c']), change('grp:g', 3, 'added', ['c'])]).get(
+      'grp:g',
+    )!;
     assert.deepEqual([[...back.members], [...back.former]], [['a', 'c'], []], 'added back: a member again');
   });
 
@@ -83,7 +92,11 @@ describe('group rosters', () => {
     const t0 = Date.now();
     const slow = await Promise.all([cache.get('grp:g'), cache.get('grp:g'), cache.get('grp:g')]);
     assert.ok(Date.now() - t0 < 1000, 'a slow store does not hold the sends');
-    assert.deepEqual(slow.map((r) => [...r!.members]), [['a'], ['a'], ['a']], 'the last roster read');
+    assert.deepEqual(
+      slow.map((r) => [...r!.members]),
+      [['a'], ['a'], ['a']],
+      'the last roster read',
+    );
     assert.equal(reads, 2, 'one read for the three sends');
     pending.shift()!();
     await new Promise((r) => setImmediate(r));
@@ -120,7 +133,7 @@ describe('group rosters', () => {
     assert.deepEqual([[...before], [...r.members]], [['a', 'b'], ['a']]);
   });
 
-  it('keeps the consumer\'s rosters while their partition stays owned, and reads them again after it left', async () => {
+  it("keeps the consumer's rosters while their partition stays owned, and reads them again after it left", async () => {
     const reads: string[][] = [];
     const rosters = new ConsumerRosters(async (cs) => {
       reads.push([...cs]);
@@ -131,7 +144,7 @@ describe('group rosters', () => {
     applyChange(first.get('grp:p0')!, change('grp:p0', 2, 'added', ['b']));
     await rosters.get(['grp:p1'], 1);
     const again = await rosters.get(['grp:p0'], 0);
-    assert.deepEqual([...again.get('grp:p0')!.members], ['a', 'b'], 'the batch\'s change stays');
+    assert.deepEqual([...again.get('grp:p0')!.members], ['a', 'b'], "the batch's change stays");
     assert.deepEqual(reads, [['grp:p0', 'grp:new'], ['grp:p1']], 'read once each');
     rosters.assigned([1]); // partition 0 left
     rosters.assigned([0, 1]); // and came back: another member may have written it

@@ -29,13 +29,22 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
   let log: ReturnType<typeof recordingLog>;
   let acceptor: SendAcceptor;
   let clock = 1_000_000;
-  const send = (clientId: string, body = 'hi', to = 'b', from = 'a') => acceptor.accept({ from, clientId, to, body, originInstance: 'i', originConnection: 'c' });
+  const send = (clientId: string, body = 'hi', to = 'b', from = 'a') =>
+    acceptor.accept({ from, clientId, to, body, originInstance: 'i', originConnection: 'c' });
 
   beforeEach(async () => {
     store = createEmbeddedStore();
     await store.start();
     log = recordingLog();
-    acceptor = new SendAcceptor({ log, maxBodyBytes: 4096, maxGroupMembers: 10, maxGroupsPerUser: 5, groupCounts: (u) => store.groupCounts(u), roster: async (c) => (await readRosters(store, [c])).get(c), now: () => clock });
+    acceptor = new SendAcceptor({
+      log,
+      maxBodyBytes: 4096,
+      maxGroupMembers: 10,
+      maxGroupsPerUser: 5,
+      groupCounts: (u) => store.groupCounts(u),
+      roster: async (c) => (await readRosters(store, [c])).get(c),
+      now: () => clock,
+    });
     clock = 1_000_000;
   });
 
@@ -43,27 +52,50 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
     const a = await send('x1');
     assert.deepEqual(a, { msgId: msgIdOf('a', 'x1'), conversation: 'dm:a:b', ts: 1_000_000 });
     assert.match(a.msgId, /^[A-Za-z0-9_-]{24}$/);
-    assert.deepEqual(log.appended.map((e) => e.msgId), [a.msgId]);
+    assert.deepEqual(
+      log.appended.map((e) => e.msgId),
+      [a.msgId],
+    );
   });
 
   it('answers a repeat with the same msgId on any pod, and the consumer stores one message', async () => {
     const first = await send('x1', 'first');
     // The same retry reaching another Message pod: another acceptor on the same log.
-    const elsewhere = new SendAcceptor({ log, maxBodyBytes: 4096, maxGroupMembers: 10, maxGroupsPerUser: 5, groupCounts: async () => new Map(), roster: async () => undefined });
+    const elsewhere = new SendAcceptor({
+      log,
+      maxBodyBytes: 4096,
+      maxGroupMembers: 10,
+      maxGroupsPerUser: 5,
+      groupCounts: async () => new Map(),
+      roster: async () => undefined,
+    });
     const again = await elsewhere.accept({ from: 'a', clientId: 'x1', to: 'b', body: 'first', originInstance: 'j', originConnection: 'd' });
     assert.equal(again.msgId, first.msgId);
     assert.equal(log.appended.length, 2, 'both appended: the send path never asks the store');
     const stored = await new Sequencer(store).storeBatch(log.appended);
-    assert.deepEqual(stored.map(({ message: m }) => [m.msgId, m.seq]), [[first.msgId, 1]]);
-    assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId), [first.msgId]);
+    assert.deepEqual(
+      stored.map(({ message: m }) => [m.msgId, m.seq]),
+      [[first.msgId, 1]],
+    );
+    assert.deepEqual(
+      (await store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId),
+      [first.msgId],
+    );
     // A repeat sent later, consumed in another batch, is dropped as well and takes no seq (while
     // a redelivery of the first record, the same accept time, comes back for its push).
     clock += 1000;
     await send('x1', 'first');
     assert.deepEqual(await new Sequencer(store).storeBatch(log.appended.slice(2)), []);
-    assert.deepEqual((await new Sequencer(store).storeBatch(log.appended.slice(0, 1))).map((s) => [s.message.seq, s.redelivered]), [[1, true]]);
+    assert.deepEqual(
+      (await new Sequencer(store).storeBatch(log.appended.slice(0, 1))).map((s) => [s.message.seq, s.redelivered]),
+      [[1, true]],
+    );
     await send('x2', 'next');
-    assert.deepEqual((await new Sequencer(store).storeBatch(log.appended.slice(3))).map(({ message: m }) => m.seq), [2], 'no gap');
+    assert.deepEqual(
+      (await new Sequencer(store).storeBatch(log.appended.slice(3))).map(({ message: m }) => m.seq),
+      [2],
+      'no gap',
+    );
   });
 
   it('keys idempotency by user: the same id from another user is another message', async () => {

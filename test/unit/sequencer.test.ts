@@ -18,12 +18,27 @@ describe('Sequencer', () => {
   it('assigns 1, 2, 3 … per conversation, independently across conversations', async () => {
     const seq = new Sequencer(store);
     const got: Array<[string, number]> = [];
-    for (const [id, conv] of [['m1', 'dm:a:b'], ['m2', 'dm:a:b'], ['m3', 'dm:a:c'], ['m4', 'dm:a:b'], ['m5', 'dm:a:c']] as const) {
+    for (const [id, conv] of [
+      ['m1', 'dm:a:b'],
+      ['m2', 'dm:a:b'],
+      ['m3', 'dm:a:c'],
+      ['m4', 'dm:a:b'],
+      ['m5', 'dm:a:c'],
+    ] as const) {
       const m = await seq.store(entry(id, conv, 'a', conv.slice(-1)));
       got.push([m!.msgId, m!.seq]);
     }
-    assert.deepEqual(got, [['m1', 1], ['m2', 2], ['m3', 1], ['m4', 3], ['m5', 2]]);
-    assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.seq), [1, 2, 3]);
+    assert.deepEqual(got, [
+      ['m1', 1],
+      ['m2', 2],
+      ['m3', 1],
+      ['m4', 3],
+      ['m5', 2],
+    ]);
+    assert.deepEqual(
+      (await store.readMessages('dm:a:b', 0, 10)).map((m) => m.seq),
+      [1, 2, 3],
+    );
   });
 
   it('drops a redelivered entry (same msgId) without using a seq', async () => {
@@ -41,7 +56,14 @@ describe('Sequencer', () => {
     await second.store(entry('m2')); // second reads lastSeq 1 from the store → 2
     const m3 = await first.store(entry('m3')); // first's cache says 1 → conflict on 2 → re-read → 3
     assert.equal(m3!.seq, 3);
-    assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => [m.msgId, m.seq]), [['m1', 1], ['m2', 2], ['m3', 3]]);
+    assert.deepEqual(
+      (await store.readMessages('dm:a:b', 0, 10)).map((m) => [m.msgId, m.seq]),
+      [
+        ['m1', 1],
+        ['m2', 2],
+        ['m3', 3],
+      ],
+    );
   });
 
   it('resumes from what is stored after a restart (no counter to run ahead)', async () => {
@@ -53,18 +75,39 @@ describe('Sequencer', () => {
   it('stores a batch in log order with per-conversation seqs, dropping redelivered entries and repeats', async () => {
     const seq = new Sequencer(store);
     await seq.store(entry('old'));
-    const stored = await seq.storeBatch([entry('old'), entry('n1'), entry('x1', 'dm:a:c', 'a', 'c'), entry('n1'), entry('n2'), entry('x2', 'dm:a:c', 'a', 'c')]);
+    const stored = await seq.storeBatch([
+      entry('old'),
+      entry('n1'),
+      entry('x1', 'dm:a:c', 'a', 'c'),
+      entry('n1'),
+      entry('n2'),
+      entry('x2', 'dm:a:c', 'a', 'c'),
+    ]);
     const now = (list: typeof stored) => list.filter((s) => !s.redelivered).map(({ message: m }) => [m.msgId, m.seq]);
     const again = (list: typeof stored) => list.filter((s) => s.redelivered).map(({ message: m }) => [m.msgId, m.seq]);
-    assert.deepEqual(now(stored), [['n1', 2], ['x1', 1], ['n2', 3], ['x2', 2]]);
+    assert.deepEqual(now(stored), [
+      ['n1', 2],
+      ['x1', 1],
+      ['n2', 3],
+      ['x2', 2],
+    ]);
     assert.deepEqual(again(stored), [['old', 1]], 'the record stored before comes back for its push');
-    assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId), ['old', 'n1', 'n2']);
+    assert.deepEqual(
+      (await store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId),
+      ['old', 'n1', 'n2'],
+    );
     const redelivered = await seq.storeBatch([entry('n1'), entry('n2')]);
     assert.deepEqual(now(redelivered), [], 'a redelivered batch stores nothing');
-    assert.deepEqual(again(redelivered), [['n1', 2], ['n2', 3]]);
+    assert.deepEqual(again(redelivered), [
+      ['n1', 2],
+      ['n2', 3],
+    ]);
     // A repeat of a send is a later record (a later accept time) with the same msgId: dropped.
     assert.deepEqual(await seq.storeBatch([{ ...entry('n1'), ts: 2 }]), [], 'a repeated send is neither stored nor pushed again');
-    assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId), ['old', 'n1', 'n2']);
+    assert.deepEqual(
+      (await store.readMessages('dm:a:b', 0, 10)).map((m) => m.msgId),
+      ['old', 'n1', 'n2'],
+    );
   });
 
   it('drops a redelivered batch with a few store calls, not two per entry, and stores what follows it', async () => {
@@ -80,12 +123,25 @@ describe('Sequencer', () => {
     // A new owner (after a crash before the offsets were committed) gets the batch again, with new entries after it.
     const fresh = Array.from({ length: 5 }, (_, i) => entry(`n${i}`));
     const stored = await new Sequencer(counted).storeBatch([...old, ...fresh]);
-    assert.deepEqual(stored.filter((s) => !s.redelivered).map(({ message: m }) => [m.msgId, m.seq]), fresh.map((e, i) => [e.msgId, 51 + i]));
+    assert.deepEqual(
+      stored.filter((s) => !s.redelivered).map(({ message: m }) => [m.msgId, m.seq]),
+      fresh.map((e, i) => [e.msgId, 51 + i]),
+    );
     // Whoever stored them may not have pushed them: they come back, in log order, with their seqs.
-    assert.deepEqual(stored.filter((s) => s.redelivered).map(({ message: m }) => [m.msgId, m.seq]), old.map((e, i) => [e.msgId, i + 1]));
-    assert.deepEqual(stored.map((s) => s.message.msgId), [...old, ...fresh].map((e) => e.msgId), 'in log order');
+    assert.deepEqual(
+      stored.filter((s) => s.redelivered).map(({ message: m }) => [m.msgId, m.seq]),
+      old.map((e, i) => [e.msgId, i + 1]),
+    );
+    assert.deepEqual(
+      stored.map((s) => s.message.msgId),
+      [...old, ...fresh].map((e) => e.msgId),
+      'in log order',
+    );
     assert.deepEqual(calls, ['lastSeqs', 'insertMessages', 'storedAlready', 'lastSeqs', 'insertMessages']);
-    assert.deepEqual((await store.readMessages('dm:a:b', 0, 100)).map((m) => m.seq), Array.from({ length: 55 }, (_, i) => i + 1));
+    assert.deepEqual(
+      (await store.readMessages('dm:a:b', 0, 100)).map((m) => m.seq),
+      Array.from({ length: 55 }, (_, i) => i + 1),
+    );
   });
 
   it('falls back to one by one when another writer took a seq mid-batch, without gaps or losses', async () => {
@@ -94,8 +150,17 @@ describe('Sequencer', () => {
     await first.store(entry('m1')); // first caches lastSeq 1
     await second.store(entry('m2')); // seq 2 taken behind first's back
     const stored = await first.storeBatch([entry('m3'), entry('m4')]);
-    assert.deepEqual(stored.map(({ message: m }) => [m.msgId, m.seq]), [['m3', 3], ['m4', 4]]);
-    assert.deepEqual((await store.readMessages('dm:a:b', 0, 10)).map((m) => m.seq), [1, 2, 3, 4]);
+    assert.deepEqual(
+      stored.map(({ message: m }) => [m.msgId, m.seq]),
+      [
+        ['m3', 3],
+        ['m4', 4],
+      ],
+    );
+    assert.deepEqual(
+      (await store.readMessages('dm:a:b', 0, 10)).map((m) => m.seq),
+      [1, 2, 3, 4],
+    );
   });
 
   it('asks for the exact last seq when the quick one trails the messages (crash between writes)', async () => {
@@ -105,7 +170,10 @@ describe('Sequencer', () => {
     await new Sequencer(store).store(entry('m1'));
     await new Sequencer(store).store(entry('m2'));
     const stored = await new Sequencer(trailing).storeBatch([entry('m3')]);
-    assert.deepEqual(stored.map(({ message: m }) => m.seq), [3]);
+    assert.deepEqual(
+      stored.map(({ message: m }) => m.seq),
+      [3],
+    );
   });
 
   it('propagates store failures so the batch is redelivered', async () => {
@@ -123,10 +191,16 @@ describe('Sequencer', () => {
     const stored = await first.storeBatch([from('o3', 'c3'), from('o4', 'c4')]);
     assert.deepEqual(
       stored.map((s) => [s.message.msgId, s.message.seq, s.originInstance, s.originConnection]),
-      [['o3', 3, 'gw-c3', 'c3'], ['o4', 4, 'gw-c4', 'c4']],
+      [
+        ['o3', 3, 'gw-c3', 'c3'],
+        ['o4', 4, 'gw-c4', 'c4'],
+      ],
     );
     const fresh = await new Sequencer(store).storeBatch([from('o5', 'c5')]);
-    assert.deepEqual(fresh.map((s) => [s.message.seq, s.originConnection]), [[5, 'c5']]);
+    assert.deepEqual(
+      fresh.map((s) => [s.message.seq, s.originConnection]),
+      [[5, 'c5']],
+    );
   });
 
   describe('cached seqs follow the partition assignment', () => {

@@ -12,7 +12,10 @@ describe('Connect session registry', () => {
     sessions.onPresence((on, off) => void presence.push([on, off]));
     const [a1, a2, a3, b1] = [session('a1', 'a'), session('a2', 'a'), session('a3', 'a'), session('b1', 'b')];
     for (const s of [a1, a2, a3, b1]) await sessions.add(s);
-    assert.deepEqual(presence, [[['a'], []], [['b'], []]]);
+    assert.deepEqual(presence, [
+      [['a'], []],
+      [['b'], []],
+    ]);
     assert.equal(sessions.size, 4);
     assert.equal(sessions.countOf('a'), 3);
     assert.deepEqual(ids(sessions.of('a')), ['a1', 'a2', 'a3']);
@@ -54,10 +57,13 @@ describe('Connect session registry', () => {
     sessions.remove(a1);
     sessions.remove(a1);
     assert.equal(sessions.size, 0);
-    assert.deepEqual(presence, [[['a'], []], [[], ['a']]]);
+    assert.deepEqual(presence, [
+      [['a'], []],
+      [[], ['a']],
+    ]);
   });
 
-  it('makes a second connection wait for the first one\'s presence to be confirmed', async () => {
+  it("makes a second connection wait for the first one's presence to be confirmed", async () => {
     const sessions = new SessionRegistry();
     let confirm!: () => void;
     sessions.onPresence(() => new Promise<void>((r) => (confirm = r)));

@@ -50,14 +50,24 @@ describe('Session (every WebSocket error code)', () => {
     session.handleFrame('', true);
     session.handleFrame('{oops', false);
     session.handleFrame(JSON.stringify({ type: 'send', id: 's', to: 'b', body: 'x'.repeat(17) }), false);
-    assert.deepEqual(socket.sent.map((f) => [f.type, f.code, f.id]), [['error', 'BAD_REQUEST', undefined], ['error', 'BAD_REQUEST', undefined], ['error', 'TOO_LARGE', 's']]);
+    assert.deepEqual(
+      socket.sent.map((f) => [f.type, f.code, f.id]),
+      [
+        ['error', 'BAD_REQUEST', undefined],
+        ['error', 'BAD_REQUEST', undefined],
+        ['error', 'TOO_LARGE', 's'],
+      ],
+    );
     assert.equal(socket.closedWith, undefined);
   });
 
   it('RATE_LIMITED beyond the burst, refilled at the rate', () => {
     const { session, socket, tick } = setup();
     for (let i = 0; i < 6; i++) session.handleFrame(JSON.stringify({ type: 'ping', id: `p${i}` }), false);
-    assert.deepEqual(socket.sent.map((f) => f.type), ['pong', 'pong', 'pong', 'pong', 'pong', 'error']);
+    assert.deepEqual(
+      socket.sent.map((f) => f.type),
+      ['pong', 'pong', 'pong', 'pong', 'pong', 'error'],
+    );
     assert.equal(socket.sent[5]!.code, 'RATE_LIMITED');
     tick(200); // 5/s → one token
     session.handleFrame(JSON.stringify({ type: 'ping', id: 'later' }), false);
@@ -128,14 +138,21 @@ describe('Session (every WebSocket error code)', () => {
     session.handleFrame(JSON.stringify({ type: 'send', id: 's1', to: 'b', body: '1' }), false);
     session.handleFrame(JSON.stringify({ type: 'send', id: 's2', to: 'b', body: '2' }), false);
     await settle();
-    assert.deepEqual(order, ['start s1'], 'the second send waits for the first one\'s answer');
+    assert.deepEqual(order, ['start s1'], "the second send waits for the first one's answer");
     answers.get('s1')!();
     await settle();
     assert.deepEqual(order, ['start s1', 'end s1', 'start s2']);
     answers.get('s2')!();
     await settle();
     assert.deepEqual(order, ['start s1', 'end s1', 'start s2', 'end s2']);
-    assert.deepEqual(socket.sent.map((f) => [f.type, f.id]), [['accepted', 's1'], ['accepted', 's2']], 'accepted in send order');
+    assert.deepEqual(
+      socket.sent.map((f) => [f.type, f.id]),
+      [
+        ['accepted', 's1'],
+        ['accepted', 's2'],
+      ],
+      'accepted in send order',
+    );
   });
 
   it('closes a slow consumer with 1013 instead of buffering without bound', () => {

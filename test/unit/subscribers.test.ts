@@ -5,7 +5,16 @@ import type { PresenceStore } from '../../services/message/adapters/presence.js'
 import type { StoredMessage } from '../../services/message/adapters/store.js';
 import { silentLogger } from '../../services/shared/logger.js';
 
-const message = (from: string, to: string, seq = 1): StoredMessage => ({ msgId: `m${seq}`, conversation: `dm:${from}:${to}`, seq, from, to, body: 'hi', ts: 1, clientId: `c${seq}` });
+const message = (from: string, to: string, seq = 1): StoredMessage => ({
+  msgId: `m${seq}`,
+  conversation: `dm:${from}:${to}`,
+  seq,
+  from,
+  to,
+  body: 'hi',
+  ts: 1,
+  clientId: `c${seq}`,
+});
 
 /** A stream that records its pushes and can refuse them. */
 function link(): SubscriberLink & { pushes: PushFrame[]; ended: string[]; full: boolean } {
@@ -56,7 +65,7 @@ function scriptedPresence(): PresenceStore & { written: Map<string, Set<string>>
   return p;
 }
 
-describe('SubscriberRegistry: routing by the streams\' announcements', () => {
+describe("SubscriberRegistry: routing by the streams' announcements", () => {
   let presence: ReturnType<typeof scriptedPresence>;
   let results: PushResult[];
   let clock: number;
@@ -79,8 +88,15 @@ describe('SubscriberRegistry: routing by the streams\' announcements', () => {
     assert.equal(registry.update('g2', g2, ['b', 'a'], []), true);
     presence.down = true; // the store is not asked
     registry.routeBatch([{ message: message('a', 'b'), originInstance: 'g1', originConnection: 'conn-a' }]);
-    assert.deepEqual(g1.pushes.map((p) => [p.recipients, p.excludeConnection]), [[['a'], 'conn-a']], 'the sending connection has its accepted');
-    assert.deepEqual(g2.pushes.map((p) => p.recipients.sort()), [['a', 'b']]);
+    assert.deepEqual(
+      g1.pushes.map((p) => [p.recipients, p.excludeConnection]),
+      [[['a'], 'conn-a']],
+      'the sending connection has its accepted',
+    );
+    assert.deepEqual(
+      g2.pushes.map((p) => p.recipients.sort()),
+      [['a', 'b']],
+    );
     registry.update('g2', g2, [], ['b']);
     registry.routeBatch([{ message: message('a', 'b', 2), originInstance: 'g1', originConnection: 'conn-a' }]);
     assert.deepEqual(g2.pushes.at(-1)!.recipients, ['a'], 'b went offline there');
@@ -94,13 +110,19 @@ describe('SubscriberRegistry: routing by the streams\' announcements', () => {
     registry.routeBatch([{ message: message('a', 'b'), originInstance: 'x', originConnection: '' }]);
     assert.equal(registry.detach('g1', g1), true);
     assert.equal(registry.detach('g1', g1), false, 'one stream ends once');
-    registry.routeBatch([{ message: message('a', 'b', 2), originInstance: 'x', originConnection: '' }, { message: message('a', 'b', 3), originInstance: 'x', originConnection: '' }]);
+    registry.routeBatch([
+      { message: message('a', 'b', 2), originInstance: 'x', originConnection: '' },
+      { message: message('a', 'b', 3), originInstance: 'x', originConnection: '' },
+    ]);
     assert.deepEqual(results, ['dropped', 'skipped', 'skipped']);
     const again = link();
     registry.attach('g1', again, ['b']);
     registry.routeBatch([{ message: message('a', 'b', 4), originInstance: 'x', originConnection: '' }]);
     assert.deepEqual(results.at(-1), 'sent');
-    assert.deepEqual(again.pushes.map((p) => p.message.seq), [4]);
+    assert.deepEqual(
+      again.pushes.map((p) => p.message.seq),
+      [4],
+    );
   });
 
   it('forgets a gone gateway once its presence would have expired', async () => {
@@ -119,8 +141,13 @@ describe('SubscriberRegistry: routing by the streams\' announcements', () => {
     registry.attach('g1', g1, ['a', 'b', 'z']);
     registry.attach('g2', g2, ['c']);
     registry.detach('g2', g2);
-    registry.routeBatch([{ message: { ...message('a', 'grp:x'), conversation: 'grp:x' }, originInstance: 'g1', originConnection: 'conn-a', audience: new Set(['a', 'b', 'c']) }]);
-    assert.deepEqual(g1.pushes.map((p) => p.recipients.sort()), [['a', 'b']]);
+    registry.routeBatch([
+      { message: { ...message('a', 'grp:x'), conversation: 'grp:x' }, originInstance: 'g1', originConnection: 'conn-a', audience: new Set(['a', 'b', 'c']) },
+    ]);
+    assert.deepEqual(
+      g1.pushes.map((p) => p.recipients.sort()),
+      [['a', 'b']],
+    );
     assert.deepEqual(results.sort(), ['sent', 'skipped']);
   });
 
@@ -132,7 +159,11 @@ describe('SubscriberRegistry: routing by the streams\' announcements', () => {
     assert.deepEqual(old.ended, ['replaced']);
     assert.equal(registry.detach('g1', old), false, "the old stream's end leaves the new one alone");
     registry.routeBatch([{ message: message('a', 'b'), originInstance: 'x', originConnection: '' }]);
-    assert.deepEqual(fresh.pushes.map((p) => p.recipients), [['b']], 'a is no longer announced there');
+    assert.deepEqual(
+      fresh.pushes.map((p) => p.recipients),
+      [['b']],
+      'a is no longer announced there',
+    );
   });
 });
 

@@ -68,7 +68,10 @@ describe('ws server: writes to a client', () => {
   it('sends the frames written in one event-loop turn in one write, in order', async () => {
     for (let i = 0; i < 100; i++) socket.send(`frame ${i}`);
     await arrived(100);
-    assert.deepEqual(received, Array.from({ length: 100 }, (_, i) => `frame ${i}`));
+    assert.deepEqual(
+      received,
+      Array.from({ length: 100 }, (_, i) => `frame ${i}`),
+    );
     assert.equal(writes.count(), 1, 'one write for the turn');
   });
 

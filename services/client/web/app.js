@@ -131,7 +131,8 @@ function startChat(login) {
     $('group-only').hidden = !peer.startsWith('grp:');
     if (peer.startsWith('grp:')) core?.follow(peer);
     const shown = conversationOf(peer);
-    for (const li of /** @type {NodeListOf<HTMLElement>} */ ($('messages').querySelectorAll('li[data-conversation]'))) li.hidden = li.dataset.conversation !== shown;
+    for (const li of /** @type {NodeListOf<HTMLElement>} */ ($('messages').querySelectorAll('li[data-conversation]')))
+      li.hidden = li.dataset.conversation !== shown;
   };
 
   /** @param {string} text @param {string} [cls] @param {string} [meta] @param {string} [conversation] */
@@ -207,7 +208,12 @@ function startChat(login) {
           const mine = m.from === core?.user;
           const membership = m.kind !== undefined;
           const text = membership ? `${m.from} ${describeMembership(m.kind ?? '', m.members ?? [], m.from)}` : m.body;
-          const li = addLine(text, membership ? 'membership' : mine ? 'mine' : '', `${m.from} · ${m.conversation} #${m.seq} · ${new Date(m.ts).toLocaleTimeString()}`, m.conversation);
+          const li = addLine(
+            text,
+            membership ? 'membership' : mine ? 'mine' : '',
+            `${m.from} · ${m.conversation} #${m.seq} · ${new Date(m.ts).toLocaleTimeString()}`,
+            m.conversation,
+          );
           li.dataset.msgId = m.msgId;
           li.dataset.seq = String(m.seq);
           const from = peerOf(m.conversation);

@@ -300,7 +300,13 @@ export class ChatCore {
         this.open = true;
         this.policy.up();
         this.user = String(frame.user);
-        this.emit({ kind: 'connected', user: this.user, connection: String(frame.connection), instance: String(frame.instance), reconnect: this.everConnected });
+        this.emit({
+          kind: 'connected',
+          user: this.user,
+          connection: String(frame.connection),
+          instance: String(frame.instance),
+          reconnect: this.everConnected,
+        });
         this.everConnected = true;
         for (const to of this.outbox.keys()) this.pump(to);
         if (this.opts.catchUp !== false) this.catchUp();

@@ -166,7 +166,12 @@ export class Session {
         return;
       }
       case 'group.members':
-        this.reply(frame.id, async () => ({ type: 'members', id: frame.id, conversation: frame.conversation, members: await this.deps.api.members(this.user, frame.conversation) }));
+        this.reply(frame.id, async () => ({
+          type: 'members',
+          id: frame.id,
+          conversation: frame.conversation,
+          members: await this.deps.api.members(this.user, frame.conversation),
+        }));
         return;
       case 'sync':
         this.reply(frame.id, async () => {

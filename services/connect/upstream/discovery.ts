@@ -15,7 +15,10 @@ export function parseDiscovery(value: string): DiscoverySpec {
     if (!m || Number(m[2]) > 65535) throw new Error(`expected dns:HOST:PORT; got "${value}"`);
     return { kind: 'dns', host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
   }
-  const endpoints = v.split(',').map((e) => e.trim()).filter(Boolean);
+  const endpoints = v
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
   if (endpoints.length === 0) throw new Error('expected dns:HOST:PORT or HOST:PORT[,HOST:PORT…]; got nothing');
   for (const e of endpoints) {
     const m = HOST_PORT.exec(e);
@@ -69,10 +72,7 @@ export interface Discovery {
 }
 
 /** Endpoint discovery: a fixed list, or DNS re-resolved periodically and on demand. */
-export function createDiscovery(
-  spec: DiscoverySpec,
-  opts: { intervalMs: number; resolver?: AddressResolver; dnsServer?: string; logger: Logger },
-): Discovery {
+export function createDiscovery(spec: DiscoverySpec, opts: { intervalMs: number; resolver?: AddressResolver; dnsServer?: string; logger: Logger }): Discovery {
   if (spec.kind === 'static') {
     return {
       start: (onChange) => onChange([...spec.endpoints]),

@@ -112,7 +112,9 @@ export class EndpointStream {
     return new Promise<SendResponse__Output>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.inFlight.delete(requestId);
-        reject(new UpstreamError(errorCodeOfGrpcStatus(status.DEADLINE_EXCEEDED), `no answer from the Message pod within ${timeoutMs} ms; retry with the same id`));
+        reject(
+          new UpstreamError(errorCodeOfGrpcStatus(status.DEADLINE_EXCEEDED), `no answer from the Message pod within ${timeoutMs} ms; retry with the same id`),
+        );
       }, timeoutMs);
       this.inFlight.set(requestId, { resolve, reject, timer });
       out.write({ send: { requestId, send: req } });
@@ -190,7 +192,9 @@ export class EndpointStream {
     });
     call.on('error', (err: ServiceError) => this.lost(call, err));
     call.on('end', () => this.lost(call, new Error('stream ended by the Message pod')));
-    out.write({ subscribe: { connectServiceId: this.opts.instanceId, onlineUsers: this.opts.onlineUsers(), batchMaxBytes: batchBudget(this.opts.maxMessageBytes) } });
+    out.write({
+      subscribe: { connectServiceId: this.opts.instanceId, onlineUsers: this.opts.onlineUsers(), batchMaxBytes: batchBudget(this.opts.maxMessageBytes) },
+    });
   }
 
   /** One frame from the pod (alone, or out of a batch). */
@@ -198,8 +202,7 @@ export class EndpointStream {
     if (resp.response === 'push' && resp.push?.message) {
       const { message, recipients, excludeConnection } = resp.push;
       this.opts.events.onPush({ message: toMessageFrameBody(message), recipients, excludeConnection });
-    }
-    else if (resp.response === 'sendResult' && resp.sendResult) this.answered(resp.sendResult);
+    } else if (resp.response === 'sendResult' && resp.sendResult) this.answered(resp.sendResult);
     else if (resp.response === 'presenceApplied' && resp.presenceApplied) this.presenceApplied(resp.presenceApplied.ackId);
     else if (resp.response === 'subscribed' && this.current === 'connecting') {
       this.streamSend = resp.subscribed?.streamSend ?? false;

@@ -21,7 +21,11 @@ export interface UpstreamPicker {
  */
 export function createMessageApi(opts: { streams: UpstreamPicker; instanceId: string; timeoutMs: number; internalAuthToken?: string }): MessageApi {
   const noneUp = (): UnavailableError => new UnavailableError('no Message service reachable; retry later');
-  const unary = <Req, Res>(invoke: (client: MessageServiceClient, req: Req, deadline: { deadline: number }, cb: (err: ServiceError | null, res?: Res) => void) => void, req: Req, client = opts.streams.pick()?.upClient): Promise<Res> =>
+  const unary = <Req, Res>(
+    invoke: (client: MessageServiceClient, req: Req, deadline: { deadline: number }, cb: (err: ServiceError | null, res?: Res) => void) => void,
+    req: Req,
+    client = opts.streams.pick()?.upClient,
+  ): Promise<Res> =>
     new Promise<Res>((resolve, reject) => {
       if (!client) {
         reject(noneUp());
@@ -61,7 +65,10 @@ export function createMessageApi(opts: { streams: UpstreamPicker; instanceId: st
       return { messages: res.messages.map(toMessageFrameBody), hasMore: res.hasMore };
     },
     async members(user, conversation) {
-      const res = await unary<Parameters<MessageServiceClient['members']>[0], { members: string[] }>((c, req, o, cb) => c.members(req, md, o, cb), { user, conversation });
+      const res = await unary<Parameters<MessageServiceClient['members']>[0], { members: string[] }>((c, req, o, cb) => c.members(req, md, o, cb), {
+        user,
+        conversation,
+      });
       return res.members;
     },
     async conversations(user) {
@@ -76,7 +83,16 @@ export function createMessageApi(opts: { streams: UpstreamPicker; instanceId: st
 
 /** A wire message as the body of a `message` frame. */
 export function toMessageFrameBody(m: ChatMessage): MessageFrameBody {
-  const frame: MessageFrameBody = { msgId: m.msgId, conversation: m.conversation, seq: m.seq, from: m.fromUser, to: m.toUser, body: m.body, ts: m.ts, id: m.clientId };
+  const frame: MessageFrameBody = {
+    msgId: m.msgId,
+    conversation: m.conversation,
+    seq: m.seq,
+    from: m.fromUser,
+    to: m.toUser,
+    body: m.body,
+    ts: m.ts,
+    id: m.clientId,
+  };
   if (m.kind !== '') {
     frame.kind = m.kind;
     frame.members = m.members;

@@ -1,5 +1,13 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import kafkajs, { Kafka, logLevel as KafkaLogLevel, type Consumer, type Producer, type Admin, type RetryOptions, type LogEntry as KafkaLogEntry } from 'kafkajs';
+import kafkajs, {
+  Kafka,
+  logLevel as KafkaLogLevel,
+  type Consumer,
+  type Producer,
+  type Admin,
+  type RetryOptions,
+  type LogEntry as KafkaLogEntry,
+} from 'kafkajs';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import { UnavailableError } from '../../shared/errors.js';
@@ -85,9 +93,17 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   // second, so the service's own retry loop reports it and backs off (the full budget would stay silent ~25 s).
   const bootstrap = client({ initialRetryTime: 200, maxRetryTime: 1000, retries: 2 });
   if (!longPollWhenIdle(opts.groupId, opts.fetchIdleWaitMs)) {
-    log.warn({ fetchMaxWaitMs: opts.fetchMaxWaitMs }, 'this kafkajs cannot long-poll an idle log (KAFKA_FETCH_IDLE_WAIT): its consumer fetches at KAFKA_FETCH_MAX_WAIT even when idle');
+    log.warn(
+      { fetchMaxWaitMs: opts.fetchMaxWaitMs },
+      'this kafkajs cannot long-poll an idle log (KAFKA_FETCH_IDLE_WAIT): its consumer fetches at KAFKA_FETCH_MAX_WAIT even when idle',
+    );
   }
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: conversationPartitioner });
+  const producer: Producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: conversationPartitioner,
+  });
   let producerUp = false;
   let consumerUp = false;
   let consumerDetail = 'consumer not started';
@@ -133,7 +149,10 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
           waitForLeaders: true,
         });
         if (minInsync < opts.minInsyncReplicas) {
-          log.warn({ topic: opts.topic, replicas, minInsyncReplicas: minInsync }, `min.insync.replicas capped at the replication factor: an accepted send is on ${minInsync} replica(s)`);
+          log.warn(
+            { topic: opts.topic, replicas, minInsyncReplicas: minInsync },
+            `min.insync.replicas capped at the replication factor: an accepted send is on ${minInsync} replica(s)`,
+          );
         }
         log.info({ topic: opts.topic, partitions: opts.partitions, replicas, minInsyncReplicas: minInsync, created }, 'kafka topic ensured');
       }
@@ -193,14 +212,21 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
     // commit interval; the partitions whose slices are stored meanwhile go together in the next:
     // not a request per partition slice. Commits are not waited for: a lost one means a
     // redelivery, which the store recognises.
-    const commitsOf = new GroupCommit<{ partition: number; offset: string }, void>(async (items) => {
-      // Offsets grow per partition in submission order: the last one of each is committed.
-      const latest = new Map(items.map(({ partition, offset }) => [partition, offset] as const));
-      await c.commitOffsets([...latest].map(([partition, offset]) => ({ topic: opts.topic, partition, offset })));
-      return items.map(() => ({ ok: true, value: undefined }));
-    }, { maxItems: Number.MAX_SAFE_INTEGER, minIntervalMs: opts.commitIntervalMs });
-    const lanes = new Lanes(handler, (partition, offset) =>
-      void commitsOf.submit({ partition, offset }).catch((err: unknown) => log.warn({ err, partition, offset }, 'offset commit failed; the partition\'s next owner gets those entries again')),
+    const commitsOf = new GroupCommit<{ partition: number; offset: string }, void>(
+      async (items) => {
+        // Offsets grow per partition in submission order: the last one of each is committed.
+        const latest = new Map(items.map(({ partition, offset }) => [partition, offset] as const));
+        await c.commitOffsets([...latest].map(([partition, offset]) => ({ topic: opts.topic, partition, offset })));
+        return items.map(() => ({ ok: true, value: undefined }));
+      },
+      { maxItems: Number.MAX_SAFE_INTEGER, minIntervalMs: opts.commitIntervalMs },
+    );
+    const lanes = new Lanes(
+      handler,
+      (partition, offset) =>
+        void commitsOf
+          .submit({ partition, offset })
+          .catch((err: unknown) => log.warn({ err, partition, offset }, "offset commit failed; the partition's next owner gets those entries again")),
       log,
     );
     // Slices handed over but not begun are dropped (their offsets are not committed, so the
@@ -447,8 +473,7 @@ function parseEntry(value: Buffer | null): SendEntry | undefined {
   try {
     const e = JSON.parse(value.toString('utf8')) as Partial<SendEntry>;
     const strings = ['msgId', 'conversation', 'from', 'to', 'body', 'clientId', 'originInstance', 'originConnection'] as const;
-    const membership =
-      e.kind === undefined || (MEMBERSHIP_KINDS.includes(e.kind) && Array.isArray(e.members) && e.members.every((u) => typeof u === 'string'));
+    const membership = e.kind === undefined || (MEMBERSHIP_KINDS.includes(e.kind) && Array.isArray(e.members) && e.members.every((u) => typeof u === 'string'));
     if (strings.every((k) => typeof e[k] === 'string') && typeof e.ts === 'number' && membership) return e as SendEntry;
   } catch {
     return undefined; // not JSON: the caller logs and skips it

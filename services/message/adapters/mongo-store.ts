@@ -1,4 +1,13 @@
-import { MongoBulkWriteError, MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db, type Filter, type FindCursor } from 'mongodb';
+import {
+  MongoBulkWriteError,
+  MongoClient,
+  MongoServerError,
+  type AnyBulkWriteOperation,
+  type Collection,
+  type Db,
+  type Filter,
+  type FindCursor,
+} from 'mongodb';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import { withTimeout } from '../../shared/lifecycle.js';
@@ -19,8 +28,28 @@ export interface MongoStoreOptions {
 type MessageDoc = Omit<StoredMessage, 'msgId'> & { _id: string };
 /** A membership message's kind and members (a text message has neither). */
 const membershipOf = ({ kind, members }: Pick<StoredMessage, 'kind' | 'members'>) => (kind !== undefined ? { kind, members: members ?? [] } : {});
-const toDoc = (m: StoredMessage): MessageDoc => ({ _id: m.msgId, conversation: m.conversation, seq: m.seq, from: m.from, to: m.to, body: m.body, ts: m.ts, clientId: m.clientId, ...membershipOf(m) });
-const fromDoc = (d: MessageDoc): StoredMessage => ({ msgId: d._id, conversation: d.conversation, seq: d.seq, from: d.from, to: d.to, body: d.body, ts: d.ts, clientId: d.clientId, ...membershipOf(d) });
+const toDoc = (m: StoredMessage): MessageDoc => ({
+  _id: m.msgId,
+  conversation: m.conversation,
+  seq: m.seq,
+  from: m.from,
+  to: m.to,
+  body: m.body,
+  ts: m.ts,
+  clientId: m.clientId,
+  ...membershipOf(m),
+});
+const fromDoc = (d: MessageDoc): StoredMessage => ({
+  msgId: d._id,
+  conversation: d.conversation,
+  seq: d.seq,
+  from: d.from,
+  to: d.to,
+  body: d.body,
+  ts: d.ts,
+  clientId: d.clientId,
+  ...membershipOf(d),
+});
 
 /**
  * The conversation index as versions before `conversation_heads` kept it: one document per
@@ -93,11 +122,15 @@ const ORDERED_SLICE = 100;
 const INSERT_SLICE = 1000;
 const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
 /** A bulk write whose every failed statement hit an existing _id. */
-const onlyDuplicateKeys = (err: unknown): err is MongoBulkWriteError => err instanceof MongoBulkWriteError && [err.writeErrors].flat().every((e) => e.code === DUPLICATE_KEY);
+const onlyDuplicateKeys = (err: unknown): err is MongoBulkWriteError =>
+  err instanceof MongoBulkWriteError && [err.writeErrors].flat().every((e) => e.code === DUPLICATE_KEY);
 
 /** What marks say of each conversation they name: its highest seq and latest activity. */
 type Latest = { seq: number; lastActive: number; members: string[] };
-function latestByConversation(docs: readonly Pick<SeqMark, 'conversation' | 'seq' | 'lastActive' | 'members'>[], into = new Map<string, Latest>()): Map<string, Latest> {
+function latestByConversation(
+  docs: readonly Pick<SeqMark, 'conversation' | 'seq' | 'lastActive' | 'members'>[],
+  into = new Map<string, Latest>(),
+): Map<string, Latest> {
   for (const d of docs) {
     const prev = into.get(d.conversation);
     into.set(d.conversation, { seq: Math.max(d.seq, prev?.seq ?? 0), lastActive: Math.max(d.lastActive, prev?.lastActive ?? 0), members: d.members });
@@ -128,7 +161,13 @@ async function upToConversations(cursor: FindCursor<SeqMark>, limit: number): Pr
 }
 
 /** The mark of a conversation at a seq (its `_id` is what makes a repeated insert a duplicate). */
-const markOf = (conversation: string, { seq, lastActive, members }: Latest): SeqMark => ({ _id: `${conversation}|${seq}`, conversation, seq, lastActive, members });
+const markOf = (conversation: string, { seq, lastActive, members }: Latest): SeqMark => ({
+  _id: `${conversation}|${seq}`,
+  conversation,
+  seq,
+  lastActive,
+  members,
+});
 
 /** `list` in slices of IN_SLICE. */
 function* slices<T>(list: readonly T[]): Generator<T[]> {
@@ -267,7 +306,10 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
         // Ordered: everything before the first failed write is stored, and nothing after it.
         const firstFailed = Math.min(...[err.writeErrors].flat().map((e) => e.index));
         if (err.insertedCount !== firstFailed) {
-          return { stored: from, failure: new Error(`the server broke an ordered insert: ${err.insertedCount} stored, first failure at ${firstFailed}`, { cause: err }) };
+          return {
+            stored: from,
+            failure: new Error(`the server broke an ordered insert: ${err.insertedCount} stored, first failure at ${firstFailed}`, { cause: err }),
+          };
         }
         return { stored: from + err.insertedCount };
       }
@@ -345,7 +387,11 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
 
     async lastSeq(conversation, exact = false) {
       if (!exact) return (await latest([conversation])).get(conversation)?.seq ?? 0;
-      const top = await messages.find({ conversation }, { projection: { seq: 1 } }).sort({ seq: -1 }).limit(1).next();
+      const top = await messages
+        .find({ conversation }, { projection: { seq: 1 } })
+        .sort({ seq: -1 })
+        .limit(1)
+        .next();
       return top?.seq ?? 0;
     },
     async lastSeqs(list) {
@@ -390,7 +436,11 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       return inserted;
     },
     async readMessages(conversation, afterSeq, limit) {
-      const docs = await messages.find({ conversation, seq: { $gt: afterSeq } }).sort({ seq: 1 }).limit(limit).toArray();
+      const docs = await messages
+        .find({ conversation, seq: { $gt: afterSeq } })
+        .sort({ seq: 1 })
+        .limit(limit)
+        .toArray();
       return docs.map(fromDoc);
     },
     async membershipChanges(list) {
@@ -417,7 +467,10 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       for (let i = 0; i < fresh.length; i += INSERT_SLICE) {
         const slice = fresh.slice(i, i + INSERT_SLICE);
         try {
-          await memberships.insertMany(slice.map((u) => row(u, true)), { ordered: false });
+          await memberships.insertMany(
+            slice.map((u) => row(u, true)),
+            { ordered: false },
+          );
         } catch (err: unknown) {
           if (!onlyDuplicateKeys(err)) throw err;
           // Listed meanwhile by another writer: those go the conditional way.
@@ -426,7 +479,11 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       }
       for (let i = 0; i < changed.length; i += UPDATE_SLICE) {
         const ops: AnyBulkWriteOperation<MembershipDoc>[] = changed.slice(i, i + UPDATE_SLICE).map(([user, member]) => ({
-          updateOne: { filter: { _id: `${conversation}|${user}`, seq: { $lt: seq } }, update: { $set: { member, seq }, $setOnInsert: { conversation, user } }, upsert: true },
+          updateOne: {
+            filter: { _id: `${conversation}|${user}`, seq: { $lt: seq } },
+            update: { $set: { member, seq }, $setOnInsert: { conversation, user } },
+            upsert: true,
+          },
         }));
         try {
           await memberships.bulkWrite(ops, { ordered: false });
@@ -447,7 +504,10 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     async listConversations(user, limit): Promise<ConversationSummary[]> {
       const groupIds = (await memberships.find({ user, member: true }, { projection: { conversation: 1 } }).toArray()).map((g) => g.conversation);
       // Direct conversations by their users, groups by their ids.
-      const [all, groups] = await Promise.all([lookUp({ members: user }, { members: user }, limit), groupIds.length === 0 ? new Map<string, Latest>() : latest(groupIds)]);
+      const [all, groups] = await Promise.all([
+        lookUp({ members: user }, { members: user }, limit),
+        groupIds.length === 0 ? new Map<string, Latest>() : latest(groupIds),
+      ]);
       for (const [c, l] of groups) all.set(c, l);
       return [...all]
         .filter(([, d]) => d.seq > 0)

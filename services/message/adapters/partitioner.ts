@@ -14,11 +14,13 @@ export function partitionOf(key: string | Buffer, partitions: number): number {
  * own murmur2 computes on 64-bit Long objects, several per 4 bytes of key, for every record
  * produced; this one on 32-bit integers. Every log entry is keyed by its conversation.
  */
-export const conversationPartitioner: ICustomPartitioner = () => ({ topic, partitionMetadata, message }) => {
-  if (message.partition !== undefined) return message.partition;
-  if (message.key === undefined || message.key === null) throw new Error(`a record for ${topic} has no key; log entries are keyed by their conversation`);
-  return partitionOf(message.key, partitionMetadata.length);
-};
+export const conversationPartitioner: ICustomPartitioner =
+  () =>
+  ({ topic, partitionMetadata, message }) => {
+    if (message.partition !== undefined) return message.partition;
+    if (message.key === undefined || message.key === null) throw new Error(`a record for ${topic} has no key; log entries are keyed by their conversation`);
+    return partitionOf(message.key, partitionMetadata.length);
+  };
 
 /** murmur2 as implemented by the Java Kafka client (seed 0x9747b28c). */
 export function murmur2(data: Buffer): number {

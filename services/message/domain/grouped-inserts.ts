@@ -19,7 +19,11 @@ interface Insert {
  * an IndexUpdateError with its own stored prefix.
  */
 export function groupInserts(store: MessageStore, opts: { maxMessages: number; maxInFlight?: number }): MessageStore {
-  const writer = new GroupCommit<Insert, number>((inserts) => writeInOrder(store, inserts, opts.maxMessages), { maxItems: Number.MAX_SAFE_INTEGER, maxInFlight: opts.maxInFlight ?? 1, gather: true });
+  const writer = new GroupCommit<Insert, number>((inserts) => writeInOrder(store, inserts, opts.maxMessages), {
+    maxItems: Number.MAX_SAFE_INTEGER,
+    maxInFlight: opts.maxInFlight ?? 1,
+    gather: true,
+  });
   return new Proxy(store, {
     get(target, prop, receiver) {
       if (prop === 'insertMessages') {

@@ -111,7 +111,7 @@ export class PresenceDirectory {
       if (reason !== undefined) {
         for (const [instance, users] of this.opts.announced()) await this.opts.store.refresh(instance, [...users], this.opts.ttlMs);
         this.opts.onRewrite?.(reason);
-        if (reason !== 'refresh') this.opts.logger.info({ reason }, 'presence directory written again from the gateways\' announcements');
+        if (reason !== 'refresh') this.opts.logger.info({ reason }, "presence directory written again from the gateways' announcements");
       }
       for (const [instance, users] of changes) {
         const online: string[] = [];

@@ -121,15 +121,13 @@ export class RosterCache {
     const at = this.now();
     const read: Promise<Roster | undefined> = readRosters(this.store, [conversation])
       .then((rosters) => rosters.get(conversation))
-      .then(
-        (roster) => {
-          if (this.reading.get(conversation)?.read !== read) return roster;
-          this.entries.delete(conversation);
-          this.entries.set(conversation, { roster, at });
-          if (this.entries.size > (this.opts.maxEntries ?? 10_000)) this.entries.delete(this.entries.keys().next().value!);
-          return roster;
-        },
-      )
+      .then((roster) => {
+        if (this.reading.get(conversation)?.read !== read) return roster;
+        this.entries.delete(conversation);
+        this.entries.set(conversation, { roster, at });
+        if (this.entries.size > (this.opts.maxEntries ?? 10_000)) this.entries.delete(this.entries.keys().next().value!);
+        return roster;
+      })
       .finally(() => {
         if (this.reading.get(conversation)?.read === read) this.reading.delete(conversation);
       });

@@ -215,7 +215,8 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
     if (!instance) {
       const sub = req.subscribe;
       if (req.request !== 'subscribe' || !sub) return reject(status.INVALID_ARGUMENT, 'the first frame must be subscribe');
-      if (!/^[\x21-\x7e]{1,128}$/.test(sub.connectServiceId)) return reject(status.INVALID_ARGUMENT, 'connect_service_id must be 1-128 printable ASCII characters');
+      if (!/^[\x21-\x7e]{1,128}$/.test(sub.connectServiceId))
+        return reject(status.INVALID_ARGUMENT, 'connect_service_id must be 1-128 printable ASCII characters');
       const bad = sub.onlineUsers.find((u) => !isUserId(u));
       if (bad !== undefined) return reject(status.INVALID_ARGUMENT, `online_users holds an invalid user id: ${JSON.stringify(bad).slice(0, 80)}`);
       instance = sub.connectServiceId;
@@ -252,7 +253,8 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
       out.write({ heartbeat: { ts: Date.now() } });
     } else if (req.request === 'batch' && req.batch) {
       const { requests } = req.batch;
-      if (requests.some((r) => r.request === 'batch' || r.request === 'subscribe')) return reject(status.INVALID_ARGUMENT, 'a batch may not hold subscribe or another batch');
+      if (requests.some((r) => r.request === 'batch' || r.request === 'subscribe'))
+        return reject(status.INVALID_ARGUMENT, 'a batch may not hold subscribe or another batch');
       for (const r of requests) onFrame(r);
     } else if (req.request === 'subscribe') {
       reject(status.INVALID_ARGUMENT, 'subscribe may only be the first frame');
@@ -299,7 +301,18 @@ function logFailure(log: Logger, err: unknown, method: string): void {
 
 /** A stored message in its wire form. */
 export function toProtoMessage(m: StoredMessage) {
-  return { msgId: m.msgId, conversation: m.conversation, seq: m.seq, fromUser: m.from, toUser: m.to, body: m.body, ts: m.ts, clientId: m.clientId, kind: m.kind ?? '', members: m.members ?? [] };
+  return {
+    msgId: m.msgId,
+    conversation: m.conversation,
+    seq: m.seq,
+    fromUser: m.from,
+    toUser: m.to,
+    body: m.body,
+    ts: m.ts,
+    clientId: m.clientId,
+    kind: m.kind ?? '',
+    members: m.members ?? [],
+  };
 }
 
 /** Checks the shared secret in constant time (hashes of equal length are compared). */

@@ -28,6 +28,6 @@ USER 10001:10001
 EXPOSE 22004 21004 21005 22005
 # One thread of garbage collection, on the main thread: a pod is given one core (the chart's limit),
 # and V8's parallel and concurrent collector threads spend that core's time beside the main thread
-# and stall it when they cannot get a core (README, Benchmarks: "Garbage collection on one thread").
+# and stall it when they cannot get a core (bench/NOTES.md: "Garbage collection on helper threads").
 ENTRYPOINT ["node", "--enable-source-maps", "--single-threaded-gc", "dist/services/main.js"]
 CMD ["connect"]

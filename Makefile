@@ -1,7 +1,7 @@
 # Switchboard — developer and CI entry points. `make help` lists them.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help deps proto proto-check lint typecheck build k8s k8s-check bench test test-unit test-integration test-cluster testenv-provision testenv testenv-cluster start clean
+.PHONY: help deps proto proto-check lint lint-proto lint-code format format-check links docs check typecheck build k8s k8s-check bench test test-unit test-integration test-cluster testenv-provision testenv testenv-cluster start clean
 
 # Options of proto-loader-gen-types; they must match LOADER_OPTIONS in services/shared/proto.ts.
 GEN_OPTS := --grpcLib=@grpc/grpc-js --longs=Number --enums=String --defaults --oneofs --importFileExtension=.js
@@ -26,8 +26,28 @@ proto-check: deps ## fail when services/shared/gen is stale
 	@tmp=$$(mktemp -d) && npx proto-loader-gen-types $(GEN_OPTS) -I proto -O $$tmp $(PROTO_FILES) && \
 	  diff -r $$tmp services/shared/gen && rm -rf $$tmp && echo "generated code is up to date"
 
-lint: deps ## buf lint of proto/
+lint: lint-proto lint-code format-check links ## every linter: buf (proto/), eslint, prettier, Markdown links
+
+lint-proto: deps ## buf lint of proto/
 	cd proto && $(BUF) lint
+
+lint-code: deps ## eslint: typescript-eslint's strict, type-checked rules (eslint.config.js)
+	npx eslint --cache --cache-location node_modules/.cache/eslint/ .
+
+format-check: deps ## prettier --check (make format rewrites)
+	npx prettier --check --log-level warn .
+
+format: deps ## rewrite the code as prettier formats it
+	npx prettier --write --log-level warn .
+
+links: deps ## every relative link and anchor in every Markdown file resolves (offline)
+	npx remark --quiet --frail --no-stdout .
+
+docs: deps ## regenerate docs/CONFIGURATION.md from the services' configuration schemas
+	npx tsx services/config-docs.ts > docs/CONFIGURATION.md
+
+check: lint typecheck ## the quick tier (about 40 s warm): linters, typecheck, unit tests
+	npx mocha 'test/unit/**/*.test.ts'
 
 typecheck: deps ## tsc --noEmit (strict), the services and the browser page
 	npx tsc --noEmit -p tsconfig.json

@@ -12,9 +12,10 @@
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { machine } from './lib/machine.js';
 import { toMarkdown, writeReport, type Report, type ScenarioResult } from './lib/report.js';
+import { writeResults } from './lib/results.js';
 import { DEFAULT_SYSTEMS, e2eScenario, SYSTEMS, type System } from './scenarios/e2e.js';
 import { pushScenario } from './scenarios/push.js';
 import { idleScenario } from './scenarios/idle.js';
@@ -74,7 +75,7 @@ function serviceEnv(pairs: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const p of pairs) {
     const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(p);
-    if (!m) usage(`--env takes NAME=VALUE (a setting of README's configuration table); got "${p}"`);
+    if (!m) usage(`--env takes NAME=VALUE (a setting of docs/CONFIGURATION.md); got "${p}"`);
     out[m[1]!] = m[2]!;
   }
   return out;
@@ -174,5 +175,8 @@ const report: Report = {
   scenarios: results,
 };
 const files = writeReport(out, report);
+// A full run (make bench) is the latest measurement: bench/RESULTS.md and the README's table say so.
+if (positionals.length === 0 || positionals.includes('all'))
+  files.push(...writeResults(fileURLToPath(new URL('..', import.meta.url)), report, relative(fileURLToPath(new URL('..', import.meta.url)), out)));
 process.stdout.write(`\n${toMarkdown(report)}\nwrote ${files.join(', ')}\n`);
 process.exit(0);

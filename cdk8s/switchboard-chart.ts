@@ -5,9 +5,9 @@ import { DEFAULT_VALUES, type SwitchboardValues } from './values.js';
 
 const { IntOrString, Quantity } = k8s;
 
-/** Ports of PROTOCOL.md §1. */
+/** Ports of docs/PROTOCOL.md §1. */
 export const PORTS = { messageGrpc: 22004, messageHttp: 21004, connectWs: 21005, connectAdmin: 22005 } as const;
-/** The readiness gate of Connect pods (PROTOCOL.md §5). */
+/** The readiness gate of Connect pods (docs/PROTOCOL.md §7). */
 export const GATE_CONDITION = 'switchboard.dev/message-streams';
 
 type Component = 'connect' | 'message';
@@ -306,6 +306,8 @@ export class SwitchboardMonitoringChart extends Chart {
     super(scope, id, { disableResourceNameHashes: true, ...props });
     const v = values;
     const meta = (n: string) => ({ name: n, labels: labelsFor(v) });
+    /** The alert's entry in docs/OPERATIONS.md (its heading is the alert's name). */
+    const runbook = (alert: string): string => `${v.prometheusRule.runbookBaseUrl}#${alert.toLowerCase()}`;
     if (v.serviceMonitor.enabled) {
       new ApiObject(this, 'servicemonitor', {
         apiVersion: 'monitoring.coreos.com/v1',
@@ -335,6 +337,7 @@ export class SwitchboardMonitoringChart extends Chart {
                   annotations: {
                     summary: 'A Connect gateway has no stream to any Message pod',
                     description: 'Pod {{ $labels.pod }} cannot deliver messages; check the Message pods and the headless Service.',
+                    runbook_url: runbook('SwitchboardConnectNoMessageStreams'),
                   },
                 },
                 {
@@ -345,6 +348,7 @@ export class SwitchboardMonitoringChart extends Chart {
                   annotations: {
                     summary: 'Connect streams to Message keep being lost and re-established',
                     description: 'Pod {{ $labels.pod }} re-established {{ $value | humanize }} streams/s over 5m.',
+                    runbook_url: runbook('SwitchboardConnectReconnectRateHigh'),
                   },
                 },
                 {
@@ -355,6 +359,7 @@ export class SwitchboardMonitoringChart extends Chart {
                   annotations: {
                     summary: 'Connect keeps failing to open streams to Message pods',
                     description: 'Pod {{ $labels.pod }}: {{ $value | humanize }} failed attempts/s.',
+                    runbook_url: runbook('SwitchboardConnectStreamFailures'),
                   },
                 },
                 {
@@ -362,10 +367,14 @@ export class SwitchboardMonitoringChart extends Chart {
                   expr: `max by (namespace, pod) (switchboard_message_subscribers) == 0`,
                   for: '5m',
                   labels: { severity: 'warning' },
-                  annotations: { summary: 'A Message pod has no Connect stream', description: 'Pod {{ $labels.pod }} cannot push to any gateway.' },
+                  annotations: {
+                    summary: 'A Message pod has no Connect stream',
+                    description: 'Pod {{ $labels.pod }} cannot push to any gateway.',
+                    runbook_url: runbook('SwitchboardMessageNoSubscribers'),
+                  },
                 },
                 {
-                  // What `accepted` promises (PROTOCOL.md §3.1): every accepted message is stored. The
+                  // What `accepted` promises (docs/PROTOCOL.md §5.1): every accepted message is stored. The
                   // pods of a namespace together, since a message is stored by whichever pod owns its
                   // partition; a backlog after a rebalance or a store blip clears well within 5 minutes.
                   alert: 'SwitchboardMessagesNotStored',
@@ -376,6 +385,7 @@ export class SwitchboardMonitoringChart extends Chart {
                     summary: 'Accepted messages are not being stored',
                     description:
                       'Namespace {{ $labels.namespace }}: Message pods accept {{ $value | humanize }} messages/s and store less than half as many; check their /readyz (log consumer, store).',
+                    runbook_url: runbook('SwitchboardMessagesNotStored'),
                   },
                 },
                 {
@@ -388,6 +398,7 @@ export class SwitchboardMonitoringChart extends Chart {
                     summary: 'A Message pod ended a gateway stream that could not keep up with its pushes',
                     description:
                       "Pod {{ $labels.pod }} ended {{ $value | humanize }} gateway streams in 10m (MESSAGE_PUSH_BUFFER_MAX); their clients were told to resync. Check the gateways' CPU and event-loop delay.",
+                    runbook_url: runbook('SwitchboardGatewayStreamOverflow'),
                   },
                 },
                 {
@@ -400,6 +411,7 @@ export class SwitchboardMonitoringChart extends Chart {
                   annotations: {
                     summary: 'A Message pod keeps restarting its log consumer',
                     description: 'Pod {{ $labels.pod }} restarted its Kafka consumer {{ $value | humanize }} times in 10m; its log shows why it crashes.',
+                    runbook_url: runbook('SwitchboardMessageLogConsumerRestarting'),
                   },
                 },
               ],

@@ -24,7 +24,7 @@ export interface SwitchboardValues {
     readinessGate: boolean;
     /** Serve the browser chat page at / of the WebSocket port (CONNECT_DEMO_PAGE). */
     demoPage: boolean;
-    /** More settings of the README's configuration table by name, after the chart's own. */
+    /** More settings of docs/CONFIGURATION.md by name, after the chart's own. */
     env: Readonly<Record<string, string>>;
   };
   message: {
@@ -36,12 +36,13 @@ export interface SwitchboardValues {
     terminationGracePeriodSeconds: number;
     preStopSleepSeconds: number;
     resources: Resources;
-    /** More settings of the README's configuration table by name, after the chart's own. */
+    /** More settings of docs/CONFIGURATION.md by name, after the chart's own. */
     env: Readonly<Record<string, string>>;
   };
   logLevel: string;
   serviceMonitor: { enabled: boolean; interval: string };
-  prometheusRule: { enabled: boolean };
+  /** runbookBaseUrl: where docs/OPERATIONS.md is served; each alert's runbook_url is it plus the alert's anchor. */
+  prometheusRule: { enabled: boolean; runbookBaseUrl: string };
   networkPolicy: { enabled: boolean };
 }
 
@@ -84,6 +85,6 @@ export const DEFAULT_VALUES: SwitchboardValues = {
   },
   logLevel: 'info',
   serviceMonitor: { enabled: true, interval: '15s' },
-  prometheusRule: { enabled: true },
+  prometheusRule: { enabled: true, runbookBaseUrl: 'docs/OPERATIONS.md' },
   networkPolicy: { enabled: true },
 };

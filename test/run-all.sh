@@ -31,7 +31,10 @@ finish() {
 
 step "install dependencies (npm ci when package-lock.json changed)" make --no-print-directory deps
 if [ ! -d node_modules ]; then finish; fi
-step "buf lint proto/" make --no-print-directory lint
+step "buf lint proto/" make --no-print-directory lint-proto
+step "eslint (typescript-eslint strict, type-checked)" make --no-print-directory lint-code
+step "prettier --check" make --no-print-directory format-check
+step "Markdown: every relative link and anchor resolves" make --no-print-directory links
 step "generated gRPC types are up to date" make --no-print-directory proto-check
 step "typecheck (tsc strict)" make --no-print-directory typecheck
 step "k8s/ matches the cdk8s synthesis" make --no-print-directory k8s-check

@@ -32,7 +32,7 @@ export const SYSTEMS = ['embedded', 'standalone', 'kafka-redis', 'real', 'real-p
 export type System = (typeof SYSTEMS)[number];
 /**
  * What `make bench` measures: every variant but FerretDB on SQLite, which FerretDB on PostgreSQL
- * outran (README; `--systems real,real-pg` compares the two), and the one-process embedded system
+ * outran (bench/RESULTS.md; `--systems real,real-pg` compares the two), and the one-process embedded system
  * (`--systems embedded,standalone,socketio`).
  */
 export const DEFAULT_SYSTEMS: readonly System[] = SYSTEMS.filter((s) => s !== 'real' && s !== 'standalone');

@@ -15,7 +15,7 @@ export class AuthError extends Error {
 export type Authenticator = (req: IncomingMessage) => Promise<string>;
 
 /**
- * Authentication of PROTOCOL.md §2: a JWT (Authorization: Bearer, or ?token=) verified with
+ * Authentication of docs/PROTOCOL.md §2: a JWT (Authorization: Bearer, or ?token=) verified with
  * HS256 and AUTH_JWT_SECRET, or RS256/ES256 keys from AUTH_JWKS_URL; the user is `sub`. In
  * insecure-dev mode `?user=` is accepted instead (a token, when given, is still verified).
  */

@@ -6,6 +6,7 @@ import {
   logSettings,
   parseSettings,
   setting,
+  SHARED_SETTING_DOCS,
   type LogLevel,
   type RawSettings,
 } from '../shared/config.js';
@@ -24,28 +25,8 @@ const schema = z.object({
   DISCOVERY_INTERVAL: setting.duration('5s', 100),
   CONNECT_MIN_STREAMS: setting.int(1, 0, 1000),
   STREAM_BACKOFF_INITIAL: setting.duration('1s', 10),
-  STREAM_BACKOFF_MULTIPLIER: z
-    .string()
-    .default('1.6')
-    .transform((v, ctx) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n < 1 || n > 10) {
-        ctx.addIssue({ code: 'custom', message: `expected a number 1-10; got "${v}"` });
-        return z.NEVER;
-      }
-      return n;
-    }),
-  STREAM_BACKOFF_JITTER: z
-    .string()
-    .default('0.2')
-    .transform((v, ctx) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n < 0 || n >= 1) {
-        ctx.addIssue({ code: 'custom', message: `expected a number in [0, 1); got "${v}"` });
-        return z.NEVER;
-      }
-      return n;
-    }),
+  STREAM_BACKOFF_MULTIPLIER: setting.number(1.6, 1, 10),
+  STREAM_BACKOFF_JITTER: setting.number(0.2, 0, 1, true),
   STREAM_BACKOFF_MAX: setting.duration('30s', 10),
   STREAM_BACKOFF_RESET_AFTER: setting.duration('10s'),
   STREAM_CONNECT_TIMEOUT: setting.duration('20s', 100),
@@ -83,8 +64,61 @@ const schema = z.object({
   ...logSettings,
 });
 
-/** The names of every setting Connect reads (README, Configuration; the Helm chart's `connect.env`). */
+/** The names of every setting Connect reads (docs/CONFIGURATION.md; the Helm chart's `connect.env`). */
 export const CONNECT_SETTINGS: readonly string[] = Object.freeze(Object.keys(schema.shape));
+
+/** The schema, for the configuration reference (config-docs.ts). */
+export const CONNECT_SCHEMA = schema;
+
+/** What each Connect setting does: the configuration reference (docs/CONFIGURATION.md) is written from this. */
+export const CONNECT_SETTING_DOCS = {
+  CONNECT_WS_HOST: 'address the public WebSocket server binds (`/ws`, and the chat page at `/` when enabled)',
+  CONNECT_WS_PORT: 'port of the public WebSocket server',
+  CONNECT_ADMIN_HOST: 'address the admin HTTP server binds: `/livez`, `/readyz`, `/metrics`',
+  CONNECT_ADMIN_PORT: 'port of the admin HTTP server',
+  CONNECT_INSTANCE_ID: 'id this gateway subscribes with; default `connect-<host>-<random>`',
+  MESSAGE_DISCOVERY: '`dns:HOST:PORT` (one stream per A record, AAAA when there is none: a headless Service) or a fixed list `HOST:PORT,HOST:PORT`',
+  MESSAGE_DNS_SERVER: '`IP:PORT` of a DNS server to ask instead of the system resolver',
+  DISCOVERY_INTERVAL: 're-resolution period of `dns:` discovery (also re-resolved after every stream failure)',
+  CONNECT_MIN_STREAMS: 'streams to Message pods needed for `/readyz` 200 and the readiness gate',
+  STREAM_BACKOFF_INITIAL: 'first retry delay of a stream',
+  STREAM_BACKOFF_MULTIPLIER: 'growth of the retry delay per failed attempt',
+  STREAM_BACKOFF_JITTER: 'random spread of each delay (0.2: ±20 %)',
+  STREAM_BACKOFF_MAX: 'cap of the retry delay',
+  STREAM_BACKOFF_RESET_AFTER: 'a stream must stay up this long before its backoff starts again from the first delay',
+  STREAM_CONNECT_TIMEOUT: "longest wait for a stream's `subscribed` answer",
+  GRPC_KEEPALIVE_TIME: 'client keepalive pings on every Message channel',
+  GRPC_KEEPALIVE_TIMEOUT: 'a Message pod that does not answer a keepalive ping within this is taken for lost',
+  RPC_TIMEOUT: 'deadline of a send, `sync`, `conversations` and of the presence confirmation before `welcome`',
+  AUTH_MODE: '`jwt`; `insecure-dev` also accepts `?user=<id>` (the default of `npm start` only; never in production)',
+  AUTH_JWT_SECRET: 'HS256 secret, ≥ 32 bytes',
+  AUTH_JWKS_URL: 'JWKS URL for RS256/ES256 tokens (keys cached)',
+  AUTH_JWT_ISSUER: '`iss` every token must carry, when set',
+  AUTH_JWT_AUDIENCE: '`aud` every token must carry, when set',
+  AUTH_CLOCK_SKEW: 'tolerance for `exp` and `nbf`',
+  MAX_BODY_BYTES: "largest message body, UTF-8 bytes (`TOO_LARGE` beyond); keep it equal to Message's",
+  MAX_FRAME_BYTES: 'largest WebSocket frame (closed with 1009 beyond)',
+  RATE_LIMIT_PER_SECOND: 'frames a connection may send per second (`RATE_LIMITED` beyond)',
+  RATE_LIMIT_BURST: 'burst of the per-connection rate',
+  MAX_BUFFERED_BYTES: 'unsent data per client before it is closed with 1013',
+  MAX_VIOLATIONS: 'bad or excess frames (refilled one a second) before a close with 1008',
+  SYNC_DEFAULT_LIMIT: '`limit` of a sync that names none',
+  SYNC_MAX_LIMIT: 'largest `limit` of a sync',
+  HEARTBEAT_INTERVAL: 'WebSocket pings; a client that has not answered the previous one is dropped',
+  CONNECT_DRAIN_WINDOW: 'on SIGTERM: close frames 1001 spread over this window',
+  CONNECT_SHUTDOWN_TIMEOUT: 'then this long for clients to go before they are terminated',
+  CONNECT_ALLOWED_ORIGINS: 'browser origins allowed to upgrade, comma-separated, or `*`; others get 403 (clients without `Origin` are not browsers)',
+  CONNECT_DEMO_PAGE: 'serve the browser chat page at `/` of the WebSocket port (default `true` under `npm start`)',
+  CONNECT_MAX_CONNECTIONS: 'client connections per process (503 beyond)',
+  CONNECT_MAX_CONNECTIONS_PER_USER: 'connections per user on one gateway (429 beyond)',
+  CONNECT_HANDSHAKE_RATE: 'new connections per second (503 with `Retry-After` beyond)',
+  CONNECT_HANDSHAKE_BURST: 'burst of the handshake rate',
+  READINESS_GATE: 'the Kubernetes readiness gate: `auto` sets it when `POD_NAME` and `POD_NAMESPACE` are set',
+  POD_NAME: "this pod's name (downward API), for the readiness gate",
+  POD_NAMESPACE: "this pod's namespace (downward API), for the readiness gate",
+  KUBECONFIG: 'kubeconfig for the readiness gate outside a cluster (in a pod the ServiceAccount is used)',
+  ...SHARED_SETTING_DOCS,
+} satisfies Record<keyof typeof schema.shape, string>;
 
 /** Settings of the Connect gateway, parsed once at start-up. */
 export interface ConnectConfig {

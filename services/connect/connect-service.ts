@@ -111,7 +111,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
   });
   sessions.onPresence((online, offline) => streams.broadcastPresence(online, offline));
 
-  /** The readiness rule of PROTOCOL.md §4, shared by /readyz and the readiness gate. */
+  /** The readiness rule of docs/PROTOCOL.md §6, shared by /readyz and the readiness gate. */
   function streamReadiness(): CheckResult {
     const up = streams.upCount;
     return { ok: up >= config.minStreams, detail: `${up} of ${streams.endpointCount} message streams up (need ${config.minStreams})` };

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { outcomeCounter } from '../shared/metrics.js';
 
-/** The gateway's metrics (names are part of PROTOCOL.md; the reconnect ones above all). */
+/** The gateway's metrics (names are part of docs/PROTOCOL.md §6; the reconnect ones above all). */
 export function createConnectMetrics(registry: Registry) {
   return {
     attempts: outcomeCounter(registry, {

@@ -2,7 +2,7 @@ import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kuberne
 import type { Logger } from '../shared/logger.js';
 import { retryUntil } from '../shared/retry.js';
 
-/** The pod condition behind the readiness gate Connect pods declare (PROTOCOL.md §5). */
+/** The pod condition behind the readiness gate Connect pods declare (docs/PROTOCOL.md §7). */
 export const GATE_CONDITION = 'switchboard.dev/message-streams';
 
 /** Keeps the pod's readiness-gate condition equal to the gateway's stream readiness. */

@@ -18,7 +18,7 @@ export interface Backends {
   embedded: string[];
 }
 
-/** Chooses each backend from the configuration (PROTOCOL.md §1): set → real system, unset → embedded. */
+/** Chooses each backend from the configuration (docs/PROTOCOL.md §1): set → real system, unset → embedded. */
 export function createBackends(config: MessageConfig, logger: Logger): Backends {
   const { kafkaBrokers, mongodbUri, redisUrl } = config.backends;
   const embedded: string[] = [];

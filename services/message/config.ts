@@ -6,6 +6,7 @@ import {
   logSettings,
   parseSettings,
   setting,
+  SHARED_SETTING_DOCS,
   type LogLevel,
   type RawSettings,
 } from '../shared/config.js';
@@ -52,10 +53,57 @@ const schema = z.object({
   ...logSettings,
 });
 
-/** The names of every setting Message reads (README, Configuration; the Helm chart's `message.env`). */
+/** The names of every setting Message reads (docs/CONFIGURATION.md; the Helm chart's `message.env`). */
 export const MESSAGE_SETTINGS: readonly string[] = Object.freeze(Object.keys(schema.shape));
 
-/** Settings of the Message service (PROTOCOL.md §1), parsed once at start-up. */
+/** The schema, for the configuration reference (config-docs.ts). */
+export const MESSAGE_SCHEMA = schema;
+
+/** What each Message setting does: the configuration reference (docs/CONFIGURATION.md) is written from this. */
+export const MESSAGE_SETTING_DOCS = {
+  MESSAGE_GRPC_HOST: 'address the gRPC server binds: `switchboard.v1.MessageService`, `grpc.health.v1.Health`, reflection',
+  MESSAGE_GRPC_PORT: 'port of the gRPC server',
+  MESSAGE_HTTP_HOST: 'address the admin HTTP server binds: `/livez`, `/readyz`, `/metrics`',
+  MESSAGE_HTTP_PORT: 'port of the admin HTTP server',
+  MESSAGE_INSTANCE_ID: 'id of this pod (the pod name in Kubernetes); default `message-<host>-<random>`',
+  KAFKA_BROKERS: '`host:port,…` of the Kafka cluster; unset: the embedded in-process log (not durable, one replica only)',
+  MONGODB_URI: "`mongodb://…` or `mongodb+srv://…`; the database is the URI's path, else `MONGODB_DATABASE`; unset: the embedded in-process store",
+  REDIS_URL: '`redis://…` or `rediss://…`; unset: the embedded in-process presence',
+  KAFKA_TOPIC: 'topic of accepted sends (key = conversation)',
+  KAFKA_GROUP_ID: 'consumer group of the Message pods',
+  KAFKA_CLIENT_ID: 'Kafka client id; default the instance id',
+  KAFKA_PARTITIONS: 'partitions of the topic when this pod creates it (it is created when missing)',
+  KAFKA_REPLICATION_FACTOR: 'replication factor of a topic this pod creates; -1: the broker default',
+  KAFKA_MIN_INSYNC_REPLICAS:
+    '`min.insync.replicas` of a topic this pod creates, capped at its replication factor: `accepted` means the send is on at least this many replicas (acks=all); with fewer in sync, sends get `UNAVAILABLE`',
+  KAFKA_APPEND_TIMEOUT: 'a send whose append is not acknowledged by then answers `UNAVAILABLE` (the client resends the same id)',
+  KAFKA_FETCH_MAX_WAIT:
+    'a consumer fetch returns once `KAFKA_FETCH_MIN_BYTES` are there or this long has passed: a longer wait means fewer, larger store writes under load for up to that much more delivery latency',
+  KAFKA_FETCH_MIN_BYTES: 'bytes a consumer fetch waits for (see `KAFKA_FETCH_MAX_WAIT`)',
+  KAFKA_FETCH_IDLE_WAIT:
+    'after a fetch that brought nothing, the next asks for any byte and waits up to this long (0: never), so an idle log is long-polled and the first message after a quiet spell is not delayed',
+  KAFKA_COMMIT_INTERVAL:
+    'the consumer commits offsets at most once per this interval, every partition handled meanwhile in one commit (0: once per commit round trip); after a crash or rebalance what was handled since the last commit comes again and is recognised',
+  MONGODB_DATABASE: 'database when the URI names none',
+  REDIS_KEY_PREFIX: 'prefix of the presence keys',
+  BACKEND_RETRY_MAX: 'cap of the backoff between attempts to reach a backend at start-up',
+  EMBEDDED_LOG_PARTITIONS: 'partitions of the embedded log',
+  MAX_BODY_BYTES: "largest message body, UTF-8 bytes (`TOO_LARGE` beyond); keep it equal to Connect's",
+  SYNC_MAX_LIMIT: 'largest `limit` of a sync',
+  CONVERSATIONS_MAX: 'most conversations `conversations` returns',
+  GROUP_MAX_MEMBERS: 'most members of a group; a create or add past it is refused with `BAD_REQUEST` (chart: `message.groupMaxMembers`)',
+  GROUP_MAX_PER_USER: 'most groups a user may be in; a create or add of a user in that many is refused with `BAD_REQUEST` (chart: `message.groupMaxPerUser`)',
+  PRESENCE_TTL: 'life of a presence directory entry unless refreshed (every third of it)',
+  MESSAGE_KEEPALIVE_TIME: 'server keepalive pings to gateways',
+  MESSAGE_KEEPALIVE_TIMEOUT: 'a gateway that does not answer a keepalive ping within this is dropped',
+  MESSAGE_DRAIN_WINDOW: 'on SIGTERM: serve this long with `/readyz` 503 before closing',
+  MESSAGE_PUSH_BUFFER_MAX:
+    "pushes queued on one gateway's stream; a gateway that reads slower than its users' traffic has its stream ended with `RESOURCE_EXHAUSTED` (it reconnects and its clients resync)",
+  MESSAGE_SHUTDOWN_TIMEOUT: 'then this long, at most, for the consumer, the streams and the backends to stop before forcing',
+  ...SHARED_SETTING_DOCS,
+} satisfies Record<keyof typeof schema.shape, string>;
+
+/** Settings of the Message service (docs/PROTOCOL.md §1, docs/CONFIGURATION.md), parsed once at start-up. */
 export interface MessageConfig {
   grpcHost: string;
   grpcPort: number;

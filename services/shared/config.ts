@@ -29,58 +29,119 @@ export function settingsFrom(env: NodeJS.ProcessEnv, argv: readonly string[]): R
   return out;
 }
 
+/** What a setting accepts and its default: the configuration reference is written from these (config-docs.ts). */
+export interface SettingInfo {
+  /** The default as written in the environment; undefined: none (unset unless given). */
+  default: string | undefined;
+  accepts: string;
+}
+
+const infos = new WeakMap<object, SettingInfo>();
+
+/** Records what a setting's schema accepts, for the reference. */
+function documented<S extends object>(schema: S, info: SettingInfo): S {
+  infos.set(schema, info);
+  return schema;
+}
+
+/** What the schema of one setting accepts (undefined for a schema not built by `setting`). */
+export function settingInfo(schema: object): SettingInfo | undefined {
+  return infos.get(schema);
+}
+
 /** Field builders that parse env strings with precise messages. */
 export const setting = {
   port: (def: number) =>
-    z
-      .string()
-      .default(String(def))
-      .transform((v, ctx) => toInt(v, ctx, 0, 65535, 'a port number 0-65535')),
+    documented(
+      z
+        .string()
+        .default(String(def))
+        .transform((v, ctx) => toInt(v, ctx, 0, 65535, 'a port number 0-65535')),
+      { default: String(def), accepts: 'port 0–65535 (0: any free port)' },
+    ),
   int: (def: number, min: number, max: number) =>
-    z
-      .string()
-      .default(String(def))
-      .transform((v, ctx) => toInt(v, ctx, min, max, `an integer ${min}-${max}`)),
+    documented(
+      z
+        .string()
+        .default(String(def))
+        .transform((v, ctx) => toInt(v, ctx, min, max, `an integer ${min}-${max}`)),
+      { default: String(def), accepts: `integer ${min}–${max}` },
+    ),
+  /** A number in [min, max] (or [min, max) when `maxExclusive`). */
+  number: (def: number, min: number, max: number, maxExclusive = false) =>
+    documented(
+      z
+        .string()
+        .default(String(def))
+        .transform((v, ctx) => {
+          const n = Number(v);
+          if (!Number.isFinite(n) || n < min || (maxExclusive ? n >= max : n > max)) {
+            ctx.addIssue({ code: 'custom', message: `expected a number ${maxExclusive ? `in [${min}, ${max})` : `${min}-${max}`}; got "${v}"` });
+            return z.NEVER;
+          }
+          return n;
+        }),
+      { default: String(def), accepts: maxExclusive ? `number in [${min}, ${max})` : `number ${min}–${max}` },
+    ),
   /** A duration in milliseconds: "1500", "1500ms", "2s", "1m", "24h". */
   duration: (def: string, minMs = 0, maxMs = Number.POSITIVE_INFINITY) =>
-    z
-      .string()
-      .default(def)
-      .transform((v, ctx) => {
-        const ms = parseDuration(v);
-        if (ms === undefined || ms < minMs || ms > maxMs) {
-          const range = Number.isFinite(maxMs) ? `of ${minMs}-${maxMs} ms` : `≥ ${minMs} ms`;
-          ctx.addIssue({ code: 'custom', message: `expected a duration ${range} like 500ms, 5s, 1m, 24h; got "${v}"` });
-          return z.NEVER;
-        }
-        return ms;
-      }),
-  text: (def: string) => z.string().default(def),
-  optionalText: () =>
-    z
-      .string()
-      .optional()
-      .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
+    documented(
+      z
+        .string()
+        .default(def)
+        .transform((v, ctx) => {
+          const ms = parseDuration(v);
+          if (ms === undefined || ms < minMs || ms > maxMs) {
+            const range = Number.isFinite(maxMs) ? `of ${minMs}-${maxMs} ms` : `≥ ${minMs} ms`;
+            ctx.addIssue({ code: 'custom', message: `expected a duration ${range} like 500ms, 5s, 1m, 24h; got "${v}"` });
+            return z.NEVER;
+          }
+          return ms;
+        }),
+      { default: def, accepts: `duration${Number.isFinite(maxMs) ? ` ${fmtMs(minMs)}–${fmtMs(maxMs)}` : minMs > 0 ? ` ≥ ${fmtMs(minMs)}` : ''}` },
+    ),
+  text: (def: string) => documented(z.string().default(def), { default: def, accepts: 'text' }),
+  optionalText: (accepts = 'text') =>
+    documented(
+      z
+        .string()
+        .optional()
+        .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
+      { default: undefined, accepts },
+    ),
   oneOf: <const T extends readonly [string, ...string[]]>(values: T, def: T[number]) =>
-    z
-      .string()
-      .default(def)
-      .transform((v, ctx): T[number] => {
-        if ((values as readonly string[]).includes(v)) return v;
-        ctx.addIssue({ code: 'custom', message: `expected one of ${values.join(', ')}; got "${v}"` });
-        return z.NEVER;
-      }),
+    documented(
+      z
+        .string()
+        .default(def)
+        .transform((v, ctx): T[number] => {
+          if ((values as readonly string[]).includes(v)) return v;
+          ctx.addIssue({ code: 'custom', message: `expected one of ${values.join(', ')}; got "${v}"` });
+          return z.NEVER;
+        }),
+      { default: def, accepts: values.map((x) => `\`${x}\``).join(', ') },
+    ),
   bool: (def: boolean) =>
-    z
-      .string()
-      .default(String(def))
-      .transform((v, ctx) => {
-        if (/^(1|true|yes|on)$/i.test(v)) return true;
-        if (/^(0|false|no|off)$/i.test(v)) return false;
-        ctx.addIssue({ code: 'custom', message: `expected true or false; got "${v}"` });
-        return z.NEVER;
-      }),
+    documented(
+      z
+        .string()
+        .default(String(def))
+        .transform((v, ctx) => {
+          if (/^(1|true|yes|on)$/i.test(v)) return true;
+          if (/^(0|false|no|off)$/i.test(v)) return false;
+          ctx.addIssue({ code: 'custom', message: `expected true or false; got "${v}"` });
+          return z.NEVER;
+        }),
+      { default: String(def), accepts: '`true` or `false`' },
+    ),
 };
+
+/** 1500 → "1.5s", 100 → "100ms", 300000 → "5m". */
+function fmtMs(ms: number): string {
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms >= 1000) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
 
 function toInt(v: string, ctx: z.RefinementCtx, min: number, max: number, what: string): number {
   const n = /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : Number.NaN;
@@ -124,6 +185,14 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const logSettings = {
   LOG_LEVEL: setting.oneOf(LOG_LEVELS, 'info'),
   LOG_FORMAT: setting.oneOf(['auto', 'json', 'pretty'], 'auto'),
+};
+
+/** What the settings both services read do. */
+export const SHARED_SETTING_DOCS = {
+  LOG_LEVEL: 'least severe log level written',
+  LOG_FORMAT: '`json`: one JSON object per line; `pretty`: readable lines; `auto`: pretty when stdout is a terminal, else JSON',
+  INTERNAL_AUTH_TOKEN:
+    'shared secret (≥ 16 bytes) every Connect call and stream carries and Message checks (`UNAUTHENTICATED` otherwise); set it on both services, or on neither (chart: `auth.internalTokenSecret`)',
 };
 
 /** INTERNAL_AUTH_TOKEN, the secret both services share; checked by `internalTokenProblems`. */

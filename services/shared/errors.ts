@@ -1,4 +1,4 @@
-/** Stable error codes of the WebSocket protocol (PROTOCOL.md §2). */
+/** Stable error codes of the WebSocket protocol (docs/PROTOCOL.md §4). */
 export type ErrorCode = 'BAD_REQUEST' | 'TOO_LARGE' | 'RATE_LIMITED' | 'FORBIDDEN' | 'UNAVAILABLE' | 'INTERNAL';
 
 /** Base class of every error that crosses a service edge: a stable code, a message, a cause. */

@@ -12,7 +12,7 @@ export interface HealthReporter {
 /** A named set of readiness checks, evaluated on demand. */
 export type ReadinessChecks = () => Record<string, CheckResult>;
 
-/** The /readyz body of PROTOCOL.md §4. */
+/** The /readyz body of docs/PROTOCOL.md §6. */
 export function readiness(checks: Record<string, CheckResult>): { ready: boolean; checks: Record<string, CheckResult> } {
   return { ready: Object.values(checks).every((c) => c.ok), checks };
 }

@@ -1,4 +1,4 @@
-/** Ids of users and conversations (PROTOCOL.md §2). */
+/** Ids of users and conversations (docs/PROTOCOL.md §2). */
 import { DM_PREFIX, directConversation } from './ws-protocol.js';
 
 // Shared with the browser page and the terminal client (plain JS there).

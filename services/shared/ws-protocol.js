@@ -1,13 +1,13 @@
 // @ts-check
 /**
- * Constants of the public WebSocket protocol (PROTOCOL.md §2) that the gateway, the terminal
+ * Constants of the public WebSocket protocol (docs/PROTOCOL.md §2–§3) that the gateway, the terminal
  * client and the browser page share. Plain ES module so the page can load it without a build.
  */
 
 /** The WebSocket sub-protocol a client must offer. */
 export const SUBPROTOCOL = 'switchboard.v1';
 
-/** Conversation id prefixes (PROTOCOL.md §2; groups: README, Group conversations). */
+/** Conversation id prefixes (docs/PROTOCOL.md §2). */
 export const DM_PREFIX = 'dm:';
 export const GROUP_PREFIX = 'grp:';
 

@@ -22,7 +22,7 @@ type Expect = { reply: string; code?: string } | { close: number };
 const BAD: Expect = { reply: 'error', code: 'BAD_REQUEST' };
 
 /**
- * What PROTOCOL.md §2–§3 says the gateway answers the user `fuzzer` for a parsed frame: an oracle
+ * What docs/PROTOCOL.md §3–§4 says the gateway answers the user `fuzzer` for a parsed frame: an oracle
  * written from the protocol's rules, not from the gateway's parser.
  */
 function expectedFor(f: Record<string, unknown>): Expect {

@@ -15,7 +15,7 @@ import { dm, expectAllAcceptedStored, gapFree, sendReliably, syncAll } from '../
 import { credentials } from '@grpc/grpc-js';
 import { loadSwitchboardProto } from '../../services/shared/proto.js';
 
-/** PROTOCOL.md §3 on Kafka, the MongoDB wire protocol and Redis, with 2 Message and 2 Connect processes. */
+/** docs/PROTOCOL.md §5 on Kafka, the MongoDB wire protocol and Redis, with 2 Message and 2 Connect processes. */
 describe('two Message and two Connect processes on real backends', function () {
   this.timeout(240_000);
   const procs: ServiceProcess[] = [];

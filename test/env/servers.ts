@@ -185,7 +185,7 @@ export type FerretStorage = { kind: 'sqlite' } | { kind: 'postgresql'; url: stri
 
 /**
  * The storage of the test environment's FerretDB: SWITCHBOARD_FERRETDB_STORAGE=postgresql|sqlite.
- * PostgreSQL by default: the faster of the two in the benchmark (see README, Benchmarks).
+ * PostgreSQL by default: the faster of the two in the benchmark (bench/NOTES.md).
  */
 export function ferretStorageKind(): FerretStorage['kind'] {
   const v = process.env.SWITCHBOARD_FERRETDB_STORAGE ?? 'postgresql';

@@ -4,7 +4,7 @@ import { startConnect, startMessage, getJson, eventually, type RunningConnect, t
 import { TestClient, type Frame } from '../support/ws-client.js';
 import { messagesBeforeSentinel } from '../support/traffic.js';
 
-/** PROTOCOL.md §2–§3 end to end on embedded backends: one Message, one Connect. */
+/** docs/PROTOCOL.md §3–§5 end to end on embedded backends: one Message, one Connect. */
 describe('messaging end to end (embedded backends)', function () {
   let message: RunningMessage;
   let connect: RunningConnect;

@@ -4,7 +4,7 @@ import { imageEntrypoint, scriptNodeFlags } from '../support/processes.js';
 /**
  * The services run with V8's collector on the main thread alone (`--single-threaded-gc`): a pod has
  * one core, and the collector's helper threads stalled the main thread when they found none
- * (README, Benchmarks). Every way of starting a service runs node the same way.
+ * (bench/NOTES.md). Every way of starting a service runs node the same way.
  */
 describe('Node flags of the services', () => {
   it('npm start and npm run start:message / start:connect collect garbage on the main thread', () => {

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * The chat client's protocol logic (PROTOCOL.md §2–§3), shared by the terminal client and the
+ * The chat client's protocol logic (docs/PROTOCOL.md §2–§5), shared by the terminal client and the
  * browser page. Plain ES module with JSDoc types: browsers load it as is (no build step, the
  * gateway serves services/ files at the same relative paths) and Node imports it. It owns no socket and no timer of its own: the host injects how to open a
  * socket, the clock, the timers, the random source and the reconnect policy.

@@ -10,7 +10,7 @@ export interface Refusal {
 }
 
 /**
- * Who may open a session (PROTOCOL.md §1): before authentication (draining, origin allow-list,
+ * Who may open a session (docs/PROTOCOL.md §2): before authentication (draining, origin allow-list,
  * capacity, handshake rate) and after it (connections per user).
  */
 export function createAdmission(deps: { config: ConnectConfig['admission']; sessions: SessionRegistry; draining: () => boolean; now: () => number }): {

@@ -4,7 +4,7 @@ import { isClientId, isConversationId, isGroupConversation, isUserId } from '../
 /** A group membership change a client asks for (its message carries the same word as `kind`). */
 export type GroupChange = { op: 'created' } | { op: 'added' | 'removed' | 'left'; conversation: string };
 
-/** Frames a client may send (PROTOCOL.md §2, and the group frames). Unknown extra fields are ignored. */
+/** Frames a client may send (docs/PROTOCOL.md §3). Unknown extra fields are ignored. */
 export type ClientFrame =
   | { type: 'send'; id: string; to: string; body: string }
   | { type: 'send'; id: string; conversation: string; body: string }
@@ -83,6 +83,68 @@ function memberList(v: unknown, optional: boolean, id: string | undefined): stri
   return list;
 }
 
+type FrameParser = (f: Record<string, unknown>, id: string | undefined, limits: FrameLimits) => ClientFrame;
+
+/** A group change frame: add, remove or leave one group. */
+const groupChange =
+  (op: 'added' | 'removed' | 'left'): FrameParser =>
+  (f, id) => {
+    const groupId = requireId(id);
+    if (!isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
+    return { type: 'group', id: groupId, change: { op, conversation: f.conversation }, members: op === 'left' ? [] : memberList(f.members, false, id) };
+  };
+
+/**
+ * Every frame type a client may send (its wire `type`) and how it is read: the only way a type is
+ * accepted, so its keys are the list the AsyncAPI document must cover (a test checks it).
+ */
+const CLIENT_FRAMES = {
+  send: (f, id, limits) => {
+    const sendId = requireId(id);
+    const toGroup = f.to === undefined && f.conversation !== undefined;
+    if (toGroup && !isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
+    if (!toGroup && !isUserId(f.to)) bad('"to" must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -), or "conversation" a group id instead', id);
+    if (typeof f.body !== 'string') bad('"body" must be a string', id);
+    const body = f.body;
+    if (body.length === 0) bad('"body" must not be empty', id);
+    const bytes = Buffer.byteLength(body, 'utf8');
+    if (bytes > limits.maxBodyBytes) {
+      throw new FrameError(new TooLargeError(`"body" is ${bytes} bytes; the limit is ${limits.maxBodyBytes}`), sendId);
+    }
+    return toGroup ? { type: 'send', id: sendId, conversation: f.conversation as string, body } : { type: 'send', id: sendId, to: f.to as string, body };
+  },
+  'group.create': (f, id) => ({ type: 'group', id: requireId(id), change: { op: 'created' }, members: memberList(f.members, true, id) }),
+  'group.add': groupChange('added'),
+  'group.remove': groupChange('removed'),
+  'group.leave': groupChange('left'),
+  'group.members': (f, id) => {
+    const membersId = requireId(id);
+    if (!isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
+    return { type: 'group.members', id: membersId, conversation: f.conversation };
+  },
+  sync: (f, id, limits) => {
+    const syncId = requireId(id);
+    if (!isConversationId(f.conversation)) bad('"conversation" must be a conversation id', id);
+    const after = f.after ?? 0;
+    if (typeof after !== 'number' || !Number.isSafeInteger(after) || after < 0) bad('"after" must be an integer ≥ 0', id);
+    const limit = f.limit ?? limits.syncDefaultLimit;
+    if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > limits.syncMaxLimit) {
+      bad(`"limit" must be an integer 1-${limits.syncMaxLimit}`, id);
+    }
+    return { type: 'sync', id: syncId, conversation: f.conversation, after: after, limit: limit };
+  },
+  conversations: (_f, id) => ({ type: 'conversations', id: requireId(id) }),
+  ping: (f, id) => {
+    if (f.id !== undefined && id === undefined) bad('"id" must be 1-64 printable ASCII characters', id);
+    return id === undefined ? { type: 'ping' } : { type: 'ping', id };
+  },
+} satisfies Record<string, FrameParser>;
+
+export type ClientFrameType = keyof typeof CLIENT_FRAMES;
+
+/** The wire types of every frame a client may send. */
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = Object.freeze(Object.keys(CLIENT_FRAMES) as ClientFrameType[]);
+
 /** Parses and validates one text frame; throws FrameError with a precise message. */
 export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame {
   let raw: unknown;
@@ -98,53 +160,7 @@ export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame
   const id = isClientId(f.id) ? f.id : undefined;
   if (typeof f.type !== 'string') bad('frame needs a string "type"', id);
 
-  switch (f.type) {
-    case 'send': {
-      const sendId = requireId(id);
-      const toGroup = f.to === undefined && f.conversation !== undefined;
-      if (toGroup && !isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
-      if (!toGroup && !isUserId(f.to)) bad('"to" must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -), or "conversation" a group id instead', id);
-      if (typeof f.body !== 'string') bad('"body" must be a string', id);
-      const body = f.body;
-      if (body.length === 0) bad('"body" must not be empty', id);
-      const bytes = Buffer.byteLength(body, 'utf8');
-      if (bytes > limits.maxBodyBytes) {
-        throw new FrameError(new TooLargeError(`"body" is ${bytes} bytes; the limit is ${limits.maxBodyBytes}`), sendId);
-      }
-      return toGroup ? { type: 'send', id: sendId, conversation: f.conversation as string, body } : { type: 'send', id: sendId, to: f.to as string, body };
-    }
-    case 'group.create':
-      return { type: 'group', id: requireId(id), change: { op: 'created' }, members: memberList(f.members, true, id) };
-    case 'group.add':
-    case 'group.remove':
-    case 'group.leave': {
-      const groupId = requireId(id);
-      if (!isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
-      const op = f.type === 'group.add' ? 'added' : f.type === 'group.remove' ? 'removed' : 'left';
-      return { type: 'group', id: groupId, change: { op, conversation: f.conversation }, members: op === 'left' ? [] : memberList(f.members, false, id) };
-    }
-    case 'group.members': {
-      const membersId = requireId(id);
-      if (!isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
-      return { type: 'group.members', id: membersId, conversation: f.conversation };
-    }
-    case 'sync': {
-      const syncId = requireId(id);
-      if (!isConversationId(f.conversation)) bad('"conversation" must be a conversation id', id);
-      const after = f.after ?? 0;
-      if (typeof after !== 'number' || !Number.isSafeInteger(after) || after < 0) bad('"after" must be an integer ≥ 0', id);
-      const limit = f.limit ?? limits.syncDefaultLimit;
-      if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > limits.syncMaxLimit) {
-        bad(`"limit" must be an integer 1-${limits.syncMaxLimit}`, id);
-      }
-      return { type: 'sync', id: syncId, conversation: f.conversation, after: after, limit: limit };
-    }
-    case 'conversations':
-      return { type: 'conversations', id: requireId(id) };
-    case 'ping':
-      if (f.id !== undefined && id === undefined) bad('"id" must be 1-64 printable ASCII characters', id);
-      return id === undefined ? { type: 'ping' } : { type: 'ping', id };
-    default:
-      return bad(`unknown frame type "${f.type.slice(0, 40)}"`, id);
-  }
+  const parse = Object.hasOwn(CLIENT_FRAMES, f.type) ? CLIENT_FRAMES[f.type as ClientFrameType] : undefined;
+  if (!parse) return bad(`unknown frame type "${f.type.slice(0, 40)}"`, id);
+  return parse(f, id, limits);
 }

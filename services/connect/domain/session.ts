@@ -4,7 +4,7 @@ import { directConversation } from '../../shared/ids.js';
 import { FrameError, parseClientFrame, type ClientFrame, type FrameLimits, type MessageFrameBody, type ServerFrame } from './frames.js';
 import { TokenBucket } from './token-bucket.js';
 
-/** WebSocket close codes used by the gateway (PROTOCOL.md §2). */
+/** WebSocket close codes used by the gateway (docs/PROTOCOL.md §4). */
 export const CloseCode = { GOING_AWAY: 1001, POLICY: 1008, TOO_BIG: 1009, INTERNAL: 1011, TRY_LATER: 1013 } as const;
 
 /** The part of a WebSocket a session needs. */

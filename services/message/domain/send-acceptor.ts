@@ -47,7 +47,7 @@ export interface SendAcceptorOptions {
 /**
  * The msgId of a send, derived from (user, client id): every repeat of a send — on any Message
  * pod, at any time — names the same message, and the consumer stores it once (msgId is unique
- * in the store, and a repeat is dropped before it gets a seq). So idempotency (PROTOCOL.md §3.3)
+ * in the store, and a repeat is dropped before it gets a seq). So idempotency (docs/PROTOCOL.md §5.3)
  * costs the send path no database round trip.
  */
 export function msgIdOf(from: string, clientId: string): string {

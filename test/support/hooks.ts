@@ -5,6 +5,9 @@ import { stopSharedCluster } from './cluster.js';
 import { spawned } from './processes.js';
 import { LOGS } from '../env/servers.js';
 
+/** A process that exited this long before a failed test began is kept with its logs too. */
+const RECENT_EXIT_MS = 30_000;
+
 let testStarted = 0;
 
 /**
@@ -21,7 +24,8 @@ export const mochaHooks = {
   afterEach(this: Mocha.Context): void {
     const test = this.currentTest;
     if (test?.state !== 'failed') return;
-    const during = spawned.filter((p) => p.exitedAt === undefined || p.exitedAt >= testStarted);
+    // Also those that exited shortly before it: a process's exit (a group it did not leave) may be what the test ran into.
+    const during = spawned.filter((p) => p.exitedAt === undefined || p.exitedAt >= testStarted - RECENT_EXIT_MS);
     if (during.length === 0) return;
     mkdirSync(LOGS, { recursive: true });
     const slug = test

@@ -402,6 +402,20 @@ export class SwitchboardMonitoringChart extends Chart {
                   },
                 },
                 {
+                  // Pushed messages wait for the store behind the push; a lag that lasts is a store
+                  // down or too slow for the rate (history lags, and the backlog bound nears).
+                  alert: 'SwitchboardMessagePersistLagging',
+                  expr: `max by (namespace, pod) (switchboard_message_persist_lag_seconds) > 30`,
+                  for: '5m',
+                  labels: { severity: 'warning' },
+                  annotations: {
+                    summary: 'Pushed messages are not reaching the store',
+                    description:
+                      'Pod {{ $labels.pod }} has pushed messages waiting {{ $value | humanize }}s for the store; history (sync) and conversations lag meanwhile.',
+                    runbook_url: runbook('SwitchboardMessagePersistLagging'),
+                  },
+                },
+                {
                   // One restart per pod is what a broker restart or a rebalance error costs; restarts that
                   // go on for a quarter of an hour are a consumer that joins and crashes again.
                   alert: 'SwitchboardMessageLogConsumerRestarting',

@@ -14,6 +14,7 @@ import {
   type ServiceProcess,
 } from '../../test/support/processes.js';
 import { ferretOn, isolatedBackendSettings, sharedRealBackends } from '../../test/support/real-backends.js';
+import { proxied } from '../../test/support/tcp-proxy.js';
 import { LoadGenerator } from '../lib/load.js';
 import type { ScenarioResult, Step } from '../lib/report.js';
 import { startSocketIoPeer } from '../lib/socketio-peer.js';
@@ -28,7 +29,7 @@ import type { FloorCommand, FloorReply, FloorVia } from '../lib/kafka-floor-work
  * PostgreSQL; floor: a bare kafkajs produce → consume round trip on the same broker; socketio: the
  * peer, two Socket.IO processes joined by the Redis Streams adapter.
  */
-export const SYSTEMS = ['embedded', 'standalone', 'kafka-redis', 'real', 'real-pg', 'floor', 'socketio'] as const;
+export const SYSTEMS = ['embedded', 'standalone', 'kafka-redis', 'real', 'real-pg', 'real-pg-slow', 'floor', 'socketio'] as const;
 export type System = (typeof SYSTEMS)[number];
 /**
  * What `make bench` measures: every variant but FerretDB on SQLite, which FerretDB on PostgreSQL
@@ -37,13 +38,19 @@ export type System = (typeof SYSTEMS)[number];
  */
 export const DEFAULT_SYSTEMS: readonly System[] = SYSTEMS.filter((s) => s !== 'real' && s !== 'standalone');
 /** The Switchboard variants on Kafka, whose send → `accepted` is compared with the floor's produce. */
-const ON_KAFKA = ['kafka-redis', 'real', 'real-pg'] as const;
+const ON_KAFKA = ['kafka-redis', 'real', 'real-pg', 'real-pg-slow'] as const;
 /**
  * Measured side by side (pairedLadder), step by step at the same rates: the peer and the embedded
  * variants held to its rate at p99 ≤ 20 ms, whose comparison a burst of steal in one system's
  * minutes and not the other's decided when each ran its ladder on its own.
  */
-const SIDE_BY_SIDE: readonly System[] = ['embedded', 'standalone', 'socketio'];
+const SIDE_BY_SIDE: ReadonlyArray<readonly System[]> = [
+  ['embedded', 'standalone', 'socketio'],
+  // The store made slow on purpose against the same store unslowed: pushes must not wait for it.
+  ['real-pg', 'real-pg-slow'],
+];
+/** What the slow store adds to every reply of FerretDB in the real-pg-slow variant (a TCP proxy). */
+export const SLOW_STORE_MS = 200;
 /** The variants whose backends are all in-process (no broker, no store server). */
 const inProcess = (sys: System): boolean => sys === 'embedded' || sys === 'standalone';
 
@@ -53,6 +60,7 @@ const LABEL: Record<System, string> = {
   'kafka-redis': 'switchboard (Kafka + Redis, in-process store)',
   real: 'switchboard (Kafka + FerretDB/SQLite + Redis)',
   'real-pg': 'switchboard (Kafka + FerretDB/PostgreSQL + Redis)',
+  'real-pg-slow': `switchboard (Kafka + FerretDB/PostgreSQL slowed by ${SLOW_STORE_MS} ms a reply + Redis)`,
   floor: 'bare kafkajs produce → consume',
   socketio: 'socket.io + redis streams adapter',
 };
@@ -62,7 +70,16 @@ const LABEL: Record<System, string> = {
  * rung below (a cold consumer group is not thrown into its best rate), the real-backend variants
  * (400–1,000 msg/s here) two rungs below that; a first step that misses goes down the ladder.
  */
-const FIRST_RUNG: Record<System, number> = { embedded: 500, standalone: 500, 'kafka-redis': 500, real: 250, 'real-pg': 250, floor: 500, socketio: 500 };
+const FIRST_RUNG: Record<System, number> = {
+  embedded: 500,
+  standalone: 500,
+  'kafka-redis': 500,
+  real: 250,
+  'real-pg': 250,
+  'real-pg-slow': 250,
+  floor: 500,
+  socketio: 500,
+};
 
 export interface E2eOptions {
   rates: number[];
@@ -235,8 +252,10 @@ async function startSwitchboard(
   o: E2eOptions,
   procs: ServiceProcess[],
   nodeArgsOf: (service: string) => string[] = () => [],
+  onClose: Array<() => Promise<void>> = [],
 ) {
-  const { message, connect } = sys === 'standalone' ? await startStandalone(o, procs, nodeArgsOf) : await startMessageAndConnect(sys, o, procs, nodeArgsOf);
+  const { message, connect } =
+    sys === 'standalone' ? await startStandalone(o, procs, nodeArgsOf) : await startMessageAndConnect(sys, o, procs, nodeArgsOf, onClose);
   await eventually('gateway ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
   const pids = procs.map((p) => p.child.pid!);
   const load = await LoadGenerator.start(connect.url, o.pairs, o.workers, `${sys}-${randomBytes(2).toString('hex')}`);
@@ -249,12 +268,22 @@ async function startMessageAndConnect(
   o: E2eOptions,
   procs: ServiceProcess[],
   nodeArgsOf: (service: string) => string[],
+  onClose: Array<() => Promise<void>>,
 ) {
   let settings: Record<string, string> = {};
   if (sys !== 'embedded') {
     const real = isolatedBackendSettings(await sharedRealBackends());
     if (sys === 'kafka-redis') settings = Object.fromEntries(Object.entries(real).filter(([k]) => !k.startsWith('MONGODB_')));
-    else settings = { ...real, MONGODB_URI: (await ferretOn(sys === 'real' ? 'sqlite' : 'postgresql')).mongodbUri };
+    else {
+      let uri = (await ferretOn(sys === 'real' ? 'sqlite' : 'postgresql')).mongodbUri;
+      if (sys === 'real-pg-slow') {
+        const slow = await proxied(uri);
+        slow.proxy.delayMs = SLOW_STORE_MS;
+        onClose.push(() => slow.proxy.stop());
+        uri = slow.uri;
+      }
+      settings = { ...real, MONGODB_URI: uri };
+    }
   }
   const message = await startMessageProcess({ ...settings, ...o.serviceEnv }, procs, nodeArgsOf('message'));
   const connect = await startConnectProcess(
@@ -317,10 +346,12 @@ async function openSwitchboard(
     ...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `${sys}-rep${rep}-${service}`)}`] : []),
   ];
   let started: Awaited<ReturnType<typeof startSwitchboard>>;
+  const onClose: Array<() => Promise<void>> = [];
   try {
-    started = await startSwitchboard(sys, o, procs, nodeArgsOf);
+    started = await startSwitchboard(sys, o, procs, nodeArgsOf, onClose);
   } catch (err: unknown) {
     await killAll(procs);
+    for (const c of onClose) await c();
     throw err;
   }
   const { message, connect, pids, load } = started;
@@ -379,6 +410,7 @@ async function openSwitchboard(
         if (o.cpuProfDir) await stopGracefully(procs);
       } finally {
         await killAll(procs);
+        for (const c of onClose) await c();
       }
     },
   };
@@ -663,12 +695,13 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
     await warmBroker(o);
     secondsOf.set('broker warm-up', (Date.now() - t0) / 1000);
   }
-  // The peer and the embedded variants compared with it at the tight bar are measured side by side.
-  const together = o.systems.filter((sys) => SIDE_BY_SIDE.includes(sys));
+  // The peer and the embedded variants compared with it at the tight bar are measured side by
+  // side, and so are the store and the same store slowed.
   const groups: System[][] = [];
   for (const sys of o.systems) {
-    if (together.length < 2 || !together.includes(sys)) groups.push([sys]);
-    else if (sys === together[0]) groups.push(together);
+    const together = (SIDE_BY_SIDE.find((g) => g.includes(sys)) ?? [sys]).filter((s) => o.systems.includes(s));
+    if (together.length < 2) groups.push([sys]);
+    else if (sys === together[0]) groups.push([...together]);
   }
   for (let rep = 1; rep <= o.reps; rep++) {
     for (const group of groups) {
@@ -815,6 +848,42 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
   ratio(`embedded / socket.io peer (highest rate with p99 ≤ ${TIGHT_P99_MS} ms; target ≥ 1.0)`, 'embedded', 'socketio', perRepTight);
   ratio('standalone (one process) / socket.io peer (sustained rate)', 'standalone', 'socketio');
   ratio(`standalone (one process) / socket.io peer (highest rate with p99 ≤ ${TIGHT_P99_MS} ms)`, 'standalone', 'socketio', perRepTight);
+  ratio('real (FerretDB/PostgreSQL slowed) / floor (sustained rate)', 'real-pg-slow', 'floor');
+  // How far the store lags behind the pushes (accept → stored, p99 of each step), and the highest
+  // rate at which it keeps up (p99 ≤ 2 s).
+  for (const sys of ['real', 'real-pg', 'real-pg-slow'] as const) {
+    if (!perRep.has(sys)) continue;
+    const byRate = new Map<number, number[]>();
+    for (const st of steps.filter((x) => x.system === LABEL[sys] && x.deliveryHops))
+      byRate.set(st.offeredPerSec, [...(byRate.get(st.offeredPerSec) ?? []), st.deliveryHops!.stored]);
+    const rates = [...byRate.keys()].sort((a, b) => a - b);
+    if (rates.length === 0) continue;
+    figures[`${LABEL[sys]}: persist lag p99 (accept → stored, ms) by offered rate, median of the repetitions`] = rates
+      .map((r) => `${r}: ${Math.round(spread(byRate.get(r)!).median)}`)
+      .join(', ');
+    const keepsUp = rates.filter((r) => spread(byRate.get(r)!).median <= 2000);
+    figures[`${LABEL[sys]}: highest rate at which the store keeps up (persist lag p99 ≤ 2 s), msg/s`] = keepsUp.length > 0 ? Math.max(...keepsUp) : 0;
+  }
+  // The store slowed on purpose against the same store, side by side: push p99 at the highest rate
+  // both sustained in the repetition (target: within 10 %, pushes do not wait for the store).
+  if (perRep.has('real-pg') && perRep.has('real-pg-slow')) {
+    const xs: number[] = [];
+    const at: number[] = [];
+    for (let rep = 1; rep <= o.reps; rep++) {
+      const of = (sys: System) => steps.filter((st) => st.system === LABEL[sys] && st.rep === rep && passes(st));
+      const slowRates = new Set(of('real-pg-slow').map((st) => st.offeredPerSec));
+      const common = of('real-pg').filter((st) => slowRates.has(st.offeredPerSec));
+      const top = common.sort((a, b) => b.offeredPerSec - a.offeredPerSec)[0];
+      if (!top) continue;
+      const slow = of('real-pg-slow').find((st) => st.offeredPerSec === top.offeredPerSec)!;
+      xs.push(slow.latency.p99 / top.latency.p99);
+      at.push(top.offeredPerSec);
+    }
+    if (xs.length > 0) {
+      ratios[`real-pg with the store slowed by ${SLOW_STORE_MS} ms / unslowed (push p99 at the same rate; target ≤ 1.10)`] = spread(xs).median;
+      figures[`store slowed / unslowed push p99: per repetition (at msg/s ${at.join(', ')})`] = formatSpread(spread(xs), 2);
+    }
+  }
   const cpuOf = (sys: System): number[] =>
     Array.from(
       { length: o.reps },

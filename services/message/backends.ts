@@ -9,11 +9,16 @@ import { createEmbeddedPresence } from './adapters/embedded-presence.js';
 import { createKafkaLog } from './adapters/kafka-log.js';
 import { createMongoStore } from './adapters/mongo-store.js';
 import { createRedisPresence } from './adapters/redis-presence.js';
+import { createRedisHotStore } from './adapters/redis-hot-store.js';
+import { createEmbeddedHotStore } from './adapters/embedded-hot-store.js';
+import type { HotStore } from './adapters/hot-store.js';
 
 export interface Backends {
   log: MessageLog;
   store: MessageStore;
   presence: PresenceStore;
+  /** Pushed messages not yet persisted, seq records and partition claims (Redis, beside presence). */
+  hot: HotStore;
   /** Names of the backends running in-process (not durable, single replica only). */
   embedded: string[];
 }
@@ -36,5 +41,9 @@ export function createBackends(config: MessageConfig, logger: Logger): Backends 
   const presence = redisUrl
     ? createRedisPresence({ url: redisUrl, keyPrefix: config.redisKeyPrefix, logger: logger.child({ backend: 'redis' }) })
     : (embedded.push('presence'), createEmbeddedPresence());
-  return { log, store, presence, embedded };
+  // The hot store goes with presence: on the same Redis, or in-process beside the embedded presence.
+  const hot = redisUrl
+    ? createRedisHotStore({ url: redisUrl, keyPrefix: config.redisKeyPrefix, logger: logger.child({ backend: 'redis-hot' }) })
+    : createEmbeddedHotStore();
+  return { log, store, presence, hot, embedded };
 }

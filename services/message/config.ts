@@ -49,6 +49,10 @@ const schema = z.object({
   MESSAGE_DRAIN_WINDOW: setting.duration('2s'),
   MESSAGE_PUSH_BUFFER_MAX: setting.int(10_000, 1000, 10_000_000),
   MESSAGE_SHUTDOWN_TIMEOUT: setting.duration('5s', 100),
+  DEDUPE_WINDOW: setting.duration('24h', 60_000),
+  PERSIST_BATCH_MAX: setting.int(1000, 1, 100_000),
+  PERSIST_DELAY_MAX: setting.duration('20ms', 0, 10_000),
+  PERSIST_BACKLOG_MAX: setting.int(100_000, 1000, 10_000_000),
   ...internalTokenSettings,
   ...logSettings,
 });
@@ -100,6 +104,11 @@ export const MESSAGE_SETTING_DOCS = {
   MESSAGE_PUSH_BUFFER_MAX:
     "pushes queued on one gateway's stream; a gateway that reads slower than its users' traffic has its stream ended with `RESOURCE_EXHAUSTED` (it reconnects and its clients resync)",
   MESSAGE_SHUTDOWN_TIMEOUT: 'then this long, at most, for the consumer, the streams and the backends to stop before forcing',
+  DEDUPE_WINDOW:
+    'a send repeated with the same id within this window is recognised without the store (Redis keeps a record per message for this long); beyond it, the store still has the message',
+  PERSIST_BATCH_MAX: 'most messages in one store write; the writes of a busy log carry this many, so the writes per message fall as the rate rises',
+  PERSIST_DELAY_MAX: 'how long the first message waiting to be stored waits for others to share its write (pushes do not wait for it)',
+  PERSIST_BACKLOG_MAX: 'pushed messages waiting to be stored (the store down or slow) before the consumer waits too; past it, delivery waits for the store',
   ...SHARED_SETTING_DOCS,
 } satisfies Record<keyof typeof schema.shape, string>;
 
@@ -145,6 +154,8 @@ export interface MessageConfig {
   shutdownTimeoutMs: number;
   /** Most pushes queued on one gateway stream before it is ended (see GrpcTransportDeps.pushBufferMax). */
   pushBufferMax: number;
+  dedupeWindowMs: number;
+  persist: { batchMax: number; delayMaxMs: number; backlogMax: number };
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
@@ -199,6 +210,8 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
     drainWindowMs: s.MESSAGE_DRAIN_WINDOW,
     pushBufferMax: s.MESSAGE_PUSH_BUFFER_MAX,
     shutdownTimeoutMs: s.MESSAGE_SHUTDOWN_TIMEOUT,
+    dedupeWindowMs: s.DEDUPE_WINDOW,
+    persist: Object.freeze({ batchMax: s.PERSIST_BATCH_MAX, delayMaxMs: s.PERSIST_DELAY_MAX, backlogMax: s.PERSIST_BACKLOG_MAX }),
     logLevel: s.LOG_LEVEL,
     logFormat: s.LOG_FORMAT,
   });

@@ -15,6 +15,8 @@ import { History } from './domain/history.js';
 import { PUSH_RESULTS, STREAM_END_REASONS, SubscriberRegistry } from './domain/subscribers.js';
 import { REWRITE_REASONS } from './domain/presence-directory.js';
 import { createPipeline } from './domain/pipeline.js';
+import { Persister } from './domain/persister.js';
+import { withHotReads } from './domain/hot-reads.js';
 import { createGrpcTransport, SERVICE_NAME } from './transport/grpc-server.js';
 import { backendHistogram, instrument } from './adapters/instrument.js';
 
@@ -45,6 +47,8 @@ const STORE_WRITE_MAX_MESSAGES = 1000;
  * by side (4 × the store's update slice of 16 keeps FerretDB's SQLite pool of 100 from running dry).
  */
 const STORE_WRITES_IN_FLIGHT = 4;
+/** Of the shutdown budget, what the last phases keep (ending the streams, the gRPC server, the backends' connections). */
+const STOP_RESERVE_MS = 1000;
 
 /** The Message service: gRPC API, log consumer pipeline, subscriber streams, admin HTTP. */
 export function createMessageService(deps: MessageServiceDeps): Service<MessageAddresses> & { registry: Registry } {
@@ -58,11 +62,22 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       label: 'result',
       values: ['accepted', 'rejected', 'unavailable'],
     }),
-    stored: new Counter({ name: 'switchboard_message_stored_total', help: 'Messages stored with a seq', registers: [registry] }),
+    stored: new Counter({ name: 'switchboard_message_stored_total', help: 'Messages written to the store with their seq', registers: [registry] }),
     storeLatency: new Histogram({
       name: 'switchboard_message_store_latency_seconds',
-      help: 'From accept to stored with a seq',
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      help: 'From accept to in the store (behind the push, on the hot path)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    persistBatch: new Histogram({
+      name: 'switchboard_message_persist_batch_messages',
+      help: 'Messages per store write of the persister (they grow with the rate)',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000],
+      registers: [registry],
+    }),
+    conflicts: new Counter({
+      name: 'switchboard_message_seq_conflicts_total',
+      help: "Pushed messages whose seq another message holds in the store (never by design: see the log's error lines)",
       registers: [registry],
     }),
     pushes: outcomeCounter(registry, {
@@ -121,6 +136,15 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     backendTime,
   );
   const presence = instrument('presence', backends.presence, ['refresh', 'remove', 'lookup', 'epoch'], backendTime);
+  const hot = instrument('hot', backends.hot, ['claim', 'record', 'sequenced', 'read', 'lastSeqs', 'listing', 'persisted'], backendTime);
+  /**
+   * Pushes wait for the store only where the store is a real one: a pushed message is recorded in
+   * the hot store and stored behind (the Persister). On the embedded store, which answers in
+   * microseconds, a batch is stored and then pushed.
+   */
+  const behindThePush = !backends.embedded.includes('store');
+  // Readers see what is pushed and not yet stored.
+  const readable = behindThePush ? withHotReads(store, hot, logger.child({ component: 'reads' })) : store;
   const log = instrument('log', backends.log, ['append'], backendTime);
 
   /**
@@ -142,27 +166,70 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     onPush: (result) => metrics.pushes.inc({ result }),
     onDirectoryRewrite: (reason) => metrics.directoryRewrites.inc({ reason }),
   });
-  const rosters = new RosterCache(store, { maxAgeMs: ROSTER_MAX_AGE_MS, staleAfterMs: ROSTER_STALE_AFTER_MS });
-  const consumerRosters = new ConsumerRosters((conversations) => readRosters(store, conversations));
+  const rosters = new RosterCache(readable, { maxAgeMs: ROSTER_MAX_AGE_MS, staleAfterMs: ROSTER_STALE_AFTER_MS });
+  const consumerRosters = new ConsumerRosters(
+    (conversations) => readRosters(readable, conversations),
+    behindThePush ? async (conversations) => new Map([...(await hot.lastSeqs(conversations))].map(([c, l]) => [c, l.seq])) : undefined,
+  );
   const acceptor = new SendAcceptor({
     log,
     maxBodyBytes: config.maxBodyBytes,
     maxGroupMembers: config.groupMaxMembers,
     maxGroupsPerUser: config.groupMaxPerUser,
-    groupCounts: (users) => store.groupCounts(users),
+    groupCounts: (users) => readable.groupCounts(users),
     roster: (conversation) => rosters.get(conversation),
     onResult: (result) => metrics.sends.inc({ result }),
   });
-  const history = new History(store, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });
-  // Partition batches consumed at the same time share their store writes (see groupInserts).
-  const sequencer = new Sequencer(groupInserts(store, { maxMessages: STORE_WRITE_MAX_MESSAGES, maxInFlight: STORE_WRITES_IN_FLIGHT }));
+  const history = new History(readable, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });
+  // Partition batches stored before their push at the same time share their store writes (see groupInserts).
+  const sequencer = new Sequencer(groupInserts(store, { maxMessages: STORE_WRITE_MAX_MESSAGES, maxInFlight: STORE_WRITES_IN_FLIGHT }), {
+    ...(behindThePush ? { hot: { hot, instance: config.instanceId, dedupeWindowMs: config.dedupeWindowMs } } : {}),
+  });
+  const persister = behindThePush
+    ? new Persister({
+        store,
+        hot,
+        maxBatch: config.persist.batchMax,
+        maxDelayMs: config.persist.delayMaxMs,
+        backlogMax: config.persist.backlogMax,
+        logger: logger.child({ component: 'persister' }),
+        random: deps.random,
+        onWritten: (messages) => {
+          const t = Date.now();
+          metrics.persistBatch.observe(messages.length);
+          metrics.stored.inc(messages.length);
+          for (const m of messages) metrics.storeLatency.observe((t - m.ts) / 1000);
+        },
+        onConflict: () => metrics.conflicts.inc(),
+      })
+    : undefined;
+  new Gauge({
+    name: 'switchboard_message_persist_lag_messages',
+    help: 'Pushed messages not yet in the store',
+    registers: [registry],
+    collect() {
+      this.set(persister?.backlog ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'switchboard_message_persist_lag_seconds',
+    help: 'How long the oldest pushed message not yet in the store has waited since it was accepted (0: none waits)',
+    registers: [registry],
+    collect() {
+      const oldest = persister?.oldestWaiting;
+      this.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+    },
+  });
   const pipeline = createPipeline({
+    persister,
+    hotReady: () => backends.hot.health().ok,
     sequencer,
     subscribers,
     groups: {
       read: (conversations, partition) => consumerRosters.get(conversations, partition),
       setMembers: (c, members, seq) => store.setMembers(c, members, seq),
       changed: (c) => rosters.forget(c),
+      seen: (c, seq) => consumerRosters.seen(c, seq),
     },
     logger: logger.child({ component: 'pipeline' }),
     onStored: (ms) => {
@@ -211,7 +278,12 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
    */
   async function connectBackends(): Promise<void> {
     const connected = (name: string, backend: { start(): Promise<void> }): Promise<boolean> => retry(name, () => backend.start());
-    const [store, presence, log] = [connected('store', backends.store), connected('presence', backends.presence), connected('log', backends.log)];
+    const [store, presence, log, hotUp] = [
+      connected('store', backends.store),
+      connected('presence', backends.presence),
+      connected('log', backends.log),
+      connected('hot store', backends.hot),
+    ];
     subscribers.start();
     // Cached seqs and rosters follow the partitions this consumer owns.
     const onAssignment = (partitions: readonly number[]): void => {
@@ -219,8 +291,8 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       consumerRosters.assigned(partitions);
     };
     const consuming = (async () => (await log) && (await store) && retry('consumer', () => backends.log.consume(pipeline, onAssignment)))();
-    const [presenceUp, consumerUp] = await Promise.all([presence, consuming]);
-    if (!presenceUp || !consumerUp || state !== 'starting') return;
+    const [presenceUp, consumerUp, hotStoreUp] = await Promise.all([presence, consuming, hotUp]);
+    if (!presenceUp || !consumerUp || !hotStoreUp || state !== 'starting') return;
     state = 'serving';
     settleStreams(undefined);
     transport.health.setStatus('', 'SERVING');
@@ -258,12 +330,26 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       // From here on one budget (MESSAGE_SHUTDOWN_TIMEOUT) for every phase together, so that the
       // pod exits inside its grace period whatever hangs (a backend still connecting, Kafka gone).
       const budget = new Deadline(config.shutdownTimeoutMs);
+      // How long each phase took, in the last line: where a slow stop spent its time.
+      const phasesMs: Record<string, number> = {};
+      let phaseStart = Date.now();
+      const phase = (name: string): void => {
+        phasesMs[name] = Date.now() - phaseStart;
+        phaseStart = Date.now();
+      };
       await budget.run(connecting, 'backends still connecting').catch((err: unknown) => logger.warn({ err }, 'stopping while backends are still connecting'));
       // Finish and commit the batch in progress while the streams can still carry its pushes;
       // the partitions then move to the other pods.
       await budget
         .run(backends.log.stopConsuming(), 'consumer stop deadline passed')
         .catch((err: unknown) => logger.warn({ err }, 'consumer did not stop in time; its partitions move after the session timeout'));
+      phase('consumer');
+      // What was pushed and not yet stored goes to the store now; what the budget leaves behind is
+      // redelivered to the partitions' next owners (the offsets wait for it).
+      // A moment of the budget stays for the streams, the gRPC server and the backends.
+      const unpersisted = await persister?.stop(Math.max(0, budget.leftMs - STOP_RESERVE_MS));
+      if (unpersisted) logger.warn({ messages: unpersisted }, "pushed messages not stored by the deadline; the partitions' next owners store them");
+      phase('persist');
       // Ending the streams with UNAVAILABLE moves every gateway to the other pods at once; from
       // now on calls are refused too (the gateways retry them on another pod).
       state = 'stopping';
@@ -277,12 +363,14 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
         logger.warn({ err }, 'forcing gRPC shutdown');
         transport.server.forceShutdown();
       }
+      phase('grpc');
       await budget
-        .run(Promise.all([backends.log.stop(), backends.presence.stop(), backends.store.stop()]), 'backends did not stop in time')
+        .run(Promise.all([backends.log.stop(), backends.presence.stop(), backends.hot.stop(), backends.store.stop()]), 'backends did not stop in time')
         .catch((err: unknown) => logger.warn({ err }, 'leaving backend connections to the exit'));
       await admin.stop();
+      phase('backends');
       state = 'stopped';
-      logger.info('message service stopped');
+      logger.info({ phasesMs }, 'message service stopped');
     }),
   };
 }

@@ -392,7 +392,9 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
       'SwitchboardConnectNoMessageStreams',
       'SwitchboardConnectReconnectRateHigh',
       'SwitchboardConnectStreamFailures',
+      'SwitchboardGatewayStreamOverflow',
       'SwitchboardMessageLogConsumerRestarting',
+      'SwitchboardMessagePersistLagging',
       'SwitchboardMessageNoSubscribers',
       'SwitchboardMessagesNotStored',
     ]);

@@ -13,6 +13,9 @@ import { ferretOn, sharedRealBackends } from '../support/real-backends.js';
 import { testLogger } from '../support/services.js';
 import { storeContract } from './store.contract.js';
 import { presenceContract } from './presence.contract.js';
+import { hotStoreContract } from './hot-store.contract.js';
+import { createEmbeddedHotStore } from '../../services/message/adapters/embedded-hot-store.js';
+import { createRedisHotStore } from '../../services/message/adapters/redis-hot-store.js';
 import { logContract } from './log.contract.js';
 
 const clock = () => {
@@ -351,6 +354,19 @@ presenceContract('embedded', async () => {
   const presence = createEmbeddedPresence({ now: c.now });
   await presence.start();
   return { presence, advance: c.advance, close: () => presence.stop() };
+});
+
+hotStoreContract('embedded', async () => {
+  const hot = createEmbeddedHotStore();
+  await hot.start();
+  return { hot, close: () => hot.stop() };
+});
+
+hotStoreContract('Redis', async () => {
+  const env = await sharedRealBackends();
+  const hot = createRedisHotStore({ url: env.redisUrl, keyPrefix: `contract-hot-${tag()}:`, logger: testLogger('redis') });
+  await hot.start();
+  return { hot, close: () => hot.stop() };
 });
 
 presenceContract('Redis', async () => {

@@ -10,6 +10,8 @@ export interface Delivery {
   acceptedAt: number;
   /** When the recipient's socket got it pushed (undefined: not pushed). */
   pushedAt?: number;
+  /** The seq it was pushed with. */
+  seq?: number;
 }
 
 export interface Verdict {
@@ -36,7 +38,10 @@ export class LiveTraffic {
   /** Per user, when a `resync` arrived. */
   readonly resyncs = new Map<string, number[]>();
   /** Pushes that arrived before their send's `accepted` reached the sender (matched later). */
-  private readonly early = new Map<string, number>();
+  private readonly early = new Map<string, { at: number; seq: number }>();
+  /** Every (conversation, seq) pushed, with the msgId it carried: two msgIds for one seq is the fault users must never see. */
+  readonly seqs = new Map<string, string>();
+  readonly collisions: string[] = [];
   private clients: TestClient[] = [];
   private running = false;
   private loops: Array<Promise<void>> = [];
@@ -65,9 +70,16 @@ export class LiveTraffic {
         if (!list) this.resyncs.set(user, (list = []));
         list.push(now);
       } else if (f.type === 'message' && f.to === user) {
-        const d = this.deliveries.get(String(f.msgId));
-        if (d) d.pushedAt ??= now;
-        else if (!this.early.has(String(f.msgId))) this.early.set(String(f.msgId), now);
+        const msgId = String(f.msgId);
+        const key = `${String(f.conversation)}#${Number(f.seq)}`;
+        const before = this.seqs.get(key);
+        if (before !== undefined && before !== msgId) this.collisions.push(`${key}: ${before} and ${msgId}`);
+        this.seqs.set(key, msgId);
+        const d = this.deliveries.get(msgId);
+        if (d) {
+          d.pushedAt ??= now;
+          d.seq ??= Number(f.seq);
+        } else if (!this.early.has(msgId)) this.early.set(msgId, { at: now, seq: Number(f.seq) });
       }
     });
   }
@@ -104,7 +116,9 @@ export class LiveTraffic {
         if (reply?.type === 'accepted') {
           const msgId = String(reply.msgId);
           const d: Delivery = { msgId, from, to, sentAt, acceptedAt: Date.now() };
-          d.pushedAt = this.early.get(msgId);
+          const early = this.early.get(msgId);
+          d.pushedAt = early?.at;
+          d.seq = early?.seq;
           this.early.delete(msgId);
           this.deliveries.set(msgId, d);
           break;

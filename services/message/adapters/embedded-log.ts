@@ -2,7 +2,7 @@ import type { Logger } from '../../shared/logger.js';
 import { retryUntil } from '../../shared/retry.js';
 import type { CheckResult } from '../../shared/health.js';
 import { UnavailableError } from '../../shared/errors.js';
-import type { AssignmentListener, BatchHandler, MessageLog, SendEntry } from './log.js';
+import type { AssignmentListener, BatchHandler, BatchResult, MessageLog, SendEntry } from './log.js';
 import { partitionOf } from './partitioner.js';
 
 export interface EmbeddedLogOptions {
@@ -18,7 +18,10 @@ interface Partition {
   /** Entries from `base` on; everything below was committed and dropped. */
   entries: SendEntry[];
   base: number;
-  committed: number;
+  /** Entries below this were handled (their commit waits for them to be stored). */
+  handled: number;
+  /** The commits waiting for their entries to be stored, in order. */
+  commits: Promise<void>;
   running: boolean;
 }
 
@@ -28,7 +31,13 @@ interface Partition {
  */
 export function createEmbeddedLog(opts: EmbeddedLogOptions): MessageLog {
   const maxBatch = opts.maxBatch ?? 100;
-  const partitions: Partition[] = Array.from({ length: opts.partitions }, () => ({ entries: [], base: 0, committed: 0, running: false }));
+  const partitions: Partition[] = Array.from({ length: opts.partitions }, () => ({
+    entries: [],
+    base: 0,
+    handled: 0,
+    commits: Promise.resolve(),
+    running: false,
+  }));
   let handler: BatchHandler | undefined;
   let assigned: AssignmentListener | undefined;
   let started = false;
@@ -38,25 +47,40 @@ export function createEmbeddedLog(opts: EmbeddedLogOptions): MessageLog {
 
   function drain(index: number): void {
     const p = partitions[index]!;
-    if (!handler || p.running || !consuming || p.committed >= p.base + p.entries.length) return;
+    if (!handler || p.running || !consuming || p.handled >= p.base + p.entries.length) return;
     p.running = true;
     const run = (async () => {
       // `consuming` is cleared by stopConsuming while this loop awaits the handler.
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
-      while (consuming && p.committed < p.base + p.entries.length) {
-        const from = p.committed - p.base;
+      while (consuming && p.handled < p.base + p.entries.length) {
+        const from = p.handled - p.base;
         const batch = p.entries.slice(from, from + maxBatch);
-        const done = await retryUntil(() => handler!({ partition: index, entries: batch }), {
-          backoff: { initialMs: 50, multiplier: 2, jitter: 0.2, maxMs: 5_000 },
-          stopped: () => !consuming,
-          onRetry: (err, delay) => opts.logger.warn({ err, partition: index, retryInMs: delay }, 'batch failed; redelivering'),
-          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-          random: opts.random,
-        });
+        let outcome: BatchResult = undefined;
+        const done = await retryUntil(
+          async () => {
+            outcome = await handler!({ partition: index, entries: batch });
+          },
+          {
+            backoff: { initialMs: 50, multiplier: 2, jitter: 0.2, maxMs: 5_000 },
+            stopped: () => !consuming,
+            onRetry: (err, delay) => opts.logger.warn({ err, partition: index, retryInMs: delay }, 'batch failed; redelivering'),
+            sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+            random: opts.random,
+          },
+        );
         if (!done) break;
-        p.committed += batch.length;
-        p.entries.splice(0, p.committed - p.base);
-        p.base = p.committed;
+        p.handled += batch.length;
+        // Committed (and dropped) once stored, in order; the next batch goes on meanwhile.
+        const upTo = p.handled;
+        const stored = (outcome as BatchResult)?.persisted ?? Promise.resolve();
+        const commit = (p.commits = p.commits
+          .then(() => stored)
+          .then(() => {
+            p.entries.splice(0, upTo - p.base);
+            p.base = upTo;
+          }));
+        inFlight.add(commit);
+        void commit.finally(() => inFlight.delete(commit));
       }
     })().finally(() => {
       p.running = false;

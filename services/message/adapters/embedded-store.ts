@@ -99,6 +99,10 @@ export function createEmbeddedStore(): MessageStore {
       }
       row.listed = { members: new Set(members), seq };
     },
+    async hasMessages() {
+      state.check();
+      return byMsgId.size > 0;
+    },
     async groupCounts(users) {
       state.check();
       return new Map(users.map((u) => [u, [...(userIndex.get(u) ?? [])].filter((c) => conversations.get(c)?.listed !== undefined).length]));

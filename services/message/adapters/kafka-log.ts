@@ -14,7 +14,7 @@ import { UnavailableError } from '../../shared/errors.js';
 import { withTimeout } from '../../shared/lifecycle.js';
 import { GroupCommit } from '../../shared/group-commit.js';
 import { retryUntil } from '../../shared/retry.js';
-import type { AssignmentListener, BatchHandler, MessageLog, SendEntry } from './log.js';
+import type { AssignmentListener, BatchHandler, BatchResult, MessageLog, SendEntry } from './log.js';
 import { MEMBERSHIP_KINDS } from './store.js';
 import { longPollWhenIdle } from './kafka-idle-fetch.js';
 import { conversationPartitioner } from './partitioner.js';
@@ -63,6 +63,14 @@ export interface KafkaLogOptions {
   logger: Logger;
 }
 
+/** How long a stopping consumer waits to leave its group (see finishCurrent). */
+const LEAVE_WAIT_MS = 1500;
+/**
+ * How long a stopping consumer waits for the offsets of what it handled to be committed. A commit
+ * in the middle of a rebalance is refused and retried until the rebalance is done: not waited for
+ * beyond this, the entries go to the partitions' next owners again, which recognise them.
+ */
+const COMMIT_WAIT_MS = 1500;
 /**
  * The log on Kafka via kafkajs (kept inside this file so a compatible client could replace it).
  * Idempotent producer with acks from all in-sync replicas; appends arriving while a produce is in
@@ -176,8 +184,14 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
     current = undefined;
     if (!cur) return;
     await cur.drain();
-    // Leaves the group (a crashed consumer has disconnected already).
-    await cur.consumer.disconnect().catch((err: unknown) => log.warn({ err }, 'disconnecting the kafka consumer failed'));
+    // Leaves the group (a crashed consumer has disconnected already). In the middle of a rebalance
+    // kafkajs leaves only once the rebalance is done, which waits for every member (up to the
+    // rebalance timeout): not waited for beyond a moment, the group then drops this member at its
+    // session timeout, and the rest of the stop goes on.
+    const left = cur.consumer.disconnect().catch((err: unknown) => log.warn({ err }, 'disconnecting the kafka consumer failed'));
+    await withTimeout(left, LEAVE_WAIT_MS, 'leaving the group').catch(() =>
+      log.info({ waitedMs: LEAVE_WAIT_MS }, 'the consumer group is rebalancing: leaving it at the session timeout instead'),
+    );
   }
 
   async function stopConsuming(): Promise<void> {
@@ -240,7 +254,13 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         log.debug({ err }, 'pausing a consumer that is not running');
       }
       await lanes.stop();
-      await commitsOf.idle();
+      const committed = (async () => {
+        await lanes.committed();
+        await commitsOf.idle();
+      })();
+      await withTimeout(committed, COMMIT_WAIT_MS, 'committing the handled offsets').catch(() =>
+        log.info({ waitedMs: COMMIT_WAIT_MS }, "offsets not committed in time; the partitions' next owners get those entries again"),
+      );
     };
     let started = false;
     let crash: Error | undefined;
@@ -384,6 +404,10 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
  */
 class Lanes {
   private readonly tails = new Map<number, Promise<void>>();
+  /** Per partition, the commit that waits for the last handled slice's entries to be stored. */
+  private readonly commits = new Map<number, Promise<void>>();
+  /** Aborted to cut the backoff waits short (a new assignment, a stop). */
+  private wake = new AbortController();
   /** Bumped at every assignment and at stop: slices handed over before it are not begun. */
   private generation = 0;
   stopping = false;
@@ -414,29 +438,63 @@ class Lanes {
     // Assigned anew since it was handed over: the partition's owner now reads it from the
     // committed offset (this consumer too, when it kept the partition).
     if (!current()) return;
+    let outcome: BatchResult = undefined;
+    // Aborted with the generation (a new assignment, a stop).
+    const signal = this.wake.signal;
     const done =
       entries.length === 0 ||
-      (await retryUntil(() => this.handler({ partition, entries }), {
-        backoff: { initialMs: 200, multiplier: 2, jitter: 0.2, maxMs: 5_000 },
-        stopped: () => !current(),
-        onRetry: (err, delay) => this.log.warn({ err, partition, retryInMs: delay }, 'batch failed; handling it again'),
-        sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-      }));
-    // Stored: committed even when the assignment changed meanwhile (an offset whose entries are
-    // all stored; at worst an earlier one than the new owner's, which redelivers stored entries).
-    if (done) this.commit(partition, next);
+      (await retryUntil(
+        async () => {
+          outcome = await this.handler({ partition, entries, signal });
+        },
+        {
+          backoff: { initialMs: 200, multiplier: 2, jitter: 0.2, maxMs: 5_000 },
+          stopped: () => !current(),
+          onRetry: (err, delay) => this.log.warn({ err, partition, retryInMs: delay }, 'batch failed; handling it again'),
+          // Cut short when the partition is assigned anew or consuming stops: the wait ends with it.
+          sleep: (ms) => delay(ms, undefined, { signal: this.wake.signal }).catch(() => undefined),
+        },
+      ));
+    if (!done) return;
+    // Handled: the next slice goes on, and this one's offset is committed once its entries are
+    // stored (in order: each partition's outcomes are persisted in order). Committed even when the
+    // assignment changed meanwhile (an offset whose entries are all stored; at worst an earlier one
+    // than the new owner's, which redelivers stored entries).
+    const persisted = (outcome as BatchResult)?.persisted;
+    if (!persisted) {
+      this.commit(partition, next);
+      return;
+    }
+    const commitAfter = (this.commits.get(partition) ?? Promise.resolve()).then(() => persisted).then(() => this.commit(partition, next));
+    this.commits.set(partition, commitAfter);
+    void commitAfter.finally(() => {
+      if (this.commits.get(partition) === commitAfter) this.commits.delete(partition);
+    });
   }
 
   /** The group assigned partitions anew (or the consumer crashed): what waits is not begun. */
   reassigned(): void {
     this.generation++;
+    this.interrupt();
+  }
+
+  /** Wakes every slice waiting out a backoff (it then finds the generation changed). */
+  private interrupt(): void {
+    this.wake.abort();
+    this.wake = new AbortController();
   }
 
   /** Begins nothing more; resolves once the slices being handled are done. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.generation++;
+    this.interrupt();
     await Promise.allSettled([...this.tails.values()]);
+  }
+
+  /** Resolves once the handled slices' entries are stored and their commits submitted (the caller bounds the wait). */
+  async committed(): Promise<void> {
+    await Promise.allSettled([...this.commits.values()]);
   }
 }
 

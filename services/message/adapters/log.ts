@@ -23,13 +23,28 @@ export interface SendEntry {
 export interface LogBatch {
   partition: number;
   entries: readonly SendEntry[];
+  /** Aborted once the batch is no longer this consumer's to handle (the partition moved, consuming stops): waits end early. */
+  signal?: AbortSignal;
 }
 
 /**
- * Processes a batch. The log commits the batch's offsets only after the returned promise
- * resolves; if it rejects, the same entries are delivered again (at-least-once).
+ * What handling a batch promised: its entries are in the store once `persisted` resolves (the log
+ * commits the batch's offsets then, in order, while it goes on with the next batches).
  */
-export type BatchHandler = (batch: LogBatch) => Promise<void>;
+export interface BatchOutcome {
+  persisted: Promise<void>;
+}
+
+/**
+ * Processes a batch. When the returned promise resolves (with no outcome, or once its
+ * `persisted` does) the log commits the batch's offsets; if it rejects, the same entries are
+ * delivered again (at-least-once).
+ */
+export type BatchHandler = (batch: LogBatch) => Promise<BatchResult>;
+
+/** A handler that promises nothing more than its own end returns a plain Promise<void>. */
+// eslint-disable-next-line @typescript-eslint/no-invalid-void-type
+export type BatchResult = void | BatchOutcome;
 
 /**
  * Told the partitions this consumer owns each time the group assigns them (an empty list when it

@@ -492,6 +492,9 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
         }
       }
     },
+    async hasMessages() {
+      return (await messages.findOne({}, { projection: { _id: 1 } })) !== null;
+    },
     async groupCounts(users) {
       const out = new Map<string, number>(users.map((u) => [u, 0]));
       if (users.length === 0) return out;

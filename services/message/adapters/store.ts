@@ -103,4 +103,6 @@ export interface MessageStore extends HealthReporter {
   setMembers(conversation: string, members: readonly string[], seq: number): Promise<void>;
   /** How many groups each of these users is listed for (absent users: 0). */
   groupCounts(users: readonly string[]): Promise<Map<string, number>>;
+  /** Whether any message is stored at all (a new deployment has none). */
+  hasMessages(): Promise<boolean>;
 }

@@ -1,7 +1,9 @@
 import type { Logger } from '../../shared/logger.js';
-import type { BatchHandler, SendEntry } from '../adapters/log.js';
+import { UnavailableError } from '../../shared/errors.js';
+import type { BatchHandler, LogBatch, SendEntry } from '../adapters/log.js';
 import { isGroupConversation } from '../../shared/ids.js';
-import { StoredThenFailedError, type Sequenced, type Sequencer } from './sequencer.js';
+import { membersOf, StoredThenFailedError, type Sequenced, type Sequencer } from './sequencer.js';
+import type { GroupListing, Persister } from './persister.js';
 import { applyChange, emptyRoster, membersAt, type Roster } from './roster.js';
 import type { SubscriberRegistry } from './subscribers.js';
 
@@ -9,12 +11,19 @@ import type { SubscriberRegistry } from './subscribers.js';
 const PUSHED_MEMORY = 10_000;
 
 /**
- * The consume path, the same for every backend: give a partition batch's entries their seqs and
- * store them (in log order, as one write where possible), then push them to the gateways holding
- * their users. The log commits the batch after this resolves; a store failure rejects, and the
- * batch comes again: entries it finds stored by the earlier delivery are pushed again unless this
- * process pushed them (the store may have applied a write whose reply was lost, or the process
- * that stored them died before pushing; clients drop a seq they hold).
+ * The consume path, the same for every backend. A partition batch's entries get their seqs,
+ * recorded in the hot store (durable before anyone sees them), and are pushed at once to the
+ * gateways holding their users; the Persister stores them behind, in large batches, and the log
+ * commits the batch's offsets once they are stored. So a push waits for the log, the seq and one
+ * hot-store write, never for the store: a slow or absent store delays history, not delivery.
+ *
+ * While the hot store cannot record (Redis down), a batch is stored first and pushed after, as
+ * before it existed: once what the Persister holds of the partition is stored, so that the seqs
+ * the store gives follow those already pushed.
+ *
+ * A redelivered entry (the same log record, sequenced before) keeps its seq and is pushed again
+ * unless this process pushed it (whoever sequenced it may have failed before pushing; clients drop
+ * a seq they hold).
  */
 export function createPipeline(deps: {
   sequencer: Sequencer;
@@ -22,6 +31,11 @@ export function createPipeline(deps: {
   /** Group rosters as stored now, and the store's listing of a group's members. */
   groups: GroupStore;
   logger: Logger;
+  /** Stores what is pushed; undefined: every batch is stored before it is pushed (no hot store). */
+  persister?: Persister;
+  /** Whether the hot store can record now (the pipeline stores first while it cannot). */
+  hotReady?: () => boolean;
+  /** A batch stored before its push (the fallback path): its messages' accept → stored time. */
   onStored?: (latencyMs: number) => void;
   /** Counts the redelivered entries pushed again (they may not have been pushed before). */
   onRepushed?: (count: number) => void;
@@ -44,12 +58,8 @@ export function createPipeline(deps: {
     if (again > 0) deps.onRepushed?.(again);
     deps.subscribers.routeBatch(out);
   };
-  return async (batch) => {
-    // A group message goes to the members at its seq: the rosters before the batch (its entries
-    // that were stored before, on an earlier delivery, already count), then the batch's changes
-    // in order.
-    const groups = [...new Set(batch.entries.filter((e) => isGroupConversation(e.conversation)).map((e) => e.conversation))];
-    const rosters = groups.length > 0 ? await deps.groups.read(groups, batch.partition) : new Map<string, Roster>();
+  /** Stores the batch, then pushes it (the fallback path). */
+  const storeThenPush = async (batch: LogBatch, rosters: Map<string, Roster>): Promise<void> => {
     let stored: Sequenced[];
     try {
       stored = await deps.sequencer.storeBatch(batch.entries, batch.partition);
@@ -71,7 +81,44 @@ export function createPipeline(deps: {
     const t = now();
     for (const s of stored) if (!s.redelivered) deps.onStored?.(t - s.message.ts);
     push(stored);
-    await listMembers(deps.groups, batch.entries, rosters, deps.logger);
+    for (const l of listingsOf(batch.entries, rosters)) {
+      await deps.groups
+        .setMembers(l.conversation, l.members, l.seq)
+        .catch((err: unknown) =>
+          deps.logger.warn({ err, conversation: l.conversation }, 'listing the group for its members failed; `conversations` lists it from its next change'),
+        );
+    }
+  };
+  return async (batch) => {
+    const persister = deps.persister;
+    if (persister) await persister.room();
+    // A group message goes to the members at its seq: the rosters before the batch (its entries
+    // that were sequenced before, on an earlier delivery, already count), then the batch's
+    // changes in order.
+    const groups = [...new Set(batch.entries.filter((e) => isGroupConversation(e.conversation)).map((e) => e.conversation))];
+    const rosters = groups.length > 0 ? await deps.groups.read(groups, batch.partition) : new Map<string, Roster>();
+    if (!persister || !(deps.hotReady?.() ?? true)) {
+      if (persister && !deps.sequencer.mayStoreFirst(batch.partition)) {
+        throw new UnavailableError(`partition ${batch.partition} waits for the hot store (Redis): it changed owner while the hot store cannot be read`);
+      }
+      // Stored first: the seqs the store gives must follow those the persister still holds.
+      await persister?.flushed(batch.partition);
+      await storeThenPush(batch, rosters);
+      return;
+    }
+    const sequenced = withAudiences(await deps.sequencer.sequenceHot(batch.entries, batch.partition, batch.signal), rosters);
+    for (const s of sequenced) if (s.audience) deps.groups.seen?.(s.message.conversation, s.message.seq);
+    for (const s of sequenced) if (s.message.kind !== undefined) deps.groups.changed?.(s.message.conversation);
+    push(sequenced);
+    const members = new Map(batch.entries.map((e) => [e.conversation, membersOf(e)] as const));
+    return {
+      persisted: persister.submit(
+        batch.partition,
+        sequenced.map((s) => s.message),
+        members,
+        listingsOf(batch.entries, rosters),
+      ),
+    };
   };
 }
 
@@ -80,6 +127,8 @@ export interface GroupStore {
   /** The live rosters of a partition's groups (changes applied to them stay for the next batch). */
   read(conversations: readonly string[], partition: number): Promise<Map<string, Roster>>;
   setMembers(conversation: string, members: readonly string[], seq: number): Promise<void>;
+  /** A message of the group was handled at `seq` (its roster is current as of it). */
+  seen?(conversation: string, seq: number): void;
   /** A group's membership changed (its change is stored; the members are told next). */
   changed?(conversation: string): void;
 }
@@ -107,20 +156,17 @@ function withAudiences(stored: readonly Sequenced[], rosters: Map<string, Roster
 }
 
 /**
- * Lists each group the batch changed for its members (conversations), from its roster now. The
- * listing is an index beside the messages (membership itself is the membership messages): a
+ * The listing (conversations) of each group the batch changed, from its roster after the batch.
+ * The listing is an index beside the messages (membership itself is the membership messages): a
  * listing the store refuses is logged and left to the group's next change, never retried by
  * failing the batch — a refusal that persists would otherwise hold its partition forever.
  */
-async function listMembers(groups: GroupStore, entries: readonly SendEntry[], rosters: Map<string, Roster>, logger: Logger): Promise<void> {
+function listingsOf(entries: readonly SendEntry[], rosters: Map<string, Roster>): GroupListing[] {
   const changed = new Set(entries.filter((e) => e.kind !== undefined).map((e) => e.conversation));
+  const out: GroupListing[] = [];
   for (const c of changed) {
     const r = rosters.get(c);
-    if (!r) continue;
-    try {
-      await groups.setMembers(c, [...r.members], r.seq);
-    } catch (err: unknown) {
-      logger.warn({ err, conversation: c, members: r.members.size }, 'listing the group for its members failed; `conversations` lists it from its next change');
-    }
+    if (r) out.push({ conversation: c, members: [...r.members], seq: r.seq });
   }
+  return out;
 }

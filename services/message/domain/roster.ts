@@ -139,31 +139,60 @@ export class RosterCache {
 /**
  * The rosters the consumer routes by, kept per partition like the sequencer's seqs: read from the
  * store once (for the groups of a batch it has not seen) and then kept, with the batches' changes
- * applied, for as long as this consumer owns the partition without a break.
+ * applied, for as long as this consumer owns the partition without a break. A partition that was
+ * away (a rebalance, a consumer restart) may have been written by another member meanwhile: its
+ * groups' rosters are kept aside and used again only when the hot store's last seq of the group is
+ * the last one this consumer handled (nobody wrote the group since), else read again — so a store
+ * that is down holds up no group this consumer knew.
  */
 export class ConsumerRosters {
-  private readonly cached = new Map<string, { roster: Roster; partition: number }>();
+  private readonly cached = new Map<string, { roster: Roster; partition: number; lastSeq: number; stale: boolean }>();
   private owned = new Set<number>();
 
-  constructor(private readonly read: (conversations: readonly string[]) => Promise<Map<string, Roster>>) {}
+  constructor(
+    private readonly read: (conversations: readonly string[]) => Promise<Map<string, Roster>>,
+    /** The last seq recorded of each group by anyone (the hot store), to tell a kept roster still current. */
+    private readonly lastRecorded?: (conversations: readonly string[]) => Promise<Map<string, number>>,
+  ) {}
 
   /** The live rosters of these groups (absent groups get an empty one, which their created message fills). */
   async get(conversations: readonly string[], partition: number): Promise<Map<string, Roster>> {
+    const stale = conversations.filter((c) => this.cached.get(c)?.stale);
+    if (stale.length > 0) {
+      const recorded = this.lastRecorded ? await this.lastRecorded(stale).catch(() => new Map<string, number>()) : new Map<string, number>();
+      for (const c of stale) {
+        const entry = this.cached.get(c)!;
+        if (entry.lastSeq > 0 && recorded.get(c) === entry.lastSeq) {
+          entry.stale = false;
+          entry.partition = partition;
+        } else this.cached.delete(c);
+      }
+    }
     const misses = conversations.filter((c) => !this.cached.has(c));
     const fetched = misses.length > 0 ? await this.read(misses) : new Map<string, Roster>();
     const out = new Map<string, Roster>();
     for (const c of conversations) {
       let entry = this.cached.get(c);
-      if (!entry) this.cached.set(c, (entry = { roster: fetched.get(c) ?? emptyRoster(), partition }));
+      if (!entry) this.cached.set(c, (entry = { roster: fetched.get(c) ?? emptyRoster(), partition, lastSeq: 0, stale: false }));
       out.set(c, entry.roster);
     }
     return out;
   }
 
-  /** Keeps only the groups of partitions owned before and now (see Sequencer.assigned). */
+  /** A message of the group at `seq` was handled here (its roster is current as of it). */
+  seen(conversation: string, seq: number): void {
+    const entry = this.cached.get(conversation);
+    if (entry && seq > entry.lastSeq) entry.lastSeq = seq;
+  }
+
+  /** Keeps the groups of partitions owned before and now; those of the others are kept aside (see get). */
   assigned(partitions: readonly number[]): void {
     const kept = new Set(partitions.filter((p) => this.owned.has(p)));
-    for (const [c, { partition }] of this.cached) if (!kept.has(partition)) this.cached.delete(c);
+    for (const [c, entry] of this.cached) {
+      if (kept.has(entry.partition)) continue;
+      if (this.lastRecorded) entry.stale = true;
+      else this.cached.delete(c);
+    }
     this.owned = new Set(partitions);
   }
 }

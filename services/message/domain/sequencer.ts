@@ -1,6 +1,31 @@
 import { isGroupConversation } from '../../shared/ids.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { withTimeout } from '../../shared/lifecycle.js';
 import type { SendEntry } from '../adapters/log.js';
 import { IndexUpdateError, SeqConflictError, type MessageStore, type StoredMessage } from '../adapters/store.js';
+import { FencedError, type HotStore, type Listing, type SequencedRecord } from '../adapters/hot-store.js';
+
+/** How far the clocks of two Message pods may differ (an accept time is the accepting pod's; a claim time this pod's). */
+const CLOCK_SKEW_MS = 1000;
+/** What sequencing through the hot store needs (see Sequencer.sequenceHot). */
+export interface HotSequencing {
+  hot: HotStore;
+  /** This process's instance id: claims are made in its name. */
+  instance: string;
+  /** How long a repeated send is recognised by its record (DEDUPE_WINDOW). */
+  dedupeWindowMs: number;
+  /** MsgIds this process remembers having sequenced (beyond them the hot store answers). */
+  recentMax?: number;
+  /** How long a last seq is waited for from the store before the hot store's is used (where it may be). */
+  storeAnswerMs?: number;
+  /**
+   * How long a consumer that took a partition over waits before it first asks the store about
+   * msgIds the hot store cannot vouch for (it lost its records): time for the last owner to store
+   * what it had pushed.
+   */
+  handoverGraceMs?: number;
+  now?: () => number;
+}
 
 /** A message stored now, with the gateway and connection its send came from (they get `accepted`, not a push). */
 export interface Sequenced {
@@ -42,11 +67,164 @@ export class StoredThenFailedError extends Error {
 export class Sequencer {
   private readonly lastSeq = new Map<string, { seq: number; partition: number }>();
   private owned = new Set<number>();
+  /** This consumer's claim on each partition it sequences through the hot store. */
+  private readonly claims = new Map<number, string>();
+  /** When this consumer claimed each partition (see HotSequencing.handoverGraceMs). */
+  private readonly claimedAt = new Map<number, number>();
+  private claimCount = 0;
+  /** MsgIds this process sequenced lately, with their records (most recent last). */
+  private readonly recent = new Map<string, SequencedRecord>();
+  /** The store took messages the hot store did not record: its dedupe coverage starts anew. */
+  private coverageBroken = false;
 
   constructor(
     private readonly messages: MessageStore,
-    private readonly opts: { cacheSize?: number; maxConflicts?: number } = {},
+    private readonly opts: { cacheSize?: number; maxConflicts?: number; hot?: HotSequencing } = {},
   ) {}
+
+  /**
+   * Gives a partition batch its seqs without the store, so that it can be pushed at once and
+   * stored behind (the Persister): each seq is made durable first, with the msgId's record, in the
+   * hot store, in one atomic write fenced by this consumer's claim on the partition (a consumer
+   * that lost the partition can no longer record, so it never pushes a seq the new owner gives to
+   * another message).
+   *
+   * A msgId this process or the hot store has a record of is a redelivery when its accept time is
+   * the record's (the same log record: it keeps its seq, and comes back for its push) and a
+   * repeat of the send otherwise (dropped). A msgId neither knows is new when the hot store
+   * records every msgId since before the dedupe window (or since a new deployment); otherwise the
+   * store is asked. A conversation's last seq is cached while the partition is owned; else it is
+   * the larger of the store's and the hot store's.
+   */
+  async sequenceHot(entries: readonly SendEntry[], partition = 0, signal?: AbortSignal): Promise<Sequenced[]> {
+    const h = this.opts.hot;
+    if (!h) throw new Error('sequenceHot needs the hot store (opts.hot)');
+    const now = (h.now ?? Date.now)();
+    if (this.coverageBroken) {
+      await h.hot.resetCoverage();
+      this.coverageBroken = false;
+    }
+    const fresh = uniqueByMsgId(entries);
+    // Claimed before anything is decided: the last owner can record (and push) no more from here on.
+    await this.claim(h, partition);
+    const unknown = fresh.filter((e) => !this.recent.has(e.msgId)).map((e) => e.msgId);
+    const records = new Map<string, SequencedRecord>();
+    let since: number | undefined;
+    if (unknown.length > 0) {
+      const answer = await h.hot.sequenced(unknown);
+      for (const [id, r] of answer.records) records.set(id, r);
+      since = answer.coveredSince ?? (await h.hot.dedupeSince(async () => !(await this.messages.hasMessages())));
+      const vouched = since === 0 || now - since >= h.dedupeWindowMs;
+      const unresolved = unknown.filter((id) => !records.has(id));
+      if (!vouched && unresolved.length > 0) {
+        // Taken over just now, and the hot store lost the last owner's records: what it pushed
+        // reaches the store within moments; asking before that would take its messages for new.
+        // Only sends accepted before the claim can be the last owner's: once claimed, it can
+        // record (and push) nothing more.
+        const claimedAt = this.claimedAt.get(partition) ?? 0;
+        const ts = new Map(fresh.map((e) => [e.msgId, e.ts] as const));
+        const lastOwners = unresolved.some((id) => (ts.get(id) ?? 0) <= claimedAt + CLOCK_SKEW_MS);
+        const wait = claimedAt + (h.handoverGraceMs ?? 5000) - now;
+        if (lastOwners && wait > 0) await delay(wait, undefined, { signal });
+        const inStore = await this.messages.storedAlready(unresolved, new Map(fresh.map((e) => [e.conversation, membersOf(e)] as const)));
+        for (const [id, m] of inStore) records.set(id, { conversation: m.conversation, seq: m.seq, ts: m.ts });
+      }
+    }
+    const known = (id: string): SequencedRecord | undefined => this.recent.get(id) ?? records.get(id);
+    const misses = [...new Set(fresh.filter((e) => !known(e.msgId) && !this.lastSeq.has(e.conversation)).map((e) => e.conversation))];
+    const { stored, recorded } =
+      misses.length > 0
+        ? await this.lastSeqsOf(h, misses, since)
+        : { stored: new Map<string, number>(), recorded: new Map<string, { seq: number; at: number }>() };
+    const next = new Map<string, number>();
+    const lastOf = (c: string): number => next.get(c) ?? this.lastSeq.get(c)?.seq ?? Math.max(stored.get(c) ?? 0, recorded.get(c)?.seq ?? 0);
+    const out: Sequenced[] = [];
+    const toRecord: StoredMessage[] = [];
+    const listed = new Map<string, Listing>();
+    for (const e of fresh) {
+      const k = known(e.msgId);
+      if (k) {
+        // The same record (its accept time): its seq again, and its push. A later repeat is dropped.
+        if (k.ts !== e.ts) continue;
+        out.push({ ...sequenced(e, toStored(e, k.seq)), redelivered: true });
+        if (k.seq > (this.lastSeq.get(e.conversation)?.seq ?? 0)) next.set(e.conversation, Math.max(next.get(e.conversation) ?? 0, k.seq));
+        continue;
+      }
+      const m = toStored(e, lastOf(e.conversation) + 1);
+      next.set(e.conversation, m.seq);
+      toRecord.push(m);
+      out.push(sequenced(e, m));
+      listed.set(e.msgId, listingOf(e));
+    }
+    await this.record(h, partition, toRecord, listed);
+    for (const [c, seq] of next) this.remember(c, seq, partition);
+    for (const m of toRecord) this.recall(m);
+    return out;
+  }
+
+  /**
+   * Whether a batch of the partition may be stored before its push while the hot store cannot
+   * record: only where this consumer has recorded through the hot store since it took the
+   * partition (it knows every seq given there). A partition taken over meanwhile waits: its last
+   * owner's pushed messages may not be in the store yet, and only the hot store knows their seqs.
+   */
+  mayStoreFirst(partition: number): boolean {
+    return !this.opts.hot || this.claims.has(partition);
+  }
+
+  /**
+   * The last seqs of conversations this consumer has not cached: the larger of the store's and the
+   * hot store's. When the store cannot answer, the hot store's is enough for a conversation whose
+   * every seq since its coverage began went through it (recorded after that); any other waits for
+   * the store: only the store knows where it is.
+   */
+  private async lastSeqsOf(
+    h: HotSequencing,
+    misses: readonly string[],
+    coveredSince: number | undefined,
+  ): Promise<{ stored: Map<string, number>; recorded: Map<string, { seq: number; at: number }> }> {
+    const recorded = await h.hot.lastSeqs(misses);
+    try {
+      // A store that is away may take its driver's whole server selection to say so: not waited for.
+      return { stored: await withTimeout(this.messages.lastSeqs(misses), h.storeAnswerMs ?? 1000, 'the store did not answer in time'), recorded };
+    } catch (err: unknown) {
+      const since = coveredSince ?? (await h.hot.sequenced([])).coveredSince;
+      const trusted = since !== undefined && misses.every((c) => (recorded.get(c)?.at ?? -1) >= since);
+      if (!trusted) throw err;
+      return { stored: new Map(), recorded };
+    }
+  }
+
+  /** Claims the partition in the hot store, once per assignment. */
+  private async claim(h: HotSequencing, partition: number): Promise<string> {
+    let token = this.claims.get(partition);
+    if (token === undefined) {
+      token = `${h.instance}/${++this.claimCount}`;
+      await h.hot.claim(partition, token);
+      this.claims.set(partition, token);
+      this.claimedAt.set(partition, (h.now ?? Date.now)());
+    }
+    return token;
+  }
+
+  private async record(h: HotSequencing, partition: number, messages: readonly StoredMessage[], listed: ReadonlyMap<string, Listing>): Promise<void> {
+    if (messages.length === 0) return;
+    const token = await this.claim(h, partition);
+    try {
+      await h.hot.record(partition, token, messages, listed, h.dedupeWindowMs);
+    } catch (err: unknown) {
+      // Taken by another consumer: this one stops recording (and pushing) that partition. Gone
+      // altogether (the hot store lost its data): claimed again.
+      if (!(err instanceof FencedError) || (await h.hot.claimedBy(partition)) !== null) throw err;
+      await h.hot.claim(partition, token);
+      await h.hot.record(partition, token, messages, listed, h.dedupeWindowMs);
+    }
+  }
+
+  private recall(m: StoredMessage): void {
+    this.recent.set(m.msgId, { conversation: m.conversation, seq: m.seq, ts: m.ts });
+    if (this.recent.size > (this.opts.hot?.recentMax ?? 200_000)) this.recent.delete(this.recent.keys().next().value!);
+  }
 
   /**
    * Stores a partition batch in log order with one ordered insert; when it stops at an entry stored
@@ -57,15 +235,11 @@ export class Sequencer {
    * send (a later record with the same msgId) and repeats inside the batch are left out.
    */
   async storeBatch(entries: readonly SendEntry[], partition = 0): Promise<Sequenced[]> {
+    // The hot store does not hear of these: its msgId records no longer cover every msgId.
+    if (this.opts.hot) this.coverageBroken = true;
     // Repeats inside the batch are dropped here; entries stored before (redelivery) make the
     // ordered insert stop, and are then found in one query.
-    const fresh: SendEntry[] = [];
-    const seen = new Set<string>();
-    for (const e of entries) {
-      if (seen.has(e.msgId)) continue;
-      seen.add(e.msgId);
-      fresh.push(e);
-    }
+    const fresh = uniqueByMsgId(entries);
     const stored = await this.insertInOrder(fresh, partition, []);
     if (stored.length === fresh.length) return stored;
     // The insert stopped, most often at a redelivery (entries stored before a crash or a partition
@@ -160,6 +334,8 @@ export class Sequencer {
   assigned(partitions: readonly number[]): void {
     const kept = new Set(partitions.filter((p) => this.owned.has(p)));
     for (const [conversation, { partition }] of this.lastSeq) if (!kept.has(partition)) this.lastSeq.delete(conversation);
+    // A partition that was away is claimed anew at its first write (another consumer may have held it).
+    for (const p of [...this.claims.keys()]) if (!kept.has(p)) this.claims.delete(p);
     this.owned = new Set(partitions);
   }
 
@@ -171,6 +347,25 @@ export class Sequencer {
       if (oldest !== undefined) this.lastSeq.delete(oldest);
     }
   }
+}
+
+/** The entries without repeats inside the batch (the first of each msgId). */
+function uniqueByMsgId(entries: readonly SendEntry[]): SendEntry[] {
+  const seen = new Set<string>();
+  return entries.filter((e) => !seen.has(e.msgId) && seen.add(e.msgId));
+}
+
+/**
+ * How a message changes who lists its conversation among their recent ones: a direct message's
+ * two users list it; a group's creation or addition lists it for the sender and whom it names, a
+ * removal or a departure takes it from whom it names (a group's texts change no listing: its
+ * members list it since they joined).
+ */
+function listingOf(e: SendEntry): Listing {
+  if (!isGroupConversation(e.conversation)) return { list: membersOf(e), unlist: [] };
+  if (e.kind === 'created' || e.kind === 'added') return { list: [e.from, ...(e.members ?? [])], unlist: [] };
+  if (e.kind === 'removed' || e.kind === 'left') return { list: [], unlist: e.members ?? [] };
+  return { list: [], unlist: [] };
 }
 
 function sequenced(e: SendEntry, message: StoredMessage): Sequenced {
@@ -187,7 +382,7 @@ function toStored(e: SendEntry, seq: number): StoredMessage {
 }
 
 /** Who a conversation is listed for when it is first stored (a group's members follow its roster). */
-function membersOf(e: SendEntry): string[] {
+export function membersOf(e: SendEntry): string[] {
   if (isGroupConversation(e.conversation)) return [];
   return e.from === e.to ? [e.from] : [e.from, e.to];
 }

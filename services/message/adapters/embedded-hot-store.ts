@@ -1,0 +1,111 @@
+import { EmbeddedRunning } from './embedded-running.js';
+import { FencedError, type HotStore, type SequencedRecord } from './hot-store.js';
+import type { ConversationSummary, StoredMessage } from './store.js';
+
+/** In-process twin of the Redis hot store: the same claims, records, expiries and reads. */
+export function createEmbeddedHotStore(opts: { now?: () => number; hotTtlMs?: number } = {}): HotStore {
+  const now = opts.now ?? Date.now;
+  const ttl = opts.hotTtlMs ?? 3_600_000;
+  const state = new EmbeddedRunning('hot store');
+  const claims = new Map<number, string>();
+  const records = new Map<string, SequencedRecord & { until: number }>();
+  const hot = new Map<string, { messages: Map<number, StoredMessage>; until: number }>();
+  const last = new Map<string, { seq: number; at: number; until: number }>();
+  const listings = new Map<string, { items: Map<string, number>; until: number }>();
+  let since: number | undefined;
+  const live = <T extends { until: number }>(m: Map<string, T>, k: string): T | undefined => {
+    const v = m.get(k);
+    if (v && v.until <= now()) {
+      m.delete(k);
+      return undefined;
+    }
+    return v;
+  };
+
+  return {
+    start: () => state.start(),
+    stop: () => state.stop(),
+    health: () => state.health(),
+    async claim(partition, owner) {
+      state.check();
+      claims.set(partition, owner);
+    },
+    async record(partition, owner, messages, listed, dedupeWindowMs) {
+      state.check();
+      if (claims.get(partition) !== owner) throw new FencedError(partition);
+      const t = now();
+      for (const m of messages) {
+        records.set(m.msgId, { conversation: m.conversation, seq: m.seq, ts: m.ts, until: t + dedupeWindowMs });
+        let h = live(hot, m.conversation);
+        if (!h) hot.set(m.conversation, (h = { messages: new Map(), until: 0 }));
+        h.messages.set(m.seq, structuredClone(m));
+        h.until = t + ttl;
+        const prev = live(last, m.conversation);
+        last.set(m.conversation, prev && prev.seq >= m.seq ? { ...prev, until: t + ttl } : { seq: m.seq, at: t, until: t + ttl });
+        const l = listed.get(m.msgId);
+        for (const u of l?.list ?? []) {
+          let entry = live(listings, u);
+          if (!entry) listings.set(u, (entry = { items: new Map(), until: 0 }));
+          entry.items.set(m.conversation, m.seq);
+          entry.until = t + ttl;
+        }
+        for (const u of l?.unlist ?? []) live(listings, u)?.items.delete(m.conversation);
+      }
+    },
+    async sequenced(msgIds) {
+      state.check();
+      const out = new Map<string, SequencedRecord>();
+      for (const id of msgIds) {
+        const r = live(records, id);
+        if (r) out.set(id, { conversation: r.conversation, seq: r.seq, ts: r.ts });
+      }
+      return { records: out, coveredSince: since };
+    },
+    async read(conversation, afterSeq, limit) {
+      state.check();
+      const h = live(hot, conversation);
+      if (!h) return [];
+      return [...h.messages.values()]
+        .filter((m) => m.seq > afterSeq)
+        .sort((a, b) => a.seq - b.seq)
+        .slice(0, limit)
+        .map((m) => structuredClone(m));
+    },
+    async lastSeqs(conversations) {
+      state.check();
+      const out = new Map<string, { seq: number; at: number }>();
+      for (const c of conversations) {
+        const l = live(last, c);
+        if (l) out.set(c, { seq: l.seq, at: l.at });
+      }
+      return out;
+    },
+    async listing(user): Promise<ConversationSummary[]> {
+      state.check();
+      const entry = live(listings, user);
+      return entry ? [...entry.items].map(([conversation, lastSeq]) => ({ conversation, lastSeq })) : [];
+    },
+    async persisted(upTo) {
+      state.check();
+      for (const [conversation, seq] of upTo) {
+        const h = hot.get(conversation);
+        if (!h) continue;
+        for (const s of [...h.messages.keys()]) if (s <= seq) h.messages.delete(s);
+        if (h.messages.size === 0) hot.delete(conversation);
+      }
+    },
+    async resetCoverage() {
+      state.check();
+      since = now();
+    },
+    async claimedBy(partition) {
+      state.check();
+      return claims.get(partition) ?? null;
+    },
+    async dedupeSince(storeIsEmpty) {
+      state.check();
+      since ??= (await storeIsEmpty()) ? 0 : now();
+      return since;
+    },
+  };
+}

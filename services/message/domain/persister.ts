@@ -1,0 +1,234 @@
+import type { Logger } from '../../shared/logger.js';
+import { ReconnectPolicy } from '../../shared/backoff.js';
+import type { HotStore } from '../adapters/hot-store.js';
+import { SeqConflictError, type MessageStore, type StoredMessage } from '../adapters/store.js';
+
+/** A group's listing to write once its change is persisted: its members as of `seq`. */
+export interface GroupListing {
+  conversation: string;
+  members: readonly string[];
+  seq: number;
+}
+
+export interface PersisterOptions {
+  store: MessageStore;
+  hot: HotStore;
+  /** Most messages in one write (the writes of a busy log carry this many). */
+  maxBatch: number;
+  /** How long the first message waiting waits for others to share its write. */
+  maxDelayMs: number;
+  /** Messages waiting to be written before `room()` makes the consumer wait. */
+  backlogMax: number;
+  logger: Logger;
+  now?: () => number;
+  random?: () => number;
+  /** Each write, with the messages it stored. */
+  onWritten?: (messages: readonly StoredMessage[]) => void;
+  /** A message whose seq another message holds in the store: must never happen (counted and logged). */
+  onConflict?: () => void;
+}
+
+interface Item {
+  partition: number;
+  messages: readonly StoredMessage[];
+  members: ReadonlyMap<string, readonly string[]>;
+  listings: readonly GroupListing[];
+  queuedAt: number;
+  resolve: () => void;
+  done: Promise<void>;
+}
+
+/**
+ * Writes sequenced messages to the store behind their push, in large batches: what arrives while
+ * a write is in flight goes into the next one (up to `maxBatch` messages; the first waits at most
+ * `maxDelayMs` for company), so the writes per message fall as the rate rises. One write at a
+ * time, in the order of submission, so each partition's messages are stored in log order and
+ * `persisted` promises resolve in that order (the log commits offsets on them). A write that
+ * fails is tried again, with backoff, until it succeeds: while the store is down, messages wait
+ * here (the log's offsets are not committed) and pushes go on.
+ */
+export class Persister {
+  private queue: Item[] = [];
+  private waiting = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> | undefined;
+  private stopped = false;
+  private readonly tails = new Map<number, Promise<void>>();
+  private roomWaiters: Array<() => void> = [];
+  private readonly now: () => number;
+  private readonly policy: ReconnectPolicy;
+
+  constructor(private readonly opts: PersisterOptions) {
+    this.now = opts.now ?? Date.now;
+    this.policy = new ReconnectPolicy({ initialMs: 200, multiplier: 2, jitter: 0.2, maxMs: 5000 }, 0, this.now, opts.random ?? Math.random);
+  }
+
+  /** Messages waiting to be written (the persist lag, in messages). */
+  get backlog(): number {
+    return this.waiting;
+  }
+
+  /** The accept time of the oldest message waiting (undefined: none waits). */
+  get oldestWaiting(): number | undefined {
+    let oldest: number | undefined;
+    for (const item of this.queue) for (const m of item.messages) if (oldest === undefined || m.ts < oldest) oldest = m.ts;
+    return oldest;
+  }
+
+  /** Resolves once the backlog is under its bound (the consumer waits here, not in memory). */
+  async room(): Promise<void> {
+    while (this.waiting >= this.opts.backlogMax && !this.stopped) await new Promise<void>((r) => this.roomWaiters.push(r));
+  }
+
+  /**
+   * Queues a partition batch's sequenced messages (new and redelivered alike: a message stored
+   * already is recognised) and the group listings its changes call for. Resolves once they are
+   * in the store.
+   */
+  submit(
+    partition: number,
+    messages: readonly StoredMessage[],
+    members: ReadonlyMap<string, readonly string[]>,
+    listings: readonly GroupListing[] = [],
+  ): Promise<void> {
+    if (messages.length === 0 && listings.length === 0) return this.tails.get(partition) ?? Promise.resolve();
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    this.queue.push({ partition, messages, members, listings, queuedAt: this.now(), resolve, done });
+    this.waiting += messages.length;
+    this.tails.set(partition, done);
+    void done.then(() => {
+      if (this.tails.get(partition) === done) this.tails.delete(partition);
+    });
+    this.schedule();
+    return done;
+  }
+
+  /** Resolves once what was submitted before the call (of `partition`, or of every partition) is in the store. */
+  async flushed(partition?: number): Promise<void> {
+    if (partition !== undefined) return this.tails.get(partition);
+    await Promise.all([...this.tails.values()]);
+  }
+
+  /**
+   * Writes what waits, for up to `deadlineMs`, then no more: what is still waiting (the count
+   * returned) is redelivered to the partitions' next owners, whose offsets wait for it.
+   */
+  async stop(deadlineMs: number): Promise<number> {
+    this.schedule(true);
+    const all = Promise.all(this.queue.map((i) => i.done));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
+    clearTimeout(timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
+    for (const w of this.roomWaiters.splice(0)) w();
+    return this.waiting;
+  }
+
+  private schedule(now = false): void {
+    if (this.writing || this.queue.length === 0 || this.stopped) return;
+    const full = this.waiting >= this.opts.maxBatch;
+    const age = this.now() - this.queue[0]!.queuedAt;
+    if (!now && !full && age < this.opts.maxDelayMs) {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.schedule(true);
+      }, this.opts.maxDelayMs - age);
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.writing = this.writeNext().finally(() => {
+      this.writing = undefined;
+      this.schedule();
+    });
+  }
+
+  /** Takes whole items, up to maxBatch messages (at least one item), and writes them until it succeeds. */
+  private async writeNext(): Promise<void> {
+    let count = 0;
+    let n = 0;
+    while (n < this.queue.length && (n === 0 || count + this.queue[n]!.messages.length <= this.opts.maxBatch)) count += this.queue[n++]!.messages.length;
+    const items = this.queue.slice(0, n);
+    for (;;) {
+      try {
+        await this.write(items);
+        this.policy.up();
+        break;
+      } catch (err: unknown) {
+        const delay = this.policy.nextDelay();
+        this.opts.logger.warn({ err, messages: count, retryInMs: delay }, 'persisting failed; trying again (pushes go on)');
+        await new Promise((r) => setTimeout(r, delay));
+        if (this.stopped) return;
+      }
+    }
+    this.queue.splice(0, n);
+    this.waiting -= count;
+    if (this.waiting < this.opts.backlogMax) for (const w of this.roomWaiters.splice(0)) w();
+    for (const item of items) item.resolve();
+  }
+
+  private async write(items: readonly Item[]): Promise<void> {
+    const messages = items.flatMap((i) => i.messages);
+    const members = new Map(items.flatMap((i) => [...i.members]));
+    let pending = messages;
+    while (pending.length > 0) {
+      const inserted = await this.opts.store.insertMessages(pending, members);
+      if (inserted === pending.length) break;
+      // Stopped at a taken msgId or seq. After a rebalance a whole redelivered run is stored
+      // already: one look-up for the rest of the batch, not a round trip per message.
+      const rest = pending.slice(inserted);
+      const found = await this.opts.store.storedAlready(
+        rest.map((m) => m.msgId),
+        members,
+      );
+      await this.resolveStop(rest[0]!, found.get(rest[0]!.msgId), members);
+      pending = rest.slice(1).filter((m) => !sameMessage(found.get(m.msgId), m));
+    }
+    if (messages.length > 0) this.opts.onWritten?.(messages);
+    // In the store now: the hot store forgets them (it keeps them a while longer if this fails).
+    const upTo = new Map<string, number>();
+    for (const m of messages) upTo.set(m.conversation, Math.max(upTo.get(m.conversation) ?? 0, m.seq));
+    await this.opts.hot
+      .persisted(upTo)
+      .catch((err: unknown) => this.opts.logger.warn({ err }, 'forgetting persisted messages in the hot store failed; they expire by themselves'));
+    // Listings are an index beside the messages: a refusal is logged and left to the group's next change.
+    for (const l of items.flatMap((i) => i.listings)) {
+      await this.opts.store
+        .setMembers(l.conversation, l.members, l.seq)
+        .catch((err: unknown) =>
+          this.opts.logger.warn(
+            { err, conversation: l.conversation },
+            'listing the group for its members failed; `conversations` lists it from its next change',
+          ),
+        );
+    }
+  }
+
+  /**
+   * The ordered insert stopped at `m`: stored already (a redelivery: its write is done), its msgId
+   * stored with another seq (a repeat of a send from beyond the dedupe window: kept as a message of
+   * its own, under a derived msgId), or its seq taken by another message (never by design: logged,
+   * counted, and left out so that the rest is stored).
+   */
+  private async resolveStop(m: StoredMessage, found: StoredMessage | undefined, members: ReadonlyMap<string, readonly string[]>): Promise<void> {
+    if (sameMessage(found, m)) return;
+    const copy = found ? { ...m, msgId: `${m.msgId}.${m.seq}` } : m;
+    try {
+      await this.opts.store.insertMessage(copy, members.get(m.conversation) ?? []);
+    } catch (err: unknown) {
+      if (!(err instanceof SeqConflictError)) throw err;
+      this.opts.onConflict?.();
+      this.opts.logger.error(
+        { conversation: m.conversation, seq: m.seq, msgId: m.msgId },
+        "a pushed message's seq is held by another message in the store; it is not stored",
+      );
+    }
+  }
+}
+
+/** `found` is `m` stored already: its msgId with the same conversation and seq. */
+function sameMessage(found: StoredMessage | undefined, m: StoredMessage): boolean {
+  return found !== undefined && found.conversation === m.conversation && found.seq === m.seq;
+}

@@ -1,0 +1,317 @@
+import assert from 'node:assert/strict';
+import { createPipeline } from '../../services/message/domain/pipeline.js';
+import { Sequencer } from '../../services/message/domain/sequencer.js';
+import { Persister } from '../../services/message/domain/persister.js';
+import { withHotReads } from '../../services/message/domain/hot-reads.js';
+import { readRosters } from '../../services/message/domain/roster.js';
+import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
+import { createEmbeddedHotStore } from '../../services/message/adapters/embedded-hot-store.js';
+import { FencedError, type HotStore } from '../../services/message/adapters/hot-store.js';
+import type { MessageStore, StoredMessage } from '../../services/message/adapters/store.js';
+import type { BatchOutcome, SendEntry } from '../../services/message/adapters/log.js';
+import { silentLogger } from '../../services/shared/logger.js';
+
+const entry = (n: number, extra: Partial<SendEntry> = {}): SendEntry => ({
+  msgId: `m${n}`,
+  conversation: 'dm:a:b',
+  from: 'a',
+  to: 'b',
+  body: `b${n}`,
+  ts: 1000 + n,
+  clientId: `c${n}`,
+  originInstance: 'gw',
+  originConnection: 'c1',
+  ...extra,
+});
+
+/** A store whose writes can be held (the store down or slow) and counted. */
+function holdableStore(inner: MessageStore): MessageStore & { hold: boolean; writes: number[]; release(): void } {
+  const waiters: Array<() => void> = [];
+  const s = {
+    ...inner,
+    hold: false,
+    writes: [] as number[],
+    release() {
+      s.hold = false;
+      for (const w of waiters.splice(0)) w();
+    },
+    async insertMessages(list: readonly StoredMessage[], members: ReadonlyMap<string, readonly string[]>) {
+      while (s.hold) await new Promise<void>((r) => waiters.push(r));
+      s.writes.push(list.length);
+      return inner.insertMessages(list, members);
+    },
+  };
+  return s;
+}
+
+async function backends() {
+  const inner = createEmbeddedStore();
+  await inner.start();
+  const store = holdableStore(inner);
+  const hot = createEmbeddedHotStore();
+  await hot.start();
+  return { inner, store, hot };
+}
+
+const persisterFor = (store: MessageStore, hot: HotStore, opts: Partial<{ maxBatch: number; maxDelayMs: number }> = {}) =>
+  new Persister({ store, hot, maxBatch: opts.maxBatch ?? 1000, maxDelayMs: opts.maxDelayMs ?? 0, backlogMax: 100_000, logger: silentLogger() });
+
+function hotPipeline(store: MessageStore, hot: HotStore, instance: string, pushed: string[], persister: Persister, handoverGraceMs?: number) {
+  const sequencer = new Sequencer(store, { hot: { hot, instance, dedupeWindowMs: 3_600_000, handoverGraceMs } });
+  const readable = withHotReads(store, hot, silentLogger());
+  const subscribers = {
+    routeBatch: (items: ReadonlyArray<{ message: StoredMessage }>) => void pushed.push(...items.map((i) => `${i.message.msgId}#${i.message.seq}`)),
+  };
+  const pipeline = createPipeline({
+    sequencer,
+    subscribers: subscribers,
+    groups: { read: (cs) => readRosters(readable, cs), setMembers: (c, m, seq) => store.setMembers(c, m, seq) },
+    logger: silentLogger(),
+    persister,
+    hotReady: () => hot.health().ok,
+  });
+  return { sequencer, pipeline, readable };
+}
+
+describe('the delivery path: pushed at the speed of the log, stored behind', () => {
+  it('pushes a batch before the store has it, stores it behind, and resolves `persisted` (the offset commit) only then', async () => {
+    const { store, hot, inner } = await backends();
+    const pushed: string[] = [];
+    const persister = persisterFor(store, hot);
+    const { pipeline, readable } = hotPipeline(store, hot, 'pod-a', pushed, persister);
+    store.hold = true; // the store down
+    const outcome = (await pipeline({ partition: 0, entries: [entry(1), entry(2)] })) as BatchOutcome;
+    assert.deepEqual(pushed, ['m1#1', 'm2#2'], 'pushed with their seqs while the store is down');
+    let persisted = false;
+    void outcome.persisted.then(() => (persisted = true));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(persisted, false, 'not committed before it is stored');
+    assert.deepEqual(await inner.readMessages('dm:a:b', 0, 10), []);
+    // A reader sees what was pushed (a sync after a reconnect misses nothing) …
+    assert.deepEqual(
+      (await readable.readMessages('dm:a:b', 0, 10)).map((m) => m.seq),
+      [1, 2],
+    );
+    assert.deepEqual(await readable.listConversations('b', 10), [{ conversation: 'dm:a:b', lastSeq: 2 }]);
+    // … and the next batch goes on, with the next seqs.
+    await pipeline({ partition: 0, entries: [entry(3)] });
+    assert.deepEqual(pushed, ['m1#1', 'm2#2', 'm3#3']);
+    store.release();
+    await outcome.persisted;
+    await persister.flushed();
+    assert.deepEqual(
+      (await inner.readMessages('dm:a:b', 0, 10)).map((m) => [m.msgId, m.seq]),
+      [
+        ['m1', 1],
+        ['m2', 2],
+        ['m3', 3],
+      ],
+    );
+    assert.deepEqual(await hot.read('dm:a:b', 0, 10), [], 'stored: the hot store forgets them');
+    assert.deepEqual(
+      (await readable.readMessages('dm:a:b', 0, 10)).map((m) => m.seq),
+      [1, 2, 3],
+      'read from the store now',
+    );
+  });
+
+  it('a consumer killed after pushing and before storing: its successor gives the same messages the same seqs and stores each once', async () => {
+    const { store, hot, inner } = await backends();
+    const pushedA: string[] = [];
+    const a = hotPipeline(store, hot, 'pod-a', pushedA, persisterFor(store, hot));
+    store.hold = true;
+    const batch = { partition: 2, entries: [entry(1), entry(2), entry(3)] };
+    await a.pipeline(batch);
+    assert.deepEqual(pushedA, ['m1#1', 'm2#2', 'm3#3']);
+    // pod-a dies with its batch unstored (its persister is gone); the offsets were not committed.
+    const pushedB: string[] = [];
+    store.hold = false;
+    const persisterB = persisterFor(store, hot);
+    const b = hotPipeline(store, hot, 'pod-b', pushedB, persisterB);
+    // The next owner gets the batch again, and one more entry after it.
+    await b.pipeline({ partition: 2, entries: [...batch.entries, entry(4)] });
+    assert.deepEqual(pushedB, ['m1#1', 'm2#2', 'm3#3', 'm4#4'], 'the same seqs again (pushed again: pod-a may have died before pushing), the next after them');
+    await persisterB.flushed();
+    assert.deepEqual(
+      (await inner.readMessages('dm:a:b', 0, 10)).map((m) => [m.msgId, m.seq]),
+      [
+        ['m1', 1],
+        ['m2', 2],
+        ['m3', 3],
+        ['m4', 4],
+      ],
+      'each stored once',
+    );
+  });
+
+  it('fences the last owner: once the next one claimed the partition, the last can neither record nor push', async () => {
+    const { store, hot } = await backends();
+    const pushedA: string[] = [];
+    const a = hotPipeline(store, hot, 'pod-a', pushedA, persisterFor(store, hot));
+    await a.pipeline({ partition: 1, entries: [entry(1)] });
+    const pushedB: string[] = [];
+    const b = hotPipeline(store, hot, 'pod-b', pushedB, persisterFor(store, hot));
+    await b.pipeline({ partition: 1, entries: [entry(2)] });
+    // pod-a has not heard of the rebalance yet: its next batch is refused and pushes nothing.
+    await assert.rejects(a.pipeline({ partition: 1, entries: [entry(3)] }), FencedError);
+    assert.deepEqual(pushedA, ['m1#1']);
+    assert.deepEqual(pushedB, ['m2#2'], 'the new owner continues from the seq the last one recorded');
+  });
+
+  it('drops a repeated send (the same msgId, a later accept) and keeps a redelivery (the same record)', async () => {
+    const { store, hot } = await backends();
+    const pushed: string[] = [];
+    const { pipeline } = hotPipeline(store, hot, 'pod-a', pushed, persisterFor(store, hot));
+    await pipeline({ partition: 0, entries: [entry(1)] });
+    await pipeline({ partition: 0, entries: [entry(1, { ts: 9999 }), entry(2)] });
+    assert.deepEqual(pushed, ['m1#1', 'm2#2'], 'the repeat takes no seq');
+  });
+
+  it('checks the store for a msgId the hot store cannot vouch for (its records cover less than the dedupe window)', async () => {
+    const { store, hot, inner } = await backends();
+    // Stored long ago, before the hot store existed (or before it lost its data).
+    await inner.insertMessages(
+      [{ msgId: 'old', conversation: 'dm:a:b', seq: 1, from: 'a', to: 'b', body: 'x', ts: 5, clientId: 'c-old' }],
+      new Map([['dm:a:b', ['a', 'b']]]),
+    );
+    const pushed: string[] = [];
+    const { pipeline } = hotPipeline(store, hot, 'pod-a', pushed, persisterFor(store, hot), 50);
+    await pipeline({ partition: 0, entries: [entry(7, { msgId: 'old', ts: 77 }), entry(8)] });
+    assert.deepEqual(pushed, ['m8#2'], 'the old send repeated is dropped; the next message follows the stored one');
+  });
+
+  it('after the hot store lost its records, a new owner waits a moment for sends accepted before its claim (the last owner may be storing them), not for later ones, and stops waiting once the batch is not its own', async () => {
+    const { store, hot, inner } = await backends();
+    // The store has messages and the hot store records nothing older than now: it cannot vouch.
+    await inner.insertMessages(
+      [{ msgId: 'old', conversation: 'dm:a:b', seq: 1, from: 'a', to: 'b', body: 'x', ts: 5, clientId: 'c-old' }],
+      new Map([['dm:a:b', ['a', 'b']]]),
+    );
+    const pushed: string[] = [];
+    const { pipeline } = hotPipeline(store, hot, 'pod-b', pushed, persisterFor(store, hot), 400);
+    const timed = async (run: () => Promise<unknown>): Promise<number> => {
+      const t0 = Date.now();
+      await run();
+      return Date.now() - t0;
+    };
+    const later = Date.now() + 10_000;
+    const fresh = await timed(() => pipeline({ partition: 0, entries: [entry(1, { ts: later }), entry(2, { ts: later })] }));
+    assert.ok(fresh < 300, `accepted after the claim: no wait (${fresh} ms)`);
+    const before = await timed(() => pipeline({ partition: 1, entries: [entry(3, { conversation: 'dm:c:d', from: 'c', to: 'd' })] }));
+    assert.ok(before >= 350, `accepted before the claim: the grace is waited (${before} ms)`);
+    assert.deepEqual(pushed, ['m1#2', 'm2#3', 'm3#1']);
+    // A long grace, cut short: the partition moved on (or consuming stops).
+    const moved = new AbortController();
+    const slow = hotPipeline(store, hot, 'pod-c', [], persisterFor(store, hot), 60_000);
+    setTimeout(() => moved.abort(), 100);
+    const t0 = Date.now();
+    await assert.rejects(slow.pipeline({ partition: 2, entries: [entry(4, { conversation: 'dm:e:f', from: 'e', to: 'f' })], signal: moved.signal }), {
+      name: 'AbortError',
+    });
+    assert.ok(Date.now() - t0 < 1000, `the wait ended with the batch (${Date.now() - t0} ms)`);
+  });
+
+  it('stores first while the hot store is down, but only partitions this consumer has sequenced since it took them', async () => {
+    const { store, hot, inner } = await backends();
+    const pushed: string[] = [];
+    const persister = persisterFor(store, hot);
+    const { pipeline } = hotPipeline(store, hot, 'pod-a', pushed, persister);
+    await pipeline({ partition: 0, entries: [entry(1)] });
+    await hot.stop(); // Redis down
+    await pipeline({ partition: 0, entries: [entry(2)] });
+    assert.deepEqual(pushed, ['m1#1', 'm2#2']);
+    assert.deepEqual(
+      (await inner.readMessages('dm:a:b', 0, 10)).map((m) => m.seq),
+      [1, 2],
+      'stored before its push, after what the persister held',
+    );
+    // A partition it never sequenced: its last owner's pushed messages may be known only to the hot store.
+    await assert.rejects(
+      pipeline({ partition: 5, entries: [entry(1, { msgId: 'p5', conversation: 'dm:c:d', from: 'c', to: 'd' })] }),
+      /waits for the hot store/,
+    );
+  });
+
+  it('writes larger batches as the rate rises: the store writes per message fall', async () => {
+    const run = async (gapMs: number): Promise<{ messages: number; writes: number }> => {
+      const { store, hot } = await backends();
+      // Each write takes 20 ms: what arrives meanwhile goes into the next one.
+      const slow: MessageStore = {
+        ...store,
+        insertMessages: async (l, m) => {
+          await new Promise((r) => setTimeout(r, 20));
+          return store.insertMessages(l, m);
+        },
+      };
+      const persister = persisterFor(slow, hot, { maxDelayMs: 5 });
+      const all: Array<Promise<void>> = [];
+      for (let i = 0; i < 40; i++) {
+        const m: StoredMessage = { msgId: `r${i}`, conversation: `dm:a:u${i}`, seq: 1, from: 'a', to: `u${i}`, body: 'x', ts: i, clientId: `c${i}` };
+        all.push(persister.submit(0, [m], new Map([[m.conversation, ['a', m.to]]])));
+        if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+      }
+      await Promise.all(all);
+      return { messages: 40, writes: store.writes.length };
+    };
+    const slowRate = await run(30);
+    const fastRate = await run(0);
+    assert.ok(slowRate.writes >= 20, `at a message every 30 ms, about a write each: ${slowRate.writes}`);
+    assert.ok(fastRate.writes <= 3, `all at once, a few large writes: ${fastRate.writes}`);
+  });
+
+  it('a redelivered run the store has already costs one look-up for the batch, not a round trip per message; the new ones in it are stored', async () => {
+    const { store, hot } = await backends();
+    const msg = (i: number): StoredMessage => ({ msgId: `d${i}`, conversation: 'dm:a:b', seq: i, from: 'a', to: 'b', body: 'x', ts: i, clientId: `c${i}` });
+    const members = new Map([['dm:a:b', ['a', 'b']]]);
+    const first = Array.from({ length: 50 }, (_, i) => msg(i + 1));
+    await persisterFor(store, hot).submit(0, first, members);
+    let lookups = 0;
+    let inserts = 0;
+    const counting: MessageStore = {
+      ...store,
+      insertMessages: (l, m) => {
+        inserts++;
+        return store.insertMessages(l, m);
+      },
+      storedAlready: (ids, m) => {
+        lookups++;
+        return store.storedAlready(ids, m);
+      },
+    };
+    // The whole run again (a rebalance redelivers it), then two new messages.
+    await persisterFor(counting, hot).submit(0, [...first, msg(51), msg(52)], members);
+    assert.ok(lookups <= 2 && inserts <= 3, `${lookups} look-ups and ${inserts} inserts for a redelivered run of 50`);
+    const stored = await store.readMessages('dm:a:b', 0, 100);
+    assert.deepEqual(
+      stored.map((m) => m.seq),
+      Array.from({ length: 52 }, (_, i) => i + 1),
+    );
+  });
+
+  it('while the store is down, continues a conversation from the last seq the hot store recorded; one it never recorded waits for the store', async () => {
+    const { store, hot } = await backends();
+    const pushed: string[] = [];
+    const a = hotPipeline(store, hot, 'pod-a', pushed, persisterFor(store, hot));
+    await a.pipeline({ partition: 0, entries: [entry(1), entry(2)] });
+    // The store goes down, and the partition moves to pod-b (nothing cached there).
+    store.hold = true;
+    const down: MessageStore = {
+      ...store,
+      lastSeqs: () => Promise.reject(new Error('store unreachable')),
+      readMessages: () => Promise.reject(new Error('store unreachable')),
+    };
+    const pushedB: string[] = [];
+    const b = hotPipeline(down, hot, 'pod-b', pushedB, persisterFor(down, hot));
+    await b.pipeline({ partition: 0, entries: [entry(3)] });
+    assert.deepEqual(pushedB, ['m3#3'], 'continued from the recorded last seq');
+    await assert.rejects(b.pipeline({ partition: 0, entries: [entry(4, { conversation: 'dm:c:d', from: 'c', to: 'd' })] }), /store unreachable/);
+    // A reader asking from where the messages not stored yet begin is answered without the store;
+    // one asking from further back needs it.
+    assert.deepEqual(
+      (await b.readable.readMessages('dm:a:b', 2, 10)).map((m) => m.seq),
+      [3],
+    );
+    await assert.rejects(b.readable.readMessages('dm:a:b', 0, 10), /store unreachable/);
+    await assert.rejects(b.readable.readMessages('dm:x:y', 0, 10), /store unreachable/, 'a conversation it holds nothing of needs the store');
+  });
+});

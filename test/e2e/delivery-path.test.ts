@@ -4,7 +4,7 @@ import { killAll, metricValue, startConnectProcess, startMessageProcess, type Me
 import { isolatedBackendSettings, privateRealBackends, type RealBackendEnv } from '../support/real-backends.js';
 import { LiveTraffic, describeVerdict } from '../support/live-traffic.js';
 import { expectAllAcceptedStored, syncAll } from '../support/traffic.js';
-import { proxied, type TcpProxy } from '../support/tcp-proxy.js';
+import { mongoCommand, proxied, type TcpProxy } from '../support/tcp-proxy.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -70,8 +70,10 @@ describe('delivery at the speed of the log: the store behind the push', function
     assert.deepEqual(traffic.collisions, [], 'no seq was pushed with two bodies');
   });
 
-  it('a client reconnecting while pushed messages are not stored yet gets them by sync', async () => {
-    // Every store reply held for 4 s: what is pushed now is not stored for a while.
+  it('a client reconnecting while pushed messages are not stored yet gets them by sync, and `conversations` lists them', async () => {
+    // The store's writes of messages answered 4 s late (its reads as fast as ever): what is pushed
+    // now is not stored for a while.
+    store.delayOnly = mongoCommand('insert', 'messages');
     store.delayMs = 4000;
     try {
       const from = Date.now();
@@ -89,8 +91,16 @@ describe('delivery at the speed of the log: the store behind the push', function
       const got = res.messages as Array<{ msgId: string; seq: number }>;
       assert.equal(got[0]?.msgId, sample.msgId, `sync returns the pushed message not yet stored (seq ${sample.seq})`);
       assert.equal(got[0]?.seq, sample.seq);
+      // And `conversations` lists the conversation at that seq or later, the store still behind.
+      const list = await reader.request({ type: 'conversations', id: `list-${Date.now()}` }, 'conversations', 15_000);
+      assert.equal(list.type, 'conversations', JSON.stringify(list));
+      const items = list.items as Array<{ conversation: string; lastSeq: number }>;
+      const listed = items.find((i) => i.conversation === `dm:${[sample.from, sample.to].sort().join(':')}`);
+      assert.ok(listed && listed.lastSeq >= sample.seq!, `conversations lists it at seq ≥ ${sample.seq}: ${JSON.stringify(listed)}`);
+      assert.ok((await lag('messages')) > 0, 'the store was still behind when both were answered');
     } finally {
       store.delayMs = 0;
+      store.delayOnly = undefined;
     }
   });
 

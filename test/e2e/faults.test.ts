@@ -13,7 +13,7 @@ import {
 import { isolatedBackendSettings, privateRealBackends, type RealBackendEnv } from '../support/real-backends.js';
 import { LiveTraffic, describeVerdict } from '../support/live-traffic.js';
 import { expectAllAcceptedStored } from '../support/traffic.js';
-import { proxied, type TcpProxy } from '../support/tcp-proxy.js';
+import { mongoCommand, proxied, type TcpProxy } from '../support/tcp-proxy.js';
 import { createRedisPresence } from '../../services/message/adapters/redis-presence.js';
 import { silentLogger } from '../../services/shared/logger.js';
 
@@ -102,7 +102,7 @@ describe('faults under traffic: Redis restarted empty, store replies lost, start
 
   it('store replies lost after the write was applied: the messages are pushed all the same', async () => {
     // The insert of messages reaches the store, which stores them; its reply never comes back.
-    const insertMessages = Buffer.concat([Buffer.from('\x02insert\x00'), Buffer.from([9, 0, 0, 0]), Buffer.from('messages\x00')]);
+    const insertMessages = mongoCommand('insert', 'messages');
     const from = Date.now();
     for (let i = 1; i <= 5; i++) {
       store.cutAfterApply(insertMessages, 1);

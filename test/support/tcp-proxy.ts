@@ -8,8 +8,10 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 export class TcpProxy {
   private readonly server: Server;
   private readonly pairs = new Set<{ client: Socket; upstream: Socket }>();
-  /** Added to every reply from the server, ms. */
+  /** Added to every reply from the server, ms (see `delayOnly`). */
   delayMs = 0;
+  /** When set, only replies to commands whose bytes contain this are delayed (a slow write, reads as fast as ever). */
+  delayOnly: Buffer | undefined;
   /** Refuse new connections and cut the open ones (the server "down"). */
   private down = false;
   /** Cuts left to make: a connection whose client sent a command matching `cutMatch` is cut when that command's reply arrives. */
@@ -70,6 +72,7 @@ export class TcpProxy {
     const pair = { client, upstream };
     this.pairs.add(pair);
     let cutOnReply = false;
+    let delayReply = false;
     const close = (): void => {
       this.pairs.delete(pair);
       client.destroy();
@@ -84,6 +87,7 @@ export class TcpProxy {
         this.cutsLeft--;
         cutOnReply = true;
       }
+      delayReply = this.delayMs > 0 && (!this.delayOnly || chunk.includes(this.delayOnly));
       upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
@@ -92,7 +96,7 @@ export class TcpProxy {
         close();
         return;
       }
-      if (this.delayMs <= 0) client.write(chunk);
+      if (!delayReply) client.write(chunk);
       else {
         // Paused meanwhile, so that replies keep their order.
         upstream.pause();
@@ -103,6 +107,13 @@ export class TcpProxy {
       }
     });
   }
+}
+
+/** What the bytes of a MongoDB command `name` on `collection` contain (the OP_MSG body's first element), to match it. */
+export function mongoCommand(name: string, collection: string): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeInt32LE(collection.length + 1);
+  return Buffer.concat([Buffer.from(`\x02${name}\x00`, 'latin1'), len, Buffer.from(`${collection}\x00`, 'latin1')]);
 }
 
 /** A proxy in front of the server of a one-host URI (mongodb://host:port/…), and the URI through it. */

@@ -394,8 +394,8 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
       'SwitchboardConnectStreamFailures',
       'SwitchboardGatewayStreamOverflow',
       'SwitchboardMessageLogConsumerRestarting',
-      'SwitchboardMessagePersistLagging',
       'SwitchboardMessageNoSubscribers',
+      'SwitchboardMessagePersistLagging',
       'SwitchboardMessagesNotStored',
     ]);
     for (const r of rules) assert.equal(r.health, 'ok', `${r.name}: ${r.health} ${r.lastError ?? ''}`);

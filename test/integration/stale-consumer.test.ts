@@ -120,7 +120,7 @@ for (const [name, open] of [
               : (Reflect.get(target, prop, receiver) as unknown),
         });
         const sequencer = new Sequencer(groupInserts(spied, { maxMessages: 1000 }));
-        sequencer.assigned(partitions);
+        await sequencer.assigned(partitions);
         // Each partition is consumed in batches of 15; every third batch comes again (its commit
         // was lost), overlapping the batch after it.
         const consume = async (p: number): Promise<number> => {

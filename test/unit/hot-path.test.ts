@@ -211,25 +211,72 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
     assert.ok(Date.now() - t0 < 1000, `the wait ended with the batch (${Date.now() - t0} ms)`);
   });
 
-  it('stores first while the hot store is down, but only partitions this consumer has sequenced since it took them', async () => {
+  it('stores first while the hot store is down, for what the last owner of the partition cannot have pushed', async () => {
     const { store, hot, inner } = await backends();
     const pushed: string[] = [];
     const persister = persisterFor(store, hot);
-    const { pipeline } = hotPipeline(store, hot, 'pod-a', pushed, persister);
+    const { pipeline, sequencer } = hotPipeline(store, hot, 'pod-a', pushed, persister);
+    await sequencer.assigned([0, 1, 7]); // each claimed at once, before any batch of it
+    await hot.claim(9, 'pod-z/1'); // another consumer's
     await pipeline({ partition: 0, entries: [entry(1)] });
+    const later = Date.now() + 5_000; // accepted after this consumer's claims
     await hot.stop(); // Redis down
-    await pipeline({ partition: 0, entries: [entry(2)] });
+    await pipeline({ partition: 0, entries: [entry(2, { ts: later })] });
     assert.deepEqual(pushed, ['m1#1', 'm2#2']);
     assert.deepEqual(
       (await inner.readMessages('dm:a:b', 0, 10)).map((m) => m.seq),
       [1, 2],
       'stored before its push, after what the persister held',
     );
-    // A partition it never sequenced: its last owner's pushed messages may be known only to the hot store.
+    // Claimed at its assignment, no batch since: sends accepted after the claim go on.
+    await pipeline({ partition: 7, entries: [entry(3, { msgId: 'p7', conversation: 'dm:g:h', from: 'g', to: 'h', ts: later })] });
+    assert.deepEqual(pushed.at(-1), 'p7#1');
+    // A send accepted before the claim that the store does not hold: the last owner may have
+    // pushed it with a seq only the hot store knows.
     await assert.rejects(
-      pipeline({ partition: 5, entries: [entry(1, { msgId: 'p5', conversation: 'dm:c:d', from: 'c', to: 'd' })] }),
+      pipeline({ partition: 1, entries: [entry(4, { msgId: 'p1-old', conversation: 'dm:c:d', from: 'c', to: 'd' })] }),
       /waits for the hot store/,
     );
+    // … unless the store holds it already (the last owner stored it): it keeps its seq.
+    await inner.insertMessages(
+      [{ msgId: 'p1-old', conversation: 'dm:c:d', seq: 1, from: 'c', to: 'd', body: 'b4', ts: 1004, clientId: 'c4' }],
+      new Map([['dm:c:d', ['c', 'd']]]),
+    );
+    await pipeline({
+      partition: 1,
+      entries: [
+        entry(4, { msgId: 'p1-old', conversation: 'dm:c:d', from: 'c', to: 'd' }),
+        entry(5, { msgId: 'p1-new', conversation: 'dm:c:d', from: 'c', to: 'd', ts: later }),
+      ],
+    });
+    assert.deepEqual(pushed.slice(-2), ['p1-old#1', 'p1-new#2']);
+    // A partition it does not hold the claim of: waits, whatever the sends' times.
+    await assert.rejects(
+      pipeline({ partition: 9, entries: [entry(6, { msgId: 'p9', conversation: 'dm:e:f', from: 'e', to: 'f', ts: later })] }),
+      /waits for the hot store/,
+    );
+  });
+
+  it('claims each newly assigned partition once, keeps the claims of partitions kept, and drops those of partitions gone', async () => {
+    const { store, hot } = await backends();
+    const claims: string[] = [];
+    const counted: HotStore = {
+      ...hot,
+      claim: (p, owner) => {
+        claims.push(`${p}:${owner}`);
+        return hot.claim(p, owner);
+      },
+    };
+    const sequencer = new Sequencer(store, { hot: { hot: counted, instance: 'pod-a', dedupeWindowMs: 3_600_000 } });
+    await sequencer.assigned([0, 1]);
+    assert.deepEqual(claims, ['0:pod-a/1', '1:pod-a/2']);
+    await sequencer.sequenceHot([entry(1)], 0);
+    assert.equal(claims.length, 2, 'a batch of a claimed partition claims nothing more');
+    await sequencer.assigned([1, 2]);
+    assert.deepEqual(claims.slice(2), ['2:pod-a/3'], 'only the new partition');
+    await sequencer.assigned([0, 1, 2]);
+    assert.deepEqual(claims.slice(3), ['0:pod-a/4'], 'a partition that was away is claimed anew');
+    assert.equal(await hot.claimedBy(0), 'pod-a/4');
   });
 
   it('writes larger batches as the rate rises: the store writes per message fall', async () => {

@@ -218,17 +218,17 @@ describe('Sequencer', () => {
     it('reads a conversation once while its partition stays owned, and again after the partition left and came back', async () => {
       const { store: counted, reads } = counting();
       const seq = new Sequencer(counted);
-      seq.assigned([0, 1]);
+      await seq.assigned([0, 1]);
       await seq.storeBatch([entry('p0-1', 'dm:a:b')], 0);
       await seq.storeBatch([entry('p1-1', 'dm:a:c', 'a', 'c')], 1);
       await seq.storeBatch([entry('p0-2', 'dm:a:b')], 0);
       assert.deepEqual(reads, ['dm:a:b', 'dm:a:c'], 'one read per conversation while owned');
 
       // A rebalance keeps partition 1 and moves partition 0 away; meanwhile another member stores seq 3 of dm:a:b.
-      seq.assigned([1]);
+      await seq.assigned([1]);
       const { originInstance: _i, originConnection: _c, ...elsewhere } = entry('elsewhere', 'dm:a:b');
       await store.insertMessage({ ...elsewhere, seq: 3 }, ['a', 'b']);
-      seq.assigned([0, 1]); // partition 0 comes back
+      await seq.assigned([0, 1]); // partition 0 comes back
       reads.length = 0;
       const [m] = await seq.storeBatch([entry('p0-3', 'dm:a:b')], 0);
       const [n] = await seq.storeBatch([entry('p1-3', 'dm:a:c', 'a', 'c')], 1);
@@ -240,10 +240,10 @@ describe('Sequencer', () => {
     it('forgets everything when the consumer leaves the group', async () => {
       const { store: counted, reads } = counting();
       const seq = new Sequencer(counted);
-      seq.assigned([0]);
+      await seq.assigned([0]);
       await seq.storeBatch([entry('x1')], 0);
-      seq.assigned([]);
-      seq.assigned([0]);
+      await seq.assigned([]);
+      await seq.assigned([0]);
       await seq.storeBatch([entry('x2')], 0);
       assert.deepEqual(reads, ['dm:a:b', 'dm:a:b']);
     });

@@ -98,8 +98,8 @@ export function createPipeline(deps: {
     const groups = [...new Set(batch.entries.filter((e) => isGroupConversation(e.conversation)).map((e) => e.conversation))];
     const rosters = groups.length > 0 ? await deps.groups.read(groups, batch.partition) : new Map<string, Roster>();
     if (!persister || !(deps.hotReady?.() ?? true)) {
-      if (persister && !deps.sequencer.mayStoreFirst(batch.partition)) {
-        throw new UnavailableError(`partition ${batch.partition} waits for the hot store (Redis): it changed owner while the hot store cannot be read`);
+      if (persister && !(await deps.sequencer.mayStoreFirst(batch.entries, batch.partition))) {
+        throw new UnavailableError(`partition ${batch.partition} waits for the hot store (Redis): it holds sends its last owner may have pushed, with seqs only the hot store knows`);
       }
       // Stored first: the seqs the store gives must follow those the persister still holds.
       await persister?.flushed(batch.partition);

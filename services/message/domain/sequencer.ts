@@ -71,7 +71,11 @@ export class Sequencer {
   private readonly claims = new Map<number, string>();
   /** When this consumer claimed each partition (see HotSequencing.handoverGraceMs). */
   private readonly claimedAt = new Map<number, number>();
+  /** Claims being made (one at a time per partition). */
+  private readonly claiming = new Map<number, Promise<string>>();
   private claimCount = 0;
+  /** Counts assignments: a claim made for an earlier one is not kept. */
+  private generation = 0;
   /** MsgIds this process sequenced lately, with their records (most recent last). */
   private readonly recent = new Map<string, SequencedRecord>();
   /** The store took messages the hot store did not record: its dedupe coverage starts anew. */
@@ -164,12 +168,23 @@ export class Sequencer {
 
   /**
    * Whether a batch of the partition may be stored before its push while the hot store cannot
-   * record: only where this consumer has recorded through the hot store since it took the
-   * partition (it knows every seq given there). A partition taken over meanwhile waits: its last
-   * owner's pushed messages may not be in the store yet, and only the hot store knows their seqs.
+   * record. Only where this consumer holds the partition's claim, and only for entries it knows
+   * the last owner cannot have pushed: those it sequenced itself, those accepted after its claim
+   * (the last owner could record, and so push, nothing more), and those the store holds already.
+   * Any other may have been pushed by the last owner with a seq only the hot store knows: the
+   * batch waits for it.
    */
-  mayStoreFirst(partition: number): boolean {
-    return !this.opts.hot || this.claims.has(partition);
+  async mayStoreFirst(entries: readonly SendEntry[], partition: number): Promise<boolean> {
+    if (!this.opts.hot) return true;
+    if (!this.claims.has(partition)) return false;
+    const since = (this.claimedAt.get(partition) ?? Infinity) + CLOCK_SKEW_MS;
+    const doubtful = entries.filter((e) => e.ts <= since && !this.recent.has(e.msgId));
+    if (doubtful.length === 0) return true;
+    const inStore = await this.messages.storedAlready(
+      doubtful.map((e) => e.msgId),
+      new Map(doubtful.map((e) => [e.conversation, membersOf(e)] as const)),
+    );
+    return doubtful.every((e) => inStore.has(e.msgId));
   }
 
   /**
@@ -197,14 +212,26 @@ export class Sequencer {
 
   /** Claims the partition in the hot store, once per assignment. */
   private async claim(h: HotSequencing, partition: number): Promise<string> {
-    let token = this.claims.get(partition);
-    if (token === undefined) {
-      token = `${h.instance}/${++this.claimCount}`;
-      await h.hot.claim(partition, token);
-      this.claims.set(partition, token);
-      this.claimedAt.set(partition, (h.now ?? Date.now)());
+    const token = this.claims.get(partition);
+    if (token !== undefined) return token;
+    let pending = this.claiming.get(partition);
+    if (!pending) {
+      const generation = this.generation;
+      const mine = `${h.instance}/${++this.claimCount}`;
+      pending = h.hot
+        .claim(partition, mine)
+        .then(() => {
+          // Still this assignment's: a partition that left meanwhile is claimed anew when it returns.
+          if (generation === this.generation) {
+            this.claims.set(partition, mine);
+            this.claimedAt.set(partition, (h.now ?? Date.now)());
+          }
+          return mine;
+        })
+        .finally(() => this.claiming.delete(partition));
+      this.claiming.set(partition, pending);
     }
-    return token;
+    return pending;
   }
 
   private async record(h: HotSequencing, partition: number, messages: readonly StoredMessage[], listed: ReadonlyMap<string, Listing>): Promise<void> {
@@ -329,14 +356,25 @@ export class Sequencer {
 
   /**
    * The partitions this consumer owns now (see AssignmentListener): cached seqs are kept only for
-   * partitions it owned in the previous assignment as well.
+   * partitions it owned in the previous assignment as well. With the hot store, every partition
+   * new to this consumer is claimed at once (not at its first batch): the last owner is fenced off
+   * from then on, and should the hot store go away later, the partition's next sends can be stored
+   * and pushed without it (see mayStoreFirst). Resolves when the claims are made; a claim that
+   * fails is made again at the partition's first batch.
    */
-  assigned(partitions: readonly number[]): void {
+  async assigned(partitions: readonly number[]): Promise<void> {
     const kept = new Set(partitions.filter((p) => this.owned.has(p)));
     for (const [conversation, { partition }] of this.lastSeq) if (!kept.has(partition)) this.lastSeq.delete(conversation);
-    // A partition that was away is claimed anew at its first write (another consumer may have held it).
+    // A partition that was away is claimed anew (another consumer may have held it meanwhile).
     for (const p of [...this.claims.keys()]) if (!kept.has(p)) this.claims.delete(p);
     this.owned = new Set(partitions);
+    this.generation++;
+    const h = this.opts.hot;
+    if (!h) return;
+    const results = await Promise.allSettled(partitions.filter((p) => !kept.has(p)).map((p) => this.claim(h, p)));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed)
+      throw new Error(`${results.filter((r) => r.status === 'rejected').length} of ${results.length} partitions not claimed yet`, { cause: failed.reason });
   }
 
   private remember(conversation: string, seq: number, partition: number): void {

@@ -99,7 +99,9 @@ export function createPipeline(deps: {
     const rosters = groups.length > 0 ? await deps.groups.read(groups, batch.partition) : new Map<string, Roster>();
     if (!persister || !(deps.hotReady?.() ?? true)) {
       if (persister && !(await deps.sequencer.mayStoreFirst(batch.entries, batch.partition))) {
-        throw new UnavailableError(`partition ${batch.partition} waits for the hot store (Redis): it holds sends its last owner may have pushed, with seqs only the hot store knows`);
+        throw new UnavailableError(
+          `partition ${batch.partition} waits for the hot store (Redis): it holds sends its last owner may have pushed, with seqs only the hot store knows`,
+        );
       }
       // Stored first: the seqs the store gives must follow those the persister still holds.
       await persister?.flushed(batch.partition);

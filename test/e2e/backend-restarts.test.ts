@@ -3,6 +3,7 @@ import { getJson, eventually, startConnect, startMessage, type RunningConnect, t
 import { TestClient } from '../support/ws-client.js';
 import { isolatedBackendSettings, privateRealBackends, type RealBackendEnv } from '../support/real-backends.js';
 import { dm, expectAllAcceptedStored } from '../support/traffic.js';
+import { metricTotal } from '../support/processes.js';
 
 /**
  * Kafka, then the MongoDB-compatible server, then Redis are restarted while clients keep sending,
@@ -43,7 +44,7 @@ describe('backend restarts during traffic', function () {
       const id = `${prefix}${i}`;
       while (running) {
         const sentAt = Date.now();
-        const reply = await client.request({ type: 'send', id, ...target, body: id }, 'accepted', 20_000).catch(() => undefined);
+        const reply = await client.exchange({ type: 'send', id, ...target, body: id }, 'accepted', 20_000).catch(() => undefined);
         if (reply?.type === 'accepted') {
           log.push({ t: sentAt, kind: 'accepted' });
           accepted.add(String(reply.msgId));
@@ -141,9 +142,12 @@ describe('backend restarts during traffic', function () {
     }
   });
 
-  it('Redis down: sends are still accepted and pushed (routing falls back to the streams); it comes back', async () => {
+  it('Redis down: sends are still accepted and pushed (routing needs no Redis); it comes back, and the directory is written again', async () => {
     const redis = env.managed.redis!;
     recipient.take('message');
+    const acceptedBefore = new Set(acceptedIds);
+    const admin = `http://127.0.0.1:${message.httpPort}`;
+    const rewritesBefore = await metricTotal(admin, 'switchboard_message_presence_rewrites_total');
     await redis.stop();
     const downAt = Date.now();
     await waitForAccepts(10, downAt);
@@ -152,6 +156,20 @@ describe('backend restarts during traffic', function () {
     await redis.start();
     await waitForAccepts(10, restartAt);
     await eventually('presence healthy again', async () => (await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status === 200, 30_000);
+    // Every send accepted during the outage and after it reached the recipient.
+    const pushed = new Set<string>();
+    const owed = [...acceptedIds].filter((id) => !acceptedBefore.has(id));
+    await eventually(
+      'every send accepted since Redis went down pushed',
+      () => {
+        for (const f of recipient.frames) if (f.type === 'message') pushed.add(String(f.msgId));
+        return owed.every((id) => pushed.has(id));
+      },
+      30_000,
+    );
+    assert.ok(owed.length >= 20, `${owed.length} accepted since Redis went down`);
+    // The directory Redis keeps was written again from the gateways' announcements once it was back.
+    assert.ok((await metricTotal(admin, 'switchboard_message_presence_rewrites_total')) > rewritesBefore, 'the presence directory was written again');
   });
 
   it('has stored every accepted message exactly once, with gap-free seqs', async () => {

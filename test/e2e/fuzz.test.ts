@@ -153,6 +153,8 @@ describe('fuzzing the gateway with hostile frames', function () {
     for (let i = 0; i < 200; i++) await fuzzer.request({ type: 'ping', id: `w${i}` }, 'pong');
     const rssBefore = rssKiB(pid);
     const counts = new Map<string, number>();
+    // The msgIds of the sends to the peer that were accepted: each must reach it.
+    const toPeer = new Set<string>();
     const N = Number(process.env.FUZZ_FRAMES ?? 3000);
     for (let i = 0; i < N; i++) {
       const c = makeCase(r);
@@ -189,6 +191,8 @@ describe('fuzzing the gateway with hostile frames', function () {
         const what = `${c.kind} (frame ${i}, seed ${seed}): ${String(c.data).slice(0, 120)} → ${JSON.stringify(reply).slice(0, 200)}`;
         assert.deepEqual({ reply: reply.type, ...(reply.type === 'error' ? { code: reply.code } : {}) }, c.expect, what);
         if (reply.type === 'error') assert.ok(typeof reply.message === 'string' && reply.message.length > 0, what);
+        if (reply.type === 'accepted' && typeof c.data === 'string' && (JSON.parse(c.data) as { to?: unknown }).to === 'fuzz-peer')
+          toPeer.add(String(reply.msgId));
       } else {
         const closed = await fuzzer.closed;
         assert.equal(closed.code, c.expect.close, `${c.kind} (frame ${i}, seed ${seed})`);
@@ -217,7 +221,17 @@ describe('fuzzing the gateway with hostile frames', function () {
     assert.equal(connect.proc.child.exitCode, null, 'the gateway is still running');
     await bystanderA.request({ type: 'send', id: 'final', to: 'bystander-b', body: 'after the storm' }, 'accepted');
     assert.equal((await bystanderB.next('message')).body, 'after the storm');
-    assert.ok(peer.take('message').length > 0, 'valid sends among the garbage were delivered');
+    const delivered = new Set<string>();
+    await eventually(
+      'every accepted send to the peer delivered',
+      () => {
+        for (const m of peer.take('message')) delivered.add(String(m.msgId));
+        return [...toPeer].every((id) => delivered.has(id));
+      },
+      10_000,
+    );
+    assert.ok(toPeer.size >= N / 40, `valid sends among the garbage: ${toPeer.size}`);
+    assert.deepEqual([...delivered].sort(), [...toPeer].sort(), 'the peer got exactly the sends accepted for it');
     assert.ok(rssAfter - rssBefore < 96 * 1024, `RSS grew ${(rssAfter - rssBefore) / 1024} MiB (${rssBefore} → ${rssAfter} KiB)`);
     assert.ok(counts.size >= 14, `every kind of frame was tried: ${JSON.stringify(Object.fromEntries(counts))}`);
     assert.ok((await metricValue(connect.admin, 'switchboard_connect_rejected_frames_total', 'code="BAD_REQUEST"')) > 100);

@@ -79,6 +79,18 @@ describe('two Message and two Connect processes on real backends', function () {
     const requests = async (api: string) => Promise.all(messages.map((m) => metricValue(m.admin, 'switchboard_message_log_requests_total', `api="${api}"`)));
     const produces = await requests('Produce');
     assert.ok(produces[0]! + produces[1]! >= 1 && produces[0]! + produces[1]! <= 24, `Produce requests: ${produces.join(', ')}`);
+    // 80 sends at once from one client (under the gateway's burst of 100), each to another user
+    // (a connection's sends to one conversation go one after the other, to keep their order): the
+    // producers' group commit puts many in one Produce request; one request per send would be 80.
+    const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
+    const producedBefore = sum(await requests('Produce'));
+    const [burster] = ends[0]!;
+    const burst = await Promise.all(
+      Array.from({ length: 80 }, (_, i) => burster.request({ type: 'send', id: `burst-${i}`, to: `burst-peer-${i}`, body: `burst ${i}` }, 'accepted', 20_000)),
+    );
+    assert.equal(new Set(burst.map((f) => f.msgId)).size, 80);
+    const producedForBurst = sum(await requests('Produce')) - producedBefore;
+    assert.ok(producedForBurst >= 1 && producedForBurst <= 20, `80 concurrent sends went out in ${producedForBurst} Produce requests`);
     for (const api of ['Fetch', 'OffsetCommit', 'JoinGroup'])
       assert.ok(
         (await requests(api)).every((n) => n >= 1),

@@ -71,11 +71,11 @@ describe('gateway without a reachable Message service', () => {
       assert.equal((ready.body as { checks: { streams: { ok: boolean } } }).checks.streams.ok, false);
       const c = await TestClient.connect(gateway.url, { user: 'lonely' });
       const t0 = Date.now();
-      const res = await c.request({ type: 'send', id: 'u1', to: 'other', body: 'anyone?' }, 'accepted');
+      const res = await c.request({ type: 'send', id: 'u1', to: 'other', body: 'anyone?' }, 'error');
       assert.equal(res.type, 'error');
       assert.equal(res.code, 'UNAVAILABLE');
       assert.ok(Date.now() - t0 < 1000, 'answered at once');
-      const sync = await c.request({ type: 'conversations', id: 'c1' }, 'conversations');
+      const sync = await c.request({ type: 'conversations', id: 'c1' }, 'error');
       assert.equal(sync.code, 'UNAVAILABLE');
       c.close();
       await eventually('failed attempts counted', async () =>

@@ -185,7 +185,7 @@ describe('messaging end to end (embedded backends)', function () {
     await ca.request({ type: 'send', id: 'secret', to: b, body: 'private' }, 'accepted');
     const cc = await open(c);
     const conv = a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`;
-    const res = await cc.request({ type: 'sync', id: 'peek', conversation: conv, after: 0 }, 'messages');
+    const res = await cc.request({ type: 'sync', id: 'peek', conversation: conv, after: 0 }, 'error');
     assert.equal(res.type, 'error');
     assert.equal(res.code, 'FORBIDDEN');
     assert.equal(res.id, 'peek');

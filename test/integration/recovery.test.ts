@@ -21,7 +21,7 @@ describe('recovery on embedded backends', function () {
 
       await message.stop();
       await eventually('stream lost', async () => (await getJson(`${connect.admin}/readyz`)).status === 503);
-      const during = await a.request({ type: 'send', id: 'r2', to: 'rec-b', body: 'during' }, 'accepted');
+      const during = await a.request({ type: 'send', id: 'r2', to: 'rec-b', body: 'during' }, 'error');
       assert.equal(during.type, 'error');
       assert.equal(during.code, 'UNAVAILABLE');
 
@@ -58,7 +58,7 @@ describe('recovery on embedded backends', function () {
       await eventually('ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200);
       const a = await TestClient.connect(connect.url, { user: 'ld-a' });
       await message.backends.log.stop();
-      const res = await a.request({ type: 'send', id: 'x', to: 'ld-b', body: 'lost?' }, 'accepted');
+      const res = await a.request({ type: 'send', id: 'x', to: 'ld-b', body: 'lost?' }, 'error');
       assert.equal(res.type, 'error');
       assert.equal(res.code, 'UNAVAILABLE');
       const ready = await getJson(`http://127.0.0.1:${message.httpPort}/readyz`);
@@ -190,7 +190,7 @@ describe('a Message pod in its drain window (SIGTERM)', function () {
       assert.equal((sync.messages as Frame[]).length, 1);
       await stopping;
       await eventually('the gateway lost its stream', async () => (await getJson(`${connect.admin}/readyz`)).status === 503, 5000);
-      const refused = await a.request({ type: 'send', id: 'after-drain', to: 'drain-b', body: 'nobody serves' }, 'accepted');
+      const refused = await a.request({ type: 'send', id: 'after-drain', to: 'drain-b', body: 'nobody serves' }, 'error');
       assert.deepEqual([refused.type, refused.code], ['error', 'UNAVAILABLE']);
       a.close();
       b.close();

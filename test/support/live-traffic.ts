@@ -112,7 +112,7 @@ export class LiveTraffic {
       const id = `${from}-${n}`;
       const sentAt = Date.now();
       for (;;) {
-        const reply = await client.request({ type: 'send', id, to, body: id }, 'accepted', 10_000).catch(() => undefined);
+        const reply = await client.exchange({ type: 'send', id, to, body: id }, 'accepted', 10_000).catch(() => undefined);
         if (reply?.type === 'accepted') {
           const msgId = String(reply.msgId);
           const d: Delivery = { msgId, from, to, sentAt, acceptedAt: Date.now() };

@@ -195,6 +195,14 @@ export async function metricValue(admin: string, name: string, labels = ''): Pro
   return metricIn(await (await fetch(`${admin}/metrics`)).text(), name, labels);
 }
 
+/** The sum of every series of a metric (all its label values). */
+export async function metricTotal(admin: string, name: string): Promise<number> {
+  const text = await (await fetch(`${admin}/metrics`)).text();
+  let total = 0;
+  for (const m of text.matchAll(new RegExp(`^${name.replace(/[.*+?^$()|[\]\\]/g, '\\$&')}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))) total += Number(m[1]);
+  return total;
+}
+
 /** A value of a metric in a /metrics text (0 when absent), for several values read from one scrape. */
 export function metricIn(text: string, name: string, labels = ''): number {
   const escaped = `${name}{${labels}${labels ? ',' : ''}service="`.replace(/[{}.*+?^$()|[\]\\]/g, '\\$&');

@@ -65,12 +65,23 @@ export class TestClient {
     }
   }
 
-  /** Sends a request frame and awaits the reply of `replyType` or an error with the same id. */
+  /**
+   * Sends a request frame and returns its reply of `replyType`. Any other reply with the same id
+   * fails the call: an `error` frame when a success was asked for, a success when `replyType` is
+   * 'error' (a test that expects a refusal asks for 'error').
+   */
   async request(frame: Frame & { id: string }, replyType: string, timeoutMs = 5000): Promise<Frame> {
+    const reply = await this.exchange(frame, replyType, timeoutMs);
+    if (reply.type !== replyType) throw new Error(`${JSON.stringify(frame).slice(0, 200)} was answered with ${JSON.stringify(reply)}, not "${replyType}"`);
+    return reply;
+  }
+
+  /** Sends a request frame and returns its reply: the one of `replyType` or an `error` with the same id, whichever comes (any reply when `replyType` is 'error'). */
+  async exchange(frame: Frame & { id: string }, replyType: string, timeoutMs = 5000): Promise<Frame> {
     this.send(frame);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const i = this.frames.findIndex((f) => (f.type === replyType || f.type === 'error') && f.id === frame.id);
+      const i = this.frames.findIndex((f) => f.id === frame.id && (f.type === replyType || f.type === 'error' || replyType === 'error'));
       if (i >= 0) return this.frames.splice(i, 1)[0]!;
       if (Date.now() > deadline) throw new Error(`no reply to ${JSON.stringify(frame).slice(0, 200)} within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 10));

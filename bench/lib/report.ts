@@ -19,6 +19,10 @@ export interface Step {
   loadgenCpu?: number;
   /** CPU milliseconds the system under test (all its processes) spent per delivered message. */
   cpuMsPerMessage?: number;
+  /** Messages stored per second over the step, warm-up included (Switchboard): below the offered rate, the store falls behind. */
+  storedPerSec?: number;
+  /** Stored over stored plus the growth of the messages waiting to be stored: 1 when the store keeps up, whatever its lag. */
+  storePace?: number;
   /** Store operations per message stored during the step (Switchboard). */
   storeOpsPerMessage?: number;
   /** Kafka Produce requests per stored message (the producer's group commit at work). */

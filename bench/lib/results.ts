@@ -49,7 +49,9 @@ export function resultsMarkdown(report: Report, runDir: string): string {
   ];
   for (const s of report.scenarios) {
     const ratios = Object.entries(s.ratios);
-    const figures = Object.entries(s.figures).filter(([k]) => k.includes('median [range]') || k.includes('per repetition'));
+    const figures = Object.entries(s.figures).filter(
+      ([k]) => k.includes('median [range]') || k.includes('per repetition') || k.includes('median of the repetitions'),
+    );
     if (ratios.length === 0 && figures.length === 0) continue;
     out.push(`## ${s.name}`, '', '| figure | value |', '|---|---|');
     for (const [k, v] of ratios) out.push(`| ${k} | ${v.toFixed(2)} |`);

@@ -66,7 +66,8 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     storeLatency: new Histogram({
       name: 'switchboard_message_store_latency_seconds',
       help: 'From accept to in the store (behind the push, on the hot path)',
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      // A bucket edge at 2 s: the bound the benchmark holds the lag to.
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
       registers: [registry],
     }),
     persistBatch: new Histogram({
@@ -287,7 +288,9 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     subscribers.start();
     // Cached seqs and rosters follow the partitions this consumer owns.
     const onAssignment = (partitions: readonly number[]): void => {
-      sequencer.assigned(partitions);
+      sequencer
+        .assigned(partitions)
+        .catch((err: unknown) => logger.warn({ err }, 'claiming the assigned partitions in the hot store failed; each is claimed at its first batch'));
       consumerRosters.assigned(partitions);
     };
     const consuming = (async () => (await log) && (await store) && retry('consumer', () => backends.log.consume(pipeline, onAssignment)))();

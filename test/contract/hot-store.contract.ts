@@ -33,11 +33,11 @@ export function hotStoreContract(name: string, make: () => Promise<HotStoreFixtu
     });
 
     it('records messages under a claim, and refuses a write from an owner whose claim was taken', async () => {
-      await f.hot.claim(3, 'pod-a/1');
+      assert.equal(await f.hot.claim(3, 'pod-a/1'), null, 'nobody held it');
       await f.hot.record(3, 'pod-a/1', [msg('dm:a:b', 1, 'm1'), msg('dm:a:b', 2, 'm2')], none, 60_000);
       assert.equal(await f.hot.claimedBy(3), 'pod-a/1');
       // The partition's new owner claims it: the old one can no longer record (and so never pushes).
-      await f.hot.claim(3, 'pod-b/1');
+      assert.equal(await f.hot.claim(3, 'pod-b/1'), 'pod-a/1', 'the claim says whom it was taken from');
       await assert.rejects(f.hot.record(3, 'pod-a/1', [msg('dm:a:b', 3, 'm3')], none, 60_000), FencedError);
       await f.hot.record(3, 'pod-b/1', [msg('dm:a:b', 3, 'm3-b')], none, 60_000);
       const { records } = await f.hot.sequenced(['m1', 'm2', 'm3', 'm3-b', 'unknown']);

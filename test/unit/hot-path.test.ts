@@ -216,9 +216,14 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
     const pushed: string[] = [];
     const persister = persisterFor(store, hot);
     const { pipeline, sequencer } = hotPipeline(store, hot, 'pod-a', pushed, persister);
+    // Partitions 1 and 9 were another process's; 0 and 7 nobody's yet.
+    await hot.claim(1, 'pod-z/1');
     await sequencer.assigned([0, 1, 7]); // each claimed at once, before any batch of it
     await hot.claim(9, 'pod-z/1'); // another consumer's
     await pipeline({ partition: 0, entries: [entry(1)] });
+    // Partition 0 leaves and comes back: claimed anew, from this very process.
+    await sequencer.assigned([1, 7]);
+    await sequencer.assigned([0, 1, 7]);
     const later = Date.now() + 5_000; // accepted after this consumer's claims
     await hot.stop(); // Redis down
     await pipeline({ partition: 0, entries: [entry(2, { ts: later })] });
@@ -228,11 +233,18 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
       [1, 2],
       'stored before its push, after what the persister held',
     );
+    // Taken from this process itself: whatever it pushed it knows, so a send accepted before the
+    // claim goes on too.
+    await pipeline({ partition: 0, entries: [entry(8, { msgId: 'p0-old' })] });
+    assert.deepEqual(pushed.at(-1), 'p0-old#3');
     // Claimed at its assignment, no batch since: sends accepted after the claim go on.
     await pipeline({ partition: 7, entries: [entry(3, { msgId: 'p7', conversation: 'dm:g:h', from: 'g', to: 'h', ts: later })] });
     assert.deepEqual(pushed.at(-1), 'p7#1');
-    // A send accepted before the claim that the store does not hold: the last owner may have
-    // pushed it with a seq only the hot store knows.
+    // … and, nobody having held it before, one accepted before the claim as well.
+    await pipeline({ partition: 7, entries: [entry(9, { msgId: 'p7-old', conversation: 'dm:g:h', from: 'g', to: 'h' })] });
+    assert.deepEqual(pushed.at(-1), 'p7-old#2');
+    // A send accepted before the claim that the store does not hold, in the partition taken from
+    // another process: that process may have pushed it with a seq only the hot store knows.
     await assert.rejects(
       pipeline({ partition: 1, entries: [entry(4, { msgId: 'p1-old', conversation: 'dm:c:d', from: 'c', to: 'd' })] }),
       /waits for the hot store/,
@@ -268,15 +280,16 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
       },
     };
     const sequencer = new Sequencer(store, { hot: { hot: counted, instance: 'pod-a', dedupeWindowMs: 3_600_000 } });
+    const tokens = (): string[] => claims.map((c) => c.replace(/^(\d+):pod-a\/[0-9a-f]{8}\//, '$1:pod-a/'));
     await sequencer.assigned([0, 1]);
-    assert.deepEqual(claims, ['0:pod-a/1', '1:pod-a/2']);
+    assert.deepEqual(tokens(), ['0:pod-a/1', '1:pod-a/2']);
     await sequencer.sequenceHot([entry(1)], 0);
     assert.equal(claims.length, 2, 'a batch of a claimed partition claims nothing more');
     await sequencer.assigned([1, 2]);
-    assert.deepEqual(claims.slice(2), ['2:pod-a/3'], 'only the new partition');
+    assert.deepEqual(tokens().slice(2), ['2:pod-a/3'], 'only the new partition');
     await sequencer.assigned([0, 1, 2]);
-    assert.deepEqual(claims.slice(3), ['0:pod-a/4'], 'a partition that was away is claimed anew');
-    assert.equal(await hot.claimedBy(0), 'pod-a/4');
+    assert.deepEqual(tokens().slice(3), ['0:pod-a/4'], 'a partition that was away is claimed anew');
+    assert.equal(await hot.claimedBy(0), claims.at(-1)!.slice(2));
   });
 
   it('writes larger batches as the rate rises: the store writes per message fall', async () => {

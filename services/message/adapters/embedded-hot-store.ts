@@ -28,7 +28,9 @@ export function createEmbeddedHotStore(opts: { now?: () => number; hotTtlMs?: nu
     health: () => state.health(),
     async claim(partition, owner) {
       state.check();
+      const before = claims.get(partition) ?? null;
       claims.set(partition, owner);
+      return before;
     },
     async record(partition, owner, messages, listed, dedupeWindowMs) {
       state.check();

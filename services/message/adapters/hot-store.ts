@@ -34,8 +34,11 @@ export class FencedError extends Error {
 export interface HotStore extends HealthReporter {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Claims a partition for `owner` (a token unique to this consumer and assignment): later writes of any other owner fail. */
-  claim(partition: number, owner: string): Promise<void>;
+  /**
+   * Claims a partition for `owner` (a token unique to this consumer and assignment): later writes
+   * of any other owner fail. Resolves with the owner it took the claim from (null: nobody held it).
+   */
+  claim(partition: number, owner: string): Promise<string | null>;
   /**
    * Records sequenced messages of a partition, as one atomic write: each msgId's record (kept
    * `dedupeWindowMs`), each message for reads until it is persisted, each conversation's last seq,

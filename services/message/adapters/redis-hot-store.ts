@@ -113,7 +113,8 @@ export function createRedisHotStore(opts: RedisHotStoreOptions): HotStore {
       return redis.status === 'ready' ? { ok: true, detail: 'connected' } : { ok: false, detail: `${redis.status}${lastError ? `: ${lastError}` : ''}` };
     },
     async claim(partition, owner) {
-      await redis.set(key('o', partition), owner);
+      // SET … GET (Redis 6.2+): the claim and who held it before, in one step.
+      return redis.set(key('o', partition), owner, 'GET');
     },
     async record(partition, owner, messages, listed, dedupeWindowMs) {
       if (messages.length === 0) return;

@@ -1,4 +1,5 @@
 import { isGroupConversation } from '../../shared/ids.js';
+import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { withTimeout } from '../../shared/lifecycle.js';
 import type { SendEntry } from '../adapters/log.js';
@@ -71,6 +72,10 @@ export class Sequencer {
   private readonly claims = new Map<number, string>();
   /** When this consumer claimed each partition (see HotSequencing.handoverGraceMs). */
   private readonly claimedAt = new Map<number, number>();
+  /** Partitions whose claim this consumer took from another process (see mayStoreFirst). */
+  private readonly foreignBefore = new Set<number>();
+  /** Tells this process's claims from those of an earlier run with the same instance id (a restarted container). */
+  private readonly incarnation = randomBytes(4).toString('hex');
   /** Claims being made (one at a time per partition). */
   private readonly claiming = new Map<number, Promise<string>>();
   private claimCount = 0;
@@ -177,6 +182,9 @@ export class Sequencer {
   async mayStoreFirst(entries: readonly SendEntry[], partition: number): Promise<boolean> {
     if (!this.opts.hot) return true;
     if (!this.claims.has(partition)) return false;
+    // Held last by this process (whatever it pushed is in `recent`) or by nobody since the hot
+    // store began (nobody pushed through it): nothing here can carry a seq only the hot store knows.
+    if (!this.foreignBefore.has(partition)) return true;
     const since = (this.claimedAt.get(partition) ?? Infinity) + CLOCK_SKEW_MS;
     const doubtful = entries.filter((e) => e.ts <= since && !this.recent.has(e.msgId));
     if (doubtful.length === 0) return true;
@@ -217,14 +225,17 @@ export class Sequencer {
     let pending = this.claiming.get(partition);
     if (!pending) {
       const generation = this.generation;
-      const mine = `${h.instance}/${++this.claimCount}`;
+      const ours = `${h.instance}/${this.incarnation}/`;
+      const mine = `${ours}${++this.claimCount}`;
       pending = h.hot
         .claim(partition, mine)
-        .then(() => {
+        .then((before) => {
           // Still this assignment's: a partition that left meanwhile is claimed anew when it returns.
           if (generation === this.generation) {
             this.claims.set(partition, mine);
             this.claimedAt.set(partition, (h.now ?? Date.now)());
+            if (before !== null && !before.startsWith(ours)) this.foreignBefore.add(partition);
+            else this.foreignBefore.delete(partition);
           }
           return mine;
         })

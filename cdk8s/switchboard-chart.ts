@@ -428,6 +428,18 @@ export class SwitchboardMonitoringChart extends Chart {
                     runbook_url: runbook('SwitchboardMessageLogConsumerRestarting'),
                   },
                 },
+                {
+                  // Each skipped record may have been a message someone sent: never silent.
+                  alert: 'SwitchboardMessageLogRecordsUnreadable',
+                  expr: `sum by (namespace, pod) (increase(switchboard_message_log_records_unreadable_total[15m])) > 0`,
+                  labels: { severity: 'warning' },
+                  annotations: {
+                    summary: 'A Message pod skipped log records it could not read',
+                    description:
+                      'Pod {{ $labels.pod }} skipped {{ $value | humanize }} records of the messages topic in 15m that were not send entries; its log names their partitions and offsets.',
+                    runbook_url: runbook('SwitchboardMessageLogRecordsUnreadable'),
+                  },
+                },
               ],
             },
           ],

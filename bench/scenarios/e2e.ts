@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { getJson, eventually } from '../../test/support/services.js';
 import {
   killAll,
@@ -789,6 +790,15 @@ export async function e2eScenario(o: E2eOptions): Promise<ScenarioResult> {
         .map((s) => ((s.cpuCores!.ferretdb + s.cpuCores!.postgresql) * 1000) / s.achievedPerSec);
       if (stand.length > 0)
         figures[`${LABEL[sys]}: FerretDB + its storage, CPU ms per delivered message over the steps, median [range]`] = formatSpread(spread(stand), 2);
+      // The bound of this variant on this machine: how busy the whole machine (services, Kafka,
+      // Redis, the stand-in, the load generator, the idle other variant) was at the rate each
+      // repetition sustained.
+      const busy = steps
+        .filter((s) => s.system === LABEL[sys] && s.cpuCores && s.offeredPerSec === perRep.get(sys)?.[(s.rep ?? 0) - 1])
+        .map((s) => s.cpuCores!.machine);
+      if (busy.length > 0)
+        figures[`${LABEL[sys]}: the whole machine's busy cores (of ${availableParallelism()}) at the rate each repetition sustained, median [range]`] =
+          formatSpread(spread(busy), 2);
     }
     const gen = steps.filter((s) => s.system === LABEL[sys] && s.loadgenCpu !== undefined).map((s) => s.loadgenCpu!);
     if (gen.length > 0) figures[`${LABEL[sys]}: load-gen CPU per step (cores), highest`] = Math.max(...gen);

@@ -14,6 +14,9 @@ import type { LogFormat } from '../shared/logger.js';
 import { ConfigError } from '../shared/errors.js';
 import { parseDiscovery, type DiscoverySpec } from './upstream/discovery.js';
 
+/** Room a send frame needs beside its body: the frame's other fields and JSON. */
+const FRAME_ENVELOPE_BYTES = 1024;
+
 const schema = z.object({
   CONNECT_WS_HOST: setting.text('0.0.0.0'),
   CONNECT_WS_PORT: setting.port(21005),
@@ -197,6 +200,12 @@ export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
   }
   if (s.AUTH_JWKS_URL && !/^https?:\/\//.test(s.AUTH_JWKS_URL)) problems.push(`AUTH_JWKS_URL: expected an http(s) URL; got "${s.AUTH_JWKS_URL}"`);
   if (s.SYNC_DEFAULT_LIMIT > s.SYNC_MAX_LIMIT) problems.push('SYNC_DEFAULT_LIMIT must not exceed SYNC_MAX_LIMIT');
+  // A send frame is its body and an envelope (type, id, to or conversation): one that cannot hold
+  // the largest body allowed would close every such sender with 1009 instead of answering TOO_LARGE.
+  if (s.MAX_FRAME_BYTES < s.MAX_BODY_BYTES + FRAME_ENVELOPE_BYTES)
+    problems.push(
+      `MAX_FRAME_BYTES (${s.MAX_FRAME_BYTES}) leaves no room for a send frame with a body of MAX_BODY_BYTES (${s.MAX_BODY_BYTES}): make it at least ${s.MAX_BODY_BYTES + FRAME_ENVELOPE_BYTES}, or lower MAX_BODY_BYTES`,
+    );
   const origins = s.CONNECT_ALLOWED_ORIGINS.split(',')
     .map((o) => o.trim())
     .filter(Boolean);

@@ -18,6 +18,7 @@ import { createMessageApi } from './upstream/message-client.js';
 import { createDelivery } from './domain/delivery.js';
 import { createConnectMetrics } from './metrics.js';
 import { createReadinessGate, loadKubeConfig, NO_GATE, type ReadinessGate } from './readiness-gate.js';
+import { MAX_GRPC_MESSAGE_BYTES } from '../shared/limits.js';
 
 export interface ConnectAddresses {
   wsPort: number;
@@ -60,7 +61,12 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
         })
       : NO_GATE);
 
-  const sessions = new SessionRegistry();
+  const sessions = new SessionRegistry((user, err) =>
+    logger.warn(
+      { err, user },
+      "a user's going offline was not announced to every Message pod; their pushes come here until the stream announces its users anew",
+    ),
+  );
   const delivery = createDelivery({
     sessions,
     now,
@@ -84,7 +90,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     connectTimeoutMs: config.connectTimeoutMs,
     keepaliveMs: config.keepaliveMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
-    maxMessageBytes: 4 * 1024 * 1024,
+    maxMessageBytes: MAX_GRPC_MESSAGE_BYTES,
     internalAuthToken: config.internalAuthToken,
     logger: logger.child({ component: 'streams' }),
     random: deps.random,

@@ -113,6 +113,12 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   });
 
   totalsCounter(registry, {
+    name: 'switchboard_message_log_records_unreadable_total',
+    help: 'Log records that were not send entries (another writer, corruption): skipped, so whatever they held is not delivered; each is logged with its partition and offset',
+    totals: () => (backends.log.unreadableRecords ? [[{}, backends.log.unreadableRecords()] as const] : []),
+  });
+
+  totalsCounter(registry, {
     name: 'switchboard_message_log_consumer_restarts_total',
     help: 'Log consumers this pod started anew after one crashed (the log stays unconsumed until one joins)',
     totals: () => (backends.log.consumerRestarts ? [[{}, backends.log.consumerRestarts()] as const] : []),

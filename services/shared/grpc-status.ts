@@ -16,19 +16,38 @@ const toGrpc: Record<ErrorCode, GrpcStatus> = {
   INTERNAL: GrpcStatus.INTERNAL,
 };
 
+/**
+ * The trailing metadata key with the contract's error code of a failed call: TOO_LARGE and
+ * BAD_REQUEST share INVALID_ARGUMENT, so the status alone cannot say which (a stream's SendError
+ * carries it as `reason`).
+ */
+export const ERROR_CODE_KEY = 'switchboard-error-code';
+
 /** The gRPC status a Message handler answers for an error. Unknown errors are INTERNAL. */
 export function grpcStatusOf(err: unknown): GrpcStatus {
   return err instanceof SwitchboardError ? toGrpc[err.code] : GrpcStatus.INTERNAL;
 }
 
-/** The protocol error code for a failed gRPC call as seen by Connect. */
+/** The contract's error code of an error a Message handler answers with. */
+export function errorCodeOf(err: unknown): ErrorCode {
+  return err instanceof SwitchboardError ? err.code : 'INTERNAL';
+}
+
+/** `reason` when it is one of the contract's error codes (sent by Message), else what the status maps to. */
+export function errorCodeOfReply(code: number | undefined, reason: string | undefined): ErrorCode {
+  return reason !== undefined && reason in toGrpc ? (reason as ErrorCode) : errorCodeOfGrpcStatus(code);
+}
+
+/**
+ * The protocol error code for a failed gRPC call as seen by Connect, from its status alone. A
+ * refused internal token (UNAUTHENTICATED) is the deployment's fault, not the client's: INTERNAL.
+ */
 export function errorCodeOfGrpcStatus(code: number | undefined): ErrorCode {
   switch (code) {
     case GrpcStatus.INVALID_ARGUMENT:
     case GrpcStatus.OUT_OF_RANGE:
       return 'BAD_REQUEST';
     case GrpcStatus.PERMISSION_DENIED:
-    case GrpcStatus.UNAUTHENTICATED:
       return 'FORBIDDEN';
     case GrpcStatus.RESOURCE_EXHAUSTED:
       return 'RATE_LIMITED';

@@ -1,6 +1,6 @@
 import { createLogger, type Logger } from './logger.js';
 import { settingsFrom, type RawSettings } from './config.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, UnavailableError } from './errors.js';
 import { countFatalError } from './metrics.js';
 
 /** The two calls every service exposes (ARCHITECTURE.md house style). */
@@ -15,11 +15,22 @@ export function once(fn: () => Promise<void>): () => Promise<void> {
   return () => (p ??= fn());
 }
 
-/** Resolves after `ms`, or rejects with `message` if `promise` takes longer. */
+/** What did not answer within its time: unavailable for now (UNAVAILABLE at the edges; a retry may do). */
+export class TimeoutError extends UnavailableError {
+  constructor(
+    message: string,
+    readonly afterMs: number,
+  ) {
+    super(message);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** Resolves as `promise` does, or rejects with a TimeoutError (`message`) if it takes longer than `ms`. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer = setTimeout(() => reject(new TimeoutError(message, ms)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

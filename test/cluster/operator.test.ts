@@ -394,6 +394,7 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
       'SwitchboardConnectStreamFailures',
       'SwitchboardGatewayStreamOverflow',
       'SwitchboardMessageLogConsumerRestarting',
+      'SwitchboardMessageLogRecordsUnreadable',
       'SwitchboardMessageNoSubscribers',
       'SwitchboardMessagePersistLagging',
       'SwitchboardMessagesNotStored',

@@ -13,7 +13,10 @@ import { TestClient, type Frame } from '../support/ws-client.js';
 import { isolatedBackendSettings, sharedRealBackends } from '../support/real-backends.js';
 import { dm, expectAllAcceptedStored, gapFree, sendReliably, syncAll } from '../support/traffic.js';
 import { credentials } from '@grpc/grpc-js';
+import { Kafka, logLevel } from 'kafkajs';
 import { loadSwitchboardProto } from '../../services/shared/proto.js';
+
+const sum = (xs: number[]): number => xs.reduce((x, y) => x + y, 0);
 
 /** docs/PROTOCOL.md §5 on Kafka, the MongoDB wire protocol and Redis, with 2 Message and 2 Connect processes. */
 describe('two Message and two Connect processes on real backends', function () {
@@ -82,7 +85,6 @@ describe('two Message and two Connect processes on real backends', function () {
     // 80 sends at once from one client (under the gateway's burst of 100), each to another user
     // (a connection's sends to one conversation go one after the other, to keep their order): the
     // producers' group commit puts many in one Produce request; one request per send would be 80.
-    const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
     const producedBefore = sum(await requests('Produce'));
     const [burster] = ends[0]!;
     const burst = await Promise.all(
@@ -101,6 +103,35 @@ describe('two Message and two Connect processes on real backends', function () {
       assert.equal(ready.status, 200);
       assert.match(JSON.stringify(ready.body), /member of switchboard-test-/);
     }
+  });
+
+  it('skips a record in the topic that is not a send entry: counted (the alert’s metric), logged, and the sends around it delivered', async () => {
+    const [ga, gb] = gateways;
+    const ca = await open(ga!, 'foreign-a');
+    const cb = await open(gb!, 'foreign-b');
+    const unreadable = async () => sum(await Promise.all(messages.map((m) => metricValue(m.admin, 'switchboard_message_log_records_unreadable_total'))));
+    assert.equal(await unreadable(), 0);
+    const before = await sendReliably(ca, { id: 'foreign-1', to: 'foreign-b', body: 'before' });
+    // Another writer's record, in the partition of the conversation, between two sends.
+    const kafka = new Kafka({ clientId: 'foreign-writer', brokers: backendSettings.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      await producer.send({ topic: backendSettings.KAFKA_TOPIC!, messages: [{ key: dm('foreign-a', 'foreign-b'), value: '{"not":"a send entry"}' }] });
+    } finally {
+      await producer.disconnect();
+    }
+    const after = await sendReliably(ca, { id: 'foreign-2', to: 'foreign-b', body: 'after' });
+    const got = [await cb.next('message', 20_000), await cb.next('message', 20_000)];
+    assert.deepEqual(
+      got.map((f) => [f.msgId, f.seq]),
+      [
+        [before.msgId, 1],
+        [after.msgId, 2],
+      ],
+      'both pushed, no seq spent on the foreign record',
+    );
+    await eventually('the skipped record counted once', async () => (await unreadable()) === 1, 10_000, 100);
   });
 
   it('settles the same retry reaching both Message processes at the same moment: one msgId, one stored message, no gap', async () => {

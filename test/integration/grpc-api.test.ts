@@ -75,6 +75,9 @@ describe('Message gRPC API', () => {
     const big = await call('send', { fromUser: 'a', clientId: 'x', toUser: 'b', body: 'x'.repeat(5000) });
     assert.equal(big.err?.code, status.INVALID_ARGUMENT);
     assert.equal(big.err?.details, 'body is 5000 bytes; the limit is 4096');
+    // INVALID_ARGUMENT is both BAD_REQUEST and TOO_LARGE: the trailers say which.
+    assert.deepEqual(big.err?.metadata.get('switchboard-error-code'), ['TOO_LARGE']);
+    assert.deepEqual(bad.err?.metadata.get('switchboard-error-code'), ['BAD_REQUEST']);
     const limit = await call('sync', { user: 'a', conversation: 'dm:a:b', afterSeq: 0, limit: 0 });
     assert.equal(limit.err?.code, status.INVALID_ARGUMENT);
     assert.equal(limit.err?.details, 'limit must be an integer 1-500');
@@ -162,9 +165,16 @@ describe('Message gRPC API', () => {
       const errors = await Promise.all([8, 9, 10].map(async (id) => (await result(id)).sendResult!));
       const unaryErrors = await Promise.all(bad.map(async (r) => (await call('send', r)).err!));
       assert.deepEqual(
-        errors.map((r) => [r.result, r.error!.code, r.error!.message]),
-        [...unaryErrors.map((e) => ['error', e.code, e.details]), ['error', status.INVALID_ARGUMENT, 'send is required']],
-        'the status and message the unary Send answers',
+        errors.map((r) => [r.result, r.error!.code, r.error!.message, r.error!.reason]),
+        [
+          ...unaryErrors.map((e) => ['error', e.code, e.details, e.metadata.get('switchboard-error-code')[0]]),
+          ['error', status.INVALID_ARGUMENT, 'send is required', 'BAD_REQUEST'],
+        ],
+        'the status, message and error code the unary Send answers',
+      );
+      assert.deepEqual(
+        errors.map((r) => r.error!.reason),
+        ['BAD_REQUEST', 'TOO_LARGE', 'BAD_REQUEST'],
       );
       assert.deepEqual(
         unaryErrors.map((e) => e.code),
@@ -423,6 +433,47 @@ describe('Message gRPC transport: stream sends while unavailable', () => {
       stream.cancel();
       c.close();
       transport.server.forceShutdown();
+    }
+  });
+});
+
+describe('Message gRPC API: a sync reply within one gRPC message', function () {
+  this.timeout(30_000);
+  it('cuts a sync of large bodies to what fits in 4 MiB and says hasMore; asking on from the last seq gets the rest', async () => {
+    const message = await startMessage({ MAX_BODY_BYTES: String(1024 * 1024) });
+    const { grpc } = loadSwitchboardProto();
+    const client = new grpc.switchboard.v1.MessageService(message.target, credentials.createInsecure());
+    const unary = <T>(method: 'send' | 'sync', req: object) =>
+      new Promise<T>((resolve, reject) => (client[method] as unknown as Unary).call(client, req, (err, res) => (err ? reject(err) : resolve(res as T))));
+    try {
+      await eventually('serving', async () => (await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status === 200);
+      const body = (i: number) => String(i).repeat(1024 * 1024);
+      for (let i = 1; i <= 6; i++) await unary('send', { fromUser: 'big-a', clientId: `big-${i}`, toUser: 'big-b', body: body(i) });
+      type Reply = { messages: Array<{ seq: number; body: string }>; hasMore: boolean };
+      const read = async (): Promise<Reply> => {
+        for (;;) {
+          const r = await unary<Reply>('sync', { user: 'big-b', conversation: 'dm:big-a:big-b', afterSeq: 0, limit: 10 });
+          if (r.messages.length > 0) return r;
+          await new Promise((res) => setTimeout(res, 50)); // stored behind the accept
+        }
+      };
+      const first = await read();
+      assert.ok(first.messages.length >= 1 && first.messages.length <= 3, `${first.messages.length} messages of 1 MiB in the first reply`);
+      assert.equal(first.hasMore, true);
+      const seen = [...first.messages];
+      for (let more = true; more;) {
+        const r = await unary<Reply>('sync', { user: 'big-b', conversation: 'dm:big-a:big-b', afterSeq: seen.at(-1)!.seq, limit: 10 });
+        seen.push(...r.messages);
+        more = r.hasMore || seen.length < 6;
+        if (r.messages.length === 0) await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.deepEqual(
+        seen.map((m) => [m.seq, m.body === body(m.seq)]),
+        [1, 2, 3, 4, 5, 6].map((s) => [s, true]),
+      );
+    } finally {
+      client.close();
+      await message.stop();
     }
   });
 });

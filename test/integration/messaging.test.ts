@@ -209,6 +209,20 @@ describe('messaging end to end (embedded backends)', function () {
     assert.deepEqual(await ca.request({ type: 'ping', id: 'still-here' }, 'pong'), { type: 'pong', id: 'still-here' });
   });
 
+  it('keeps Message’s error code end to end: a body Connect lets through and Message finds too large is TOO_LARGE, not BAD_REQUEST', async () => {
+    // The two services read MAX_BODY_BYTES each; here the gateway allows more than Message does.
+    const lenient = await startConnect(message.target, { MAX_BODY_BYTES: '8192' });
+    try {
+      await eventually('ready', async () => (await getJson(`${lenient.admin}/readyz`)).status === 200);
+      const c = await TestClient.connect(lenient.url, { user: uid('big') });
+      const err = await c.request({ type: 'send', id: 'mid', to: uid('b'), body: 'y'.repeat(5000) }, 'error');
+      assert.deepEqual([err.code, err.id, err.message], ['TOO_LARGE', 'mid', 'body is 5000 bytes; the limit is 4096']);
+      c.close();
+    } finally {
+      await lenient.stop();
+    }
+  });
+
   it('closes a connection that sends a frame over 64 KiB with 1009', async () => {
     const ca = await open(uid('a'));
     ca.send(JSON.stringify({ type: 'ping', id: 'p', pad: 'x'.repeat(65 * 1024) }));

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { loadSwitchboardProto } from '../../services/shared/proto.js';
-import { startConnect, startMessage, getJson, eventually, TEST_JWT_SECRET, type RunningConnect, type RunningMessage } from '../support/services.js';
+import {
+  startConnect,
+  startMessage,
+  getJson,
+  eventually,
+  capturingLogger,
+  TEST_JWT_SECRET,
+  type RunningConnect,
+  type RunningMessage,
+} from '../support/services.js';
 import { TestClient, upgradeStatus } from '../support/ws-client.js';
 import { metricValue } from '../support/processes.js';
 
@@ -101,7 +110,8 @@ describe('shared secret between Connect and Message', function () {
     assert.equal(err?.code, status.UNAUTHENTICATED);
     client.close();
 
-    const without = await startConnect(message.target);
+    const logs = capturingLogger('connect');
+    const without = await startConnect(message.target, {}, {}, logs.logger);
     const withIt = await startConnect(message.target, { INTERNAL_AUTH_TOKEN: SECRET });
     try {
       await eventually('gateway with the secret ready', async () => (await getJson(`${withIt.admin}/readyz`)).status === 200);
@@ -113,6 +123,9 @@ describe('shared secret between Connect and Message', function () {
       );
       assert.equal((await getJson(`${without.admin}/readyz`)).status, 503, 'a gateway without the secret never gets a stream');
       assert.equal(await metricValue(without.admin, 'switchboard_connect_stream_connect_attempts_total', 'result="success"'), 0);
+      // The operator reads why at error level, with what to change (a passing fault would be debug).
+      const refused = logs.lines.filter((l) => l.level === 50 && /UNAUTHENTICATED.*INTERNAL_AUTH_TOKEN/.test(String(l.msg)));
+      assert.ok(refused.length >= 1, `an error line names the token: ${JSON.stringify(logs.lines.map((l) => l.msg))}`);
       const a = await TestClient.connect(withIt.url, { user: 'int-a' });
       const b = await TestClient.connect(withIt.url, { user: 'int-b' });
       await a.request({ type: 'send', id: 'i1', to: 'int-b', body: 'trusted' }, 'accepted');

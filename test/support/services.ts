@@ -61,6 +61,7 @@ export async function startConnect(
   discovery: string,
   settings: Record<string, string> = {},
   extra: Omit<ConnectServiceDeps, 'config' | 'logger'> = {},
+  logger: Logger = testLogger('connect'),
 ): Promise<RunningConnect> {
   const config = loadConnectConfig({
     CONNECT_WS_HOST: '127.0.0.1',
@@ -75,7 +76,7 @@ export async function startConnect(
     STREAM_BACKOFF_MAX: '1s',
     ...settings,
   });
-  const service = createConnectService({ config, logger: testLogger('connect'), ...extra });
+  const service = createConnectService({ config, logger, ...extra });
   const addresses = await service.start();
   return {
     ...addresses,

@@ -71,6 +71,17 @@ describe('configuration', () => {
     );
   });
 
+  it('refuses a frame limit that cannot carry the largest body (a sender would be closed with 1009, not told TOO_LARGE)', () => {
+    const secret = { AUTH_JWT_SECRET: 'x'.repeat(32) };
+    assert.throws(
+      () => loadConnectConfig({ ...secret, MAX_BODY_BYTES: '65536', MAX_FRAME_BYTES: '65536' }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message.includes('MAX_FRAME_BYTES (65536) leaves no room for a send frame with a body of MAX_BODY_BYTES (65536): make it at least 66560'),
+    );
+    assert.equal(loadConnectConfig({ ...secret, MAX_BODY_BYTES: '65536', MAX_FRAME_BYTES: '66560' }).limits.maxBodyBytes, 65536);
+  });
+
   it('refuses JWT mode without a key, short secrets and bad discovery', () => {
     assert.throws(() => loadConnectConfig({}), /AUTH_JWT_SECRET or AUTH_JWKS_URL is required/);
     assert.throws(() => loadConnectConfig({ AUTH_JWT_SECRET: 'short' }), /at least 32 bytes/);

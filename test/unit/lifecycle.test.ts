@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { createSignalHandler, installFatalErrorPolicy, once } from '../../services/shared/lifecycle.js';
+import { createSignalHandler, installFatalErrorPolicy, once, TimeoutError, withTimeout } from '../../services/shared/lifecycle.js';
 import { createRegistry } from '../../services/shared/metrics.js';
 import { silentLogger } from '../../services/shared/logger.js';
 
@@ -76,5 +76,17 @@ describe('the fatal-error policy of a main.ts', () => {
     events.emit('uncaughtException', new Error('boom'));
     await new Promise((r) => setTimeout(r, 60));
     assert.deepEqual(exits, [1]);
+  });
+});
+
+describe('withTimeout', () => {
+  it('rejects with a TimeoutError (UNAVAILABLE at the edges) that says what did not answer and after how long', async () => {
+    const never = new Promise<never>(() => undefined);
+    await assert.rejects(withTimeout(never, 20, 'the store did not answer in time'), (err: unknown) => {
+      assert.ok(err instanceof TimeoutError);
+      assert.deepEqual([err.name, err.code, err.message, err.afterMs], ['TimeoutError', 'UNAVAILABLE', 'the store did not answer in time', 20]);
+      return true;
+    });
+    assert.equal(await withTimeout(Promise.resolve(7), 20, 'unused'), 7);
   });
 });

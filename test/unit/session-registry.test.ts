@@ -36,6 +36,17 @@ describe('Connect session registry', () => {
     assert.equal(sessions.size, 1);
   });
 
+  it('reports an offline announcement that failed (not swallowed)', async () => {
+    const failed: Array<[string, string]> = [];
+    const sessions = new SessionRegistry((user, err) => failed.push([user, (err as Error).message]));
+    sessions.onPresence((_on, off) => (off.length > 0 ? Promise.reject(new Error('no stream')) : undefined));
+    const a = session('a1', 'a');
+    await sessions.add(a);
+    sessions.remove(a);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(failed, [['a', 'no stream']]);
+  });
+
   it('counts a session added twice once, ignores removing one it does not hold, and ignores a second removal', async () => {
     const sessions = new SessionRegistry();
     const presence: Array<[string[], string[]]> = [];

@@ -1,5 +1,6 @@
 import { BadRequestError, TooLargeError, type ErrorCode } from '../../shared/errors.js';
 import { isClientId, isConversationId, isGroupConversation, isUserId } from '../../shared/ids.js';
+import { MAX_MEMBERS_PER_CHANGE } from '../../shared/limits.js';
 
 /** A group membership change a client asks for (its message carries the same word as `kind`). */
 export type GroupChange = { op: 'created' } | { op: 'added' | 'removed' | 'left'; conversation: string };
@@ -13,9 +14,6 @@ export type ClientFrame =
   | { type: 'ping'; id?: string }
   | { type: 'group'; id: string; change: GroupChange; members: string[] }
   | { type: 'group.members'; id: string; conversation: string };
-
-/** Most users one group frame may name. */
-export const MAX_MEMBERS_PER_FRAME = 1000;
 
 /** A message as pushed to clients and returned by sync. */
 export interface MessageFrameBody {
@@ -78,7 +76,7 @@ function memberList(v: unknown, optional: boolean, id: string | undefined): stri
   if (v === undefined && optional) return [];
   if (!Array.isArray(v) || (v.length === 0 && !optional)) bad('"members" must be a non-empty array of user ids', id);
   const list = v as unknown[];
-  if (list.length > MAX_MEMBERS_PER_FRAME) bad(`"members" names ${list.length} users; at most ${MAX_MEMBERS_PER_FRAME} per frame`, id);
+  if (list.length > MAX_MEMBERS_PER_CHANGE) bad(`"members" names ${list.length} users; at most ${MAX_MEMBERS_PER_CHANGE} per frame`, id);
   if (!list.every(isUserId)) bad('"members" must hold user ids (1-64 characters of A-Z a-z 0-9 _ . : @ -)', id);
   return list;
 }

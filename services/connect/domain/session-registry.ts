@@ -13,6 +13,12 @@ export class SessionRegistry {
   private count = 0;
 
   private presence: PresenceListener = () => undefined;
+
+  /**
+   * @param onOfflineFailed a user's going offline could not be announced: Message keeps routing
+   * their pushes here (dropped, nobody to take them) until the stream announces its users anew.
+   */
+  constructor(private readonly onOfflineFailed: (user: string, err: unknown) => void = () => undefined) {}
   /** Users whose coming online is announced but not yet confirmed, with the confirmation. */
   private readonly announcing = new Map<string, Promise<void>>();
 
@@ -58,7 +64,7 @@ export class SessionRegistry {
     this.count--;
     this.byUser.delete(user);
     this.announcing.delete(user);
-    void Promise.resolve(this.presence([], [user])).catch(() => undefined);
+    void Promise.resolve(this.presence([], [user])).catch((err: unknown) => this.onOfflineFailed(user, err));
   }
 
   /** Sessions of a user (empty when offline here). */

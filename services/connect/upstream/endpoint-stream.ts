@@ -1,6 +1,6 @@
 import { credentials, status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { UnavailableError } from '../../shared/errors.js';
-import { errorCodeOfGrpcStatus } from '../../shared/grpc-status.js';
+import { errorCodeOfGrpcStatus, errorCodeOfReply } from '../../shared/grpc-status.js';
 import type { Logger } from '../../shared/logger.js';
 import { ReconnectPolicy, type BackoffOptions } from '../../shared/backoff.js';
 import {
@@ -232,7 +232,13 @@ export class EndpointStream {
     if (!wasUp) this.opts.events.onAttempt('failure');
     const delay = this.policy.nextDelay();
     this.current = 'backoff';
-    this.log[wasUp ? 'warn' : 'debug']({ reason: err.message, retryInMs: delay }, wasUp ? 'message stream lost' : 'message stream attempt failed');
+    if ((err as Partial<ServiceError>).code === status.UNAUTHENTICATED)
+      // Not a passing fault: the two services do not share INTERNAL_AUTH_TOKEN, and no retry will help.
+      this.log.error(
+        { reason: err.message, retryInMs: delay },
+        'the Message pod refused this gateway (UNAUTHENTICATED): set the same INTERNAL_AUTH_TOKEN on Connect and Message',
+      );
+    else this.log[wasUp ? 'warn' : 'debug']({ reason: err.message, retryInMs: delay }, wasUp ? 'message stream lost' : 'message stream attempt failed');
     this.opts.events.onDown(this, wasUp);
     this.opts.events.onBackoff(delay);
     this.timer = setTimeout(() => this.connect(), delay);
@@ -244,7 +250,8 @@ export class EndpointStream {
     this.inFlight.delete(result.requestId);
     clearTimeout(pending.timer);
     if (result.result === 'accepted' && result.accepted) pending.resolve(result.accepted);
-    else pending.reject(new UpstreamError(errorCodeOfGrpcStatus(result.error?.code ?? status.UNKNOWN), result.error?.message || 'send failed'));
+    else
+      pending.reject(new UpstreamError(errorCodeOfReply(result.error?.code ?? status.UNKNOWN, result.error?.reason), result.error?.message || 'send failed'));
   }
 
   private presenceApplied(ackId: number): void {

@@ -1,6 +1,6 @@
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { SwitchboardError, UnavailableError } from '../../shared/errors.js';
-import { errorCodeOfGrpcStatus } from '../../shared/grpc-status.js';
+import { ERROR_CODE_KEY, errorCodeOfReply } from '../../shared/grpc-status.js';
 import type { ChatMessage, MessageServiceClient, SendRequest, SendResponse__Output } from '../../shared/proto.js';
 import type { EndpointStream } from './endpoint-stream.js';
 import type { MessageApi } from '../domain/session.js';
@@ -32,7 +32,8 @@ export function createMessageApi(opts: { streams: UpstreamPicker; instanceId: st
         return;
       }
       invoke(client, req, { deadline: Date.now() + opts.timeoutMs }, (err, res) => {
-        if (err) reject(new UpstreamError(errorCodeOfGrpcStatus(err.code), err.details || err.message, { cause: err }));
+        if (err)
+          reject(new UpstreamError(errorCodeOfReply(err.code, String(err.metadata.get(ERROR_CODE_KEY)[0] ?? '')), err.details || err.message, { cause: err }));
         else resolve(res as Res);
       });
     });

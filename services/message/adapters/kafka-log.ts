@@ -61,6 +61,8 @@ export interface KafkaLogOptions {
   /** Largest slice of a fetched batch handed to the pipeline before its offsets are committed. */
   maxBatch: number;
   logger: Logger;
+  /** The random source of the consumer's restart delays (tests make them predictable). */
+  random?: () => number;
 }
 
 /** How long a stopping consumer waits to leave its group (see finishCurrent). */
@@ -80,6 +82,7 @@ const COMMIT_WAIT_MS = 1500;
  */
 export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   const log = opts.logger;
+  const random = opts.random ?? Math.random;
   const client = (retry: RetryOptions): Kafka =>
     new Kafka({
       clientId: opts.clientId,
@@ -178,6 +181,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   /** Cuts the wait between replacement attempts short when consuming stops. */
   let wakeReplacer = new AbortController();
   let restarts = 0;
+  let unreadable = 0;
 
   async function finishCurrent(): Promise<void> {
     const cur = current;
@@ -242,6 +246,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
           .submit({ partition, offset })
           .catch((err: unknown) => log.warn({ err, partition, offset }, "offset commit failed; the partition's next owner gets those entries again")),
       log,
+      random,
     );
     // Slices handed over but not begun are dropped (their offsets are not committed, so the
     // partition's next owner gets them); the ones being handled finish, and their commits go out
@@ -308,7 +313,10 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
             for (const m of slice) {
               const entry = parseEntry(m.value);
               if (entry) entries.push(entry);
-              else log.error({ partition: batch.partition, offset: m.offset }, 'unreadable log record skipped');
+              else {
+                unreadable++;
+                log.error({ partition: batch.partition, offset: m.offset }, 'unreadable log record skipped (not a send entry)');
+              }
             }
             const last = slice[slice.length - 1]!.offset;
             // Handed over: the next fetch goes on past it while it is handled (its offset is
@@ -365,9 +373,10 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
             crashed = false;
             restarts++;
             await finishCurrent();
-            await sleep(500 + Math.random() * 500);
+            await sleep(500 + random() * 500);
             await retryUntil(() => runConsumer(handler, onAssignment, replace), {
               backoff: { initialMs: 500, multiplier: 2, jitter: 0.2, maxMs: 10_000 },
+              random,
               stopped: () => consumeStopped,
               onRetry: (err, retryInMs) => {
                 consumerDetail = `consumer not running: ${err instanceof Error ? err.message : String(err)}; next attempt in ${Math.round(retryInMs)} ms`;
@@ -383,6 +392,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
     stopConsuming,
     requestCounts: () => requests,
     consumerRestarts: () => restarts,
+    unreadableRecords: () => unreadable,
     async stop() {
       stopped = true;
       await stopConsuming();
@@ -416,6 +426,7 @@ class Lanes {
     private readonly handler: BatchHandler,
     private readonly commit: (partition: number, offset: string) => void,
     private readonly log: Logger,
+    private readonly random: () => number,
   ) {}
 
   /**
@@ -449,6 +460,7 @@ class Lanes {
         },
         {
           backoff: { initialMs: 200, multiplier: 2, jitter: 0.2, maxMs: 5_000 },
+          random: this.random,
           stopped: () => !current(),
           onRetry: (err, delay) => this.log.warn({ err, partition, retryInMs: delay }, 'batch failed; handling it again'),
           // Cut short when the partition is assigned anew or consuming stops: the wait ends with it.

@@ -73,4 +73,9 @@ export interface MessageLog extends HealthReporter {
   requestCounts?(): ReadonlyMap<string, number>;
   /** Consumers started anew after one crashed (logs whose consumer cannot crash omit it). */
   consumerRestarts?(): number;
+  /**
+   * Records consumed that were not send entries (written by something else, or corrupted): each is
+   * skipped, logged and counted here (logs that hold only their own entries omit it).
+   */
+  unreadableRecords?(): number;
 }

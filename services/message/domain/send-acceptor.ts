@@ -4,6 +4,7 @@ import { GROUP_PREFIX, directConversation, firstInvalid, isClientId, isGroupConv
 import type { MessageLog, SendEntry } from '../adapters/log.js';
 import type { MembershipKind } from '../adapters/store.js';
 import type { Roster } from './roster.js';
+import { MAX_MEMBERS_PER_CHANGE } from '../../shared/limits.js';
 
 /**
  * A send on behalf of `from`: a text to a user (`to`) or to a group (`conversation`), or a group
@@ -170,11 +171,11 @@ function validateBody(body: unknown, maxBodyBytes: number): void {
   if (bytes > maxBodyBytes) throw new TooLargeError(`body is ${bytes} bytes; the limit is ${maxBodyBytes}`);
 }
 
-/** The users a membership change names: 1-1000 valid, distinct user ids. */
+/** The users a membership change names: 1 to MAX_MEMBERS_PER_CHANGE valid, distinct user ids. */
 function validMembers(members: readonly string[] | undefined, allowEmpty: boolean): string[] {
   const list = [...new Set(members ?? [])];
   if (list.length === 0 && !allowEmpty) throw new BadRequestError('members must name at least one user');
-  if (list.length > 1000) throw new BadRequestError(`members names ${list.length} users; at most 1000 per change`);
+  if (list.length > MAX_MEMBERS_PER_CHANGE) throw new BadRequestError(`members names ${list.length} users; at most ${MAX_MEMBERS_PER_CHANGE} per change`);
   const bad = firstInvalid(list, isUserId);
   if (bad !== undefined) throw new BadRequestError(`members holds an invalid user id (${USER_ID_RULE}): ${JSON.stringify(bad).slice(0, 80)}`);
   return list;

@@ -1,10 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Server, ServerCredentials, status, type Metadata, type ServerDuplexStream, type sendUnaryData } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status, Metadata, type ServerDuplexStream, type sendUnaryData } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '../../shared/logger.js';
 import { SwitchboardError } from '../../shared/errors.js';
-import { describeError, grpcStatusOf } from '../../shared/grpc-status.js';
+import { ERROR_CODE_KEY, describeError, errorCodeOf, grpcStatusOf } from '../../shared/grpc-status.js';
 import { isUserId } from '../../shared/ids.js';
+import { MAX_GRPC_MESSAGE_BYTES } from '../../shared/limits.js';
 import { FrameBatcher, batchBudget } from '../../shared/frame-batcher.js';
 import {
   loadSwitchboardProto,
@@ -66,7 +67,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
   const { definition, grpc } = loadSwitchboardProto();
   const server = new Server({
     'grpc.max_receive_message_length': deps.maxMessageBytes,
-    'grpc.max_send_message_length': MAX_SEND_BYTES,
+    'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
     'grpc.keepalive_time_ms': deps.keepaliveMs,
     'grpc.keepalive_timeout_ms': deps.keepaliveTimeoutMs,
     'grpc.keepalive_permit_without_calls': 1,
@@ -75,7 +76,9 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
 
   const fail = (callback: sendUnaryData<never>, err: unknown, method: string): void => {
     logFailure(log, err, method);
-    callback({ code: grpcStatusOf(err), details: describeError(err) }, null);
+    const metadata = new Metadata();
+    metadata.set(ERROR_CODE_KEY, errorCodeOf(err));
+    callback({ code: grpcStatusOf(err), details: describeError(err), metadata }, null);
   };
 
   const authorized = internalAuthCheck(deps.internalAuthToken);
@@ -101,7 +104,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
       if (refuse(callback, call.metadata)) return;
       const r = call.request;
       deps.history.sync(r.user, r.conversation, r.afterSeq, r.limit).then(
-        (res) => callback(null, { messages: res.messages.map(toProtoMessage), hasMore: res.hasMore }),
+        (res) => callback(null, withinReplyBudget(res.messages.map(toProtoMessage), res.hasMore)),
         (err: unknown) => fail(callback, err, 'Sync'),
       );
     },
@@ -144,9 +147,6 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
   };
 }
 
-/** The largest gRPC message the pod sends (a batch of pushes stays under it, whatever a gateway reads). */
-const MAX_SEND_BYTES = 4 * 1024 * 1024;
-
 /** Frames a parked stream may send before the pod serves (a subscribe and presence changes). */
 const MAX_HELD_FRAMES = 1000;
 
@@ -155,7 +155,7 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
   let instance: string | undefined;
   let ended = false;
   const log = deps.logger.child({ peer: call.getPeer() });
-  const out = new FrameBatcher<MessageStreamResponse>(call, (responses) => ({ batch: { responses } }), MAX_SEND_BYTES);
+  const out = new FrameBatcher<MessageStreamResponse>(call, (responses) => ({ batch: { responses } }), MAX_GRPC_MESSAGE_BYTES);
   /**
    * The one way a stream ends, whoever ends it: stop writing, forget the gateway, one log line
    * and one count with the reason, and the status to the gateway when this side ends it.
@@ -240,13 +240,13 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
         if (!ended) out.write({ sendResult: { requestId, ...result } });
       };
       const reason = deps.unavailable();
-      if (reason) return answer({ error: { code: status.UNAVAILABLE, message: reason } });
-      if (!send) return answer({ error: { code: status.INVALID_ARGUMENT, message: 'send is required' } });
+      if (reason) return answer({ error: { code: status.UNAVAILABLE, message: reason, reason: 'UNAVAILABLE' } });
+      if (!send) return answer({ error: { code: status.INVALID_ARGUMENT, message: 'send is required', reason: 'BAD_REQUEST' } });
       accept(deps.acceptor, send, instance).then(
         (accepted) => answer({ accepted }),
         (err: unknown) => {
           logFailure(log, err, 'StreamSend');
-          answer({ error: { code: grpcStatusOf(err), message: describeError(err) } });
+          answer({ error: { code: grpcStatusOf(err), message: describeError(err), reason: errorCodeOf(err) } });
         },
       );
     } else if (req.request === 'heartbeat') {
@@ -299,6 +299,9 @@ function logFailure(log: Logger, err: unknown, method: string): void {
   if (!(err instanceof SwitchboardError) || err.code === 'INTERNAL' || err.code === 'UNAVAILABLE') log.warn({ err, method }, 'request failed');
 }
 
+/** A message as the gRPC API carries it. */
+type WireMessage = ReturnType<typeof toProtoMessage>;
+
 /** A stored message in its wire form. */
 export function toProtoMessage(m: StoredMessage) {
   return {
@@ -323,4 +326,31 @@ function internalAuthCheck(token: string | undefined): (metadata: Metadata) => b
     const got = metadata.get('authorization')[0];
     return typeof got === 'string' && timingSafeEqual(createHash('sha256').update(got).digest(), want);
   };
+}
+
+/** What a sync reply may hold: the gateway's receive limit, less room for the envelope. */
+const SYNC_REPLY_BUDGET = MAX_GRPC_MESSAGE_BYTES - 64 * 1024;
+
+/**
+ * A sync reply cut to what one gRPC message can carry: however large MAX_BODY_BYTES and the limit
+ * asked for, a sync gets the messages that fit (at least one) and `hasMore`, and the client asks
+ * again from the last seq it got.
+ */
+export function withinReplyBudget<M extends WireMessage>(messages: M[], hasMore: boolean, budget = SYNC_REPLY_BUDGET): { messages: M[]; hasMore: boolean } {
+  let bytes = 0;
+  for (let i = 0; i < messages.length; i++) {
+    bytes += encodedSize(messages[i]!);
+    if (bytes > budget && i > 0) return { messages: messages.slice(0, i), hasMore: true };
+  }
+  return { messages, hasMore };
+}
+
+/** An upper bound of a message's protobuf size: its strings' UTF-8 bytes plus room for tags, lengths and numbers. */
+function encodedSize(m: WireMessage): number {
+  let n = 64;
+  for (const v of Object.values(m)) {
+    if (typeof v === 'string') n += Buffer.byteLength(v) + 8;
+    else if (Array.isArray(v)) for (const x of v as unknown[]) n += Buffer.byteLength(String(x)) + 8;
+  }
+  return n;
 }

@@ -4,9 +4,11 @@
 export interface SendError {
   'code'?: (number);
   'message'?: (string);
+  'reason'?: (string);
 }
 
 export interface SendError__Output {
   'code': (number);
   'message': (string);
+  'reason': (string);
 }

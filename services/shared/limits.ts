@@ -1,0 +1,12 @@
+/*
+ * Limits both services must agree on, declared once.
+ */
+
+/**
+ * The largest gRPC message a Message pod sends and a gateway receives (grpc-js's default receive
+ * limit): a batch of pushes and a sync reply stay under it.
+ */
+export const MAX_GRPC_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/** Most users one membership change (a group frame, a `group.*` send) may name. */
+export const MAX_MEMBERS_PER_CHANGE = 1000;

@@ -53,6 +53,7 @@ const schema = z.object({
   PERSIST_BATCH_MAX: setting.int(1000, 1, 100_000),
   PERSIST_DELAY_MAX: setting.duration('20ms', 0, 10_000),
   PERSIST_BACKLOG_MAX: setting.int(100_000, 1000, 10_000_000),
+  PERSIST_WRITES_MAX: setting.int(4, 1, 64),
   ...internalTokenSettings,
   ...logSettings,
 });
@@ -109,6 +110,8 @@ export const MESSAGE_SETTING_DOCS = {
   PERSIST_BATCH_MAX: 'most messages in one store write; the writes of a busy log carry this many, so the writes per message fall as the rate rises',
   PERSIST_DELAY_MAX: 'how long the first message waiting to be stored waits for others to share its write (pushes do not wait for it)',
   PERSIST_BACKLOG_MAX: 'pushed messages waiting to be stored (the store down or slow) before the consumer waits too; past it, delivery waits for the store',
+  PERSIST_WRITES_MAX:
+    'store writes in flight at once; a write beyond the first starts only when messages have waited 500 ms (a store slow to answer), on partitions no other write holds',
   ...SHARED_SETTING_DOCS,
 } satisfies Record<keyof typeof schema.shape, string>;
 
@@ -155,7 +158,7 @@ export interface MessageConfig {
   /** Most pushes queued on one gateway stream before it is ended (see GrpcTransportDeps.pushBufferMax). */
   pushBufferMax: number;
   dedupeWindowMs: number;
-  persist: { batchMax: number; delayMaxMs: number; backlogMax: number };
+  persist: { batchMax: number; delayMaxMs: number; backlogMax: number; writesMax: number };
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
@@ -211,7 +214,12 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
     pushBufferMax: s.MESSAGE_PUSH_BUFFER_MAX,
     shutdownTimeoutMs: s.MESSAGE_SHUTDOWN_TIMEOUT,
     dedupeWindowMs: s.DEDUPE_WINDOW,
-    persist: Object.freeze({ batchMax: s.PERSIST_BATCH_MAX, delayMaxMs: s.PERSIST_DELAY_MAX, backlogMax: s.PERSIST_BACKLOG_MAX }),
+    persist: Object.freeze({
+      batchMax: s.PERSIST_BATCH_MAX,
+      delayMaxMs: s.PERSIST_DELAY_MAX,
+      backlogMax: s.PERSIST_BACKLOG_MAX,
+      writesMax: s.PERSIST_WRITES_MAX,
+    }),
     logLevel: s.LOG_LEVEL,
     logFormat: s.LOG_FORMAT,
   });

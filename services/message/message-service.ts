@@ -190,7 +190,17 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   const history = new History(readable, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });
   // Partition batches stored before their push at the same time share their store writes (see groupInserts).
   const sequencer = new Sequencer(groupInserts(store, { maxMessages: STORE_WRITE_MAX_MESSAGES, maxInFlight: STORE_WRITES_IN_FLIGHT }), {
-    ...(behindThePush ? { hot: { hot, instance: config.instanceId, dedupeWindowMs: config.dedupeWindowMs } } : {}),
+    ...(behindThePush
+      ? {
+          hot: {
+            hot,
+            instance: config.instanceId,
+            dedupeWindowMs: config.dedupeWindowMs,
+            onClaimFailed: (partitions: readonly number[], err: unknown, retryInMs: number) =>
+              logger.warn({ err, partitions, retryInMs }, 'claiming assigned partitions in the hot store failed; trying again'),
+          },
+        }
+      : {}),
   });
   const persister = behindThePush
     ? new Persister({
@@ -199,6 +209,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
         maxBatch: config.persist.batchMax,
         maxDelayMs: config.persist.delayMaxMs,
         backlogMax: config.persist.backlogMax,
+        maxInFlight: config.persist.writesMax,
         logger: logger.child({ component: 'persister' }),
         random: deps.random,
         onWritten: (messages) => {
@@ -294,9 +305,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     subscribers.start();
     // Cached seqs and rosters follow the partitions this consumer owns.
     const onAssignment = (partitions: readonly number[]): void => {
-      sequencer
-        .assigned(partitions)
-        .catch((err: unknown) => logger.warn({ err }, 'claiming the assigned partitions in the hot store failed; each is claimed at its first batch'));
+      void sequencer.assigned(partitions);
       consumerRosters.assigned(partitions);
     };
     const consuming = (async () => (await log) && (await store) && retry('consumer', () => backends.log.consume(pipeline, onAssignment)))();

@@ -66,6 +66,25 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     writeFileSync(rules, JSON.stringify({ groups: rule.spec.groups }));
     prometheus = await startPrometheus(env, [rules]);
   });
+  // A failed test keeps what every pod of the release logged (and its previous container's, after
+  // a restart) beside the other logs, for whoever reads the failure later.
+  afterEach(function () {
+    if (this.currentTest?.state !== 'failed') return;
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const title = this.currentTest.title.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 60);
+    for (const pod of (getJson(env, ['-n', NS, 'get', 'pods']).items as Json[]).map((p) => String(p.metadata.name))) {
+      for (const previous of [false, true]) {
+        const r = spawnSync(
+          tool('kubectl'),
+          ['--kubeconfig', env.cluster.kubeconfig, '-n', NS, 'logs', pod, '--all-containers', '--timestamps', ...(previous ? ['--previous'] : [])],
+          {
+            encoding: 'utf8',
+          },
+        );
+        if (r.status === 0 && r.stdout) writeFileSync(join(TESTENV, 'logs', `failed-${stamp}-${title}-${pod}${previous ? '-previous' : ''}.log`), r.stdout);
+      }
+    }
+  });
   after(async () => {
     for (const t of terminals) t.kill();
     for (const f of forwards) f.stop();

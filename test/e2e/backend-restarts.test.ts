@@ -166,7 +166,14 @@ describe('backend restarts during traffic', function () {
         return owed.every((id) => pushed.has(id));
       },
       30_000,
-    );
+    ).catch((err: unknown) => {
+      // Which ones, and what the recipient got instead (a resync would cover them), for the reader of a failure.
+      const missing = owed.filter((id) => !pushed.has(id));
+      const others = recipient.frames.filter((f) => f.type !== 'message').map((f) => f.type);
+      throw new Error(`${missing.length} of ${owed.length} not pushed (${missing.slice(0, 5).join(', ')}); other frames: ${others.join(', ') || 'none'}`, {
+        cause: err,
+      });
+    });
     assert.ok(owed.length >= 20, `${owed.length} accepted since Redis went down`);
     // The directory Redis keeps was written again from the gateways' announcements once it was back.
     assert.ok((await metricTotal(admin, 'switchboard_message_presence_rewrites_total')) > rewritesBefore, 'the presence directory was written again');

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { startConnect, getJson, eventually, type RunningConnect } from '../support/services.js';
+import { startConnect, getJson, eventually, capturingLogger, type RunningConnect } from '../support/services.js';
 import { TestClient } from '../support/ws-client.js';
 import { startFakeMessage, type FakeMessage } from '../support/fake-message.js';
+import { metricValue } from '../support/processes.js';
 
 /** Frames sent in one write (one TCP segment), so the gateway reads them in one turn. */
 function inOneWrite(c: TestClient, frames: object[]): void {
@@ -147,14 +148,22 @@ describe('Connect sends (against Message stand-ins of either kind)', () => {
     });
   });
 
-  it('uses the unary Send with a pod that does not offer stream sends (an older pod during a rollout)', async () => {
-    await withGateway({ streamSend: false }, async (fake, connect) => {
-      const c = await TestClient.connect(connect.url, { user: 'old-pod-user' });
-      const acc = await c.request({ type: 'send', id: 'via-unary', to: 'u9', body: 'hi' }, 'accepted');
-      assert.equal(acc.msgId, 'fake-old-pod-user-via-unary');
-      assert.deepEqual(fake.sends, [{ via: 'unary', clientId: 'via-unary' }]);
-      c.close();
-    });
+  it('refuses a Message pod older than the first release (no sends on the stream): no stream, not ready, an error line saying to upgrade Message', async () => {
+    const fake = await startFakeMessage({ streamSend: false });
+    const logs = capturingLogger('connect');
+    const connect = await startConnect(`127.0.0.1:${fake.port}`, { STREAM_BACKOFF_INITIAL: '100ms' }, {}, logs.logger);
+    try {
+      await eventually(
+        'two refused subscriptions',
+        async () => (await metricValue(connect.admin, 'switchboard_connect_stream_connect_attempts_total', 'result="failure"')) >= 2,
+      );
+      assert.equal((await getJson(`${connect.admin}/readyz`)).status, 503);
+      assert.equal(await metricValue(connect.admin, 'switchboard_connect_streams_active'), 0);
+      assert.ok(logs.lines.some((l) => l.level === 50 && /older than 0\.1\.0.*upgrade Message first/.test(String(l.msg))));
+    } finally {
+      await connect.stop();
+      await fake.stop();
+    }
   });
 
   it('answers UNAVAILABLE at once when the stream is lost with a send unanswered, and the resend goes over the next stream', async () => {

@@ -30,7 +30,7 @@ export interface FakeMessage {
 }
 
 export interface FakeMessageOptions {
-  /** Offer sends on the stream (as current pods do); false behaves as an older pod (unary Send only). */
+  /** Offer sends on the stream and presence confirmations (as every pod since 0.1.0 does); false: a pod older than that. */
   streamSend?: boolean;
   /** Answer sends with `accepted` (the default), or never (a pod that dies before answering). */
   answerSends?: 'accept' | 'never';
@@ -73,13 +73,21 @@ export async function startFakeMessage(opts: FakeMessageOptions = {}): Promise<F
         if (f.request === 'subscribe') {
           for (const u of f.subscribe!.onlineUsers) users.add(u);
           gatewayBatchBytes.push(f.subscribe!.batchMaxBytes);
-          call.write({ subscribed: { messageServiceId: 'stand-in', streamSend: opts.streamSend ?? true, batchMaxBytes: opts.batchMaxBytes ?? 0 } });
+          call.write({
+            subscribed: {
+              messageServiceId: 'stand-in',
+              streamSend: opts.streamSend ?? true,
+              presenceAck: opts.streamSend ?? true,
+              batchMaxBytes: opts.batchMaxBytes ?? 0,
+            },
+          });
         } else if (f.request === 'send' && f.send?.send) {
           sends.push({ via: 'stream', clientId: f.send.send.clientId });
           if (opts.answerSends !== 'never') call.write({ sendResult: { requestId: f.send.requestId, accepted: accepted(f.send.send) } });
         } else if (f.request === 'presence') {
           for (const u of f.presence!.online) users.add(u);
           for (const u of f.presence!.offline) users.delete(u);
+          if (f.presence!.ackId) call.write({ presenceApplied: { ackId: f.presence!.ackId } });
         }
       };
       call.on('data', onFrame);

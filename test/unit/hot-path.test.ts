@@ -292,6 +292,80 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
     assert.equal(await hot.claimedBy(0), claims.at(-1)!.slice(2));
   });
 
+  it('claims assigned partitions again and again while the hot store cannot take them, and a partition kept while its claim was being made', async () => {
+    const { store, hot } = await backends();
+    const failures: number[][] = [];
+    const sequencer = new Sequencer(store, {
+      hot: { hot, instance: 'pod-a', dedupeWindowMs: 3_600_000, onClaimFailed: (partitions) => failures.push([...partitions]) },
+    });
+    await hot.stop(); // the hot store not there yet when the group assigns the partitions
+    const claimed = sequencer.assigned([0, 1]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(failures.length >= 1, 'failed claims reported');
+    assert.deepEqual(failures[0], [0, 1]);
+    // A second assignment keeps both while they are still unclaimed: they are claimed all the same.
+    const again = sequencer.assigned([0, 1, 2]);
+    await hot.start();
+    await Promise.all([claimed, again]);
+    for (const p of [0, 1, 2]) assert.match(String(await hot.claimedBy(p)), /^pod-a\//, `partition ${p} claimed`);
+    await hot.stop();
+    for (const p of [0, 1, 2]) assert.equal(await sequencer.mayStoreFirst([entry(1, { ts: Date.now() + 5000 })], p), true, `partition ${p} may store first`);
+  });
+
+  it('a slow store gets further writes in flight, each on partitions no other write holds, each partition in log order; a fast one gets one at a time', async () => {
+    const run = async (writeMs: number) => {
+      const { store, hot } = await backends();
+      let inFlight = 0;
+      let most = 0;
+      const holding = new Set<string>();
+      const order = new Map<string, number[]>();
+      const slow: MessageStore = {
+        ...store,
+        insertMessages: async (l, m) => {
+          const mine = [...new Set(l.map((x) => x.conversation))];
+          for (const c of mine) assert.ok(!holding.has(c), `${c} is in two writes at once`);
+          for (const c of mine) holding.add(c);
+          most = Math.max(most, ++inFlight);
+          await new Promise((r) => setTimeout(r, writeMs));
+          for (const x of l) order.set(x.conversation, [...(order.get(x.conversation) ?? []), x.seq]);
+          for (const c of mine) holding.delete(c);
+          inFlight--;
+          return store.insertMessages(l, m);
+        },
+      };
+      const persister = new Persister({ store: slow, hot, maxBatch: 1000, maxDelayMs: 5, backlogMax: 100_000, maxInFlight: 4, logger: silentLogger() });
+      const all: Array<Promise<void>> = [];
+      // One message every 10 ms, over 8 partitions (a conversation each), for 1.6 s.
+      for (let i = 0; i < 160; i++) {
+        const p = i % 8;
+        const m: StoredMessage = {
+          msgId: `s${i}`,
+          conversation: `dm:a:p${p}`,
+          seq: Math.floor(i / 8) + 1,
+          from: 'a',
+          to: `p${p}`,
+          body: 'x',
+          ts: Date.now(),
+          clientId: `c${i}`,
+        };
+        all.push(persister.submit(p, [m], new Map([[m.conversation, ['a', m.to]]])));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await Promise.all(all);
+      for (const [c, seqs] of order)
+        assert.deepEqual(
+          seqs,
+          [...seqs].sort((a, b) => a - b),
+          `${c} stored in log order`,
+        );
+      return { most, writes: store.writes.length };
+    };
+    const slow = await run(1200);
+    assert.ok(slow.most >= 2 && slow.most <= 4, `a store answering in 1.2 s: ${slow.most} writes in flight at most`);
+    const fast = await run(5);
+    assert.equal(fast.most, 1, 'a store answering in 5 ms: one write at a time');
+  });
+
   it('writes larger batches as the rate rises: the store writes per message fall', async () => {
     const run = async (gapMs: number): Promise<{ messages: number; writes: number }> => {
       const { store, hot } = await backends();

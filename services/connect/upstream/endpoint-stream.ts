@@ -71,10 +71,6 @@ export class EndpointStream {
   private everUp = false;
   private readonly policy: ReconnectPolicy;
   private readonly log: Logger;
-  /** The pod answers sends on this stream (it said so in `subscribed`). */
-  private streamSend = false;
-  /** The pod confirms presence updates (it said so in `subscribed`). */
-  private presenceAck = false;
   /** Presence updates awaiting their PresenceApplied, by ack id. */
   private readonly presenceWaits = new Map<number, () => void>();
   /** Sends on this stream awaiting their SendResult, by request id. */
@@ -100,14 +96,13 @@ export class EndpointStream {
   }
 
   /**
-   * Sends over this stream when the pod offers it; undefined when it does not (an older pod:
-   * use a unary Send on `upClient`) or the stream is not up. The answer is the pod's SendResponse,
-   * or an UpstreamError with the pod's status; a stream lost before the answer gives UNAVAILABLE
-   * (the send may or may not have been accepted: the client resends the same id).
+   * Sends over this stream; undefined when the stream is not up. The answer is the pod's
+   * SendResponse, or an UpstreamError with the pod's error code; a stream lost before the answer
+   * gives UNAVAILABLE (the send may or may not have been accepted: the client resends the same id).
    */
   send(req: SendRequest, timeoutMs: number): Promise<SendResponse__Output> | undefined {
     const out = this.out;
-    if (this.current !== 'up' || !this.streamSend || !out) return undefined;
+    if (this.current !== 'up' || !out) return undefined;
     const requestId = (this.nextRequestId = (this.nextRequestId + 1) >>> 0);
     return new Promise<SendResponse__Output>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -127,13 +122,13 @@ export class EndpointStream {
 
   /**
    * Announces presence changes on the stream (also while it is still subscribing). On an up
-   * stream whose pod confirms presence, resolves once the pod routes these users here (or the
-   * stream is gone, which resyncs everyone); otherwise resolves at once.
+   * stream, resolves once the pod routes these users here (or the stream is gone, which resyncs
+   * everyone); while subscribing, at once (the subscription's answer covers them).
    */
   sendPresence(online: string[], offline: string[]): Promise<void> {
     const out = this.out;
     if (!out || (this.current !== 'up' && this.current !== 'connecting')) return Promise.resolve();
-    if (this.current !== 'up' || !this.presenceAck) {
+    if (this.current !== 'up') {
       out.write({ presence: { online, offline } });
       return Promise.resolve();
     }
@@ -205,10 +200,18 @@ export class EndpointStream {
     } else if (resp.response === 'sendResult' && resp.sendResult) this.answered(resp.sendResult);
     else if (resp.response === 'presenceApplied' && resp.presenceApplied) this.presenceApplied(resp.presenceApplied.ackId);
     else if (resp.response === 'subscribed' && this.current === 'connecting') {
-      this.streamSend = resp.subscribed?.streamSend ?? false;
-      this.presenceAck = resp.subscribed?.presenceAck ?? false;
-      out.enable(resp.subscribed?.batchMaxBytes ?? 0);
-      this.up(resp.subscribed?.messageServiceId ?? '');
+      // Every Message pod since the first release (0.1.0) takes sends on the stream and confirms
+      // presence; an older one is refused rather than half served (docs/OPERATIONS.md, upgrades).
+      if (!resp.subscribed?.streamSend || !resp.subscribed.presenceAck) {
+        this.log.error(
+          { messageServiceId: resp.subscribed?.messageServiceId },
+          'the Message pod is older than 0.1.0 (no sends on the stream or no presence confirmations): upgrade Message first',
+        );
+        if (this.call) this.lost(this.call, new Error('the Message pod is older than 0.1.0'));
+        return;
+      }
+      out.enable(resp.subscribed.batchMaxBytes);
+      this.up(resp.subscribed.messageServiceId);
     }
   }
 
@@ -267,8 +270,6 @@ export class EndpointStream {
     this.call = undefined;
     this.client = undefined;
     this.out = undefined;
-    this.streamSend = false;
-    this.presenceAck = false;
     // The stream is gone: the sessions are resynced when one comes back, so nobody waits for it.
     for (const resolve of this.presenceWaits.values()) resolve();
     this.presenceWaits.clear();

@@ -1,7 +1,7 @@
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { SwitchboardError, UnavailableError } from '../../shared/errors.js';
 import { ERROR_CODE_KEY, errorCodeOfReply } from '../../shared/grpc-status.js';
-import type { ChatMessage, MessageServiceClient, SendRequest, SendResponse__Output } from '../../shared/proto.js';
+import type { ChatMessage, MessageServiceClient, SendRequest } from '../../shared/proto.js';
 import type { EndpointStream } from './endpoint-stream.js';
 import type { MessageApi } from '../domain/session.js';
 import type { MessageFrameBody } from '../domain/frames.js';
@@ -54,8 +54,9 @@ export function createMessageApi(opts: { streams: UpstreamPicker; instanceId: st
         kind: cmd.kind ?? '',
         members: cmd.members ?? [],
       };
-      const res = await (stream.send(req, opts.timeoutMs) ??
-        unary<SendRequest, SendResponse__Output>((c, r, o, cb) => c.send(r, md, o, cb), req, stream.upClient));
+      const sent = stream.send(req, opts.timeoutMs);
+      if (!sent) throw noneUp();
+      const res = await sent;
       return { msgId: res.msgId, conversation: res.conversation, ts: res.ts };
     },
     async sync(user, conversation, after, limit) {

@@ -19,6 +19,11 @@ export interface PersisterOptions {
   maxDelayMs: number;
   /** Messages waiting to be written before `room()` makes the consumer wait. */
   backlogMax: number;
+  /**
+   * Most writes in flight at once (default 1). A second one starts only when what waits fills a
+   * write or has waited `LAGGING_MS` (a slow store), each on partitions no other write holds.
+   */
+  maxInFlight?: number;
   logger: Logger;
   now?: () => number;
   random?: () => number;
@@ -38,20 +43,30 @@ interface Item {
   done: Promise<void>;
 }
 
+/** How long a message waits, while a write is in flight, before a further write takes it (a slow store). */
+export const LAGGING_MS = 500;
+/** Most queued items one look for a write goes through (a long backlog is not scanned whole on every submit). */
+const SCAN_MAX = 5000;
+
 /**
  * Writes sequenced messages to the store behind their push, in large batches: what arrives while
  * a write is in flight goes into the next one (up to `maxBatch` messages; the first waits at most
- * `maxDelayMs` for company), so the writes per message fall as the rate rises. One write at a
- * time, in the order of submission, so each partition's messages are stored in log order and
- * `persisted` promises resolve in that order (the log commits offsets on them). A write that
- * fails is tried again, with backoff, until it succeeds: while the store is down, messages wait
- * here (the log's offsets are not committed) and pushes go on.
+ * `maxDelayMs` for company), so the writes per message fall as the rate rises. A store slow to
+ * answer gets further writes in flight (up to `maxInFlight`) once messages have waited
+ * `LAGGING_MS`: a partition is in one write at a time and its items are taken in the order of
+ * submission, so each partition's messages are stored in log order and its `persisted` promises
+ * resolve in that order (the log commits offsets on them). A write that fails is tried again,
+ * with backoff, until it succeeds: while the store is down, messages wait here (the log's offsets
+ * are not committed) and pushes go on.
  */
 export class Persister {
   private queue: Item[] = [];
   private waiting = 0;
   private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> | undefined;
+  /** Items in writes in flight, and the partitions they hold. */
+  private readonly inFlight = new Set<Item>();
+  private readonly busy = new Set<number>();
+  private writes = 0;
   private stopped = false;
   private readonly tails = new Map<number, Promise<void>>();
   private roomWaiters: Array<() => void> = [];
@@ -71,7 +86,7 @@ export class Persister {
   /** The accept time of the oldest message waiting (undefined: none waits). */
   get oldestWaiting(): number | undefined {
     let oldest: number | undefined;
-    for (const item of this.queue) for (const m of item.messages) if (oldest === undefined || m.ts < oldest) oldest = m.ts;
+    for (const item of [...this.inFlight, ...this.queue]) for (const m of item.messages) if (oldest === undefined || m.ts < oldest) oldest = m.ts;
     return oldest;
   }
 
@@ -116,7 +131,7 @@ export class Persister {
    */
   async stop(deadlineMs: number): Promise<number> {
     this.schedule(true);
-    const all = Promise.all(this.queue.map((i) => i.done));
+    const all = Promise.all([...this.inFlight, ...this.queue].map((i) => i.done));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
     clearTimeout(timer);
@@ -126,31 +141,73 @@ export class Persister {
     return this.waiting;
   }
 
+  /**
+   * Starts the writes that are due: the first when what waits fills a write or its oldest has
+   * waited `maxDelayMs`; each further one (a slow store) when what it can take fills a write or
+   * has waited `LAGGING_MS`. `now`: whatever waits goes (stopping).
+   */
   private schedule(now = false): void {
-    if (this.writing || this.queue.length === 0 || this.stopped) return;
-    const full = this.waiting >= this.opts.maxBatch;
-    const age = this.now() - this.queue[0]!.queuedAt;
-    if (!now && !full && age < this.opts.maxDelayMs) {
-      this.timer ??= setTimeout(() => {
-        this.timer = undefined;
-        this.schedule(true);
-      }, this.opts.maxDelayMs - age);
-      return;
+    if (this.stopped) return;
+    while (this.writes < (this.opts.maxInFlight ?? 1)) {
+      const { items, count } = this.takeable();
+      if (items.length === 0) return;
+      const age = this.now() - items[0]!.queuedAt;
+      const due = this.writes === 0 ? this.opts.maxDelayMs : Math.max(this.opts.maxDelayMs, LAGGING_MS);
+      if (!now && count < this.opts.maxBatch && age < due) {
+        this.timer ??= setTimeout(() => {
+          this.timer = undefined;
+          this.schedule();
+        }, due - age);
+        return;
+      }
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.start(items, count);
     }
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.writing = this.writeNext().finally(() => {
-      this.writing = undefined;
+  }
+
+  /**
+   * What the next write may take, in order of submission: whole items of partitions no write in
+   * flight holds, up to maxBatch messages (at least one item). An item that does not fit holds its
+   * partition's later items back too, so that they are never stored before it.
+   */
+  private takeable(): { items: Item[]; count: number } {
+    const blocked = new Set(this.busy);
+    const items: Item[] = [];
+    let count = 0;
+    for (let i = 0; i < this.queue.length && i < SCAN_MAX && count < this.opts.maxBatch; i++) {
+      const item = this.queue[i]!;
+      if (blocked.has(item.partition)) continue;
+      if (items.length > 0 && count + item.messages.length > this.opts.maxBatch) {
+        blocked.add(item.partition);
+        continue;
+      }
+      items.push(item);
+      count += item.messages.length;
+    }
+    return { items, count };
+  }
+
+  private start(items: Item[], count: number): void {
+    const taken = new Set(items);
+    this.queue = this.queue.filter((i) => !taken.has(i));
+    for (const i of items) {
+      this.inFlight.add(i);
+      this.busy.add(i.partition);
+    }
+    this.writes++;
+    void this.writeUntilDone(items, count).finally(() => {
+      for (const i of items) {
+        this.inFlight.delete(i);
+        this.busy.delete(i.partition);
+      }
+      this.writes--;
       this.schedule();
     });
   }
 
-  /** Takes whole items, up to maxBatch messages (at least one item), and writes them until it succeeds. */
-  private async writeNext(): Promise<void> {
-    let count = 0;
-    let n = 0;
-    while (n < this.queue.length && (n === 0 || count + this.queue[n]!.messages.length <= this.opts.maxBatch)) count += this.queue[n++]!.messages.length;
-    const items = this.queue.slice(0, n);
+  /** Writes the items until it succeeds (or the persister stops), then answers them. */
+  private async writeUntilDone(items: readonly Item[], count: number): Promise<void> {
     for (;;) {
       try {
         await this.write(items);
@@ -163,7 +220,6 @@ export class Persister {
         if (this.stopped) return;
       }
     }
-    this.queue.splice(0, n);
     this.waiting -= count;
     if (this.waiting < this.opts.backlogMax) for (const w of this.roomWaiters.splice(0)) w();
     for (const item of items) item.resolve();

@@ -26,6 +26,8 @@ export interface HotSequencing {
    */
   handoverGraceMs?: number;
   now?: () => number;
+  /** Claims of assigned partitions failed (the hot store away): tried again in `retryInMs`. */
+  onClaimFailed?: (partitions: readonly number[], err: unknown, retryInMs: number) => void;
 }
 
 /** A message stored now, with the gateway and connection its send came from (they get `accepted`, not a push). */
@@ -370,8 +372,8 @@ export class Sequencer {
    * partitions it owned in the previous assignment as well. With the hot store, every partition
    * new to this consumer is claimed at once (not at its first batch): the last owner is fenced off
    * from then on, and should the hot store go away later, the partition's next sends can be stored
-   * and pushed without it (see mayStoreFirst). Resolves when the claims are made; a claim that
-   * fails is made again at the partition's first batch.
+   * and pushed without it (see mayStoreFirst). Resolves when every partition is claimed, or the
+   * assignment changed; claims that fail are tried again, with backoff, meanwhile.
    */
   async assigned(partitions: readonly number[]): Promise<void> {
     const kept = new Set(partitions.filter((p) => this.owned.has(p)));
@@ -382,10 +384,25 @@ export class Sequencer {
     this.generation++;
     const h = this.opts.hot;
     if (!h) return;
-    const results = await Promise.allSettled(partitions.filter((p) => !kept.has(p)).map((p) => this.claim(h, p)));
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed)
-      throw new Error(`${results.filter((r) => r.status === 'rejected').length} of ${results.length} partitions not claimed yet`, { cause: failed.reason });
+    const generation = this.generation;
+    // Every owned partition without a claim (new ones, and kept ones whose claim was still being
+    // made), again and again while the hot store cannot take them: a partition idle until the hot
+    // store goes away must hold its claim by then.
+    for (let waitMs = 200; ; waitMs = Math.min(waitMs * 2, 5000)) {
+      const unclaimed = partitions.filter((p) => !this.claims.has(p));
+      if (unclaimed.length === 0 || generation !== this.generation) return;
+      const results = await Promise.allSettled(unclaimed.map((p) => this.claim(h, p)));
+      if (generation !== this.generation) return;
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed)
+        h.onClaimFailed?.(
+          unclaimed.filter((_, i) => results[i]!.status === 'rejected'),
+          failed.reason,
+          waitMs,
+        );
+      if (partitions.every((p) => this.claims.has(p))) return;
+      await delay(waitMs, undefined, { ref: false });
+    }
   }
 
   private remember(conversation: string, seq: number, partition: number): void {

@@ -335,7 +335,8 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
       };
       const persister = new Persister({ store: slow, hot, maxBatch: 1000, maxDelayMs: 5, backlogMax: 100_000, maxInFlight: 4, logger: silentLogger() });
       const all: Array<Promise<void>> = [];
-      // One message every 10 ms, over 8 partitions (a conversation each), for 1.6 s.
+      // One message every 10 ms, over 8 partitions (a conversation each), for 1.6 s, the first
+      // eight at once: the first write holds every partition, and they all stay busy.
       for (let i = 0; i < 160; i++) {
         const p = i % 8;
         const m: StoredMessage = {
@@ -349,7 +350,7 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
           clientId: `c${i}`,
         };
         all.push(persister.submit(p, [m], new Map([[m.conversation, ['a', m.to]]])));
-        await new Promise((r) => setTimeout(r, 10));
+        if (i >= 8) await new Promise((r) => setTimeout(r, 10));
       }
       await Promise.all(all);
       for (const [c, seqs] of order)

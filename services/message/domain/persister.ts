@@ -20,8 +20,8 @@ export interface PersisterOptions {
   /** Messages waiting to be written before `room()` makes the consumer wait. */
   backlogMax: number;
   /**
-   * Most writes in flight at once (default 1). A second one starts only when what waits fills a
-   * write or has waited `LAGGING_MS` (a slow store), each on partitions no other write holds.
+   * Most writes in flight at once (default 1). More than one only once messages have waited
+   * `LAGGING_MS` (a slow store), each for its share of the partitions.
    */
   maxInFlight?: number;
   logger: Logger;
@@ -66,6 +66,8 @@ export class Persister {
   /** Items in writes in flight, and the partitions they hold. */
   private readonly inFlight = new Set<Item>();
   private readonly busy = new Set<number>();
+  /** The partition shares (partition modulo maxInFlight) a write of a lagging store holds. */
+  private readonly slots = new Set<number>();
   private writes = 0;
   private stopped = false;
   private readonly tails = new Map<number, Promise<void>>();
@@ -142,42 +144,56 @@ export class Persister {
   }
 
   /**
-   * Starts the writes that are due: the first when what waits fills a write or its oldest has
-   * waited `maxDelayMs`; each further one (a slow store) when what it can take fills a write or
-   * has waited `LAGGING_MS`. `now`: whatever waits goes (stopping).
+   * Starts the writes that are due. While the store keeps up, one write at a time: the first of
+   * what waits is written once it fills a write or has waited `maxDelayMs`. Once a message has
+   * waited `LAGGING_MS` (a store slow to answer), up to `maxInFlight` writes, each for its share
+   * of the partitions (partition modulo `maxInFlight`): a write that took every partition would
+   * leave nothing for the others. `now`: whatever waits goes (stopping).
    */
   private schedule(now = false): void {
-    if (this.stopped) return;
-    while (this.writes < (this.opts.maxInFlight ?? 1)) {
-      const { items, count } = this.takeable();
-      if (items.length === 0) return;
-      const age = this.now() - items[0]!.queuedAt;
-      const due = this.writes === 0 ? this.opts.maxDelayMs : Math.max(this.opts.maxDelayMs, LAGGING_MS);
-      if (!now && count < this.opts.maxBatch && age < due) {
-        this.timer ??= setTimeout(() => {
-          this.timer = undefined;
-          this.schedule();
-        }, due - age);
-        return;
-      }
+    if (this.stopped || this.queue.length === 0) return;
+    const max = this.opts.maxInFlight ?? 1;
+    const age = this.now() - this.queue[0]!.queuedAt;
+    const wait = (ms: number): void => {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.schedule();
+      }, ms);
+    };
+    if (max > 1 && (now || age >= LAGGING_MS)) {
       clearTimeout(this.timer);
       this.timer = undefined;
-      this.start(items, count);
+      for (let slot = 0; slot < max && this.writes < max; slot++) {
+        if (this.slots.has(slot)) continue;
+        const { items, count } = this.takeable((p) => p % max === slot);
+        if (items.length > 0) this.start(items, count, slot);
+      }
+      return;
     }
+    if (this.writes > 0) {
+      if (max > 1) wait(LAGGING_MS - age);
+      return;
+    }
+    const { items, count } = this.takeable(() => true);
+    if (items.length === 0) return;
+    if (!now && count < this.opts.maxBatch && age < this.opts.maxDelayMs) return wait(this.opts.maxDelayMs - age);
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.start(items, count, undefined);
   }
 
   /**
-   * What the next write may take, in order of submission: whole items of partitions no write in
-   * flight holds, up to maxBatch messages (at least one item). An item that does not fit holds its
-   * partition's later items back too, so that they are never stored before it.
+   * What a write may take, in order of submission: whole items of the partitions `mine` names
+   * that no write in flight holds, up to maxBatch messages (at least one item). An item that does
+   * not fit holds its partition's later items back too, so that they are never stored before it.
    */
-  private takeable(): { items: Item[]; count: number } {
+  private takeable(mine: (partition: number) => boolean): { items: Item[]; count: number } {
     const blocked = new Set(this.busy);
     const items: Item[] = [];
     let count = 0;
     for (let i = 0; i < this.queue.length && i < SCAN_MAX && count < this.opts.maxBatch; i++) {
       const item = this.queue[i]!;
-      if (blocked.has(item.partition)) continue;
+      if (blocked.has(item.partition) || !mine(item.partition)) continue;
       if (items.length > 0 && count + item.messages.length > this.opts.maxBatch) {
         blocked.add(item.partition);
         continue;
@@ -188,19 +204,21 @@ export class Persister {
     return { items, count };
   }
 
-  private start(items: Item[], count: number): void {
+  private start(items: Item[], count: number, slot: number | undefined): void {
     const taken = new Set(items);
     this.queue = this.queue.filter((i) => !taken.has(i));
     for (const i of items) {
       this.inFlight.add(i);
       this.busy.add(i.partition);
     }
+    if (slot !== undefined) this.slots.add(slot);
     this.writes++;
     void this.writeUntilDone(items, count).finally(() => {
       for (const i of items) {
         this.inFlight.delete(i);
         this.busy.delete(i.partition);
       }
+      if (slot !== undefined) this.slots.delete(slot);
       this.writes--;
       this.schedule();
     });

@@ -53,7 +53,7 @@ const schema = z.object({
   PERSIST_BATCH_MAX: setting.int(1000, 1, 100_000),
   PERSIST_DELAY_MAX: setting.duration('20ms', 0, 10_000),
   PERSIST_BACKLOG_MAX: setting.int(100_000, 1000, 10_000_000),
-  PERSIST_WRITES_MAX: setting.int(4, 1, 64),
+  PERSIST_WRITES_MAX: setting.int(1, 1, 64),
   ...internalTokenSettings,
   ...logSettings,
 });
@@ -111,7 +111,7 @@ export const MESSAGE_SETTING_DOCS = {
   PERSIST_DELAY_MAX: 'how long the first message waiting to be stored waits for others to share its write (pushes do not wait for it)',
   PERSIST_BACKLOG_MAX: 'pushed messages waiting to be stored (the store down or slow) before the consumer waits too; past it, delivery waits for the store',
   PERSIST_WRITES_MAX:
-    'store writes in flight at once; a write beyond the first starts only when messages have waited 500 ms (a store slow to answer), on partitions no other write holds',
+    'store writes in flight at once (4 suits a store slow to answer); past the first, a write starts once messages waited 500 ms, each for its share of the partitions',
   ...SHARED_SETTING_DOCS,
 } satisfies Record<keyof typeof schema.shape, string>;
 

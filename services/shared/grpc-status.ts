@@ -35,7 +35,7 @@ export function errorCodeOf(err: unknown): ErrorCode {
 
 /** `reason` when it is one of the contract's error codes (sent by Message), else what the status maps to. */
 export function errorCodeOfReply(code: number | undefined, reason: string | undefined): ErrorCode {
-  return reason !== undefined && reason in toGrpc ? (reason as ErrorCode) : errorCodeOfGrpcStatus(code);
+  return reason !== undefined && Object.hasOwn(toGrpc, reason) ? (reason as ErrorCode) : errorCodeOfGrpcStatus(code);
 }
 
 /**

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { getJson, eventually } from '../support/services.js';
-import { killAll, metricValue, startConnectProcess, startMessageProcess, type MessageProcess, type ServiceProcess } from '../support/processes.js';
+import { killAll, metricValue, type MessageProcess, type ServiceProcess } from '../support/processes.js';
 import { isolatedBackendSettings, privateRealBackends, type RealBackendEnv } from '../support/real-backends.js';
-import { LiveTraffic, describeVerdict } from '../support/live-traffic.js';
+import { describeVerdict, twoByTwoUnderTraffic, type LiveTraffic } from '../support/live-traffic.js';
 import { expectAllAcceptedStored, syncAll } from '../support/traffic.js';
 import { mongoCommand, proxied, type TcpProxy } from '../support/tcp-proxy.js';
 
@@ -31,18 +31,7 @@ describe('delivery at the speed of the log: the store behind the push', function
     const viaProxy = await proxied(env.mongodbUri);
     store = viaProxy.proxy;
     const settings = isolatedBackendSettings(env, { MONGODB_URI: viaProxy.uri, BACKEND_RETRY_MAX: '1s' });
-    messages = await Promise.all([startMessageProcess(settings, procs), startMessageProcess(settings, procs)]);
-    const discovery = messages.map((m) => `127.0.0.1:${m.grpcPort}`).join(',');
-    const gateways = await Promise.all([startConnectProcess(discovery, {}, procs), startConnectProcess(discovery, {}, procs)]);
-    for (const g of gateways)
-      await eventually('both streams of the gateway up', async () => (await metricValue(g.admin, 'switchboard_connect_streams_active')) === 2, 30_000, 100);
-    traffic = await LiveTraffic.open(
-      gateways.map((g) => g.url),
-      20,
-      3,
-      'path',
-    );
-    traffic.start();
+    ({ messages, traffic } = await twoByTwoUnderTraffic(settings, procs, 'path'));
     await sleep(3000);
   });
   after(async () => {

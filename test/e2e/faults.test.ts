@@ -1,17 +1,8 @@
 import assert from 'node:assert/strict';
 import { getJson, eventually } from '../support/services.js';
-import {
-  killAll,
-  metricValue,
-  startConnectProcess,
-  startMessageProcess,
-  spawnService,
-  LOOPBACK,
-  type MessageProcess,
-  type ServiceProcess,
-} from '../support/processes.js';
+import { killAll, metricValue, spawnService, LOOPBACK, type MessageProcess, type ServiceProcess } from '../support/processes.js';
 import { isolatedBackendSettings, privateRealBackends, type RealBackendEnv } from '../support/real-backends.js';
-import { LiveTraffic, describeVerdict } from '../support/live-traffic.js';
+import { describeVerdict, twoByTwoUnderTraffic, type LiveTraffic } from '../support/live-traffic.js';
 import { expectAllAcceptedStored } from '../support/traffic.js';
 import { mongoCommand, proxied, type TcpProxy } from '../support/tcp-proxy.js';
 import { createRedisPresence } from '../../services/message/adapters/redis-presence.js';
@@ -40,19 +31,11 @@ describe('faults under traffic: Redis restarted empty, store replies lost, start
     const viaProxy = await proxied(env.mongodbUri);
     store = viaProxy.proxy;
     settings = isolatedBackendSettings(env, { MONGODB_URI: viaProxy.uri, MESSAGE_DRAIN_WINDOW: '2s', BACKEND_RETRY_MAX: '1s' });
-    [m1, m2] = await Promise.all([startMessageProcess(settings, procs), startMessageProcess(settings, procs)]);
-    const discovery = `127.0.0.1:${m1.grpcPort},127.0.0.1:${m2.grpcPort}`;
-    const gateways = await Promise.all([startConnectProcess(discovery, {}, procs), startConnectProcess(discovery, {}, procs)]);
-    for (const g of gateways)
-      await eventually('both streams of the gateway up', async () => (await metricValue(g.admin, 'switchboard_connect_streams_active')) === 2, 30_000, 100);
     // 20 users over the two gateways, 3 messages a second each.
-    traffic = await LiveTraffic.open(
-      gateways.map((g) => g.url),
-      20,
-      3,
-      'fault',
-    );
-    traffic.start();
+    ({
+      messages: [m1, m2],
+      traffic,
+    } = await twoByTwoUnderTraffic(settings, procs, 'fault'));
   });
   after(async () => {
     traffic?.close();

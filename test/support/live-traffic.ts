@@ -1,5 +1,7 @@
 import { TestClient, type Frame } from './ws-client.js';
 import { dm } from './traffic.js';
+import { eventually } from './services.js';
+import { metricValue, startConnectProcess, startMessageProcess, type MessageProcess, type ServiceProcess } from './processes.js';
 
 /** One accepted send, and what became of it at its recipient. */
 export interface Delivery {
@@ -190,4 +192,28 @@ export function describeVerdict(v: Verdict): string {
     .map((d) => `${d.msgId} ${d.from}→${d.to}`)
     .join(', ');
   return `${v.total} accepted: ${v.pushed} pushed (share ${v.liveShare.toFixed(3)}), ${v.coveredByResync} covered by resync, ${v.missing.length} missed${sample ? ` (${sample})` : ''}`;
+}
+
+/**
+ * Two Message and two Connect processes on `settings` (each gateway with a stream to both pods),
+ * and 20 users over the two gateways sending 3 messages a second each, started.
+ */
+export async function twoByTwoUnderTraffic(
+  settings: Record<string, string>,
+  procs: ServiceProcess[],
+  tag: string,
+): Promise<{ messages: [MessageProcess, MessageProcess]; traffic: LiveTraffic }> {
+  const messages = await Promise.all([startMessageProcess(settings, procs), startMessageProcess(settings, procs)]);
+  const discovery = messages.map((m) => `127.0.0.1:${m.grpcPort}`).join(',');
+  const gateways = await Promise.all([startConnectProcess(discovery, {}, procs), startConnectProcess(discovery, {}, procs)]);
+  for (const g of gateways)
+    await eventually('both streams of the gateway up', async () => (await metricValue(g.admin, 'switchboard_connect_streams_active')) === 2, 30_000, 100);
+  const traffic = await LiveTraffic.open(
+    gateways.map((g) => g.url),
+    20,
+    3,
+    tag,
+  );
+  traffic.start();
+  return { messages, traffic };
 }

@@ -1,6 +1,5 @@
-import { Redis } from 'ioredis';
+import { connectRedis, pipelineResults } from './redis-connection.js';
 import type { Logger } from '../../shared/logger.js';
-import type { CheckResult } from '../../shared/health.js';
 import { FencedError, type HotStore, type SequencedRecord } from './hot-store.js';
 import type { StoredMessage } from './store.js';
 
@@ -60,58 +59,15 @@ return 1
 export function createRedisHotStore(opts: RedisHotStoreOptions): HotStore {
   const ttl = opts.hotTtlMs ?? 3_600_000;
   const now = opts.now ?? Date.now;
-  const redis = new Redis(opts.url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 3000,
-    commandTimeout: 3000,
-    retryStrategy: (times) => Math.min(200 * times, 2000),
-  });
-  let lastError = '';
-  redis.on('error', (err: Error) => {
-    if (err.message !== lastError) opts.logger.warn({ err }, 'redis error');
-    lastError = err.message;
-  });
-  redis.on('ready', () => {
-    if (lastError) opts.logger.info('redis reconnected');
-    lastError = '';
-  });
+  const conn = connectRedis(opts.url, opts.logger);
+  const { redis } = conn;
   const key = (kind: string, name: string | number): string => `${opts.keyPrefix}${kind}:${name}`;
   const sinceKey = `${opts.keyPrefix}dedupe-since`;
 
-  const exec = async (p: ReturnType<Redis['pipeline']>): Promise<unknown[]> => {
-    const results = await p.exec();
-    if (!results) throw new Error('redis pipeline was not executed');
-    return results.map(([err, value]) => {
-      if (err) throw err;
-      return value;
-    });
-  };
-
   return {
-    async start() {
-      if (redis.status === 'ready') return;
-      const ready = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          redis.off('ready', onReady);
-          reject(new Error(`redis not ready (${redis.status}${lastError ? `: ${lastError}` : ''})`));
-        }, 5000);
-        const onReady = (): void => {
-          clearTimeout(timer);
-          resolve();
-        };
-        redis.once('ready', onReady);
-      });
-      if (redis.status === 'wait') redis.connect().catch((err: unknown) => opts.logger.debug({ err }, 'first redis connect failed; reconnecting'));
-      await ready;
-    },
-    async stop() {
-      redis.disconnect();
-    },
-    health(): CheckResult {
-      return redis.status === 'ready' ? { ok: true, detail: 'connected' } : { ok: false, detail: `${redis.status}${lastError ? `: ${lastError}` : ''}` };
-    },
+    start: () => conn.start(),
+    stop: () => conn.stop(),
+    health: () => conn.health(),
     async claim(partition, owner) {
       // SET … GET (Redis 6.2+): the claim and who held it before, in one step.
       return redis.set(key('o', partition), owner, 'GET');
@@ -160,7 +116,7 @@ export function createRedisHotStore(opts: RedisHotStoreOptions): HotStore {
       if (upTo.size === 0) return;
       const p = redis.pipeline();
       for (const [conversation, seq] of upTo) p.zremrangebyscore(key('h', conversation), '-inf', seq);
-      await exec(p);
+      pipelineResults(await p.exec());
     },
     async resetCoverage() {
       await redis.set(sinceKey, now());

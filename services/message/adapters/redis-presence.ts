@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { connectRedis, pipelineResults } from './redis-connection.js';
 import type { Logger } from '../../shared/logger.js';
-import type { CheckResult } from '../../shared/health.js';
 import type { PresenceStore } from './presence.js';
 
 export interface RedisPresenceOptions {
@@ -19,54 +18,16 @@ export interface RedisPresenceOptions {
  */
 export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   const now = opts.now ?? Date.now;
-  const redis = new Redis(opts.url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 3000,
-    commandTimeout: 3000,
-    retryStrategy: (times) => Math.min(200 * times, 2000),
-  });
-  let lastError = '';
-  redis.on('error', (err: Error) => {
-    if (err.message !== lastError) opts.logger.warn({ err }, 'redis error');
-    lastError = err.message;
-  });
-  const reconnectListeners: Array<() => void> = [];
-  redis.on('ready', () => {
-    if (lastError) opts.logger.info('redis reconnected');
-    lastError = '';
-    // The first connection too: writes that failed before it are made now, not at the next refresh.
-    for (const l of reconnectListeners) l();
-  });
+  const conn = connectRedis(opts.url, opts.logger);
+  const { redis } = conn;
   const key = (user: string): string => `${opts.keyPrefix}presence:${user}`;
   // Not under presence: (a user may be called "epoch").
   const epochKey = `${opts.keyPrefix}presence-epoch`;
 
   return {
-    async start() {
-      if (redis.status === 'ready') return;
-      // After a failed first connect ioredis keeps reconnecting by itself; later calls just wait.
-      const ready = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          redis.off('ready', onReady);
-          reject(new Error(`redis not ready (${redis.status}${lastError ? `: ${lastError}` : ''})`));
-        }, 5000);
-        const onReady = (): void => {
-          clearTimeout(timer);
-          resolve();
-        };
-        redis.once('ready', onReady);
-      });
-      if (redis.status === 'wait') redis.connect().catch((err: unknown) => opts.logger.debug({ err }, 'first redis connect failed; reconnecting'));
-      await ready;
-    },
-    async stop() {
-      redis.disconnect();
-    },
-    health(): CheckResult {
-      return redis.status === 'ready' ? { ok: true, detail: 'connected' } : { ok: false, detail: `${redis.status}${lastError ? `: ${lastError}` : ''}` };
-    },
+    start: () => conn.start(),
+    stop: () => conn.stop(),
+    health: () => conn.health(),
     async refresh(instance, users, ttlMs) {
       if (users.length === 0) return;
       const until = now() + ttlMs;
@@ -75,13 +36,13 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
         p.zadd(key(u), until, instance);
         p.pexpire(key(u), ttlMs * 2);
       }
-      check(await p.exec());
+      pipelineResults(await p.exec());
     },
     async remove(instance, users) {
       if (users.length === 0) return;
       const p = redis.pipeline();
       for (const u of users) p.zrem(key(u), instance);
-      check(await p.exec());
+      pipelineResults(await p.exec());
     },
     async epoch() {
       // Set once by the first pod that finds it missing; every pod then reads the same token
@@ -89,10 +50,11 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
       const p = redis.pipeline();
       p.set(epochKey, randomUUID(), 'NX');
       p.get(epochKey);
-      return String(check(await p.exec())[1]);
+      return String(pipelineResults(await p.exec())[1]);
     },
     onReconnect(listener) {
-      reconnectListeners.push(listener);
+      // The first connection too: writes that failed before it are made now, not at the next refresh.
+      conn.onReady(listener);
     },
     async lookup(users) {
       const out = new Map<string, string[]>();
@@ -100,7 +62,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
       const t = now();
       const p = redis.pipeline();
       for (const u of users) p.zrangebyscore(key(u), `(${t}`, '+inf');
-      const results = check(await p.exec());
+      const results = pipelineResults(await p.exec());
       users.forEach((u, i) => {
         const instances = results[i] as string[];
         if (instances.length > 0) out.set(u, instances);
@@ -111,10 +73,3 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
 }
 
 /** The values of a pipeline's replies; throws the first error. */
-function check(results: Array<[Error | null, unknown]> | null): unknown[] {
-  if (!results) throw new Error('redis pipeline was not executed');
-  return results.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
-}

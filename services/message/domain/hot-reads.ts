@@ -43,6 +43,8 @@ export function withHotReads(store: MessageStore, hot: HotStore, logger: Logger)
           };
         case 'listConversations':
           return async (user: string, limit: number): Promise<ConversationSummary[]> => {
+            // The hot store first, then the store (not both at once): what the hot store forgets in
+            // between is stored by then, so nothing falls between the two reads.
             const recent = await orEmpty(hot.listing(user), []);
             const stored = await target.listConversations(user, limit);
             const last = await orEmpty(hot.lastSeqs(stored.map((c) => c.conversation)), new Map<string, { seq: number; at: number }>());

@@ -2,6 +2,7 @@ import { isGroupConversation } from '../../shared/ids.js';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { withTimeout } from '../../shared/lifecycle.js';
+import { retryUntil } from '../../shared/retry.js';
 import type { SendEntry } from '../adapters/log.js';
 import { IndexUpdateError, SeqConflictError, type MessageStore, type StoredMessage } from '../adapters/store.js';
 import { FencedError, type HotStore, type Listing, type SequencedRecord } from '../adapters/hot-store.js';
@@ -45,6 +46,23 @@ export interface Sequenced {
   redelivered?: true;
 }
 
+/** This consumer's claim on a partition: its token, when it was made, and whether it was taken from another process. */
+interface Claim {
+  token: string;
+  at: number;
+  fromOther: boolean;
+}
+
+/** Claims of assigned partitions the hot store did not take (it is away). */
+class ClaimsPendingError extends Error {
+  constructor(
+    readonly partitions: readonly number[],
+    cause: unknown,
+  ) {
+    super(`${partitions.length} assigned partitions not claimed yet`, { cause });
+  }
+}
+
 /** A batch failed after some of its messages were stored: `stored` must still be pushed. */
 export class StoredThenFailedError extends Error {
   constructor(
@@ -71,11 +89,7 @@ export class Sequencer {
   private readonly lastSeq = new Map<string, { seq: number; partition: number }>();
   private owned = new Set<number>();
   /** This consumer's claim on each partition it sequences through the hot store. */
-  private readonly claims = new Map<number, string>();
-  /** When this consumer claimed each partition (see HotSequencing.handoverGraceMs). */
-  private readonly claimedAt = new Map<number, number>();
-  /** Partitions whose claim this consumer took from another process (see mayStoreFirst). */
-  private readonly foreignBefore = new Set<number>();
+  private readonly claims = new Map<number, Claim>();
   /** Tells this process's claims from those of an earlier run with the same instance id (a restarted container). */
   private readonly incarnation = randomBytes(4).toString('hex');
   /** Claims being made (one at a time per partition). */
@@ -132,7 +146,7 @@ export class Sequencer {
         // reaches the store within moments; asking before that would take its messages for new.
         // Only sends accepted before the claim can be the last owner's: once claimed, it can
         // record (and push) nothing more.
-        const claimedAt = this.claimedAt.get(partition) ?? 0;
+        const claimedAt = this.claims.get(partition)?.at ?? 0;
         const ts = new Map(fresh.map((e) => [e.msgId, e.ts] as const));
         const lastOwners = unresolved.some((id) => (ts.get(id) ?? 0) <= claimedAt + CLOCK_SKEW_MS);
         const wait = claimedAt + (h.handoverGraceMs ?? 5000) - now;
@@ -183,11 +197,12 @@ export class Sequencer {
    */
   async mayStoreFirst(entries: readonly SendEntry[], partition: number): Promise<boolean> {
     if (!this.opts.hot) return true;
-    if (!this.claims.has(partition)) return false;
+    const claim = this.claims.get(partition);
+    if (!claim) return false;
     // Held last by this process (whatever it pushed is in `recent`) or by nobody since the hot
     // store began (nobody pushed through it): nothing here can carry a seq only the hot store knows.
-    if (!this.foreignBefore.has(partition)) return true;
-    const since = (this.claimedAt.get(partition) ?? Infinity) + CLOCK_SKEW_MS;
+    if (!claim.fromOther) return true;
+    const since = claim.at + CLOCK_SKEW_MS;
     const doubtful = entries.filter((e) => e.ts <= since && !this.recent.has(e.msgId));
     if (doubtful.length === 0) return true;
     const inStore = await this.messages.storedAlready(
@@ -222,8 +237,8 @@ export class Sequencer {
 
   /** Claims the partition in the hot store, once per assignment. */
   private async claim(h: HotSequencing, partition: number): Promise<string> {
-    const token = this.claims.get(partition);
-    if (token !== undefined) return token;
+    const held = this.claims.get(partition);
+    if (held) return held.token;
     let pending = this.claiming.get(partition);
     if (!pending) {
       const generation = this.generation;
@@ -233,12 +248,8 @@ export class Sequencer {
         .claim(partition, mine)
         .then((before) => {
           // Still this assignment's: a partition that left meanwhile is claimed anew when it returns.
-          if (generation === this.generation) {
-            this.claims.set(partition, mine);
-            this.claimedAt.set(partition, (h.now ?? Date.now)());
-            if (before !== null && !before.startsWith(ours)) this.foreignBefore.add(partition);
-            else this.foreignBefore.delete(partition);
-          }
+          if (generation === this.generation)
+            this.claims.set(partition, { token: mine, at: (h.now ?? Date.now)(), fromOther: before !== null && !before.startsWith(ours) });
           return mine;
         })
         .finally(() => this.claiming.delete(partition));
@@ -388,21 +399,23 @@ export class Sequencer {
     // Every owned partition without a claim (new ones, and kept ones whose claim was still being
     // made), again and again while the hot store cannot take them: a partition idle until the hot
     // store goes away must hold its claim by then.
-    for (let waitMs = 200; ; waitMs = Math.min(waitMs * 2, 5000)) {
-      const unclaimed = partitions.filter((p) => !this.claims.has(p));
-      if (unclaimed.length === 0 || generation !== this.generation) return;
-      const results = await Promise.allSettled(unclaimed.map((p) => this.claim(h, p)));
-      if (generation !== this.generation) return;
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed)
-        h.onClaimFailed?.(
-          unclaimed.filter((_, i) => results[i]!.status === 'rejected'),
-          failed.reason,
-          waitMs,
-        );
-      if (partitions.every((p) => this.claims.has(p))) return;
-      await delay(waitMs, undefined, { ref: false });
-    }
+    await retryUntil(
+      async () => {
+        const unclaimed = partitions.filter((p) => !this.claims.has(p));
+        const results = await Promise.allSettled(unclaimed.map((p) => this.claim(h, p)));
+        const failed = unclaimed.filter((_, i) => results[i]!.status === 'rejected');
+        const first = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (first) throw new ClaimsPendingError(failed, first.reason);
+      },
+      {
+        backoff: { initialMs: 200, multiplier: 2, jitter: 0.2, maxMs: 5000 },
+        stopped: () => generation !== this.generation,
+        onRetry: (err, retryInMs) => {
+          if (err instanceof ClaimsPendingError) h.onClaimFailed?.(err.partitions, err.cause, retryInMs);
+        },
+        sleep: (ms) => delay(ms, undefined, { ref: false }),
+      },
+    );
   }
 
   private remember(conversation: string, seq: number, partition: number): void {

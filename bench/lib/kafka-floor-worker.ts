@@ -86,8 +86,7 @@ async function run(r: { ratePerSec: number; durationMs: number; warmupMs: number
           body: String(intended),
           ts: Date.now(),
           clientId: String(n),
-          originInstance: 'floor',
-          originConnection: 'floor',
+          origin: { instance: 'floor', connection: 'floor' },
         })
       : p.send({ topic, acks: -1, messages: [{ key: `k${n % 100}`, value: String(intended) }] });
   const start = nowMs();

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createMongoStore } from '../../services/message/adapters/mongo-store.js';
-import type { MessageStore, StoredMessage } from '../../services/message/adapters/store.js';
+import type { MessageStore } from '../../services/message/adapters/store.js';
 import { createLogger } from '../../services/shared/logger.js';
 import { ferretOn } from '../../test/support/real-backends.js';
 import type { ScenarioResult } from '../lib/report.js';
 import { formatSpread, spread } from '../lib/stats.js';
 import { cpuSnapshot } from '../lib/cpu.js';
+import type { Message } from '../../services/shared/message.js';
 
 export interface StoreOptions {
   /** FerretDB backends to measure. */
@@ -43,7 +44,7 @@ async function measure(
   let stored = 0;
   // Each writer has conversations of its own, as the consumer's writes in flight hold different partitions.
   const write = async (writer: number): Promise<void> => {
-    const list: StoredMessage[] = [];
+    const list: Message[] = [];
     for (let i = 0; i < shape.size; i++) {
       const pair = `${tag}-${writer}-${i % shape.conversations}`;
       const conversation = `dm:${pair}a:${pair}b`;

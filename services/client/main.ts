@@ -214,12 +214,8 @@ function runInteractive(): void {
     print(
       `[${m.conversation}${m.seq === undefined ? '' : ` #${m.seq}`}] ${m.from}${m.kind === undefined ? `: ${m.body}` : ` ${describeMembership(m.kind, m.members ?? [], m.from)}`}`,
     );
-  /** The group frames this client has asked for, by request id. */
-  const groupRequests = new Map<string, string>();
-  const groupFrame = (frame: Record<string, unknown> & { type: string }, what: string): void => {
-    const id = `${frame.type}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-    if (core.sendFrame({ ...frame, id })) groupRequests.set(id, what);
-    else print('not connected; try again once connected');
+  const group = (...request: Parameters<ChatCore['group']>): void => {
+    if (!core.group(...request)) print('not connected; try again once connected');
   };
   const switchTo = (to: string): void => {
     target = to;
@@ -286,18 +282,14 @@ function runInteractive(): void {
           print(`not sent (${e.code}: ${e.message}): ${e.body}`);
           if (quitting && core.pendingSends === 0) core.stop();
           break;
-        case 'frame': {
+        case 'group':
           // Answers to the group commands (create, add, remove, leave, members).
-          const what = groupRequests.get(String(e.frame.id));
-          if (what === undefined) break;
-          groupRequests.delete(String(e.frame.id));
-          if (e.frame.type === 'accepted' && what === 'create') {
-            print(`created ${e.frame.conversation}; others join with: npm run client -- --user ID --group ${e.frame.conversation}`);
-            switchTo(String(e.frame.conversation));
-          } else if (e.frame.type === 'members') print(`members of ${e.frame.conversation}: ${(e.frame.members ?? []).join(', ')}`);
-          else if (e.frame.type === 'accepted') print(`${what}: done`);
+          if (e.action === 'create') {
+            print(`created ${e.conversation}; others join with: npm run client -- --user ID --group ${e.conversation}`);
+            switchTo(e.conversation);
+          } else if (e.action === 'members') print(`members of ${e.conversation}: ${(e.members ?? []).join(', ')}`);
+          else print(`${e.action}: done`);
           break;
-        }
         case 'error':
           print(`error ${e.code}: ${e.message}`);
           break;
@@ -355,12 +347,12 @@ function runInteractive(): void {
         ].join('\n'),
       );
     } else if (text.startsWith('/to ')) switchTo(text.slice(4).trim());
-    else if (text === '/group' || text.startsWith('/group ')) groupFrame({ type: 'group.create', members: words }, 'create');
+    else if (text === '/group' || text.startsWith('/group ')) group('create', { members: words });
     else if (/^\/(add|remove|leave|members)\b/.test(text) && !inGroup) print(`${text.split(' ')[0]} works in a group; /to grp:… or /group first`);
-    else if (text.startsWith('/add ')) groupFrame({ type: 'group.add', conversation: target, members: words }, 'add');
-    else if (text.startsWith('/remove ')) groupFrame({ type: 'group.remove', conversation: target, members: words }, 'remove');
-    else if (text === '/leave') groupFrame({ type: 'group.leave', conversation: target }, 'leave');
-    else if (text === '/members') groupFrame({ type: 'group.members', conversation: target }, 'members');
+    else if (text.startsWith('/add ')) group('add', { conversation: target, members: words });
+    else if (text.startsWith('/remove ')) group('remove', { conversation: target, members: words });
+    else if (text === '/leave') group('leave', { conversation: target });
+    else if (text === '/members') group('members', { conversation: target });
     else if (text !== '') core.send(target, text);
     if (tty) rl.prompt();
   });

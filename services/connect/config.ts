@@ -12,7 +12,31 @@ import {
 } from '../shared/config.js';
 import type { LogFormat } from '../shared/logger.js';
 import { ConfigError } from '../shared/errors.js';
-import { parseDiscovery, type DiscoverySpec } from './upstream/discovery.js';
+
+/** How Connect finds Message pods (MESSAGE_DISCOVERY). */
+export type DiscoverySpec = { kind: 'dns'; host: string; port: number } | { kind: 'static'; endpoints: string[] };
+
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
+
+/** Parses `dns:HOST:PORT` or `HOST:PORT,HOST:PORT`; throws with a precise message. */
+export function parseDiscovery(value: string): DiscoverySpec {
+  const v = value.trim();
+  if (v.startsWith('dns:')) {
+    const m = HOST_PORT.exec(v.slice(4));
+    if (!m || Number(m[2]) > 65535) throw new Error(`expected dns:HOST:PORT; got "${value}"`);
+    return { kind: 'dns', host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+  }
+  const endpoints = v
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
+  if (endpoints.length === 0) throw new Error('expected dns:HOST:PORT or HOST:PORT[,HOST:PORT…]; got nothing');
+  for (const e of endpoints) {
+    const m = HOST_PORT.exec(e);
+    if (!m || Number(m[2]) > 65535) throw new Error(`expected HOST:PORT in the list; got "${e}"`);
+  }
+  return { kind: 'static', endpoints: [...new Set(endpoints)] };
+}
 
 /** Room a send frame needs beside its body: the frame's other fields and JSON. */
 const FRAME_ENVELOPE_BYTES = 1024;
@@ -129,7 +153,7 @@ export interface ConnectConfig {
   wsPort: number;
   adminHost: string;
   adminPort: number;
-  instanceId: string;
+  instance: string;
   discovery: DiscoverySpec;
   dnsServer?: string;
   discoveryIntervalMs: number;
@@ -220,7 +244,7 @@ export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
     wsPort: s.CONNECT_WS_PORT,
     adminHost: s.CONNECT_ADMIN_HOST,
     adminPort: s.CONNECT_ADMIN_PORT,
-    instanceId: s.CONNECT_INSTANCE_ID ?? defaultInstanceId('connect'),
+    instance: s.CONNECT_INSTANCE_ID ?? defaultInstanceId('connect'),
     discovery,
     dnsServer: s.MESSAGE_DNS_SERVER,
     discoveryIntervalMs: s.DISCOVERY_INTERVAL,

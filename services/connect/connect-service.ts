@@ -23,7 +23,7 @@ import { MAX_GRPC_MESSAGE_BYTES } from '../shared/limits.js';
 export interface ConnectAddresses {
   wsPort: number;
   adminPort: number;
-  instanceId: string;
+  instance: string;
 }
 
 export interface ConnectServiceDeps {
@@ -77,7 +77,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     onResync: () => m.resyncs.inc(),
   });
   const streams = new StreamManager({
-    instanceId: config.instanceId,
+    instance: config.instance,
     discovery: createDiscovery(config.discovery, {
       intervalMs: config.discoveryIntervalMs,
       dnsServer: config.dnsServer,
@@ -112,7 +112,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
         // The lost pod's partitions move to pods whose streams are up: clients catch up from them.
         if (wasUp && streams.upCount > 0) delivery.resyncAll();
       },
-      onPush: (push) => delivery.push(push),
+      onPush: delivery.push,
     },
   });
   sessions.onPresence((online, offline) => streams.broadcastPresence(online, offline));
@@ -130,13 +130,13 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
 
   const api: MessageApi = createMessageApi({
     streams,
-    instanceId: config.instanceId,
     timeoutMs: config.rpcTimeoutMs,
     internalAuthToken: config.internalAuthToken,
   });
   // What every session shares (one object, not one per connection: an idle gateway holds many).
   const sessionDeps: SessionDeps = {
     api,
+    instance: config.instance,
     limits: config.limits,
     logger: logger.child({ component: 'session' }),
     now,
@@ -147,19 +147,11 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     onRejected: (code) => m.rejected.inc({ code }),
     onSlowConsumer: () => m.slow.inc(),
     onPolicyClose: () => m.policyCloses.inc(),
-  };
-  /** What a client's socket tells its session: one object per connection, its methods shared. */
-  class ClientEvents {
-    constructor(private readonly session: Session) {}
-    onFrame(data: string, isBinary: boolean): void {
-      this.session.handleFrame(data, isBinary);
-    }
-    onClose(): void {
-      this.session.markClosed();
-      sessions.remove(this.session);
+    onClosed: (session) => {
+      sessions.remove(session);
       m.clients.set(sessions.size);
-    }
-  }
+    },
+  };
   const admission = createAdmission({ config: config.admission, sessions, draining: () => draining, now });
   const authenticate = deps.authenticate ?? createAuthenticator(config.auth);
   const ws = createWsServer({
@@ -182,8 +174,8 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       m.clients.set(sessions.size);
       void routedHere
         .catch((err: unknown) => logger.warn({ err, user }, 'welcoming the client before its presence was confirmed'))
-        .finally(() => session.deliver({ type: 'welcome', user, connection: session.id, instance: config.instanceId, heartbeatMs: config.heartbeatMs }));
-      return new ClientEvents(session);
+        .finally(() => session.deliver({ type: 'welcome', user, connection: session.id, instance: config.instance, heartbeatMs: config.heartbeatMs }));
+      return session;
     },
   });
 
@@ -203,8 +195,8 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       const wsPort = await ws.start();
       streams.start();
       updateGate();
-      logger.info({ wsPort, adminPort, instanceId: config.instanceId, discovery: config.discovery }, 'connect service started');
-      return { wsPort, adminPort, instanceId: config.instanceId };
+      logger.info({ wsPort, adminPort, instance: config.instance, discovery: config.discovery }, 'connect service started');
+      return { wsPort, adminPort, instance: config.instance };
     },
     stop: once(async () => {
       draining = true;

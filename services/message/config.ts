@@ -121,7 +121,7 @@ export interface MessageConfig {
   grpcPort: number;
   httpHost: string;
   httpPort: number;
-  instanceId: string;
+  instance: string;
   backends: { kafkaBrokers?: string[]; mongodbUri?: string; redisUrl?: string };
   kafka: {
     topic: string;
@@ -176,18 +176,18 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
   if (s.KAFKA_REPLICATION_FACTOR === 0) problems.push('KAFKA_REPLICATION_FACTOR: expected -1 (broker default) or 1-100');
   problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN));
   if (problems.length > 0) throw new ConfigError(problems);
-  const instanceId = s.MESSAGE_INSTANCE_ID ?? defaultInstanceId('message');
+  const instance = s.MESSAGE_INSTANCE_ID ?? defaultInstanceId('message');
   return Object.freeze({
     grpcHost: s.MESSAGE_GRPC_HOST,
     grpcPort: s.MESSAGE_GRPC_PORT,
     httpHost: s.MESSAGE_HTTP_HOST,
     httpPort: s.MESSAGE_HTTP_PORT,
-    instanceId,
+    instance,
     backends: Object.freeze({ kafkaBrokers: brokers, mongodbUri: s.MONGODB_URI, redisUrl: s.REDIS_URL }),
     kafka: Object.freeze({
       topic: s.KAFKA_TOPIC,
       groupId: s.KAFKA_GROUP_ID,
-      clientId: s.KAFKA_CLIENT_ID ?? instanceId,
+      clientId: s.KAFKA_CLIENT_ID ?? instance,
       partitions: s.KAFKA_PARTITIONS,
       replicationFactor: s.KAFKA_REPLICATION_FACTOR,
       minInsyncReplicas: s.KAFKA_MIN_INSYNC_REPLICAS,

@@ -23,7 +23,7 @@ import { backendHistogram, instrument } from './adapters/instrument.js';
 export interface MessageAddresses {
   grpcPort: number;
   httpPort: number;
-  instanceId: string;
+  instance: string;
 }
 
 export interface MessageServiceDeps {
@@ -194,7 +194,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       ? {
           hot: {
             hot,
-            instance: config.instanceId,
+            instance: config.instance,
             dedupeWindowMs: config.dedupeWindowMs,
             onClaimFailed: (partitions: readonly number[], err: unknown, retryInMs: number) =>
               logger.warn({ err, partitions, retryInMs }, 'claiming assigned partitions in the hot store failed; trying again'),
@@ -260,7 +260,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     acceptor,
     history,
     subscribers,
-    instanceId: config.instanceId,
+    instance: config.instance,
     logger: logger.child({ component: 'grpc' }),
     maxMessageBytes: Math.max(64 * 1024, config.maxBodyBytes * 4 + 4096),
     keepaliveMs: config.keepaliveMs,
@@ -331,11 +331,11 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       }
       const httpPort = await admin.start();
       const grpcPort = await transport.bind(config.grpcHost, config.grpcPort);
-      logger.info({ grpcPort, httpPort, instanceId: config.instanceId }, 'message service started');
+      logger.info({ grpcPort, httpPort, instance: config.instance }, 'message service started');
       connecting = connectBackends();
       // Embedded backends connect at once; callers in one process (npm start, tests) get a ready pod.
       if (backends.embedded.length === 3) await connecting;
-      return { grpcPort, httpPort, instanceId: config.instanceId };
+      return { grpcPort, httpPort, instance: config.instance };
     },
     stop: once(async () => {
       // Never connected: nothing to drain, calls are refused already.

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { FencedError, type HotStore } from '../../services/message/adapters/hot-store.js';
-import type { StoredMessage } from '../../services/message/adapters/store.js';
+import type { Message } from '../../services/shared/message.js';
 
 export interface HotStoreFixture {
   hot: HotStore;
   close(): Promise<void>;
 }
 
-const msg = (conversation: string, seq: number, msgId: string, extra: Partial<StoredMessage> = {}): StoredMessage => ({
+const msg = (conversation: string, seq: number, msgId: string, extra: Partial<Message> = {}): Message => ({
   msgId,
   conversation,
   seq,

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import type { LogBatch, MessageLog, SendEntry } from '../../services/message/adapters/log.js';
+import type { LogBatch, MessageLog } from '../../services/message/adapters/log.js';
 import { eventually } from '../support/services.js';
 import { partitionOf } from '../../services/message/adapters/partitioner.js';
+import type { AcceptedSend } from '../../services/shared/message.js';
 
 export interface LogFixture {
   /** A new log client on the same topic and group (a second process, or a restart). */
@@ -10,7 +11,7 @@ export interface LogFixture {
 }
 
 /** Entry `n` of `conversation` (its `ts` is `n`, so order can be read back). */
-export const entry = (conversation: string, n: number): SendEntry => ({
+export const entry = (conversation: string, n: number): AcceptedSend => ({
   msgId: `${conversation}#${n}`,
   conversation,
   from: 'a',
@@ -18,8 +19,7 @@ export const entry = (conversation: string, n: number): SendEntry => ({
   body: String(n),
   ts: n,
   clientId: `c${n}`,
-  originInstance: '',
-  originConnection: '',
+  origin: { instance: '', connection: '' },
 });
 
 /** Two conversations that the logs' partitioner (3 partitions) puts on different partitions. */

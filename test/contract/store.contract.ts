@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import type { MessageStore, StoredMessage } from '../../services/message/adapters/store.js';
+import type { MessageStore } from '../../services/message/adapters/store.js';
 import { SeqConflictError } from '../../services/message/adapters/store.js';
+import type { Message } from '../../services/shared/message.js';
 
 export interface StoreFixture {
   store: MessageStore;
@@ -9,7 +10,7 @@ export interface StoreFixture {
   close(): Promise<void>;
 }
 
-const msg = (conversation: string, seq: number, msgId: string, ts = seq): StoredMessage => ({
+const msg = (conversation: string, seq: number, msgId: string, ts = seq): Message => ({
   msgId,
   conversation,
   seq,
@@ -134,8 +135,8 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
 
     it('keeps group membership messages with their kind and members, and lists a group for the members it is given', async () => {
       const g = 'grp:g1';
-      const text = (seq: number, id: string): StoredMessage => ({ ...msg(g, seq, id, seq * 10), to: g });
-      const change = (seq: number, id: string, kind: StoredMessage['kind'], members: string[]): StoredMessage => ({
+      const text = (seq: number, id: string): Message => ({ ...msg(g, seq, id, seq * 10), to: g });
+      const change = (seq: number, id: string, kind: Message['kind'], members: string[]): Message => ({
         ...text(seq, id),
         body: '',
         kind,
@@ -193,7 +194,7 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       // store that updated one document for both (not atomic on every server) could keep either.
       const g = 'grp:roster-race';
       const users = ['rr1', 'rr2', 'rr3'];
-      const change = (seq: number): StoredMessage => ({
+      const change = (seq: number): Message => ({
         ...msg(g, seq, `roster-race-${seq}`, seq * 10),
         to: g,
         body: '',
@@ -215,7 +216,7 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
     it('lists a group of hundreds for each member, follows a removal and a member added back, and ignores a late older roster', async () => {
       const g = 'grp:big';
       const users = Array.from({ length: 300 }, (_, i) => `u${i}`);
-      const change = (seq: number, kind: StoredMessage['kind'], members: string[]): StoredMessage => ({
+      const change = (seq: number, kind: Message['kind'], members: string[]): Message => ({
         ...msg(g, seq, `big-${seq}`, seq * 10),
         to: g,
         body: '',
@@ -264,7 +265,7 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
         ['dm:a:c', ['a', 'c']],
         [g, []],
       ]);
-      const created: StoredMessage = { ...msg(g, 1, 's-g1', 15), to: g, body: '', kind: 'created', members: ['a', 'c'] };
+      const created: Message = { ...msg(g, 1, 's-g1', 15), to: g, body: '', kind: 'created', members: ['a', 'c'] };
       assert.equal(
         await f.store.insertMessages([msg('dm:a:b', 1, 's-b1', 10), created, msg('dm:a:c', 1, 's-c1', 20), msg('dm:a:b', 2, 's-b2', 30)], members),
         4,

@@ -122,7 +122,7 @@ describe('third-party tools: grpcurl and promtool against the running services',
       subscribe: { connectServiceId: 'grpcurl', onlineUsers: ['tool-b'] },
     })) as Array<{ subscribed?: { messageServiceId: string } }>;
     assert.ok(
-      replies.some((r) => r.subscribed?.messageServiceId === message.instanceId),
+      replies.some((r) => r.subscribed?.messageServiceId === message.instance),
       JSON.stringify(replies),
     );
   });

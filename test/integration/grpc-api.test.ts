@@ -115,7 +115,7 @@ describe('Message gRPC API', () => {
       frames.map((f) => f.response),
       ['subscribed', 'heartbeat'],
     );
-    assert.equal(frames[0]!.subscribed!.messageServiceId, message.instanceId);
+    assert.equal(frames[0]!.subscribed!.messageServiceId, message.instance);
   });
 
   /** A gateway's subscription stream, with its frames collected and a wait for one that matches. */
@@ -346,7 +346,7 @@ function bareTransport(overrides: Partial<Parameters<typeof createGrpcTransport>
     acceptor: {} as SendAcceptor,
     history: {} as History,
     subscribers: { attach: () => undefined, update: () => true, detach: () => true } as unknown as SubscriberRegistry,
-    instanceId: 'message-test',
+    instance: 'message-test',
     logger: testLogger('grpc'),
     maxMessageBytes: 1 << 20,
     keepaliveMs: 10_000,

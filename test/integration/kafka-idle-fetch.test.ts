@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createKafkaLog } from '../../services/message/adapters/kafka-log.js';
-import type { MessageLog, SendEntry } from '../../services/message/adapters/log.js';
+import type { MessageLog } from '../../services/message/adapters/log.js';
 import { sharedRealBackends } from '../support/real-backends.js';
 import { eventually, testLogger } from '../support/services.js';
 import { entry } from '../contract/log.contract.js';
+import type { AcceptedSend } from '../../services/shared/message.js';
 
 /**
  * KAFKA_FETCH_IDLE_WAIT on the real broker: an idle log is long-polled (a fetch per idle wait, not
@@ -18,7 +19,7 @@ describe('the Kafka log consumer on an idle log', function () {
     for (const l of logs) await l.stop();
   });
 
-  const consuming = async (fetchIdleWaitMs: number): Promise<{ log: MessageLog; seen: SendEntry[]; fetches: () => number }> => {
+  const consuming = async (fetchIdleWaitMs: number): Promise<{ log: MessageLog; seen: AcceptedSend[]; fetches: () => number }> => {
     const { kafkaBrokers } = await sharedRealBackends();
     const t = randomBytes(4).toString('hex');
     const log = createKafkaLog({
@@ -39,7 +40,7 @@ describe('the Kafka log consumer on an idle log', function () {
     });
     logs.push(log);
     await log.start();
-    const seen: SendEntry[] = [];
+    const seen: AcceptedSend[] = [];
     let assigned = false;
     await log.consume(
       async (b) => void seen.push(...b.entries),

@@ -39,7 +39,7 @@ describe('messaging end to end (embedded backends)', function () {
     assert.equal(first.type, 'welcome');
     assert.equal(first.user, u);
     assert.match(String(first.connection), /^c-[0-9a-f]{16}$/);
-    assert.equal(first.instance, connect.instanceId);
+    assert.equal(first.instance, connect.instance);
     assert.equal(first.heartbeatMs, 25000);
   });
 

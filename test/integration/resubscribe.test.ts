@@ -28,7 +28,7 @@ describe('Connect stream semantics (against a recording Message stand-in)', () =
   it('announces users as they come and go, re-announces them all after a stream comes back, and sends resync', async () => {
     const subscribes = () => fake.frames.filter((f) => f.request === 'subscribe').map((f) => f.subscribe!);
     assert.equal(subscribes().length, 1);
-    assert.equal(subscribes()[0]!.connectServiceId, connect.instanceId);
+    assert.equal(subscribes()[0]!.connectServiceId, connect.instance);
     assert.deepEqual(subscribes()[0]!.onlineUsers, []);
 
     const u1 = await TestClient.connect(connect.url, { user: 'u1' });

@@ -4,10 +4,10 @@ import { Sequencer } from '../../services/message/domain/sequencer.js';
 import { groupInserts } from '../../services/message/domain/grouped-inserts.js';
 import { createMongoStore } from '../../services/message/adapters/mongo-store.js';
 import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
-import type { SendEntry } from '../../services/message/adapters/log.js';
-import type { MessageStore, StoredMessage } from '../../services/message/adapters/store.js';
+import type { MessageStore } from '../../services/message/adapters/store.js';
 import { sharedRealBackends } from '../support/real-backends.js';
 import { testLogger } from '../support/services.js';
+import type { AcceptedSend, Message } from '../../services/shared/message.js';
 
 /** How many of a batch's entries this call stored (entries found stored before come back marked `redelivered`, for their push). */
 const storedNow = (list: ReadonlyArray<{ redelivered?: true }>): number => list.filter((s) => !s.redelivered).length;
@@ -33,10 +33,10 @@ for (const [name, open] of [
       await store.start();
       try {
         const conversations = ['dm:a:b', 'dm:a:c', 'dm:b:c'];
-        const entries: SendEntry[] = Array.from({ length: 240 }, (_, i) => {
+        const entries: AcceptedSend[] = Array.from({ length: 240 }, (_, i) => {
           const conversation = conversations[i % conversations.length]!;
           const [, from, to] = conversation.split(':') as [string, string, string];
-          return { msgId: `m${i}`, conversation, from, to, body: `body ${i}`, ts: 1000 + i, clientId: `c${i}`, originInstance: '', originConnection: '' };
+          return { msgId: `m${i}`, conversation, from, to, body: `body ${i}`, ts: 1000 + i, clientId: `c${i}`, origin: { instance: '', connection: '' } };
         });
         // The old owner works from the start of the partition; the new one re-reads from the last
         // committed offset (entry 80) at the same time; both go on to the end, in batches of 20.
@@ -93,7 +93,7 @@ for (const [name, open] of [
       try {
         const partitions = [0, 1, 2, 3];
         const log = partitions.map((p) =>
-          Array.from({ length: 120 }, (_, i): SendEntry => {
+          Array.from({ length: 120 }, (_, i): AcceptedSend => {
             const conversation = `dm:p${p}:u${i % 4}`;
             return {
               msgId: `p${p}-m${i}`,
@@ -103,8 +103,7 @@ for (const [name, open] of [
               body: `body ${i}`,
               ts: 1000 + i,
               clientId: `c${i}`,
-              originInstance: '',
-              originConnection: '',
+              origin: { instance: '', connection: '' },
             };
           }),
         );
@@ -113,7 +112,7 @@ for (const [name, open] of [
         const spied = new Proxy(store, {
           get: (target, prop, receiver) =>
             prop === 'insertMessages'
-              ? (messages: StoredMessage[], members: ReadonlyMap<string, readonly string[]>) => {
+              ? (messages: Message[], members: ReadonlyMap<string, readonly string[]>) => {
                   writes.push(new Set(messages.map((m) => m.from)).size);
                   return target.insertMessages(messages, members);
                 }

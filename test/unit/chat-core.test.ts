@@ -158,4 +158,43 @@ describe('ChatCore (the client protocol logic of the terminal client and the pag
     assert.deepEqual(shown(), ['1:old1', '2:old2', '1:new1']);
     assert.equal(events.filter((e) => e.kind === 'history-reset').length, 1);
   });
+
+  it('asks for group changes and members, and reports each answer once as a group event (a refusal as an error)', () => {
+    const { gw, core, events } = setup();
+    assert.equal(core.group('create', { members: ['b'] }), false, 'not connected: nothing sent');
+    core.start();
+    gw.welcome();
+    const [conv] = gw.take();
+    gw.push({ type: 'conversations', id: conv!.id, items: [] });
+    assert.equal(core.group('create', { members: ['b', 'c'] }), true);
+    core.group('add', { conversation: 'grp:g', members: ['d'] });
+    core.group('leave', { conversation: 'grp:g', members: ['ignored'] });
+    core.group('members', { conversation: 'grp:g' });
+    core.group('remove', { conversation: 'grp:g', members: ['x'] });
+    const [create, add, leave, members, remove] = gw.take();
+    assert.deepEqual(
+      [create!, add!, leave!, members!].map(({ id: _id, ...f }) => f),
+      [
+        { type: 'group.create', members: ['b', 'c'] },
+        { type: 'group.add', conversation: 'grp:g', members: ['d'] },
+        { type: 'group.leave', conversation: 'grp:g' },
+        { type: 'group.members', conversation: 'grp:g' },
+      ],
+    );
+    const groupEvents = () => events.filter((e) => e.kind === 'group' || e.kind === 'error' || e.kind === 'accepted');
+    gw.push({ type: 'accepted', id: create!.id, msgId: 'm1', conversation: 'grp:new', ts: 1 });
+    gw.push({ type: 'accepted', id: create!.id, msgId: 'm1', conversation: 'grp:new', ts: 1 }); // answered once
+    gw.push({ type: 'accepted', id: add!.id, msgId: 'm2', conversation: 'grp:g', ts: 2 });
+    gw.push({ type: 'members', id: members!.id, conversation: 'grp:g', members: ['a', 'd'] });
+    gw.push({ type: 'error', id: remove!.id, code: 'FORBIDDEN', message: 'a is not a member of grp:g' });
+    gw.push({ type: 'accepted', id: remove!.id, msgId: 'm3', conversation: 'grp:g', ts: 3 }); // its request is over
+    assert.deepEqual(groupEvents(), [
+      { kind: 'group', action: 'create', conversation: 'grp:new' },
+      { kind: 'group', action: 'add', conversation: 'grp:g' },
+      { kind: 'group', action: 'members', conversation: 'grp:g', members: ['a', 'd'] },
+      { kind: 'error', code: 'FORBIDDEN', message: 'a is not a member of grp:g' },
+    ]);
+    // The group it created is followed: it is caught up at once, though `conversations` did not list it.
+    assert.deepEqual(gw.take(), [{ type: 'sync', id: 'sync:grp:new:2', conversation: 'grp:new', after: 0, limit: 100 }]);
+  });
 });

@@ -12,7 +12,9 @@ const fake = (id: string, user: string) => {
 };
 
 describe('Connect delivery', () => {
-  const message = { msgId: 'm1', conversation: 'dm:a:b', seq: 3, from: 'a', to: 'b', body: 'hi', ts: 1_000, id: 'c1' };
+  const message = { msgId: 'm1', conversation: 'dm:a:b', seq: 3, from: 'a', to: 'b', body: 'hi', ts: 1_000, clientId: 'c1' };
+  // The frame a client reads: the sender's id for the send is the frame's `id`.
+  const frame = JSON.stringify({ type: 'message', msgId: 'm1', conversation: 'dm:a:b', seq: 3, from: 'a', to: 'b', body: 'hi', ts: 1_000, id: 'c1' });
 
   it('pushes to every session of the recipients but the one the send came from, serialized once, and reports the latency', () => {
     const sessions = new SessionRegistry();
@@ -33,10 +35,7 @@ describe('Connect delivery', () => {
     const d = createDelivery({ sessions, now: () => 1_250, onDelivered: (n, s) => delivered.push([n, s]) });
     d.push({ message, recipients: ['b', 'a'], excludeConnection: 'a1' });
     assert.equal(a1.texts.length, 0, 'the sending connection got accepted, not a push');
-    assert.deepEqual(
-      [a2.texts, b1.texts, c1.texts],
-      [[JSON.stringify({ type: 'message', ...message })], [JSON.stringify({ type: 'message', ...message })], []],
-    );
+    assert.deepEqual([a2.texts, b1.texts, c1.texts], [[frame], [frame], []]);
     assert.equal(a2.texts[0], b1.texts[0]);
     assert.deepEqual(delivered, [[2, 0.25]]);
   });

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { createEmbeddedLog } from '../../services/message/adapters/embedded-log.js';
 import { createEmbeddedPresence } from '../../services/message/adapters/embedded-presence.js';
-import type { LogBatch, SendEntry } from '../../services/message/adapters/log.js';
+import type { LogBatch } from '../../services/message/adapters/log.js';
 import { silentLogger } from '../../services/shared/logger.js';
 import { eventually } from '../support/services.js';
+import type { AcceptedSend } from '../../services/shared/message.js';
 
-const entry = (msgId: string, conversation: string): SendEntry => ({
+const entry = (msgId: string, conversation: string): AcceptedSend => ({
   msgId,
   conversation,
   from: 'a',
@@ -13,8 +14,7 @@ const entry = (msgId: string, conversation: string): SendEntry => ({
   body: msgId,
   ts: 0,
   clientId: msgId,
-  originInstance: '',
-  originConnection: '',
+  origin: { instance: '', connection: '' },
 });
 
 describe('embedded log', () => {

@@ -25,6 +25,33 @@ describe('client frame validation', () => {
     assert.deepEqual(parse({ type: 'conversations', id: 'r2' }), { type: 'conversations', id: 'r2' });
     assert.deepEqual(parse({ type: 'ping', id: 'p' }), { type: 'ping', id: 'p' });
     assert.deepEqual(parse({ type: 'ping' }), { type: 'ping' });
+    assert.deepEqual(parse({ type: 'send', id: 's2', conversation: 'grp:g', body: 'all' }), { type: 'send', id: 's2', conversation: 'grp:g', body: 'all' });
+    // A membership change carries the kind its message will carry.
+    assert.deepEqual(parse({ type: 'group.create', id: 'g1', members: ['b', 'c'] }), {
+      type: 'group',
+      id: 'g1',
+      change: { kind: 'created' },
+      members: ['b', 'c'],
+    });
+    assert.deepEqual(parse({ type: 'group.create', id: 'g0' }), { type: 'group', id: 'g0', change: { kind: 'created' }, members: [] });
+    for (const [type, kind] of [
+      ['group.add', 'added'],
+      ['group.remove', 'removed'],
+    ] as const) {
+      assert.deepEqual(parse({ type, id: 'g2', conversation: 'grp:g', members: ['d'] }), {
+        type: 'group',
+        id: 'g2',
+        change: { kind, conversation: 'grp:g' },
+        members: ['d'],
+      });
+    }
+    assert.deepEqual(parse({ type: 'group.leave', id: 'g3', conversation: 'grp:g', members: ['x'] }), {
+      type: 'group',
+      id: 'g3',
+      change: { kind: 'left', conversation: 'grp:g' },
+      members: [],
+    });
+    assert.deepEqual(parse({ type: 'group.members', id: 'g4', conversation: 'grp:g' }), { type: 'group.members', id: 'g4', conversation: 'grp:g' });
   });
 
   it('BAD_REQUEST for malformed frames', () => {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { groupInserts } from '../../services/message/domain/grouped-inserts.js';
-import { IndexUpdateError, type MessageStore, type StoredMessage } from '../../services/message/adapters/store.js';
+import { IndexUpdateError, type MessageStore } from '../../services/message/adapters/store.js';
+import type { Message } from '../../services/shared/message.js';
 
-const msg = (conversation: string, seq: number): StoredMessage => ({
+const msg = (conversation: string, seq: number): Message => ({
   msgId: `${conversation}#${seq}`,
   conversation,
   seq,
@@ -12,18 +13,18 @@ const msg = (conversation: string, seq: number): StoredMessage => ({
   ts: seq,
   clientId: `c${seq}`,
 });
-const batch = (conversation: string, n: number): StoredMessage[] => Array.from({ length: n }, (_, i) => msg(conversation, i + 1));
+const batch = (conversation: string, n: number): Message[] => Array.from({ length: n }, (_, i) => msg(conversation, i + 1));
 const members = (conversation: string) => new Map([[conversation, ['a', 'b']]]);
 
 /**
  * A store whose insertMessages parks until released and records what it was given; `answer`
  * decides what each call returns (how many it stored) or throws.
  */
-function recordingStore(answer: (messages: readonly StoredMessage[], call: number) => number = (m) => m.length) {
+function recordingStore(answer: (messages: readonly Message[], call: number) => number = (m) => m.length) {
   const calls: Array<{ ids: string[]; conversations: string[] }> = [];
   const gates: Array<() => void> = [];
   const store = {
-    async insertMessages(messages: readonly StoredMessage[], m: ReadonlyMap<string, readonly string[]>): Promise<number> {
+    async insertMessages(messages: readonly Message[], m: ReadonlyMap<string, readonly string[]>): Promise<number> {
       calls.push({ ids: messages.map((x) => x.msgId), conversations: [...m.keys()] });
       const call = calls.length - 1;
       await new Promise<void>((release) => gates.push(release));

@@ -7,11 +7,12 @@ import { readRosters } from '../../services/message/domain/roster.js';
 import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
 import { createEmbeddedHotStore } from '../../services/message/adapters/embedded-hot-store.js';
 import { FencedError, type HotStore } from '../../services/message/adapters/hot-store.js';
-import type { MessageStore, StoredMessage } from '../../services/message/adapters/store.js';
-import type { BatchOutcome, SendEntry } from '../../services/message/adapters/log.js';
+import type { MessageStore } from '../../services/message/adapters/store.js';
+import type { BatchOutcome } from '../../services/message/adapters/log.js';
 import { silentLogger } from '../../services/shared/logger.js';
+import type { AcceptedSend, Message } from '../../services/shared/message.js';
 
-const entry = (n: number, extra: Partial<SendEntry> = {}): SendEntry => ({
+const entry = (n: number, extra: Partial<AcceptedSend> = {}): AcceptedSend => ({
   msgId: `m${n}`,
   conversation: 'dm:a:b',
   from: 'a',
@@ -19,8 +20,7 @@ const entry = (n: number, extra: Partial<SendEntry> = {}): SendEntry => ({
   body: `b${n}`,
   ts: 1000 + n,
   clientId: `c${n}`,
-  originInstance: 'gw',
-  originConnection: 'c1',
+  origin: { instance: 'gw', connection: 'c1' },
   ...extra,
 });
 
@@ -35,7 +35,7 @@ function holdableStore(inner: MessageStore): MessageStore & { hold: boolean; wri
       s.hold = false;
       for (const w of waiters.splice(0)) w();
     },
-    async insertMessages(list: readonly StoredMessage[], members: ReadonlyMap<string, readonly string[]>) {
+    async insertMessages(list: readonly Message[], members: ReadonlyMap<string, readonly string[]>) {
       while (s.hold) await new Promise<void>((r) => waiters.push(r));
       s.writes.push(list.length);
       return inner.insertMessages(list, members);
@@ -60,7 +60,7 @@ function hotPipeline(store: MessageStore, hot: HotStore, instance: string, pushe
   const sequencer = new Sequencer(store, { hot: { hot, instance, dedupeWindowMs: 3_600_000, handoverGraceMs } });
   const readable = withHotReads(store, hot, silentLogger());
   const subscribers = {
-    routeBatch: (items: ReadonlyArray<{ message: StoredMessage }>) => void pushed.push(...items.map((i) => `${i.message.msgId}#${i.message.seq}`)),
+    routeBatch: (items: ReadonlyArray<{ message: Message }>) => void pushed.push(...items.map((i) => `${i.message.msgId}#${i.message.seq}`)),
   };
   const pipeline = createPipeline({
     sequencer,
@@ -339,7 +339,7 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
       // eight at once: the first write holds every partition, and they all stay busy.
       for (let i = 0; i < 160; i++) {
         const p = i % 8;
-        const m: StoredMessage = {
+        const m: Message = {
           msgId: `s${i}`,
           conversation: `dm:a:p${p}`,
           seq: Math.floor(i / 8) + 1,
@@ -381,7 +381,7 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
       const persister = persisterFor(slow, hot, { maxDelayMs: 5 });
       const all: Array<Promise<void>> = [];
       for (let i = 0; i < 40; i++) {
-        const m: StoredMessage = { msgId: `r${i}`, conversation: `dm:a:u${i}`, seq: 1, from: 'a', to: `u${i}`, body: 'x', ts: i, clientId: `c${i}` };
+        const m: Message = { msgId: `r${i}`, conversation: `dm:a:u${i}`, seq: 1, from: 'a', to: `u${i}`, body: 'x', ts: i, clientId: `c${i}` };
         all.push(persister.submit(0, [m], new Map([[m.conversation, ['a', m.to]]])));
         if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
       }
@@ -396,7 +396,7 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
 
   it('a redelivered run the store has already costs one look-up for the batch, not a round trip per message; the new ones in it are stored', async () => {
     const { store, hot } = await backends();
-    const msg = (i: number): StoredMessage => ({ msgId: `d${i}`, conversation: 'dm:a:b', seq: i, from: 'a', to: 'b', body: 'x', ts: i, clientId: `c${i}` });
+    const msg = (i: number): Message => ({ msgId: `d${i}`, conversation: 'dm:a:b', seq: i, from: 'a', to: 'b', body: 'x', ts: i, clientId: `c${i}` });
     const members = new Map([['dm:a:b', ['a', 'b']]]);
     const first = Array.from({ length: 50 }, (_, i) => msg(i + 1));
     await persisterFor(store, hot).submit(0, first, members);

@@ -4,11 +4,11 @@ import { Sequencer } from '../../services/message/domain/sequencer.js';
 import type { SubscriberRegistry } from '../../services/message/domain/subscribers.js';
 import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
 import { IndexUpdateError, type MessageStore } from '../../services/message/adapters/store.js';
-import type { SendEntry } from '../../services/message/adapters/log.js';
 import { silentLogger } from '../../services/shared/logger.js';
 import { readRosters } from '../../services/message/domain/roster.js';
+import type { AcceptedSend } from '../../services/shared/message.js';
 
-const entry = (n: number): SendEntry => ({
+const entry = (n: number): AcceptedSend => ({
   msgId: `m${n}`,
   conversation: 'dm:a:b',
   from: 'a',
@@ -16,8 +16,7 @@ const entry = (n: number): SendEntry => ({
   body: `b${n}`,
   ts: n,
   clientId: `c${n}`,
-  originInstance: 'gw',
-  originConnection: 'c1',
+  origin: { instance: 'gw', connection: 'c1' },
 });
 
 /** For direct messages only: no group is ever read or listed. */
@@ -71,7 +70,7 @@ describe('the consume pipeline', () => {
     const store = createEmbeddedStore();
     await store.start();
     const g = 'grp:g1';
-    const groupEntry = (n: number, extra: Partial<SendEntry> = {}): SendEntry => ({ ...entry(n), conversation: g, to: g, ...extra });
+    const groupEntry = (n: number, extra: Partial<AcceptedSend> = {}): AcceptedSend => ({ ...entry(n), conversation: g, to: g, ...extra });
     const routed: Array<[string, string[]]> = [];
     const subscribers = {
       routeBatch: async (items: Array<{ message: { msgId: string }; audience?: ReadonlySet<string> }>) =>
@@ -170,7 +169,7 @@ describe('the consume pipeline', () => {
     const store = createEmbeddedStore();
     await store.start();
     const g = 'grp:g2';
-    const groupEntry = (n: number, extra: Partial<SendEntry> = {}): SendEntry => ({ ...entry(n), conversation: g, to: g, ...extra });
+    const groupEntry = (n: number, extra: Partial<AcceptedSend> = {}): AcceptedSend => ({ ...entry(n), conversation: g, to: g, ...extra });
     const entries = [
       groupEntry(1, { body: '', kind: 'created', members: ['a', 'b'] }),
       groupEntry(2),

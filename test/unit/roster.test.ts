@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { ConsumerRosters, RosterCache, applyChange, foldRosters } from '../../services/message/domain/roster.js';
-import type { StoredMessage } from '../../services/message/adapters/store.js';
+import type { Message } from '../../services/shared/message.js';
 
-const change = (conversation: string, seq: number, kind: StoredMessage['kind'], members: string[]): StoredMessage => ({
+const change = (conversation: string, seq: number, kind: Message['kind'], members: string[]): Message => ({
   msgId: `${conversation}#${seq}`,
   conversation,
   seq,

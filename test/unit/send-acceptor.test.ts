@@ -3,16 +3,17 @@ import assert from 'node:assert/strict';
 import { msgIdOf, SendAcceptor } from '../../services/message/domain/send-acceptor.js';
 import { Sequencer } from '../../services/message/domain/sequencer.js';
 import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
-import type { MessageLog, SendEntry } from '../../services/message/adapters/log.js';
+import type { MessageLog } from '../../services/message/adapters/log.js';
 import type { MessageStore } from '../../services/message/adapters/store.js';
+import type { AcceptedSend } from '../../services/shared/message.js';
 
 /** A log that records appends and can be made to fail. */
-function recordingLog(): MessageLog & { appended: SendEntry[]; failing: boolean } {
+function recordingLog(): MessageLog & { appended: AcceptedSend[]; failing: boolean } {
   const log = {
-    appended: [] as SendEntry[],
+    appended: [] as AcceptedSend[],
     failing: false,
     async start() {},
-    async append(e: SendEntry) {
+    async append(e: AcceptedSend) {
       if (log.failing) throw new Error('broker down');
       log.appended.push(e);
     },
@@ -30,7 +31,7 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
   let acceptor: SendAcceptor;
   let clock = 1_000_000;
   const send = (clientId: string, body = 'hi', to = 'b', from = 'a') =>
-    acceptor.accept({ from, clientId, to, body, originInstance: 'i', originConnection: 'c' });
+    acceptor.accept({ from, clientId, to, body, origin: { instance: 'i', connection: 'c' } });
 
   beforeEach(async () => {
     store = createEmbeddedStore();
@@ -69,7 +70,7 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
       groupCounts: async () => new Map(),
       roster: async () => undefined,
     });
-    const again = await elsewhere.accept({ from: 'a', clientId: 'x1', to: 'b', body: 'first', originInstance: 'j', originConnection: 'd' });
+    const again = await elsewhere.accept({ from: 'a', clientId: 'x1', to: 'b', body: 'first', origin: { instance: 'j', connection: 'd' } });
     assert.equal(again.msgId, first.msgId);
     assert.equal(log.appended.length, 2, 'both appended: the send path never asks the store');
     const stored = await new Sequencer(store).storeBatch(log.appended);
@@ -111,7 +112,7 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
     await assert.rejects(send('x1', 'é'.repeat(2049)), { code: 'TOO_LARGE', message: 'body is 4098 bytes; the limit is 4096' });
     await assert.rejects(send('', 'hi'), { code: 'BAD_REQUEST' });
     await assert.rejects(send('x1', 'hi', 'bad id!'), { code: 'BAD_REQUEST' });
-    await assert.rejects(acceptor.accept({ from: 'a:b', clientId: 'x', to: 'c', body: 'hi', originInstance: '', originConnection: '' }), /ambiguous/);
+    await assert.rejects(acceptor.accept({ from: 'a:b', clientId: 'x', to: 'c', body: 'hi', origin: { instance: '', connection: '' } }), /ambiguous/);
     assert.equal(log.appended.length, 0);
   });
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { Sequencer } from '../../services/message/domain/sequencer.js';
 import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
-import type { SendEntry } from '../../services/message/adapters/log.js';
 import type { MessageStore } from '../../services/message/adapters/store.js';
+import type { AcceptedSend } from '../../services/shared/message.js';
 
-function entry(msgId: string, conversation = 'dm:a:b', from = 'a', to = 'b'): SendEntry {
-  return { msgId, conversation, from, to, body: `body ${msgId}`, ts: 1, clientId: `c-${msgId}`, originInstance: '', originConnection: '' };
+function entry(msgId: string, conversation = 'dm:a:b', from = 'a', to = 'b'): AcceptedSend {
+  return { msgId, conversation, from, to, body: `body ${msgId}`, ts: 1, clientId: `c-${msgId}`, origin: { instance: '', connection: '' } };
 }
 
 describe('Sequencer', () => {
@@ -183,14 +183,14 @@ describe('Sequencer', () => {
   });
 
   it("returns each stored message with its send's gateway and connection (they get accepted, not a push), also on the one-by-one path", async () => {
-    const from = (msgId: string, connection: string): SendEntry => ({ ...entry(msgId), originInstance: `gw-${connection}`, originConnection: connection });
+    const from = (msgId: string, connection: string): AcceptedSend => ({ ...entry(msgId), origin: { instance: `gw-${connection}`, connection: connection } });
     const first = new Sequencer(store);
     const second = new Sequencer(store);
     await first.store(entry('o1'));
     await second.store(entry('o2')); // first's cache is stale now: its batch falls back to one by one
     const stored = await first.storeBatch([from('o3', 'c3'), from('o4', 'c4')]);
     assert.deepEqual(
-      stored.map((s) => [s.message.msgId, s.message.seq, s.originInstance, s.originConnection]),
+      stored.map((s) => [s.message.msgId, s.message.seq, s.origin.instance, s.origin.connection]),
       [
         ['o3', 3, 'gw-c3', 'c3'],
         ['o4', 4, 'gw-c4', 'c4'],
@@ -198,7 +198,7 @@ describe('Sequencer', () => {
     );
     const fresh = await new Sequencer(store).storeBatch([from('o5', 'c5')]);
     assert.deepEqual(
-      fresh.map((s) => [s.message.seq, s.originConnection]),
+      fresh.map((s) => [s.message.seq, s.origin.connection]),
       [[5, 'c5']],
     );
   });
@@ -226,7 +226,7 @@ describe('Sequencer', () => {
 
       // A rebalance keeps partition 1 and moves partition 0 away; meanwhile another member stores seq 3 of dm:a:b.
       await seq.assigned([1]);
-      const { originInstance: _i, originConnection: _c, ...elsewhere } = entry('elsewhere', 'dm:a:b');
+      const { origin: _o, ...elsewhere } = entry('elsewhere', 'dm:a:b');
       await store.insertMessage({ ...elsewhere, seq: 3 }, ['a', 'b']);
       await seq.assigned([0, 1]); // partition 0 comes back
       reads.length = 0;

@@ -32,7 +32,7 @@ function setup(api: Partial<MessageApi> = {}) {
     members: async () => [],
     ...api,
   };
-  const session = new Session('c-1', 'a', socket, { api: full, limits, logger: silentLogger(), now: () => clock });
+  const session = new Session('c-1', 'a', socket, { api: full, instance: 'gw-1', limits, logger: silentLogger(), now: () => clock });
   return { session, socket, calls, tick: (ms: number) => (clock += ms) };
 }
 

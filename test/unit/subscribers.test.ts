@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { SubscriberRegistry, type PushFrame, type PushResult, type SubscriberLink } from '../../services/message/domain/subscribers.js';
+import { SubscriberRegistry, type PushResult, type SubscriberLink } from '../../services/message/domain/subscribers.js';
+import type { Push } from '../../services/shared/message.js';
 import { createEmbeddedPresence } from '../../services/message/adapters/embedded-presence.js';
 import type { PresenceStore } from '../../services/message/adapters/presence.js';
-import type { StoredMessage } from '../../services/message/adapters/store.js';
 import { silentLogger } from '../../services/shared/logger.js';
+import type { Message } from '../../services/shared/message.js';
 
-const message = (from: string, to: string, seq = 1): StoredMessage => ({
+const message = (from: string, to: string, seq = 1): Message => ({
   msgId: `m${seq}`,
   conversation: `dm:${from}:${to}`,
   seq,
@@ -17,12 +18,12 @@ const message = (from: string, to: string, seq = 1): StoredMessage => ({
 });
 
 /** A stream that records its pushes and can refuse them. */
-function link(): SubscriberLink & { pushes: PushFrame[]; ended: string[]; full: boolean } {
+function link(): SubscriberLink & { pushes: Push[]; ended: string[]; full: boolean } {
   const l = {
-    pushes: [] as PushFrame[],
+    pushes: [] as Push[],
     ended: [] as string[],
     full: false,
-    push(frame: PushFrame) {
+    push(frame: Push) {
       if (l.full) return false;
       l.pushes.push(frame);
       return true;
@@ -87,18 +88,18 @@ describe("SubscriberRegistry: routing by the streams' announcements", () => {
     registry.attach('g2', g2, []);
     assert.equal(registry.update('g2', g2, ['b', 'a'], []), true);
     presence.down = true; // the store is not asked
-    registry.routeBatch([{ message: message('a', 'b'), originInstance: 'g1', originConnection: 'conn-a' }]);
+    registry.routeBatch([{ message: message('a', 'b'), origin: { instance: 'g1', connection: 'conn-a' } }]);
     assert.deepEqual(
       g1.pushes.map((p) => [p.recipients, p.excludeConnection]),
       [[['a'], 'conn-a']],
       'the sending connection has its accepted',
     );
     assert.deepEqual(
-      g2.pushes.map((p) => p.recipients.sort()),
+      g2.pushes.map((p) => [...p.recipients].sort()),
       [['a', 'b']],
     );
     registry.update('g2', g2, [], ['b']);
-    registry.routeBatch([{ message: message('a', 'b', 2), originInstance: 'g1', originConnection: 'conn-a' }]);
+    registry.routeBatch([{ message: message('a', 'b', 2), origin: { instance: 'g1', connection: 'conn-a' } }]);
     assert.deepEqual(g2.pushes.at(-1)!.recipients, ['a'], 'b went offline there');
     assert.deepEqual(results, ['sent', 'sent', 'sent', 'sent']);
   });
@@ -107,17 +108,17 @@ describe("SubscriberRegistry: routing by the streams' announcements", () => {
     const g1 = link();
     registry.attach('g1', g1, ['b']);
     g1.full = true;
-    registry.routeBatch([{ message: message('a', 'b'), originInstance: 'x', originConnection: '' }]);
+    registry.routeBatch([{ message: message('a', 'b'), origin: { instance: 'x', connection: '' } }]);
     assert.equal(registry.detach('g1', g1), true);
     assert.equal(registry.detach('g1', g1), false, 'one stream ends once');
     registry.routeBatch([
-      { message: message('a', 'b', 2), originInstance: 'x', originConnection: '' },
-      { message: message('a', 'b', 3), originInstance: 'x', originConnection: '' },
+      { message: message('a', 'b', 2), origin: { instance: 'x', connection: '' } },
+      { message: message('a', 'b', 3), origin: { instance: 'x', connection: '' } },
     ]);
     assert.deepEqual(results, ['dropped', 'skipped', 'skipped']);
     const again = link();
     registry.attach('g1', again, ['b']);
-    registry.routeBatch([{ message: message('a', 'b', 4), originInstance: 'x', originConnection: '' }]);
+    registry.routeBatch([{ message: message('a', 'b', 4), origin: { instance: 'x', connection: '' } }]);
     assert.deepEqual(results.at(-1), 'sent');
     assert.deepEqual(
       again.pushes.map((p) => p.message.seq),
@@ -131,7 +132,7 @@ describe("SubscriberRegistry: routing by the streams' announcements", () => {
     registry.detach('g1', g1);
     clock += 30_001;
     (registry as unknown as { sweep(): void }).sweep();
-    registry.routeBatch([{ message: message('a', 'b'), originInstance: 'x', originConnection: '' }]);
+    registry.routeBatch([{ message: message('a', 'b'), origin: { instance: 'x', connection: '' } }]);
     assert.deepEqual(results, [], 'nobody holds b now');
   });
 
@@ -142,10 +143,10 @@ describe("SubscriberRegistry: routing by the streams' announcements", () => {
     registry.attach('g2', g2, ['c']);
     registry.detach('g2', g2);
     registry.routeBatch([
-      { message: { ...message('a', 'grp:x'), conversation: 'grp:x' }, originInstance: 'g1', originConnection: 'conn-a', audience: new Set(['a', 'b', 'c']) },
+      { message: { ...message('a', 'grp:x'), conversation: 'grp:x' }, origin: { instance: 'g1', connection: 'conn-a' }, audience: new Set(['a', 'b', 'c']) },
     ]);
     assert.deepEqual(
-      g1.pushes.map((p) => p.recipients.sort()),
+      g1.pushes.map((p) => [...p.recipients].sort()),
       [['a', 'b']],
     );
     assert.deepEqual(results.sort(), ['sent', 'skipped']);
@@ -158,7 +159,7 @@ describe("SubscriberRegistry: routing by the streams' announcements", () => {
     registry.attach('g1', fresh, ['b']);
     assert.deepEqual(old.ended, ['replaced']);
     assert.equal(registry.detach('g1', old), false, "the old stream's end leaves the new one alone");
-    registry.routeBatch([{ message: message('a', 'b'), originInstance: 'x', originConnection: '' }]);
+    registry.routeBatch([{ message: message('a', 'b'), origin: { instance: 'x', connection: '' } }]);
     assert.deepEqual(
       fresh.pushes.map((p) => p.recipients),
       [['b']],

@@ -44,7 +44,7 @@ describe('ws server: writes to a client', () => {
       admit: () => undefined,
       onClient(s) {
         accepted(s);
-        return { onFrame: () => undefined, onClose: () => undefined };
+        return { handleFrame: () => undefined, markClosed: () => undefined };
       },
     });
     const port = await server.start();

@@ -93,8 +93,6 @@ function startChat(login) {
   $('talk-to').replaceChildren();
   /** @type {Map<string, HTMLElement>} */
   const pending = new Map();
-  /** The group requests in flight, by request id: what they asked for. @type {Map<string, string>} */
-  const groupRequests = new Map();
   /** Messages arrived in conversations other than the one shown, by peer. @type {Map<string, number>} */
   const unread = new Map();
   const talkTo = /** @type {HTMLSelectElement} */ ($('talk-to'));
@@ -156,11 +154,9 @@ function startChat(login) {
     return li;
   };
 
-  /** Sends a group frame (create, add, remove, leave, members) and remembers what it asked. */
-  const groupFrame = (/** @type {Record<string, unknown> & {type: string}} */ frame, /** @type {string} */ what) => {
-    const id = `${frame.type}-${newId()}`;
-    if (core?.sendFrame({ ...frame, id })) groupRequests.set(id, what);
-    else addLine('not connected; try again once connected', 'note');
+  /** Asks for a group change or the members (the answer is a `group` event). @param {Parameters<ChatCore['group']>} request */
+  const group = (...request) => {
+    if (!core?.group(...request)) addLine('not connected; try again once connected', 'note');
   };
 
   core = new ChatCore({
@@ -242,17 +238,11 @@ function startChat(login) {
           }
           break;
         }
-        case 'frame': {
-          // Answers to the group requests; an error among them is reported by the 'error' event.
-          const what = groupRequests.get(String(e.frame.id));
-          if (what === undefined) break;
-          groupRequests.delete(String(e.frame.id));
-          if (e.frame.type === 'accepted' && what === 'create') switchTo(String(e.frame.conversation));
-          else if (e.frame.type === 'members') {
-            addLine(`members: ${(e.frame.members ?? []).join(', ')}`, 'note members', '', String(e.frame.conversation));
-          }
+        case 'group':
+          // Answers to the group requests; a refusal is reported by the 'error' event.
+          if (e.action === 'create') switchTo(e.conversation);
+          else if (e.action === 'members') addLine(`members: ${(e.members ?? []).join(', ')}`, 'note members', '', e.conversation);
           break;
-        }
         case 'error':
           addLine(`error ${e.code}: ${e.message}`, 'note');
           break;
@@ -279,12 +269,12 @@ function startChat(login) {
   };
   $('group-tools').onsubmit = (ev) => {
     ev.preventDefault();
-    groupFrame({ type: 'group.create', members: users() }, 'create');
+    group('create', { members: users() });
   };
-  $('group-add').onclick = () => groupFrame({ type: 'group.add', conversation: peer, members: users() }, 'add');
-  $('group-remove').onclick = () => groupFrame({ type: 'group.remove', conversation: peer, members: users() }, 'remove');
-  $('group-members').onclick = () => groupFrame({ type: 'group.members', conversation: peer }, 'members');
-  $('group-leave').onclick = () => groupFrame({ type: 'group.leave', conversation: peer }, 'leave');
+  $('group-add').onclick = () => group('add', { conversation: peer, members: users() });
+  $('group-remove').onclick = () => group('remove', { conversation: peer, members: users() });
+  $('group-members').onclick = () => group('members', { conversation: peer });
+  $('group-leave').onclick = () => group('leave', { conversation: peer });
   switchTo(peer);
   core.start();
   input('text').focus();

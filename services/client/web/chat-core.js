@@ -112,9 +112,18 @@ const GAP_RETRIES = 3;
  *   | {kind: 'caught-up'}
  *   | {kind: 'history-reset', conversation: string}
  *   | {kind: 'error', code: string, message: string}
+ *   | {kind: 'group', action: GroupAction, conversation: string, members?: string[]}
  *   | {kind: 'frame', frame: Frame}
  *   | {kind: 'stopped'}} ChatEvent
  */
+
+/**
+ * A group request: create a group, add or remove users, leave it, or list its members.
+ * @typedef {'create' | 'add' | 'remove' | 'leave' | 'members'} GroupAction
+ */
+
+/** The frame type of each group request. @type {Record<GroupAction, string>} */
+const GROUP_FRAMES = { create: 'group.create', add: 'group.add', remove: 'group.remove', leave: 'group.leave', members: 'group.members' };
 
 /**
  * @typedef {object} ReconnectPolicyLike
@@ -178,6 +187,8 @@ export class ChatCore {
     this.catchUpPending = 0;
     /** Conversations kept caught up even when `conversations` does not list them (see follow). @type {Set<string>} */
     this.followed = new Set();
+    /** Group requests awaiting their answer, by request id. @type {Map<string, GroupAction>} */
+    this.groupRequests = new Map();
   }
 
   /** Opens the connection (and keeps reopening it until stop()). */
@@ -228,6 +239,26 @@ export class ChatCore {
     queue.push({ id, to, body, inFlight: false });
     this.pump(to);
     return id;
+  }
+
+  /**
+   * Asks for a group change or a group's members. The answer is a `group` event (created: with the
+   * new group's conversation, which this core then follows; members: with the list), a refusal an
+   * `error` event. Not retried: a change is the person's decision to make again.
+   * @param {GroupAction} action
+   * @param {{conversation?: string, members?: string[]}} [args]  the group (all but create), the users (create, add, remove)
+   * @returns {boolean} false when not connected (nothing was sent)
+   */
+  group(action, args = {}) {
+    const type = GROUP_FRAMES[action];
+    const id = `${type}-${this.opts.newId()}`;
+    /** @type {Frame} */
+    const frame = { type, id };
+    if (action !== 'create' && args.conversation !== undefined) frame.conversation = args.conversation;
+    if (action !== 'leave' && action !== 'members') frame.members = args.members ?? [];
+    if (!this.sendFrame(frame)) return false;
+    this.groupRequests.set(id, action);
+    return true;
   }
 
   /** Sends a raw frame if the connection is open. @param {Frame} frame */
@@ -312,7 +343,10 @@ export class ChatCore {
         if (this.opts.catchUp !== false) this.catchUp();
         break;
       case 'accepted':
-        this.onAccepted(frame);
+        if (!this.onGroupAnswer(frame)) this.onAccepted(frame);
+        break;
+      case 'members':
+        this.onGroupAnswer(frame);
         break;
       case 'message':
         this.receive(/** @type {ChatMessage} */ (/** @type {unknown} */ (frame)), true);
@@ -372,8 +406,24 @@ export class ChatCore {
     this.emit({ kind: 'accepted', id: s.id, msgId: String(frame.msgId), conversation: String(frame.conversation), to: s.to, body: s.body });
   }
 
+  /**
+   * The answer to a group request, if it is one: reported as a `group` event.
+   * @private @param {Frame} frame @returns {boolean}
+   */
+  onGroupAnswer(frame) {
+    const action = frame.id === undefined ? undefined : this.groupRequests.get(String(frame.id));
+    if (action === undefined) return false;
+    this.groupRequests.delete(String(frame.id));
+    const conversation = String(frame.conversation);
+    if (action === 'create') this.follow(conversation);
+    if (frame.type === 'members') this.emit({ kind: 'group', action, conversation, members: frame.members ?? [] });
+    else this.emit({ kind: 'group', action, conversation });
+    return true;
+  }
+
   /** @private @param {Frame} frame */
   onError(frame) {
+    if (frame.id !== undefined) this.groupRequests.delete(String(frame.id));
     const code = String(frame.code);
     const message = String(frame.message);
     const s = this.findSend(frame.id);

@@ -1,13 +1,6 @@
-import type { MessageFrameBody } from './frames.js';
+import type { Push } from '../../shared/message.js';
+import { toMessageFrame } from './frames.js';
 import type { SessionRegistry } from './session-registry.js';
-
-/** A push from a Message pod, as the gateway's domain sees it (converted from the wire in upstream/). */
-export interface IncomingPush {
-  message: MessageFrameBody;
-  recipients: readonly string[];
-  /** The connection the send came from: it got `accepted`, not a push. */
-  excludeConnection: string;
-}
 
 /**
  * Delivery to this gateway's clients: a push goes to every session of its recipients but the one
@@ -20,10 +13,10 @@ export function createDelivery(deps: {
   /** `count` sessions got a push accepted `latencySeconds` ago. */
   onDelivered?: (count: number, latencySeconds: number) => void;
   onResync?: () => void;
-}): { push(push: IncomingPush): void; resyncAll(): void } {
+}): { push: (push: Push) => void; resyncAll: () => void } {
   return {
-    push({ message, recipients, excludeConnection }) {
-      const text = JSON.stringify({ type: 'message', ...message });
+    push: ({ message, recipients, excludeConnection }) => {
+      const text = JSON.stringify({ type: 'message', ...toMessageFrame(message) });
       let delivered = 0;
       for (const user of recipients) {
         for (const session of deps.sessions.of(user)) {
@@ -32,7 +25,7 @@ export function createDelivery(deps: {
       }
       if (delivered > 0) deps.onDelivered?.(delivered, Math.max(0, deps.now() - message.ts) / 1000);
     },
-    resyncAll() {
+    resyncAll: () => {
       if (deps.sessions.size === 0) return;
       deps.onResync?.();
       for (const s of deps.sessions.all()) s.deliver({ type: 'resync' });

@@ -1,9 +1,10 @@
 import { BadRequestError, TooLargeError, type ErrorCode } from '../../shared/errors.js';
 import { isClientId, isConversationId, isGroupConversation, isUserId } from '../../shared/ids.js';
 import { MAX_MEMBERS_PER_CHANGE } from '../../shared/limits.js';
+import type { Message, MembershipKind } from '../../shared/message.js';
 
-/** A group membership change a client asks for (its message carries the same word as `kind`). */
-export type GroupChange = { op: 'created' } | { op: 'added' | 'removed' | 'left'; conversation: string };
+/** A group membership change a client asks for (its message carries the same `kind`). */
+export type GroupChange = { kind: 'created' } | { kind: Exclude<MembershipKind, 'created'>; conversation: string };
 
 /** Frames a client may send (docs/PROTOCOL.md §3). Unknown extra fields are ignored. */
 export type ClientFrame =
@@ -15,27 +16,25 @@ export type ClientFrame =
   | { type: 'group'; id: string; change: GroupChange; members: string[] }
   | { type: 'group.members'; id: string; conversation: string };
 
-/** A message as pushed to clients and returned by sync. */
-export interface MessageFrameBody {
-  msgId: string;
-  conversation: string;
-  seq: number;
-  from: string;
-  to: string;
-  body: string;
-  ts: number;
-  id: string;
-  /** A group membership message: created, added, removed or left, and the users it names. */
-  kind?: string;
-  members?: string[];
+/** A message as pushed to clients (a `message` frame) and returned by sync: the sender's id for the send is its `id`. */
+export type MessageFrame = Omit<Message, 'clientId'> & { id: string };
+
+/** The codec of a message to the wire (the one place `clientId` becomes the frame's `id`). */
+export function toMessageFrame(m: Message): MessageFrame {
+  const f: MessageFrame = { msgId: m.msgId, conversation: m.conversation, seq: m.seq, from: m.from, to: m.to, body: m.body, ts: m.ts, id: m.clientId };
+  if (m.kind !== undefined) {
+    f.kind = m.kind;
+    f.members = m.members ?? [];
+  }
+  return f;
 }
 
 /** Frames the server sends. */
 export type ServerFrame =
   | { type: 'welcome'; user: string; connection: string; instance: string; heartbeatMs: number }
   | { type: 'accepted'; id: string; msgId: string; conversation: string; ts: number }
-  | ({ type: 'message' } & MessageFrameBody)
-  | { type: 'messages'; id: string; conversation: string; messages: MessageFrameBody[]; hasMore: boolean }
+  | ({ type: 'message' } & MessageFrame)
+  | { type: 'messages'; id: string; conversation: string; messages: MessageFrame[]; hasMore: boolean }
   | { type: 'conversations'; id: string; items: Array<{ conversation: string; lastSeq: number }> }
   | { type: 'members'; id: string; conversation: string; members: string[] }
   | { type: 'resync' }
@@ -85,11 +84,11 @@ type FrameParser = (f: Record<string, unknown>, id: string | undefined, limits: 
 
 /** A group change frame: add, remove or leave one group. */
 const groupChange =
-  (op: 'added' | 'removed' | 'left'): FrameParser =>
+  (kind: Exclude<MembershipKind, 'created'>): FrameParser =>
   (f, id) => {
     const groupId = requireId(id);
     if (!isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
-    return { type: 'group', id: groupId, change: { op, conversation: f.conversation }, members: op === 'left' ? [] : memberList(f.members, false, id) };
+    return { type: 'group', id: groupId, change: { kind, conversation: f.conversation }, members: kind === 'left' ? [] : memberList(f.members, false, id) };
   };
 
 /**
@@ -111,7 +110,7 @@ const CLIENT_FRAMES = {
     }
     return toGroup ? { type: 'send', id: sendId, conversation: f.conversation as string, body } : { type: 'send', id: sendId, to: f.to as string, body };
   },
-  'group.create': (f, id) => ({ type: 'group', id: requireId(id), change: { op: 'created' }, members: memberList(f.members, true, id) }),
+  'group.create': (f, id) => ({ type: 'group', id: requireId(id), change: { kind: 'created' }, members: memberList(f.members, true, id) }),
   'group.add': groupChange('added'),
   'group.remove': groupChange('removed'),
   'group.leave': groupChange('left'),

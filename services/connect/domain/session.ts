@@ -1,7 +1,8 @@
 import type { Logger } from '../../shared/logger.js';
 import { SwitchboardError, type ErrorCode } from '../../shared/errors.js';
 import { directConversation } from '../../shared/ids.js';
-import { FrameError, parseClientFrame, type ClientFrame, type FrameLimits, type MessageFrameBody, type ServerFrame } from './frames.js';
+import { FrameError, parseClientFrame, toMessageFrame, type ClientFrame, type FrameLimits, type ServerFrame } from './frames.js';
+import type { Acceptance, Message, SendCommand } from '../../shared/message.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** WebSocket close codes used by the gateway (docs/PROTOCOL.md §4). */
@@ -20,22 +21,9 @@ export interface MessageApi {
    * A text to a user (`to`) or a group (`conversation`), or a group membership change (`kind`,
    * naming `members`; created: a new group).
    */
-  send(cmd: {
-    from: string;
-    clientId: string;
-    to: string;
-    body: string;
-    originConnection: string;
-    conversation?: string;
-    kind?: 'created' | 'added' | 'removed' | 'left';
-    members?: string[];
-  }): Promise<{
-    msgId: string;
-    conversation: string;
-    ts: number;
-  }>;
+  send(cmd: SendCommand): Promise<Acceptance>;
   members(user: string, conversation: string): Promise<string[]>;
-  sync(user: string, conversation: string, after: number, limit: number): Promise<{ messages: MessageFrameBody[]; hasMore: boolean }>;
+  sync(user: string, conversation: string, after: number, limit: number): Promise<{ messages: Message[]; hasMore: boolean }>;
   conversations(user: string): Promise<Array<{ conversation: string; lastSeq: number }>>;
 }
 
@@ -48,6 +36,8 @@ export interface SessionLimits extends FrameLimits {
 
 export interface SessionDeps {
   api: MessageApi;
+  /** This gateway's instance id (a send's origin, with the connection). */
+  instance: string;
   limits: SessionLimits;
   logger: Logger;
   now?: () => number;
@@ -56,6 +46,8 @@ export interface SessionDeps {
   onRejected?: (code: ErrorCode) => void;
   onSlowConsumer?: () => void;
   onPolicyClose?: () => void;
+  /** The client's socket closed (the session is gone). */
+  onClosed?: (session: Session) => void;
 }
 
 /**
@@ -143,9 +135,10 @@ export class Session {
     this.socket.close(code, reason);
   }
 
-  /** Marks the session closed after the client went away. */
+  /** Marks the session closed after the client went away (its socket closed, whoever closed it). */
   markClosed(): void {
     this.closed = true;
+    this.deps.onClosed?.(this);
   }
 
   private dispatch(frame: ClientFrame): void {
@@ -160,9 +153,15 @@ export class Session {
       }
       case 'group': {
         const { change } = frame;
-        const cmd = { to: '', body: '', kind: change.op, members: frame.members, ...(change.op === 'created' ? {} : { conversation: change.conversation }) };
+        const cmd = {
+          to: '',
+          body: '',
+          kind: change.kind,
+          members: frame.members,
+          ...(change.kind === 'created' ? {} : { conversation: change.conversation }),
+        };
         // A new group has no order to keep yet; changes of one group keep their order like its texts.
-        this.inOrder(change.op === 'created' ? `new group ${frame.id}` : change.conversation, () => this.send(frame.id, cmd));
+        this.inOrder(change.kind === 'created' ? `new group ${frame.id}` : change.conversation, () => this.send(frame.id, cmd));
         return;
       }
       case 'group.members':
@@ -176,7 +175,7 @@ export class Session {
       case 'sync':
         this.reply(frame.id, async () => {
           const r = await this.deps.api.sync(this.user, frame.conversation, frame.after, frame.limit);
-          return { type: 'messages', id: frame.id, conversation: frame.conversation, messages: r.messages, hasMore: r.hasMore };
+          return { type: 'messages', id: frame.id, conversation: frame.conversation, messages: r.messages.map(toMessageFrame), hasMore: r.hasMore };
         });
         return;
       case 'conversations':
@@ -195,11 +194,11 @@ export class Session {
     });
   }
 
-  private async send(id: string, what: Omit<Parameters<MessageApi['send']>[0], 'from' | 'clientId' | 'originConnection'>): Promise<void> {
+  private async send(id: string, what: Omit<SendCommand, 'from' | 'clientId' | 'origin'>): Promise<void> {
     if (this.closed) return;
     try {
       const t0 = performance.now();
-      const a = await this.deps.api.send({ ...what, from: this.user, clientId: id, originConnection: this.id });
+      const a = await this.deps.api.send({ ...what, from: this.user, clientId: id, origin: { instance: this.deps.instance, connection: this.id } });
       const seconds = (performance.now() - t0) / 1000;
       if (this.deliver({ type: 'accepted', id, msgId: a.msgId, conversation: a.conversation, ts: a.ts })) this.deps.onAccepted?.(seconds);
     } catch (err: unknown) {

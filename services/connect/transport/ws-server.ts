@@ -30,8 +30,14 @@ export interface WsServerOptions {
   onRefused?: (reason: string) => void;
   /** Plain HTTP requests (not upgrades); returns false when it does not serve the path (→ 404). */
   onHttpRequest?: (req: IncomingMessage, res: ServerResponse) => boolean;
-  /** A client authenticated and upgraded; returns its frame handler and close handler. */
-  onClient(socket: ClientSocket, user: string): { onFrame(data: string, isBinary: boolean): void; onClose(): void };
+  /** A client authenticated and upgraded; returns what its frames and its close go to (its session). */
+  onClient(socket: ClientSocket, user: string): ClientHandler;
+}
+
+/** What a client's socket tells the gateway: each text frame (a binary one is refused), and its close. */
+export interface ClientHandler {
+  handleFrame(data: string, isBinary: boolean): void;
+  markClosed(): void;
 }
 
 export interface WsServer {
@@ -137,9 +143,9 @@ export function createWsServer(opts: WsServerOptions): WsServer {
     socket.off('error', onUpgradeError);
     alive.add(ws);
     ws.on('pong', onPong);
-    const handlers = opts.onClient(new TurnCorkedSocket(ws, socket, holdForTurn), user);
-    ws.on('message', (data: RawData, isBinary: boolean) => handlers.onFrame(isBinary ? '' : data.toString('utf8'), isBinary));
-    ws.on('close', () => handlers.onClose());
+    const client = opts.onClient(new TurnCorkedSocket(ws, socket, holdForTurn), user);
+    ws.on('message', (data: RawData, isBinary: boolean) => client.handleFrame(isBinary ? '' : data.toString('utf8'), isBinary));
+    ws.on('close', () => client.markClosed());
     ws.on('error', onSocketError);
   };
 

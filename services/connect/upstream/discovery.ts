@@ -1,31 +1,7 @@
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
 import type { Logger } from '../../shared/logger.js';
-
-/** How Connect finds Message pods (MESSAGE_DISCOVERY). */
-export type DiscoverySpec = { kind: 'dns'; host: string; port: number } | { kind: 'static'; endpoints: string[] };
-
-const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
-
-/** Parses `dns:HOST:PORT` or `HOST:PORT,HOST:PORT`; throws with a precise message. */
-export function parseDiscovery(value: string): DiscoverySpec {
-  const v = value.trim();
-  if (v.startsWith('dns:')) {
-    const m = HOST_PORT.exec(v.slice(4));
-    if (!m || Number(m[2]) > 65535) throw new Error(`expected dns:HOST:PORT; got "${value}"`);
-    return { kind: 'dns', host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-  }
-  const endpoints = v
-    .split(',')
-    .map((e) => e.trim())
-    .filter(Boolean);
-  if (endpoints.length === 0) throw new Error('expected dns:HOST:PORT or HOST:PORT[,HOST:PORT…]; got nothing');
-  for (const e of endpoints) {
-    const m = HOST_PORT.exec(e);
-    if (!m || Number(m[2]) > 65535) throw new Error(`expected HOST:PORT in the list; got "${e}"`);
-  }
-  return { kind: 'static', endpoints: [...new Set(endpoints)] };
-}
+import type { DiscoverySpec } from '../config.js';
 
 /** `host:port` with IPv6 addresses bracketed. */
 export function formatEndpoint(address: string, port: number): string {

@@ -12,8 +12,9 @@ import {
   type SendResponse__Output,
   type SendResult__Output,
 } from '../../shared/proto.js';
-import type { IncomingPush } from '../domain/delivery.js';
-import { UpstreamError, internalMetadata, toMessageFrameBody } from './message-client.js';
+import type { Push } from '../../shared/message.js';
+import { fromPush } from '../../shared/message-proto.js';
+import { UpstreamError, internalMetadata } from './message-client.js';
 import { FrameBatcher, batchBudget } from '../../shared/frame-batcher.js';
 
 interface PendingSend {
@@ -26,7 +27,7 @@ export type StreamState = 'connecting' | 'up' | 'backoff' | 'closed';
 
 export interface EndpointStreamOptions {
   endpoint: string;
-  instanceId: string;
+  instance: string;
   /** Users this gateway holds right now (sent with every Subscribe). */
   onlineUsers: () => string[];
   backoff: BackoffOptions;
@@ -53,7 +54,7 @@ export interface EndpointStreamEvents {
   /** The stream was lost or failed to come up. */
   onDown(stream: EndpointStream, wasUp: boolean): void;
   onBackoff(delayMs: number): void;
-  onPush(push: IncomingPush): void;
+  onPush(push: Push): void;
 }
 
 /**
@@ -188,15 +189,15 @@ export class EndpointStream {
     call.on('error', (err: ServiceError) => this.lost(call, err));
     call.on('end', () => this.lost(call, new Error('stream ended by the Message pod')));
     out.write({
-      subscribe: { connectServiceId: this.opts.instanceId, onlineUsers: this.opts.onlineUsers(), batchMaxBytes: batchBudget(this.opts.maxMessageBytes) },
+      subscribe: { connectServiceId: this.opts.instance, onlineUsers: this.opts.onlineUsers(), batchMaxBytes: batchBudget(this.opts.maxMessageBytes) },
     });
   }
 
   /** One frame from the pod (alone, or out of a batch). */
   private received(resp: MessageStreamResponse__Output, out: FrameBatcher<MessageStreamRequest>): void {
-    if (resp.response === 'push' && resp.push?.message) {
-      const { message, recipients, excludeConnection } = resp.push;
-      this.opts.events.onPush({ message: toMessageFrameBody(message), recipients, excludeConnection });
+    if (resp.response === 'push') {
+      const push = resp.push ? fromPush(resp.push) : undefined;
+      if (push) this.opts.events.onPush(push);
     } else if (resp.response === 'sendResult' && resp.sendResult) this.answered(resp.sendResult);
     else if (resp.response === 'presenceApplied' && resp.presenceApplied) this.presenceApplied(resp.presenceApplied.ackId);
     else if (resp.response === 'subscribed' && this.current === 'connecting') {

@@ -1,17 +1,24 @@
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { SwitchboardError, UnavailableError } from '../../shared/errors.js';
 import { ERROR_CODE_KEY, errorCodeOfReply } from '../../shared/grpc-status.js';
-import type { ChatMessage, MessageServiceClient, SendRequest } from '../../shared/proto.js';
-import type { EndpointStream } from './endpoint-stream.js';
+import type { ChatMessage, MessageServiceClient, SendRequest, SendResponse__Output } from '../../shared/proto.js';
+import { fromChatMessage, toSendRequest } from '../../shared/message-proto.js';
 import type { MessageApi } from '../domain/session.js';
-import type { MessageFrameBody } from '../domain/frames.js';
 
 /** An error answered by a Message pod, with the protocol code derived from its gRPC status. */
 export class UpstreamError extends SwitchboardError {}
 
+/** What the API uses of a stream to a Message pod (an EndpointStream). */
+export interface UpstreamStream {
+  /** The pod's client while its stream is up. */
+  readonly upClient: MessageServiceClient | undefined;
+  /** A send on the stream; undefined when it is not up. */
+  send(req: SendRequest, timeoutMs: number): Promise<SendResponse__Output> | undefined;
+}
+
 /** The streams the API can use: an up one, round robin. */
 export interface UpstreamPicker {
-  pick(): Pick<EndpointStream, 'upClient' | 'send'> | undefined;
+  pick(): UpstreamStream | undefined;
 }
 
 /**
@@ -19,7 +26,7 @@ export interface UpstreamPicker {
  * caller gets UNAVAILABLE at once. Sends ride on that stream when the pod offers it (no HTTP/2
  * stream per send); history calls are unary.
  */
-export function createMessageApi(opts: { streams: UpstreamPicker; instanceId: string; timeoutMs: number; internalAuthToken?: string }): MessageApi {
+export function createMessageApi(opts: { streams: UpstreamPicker; timeoutMs: number; internalAuthToken?: string }): MessageApi {
   const noneUp = (): UnavailableError => new UnavailableError('no Message service reachable; retry later');
   const unary = <Req, Res>(
     invoke: (client: MessageServiceClient, req: Req, deadline: { deadline: number }, cb: (err: ServiceError | null, res?: Res) => void) => void,
@@ -43,18 +50,7 @@ export function createMessageApi(opts: { streams: UpstreamPicker; instanceId: st
     async send(cmd) {
       const stream = opts.streams.pick();
       if (!stream) throw noneUp();
-      const req: SendRequest = {
-        fromUser: cmd.from,
-        clientId: cmd.clientId,
-        toUser: cmd.to,
-        body: cmd.body,
-        originInstance: opts.instanceId,
-        originConnection: cmd.originConnection,
-        conversation: cmd.conversation ?? '',
-        kind: cmd.kind ?? '',
-        members: cmd.members ?? [],
-      };
-      const sent = stream.send(req, opts.timeoutMs);
+      const sent = stream.send(toSendRequest(cmd), opts.timeoutMs);
       if (!sent) throw noneUp();
       const res = await sent;
       return { msgId: res.msgId, conversation: res.conversation, ts: res.ts };
@@ -64,7 +60,7 @@ export function createMessageApi(opts: { streams: UpstreamPicker; instanceId: st
         (c, req, o, cb) => c.sync(req, md, o, cb),
         { user, conversation, afterSeq: after, limit },
       );
-      return { messages: res.messages.map(toMessageFrameBody), hasMore: res.hasMore };
+      return { messages: res.messages.map(fromChatMessage), hasMore: res.hasMore };
     },
     async members(user, conversation) {
       const res = await unary<Parameters<MessageServiceClient['members']>[0], { members: string[] }>((c, req, o, cb) => c.members(req, md, o, cb), {
@@ -81,25 +77,6 @@ export function createMessageApi(opts: { streams: UpstreamPicker; instanceId: st
       return res.items.map((i) => ({ conversation: i.conversation, lastSeq: i.lastSeq }));
     },
   };
-}
-
-/** A wire message as the body of a `message` frame. */
-export function toMessageFrameBody(m: ChatMessage): MessageFrameBody {
-  const frame: MessageFrameBody = {
-    msgId: m.msgId,
-    conversation: m.conversation,
-    seq: m.seq,
-    from: m.fromUser,
-    to: m.toUser,
-    body: m.body,
-    ts: m.ts,
-    id: m.clientId,
-  };
-  if (m.kind !== '') {
-    frame.kind = m.kind;
-    frame.members = m.members;
-  }
-  return frame;
 }
 
 /** Call metadata carrying the shared secret Message checks when INTERNAL_AUTH_TOKEN is set. */

@@ -96,7 +96,7 @@ export class StreamManager {
     return {
       onAttempt: e.onAttempt,
       onBackoff: e.onBackoff,
-      onPush: (push) => e.onPush(push),
+      onPush: e.onPush,
       onUp: (stream, reconnect) => {
         e.onActiveStreams(this.upCount);
         // A pod replaced under a Deployment comes back at a new address: its stream re-establishes

@@ -1,6 +1,7 @@
 import { EmbeddedRunning } from './embedded-running.js';
 import { FencedError, type HotStore, type SequencedRecord } from './hot-store.js';
-import type { ConversationSummary, StoredMessage } from './store.js';
+import type { ConversationSummary } from './store.js';
+import type { Message } from '../../shared/message.js';
 
 /** In-process twin of the Redis hot store: the same claims, records, expiries and reads. */
 export function createEmbeddedHotStore(opts: { now?: () => number; hotTtlMs?: number } = {}): HotStore {
@@ -9,7 +10,7 @@ export function createEmbeddedHotStore(opts: { now?: () => number; hotTtlMs?: nu
   const state = new EmbeddedRunning('hot store');
   const claims = new Map<number, string>();
   const records = new Map<string, SequencedRecord & { until: number }>();
-  const hot = new Map<string, { messages: Map<number, StoredMessage>; until: number }>();
+  const hot = new Map<string, { messages: Map<number, Message>; until: number }>();
   const last = new Map<string, { seq: number; at: number; until: number }>();
   const listings = new Map<string, { items: Map<string, number>; until: number }>();
   let since: number | undefined;

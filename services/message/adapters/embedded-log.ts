@@ -2,8 +2,9 @@ import type { Logger } from '../../shared/logger.js';
 import { retryUntil } from '../../shared/retry.js';
 import type { CheckResult } from '../../shared/health.js';
 import { UnavailableError } from '../../shared/errors.js';
-import type { AssignmentListener, BatchHandler, BatchResult, MessageLog, SendEntry } from './log.js';
+import type { AssignmentListener, BatchHandler, BatchResult, MessageLog } from './log.js';
 import { partitionOf } from './partitioner.js';
+import type { AcceptedSend } from '../../shared/message.js';
 
 export interface EmbeddedLogOptions {
   partitions: number;
@@ -16,7 +17,7 @@ export interface EmbeddedLogOptions {
 
 interface Partition {
   /** Entries from `base` on; everything below was committed and dropped. */
-  entries: SendEntry[];
+  entries: AcceptedSend[];
   base: number;
   /** Entries below this were handled (their commit waits for them to be stored). */
   handled: number;

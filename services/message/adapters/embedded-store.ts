@@ -1,9 +1,10 @@
 import { EmbeddedRunning } from './embedded-running.js';
-import { SeqConflictError, type ConversationSummary, type MessageStore, type StoredMessage } from './store.js';
+import { SeqConflictError, type ConversationSummary, type MessageStore } from './store.js';
+import type { Message } from '../../shared/message.js';
 
 interface ConversationRow {
   /** messages[i] has seq i + 1 */
-  messages: StoredMessage[];
+  messages: Message[];
   lastActive: number;
   /** A group's listed members and the seq their roster is as of. */
   listed?: { members: Set<string>; seq: number };
@@ -15,7 +16,7 @@ interface ConversationRow {
  */
 export function createEmbeddedStore(): MessageStore {
   const conversations = new Map<string, ConversationRow>();
-  const byMsgId = new Map<string, StoredMessage>();
+  const byMsgId = new Map<string, Message>();
   const userIndex = new Map<string, Set<string>>();
   const state = new EmbeddedRunning('store');
 
@@ -33,7 +34,7 @@ export function createEmbeddedStore(): MessageStore {
     },
     async storedAlready(msgIds) {
       state.check();
-      const found = new Map<string, StoredMessage>();
+      const found = new Map<string, Message>();
       for (const id of msgIds) {
         const m = byMsgId.get(id);
         if (m) found.set(id, structuredClone(m));

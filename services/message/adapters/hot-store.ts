@@ -1,5 +1,6 @@
 import type { HealthReporter } from '../../shared/health.js';
-import type { ConversationSummary, StoredMessage } from './store.js';
+import type { ConversationSummary } from './store.js';
+import type { Message } from '../../shared/message.js';
 
 /** How a message was sequenced: its conversation, seq and accept time (a record of the same accept time is the same log record). */
 export interface SequencedRecord {
@@ -45,7 +46,7 @@ export interface HotStore extends HealthReporter {
    * and the listings its message changes (`listed` by msgId: users who now list the conversation,
    * users who no longer do). Throws FencedError when `owner` no longer holds the claim.
    */
-  record(partition: number, owner: string, messages: readonly StoredMessage[], listed: ReadonlyMap<string, Listing>, dedupeWindowMs: number): Promise<void>;
+  record(partition: number, owner: string, messages: readonly Message[], listed: ReadonlyMap<string, Listing>, dedupeWindowMs: number): Promise<void>;
   /**
    * The records of these msgIds (absent: not sequenced within the dedupe window, as far as this
    * store knows), and since when it records every msgId (undefined: not known yet; ask
@@ -53,7 +54,7 @@ export interface HotStore extends HealthReporter {
    */
   sequenced(msgIds: readonly string[]): Promise<{ records: Map<string, SequencedRecord>; coveredSince: number | undefined }>;
   /** Not-yet-persisted messages of a conversation with seq > afterSeq, ascending, at most `limit`. */
-  read(conversation: string, afterSeq: number, limit: number): Promise<StoredMessage[]>;
+  read(conversation: string, afterSeq: number, limit: number): Promise<Message[]>;
   /**
    * The last seq recorded here of each conversation (absent: none recorded lately), and when it
    * was recorded: a last seq recorded before `coveredSince` may trail what the store took while

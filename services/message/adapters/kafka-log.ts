@@ -14,10 +14,11 @@ import { UnavailableError } from '../../shared/errors.js';
 import { withTimeout } from '../../shared/lifecycle.js';
 import { GroupCommit } from '../../shared/group-commit.js';
 import { retryUntil } from '../../shared/retry.js';
-import type { AssignmentListener, BatchHandler, BatchResult, MessageLog, SendEntry } from './log.js';
-import { MEMBERSHIP_KINDS } from './store.js';
+import type { AssignmentListener, BatchHandler, BatchResult, MessageLog } from './log.js';
 import { longPollWhenIdle } from './kafka-idle-fetch.js';
 import { conversationPartitioner } from './partitioner.js';
+import type { AcceptedSend } from '../../shared/message.js';
+import { decodeLogRecord, encodeLogRecord } from './log-record.js';
 
 // Not among the names Node finds in kafkajs's CommonJS exports: read from the module object.
 const { ConfigResourceTypes } = kafkajs;
@@ -120,12 +121,12 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   let consumerDetail = 'consumer not started';
   let stopped = false;
   // Appends arriving while a produce is in flight go out together in the next one.
-  const produces = new GroupCommit<SendEntry, void>(async (entries) => {
+  const produces = new GroupCommit<AcceptedSend, void>(async (entries) => {
     try {
       await producer.send({
         topic: opts.topic,
         acks: -1,
-        messages: entries.map((e) => ({ key: e.conversation, value: JSON.stringify(e) })),
+        messages: entries.map((e) => ({ key: e.conversation, value: encodeLogRecord(e) })),
       });
       return entries.map(() => ({ ok: true, value: undefined }));
     } catch (err: unknown) {
@@ -309,9 +310,9 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
           for (let i = 0; i < batch.messages.length; i += opts.maxBatch) {
             if (!isRunning() || isStale() || lanes.stopping) return;
             const slice = batch.messages.slice(i, i + opts.maxBatch);
-            const entries: SendEntry[] = [];
+            const entries: AcceptedSend[] = [];
             for (const m of slice) {
-              const entry = parseEntry(m.value);
+              const entry = decodeLogRecord(m.value);
               if (entry) entries.push(entry);
               else {
                 unreadable++;
@@ -433,7 +434,7 @@ class Lanes {
    * Queues a slice (`next`: the offset after it) behind the partition's others. Resolves once the
    * slice before it is done (never rejects).
    */
-  handOver(partition: number, entries: SendEntry[], next: string): Promise<void> {
+  handOver(partition: number, entries: AcceptedSend[], next: string): Promise<void> {
     const before = this.tails.get(partition) ?? Promise.resolve();
     const generation = this.generation;
     const tail = before.then(() => this.handle(partition, entries, next, generation));
@@ -444,7 +445,7 @@ class Lanes {
     return before;
   }
 
-  private async handle(partition: number, entries: SendEntry[], next: string, generation: number): Promise<void> {
+  private async handle(partition: number, entries: AcceptedSend[], next: string, generation: number): Promise<void> {
     const current = (): boolean => generation === this.generation;
     // Assigned anew since it was handed over: the partition's owner now reads it from the
     // committed offset (this consumer too, when it kept the partition).
@@ -535,18 +536,4 @@ async function defaultReplicationFactor(admin: Admin): Promise<number> {
   });
   const value = Number(described.resources[0]?.configEntries.find((e) => e.configName === 'default.replication.factor')?.configValue);
   return Number.isInteger(value) && value > 0 ? value : 1;
-}
-
-/** A log record's value as a SendEntry; undefined when it is not one. */
-function parseEntry(value: Buffer | null): SendEntry | undefined {
-  if (!value) return undefined;
-  try {
-    const e = JSON.parse(value.toString('utf8')) as Partial<SendEntry>;
-    const strings = ['msgId', 'conversation', 'from', 'to', 'body', 'clientId', 'originInstance', 'originConnection'] as const;
-    const membership = e.kind === undefined || (MEMBERSHIP_KINDS.includes(e.kind) && Array.isArray(e.members) && e.members.every((u) => typeof u === 'string'));
-    if (strings.every((k) => typeof e[k] === 'string') && typeof e.ts === 'number' && membership) return e as SendEntry;
-  } catch {
-    return undefined; // not JSON: the caller logs and skips it
-  }
-  return undefined;
 }

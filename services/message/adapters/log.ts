@@ -1,28 +1,10 @@
 import type { HealthReporter } from '../../shared/health.js';
-import type { MembershipKind } from './store.js';
-
-/** One accepted send as it is written to the log (Kafka record value; key = conversation). */
-export interface SendEntry {
-  msgId: string;
-  conversation: string;
-  from: string;
-  to: string;
-  body: string;
-  /** Accept time, ms since the epoch. */
-  ts: number;
-  clientId: string;
-  /** Connect instance and connection the send came from (they get `accepted`, not a push). */
-  originInstance: string;
-  originConnection: string;
-  /** A group's membership change, and the users it names. */
-  kind?: MembershipKind;
-  members?: string[];
-}
+import type { AcceptedSend } from '../../shared/message.js';
 
 /** Entries of one partition, in log order. */
 export interface LogBatch {
   partition: number;
-  entries: readonly SendEntry[];
+  entries: readonly AcceptedSend[];
   /** Aborted once the batch is no longer this consumer's to handle (the partition moved, consuming stops): waits end early. */
   signal?: AbortSignal;
 }
@@ -62,7 +44,7 @@ export interface MessageLog extends HealthReporter {
   /** Connects the producer. Rejects when the log cannot be reached. */
   start(): Promise<void>;
   /** Appends an entry; resolves once it is durable (acks from all in-sync replicas). */
-  append(entry: SendEntry): Promise<void>;
+  append(entry: AcceptedSend): Promise<void>;
   /** Joins the consumer group and feeds every assigned partition's entries to `handler`. */
   consume(handler: BatchHandler, onAssignment?: AssignmentListener): Promise<void>;
   /** Finishes the batch in progress, commits it and leaves the group; appends still work. Idempotent. */

@@ -11,7 +11,8 @@ import {
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import { withTimeout } from '../../shared/lifecycle.js';
-import { IndexUpdateError, MEMBERSHIP_KINDS, SeqConflictError, type ConversationSummary, type MessageStore, type StoredMessage } from './store.js';
+import { IndexUpdateError, SeqConflictError, type ConversationSummary, type MessageStore } from './store.js';
+import { MEMBERSHIP_KINDS, type Message } from '../../shared/message.js';
 
 export interface MongoStoreOptions {
   uri: string;
@@ -25,10 +26,10 @@ export interface MongoStoreOptions {
 }
 
 /** A stored message as a document: its msgId is the _id. */
-type MessageDoc = Omit<StoredMessage, 'msgId'> & { _id: string };
+type MessageDoc = Omit<Message, 'msgId'> & { _id: string };
 /** A membership message's kind and members (a text message has neither). */
-const membershipOf = ({ kind, members }: Pick<StoredMessage, 'kind' | 'members'>) => (kind !== undefined ? { kind, members: members ?? [] } : {});
-const toDoc = (m: StoredMessage): MessageDoc => ({
+const membershipOf = ({ kind, members }: Pick<Message, 'kind' | 'members'>) => (kind !== undefined ? { kind, members: members ?? [] } : {});
+const toDoc = (m: Message): MessageDoc => ({
   _id: m.msgId,
   conversation: m.conversation,
   seq: m.seq,
@@ -39,7 +40,7 @@ const toDoc = (m: StoredMessage): MessageDoc => ({
   clientId: m.clientId,
   ...membershipOf(m),
 });
-const fromDoc = (d: MessageDoc): StoredMessage => ({
+const fromDoc = (d: MessageDoc): Message => ({
   msgId: d._id,
   conversation: d.conversation,
   seq: d.seq,
@@ -226,7 +227,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
    * with its highest seq, all in one insert (FerretDB takes it about ten times faster than one
    * upsert per conversation). One already there (a redelivery) is left as it is.
    */
-  async function touchConversations(stored: readonly StoredMessage[], members: ReadonlyMap<string, readonly string[]>): Promise<void> {
+  async function touchConversations(stored: readonly Message[], members: ReadonlyMap<string, readonly string[]>): Promise<void> {
     if (stored.length === 0) return;
     const latest = latestByConversation(stored.map((m) => ({ conversation: m.conversation, seq: m.seq, lastActive: m.ts, members: [] })));
     const docs = [...latest].map(([conversation, l]) => markOf(conversation, { ...l, members: [...(members.get(conversation) ?? [])] }));
@@ -294,7 +295,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
    * (storing documents after the failure and counting them as inserted), which would make the stored
    * prefix a lie. A server that breaks the order anyway is refused rather than believed.
    */
-  async function insertPrefix(list: readonly StoredMessage[]): Promise<{ stored: number; failure?: Error }> {
+  async function insertPrefix(list: readonly Message[]): Promise<{ stored: number; failure?: Error }> {
     for (let from = 0; from < list.length; from += ORDERED_SLICE) {
       const slice = list.slice(from, from + ORDERED_SLICE);
       try {
@@ -416,7 +417,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       return 'inserted';
     },
     async storedAlready(msgIds, members) {
-      if (msgIds.length === 0) return new Map<string, StoredMessage>();
+      if (msgIds.length === 0) return new Map<string, Message>();
       const stored = (await messages.find({ _id: { $in: [...msgIds] } }).toArray()).map(fromDoc);
       if (stored.length > 0) await touchConversations(stored, members);
       return new Map(stored.map((m) => [m.msgId, m]));

@@ -1,7 +1,7 @@
 import { connectRedis, pipelineResults } from './redis-connection.js';
 import type { Logger } from '../../shared/logger.js';
 import { FencedError, type HotStore, type SequencedRecord } from './hot-store.js';
-import type { StoredMessage } from './store.js';
+import type { Message } from '../../shared/message.js';
 
 export interface RedisHotStoreOptions {
   url: string;
@@ -95,7 +95,7 @@ export function createRedisHotStore(opts: RedisHotStoreOptions): HotStore {
     },
     async read(conversation, afterSeq, limit) {
       const rows = await redis.zrangebyscore(key('h', conversation), `(${afterSeq}`, '+inf', 'LIMIT', 0, limit);
-      return rows.map((r) => JSON.parse(r) as StoredMessage);
+      return rows.map((r) => JSON.parse(r) as Message);
     },
     async lastSeqs(conversations) {
       const out = new Map<string, { seq: number; at: number }>();

@@ -1,25 +1,5 @@
 import type { HealthReporter } from '../../shared/health.js';
-
-/** What a group membership message does to the users it names. */
-export type MembershipKind = 'created' | 'added' | 'removed' | 'left';
-export const MEMBERSHIP_KINDS: readonly MembershipKind[] = ['created', 'added', 'removed', 'left'];
-
-/** A message with its place in the conversation. */
-export interface StoredMessage {
-  msgId: string;
-  conversation: string;
-  seq: number;
-  from: string;
-  /** The recipient of a direct message; a group's messages carry the group's conversation id. */
-  to: string;
-  body: string;
-  ts: number;
-  clientId: string;
-  /** Set on a group's membership messages (absent on text messages). */
-  kind?: MembershipKind;
-  /** The users a membership message names (created: every first member, the creator included). */
-  members?: string[];
-}
+import type { Message } from '../../shared/message.js';
 
 /** One conversation of a user. */
 export interface ConversationSummary {
@@ -73,29 +53,29 @@ export interface MessageStore extends HealthReporter {
    * throws SeqConflictError when its seq is taken by another message. Also advances both
    * members' conversation index.
    */
-  insertMessage(message: StoredMessage, members: readonly string[]): Promise<'inserted' | 'duplicate'>;
+  insertMessage(message: Message, members: readonly string[]): Promise<'inserted' | 'duplicate'>;
   /**
    * Stores messages in order and advances their conversations' index; stops at the first one whose
    * msgId or (conversation, seq) is taken. Returns how many, from the start, were stored; throws
    * IndexUpdateError when they were stored but the index update failed.
    */
-  insertMessages(messages: readonly StoredMessage[], members: ReadonlyMap<string, readonly string[]>): Promise<number>;
+  insertMessages(messages: readonly Message[], members: ReadonlyMap<string, readonly string[]>): Promise<number>;
   /**
    * The messages of these msgIds that are stored already (a redelivery or a repeated send), by
    * msgId, in one round trip; the conversation index is brought up to them, as insertMessage does
    * for a duplicate (it trails the messages after a crash between the two writes). `members`: as
    * for insertMessages.
    */
-  storedAlready(msgIds: readonly string[], members: ReadonlyMap<string, readonly string[]>): Promise<Map<string, StoredMessage>>;
+  storedAlready(msgIds: readonly string[], members: ReadonlyMap<string, readonly string[]>): Promise<Map<string, Message>>;
   /** Messages with seq > afterSeq, ascending, at most `limit`. */
-  readMessages(conversation: string, afterSeq: number, limit: number): Promise<StoredMessage[]>;
+  readMessages(conversation: string, afterSeq: number, limit: number): Promise<Message[]>;
   /** The user's conversations, most recently active first, at most `limit`. */
   listConversations(user: string, limit: number): Promise<ConversationSummary[]>;
   /**
    * The membership messages (those with a kind) of these group conversations, in seq order per
    * conversation; a group's roster is their fold (see domain/roster.ts).
    */
-  membershipChanges(conversations: readonly string[]): Promise<StoredMessage[]>;
+  membershipChanges(conversations: readonly string[]): Promise<Message[]>;
   /**
    * Sets who a group conversation is listed for (`listConversations`), from its roster as of
    * `seq`; an older roster never overwrites a newer one.

@@ -1,8 +1,9 @@
 import { GroupCommit, type ItemResult } from '../../shared/group-commit.js';
-import { IndexUpdateError, type MessageStore, type StoredMessage } from '../adapters/store.js';
+import { IndexUpdateError, type MessageStore } from '../adapters/store.js';
+import type { Message } from '../../shared/message.js';
 
 interface Insert {
-  messages: readonly StoredMessage[];
+  messages: readonly Message[];
   members: ReadonlyMap<string, readonly string[]>;
 }
 
@@ -27,7 +28,7 @@ export function groupInserts(store: MessageStore, opts: { maxMessages: number; m
   return new Proxy(store, {
     get(target, prop, receiver) {
       if (prop === 'insertMessages') {
-        return (messages: readonly StoredMessage[], members: ReadonlyMap<string, readonly string[]>): Promise<number> =>
+        return (messages: readonly Message[], members: ReadonlyMap<string, readonly string[]>): Promise<number> =>
           messages.length === 0 ? Promise.resolve(0) : writer.submit({ messages, members });
       }
       return Reflect.get(target, prop, receiver) as unknown;

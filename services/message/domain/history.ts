@@ -1,8 +1,9 @@
 import { BadRequestError, ForbiddenError } from '../../shared/errors.js';
 import { directPeer, isConversationId, isGroupConversation, isUserId } from '../../shared/ids.js';
-import type { ConversationSummary, MessageStore, StoredMessage } from '../adapters/store.js';
+import type { ConversationSummary, MessageStore } from '../adapters/store.js';
 import { backend } from './send-acceptor.js';
 import { readRosters } from './roster.js';
+import type { Message } from '../../shared/message.js';
 
 /** Reads of stored messages, with the membership check done here (Connect is not trusted). */
 export class History {
@@ -12,7 +13,7 @@ export class History {
   ) {}
 
   /** Messages of `conversation` after `afterSeq`; FORBIDDEN unless `user` is a member. */
-  async sync(user: string, conversation: string, afterSeq: number, limit: number): Promise<{ messages: StoredMessage[]; hasMore: boolean }> {
+  async sync(user: string, conversation: string, afterSeq: number, limit: number): Promise<{ messages: Message[]; hasMore: boolean }> {
     if (!isUserId(user)) throw new BadRequestError('user must be a user id');
     if (!isConversationId(conversation)) throw new BadRequestError('conversation must be a conversation id');
     if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new BadRequestError('after must be an integer ≥ 0');

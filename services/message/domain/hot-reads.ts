@@ -1,7 +1,8 @@
 import type { Logger } from '../../shared/logger.js';
 import { isGroupConversation } from '../../shared/ids.js';
 import type { HotStore } from '../adapters/hot-store.js';
-import type { ConversationSummary, MessageStore, StoredMessage } from '../adapters/store.js';
+import type { ConversationSummary, MessageStore } from '../adapters/store.js';
+import type { Message } from '../../shared/message.js';
 
 /**
  * The store as readers must see it: with the messages that are pushed and not yet persisted
@@ -19,8 +20,8 @@ export function withHotReads(store: MessageStore, hot: HotStore, logger: Logger)
       return empty;
     }
   };
-  const merged = (a: readonly StoredMessage[], b: readonly StoredMessage[]): StoredMessage[] => {
-    const bySeq = new Map<string, StoredMessage>();
+  const merged = (a: readonly Message[], b: readonly Message[]): Message[] => {
+    const bySeq = new Map<string, Message>();
     for (const m of [...a, ...b]) bySeq.set(`${m.conversation}\u0000${m.seq}`, m);
     return [...bySeq.values()].sort((x, y) => (x.conversation === y.conversation ? x.seq - y.seq : x.conversation < y.conversation ? -1 : 1));
   };
@@ -28,7 +29,7 @@ export function withHotReads(store: MessageStore, hot: HotStore, logger: Logger)
     get(target, prop, receiver) {
       switch (prop) {
         case 'readMessages':
-          return async (conversation: string, afterSeq: number, limit: number): Promise<StoredMessage[]> => {
+          return async (conversation: string, afterSeq: number, limit: number): Promise<Message[]> => {
             const recent = await orEmpty(hot.read(conversation, afterSeq, limit), []);
             // What is not stored yet answers a client that asks from where it begins (a reconnect
             // after a short absence) on its own, in one unbroken run: the newest messages are those
@@ -55,7 +56,7 @@ export function withHotReads(store: MessageStore, hot: HotStore, logger: Logger)
             return [...out].slice(0, limit).map(([conversation, lastSeq]) => ({ conversation, lastSeq }));
           };
         case 'membershipChanges':
-          return async (conversations: readonly string[]): Promise<StoredMessage[]> => {
+          return async (conversations: readonly string[]): Promise<Message[]> => {
             const recent = (await Promise.all(conversations.map((c) => orEmpty(hot.read(c, 0, Number.MAX_SAFE_INTEGER), []))))
               .flat()
               .filter((m) => m.kind !== undefined);

@@ -1,7 +1,8 @@
 import type { Logger } from '../../shared/logger.js';
 import { ReconnectPolicy } from '../../shared/backoff.js';
 import type { HotStore } from '../adapters/hot-store.js';
-import { SeqConflictError, type MessageStore, type StoredMessage } from '../adapters/store.js';
+import { SeqConflictError, type MessageStore } from '../adapters/store.js';
+import type { Message } from '../../shared/message.js';
 
 /** A group's listing to write once its change is persisted: its members as of `seq`. */
 export interface GroupListing {
@@ -28,14 +29,14 @@ export interface PersisterOptions {
   now?: () => number;
   random?: () => number;
   /** Each write, with the messages it stored. */
-  onWritten?: (messages: readonly StoredMessage[]) => void;
+  onWritten?: (messages: readonly Message[]) => void;
   /** A message whose seq another message holds in the store: must never happen (counted and logged). */
   onConflict?: () => void;
 }
 
 interface Item {
   partition: number;
-  messages: readonly StoredMessage[];
+  messages: readonly Message[];
   members: ReadonlyMap<string, readonly string[]>;
   listings: readonly GroupListing[];
   queuedAt: number;
@@ -104,7 +105,7 @@ export class Persister {
    */
   submit(
     partition: number,
-    messages: readonly StoredMessage[],
+    messages: readonly Message[],
     members: ReadonlyMap<string, readonly string[]>,
     listings: readonly GroupListing[] = [],
   ): Promise<void> {
@@ -286,7 +287,7 @@ export class Persister {
    * its own, under a derived msgId), or its seq taken by another message (never by design: logged,
    * counted, and left out so that the rest is stored).
    */
-  private async resolveStop(m: StoredMessage, found: StoredMessage | undefined, members: ReadonlyMap<string, readonly string[]>): Promise<void> {
+  private async resolveStop(m: Message, found: Message | undefined, members: ReadonlyMap<string, readonly string[]>): Promise<void> {
     if (sameMessage(found, m)) return;
     const copy = found ? { ...m, msgId: `${m.msgId}.${m.seq}` } : m;
     try {
@@ -303,6 +304,6 @@ export class Persister {
 }
 
 /** `found` is `m` stored already: its msgId with the same conversation and seq. */
-function sameMessage(found: StoredMessage | undefined, m: StoredMessage): boolean {
+function sameMessage(found: Message | undefined, m: Message): boolean {
   return found !== undefined && found.conversation === m.conversation && found.seq === m.seq;
 }

@@ -1,11 +1,12 @@
 import type { Logger } from '../../shared/logger.js';
 import { UnavailableError } from '../../shared/errors.js';
-import type { BatchHandler, LogBatch, SendEntry } from '../adapters/log.js';
+import type { BatchHandler, LogBatch } from '../adapters/log.js';
 import { isGroupConversation } from '../../shared/ids.js';
 import { membersOf, StoredThenFailedError, type Sequenced, type Sequencer } from './sequencer.js';
 import type { GroupListing, Persister } from './persister.js';
 import { applyChange, emptyRoster, membersAt, type Roster } from './roster.js';
 import type { SubscriberRegistry } from './subscribers.js';
+import type { AcceptedSend } from '../../shared/message.js';
 
 /** How many msgIds this process remembers having pushed (a redelivery after its own failure skips them). */
 const PUSHED_MEMORY = 10_000;
@@ -163,7 +164,7 @@ function withAudiences(stored: readonly Sequenced[], rosters: Map<string, Roster
  * listing the store refuses is logged and left to the group's next change, never retried by
  * failing the batch — a refusal that persists would otherwise hold its partition forever.
  */
-function listingsOf(entries: readonly SendEntry[], rosters: Map<string, Roster>): GroupListing[] {
+function listingsOf(entries: readonly AcceptedSend[], rosters: Map<string, Roster>): GroupListing[] {
   const changed = new Set(entries.filter((e) => e.kind !== undefined).map((e) => e.conversation));
   const out: GroupListing[] = [];
   for (const c of changed) {

@@ -1,4 +1,5 @@
-import type { MessageStore, StoredMessage } from '../adapters/store.js';
+import type { MessageStore } from '../adapters/store.js';
+import type { Message } from '../../shared/message.js';
 
 /**
  * A group's membership as of a seq: its members, and its former members with the seq that ended
@@ -31,7 +32,7 @@ export function membersAt(r: Roster, seq: number): Set<string> {
 }
 
 /** Applies one membership message (a message without a kind changes nothing). */
-export function applyChange(r: Roster, m: StoredMessage): void {
+export function applyChange(r: Roster, m: Message): void {
   if (m.kind === undefined) return;
   const users = m.members ?? [];
   const members = new Set(r.members);
@@ -51,7 +52,7 @@ export function applyChange(r: Roster, m: StoredMessage): void {
 }
 
 /** The rosters of groups from their membership messages (in seq order per conversation). */
-export function foldRosters(changes: readonly StoredMessage[]): Map<string, Roster> {
+export function foldRosters(changes: readonly Message[]): Map<string, Roster> {
   const out = new Map<string, Roster>();
   for (const m of changes) {
     let r = out.get(m.conversation);

@@ -1,33 +1,10 @@
 import { createHash } from 'node:crypto';
 import { BadRequestError, ForbiddenError, SwitchboardError, TooLargeError, UnavailableError } from '../../shared/errors.js';
 import { GROUP_PREFIX, directConversation, firstInvalid, isClientId, isGroupConversation, isUnambiguousDirect, isUserId } from '../../shared/ids.js';
-import type { MessageLog, SendEntry } from '../adapters/log.js';
-import type { MembershipKind } from '../adapters/store.js';
+import type { MessageLog } from '../adapters/log.js';
 import type { Roster } from './roster.js';
 import { MAX_MEMBERS_PER_CHANGE } from '../../shared/limits.js';
-
-/**
- * A send on behalf of `from`: a text to a user (`to`) or to a group (`conversation`), or a group
- * membership change (`kind`: created — a new group whose conversation derives from the send's
- * msgId —, added, removed, left) naming `members`.
- */
-export interface SendCommand {
-  from: string;
-  clientId: string;
-  to: string;
-  body: string;
-  originInstance: string;
-  originConnection: string;
-  conversation?: string;
-  kind?: MembershipKind;
-  members?: readonly string[];
-}
-
-export interface Acceptance {
-  msgId: string;
-  conversation: string;
-  ts: number;
-}
+import type { Acceptance, AcceptedSend, SendCommand } from '../../shared/message.js';
 
 export interface SendAcceptorOptions {
   log: MessageLog;
@@ -120,14 +97,13 @@ export class SendAcceptor {
     try {
       const msgId = msgIdOf(cmd.from, cmd.clientId);
       const target = cmd.kind !== undefined || cmd.conversation ? await this.groupTarget(cmd, msgId) : directTarget(cmd, this.opts.maxBodyBytes);
-      const entry: SendEntry = {
+      const entry: AcceptedSend = {
         msgId,
         ...target,
         from: cmd.from,
         ts: this.now(),
         clientId: cmd.clientId,
-        originInstance: cmd.originInstance,
-        originConnection: cmd.originConnection,
+        origin: cmd.origin,
       };
       await backend('log', () => this.opts.log.append(entry));
       this.opts.onResult?.('accepted');
@@ -140,7 +116,7 @@ export class SendAcceptor {
 }
 
 /** Where an entry goes and what it carries. */
-type Target = Pick<SendEntry, 'conversation' | 'to' | 'body' | 'kind' | 'members'>;
+type Target = Pick<AcceptedSend, 'conversation' | 'to' | 'body' | 'kind' | 'members'>;
 
 const USER_ID_RULE = '1-64 characters of A-Z a-z 0-9 _ . : @ -';
 

@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { withTimeout } from '../../shared/lifecycle.js';
 import { retryUntil } from '../../shared/retry.js';
-import type { SendEntry } from '../adapters/log.js';
-import { IndexUpdateError, SeqConflictError, type MessageStore, type StoredMessage } from '../adapters/store.js';
+import { IndexUpdateError, SeqConflictError, type MessageStore } from '../adapters/store.js';
 import { FencedError, type HotStore, type Listing, type SequencedRecord } from '../adapters/hot-store.js';
+import type { AcceptedSend, Message, Origin } from '../../shared/message.js';
 
 /** How far the clocks of two Message pods may differ (an accept time is the accepting pod's; a claim time this pod's). */
 const CLOCK_SKEW_MS = 1000;
@@ -33,9 +33,8 @@ export interface HotSequencing {
 
 /** A message stored now, with the gateway and connection its send came from (they get `accepted`, not a push). */
 export interface Sequenced {
-  message: StoredMessage;
-  originInstance: string;
-  originConnection: string;
+  message: Message;
+  origin: Origin;
   /** Who gets it pushed, when not the direct message's two users (a group's members at its seq). */
   audience?: ReadonlySet<string>;
   /**
@@ -121,7 +120,7 @@ export class Sequencer {
    * store is asked. A conversation's last seq is cached while the partition is owned; else it is
    * the larger of the store's and the hot store's.
    */
-  async sequenceHot(entries: readonly SendEntry[], partition = 0, signal?: AbortSignal): Promise<Sequenced[]> {
+  async sequenceHot(entries: readonly AcceptedSend[], partition = 0, signal?: AbortSignal): Promise<Sequenced[]> {
     const h = this.opts.hot;
     if (!h) throw new Error('sequenceHot needs the hot store (opts.hot)');
     const now = (h.now ?? Date.now)();
@@ -164,7 +163,7 @@ export class Sequencer {
     const next = new Map<string, number>();
     const lastOf = (c: string): number => next.get(c) ?? this.lastSeq.get(c)?.seq ?? Math.max(stored.get(c) ?? 0, recorded.get(c)?.seq ?? 0);
     const out: Sequenced[] = [];
-    const toRecord: StoredMessage[] = [];
+    const toRecord: Message[] = [];
     const listed = new Map<string, Listing>();
     for (const e of fresh) {
       const k = known(e.msgId);
@@ -195,7 +194,7 @@ export class Sequencer {
    * Any other may have been pushed by the last owner with a seq only the hot store knows: the
    * batch waits for it.
    */
-  async mayStoreFirst(entries: readonly SendEntry[], partition: number): Promise<boolean> {
+  async mayStoreFirst(entries: readonly AcceptedSend[], partition: number): Promise<boolean> {
     if (!this.opts.hot) return true;
     const claim = this.claims.get(partition);
     if (!claim) return false;
@@ -258,7 +257,7 @@ export class Sequencer {
     return pending;
   }
 
-  private async record(h: HotSequencing, partition: number, messages: readonly StoredMessage[], listed: ReadonlyMap<string, Listing>): Promise<void> {
+  private async record(h: HotSequencing, partition: number, messages: readonly Message[], listed: ReadonlyMap<string, Listing>): Promise<void> {
     if (messages.length === 0) return;
     const token = await this.claim(h, partition);
     try {
@@ -272,7 +271,7 @@ export class Sequencer {
     }
   }
 
-  private recall(m: StoredMessage): void {
+  private recall(m: Message): void {
     this.recent.set(m.msgId, { conversation: m.conversation, seq: m.seq, ts: m.ts });
     if (this.recent.size > (this.opts.hot?.recentMax ?? 200_000)) this.recent.delete(this.recent.keys().next().value!);
   }
@@ -285,7 +284,7 @@ export class Sequencer {
    * entries found stored by an earlier delivery of the same record (`redelivered`); repeats of a
    * send (a later record with the same msgId) and repeats inside the batch are left out.
    */
-  async storeBatch(entries: readonly SendEntry[], partition = 0): Promise<Sequenced[]> {
+  async storeBatch(entries: readonly AcceptedSend[], partition = 0): Promise<Sequenced[]> {
     // The hot store does not hear of these: its msgId records no longer cover every msgId.
     if (this.opts.hot) this.coverageBroken = true;
     // Repeats inside the batch are dropped here; entries stored before (redelivery) make the
@@ -330,7 +329,7 @@ export class Sequencer {
    * rest are forgotten, so their seqs are read again. `before`: what this batch stored already,
    * carried by a StoredThenFailedError.
    */
-  private async insertInOrder(entries: readonly SendEntry[], partition: number, before: readonly Sequenced[]): Promise<Sequenced[]> {
+  private async insertInOrder(entries: readonly AcceptedSend[], partition: number, before: readonly Sequenced[]): Promise<Sequenced[]> {
     const misses = [...new Set(entries.map((e) => e.conversation).filter((c) => !this.lastSeq.has(c)))];
     const fetched = misses.length > 0 ? await this.messages.lastSeqs(misses) : new Map<string, number>();
     const next = new Map<string, number>();
@@ -360,7 +359,7 @@ export class Sequencer {
   }
 
   /** Stores the entry with its seq; undefined when its msgId was stored already (redelivery). */
-  async store(entry: SendEntry, partition = 0): Promise<StoredMessage | undefined> {
+  async store(entry: AcceptedSend, partition = 0): Promise<Message | undefined> {
     const maxConflicts = this.opts.maxConflicts ?? 16;
     for (let attempt = 0; ; attempt++) {
       const last = this.lastSeq.get(entry.conversation)?.seq ?? (await this.messages.lastSeq(entry.conversation, attempt > 0));
@@ -429,7 +428,7 @@ export class Sequencer {
 }
 
 /** The entries without repeats inside the batch (the first of each msgId). */
-function uniqueByMsgId(entries: readonly SendEntry[]): SendEntry[] {
+function uniqueByMsgId(entries: readonly AcceptedSend[]): AcceptedSend[] {
   const seen = new Set<string>();
   return entries.filter((e) => !seen.has(e.msgId) && seen.add(e.msgId));
 }
@@ -440,19 +439,19 @@ function uniqueByMsgId(entries: readonly SendEntry[]): SendEntry[] {
  * removal or a departure takes it from whom it names (a group's texts change no listing: its
  * members list it since they joined).
  */
-function listingOf(e: SendEntry): Listing {
+function listingOf(e: AcceptedSend): Listing {
   if (!isGroupConversation(e.conversation)) return { list: membersOf(e), unlist: [] };
   if (e.kind === 'created' || e.kind === 'added') return { list: [e.from, ...(e.members ?? [])], unlist: [] };
   if (e.kind === 'removed' || e.kind === 'left') return { list: [], unlist: e.members ?? [] };
   return { list: [], unlist: [] };
 }
 
-function sequenced(e: SendEntry, message: StoredMessage): Sequenced {
-  return { message, originInstance: e.originInstance, originConnection: e.originConnection };
+function sequenced(e: AcceptedSend, message: Message): Sequenced {
+  return { message, origin: e.origin };
 }
 
-function toStored(e: SendEntry, seq: number): StoredMessage {
-  const m: StoredMessage = { msgId: e.msgId, conversation: e.conversation, seq, from: e.from, to: e.to, body: e.body, ts: e.ts, clientId: e.clientId };
+function toStored(e: AcceptedSend, seq: number): Message {
+  const m: Message = { msgId: e.msgId, conversation: e.conversation, seq, from: e.from, to: e.to, body: e.body, ts: e.ts, clientId: e.clientId };
   if (e.kind !== undefined) {
     m.kind = e.kind;
     m.members = e.members ?? [];
@@ -461,7 +460,7 @@ function toStored(e: SendEntry, seq: number): StoredMessage {
 }
 
 /** Who a conversation is listed for when it is first stored (a group's members follow its roster). */
-export function membersOf(e: SendEntry): string[] {
+export function membersOf(e: AcceptedSend): string[] {
   if (isGroupConversation(e.conversation)) return [];
   return e.from === e.to ? [e.from] : [e.from, e.to];
 }

@@ -1,14 +1,7 @@
 import type { Logger } from '../../shared/logger.js';
 import type { PresenceStore } from '../adapters/presence.js';
-import type { StoredMessage } from '../adapters/store.js';
 import { PresenceDirectory, type RewriteReason } from './presence-directory.js';
-
-/** A push as handed to one Connect instance. */
-export interface PushFrame {
-  message: StoredMessage;
-  recipients: string[];
-  excludeConnection: string;
-}
+import type { Message, Origin, Push } from '../../shared/message.js';
 
 /** Why a gateway's stream ended (a metric label: switchboard_message_streams_ended_total). */
 export type StreamEndReason = 'gateway_closed' | 'push_buffer_full' | 'replaced' | 'shutdown' | 'refused' | 'error';
@@ -17,7 +10,7 @@ export const STREAM_END_REASONS: readonly StreamEndReason[] = ['gateway_closed',
 /** The Message side of one Connect instance's subscription stream. */
 export interface SubscriberLink {
   /** Queues a push on the stream; false when the stream can no longer take it. */
-  push(frame: PushFrame): boolean;
+  push(push: Push): boolean;
   /** Ends the stream with UNAVAILABLE and `details` (Connect then moves to other pods). */
   end(reason: 'replaced' | 'shutdown', details: string): void;
 }
@@ -148,9 +141,9 @@ export class SubscriberRegistry {
    * per instance per message, naming the users it holds. A direct message goes to the gateways of
    * its two users; a group message to those of its audience (its members at its seq).
    */
-  routeBatch(items: ReadonlyArray<{ message: StoredMessage; originInstance: string; originConnection: string; audience?: ReadonlySet<string> }>): void {
+  routeBatch(items: ReadonlyArray<{ message: Message; origin: Origin; audience?: ReadonlySet<string> }>): void {
     for (const item of items) {
-      const { message, originInstance, originConnection } = item;
+      const { message, origin } = item;
       const targets = item.audience ? this.holding(item.audience) : this.direct(message);
       for (const [instance, recipients] of targets) {
         const sub = this.subs.get(instance);
@@ -161,7 +154,7 @@ export class SubscriberRegistry {
         }
         // The sending connection has its `accepted` instead of a push — except for a membership
         // change, whose push tells it (as every member) that the change is in effect.
-        const exclude = instance === originInstance && message.kind === undefined ? originConnection : '';
+        const exclude = instance === origin.instance && message.kind === undefined ? origin.connection : '';
         const ok = sub.link.push({ message, recipients, excludeConnection: exclude });
         this.opts.onPush?.(ok ? 'sent' : 'dropped');
       }
@@ -184,7 +177,7 @@ export class SubscriberRegistry {
   }
 
   /** Per instance, which of a direct message's users it holds. */
-  private direct(message: StoredMessage): Map<string, string[]> {
+  private direct(message: Message): Map<string, string[]> {
     const targets = new Map<string, string[]>();
     for (const user of message.from === message.to ? [message.from] : [message.to, message.from]) {
       const at = this.routes.get(user);

@@ -16,11 +16,12 @@ import {
   type SendRequest__Output,
   type SendResponse,
 } from '../../shared/proto.js';
-import type { StoredMessage } from '../adapters/store.js';
 import { addReflection } from './reflection.js';
-import type { SendAcceptor, SendCommand } from '../domain/send-acceptor.js';
+import type { SendAcceptor } from '../domain/send-acceptor.js';
 import type { History } from '../domain/history.js';
 import type { StreamEndReason, SubscriberLink, SubscriberRegistry } from '../domain/subscribers.js';
+import { fromSendRequest, toChatMessage } from '../../shared/message-proto.js';
+import type { ChatMessage } from '../../shared/gen/switchboard/v1/ChatMessage.js';
 
 export const SERVICE_NAME = 'switchboard.v1.MessageService';
 
@@ -28,7 +29,7 @@ export interface GrpcTransportDeps {
   acceptor: SendAcceptor;
   history: History;
   subscribers: SubscriberRegistry;
-  instanceId: string;
+  instance: string;
   logger: Logger;
   /** Largest gRPC message accepted, bytes. */
   maxMessageBytes: number;
@@ -104,7 +105,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
       if (refuse(callback, call.metadata)) return;
       const r = call.request;
       deps.history.sync(r.user, r.conversation, r.afterSeq, r.limit).then(
-        (res) => callback(null, withinReplyBudget(res.messages.map(toProtoMessage), res.hasMore)),
+        (res) => callback(null, withinReplyBudget(res.messages.map(toChatMessage), res.hasMore)),
         (err: unknown) => fail(callback, err, 'Sync'),
       );
     },
@@ -173,14 +174,14 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
     if (code !== undefined) call.emit('error', { code, details });
   };
   const link: SubscriberLink = {
-    push(frame) {
+    push(push) {
       if (ended) return false;
       if (out.queued >= deps.pushBufferMax) {
         // The gateway reads slower than its users' pushes arrive: it reconnects and its clients resync.
         finish('push_buffer_full', `${out.queued} pushes queued on this stream (MESSAGE_PUSH_BUFFER_MAX); reconnect and resync`, status.RESOURCE_EXHAUSTED);
         return false;
       }
-      out.write({ push: { message: toProtoMessage(frame.message), recipients: frame.recipients, excludeConnection: frame.excludeConnection } });
+      out.write({ push: { ...push, recipients: [...push.recipients], message: toChatMessage(push.message) } });
       return true;
     },
     end(reason, details) {
@@ -222,7 +223,7 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
       instance = sub.connectServiceId;
       // Routed here from now on: pushes to these users take this stream.
       if (!settled(() => deps.subscribers.attach(sub.connectServiceId, link, sub.onlineUsers), 'registering the gateway')) return;
-      out.write({ subscribed: { messageServiceId: deps.instanceId, streamSend: true, presenceAck: true, batchMaxBytes: batchBudget(deps.maxMessageBytes) } });
+      out.write({ subscribed: { messageServiceId: deps.instance, streamSend: true, presenceAck: true, batchMaxBytes: batchBudget(deps.maxMessageBytes) } });
       out.enable(sub.batchMaxBytes);
       log.info({ instance, users: sub.onlineUsers.length }, 'gateway subscribed');
       return;
@@ -278,44 +279,15 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
 /** The wire outcome of a send carried on a stream. */
 type SendResult = { accepted: SendResponse } | { error: SendError };
 
-/** A send, unary or on a stream, handed to the acceptor; `originInstance` is the gateway it came from. */
-async function accept(acceptor: SendAcceptor, r: SendRequest__Output, originInstance: string): Promise<SendResponse> {
-  const kind = r.kind === '' ? undefined : (r.kind as SendCommand['kind']);
-  const a = await acceptor.accept({
-    from: r.fromUser,
-    clientId: r.clientId,
-    to: r.toUser,
-    body: r.body,
-    originInstance,
-    originConnection: r.originConnection,
-    ...(r.conversation !== '' ? { conversation: r.conversation } : {}),
-    ...(kind !== undefined ? { kind, members: r.members } : {}),
-  });
+/** A send, unary or on a stream, handed to the acceptor; `instance` is the gateway it came from. */
+async function accept(acceptor: SendAcceptor, r: SendRequest__Output, instance: string): Promise<SendResponse> {
+  const a = await acceptor.accept(fromSendRequest(r, instance));
   return { msgId: a.msgId, conversation: a.conversation, ts: a.ts };
 }
 
 /** Expected refusals (bad input, rate, ownership) are the caller's business; the rest is logged. */
 function logFailure(log: Logger, err: unknown, method: string): void {
   if (!(err instanceof SwitchboardError) || err.code === 'INTERNAL' || err.code === 'UNAVAILABLE') log.warn({ err, method }, 'request failed');
-}
-
-/** A message as the gRPC API carries it. */
-type WireMessage = ReturnType<typeof toProtoMessage>;
-
-/** A stored message in its wire form. */
-export function toProtoMessage(m: StoredMessage) {
-  return {
-    msgId: m.msgId,
-    conversation: m.conversation,
-    seq: m.seq,
-    fromUser: m.from,
-    toUser: m.to,
-    body: m.body,
-    ts: m.ts,
-    clientId: m.clientId,
-    kind: m.kind ?? '',
-    members: m.members ?? [],
-  };
 }
 
 /** Checks the shared secret in constant time (hashes of equal length are compared). */
@@ -336,7 +308,7 @@ const SYNC_REPLY_BUDGET = MAX_GRPC_MESSAGE_BYTES - 64 * 1024;
  * asked for, a sync gets the messages that fit (at least one) and `hasMore`, and the client asks
  * again from the last seq it got.
  */
-export function withinReplyBudget<M extends WireMessage>(messages: M[], hasMore: boolean, budget = SYNC_REPLY_BUDGET): { messages: M[]; hasMore: boolean } {
+export function withinReplyBudget<M extends ChatMessage>(messages: M[], hasMore: boolean, budget = SYNC_REPLY_BUDGET): { messages: M[]; hasMore: boolean } {
   let bytes = 0;
   for (let i = 0; i < messages.length; i++) {
     bytes += encodedSize(messages[i]!);
@@ -346,7 +318,7 @@ export function withinReplyBudget<M extends WireMessage>(messages: M[], hasMore:
 }
 
 /** An upper bound of a message's protobuf size: its strings' UTF-8 bytes plus room for tags, lengths and numbers. */
-function encodedSize(m: WireMessage): number {
+function encodedSize(m: ChatMessage): number {
   let n = 64;
   for (const v of Object.values(m)) {
     if (typeof v === 'string') n += Buffer.byteLength(v) + 8;

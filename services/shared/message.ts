@@ -1,0 +1,74 @@
+/**
+ * The message, as both services handle it. One shape inside the code; each boundary has one codec:
+ * the WebSocket frame (connect/domain/frames.ts), the gRPC messages (shared/message-proto.ts), the
+ * log record (message/adapters/log-record.ts) and the store document (message/adapters/mongo-store.ts).
+ */
+
+/** What a group membership message does to the users it names. */
+export type MembershipKind = 'created' | 'added' | 'removed' | 'left';
+export const MEMBERSHIP_KINDS: readonly MembershipKind[] = ['created', 'added', 'removed', 'left'];
+
+/** The gateway (Connect instance) and the connection on it that a send came from: that connection gets `accepted`, not a push. */
+export interface Origin {
+  instance: string;
+  connection: string;
+}
+
+/** A message: an accepted send with its place in the conversation. */
+export interface Message {
+  /** Derived from (from, clientId): every repeat of a send names the same message. */
+  msgId: string;
+  conversation: string;
+  /** 1, 2, 3, … per conversation, without gap. */
+  seq: number;
+  /** The authenticated sender. */
+  from: string;
+  /** The recipient of a direct message; a group's messages carry the group's conversation id. */
+  to: string;
+  body: string;
+  /** Accept time, ms since the epoch. */
+  ts: number;
+  /** The sender's id for the send (the frame's `id`). */
+  clientId: string;
+  /** Set on a group's membership messages (absent on texts). */
+  kind?: MembershipKind;
+  /** The users a membership message names (created: every first member, the creator included). */
+  members?: string[];
+}
+
+/** An accepted send as the log holds it: a message before its seq, and where it came from. */
+export interface AcceptedSend extends Omit<Message, 'seq'> {
+  origin: Origin;
+}
+
+/**
+ * A send on behalf of `from`: a text to a user (`to`) or to a group (`conversation`), or a group
+ * membership change (`kind`: created — a new group whose conversation derives from the send's
+ * msgId —, added, removed, left) naming `members`.
+ */
+export interface SendCommand {
+  from: string;
+  clientId: string;
+  /** The recipient of a direct text; empty for a group. */
+  to: string;
+  body: string;
+  origin: Origin;
+  conversation?: string;
+  kind?: MembershipKind;
+  members?: readonly string[];
+}
+
+/** A send accepted: durable in the log, under its msgId. */
+export interface Acceptance {
+  msgId: string;
+  conversation: string;
+  ts: number;
+}
+
+/** A message for users one gateway holds (Message → Connect), but not for the connection it came from. */
+export interface Push {
+  message: Message;
+  recipients: readonly string[];
+  /** The connection the send came from (it got `accepted`); empty when every connection gets it. */
+  excludeConnection: string;
+}

@@ -95,25 +95,25 @@ describe('Message gRPC API', () => {
     const err = await new Promise<ServiceError>((resolve) => {
       stream.on('error', resolve);
       stream.on('data', () => undefined);
-      stream.write({ heartbeat: { ts: 1 } });
+      stream.write({ presence: { online: ['u1'], offline: [] } });
     });
     assert.equal(err.code, status.INVALID_ARGUMENT);
     assert.equal(err.details, 'the first frame must be subscribe');
   });
 
-  it('acknowledges a subscribe and answers heartbeats', async () => {
+  it('acknowledges a subscribe, then confirms a presence update on the same stream', async () => {
     const stream = client.messageStream();
     const frames: Array<{ response?: string; subscribed?: { messageServiceId: string } }> = [];
     stream.on('data', (f: (typeof frames)[number]) => frames.push(f));
     stream.on('error', () => undefined);
     stream.write({ subscribe: { connectServiceId: 'grpc-test', onlineUsers: ['u1'] } });
-    stream.write({ heartbeat: { ts: 1 } });
+    stream.write({ presence: { online: ['u2'], offline: [], ackId: 1 } });
     const deadline = Date.now() + 3000;
     while (frames.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     stream.cancel();
     assert.deepEqual(
       frames.map((f) => f.response),
-      ['subscribed', 'heartbeat'],
+      ['subscribed', 'presenceApplied'],
     );
     assert.equal(frames[0]!.subscribed!.messageServiceId, message.instance);
   });
@@ -181,8 +181,8 @@ describe('Message gRPC API', () => {
         [status.INVALID_ARGUMENT, status.INVALID_ARGUMENT],
       );
       assert.match(errors[1]!.error!.message, /^body is 5000 bytes; the limit is 4096$/);
-      sender.stream.write({ heartbeat: { ts: 1 } });
-      await sender.frame('heartbeat after the refused sends: the stream stays up', (f) => f.response === 'heartbeat');
+      sender.stream.write({ presence: { online: [], offline: [], ackId: 7 } });
+      await sender.frame('a presence confirmation after the refused sends: the stream stays up', (f) => f.presenceApplied?.ackId === 7);
       assert.deepEqual([...frames(sender, 'batch'), ...frames(peer, 'batch')], [], 'gateways that read no batches get none');
     } finally {
       sender.stream.cancel();
@@ -198,9 +198,13 @@ describe('Message gRPC API', () => {
       gw.stream.write({ presence: { online: ['pa-2'], offline: [], ackId: 41 } });
       const applied = await gw.frame('presence applied', (f) => f.response === 'presenceApplied');
       assert.equal(applied.presenceApplied!.ackId, 41);
-      gw.stream.write({ heartbeat: { ts: 1 } });
-      await gw.frame('heartbeat', (f) => f.response === 'heartbeat');
-      assert.equal(frames(gw, 'presenceApplied').length, 1, 'no answer to an update without ack_id');
+      gw.stream.write({ presence: { online: [], offline: ['pa-1'], ackId: 42 } });
+      await gw.frame('the next confirmation', (f) => f.presenceApplied?.ackId === 42);
+      assert.deepEqual(
+        frames(gw, 'presenceApplied').map((f) => f.presenceApplied!.ackId),
+        [41, 42],
+        'no answer to an update without ack_id',
+      );
     } finally {
       gw.stream.cancel();
     }
@@ -215,13 +219,17 @@ describe('Message gRPC API', () => {
         requestId: 100 + i,
         send: { fromUser: 'bt-a', clientId: `bt-${i}`, toUser: `bt-peer-${i}`, body: `batched ${i}`, originConnection: 'c' },
       }));
-      gw.stream.write({ batch: { requests: [...sends.map((send) => ({ send })), { heartbeat: { ts: 1 } }] } });
+      gw.stream.write({ batch: { requests: [...sends.map((send) => ({ send })), { presence: { online: [], offline: [], ackId: 9 } }] } });
       const flat = () => gw.frames.flatMap((f) => (f.response === 'batch' ? f.batch!.responses : [f]));
       const results = () =>
         flat()
           .filter((f) => f.response === 'sendResult')
           .map((f) => f.sendResult!);
-      await eventually('12 send results and the heartbeat', () => results().length === 12 && flat().some((f) => f.response === 'heartbeat'), 5000);
+      await eventually(
+        '12 send results and the presence confirmation',
+        () => results().length === 12 && flat().some((f) => f.presenceApplied?.ackId === 9),
+        5000,
+      );
       assert.deepEqual(
         results()
           .map((r) => [r.requestId, r.result])
@@ -259,10 +267,10 @@ describe('Message gRPC API', () => {
       const gw = await subscribed(`gw-bad-batch-${name}`, [], 1000);
       const err = await new Promise<ServiceError>((resolve) => {
         gw.stream.on('error', resolve);
-        gw.stream.write({ batch: { requests: [{ heartbeat: { ts: 1 } }, inner] } });
+        gw.stream.write({ batch: { requests: [{ presence: { online: [], offline: [], ackId: 5 } }, inner] } });
       });
       assert.deepEqual([err.code, err.details], [status.INVALID_ARGUMENT, 'a batch may not hold subscribe or another batch'], name);
-      assert.deepEqual(frames(gw, 'heartbeat'), [], `${name}: nothing of the batch was acted on`);
+      assert.deepEqual(frames(gw, 'presenceApplied'), [], `${name}: nothing of the batch was acted on`);
     }
   });
 

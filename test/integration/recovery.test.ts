@@ -151,7 +151,7 @@ describe('a Message pod that is still connecting its backends', function () {
       const flood = client.messageStream();
       const refused = new Promise<{ code?: number }>((resolve) => flood.on('error', resolve));
       flood.on('data', () => undefined);
-      for (let i = 0; i < 1001; i++) flood.write({ heartbeat: { ts: i } });
+      for (let i = 0; i < 1001; i++) flood.write({ presence: { online: [], offline: [], ackId: i + 1 } });
       assert.equal((await refused).code, 8, 'RESOURCE_EXHAUSTED');
       // The pod has retried its store (and refused it) since the stream came: still nothing answered.
       const after = refusedStarts;

@@ -101,7 +101,7 @@ describe('FrameBatcher (MessageStream batches)', () => {
     const many = sink();
     const c = new FrameBatcher(many, wrap, 1024 * 1024 * 1024 * 2);
     c.enable(1024 * 1024 * 1024);
-    for (let i = 0; i < MAX_BATCH_FRAMES * 2 + 1; i++) c.write({ heartbeat: { ts: i } });
+    for (let i = 0; i < MAX_BATCH_FRAMES * 2 + 1; i++) c.write({ presenceApplied: { ackId: i } });
     await nextTurn();
     assert.deepEqual(
       many.written.map((f) => (f.batch ? f.batch.responses!.length : 1)),

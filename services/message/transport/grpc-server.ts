@@ -151,7 +151,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
 /** Frames a parked stream may send before the pod serves (a subscribe and presence changes). */
 const MAX_HELD_FRAMES = 1000;
 
-/** One Connect instance's subscription: Subscribe first, then presence updates and heartbeats. */
+/** One Connect instance's subscription: Subscribe first, then presence updates and sends (alone or in batches). */
 function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, MessageStreamResponse>, deps: GrpcTransportDeps): void {
   let instance: string | undefined;
   let ended = false;
@@ -250,8 +250,6 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
           answer({ error: { code: grpcStatusOf(err), message: describeError(err), reason: errorCodeOf(err) } });
         },
       );
-    } else if (req.request === 'heartbeat') {
-      out.write({ heartbeat: { ts: Date.now() } });
     } else if (req.request === 'batch' && req.batch) {
       const { requests } = req.batch;
       if (requests.some((r) => r.request === 'batch' || r.request === 'subscribe'))

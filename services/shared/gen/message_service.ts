@@ -5,7 +5,6 @@ import type { ChatMessage as _switchboard_v1_ChatMessage, ChatMessage__Output as
 import type { ConversationSummary as _switchboard_v1_ConversationSummary, ConversationSummary__Output as _switchboard_v1_ConversationSummary__Output } from './switchboard/v1/ConversationSummary.js';
 import type { ConversationsRequest as _switchboard_v1_ConversationsRequest, ConversationsRequest__Output as _switchboard_v1_ConversationsRequest__Output } from './switchboard/v1/ConversationsRequest.js';
 import type { ConversationsResponse as _switchboard_v1_ConversationsResponse, ConversationsResponse__Output as _switchboard_v1_ConversationsResponse__Output } from './switchboard/v1/ConversationsResponse.js';
-import type { Heartbeat as _switchboard_v1_Heartbeat, Heartbeat__Output as _switchboard_v1_Heartbeat__Output } from './switchboard/v1/Heartbeat.js';
 import type { MembersRequest as _switchboard_v1_MembersRequest, MembersRequest__Output as _switchboard_v1_MembersRequest__Output } from './switchboard/v1/MembersRequest.js';
 import type { MembersResponse as _switchboard_v1_MembersResponse, MembersResponse__Output as _switchboard_v1_MembersResponse__Output } from './switchboard/v1/MembersResponse.js';
 import type { MessageServiceClient as _switchboard_v1_MessageServiceClient, MessageServiceDefinition as _switchboard_v1_MessageServiceDefinition } from './switchboard/v1/MessageService.js';
@@ -37,7 +36,6 @@ export interface ProtoGrpcType {
       ConversationSummary: MessageTypeDefinition<_switchboard_v1_ConversationSummary, _switchboard_v1_ConversationSummary__Output>
       ConversationsRequest: MessageTypeDefinition<_switchboard_v1_ConversationsRequest, _switchboard_v1_ConversationsRequest__Output>
       ConversationsResponse: MessageTypeDefinition<_switchboard_v1_ConversationsResponse, _switchboard_v1_ConversationsResponse__Output>
-      Heartbeat: MessageTypeDefinition<_switchboard_v1_Heartbeat, _switchboard_v1_Heartbeat__Output>
       MembersRequest: MessageTypeDefinition<_switchboard_v1_MembersRequest, _switchboard_v1_MembersRequest__Output>
       MembersResponse: MessageTypeDefinition<_switchboard_v1_MembersResponse, _switchboard_v1_MembersResponse__Output>
       MessageService: SubtypeConstructor<typeof grpc.Client, _switchboard_v1_MessageServiceClient> & { service: _switchboard_v1_MessageServiceDefinition }

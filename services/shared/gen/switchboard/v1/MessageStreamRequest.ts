@@ -2,24 +2,21 @@
 
 import type { Subscribe as _switchboard_v1_Subscribe, Subscribe__Output as _switchboard_v1_Subscribe__Output } from '../../switchboard/v1/Subscribe.js';
 import type { PresenceUpdate as _switchboard_v1_PresenceUpdate, PresenceUpdate__Output as _switchboard_v1_PresenceUpdate__Output } from '../../switchboard/v1/PresenceUpdate.js';
-import type { Heartbeat as _switchboard_v1_Heartbeat, Heartbeat__Output as _switchboard_v1_Heartbeat__Output } from '../../switchboard/v1/Heartbeat.js';
 import type { StreamSend as _switchboard_v1_StreamSend, StreamSend__Output as _switchboard_v1_StreamSend__Output } from '../../switchboard/v1/StreamSend.js';
 import type { RequestBatch as _switchboard_v1_RequestBatch, RequestBatch__Output as _switchboard_v1_RequestBatch__Output } from '../../switchboard/v1/RequestBatch.js';
 
 export interface MessageStreamRequest {
   'subscribe'?: (_switchboard_v1_Subscribe | null);
   'presence'?: (_switchboard_v1_PresenceUpdate | null);
-  'heartbeat'?: (_switchboard_v1_Heartbeat | null);
   'send'?: (_switchboard_v1_StreamSend | null);
   'batch'?: (_switchboard_v1_RequestBatch | null);
-  'request'?: "subscribe"|"presence"|"heartbeat"|"send"|"batch";
+  'request'?: "subscribe"|"presence"|"send"|"batch";
 }
 
 export interface MessageStreamRequest__Output {
   'subscribe'?: (_switchboard_v1_Subscribe__Output | null);
   'presence'?: (_switchboard_v1_PresenceUpdate__Output | null);
-  'heartbeat'?: (_switchboard_v1_Heartbeat__Output | null);
   'send'?: (_switchboard_v1_StreamSend__Output | null);
   'batch'?: (_switchboard_v1_RequestBatch__Output | null);
-  'request'?: "subscribe"|"presence"|"heartbeat"|"send"|"batch";
+  'request'?: "subscribe"|"presence"|"send"|"batch";
 }

@@ -1,7 +1,6 @@
 // Original file: proto/switchboard/v1/message_service.proto
 
 import type { Push as _switchboard_v1_Push, Push__Output as _switchboard_v1_Push__Output } from '../../switchboard/v1/Push.js';
-import type { Heartbeat as _switchboard_v1_Heartbeat, Heartbeat__Output as _switchboard_v1_Heartbeat__Output } from '../../switchboard/v1/Heartbeat.js';
 import type { Subscribed as _switchboard_v1_Subscribed, Subscribed__Output as _switchboard_v1_Subscribed__Output } from '../../switchboard/v1/Subscribed.js';
 import type { SendResult as _switchboard_v1_SendResult, SendResult__Output as _switchboard_v1_SendResult__Output } from '../../switchboard/v1/SendResult.js';
 import type { PresenceApplied as _switchboard_v1_PresenceApplied, PresenceApplied__Output as _switchboard_v1_PresenceApplied__Output } from '../../switchboard/v1/PresenceApplied.js';
@@ -9,20 +8,18 @@ import type { ResponseBatch as _switchboard_v1_ResponseBatch, ResponseBatch__Out
 
 export interface MessageStreamResponse {
   'push'?: (_switchboard_v1_Push | null);
-  'heartbeat'?: (_switchboard_v1_Heartbeat | null);
   'subscribed'?: (_switchboard_v1_Subscribed | null);
   'sendResult'?: (_switchboard_v1_SendResult | null);
   'presenceApplied'?: (_switchboard_v1_PresenceApplied | null);
   'batch'?: (_switchboard_v1_ResponseBatch | null);
-  'response'?: "push"|"heartbeat"|"subscribed"|"sendResult"|"presenceApplied"|"batch";
+  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch";
 }
 
 export interface MessageStreamResponse__Output {
   'push'?: (_switchboard_v1_Push__Output | null);
-  'heartbeat'?: (_switchboard_v1_Heartbeat__Output | null);
   'subscribed'?: (_switchboard_v1_Subscribed__Output | null);
   'sendResult'?: (_switchboard_v1_SendResult__Output | null);
   'presenceApplied'?: (_switchboard_v1_PresenceApplied__Output | null);
   'batch'?: (_switchboard_v1_ResponseBatch__Output | null);
-  'response'?: "push"|"heartbeat"|"subscribed"|"sendResult"|"presenceApplied"|"batch";
+  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch";
 }

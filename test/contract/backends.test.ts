@@ -255,16 +255,29 @@ describe('MongoDB store on FerretDB: the conversation activity and its index', f
     );
   });
 
-  it('still lists what the index of earlier versions (`conversations`) holds, and goes on from its seqs', async () => {
-    // As an earlier version left it: a direct conversation and a group, folded into `conversations`.
+  it('copies the index of earlier builds (`conversations`) into the heads once, then lists it and goes on from its seqs without reading it again', async () => {
+    // As an earlier build left it: a direct conversation and a group, folded into `conversations`.
     const legacy = [
       { _id: 'dm:a:z', members: ['a', 'z'], lastSeq: 7, lastActive: 5 },
       { _id: 'grp:old', members: [], lastSeq: 3, lastActive: 9 },
     ];
     await onOneDatabase(
       'postgresql',
-      1,
-      async ([store]) => {
+      2,
+      async ([store], db) => {
+        // Copied by the first store to start; the second found the marker and copied nothing.
+        assert.deepEqual(
+          (await db.collection<{ _id: string }>('conversation_heads').find({}).sort({ _id: 1 }).toArray()).map((h) => h._id),
+          ['dm:a:z|7', 'grp:old|3'],
+        );
+        assert.deepEqual(
+          (await db.collection<{ _id: string; copied: number }>('migrations').find({}).toArray()).map((m) => [m._id, m.copied]),
+          [['conversations-into-conversation_heads', 2]],
+        );
+        // Reads never look at it again: what it holds now is not listed.
+        await db
+          .collection<{ _id: string }>('conversations')
+          .insertOne({ _id: 'dm:a:late', members: ['a', 'late'], lastSeq: 4, lastActive: 99 } as { _id: string });
         await store!.setMembers('grp:old', ['a', 'b'], 1);
         assert.equal(await store!.lastSeq('dm:a:z'), 7);
         assert.deepEqual(

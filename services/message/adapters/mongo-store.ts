@@ -53,9 +53,9 @@ const fromDoc = (d: MessageDoc): Message => ({
 });
 
 /**
- * The conversation index as versions before `conversation_heads` kept it: one document per
- * conversation, `$max`-upserted by folds. Nothing writes it now; reads still take it, so that an
- * upgraded deployment lists what those versions folded (and what their pods fold during a rollout).
+ * The conversation index as builds before `conversation_heads` kept it (`conversations`): one
+ * document per conversation, `$max`-upserted by folds. Nothing writes it now; it is copied into
+ * the heads once (copyLegacyIndex), and never read after that.
  */
 interface LegacyConversationDoc {
   _id: string;
@@ -140,7 +140,6 @@ function latestByConversation(
 }
 /** A filter value matching any of `list`: a plain value for one (FerretDB 1.x hands an equality to its backend and filters an `$in` itself, after reading the whole collection). */
 const oneOf = <T>(list: readonly T[]): T | { $in: T[] } => (list.length === 1 ? list[0]! : { $in: [...list] });
-const fromLegacy = (d: LegacyConversationDoc) => ({ conversation: d._id, seq: d.lastSeq ?? 0, lastActive: d.lastActive ?? 0, members: d.members ?? [] });
 
 /**
  * The heads a cursor sorted by activity gives until it has given `limit` conversations (one has two
@@ -170,6 +169,45 @@ const markOf = (conversation: string, { seq, lastActive, members }: Latest): Seq
   members,
 });
 
+/** The marker of the one-time copy of the `conversations` index into the heads (`migrations` collection). */
+const LEGACY_INDEX_COPIED = 'conversations-into-conversation_heads';
+
+/**
+ * Copies the index of builds before `conversation_heads` (`conversations`) into the heads, once per
+ * database: each conversation's head at its seq, as a fold would insert it (a conversation folded
+ * since then has a newer head beside it, and reads take the higher). A marker in `migrations` says
+ * it is done; pods starting at once both copy (an insert of an existing head is a no-op) and one
+ * marker stays. Returns how many conversations were copied (0 once the marker is there).
+ */
+async function copyLegacyIndex(db: Db, heads: Collection<SeqMark>): Promise<number> {
+  const migrations = db.collection<{ _id: string; at: number; copied: number }>('migrations');
+  if (await migrations.findOne({ _id: LEGACY_INDEX_COPIED })) return 0;
+  let copied = 0;
+  const cursor = db.collection<LegacyConversationDoc>('conversations').find({});
+  let batch: SeqMark[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    try {
+      await heads.insertMany(batch, { ordered: false });
+    } catch (err: unknown) {
+      if (!onlyDuplicateKeys(err)) throw err;
+    }
+    copied += batch.length;
+    batch = [];
+  };
+  for await (const d of cursor) {
+    batch.push(markOf(d._id, { seq: d.lastSeq ?? 0, lastActive: d.lastActive ?? 0, members: d.members ?? [] }));
+    if (batch.length >= INSERT_SLICE) await flush();
+  }
+  await flush();
+  try {
+    await migrations.insertOne({ _id: LEGACY_INDEX_COPIED, at: Date.now(), copied });
+  } catch (err: unknown) {
+    if (!isDuplicateKey(err)) throw err;
+  }
+  return copied;
+}
+
 /** `list` in slices of IN_SLICE. */
 function* slices<T>(list: readonly T[]): Generator<T[]> {
   for (let i = 0; i < list.length; i += IN_SLICE) yield list.slice(i, i + IN_SLICE);
@@ -185,8 +223,8 @@ export interface MongoMessageStore extends MessageStore {
  * (conversation, seq); conversation_heads: each conversation's last seq (for the consumer's seqs
  * and for listing) and the two users of a direct conversation; conversation_activity: what writes
  * added to that index and is not folded into it yet (reads take both, see SeqMark); memberships:
- * who each group is listed for; group_rosters: the seq those rows are as of; conversations: the
- * index of earlier versions, read only.
+ * who each group is listed for; group_rosters: the seq those rows are as of; migrations: the
+ * one-time steps done on this database (the index of earlier builds, `conversations`, copied).
  */
 export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   const client = new MongoClient(opts.uri, {
@@ -198,7 +236,6 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   });
   let db: Db | undefined;
   let messages!: Collection<MessageDoc>;
-  let legacy!: Collection<LegacyConversationDoc>;
   let heads!: Collection<SeqMark>;
   let memberships!: Collection<MembershipDoc>;
   let rosters!: Collection<RosterDoc>;
@@ -327,27 +364,23 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
 
   /**
    * The highest seq and latest activity of `list`'s conversations: the activity not folded yet
-   * first, the index (and the legacy one) after it. A fold deletes activity only once the index has
+   * first, the index after it. A fold deletes activity only once the index has
    * it, so whatever the first look misses, the second finds (both at once, a fold could land between
    * them and hide its activity from both).
    */
   function latest(list: readonly string[]): Promise<Map<string, Latest>> {
-    return lookUp({ conversation: oneOf(list) }, { _id: oneOf(list) });
+    return lookUp({ conversation: oneOf(list) });
   }
 
   /**
-   * What `latest` does, for the conversations the filters pick: the activity first, then the index
-   * and the legacy one. With `limit`, the index and the legacy one give their `limit` most recently
-   * active conversations (the activity is all of it: it is one second's worth).
+   * What `latest` does, for the conversations the filter picks: the activity first, then the
+   * index. With `limit`, the index gives its `limit` most recently active conversations (the
+   * activity is all of it: it is one second's worth).
    */
-  async function lookUp(filter: Filter<SeqMark>, legacyFilter: Filter<LegacyConversationDoc>, limit?: number): Promise<Map<string, Latest>> {
-    const byActivity = { lastActive: -1, _id: 1 } as const;
+  async function lookUp(filter: Filter<SeqMark>, limit?: number): Promise<Map<string, Latest>> {
     const out = latestByConversation(await activity.find(filter).toArray());
-    const [indexed, old] = await Promise.all([
-      limit === undefined ? heads.find(filter).toArray() : upToConversations(heads.find(filter).sort(byActivity), limit),
-      limit === undefined ? legacy.find(legacyFilter).toArray() : legacy.find(legacyFilter).sort(byActivity).limit(limit).toArray(),
-    ]);
-    return latestByConversation([...indexed, ...old.map(fromLegacy)], out);
+    const indexed = limit === undefined ? await heads.find(filter).toArray() : await upToConversations(heads.find(filter).sort({ lastActive: -1, _id: 1 }), limit);
+    return latestByConversation(indexed, out);
   }
 
   return {
@@ -355,7 +388,6 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       await client.connect();
       db = client.db(new URL(opts.uri.replace(/^mongodb(\+srv)?:/, 'http:')).pathname.slice(1) || opts.database);
       messages = db.collection<MessageDoc>('messages');
-      legacy = db.collection<LegacyConversationDoc>('conversations');
       heads = db.collection<SeqMark>('conversation_heads');
       memberships = db.collection<MembershipDoc>('memberships');
       rosters = db.collection<RosterDoc>('group_rosters');
@@ -367,6 +399,8 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       await memberships.createIndex({ conversation: 1 }, { name: 'conversation' }, undefined);
       await activity.createIndex({ conversation: 1 }, { name: 'conversation' }, undefined);
       await activity.createIndex({ members: 1 }, { name: 'members' }, undefined);
+      const copied = await copyLegacyIndex(db, heads);
+      if (copied > 0) opts.logger.info({ copied }, 'copied the conversation index of an earlier build (conversations) into conversation_heads');
       healthy = { ok: true, detail: `connected to ${db.databaseName}` };
       timer = setInterval(() => void check(), opts.checkIntervalMs ?? 5000);
       timer.unref();
@@ -509,7 +543,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       const groupIds = (await memberships.find({ user, member: true }, { projection: { conversation: 1 } }).toArray()).map((g) => g.conversation);
       // Direct conversations by their users, groups by their ids.
       const [all, groups] = await Promise.all([
-        lookUp({ members: user }, { members: user }, limit),
+        lookUp({ members: user }, limit),
         groupIds.length === 0 ? new Map<string, Latest>() : latest(groupIds),
       ]);
       for (const [c, l] of groups) all.set(c, l);

@@ -7,10 +7,8 @@ import {
   parseSettings,
   setting,
   SHARED_SETTING_DOCS,
-  type LogLevel,
   type RawSettings,
 } from '../shared/config.js';
-import type { LogFormat } from '../shared/logger.js';
 import { ConfigError } from '../shared/errors.js';
 
 /** How Connect finds Message pods (MESSAGE_DISCOVERY). */
@@ -147,64 +145,11 @@ export const CONNECT_SETTING_DOCS = {
   ...SHARED_SETTING_DOCS,
 } satisfies Record<keyof typeof schema.shape, string>;
 
-/** Settings of the Connect gateway, parsed once at start-up. */
-export interface ConnectConfig {
-  wsHost: string;
-  wsPort: number;
-  adminHost: string;
-  adminPort: number;
-  instance: string;
-  discovery: DiscoverySpec;
-  dnsServer?: string;
-  discoveryIntervalMs: number;
-  minStreams: number;
-  backoff: { initialMs: number; multiplier: number; jitter: number; maxMs: number };
-  backoffResetAfterMs: number;
-  connectTimeoutMs: number;
-  keepaliveMs: number;
-  keepaliveTimeoutMs: number;
-  rpcTimeoutMs: number;
-  auth: {
-    mode: 'jwt' | 'insecure-dev';
-    secret?: string;
-    jwksUrl?: string;
-    issuer?: string;
-    audience?: string;
-    clockSkewSec: number;
-  };
-  limits: {
-    maxBodyBytes: number;
-    maxFrameBytes: number;
-    ratePerSecond: number;
-    rateBurst: number;
-    maxBufferedBytes: number;
-    maxViolations: number;
-    syncDefaultLimit: number;
-    syncMaxLimit: number;
-  };
-  admission: {
-    /** Allowed browser origins; undefined = any. Requests without an Origin header (non-browser) are allowed. */
-    allowedOrigins?: string[];
-    maxConnections: number;
-    maxConnectionsPerUser: number;
-    handshakeRate: number;
-    handshakeBurst: number;
-  };
-  /** Serve the browser chat page at `/` of the WebSocket port. */
-  demoPage: boolean;
-  /** Shared secret sent to Message on every call (must match Message's INTERNAL_AUTH_TOKEN). */
-  internalAuthToken?: string;
-  /** The pod whose readiness-gate condition Connect sets; undefined outside a cluster (gate off). */
-  readinessGate?: { podName: string; namespace: string; kubeconfig?: string };
-  heartbeatMs: number;
-  drainWindowMs: number;
-  shutdownTimeoutMs: number;
-  logLevel: LogLevel;
-  logFormat: LogFormat;
-}
+/** Settings of the Connect gateway, parsed once at start-up: the shape `loadConnectConfig` builds from the schema, written once, there. */
+export type ConnectConfig = ReturnType<typeof loadConnectConfig>;
 
 /** Parses the Connect settings; throws ConfigError naming every bad one. */
-export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
+export function loadConnectConfig(raw: RawSettings) {
   const s = parseSettings(schema, raw);
   const problems: string[] = [];
   let discovery: DiscoverySpec | undefined;
@@ -274,14 +219,18 @@ export function loadConnectConfig(raw: RawSettings): Readonly<ConnectConfig> {
       syncMaxLimit: s.SYNC_MAX_LIMIT,
     },
     admission: {
+      /** Allowed browser origins; undefined: any. Requests without an Origin header (non-browser) are allowed. */
       allowedOrigins: origins.length === 0 || origins.includes('*') ? undefined : origins,
       maxConnections: s.CONNECT_MAX_CONNECTIONS,
       maxConnectionsPerUser: s.CONNECT_MAX_CONNECTIONS_PER_USER,
       handshakeRate: s.CONNECT_HANDSHAKE_RATE,
       handshakeBurst: s.CONNECT_HANDSHAKE_BURST,
     },
+    /** Serve the browser chat page at `/` of the WebSocket port. */
     demoPage: s.CONNECT_DEMO_PAGE,
+    /** Shared secret sent to Message on every call (must match Message's INTERNAL_AUTH_TOKEN). */
     internalAuthToken: s.INTERNAL_AUTH_TOKEN,
+    /** The pod whose readiness-gate condition Connect sets; undefined outside a cluster (gate off). */
     readinessGate: gateOn ? { podName: s.POD_NAME!, namespace: s.POD_NAMESPACE!, kubeconfig: s.KUBECONFIG } : undefined,
     heartbeatMs: s.HEARTBEAT_INTERVAL,
     drainWindowMs: s.CONNECT_DRAIN_WINDOW,

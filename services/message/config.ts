@@ -7,10 +7,8 @@ import {
   parseSettings,
   setting,
   SHARED_SETTING_DOCS,
-  type LogLevel,
   type RawSettings,
 } from '../shared/config.js';
-import type { LogFormat } from '../shared/logger.js';
 import { ConfigError } from '../shared/errors.js';
 
 const schema = z.object({
@@ -115,56 +113,14 @@ export const MESSAGE_SETTING_DOCS = {
   ...SHARED_SETTING_DOCS,
 } satisfies Record<keyof typeof schema.shape, string>;
 
-/** Settings of the Message service (docs/PROTOCOL.md §1, docs/CONFIGURATION.md), parsed once at start-up. */
-export interface MessageConfig {
-  grpcHost: string;
-  grpcPort: number;
-  httpHost: string;
-  httpPort: number;
-  instance: string;
-  backends: { kafkaBrokers?: string[]; mongodbUri?: string; redisUrl?: string };
-  kafka: {
-    topic: string;
-    groupId: string;
-    clientId: string;
-    partitions: number;
-    replicationFactor: number;
-    minInsyncReplicas: number;
-    appendTimeoutMs: number;
-    fetchMaxWaitMs: number;
-    fetchMinBytes: number;
-    fetchIdleWaitMs: number;
-    commitIntervalMs: number;
-  };
-  mongodbDatabase: string;
-  redisKeyPrefix: string;
-  /** Shared secret every Connect call must carry (Authorization: Bearer …); unset = not checked. */
-  internalAuthToken?: string;
-  /** Cap of the backoff between attempts to connect a backend at start-up. */
-  backendRetryMaxMs: number;
-  embeddedLogPartitions: number;
-  maxBodyBytes: number;
-  syncMaxLimit: number;
-  conversationsMax: number;
-  /** Most members a group may have. */
-  groupMaxMembers: number;
-  /** Most groups a user may be in. */
-  groupMaxPerUser: number;
-  presenceTtlMs: number;
-  keepaliveMs: number;
-  keepaliveTimeoutMs: number;
-  drainWindowMs: number;
-  shutdownTimeoutMs: number;
-  /** Most pushes queued on one gateway stream before it is ended (see GrpcTransportDeps.pushBufferMax). */
-  pushBufferMax: number;
-  dedupeWindowMs: number;
-  persist: { batchMax: number; delayMaxMs: number; backlogMax: number; writesMax: number };
-  logLevel: LogLevel;
-  logFormat: LogFormat;
-}
+/**
+ * Settings of the Message service (docs/PROTOCOL.md §1, docs/CONFIGURATION.md), parsed once at
+ * start-up: the shape `loadMessageConfig` builds from the schema, written once, there.
+ */
+export type MessageConfig = ReturnType<typeof loadMessageConfig>;
 
 /** Parses the Message settings; throws ConfigError naming every bad one. */
-export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
+export function loadMessageConfig(raw: RawSettings) {
   const s = parseSettings(schema, raw);
   const brokers = s.KAFKA_BROKERS?.split(',')
     .map((b) => b.trim())
@@ -199,7 +155,9 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
     }),
     mongodbDatabase: s.MONGODB_DATABASE,
     redisKeyPrefix: s.REDIS_KEY_PREFIX,
+    /** Cap of the backoff between attempts to connect a backend at start-up. */
     backendRetryMaxMs: s.BACKEND_RETRY_MAX,
+    /** Shared secret every Connect call must carry (Authorization: Bearer …); undefined: not checked. */
     internalAuthToken: s.INTERNAL_AUTH_TOKEN,
     embeddedLogPartitions: s.EMBEDDED_LOG_PARTITIONS,
     maxBodyBytes: s.MAX_BODY_BYTES,
@@ -211,6 +169,7 @@ export function loadMessageConfig(raw: RawSettings): Readonly<MessageConfig> {
     keepaliveMs: s.MESSAGE_KEEPALIVE_TIME,
     keepaliveTimeoutMs: s.MESSAGE_KEEPALIVE_TIMEOUT,
     drainWindowMs: s.MESSAGE_DRAIN_WINDOW,
+    /** Most pushes queued on one gateway stream before it is ended (see GrpcTransportDeps.pushBufferMax). */
     pushBufferMax: s.MESSAGE_PUSH_BUFFER_MAX,
     shutdownTimeoutMs: s.MESSAGE_SHUTDOWN_TIMEOUT,
     dedupeWindowMs: s.DEDUPE_WINDOW,

@@ -51,38 +51,10 @@ export function settingInfo(schema: object): SettingInfo | undefined {
 
 /** Field builders that parse env strings with precise messages. */
 export const setting = {
-  port: (def: number) =>
-    documented(
-      z
-        .string()
-        .default(String(def))
-        .transform((v, ctx) => toInt(v, ctx, 0, 65535, 'a port number 0-65535')),
-      { default: String(def), accepts: 'port 0–65535 (0: any free port)' },
-    ),
-  int: (def: number, min: number, max: number) =>
-    documented(
-      z
-        .string()
-        .default(String(def))
-        .transform((v, ctx) => toInt(v, ctx, min, max, `an integer ${min}-${max}`)),
-      { default: String(def), accepts: `integer ${min}–${max}` },
-    ),
+  port: (def: number) => numeric(def, { min: 0, max: 65535, integer: true, what: 'a port number 0-65535', accepts: 'port 0–65535 (0: any free port)' }),
+  int: (def: number, min: number, max: number) => numeric(def, { min, max, integer: true }),
   /** A number in [min, max] (or [min, max) when `maxExclusive`). */
-  number: (def: number, min: number, max: number, maxExclusive = false) =>
-    documented(
-      z
-        .string()
-        .default(String(def))
-        .transform((v, ctx) => {
-          const n = Number(v);
-          if (!Number.isFinite(n) || n < min || (maxExclusive ? n >= max : n > max)) {
-            ctx.addIssue({ code: 'custom', message: `expected a number ${maxExclusive ? `in [${min}, ${max})` : `${min}-${max}`}; got "${v}"` });
-            return z.NEVER;
-          }
-          return n;
-        }),
-      { default: String(def), accepts: maxExclusive ? `number in [${min}, ${max})` : `number ${min}–${max}` },
-    ),
+  number: (def: number, min: number, max: number, maxExclusive = false) => numeric(def, { min, max, maxExclusive }),
   /** A duration in milliseconds: "1500", "1500ms", "2s", "1m", "24h". */
   duration: (def: string, minMs = 0, maxMs = Number.POSITIVE_INFINITY) =>
     documented(
@@ -136,20 +108,36 @@ export const setting = {
     ),
 };
 
+/**
+ * The one numeric setting: a number (an integer when `integer`) in [min, max], or [min, max) when
+ * `maxExclusive`; `what` names it in the error, `accepts` in the reference.
+ */
+function numeric(def: number, o: { min: number; max: number; integer?: boolean; maxExclusive?: boolean; what?: string; accepts?: string }) {
+  const range = o.maxExclusive ? `in [${o.min}, ${o.max})` : `${o.min}-${o.max}`;
+  const what = o.what ?? `${o.integer ? 'an integer' : 'a number'} ${range}`;
+  return documented(
+    z
+      .string()
+      .default(String(def))
+      .transform((v, ctx) => {
+        const t = v.trim();
+        const n = o.integer ? (/^-?\d+$/.test(t) ? Number(t) : Number.NaN) : t === '' ? Number.NaN : Number(t);
+        const ok = (o.integer ? Number.isSafeInteger(n) : Number.isFinite(n)) && n >= o.min && (o.maxExclusive ? n < o.max : n <= o.max);
+        if (!ok) {
+          ctx.addIssue({ code: 'custom', message: `expected ${what}; got "${v}"` });
+          return z.NEVER;
+        }
+        return n;
+      }),
+    { default: String(def), accepts: o.accepts ?? `${o.integer ? 'integer' : 'number'} ${o.maxExclusive ? `in [${o.min}, ${o.max})` : `${o.min}–${o.max}`}` },
+  );
+}
+
 /** 1500 → "1.5s", 100 → "100ms", 300000 → "5m". */
 function fmtMs(ms: number): string {
   if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms >= 1000) return `${ms / 1000}s`;
   return `${ms}ms`;
-}
-
-function toInt(v: string, ctx: z.RefinementCtx, min: number, max: number, what: string): number {
-  const n = /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    ctx.addIssue({ code: 'custom', message: `expected ${what}; got "${v}"` });
-    return z.NEVER;
-  }
-  return n;
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

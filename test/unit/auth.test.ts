@@ -15,7 +15,7 @@ const sign = (claims: Record<string, unknown>, opts: { exp?: string | number; se
   if (opts.aud) jwt = jwt.setAudience(opts.aud);
   return jwt.sign(opts.secret ?? key);
 };
-const base = { mode: 'jwt' as const, secret: SECRET, clockSkewSec: 30 };
+const base = { mode: 'jwt' as const, secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined, clockSkewSec: 30 };
 
 async function rejectsWith(p: Promise<unknown>, message: RegExp): Promise<void> {
   await assert.rejects(p, (e: unknown) => e instanceof AuthError && message.test(e.message));
@@ -87,7 +87,7 @@ describe('JWT verification with a JWKS (RS256 / ES256)', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
-      const auth = createAuthenticator({ mode: 'jwt', jwksUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`, clockSkewSec: 30 });
+      const auth = createAuthenticator({ ...base, secret: undefined, jwksUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json` });
       const token = (alg: string, kid: string, key: Parameters<SignJWT['sign']>[0]) =>
         new SignJWT({ sub: `user-${kid}` }).setProtectedHeader({ alg, kid }).setExpirationTime('5m').sign(key);
       assert.equal(await auth(req(`/ws?token=${await token('RS256', 'rs', rs.privateKey)}`)), 'user-rs');

@@ -1,6 +1,7 @@
 import { createLogger, type Logger } from './logger.js';
 import { settingsFrom, type RawSettings } from './config.js';
 import { ConfigError, UnavailableError } from './errors.js';
+import type { Registry } from 'prom-client';
 import { countFatalError } from './metrics.js';
 
 /** The two calls every service exposes (ARCHITECTURE.md house style). */
@@ -125,12 +126,17 @@ export interface FatalErrorOptions {
  * process exits 1 so that its supervisor (the kubelet) starts a fresh one. Handlers at the call
  * sites come first; this only catches what slipped past them.
  */
-export function installFatalErrorPolicy(services: ReadonlyArray<Service<unknown>>, logger: Logger, opts: FatalErrorOptions = {}): void {
+export function installFatalErrorPolicy(
+  services: ReadonlyArray<Service<unknown> & { registry?: Registry }>,
+  logger: Logger,
+  opts: FatalErrorOptions = {},
+): void {
   const events = opts.events ?? process;
   const exit = opts.exit ?? ((code: number) => process.exit(code));
   let fatal = false;
   const onFatal = (kind: string) => (err: unknown) => {
-    countFatalError();
+    // Counted by each service of the process (every one of its registries reports it).
+    for (const s of services) if (s.registry) countFatalError(s.registry);
     logger.fatal({ err, kind }, `${kind}: stopping so that the process restarts`);
     if (fatal) return;
     fatal = true;
@@ -146,7 +152,7 @@ export function installFatalErrorPolicy(services: ReadonlyArray<Service<unknown>
 }
 
 /** Runs services from a main.ts until SIGTERM/SIGINT (see createSignalHandler), with the fatal-error policy. */
-export function runUntilSignal(services: ReadonlyArray<Service<unknown>>, logger: Logger): void {
+export function runUntilSignal(services: ReadonlyArray<Service<unknown> & { registry?: Registry }>, logger: Logger): void {
   const handler = createSignalHandler(services, logger);
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);

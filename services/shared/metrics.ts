@@ -1,10 +1,11 @@
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 
-let fatalErrors = 0;
+const FATAL_ERRORS = 'switchboard_process_fatal_errors_total';
 
-/** Counts an error nothing handled (see installFatalErrorPolicy); every registry reports it. */
-export function countFatalError(): void {
-  fatalErrors++;
+/** Counts an error nothing handled in a service's registry (see installFatalErrorPolicy). */
+export function countFatalError(registry: Registry): void {
+  const counter = registry.getSingleMetric(FATAL_ERRORS);
+  if (counter instanceof Counter) counter.inc();
 }
 
 /** A metrics registry for one service with the process metrics (CPU, memory, event loop, GC). */
@@ -15,10 +16,10 @@ export function createRegistry(service: string): Registry {
   // Gauges named like counters (promtool: "non-counter metrics should not have _total suffix");
   // each is the sum of its per-type twin without the suffix, which stays.
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
-  totalsCounter(registry, {
-    name: 'switchboard_process_fatal_errors_total',
+  new Counter({
+    name: FATAL_ERRORS,
     help: 'Errors nothing handled (unhandled rejections, uncaught exceptions); each stops the process so that it restarts',
-    totals: () => [[{}, fatalErrors]],
+    registers: [registry],
   });
   return registry;
 }

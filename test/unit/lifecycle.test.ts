@@ -50,14 +50,18 @@ describe('the fatal-error policy of a main.ts', () => {
     const events = new EventEmitter();
     const exits: number[] = [];
     let stops = 0;
+    const registry = createRegistry('test');
     const service = {
+      registry,
       start: async () => undefined,
       stop: once(async () => {
         stops++;
       }),
     };
-    const registry = createRegistry('test');
+    // Counted in the registry of the service it stops, and in no other.
+    const elsewhere = createRegistry('other');
     const before = (await registry.getSingleMetric('switchboard_process_fatal_errors_total')!.get()).values[0]?.value ?? 0;
+    assert.equal(before, 0);
     installFatalErrorPolicy([service], silentLogger(), { events, exit: (c) => exits.push(c) });
     events.emit('unhandledRejection', new Error('nobody awaited me'));
     events.emit('uncaughtException', new Error('and me'));
@@ -66,6 +70,7 @@ describe('the fatal-error policy of a main.ts', () => {
     assert.equal(stops, 1);
     const after = (await registry.getSingleMetric('switchboard_process_fatal_errors_total')!.get()).values[0]!.value;
     assert.equal(after - before, 2);
+    assert.equal((await elsewhere.getSingleMetric('switchboard_process_fatal_errors_total')!.get()).values[0]?.value ?? 0, 0);
   });
 
   it('exits 1 after the deadline when the graceful stop hangs', async () => {

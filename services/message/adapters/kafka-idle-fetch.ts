@@ -14,7 +14,14 @@ import { createRequire } from 'node:module';
  * at each fetch (kafkajs 2.2, src/consumer/consumerGroup.js), and this wraps that fetch for the
  * consumer groups registered here. Any other group, or a kafkajs whose consumer group lacks those
  * fields, fetches as kafkajs does (`longPollWhenIdle` returns false when it cannot wrap).
+ *
+ * The wrap reads kafkajs internals, so kafkajs is pinned to the version it was written and tested
+ * against (package.json; a unit test fails when they differ, and the idle-log integration test
+ * checks the fetches on the real broker): upgrading kafkajs means reading its consumer group again.
  */
+
+/** The kafkajs version whose consumer group this wraps. */
+export const KAFKAJS_WRAPPED_VERSION = '2.2.4';
 
 /** What this reads of a kafkajs fetched batch: true when the fetch brought no record of its partition. */
 export interface FetchedBatch {

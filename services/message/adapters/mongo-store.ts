@@ -379,7 +379,8 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
    */
   async function lookUp(filter: Filter<SeqMark>, limit?: number): Promise<Map<string, Latest>> {
     const out = latestByConversation(await activity.find(filter).toArray());
-    const indexed = limit === undefined ? await heads.find(filter).toArray() : await upToConversations(heads.find(filter).sort({ lastActive: -1, _id: 1 }), limit);
+    const indexed =
+      limit === undefined ? await heads.find(filter).toArray() : await upToConversations(heads.find(filter).sort({ lastActive: -1, _id: 1 }), limit);
     return latestByConversation(indexed, out);
   }
 
@@ -542,10 +543,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     async listConversations(user, limit): Promise<ConversationSummary[]> {
       const groupIds = (await memberships.find({ user, member: true }, { projection: { conversation: 1 } }).toArray()).map((g) => g.conversation);
       // Direct conversations by their users, groups by their ids.
-      const [all, groups] = await Promise.all([
-        lookUp({ members: user }, limit),
-        groupIds.length === 0 ? new Map<string, Latest>() : latest(groupIds),
-      ]);
+      const [all, groups] = await Promise.all([lookUp({ members: user }, limit), groupIds.length === 0 ? new Map<string, Latest>() : latest(groupIds)]);
       for (const [c, l] of groups) all.set(c, l);
       return [...all]
         .filter(([, d]) => d.seq > 0)

@@ -1,7 +1,7 @@
 # Switchboard — developer and CI entry points. `make help` lists them.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help deps proto proto-check lint lint-proto lint-code format format-check links docs check typecheck build k8s k8s-check bench test test-unit test-integration test-cluster testenv-provision testenv testenv-cluster start clean
+.PHONY: help deps proto proto-check lint lint-proto lint-code format format-check links docs check typecheck build-checked build k8s k8s-check bench test test-unit test-integration test-cluster testenv-provision testenv testenv-cluster start clean
 
 # Options of proto-loader-gen-types; they must match LOADER_OPTIONS in services/shared/proto.ts.
 GEN_OPTS := --grpcLib=@grpc/grpc-js --longs=Number --enums=String --defaults --oneofs --importFileExtension=.js
@@ -51,6 +51,10 @@ check: lint typecheck ## the quick tier (about 40 s warm): linters, typecheck, u
 
 typecheck: deps ## tsc --noEmit (strict), the services and the browser page
 	npx tsc --noEmit -p tsconfig.json
+	npx tsc -p services/client/web/tsconfig.json
+
+build-checked: deps ## what make test runs: tsc (strict) once, compiling dist/ as npm run build does, and the browser page's check
+	npm run build
 	npx tsc -p services/client/web/tsconfig.json
 
 k8s: deps ## synthesize k8s/ from the cdk8s app (commit the result)

@@ -36,7 +36,7 @@ step "eslint (typescript-eslint strict, type-checked)" make --no-print-directory
 step "prettier --check" make --no-print-directory format-check
 step "Markdown: every relative link and anchor resolves" make --no-print-directory links
 step "generated gRPC types are up to date" make --no-print-directory proto-check
-step "typecheck (tsc strict)" make --no-print-directory typecheck
+step "typecheck and compile dist/ (tsc strict, once; the dist test runs what it compiled)" make --no-print-directory build-checked
 step "k8s/ matches the cdk8s synthesis" make --no-print-directory k8s-check
 step "provision real backends, the test cluster and a browser (cached in ~/.cache/switchboard)" bash test/env/provision.sh
 

@@ -23,7 +23,25 @@ interface PendingSend {
   timer: NodeJS.Timeout;
 }
 
-export type StreamState = 'connecting' | 'up' | 'backoff' | 'closed';
+export type StreamState = 'idle' | 'connecting' | 'up' | 'backoff' | 'closed';
+
+type Call = ClientDuplexStream<MessageStreamRequest, MessageStreamResponse__Output>;
+
+/** One attempt's channel, call and writer (a fresh channel per attempt). */
+interface Attempt {
+  client: MessageServiceClient;
+  call: Call;
+  /** Writes to `call`, gathered into batches once the pod reads them. */
+  out: FrameBatcher<MessageStreamRequest>;
+}
+
+/** The state with what it holds: an attempt while connecting or up, a timer while connecting (its deadline) or in backoff (its retry). */
+type State =
+  | { name: 'idle' }
+  | { name: 'connecting'; attempt: Attempt; deadline: NodeJS.Timeout }
+  | { name: 'up'; attempt: Attempt }
+  | { name: 'backoff'; retry: NodeJS.Timeout }
+  | { name: 'closed' };
 
 export interface EndpointStreamOptions {
   endpoint: string;
@@ -58,23 +76,26 @@ export interface EndpointStreamEvents {
 }
 
 /**
- * The subscription stream to one Message pod and its state machine:
- * connecting → up → (lost) → backoff → connecting … until closed. Each attempt uses a fresh
- * channel so that grpc-js's own reconnect backoff never adds to ours.
+ * The subscription stream to one Message pod, a state machine:
+ *
+ *     idle ─start→ connecting ─subscribed→ up
+ *                  connecting ─failed or timed out→ backoff ─retry→ connecting
+ *                  up ─lost→ backoff
+ *     any ─close→ closed (final)
+ *
+ * Each state holds what it owns (State): leaving a state releases it in `transition`, the one
+ * place the state changes, so an attempt's call and channel never outlive it and no timer of an
+ * earlier state fires later. Each attempt uses a fresh channel, so that grpc-js's own reconnect
+ * backoff never adds to ours.
  */
 export class EndpointStream {
-  private current: 'connecting' | 'up' | 'backoff' | 'closed' = 'backoff';
-  private client: MessageServiceClient | undefined;
-  private call: ClientDuplexStream<MessageStreamRequest, MessageStreamResponse__Output> | undefined;
-  /** Writes to `call`, gathered into batches once the pod reads them. */
-  private out: FrameBatcher<MessageStreamRequest> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private current: State = { name: 'idle' };
   private everUp = false;
   private readonly policy: ReconnectPolicy;
   private readonly log: Logger;
-  /** Presence updates awaiting their PresenceApplied, by ack id. */
+  /** Presence updates awaiting their PresenceApplied, by ack id (on an up stream). */
   private readonly presenceWaits = new Map<number, () => void>();
-  /** Sends on this stream awaiting their SendResult, by request id. */
+  /** Sends on this stream awaiting their SendResult, by request id (on an up stream). */
   private readonly inFlight = new Map<number, PendingSend>();
   private nextRequestId = 0;
 
@@ -88,12 +109,12 @@ export class EndpointStream {
   }
 
   get state(): StreamState {
-    return this.current;
+    return this.current.name;
   }
 
   /** The client of an up stream, for unary calls to the same pod. */
   get upClient(): MessageServiceClient | undefined {
-    return this.current === 'up' ? this.client : undefined;
+    return this.current.name === 'up' ? this.current.attempt.client : undefined;
   }
 
   /**
@@ -102,8 +123,8 @@ export class EndpointStream {
    * gives UNAVAILABLE (the send may or may not have been accepted: the client resends the same id).
    */
   send(req: SendRequest, timeoutMs: number): Promise<SendResponse__Output> | undefined {
-    const out = this.out;
-    if (this.current !== 'up' || !out) return undefined;
+    if (this.current.name !== 'up') return undefined;
+    const { out } = this.current.attempt;
     const requestId = (this.nextRequestId = (this.nextRequestId + 1) >>> 0);
     return new Promise<SendResponse__Output>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -117,8 +138,9 @@ export class EndpointStream {
     });
   }
 
+  /** Opens the first attempt (a stream already started is left as it is). */
   start(): void {
-    if (this.current === 'backoff' && !this.timer) this.connect();
+    if (this.current.name === 'idle') this.connect();
   }
 
   /**
@@ -127,12 +149,12 @@ export class EndpointStream {
    * everyone); while subscribing, at once (the subscription's answer covers them).
    */
   sendPresence(online: string[], offline: string[]): Promise<void> {
-    const out = this.out;
-    if (!out || (this.current !== 'up' && this.current !== 'connecting')) return Promise.resolve();
-    if (this.current !== 'up') {
-      out.write({ presence: { online, offline } });
+    if (this.current.name === 'connecting') {
+      this.current.attempt.out.write({ presence: { online, offline } });
       return Promise.resolve();
     }
+    if (this.current.name !== 'up') return Promise.resolve();
+    const { out } = this.current.attempt;
     const ackId = (this.nextRequestId = (this.nextRequestId + 1) >>> 0) || (this.nextRequestId = 1);
     return new Promise<void>((resolve) => {
       this.presenceWaits.set(ackId, resolve);
@@ -142,18 +164,29 @@ export class EndpointStream {
 
   /** Ends the stream for good (endpoint gone, or shutdown). */
   close(): void {
-    if (this.current === 'closed') return;
-    const wasUp = this.current === 'up';
-    this.current = 'closed';
-    clearTimeout(this.timer);
-    this.teardown();
+    if (this.current.name === 'closed') return;
+    const wasUp = this.current.name === 'up';
+    this.transition(['idle', 'connecting', 'up', 'backoff'], { name: 'closed' });
     if (wasUp) this.opts.events.onDown(this, true);
   }
 
+  /**
+   * The one place the state changes: `to` must follow one of `from` (anything else is a bug, and
+   * throws). What the state left owned is released: its timer cleared, its attempt ended unless
+   * the new state carries the same attempt on (connecting → up).
+   */
+  private transition(from: ReadonlyArray<State['name']>, to: State): void {
+    const left = this.current;
+    if (!from.includes(left.name)) throw new Error(`endpoint stream ${this.opts.endpoint}: no transition from ${left.name} to ${to.name}`);
+    this.current = to;
+    if (left.name === 'connecting') clearTimeout(left.deadline);
+    if (left.name === 'backoff') clearTimeout(left.retry);
+    const kept = to.name === 'connecting' || to.name === 'up' ? to.attempt : undefined;
+    if ((left.name === 'connecting' || left.name === 'up') && left.attempt !== kept) this.end(left.attempt);
+  }
+
+  /** idle or backoff → connecting: a fresh channel, the call, and the subscription as its first frame. */
   private connect(): void {
-    this.timer = undefined;
-    if (this.current === 'closed') return;
-    this.current = 'connecting';
     const { grpc } = loadSwitchboardProto();
     const client = new grpc.switchboard.v1.MessageService(this.opts.endpoint, credentials.createInsecure(), {
       'grpc.keepalive_time_ms': this.opts.keepaliveMs,
@@ -165,42 +198,49 @@ export class EndpointStream {
       'grpc.enable_retries': 0,
     });
     const call = client.messageStream(internalMetadata(this.opts.internalAuthToken));
-    const out = new FrameBatcher<MessageStreamRequest>(call, (requests) => ({ batch: { requests } }), this.opts.maxMessageBytes);
-    this.client = client;
-    this.call = call;
-    this.out = out;
-    this.timer = setTimeout(() => this.lost(call, new Error(`no subscribed answer within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
+    const attempt: Attempt = {
+      client,
+      call,
+      out: new FrameBatcher<MessageStreamRequest>(call, (requests) => ({ batch: { requests } }), this.opts.maxMessageBytes),
+    };
+    const deadline = setTimeout(
+      () => this.lost(attempt, new Error(`no subscribed answer within ${this.opts.connectTimeoutMs} ms`)),
+      this.opts.connectTimeoutMs,
+    );
+    this.transition(['idle', 'backoff'], { name: 'connecting', attempt, deadline });
 
+    // Events of an attempt that is no longer the current one (ended, replaced) are ignored.
+    const current = (): boolean => (this.current.name === 'connecting' || this.current.name === 'up') && this.current.attempt === attempt;
     call.on('data', (resp: MessageStreamResponse__Output) => {
-      if (this.call !== call) return;
+      if (!current()) return;
       if (resp.response !== 'batch') {
-        this.received(resp, out);
+        this.received(resp, attempt);
         return;
       }
       for (const r of resp.batch?.responses ?? []) {
-        if (this.call !== call) return;
+        if (!current()) return;
         if (r.response === 'batch') {
-          this.lost(call, new Error('the Message pod nested a batch in a batch'));
+          this.lost(attempt, new Error('the Message pod nested a batch in a batch'));
           return;
         }
-        this.received(r, out);
+        this.received(r, attempt);
       }
     });
-    call.on('error', (err: ServiceError) => this.lost(call, err));
-    call.on('end', () => this.lost(call, new Error('stream ended by the Message pod')));
-    out.write({
+    call.on('error', (err: ServiceError) => this.lost(attempt, err));
+    call.on('end', () => this.lost(attempt, new Error('stream ended by the Message pod')));
+    attempt.out.write({
       subscribe: { connectServiceId: this.opts.instance, onlineUsers: this.opts.onlineUsers(), batchMaxBytes: batchBudget(this.opts.maxMessageBytes) },
     });
   }
 
   /** One frame from the pod (alone, or out of a batch). */
-  private received(resp: MessageStreamResponse__Output, out: FrameBatcher<MessageStreamRequest>): void {
+  private received(resp: MessageStreamResponse__Output, attempt: Attempt): void {
     if (resp.response === 'push') {
       const push = resp.push ? fromPush(resp.push) : undefined;
       if (push) this.opts.events.onPush(push);
     } else if (resp.response === 'sendResult' && resp.sendResult) this.answered(resp.sendResult);
     else if (resp.response === 'presenceApplied' && resp.presenceApplied) this.presenceApplied(resp.presenceApplied.ackId);
-    else if (resp.response === 'subscribed' && this.current === 'connecting') {
+    else if (resp.response === 'subscribed' && this.current.name === 'connecting') {
       // Every Message pod since the first release (0.1.0) takes sends on the stream and confirms
       // presence; an older one is refused rather than half served (docs/OPERATIONS.md, upgrades).
       if (!resp.subscribed?.streamSend || !resp.subscribed.presenceAck) {
@@ -208,18 +248,17 @@ export class EndpointStream {
           { messageServiceId: resp.subscribed?.messageServiceId },
           'the Message pod is older than 0.1.0 (no sends on the stream or no presence confirmations): upgrade Message first',
         );
-        if (this.call) this.lost(this.call, new Error('the Message pod is older than 0.1.0'));
+        this.lost(attempt, new Error('the Message pod is older than 0.1.0'));
         return;
       }
-      out.enable(resp.subscribed.batchMaxBytes);
-      this.up(resp.subscribed.messageServiceId);
+      attempt.out.enable(resp.subscribed.batchMaxBytes);
+      this.up(attempt, resp.subscribed.messageServiceId);
     }
   }
 
-  private up(messageServiceId: string): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.current = 'up';
+  /** connecting → up: the pod answered the subscription. */
+  private up(attempt: Attempt, messageServiceId: string): void {
+    this.transition(['connecting'], { name: 'up', attempt });
     this.policy.up();
     const reconnect = this.everUp;
     this.everUp = true;
@@ -228,14 +267,13 @@ export class EndpointStream {
     this.opts.events.onUp(this, reconnect);
   }
 
-  private lost(call: ClientDuplexStream<MessageStreamRequest, MessageStreamResponse__Output>, err: Error): void {
-    if (this.call !== call || this.current === 'closed') return;
-    const wasUp = this.current === 'up';
-    clearTimeout(this.timer);
-    this.teardown();
-    if (!wasUp) this.opts.events.onAttempt('failure');
+  /** connecting or up → backoff: the attempt failed, timed out or was lost; the next one is scheduled. */
+  private lost(attempt: Attempt, err: Error): void {
+    if ((this.current.name !== 'connecting' && this.current.name !== 'up') || this.current.attempt !== attempt) return;
+    const wasUp = this.current.name === 'up';
     const delay = this.policy.nextDelay();
-    this.current = 'backoff';
+    this.transition(['connecting', 'up'], { name: 'backoff', retry: setTimeout(() => this.connect(), delay) });
+    if (!wasUp) this.opts.events.onAttempt('failure');
     if ((err as Partial<ServiceError>).code === status.UNAUTHENTICATED)
       // Not a passing fault: the two services do not share INTERNAL_AUTH_TOKEN, and no retry will help.
       this.log.error(
@@ -245,7 +283,6 @@ export class EndpointStream {
     else this.log[wasUp ? 'warn' : 'debug']({ reason: err.message, retryInMs: delay }, wasUp ? 'message stream lost' : 'message stream attempt failed');
     this.opts.events.onDown(this, wasUp);
     this.opts.events.onBackoff(delay);
-    this.timer = setTimeout(() => this.connect(), delay);
   }
 
   private answered(result: SendResult__Output): void {
@@ -264,14 +301,12 @@ export class EndpointStream {
     resolve?.();
   }
 
-  private teardown(): void {
-    const call = this.call;
-    const client = this.client;
-    this.out?.discard();
-    this.call = undefined;
-    this.client = undefined;
-    this.out = undefined;
-    // The stream is gone: the sessions are resynced when one comes back, so nobody waits for it.
+  /**
+   * Ends an attempt: its writer, call and channel, and what waited for its answers (sends fail
+   * with UNAVAILABLE; presence waits resolve, since the sessions are resynced when a stream comes back).
+   */
+  private end(attempt: Attempt): void {
+    attempt.out.discard();
     for (const resolve of this.presenceWaits.values()) resolve();
     this.presenceWaits.clear();
     for (const p of this.inFlight.values()) {
@@ -279,10 +314,8 @@ export class EndpointStream {
       p.reject(new UnavailableError('the Message stream was lost before the send was answered; retry with the same id'));
     }
     this.inFlight.clear();
-    if (call) {
-      // lost() ignores the CANCELLED error this raises: the call is no longer the current one.
-      call.cancel();
-    }
-    client?.close();
+    // The CANCELLED error this raises is ignored: the attempt is no longer the current one.
+    attempt.call.cancel();
+    attempt.client.close();
   }
 }

@@ -3,6 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import { createAdminServer } from '../shared/admin-server.js';
 import { createRegistry, outcomeCounter, totalsCounter } from '../shared/metrics.js';
 import { Deadline, once, sleep, type Service } from '../shared/lifecycle.js';
+import { PodLifecycle } from './lifecycle.js';
 import { retryUntil } from '../shared/retry.js';
 import type { CheckResult } from '../shared/health.js';
 import type { MessageConfig } from './config.js';
@@ -154,17 +155,10 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   const readable = behindThePush ? withHotReads(store, hot, logger.child({ component: 'reads' })) : store;
   const log = instrument('log', backends.log, ['append'], backendTime);
 
-  /**
-   * The pod's lifecycle, the one state the transport and readiness read:
-   * starting (backends connecting; calls refused, new streams parked) → serving → draining (SIGTERM:
-   * /readyz 503 and no new streams, but calls and existing streams served for the drain window) →
-   * stopping (streams ended so gateways move on; calls refused) → stopped.
-   */
-  let state: 'starting' | 'serving' | 'draining' | 'stopping' | 'stopped' = 'starting';
-  const stopRequested = (): boolean => state === 'draining' || state === 'stopping' || state === 'stopped';
-  // Settles once: undefined when the pod serves, or the reason it never will (draining first).
-  let settleStreams: (refusal: string | undefined) => void = () => undefined;
-  const streamsServed = new Promise<string | undefined>((resolve) => (settleStreams = resolve));
+  // The pod's phase: what the transport, readiness and gRPC health read (health is set on entering a phase).
+  const lifecycle = new PodLifecycle((serving) => {
+    for (const service of ['', SERVICE_NAME]) transport.health.setStatus(service, serving ? 'SERVING' : 'NOT_SERVING');
+  });
   const subscribers = new SubscriberRegistry({
     presence,
     presenceTtlMs: config.presenceTtlMs,
@@ -266,9 +260,8 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     keepaliveMs: config.keepaliveMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     pushBufferMax: config.pushBufferMax,
-    unavailable: () =>
-      state === 'serving' || state === 'draining' ? undefined : state === 'starting' ? 'backends are not connected yet' : 'message pod is shutting down',
-    streamsServed: () => (stopRequested() ? Promise.resolve('message pod is draining') : streamsServed),
+    unavailable: () => lifecycle.refusal,
+    streamsServed: () => lifecycle.streamsServed(),
     internalAuthToken: config.internalAuthToken,
     onStreamEnd: (reason) => metrics.streamsEnded.inc({ reason }),
   });
@@ -276,14 +269,14 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     log: backends.log.health(),
     store: backends.store.health(),
     presence: backends.presence.health(),
-    draining: stopRequested() ? { ok: false, detail: 'draining' } : { ok: true, detail: 'serving' },
+    draining: lifecycle.stopRequested ? { ok: false, detail: 'draining' } : { ok: true, detail: 'serving' },
   });
 
   /** Runs `attempt` until it succeeds or the service drains, with capped exponential backoff. */
   const retry = (name: string, attempt: () => Promise<void>): Promise<boolean> =>
     retryUntil(attempt, {
       backoff: { initialMs: 200, multiplier: 2, jitter: 0.2, maxMs: config.backendRetryMaxMs },
-      stopped: stopRequested,
+      stopped: () => lifecycle.stopRequested,
       onRetry: (err, delay) => logger.warn({ err, backend: name, retryInMs: delay }, `${name} not reachable yet; retrying`),
       sleep,
       random: deps.random,
@@ -310,12 +303,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     };
     const consuming = (async () => (await log) && (await store) && retry('consumer', () => backends.log.consume(pipeline, onAssignment)))();
     const [presenceUp, consumerUp, hotStoreUp] = await Promise.all([presence, consuming, hotUp]);
-    if (!presenceUp || !consumerUp || !hotStoreUp || state !== 'starting') return;
-    state = 'serving';
-    settleStreams(undefined);
-    transport.health.setStatus('', 'SERVING');
-    transport.health.setStatus(SERVICE_NAME, 'SERVING');
-    logger.info('backends connected; serving');
+    if (presenceUp && consumerUp && hotStoreUp && lifecycle.transition(['starting'], 'serving')) logger.info('backends connected; serving');
   }
   let connecting: Promise<void> = Promise.resolve();
   const admin = createAdminServer({ host: config.httpHost, port: config.httpPort, registry, checks, logger });
@@ -339,10 +327,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     },
     stop: once(async () => {
       // Never connected: nothing to drain, calls are refused already.
-      state = state === 'serving' ? 'draining' : 'stopping';
-      settleStreams('message pod is draining');
-      transport.health.setStatus('', 'NOT_SERVING');
-      transport.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+      if (!lifecycle.transition(['serving'], 'draining')) lifecycle.transition(['starting'], 'stopping');
       logger.info({ drainWindowMs: config.drainWindowMs }, 'draining');
       await sleep(config.drainWindowMs);
       // From here on one budget (MESSAGE_SHUTDOWN_TIMEOUT) for every phase together, so that the
@@ -370,7 +355,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       phase('persist');
       // Ending the streams with UNAVAILABLE moves every gateway to the other pods at once; from
       // now on calls are refused too (the gateways retry them on another pod).
-      state = 'stopping';
+      lifecycle.transition(['draining'], 'stopping');
       subscribers.stop('message pod is shutting down');
       try {
         await budget.run(
@@ -387,7 +372,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
         .catch((err: unknown) => logger.warn({ err }, 'leaving backend connections to the exit'));
       await admin.stop();
       phase('backends');
-      state = 'stopped';
+      lifecycle.transition(['stopping'], 'stopped');
       logger.info({ phasesMs }, 'message service stopped');
     }),
   };

@@ -1,5 +1,5 @@
 /**
- * Real backend servers for tests, on free loopback ports: Kafka (KRaft, one broker+controller),
+ * Real backend servers for tests, on free loopback ports: Kafka (KRaft, one node or a cluster of nodes each broker and controller),
  * FerretDB (MongoDB wire protocol on SQLite or on PostgreSQL) and Redis. Binaries come from test/env/provision.sh;
  * logs go to one folder (SWITCHBOARD_TESTENV_DIR/logs, default ~/.cache/switchboard/testenv/logs).
  * Each server can be stopped, killed and started again on the same port with the same data.
@@ -303,91 +303,133 @@ export async function createPostgresServer(name = 'postgres', poolMaxConns = 600
 
 /** Kafka 3.9 from Apache's jars: one KRaft node (broker + controller), small heap. */
 export async function createKafkaServer(dataDir: string, host = '127.0.0.1', name = 'kafka'): Promise<ManagedServer> {
-  const [port, controllerPort] = [await freePort(), await freePort()];
+  return (await createKafkaCluster(dataDir, 1, host, name)).nodes[0]!;
+}
+
+/** A Kafka cluster: its nodes (each a broker and a voter of the controller quorum) and the broker list. */
+export interface KafkaCluster {
+  nodes: ManagedServer[];
+  /** `host:port,…` of every broker. */
+  address: string;
+  /** Starts every node that is not running, at once (a node waits for a quorum of voters to serve). */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Kafka 3.9 from Apache's jars, `count` KRaft nodes, each a broker and a controller (one quorum of
+ * `count` voters), small heaps. With three nodes, topics and the offsets topic get three replicas
+ * and `min.insync.replicas` 2, as the chart sets them for production: one node may go, two may not.
+ */
+export async function createKafkaCluster(dataDir: string, count: number, host = '127.0.0.1', name = 'kafka'): Promise<KafkaCluster> {
   const libs = join(CACHE, 'kafka', KAFKA_VERSION, 'libs');
   if (!existsSync(join(CACHE, 'kafka', KAFKA_VERSION, '.complete')))
     throw new Error(`Kafka ${KAFKA_VERSION} is not provisioned (${libs}); run test/env/provision.sh`);
-  mkdirSync(dataDir, { recursive: true });
-  const config = join(dataDir, 'server.properties');
-  const logs = join(dataDir, 'kraft-logs');
-  writeFileSync(
-    config,
-    [
-      'process.roles=broker,controller',
-      'node.id=1',
-      `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-      `listeners=PLAINTEXT://${host}:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      `advertised.listeners=PLAINTEXT://${host}:${port}`,
-      'controller.listener.names=CONTROLLER',
-      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-      'inter.broker.listener.name=PLAINTEXT',
-      `log.dirs=${logs}`,
-      'num.partitions=1',
-      'offsets.topic.replication.factor=1',
-      'offsets.topic.num.partitions=4',
-      'transaction.state.log.replication.factor=1',
-      'transaction.state.log.min.isr=1',
-      'group.initial.rebalance.delay.ms=0',
-      'auto.create.topics.enable=false',
-      '',
-    ].join('\n'),
-  );
-  const log4j = join(dataDir, 'log4j.properties');
-  writeFileSync(
-    log4j,
-    [
-      'log4j.rootLogger=WARN, stdout',
-      'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
-      'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
-      'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
-      'log4j.logger.kafka.server.KafkaServer=INFO',
-      'log4j.logger.kafka.server.KafkaRaftServer=INFO',
-      '',
-    ].join('\n'),
-  );
-  // C1 only (no C2): on 2 shared cores the C2 compiler threads took 0.14–0.41 of a core for the
-  // first minute or more of load, so the broker used 0.69–0.84 of a core at 500–1,000 msg/s in a
-  // bench's first repetition against 0.34–0.55 in its second; with C1 only, 0.32–0.42 in both
-  // (its request handlers' own CPU unchanged, 0.17–0.28).
-  const java = [
-    '-Xms128m',
-    '-Xmx512m',
-    '-XX:+UseG1GC',
-    '-XX:MaxGCPauseMillis=20',
-    '-XX:TieredStopAtLevel=1',
-    '-Djava.awt.headless=true',
-    `-Dlog4j.configuration=file:${log4j}`,
-    '-cp',
-    `${libs}/*`,
-  ];
-  const formatted = join(logs, 'meta.properties');
-  return managed(
-    name,
-    `${host}:${port}`,
-    () => {
-      if (!existsSync(formatted)) {
-        // Like Kafka's Uuid.randomUuid: never starting with '-', which a command line reads as an option.
-        let clusterId = randomBytes(16).toString('base64url');
-        while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
-        const r = spawnSync('java', [...java, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${config}`], { encoding: 'utf8' });
-        if (r.status !== 0) throw new Error(`formatting Kafka storage failed: ${r.stderr || r.stdout}`);
-      }
-      return { cmd: 'java', args: [...java, 'kafka.Kafka', config] };
+  const ports: Array<{ port: number; controllerPort: number }> = [];
+  for (let i = 0; i < count; i++) ports.push({ port: await freePort(), controllerPort: await freePort() });
+  const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p.controllerPort}`).join(',');
+  const replicas = Math.min(3, count);
+  const minInsync = replicas > 1 ? 2 : 1;
+  // One cluster id for every node: written into each one's storage when it is formatted.
+  let clusterId = randomBytes(16).toString('base64url');
+  // Like Kafka's Uuid.randomUuid: never starting with '-', which a command line reads as an option.
+  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
+  const nodes = ports.map(({ port, controllerPort }, i) => {
+    const nodeName = count === 1 ? name : `${name}-${i + 1}`;
+    const dir = count === 1 ? dataDir : join(dataDir, `node-${i + 1}`);
+    mkdirSync(dir, { recursive: true });
+    const config = join(dir, 'server.properties');
+    const logs = join(dir, 'kraft-logs');
+    writeFileSync(
+      config,
+      [
+        'process.roles=broker,controller',
+        `node.id=${i + 1}`,
+        `controller.quorum.voters=${voters}`,
+        `listeners=PLAINTEXT://${host}:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+        `advertised.listeners=PLAINTEXT://${host}:${port}`,
+        'controller.listener.names=CONTROLLER',
+        'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+        'inter.broker.listener.name=PLAINTEXT',
+        `log.dirs=${logs}`,
+        'num.partitions=1',
+        `default.replication.factor=${replicas}`,
+        `min.insync.replicas=${minInsync}`,
+        `offsets.topic.replication.factor=${replicas}`,
+        'offsets.topic.num.partitions=4',
+        `transaction.state.log.replication.factor=${replicas}`,
+        `transaction.state.log.min.isr=${minInsync}`,
+        'group.initial.rebalance.delay.ms=0',
+        'auto.create.topics.enable=false',
+        // A node that comes back catches up and takes its partitions' leadership back soon.
+        'leader.imbalance.check.interval.seconds=10',
+        '',
+      ].join('\n'),
+    );
+    const log4j = join(dir, 'log4j.properties');
+    writeFileSync(
+      log4j,
+      [
+        'log4j.rootLogger=WARN, stdout',
+        'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
+        'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+        'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
+        'log4j.logger.kafka.server.KafkaServer=INFO',
+        'log4j.logger.kafka.server.KafkaRaftServer=INFO',
+        '',
+      ].join('\n'),
+    );
+    // C1 only (no C2): on 2 shared cores the C2 compiler threads took 0.14–0.41 of a core for the
+    // first minute or more of load, so the broker used 0.69–0.84 of a core at 500–1,000 msg/s in a
+    // bench's first repetition against 0.34–0.55 in its second; with C1 only, 0.32–0.42 in both
+    // (its request handlers' own CPU unchanged, 0.17–0.28). Several nodes share the machine: smaller heaps.
+    const java = [
+      '-Xms128m',
+      count === 1 ? '-Xmx512m' : '-Xmx320m',
+      '-XX:+UseG1GC',
+      '-XX:MaxGCPauseMillis=20',
+      '-XX:TieredStopAtLevel=1',
+      '-Djava.awt.headless=true',
+      `-Dlog4j.configuration=file:${log4j}`,
+      '-cp',
+      `${libs}/*`,
+    ];
+    const formatted = join(logs, 'meta.properties');
+    return managed(
+      nodeName,
+      `${host}:${port}`,
+      () => {
+        if (!existsSync(formatted)) {
+          const r = spawnSync('java', [...java, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${config}`], { encoding: 'utf8' });
+          if (r.status !== 0) throw new Error(`formatting Kafka storage failed: ${r.stderr || r.stdout}`);
+        }
+        return { cmd: 'java', args: [...java, 'kafka.Kafka', config] };
+      },
+      async () => {
+        // An ApiVersions request (v0) answered by a broker that is up.
+        const req = Buffer.alloc(4 + 2 + 2 + 4 + 2 + 4);
+        req.writeInt32BE(req.length - 4, 0);
+        req.writeInt16BE(18, 4); // ApiVersions
+        req.writeInt16BE(0, 6);
+        req.writeInt32BE(7, 8); // correlation id
+        req.writeInt16BE(4, 12); // client id "test"
+        req.write('test', 14);
+        const res = await ask(port, req, 1000, host);
+        return res.length >= 10 && res.readInt32BE(4) === 7 && res.readInt16BE(8) === 0;
+      },
+      90_000,
+    );
+  });
+  return {
+    nodes,
+    address: nodes.map((n) => n.address).join(','),
+    start: async () => {
+      await Promise.all(nodes.map((n) => n.start()));
     },
-    async () => {
-      // An ApiVersions request (v0) answered by a broker that is up.
-      const req = Buffer.alloc(4 + 2 + 2 + 4 + 2 + 4);
-      req.writeInt32BE(req.length - 4, 0);
-      req.writeInt16BE(18, 4); // ApiVersions
-      req.writeInt16BE(0, 6);
-      req.writeInt32BE(7, 8); // correlation id
-      req.writeInt16BE(4, 12); // client id "test"
-      req.write('test', 14);
-      const res = await ask(port, req, 1000, host);
-      return res.length >= 10 && res.readInt32BE(4) === 7 && res.readInt16BE(8) === 0;
+    stop: async () => {
+      await Promise.all(nodes.map((n) => n.stop()));
     },
-    90_000,
-  );
+  };
 }
 
 /**

@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import {
   createFerretServer,
+  createKafkaCluster,
   createKafkaServer,
   createPostgresServer,
   createRedisServer,
   dataDir,
   ferretStorageKind,
   type FerretStorage,
+  type KafkaCluster,
   type ManagedServer,
 } from '../env/servers.js';
 
@@ -16,7 +18,7 @@ export interface RealBackendEnv {
   mongodbUri: string;
   redisUrl: string;
   /** Servers this test run started (empty when the addresses came from the environment). */
-  managed: { kafka?: ManagedServer; mongodb?: ManagedServer; redis?: ManagedServer; postgres?: ManagedServer };
+  managed: { kafka?: ManagedServer; kafkaCluster?: KafkaCluster; mongodb?: ManagedServer; redis?: ManagedServer; postgres?: ManagedServer };
 }
 
 let shared: Promise<RealBackendEnv> | undefined;
@@ -32,9 +34,9 @@ export function sharedRealBackends(): Promise<RealBackendEnv> {
   return (shared ??= startBackends({ kafka: process.env.KAFKA_BROKERS, mongodb: process.env.MONGODB_URI, redis: process.env.REDIS_URL }));
 }
 
-/** Backends of its own for a suite that kills and restarts them. */
-export function privateRealBackends(): Promise<RealBackendEnv> {
-  return startBackends({});
+/** Backends of its own for a suite that kills and restarts them; `kafkaNodes`: a Kafka cluster of that many nodes (managed.kafkaCluster). */
+export function privateRealBackends(opts: { kafkaNodes?: number } = {}): Promise<RealBackendEnv> {
+  return startBackends({}, opts.kafkaNodes);
 }
 
 /** A MongoDB-compatible server of its own on the given storage (the benchmark compares them). */
@@ -56,7 +58,7 @@ async function startFerret(kind: FerretStorage['kind'], name: string): Promise<{
   return { ferret: await run(await createFerretServer(dataDir(name), '127.0.0.1', name, { kind, url: pg.ferretUrl })), postgres };
 }
 
-async function startBackends(given: { kafka?: string; mongodb?: string; redis?: string }): Promise<RealBackendEnv> {
+async function startBackends(given: { kafka?: string; mongodb?: string; redis?: string }, kafkaNodes = 1): Promise<RealBackendEnv> {
   const env: RealBackendEnv = { kafkaBrokers: given.kafka ?? '', mongodbUri: given.mongodb ?? '', redisUrl: given.redis ?? '', managed: {} };
   const jobs: Array<Promise<void>> = [];
   const run = async (server: ManagedServer, set: (s: ManagedServer) => void): Promise<void> => {
@@ -64,7 +66,16 @@ async function startBackends(given: { kafka?: string; mongodb?: string; redis?: 
     await server.start();
     set(server);
   };
-  if (!given.kafka) {
+  if (!given.kafka && kafkaNodes > 1) {
+    jobs.push(
+      createKafkaCluster(dataDir('kafka-cluster'), kafkaNodes).then(async (cluster) => {
+        started.push(...cluster.nodes);
+        await cluster.start();
+        env.kafkaBrokers = cluster.address;
+        env.managed.kafkaCluster = cluster;
+      }),
+    );
+  } else if (!given.kafka) {
     jobs.push(createKafkaServer(dataDir('kafka')).then((s) => run(s, (x) => ((env.kafkaBrokers = x.address), (env.managed.kafka = x)))));
   }
   if (!given.mongodb) {

@@ -20,6 +20,73 @@ export async function sendReliably(
   }
 }
 
+/** One send's outcome in a SendLoop: when it was sent, and whether it was accepted or refused as unavailable. */
+export interface SendEvent {
+  t: number;
+  kind: 'accepted' | 'unavailable';
+}
+
+/**
+ * What a client does through an outage, as a background loop: one send at a time, ~20/s, each
+ * resent with the same id until accepted (UNAVAILABLE or no answer only: any other refusal fails
+ * the loop). A stop lets the send in progress be accepted first (a send that timed out may have
+ * landed; given up, it would be stored and never acknowledged), so that what is stored is exactly
+ * what was accepted.
+ */
+export class SendLoop {
+  /** The msgIds accepted, in the order they were. */
+  readonly accepted = new Set<string>();
+  readonly events: SendEvent[] = [];
+  private running = true;
+  private stoppedAt = Number.POSITIVE_INFINITY;
+  private readonly done: Promise<void>;
+
+  constructor(
+    private readonly client: TestClient,
+    prefix: string,
+    target: { to: string } | { conversation: string },
+  ) {
+    this.done = this.loop(prefix, target);
+  }
+
+  private async loop(prefix: string, target: { to: string } | { conversation: string }): Promise<void> {
+    for (let i = 0; this.running; i++) {
+      const id = `${prefix}${i}`;
+      for (;;) {
+        if (!this.running && Date.now() > this.stoppedAt + 120_000) throw new Error(`send ${id} not accepted within 120 s of the stop`);
+        const sentAt = Date.now();
+        const reply = await this.client.exchange({ type: 'send', id, ...target, body: id }, 'accepted', 20_000).catch(() => undefined);
+        if (reply?.type === 'accepted') {
+          this.events.push({ t: sentAt, kind: 'accepted' });
+          this.accepted.add(String(reply.msgId));
+          break;
+        }
+        this.events.push({ t: sentAt, kind: 'unavailable' });
+        if (reply && reply.code !== 'UNAVAILABLE') throw new Error(`unexpected reply ${JSON.stringify(reply)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Sends issued at `since` or later that were accepted / refused. */
+  count(kind: SendEvent['kind'], since: number, until = Number.POSITIVE_INFINITY): number {
+    return this.events.filter((e) => e.kind === kind && e.t >= since && e.t < until).length;
+  }
+
+  /** Waits until `count` sends issued at `since` or later were accepted. */
+  waitForAccepts(count: number, since: number, timeoutMs = 120_000): Promise<void> {
+    return eventually(`${count} accepted sends`, () => this.count('accepted', since) >= count, timeoutMs, 100);
+  }
+
+  /** Stops sending once the send in progress is accepted; rejects when the loop failed (a refusal other than UNAVAILABLE). */
+  async stop(): Promise<void> {
+    if (this.running) this.stoppedAt = Date.now();
+    this.running = false;
+    await this.done;
+  }
+}
+
 /** Every stored message of a conversation, by paging `sync` from seq 0. */
 export async function syncAll(client: TestClient, conversation: string): Promise<Frame[]> {
   const out: Frame[] = [];

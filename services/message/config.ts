@@ -10,6 +10,7 @@ import {
   type RawSettings,
 } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
+import { ConnectionString } from 'mongodb-connection-string-url';
 
 const schema = z.object({
   MESSAGE_GRPC_HOST: setting.text('0.0.0.0'),
@@ -70,7 +71,8 @@ export const MESSAGE_SETTING_DOCS = {
   MESSAGE_HTTP_PORT: 'port of the admin HTTP server',
   MESSAGE_INSTANCE_ID: 'id of this pod (the pod name in Kubernetes); default `message-<host>-<random>`',
   KAFKA_BROKERS: '`host:port,…` of the Kafka cluster; unset: the embedded in-process log (not durable, one replica only)',
-  MONGODB_URI: "`mongodb://…` or `mongodb+srv://…`; the database is the URI's path, else `MONGODB_DATABASE`; unset: the embedded in-process store",
+  MONGODB_URI:
+    "`mongodb://…` or `mongodb+srv://…` (a replica set: its hosts and `replicaSet=`); the database is the URI's path, else `MONGODB_DATABASE`. The URI's `w`, `wtimeoutMS`, `journal`, `readConcernLevel`, `readPreference` and `retryWrites` are used as given; left out, writes and reads are `majority`. Unset: the embedded in-process store",
   REDIS_URL: '`redis://…` or `rediss://…`; unset: the embedded in-process presence',
   KAFKA_TOPIC: 'topic of accepted sends (key = conversation)',
   KAFKA_GROUP_ID: 'consumer group of the Message pods',
@@ -127,7 +129,14 @@ export function loadMessageConfig(raw: RawSettings) {
     .filter(Boolean);
   const problems: string[] = [];
   if (brokers?.some((b) => !/^[^\s:]+:\d{1,5}$/.test(b))) problems.push(`KAFKA_BROKERS: expected host:port[,host:port…]; got "${s.KAFKA_BROKERS}"`);
-  if (s.MONGODB_URI && !/^mongodb(\+srv)?:\/\//.test(s.MONGODB_URI)) problems.push('MONGODB_URI: expected a mongodb:// or mongodb+srv:// URI');
+  if (s.MONGODB_URI) {
+    try {
+      // The driver's own parser: one host or a replica set's list, options and all.
+      new ConnectionString(s.MONGODB_URI);
+    } catch (err: unknown) {
+      problems.push(`MONGODB_URI: expected a mongodb:// or mongodb+srv:// URI (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
   if (s.REDIS_URL && !/^rediss?:\/\//.test(s.REDIS_URL)) problems.push('REDIS_URL: expected a redis:// or rediss:// URL');
   if (s.KAFKA_REPLICATION_FACTOR === 0) problems.push('KAFKA_REPLICATION_FACTOR: expected -1 (broker default) or 1-100');
   problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN));

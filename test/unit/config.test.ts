@@ -37,6 +37,25 @@ describe('configuration', () => {
     );
   });
 
+  it("takes a MongoDB URI as the driver does (a replica set's host list, SRV, options), and refuses one it cannot read", () => {
+    for (const uri of [
+      'mongodb://db-0.db:27017,db-1.db:27017,db-2.db:27017/chat?replicaSet=rs0&w=majority',
+      'mongodb+srv://cluster.example.com/chat',
+      'mongodb://db',
+    ]) {
+      assert.equal(loadMessageConfig({ MONGODB_URI: uri }).backends.mongodbUri, uri);
+    }
+    for (const [uri, why] of [
+      ['http://db:27017', /MONGODB_URI: expected a mongodb:\/\/ or mongodb\+srv:\/\/ URI \(Invalid scheme/],
+      ['mongodb://', /MONGODB_URI: .*host list are required/],
+    ] as const) {
+      assert.throws(
+        () => loadMessageConfig({ MONGODB_URI: uri }),
+        (e: unknown) => e instanceof ConfigError && why.test(e.message),
+      );
+    }
+  });
+
   it('refuses a Kafka fetch that never waits or asks for no bytes', () => {
     assert.throws(
       () => loadMessageConfig({ KAFKA_FETCH_MAX_WAIT: '0ms', KAFKA_FETCH_MIN_BYTES: '0' }),

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { MongoWriteConcernError } from 'mongodb';
 import { createPipeline } from '../../services/message/domain/pipeline.js';
 import { Sequencer } from '../../services/message/domain/sequencer.js';
 import { Persister } from '../../services/message/domain/persister.js';
@@ -392,6 +393,39 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
     const fastRate = await run(0);
     assert.ok(slowRate.writes >= 20, `at a message every 30 ms, about a write each: ${slowRate.writes}`);
     assert.ok(fastRate.writes <= 3, `all at once, a few large writes: ${fastRate.writes}`);
+  });
+
+  it('a write concern the store cannot satisfy (a replica set short of a majority) is retried until it is, whether or not the write was applied; nothing is lost or stored twice', async () => {
+    const { inner, hot } = await backends();
+    // The first two writes fail: one not applied, one applied on the primary but not acknowledged by
+    // a majority in time (the driver's MongoWriteConcernError, code 64); the third goes through.
+    let attempts = 0;
+    const store: MessageStore = {
+      ...inner,
+      async insertMessages(list, members) {
+        attempts++;
+        const unsatisfied = new MongoWriteConcernError({ ok: 1, writeConcernError: { code: 64, errmsg: 'waiting for replication timed out' } });
+        if (attempts === 1) throw unsatisfied;
+        if (attempts === 2) {
+          await inner.insertMessages(list, members);
+          throw unsatisfied;
+        }
+        return inner.insertMessages(list, members);
+      },
+    };
+    const pushed: string[] = [];
+    const persister = new Persister({ store, hot, maxBatch: 1000, maxDelayMs: 0, backlogMax: 100_000, logger: silentLogger(), random: () => 0 });
+    const { pipeline } = hotPipeline(store, hot, 'pod-a', pushed, persister);
+    const outcome = (await pipeline({ partition: 0, entries: [entry(1), entry(2), entry(3)] })) as BatchOutcome;
+    assert.deepEqual(pushed, ['m1#1', 'm2#2', 'm3#3'], 'pushed at once, the store aside');
+    await outcome.persisted;
+    assert.ok(attempts >= 3, `${attempts} writes`);
+    const stored = await inner.readMessages('dm:a:b', 0, 10);
+    assert.deepEqual(
+      stored.map((m) => `${m.msgId}#${m.seq}`),
+      ['m1#1', 'm2#2', 'm3#3'],
+    );
+    await persister.stop(1000);
   });
 
   it('a redelivered run the store has already costs one look-up for the batch, not a round trip per message; the new ones in it are stored', async () => {

@@ -1,4 +1,5 @@
-import { MongoBulkWriteError, MongoClient, type Collection, type Db } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, type Collection, type Db, type MongoClientOptions } from 'mongodb';
+import { ConnectionString } from 'mongodb-connection-string-url';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import { withTimeout } from '../../shared/lifecycle.js';
@@ -46,6 +47,26 @@ const fromDoc = (d: MessageDoc): Message => ({
   ...membershipOf(d),
 });
 
+/**
+ * The driver's options for a store URI. Durability and reads are the URI's to say, as for any
+ * MongoDB client (`w`, `wtimeoutMS`, `journal`, `readConcernLevel`, `readPreference`,
+ * `retryWrites`, `replicaSet`): the driver lets options given here override the URI, so a default
+ * is given only for what the URI leaves out: write concern `majority` (a write acknowledged by a
+ * primary alone can be rolled back by a failover; the consumer commits Kafka offsets only for what
+ * is stored), read concern `majority`, and short server selection and connect timeouts (a store
+ * that is away is reported within seconds: the pipeline retries and pushes meanwhile).
+ */
+export function mongoClientOptions(uri: string): MongoClientOptions {
+  const given = new Set([...new ConnectionString(uri).searchParams.keys()].map((k) => k.toLowerCase()));
+  return {
+    ...(given.has('w') ? {} : { writeConcern: { w: 'majority' } }),
+    ...(given.has('readconcernlevel') ? {} : { readConcern: { level: 'majority' } }),
+    ...(given.has('serverselectiontimeoutms') ? {} : { serverSelectionTimeoutMS: 5000 }),
+    ...(given.has('connecttimeoutms') ? {} : { connectTimeoutMS: 5000 }),
+    ...(given.has('appname') ? {} : { appName: 'switchboard-message' }),
+  };
+}
+
 /** Most documents per ordered insert of messages (see insertPrefix). */
 const ORDERED_SLICE = 100;
 
@@ -62,15 +83,9 @@ export interface MongoMessageStore extends MessageStore {
  * on the database.
  */
 export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
-  const client = new MongoClient(opts.uri, {
-    writeConcern: { w: 'majority' },
-    readConcern: { level: 'majority' },
-    serverSelectionTimeoutMS: 5000,
-    connectTimeoutMS: 5000,
-    appName: 'switchboard-message',
-  });
+  const client = new MongoClient(opts.uri, mongoClientOptions(opts.uri));
   // The database the URI names, else `database`; nothing is sent before start() connects.
-  const db: Db = client.db(new URL(opts.uri.replace(/^mongodb(\+srv)?:/, 'http:')).pathname.slice(1) || opts.database);
+  const db: Db = client.db(new ConnectionString(opts.uri).pathname.slice(1) || opts.database);
   const messages: Collection<MessageDoc> = db.collection<MessageDoc>('messages');
   const index = new ConversationIndex(db, opts.logger);
   const groups = new GroupListings(db);

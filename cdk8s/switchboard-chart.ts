@@ -65,6 +65,9 @@ export class SwitchboardChart extends Chart {
     const tmp = { volumes: [{ name: 'tmp', emptyDir: { sizeLimit: Quantity.fromString('64Mi') } }], mounts: [{ name: 'tmp', mountPath: '/tmp' }] };
     const fieldEnv = (n: string, path: string) => ({ name: n, valueFrom: { fieldRef: { fieldPath: path } } });
     // The shared token of Connect's calls to Message, for both, when a Secret holds it.
+    // A backend address from a Secret when one is named (it may carry credentials), else the value.
+    const fromSecretOr = (name: string, value: string, s: { existingSecret: string; secretKey: string }) =>
+      s.existingSecret ? { name, valueFrom: { secretKeyRef: { name: s.existingSecret, key: s.secretKey } } } : { name, value };
     const internalToken = v.auth.internalTokenSecret
       ? [{ name: 'INTERNAL_AUTH_TOKEN', valueFrom: { secretKeyRef: { name: v.auth.internalTokenSecret, key: v.auth.internalTokenKey } } }]
       : [];
@@ -112,8 +115,8 @@ export class SwitchboardChart extends Chart {
                   { name: 'KAFKA_PARTITIONS', value: String(v.kafka.partitions) },
                   { name: 'KAFKA_REPLICATION_FACTOR', value: String(v.kafka.replicationFactor) },
                   { name: 'KAFKA_MIN_INSYNC_REPLICAS', value: String(v.kafka.minInsyncReplicas) },
-                  { name: 'MONGODB_URI', value: v.mongodb.uri },
-                  { name: 'REDIS_URL', value: v.redis.url },
+                  fromSecretOr('MONGODB_URI', v.mongodb.uri, v.mongodb),
+                  fromSecretOr('REDIS_URL', v.redis.url, v.redis),
                   { name: 'MESSAGE_DRAIN_WINDOW', value: v.message.drainWindow },
                   { name: 'MESSAGE_SHUTDOWN_TIMEOUT', value: v.message.shutdownTimeout },
                   { name: 'GROUP_MAX_MEMBERS', value: String(v.message.groupMaxMembers) },

@@ -8,8 +8,10 @@ export interface SwitchboardValues {
   version: string;
   image: { repository: string; tag: string; pullPolicy: string };
   kafka: { brokers: string; topic: string; partitions: number; replicationFactor: number; minInsyncReplicas: number };
-  mongodb: { uri: string };
-  redis: { url: string };
+  /** existingSecret: a Secret holding the URI (credentials, a replica set's hosts) under secretKey, instead of `uri` ('': not used). */
+  mongodb: { uri: string; existingSecret: string; secretKey: string };
+  /** existingSecret: a Secret holding the URL (a password) under secretKey, instead of `url` ('': not used). */
+  redis: { url: string; existingSecret: string; secretKey: string };
   /** internalTokenSecret: a Secret holding INTERNAL_AUTH_TOKEN for both services ('': not used). */
   auth: { existingSecret: string; secretKey: string; internalTokenSecret: string; internalTokenKey: string };
   connect: {
@@ -56,8 +58,8 @@ export const DEFAULT_VALUES: SwitchboardValues = {
   version: '0.1.0',
   image: { repository: 'switchboard', tag: '0.1.0', pullPolicy: 'IfNotPresent' },
   kafka: { brokers: 'kafka:9092', topic: 'switchboard.messages', partitions: 12, replicationFactor: -1, minInsyncReplicas: 2 },
-  mongodb: { uri: 'mongodb://mongodb:27017/switchboard' },
-  redis: { url: 'redis://redis:6379' },
+  mongodb: { uri: 'mongodb://mongodb:27017/switchboard', existingSecret: '', secretKey: 'uri' },
+  redis: { url: 'redis://redis:6379', existingSecret: '', secretKey: 'url' },
   auth: { existingSecret: 'switchboard-auth', secretKey: 'jwt-secret', internalTokenSecret: '', internalTokenKey: 'token' },
   connect: {
     replicas: 2,

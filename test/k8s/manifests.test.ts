@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { SwitchboardChart, SwitchboardMonitoringChart } from '../../cdk8s/switchboard-chart.js';
 import { DEFAULT_VALUES } from '../../cdk8s/values.js';
 import { CONNECT_SETTINGS } from '../../services/connect/config.js';
-import { MESSAGE_SETTINGS } from '../../services/message/config.js';
+import { MESSAGE_SETTINGS, loadMessageConfig } from '../../services/message/config.js';
 import { byKey, committedManifests, committedMonitoring, WITH_OPERATOR, helmTemplate, normalize, ROOT, run, CHART, seconds, type K8sObject } from './support.js';
 
 const env = (container: K8sObject, name: string) => (container.env as Array<{ name: string; value?: string; valueFrom?: unknown }>).find((e) => e.name === name);
@@ -200,19 +200,45 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
     const values = {
       ...DEFAULT_VALUES,
       auth: { ...DEFAULT_VALUES.auth, internalTokenSecret: 'switchboard-internal', internalTokenKey: 'shared' },
+      mongodb: { ...DEFAULT_VALUES.mongodb, existingSecret: 'switchboard-mongodb' },
       connect: { ...DEFAULT_VALUES.connect, env: { STREAM_BACKOFF_MAX: '10s', RATE_LIMIT_BURST: '300' } },
       message: { ...DEFAULT_VALUES.message, env: { KAFKA_FETCH_IDLE_WAIT: '1s' } },
     };
     const chart = new SwitchboardChart(new App({ outdir: mkdtempSync(join(tmpdir(), 'cdk8s-')) }), 'switchboard', values);
     const fromCdk8s = byKey(chart.toJson() as K8sObject[]);
     const fromHelm = byKey(helmTemplate([
-      '--set', 'auth.internalTokenSecret=switchboard-internal', '--set', 'auth.internalTokenKey=shared',
+      '--set', 'auth.internalTokenSecret=switchboard-internal', '--set', 'auth.internalTokenKey=shared', '--set', 'mongodb.existingSecret=switchboard-mongodb',
       '--set', 'connect.env.STREAM_BACKOFF_MAX=10s', '--set', 'connect.env.RATE_LIMIT_BURST=300', '--set', 'message.env.KAFKA_FETCH_IDLE_WAIT=1s',
     ]));
     for (const key of ['Deployment/switchboard-connect', 'Deployment/switchboard-message']) {
       assert.deepEqual(normalize(fromHelm.get(key)!), normalize(fromCdk8s.get(key)!), key);
       assert.ok(JSON.stringify(fromCdk8s.get(key)).includes('"INTERNAL_AUTH_TOKEN"'), key);
     }
+  });
+
+  it('mongodb.existingSecret / redis.existingSecret: Message reads the store URI and the Redis URL from those Secrets (credentials stay out of values); without them, the values', () => {
+    const args = ['--set', 'mongodb.existingSecret=switchboard-mongodb', '--set', 'redis.existingSecret=switchboard-redis', '--set', 'redis.secretKey=address'];
+    const message = container('message', args);
+    assert.deepEqual(env(message, 'MONGODB_URI'), { name: 'MONGODB_URI', valueFrom: { secretKeyRef: { name: 'switchboard-mongodb', key: 'uri' } } });
+    assert.deepEqual(env(message, 'REDIS_URL'), { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'switchboard-redis', key: 'address' } } });
+    // A replica set's host list, as a values file gives it (on the command line its commas need escaping).
+    const plain = container('message', valuesFile("mongodb:\n  uri: 'mongodb://db-0:27017,db-1:27017,db-2:27017/chat?replicaSet=rs0'\n"));
+    assert.deepEqual(env(plain, 'MONGODB_URI'), { name: 'MONGODB_URI', value: 'mongodb://db-0:27017,db-1:27017,db-2:27017/chat?replicaSet=rs0' });
+    assert.deepEqual(env(plain, 'REDIS_URL'), { name: 'REDIS_URL', value: 'redis://redis:6379' });
+    assert.throws(() => helmTemplate(['--set', 'mongodb.secretKey=']), /mongodb/);
+  });
+
+  it("the README's production install: its values file renders against the schema, and the store URI it puts in a Secret is one Message takes", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const values = /cat > production\.yaml <<'EOF'\n([\s\S]*?)\nEOF\n/.exec(readme)?.[1];
+    assert.ok(values, 'the README writes production.yaml');
+    const message = container('message', valuesFile(values));
+    assert.equal(env(message, 'KAFKA_BROKERS')?.value, 'switchboard-kafka-bootstrap.kafka:9092');
+    assert.equal(env(message, 'KAFKA_REPLICATION_FACTOR')?.value, '3');
+    assert.deepEqual(env(message, 'MONGODB_URI')?.valueFrom, { secretKeyRef: { name: 'switchboard-mongodb', key: 'uri' } });
+    const uri = /--from-literal=uri="([^"]+)"/.exec(readme)?.[1]?.replace('$MONGODB_PASSWORD', 'secret');
+    assert.ok(uri, 'the README creates the store URI Secret');
+    assert.equal(loadMessageConfig({ MONGODB_URI: uri }).backends.mongodbUri, uri);
   });
 
   it('auth.internalTokenSecret: both services read INTERNAL_AUTH_TOKEN from that Secret; without it neither has the setting', () => {

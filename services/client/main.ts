@@ -3,13 +3,14 @@
  *   npm run client -- --user 1001 --target 1002            interactive chat: type lines to send
  *   npm run client -- --user 1001 --target 1002 --send hi  send once, print `accepted`, exit
  *   npm run client -- --user 1002 --wait 3                 print the next 3 `message` frames, exit
- * Options: --url (default ws://localhost:21005/ws), --token JWT (instead of ?user=), --jwt-secret S
+ * Options: --url (default ws://localhost:21005/ws; wss:// with --ca FILE for a private CA), --token JWT (instead of ?user=), --jwt-secret S
  * (mints a 10-minute HS256 token for --user with the gateway's secret), --id for --send,
  * --history N (messages per conversation shown on joining), --timeout S (one-shot modes).
  *
  * The interactive client stays until /quit or end of input, reconnects with backoff when the
  * gateway goes away, catches up on what it missed, and resends unaccepted sends with their ids.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { createInterface, clearLine, cursorTo, moveCursor, type Interface } from 'node:readline';
@@ -17,9 +18,18 @@ import WebSocket from 'ws';
 import { SignJWT } from 'jose';
 import { ChatCore, SUBPROTOCOL, describeMembership, type ChatEvent, type CoreSocket, type SocketHandlers } from './web/chat-core.js';
 
+/** The PEM CA file of --ca; a file that cannot be read is a usage error. */
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err: unknown) {
+    return usage(`--ca ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: npm run client -- --user ID [--target ID | --group ID] [--send TEXT [--id ID]] [--wait N] [--url URL] [--token JWT | --jwt-secret SECRET] [--history N] [--timeout S]\n`,
+    `${message}\nusage: npm run client -- --user ID [--target ID | --group ID] [--send TEXT [--id ID]] [--wait N] [--url URL] [--ca FILE] [--token JWT | --jwt-secret SECRET] [--history N] [--timeout S]\n`,
   );
   process.exit(2);
 }
@@ -31,6 +41,7 @@ const OPTIONS = {
   url: { type: 'string', default: 'ws://localhost:21005/ws' },
   token: { type: 'string' },
   'jwt-secret': { type: 'string' },
+  ca: { type: 'string' },
   send: { type: 'string' },
   id: { type: 'string' },
   wait: { type: 'string' },
@@ -92,10 +103,13 @@ const token =
     : undefined);
 const url = new URL(values.url);
 if (values.user && !token) url.searchParams.set('user', values.user);
+if (values.ca !== undefined && url.protocol !== 'wss:') usage('--ca goes with a wss:// --url');
+/** The CA a wss:// gateway's certificate is checked against, besides the system's (--ca). */
+const ca = values.ca === undefined ? undefined : readCa(values.ca);
 
 /** Opens one `ws` socket and adapts it to the core (refusals carry the HTTP status and body). */
 function openSocket(h: SocketHandlers): CoreSocket {
-  const ws = new WebSocket(url, SUBPROTOCOL, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  const ws = new WebSocket(url, SUBPROTOCOL, { ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}), ...(ca ? { ca } : {}) });
   let refusal: { status: number; message: string } | undefined;
   ws.on('open', () => h.onOpen());
   ws.on('message', (data) => h.onMessage(data.toString()));

@@ -77,6 +77,9 @@ const schema = z.object({
   CONNECT_SHUTDOWN_TIMEOUT: setting.duration('5s', 100),
   CONNECT_ALLOWED_ORIGINS: setting.text('*'),
   CONNECT_DEMO_PAGE: setting.bool(false),
+  CONNECT_TLS_CERT_FILE: setting.optionalText('a file path'),
+  CONNECT_TLS_KEY_FILE: setting.optionalText('a file path'),
+  CONNECT_TLS_RELOAD_INTERVAL: setting.duration('30s', 100),
   CONNECT_MAX_CONNECTIONS: setting.int(50_000, 1, 10_000_000),
   CONNECT_MAX_CONNECTIONS_PER_USER: setting.int(16, 1, 100_000),
   CONNECT_HANDSHAKE_RATE: setting.int(200, 1, 1_000_000),
@@ -134,6 +137,11 @@ export const CONNECT_SETTING_DOCS = {
   CONNECT_SHUTDOWN_TIMEOUT: 'then this long for clients to go before they are terminated',
   CONNECT_ALLOWED_ORIGINS: 'browser origins allowed to upgrade, comma-separated, or `*`; others get 403 (clients without `Origin` are not browsers)',
   CONNECT_DEMO_PAGE: 'serve the browser chat page at `/` of the WebSocket port (default `true` under `npm start`)',
+  CONNECT_TLS_CERT_FILE:
+    'PEM certificate chain: the WebSocket port then serves `wss://` (and the page `https://`); with `CONNECT_TLS_KEY_FILE`. Unset: plain `ws://` (TLS at the ingress)',
+  CONNECT_TLS_KEY_FILE: 'PEM private key of `CONNECT_TLS_CERT_FILE`',
+  CONNECT_TLS_RELOAD_INTERVAL:
+    'how often the certificate and key files are read again: a renewed pair (cert-manager rewriting the Secret) serves new connections without a restart; open ones keep theirs',
   CONNECT_MAX_CONNECTIONS: 'client connections per process (503 beyond)',
   CONNECT_MAX_CONNECTIONS_PER_USER: 'connections per user on one gateway (429 beyond)',
   CONNECT_HANDSHAKE_RATE: 'new connections per second (503 with `Retry-After` beyond)',
@@ -179,6 +187,8 @@ export function loadConnectConfig(raw: RawSettings) {
     .map((o) => o.trim())
     .filter(Boolean);
   const badOrigin = origins.find((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o));
+  if (!s.CONNECT_TLS_CERT_FILE !== !s.CONNECT_TLS_KEY_FILE)
+    problems.push('CONNECT_TLS_CERT_FILE and CONNECT_TLS_KEY_FILE go together: set both (wss://) or neither (ws://)');
   if (badOrigin) problems.push(`CONNECT_ALLOWED_ORIGINS: expected * or origins like https://app.example.com; got "${badOrigin}"`);
   problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN));
   const gateOn = s.READINESS_GATE === 'on' || (s.READINESS_GATE === 'auto' && !!s.POD_NAME && !!s.POD_NAMESPACE);
@@ -228,6 +238,11 @@ export function loadConnectConfig(raw: RawSettings) {
     },
     /** Serve the browser chat page at `/` of the WebSocket port. */
     demoPage: s.CONNECT_DEMO_PAGE,
+    /** TLS on the WebSocket port: the files read at start and every reload interval; undefined: plain ws://. */
+    tls:
+      s.CONNECT_TLS_CERT_FILE && s.CONNECT_TLS_KEY_FILE
+        ? { certFile: s.CONNECT_TLS_CERT_FILE, keyFile: s.CONNECT_TLS_KEY_FILE, reloadIntervalMs: s.CONNECT_TLS_RELOAD_INTERVAL }
+        : undefined,
     /** Shared secret sent to Message on every call (must match Message's INTERNAL_AUTH_TOKEN). */
     internalAuthToken: s.INTERNAL_AUTH_TOKEN,
     /** The pod whose readiness-gate condition Connect sets; undefined outside a cluster (gate off). */

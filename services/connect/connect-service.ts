@@ -16,6 +16,7 @@ import { createDiscovery, type AddressResolver } from './upstream/discovery.js';
 import { StreamManager } from './upstream/stream-manager.js';
 import { createMessageApi } from './upstream/message-client.js';
 import { createDelivery } from './domain/delivery.js';
+import { CertificateWatcher, readKeyPair } from './transport/certificate.js';
 import { createConnectMetrics } from './metrics.js';
 import { createReadinessGate, loadKubeConfig, NO_GATE, type ReadinessGate } from './readiness-gate.js';
 import { MAX_GRPC_MESSAGE_BYTES } from '../shared/limits.js';
@@ -154,9 +155,11 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
   };
   const admission = createAdmission({ config: config.admission, sessions, draining: () => draining, now });
   const authenticate = deps.authenticate ?? createAuthenticator(config.auth);
+  let certificates: CertificateWatcher | undefined;
   const ws = createWsServer({
     host: config.wsHost,
     port: config.wsPort,
+    tls: config.tls !== undefined,
     maxFrameBytes: config.limits.maxFrameBytes,
     heartbeatMs: config.heartbeatMs,
     authenticate,
@@ -192,6 +195,19 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
         logger.warn('AUTH_MODE=insecure-dev: any client may claim any user with ?user=; never use this outside local development');
       }
       const adminPort = await admin.start();
+      if (config.tls) {
+        // Unreadable or mismatched files stop the start-up here, with the reason.
+        const pair = await readKeyPair(config.tls.certFile, config.tls.keyFile);
+        ws.setCertificate(pair);
+        certificates = new CertificateWatcher(pair, {
+          ...config.tls,
+          intervalMs: config.tls.reloadIntervalMs,
+          logger: logger.child({ component: 'tls' }),
+          onChange: (p) => ws.setCertificate(p),
+          onReload: (result) => m.tlsReloads.inc({ result }),
+        });
+        certificates.start();
+      }
       const wsPort = await ws.start();
       streams.start();
       updateGate();
@@ -199,6 +215,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       return { wsPort, adminPort, instance: config.instance };
     },
     stop: once(async () => {
+      certificates?.stop();
       draining = true;
       updateGate();
       const open = sessions.all();

@@ -61,6 +61,12 @@ export function createConnectMetrics(registry: Registry) {
       help: 'Clients closed with 1008 for persistent bad or excess frames',
       registers: [registry],
     }),
+    tlsReloads: outcomeCounter(registry, {
+      name: 'switchboard_connect_tls_reloads_total',
+      help: 'Changed TLS certificate files found, by result: applied to new connections, or refused (unreadable or not a valid pair; the current certificate is kept)',
+      label: 'result',
+      values: ['applied', 'refused'] as const,
+    }),
     gate: new Counter({
       name: 'switchboard_connect_readiness_gate_updates_total',
       help: 'Patches of the pod readiness-gate condition, by result',

@@ -8,7 +8,8 @@
 #     kube-apiserver and kubectl built from the k8s.io/kubernetes module with its staging modules
 #     pinned (Debian's kubectl is 1.20, too old for the API server), Debian's etcd-server, and helm
 #     built from its module
-#   grpcurl — built from its module (the reflection and health tests call the product with it)
+#   grpcurl — built from its module (the reflection and health tests call the product with it); openssl
+#     — Debian's (the test certificates of the gateway's TLS)
 # Usage: test/env/provision.sh [redis|kafka|ferretdb|kube|helm|cluster|browser|tools]…   (no argument: all)
 set -euo pipefail
 
@@ -170,6 +171,13 @@ provision_helm() {
 # The field's own clients, which the tests point at the product: grpcurl (reflection, health).
 provision_tools() {
   go_build grpcurl github.com/fullstorydev/grpcurl "$GRPCURL_VERSION" github.com/fullstorydev/grpcurl/cmd/grpcurl </dev/null
+  # openssl makes the test certificates (the gateway's TLS).
+  if command -v openssl >/dev/null 2>&1; then say "openssl: $(openssl version | cut -d' ' -f2) already installed"; return; fi
+  say "openssl: apt-get install openssl (log: $CACHE/logs/apt.log)"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$CACHE/logs/apt.log" 2>&1
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl >>"$CACHE/logs/apt.log" 2>&1 \
+    || { say "openssl: apt-get failed; see $CACHE/logs/apt.log"; tail -n 20 "$CACHE/logs/apt.log"; exit 1; }
 }
 
 targets=("$@")

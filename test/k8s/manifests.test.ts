@@ -182,7 +182,9 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
     for (const [component, settings] of [['connect', CONNECT_SETTINGS], ['message', MESSAGE_SETTINGS]] as const) {
       const chartSets = (container(component, withToken).env as Array<{ name: string }>).map((e) => e.name);
       const admitted = Object.keys(schema.properties[component]!.properties.env.properties);
-      const notInPods = ['KUBECONFIG']; // a pod reaches the API with its service account
+      // A pod reaches the API with its service account; TLS is the ingress's in the chart until it
+      // mounts a certificate Secret for the gateway (the gateway's own TLS is for deployments without one).
+      const notInPods = ['KUBECONFIG', 'CONNECT_TLS_CERT_FILE', 'CONNECT_TLS_KEY_FILE', 'CONNECT_TLS_RELOAD_INTERVAL'];
       assert.deepEqual([...admitted].sort(), settings.filter((s) => !chartSets.includes(s) && !notInPods.includes(s)).sort(), component);
       for (const name of chartSets) assert.ok(settings.includes(name), `${component}: the chart sets ${name}, which the service does not read`);
     }

@@ -27,11 +27,15 @@ export class TestClient {
   }
 
   /** Connects as `user` (insecure-dev) or with `token`; resolves after the welcome frame. */
-  static async connect(url: string, opts: { user?: string; token?: string; header?: boolean } = {}): Promise<TestClient> {
+  /** `ca`: the CA a wss:// gateway's certificate must chain to. */
+  static async connect(url: string, opts: { user?: string; token?: string; header?: boolean; ca?: Buffer } = {}): Promise<TestClient> {
     const u = new URL(url);
     if (opts.user) u.searchParams.set('user', opts.user);
     if (opts.token && !opts.header) u.searchParams.set('token', opts.token);
-    const ws = new WebSocket(u, 'switchboard.v1', opts.token && opts.header ? { headers: { authorization: `Bearer ${opts.token}` } } : {});
+    const ws = new WebSocket(u, 'switchboard.v1', {
+      ...(opts.token && opts.header ? { headers: { authorization: `Bearer ${opts.token}` } } : {}),
+      ...(opts.ca ? { ca: opts.ca } : {}),
+    });
     const client = new TestClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

@@ -56,6 +56,22 @@ describe('configuration', () => {
     }
   });
 
+  it('TLS on the gateway: the certificate and key files go together', () => {
+    const base = { AUTH_MODE: 'insecure-dev' };
+    assert.equal(loadConnectConfig(base).tls, undefined);
+    assert.deepEqual(loadConnectConfig({ ...base, CONNECT_TLS_CERT_FILE: '/tls/tls.crt', CONNECT_TLS_KEY_FILE: '/tls/tls.key' }).tls, {
+      certFile: '/tls/tls.crt',
+      keyFile: '/tls/tls.key',
+      reloadIntervalMs: 30_000,
+    });
+    for (const half of [{ CONNECT_TLS_CERT_FILE: '/tls/tls.crt' }, { CONNECT_TLS_KEY_FILE: '/tls/tls.key' }]) {
+      assert.throws(
+        () => loadConnectConfig({ ...base, ...half }),
+        (e: unknown) => e instanceof ConfigError && /CONNECT_TLS_CERT_FILE and CONNECT_TLS_KEY_FILE go together/.test(e.message),
+      );
+    }
+  });
+
   it('refuses a Kafka fetch that never waits or asks for no bytes', () => {
     assert.throws(
       () => loadMessageConfig({ KAFKA_FETCH_MAX_WAIT: '0ms', KAFKA_FETCH_MIN_BYTES: '0' }),

@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
+import type { KeyPair } from './certificate.js';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Logger } from '../../shared/logger.js';
 import { AuthError, type Authenticator } from '../auth.js';
@@ -19,6 +21,8 @@ const STATUS_TEXT: Record<Refusal['status'], string> = {
 export interface WsServerOptions {
   host: string;
   port: number;
+  /** Terminate TLS here (wss://), with the certificate given by setCertificate before start; false: plain ws://. */
+  tls?: boolean;
   maxFrameBytes: number;
   heartbeatMs: number;
   authenticate: Authenticator;
@@ -45,6 +49,8 @@ export interface WsServer {
   /** Stops accepting and closes the listening socket (open clients are closed by the caller). */
   stop(): Promise<void>;
   clients(): Set<WebSocket>;
+  /** Serves new TLS connections with this certificate and key (those open keep theirs); only with `tls`. */
+  setCertificate(pair: KeyPair): void;
 }
 
 /**
@@ -103,11 +109,13 @@ export function createWsServer(opts: WsServerOptions): WsServer {
     perMessageDeflate: false,
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
-  const http: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (opts.onHttpRequest?.(req, res)) return;
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: 'not found: connect a WebSocket to /ws' }));
-  });
+  };
+  const tls = opts.tls ? createTlsServer({}, onRequest) : undefined;
+  const http: Server = tls ?? createServer(onRequest);
   const alive = new WeakSet<WebSocket>();
   const holdForTurn = createTurnCork();
 
@@ -191,6 +199,10 @@ export function createWsServer(opts: WsServerOptions): WsServer {
 
   let stopping: Promise<void> | undefined;
   return {
+    setCertificate(pair) {
+      if (!tls) throw new Error('the WebSocket server was started without TLS');
+      tls.setSecureContext({ cert: pair.cert, key: pair.key });
+    },
     start: () => listen(http, opts.port, opts.host),
     stop: () =>
       (stopping ??= new Promise<void>((resolve) => {

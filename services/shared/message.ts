@@ -68,7 +68,7 @@ export interface Acceptance {
 /** A message for users one gateway holds (Message → Connect), but not for the connection it came from. */
 export interface Push {
   message: Message;
-  recipients: readonly string[];
+  recipients: string[];
   /** The connection the send came from (it got `accepted`); empty when every connection gets it. */
   excludeConnection: string;
 }

@@ -43,7 +43,7 @@ interface Run {
  * The supervisor's state, with what it holds:
  *
  *     idle ─consume→ joining ─joined→ member ─rejoined→ member
- *     joining or member ─crashed, failed to join→ replacing ─retry→ joining
+ *     joining or member ─crashed (held to be finished), failed to join→ replacing ─retry→ joining
  *     member ─disconnected→ out (until kafkajs rejoins: member, or it crashes: replacing)
  *     any ─stopConsuming→ stopped ─consume→ joining
  */
@@ -52,7 +52,7 @@ type State =
   | { name: 'joining'; run: Run }
   | { name: 'member'; run: Run; assignment: readonly number[] }
   | { name: 'out'; run: Run; detail: string }
-  | { name: 'replacing'; detail: string }
+  | { name: 'replacing'; detail: string; crashed?: Run }
   | { name: 'stopped' };
 
 /**
@@ -73,8 +73,6 @@ export class ConsumerSupervisor {
   private wake = new AbortController();
   private restartCount = 0;
   private unreadableCount = 0;
-  /** The consumer started last (the replacement loop finishes it after its crash). */
-  private lastRun: Run | undefined;
 
   constructor(private readonly opts: ConsumerSupervisorOptions) {}
 
@@ -89,18 +87,23 @@ export class ConsumerSupervisor {
   }
 
   health(): CheckResult {
+    return { ok: this.state.name === 'member', detail: this.detail() };
+  }
+
+  private detail(): string {
     const s = this.state;
-    const detail =
-      s.name === 'idle'
-        ? 'consumer not started'
-        : s.name === 'joining'
-          ? 'consumer joining its group'
-          : s.name === 'member'
-            ? `member of ${this.opts.groupId}, ${JSON.stringify(s.assignment)} assigned`
-            : s.name === 'stopped'
-              ? 'consumer stopped'
-              : s.detail;
-    return { ok: s.name === 'member', detail };
+    switch (s.name) {
+      case 'idle':
+        return 'consumer not started';
+      case 'joining':
+        return 'consumer joining its group';
+      case 'member':
+        return `member of ${this.opts.groupId}, ${JSON.stringify(s.assignment)} assigned`;
+      case 'stopped':
+        return 'consumer stopped';
+      default:
+        return s.detail;
+    }
   }
 
   /** Joins the group and feeds each assigned partition's slices to `handler`; rejects when the first consumer cannot join. */
@@ -135,7 +138,7 @@ export class ConsumerSupervisor {
    */
   private crashed(handler: BatchHandler, onAssignment: AssignmentListener | undefined, run: Run, err: Error): void {
     if (this.runOf(this.state) !== run) return;
-    this.transition(['joining', 'member', 'out'], { name: 'replacing', detail: `consumer crashed: ${err.message}; a new one starts` });
+    this.transition(['joining', 'member', 'out'], { name: 'replacing', detail: `consumer crashed: ${err.message}; a new one starts`, crashed: run });
     this.crashedAgain = true;
     this.replacing ??= (async () => {
       const signal = this.wake.signal;
@@ -144,8 +147,9 @@ export class ConsumerSupervisor {
       while (this.crashedAgain && this.state.name !== 'stopped') {
         this.crashedAgain = false;
         this.restartCount++;
-        // The consumer that crashed: the last one started.
-        await this.finish(this.lastRun ?? run);
+        // The consumer that crashed, held by the state until it is finished.
+        const s = this.state;
+        if (s.name === 'replacing' && s.crashed) await this.finish(s.crashed);
         await sleep(500 + this.opts.random() * 500);
         await retryUntil(() => this.run(handler, onAssignment), {
           backoff: { initialMs: 500, multiplier: 2, jitter: 0.2, maxMs: 10_000 },
@@ -265,7 +269,6 @@ export class ConsumerSupervisor {
     c.on(c.events.STOP, left('consumer stopped'));
     // Known before it connects, so that a stop meanwhile finds it.
     if (!this.transition(['idle', 'replacing', 'stopped'], { name: 'joining', run })) throw new Error('a consumer is running already');
-    this.lastRun = run;
     try {
       await c.connect();
       await c.subscribe({ topic: opts.topic, fromBeginning: true });

@@ -64,12 +64,11 @@ export class Persister {
   private queue: Item[] = [];
   private waiting = 0;
   private timer: NodeJS.Timeout | undefined;
-  /** Items in writes in flight, and the partitions they hold. */
-  private readonly inFlight = new Set<Item>();
-  private readonly busy = new Set<number>();
-  /** The partition shares (partition modulo maxInFlight) a write of a lagging store holds. */
-  private readonly slots = new Set<number>();
-  private writes = 0;
+  /**
+   * The writes in flight: their items, and the partition share (partition modulo maxInFlight) a
+   * write of a lagging store holds. The partitions they hold follow from their items.
+   */
+  private readonly writing = new Set<{ items: readonly Item[]; slot: number | undefined }>();
   private stopped = false;
   private readonly tails = new Map<number, Promise<void>>();
   private roomWaiters: Array<() => void> = [];
@@ -89,7 +88,7 @@ export class Persister {
   /** The accept time of the oldest message waiting (undefined: none waits). */
   get oldestWaiting(): number | undefined {
     let oldest: number | undefined;
-    for (const item of [...this.inFlight, ...this.queue]) for (const m of item.messages) if (oldest === undefined || m.ts < oldest) oldest = m.ts;
+    for (const item of [...this.inFlightItems(), ...this.queue]) for (const m of item.messages) if (oldest === undefined || m.ts < oldest) oldest = m.ts;
     return oldest;
   }
 
@@ -134,7 +133,7 @@ export class Persister {
    */
   async stop(deadlineMs: number): Promise<number> {
     this.schedule(true);
-    const all = Promise.all([...this.inFlight, ...this.queue].map((i) => i.done));
+    const all = Promise.all([...this.inFlightItems(), ...this.queue].map((i) => i.done));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
     clearTimeout(timer);
@@ -164,14 +163,14 @@ export class Persister {
     if (max > 1 && (now || age >= LAGGING_MS)) {
       clearTimeout(this.timer);
       this.timer = undefined;
-      for (let slot = 0; slot < max && this.writes < max; slot++) {
-        if (this.slots.has(slot)) continue;
+      for (let slot = 0; slot < max && this.writing.size < max; slot++) {
+        if ([...this.writing].some((w) => w.slot === slot)) continue;
         const { items, count } = this.takeable((p) => p % max === slot);
         if (items.length > 0) this.start(items, count, slot);
       }
       return;
     }
-    if (this.writes > 0) {
+    if (this.writing.size > 0) {
       if (max > 1) wait(LAGGING_MS - age);
       return;
     }
@@ -189,7 +188,7 @@ export class Persister {
    * not fit holds its partition's later items back too, so that they are never stored before it.
    */
   private takeable(mine: (partition: number) => boolean): { items: Item[]; count: number } {
-    const blocked = new Set(this.busy);
+    const blocked = new Set(this.inFlightItems().map((i) => i.partition));
     const items: Item[] = [];
     let count = 0;
     for (let i = 0; i < this.queue.length && i < SCAN_MAX && count < this.opts.maxBatch; i++) {
@@ -208,21 +207,17 @@ export class Persister {
   private start(items: Item[], count: number, slot: number | undefined): void {
     const taken = new Set(items);
     this.queue = this.queue.filter((i) => !taken.has(i));
-    for (const i of items) {
-      this.inFlight.add(i);
-      this.busy.add(i.partition);
-    }
-    if (slot !== undefined) this.slots.add(slot);
-    this.writes++;
+    const write = { items, slot };
+    this.writing.add(write);
     void this.writeUntilDone(items, count).finally(() => {
-      for (const i of items) {
-        this.inFlight.delete(i);
-        this.busy.delete(i.partition);
-      }
-      if (slot !== undefined) this.slots.delete(slot);
-      this.writes--;
+      this.writing.delete(write);
       this.schedule();
     });
+  }
+
+  /** The items of the writes in flight. */
+  private inFlightItems(): Item[] {
+    return [...this.writing].flatMap((w) => w.items);
   }
 
   /** Writes the items until it succeeds (or the persister stops), then answers them. */

@@ -181,7 +181,7 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
         finish('push_buffer_full', `${out.queued} pushes queued on this stream (MESSAGE_PUSH_BUFFER_MAX); reconnect and resync`, status.RESOURCE_EXHAUSTED);
         return false;
       }
-      out.write({ push: { ...push, recipients: [...push.recipients], message: toChatMessage(push.message) } });
+      out.write({ push: { message: toChatMessage(push.message), recipients: push.recipients, excludeConnection: push.excludeConnection } });
       return true;
     },
     end(reason, details) {

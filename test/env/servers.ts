@@ -180,6 +180,73 @@ export async function createRedisServer(dataDir: string, host = '127.0.0.1', nam
   );
 }
 
+/** A Redis Cluster: its nodes (masters first, then their replicas) and the seed list. */
+export interface RedisCluster {
+  nodes: ManagedServer[];
+  /** `host:port,…` of every node (any of them is a seed). */
+  seeds: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Redis Cluster on loopback: `masters` masters with `replicasEach` replicas each (3 and 1: the
+ * smallest cluster whose master can fail over), created once with `redis-cli --cluster create`.
+ * A node keeps its cluster state in its data folder (nodes.conf), so a node stopped and started
+ * again rejoins as what it was; a master killed for good is replaced by its replica.
+ */
+export async function createRedisCluster(dataDir: string, masters = 3, replicasEach = 1, name = 'redis-cluster'): Promise<RedisCluster> {
+  const count = masters * (1 + replicasEach);
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) ports.push(await freePort());
+  const nodes = ports.map((port, i) => {
+    const dir = join(dataDir, `node-${i + 1}`);
+    mkdirSync(dir, { recursive: true });
+    return managed(
+      `${name}-${i + 1}`,
+      `redis://127.0.0.1:${port}`,
+      () => ({
+        cmd: 'redis-server',
+        args: [
+          ...['--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', dir],
+          ...['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '2000'],
+        ],
+      }),
+      async () => (await ask(port, 'PING\r\n', 1000)).toString().startsWith('+PONG'),
+      20_000,
+    );
+  });
+  let created = false;
+  const clusterState = async (port: number): Promise<string> => (await ask(port, 'CLUSTER INFO\r\n', 1000)).toString();
+  return {
+    nodes,
+    seeds: ports.map((p) => `127.0.0.1:${p}`).join(','),
+    async start() {
+      await Promise.all(nodes.map((n) => n.start()));
+      if (!created) {
+        const r = spawnSync(
+          'redis-cli',
+          ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicasEach), '--cluster-yes'],
+          { encoding: 'utf8', timeout: 60_000 },
+        );
+        if (r.status !== 0) throw new Error(`redis-cli --cluster create failed: ${r.stderr || r.stdout}`);
+        created = true;
+      }
+      // Every node sees all slots served before anyone uses it.
+      const deadline = Date.now() + 30_000;
+      for (const port of ports) {
+        while (!(await clusterState(port).catch(() => '')).includes('cluster_state:ok')) {
+          if (Date.now() > deadline) throw new Error(`Redis Cluster node 127.0.0.1:${port} not ok within 30 s`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
+
 /** Where FerretDB keeps its data: SQLite files in its data folder, or a PostgreSQL database. */
 export type FerretStorage = { kind: 'sqlite' } | { kind: 'postgresql'; url: string };
 

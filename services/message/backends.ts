@@ -38,12 +38,15 @@ export function createBackends(config: MessageConfig, logger: Logger): Backends 
   const store = mongodbUri
     ? createMongoStore({ uri: mongodbUri, database: config.mongodbDatabase, logger: logger.child({ backend: 'mongodb' }) })
     : (embedded.push('store'), createEmbeddedStore());
+  const { mode, keyPrefix, waitReplicas, waitTimeoutMs } = config.redis;
   const presence = redisUrl
-    ? createRedisPresence({ url: redisUrl, keyPrefix: config.redisKeyPrefix, logger: logger.child({ backend: 'redis' }) })
+    ? createRedisPresence({ url: redisUrl, mode, keyPrefix, logger: logger.child({ backend: 'redis' }) })
     : (embedded.push('presence'), createEmbeddedPresence());
   // The hot store goes with presence: on the same Redis, or in-process beside the embedded presence.
+  // Its keys are placed by partition: the log's own count, once it has started.
+  const partitions = (): number => log.partitions();
   const hot = redisUrl
-    ? createRedisHotStore({ url: redisUrl, keyPrefix: config.redisKeyPrefix, logger: logger.child({ backend: 'redis-hot' }) })
+    ? createRedisHotStore({ url: redisUrl, mode, keyPrefix, partitions, waitReplicas, waitTimeoutMs, logger: logger.child({ backend: 'redis-hot' }) })
     : createEmbeddedHotStore();
   return { log, store, presence, hot, embedded };
 }

@@ -11,6 +11,7 @@ import {
 } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { ConnectionString } from 'mongodb-connection-string-url';
+import { parseRedisUrl } from './adapters/redis-connection.js';
 
 const schema = z.object({
   MESSAGE_GRPC_HOST: setting.text('0.0.0.0'),
@@ -21,6 +22,9 @@ const schema = z.object({
   KAFKA_BROKERS: setting.optionalText(),
   MONGODB_URI: setting.optionalText(),
   REDIS_URL: setting.optionalText(),
+  REDIS_MODE: setting.oneOf(['standalone', 'cluster'], 'standalone'),
+  REDIS_WAIT_REPLICAS: setting.int(-1, -1, 16),
+  REDIS_WAIT_TIMEOUT: setting.duration('1s', 10, 60_000),
   KAFKA_TOPIC: setting.text('switchboard.messages'),
   KAFKA_GROUP_ID: setting.text('switchboard-message'),
   KAFKA_CLIENT_ID: setting.optionalText(),
@@ -73,7 +77,12 @@ export const MESSAGE_SETTING_DOCS = {
   KAFKA_BROKERS: '`host:port,…` of the Kafka cluster; unset: the embedded in-process log (not durable, one replica only)',
   MONGODB_URI:
     "`mongodb://…` or `mongodb+srv://…` (a replica set: its hosts and `replicaSet=`); the database is the URI's path, else `MONGODB_DATABASE`. The URI's `w`, `wtimeoutMS`, `journal`, `readConcernLevel`, `readPreference` and `retryWrites` are used as given; left out, writes and reads are `majority`. Unset: the embedded in-process store",
-  REDIS_URL: '`redis://…` or `rediss://…`; unset: the embedded in-process presence',
+  REDIS_URL:
+    '`redis[s]://[user:password@]host:port[/db]` of the presence directory and hot store; with `REDIS_MODE=cluster`, one or more seed nodes of a Redis Cluster (`redis://:password@host1:6379,host2:6379`). Unset: both in-process',
+  REDIS_MODE: '`standalone` (one server, or its primary) or `cluster` (a Redis Cluster: each partition\'s keys share one slot, reads spanning partitions are one pipeline per node)',
+  REDIS_WAIT_REPLICAS:
+    "replicas a hot-store write must reach (Redis `WAIT`) before its messages are pushed, so that a replica taking over from a failed primary has every seq pushed; fewer within `REDIS_WAIT_TIMEOUT` and the batch is stored before it is pushed instead. -1: 1 in cluster mode, 0 with one server",
+  REDIS_WAIT_TIMEOUT: 'how long a hot-store write waits for `REDIS_WAIT_REPLICAS`',
   KAFKA_TOPIC: 'topic of accepted sends (key = conversation)',
   KAFKA_GROUP_ID: 'consumer group of the Message pods',
   KAFKA_CLIENT_ID: 'Kafka client id; default the instance id',
@@ -137,7 +146,15 @@ export function loadMessageConfig(raw: RawSettings) {
       problems.push(`MONGODB_URI: expected a mongodb:// or mongodb+srv:// URI (${err instanceof Error ? err.message : String(err)})`);
     }
   }
-  if (s.REDIS_URL && !/^rediss?:\/\//.test(s.REDIS_URL)) problems.push('REDIS_URL: expected a redis:// or rediss:// URL');
+  if (s.REDIS_URL) {
+    try {
+      parseRedisUrl(s.REDIS_URL, s.REDIS_MODE);
+    } catch (err: unknown) {
+      problems.push(`REDIS_URL: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  // A brace in the prefix would be the hash tag of every key: the whole hot store in one slot.
+  if (s.REDIS_MODE === 'cluster' && /[{}]/.test(s.REDIS_KEY_PREFIX)) problems.push('REDIS_KEY_PREFIX: no { or } in cluster mode (Redis Cluster hash tags are the store\'s own)');
   if (s.KAFKA_REPLICATION_FACTOR === 0) problems.push('KAFKA_REPLICATION_FACTOR: expected -1 (broker default) or 1-100');
   problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN));
   if (problems.length > 0) throw new ConfigError(problems);
@@ -163,7 +180,12 @@ export function loadMessageConfig(raw: RawSettings) {
       commitIntervalMs: s.KAFKA_COMMIT_INTERVAL,
     }),
     mongodbDatabase: s.MONGODB_DATABASE,
-    redisKeyPrefix: s.REDIS_KEY_PREFIX,
+    redis: Object.freeze({
+      mode: s.REDIS_MODE,
+      keyPrefix: s.REDIS_KEY_PREFIX,
+      waitReplicas: s.REDIS_WAIT_REPLICAS >= 0 ? s.REDIS_WAIT_REPLICAS : s.REDIS_MODE === 'cluster' ? 1 : 0,
+      waitTimeoutMs: s.REDIS_WAIT_TIMEOUT,
+    }),
     /** Cap of the backoff between attempts to connect a backend at start-up. */
     backendRetryMaxMs: s.BACKEND_RETRY_MAX,
     /** Shared secret every Connect call must carry (Authorization: Bearer …); undefined: not checked. */

@@ -15,7 +15,7 @@ import { SendAcceptor } from './domain/send-acceptor.js';
 import { History } from './domain/history.js';
 import { PUSH_RESULTS, STREAM_END_REASONS, SubscriberRegistry } from './domain/subscribers.js';
 import { REWRITE_REASONS } from './domain/presence-directory.js';
-import { createPipeline } from './domain/pipeline.js';
+import { createPipeline, STORE_FIRST_REASONS } from './domain/pipeline.js';
 import { Persister } from './domain/persister.js';
 import { withHotReads } from './domain/hot-reads.js';
 import { createGrpcTransport, SERVICE_NAME } from './transport/grpc-server.js';
@@ -93,6 +93,12 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       help: 'Gateway streams ended, by reason (push_buffer_full: the gateway read slower than its pushes arrived, MESSAGE_PUSH_BUFFER_MAX)',
       label: 'reason',
       values: STREAM_END_REASONS,
+    }),
+    storeFirst: outcomeCounter(registry, {
+      name: 'switchboard_message_store_first_batches_total',
+      help: 'Consumed batches stored before their push instead of pushed first, by reason: the hot store (Redis) away, or failing the partition\'s last batch (a Redis Cluster node failing over, a write its replicas did not acknowledge in time)',
+      label: 'reason',
+      values: STORE_FIRST_REASONS,
     }),
     repushes: new Counter({
       name: 'switchboard_message_repushes_total',
@@ -249,6 +255,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       metrics.storeLatency.observe(ms / 1000);
     },
     onRepushed: (n) => metrics.repushes.inc(n),
+    onStoreFirst: (reason) => metrics.storeFirst.inc({ reason }),
   });
   const transport = createGrpcTransport({
     acceptor,

@@ -9,13 +9,15 @@ import { createMongoStore, type MongoMessageStore } from '../../services/message
 import { createRedisPresence } from '../../services/message/adapters/redis-presence.js';
 import { createKafkaLog } from '../../services/message/adapters/kafka-log.js';
 import type { MessageLog } from '../../services/message/adapters/log.js';
-import { ferretOn, sharedRealBackends } from '../support/real-backends.js';
+import { ferretOn, sharedRealBackends, sharedRedisCluster } from '../support/real-backends.js';
 import { testLogger } from '../support/services.js';
 import { storeContract } from './store.contract.js';
 import { presenceContract } from './presence.contract.js';
-import { hotStoreContract } from './hot-store.contract.js';
+import { CONTRACT_PARTITIONS, hotStoreContract } from './hot-store.contract.js';
 import { createEmbeddedHotStore } from '../../services/message/adapters/embedded-hot-store.js';
-import { createRedisHotStore } from '../../services/message/adapters/redis-hot-store.js';
+import { createRedisHotStore, NotReplicatedError } from '../../services/message/adapters/redis-hot-store.js';
+import { HotStoreError, WrongPartitionError } from '../../services/message/adapters/hot-store.js';
+import { partitionOf } from '../../services/message/adapters/partitioner.js';
 import { logContract } from './log.contract.js';
 
 const clock = () => {
@@ -375,19 +377,78 @@ hotStoreContract('embedded', async () => {
   return { hot, close: () => hot.stop() };
 });
 
-hotStoreContract('Redis', async () => {
-  const env = await sharedRealBackends();
-  const hot = createRedisHotStore({ url: env.redisUrl, keyPrefix: `contract-hot-${tag()}:`, logger: testLogger('redis') });
-  await hot.start();
-  return { hot, close: () => hot.stop() };
-});
+// On one server, and on a Redis Cluster of three masters with a replica each (writes wait for it).
+const redisTargets = [
+  { name: 'Redis', target: async () => ({ url: (await sharedRealBackends()).redisUrl, mode: 'standalone' as const, waitReplicas: 0 }) },
+  { name: 'Redis Cluster', target: async () => ({ url: await sharedRedisCluster(), mode: 'cluster' as const, waitReplicas: 1 }) },
+];
+for (const { name, target } of redisTargets) {
+  hotStoreContract(name, async () => {
+    const hot = createRedisHotStore({
+      ...(await target()),
+      keyPrefix: `contract-hot-${tag()}:`,
+      partitions: () => CONTRACT_PARTITIONS,
+      logger: testLogger('redis'),
+    });
+    await hot.start();
+    return { hot, close: () => hot.stop() };
+  });
 
-presenceContract('Redis', async () => {
-  const env = await sharedRealBackends();
-  const c = clock();
-  const presence = createRedisPresence({ url: env.redisUrl, keyPrefix: `contract-${tag()}:`, logger: testLogger('redis'), now: c.now });
-  await presence.start();
-  return { presence, advance: c.advance, close: () => presence.stop() };
+  presenceContract(name, async () => {
+    const c = clock();
+    const presence = createRedisPresence({ ...(await target()), keyPrefix: `contract-${tag()}:`, logger: testLogger('redis'), now: c.now });
+    await presence.start();
+    return { presence, advance: c.advance, close: () => presence.stop() };
+  });
+}
+
+describe('the Redis hot store: its own failures', function () {
+  this.timeout(30_000);
+  const message = (conversation: string) => ({ msgId: `m-${tag()}`, conversation, seq: 1, from: 'a', to: 'b', body: 'x', ts: 1, clientId: 'c' });
+  const none = new Map<string, { list: string[]; unlist: string[] }>();
+
+  it('refuses a message recorded under a partition that is not its conversation\'s (its keys would be where no read looks)', async () => {
+    const hot = createRedisHotStore({ url: await sharedRedisCluster(), mode: 'cluster', keyPrefix: `own-${tag()}:`, partitions: () => 8, logger: testLogger('redis') });
+    await hot.start();
+    try {
+      const right = partitionOf('dm:a:b', 8);
+      const wrong = (right + 1) % 8;
+      await hot.claim(wrong, 'o');
+      await assert.rejects(hot.record(wrong, 'o', [message('dm:a:b')], none, 60_000), WrongPartitionError);
+    } finally {
+      await hot.stop();
+    }
+  });
+
+  it('a write fewer replicas acknowledge than asked for is a NotReplicatedError (the pipeline stores that batch first), within the timeout', async () => {
+    // Each master of the test cluster has one replica: two are never reached.
+    const hot = createRedisHotStore({
+      url: await sharedRedisCluster(),
+      mode: 'cluster',
+      keyPrefix: `own-${tag()}:`,
+      partitions: () => 8,
+      waitReplicas: 2,
+      waitTimeoutMs: 200,
+      logger: testLogger('redis'),
+    });
+    await hot.start();
+    try {
+      const started = Date.now();
+      await assert.rejects(hot.claim(0, 'o'), (err: unknown) => err instanceof NotReplicatedError && err instanceof HotStoreError && /reached 1 of 2 replica/.test(err.message));
+      assert.ok(Date.now() - started < 2000, 'answered after the timeout, not later');
+    } finally {
+      await hot.stop();
+    }
+  });
+
+  it('a Redis call that fails (the server away) is a HotStoreError, the kind of failure the pipeline stores first for', async () => {
+    const env = await sharedRealBackends();
+    const hot = createRedisHotStore({ url: env.redisUrl, keyPrefix: `own-${tag()}:`, partitions: () => 8, logger: testLogger('redis') });
+    await hot.start();
+    await hot.stop();
+    await assert.rejects(hot.sequenced(0, ['x']), HotStoreError);
+    await assert.rejects(hot.read('dm:a:b', 0, 10), HotStoreError);
+  });
 });
 
 describe('the embedded store and presence, stopped', function () {
@@ -449,6 +510,7 @@ logContract('embedded', async () => {
         stopConsuming: () => shared.stopConsuming(),
         stop: () => shared.stop(),
         health: () => shared.health(),
+        partitions: () => shared.partitions(),
       } satisfies MessageLog;
     },
     close: async () => {

@@ -73,8 +73,12 @@ export function logContract(name: string, make: () => Promise<LogFixture>): void
       await eventually('healthy', () => log.health().ok, 10_000);
     });
 
-    it("puts each conversation on the partition partitionOf names (Kafka's placement of a keyed record)", async () => {
+    it("puts each conversation on the partition partitionOf names (Kafka's placement of a keyed record), over the partitions it says it has", async () => {
+      const unstarted = await f.open();
+      opened.push(unstarted);
+      assert.throws(() => unstarted.partitions(), /not known yet|has not started/, 'not known before the start');
       const log = await open();
+      assert.equal(log.partitions(), 3);
       const placed = new Map<string, Set<number>>();
       await log.consume(async (b: LogBatch) => {
         for (const e of b.entries) placed.set(e.conversation, (placed.get(e.conversation) ?? new Set()).add(b.partition));

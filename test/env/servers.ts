@@ -180,11 +180,11 @@ export async function createRedisServer(dataDir: string, host = '127.0.0.1', nam
   );
 }
 
-/** A Redis Cluster: its nodes (masters first, then their replicas) and the seed list. */
+/** A Redis Cluster: its nodes and the URL of its seed nodes. */
 export interface RedisCluster {
   nodes: ManagedServer[];
-  /** `host:port,…` of every node (any of them is a seed). */
-  seeds: string;
+  /** `redis://host:port,host:port,…` of every node (any of them is a seed; REDIS_MODE=cluster). */
+  url: string;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -220,7 +220,7 @@ export async function createRedisCluster(dataDir: string, masters = 3, replicasE
   const clusterState = async (port: number): Promise<string> => (await ask(port, 'CLUSTER INFO\r\n', 1000)).toString();
   return {
     nodes,
-    seeds: ports.map((p) => `127.0.0.1:${p}`).join(','),
+    url: `redis://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
     async start() {
       await Promise.all(nodes.map((n) => n.start()));
       if (!created) {
@@ -232,11 +232,18 @@ export async function createRedisCluster(dataDir: string, masters = 3, replicasE
         if (r.status !== 0) throw new Error(`redis-cli --cluster create failed: ${r.stderr || r.stdout}`);
         created = true;
       }
-      // Every node sees all slots served before anyone uses it.
+      // Every node sees all slots served, and every replica has synced with its master, before
+      // anyone uses it (a write that waits for its replica would wait in vain before that).
       const deadline = Date.now() + 30_000;
+      const replication = async (port: number): Promise<string> => (await ask(port, 'INFO replication\r\n', 1000)).toString();
       for (const port of ports) {
-        while (!(await clusterState(port).catch(() => '')).includes('cluster_state:ok')) {
-          if (Date.now() > deadline) throw new Error(`Redis Cluster node 127.0.0.1:${port} not ok within 30 s`);
+        const ready = async (): Promise<boolean> => {
+          if (!(await clusterState(port)).includes('cluster_state:ok')) return false;
+          const info = await replication(port);
+          return !info.includes('role:slave') || info.includes('master_link_status:up');
+        };
+        while (!(await ready().catch(() => false))) {
+          if (Date.now() > deadline) throw new Error(`Redis Cluster node 127.0.0.1:${port} not ok (or its replica not synced) within 30 s`);
           await new Promise((r) => setTimeout(r, 200));
         }
       }

@@ -4,12 +4,14 @@ import {
   createKafkaCluster,
   createKafkaServer,
   createPostgresServer,
+  createRedisCluster,
   createRedisServer,
   dataDir,
   ferretStorageKind,
   type FerretStorage,
   type KafkaCluster,
   type ManagedServer,
+  type RedisCluster,
 } from '../env/servers.js';
 
 /** Addresses of real Kafka, MongoDB-compatible and Redis servers, and the servers when we run them. */
@@ -17,8 +19,17 @@ export interface RealBackendEnv {
   kafkaBrokers: string;
   mongodbUri: string;
   redisUrl: string;
+  /** `cluster` when redisUrl names a Redis Cluster's seed nodes. */
+  redisMode: 'standalone' | 'cluster';
   /** Servers this test run started (empty when the addresses came from the environment). */
-  managed: { kafka?: ManagedServer; kafkaCluster?: KafkaCluster; mongodb?: ManagedServer; redis?: ManagedServer; postgres?: ManagedServer };
+  managed: {
+    kafka?: ManagedServer;
+    kafkaCluster?: KafkaCluster;
+    mongodb?: ManagedServer;
+    redis?: ManagedServer;
+    redisCluster?: RedisCluster;
+    postgres?: ManagedServer;
+  };
 }
 
 let shared: Promise<RealBackendEnv> | undefined;
@@ -34,9 +45,29 @@ export function sharedRealBackends(): Promise<RealBackendEnv> {
   return (shared ??= startBackends({ kafka: process.env.KAFKA_BROKERS, mongodb: process.env.MONGODB_URI, redis: process.env.REDIS_URL }));
 }
 
-/** Backends of its own for a suite that kills and restarts them; `kafkaNodes`: a Kafka cluster of that many nodes (managed.kafkaCluster). */
-export function privateRealBackends(opts: { kafkaNodes?: number } = {}): Promise<RealBackendEnv> {
-  return startBackends({}, opts.kafkaNodes);
+/**
+ * Backends of its own for a suite that kills and restarts them; `kafkaNodes`: a Kafka cluster of
+ * that many nodes (managed.kafkaCluster); `redisCluster`: a Redis Cluster of 3 masters and 3
+ * replicas instead of one server (managed.redisCluster).
+ */
+export function privateRealBackends(opts: { kafkaNodes?: number; redisCluster?: boolean } = {}): Promise<RealBackendEnv> {
+  return startBackends({}, opts.kafkaNodes, opts.redisCluster);
+}
+
+let sharedCluster: Promise<string> | undefined;
+/**
+ * A Redis Cluster shared by the suites of this run: REDIS_CLUSTER_URL's seed nodes, otherwise 3
+ * masters and 3 replicas started here (stopped by the root hook). The URL names them all.
+ */
+export function sharedRedisCluster(): Promise<string> {
+  return (sharedCluster ??= process.env.REDIS_CLUSTER_URL ? Promise.resolve(process.env.REDIS_CLUSTER_URL) : startRedisCluster('redis-cluster').then((c) => c.url));
+}
+
+async function startRedisCluster(name: string): Promise<RedisCluster> {
+  const cluster = await createRedisCluster(dataDir(name), 3, 1, name);
+  started.push(...cluster.nodes);
+  await cluster.start();
+  return cluster;
 }
 
 /** A MongoDB-compatible server of its own on the given storage (the benchmark compares them). */
@@ -58,8 +89,8 @@ async function startFerret(kind: FerretStorage['kind'], name: string): Promise<{
   return { ferret: await run(await createFerretServer(dataDir(name), '127.0.0.1', name, { kind, url: pg.ferretUrl })), postgres };
 }
 
-async function startBackends(given: { kafka?: string; mongodb?: string; redis?: string }, kafkaNodes = 1): Promise<RealBackendEnv> {
-  const env: RealBackendEnv = { kafkaBrokers: given.kafka ?? '', mongodbUri: given.mongodb ?? '', redisUrl: given.redis ?? '', managed: {} };
+async function startBackends(given: { kafka?: string; mongodb?: string; redis?: string }, kafkaNodes = 1, redisCluster = false): Promise<RealBackendEnv> {
+  const env: RealBackendEnv = { kafkaBrokers: given.kafka ?? '', mongodbUri: given.mongodb ?? '', redisUrl: given.redis ?? '', redisMode: 'standalone', managed: {} };
   const jobs: Array<Promise<void>> = [];
   const run = async (server: ManagedServer, set: (s: ManagedServer) => void): Promise<void> => {
     started.push(server);
@@ -87,7 +118,15 @@ async function startBackends(given: { kafka?: string; mongodb?: string; redis?: 
       }),
     );
   }
-  if (!given.redis) {
+  if (!given.redis && redisCluster) {
+    jobs.push(
+      startRedisCluster('redis-cluster-private').then((cluster) => {
+        env.redisUrl = cluster.url;
+        env.redisMode = 'cluster';
+        env.managed.redisCluster = cluster;
+      }),
+    );
+  } else if (!given.redis) {
     jobs.push(createRedisServer(dataDir('redis')).then((s) => run(s, (x) => ((env.redisUrl = x.address), (env.managed.redis = x)))));
   }
   const results = await Promise.allSettled(jobs);
@@ -113,6 +152,7 @@ export function isolatedBackendSettings(env: RealBackendEnv, extra: Record<strin
     MONGODB_URI: env.mongodbUri,
     MONGODB_DATABASE: `switchboard_test_${tag}`,
     REDIS_URL: env.redisUrl,
+    REDIS_MODE: env.redisMode,
     REDIS_KEY_PREFIX: `switchboard-test-${tag}:`,
     ...extra,
   };

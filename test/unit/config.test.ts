@@ -4,6 +4,7 @@ import { CONNECT_SETTINGS, loadConnectConfig } from '../../services/connect/conf
 import { MESSAGE_SETTINGS, loadMessageConfig } from '../../services/message/config.js';
 import { settingsFrom, parseDuration } from '../../services/shared/config.js';
 import { ConfigError } from '../../services/shared/errors.js';
+import { parseRedisUrl } from '../../services/message/adapters/redis-connection.js';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -52,6 +53,38 @@ describe('configuration', () => {
       assert.throws(
         () => loadMessageConfig({ MONGODB_URI: uri }),
         (e: unknown) => e instanceof ConfigError && why.test(e.message),
+      );
+    }
+  });
+
+  it('takes one Redis server, or the seed nodes of a Redis Cluster in cluster mode; waits for a replica by default only in cluster mode', () => {
+    const one = loadMessageConfig({ REDIS_URL: 'redis://:secret@redis:6379/2' });
+    assert.deepEqual(one.redis, { mode: 'standalone', keyPrefix: 'switchboard:', waitReplicas: 0, waitTimeoutMs: 1000 });
+    const cluster = loadMessageConfig({ REDIS_URL: 'rediss://app:pw@redis-0:6379,redis-1:6379,[::1]:7000', REDIS_MODE: 'cluster' });
+    assert.deepEqual([cluster.redis.mode, cluster.redis.waitReplicas], ['cluster', 1]);
+    assert.equal(loadMessageConfig({ REDIS_URL: 'redis://r:6379', REDIS_MODE: 'cluster', REDIS_WAIT_REPLICAS: '0' }).redis.waitReplicas, 0);
+    assert.deepEqual(parseRedisUrl('rediss://app:p%40ss@redis-0:6379,redis-1', 'cluster'), {
+      tls: true,
+      username: 'app',
+      password: 'p@ss',
+      seeds: [
+        { host: 'redis-0', port: 6379 },
+        { host: 'redis-1', port: 6379 },
+      ],
+      db: 0,
+    });
+    for (const [settings, why] of [
+      [{ REDIS_URL: 'http://redis:6379' }, /REDIS_URL: expected redis:\/\//],
+      [{ REDIS_URL: 'redis://a:6379,b:6379' }, /REDIS_URL: several hosts are seed nodes of a Redis Cluster: set REDIS_MODE=cluster/],
+      [{ REDIS_URL: 'redis://a:6379/3', REDIS_MODE: 'cluster' }, /REDIS_URL: a Redis Cluster has database 0 only/],
+      [{ REDIS_URL: 'redis://a:port', REDIS_MODE: 'cluster' }, /REDIS_URL: /],
+      [{ REDIS_URL: 'redis://a:6379', REDIS_MODE: 'cluster', REDIS_KEY_PREFIX: 'app{1}:' }, /REDIS_KEY_PREFIX: no \{ or \} in cluster mode/],
+      [{ REDIS_MODE: 'sentinel' }, /REDIS_MODE/],
+    ] as const) {
+      assert.throws(
+        () => loadMessageConfig(settings),
+        (e: unknown) => e instanceof ConfigError && why.test(e.message),
+        JSON.stringify(settings),
       );
     }
   });

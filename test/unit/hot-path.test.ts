@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { MongoWriteConcernError } from 'mongodb';
-import { createPipeline } from '../../services/message/domain/pipeline.js';
+import { createPipeline, HOT_RETRY_MS, type StoreFirstReason } from '../../services/message/domain/pipeline.js';
 import { Sequencer } from '../../services/message/domain/sequencer.js';
 import { Persister } from '../../services/message/domain/persister.js';
 import { withHotReads } from '../../services/message/domain/hot-reads.js';
 import { readRosters } from '../../services/message/domain/roster.js';
 import { createEmbeddedStore } from '../../services/message/adapters/embedded-store.js';
 import { createEmbeddedHotStore } from '../../services/message/adapters/embedded-hot-store.js';
-import { FencedError, type HotStore } from '../../services/message/adapters/hot-store.js';
+import { FencedError, HotStoreError, type HotStore } from '../../services/message/adapters/hot-store.js';
 import type { MessageStore } from '../../services/message/adapters/store.js';
 import type { BatchOutcome } from '../../services/message/adapters/log.js';
 import { silentLogger } from '../../services/shared/logger.js';
@@ -108,7 +108,7 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
         ['m3', 3],
       ],
     );
-    assert.deepEqual(await hot.read('dm:a:b', 0, 10), [], 'stored: the hot store forgets them');
+    assert.deepEqual((await hot.read('dm:a:b', 0, 10)).messages, [], 'stored: the hot store forgets them');
     assert.deepEqual(
       (await readable.readMessages('dm:a:b', 0, 10)).map((m) => m.seq),
       [1, 2, 3],
@@ -268,6 +268,73 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
       pipeline({ partition: 9, entries: [entry(6, { msgId: 'p9', conversation: 'dm:e:f', from: 'e', to: 'f', ts: later })] }),
       /waits for the hot store/,
     );
+  });
+
+  it("stores first a batch the hot store failed while it reports healthy (a cluster node failing over), and the partition's next ones for a while; then pushes first again", async () => {
+    const { store, hot, inner } = await backends();
+    // The write is applied, then its reply lost (the worst case): the seq it holds must be the one the store gives.
+    let failing = false;
+    const records: number[] = [];
+    const flaky: HotStore = {
+      ...hot,
+      async record(partition, owner, messages, listed, window) {
+        records.push(partition);
+        await hot.record(partition, owner, messages, listed, window);
+        if (failing) throw new HotStoreError('hot store: Connection is closed.');
+      },
+    };
+    let clock = 1_000_000;
+    const pushed: string[] = [];
+    const reasons: StoreFirstReason[] = [];
+    const persister = persisterFor(store, flaky);
+    const sequencer = new Sequencer(store, { hot: { hot: flaky, instance: 'pod-a', dedupeWindowMs: 3_600_000, handoverGraceMs: 10 } });
+    const pipeline = createPipeline({
+      sequencer,
+      subscribers: { routeBatch: (items) => void pushed.push(...items.map((i) => `${i.message.msgId}#${i.message.seq}`)) },
+      groups: { read: (cs) => readRosters(store, cs), setMembers: (c, m, seq) => store.setMembers(c, m, seq) },
+      logger: silentLogger(),
+      persister,
+      hotReady: () => true,
+      onStoreFirst: (r) => reasons.push(r),
+      now: () => clock,
+    });
+    await sequencer.assigned([0, 1]);
+    await pipeline({ partition: 0, entries: [entry(1)] });
+    failing = true;
+    await pipeline({ partition: 0, entries: [entry(2)] });
+    assert.deepEqual(pushed, ['m1#1', 'm2#2'], 'pushed once stored');
+    assert.deepEqual(
+      (await inner.readMessages('dm:a:b', 0, 10)).map((m) => m.seq),
+      [1, 2],
+      'stored before its push, after what the persister held',
+    );
+    failing = false;
+    // The partition's next batch is stored first without asking the hot store; another partition's is not held back.
+    const before = records.length;
+    await pipeline({ partition: 0, entries: [entry(3)] });
+    assert.equal(records.length, before, 'the hot store not tried again yet');
+    assert.deepEqual((await inner.readMessages('dm:a:b', 0, 10)).at(-1)?.seq, 3);
+    await pipeline({ partition: 1, entries: [entry(9, { msgId: 'p1', conversation: 'dm:c:d', from: 'c', to: 'd' })] });
+    assert.deepEqual(records.slice(before), [1], 'partition 1 goes on through the hot store');
+    assert.deepEqual(reasons, ['hot_store_failed', 'hot_store_failed']);
+    // Past the cool-down: pushed first again, with the next seq.
+    clock += HOT_RETRY_MS;
+    store.hold = true;
+    await pipeline({ partition: 0, entries: [entry(4)] });
+    assert.deepEqual(pushed.slice(-1), ['m4#4'], 'pushed while the store is held');
+    store.release();
+    // The failed batch comes again (its offsets were committed, but a rebalance may bring it): same seq, pushed no more.
+    await pipeline({ partition: 0, entries: [entry(2)] });
+    await persister.flushed();
+    assert.deepEqual(
+      (await inner.readMessages('dm:a:b', 0, 10)).map((m) => `${m.msgId}#${m.seq}`),
+      ['m1#1', 'm2#2', 'm3#3', 'm4#4'],
+    );
+    assert.equal(pushed.filter((p) => p.startsWith('m2#')).length, 1);
+    // A fenced write is not the hot store failing: it fails the batch, nothing stored.
+    await hot.claim(0, 'pod-z/1');
+    await assert.rejects(pipeline({ partition: 0, entries: [entry(5)] }), FencedError);
+    assert.equal(reasons.length, 2);
   });
 
   it('claims each newly assigned partition once, keeps the claims of partitions kept, and drops those of partitions gone', async () => {

@@ -17,6 +17,7 @@ function recordingLog(): MessageLog & { appended: AcceptedSend[]; failing: boole
       if (log.failing) throw new Error('broker down');
       log.appended.push(e);
     },
+    partitions: () => 1,
     async consume() {},
     async stopConsuming() {},
     async stop() {},

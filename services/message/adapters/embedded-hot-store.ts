@@ -10,10 +10,12 @@ export function createEmbeddedHotStore(opts: { now?: () => number; hotTtlMs?: nu
   const state = new EmbeddedRunning('hot store');
   const claims = new Map<number, string>();
   const records = new Map<string, SequencedRecord & { until: number }>();
-  const hot = new Map<string, { messages: Map<number, Message>; until: number }>();
+  /** Per conversation: its messages not yet persisted, and the partition they were recorded under. */
+  const hot = new Map<string, { messages: Map<number, Message>; partition: number; until: number }>();
   const last = new Map<string, { seq: number; at: number; until: number }>();
   const listings = new Map<string, { items: Map<string, number>; until: number }>();
-  let since: number | undefined;
+  /** Per partition: since when every msgId is recorded. */
+  const since = new Map<number, number>();
   const live = <T extends { until: number }>(m: Map<string, T>, k: string): T | undefined => {
     const v = m.get(k);
     if (v && v.until <= now()) {
@@ -40,7 +42,7 @@ export function createEmbeddedHotStore(opts: { now?: () => number; hotTtlMs?: nu
       for (const m of messages) {
         records.set(m.msgId, { conversation: m.conversation, seq: m.seq, ts: m.ts, until: t + dedupeWindowMs });
         let h = live(hot, m.conversation);
-        if (!h) hot.set(m.conversation, (h = { messages: new Map(), until: 0 }));
+        if (!h) hot.set(m.conversation, (h = { messages: new Map(), partition, until: 0 }));
         h.messages.set(m.seq, structuredClone(m));
         h.until = t + ttl;
         const prev = live(last, m.conversation);
@@ -55,24 +57,26 @@ export function createEmbeddedHotStore(opts: { now?: () => number; hotTtlMs?: nu
         for (const u of l?.unlist ?? []) live(listings, u)?.items.delete(m.conversation);
       }
     },
-    async sequenced(msgIds) {
+    async sequenced(partition, msgIds) {
       state.check();
       const out = new Map<string, SequencedRecord>();
       for (const id of msgIds) {
         const r = live(records, id);
         if (r) out.set(id, { conversation: r.conversation, seq: r.seq, ts: r.ts });
       }
-      return { records: out, coveredSince: since };
+      return { records: out, coveredSince: since.get(partition) };
     },
     async read(conversation, afterSeq, limit) {
       state.check();
       const h = live(hot, conversation);
-      if (!h) return [];
-      return [...h.messages.values()]
+      if (!h) return { messages: [], coveredSince: undefined };
+      const coveredSince = since.get(h.partition);
+      const messages = [...h.messages.values()]
         .filter((m) => m.seq > afterSeq)
         .sort((a, b) => a.seq - b.seq)
         .slice(0, limit)
         .map((m) => structuredClone(m));
+      return { messages, coveredSince };
     },
     async lastSeqs(conversations) {
       state.check();
@@ -97,18 +101,22 @@ export function createEmbeddedHotStore(opts: { now?: () => number; hotTtlMs?: nu
         if (h.messages.size === 0) hot.delete(conversation);
       }
     },
-    async resetCoverage() {
+    async resetCoverage(partition) {
       state.check();
-      since = now();
+      since.set(partition, now());
     },
     async claimedBy(partition) {
       state.check();
       return claims.get(partition) ?? null;
     },
-    async dedupeSince(storeIsEmpty) {
+    async dedupeSince(partition, storeIsEmpty) {
       state.check();
-      since ??= (await storeIsEmpty()) ? 0 : now();
-      return since;
+      if (!since.has(partition)) {
+        const from = (await storeIsEmpty()) ? 0 : now();
+        // Set once: the first of two that asked at once wins, as SET NX does on Redis.
+        if (!since.has(partition)) since.set(partition, from);
+      }
+      return since.get(partition)!;
     },
   };
 }

@@ -97,6 +97,10 @@ export function createEmbeddedLog(opts: EmbeddedLogOptions): MessageLog {
       started = true;
       stopped = false;
     },
+    partitions() {
+      if (!started) throw new Error('the log has not started: its partitions are not known yet');
+      return partitions.length;
+    },
     async append(entry) {
       if (!started || stopped) throw new UnavailableError('log is not running');
       const index = partitionOf(entry.conversation, partitions.length);

@@ -15,6 +15,40 @@ export interface Listing {
   unlist: readonly string[];
 }
 
+/** What a read of a conversation's recent messages finds. */
+export interface HotRead {
+  /** Not-yet-persisted messages with seq > afterSeq, ascending. */
+  messages: Message[];
+  /** Since when the conversation's partition records every msgId (see `sequenced`). */
+  coveredSince: number | undefined;
+}
+
+/**
+ * How many partitions the log has (known once it started): a conversation's partition is
+ * `partitionOf(conversation, count)`, what the log's partitioner gives it.
+ */
+export type PartitionCount = () => number;
+
+/** A message was recorded under a partition that is not its conversation's (a wiring fault). */
+export class WrongPartitionError extends Error {
+  constructor(conversation: string, partition: number, expected: number) {
+    super(`${conversation} belongs to partition ${expected} of the log, not ${partition}`);
+    this.name = 'WrongPartitionError';
+  }
+}
+
+/**
+ * The hot store could not do what was asked (its server away, the Redis Cluster node holding the
+ * partition failing over, a write not acknowledged by enough replicas): a write may or may not
+ * have been applied, and nothing was pushed on its strength.
+ */
+export class HotStoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'HotStoreError';
+  }
+}
+
 /** A partition's claim was taken by another consumer (a newer owner): this one must not push. */
 export class FencedError extends Error {
   constructor(readonly partition: number) {
@@ -30,7 +64,9 @@ export class FencedError extends Error {
  *
  * Every write is fenced by the partition's claim: a consumer that lost its partition (a stale
  * owner during a rebalance) can no longer record, so it never pushes a seq the new owner gives to
- * another message.
+ * another message. What one partition's consumer writes and reads together (its claim, coverage,
+ * records, and its conversations' messages, last seqs and listings) is kept together, so that a
+ * Redis Cluster holds it in one slot.
  */
 export interface HotStore extends HealthReporter {
   start(): Promise<void>;
@@ -44,17 +80,18 @@ export interface HotStore extends HealthReporter {
    * Records sequenced messages of a partition, as one atomic write: each msgId's record (kept
    * `dedupeWindowMs`), each message for reads until it is persisted, each conversation's last seq,
    * and the listings its message changes (`listed` by msgId: users who now list the conversation,
-   * users who no longer do). Throws FencedError when `owner` no longer holds the claim.
+   * users who no longer do). Throws FencedError when `owner` no longer holds the claim, and
+   * WrongPartitionError for a message whose conversation is another partition's.
    */
   record(partition: number, owner: string, messages: readonly Message[], listed: ReadonlyMap<string, Listing>, dedupeWindowMs: number): Promise<void>;
   /**
-   * The records of these msgIds (absent: not sequenced within the dedupe window, as far as this
-   * store knows), and since when it records every msgId (undefined: not known yet; ask
-   * `dedupeSince`).
+   * The records of these msgIds of a partition (absent: not sequenced within the dedupe window, as
+   * far as this store knows), and since when it records every msgId of the partition (undefined:
+   * not known yet; ask `dedupeSince`).
    */
-  sequenced(msgIds: readonly string[]): Promise<{ records: Map<string, SequencedRecord>; coveredSince: number | undefined }>;
-  /** Not-yet-persisted messages of a conversation with seq > afterSeq, ascending, at most `limit`. */
-  read(conversation: string, afterSeq: number, limit: number): Promise<Message[]>;
+  sequenced(partition: number, msgIds: readonly string[]): Promise<{ records: Map<string, SequencedRecord>; coveredSince: number | undefined }>;
+  /** Not-yet-persisted messages of a conversation with seq > afterSeq, ascending, at most `limit`, and its partition's coverage. */
+  read(conversation: string, afterSeq: number, limit: number): Promise<HotRead>;
   /**
    * The last seq recorded here of each conversation (absent: none recorded lately), and when it
    * was recorded: a last seq recorded before `coveredSince` may trail what the store took while
@@ -66,13 +103,13 @@ export interface HotStore extends HealthReporter {
   /** Forgets the messages of each conversation up to its seq: they are in the store now. */
   persisted(upTo: ReadonlyMap<string, number>): Promise<void>;
   /**
-   * Since when (ms since the epoch) every msgId sequenced is recorded here: set once, by the first
-   * consumer that asks — to 0 when the store is empty then (a new deployment: everything is
-   * covered), else to now. A store that lost its data sets it anew.
+   * Since when (ms since the epoch) every msgId sequenced in the partition is recorded here: set
+   * once, by the first consumer that asks — to 0 when the store is empty then (a new deployment:
+   * everything is covered), else to now. A store that lost its data sets it anew.
    */
-  dedupeSince(storeIsEmpty: () => Promise<boolean>): Promise<number>;
-  /** Msgids were sequenced without being recorded here (the store took them while this store was away): coverage starts now. */
-  resetCoverage(): Promise<void>;
+  dedupeSince(partition: number, storeIsEmpty: () => Promise<boolean>): Promise<number>;
+  /** Msgids of the partition were sequenced without being recorded here (the store took them while this store was away): its coverage starts now. */
+  resetCoverage(partition: number): Promise<void>;
   /** Who holds a partition's claim (null: nobody; the store lost it). */
   claimedBy(partition: number): Promise<string | null>;
 }

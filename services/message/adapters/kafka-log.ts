@@ -102,6 +102,7 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
   });
   let producerUp = false;
   let stopped = false;
+  let partitionCount: number | undefined;
   // Appends arriving while a produce is in flight go out together in the next one.
   const produces = new GroupCommit<AcceptedSend, void>(async (entries) => {
     try {
@@ -150,6 +151,12 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
         }
         log.info({ topic: opts.topic, partitions: opts.partitions, replicas, minInsyncReplicas: minInsync, created }, 'kafka topic ensured');
       }
+      // The topic's own count: the producer places a conversation by it, and so do its readers.
+      const [metadata] = (await admin.fetchTopicMetadata({ topics: [opts.topic] })).topics;
+      const count = metadata?.partitions.length ?? 0;
+      if (count === 0) throw new Error(`kafka topic ${opts.topic} has no partitions in its metadata`);
+      if (count !== opts.partitions) log.info({ topic: opts.topic, partitions: count, KAFKA_PARTITIONS: opts.partitions }, 'the topic has its own partition count; KAFKA_PARTITIONS applies only when this pod creates it');
+      partitionCount = count;
     } finally {
       await admin.disconnect();
     }
@@ -175,6 +182,10 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
       await ensureTopic();
       await producer.connect();
       producerUp = true;
+    },
+    partitions() {
+      if (partitionCount === undefined) throw new Error('the log has not started: its partitions are not known yet');
+      return partitionCount;
     },
     append(entry) {
       if (stopped) return Promise.reject(new UnavailableError('log is stopping'));

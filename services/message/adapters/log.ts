@@ -43,6 +43,12 @@ export type AssignmentListener = (partitions: readonly number[]) => void;
 export interface MessageLog extends HealthReporter {
   /** Connects the producer. Rejects when the log cannot be reached. */
   start(): Promise<void>;
+  /**
+   * How many partitions the log has: entries of a conversation go to `partitionOf(conversation,
+   * partitions())`. Known once started (the topic's own count, which may differ from the count
+   * this pod would create it with); throws before.
+   */
+  partitions(): number;
   /** Appends an entry; resolves once it is durable (acks from all in-sync replicas). */
   append(entry: AcceptedSend): Promise<void>;
   /** Joins the consumer group and feeds every assigned partition's entries to `handler`. */

@@ -1,47 +1,135 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type ChainableCommander } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 
+/** One Redis server (with its replicas behind it, if any), or a Redis Cluster. */
+export type RedisMode = 'standalone' | 'cluster';
+
+/** Where Redis is: REDIS_URL and REDIS_MODE. */
+export interface RedisTarget {
+  /** `redis[s]://[user:password@]host:port[/db]`; in cluster mode the host part may list several seeds, comma-separated. */
+  url: string;
+  /** Default `standalone`. */
+  mode?: RedisMode;
+}
+
+/** A client of either kind (ioredis): their commands and pipelines are the same. */
+export type RedisClient = Redis | Cluster;
+
+interface ParsedUrl {
+  tls: boolean;
+  username: string | undefined;
+  password: string | undefined;
+  seeds: Array<{ host: string; port: number }>;
+  db: number;
+}
+
 /**
- * One ioredis connection as the Message adapters use it: commands fail fast while Redis is away
- * (no offline queue, one retry), the client reconnects forever, and each new error is logged once.
+ * Reads a Redis URL whose host part may list several `host:port` (a cluster's seed nodes). Throws
+ * with the reason when it is not one; a cluster has one database (0) only.
+ */
+export function parseRedisUrl(url: string, mode: RedisMode): ParsedUrl {
+  const m = /^(rediss?):\/\/(?:([^@/]*)@)?([^/?#]+)(\/[^?#]*)?([?#].*)?$/.exec(url);
+  if (!m) throw new Error('expected redis://[user:password@]host:port[/db] or rediss://…');
+  const [, scheme, auth, hosts, path] = m;
+  const seeds = hosts!.split(',').map((h) => {
+    const parsed = new URL(`${scheme}://${h.trim()}`);
+    if (!parsed.hostname || (parsed.pathname !== '' && parsed.pathname !== '/') || parsed.username) throw new Error(`"${h}" is not host:port`);
+    return { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(parsed.port || 6379) };
+  });
+  if (seeds.length > 1 && mode !== 'cluster') throw new Error('several hosts are seed nodes of a Redis Cluster: set REDIS_MODE=cluster, or name one server');
+  const db = path && path !== '/' ? Number(path.slice(1)) : 0;
+  if (!Number.isInteger(db) || db < 0) throw new Error(`"${path}" is not a database number`);
+  if (mode === 'cluster' && db !== 0) throw new Error('a Redis Cluster has database 0 only');
+  const [user, password] = auth === undefined ? [] : auth.includes(':') ? [auth.slice(0, auth.indexOf(':')), auth.slice(auth.indexOf(':') + 1)] : [undefined, auth];
+  return {
+    tls: scheme === 'rediss',
+    username: user ? decodeURIComponent(user) : undefined,
+    password: password ? decodeURIComponent(password) : undefined,
+    seeds,
+    db,
+  };
+}
+
+/**
+ * One ioredis client as the Message adapters use it: commands fail fast while Redis (or the
+ * cluster node serving their slot) is away (no offline queue, one retry), the client reconnects
+ * forever, and each new error is logged once.
  */
 export interface RedisConnection {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
+  readonly mode: RedisMode;
   /** Resolves once connected; rejects after 5 s (ioredis keeps reconnecting; a later call waits again). */
   start(): Promise<void>;
   stop(): Promise<void>;
   health(): CheckResult;
-  /** Called at every (re)connection, the first included. */
+  /**
+   * Called at every (re)connection, the first included; for a cluster also whenever a node was
+   * lost or its slots moved (a failover: the replica that took over may lack the last writes).
+   */
   onReady(listener: () => void): void;
+  /** How many times a cluster node was lost and its slots served again since the start (0 for one server). */
+  failovers(): number;
+  /**
+   * The keys, in groups that one pipeline each can carry: for a cluster, the keys of one node (its
+   * slots as this client last saw them); for one server, all of them. Each group keeps the keys'
+   * order and gives their places in `keys`.
+   */
+  byNode(keys: readonly string[]): Array<{ keys: string[]; at: number[] }>;
 }
 
-export function connectRedis(url: string, logger: Logger): RedisConnection {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 3000,
-    commandTimeout: 3000,
-    retryStrategy: (times) => Math.min(200 * times, 2000),
-  });
+const CONNECT_TIMEOUT_MS = 3000;
+const COMMAND_TIMEOUT_MS = 3000;
+const retry = (times: number): number => Math.min(200 * times, 2000);
+
+export function connectRedis(target: RedisTarget, logger: Logger): RedisConnection {
+  const mode = target.mode ?? 'standalone';
+  const redis = mode === 'cluster' ? clusterClient(target.url) : serverClient(target.url);
   let lastError = '';
+  let failovers = 0;
+  const readyListeners: Array<() => void> = [];
+  const ready = (): void => {
+    for (const l of readyListeners) l();
+  };
   redis.on('error', (err: Error) => {
     if (err.message !== lastError) logger.warn({ err }, 'redis error');
     lastError = err.message;
   });
-  const readyListeners: Array<() => void> = [];
   redis.on('ready', () => {
     if (lastError) logger.info('redis reconnected');
     lastError = '';
-    for (const l of readyListeners) l();
+    ready();
   });
+  if (redis instanceof Cluster) {
+    let nodeLost = false;
+    redis.on('node error', (err: Error, node: string) => {
+      nodeLost = true;
+      if (err.message !== lastError) logger.warn({ err, node }, 'redis cluster node error');
+      lastError = err.message;
+    });
+    redis.on('-node', (_node: Redis, key: string) => {
+      nodeLost = true;
+      logger.info({ node: key }, 'redis cluster node left the slot map');
+    });
+    // The slot map read again after a node was lost: whoever serves those slots now may have
+    // missed writes the lost one acknowledged.
+    redis.on('refresh', () => {
+      if (!nodeLost || redis.status !== 'ready') return;
+      nodeLost = false;
+      failovers++;
+      lastError = '';
+      logger.info('redis cluster slot map refreshed after a node loss');
+      ready();
+    });
+  }
   const status = (): string => `${redis.status}${lastError ? `: ${lastError}` : ''}`;
   return {
     redis,
+    mode,
     async start() {
       if (redis.status === 'ready') return;
-      const ready = new Promise<void>((resolve, reject) => {
+      const up = new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           redis.off('ready', onReady);
           reject(new Error(`redis not ready (${status()})`));
@@ -53,18 +141,67 @@ export function connectRedis(url: string, logger: Logger): RedisConnection {
         redis.once('ready', onReady);
       });
       if (redis.status === 'wait') redis.connect().catch((err: unknown) => logger.debug({ err }, 'first redis connect failed; reconnecting'));
-      await ready;
+      await up;
     },
     async stop() {
       redis.disconnect();
     },
     health() {
-      return redis.status === 'ready' ? { ok: true, detail: 'connected' } : { ok: false, detail: status() };
+      return redis.status === 'ready' ? { ok: true, detail: mode === 'cluster' ? 'connected (cluster)' : 'connected' } : { ok: false, detail: status() };
     },
     onReady(listener) {
       readyListeners.push(listener);
     },
+    failovers: () => failovers,
+    byNode(keys) {
+      if (!(redis instanceof Cluster)) return [{ keys: [...keys], at: keys.map((_, i) => i) }];
+      const groups = new Map<string, { keys: string[]; at: number[] }>();
+      keys.forEach((key, i) => {
+        const slot = calculateSlot(key);
+        // Slots not mapped yet go by themselves; the pipeline finds their node.
+        const node = redis.slots[slot]?.[0] ?? `slot:${slot}`;
+        let g = groups.get(node);
+        if (!g) groups.set(node, (g = { keys: [], at: [] }));
+        g.keys.push(key);
+        g.at.push(i);
+      });
+      return [...groups.values()];
+    },
   };
+}
+
+function serverClient(url: string): Redis {
+  return new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    retryStrategy: retry,
+  });
+}
+
+function clusterClient(url: string): Cluster {
+  const u = parseRedisUrl(url, 'cluster');
+  return new Cluster(u.seeds, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    clusterRetryStrategy: retry,
+    // A command whose node is gone is retried (the slot map read again) for about this long, at
+    // most: a failover takes the cluster's node timeout and an election; meanwhile callers hear of it.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    maxRedirections: 8,
+    slotsRefreshTimeout: 2000,
+    redisOptions: {
+      username: u.username,
+      password: u.password,
+      tls: u.tls ? {} : undefined,
+      maxRetriesPerRequest: 1,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+    },
+  });
 }
 
 /** The replies of an executed pipeline; throws the first command's error. */
@@ -74,4 +211,29 @@ export function pipelineResults(results: Array<[Error | null, unknown]> | null):
     if (err) throw err;
     return value;
   });
+}
+
+/**
+ * Runs one pipeline per node for commands on `keys` (see RedisConnection.byNode), all at once, and
+ * gives their replies in the keys' order. `add` queues the command(s) of one key (its place in
+ * `keys` given); each key must queue the same number of commands (`perKey`).
+ */
+export async function pipelinePerNode(
+  conn: RedisConnection,
+  keys: readonly string[],
+  add: (pipeline: ChainableCommander, key: string, index: number) => void,
+  perKey = 1,
+): Promise<unknown[]> {
+  const out = new Array<unknown>(keys.length * perKey);
+  await Promise.all(
+    conn.byNode(keys).map(async (group) => {
+      const p = conn.redis.pipeline();
+      group.keys.forEach((k, j) => add(p, k, group.at[j]!));
+      const replies = pipelineResults(await p.exec());
+      group.at.forEach((i, j) => {
+        for (let c = 0; c < perKey; c++) out[i * perKey + c] = replies[j * perKey + c];
+      });
+    }),
+  );
+  return out;
 }

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { connectRedis, pipelineResults } from './redis-connection.js';
+import { connectRedis, pipelinePerNode, pipelineResults, type RedisTarget } from './redis-connection.js';
 import type { Logger } from '../../shared/logger.js';
 import type { PresenceStore } from './presence.js';
 
-export interface RedisPresenceOptions {
-  url: string;
+export interface RedisPresenceOptions extends RedisTarget {
   keyPrefix: string;
   logger: Logger;
   now?: () => number;
@@ -13,12 +12,14 @@ export interface RedisPresenceOptions {
 /**
  * Presence on Redis (ioredis): one sorted set per user, member = Connect instance, score = the
  * time its entry expires. Lookups read only unexpired members; the key itself expires when no
- * instance refreshes it. Every call is one pipeline; commands fail fast while Redis is away (the
- * directory writes everything again once it is back) and the client reconnects forever.
+ * instance refreshes it. Every call is one pipeline per server (one, or each Redis Cluster node
+ * holding some of the users); commands fail fast while Redis is away (the directory writes
+ * everything again once it is back, or once a cluster's slot map changed after a node loss) and
+ * the client reconnects forever.
  */
 export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   const now = opts.now ?? Date.now;
-  const conn = connectRedis(opts.url, opts.logger);
+  const conn = connectRedis(opts, opts.logger);
   const { redis } = conn;
   const key = (user: string): string => `${opts.keyPrefix}presence:${user}`;
   // Not under presence: (a user may be called "epoch").
@@ -31,26 +32,25 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
     async refresh(instance, users, ttlMs) {
       if (users.length === 0) return;
       const until = now() + ttlMs;
-      const p = redis.pipeline();
-      for (const u of users) {
-        p.zadd(key(u), until, instance);
-        p.pexpire(key(u), ttlMs * 2);
-      }
-      pipelineResults(await p.exec());
+      await pipelinePerNode(
+        conn,
+        users.map(key),
+        (p, k) => p.zadd(k, until, instance).pexpire(k, ttlMs * 2),
+        2,
+      );
     },
     async remove(instance, users) {
       if (users.length === 0) return;
-      const p = redis.pipeline();
-      for (const u of users) p.zrem(key(u), instance);
-      pipelineResults(await p.exec());
+      await pipelinePerNode(conn, users.map(key), (p, k) => p.zrem(k, instance));
     },
     async epoch() {
       // Set once by the first pod that finds it missing; every pod then reads the same token
-      // until the server loses its data.
+      // until the server loses its data. A cluster's token is on one node: a failover of another
+      // (whose replica may lack the last writes) changes the epoch this client answers too.
       const p = redis.pipeline();
       p.set(epochKey, randomUUID(), 'NX');
       p.get(epochKey);
-      return String(pipelineResults(await p.exec())[1]);
+      return `${String(pipelineResults(await p.exec())[1])}/${conn.failovers()}`;
     },
     onReconnect(listener) {
       // The first connection too: writes that failed before it are made now, not at the next refresh.
@@ -60,11 +60,9 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
       const out = new Map<string, string[]>();
       if (users.length === 0) return out;
       const t = now();
-      const p = redis.pipeline();
-      for (const u of users) p.zrangebyscore(key(u), `(${t}`, '+inf');
-      const results = pipelineResults(await p.exec());
+      const results = (await pipelinePerNode(conn, users.map(key), (p, k) => p.zrangebyscore(k, `(${t}`, '+inf'))) as string[][];
       users.forEach((u, i) => {
-        const instances = results[i] as string[];
+        const instances = results[i]!;
         if (instances.length > 0) out.set(u, instances);
       });
       return out;
@@ -72,4 +70,3 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   };
 }
 
-/** The values of a pipeline's replies; throws the first error. */

@@ -30,13 +30,12 @@ export function withHotReads(store: MessageStore, hot: HotStore, logger: Logger)
       switch (prop) {
         case 'readMessages':
           return async (conversation: string, afterSeq: number, limit: number): Promise<Message[]> => {
-            const recent = await orEmpty(hot.read(conversation, afterSeq, limit), []);
+            const { messages: recent, coveredSince: since } = await orEmpty(hot.read(conversation, afterSeq, limit), { messages: [], coveredSince: undefined });
             // What is not stored yet answers a client that asks from where it begins (a reconnect
             // after a short absence) on its own, in one unbroken run: the newest messages are those
             // not stored yet, as long as every one since the hot store's coverage began went
             // through it (the store took none behind its back).
             if (recent[0]?.seq === afterSeq + 1 && recent.every((m, i) => m.seq === afterSeq + 1 + i)) {
-              const since = (await orEmpty(hot.sequenced([]), { records: new Map(), coveredSince: undefined })).coveredSince;
               if (since !== undefined && recent.every((m) => m.ts >= since)) return recent;
             }
             const stored = await target.readMessages(conversation, afterSeq, limit);
@@ -57,7 +56,7 @@ export function withHotReads(store: MessageStore, hot: HotStore, logger: Logger)
           };
         case 'membershipChanges':
           return async (conversations: readonly string[]): Promise<Message[]> => {
-            const recent = (await Promise.all(conversations.map((c) => orEmpty(hot.read(c, 0, Number.MAX_SAFE_INTEGER), []))))
+            const recent = (await Promise.all(conversations.map(async (c) => (await orEmpty(hot.read(c, 0, Number.MAX_SAFE_INTEGER), { messages: [], coveredSince: undefined })).messages)))
               .flat()
               .filter((m) => m.kind !== undefined);
             const stored = await target.membershipChanges(conversations);

@@ -3,6 +3,7 @@ import { UnavailableError } from '../../shared/errors.js';
 import type { BatchHandler, LogBatch } from '../adapters/log.js';
 import { isGroupConversation } from '../../shared/ids.js';
 import { membersOf, StoredThenFailedError, type Sequenced, type Sequencer } from './sequencer.js';
+import { HotStoreError } from '../adapters/hot-store.js';
 import type { GroupListing, Persister } from './persister.js';
 import { applyChange, emptyRoster, membersAt, type Roster } from './roster.js';
 import type { SubscriberRegistry } from './subscribers.js';
@@ -10,6 +11,12 @@ import type { AcceptedSend } from '../../shared/message.js';
 
 /** How many msgIds this process remembers having pushed (a redelivery after its own failure skips them). */
 const PUSHED_MEMORY = 10_000;
+/** After the hot store failed a partition's batch, how long its batches are stored first before the hot store is tried again. */
+export const HOT_RETRY_MS = 2000;
+
+/** Why a batch was stored before its push: the hot store is away, or it failed this partition's last batch (a cluster node failing over, a replica not acknowledging). */
+export type StoreFirstReason = 'hot_store_down' | 'hot_store_failed';
+export const STORE_FIRST_REASONS: readonly StoreFirstReason[] = ['hot_store_down', 'hot_store_failed'];
 
 /**
  * The consume path, the same for every backend. A partition batch's entries get their seqs,
@@ -18,9 +25,11 @@ const PUSHED_MEMORY = 10_000;
  * commits the batch's offsets once they are stored. So a push waits for the log, the seq and one
  * hot-store write, never for the store: a slow or absent store delays history, not delivery.
  *
- * While the hot store cannot record (Redis down), a batch is stored first and pushed after, as
- * before it existed: once what the Persister holds of the partition is stored, so that the seqs
- * the store gives follow those already pushed.
+ * While the hot store cannot record (Redis down, or the part of a Redis Cluster holding the
+ * partition failing over), a batch is stored first and pushed after, as before it existed: once
+ * what the Persister holds of the partition is stored, so that the seqs the store gives follow
+ * those already pushed. A batch the hot store failed is stored first at once, and so are the
+ * partition's batches for HOT_RETRY_MS after it.
  *
  * A redelivered entry (the same log record, sequenced before) keeps its seq and is pushed again
  * unless this process pushed it (whoever sequenced it may have failed before pushing; clients drop
@@ -38,12 +47,16 @@ export function createPipeline(deps: {
   hotReady?: () => boolean;
   /** A batch stored before its push (the fallback path): its messages' accept → stored time. */
   onStored?: (latencyMs: number) => void;
+  /** A batch goes the fallback path, and why. */
+  onStoreFirst?: (reason: StoreFirstReason) => void;
   /** Counts the redelivered entries pushed again (they may not have been pushed before). */
   onRepushed?: (count: number) => void;
   now?: () => number;
 }): BatchHandler {
   const now = deps.now ?? Date.now;
   const pushed = new Set<string>();
+  /** Partitions whose last hot-store write failed: stored first until then. */
+  const hotFailedUntil = new Map<number, number>();
   const push = (list: readonly Sequenced[]): void => {
     const out: Sequenced[] = [];
     let again = 0;
@@ -98,18 +111,36 @@ export function createPipeline(deps: {
     // changes in order.
     const groups = [...new Set(batch.entries.filter((e) => isGroupConversation(e.conversation)).map((e) => e.conversation))];
     const rosters = groups.length > 0 ? await deps.groups.read(groups, batch.partition) : new Map<string, Roster>();
-    if (!persister || !(deps.hotReady?.() ?? true)) {
+    /** Stores the batch first; refused while the partition holds sends only the hot store can place. */
+    const storeFirst = async (reason: StoreFirstReason | undefined, cause?: unknown): Promise<void> => {
       if (persister && !(await deps.sequencer.mayStoreFirst(batch.entries, batch.partition))) {
         throw new UnavailableError(
           `partition ${batch.partition} waits for the hot store (Redis): it holds sends its last owner may have pushed, with seqs only the hot store knows`,
+          { cause },
         );
       }
+      if (reason) deps.onStoreFirst?.(reason);
       // Stored first: the seqs the store gives must follow those the persister still holds.
       await persister?.flushed(batch.partition);
       await storeThenPush(batch, rosters);
-      return;
+    };
+    if (!persister) return storeFirst(undefined);
+    if (!(deps.hotReady?.() ?? true)) return storeFirst('hot_store_down');
+    if ((hotFailedUntil.get(batch.partition) ?? 0) > now()) return storeFirst('hot_store_failed');
+    let hot: Sequenced[];
+    try {
+      hot = await deps.sequencer.sequenceHot(batch.entries, batch.partition, batch.signal);
+      hotFailedUntil.delete(batch.partition);
+    } catch (err: unknown) {
+      // Only the hot store's own failures: fenced (the partition is another's now), cut short (it
+      // moved on) or the store's failure are the batch's to retry.
+      if (!(err instanceof HotStoreError) || batch.signal?.aborted) throw err;
+      // Nothing was pushed; what the hot store may have taken holds the seqs the store gives now.
+      if (!hotFailedUntil.has(batch.partition)) deps.logger.warn({ err, partition: batch.partition, retryInMs: HOT_RETRY_MS }, 'the hot store failed a batch; storing it before its push');
+      hotFailedUntil.set(batch.partition, now() + HOT_RETRY_MS);
+      return storeFirst('hot_store_failed', err);
     }
-    const sequenced = withAudiences(await deps.sequencer.sequenceHot(batch.entries, batch.partition, batch.signal), rosters);
+    const sequenced = withAudiences(hot, rosters);
     for (const s of sequenced) if (s.audience) deps.groups.seen?.(s.message.conversation, s.message.seq);
     for (const s of sequenced) if (s.message.kind !== undefined) deps.groups.changed?.(s.message.conversation);
     push(sequenced);

@@ -98,8 +98,8 @@ export class Sequencer {
   private generation = 0;
   /** MsgIds this process sequenced lately, with their records (most recent last). */
   private readonly recent = new Map<string, SequencedRecord>();
-  /** The store took messages the hot store did not record: its dedupe coverage starts anew. */
-  private coverageBroken = false;
+  /** Partitions whose messages the store took without the hot store recording them: their dedupe coverage starts anew. */
+  private readonly coverageBroken = new Set<number>();
 
   constructor(
     private readonly messages: MessageStore,
@@ -124,9 +124,9 @@ export class Sequencer {
     const h = this.opts.hot;
     if (!h) throw new Error('sequenceHot needs the hot store (opts.hot)');
     const now = (h.now ?? Date.now)();
-    if (this.coverageBroken) {
-      await h.hot.resetCoverage();
-      this.coverageBroken = false;
+    if (this.coverageBroken.has(partition)) {
+      await h.hot.resetCoverage(partition);
+      this.coverageBroken.delete(partition);
     }
     const fresh = uniqueByMsgId(entries);
     // Claimed before anything is decided: the last owner can record (and push) no more from here on.
@@ -135,9 +135,9 @@ export class Sequencer {
     const records = new Map<string, SequencedRecord>();
     let since: number | undefined;
     if (unknown.length > 0) {
-      const answer = await h.hot.sequenced(unknown);
+      const answer = await h.hot.sequenced(partition, unknown);
       for (const [id, r] of answer.records) records.set(id, r);
-      since = answer.coveredSince ?? (await h.hot.dedupeSince(async () => !(await this.messages.hasMessages())));
+      since = answer.coveredSince ?? (await h.hot.dedupeSince(partition, async () => !(await this.messages.hasMessages())));
       const vouched = since === 0 || now - since >= h.dedupeWindowMs;
       const unresolved = unknown.filter((id) => !records.has(id));
       if (!vouched && unresolved.length > 0) {
@@ -158,7 +158,7 @@ export class Sequencer {
     const misses = [...new Set(fresh.filter((e) => !known(e.msgId) && !this.lastSeq.has(e.conversation)).map((e) => e.conversation))];
     const { stored, recorded } =
       misses.length > 0
-        ? await this.lastSeqsOf(h, misses, since)
+        ? await this.lastSeqsOf(h, partition, misses, since)
         : { stored: new Map<string, number>(), recorded: new Map<string, { seq: number; at: number }>() };
     const next = new Map<string, number>();
     const lastOf = (c: string): number => next.get(c) ?? this.lastSeq.get(c)?.seq ?? Math.max(stored.get(c) ?? 0, recorded.get(c)?.seq ?? 0);
@@ -219,6 +219,7 @@ export class Sequencer {
    */
   private async lastSeqsOf(
     h: HotSequencing,
+    partition: number,
     misses: readonly string[],
     coveredSince: number | undefined,
   ): Promise<{ stored: Map<string, number>; recorded: Map<string, { seq: number; at: number }> }> {
@@ -227,7 +228,7 @@ export class Sequencer {
       // A store that is away may take its driver's whole server selection to say so: not waited for.
       return { stored: await withTimeout(this.messages.lastSeqs(misses), h.storeAnswerMs ?? 1000, 'the store did not answer in time'), recorded };
     } catch (err: unknown) {
-      const since = coveredSince ?? (await h.hot.sequenced([])).coveredSince;
+      const since = coveredSince ?? (await h.hot.sequenced(partition, [])).coveredSince;
       const trusted = since !== undefined && misses.every((c) => (recorded.get(c)?.at ?? -1) >= since);
       if (!trusted) throw err;
       return { stored: new Map(), recorded };
@@ -285,8 +286,8 @@ export class Sequencer {
    * send (a later record with the same msgId) and repeats inside the batch are left out.
    */
   async storeBatch(entries: readonly AcceptedSend[], partition = 0): Promise<Sequenced[]> {
-    // The hot store does not hear of these: its msgId records no longer cover every msgId.
-    if (this.opts.hot) this.coverageBroken = true;
+    // The hot store does not hear of these: its msgId records of the partition no longer cover every msgId.
+    if (this.opts.hot) this.coverageBroken.add(partition);
     // Repeats inside the batch are dropped here; entries stored before (redelivery) make the
     // ordered insert stop, and are then found in one query.
     const fresh = uniqueByMsgId(entries);

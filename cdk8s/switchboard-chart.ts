@@ -116,6 +116,7 @@ export class SwitchboardChart extends Chart {
                   { name: 'KAFKA_REPLICATION_FACTOR', value: String(v.kafka.replicationFactor) },
                   { name: 'KAFKA_MIN_INSYNC_REPLICAS', value: String(v.kafka.minInsyncReplicas) },
                   fromSecretOr('MONGODB_URI', v.mongodb.uri, v.mongodb),
+                  { name: 'REDIS_MODE', value: v.redis.mode },
                   fromSecretOr('REDIS_URL', v.redis.url, v.redis),
                   { name: 'MESSAGE_DRAIN_WINDOW', value: v.message.drainWindow },
                   { name: 'MESSAGE_SHUTDOWN_TIMEOUT', value: v.message.shutdownTimeout },

@@ -11,7 +11,7 @@ export interface SwitchboardValues {
   /** existingSecret: a Secret holding the URI (credentials, a replica set's hosts) under secretKey, instead of `uri` ('': not used). */
   mongodb: { uri: string; existingSecret: string; secretKey: string };
   /** existingSecret: a Secret holding the URL (a password) under secretKey, instead of `url` ('': not used). */
-  redis: { url: string; existingSecret: string; secretKey: string };
+  redis: { mode: 'standalone' | 'cluster'; url: string; existingSecret: string; secretKey: string };
   /** internalTokenSecret: a Secret holding INTERNAL_AUTH_TOKEN for both services ('': not used). */
   auth: { existingSecret: string; secretKey: string; internalTokenSecret: string; internalTokenKey: string };
   connect: {
@@ -59,7 +59,7 @@ export const DEFAULT_VALUES: SwitchboardValues = {
   image: { repository: 'switchboard', tag: '0.1.0', pullPolicy: 'IfNotPresent' },
   kafka: { brokers: 'kafka:9092', topic: 'switchboard.messages', partitions: 12, replicationFactor: -1, minInsyncReplicas: 2 },
   mongodb: { uri: 'mongodb://mongodb:27017/switchboard', existingSecret: '', secretKey: 'uri' },
-  redis: { url: 'redis://redis:6379', existingSecret: '', secretKey: 'url' },
+  redis: { mode: 'standalone', url: 'redis://redis:6379', existingSecret: '', secretKey: 'url' },
   auth: { existingSecret: 'switchboard-auth', secretKey: 'jwt-secret', internalTokenSecret: '', internalTokenKey: 'token' },
   connect: {
     replicas: 2,

@@ -24,7 +24,7 @@ const schema = z.object({
   REDIS_URL: setting.optionalText(),
   REDIS_MODE: setting.oneOf(['standalone', 'cluster'], 'standalone'),
   REDIS_WAIT_REPLICAS: setting.int(-1, -1, 16),
-  REDIS_WAIT_TIMEOUT: setting.duration('1s', 10, 60_000),
+  REDIS_WAIT_TIMEOUT: setting.duration('250ms', 10, 60_000),
   KAFKA_TOPIC: setting.text('switchboard.messages'),
   KAFKA_GROUP_ID: setting.text('switchboard-message'),
   KAFKA_CLIENT_ID: setting.optionalText(),
@@ -79,9 +79,10 @@ export const MESSAGE_SETTING_DOCS = {
     "`mongodb://…` or `mongodb+srv://…` (a replica set: its hosts and `replicaSet=`); the database is the URI's path, else `MONGODB_DATABASE`. The URI's `w`, `wtimeoutMS`, `journal`, `readConcernLevel`, `readPreference` and `retryWrites` are used as given; left out, writes and reads are `majority`. Unset: the embedded in-process store",
   REDIS_URL:
     '`redis[s]://[user:password@]host:port[/db]` of the presence directory and hot store; with `REDIS_MODE=cluster`, one or more seed nodes of a Redis Cluster (`redis://:password@host1:6379,host2:6379`). Unset: both in-process',
-  REDIS_MODE: '`standalone` (one server, or its primary) or `cluster` (a Redis Cluster: each partition\'s keys share one slot, reads spanning partitions are one pipeline per node)',
+  REDIS_MODE:
+    "`standalone` (one server, or its primary) or `cluster` (a Redis Cluster: each partition's keys share one slot, reads spanning partitions are one pipeline per node)",
   REDIS_WAIT_REPLICAS:
-    "replicas a hot-store write must reach (Redis `WAIT`) before its messages are pushed, so that a replica taking over from a failed primary has every seq pushed; fewer within `REDIS_WAIT_TIMEOUT` and the batch is stored before it is pushed instead. -1: 1 in cluster mode, 0 with one server",
+    'replicas a hot-store write must reach (Redis `WAIT`) before its messages are pushed, so that a replica taking over from a failed primary has every seq pushed; fewer within `REDIS_WAIT_TIMEOUT` and the batch is stored before it is pushed instead. -1: 1 in cluster mode, 0 with one server',
   REDIS_WAIT_TIMEOUT: 'how long a hot-store write waits for `REDIS_WAIT_REPLICAS`',
   KAFKA_TOPIC: 'topic of accepted sends (key = conversation)',
   KAFKA_GROUP_ID: 'consumer group of the Message pods',
@@ -154,7 +155,8 @@ export function loadMessageConfig(raw: RawSettings) {
     }
   }
   // A brace in the prefix would be the hash tag of every key: the whole hot store in one slot.
-  if (s.REDIS_MODE === 'cluster' && /[{}]/.test(s.REDIS_KEY_PREFIX)) problems.push('REDIS_KEY_PREFIX: no { or } in cluster mode (Redis Cluster hash tags are the store\'s own)');
+  if (s.REDIS_MODE === 'cluster' && /[{}]/.test(s.REDIS_KEY_PREFIX))
+    problems.push("REDIS_KEY_PREFIX: no { or } in cluster mode (Redis Cluster hash tags are the store's own)");
   if (s.KAFKA_REPLICATION_FACTOR === 0) problems.push('KAFKA_REPLICATION_FACTOR: expected -1 (broker default) or 1-100');
   problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN));
   if (problems.length > 0) throw new ConfigError(problems);

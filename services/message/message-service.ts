@@ -96,7 +96,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     }),
     storeFirst: outcomeCounter(registry, {
       name: 'switchboard_message_store_first_batches_total',
-      help: 'Consumed batches stored before their push instead of pushed first, by reason: the hot store (Redis) away, or failing the partition\'s last batch (a Redis Cluster node failing over, a write its replicas did not acknowledge in time)',
+      help: "Consumed batches stored before their push instead of pushed first, by reason: the hot store (Redis) away, or failing the partition's last batch (a Redis Cluster node failing over, a write its replicas did not acknowledge in time)",
       label: 'reason',
       values: STORE_FIRST_REASONS,
     }),

@@ -407,8 +407,14 @@ describe('the Redis hot store: its own failures', function () {
   const message = (conversation: string) => ({ msgId: `m-${tag()}`, conversation, seq: 1, from: 'a', to: 'b', body: 'x', ts: 1, clientId: 'c' });
   const none = new Map<string, { list: string[]; unlist: string[] }>();
 
-  it('refuses a message recorded under a partition that is not its conversation\'s (its keys would be where no read looks)', async () => {
-    const hot = createRedisHotStore({ url: await sharedRedisCluster(), mode: 'cluster', keyPrefix: `own-${tag()}:`, partitions: () => 8, logger: testLogger('redis') });
+  it("refuses a message recorded under a partition that is not its conversation's (its keys would be where no read looks)", async () => {
+    const hot = createRedisHotStore({
+      url: await sharedRedisCluster(),
+      mode: 'cluster',
+      keyPrefix: `own-${tag()}:`,
+      partitions: () => 8,
+      logger: testLogger('redis'),
+    });
     await hot.start();
     try {
       const right = partitionOf('dm:a:b', 8);
@@ -434,7 +440,10 @@ describe('the Redis hot store: its own failures', function () {
     await hot.start();
     try {
       const started = Date.now();
-      await assert.rejects(hot.claim(0, 'o'), (err: unknown) => err instanceof NotReplicatedError && err instanceof HotStoreError && /reached 1 of 2 replica/.test(err.message));
+      await assert.rejects(
+        hot.claim(0, 'o'),
+        (err: unknown) => err instanceof NotReplicatedError && err instanceof HotStoreError && /reached 1 of 2 replica/.test(err.message),
+      );
       assert.ok(Date.now() - started < 2000, 'answered after the timeout, not later');
     } finally {
       await hot.stop();

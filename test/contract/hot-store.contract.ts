@@ -57,13 +57,7 @@ export function hotStoreContract(name: string, make: () => Promise<HotStoreFixtu
       // A group in another partition than the direct conversation: a user's listing spans partitions.
       const g = ['grp:g1', 'grp:g2', 'grp:g3', 'grp:g4'].find((c) => part(c) !== part('dm:a:b'))!;
       for (const p of new Set([part('dm:a:b'), part(g)])) await f.hot.claim(p, 'o');
-      await f.hot.record(
-        part('dm:a:b'),
-        'o',
-        [msg('dm:a:b', 4, 'x4'), msg('dm:a:b', 5, 'x5')],
-        new Map([['x4', { list: ['a', 'b'], unlist: [] }]]),
-        60_000,
-      );
+      await f.hot.record(part('dm:a:b'), 'o', [msg('dm:a:b', 4, 'x4'), msg('dm:a:b', 5, 'x5')], new Map([['x4', { list: ['a', 'b'], unlist: [] }]]), 60_000);
       await f.hot.record(
         part(g),
         'o',
@@ -134,7 +128,7 @@ export function hotStoreContract(name: string, make: () => Promise<HotStoreFixtu
       assert.ok((await f.hot.dedupeSince(other, async () => false)) >= before, "another partition's coverage is its own");
       await f.hot.claim(p, 'o');
       await f.hot.record(p, 'o', [msg('dm:a:b', 1, 'r1')], none, 60_000);
-      assert.equal((await f.hot.read('dm:a:b', 0, 10)).coveredSince, 0, 'a read says its partition\'s coverage');
+      assert.equal((await f.hot.read('dm:a:b', 0, 10)).coveredSince, 0, "a read says its partition's coverage");
       await f.hot.resetCoverage(p);
       const since = (await f.hot.sequenced(p, ['z'])).coveredSince!;
       assert.ok(since >= before && since <= Date.now() + 1, `reset to now: ${since}`);

@@ -241,6 +241,12 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
     const uri = /--from-literal=uri="([^"]+)"/.exec(readme)?.[1]?.replace('$MONGODB_PASSWORD', 'secret');
     assert.ok(uri, 'the README creates the store URI Secret');
     assert.equal(loadMessageConfig({ MONGODB_URI: uri }).backends.mongodbUri, uri);
+    // The Redis Cluster's URL from its Secret, in the mode the values set.
+    assert.deepEqual(env(message, 'REDIS_URL')?.valueFrom, { secretKeyRef: { name: 'switchboard-redis', key: 'url' } });
+    const redisUrl = /--from-literal=url="([^"]+)"/.exec(readme)?.[1]?.replace('$REDIS_PASSWORD', 'secret');
+    assert.ok(redisUrl, 'the README creates the Redis URL Secret');
+    const config = loadMessageConfig({ REDIS_URL: redisUrl, REDIS_MODE: env(message, 'REDIS_MODE')?.value });
+    assert.deepEqual([config.backends.redisUrl, config.redis.mode, config.redis.waitReplicas], [redisUrl, 'cluster', 1]);
   });
 
   it('auth.internalTokenSecret: both services read INTERNAL_AUTH_TOKEN from that Secret; without it neither has the setting', () => {

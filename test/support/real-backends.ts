@@ -60,7 +60,9 @@ let sharedCluster: Promise<string> | undefined;
  * masters and 3 replicas started here (stopped by the root hook). The URL names them all.
  */
 export function sharedRedisCluster(): Promise<string> {
-  return (sharedCluster ??= process.env.REDIS_CLUSTER_URL ? Promise.resolve(process.env.REDIS_CLUSTER_URL) : startRedisCluster('redis-cluster').then((c) => c.url));
+  return (sharedCluster ??= process.env.REDIS_CLUSTER_URL
+    ? Promise.resolve(process.env.REDIS_CLUSTER_URL)
+    : startRedisCluster('redis-cluster').then((c) => c.url));
 }
 
 async function startRedisCluster(name: string): Promise<RedisCluster> {
@@ -90,7 +92,13 @@ async function startFerret(kind: FerretStorage['kind'], name: string): Promise<{
 }
 
 async function startBackends(given: { kafka?: string; mongodb?: string; redis?: string }, kafkaNodes = 1, redisCluster = false): Promise<RealBackendEnv> {
-  const env: RealBackendEnv = { kafkaBrokers: given.kafka ?? '', mongodbUri: given.mongodb ?? '', redisUrl: given.redis ?? '', redisMode: 'standalone', managed: {} };
+  const env: RealBackendEnv = {
+    kafkaBrokers: given.kafka ?? '',
+    mongodbUri: given.mongodb ?? '',
+    redisUrl: given.redis ?? '',
+    redisMode: 'standalone',
+    managed: {},
+  };
   const jobs: Array<Promise<void>> = [];
   const run = async (server: ManagedServer, set: (s: ManagedServer) => void): Promise<void> => {
     started.push(server);

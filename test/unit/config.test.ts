@@ -59,7 +59,7 @@ describe('configuration', () => {
 
   it('takes one Redis server, or the seed nodes of a Redis Cluster in cluster mode; waits for a replica by default only in cluster mode', () => {
     const one = loadMessageConfig({ REDIS_URL: 'redis://:secret@redis:6379/2' });
-    assert.deepEqual(one.redis, { mode: 'standalone', keyPrefix: 'switchboard:', waitReplicas: 0, waitTimeoutMs: 1000 });
+    assert.deepEqual(one.redis, { mode: 'standalone', keyPrefix: 'switchboard:', waitReplicas: 0, waitTimeoutMs: 250 });
     const cluster = loadMessageConfig({ REDIS_URL: 'rediss://app:pw@redis-0:6379,redis-1:6379,[::1]:7000', REDIS_MODE: 'cluster' });
     assert.deepEqual([cluster.redis.mode, cluster.redis.waitReplicas], ['cluster', 1]);
     assert.equal(loadMessageConfig({ REDIS_URL: 'redis://r:6379', REDIS_MODE: 'cluster', REDIS_WAIT_REPLICAS: '0' }).redis.waitReplicas, 0);

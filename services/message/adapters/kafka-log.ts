@@ -155,7 +155,11 @@ export function createKafkaLog(opts: KafkaLogOptions): MessageLog {
       const [metadata] = (await admin.fetchTopicMetadata({ topics: [opts.topic] })).topics;
       const count = metadata?.partitions.length ?? 0;
       if (count === 0) throw new Error(`kafka topic ${opts.topic} has no partitions in its metadata`);
-      if (count !== opts.partitions) log.info({ topic: opts.topic, partitions: count, KAFKA_PARTITIONS: opts.partitions }, 'the topic has its own partition count; KAFKA_PARTITIONS applies only when this pod creates it');
+      if (count !== opts.partitions)
+        log.info(
+          { topic: opts.topic, partitions: count, KAFKA_PARTITIONS: opts.partitions },
+          'the topic has its own partition count; KAFKA_PARTITIONS applies only when this pod creates it',
+        );
       partitionCount = count;
     } finally {
       await admin.disconnect();

@@ -42,7 +42,8 @@ export function parseRedisUrl(url: string, mode: RedisMode): ParsedUrl {
   const db = path && path !== '/' ? Number(path.slice(1)) : 0;
   if (!Number.isInteger(db) || db < 0) throw new Error(`"${path}" is not a database number`);
   if (mode === 'cluster' && db !== 0) throw new Error('a Redis Cluster has database 0 only');
-  const [user, password] = auth === undefined ? [] : auth.includes(':') ? [auth.slice(0, auth.indexOf(':')), auth.slice(auth.indexOf(':') + 1)] : [undefined, auth];
+  const [user, password] =
+    auth === undefined ? [] : auth.includes(':') ? [auth.slice(0, auth.indexOf(':')), auth.slice(auth.indexOf(':') + 1)] : [undefined, auth];
   return {
     tls: scheme === 'rediss',
     username: user ? decodeURIComponent(user) : undefined,
@@ -189,9 +190,9 @@ function clusterClient(url: string): Cluster {
     clusterRetryStrategy: retry,
     // A command whose node is gone is retried (the slot map read again) for about this long, at
     // most: a failover takes the cluster's node timeout and an election; meanwhile callers hear of it.
-    retryDelayOnFailover: 200,
-    retryDelayOnClusterDown: 200,
-    maxRedirections: 8,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    maxRedirections: 6,
     slotsRefreshTimeout: 2000,
     redisOptions: {
       username: u.username,

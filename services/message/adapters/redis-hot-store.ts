@@ -93,7 +93,7 @@ export function createRedisHotStore(opts: RedisHotStoreOptions): HotStore {
   const ttl = opts.hotTtlMs ?? 3_600_000;
   const now = opts.now ?? Date.now;
   const waitReplicas = opts.waitReplicas ?? 0;
-  const waitTimeoutMs = opts.waitTimeoutMs ?? 1000;
+  const waitTimeoutMs = opts.waitTimeoutMs ?? 250;
   const conn = connectRedis(opts, opts.logger);
   const { redis } = conn;
   const base = (partition: number): string => `${opts.keyPrefix}{p${partition}}:`;

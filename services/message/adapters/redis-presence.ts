@@ -32,12 +32,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
     async refresh(instance, users, ttlMs) {
       if (users.length === 0) return;
       const until = now() + ttlMs;
-      await pipelinePerNode(
-        conn,
-        users.map(key),
-        (p, k) => p.zadd(k, until, instance).pexpire(k, ttlMs * 2),
-        2,
-      );
+      await pipelinePerNode(conn, users.map(key), (p, k) => p.zadd(k, until, instance).pexpire(k, ttlMs * 2), 2);
     },
     async remove(instance, users) {
       if (users.length === 0) return;
@@ -69,4 +64,3 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
     },
   };
 }
-

@@ -56,7 +56,11 @@ export function withHotReads(store: MessageStore, hot: HotStore, logger: Logger)
           };
         case 'membershipChanges':
           return async (conversations: readonly string[]): Promise<Message[]> => {
-            const recent = (await Promise.all(conversations.map(async (c) => (await orEmpty(hot.read(c, 0, Number.MAX_SAFE_INTEGER), { messages: [], coveredSince: undefined })).messages)))
+            const recent = (
+              await Promise.all(
+                conversations.map(async (c) => (await orEmpty(hot.read(c, 0, Number.MAX_SAFE_INTEGER), { messages: [], coveredSince: undefined })).messages),
+              )
+            )
               .flat()
               .filter((m) => m.kind !== undefined);
             const stored = await target.membershipChanges(conversations);

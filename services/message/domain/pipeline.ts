@@ -136,7 +136,8 @@ export function createPipeline(deps: {
       // moved on) or the store's failure are the batch's to retry.
       if (!(err instanceof HotStoreError) || batch.signal?.aborted) throw err;
       // Nothing was pushed; what the hot store may have taken holds the seqs the store gives now.
-      if (!hotFailedUntil.has(batch.partition)) deps.logger.warn({ err, partition: batch.partition, retryInMs: HOT_RETRY_MS }, 'the hot store failed a batch; storing it before its push');
+      if (!hotFailedUntil.has(batch.partition))
+        deps.logger.warn({ err, partition: batch.partition, retryInMs: HOT_RETRY_MS }, 'the hot store failed a batch; storing it before its push');
       hotFailedUntil.set(batch.partition, now() + HOT_RETRY_MS);
       return storeFirst('hot_store_failed', err);
     }

@@ -5,6 +5,7 @@ import { createEmbeddedStore } from '../../services/message/adapters/embedded-st
 import { createEmbeddedPresence } from '../../services/message/adapters/embedded-presence.js';
 import { createEmbeddedLog } from '../../services/message/adapters/embedded-log.js';
 import { Collection, MongoClient, type Db } from 'mongodb';
+import { Redis } from 'ioredis';
 import { createMongoStore, type MongoMessageStore } from '../../services/message/adapters/mongo-store.js';
 import { createRedisPresence } from '../../services/message/adapters/redis-presence.js';
 import { createKafkaLog } from '../../services/message/adapters/kafka-log.js';
@@ -446,6 +447,26 @@ describe('the Redis hot store: its own failures', function () {
       );
       assert.ok(Date.now() - started < 2000, 'answered after the timeout, not later');
     } finally {
+      await hot.stop();
+    }
+  });
+
+  it("a partition whose coverage key is gone while others' are not (its node restarted empty) is covered from now on, not since the deployment began", async () => {
+    const env = await sharedRealBackends();
+    const prefix = `own-${tag()}:`;
+    const hot = createRedisHotStore({ url: env.redisUrl, keyPrefix: prefix, partitions: () => 8, logger: testLogger('redis') });
+    const raw = new Redis(env.redisUrl);
+    await hot.start();
+    try {
+      assert.equal(await hot.dedupeSince(3, async () => true), 0, 'a new deployment');
+      assert.equal(await hot.dedupeSince(5, async () => false), 0, 'another partition, first asked for later');
+      await raw.del(`${prefix}{p3}:since`);
+      const before = Date.now();
+      const since = await hot.dedupeSince(3, async () => false);
+      assert.ok(since >= before, `partition 3 covered from ${since}, not from the deployment's start`);
+      assert.equal(await hot.dedupeSince(5, async () => false), 0, 'the others keep theirs');
+    } finally {
+      raw.disconnect();
       await hot.stop();
     }
   });

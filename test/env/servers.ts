@@ -76,6 +76,26 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * A free loopback port whose partner `offset` above is free too (a Redis Cluster node listens on
+ * its port and, for its cluster bus, on port + 10000), both below the ephemeral range, so that no
+ * outgoing connection takes the partner meanwhile.
+ */
+async function freePortWithPartner(offset: number): Promise<number> {
+  const low = 10_000;
+  const high = ephemeralLow() - 1 - offset;
+  for (let attempt = 0; high - low > 100 && attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port) || handedOut.has(port + offset)) continue;
+    if ((await tryListen(port)) === port && (await tryListen(port + offset)) === port + offset) {
+      handedOut.add(port);
+      handedOut.add(port + offset);
+      return port;
+    }
+  }
+  throw new Error(`no free loopback port with a free partner ${offset} above it`);
+}
+
 /** Sends `payload` to host:port and resolves with the first reply (or rejects). */
 function ask(port: number, payload: string | Buffer, timeoutMs = 1000, host = '127.0.0.1'): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -198,7 +218,8 @@ export interface RedisCluster {
 export async function createRedisCluster(dataDir: string, masters = 3, replicasEach = 1, name = 'redis-cluster'): Promise<RedisCluster> {
   const count = masters * (1 + replicasEach);
   const ports: number[] = [];
-  for (let i = 0; i < count; i++) ports.push(await freePort());
+  // Each node's cluster bus is its port + 10000.
+  for (let i = 0; i < count; i++) ports.push(await freePortWithPartner(10_000));
   const nodes = ports.map((port, i) => {
     const dir = join(dataDir, `node-${i + 1}`);
     mkdirSync(dir, { recursive: true });

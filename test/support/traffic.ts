@@ -24,6 +24,8 @@ export async function sendReliably(
 export interface SendEvent {
   t: number;
   kind: 'accepted' | 'unavailable';
+  /** The accepted message's id. */
+  msgId?: string;
 }
 
 /**
@@ -57,7 +59,7 @@ export class SendLoop {
         const sentAt = Date.now();
         const reply = await this.client.exchange({ type: 'send', id, ...target, body: id }, 'accepted', 20_000).catch(() => undefined);
         if (reply?.type === 'accepted') {
-          this.events.push({ t: sentAt, kind: 'accepted' });
+          this.events.push({ t: sentAt, kind: 'accepted', msgId: String(reply.msgId) });
           this.accepted.add(String(reply.msgId));
           break;
         }

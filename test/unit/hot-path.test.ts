@@ -116,6 +116,26 @@ describe('the delivery path: pushed at the speed of the log, stored behind', () 
     );
   });
 
+  it("a partition's first batch, after other partitions stored messages, is pushed with the store down: its coverage is the deployment's", async () => {
+    const { store, hot, inner } = await backends();
+    let lookups = 0;
+    const counted: MessageStore = Object.assign(Object.create(store) as MessageStore, {
+      storedAlready: (...args: Parameters<MessageStore['storedAlready']>) => (lookups++, store.storedAlready(...args)),
+    });
+    const pushed: string[] = [];
+    const persister = persisterFor(store, hot);
+    const { pipeline } = hotPipeline(counted, hot, 'pod-a', pushed, persister);
+    await pipeline({ partition: 0, entries: [entry(1)] });
+    await persister.flushed();
+    assert.equal((await inner.readMessages('dm:a:b', 0, 10)).length, 1, 'the store holds a message');
+    store.hold = true; // the store down
+    await pipeline({ partition: 3, entries: [entry(2, { msgId: 'p3', conversation: 'dm:c:d', from: 'c', to: 'd' })] });
+    assert.deepEqual(pushed, ['m1#1', 'p3#1']);
+    assert.equal(lookups, 0, 'the store was not asked whether the new msgIds were stored before');
+    store.release();
+    await persister.flushed();
+  });
+
   it('a consumer killed after pushing and before storing: its successor gives the same messages the same seqs and stores each once', async () => {
     const { store, hot, inner } = await backends();
     const pushedA: string[] = [];

@@ -14,8 +14,9 @@ export function createEmbeddedHotStore(opts: { now?: () => number; hotTtlMs?: nu
   const hot = new Map<string, { messages: Map<number, Message>; partition: number; until: number }>();
   const last = new Map<string, { seq: number; at: number; until: number }>();
   const listings = new Map<string, { items: Map<string, number>; until: number }>();
-  /** Per partition: since when every msgId is recorded. */
+  /** Per partition: since when every msgId is recorded; and the deployment's start (a partition first asked for takes it). */
   const since = new Map<number, number>();
+  let start: number | undefined;
   const live = <T extends { until: number }>(m: Map<string, T>, k: string): T | undefined => {
     const v = m.get(k);
     if (v && v.until <= now()) {
@@ -112,9 +113,12 @@ export function createEmbeddedHotStore(opts: { now?: () => number; hotTtlMs?: nu
     async dedupeSince(partition, storeIsEmpty) {
       state.check();
       if (!since.has(partition)) {
-        const from = (await storeIsEmpty()) ? 0 : now();
-        // Set once: the first of two that asked at once wins, as SET NX does on Redis.
-        if (!since.has(partition)) since.set(partition, from);
+        if (start === undefined) {
+          const from = (await storeIsEmpty()) ? 0 : now();
+          // Set once: the first of two that asked at once wins, as SET NX does on Redis.
+          start ??= from;
+        }
+        if (!since.has(partition)) since.set(partition, start);
       }
       return since.get(partition)!;
     },

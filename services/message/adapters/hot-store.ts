@@ -104,8 +104,10 @@ export interface HotStore extends HealthReporter {
   persisted(upTo: ReadonlyMap<string, number>): Promise<void>;
   /**
    * Since when (ms since the epoch) every msgId sequenced in the partition is recorded here: set
-   * once, by the first consumer that asks — to 0 when the store is empty then (a new deployment:
-   * everything is covered), else to now. A store that lost its data sets it anew.
+   * once, by the first consumer that asks. A partition asked for the first time takes the
+   * deployment's start — 0 when the store was empty at the first ask of any partition (a new
+   * deployment: everything is covered), else the time of that ask. A store that lost its data
+   * (all of it, or a partition's share) sets it anew, to now.
    */
   dedupeSince(partition: number, storeIsEmpty: () => Promise<boolean>): Promise<number>;
   /** Msgids of the partition were sequenced without being recorded here (the store took them while this store was away): its coverage starts now. */

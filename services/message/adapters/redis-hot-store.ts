@@ -82,7 +82,9 @@ return 1
  * when it records every msgId), `m:<msgId>` (the msgId's conversation, seq and accept time, for
  * the dedupe window), `h:<conversation>` (a sorted set of the messages not yet persisted, by seq),
  * `l:<conversation>` (its last seq), `u:<user>` (a hash of the user's recent conversations in the
- * partition and their last seq). Reads that span partitions (a user's listing, last seqs of many
+ * partition and their last seq). Beside them, `<prefix>dedupe-since` (since when the deployment's
+ * hot store records every msgId) and `<prefix>covered-partitions` (the partitions whose coverage
+ * was ever set), read when a partition's coverage is first set. Reads that span partitions (a user's listing, last seqs of many
  * conversations) are one pipeline per node.
  *
  * With `waitReplicas`, a claim and a record count once that many replicas have them (WAIT in the
@@ -99,6 +101,9 @@ export function createRedisHotStore(opts: RedisHotStoreOptions): HotStore {
   const base = (partition: number): string => `${opts.keyPrefix}{p${partition}}:`;
   const claimKey = (partition: number): string => `${base(partition)}o`;
   const sinceKey = (partition: number): string => `${base(partition)}since`;
+  // Outside the partitions' slots: read only when a partition's coverage is first set.
+  const deploymentSinceKey = `${opts.keyPrefix}dedupe-since`;
+  const coveredKey = `${opts.keyPrefix}covered-partitions`;
   const partitionOfConversation = (conversation: string): number => partitionOf(conversation, opts.partitions());
   const conversationKey = (kind: 'h' | 'l', conversation: string): string => `${base(partitionOfConversation(conversation))}${kind}:${conversation}`;
 
@@ -194,10 +199,18 @@ export function createRedisHotStore(opts: RedisHotStoreOptions): HotStore {
       const key = sinceKey(partition);
       const current = await redis.get(key).catch(redisFailed);
       if (current !== null) return Number(current);
-      const since = (await storeIsEmpty()) ? 0 : now();
-      // Set once: the first of two that ask at once wins.
-      const p = redis.pipeline().set(key, since, 'NX').get(key);
-      return Number((await run(p))[1]);
+      // The deployment's start: set once, by the first consumer of any partition (0 on an empty store).
+      let start = await redis.get(deploymentSinceKey).catch(redisFailed);
+      if (start === null) {
+        const since = (await storeIsEmpty()) ? 0 : now();
+        start = String((await run(redis.pipeline().set(deploymentSinceKey, since, 'NX').get(deploymentSinceKey)))[1]);
+      }
+      // A partition asked for the first time is covered since the deployment's start; one asked
+      // before whose key is gone lost it with its node's data (a Redis Cluster master restarted
+      // empty): covered from now on.
+      const first = (await redis.sadd(coveredKey, String(partition)).catch(redisFailed)) === 1;
+      const from = first ? Number(start) : now();
+      return Number((await run(redis.pipeline().set(key, from, 'NX').get(key)))[1]);
     },
   };
 }

@@ -208,6 +208,7 @@ export class SwitchboardChart extends Chart {
                   { name: 'CONNECT_ADMIN_PORT', value: String(PORTS.connectAdmin) },
                   { name: 'MESSAGE_DISCOVERY', value: `dns:${name('message', '-headless')}:${PORTS.messageGrpc}` },
                   { name: 'CONNECT_MIN_STREAMS', value: String(v.connect.minStreams) },
+                  { name: 'CONNECT_MAX_CONNECTIONS', value: String(v.connect.maxConnections) },
                   { name: 'AUTH_MODE', value: 'jwt' },
                   { name: 'AUTH_JWT_SECRET', valueFrom: { secretKeyRef: { name: v.auth.existingSecret, key: v.auth.secretKey } } },
                   { name: 'READINESS_GATE', value: v.connect.readinessGate ? 'on' : 'off' },

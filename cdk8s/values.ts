@@ -19,6 +19,7 @@ export interface SwitchboardValues {
     drainWindow: string;
     shutdownTimeout: string;
     minStreams: number;
+    maxConnections: number;
     terminationGracePeriodSeconds: number;
     preStopSleepSeconds: number;
     resources: Resources;
@@ -66,6 +67,7 @@ export const DEFAULT_VALUES: SwitchboardValues = {
     drainWindow: '10s',
     shutdownTimeout: '5s',
     minStreams: 1,
+    maxConnections: 50_000,
     terminationGracePeriodSeconds: 30,
     preStopSleepSeconds: 5,
     resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },

@@ -9,6 +9,7 @@ import type { ConnectConfig } from './config.js';
 import { createAuthenticator, type Authenticator } from './auth.js';
 import { CloseCode, Session, type MessageApi, type SessionDeps } from './domain/session.js';
 import { createAdmission } from './domain/admission.js';
+import { connectionCap, openFilesLimit } from './transport/open-files.js';
 import { SessionRegistry } from './domain/session-registry.js';
 import { createWsServer } from './transport/ws-server.js';
 import { createDemoPage } from './transport/demo-page.js';
@@ -38,6 +39,8 @@ export interface ConnectServiceDeps {
   now?: () => number;
   /** Replaces the Kubernetes readiness gate built from the configuration. */
   gate?: ReadinessGate;
+  /** Replaces the process's open-files limit (tests). */
+  openFilesLimit?: () => number | undefined;
 }
 
 /** The Connect gateway: WebSocket sessions, streams to every Message pod, admin HTTP. */
@@ -153,7 +156,14 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       m.clients.set(sessions.size);
     },
   };
-  const admission = createAdmission({ config: config.admission, sessions, draining: () => draining, now });
+  const files = (deps.openFilesLimit ?? openFilesLimit)();
+  const cap = connectionCap(config.admission.maxConnections, files);
+  if (cap.capped)
+    logger.warn(
+      { CONNECT_MAX_CONNECTIONS: config.admission.maxConnections, openFilesLimit: files, maxConnections: cap.max },
+      `this process may open ${files} files, one per connection: it takes at most ${cap.max} connections (503 beyond); raise the open-files limit (ulimit -n; a container's comes from its runtime) or lower CONNECT_MAX_CONNECTIONS`,
+    );
+  const admission = createAdmission({ config: { ...config.admission, maxConnections: cap.max }, sessions, draining: () => draining, now });
   const authenticate = deps.authenticate ?? createAuthenticator(config.auth);
   let certificates: CertificateWatcher | undefined;
   const ws = createWsServer({

@@ -85,6 +85,17 @@ describe('security at the gateway edge', function () {
     for (const c of held) c.close();
   });
 
+  it('takes no more connections than its process may open files (one each, 1,000 kept for the rest): 503 beyond, not a failed accept', async () => {
+    const g = await startConnect(message.target, {}, { openFilesLimit: () => 1003 });
+    gateways.push(g);
+    const held = [];
+    for (let i = 0; i < 3; i++) held.push(await TestClient.connect(g.url, { user: `fd-${i}` }));
+    const refused = await upgradeStatus(`${g.url}?user=fd-3`);
+    assert.equal(refused.status, 503);
+    assert.match(refused.body, /gateway is full/);
+    for (const c of held) c.close();
+  });
+
   it('limits the handshake rate with 503 instead of queueing', async () => {
     const g = await gateway({ CONNECT_HANDSHAKE_RATE: '1', CONNECT_HANDSHAKE_BURST: '3' });
     const statuses = await Promise.all(Array.from({ length: 6 }, (_, i) => upgradeStatus(`${g.url}?user=hs${i}`).then((r) => r.status)));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { createWsServer, type WsServer } from '../../services/connect/transport/ws-server.js';
+import { createWsServer, HEARTBEAT_SLICES, type WsServer } from '../../services/connect/transport/ws-server.js';
 import type { ClientSocket } from '../../services/connect/domain/session.js';
 import { SUBPROTOCOL } from '../../services/shared/ws-protocol.js';
 import { silentLogger } from '../../services/shared/logger.js';
@@ -98,5 +98,48 @@ describe('ws server: writes to a client', () => {
     const before = socket.bufferedAmount;
     socket.send('x'.repeat(1000));
     assert.ok(socket.bufferedAmount >= before + 1000, `bufferedAmount ${socket.bufferedAmount}`);
+  });
+});
+
+describe('ws server: heartbeat', () => {
+  it('pings every client once per interval, spread over it (not all in one tick), and drops a client that stops answering', async function () {
+    this.timeout(10_000);
+    const heartbeatMs = 400;
+    const server = createWsServer({
+      host: '127.0.0.1',
+      port: 0,
+      maxFrameBytes: 1 << 16,
+      heartbeatMs,
+      authenticate: async () => 'u1',
+      logger: silentLogger(),
+      precheck: () => undefined,
+      admit: () => undefined,
+      onClient: () => ({ handleFrame: () => undefined, markClosed: () => undefined }),
+    });
+    const port = await server.start();
+    const opened: WebSocket[] = [];
+    const open = (autoPong: boolean): Promise<WebSocket> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, SUBPROTOCOL, { autoPong });
+        opened.push(ws);
+        ws.once('open', () => resolve(ws)).once('error', reject);
+      });
+    try {
+      const clients = await Promise.all(Array.from({ length: HEARTBEAT_SLICES }, () => open(true)));
+      const silent = await open(false);
+      const pings = clients.map(() => [] as number[]);
+      clients.forEach((c, i) => c.on('ping', () => pings[i]!.push(Date.now())));
+      const closedAt = new Promise<number>((r) => silent.once('close', () => r(Date.now())));
+      const start = Date.now();
+      await new Promise((r) => setTimeout(r, heartbeatMs * 3.5));
+      for (const [i, p] of pings.entries()) assert.ok(p.length >= 2 && p.length <= 4, `client ${i}: ${p.length} pings in 3.5 intervals`);
+      const firstRound = pings.map((p) => p[0]!);
+      assert.ok(Math.max(...firstRound) - Math.min(...firstRound) >= heartbeatMs / 2, 'the pings of a round are spread over the interval');
+      assert.ok((await closedAt) - start <= heartbeatMs * 3, 'the client that stopped answering is dropped by its next turns');
+      for (const c of clients) assert.equal(c.readyState, WebSocket.OPEN, 'the others stay');
+    } finally {
+      for (const c of opened) c.terminate();
+      await server.stop();
+    }
   });
 });

@@ -153,13 +153,22 @@ const GROUP_FRAMES = { create: 'group.create', add: 'group.add', remove: 'group.
  * @property {boolean} inFlight
  */
 
+/**
+ * The client's reconnect backoff. When a gateway dies all its clients retry at once; the jitter
+ * (each retry anywhere within ±50 % of the backoff) spreads them so that fewer are refused by the
+ * new gateway's handshake rate, without the long tail a wider spread draws (`npm run bench --
+ * storm`, bench/NOTES.md).
+ * @type {Readonly<import('../../shared/backoff.js').BackoffOptions>}
+ */
+export const CLIENT_RECONNECT = Object.freeze({ initialMs: 500, multiplier: 1.6, jitter: 0.5, maxMs: 10_000 });
+
 export class ChatCore {
   /** @param {ChatCoreOptions} opts */
   constructor(opts) {
     this.opts = opts;
     this.historyLimit = opts.historyLimit ?? 50;
     /** @type {ReconnectPolicyLike} */
-    this.policy = opts.policy ?? new ReconnectPolicy({ initialMs: 500, multiplier: 1.6, jitter: 0.2, maxMs: 10_000 }, 10_000);
+    this.policy = opts.policy ?? new ReconnectPolicy(CLIENT_RECONNECT, 10_000);
     /** @type {CoreSocket | undefined} */
     this.socket = undefined;
     this.open = false;

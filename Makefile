@@ -89,7 +89,7 @@ testenv-cluster: deps testenv-provision ## provision and run the single-node tes
 test-cluster: deps testenv-provision ## the operator's path on the test cluster: helm install, port-forward, scaling, kills, rollouts, Prometheus
 	npx mocha 'test/cluster/**/*.test.ts'
 
-bench: deps testenv-provision ## the short benchmark suite (about 9 min here); report in bench/results/<time>/
+bench: deps testenv-provision ## the short benchmark suite (about 20 min here); report in bench/results/<time>/
 	npx tsx bench/main.ts all
 
 start: deps ## run the whole system on embedded backends (same as npm start)

@@ -1,7 +1,10 @@
 /**
  * `npm run bench -- <scenario…> [options]` and `make bench` (the short suite).
- * Scenarios: e2e, push, idle, recovery, group, store, peer, all (= the short suite: all but peer, whose
- * Socket.IO figures e2e measures as well). Options: --rates 250,500,… --duration S --warmup S --reps N
+ * Scenarios: e2e, push, idle, recovery, group, store, density, storm, fanout, peer, all (= the short
+ * suite: all but peer, whose Socket.IO figures e2e measures as well). density, storm and fanout take
+ * their size from --density N (connections on one gateway; default 10000, the full size 100000),
+ * --storm N (clients of the killed gateway; default 5000, full 50000) and --fanout N (members of a
+ * group all online; default 2000, full 10000); --push-seconds S (density's pushes, default 20). Options: --rates 250,500,… --duration S --warmup S --reps N
  * --refine N (bisection steps between the rung sustained and the one missed; default 1)
  * --pairs N --workers N --systems embedded,standalone,kafka-redis,real,real-pg,floor,socketio (default: all
  * but real, FerretDB on SQLite, which FerretDB on PostgreSQL outran, and standalone, the embedded system in one process) --clients N
@@ -23,6 +26,8 @@ import { recoveryScenario } from './scenarios/recovery.js';
 import { peerScenario } from './scenarios/peer.js';
 import { groupScenario } from './scenarios/group.js';
 import { storeScenario } from './scenarios/store.js';
+import { densityScenario } from './scenarios/density.js';
+import { stormScenario } from './scenarios/storm.js';
 import { stopAllRealBackends } from '../test/support/real-backends.js';
 
 const { values, positionals } = parseArgs({
@@ -46,6 +51,11 @@ const { values, positionals } = parseArgs({
     online: { type: 'string', default: '500' },
     'group-rate': { type: 'string', default: '50' },
     'group-reps': { type: 'string', default: '3' },
+    density: { type: 'string', default: '10000' },
+    storm: { type: 'string', default: '5000' },
+    fanout: { type: 'string', default: '2000' },
+    'push-seconds': { type: 'string', default: '20' },
+    'storm-jitter': { type: 'string' },
   },
 });
 /** Stops with a one-line message (exit 2) instead of a stack trace. */
@@ -53,14 +63,29 @@ function usage(message: string): never {
   process.stderr.write(`bench: ${message}\n`);
   process.exit(2);
 }
-const SHORT_SUITE = ['e2e', 'store', 'push', 'idle', 'recovery', 'group'];
+const SHORT_SUITE = ['e2e', 'store', 'push', 'idle', 'recovery', 'group', 'density', 'storm', 'fanout'];
 const KNOWN = [...SHORT_SUITE, 'peer', 'all'];
 for (const p of positionals) if (!KNOWN.includes(p)) usage(`unknown scenario "${p}" (${KNOWN.join(', ')})`);
 for (const s of values.sizes.split(','))
   if (!(Number.isSafeInteger(Number(s)) && Number(s) >= 2)) usage(`--sizes must be group sizes (≥ 2) separated by commas; got "${values.sizes}"`);
 if (values.sizes.split(',').some((s) => Number(s) <= Number(values.online)))
   usage(`--online (${values.online}) must be smaller than every group size (--sizes ${values.sizes})`);
-for (const name of ['duration', 'warmup', 'reps', 'pairs', 'workers', 'clients', 'connections', 'online', 'group-rate', 'group-reps'] as const) {
+for (const name of [
+  'duration',
+  'warmup',
+  'reps',
+  'pairs',
+  'workers',
+  'clients',
+  'connections',
+  'online',
+  'group-rate',
+  'group-reps',
+  'density',
+  'storm',
+  'fanout',
+  'push-seconds',
+] as const) {
   const v = Number(values[name]);
   if (!Number.isFinite(v) || v <= 0) usage(`--${name} must be a positive number; got "${values[name]}"`);
 }
@@ -146,6 +171,39 @@ try {
           progress,
         }),
       );
+    } else if (s === 'density') {
+      results.push(
+        await densityScenario({
+          connections: Number(values.density),
+          reps: Math.round(Number(values.reps)),
+          pushSeconds: Number(values['push-seconds']),
+          progress,
+        }),
+      );
+    } else if (s === 'storm') {
+      results.push(
+        await stormScenario({
+          connections: Number(values.storm),
+          reps: Math.round(Number(values.reps)),
+          ...(values['storm-jitter'] ? { jitter: Number(values['storm-jitter']) } : {}),
+          gatewayEnv: serviceEnv(values.env),
+          progress,
+        }),
+      );
+    } else if (s === 'fanout') {
+      // Every member online on one gateway (the creator sends), 10 messages a second: members × 10 deliveries a second.
+      const members = Number(values.fanout);
+      const result = await groupScenario({
+        sizes: [members],
+        online: members - 1,
+        rate: 10,
+        durationMs: Math.max(5, Number(values.duration)) * 1000,
+        warmupMs: Math.max(1, Number(values.warmup)) * 1000,
+        reps: Math.round(Number(values.reps)),
+        cpuProfDir: values['cpu-prof'] ? join(out, 'profiles') : undefined,
+        progress,
+      });
+      results.push({ ...result, name: 'Fan-out to a group all online' });
     } else if (s === 'peer') {
       results.push(
         await peerScenario({

@@ -29,6 +29,9 @@ function labelsFor(v: SwitchboardValues, c?: Component): Record<string, string> 
  * and the least-privilege RBAC it needs, PodDisruptionBudgets, an HPA, a NetworkPolicy, and the
  * scrape annotations for Prometheus (see SwitchboardMonitoringChart for the Operator's objects).
  */
+/** Where the gateway's TLS Secret is mounted. */
+const TLS_DIR = '/etc/switchboard/tls';
+
 export class SwitchboardChart extends Chart {
   constructor(
     scope: Construct,
@@ -63,6 +66,8 @@ export class SwitchboardChart extends Chart {
       { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector(c) } },
     ];
     const tmp = { volumes: [{ name: 'tmp', emptyDir: { sizeLimit: Quantity.fromString('64Mi') } }], mounts: [{ name: 'tmp', mountPath: '/tmp' }] };
+    /** The gateway's own TLS, when a Secret is named. */
+    const tls = v.connect.tls.secretName ? v.connect.tls : undefined;
     const fieldEnv = (n: string, path: string) => ({ name: n, valueFrom: { fieldRef: { fieldPath: path } } });
     // The shared token of Connect's calls to Message, for both, when a Secret holds it.
     // A backend address from a Secret when one is named (it may carry credentials), else the value.
@@ -216,6 +221,13 @@ export class SwitchboardChart extends Chart {
                   { name: 'CONNECT_SHUTDOWN_TIMEOUT', value: v.connect.shutdownTimeout },
                   { name: 'CONNECT_DEMO_PAGE', value: String(v.connect.demoPage) },
                   { name: 'LOG_LEVEL', value: v.logLevel },
+                  ...(tls
+                    ? [
+                        { name: 'CONNECT_TLS_CERT_FILE', value: `${TLS_DIR}/tls.crt` },
+                        { name: 'CONNECT_TLS_KEY_FILE', value: `${TLS_DIR}/tls.key` },
+                        { name: 'CONNECT_TLS_RELOAD_INTERVAL', value: tls.reloadInterval },
+                      ]
+                    : []),
                   ...internalToken,
                   ...byName(v.connect.env),
                 ],
@@ -223,10 +235,10 @@ export class SwitchboardChart extends Chart {
                 lifecycle: { preStop: { sleep: { seconds: v.connect.preStopSleepSeconds } } },
                 resources: resources(v.connect.resources),
                 securityContext: containerSecurity,
-                volumeMounts: tmp.mounts,
+                volumeMounts: [...tmp.mounts, ...(tls ? [{ name: 'tls', mountPath: TLS_DIR, readOnly: true }] : [])],
               },
             ],
-            volumes: tmp.volumes,
+            volumes: [...tmp.volumes, ...(tls ? [{ name: 'tls', secret: { secretName: tls.secretName } }] : [])],
           },
         },
       },
@@ -243,6 +255,42 @@ export class SwitchboardChart extends Chart {
         ],
       },
     });
+
+    if (v.connect.ingress.enabled) {
+      const ing = v.connect.ingress;
+      // Keeps WebSockets open through ingress-nginx: an hour between reads or writes (the heartbeat is 25 s), no buffering.
+      const defaults: Record<string, string> = {
+        'nginx.ingress.kubernetes.io/proxy-read-timeout': '3600',
+        'nginx.ingress.kubernetes.io/proxy-send-timeout': '3600',
+        'nginx.ingress.kubernetes.io/proxy-buffering': 'off',
+        ...(tls ? { 'nginx.ingress.kubernetes.io/backend-protocol': 'HTTPS' } : {}),
+      };
+      new k8s.KubeIngress(this, 'connect-ingress', {
+        metadata: { ...meta(name('connect'), 'connect'), annotations: { ...defaults, ...ing.annotations } },
+        spec: {
+          ...(ing.className ? { ingressClassName: ing.className } : {}),
+          ...(ing.tls.length > 0 ? { tls: ing.tls.map((t) => ({ secretName: t.secretName, ...(t.hosts ? { hosts: [...t.hosts] } : {}) })) } : {}),
+          rules: ing.hosts.map((h) => ({
+            host: h.host,
+            http: {
+              paths: h.paths.map((p) => ({ path: p.path, pathType: p.pathType, backend: { service: { name: name('connect'), port: { name: 'ws' } } } })),
+            },
+          })),
+        },
+      });
+    }
+    if (v.connect.httpRoute.enabled) {
+      new ApiObject(this, 'connect-httproute', {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: meta(name('connect'), 'connect'),
+        spec: {
+          parentRefs: v.connect.httpRoute.parentRefs,
+          ...(v.connect.httpRoute.hostnames.length > 0 ? { hostnames: v.connect.httpRoute.hostnames } : {}),
+          rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/' } }], backendRefs: [{ name: name('connect'), port: PORTS.connectWs }] }],
+        },
+      });
+    }
 
     new k8s.KubePodDisruptionBudget(this, 'connect-pdb', {
       metadata: meta(name('connect'), 'connect'),

@@ -27,6 +27,22 @@ export interface SwitchboardValues {
     readinessGate: boolean;
     /** Serve the browser chat page at / of the WebSocket port (CONNECT_DEMO_PAGE). */
     demoPage: boolean;
+    /** wss:// from the gateway: a kubernetes.io/tls Secret mounted and read again every reloadInterval ('': plain ws://). */
+    tls: { secretName: string; reloadInterval: string };
+    /** An Ingress to the WebSocket port; its annotations merged over the ingress-nginx WebSocket defaults. */
+    ingress: {
+      enabled: boolean;
+      className: string;
+      annotations: Readonly<Record<string, string>>;
+      hosts: ReadonlyArray<{ host: string; paths: ReadonlyArray<{ path: string; pathType: string }> }>;
+      tls: ReadonlyArray<{ secretName: string; hosts?: readonly string[] }>;
+    };
+    /** A Gateway API HTTPRoute to the WebSocket port. */
+    httpRoute: {
+      enabled: boolean;
+      parentRefs: ReadonlyArray<{ name: string; namespace?: string; sectionName?: string; port?: number }>;
+      hostnames: readonly string[];
+    };
     /** More settings of docs/CONFIGURATION.md by name, after the chart's own. */
     env: Readonly<Record<string, string>>;
   };
@@ -74,6 +90,9 @@ export const DEFAULT_VALUES: SwitchboardValues = {
     hpa: { enabled: true, minReplicas: 2, maxReplicas: 10, targetCPUUtilizationPercentage: 70 },
     readinessGate: true,
     demoPage: false,
+    tls: { secretName: '', reloadInterval: '30s' },
+    ingress: { enabled: false, className: '', annotations: {}, hosts: [{ host: 'chat.example.com', paths: [{ path: '/', pathType: 'Prefix' }] }], tls: [] },
+    httpRoute: { enabled: false, parentRefs: [], hostnames: [] },
     env: {},
   },
   message: {

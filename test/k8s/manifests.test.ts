@@ -178,13 +178,12 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
     // Every setting a service reads is either set by the chart (from its values) or admitted by name
     // in env, never both: a setting added to a service without a place in the chart fails here.
     const schema = JSON.parse(readFileSync(`${CHART}/values.schema.json`, 'utf8')) as { properties: Record<string, { properties: { env: { properties: Record<string, unknown> } } }> };
-    const withToken = ['--set', 'auth.internalTokenSecret=switchboard-internal'];
+    const withToken = ['--set', 'auth.internalTokenSecret=switchboard-internal', '--set', 'connect.tls.secretName=gateway-tls'];
     for (const [component, settings] of [['connect', CONNECT_SETTINGS], ['message', MESSAGE_SETTINGS]] as const) {
       const chartSets = (container(component, withToken).env as Array<{ name: string }>).map((e) => e.name);
       const admitted = Object.keys(schema.properties[component]!.properties.env.properties);
-      // A pod reaches the API with its service account; TLS is the ingress's in the chart until it
-      // mounts a certificate Secret for the gateway (the gateway's own TLS is for deployments without one).
-      const notInPods = ['KUBECONFIG', 'CONNECT_TLS_CERT_FILE', 'CONNECT_TLS_KEY_FILE', 'CONNECT_TLS_RELOAD_INTERVAL'];
+      // A pod reaches the API with its service account.
+      const notInPods = ['KUBECONFIG'];
       assert.deepEqual([...admitted].sort(), settings.filter((s) => !chartSets.includes(s) && !notInPods.includes(s)).sort(), component);
       for (const name of chartSets) assert.ok(settings.includes(name), `${component}: the chart sets ${name}, which the service does not read`);
     }
@@ -247,6 +246,75 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
     assert.ok(redisUrl, 'the README creates the Redis URL Secret');
     const config = loadMessageConfig({ REDIS_URL: redisUrl, REDIS_MODE: env(message, 'REDIS_MODE')?.value });
     assert.deepEqual([config.backends.redisUrl, config.redis.mode, config.redis.waitReplicas], [redisUrl, 'cluster', 1]);
+  });
+
+  it('connect.tls.secretName: the gateway serves wss:// from that Secret, mounted read-only and read again every reloadInterval; the helm test then connects over wss://', () => {
+    const args = ['--set', 'connect.tls.secretName=gateway-tls', '--set', 'connect.tls.reloadInterval=30s'];
+    const objects = byKey(helmTemplate(args));
+    const pod = objects.get('Deployment/switchboard-connect')!.spec.template.spec;
+    const c = pod.containers[0];
+    assert.deepEqual(
+      ['CONNECT_TLS_CERT_FILE', 'CONNECT_TLS_KEY_FILE', 'CONNECT_TLS_RELOAD_INTERVAL'].map((n) => env(c, n)?.value),
+      ['/etc/switchboard/tls/tls.crt', '/etc/switchboard/tls/tls.key', '30s'],
+    );
+    assert.deepEqual(c.volumeMounts.at(-1), { name: 'tls', mountPath: '/etc/switchboard/tls', readOnly: true });
+    assert.deepEqual(pod.volumes.at(-1), { name: 'tls', secret: { secretName: 'gateway-tls' } });
+    assert.equal(env(container('connect', []), 'CONNECT_TLS_CERT_FILE'), undefined, 'plain ws:// without it');
+    const hook = helmTemplate(args, true).find((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test')!;
+    assert.match(hook.spec.containers[0].args[0] as string, /wss:\/\/switchboard-connect:21005\/ws/);
+    assert.match(hook.spec.containers[0].args[0] as string, /--ca \/etc\/switchboard\/tls\/ca\.crt/);
+    // The same from the cdk8s app.
+    const values = { ...DEFAULT_VALUES, connect: { ...DEFAULT_VALUES.connect, tls: { secretName: 'gateway-tls', reloadInterval: '30s' } } };
+    const chart = new SwitchboardChart(new App({ outdir: mkdtempSync(join(tmpdir(), 'cdk8s-')) }), 'switchboard', values);
+    const fromCdk8s = byKey(chart.toJson() as K8sObject[]).get('Deployment/switchboard-connect')!;
+    assert.deepEqual(normalize(objects.get('Deployment/switchboard-connect')!), normalize(fromCdk8s));
+  });
+
+  it('connect.ingress: an Ingress to the WebSocket port with annotations that keep WebSockets open through ingress-nginx; connect.httpRoute: a Gateway API HTTPRoute; each only where the cluster serves its API, and alike from cdk8s', () => {
+    const ingressArgs = valuesFile(
+      'connect:\n  ingress:\n    enabled: true\n    className: nginx\n    annotations:\n      nginx.ingress.kubernetes.io/proxy-read-timeout: "7200"\n    hosts:\n      - host: chat.example.com\n        paths:\n          - path: /\n            pathType: Prefix\n    tls:\n      - secretName: chat-tls\n        hosts: [chat.example.com]\n',
+    );
+    const ingress = byKey(helmTemplate(ingressArgs)).get('Ingress/switchboard-connect')!;
+    assert.deepEqual(ingress.metadata.annotations, {
+      'nginx.ingress.kubernetes.io/proxy-read-timeout': '7200',
+      'nginx.ingress.kubernetes.io/proxy-send-timeout': '3600',
+      'nginx.ingress.kubernetes.io/proxy-buffering': 'off',
+    });
+    assert.equal(ingress.spec.ingressClassName, 'nginx');
+    assert.deepEqual(ingress.spec.tls, [{ secretName: 'chat-tls', hosts: ['chat.example.com'] }]);
+    assert.deepEqual(ingress.spec.rules, [
+      { host: 'chat.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'switchboard-connect', port: { name: 'ws' } } } }] } },
+    ]);
+    // Above the heartbeat: an idle WebSocket is not cut by the proxy between two pings.
+    assert.ok(Number(ingress.metadata.annotations['nginx.ingress.kubernetes.io/proxy-send-timeout']) * 1000 > 25_000);
+    const routeArgs = ['--set', 'connect.httpRoute.enabled=true', '--set', 'connect.httpRoute.parentRefs[0].name=public', '--set', 'connect.httpRoute.parentRefs[0].namespace=gateway-system', '--set', 'connect.httpRoute.hostnames[0]=chat.example.com'];
+    assert.throws(() => helmTemplate(routeArgs), /this cluster serves no gateway\.networking\.k8s\.io\/v1 HTTPRoute/);
+    const route = byKey(helmTemplate([...routeArgs, '--api-versions', 'gateway.networking.k8s.io/v1'])).get('HTTPRoute/switchboard-connect')!;
+    assert.deepEqual(route.spec, {
+      parentRefs: [{ name: 'public', namespace: 'gateway-system' }],
+      hostnames: ['chat.example.com'],
+      rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/' } }], backendRefs: [{ name: 'switchboard-connect', port: 21005 }] }],
+    });
+    assert.equal(byKey(helmTemplate([])).get('Ingress/switchboard-connect'), undefined, 'off by default');
+    assert.throws(() => helmTemplate(['--set', 'connect.ingress.hosts[0].paths[0].path=ws']), /connect\.ingress/);
+    // The cdk8s app renders the same two objects from the same values.
+    const values = {
+      ...DEFAULT_VALUES,
+      connect: {
+        ...DEFAULT_VALUES.connect,
+        ingress: {
+          enabled: true,
+          className: 'nginx',
+          annotations: { 'nginx.ingress.kubernetes.io/proxy-read-timeout': '7200' },
+          hosts: [{ host: 'chat.example.com', paths: [{ path: '/', pathType: 'Prefix' }] }],
+          tls: [{ secretName: 'chat-tls', hosts: ['chat.example.com'] }],
+        },
+        httpRoute: { enabled: true, parentRefs: [{ name: 'public', namespace: 'gateway-system' }], hostnames: ['chat.example.com'] },
+      },
+    };
+    const fromCdk8s = byKey(new SwitchboardChart(new App({ outdir: mkdtempSync(join(tmpdir(), 'cdk8s-')) }), 'switchboard', values).toJson() as K8sObject[]);
+    assert.deepEqual(normalize(fromCdk8s.get('Ingress/switchboard-connect')!), normalize(ingress));
+    assert.deepEqual(normalize(fromCdk8s.get('HTTPRoute/switchboard-connect')!), normalize(route));
   });
 
   it('auth.internalTokenSecret: both services read INTERNAL_AUTH_TOKEN from that Secret; without it neither has the setting', () => {

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { eventually } from '../support/services.js';
 import { TestClient } from '../support/ws-client.js';
 import { dm, expectAllAcceptedStored, sendReliably } from '../support/traffic.js';
 import { Terminal } from '../support/terminal.js';
+import { certificateAuthority } from '../support/certificates.js';
 import { CHART, ROOT } from '../k8s/support.js';
 import { TESTENV, tool } from '../env/servers.js';
 import { SWITCHBOARD_IMAGE } from '../env/images.js';
@@ -190,6 +192,55 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
   it('helm test passes (a client pod sends and receives through the Service and cluster DNS)', () => {
     const out = helm(env, ['test', 'switchboard', '-n', NS, '--timeout', '120s']);
     assert.match(out, /Phase:\s+Succeeded/);
+  });
+
+  it('connect.tls.secretName: a helm upgrade with a TLS Secret rolls the gateways onto wss://; helm test passes over wss://, and so does the test client through a port-forward with --ca; then back to ws://', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cluster-tls-'));
+    const service = 'switchboard-connect';
+    const { ca, cert, key } = certificateAuthority(dir, 'gateway', [service, `${service}.${NS}.svc`, `${service}.${NS}.svc.cluster.local`]);
+    kubectl([
+      '-n',
+      NS,
+      'create',
+      'secret',
+      'generic',
+      'gateway-tls',
+      '--type=kubernetes.io/tls',
+      `--from-file=tls.crt=${cert}`,
+      `--from-file=tls.key=${key}`,
+      `--from-file=ca.crt=${ca}`,
+    ]);
+    /** Every Ready Connect pod serves TLS (or none does), and there are two. */
+    const rolled = (tls: boolean): boolean => {
+      const ready = connectPods().filter((p) => condition(p, 'Ready') === 'True' && !p.metadata.deletionTimestamp);
+      const serves = (p: Json): boolean => ((p.spec.containers[0].env ?? []) as Json[]).some((e) => e.name === 'CONNECT_TLS_CERT_FILE');
+      return ready.length === 2 && ready.every((p) => serves(p) === tls) && connectPods().length === 2;
+    };
+    helm(env, ['upgrade', 'switchboard', CHART, '-n', NS, '--reuse-values', '--set', 'connect.tls.secretName=gateway-tls', '--wait', '--timeout', '240s']);
+    await eventually('both gateways on wss://', () => rolled(true), 240_000, 1000);
+    const tested = helm(env, ['test', 'switchboard', '-n', NS, '--timeout', '120s']);
+    assert.match(tested, /Phase:\s+Succeeded/);
+    const pf = new PortForward(env, NS, `svc/${service}`, 21005);
+    forwards.push(pf);
+    const url = `wss://127.0.0.1:${await pf.port}/ws`;
+    const client = (extra: string[]) =>
+      spawnSync(
+        'npm',
+        ['run', 'client', '--', '--user', '1001', '--target', '1002', '--send', 'over wss', '--url', url, '--jwt-secret', SECRET, '--timeout', '20', ...extra],
+        {
+          cwd: ROOT,
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
+    const sent = client(['--ca', ca]);
+    assert.equal(sent.status, 0, sent.stderr);
+    assert.match(sent.stdout, /"type":"accepted"/);
+    const untrusted = client([]);
+    assert.notEqual(untrusted.status, 0, 'a client that does not trust the CA is refused');
+    pf.stop();
+    helm(env, ['upgrade', 'switchboard', CHART, '-n', NS, '--reuse-values', '--set', 'connect.tls.secretName=', '--wait', '--timeout', '240s']);
+    await eventually('both gateways back on ws://', () => rolled(false), 240_000, 1000);
   });
 
   it('discovery: scaling Message 2 → 3 → 1 opens and closes streams in every Connect pod, through the headless Service and cluster DNS, without a restart', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -8,35 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { eventually, getJson, startConnect, startMessage, type RunningConnect, type RunningMessage } from '../support/services.js';
 import { TestClient } from '../support/ws-client.js';
 import { metricValue } from '../support/processes.js';
+import { certificateAuthority } from '../support/certificates.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** A CA of its own and a server certificate it signed for 127.0.0.1, made with openssl. */
-function certificateAuthority(dir: string, name: string): { ca: string; cert: string; key: string } {
-  const f = (x: string) => join(dir, `${name}-${x}`);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', `/CN=${name} test CA`);
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1');
-  writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    f('server.csr'),
-    '-CA',
-    f('ca.pem'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('server.pem'),
-    '-days',
-    '2',
-    '-extfile',
-    f('san.ext'),
-  );
-  return { ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key') };
-}
 
 /** The subject of the certificate a TLS server presents now, trusting `ca`. */
 function presented(port: number, ca: Buffer): Promise<string> {

@@ -31,6 +31,8 @@ function labelsFor(v: SwitchboardValues, c?: Component): Record<string, string> 
  */
 /** Where the gateway's TLS Secret is mounted. */
 const TLS_DIR = '/etc/switchboard/tls';
+/** Where each component's Secret for the link between the services is mounted. */
+const LINK_TLS_DIR = '/etc/switchboard/internal-tls';
 
 export class SwitchboardChart extends Chart {
   constructor(
@@ -68,6 +70,20 @@ export class SwitchboardChart extends Chart {
     const tmp = { volumes: [{ name: 'tmp', emptyDir: { sizeLimit: Quantity.fromString('64Mi') } }], mounts: [{ name: 'tmp', mountPath: '/tmp' }] };
     /** The gateway's own TLS, when a Secret is named. */
     const tls = v.connect.tls.secretName ? v.connect.tls : undefined;
+    /** Mutual TLS between the services: its env, and each component's mount of its Secret. */
+    if (Boolean(v.internalTls.messageSecret) !== Boolean(v.internalTls.connectSecret))
+      throw new Error('internalTls: set both messageSecret and connectSecret, or neither');
+    const linkTls = v.internalTls.messageSecret ? v.internalTls : undefined;
+    const linkEnv = linkTls
+      ? [
+          { name: 'INTERNAL_TLS_CERT_FILE', value: `${LINK_TLS_DIR}/tls.crt` },
+          { name: 'INTERNAL_TLS_KEY_FILE', value: `${LINK_TLS_DIR}/tls.key` },
+          { name: 'INTERNAL_TLS_CA_FILE', value: `${LINK_TLS_DIR}/ca.crt` },
+          { name: 'INTERNAL_TLS_RELOAD_INTERVAL', value: linkTls.reloadInterval },
+        ]
+      : [];
+    const linkMount = linkTls ? [{ name: 'internal-tls', mountPath: LINK_TLS_DIR, readOnly: true }] : [];
+    const linkVolume = (secretName: string) => (linkTls ? [{ name: 'internal-tls', secret: { secretName } }] : []);
     const fieldEnv = (n: string, path: string) => ({ name: n, valueFrom: { fieldRef: { fieldPath: path } } });
     // The shared token of Connect's calls to Message, for both, when a Secret holds it.
     // A backend address from a Secret when one is named (it may carry credentials), else the value.
@@ -129,16 +145,17 @@ export class SwitchboardChart extends Chart {
                   { name: 'GROUP_MAX_PER_USER', value: String(v.message.groupMaxPerUser) },
                   { name: 'LOG_LEVEL', value: v.logLevel },
                   ...internalToken,
+                  ...linkEnv,
                   ...byName(v.message.env),
                 ],
                 ...probes('admin'),
                 lifecycle: { preStop: { sleep: { seconds: v.message.preStopSleepSeconds } } },
                 resources: resources(v.message.resources),
                 securityContext: containerSecurity,
-                volumeMounts: tmp.mounts,
+                volumeMounts: [...tmp.mounts, ...linkMount],
               },
             ],
-            volumes: tmp.volumes,
+            volumes: [...tmp.volumes, ...linkVolume(v.internalTls.messageSecret)],
           },
         },
       },
@@ -229,16 +246,17 @@ export class SwitchboardChart extends Chart {
                       ]
                     : []),
                   ...internalToken,
+                  ...linkEnv,
                   ...byName(v.connect.env),
                 ],
                 ...probes('admin'),
                 lifecycle: { preStop: { sleep: { seconds: v.connect.preStopSleepSeconds } } },
                 resources: resources(v.connect.resources),
                 securityContext: containerSecurity,
-                volumeMounts: [...tmp.mounts, ...(tls ? [{ name: 'tls', mountPath: TLS_DIR, readOnly: true }] : [])],
+                volumeMounts: [...tmp.mounts, ...(tls ? [{ name: 'tls', mountPath: TLS_DIR, readOnly: true }] : []), ...linkMount],
               },
             ],
-            volumes: [...tmp.volumes, ...(tls ? [{ name: 'tls', secret: { secretName: tls.secretName } }] : [])],
+            volumes: [...tmp.volumes, ...(tls ? [{ name: 'tls', secret: { secretName: tls.secretName } }] : []), ...linkVolume(v.internalTls.connectSecret)],
           },
         },
       },

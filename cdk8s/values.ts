@@ -14,6 +14,8 @@ export interface SwitchboardValues {
   redis: { mode: 'standalone' | 'cluster'; url: string; existingSecret: string; secretKey: string };
   /** internalTokenSecret: a Secret holding INTERNAL_AUTH_TOKEN for both services ('': not used). */
   auth: { existingSecret: string; secretKey: string; internalTokenSecret: string; internalTokenKey: string };
+  /** Mutual TLS between the services: each one's kubernetes.io/tls Secret with ca.crt (both or neither; '': plaintext). */
+  internalTls: { messageSecret: string; connectSecret: string; reloadInterval: string };
   connect: {
     replicas: number;
     drainWindow: string;
@@ -78,6 +80,7 @@ export const DEFAULT_VALUES: SwitchboardValues = {
   mongodb: { uri: 'mongodb://mongodb:27017/switchboard', existingSecret: '', secretKey: 'uri' },
   redis: { mode: 'standalone', url: 'redis://redis:6379', existingSecret: '', secretKey: 'url' },
   auth: { existingSecret: 'switchboard-auth', secretKey: 'jwt-secret', internalTokenSecret: '', internalTokenKey: 'token' },
+  internalTls: { messageSecret: '', connectSecret: '', reloadInterval: '30s' },
   connect: {
     replicas: 2,
     drainWindow: '10s',

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import {
   defaultInstanceId,
+  internalTlsOf,
+  internalTlsProblems,
+  internalTlsSettings,
   internalTokenProblems,
   internalTokenSettings,
   logSettings,
@@ -85,6 +88,8 @@ const schema = z.object({
   CONNECT_HANDSHAKE_RATE: setting.int(1000, 1, 1_000_000),
   CONNECT_HANDSHAKE_BURST: setting.int(1000, 1, 1_000_000),
   ...internalTokenSettings,
+  ...internalTlsSettings,
+  INTERNAL_TLS_SERVER_NAME: setting.optionalText(),
   READINESS_GATE: setting.oneOf(['auto', 'on', 'off'], 'auto'),
   POD_NAME: setting.optionalText(),
   POD_NAMESPACE: setting.optionalText(),
@@ -151,6 +156,8 @@ export const CONNECT_SETTING_DOCS = {
   POD_NAME: "this pod's name (downward API), for the readiness gate",
   POD_NAMESPACE: "this pod's namespace (downward API), for the readiness gate",
   KUBECONFIG: 'kubeconfig for the readiness gate outside a cluster (in a pod the ServiceAccount is used)',
+  INTERNAL_TLS_SERVER_NAME:
+    "the name a Message pod's certificate must carry (a pod is reached at its address); default the host of `MESSAGE_DISCOVERY`'s `dns:` name (the headless Service), or each listed host",
   ...SHARED_SETTING_DOCS,
 } satisfies Record<keyof typeof schema.shape, string>;
 
@@ -191,7 +198,7 @@ export function loadConnectConfig(raw: RawSettings) {
   if (!s.CONNECT_TLS_CERT_FILE !== !s.CONNECT_TLS_KEY_FILE)
     problems.push('CONNECT_TLS_CERT_FILE and CONNECT_TLS_KEY_FILE go together: set both (wss://) or neither (ws://)');
   if (badOrigin) problems.push(`CONNECT_ALLOWED_ORIGINS: expected * or origins like https://app.example.com; got "${badOrigin}"`);
-  problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN));
+  problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN), ...internalTlsProblems(s));
   const gateOn = s.READINESS_GATE === 'on' || (s.READINESS_GATE === 'auto' && !!s.POD_NAME && !!s.POD_NAMESPACE);
   if (gateOn && (!s.POD_NAME || !s.POD_NAMESPACE)) problems.push('READINESS_GATE=on needs POD_NAME and POD_NAMESPACE (downward API)');
   if (problems.length > 0 || !discovery) throw new ConfigError(problems);
@@ -246,6 +253,9 @@ export function loadConnectConfig(raw: RawSettings) {
         : undefined,
     /** Shared secret sent to Message on every call (must match Message's INTERNAL_AUTH_TOKEN). */
     internalAuthToken: s.INTERNAL_AUTH_TOKEN,
+    /** Mutual TLS to Message (INTERNAL_TLS_*), and the name its pods' certificates carry; undefined: plaintext. */
+    internalTls: internalTlsOf(s),
+    internalTlsServerName: s.INTERNAL_TLS_SERVER_NAME ?? (discovery.kind === 'dns' ? discovery.host : undefined),
     /** The pod whose readiness-gate condition Connect sets; undefined outside a cluster (gate off). */
     readinessGate: gateOn ? { podName: s.POD_NAME!, namespace: s.POD_NAMESPACE!, kubeconfig: s.KUBECONFIG } : undefined,
     heartbeatMs: s.HEARTBEAT_INTERVAL,

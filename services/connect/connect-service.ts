@@ -10,6 +10,7 @@ import { createAuthenticator, type Authenticator } from './auth.js';
 import { CloseCode, Session, type MessageApi, type SessionDeps } from './domain/session.js';
 import { createAdmission } from './domain/admission.js';
 import { connectionCap, openFilesLimit } from './transport/open-files.js';
+import { internalCredentials } from '../shared/internal-tls.js';
 import { SessionRegistry } from './domain/session-registry.js';
 import { createWsServer } from './transport/ws-server.js';
 import { createDemoPage } from './transport/demo-page.js';
@@ -96,6 +97,10 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
     maxMessageBytes: MAX_GRPC_MESSAGE_BYTES,
     internalAuthToken: config.internalAuthToken,
+    ...(config.internalTls
+      ? { tls: { credentials: internalCredentials(config.internalTls).channel(), serverName: config.internalTlsServerName, files: config.internalTls } }
+      : {}),
+    onTlsFailure: () => m.tlsFailures.inc(),
     logger: logger.child({ component: 'streams' }),
     random: deps.random,
     now,

@@ -50,6 +50,11 @@ export function createConnectMetrics(registry: Registry) {
       registers: [registry],
     }),
     resyncs: new Counter({ name: 'switchboard_connect_resyncs_total', help: 'Times every client was told to resync', registers: [registry] }),
+    tlsFailures: new Counter({
+      name: 'switchboard_connect_stream_tls_failures_total',
+      help: 'Stream attempts to Message pods that failed in the TLS handshake (INTERNAL_TLS_*: a certificate one side does not trust, or TLS on one side only)',
+      registers: [registry],
+    }),
     refusedUpgrades: new Counter({
       name: 'switchboard_connect_refused_upgrades_total',
       help: 'WebSocket upgrades refused, by reason',

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import {
   defaultInstanceId,
+  internalTlsOf,
+  internalTlsProblems,
+  internalTlsSettings,
   internalTokenProblems,
   internalTokenSettings,
   logSettings,
@@ -58,6 +61,7 @@ const schema = z.object({
   PERSIST_BACKLOG_MAX: setting.int(100_000, 1000, 10_000_000),
   PERSIST_WRITES_MAX: setting.int(1, 1, 64),
   ...internalTokenSettings,
+  ...internalTlsSettings,
   ...logSettings,
 });
 
@@ -158,7 +162,7 @@ export function loadMessageConfig(raw: RawSettings) {
   if (s.REDIS_MODE === 'cluster' && /[{}]/.test(s.REDIS_KEY_PREFIX))
     problems.push("REDIS_KEY_PREFIX: no { or } in cluster mode (Redis Cluster hash tags are the store's own)");
   if (s.KAFKA_REPLICATION_FACTOR === 0) problems.push('KAFKA_REPLICATION_FACTOR: expected -1 (broker default) or 1-100');
-  problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN));
+  problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN), ...internalTlsProblems(s));
   if (problems.length > 0) throw new ConfigError(problems);
   const instance = s.MESSAGE_INSTANCE_ID ?? defaultInstanceId('message');
   return Object.freeze({
@@ -192,6 +196,8 @@ export function loadMessageConfig(raw: RawSettings) {
     backendRetryMaxMs: s.BACKEND_RETRY_MAX,
     /** Shared secret every Connect call must carry (Authorization: Bearer …); undefined: not checked. */
     internalAuthToken: s.INTERNAL_AUTH_TOKEN,
+    /** Mutual TLS on the gRPC port (INTERNAL_TLS_*); undefined: plaintext. */
+    internalTls: internalTlsOf(s),
     embeddedLogPartitions: s.EMBEDDED_LOG_PARTITIONS,
     maxBodyBytes: s.MAX_BODY_BYTES,
     syncMaxLimit: s.SYNC_MAX_LIMIT,

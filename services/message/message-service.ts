@@ -16,6 +16,7 @@ import { History } from './domain/history.js';
 import { PUSH_RESULTS, STREAM_END_REASONS, SubscriberRegistry } from './domain/subscribers.js';
 import { REWRITE_REASONS } from './domain/presence-directory.js';
 import { createPipeline, STORE_FIRST_REASONS } from './domain/pipeline.js';
+import { internalCredentials } from '../shared/internal-tls.js';
 import { Persister } from './domain/persister.js';
 import { withHotReads } from './domain/hot-reads.js';
 import { createGrpcTransport, SERVICE_NAME } from './transport/grpc-server.js';
@@ -270,6 +271,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     unavailable: () => lifecycle.refusal,
     streamsServed: () => lifecycle.streamsServed(),
     internalAuthToken: config.internalAuthToken,
+    credentials: internalCredentials(config.internalTls).server(),
     onStreamEnd: (reason) => metrics.streamsEnded.inc({ reason }),
   });
   const checks = (): Record<string, CheckResult> => ({

@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -181,6 +182,12 @@ export const SHARED_SETTING_DOCS = {
   LOG_FORMAT: '`json`: one JSON object per line; `pretty`: readable lines; `auto`: pretty when stdout is a terminal, else JSON',
   INTERNAL_AUTH_TOKEN:
     'shared secret (≥ 16 bytes) every Connect call and stream carries and Message checks (`UNAUTHENTICATED` otherwise); set it on both services, or on neither (chart: `auth.internalTokenSecret`)',
+  INTERNAL_TLS_CERT_FILE:
+    "this process's certificate (PEM) on the gRPC link between Connect and Message: Message serves with it, Connect presents it as its client certificate. With `INTERNAL_TLS_KEY_FILE` and `INTERNAL_TLS_CA_FILE` on both services, the link is mutual TLS (chart: `internalTls.secretName`)",
+  INTERNAL_TLS_KEY_FILE: 'the private key (PEM) of `INTERNAL_TLS_CERT_FILE`',
+  INTERNAL_TLS_CA_FILE:
+    "the CA (PEM) the peer's certificate must be signed by: Message refuses a gateway whose certificate it does not sign, Connect a Message pod's",
+  INTERNAL_TLS_RELOAD_INTERVAL: 'the three files are read again this often: renewed certificates are used for new connections without a restart',
 };
 
 /** INTERNAL_AUTH_TOKEN, the secret both services share; checked by `internalTokenProblems`. */
@@ -189,6 +196,64 @@ export const internalTokenSettings = { INTERNAL_AUTH_TOKEN: setting.optionalText
 /** What is wrong with an INTERNAL_AUTH_TOKEN, if anything. */
 export function internalTokenProblems(token: string | undefined): string[] {
   return token && Buffer.byteLength(token) < 16 ? ['INTERNAL_AUTH_TOKEN: must be at least 16 bytes'] : [];
+}
+
+/** Mutual TLS on the gRPC link between the services (INTERNAL_TLS_*); checked by `internalTlsProblems`. */
+export const internalTlsSettings = {
+  INTERNAL_TLS_CERT_FILE: setting.optionalText('a file path'),
+  INTERNAL_TLS_KEY_FILE: setting.optionalText('a file path'),
+  INTERNAL_TLS_CA_FILE: setting.optionalText('a file path'),
+  INTERNAL_TLS_RELOAD_INTERVAL: setting.duration('30s', 1000),
+};
+
+/** The internal link's TLS files, and how often they are read again; undefined: plaintext. */
+export interface InternalTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+  reloadIntervalMs: number;
+}
+
+/** What is wrong with the INTERNAL_TLS_* settings: the three files go together, and each must be readable now. */
+export function internalTlsProblems(s: { INTERNAL_TLS_CERT_FILE?: string; INTERNAL_TLS_KEY_FILE?: string; INTERNAL_TLS_CA_FILE?: string }): string[] {
+  const files = [
+    ['INTERNAL_TLS_CERT_FILE', s.INTERNAL_TLS_CERT_FILE],
+    ['INTERNAL_TLS_KEY_FILE', s.INTERNAL_TLS_KEY_FILE],
+    ['INTERNAL_TLS_CA_FILE', s.INTERNAL_TLS_CA_FILE],
+  ] as const;
+  const given = files.filter(([, v]) => v !== undefined);
+  if (given.length === 0) return [];
+  if (given.length < files.length)
+    return [
+      `INTERNAL_TLS_CERT_FILE, INTERNAL_TLS_KEY_FILE and INTERNAL_TLS_CA_FILE go together; missing ${files
+        .filter(([, v]) => v === undefined)
+        .map(([n]) => n)
+        .join(', ')}`,
+    ];
+  return given.flatMap(([name, file]) => {
+    try {
+      accessSync(file!, constants.R_OK);
+      return [];
+    } catch (err: unknown) {
+      return [`${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`];
+    }
+  });
+}
+
+/** The INTERNAL_TLS_* settings as one value (after `internalTlsProblems` found none). */
+export function internalTlsOf(s: {
+  INTERNAL_TLS_CERT_FILE?: string;
+  INTERNAL_TLS_KEY_FILE?: string;
+  INTERNAL_TLS_CA_FILE?: string;
+  INTERNAL_TLS_RELOAD_INTERVAL: number;
+}): InternalTls | undefined {
+  if (!s.INTERNAL_TLS_CERT_FILE || !s.INTERNAL_TLS_KEY_FILE || !s.INTERNAL_TLS_CA_FILE) return undefined;
+  return Object.freeze({
+    certFile: s.INTERNAL_TLS_CERT_FILE,
+    keyFile: s.INTERNAL_TLS_KEY_FILE,
+    caFile: s.INTERNAL_TLS_CA_FILE,
+    reloadIntervalMs: s.INTERNAL_TLS_RELOAD_INTERVAL,
+  });
 }
 
 /** The instance id of a process when none is configured: service, host name, a random suffix. */

@@ -178,7 +178,10 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
     // Every setting a service reads is either set by the chart (from its values) or admitted by name
     // in env, never both: a setting added to a service without a place in the chart fails here.
     const schema = JSON.parse(readFileSync(`${CHART}/values.schema.json`, 'utf8')) as { properties: Record<string, { properties: { env: { properties: Record<string, unknown> } } }> };
-    const withToken = ['--set', 'auth.internalTokenSecret=switchboard-internal', '--set', 'connect.tls.secretName=gateway-tls'];
+    const withToken = [
+      ...['--set', 'auth.internalTokenSecret=switchboard-internal', '--set', 'connect.tls.secretName=gateway-tls'],
+      ...['--set', 'internalTls.messageSecret=message-link', '--set', 'internalTls.connectSecret=connect-link'],
+    ];
     for (const [component, settings] of [['connect', CONNECT_SETTINGS], ['message', MESSAGE_SETTINGS]] as const) {
       const chartSets = (container(component, withToken).env as Array<{ name: string }>).map((e) => e.name);
       const admitted = Object.keys(schema.properties[component]!.properties.env.properties);
@@ -268,6 +271,32 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
     const chart = new SwitchboardChart(new App({ outdir: mkdtempSync(join(tmpdir(), 'cdk8s-')) }), 'switchboard', values);
     const fromCdk8s = byKey(chart.toJson() as K8sObject[]).get('Deployment/switchboard-connect')!;
     assert.deepEqual(normalize(objects.get('Deployment/switchboard-connect')!), normalize(fromCdk8s));
+  });
+
+  it('internalTls: each component mounts its own Secret and reads INTERNAL_TLS_* from it (mutual TLS between the services); both Secrets or neither; alike from cdk8s', () => {
+    const args = ['--set', 'internalTls.messageSecret=message-link', '--set', 'internalTls.connectSecret=connect-link'];
+    const objects = byKey(helmTemplate(args));
+    for (const [component, secret] of [
+      ['connect', 'connect-link'],
+      ['message', 'message-link'],
+    ] as const) {
+      const pod = objects.get(`Deployment/switchboard-${component}`)!.spec.template.spec;
+      const c = pod.containers[0];
+      assert.deepEqual(
+        ['INTERNAL_TLS_CERT_FILE', 'INTERNAL_TLS_KEY_FILE', 'INTERNAL_TLS_CA_FILE', 'INTERNAL_TLS_RELOAD_INTERVAL'].map((n) => env(c, n)?.value),
+        ['/etc/switchboard/internal-tls/tls.crt', '/etc/switchboard/internal-tls/tls.key', '/etc/switchboard/internal-tls/ca.crt', '30s'],
+        component,
+      );
+      assert.deepEqual(c.volumeMounts.at(-1), { name: 'internal-tls', mountPath: '/etc/switchboard/internal-tls', readOnly: true });
+      assert.deepEqual(pod.volumes.at(-1), { name: 'internal-tls', secret: { secretName: secret } });
+    }
+    // Connect checks the name the Message pods' certificate carries: the headless Service it discovers them by.
+    assert.equal(env(objects.get('Deployment/switchboard-connect')!.spec.template.spec.containers[0], 'MESSAGE_DISCOVERY')?.value, 'dns:switchboard-message-headless:22004');
+    assert.throws(() => helmTemplate(['--set', 'internalTls.messageSecret=message-link']), /internalTls: set both messageSecret and connectSecret, or neither/);
+    assert.equal(env(container('message', []), 'INTERNAL_TLS_CERT_FILE'), undefined, 'plaintext without them');
+    const values = { ...DEFAULT_VALUES, internalTls: { messageSecret: 'message-link', connectSecret: 'connect-link', reloadInterval: '30s' } };
+    const fromCdk8s = byKey(new SwitchboardChart(new App({ outdir: mkdtempSync(join(tmpdir(), 'cdk8s-')) }), 'switchboard', values).toJson() as K8sObject[]);
+    for (const key of ['Deployment/switchboard-connect', 'Deployment/switchboard-message']) assert.deepEqual(normalize(fromCdk8s.get(key)!), normalize(objects.get(key)!), key);
   });
 
   it('connect.ingress: an Ingress to the WebSocket port with annotations that keep WebSockets open through ingress-nginx; connect.httpRoute: a Gateway API HTTPRoute; each only where the cluster serves its API, and alike from cdk8s', () => {

@@ -31,6 +31,7 @@ describe('the open-files limit of a gateway', () => {
     assert.deepEqual(connectionCap(50_000, 1_048_576), { max: 50_000, capped: false });
     assert.deepEqual(connectionCap(50_000, undefined), { max: 50_000, capped: false });
     assert.deepEqual(connectionCap(50_000, 20_000), { max: 20_000 - RESERVED_DESCRIPTORS, capped: true });
-    assert.deepEqual(connectionCap(50_000, 500), { max: 1, capped: true });
+    assert.deepEqual(connectionCap(50_000, 1024), { max: 1024 - 102, capped: true }, 'a tenth of a small limit kept');
+    assert.deepEqual(connectionCap(50_000, 5), { max: 5, capped: true });
   });
 });

@@ -130,3 +130,24 @@ the numbers of a values file as floats, which would print 1000000 as 1e+06).
       name: {{ .Values.auth.internalTokenSecret }}
       key: {{ .Values.auth.internalTokenKey }}
 {{- end }}
+
+{{/* INTERNAL_TLS_* of a component (secret: its kubernetes.io/tls Secret), mounted by switchboard.internalTlsVolume. */}}
+{{- define "switchboard.internalTlsEnv" -}}
+- name: INTERNAL_TLS_CERT_FILE
+  value: /etc/switchboard/internal-tls/tls.crt
+- name: INTERNAL_TLS_KEY_FILE
+  value: /etc/switchboard/internal-tls/tls.key
+- name: INTERNAL_TLS_CA_FILE
+  value: /etc/switchboard/internal-tls/ca.crt
+- name: INTERNAL_TLS_RELOAD_INTERVAL
+  value: {{ .Values.internalTls.reloadInterval | quote }}
+{{- end }}
+
+{{/* Whether the link between the services is mutual TLS; both Secrets or neither. */}}
+{{- define "switchboard.internalTlsOn" -}}
+{{- if and .Values.internalTls.messageSecret .Values.internalTls.connectSecret -}}
+true
+{{- else if or .Values.internalTls.messageSecret .Values.internalTls.connectSecret -}}
+{{- fail "internalTls: set both messageSecret and connectSecret, or neither" -}}
+{{- end -}}
+{{- end }}

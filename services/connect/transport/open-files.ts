@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-/** Descriptors a gateway keeps for what is not a client: streams to Message pods, DNS, the admin port, files. */
+/** Descriptors a gateway keeps for what is not a client (streams to Message pods, DNS, the admin port, files), at most. */
 export const RESERVED_DESCRIPTORS = 1000;
 
 /**
@@ -25,6 +25,9 @@ export function openFilesLimit(read: () => string = () => readFileSync('/proc/se
  * Beyond the limit a connection would fail in accept (EMFILE) instead of getting a 503.
  */
 export function connectionCap(configured: number, limit: number | undefined): { max: number; capped: boolean } {
-  if (limit === undefined || configured <= limit - RESERVED_DESCRIPTORS) return { max: configured, capped: false };
-  return { max: Math.max(1, limit - RESERVED_DESCRIPTORS), capped: true };
+  if (limit === undefined) return { max: configured, capped: false };
+  // A tenth of a small limit is enough for the rest.
+  const reserved = Math.min(RESERVED_DESCRIPTORS, Math.floor(limit / 10));
+  if (configured <= limit - reserved) return { max: configured, capped: false };
+  return { max: Math.max(1, limit - reserved), capped: true };
 }

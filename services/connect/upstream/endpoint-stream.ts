@@ -1,4 +1,6 @@
-import { credentials, status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, status, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import type { InternalTls } from '../../shared/config.js';
+import { tlsFailure } from './tls-probe.js';
 import { UnavailableError } from '../../shared/errors.js';
 import { errorCodeOfGrpcStatus, errorCodeOfReply } from '../../shared/grpc-status.js';
 import type { Logger } from '../../shared/logger.js';
@@ -59,6 +61,13 @@ export interface EndpointStreamOptions {
   maxMessageBytes: number;
   /** Shared secret for Message's INTERNAL_AUTH_TOKEN check, if set. */
   internalAuthToken?: string;
+  /**
+   * Mutual TLS to the Message pods (INTERNAL_TLS_*): the credentials, and the name their
+   * certificate must carry (a pod is reached at its address; its certificate names the Service).
+   */
+  tls?: { credentials: ChannelCredentials; serverName?: string; files: InternalTls };
+  /** Told of an attempt that failed in its TLS handshake (the peers do not trust each other's certificates). */
+  onTlsFailure?: () => void;
   logger: Logger;
   random?: () => number;
   now?: () => number;
@@ -188,7 +197,9 @@ export class EndpointStream {
   /** idle or backoff → connecting: a fresh channel, the call, and the subscription as its first frame. */
   private connect(): void {
     const { grpc } = loadSwitchboardProto();
-    const client = new grpc.switchboard.v1.MessageService(this.opts.endpoint, credentials.createInsecure(), {
+    const tls = this.opts.tls;
+    const client = new grpc.switchboard.v1.MessageService(this.opts.endpoint, tls?.credentials ?? credentials.createInsecure(), {
+      ...(tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName } : {}),
       'grpc.keepalive_time_ms': this.opts.keepaliveMs,
       'grpc.keepalive_timeout_ms': this.opts.keepaliveTimeoutMs,
       'grpc.keepalive_permit_without_calls': 1,
@@ -280,7 +291,22 @@ export class EndpointStream {
         { reason: err.message, retryInMs: delay },
         'the Message pod refused this gateway (UNAUTHENTICATED): set the same INTERNAL_AUTH_TOKEN on Connect and Message',
       );
-    else this.log[wasUp ? 'warn' : 'debug']({ reason: err.message, retryInMs: delay }, wasUp ? 'message stream lost' : 'message stream attempt failed');
+    else if (!wasUp && this.opts.tls && (err as Partial<ServiceError>).code === status.UNAVAILABLE) {
+      // grpc-js says only that it failed to connect: a handshake of our own says whether TLS is why.
+      const tls = this.opts.tls;
+      void tlsFailure(this.opts.endpoint, tls.files, tls.serverName).then((reason) => {
+        if (reason === undefined) {
+          this.log.debug({ reason: err.message, retryInMs: delay }, 'message stream attempt failed');
+          return;
+        }
+        // Not a passing fault either: a certificate one side does not trust, or TLS on one side only.
+        this.opts.onTlsFailure?.();
+        this.log.error(
+          { reason, retryInMs: delay },
+          "the TLS handshake with the Message pod failed: each side needs a certificate the other's INTERNAL_TLS_CA_FILE signed (Message's for the name INTERNAL_TLS_SERVER_NAME), or neither uses INTERNAL_TLS_*",
+        );
+      });
+    } else this.log[wasUp ? 'warn' : 'debug']({ reason: err.message, retryInMs: delay }, wasUp ? 'message stream lost' : 'message stream attempt failed');
     this.opts.events.onDown(this, wasUp);
     this.opts.events.onBackoff(delay);
   }

@@ -52,6 +52,8 @@ export interface GrpcTransportDeps {
   streamsServed: () => Promise<string | undefined>;
   /** Shared secret callers must present as `authorization: Bearer …`; undefined = not checked. */
   internalAuthToken?: string;
+  /** What the server serves with (INTERNAL_TLS_*: mutual TLS); default plaintext. */
+  credentials?: ServerCredentials;
   /** Told why each gateway stream ended (metrics). */
   onStreamEnd?: (reason: StreamEndReason) => void;
 }
@@ -143,7 +145,7 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
     bind: (host, port) =>
       new Promise<number>((resolve, reject) => {
         const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-        server.bindAsync(target, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+        server.bindAsync(target, deps.credentials ?? ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
       }),
   };
 }

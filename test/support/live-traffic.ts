@@ -189,7 +189,7 @@ export class LiveTraffic {
 export function describeVerdict(v: Verdict): string {
   const sample = v.missing
     .slice(0, 5)
-    .map((d) => `${d.msgId} ${d.from}→${d.to}`)
+    .map((d) => `${d.msgId} ${d.from}→${d.to} accepted ${new Date(d.acceptedAt).toISOString()}`)
     .join(', ');
   return `${v.total} accepted: ${v.pushed} pushed (share ${v.liveShare.toFixed(3)}), ${v.coveredByResync} covered by resync, ${v.missing.length} missed${sample ? ` (${sample})` : ''}`;
 }

@@ -1,4 +1,5 @@
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
+import { connectionCap, openFilesLimit } from '../../services/connect/transport/open-files.js';
 import { fileURLToPath } from 'node:url';
 import type { CrowdCommand, CrowdEvent } from './crowd.js';
 
@@ -7,21 +8,17 @@ const CROWD = fileURLToPath(new URL('./crowd.ts', import.meta.url));
 /** Connections one crowd process holds at most (each is a descriptor of that process). */
 export const PER_CROWD = 15_000;
 
-/** The open-files limit of processes started from here (ulimit -n). */
-export function openFilesLimit(): number {
-  return Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
-}
-
 /**
  * Fails with what to do when one gateway process cannot hold `connections` sockets here: each is
- * one of its file descriptors, and the limit is the process's (a pod's comes from its container
- * runtime, 1,048,576 with containerd's defaults).
+ * one of its open files, and the gateway takes no more than its limit allows (connectionCap; a
+ * pod's limit comes from its container runtime, 1,048,576 with containerd's defaults).
  */
 export function checkOpenFiles(connections: number, scenario: string): void {
   const limit = openFilesLimit();
-  if (Number.isFinite(limit) && connections + 500 > limit) {
+  const cap = connectionCap(connections, limit);
+  if (cap.capped) {
     throw new Error(
-      `${scenario}: ${connections.toLocaleString('en-US')} connections on one gateway need as many open files in its process; this machine allows ${limit.toLocaleString('en-US')} (ulimit -n; raising the hard limit needs root with CAP_SYS_RESOURCE). Use at most ${(limit - 500).toLocaleString('en-US')}`,
+      `${scenario}: ${connections.toLocaleString('en-US')} connections on one gateway need as many open files in its process; this machine allows ${limit!.toLocaleString('en-US')} (ulimit -n; raising the hard limit needs root with CAP_SYS_RESOURCE), so one gateway takes at most ${cap.max.toLocaleString('en-US')}`,
     );
   }
 }

@@ -126,7 +126,7 @@ async function once(o: DensityOptions, messageTarget: string, rep: number): Prom
  * on embedded backends, the same for all.
  */
 export async function densityScenario(o: DensityOptions): Promise<ScenarioResult> {
-  checkOpenFiles(o.connections + PRIMER, 'density');
+  checkOpenFiles(o.connections + PRIMER + 100, 'density');
   const procs: ServiceProcess[] = [];
   const runs: DensityRun[] = [];
   try {

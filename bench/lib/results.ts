@@ -50,10 +50,11 @@ export function resultsMarkdown(report: Report, runDir: string): string {
   for (const s of report.scenarios) {
     const ratios = Object.entries(s.ratios);
     const figures = Object.entries(s.figures).filter(
-      ([k]) => k.includes('median [range]') || k.includes('per repetition') || k.includes('median of the repetitions'),
+      ([k]) => k.includes('median [range]') || k.includes('per repetition') || k.includes('median of the repetitions') || k.includes('most of the repetitions'),
     );
     if (ratios.length === 0 && figures.length === 0) continue;
-    out.push(`## ${s.name}`, '', '| figure | value |', '|---|---|');
+    const settings = Object.entries(s.settings).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toLocaleString('en-US') : v}`);
+    out.push(`## ${s.name}`, '', ...(settings.length > 0 ? [`Settings: ${settings.join(', ')}.`, ''] : []), '| figure | value |', '|---|---|');
     for (const [k, v] of ratios) out.push(`| ${k} | ${v.toFixed(2)} |`);
     for (const [k, v] of figures) out.push(`| ${k} | ${String(v)} |`);
     out.push('');

@@ -169,13 +169,13 @@ export async function stormScenario(o: StormOptions): Promise<ScenarioResult> {
   for (const [mode, rs] of Object.entries(runs)) {
     const f = (pick: (r: StormRun) => number, digits = 0) => formatSpread(spread(rs.map(pick)), digits);
     const label = `jitter ${mode}`;
-    figures[`${label}: all ${o.connections.toLocaleString('en-US')} back, from the kill (s)`] = f((r) => r.allBackMs / 1000, 1);
-    figures[`${label}: all back, from the new gateway's start (s)`] = f((r) => r.afterRestartMs / 1000, 1);
-    figures[`${label}: handshakes refused (503) / attempts`] = `${f((r) => r.refusals)} / ${f((r) => r.attempts)}`;
-    figures[`${label}: Message CPU while they came back (cores)`] = f((r) => r.messageCores, 2);
-    figures[`${label}: new gateway CPU while they came back (cores)`] = f((r) => r.connectCores, 2);
-    figures[`${label}: sends from another gateway refused and resent / accepted`] = `${f((r) => r.resent)} / ${f((r) => r.accepted)}`;
-    figures[`${label}: accepted sends not stored, most (must be 0)`] = Math.max(...rs.map((r) => r.lost));
+    figures[`${label}: all ${o.connections.toLocaleString('en-US')} back, from the kill (s), median [range]`] = f((r) => r.allBackMs / 1000, 1);
+    figures[`${label}: all back, from the new gateway's start (s), median [range]`] = f((r) => r.afterRestartMs / 1000, 1);
+    figures[`${label}: handshakes refused (503) / attempts, median [range]`] = `${f((r) => r.refusals)} / ${f((r) => r.attempts)}`;
+    figures[`${label}: Message CPU while they came back (cores), median [range]`] = f((r) => r.messageCores, 2);
+    figures[`${label}: new gateway CPU while they came back (cores), median [range]`] = f((r) => r.connectCores, 2);
+    figures[`${label}: sends from another gateway refused and resent / accepted, median [range]`] = `${f((r) => r.resent)} / ${f((r) => r.accepted)}`;
+    figures[`${label}: accepted sends not stored, most of the repetitions (must be 0)`] = Math.max(...rs.map((r) => r.lost));
   }
   return {
     name: 'Reconnect storm',

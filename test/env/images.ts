@@ -20,6 +20,13 @@ const IMAGES = join(CACHE, 'images');
 export const PAUSE_IMAGE = 'localhost/pause:3.10';
 export const NODE_BASE_IMAGE = 'localhost/switchboard-node:20';
 export const SWITCHBOARD_IMAGE = { repository: 'localhost/switchboard', tag: 'test' };
+/**
+ * The ingress controller of the test cluster: Traefik, built from its Go module. (3.7's module
+ * replaces a nested module its zip leaves out, so it cannot be built from the module proxy; 3.6
+ * can.)
+ */
+export const TRAEFIK_VERSION = 'v3.6.2';
+export const TRAEFIK_IMAGE = `localhost/traefik:${TRAEFIK_VERSION}`;
 
 type Say = (line: string) => void;
 
@@ -188,11 +195,41 @@ async function switchboardImage(say: Say, base: string): Promise<string> {
   return out;
 }
 
+/**
+ * Traefik, compiled once from its Go module into ~/.cache/switchboard/bin (a static binary), and
+ * its image: that binary alone. Its go.mod replaces some modules, which `go install` refuses, so
+ * it is built in the module's own directory (read-only in the module cache; the output goes
+ * elsewhere).
+ */
+async function traefikImage(say: Say): Promise<string> {
+  const out = join(IMAGES, `traefik-${TRAEFIK_VERSION}.tar`);
+  if (existsSync(out)) return out;
+  const log = join(LOGS, 'traefik-build.log');
+  const bin = join(CACHE, 'bin', `traefik-${TRAEFIK_VERSION}`);
+  if (!existsSync(bin)) {
+    say(`image: building Traefik ${TRAEFIK_VERSION} from its Go module (once; several minutes)`);
+    await sh('go', ['mod', 'download', `github.com/traefik/traefik/v3@${TRAEFIK_VERSION}`], log, { cwd: IMAGES });
+    const gomod = spawnSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).stdout.trim();
+    const src = join(gomod, `github.com/traefik/traefik/v3@${TRAEFIK_VERSION}`);
+    mkdirSync(dirname(bin), { recursive: true });
+    await sh('go', ['build', '-trimpath', '-ldflags=-s -w', '-o', `${bin}.tmp`, './cmd/traefik'], log, { cwd: src, env: { CGO_ENABLED: '0' } });
+    renameSync(`${bin}.tmp`, bin);
+  }
+  const root = join(IMAGES, 'traefik-root');
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  cpSync(bin, join(root, 'traefik'));
+  await dockerArchive(root, out, TRAEFIK_IMAGE, { Entrypoint: ['/traefik'] });
+  rmSync(root, { recursive: true, force: true });
+  return out;
+}
+
 /** Builds (or takes from the cache) every image the cluster runs; returns their tarballs. */
 export async function buildImages(say: Say): Promise<string[]> {
   mkdirSync(IMAGES, { recursive: true });
   const pause = await pauseImage(say);
   const base = await nodeBaseImage(say);
   const app = await switchboardImage(say, base);
-  return [pause, app];
+  const ingress = await traefikImage(say);
+  return [pause, app, ingress];
 }

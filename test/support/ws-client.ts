@@ -26,15 +26,23 @@ export class TestClient {
     ws.on('error', () => undefined); // surfaced through `closed` or the open promise
   }
 
-  /** Connects as `user` (insecure-dev) or with `token`; resolves after the welcome frame. */
-  /** `ca`: the CA a wss:// gateway's certificate must chain to. */
-  static async connect(url: string, opts: { user?: string; token?: string; header?: boolean; ca?: Buffer } = {}): Promise<TestClient> {
+  /**
+   * Connects as `user` (insecure-dev) or with `token`; resolves after the welcome frame. `ca`: the
+   * CA a wss:// gateway's certificate must chain to; `host`: the name to ask for (TLS SNI and the
+   * Host header) when the URL names an address, as a client does through an ingress by its DNS name.
+   */
+  static async connect(url: string, opts: { user?: string; token?: string; header?: boolean; ca?: Buffer; host?: string } = {}): Promise<TestClient> {
     const u = new URL(url);
     if (opts.user) u.searchParams.set('user', opts.user);
     if (opts.token && !opts.header) u.searchParams.set('token', opts.token);
+    const headers: Record<string, string> = {
+      ...(opts.token && opts.header ? { authorization: `Bearer ${opts.token}` } : {}),
+      ...(opts.host ? { host: opts.host } : {}),
+    };
     const ws = new WebSocket(u, 'switchboard.v1', {
-      ...(opts.token && opts.header ? { headers: { authorization: `Bearer ${opts.token}` } } : {}),
+      ...(Object.keys(headers).length > 0 ? { headers } : {}),
       ...(opts.ca ? { ca: opts.ca } : {}),
+      ...(opts.host ? { servername: opts.host } : {}),
     });
     const client = new TestClient(ws);
     await new Promise<void>((resolve, reject) => {

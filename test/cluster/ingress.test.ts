@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from '../support/services.js';
@@ -14,6 +15,8 @@ const NS = 'switchboard-ingress';
 const CONTROLLER_NS = 'ingress';
 const HOST = 'chat.test';
 const SECRET = 'ingress-secret-0123456789abcdef0123456789abcdef';
+/** The Gateway API release Traefik 3.6 is built against (its go.mod). */
+const GATEWAY_API_VERSION = 'v1.4.0';
 
 /** Traefik as an ingress controller: what it may read, the controller, its Service and its IngressClass. */
 const traefik = `
@@ -44,6 +47,17 @@ rules:
   - apiGroups: [networking.k8s.io]
     resources: [ingresses/status]
     verbs: [update]
+  - apiGroups: [gateway.networking.k8s.io]
+    resources: [gatewayclasses, gateways, httproutes, grpcroutes, referencegrants, backendtlspolicies]
+    verbs: [get, list, watch]
+  - apiGroups: [gateway.networking.k8s.io]
+    resources: [gatewayclasses/status, gateways/status, httproutes/status, grpcroutes/status, referencegrants/status, backendtlspolicies/status]
+    verbs: [update]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: traefik }
+spec: { controllerName: traefik.io/gateway-controller }
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -75,6 +89,7 @@ spec:
             - --entryPoints.websecure.address=:8443
             - --entryPoints.websecure.http.tls=true
             - --providers.kubernetesingress=true
+            - --providers.kubernetesgateway=true
             - --ping=true
             - --ping.entryPoint=web
             - --log.level=INFO
@@ -117,6 +132,12 @@ describe('through a real ingress controller (Traefik): the chart’s Ingress ove
   before(async function () {
     this.timeout(1_800_000);
     env = await sharedCluster();
+    // The Gateway API's CRDs, from the module of the version Traefik is built against.
+    const gatewayApi = JSON.parse(
+      execFileSync('go', ['mod', 'download', '-json', `sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION}`], { encoding: 'utf8', cwd: tmpdir() }),
+    ) as { Dir: string };
+    const crds = join(gatewayApi.Dir, 'config', 'crd', 'standard');
+    for (const f of readdirSync(crds).filter((f) => f.endsWith('.yaml'))) kubectl(['apply', '--server-side', '-f', join(crds, f)]);
     kubectl(['apply', '-f', '-'], traefik);
     kubectl(['create', 'namespace', NS]);
     kubectl(['-n', NS, 'create', 'secret', 'generic', 'switchboard-auth', `--from-literal=jwt-secret=${SECRET}`]);
@@ -230,5 +251,54 @@ describe('through a real ingress controller (Traefik): the chart’s Ingress ove
     sender.close();
     recipient.close();
     reader.close();
+  });
+
+  it('connect.httpRoute: the chart’s HTTPRoute attached to a Gateway the controller serves (Gateway API), clients talk through it over wss://', async () => {
+    // A Gateway whose HTTPS listener is the controller's websecure entry point, with the same certificate.
+    kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: public, namespace: ${NS} }
+spec:
+  gatewayClassName: traefik
+  listeners:
+    - name: https
+      protocol: HTTPS
+      port: 8443
+      hostname: ${HOST}
+      tls: { mode: Terminate, certificateRefs: [{ name: chat-tls }] }
+`,
+    );
+    helm(env, [
+      'upgrade',
+      'switchboard',
+      CHART,
+      '-n',
+      NS,
+      '--reuse-values',
+      ...['--set', 'connect.ingress.enabled=false', '--set', 'connect.httpRoute.enabled=true'],
+      ...[
+        '--set',
+        'connect.httpRoute.parentRefs[0].name=public',
+        '--set',
+        'connect.httpRoute.parentRefs[0].sectionName=https',
+        '--set',
+        `connect.httpRoute.hostnames[0]=${HOST}`,
+      ],
+    ]);
+    const route = (): Json => JSON.parse(kubectl(['-n', NS, 'get', 'httproute', 'switchboard-connect', '-o', 'json']));
+    await eventually(
+      'the route accepted by the Gateway',
+      () => ((route().status?.parents ?? []) as Json[]).some((p) => ((p.conditions ?? []) as Json[]).some((c) => c.type === 'Accepted' && c.status === 'True')),
+      60_000,
+      1000,
+    );
+    const a = await connectUntil('route-a', 60_000);
+    const b = await connectAs('route-b');
+    await a.request({ type: 'send', id: 'through-the-route', to: 'route-b', body: 'through the Gateway API' }, 'accepted');
+    assert.equal((await b.next('message', 10_000)).body, 'through the Gateway API');
+    a.close();
+    b.close();
   });
 });

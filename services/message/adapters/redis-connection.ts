@@ -66,11 +66,11 @@ export interface RedisConnection {
   stop(): Promise<void>;
   health(): CheckResult;
   /**
-   * Called at every (re)connection, the first included; for a cluster also whenever a node was
-   * lost or its slots moved (a failover: the replica that took over may lack the last writes).
+   * Called at every (re)connection, the first included; for a cluster also whenever the master of
+   * a slot changed (a failover: the replica that took over may lack the last writes).
    */
   onReady(listener: () => void): void;
-  /** How many times a cluster node was lost and its slots served again since the start (0 for one server). */
+  /** How many times this client saw the master of a cluster slot change since the start (0 for one server). */
   failovers(): number;
   /**
    * The keys, in groups that one pipeline each can carry: for a cluster, the keys of one node (its
@@ -83,6 +83,20 @@ export interface RedisConnection {
 const CONNECT_TIMEOUT_MS = 3000;
 const COMMAND_TIMEOUT_MS = 3000;
 const retry = (times: number): number => Math.min(200 * times, 2000);
+/** How often a cluster client reads the slot map, redirected or not: a failover is seen within this. */
+const SLOTS_REFRESH_MS = 2000;
+
+/** Who serves the master copy of each slot range, as one string (compared between two reads of the slot map). */
+function slotMasters(cluster: Cluster): string {
+  const out: string[] = [];
+  let last: string | undefined;
+  cluster.slots.forEach((nodes, slot) => {
+    const master = nodes[0];
+    if (master !== last) out.push(`${slot}:${master ?? '-'}`);
+    last = master;
+  });
+  return out.join(',');
+}
 
 export function connectRedis(target: RedisTarget, logger: Logger): RedisConnection {
   const mode = target.mode ?? 'standalone';
@@ -103,24 +117,22 @@ export function connectRedis(target: RedisTarget, logger: Logger): RedisConnecti
     ready();
   });
   if (redis instanceof Cluster) {
-    let nodeLost = false;
     redis.on('node error', (err: Error, node: string) => {
-      nodeLost = true;
       if (err.message !== lastError) logger.warn({ err, node }, 'redis cluster node error');
       lastError = err.message;
     });
-    redis.on('-node', (_node: Redis, key: string) => {
-      nodeLost = true;
-      logger.info({ node: key }, 'redis cluster node left the slot map');
-    });
-    // The slot map read again after a node was lost: whoever serves those slots now may have
-    // missed writes the lost one acknowledged.
+    // The slot map is read every SLOTS_REFRESH_MS (and on every redirection): a slot whose master
+    // changed was failed over, and whoever serves it now may lack the last writes the lost one
+    // acknowledged. Told whatever this client had in flight to the lost node.
+    let masters = '';
     redis.on('refresh', () => {
-      if (!nodeLost || redis.status !== 'ready') return;
-      nodeLost = false;
+      const now = slotMasters(redis);
+      const changed = masters !== '' && now !== masters;
+      masters = now;
+      if (!changed || redis.status !== 'ready') return;
       failovers++;
       lastError = '';
-      logger.info('redis cluster slot map refreshed after a node loss');
+      logger.info('redis cluster slot map changed: a master was replaced');
       ready();
     });
   }
@@ -194,6 +206,7 @@ function clusterClient(url: string): Cluster {
     retryDelayOnClusterDown: 100,
     maxRedirections: 6,
     slotsRefreshTimeout: 2000,
+    slotsRefreshInterval: SLOTS_REFRESH_MS,
     redisOptions: {
       username: u.username,
       password: u.password,

@@ -72,8 +72,21 @@ export function createPipeline(deps: {
     if (again > 0) deps.onRepushed?.(again);
     deps.subscribers.routeBatch(out);
   };
-  /** Stores the batch, then pushes it (the fallback path). */
-  const storeThenPush = async (batch: LogBatch, rosters: Map<string, Roster>): Promise<void> => {
+  /**
+   * Stores the batch, then pushes it (the fallback path; `reason` why, when there is a hot store):
+   * refused while the partition holds sends only the hot store can place, and only once what the
+   * persister holds of the partition is stored, so that the seqs the store gives follow it.
+   */
+  const storeThenPush = async (batch: LogBatch, rosters: Map<string, Roster>, reason?: StoreFirstReason, cause?: unknown): Promise<void> => {
+    const persister = deps.persister;
+    if (persister && !(await deps.sequencer.mayStoreFirst(batch.entries, batch.partition))) {
+      throw new UnavailableError(
+        `partition ${batch.partition} waits for the hot store (Redis): it holds sends its last owner may have pushed, with seqs only the hot store knows`,
+        { cause },
+      );
+    }
+    if (reason) deps.onStoreFirst?.(reason);
+    await persister?.flushed(batch.partition);
     let stored: Sequenced[];
     try {
       stored = await deps.sequencer.storeBatch(batch.entries, batch.partition);
@@ -111,22 +124,9 @@ export function createPipeline(deps: {
     // changes in order.
     const groups = [...new Set(batch.entries.filter((e) => isGroupConversation(e.conversation)).map((e) => e.conversation))];
     const rosters = groups.length > 0 ? await deps.groups.read(groups, batch.partition) : new Map<string, Roster>();
-    /** Stores the batch first; refused while the partition holds sends only the hot store can place. */
-    const storeFirst = async (reason: StoreFirstReason | undefined, cause?: unknown): Promise<void> => {
-      if (persister && !(await deps.sequencer.mayStoreFirst(batch.entries, batch.partition))) {
-        throw new UnavailableError(
-          `partition ${batch.partition} waits for the hot store (Redis): it holds sends its last owner may have pushed, with seqs only the hot store knows`,
-          { cause },
-        );
-      }
-      if (reason) deps.onStoreFirst?.(reason);
-      // Stored first: the seqs the store gives must follow those the persister still holds.
-      await persister?.flushed(batch.partition);
-      await storeThenPush(batch, rosters);
-    };
-    if (!persister) return storeFirst(undefined);
-    if (!(deps.hotReady?.() ?? true)) return storeFirst('hot_store_down');
-    if ((hotFailedUntil.get(batch.partition) ?? 0) > now()) return storeFirst('hot_store_failed');
+    if (!persister) return storeThenPush(batch, rosters);
+    if (!(deps.hotReady?.() ?? true)) return storeThenPush(batch, rosters, 'hot_store_down');
+    if ((hotFailedUntil.get(batch.partition) ?? 0) > now()) return storeThenPush(batch, rosters, 'hot_store_failed');
     let hot: Sequenced[];
     try {
       hot = await deps.sequencer.sequenceHot(batch.entries, batch.partition, batch.signal);
@@ -139,7 +139,7 @@ export function createPipeline(deps: {
       if (!hotFailedUntil.has(batch.partition))
         deps.logger.warn({ err, partition: batch.partition, retryInMs: HOT_RETRY_MS }, 'the hot store failed a batch; storing it before its push');
       hotFailedUntil.set(batch.partition, now() + HOT_RETRY_MS);
-      return storeFirst('hot_store_failed', err);
+      return storeThenPush(batch, rosters, 'hot_store_failed', err);
     }
     const sequenced = withAudiences(hot, rosters);
     for (const s of sequenced) if (s.audience) deps.groups.seen?.(s.message.conversation, s.message.seq);

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { getJson, eventually, freePort } from '../../test/support/services.js';
 import { killAll, metricValue, startConnectProcess, startMessageProcess, type ServiceProcess } from '../../test/support/processes.js';
 import { TestClient } from '../../test/support/ws-client.js';
-import { syncAll } from '../../test/support/traffic.js';
+import { SendLoop, syncAll } from '../../test/support/traffic.js';
 import type { ScenarioResult } from '../lib/report.js';
 import { formatSpread, nowMs, spread } from '../lib/stats.js';
 import { coresBetween, cpuSnapshot } from '../lib/cpu.js';
@@ -38,48 +38,11 @@ interface StormRun {
   lost: number;
 }
 
-/** Sends to the storm's users from another gateway, one at a time, each resent until accepted; counts what was refused. */
-class Sender {
-  readonly accepted: Array<{ msgId: string; conversation: string }> = [];
-  resent = 0;
-  private running = true;
-  private readonly done: Promise<void>;
-
-  constructor(
-    private readonly client: TestClient,
-    users: string[],
-    tag: string,
-  ) {
-    this.done = this.loop(users, tag);
-  }
-
-  private async loop(users: string[], tag: string): Promise<void> {
-    for (let i = 0; this.running; i++) {
-      const to = users[(i * 7919) % users.length]!;
-      for (;;) {
-        const reply = await this.client.exchange({ type: 'send', id: `${tag}-${i}`, to, body: String(i) }, 'accepted', 10_000).catch(() => undefined);
-        if (reply?.type === 'accepted') {
-          this.accepted.push({ msgId: String(reply.msgId), conversation: String(reply.conversation) });
-          break;
-        }
-        this.resent++;
-        await sleep(100);
-      }
-      await sleep(50);
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.done;
-  }
-}
-
 async function once(o: StormOptions, jitter: number, rep: number): Promise<StormRun> {
   const procs: ServiceProcess[] = [];
   const crowds: Crowd[] = [];
   let sender: TestClient | undefined;
-  let loop: Sender | undefined;
+  let loop: SendLoop | undefined;
   const label = (what: string): string => `storm: repetition ${rep}/${o.reps}, jitter ${jitter > 0 ? 'on' : 'off'}, ${what}`;
   try {
     const message = await startMessageProcess({}, procs);
@@ -99,7 +62,8 @@ async function once(o: StormOptions, jitter: number, rep: number): Promise<Storm
     const users = Array.from({ length: o.connections }, (_, i) => `${tag}-${i}`);
     await openCrowds(first.url, users, crowds, (open) => o.progress(label(`${open}/${o.connections} connections open`)), { jitter });
     sender = await TestClient.connect(other.url, { user: `${tag}-sender` });
-    loop = new Sender(sender, users, tag);
+    // Sends to the storm's users from another gateway, one at a time, each resent until accepted.
+    loop = new SendLoop(sender, `${tag}-`, (i) => ({ to: users[(i * 7919) % users.length]! }));
     await sleep(2000);
     const before = await crowdStatus(crowds);
     const cpuBefore = cpuSnapshot([message.proc.child.pid], []);
@@ -125,7 +89,7 @@ async function once(o: StormOptions, jitter: number, rep: number): Promise<Storm
     let lost = 0;
     try {
       const byConversation = new Map<string, Set<string>>();
-      for (const a of loop.accepted) byConversation.set(a.conversation, (byConversation.get(a.conversation) ?? new Set()).add(a.msgId));
+      for (const [msgId, conversation] of loop.conversationOf) byConversation.set(conversation, (byConversation.get(conversation) ?? new Set()).add(msgId));
       for (const [conversation, ids] of byConversation) {
         const stored = new Set((await syncAll(reader, conversation)).map((m) => String(m.msgId)));
         for (const id of ids) if (!stored.has(id)) lost++;
@@ -140,8 +104,8 @@ async function once(o: StormOptions, jitter: number, rep: number): Promise<Storm
       attempts: status.attempts - before.attempts,
       messageCores: coresBetween(cpuBefore, cpuAfter).system,
       connectCores,
-      resent: loop.resent,
-      accepted: loop.accepted.length,
+      resent: loop.count('unavailable', 0),
+      accepted: loop.accepted.size,
       lost,
     };
   } finally {

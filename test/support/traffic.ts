@@ -35,25 +35,31 @@ export interface SendEvent {
  * landed; given up, it would be stored and never acknowledged), so that what is stored is exactly
  * what was accepted.
  */
+type Target = { to: string } | { conversation: string };
+
 export class SendLoop {
   /** The msgIds accepted, in the order they were. */
   readonly accepted = new Set<string>();
+  /** The conversation of each accepted msgId. */
+  readonly conversationOf = new Map<string, string>();
   readonly events: SendEvent[] = [];
   private running = true;
   private stoppedAt = Number.POSITIVE_INFINITY;
   private readonly done: Promise<void>;
 
+  /** `target`: where every send goes, or where send `i` goes. */
   constructor(
     private readonly client: TestClient,
     prefix: string,
-    target: { to: string } | { conversation: string },
+    target: Target | ((i: number) => Target),
   ) {
-    this.done = this.loop(prefix, target);
+    this.done = this.loop(prefix, typeof target === 'function' ? target : () => target);
   }
 
-  private async loop(prefix: string, target: { to: string } | { conversation: string }): Promise<void> {
+  private async loop(prefix: string, targetOf: (i: number) => Target): Promise<void> {
     for (let i = 0; this.running; i++) {
       const id = `${prefix}${i}`;
+      const target = targetOf(i);
       for (;;) {
         if (!this.running && Date.now() > this.stoppedAt + 120_000) throw new Error(`send ${id} not accepted within 120 s of the stop`);
         const sentAt = Date.now();
@@ -61,6 +67,7 @@ export class SendLoop {
         if (reply?.type === 'accepted') {
           this.events.push({ t: sentAt, kind: 'accepted', msgId: String(reply.msgId) });
           this.accepted.add(String(reply.msgId));
+          this.conversationOf.set(String(reply.msgId), String(reply.conversation));
           break;
         }
         this.events.push({ t: sentAt, kind: 'unavailable' });

@@ -122,6 +122,13 @@ describe('through a real ingress controller (Traefik): the chart’s Ingress ove
   let url: string;
   const kubectl = (args: string[], input?: string): string => env.cluster.kubectl(args, input);
   const connectAs = async (user: string): Promise<TestClient> => TestClient.connect(url, { token: await tokenFor(SECRET, user), header: true, ca, host: HOST });
+  /** `from` sends `body` to the user `to` connected as `recipient`, who gets it pushed; then both leave. */
+  const talk = async (from: TestClient, recipient: TestClient, to: string, body: string): Promise<void> => {
+    await from.request({ type: 'send', id: `${to}-${Date.now()}`, to, body }, 'accepted');
+    assert.equal((await recipient.next('message', 10_000)).body, body);
+    from.close();
+    recipient.close();
+  };
   /** Connects as `user`, again and again until it works (the route being set up, a gateway draining) or `ms` passed. */
   const connectUntil = async (user: string, ms: number): Promise<TestClient> => {
     let client: TestClient | undefined;
@@ -193,22 +200,14 @@ describe('through a real ingress controller (Traefik): the chart’s Ingress ove
   });
 
   it('two clients talk through the controller over wss://, with the certificate of the Ingress’s TLS Secret', async () => {
-    const a = await connectUntil('in-a', 60_000);
-    const b = await connectAs('in-b');
-    await a.request({ type: 'send', id: 'through-traefik', to: 'in-b', body: 'through the ingress' }, 'accepted');
-    assert.equal((await b.next('message', 10_000)).body, 'through the ingress');
-    a.close();
-    b.close();
+    await talk(await connectUntil('in-a', 60_000), await connectAs('in-b'), 'in-b', 'through the ingress');
   });
 
   it('a connection idle for longer than the controller’s read timeout (60 s) stays up: the heartbeat keeps it alive', async () => {
     const a = await connectAs('idle-a');
     const b = await connectAs('idle-b');
     await new Promise((r) => setTimeout(r, 70_000));
-    await a.request({ type: 'send', id: 'after-idle', to: 'idle-b', body: 'still here' }, 'accepted');
-    assert.equal((await b.next('message', 10_000)).body, 'still here');
-    a.close();
-    b.close();
+    await talk(a, b, 'idle-b', 'still here');
   });
 
   it('a rollout of Connect behind it: clients reconnect through the controller and every accepted message is stored', async () => {
@@ -294,11 +293,6 @@ spec:
       60_000,
       1000,
     );
-    const a = await connectUntil('route-a', 60_000);
-    const b = await connectAs('route-b');
-    await a.request({ type: 'send', id: 'through-the-route', to: 'route-b', body: 'through the Gateway API' }, 'accepted');
-    assert.equal((await b.next('message', 10_000)).body, 'through the Gateway API');
-    a.close();
-    b.close();
+    await talk(await connectUntil('route-a', 60_000), await connectAs('route-b'), 'route-b', 'through the Gateway API');
   });
 });

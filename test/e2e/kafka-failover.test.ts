@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import kafkajs from 'kafkajs';
-import { getJson, eventually, startConnect, startMessage, type RunningConnect, type RunningMessage } from '../support/services.js';
+import { eventually } from '../support/services.js';
 import { TestClient } from '../support/ws-client.js';
 import { isolatedBackendSettings, privateRealBackends, type RealBackendEnv } from '../support/real-backends.js';
-import { dm, expectAllAcceptedStored, SendLoop } from '../support/traffic.js';
+import { dm, expectAllAcceptedStored, oneToOneUnderTraffic, SendLoop, type OneToOne } from '../support/traffic.js';
 import { partitionOf } from '../../services/message/adapters/partitioner.js';
 import type { KafkaCluster } from '../env/servers.js';
 
@@ -17,8 +17,7 @@ describe('Kafka with three brokers: leader failover under traffic', function () 
   this.timeout(420_000);
   let env: RealBackendEnv;
   let cluster: KafkaCluster;
-  let message: RunningMessage;
-  let connect: RunningConnect;
+  let pair: OneToOne;
   let sender: TestClient;
   let recipient: TestClient;
   let loop: SendLoop;
@@ -37,21 +36,12 @@ describe('Kafka with three brokers: leader failover under traffic', function () 
       KAFKA_APPEND_TIMEOUT: '3s',
       BACKEND_RETRY_MAX: '1s',
     });
-    message = await startMessage(settings);
-    await eventually('Message ready', async () => (await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status === 200, 90_000);
-    connect = await startConnect(message.target, { RPC_TIMEOUT: '5s' });
-    await eventually('Connect ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
-    sender = await TestClient.connect(connect.url, { user: 'fo-a' });
-    recipient = await TestClient.connect(connect.url, { user: 'fo-b' });
-    loop = new SendLoop(sender, 'fo', { to: 'fo-b' });
-    await loop.waitForAccepts(20, 0);
+    pair = await oneToOneUnderTraffic(settings, { from: 'fo-a', to: 'fo-b', prefix: 'fo' });
+    ({ sender, recipient, loop } = pair);
   });
   after(async () => {
     await loop?.stop().catch(() => undefined);
-    sender?.close();
-    recipient?.close();
-    await connect?.stop();
-    await message?.stop();
+    await pair?.stop();
     for (const s of Object.values(env?.managed ?? {})) await s.stop();
   });
 

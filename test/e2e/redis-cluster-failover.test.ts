@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { Cluster, Redis } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
-import { getJson, eventually, startConnect, startMessage, type RunningConnect, type RunningMessage } from '../support/services.js';
+import { eventually } from '../support/services.js';
 import { TestClient, type Frame } from '../support/ws-client.js';
 import { isolatedBackendSettings, privateRealBackends, type RealBackendEnv } from '../support/real-backends.js';
-import { dm, expectAllAcceptedStored, SendLoop } from '../support/traffic.js';
+import { dm, expectAllAcceptedStored, oneToOneUnderTraffic, SendLoop, type OneToOne } from '../support/traffic.js';
 import { metricValue } from '../support/processes.js';
 import { partitionOf } from '../../services/message/adapters/partitioner.js';
 import { createRedisPresence } from '../../services/message/adapters/redis-presence.js';
@@ -25,9 +25,7 @@ describe('Redis Cluster: a master killed under traffic, its replica takes over',
   this.timeout(300_000);
   let env: RealBackendEnv;
   let cluster: RedisCluster;
-  let message: RunningMessage;
-  let connect: RunningConnect;
-  let sender: TestClient;
+  let pair: OneToOne;
   let recipient: TestClient;
   let loop: SendLoop;
   let settings: Record<string, string>;
@@ -39,22 +37,12 @@ describe('Redis Cluster: a master killed under traffic, its replica takes over',
     cluster = env.managed.redisCluster!;
     settings = isolatedBackendSettings(env, { KAFKA_PARTITIONS: String(PARTITIONS), KAFKA_APPEND_TIMEOUT: '3s', BACKEND_RETRY_MAX: '1s' });
     assert.equal(settings.REDIS_MODE, 'cluster');
-    message = await startMessage(settings);
-    admin = `http://127.0.0.1:${message.httpPort}`;
-    await eventually('Message ready', async () => (await getJson(`${admin}/readyz`)).status === 200, 90_000);
-    connect = await startConnect(message.target, { RPC_TIMEOUT: '5s' });
-    await eventually('Connect ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
-    sender = await TestClient.connect(connect.url, { user: 'rc-a' });
-    recipient = await TestClient.connect(connect.url, { user: 'rc-b' });
-    loop = new SendLoop(sender, 'rc', { to: 'rc-b' });
-    await loop.waitForAccepts(20, 0);
+    pair = await oneToOneUnderTraffic(settings, { from: 'rc-a', to: 'rc-b', prefix: 'rc' });
+    ({ recipient, loop } = pair);
+    admin = `http://127.0.0.1:${pair.message.httpPort}`;
   });
   after(async () => {
-    await loop?.stop().catch(() => undefined);
-    sender?.close();
-    recipient?.close();
-    await connect?.stop();
-    await message?.stop();
+    await pair?.stop();
     for (const s of Object.values(env?.managed ?? {})) await s.stop();
   });
 

@@ -1,5 +1,5 @@
-import type { Frame, TestClient } from './ws-client.js';
-import { eventually } from './services.js';
+import { TestClient, type Frame } from './ws-client.js';
+import { eventually, getJson, startConnect, startMessage, type RunningConnect, type RunningMessage } from './services.js';
 
 /** What a well-behaved client does: resend with the same id until accepted (idempotent). */
 export async function sendReliably(
@@ -167,4 +167,44 @@ export async function messagesBeforeSentinel(sender: TestClient, recipient: Test
   await sender.request({ type: 'send', id, to: recipientUser, body: 'sentinel' }, 'accepted');
   await recipient.next('message', 10_000, (f) => f.id === id);
   return recipient.take('message');
+}
+
+/** One Message and one Connect serving, a sender and a recipient, and the sender's SendLoop. */
+export interface OneToOne {
+  message: RunningMessage;
+  connect: RunningConnect;
+  sender: TestClient;
+  recipient: TestClient;
+  loop: SendLoop;
+  /** Stops the loop, the clients and both services. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A Message and a Connect in this process on `settings`, both Ready, and `from` sending to `to`
+ * without pause (a SendLoop with `prefix`): resolves once 20 sends were accepted.
+ */
+export async function oneToOneUnderTraffic(settings: Record<string, string>, users: { from: string; to: string; prefix: string }): Promise<OneToOne> {
+  const message = await startMessage(settings);
+  await eventually('Message ready', async () => (await getJson(`http://127.0.0.1:${message.httpPort}/readyz`)).status === 200, 90_000);
+  const connect = await startConnect(message.target, { RPC_TIMEOUT: '5s' });
+  await eventually('Connect ready', async () => (await getJson(`${connect.admin}/readyz`)).status === 200, 30_000);
+  const sender = await TestClient.connect(connect.url, { user: users.from });
+  const recipient = await TestClient.connect(connect.url, { user: users.to });
+  const loop = new SendLoop(sender, users.prefix, { to: users.to });
+  await loop.waitForAccepts(20, 0);
+  return {
+    message,
+    connect,
+    sender,
+    recipient,
+    loop,
+    async stop() {
+      await loop.stop().catch(() => undefined);
+      sender.close();
+      recipient.close();
+      await connect.stop();
+      await message.stop();
+    },
+  };
 }

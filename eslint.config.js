@@ -56,7 +56,7 @@ export default tseslint.config(
   },
   {
     // Callbacks that puppeteer runs in the browser: their DOM types are not in the Node project's lib.
-    files: ['test/integration/chat-page.test.ts'],
+    files: ['test/integration/chat-page.test.ts', 'test/support/browser.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',

@@ -10,6 +10,7 @@ import { expectAllAcceptedStored, dm } from '../support/traffic.js';
 import { CHART } from '../k8s/support.js';
 import { SWITCHBOARD_IMAGE, TRAEFIK_IMAGE } from '../env/images.js';
 import { condition, helm, podsOf, sharedCluster, tokenFor, type ClusterEnv, type Json } from '../support/cluster.js';
+import { launchBrowser, login, newPerson, say, TEST_OUTPUT, waitForLine } from '../support/browser.js';
 
 const NS = 'switchboard-ingress';
 const CONTROLLER_NS = 'ingress';
@@ -119,6 +120,8 @@ describe('through a real ingress controller (Traefik): the chart’s Ingress ove
   this.timeout(600_000);
   let env: ClusterEnv;
   let ca: Buffer;
+  let caFile: string;
+  let controllerIp: string;
   let url: string;
   const kubectl = (args: string[], input?: string): string => env.cluster.kubectl(args, input);
   const connectAs = async (user: string): Promise<TestClient> => TestClient.connect(url, { token: await tokenFor(SECRET, user), header: true, ca, host: HOST });
@@ -150,6 +153,7 @@ describe('through a real ingress controller (Traefik): the chart’s Ingress ove
     kubectl(['-n', NS, 'create', 'secret', 'generic', 'switchboard-auth', `--from-literal=jwt-secret=${SECRET}`]);
     const dir = mkdtempSync(join(tmpdir(), 'ingress-tls-'));
     const made = certificateAuthority(dir, 'ingress', [HOST]);
+    caFile = made.ca;
     ca = readFileSync(made.ca);
     kubectl(['-n', NS, 'create', 'secret', 'tls', 'chat-tls', `--cert=${made.cert}`, `--key=${made.key}`]);
     const values = join(dir, 'values.yaml');
@@ -157,6 +161,7 @@ describe('through a real ingress controller (Traefik): the chart’s Ingress ove
       values,
       [
         'connect:',
+        '  demoPage: true',
         '  ingress:',
         '    enabled: true',
         '    className: traefik',
@@ -188,7 +193,8 @@ describe('through a real ingress controller (Traefik): the chart’s Ingress ove
       240_000,
       1000,
     );
-    url = `wss://${kubectl(['-n', CONTROLLER_NS, 'get', 'service', 'traefik', '-o', 'jsonpath={.spec.clusterIP}'])}:443/ws`;
+    controllerIp = kubectl(['-n', CONTROLLER_NS, 'get', 'service', 'traefik', '-o', 'jsonpath={.spec.clusterIP}']);
+    url = `wss://${controllerIp}:443/ws`;
   });
   after(() => {
     try {
@@ -250,6 +256,36 @@ describe('through a real ingress controller (Traefik): the chart’s Ingress ove
     sender.close();
     recipient.close();
     reader.close();
+  });
+
+  it('the chat page in a browser through the controller: https://chat.test/ with a certificate the browser trusts, two people talk over wss://', async () => {
+    // The name resolves to the controller, as a DNS record would; the test CA is in the browser's
+    // trust store, as a person's would be after installing it: nothing is accepted unchecked.
+    const browser = await launchBrowser({ trustCa: caFile, args: [`--host-resolver-rules=MAP ${HOST} ${controllerIp}`] });
+    try {
+      const sockets: string[] = [];
+      const open = async (user: string, peer: string) => {
+        const page = await newPerson(browser);
+        const cdp = await page.createCDPSession();
+        await cdp.send('Network.enable');
+        cdp.on('Network.webSocketCreated', (e: { url: string }) => sockets.push(e.url));
+        const res = await page.goto(`https://${HOST}/`);
+        assert.equal(res?.status(), 200);
+        assert.equal(res?.securityDetails()?.subjectName(), 'server', 'the page came over TLS with the Ingress’s certificate');
+        await login(page, { token: await tokenFor(SECRET, user) }, peer);
+        return page;
+      };
+      const ann = await open('page-ann', 'page-ben');
+      const ben = await open('page-ben', 'page-ann');
+      await say(ann, 'hello through the ingress');
+      await waitForLine(ben, 'hello through the ingress');
+      await say(ben, 'and back');
+      await waitForLine(ann, 'and back');
+      assert.ok(sockets.length >= 2 && sockets.every((s) => s.startsWith(`wss://${HOST}/ws`)), `the pages' WebSockets: ${sockets.join(', ')}`);
+      await ben.screenshot({ path: `${TEST_OUTPUT}/chat-page-ingress.png` });
+    } finally {
+      await browser.close();
+    }
   });
 
   it('connect.httpRoute: the chart’s HTTPRoute attached to a Gateway the controller serves (Gateway API), clients talk through it over wss://', async () => {

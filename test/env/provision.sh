@@ -159,9 +159,9 @@ provision_cluster() {
 }
 
 # A real browser for the chat page's tests: Debian's Chromium (puppeteer-core drives it and
-# downloads nothing).
+# downloads nothing), and NSS's certutil, which puts a test CA in a browser's own trust store.
 provision_browser() {
-  apt_install chromium
+  apt_install chromium libnss3-tools
 }
 
 provision_helm() {

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { freePort, getJson, eventually } from '../support/services.js';
 import { killAll, spawnService, startMessageProcess, LOOPBACK, type ServiceProcess } from '../support/processes.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-/** Screenshots and other artefacts a person may want to look at after a run. */
-export const TEST_OUTPUT = process.env.SWITCHBOARD_TEST_OUTPUT ?? fileURLToPath(new URL('../output/', import.meta.url));
+import { launchBrowser, lines, login as loginAs, newPerson, say, TEST_OUTPUT, waitForLine } from '../support/browser.js';
 
 /** The browser chat page served by Connect, driven in a real headless Chromium. */
 describe('the chat page in a real browser', function () {
@@ -36,11 +31,9 @@ describe('the chat page in a real browser', function () {
     return p;
   };
 
-  /** A page in its own browser context (its own sessionStorage), as a second person would have. */
+  /** A person's page on the gateway, whose requests outside it are noted. */
   const openPage = async (): Promise<Page> => {
-    const context = await browser.createBrowserContext();
-    const page = await context.newPage();
-    await page.setViewport({ width: 900, height: 700 });
+    const page = await newPerson(browser);
     page.on('request', (r) => {
       if (!r.url().startsWith(`http://127.0.0.1:${wsPort}/`) && !r.url().startsWith(`ws://127.0.0.1:${wsPort}/`) && !r.url().startsWith('data:'))
         outside.push(r.url());
@@ -49,48 +42,13 @@ describe('the chat page in a real browser', function () {
     await page.goto(`http://127.0.0.1:${wsPort}/`);
     return page;
   };
-  const login = async (page: Page, user: string, peer: string): Promise<void> => {
-    // As a person would: once the form shows (the page shows it when it has read the gateway's
-    // settings; keys typed before then reach no field).
-    await page.waitForSelector('#login', { visible: true });
-    await page.type('#user', user);
-    await page.type('#peer', peer);
-    await page.click('#connect');
-    await page.waitForSelector('#status[data-state="connected"]');
-  };
-  const lines = (page: Page): Promise<string[]> => page.$$eval('#messages li:not(.note)', (ls) => ls.map((l) => l.firstChild?.textContent ?? ''));
-  /** Waits until `text` is a message line of the page (accepted, not merely typed). */
-  const waitForLine = (page: Page, text: string): Promise<void> =>
-    eventually(
-      `"${text}" on the page`,
-      async () => (await page.$$eval('#messages li:not(.note):not(.pending)', (ls) => ls.map((l) => l.firstChild?.textContent))).includes(text),
-      20_000,
-      100,
-    );
-  const say = async (page: Page, text: string): Promise<void> => {
-    await page.type('#text', text);
-    await page.keyboard.press('Enter');
-  };
+  const login = (page: Page, user: string, peer: string): Promise<void> => loginAs(page, { user }, peer);
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `Chromium is required at ${CHROMIUM} (make testenv-provision installs Debian's chromium)`);
-    mkdirSync(TEST_OUTPUT, { recursive: true });
     wsPort = await freePort();
     message = await startMessageProcess({}, procs);
     connect = await startConnect();
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchBrowser();
   });
   after(async () => {
     await browser?.close();

@@ -18,13 +18,15 @@ node_modules/.deps-stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-proto: deps ## regenerate the TypeScript types of proto/ into services/shared/gen (committed)
-	rm -rf services/shared/gen
+proto: deps ## regenerate the TypeScript types of proto/ into services/shared/gen and gen-es (committed)
+	rm -rf services/shared/gen services/shared/gen-es
 	npx proto-loader-gen-types $(GEN_OPTS) -I proto -O services/shared/gen $(PROTO_FILES)
+	$(BUF) generate --template proto/buf.gen.yaml
 
 proto-check: deps ## fail when services/shared/gen is stale
-	@tmp=$$(mktemp -d) && npx proto-loader-gen-types $(GEN_OPTS) -I proto -O $$tmp $(PROTO_FILES) && \
-	  diff -r $$tmp services/shared/gen && rm -rf $$tmp && echo "generated code is up to date"
+	@tmp=$$(mktemp -d) && npx proto-loader-gen-types $(GEN_OPTS) -I proto -O $$tmp/gen $(PROTO_FILES) && \
+	  $(BUF) generate --template proto/buf.gen.yaml -o $$tmp && \
+	  diff -r $$tmp/gen services/shared/gen && diff -r $$tmp/services/shared/gen-es services/shared/gen-es && rm -rf $$tmp && echo "generated code is up to date"
 
 lint: lint-proto lint-code format-check links ## every linter: buf (proto/), eslint, prettier, Markdown links
 

@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'services/shared/gen/**', 'k8s/**', 'charts/**', 'bench/results/**', 'test/output/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'services/shared/gen/**', 'services/shared/gen-es/**', 'k8s/**', 'charts/**', 'bench/results/**', 'test/output/**'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

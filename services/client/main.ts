@@ -181,7 +181,11 @@ function runOneShot(): void {
           process.exit(1);
           break;
         case 'disconnected':
-          process.stderr.write(`connection lost (${e.code}${e.reason ? ` ${e.reason}` : ''}); retrying in ${(e.retryInMs / 1000).toFixed(1)} s\n`);
+          process.stderr.write(
+            e.retryInMs < 0
+              ? `disconnected by the server (${e.code}${e.reason ? ` ${e.reason}` : ''}); not reconnecting\n`
+              : `connection lost (${e.code}${e.reason ? ` ${e.reason}` : ''}); retrying in ${(e.retryInMs / 1000).toFixed(1)} s\n`,
+          );
           break;
         case 'error':
           process.stderr.write(`error ${e.code}: ${e.message}\n`);
@@ -262,6 +266,10 @@ function runInteractive(): void {
           reconnecting = false;
           break;
         case 'disconnected': {
+          if (e.retryInMs < 0) {
+            print(`disconnected by the server (${e.code}${e.reason ? ` ${e.reason}` : ''}); not reconnecting`);
+            break;
+          }
           const queued = core.pendingSends;
           const why = `${e.code}${e.reason ? ` ${e.reason}` : ''}`;
           const next = `${(e.retryInMs / 1000).toFixed(1)} s`;

@@ -17,7 +17,8 @@ export type Authenticator = (req: IncomingMessage) => Promise<string>;
 /**
  * Authentication of docs/PROTOCOL.md §2: a JWT (Authorization: Bearer, or ?token=) verified with
  * HS256 and AUTH_JWT_SECRET, or RS256/ES256 keys from AUTH_JWKS_URL; the user is `sub`. In
- * insecure-dev mode `?user=` is accepted instead (a token, when given, is still verified).
+ * insecure-dev mode `?user=` is accepted instead (a token, when given, is still verified). Nobody
+ * logs in as the system account (SYSTEM_USER).
  */
 export function createAuthenticator(auth: ConnectConfig['auth']): Authenticator {
   const secret = auth.secret ? new TextEncoder().encode(auth.secret) : undefined;
@@ -43,7 +44,7 @@ export function createAuthenticator(auth: ConnectConfig['auth']): Authenticator 
     }
   }
 
-  return async (req) => {
+  const user = async (req: IncomingMessage): Promise<string> => {
     const url = new URL(req.url ?? '/', 'http://gateway');
     const header = req.headers.authorization;
     let token: string | undefined;
@@ -62,5 +63,11 @@ export function createAuthenticator(auth: ConnectConfig['auth']): Authenticator 
       return user;
     }
     throw new AuthError('missing credentials: give Authorization: Bearer <token> or ?token=');
+  };
+  return async (req) => {
+    const id = await user(req);
+    // Only the server API speaks as the system account: a client that could would forge its notices.
+    if (id === auth.systemUser) throw new AuthError(`${id} is the system account (SYSTEM_USER); no client may log in as it`);
+    return id;
   };
 }

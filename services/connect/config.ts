@@ -6,6 +6,8 @@ import {
   internalTlsSettings,
   internalTokenProblems,
   internalTokenSettings,
+  systemUserProblems,
+  systemUserSettings,
   logSettings,
   parseSettings,
   setting,
@@ -88,6 +90,7 @@ const schema = z.object({
   CONNECT_HANDSHAKE_RATE: setting.int(1000, 1, 1_000_000),
   CONNECT_HANDSHAKE_BURST: setting.int(1000, 1, 1_000_000),
   ...internalTokenSettings,
+  ...systemUserSettings,
   ...internalTlsSettings,
   INTERNAL_TLS_SERVER_NAME: setting.optionalText(),
   READINESS_GATE: setting.oneOf(['auto', 'on', 'off'], 'auto'),
@@ -198,7 +201,7 @@ export function loadConnectConfig(raw: RawSettings) {
   if (!s.CONNECT_TLS_CERT_FILE !== !s.CONNECT_TLS_KEY_FILE)
     problems.push('CONNECT_TLS_CERT_FILE and CONNECT_TLS_KEY_FILE go together: set both (wss://) or neither (ws://)');
   if (badOrigin) problems.push(`CONNECT_ALLOWED_ORIGINS: expected * or origins like https://app.example.com; got "${badOrigin}"`);
-  problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN), ...internalTlsProblems(s));
+  problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN), ...internalTlsProblems(s), ...systemUserProblems(s.SYSTEM_USER));
   const gateOn = s.READINESS_GATE === 'on' || (s.READINESS_GATE === 'auto' && !!s.POD_NAME && !!s.POD_NAMESPACE);
   if (gateOn && (!s.POD_NAME || !s.POD_NAMESPACE)) problems.push('READINESS_GATE=on needs POD_NAME and POD_NAMESPACE (downward API)');
   if (problems.length > 0 || !discovery) throw new ConfigError(problems);
@@ -225,6 +228,8 @@ export function loadConnectConfig(raw: RawSettings) {
       issuer: s.AUTH_JWT_ISSUER,
       audience: s.AUTH_JWT_AUDIENCE,
       clockSkewSec: Math.round(s.AUTH_CLOCK_SKEW / 1000),
+      /** The system account (SYSTEM_USER): no client logs in as it. */
+      systemUser: s.SYSTEM_USER,
     },
     limits: {
       maxBodyBytes: s.MAX_BODY_BYTES,

@@ -122,6 +122,16 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
         if (wasUp && streams.upCount > 0) delivery.resyncAll();
       },
       onPush: delivery.push,
+      onSessions: (users, close) =>
+        users.map((user) => {
+          const count = sessions.countOf(user);
+          // Only the two codes of the server API's Disconnect (docs/PROTOCOL.md §4).
+          if (close && (close.code === CloseCode.DISCONNECTED || close.code === CloseCode.DISCONNECTED_FINAL)) {
+            for (const session of [...sessions.of(user)]) session.close(close.code, close.reason);
+            if (count > 0) logger.info({ user, connections: count, code: close.code, reason: close.reason }, 'user disconnected by the server API');
+          }
+          return count;
+        }),
     },
   });
   sessions.onPresence((online, offline) => streams.broadcastPresence(online, offline));

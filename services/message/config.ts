@@ -6,6 +6,8 @@ import {
   internalTlsSettings,
   internalTokenProblems,
   internalTokenSettings,
+  systemUserProblems,
+  systemUserSettings,
   logSettings,
   parseSettings,
   setting,
@@ -15,6 +17,8 @@ import {
 import { ConfigError } from '../shared/errors.js';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { parseRedisUrl } from './adapters/redis-connection.js';
+import { parseApiKeys } from './api/api-keys.js';
+import { readFileSync } from 'node:fs';
 
 const schema = z.object({
   MESSAGE_GRPC_HOST: setting.text('0.0.0.0'),
@@ -22,6 +26,10 @@ const schema = z.object({
   MESSAGE_HTTP_HOST: setting.text('0.0.0.0'),
   MESSAGE_HTTP_PORT: setting.port(21004),
   MESSAGE_INSTANCE_ID: setting.optionalText(),
+  MESSAGE_API_HOST: setting.text('0.0.0.0'),
+  MESSAGE_API_PORT: setting.port(22006),
+  SERVER_API_KEYS: setting.optionalText(),
+  SERVER_API_KEYS_FILE: setting.optionalText('a file path'),
   KAFKA_BROKERS: setting.optionalText(),
   MONGODB_URI: setting.optionalText(),
   REDIS_URL: setting.optionalText(),
@@ -61,6 +69,7 @@ const schema = z.object({
   PERSIST_BACKLOG_MAX: setting.int(100_000, 1000, 10_000_000),
   PERSIST_WRITES_MAX: setting.int(1, 1, 64),
   ...internalTokenSettings,
+  ...systemUserSettings,
   ...internalTlsSettings,
   ...logSettings,
 });
@@ -78,6 +87,12 @@ export const MESSAGE_SETTING_DOCS = {
   MESSAGE_HTTP_HOST: 'address the admin HTTP server binds: `/livez`, `/readyz`, `/metrics`',
   MESSAGE_HTTP_PORT: 'port of the admin HTTP server',
   MESSAGE_INSTANCE_ID: 'id of this pod (the pod name in Kubernetes); default `message-<host>-<random>`',
+  MESSAGE_API_HOST: 'address the server API binds (`switchboard.v1.ServerApiService`: gRPC and HTTP/JSON on one port, with reflection)',
+  MESSAGE_API_PORT: 'port of the server API; served only when `SERVER_API_KEYS` or `SERVER_API_KEYS_FILE` is set',
+  SERVER_API_KEYS:
+    "the server API's keys, one per line: `<name> <key> [scope,scope…]` (a key of 32-256 printable characters; scopes `publish`, `history`, `presence`, `disconnect`, `groups`, or `*`, the default). Callers send `authorization: Bearer <key>`",
+  SERVER_API_KEYS_FILE:
+    'a file of keys in the same form (a mounted Secret), read again every 10 s when it changes: keys are added and retired without a restart (chart: `serverApi.keysSecret`)',
   KAFKA_BROKERS: '`host:port,…` of the Kafka cluster; unset: the embedded in-process log (not durable, one replica only)',
   MONGODB_URI:
     "`mongodb://…` or `mongodb+srv://…` (a replica set: its hosts and `replicaSet=`); the database is the URI's path, else `MONGODB_DATABASE`. The URI's `w`, `wtimeoutMS`, `journal`, `readConcernLevel`, `readPreference` and `retryWrites` are used as given; left out, writes and reads are `majority`. Unset: the embedded in-process store",
@@ -162,7 +177,25 @@ export function loadMessageConfig(raw: RawSettings) {
   if (s.REDIS_MODE === 'cluster' && /[{}]/.test(s.REDIS_KEY_PREFIX))
     problems.push("REDIS_KEY_PREFIX: no { or } in cluster mode (Redis Cluster hash tags are the store's own)");
   if (s.KAFKA_REPLICATION_FACTOR === 0) problems.push('KAFKA_REPLICATION_FACTOR: expected -1 (broker default) or 1-100');
-  problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN), ...internalTlsProblems(s));
+  problems.push(...internalTokenProblems(s.INTERNAL_AUTH_TOKEN), ...internalTlsProblems(s), ...systemUserProblems(s.SYSTEM_USER));
+  if (s.SERVER_API_KEYS && s.SERVER_API_KEYS_FILE) problems.push('SERVER_API_KEYS and SERVER_API_KEYS_FILE: give one of them');
+  let apiKeys: { inline: string } | { file: string } | undefined;
+  if (s.SERVER_API_KEYS !== undefined) {
+    apiKeys = { inline: s.SERVER_API_KEYS };
+    try {
+      parseApiKeys(s.SERVER_API_KEYS);
+    } catch (err: unknown) {
+      problems.push(`SERVER_API_KEYS: ${(err as Error).message}`);
+    }
+  } else if (s.SERVER_API_KEYS_FILE !== undefined) {
+    apiKeys = { file: s.SERVER_API_KEYS_FILE };
+    try {
+      parseApiKeys(readFileSync(s.SERVER_API_KEYS_FILE, 'utf8'));
+    } catch (err: unknown) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push(`SERVER_API_KEYS_FILE: ${code ? `cannot read ${s.SERVER_API_KEYS_FILE} (${code})` : (err as Error).message}`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const instance = s.MESSAGE_INSTANCE_ID ?? defaultInstanceId('message');
   return Object.freeze({
@@ -171,6 +204,10 @@ export function loadMessageConfig(raw: RawSettings) {
     httpHost: s.MESSAGE_HTTP_HOST,
     httpPort: s.MESSAGE_HTTP_PORT,
     instance,
+    /** The server API: where it listens and its keys (inline or a file); undefined keys: not served. */
+    api: Object.freeze({ host: s.MESSAGE_API_HOST, port: s.MESSAGE_API_PORT, keys: apiKeys }),
+    /** The system account (SYSTEM_USER). */
+    systemUser: s.SYSTEM_USER,
     backends: Object.freeze({ kafkaBrokers: brokers, mongodbUri: s.MONGODB_URI, redisUrl: s.REDIS_URL }),
     kafka: Object.freeze({
       topic: s.KAFKA_TOPIC,

@@ -21,10 +21,14 @@ import { Persister } from './domain/persister.js';
 import { withHotReads } from './domain/hot-reads.js';
 import { createGrpcTransport, SERVICE_NAME } from './transport/grpc-server.js';
 import { backendHistogram, instrument } from './adapters/instrument.js';
+import { ApiKeys } from './api/api-keys.js';
+import { createServerApi } from './api/server-api.js';
 
 export interface MessageAddresses {
   grpcPort: number;
   httpPort: number;
+  /** The server API's port; undefined when it is not served (no keys). */
+  apiPort?: number;
   instance: string;
 }
 
@@ -186,6 +190,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     maxGroupsPerUser: config.groupMaxPerUser,
     groupCounts: (users) => readable.groupCounts(users),
     roster: (conversation) => rosters.get(conversation),
+    systemUser: config.systemUser,
     onResult: (result) => metrics.sends.inc({ result }),
   });
   const history = new History(readable, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });
@@ -274,6 +279,27 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     credentials: internalCredentials(config.internalTls).server(),
     onStreamEnd: (reason) => metrics.streamsEnded.inc({ reason }),
   });
+  const apiCalls = new Counter({
+    name: 'switchboard_server_api_calls_total',
+    help: 'Server API calls by method and outcome (the gRPC code name: OK, Unauthenticated, PermissionDenied, InvalidArgument, Unavailable, …)',
+    labelNames: ['method', 'code'],
+    registers: [registry],
+  });
+  const apiKeys = config.api.keys ? ApiKeys.load(config.api.keys, logger.child({ component: 'server-api' })) : undefined;
+  const api = apiKeys
+    ? createServerApi({
+        acceptor,
+        history,
+        subscribers,
+        keys: apiKeys,
+        instance: config.instance,
+        systemUser: config.systemUser,
+        maxSyncLimit: config.syncMaxLimit,
+        unavailable: () => lifecycle.refusal,
+        logger: logger.child({ component: 'server-api' }),
+        onCall: (method, code) => apiCalls.inc({ method, code }),
+      })
+    : undefined;
   const checks = (): Record<string, CheckResult> => ({
     log: backends.log.health(),
     store: backends.store.health(),
@@ -328,11 +354,21 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       }
       const httpPort = await admin.start();
       const grpcPort = await transport.bind(config.grpcHost, config.grpcPort);
-      logger.info({ grpcPort, httpPort, instance: config.instance }, 'message service started');
+      const apiPort = api ? await api.listen(config.api.host, config.api.port) : undefined;
+      apiKeys?.watch(10_000);
+      logger.info(
+        {
+          grpcPort,
+          httpPort,
+          instance: config.instance,
+          ...(api ? { apiPort, apiKeys: apiKeys?.names } : { serverApi: 'off (no SERVER_API_KEYS or SERVER_API_KEYS_FILE)' }),
+        },
+        'message service started',
+      );
       connecting = connectBackends();
       // Embedded backends connect at once; callers in one process (npm start, tests) get a ready pod.
       if (backends.embedded.length === 3) await connecting;
-      return { grpcPort, httpPort, instance: config.instance };
+      return { grpcPort, httpPort, ...(apiPort !== undefined ? { apiPort } : {}), instance: config.instance };
     },
     stop: once(async () => {
       // Never connected: nothing to drain, calls are refused already.
@@ -375,6 +411,10 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
         logger.warn({ err }, 'forcing gRPC shutdown');
         transport.server.forceShutdown();
       }
+      apiKeys?.stop();
+      await budget
+        .run(api?.close() ?? Promise.resolve(), 'server API close deadline passed')
+        .catch((err: unknown) => logger.warn({ err }, 'server API connections left to the exit'));
       phase('grpc');
       await budget
         .run(Promise.all([backends.log.stop(), backends.presence.stop(), backends.hot.stop(), backends.store.stop()]), 'backends did not stop in time')

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { isUserId } from './ids.js';
 
 /** Raw settings: env vars, possibly overridden by command-line flags. */
 export type RawSettings = Readonly<Record<string, string | undefined>>;
@@ -188,7 +189,17 @@ export const SHARED_SETTING_DOCS = {
   INTERNAL_TLS_CA_FILE:
     "the CA (PEM) the peer's certificate must be signed by: Message refuses a gateway whose certificate it does not sign, Connect a Message pod's",
   INTERNAL_TLS_RELOAD_INTERVAL: 'the three files are read again this often: renewed certificates are used for new connections without a restart',
+  SYSTEM_USER:
+    'the system account: the sender of what the server API publishes without a `from_user`; Connect refuses a client logging in as it (401) and Message refuses messages to it (`FORBIDDEN`). Set it equal on both services',
 };
+
+/** SYSTEM_USER, the account the server API publishes as, which no client may log in as; checked by `systemUserProblems`. */
+export const systemUserSettings = { SYSTEM_USER: setting.text('system') };
+
+/** What is wrong with SYSTEM_USER, if anything. */
+export function systemUserProblems(user: string): string[] {
+  return isUserId(user) ? [] : [`SYSTEM_USER: must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -); got "${user}"`];
+}
 
 /** INTERNAL_AUTH_TOKEN, the secret both services share; checked by `internalTokenProblems`. */
 export const internalTokenSettings = { INTERNAL_AUTH_TOKEN: setting.optionalText() };

@@ -140,12 +140,20 @@ export async function killAll(procs: ServiceProcess[]): Promise<void> {
 }
 
 /** Loopback-only bind addresses for spawned services. */
-export const LOOPBACK = { MESSAGE_GRPC_HOST: '127.0.0.1', MESSAGE_HTTP_HOST: '127.0.0.1', CONNECT_WS_HOST: '127.0.0.1', CONNECT_ADMIN_HOST: '127.0.0.1' };
+export const LOOPBACK = {
+  MESSAGE_GRPC_HOST: '127.0.0.1',
+  MESSAGE_HTTP_HOST: '127.0.0.1',
+  MESSAGE_API_HOST: '127.0.0.1',
+  CONNECT_WS_HOST: '127.0.0.1',
+  CONNECT_ADMIN_HOST: '127.0.0.1',
+};
 
 export interface MessageProcess {
   proc: ServiceProcess;
   admin: string;
   grpcPort: number;
+  /** The server API's port, when it serves one. */
+  apiPort?: number;
 }
 
 /** Spawns a Message process and waits until it serves (backends connected). */
@@ -154,7 +162,12 @@ export async function startMessageProcess(settings: Record<string, string>, proc
   procs?.push(proc);
   const started = await proc.waitForLog('message service started');
   await proc.waitForLog('backends connected; serving', 60_000);
-  return { proc, admin: `http://127.0.0.1:${String(started.httpPort)}`, grpcPort: Number(started.grpcPort) };
+  return {
+    proc,
+    admin: `http://127.0.0.1:${String(started.httpPort)}`,
+    grpcPort: Number(started.grpcPort),
+    ...(started.apiPort !== undefined ? { apiPort: Number(started.apiPort) } : {}),
+  };
 }
 
 export interface ConnectProcess {

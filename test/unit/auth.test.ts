@@ -15,7 +15,7 @@ const sign = (claims: Record<string, unknown>, opts: { exp?: string | number; se
   if (opts.aud) jwt = jwt.setAudience(opts.aud);
   return jwt.sign(opts.secret ?? key);
 };
-const base = { mode: 'jwt' as const, secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined, clockSkewSec: 30 };
+const base = { mode: 'jwt' as const, secret: SECRET, jwksUrl: undefined, issuer: undefined, audience: undefined, clockSkewSec: 30, systemUser: 'system' };
 
 async function rejectsWith(p: Promise<unknown>, message: RegExp): Promise<void> {
   await assert.rejects(p, (e: unknown) => e instanceof AuthError && message.test(e.message));
@@ -61,6 +61,13 @@ describe('JWT verification', () => {
     assert.equal(await auth(req(`/ws?token=${await sign({ sub: 'u' }, { iss: 'https://issuer.test', aud: 'switchboard' })}`)), 'u');
     await rejectsWith(auth(req(`/ws?token=${await sign({ sub: 'u' }, { iss: 'https://issuer.test', aud: 'other' })}`)), /invalid token/);
     await rejectsWith(auth(req(`/ws?token=${await sign({ sub: 'u' }, { iss: 'https://evil.test', aud: 'switchboard' })}`)), /invalid token/);
+  });
+
+  it('refuses the system account (SYSTEM_USER) by token and by ?user=: only the server API speaks as it', async () => {
+    await rejectsWith(createAuthenticator(base)(req(`/ws?token=${await sign({ sub: 'system' })}`)), /system account/);
+    const dev = createAuthenticator({ ...base, mode: 'insecure-dev', systemUser: 'notices' });
+    await rejectsWith(dev(req('/ws?user=notices')), /system account \(SYSTEM_USER\)/);
+    assert.equal(await dev(req('/ws?user=system')), 'system', 'another deployment may name its system account otherwise');
   });
 
   it('insecure-dev accepts ?user= but still verifies a given token', async () => {

@@ -144,6 +144,23 @@ describe('ChatCore (the client protocol logic of the terminal client and the pag
     assert.equal(b.timers.length, 0);
   });
 
+  it('stops for good when the application disconnects the user with 4403, and reconnects after a 4000', () => {
+    const a = setup({ catchUp: false });
+    a.core.start();
+    a.gw.welcome();
+    a.gw.current.h.onClose(4403, 'banned for spam');
+    assert.deepEqual(
+      a.events.filter((e) => e.kind === 'disconnected' || e.kind === 'stopped'),
+      [{ kind: 'disconnected', code: 4403, reason: 'banned for spam', retryInMs: -1 }, { kind: 'stopped' }],
+    );
+    assert.equal(a.timers.length, 0, 'no reconnect is scheduled');
+    const b = setup({ catchUp: false });
+    b.core.start();
+    b.gw.welcome();
+    b.gw.current.h.onClose(4000, 'log in again');
+    assert.equal(b.timers[0]?.ms, 500, 'a 4000 is reconnected with backoff');
+  });
+
   it('starts a conversation over when the server numbers a new message with a seq already shown (history lost)', () => {
     const { gw, core, shown, events } = setup();
     core.start();

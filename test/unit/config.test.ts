@@ -38,6 +38,20 @@ describe('configuration', () => {
     );
   });
 
+  it('serves the server API only with keys, and stops at start-up on keys it cannot use or a bad SYSTEM_USER', () => {
+    assert.equal(loadMessageConfig({}).api.keys, undefined);
+    assert.deepEqual(loadMessageConfig({ SERVER_API_KEYS: `app ${'k'.repeat(32)}` }).api.keys, { inline: `app ${'k'.repeat(32)}` });
+    const refused = (raw: Record<string, string>, why: string): void =>
+      assert.throws(
+        () => loadMessageConfig(raw),
+        (e: unknown) => e instanceof ConfigError && e.message.includes(why),
+      );
+    refused({ SERVER_API_KEYS: 'app short' }, 'SERVER_API_KEYS: line 1 (app): the key must be 32-256 printable ASCII characters');
+    refused({ SERVER_API_KEYS_FILE: '/nonexistent/keys' }, 'SERVER_API_KEYS_FILE: cannot read /nonexistent/keys (ENOENT)');
+    refused({ SERVER_API_KEYS: `a ${'k'.repeat(32)}`, SERVER_API_KEYS_FILE: '/x' }, 'give one of them');
+    refused({ SYSTEM_USER: 'no spaces please' }, 'SYSTEM_USER: must be a user id');
+  });
+
   it("takes a MongoDB URI as the driver does (a replica set's host list, SRV, options), and refuses one it cannot read", () => {
     for (const uri of [
       'mongodb://db-0.db:27017,db-1.db:27017,db-2.db:27017/chat?replicaSet=rs0&w=majority',

@@ -1,4 +1,4 @@
-import { readRosters } from '../../services/message/domain/roster.js';
+import { emptyRoster, readRosters } from '../../services/message/domain/roster.js';
 import assert from 'node:assert/strict';
 import { msgIdOf, SendAcceptor } from '../../services/message/domain/send-acceptor.js';
 import { Sequencer } from '../../services/message/domain/sequencer.js';
@@ -122,5 +122,33 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
     await assert.rejects(send('x1'), { code: 'UNAVAILABLE', message: /log unavailable: broker down/ });
     log.failing = false;
     assert.equal((await send('x1')).msgId, msgIdOf('a', 'x1'));
+  });
+
+  it('the system account (SYSTEM_USER) posts into a group and changes its members without being one, creates groups it is not in, and takes no messages', async () => {
+    const team = { ...emptyRoster(), members: new Set(['ann', 'ben']), seq: 1 };
+    const sys = new SendAcceptor({
+      log,
+      maxBodyBytes: 4096,
+      maxGroupMembers: 10,
+      maxGroupsPerUser: 5,
+      groupCounts: async () => new Map(),
+      roster: async (c) => (c === 'grp:team' ? team : undefined),
+      systemUser: 'system',
+    });
+    const origin = { instance: 'api', connection: '' };
+    await sys.accept({ from: 'system', clientId: 'n1', to: '', body: 'standup in 5', conversation: 'grp:team', origin });
+    await sys.accept({ from: 'system', clientId: 'n2', to: '', body: '', conversation: 'grp:team', kind: 'added', members: ['cat'], origin });
+    const created = await sys.accept({ from: 'system', clientId: 'n3', to: '', body: '', kind: 'created', members: ['ann', 'ben'], origin });
+    assert.deepEqual(log.appended.at(-1)!.members, ['ann', 'ben'], 'not a member of the group it created');
+    assert.match(created.conversation, /^grp:/);
+    await assert.rejects(sys.accept({ from: 'system', clientId: 'n4', to: '', body: '', kind: 'created', members: [], origin }), { code: 'BAD_REQUEST' });
+    await assert.rejects(sys.accept({ from: 'system', clientId: 'n5', to: '', body: '', conversation: 'grp:team', kind: 'left', origin }), {
+      code: 'BAD_REQUEST',
+    });
+    await assert.rejects(sys.accept({ from: 'system', clientId: 'n6', to: '', body: 'x', conversation: 'grp:none', origin }), { code: 'FORBIDDEN' });
+    // Others need membership as ever, and nobody writes to the system account.
+    await assert.rejects(sys.accept({ from: 'cat', clientId: 'c1', to: '', body: 'x', conversation: 'grp:team', origin }), { code: 'FORBIDDEN' });
+    await assert.rejects(sys.accept({ from: 'ann', clientId: 'c2', to: 'system', body: 'hello?', origin }), { code: 'FORBIDDEN', message: /system account/ });
+    assert.equal((await sys.accept({ from: 'system', clientId: 'n7', to: 'ann', body: 'your order shipped', origin })).conversation, 'dm:ann:system');
   });
 });

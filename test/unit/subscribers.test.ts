@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { SubscriberRegistry, type PushResult, type SubscriberLink } from '../../services/message/domain/subscribers.js';
+import { SubscriberRegistry, type PushResult, type SessionsClose, type SubscriberLink } from '../../services/message/domain/subscribers.js';
 import type { Push } from '../../services/shared/message.js';
 import { createEmbeddedPresence } from '../../services/message/adapters/embedded-presence.js';
 import type { PresenceStore } from '../../services/message/adapters/presence.js';
@@ -17,12 +17,26 @@ const message = (from: string, to: string, seq = 1): Message => ({
   clientId: `c${seq}`,
 });
 
-/** A stream that records its pushes and can refuse them. */
-function link(): SubscriberLink & { pushes: Push[]; ended: string[]; full: boolean } {
+/** A stream that records its pushes and can refuse them; it answers session queries from `connections` unless `silent`. */
+function link(): SubscriberLink & {
+  pushes: Push[];
+  ended: string[];
+  full: boolean;
+  connections: Map<string, number>;
+  silent: boolean;
+  asked: Array<{ users: string[]; close?: SessionsClose }>;
+} {
   const l = {
     pushes: [] as Push[],
     ended: [] as string[],
     full: false,
+    connections: new Map<string, number>(),
+    silent: false,
+    asked: [] as Array<{ users: string[]; close?: SessionsClose }>,
+    sessions(users: readonly string[], close: SessionsClose | undefined) {
+      l.asked.push({ users: [...users], ...(close ? { close } : {}) });
+      return Promise.resolve(l.silent ? undefined : users.map((u) => l.connections.get(u) ?? 0));
+    },
     push(frame: Push) {
       if (l.full) return false;
       l.pushes.push(frame);
@@ -150,6 +164,22 @@ describe("SubscriberRegistry: routing by the streams' announcements", () => {
       [['a', 'b']],
     );
     assert.deepEqual(results.sort(), ['sent', 'skipped']);
+  });
+
+  it('counts a user’s connections by asking the gateways that announced them; one that cannot answer, or whose stream ended, counts one', async () => {
+    const g1 = link();
+    const g2 = link();
+    const g3 = link();
+    g1.connections.set('a', 2);
+    g2.silent = true;
+    registry.attach('g1', g1, ['a', 'b']);
+    registry.attach('g2', g2, ['a']);
+    registry.attach('g3', g3, ['c']);
+    registry.detach('g3', g3);
+    const counts = await registry.sessions(['a', 'b', 'c', 'd'], { code: 4403, reason: 'banned' });
+    assert.deepEqual(Object.fromEntries(counts), { a: 3, b: 0, c: 1, d: 0 });
+    assert.deepEqual(g1.asked, [{ users: ['a', 'b'], close: { code: 4403, reason: 'banned' } }], 'one query per gateway, with the close');
+    assert.deepEqual(g3.asked, [], 'a gateway whose stream ended is not asked');
   });
 
   it('ends the stream a newer one of the same instance replaces, and keeps routing to the newer one', async () => {

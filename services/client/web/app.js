@@ -193,6 +193,12 @@ function startChat(login) {
           if (e.reconnect) addLine(`reconnected (${e.instance}); catching up`, 'note');
           break;
         case 'disconnected':
+          if (e.retryInMs < 0) {
+            // Disconnected for good (4403): the application decides what comes next.
+            setStatus('refused', `disconnected: ${e.reason || e.code}`);
+            addLine(`disconnected by the server (${e.code}${e.reason ? ` ${e.reason}` : ''}); not reconnecting`, 'note');
+            break;
+          }
           setStatus('reconnecting', `reconnecting in ${(e.retryInMs / 1000).toFixed(1)} s`);
           addLine(`connection lost (${e.code}${e.reason ? ` ${e.reason}` : ''}); reconnecting in ${(e.retryInMs / 1000).toFixed(1)} s`, 'note');
           break;

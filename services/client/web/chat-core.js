@@ -20,6 +20,8 @@ import { ReconnectPolicy } from '../../shared/backoff.js';
 
 export { SUBPROTOCOL } from '../../shared/ws-protocol.js';
 
+/** The close code of a user the application disconnected for good (the server API's Disconnect): not reconnected by itself. */
+export const DISCONNECTED_FINAL = 4403;
 /**
  * A group membership message in words, after its sender's name: "created the group with b, c",
  * "added c", "removed c", "left".
@@ -311,7 +313,9 @@ export class ChatCore {
           this.stop();
           return;
         }
-        if (this.opts.reconnect === false) {
+        // 4403: the application disconnected this user for good (docs/PROTOCOL.md §4); it decides
+        // what comes next, not a retry of the same credentials.
+        if (this.opts.reconnect === false || code === DISCONNECTED_FINAL) {
           this.emit({ kind: 'disconnected', code, reason, retryInMs: -1 });
           this.stop();
           return;

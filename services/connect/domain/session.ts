@@ -6,7 +6,17 @@ import type { Acceptance, Message, SendCommand } from '../../shared/message.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** WebSocket close codes used by the gateway (docs/PROTOCOL.md §4). */
-export const CloseCode = { GOING_AWAY: 1001, POLICY: 1008, TOO_BIG: 1009, INTERNAL: 1011, TRY_LATER: 1013 } as const;
+export const CloseCode = {
+  GOING_AWAY: 1001,
+  POLICY: 1008,
+  TOO_BIG: 1009,
+  INTERNAL: 1011,
+  TRY_LATER: 1013,
+  /** The application disconnected the user (server API); the client reconnects with backoff. */
+  DISCONNECTED: 4000,
+  /** The application disconnected the user for good (server API, a ban); the client does not reconnect by itself. */
+  DISCONNECTED_FINAL: 4403,
+} as const;
 
 /** The part of a WebSocket a session needs. */
 export interface ClientSocket {

@@ -82,6 +82,17 @@ export interface EndpointStreamEvents {
   onDown(stream: EndpointStream, wasUp: boolean): void;
   onBackoff(delayMs: number): void;
   onPush(push: Push): void;
+  /**
+   * The pod asks (for the server API) how many connections each user holds here; with `close`,
+   * they are closed too. Answers the counts before closing, in the users' order.
+   */
+  onSessions(users: readonly string[], close?: SessionsClose): number[];
+}
+
+/** How the server API closes a user's connections: a close code the pod may ask for, and its reason. */
+export interface SessionsClose {
+  code: number;
+  reason: string;
 }
 
 /**
@@ -240,7 +251,12 @@ export class EndpointStream {
     call.on('error', (err: ServiceError) => this.lost(attempt, err));
     call.on('end', () => this.lost(attempt, new Error('stream ended by the Message pod')));
     attempt.out.write({
-      subscribe: { connectServiceId: this.opts.instance, onlineUsers: this.opts.onlineUsers(), batchMaxBytes: batchBudget(this.opts.maxMessageBytes) },
+      subscribe: {
+        connectServiceId: this.opts.instance,
+        onlineUsers: this.opts.onlineUsers(),
+        batchMaxBytes: batchBudget(this.opts.maxMessageBytes),
+        sessions: true,
+      },
     });
   }
 
@@ -251,7 +267,11 @@ export class EndpointStream {
       if (push) this.opts.events.onPush(push);
     } else if (resp.response === 'sendResult' && resp.sendResult) this.answered(resp.sendResult);
     else if (resp.response === 'presenceApplied' && resp.presenceApplied) this.presenceApplied(resp.presenceApplied.ackId);
-    else if (resp.response === 'subscribed' && this.current.name === 'connecting') {
+    else if (resp.response === 'sessions' && resp.sessions) {
+      const { queryId, users, closeCode, closeReason } = resp.sessions;
+      const connections = this.opts.events.onSessions(users, closeCode ? { code: closeCode, reason: closeReason } : undefined);
+      attempt.out.write({ sessions: { queryId, connections } });
+    } else if (resp.response === 'subscribed' && this.current.name === 'connecting') {
       // Every Message pod since the first release (0.1.0) takes sends on the stream and confirms
       // presence; an older one is refused rather than half served (docs/OPERATIONS.md, upgrades).
       if (!resp.subscribed?.streamSend || !resp.subscribed.presenceAck) {

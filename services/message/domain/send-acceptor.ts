@@ -17,6 +17,12 @@ export interface SendAcceptorOptions {
   groupCounts: (users: readonly string[]) => Promise<Map<string, number>>;
   /** A group's roster as stored now (undefined: no such group). */
   roster: (conversation: string) => Promise<Roster | undefined>;
+  /**
+   * The system account (SYSTEM_USER): the server API's sender when it names none. It posts into a
+   * group and changes its members without being one (a group it creates does not list it), and
+   * takes no messages.
+   */
+  systemUser?: string;
   now?: () => number;
   /** Called with the outcome of every send (metrics). */
   onResult?: (result: 'accepted' | 'rejected' | 'unavailable') => void;
@@ -60,8 +66,12 @@ export class SendAcceptor {
   private async groupTarget(cmd: SendCommand, msgId: string): Promise<Target> {
     validateSender(cmd);
     const max = this.opts.maxGroupMembers;
+    const system = cmd.from === this.opts.systemUser;
     if (cmd.kind === 'created') {
-      const members = [cmd.from, ...validMembers(cmd.members, true).filter((u) => u !== cmd.from)];
+      const named = validMembers(cmd.members, true).filter((u) => u !== cmd.from);
+      if (system && named.length === 0)
+        throw new BadRequestError('members must name at least one user: the system account is not a member of the groups it creates');
+      const members = system ? named : [cmd.from, ...named];
       if (members.length > max) throw new BadRequestError(`a group of ${members.length} members is over the limit of ${max}`);
       await this.checkGroupsPerUser(members);
       // The group's id derives from the creating send's msgId: a repeated create names the same group.
@@ -71,7 +81,8 @@ export class SendAcceptor {
     const conversation = cmd.conversation ?? '';
     if (!isGroupConversation(conversation)) throw new BadRequestError('conversation must be a group id (grp:<1-64 characters of A-Z a-z 0-9 _ ->)');
     const roster = await backend('store', () => this.opts.roster(conversation));
-    if (!roster?.members.has(cmd.from)) throw new ForbiddenError(`${cmd.from} is not a member of ${conversation}`);
+    if (!roster || (!system && !roster.members.has(cmd.from))) throw new ForbiddenError(`${cmd.from} is not a member of ${conversation}`);
+    if (system && cmd.kind === 'left') throw new BadRequestError('the system account is not a member: it cannot leave');
     switch (cmd.kind) {
       case undefined:
         validateBody(cmd.body, this.opts.maxBodyBytes);
@@ -97,6 +108,8 @@ export class SendAcceptor {
     try {
       const msgId = msgIdOf(cmd.from, cmd.clientId);
       const target = cmd.kind !== undefined || cmd.conversation ? await this.groupTarget(cmd, msgId) : directTarget(cmd, this.opts.maxBodyBytes);
+      if (target.to === this.opts.systemUser && cmd.from !== this.opts.systemUser)
+        throw new ForbiddenError(`${target.to} is the system account (SYSTEM_USER): it takes no messages`);
       const entry: AcceptedSend = {
         msgId,
         ...target,

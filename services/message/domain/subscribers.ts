@@ -13,6 +13,18 @@ export interface SubscriberLink {
   push(push: Push): boolean;
   /** Ends the stream with UNAVAILABLE and `details` (Connect then moves to other pods). */
   end(reason: 'replaced' | 'shutdown', details: string): void;
+  /**
+   * Asks the gateway how many connections each of `users` holds on it, in their order, closing
+   * them with `close`; undefined when it cannot answer (it does not take such queries, the stream
+   * ended, or no answer came within `timeoutMs`).
+   */
+  sessions(users: readonly string[], close: SessionsClose | undefined, timeoutMs: number): Promise<number[] | undefined>;
+}
+
+/** A close the server API asks gateways for: the WebSocket close code and its reason text. */
+export interface SessionsClose {
+  code: number;
+  reason: string;
 }
 
 /** What became of one push to one gateway. */
@@ -159,6 +171,32 @@ export class SubscriberRegistry {
         this.opts.onPush?.(ok ? 'sent' : 'dropped');
       }
     }
+  }
+
+  /**
+   * For each user, the connections the gateways holding them report (each asked on its stream),
+   * closing them with `close`. A gateway that cannot answer counts one connection for each of its
+   * users (it announced them, so they have at least one); one whose stream to this pod ended, too,
+   * until it is forgotten (it still holds them, as far as this pod knows).
+   */
+  async sessions(users: readonly string[], close?: SessionsClose, timeoutMs = 2000): Promise<Map<string, number>> {
+    const counts = new Map(users.map((u) => [u, 0]));
+    const asked = new Map<string, string[]>();
+    for (const user of counts.keys()) {
+      const at = this.routes.get(user);
+      for (const instance of at === undefined ? [] : typeof at === 'string' ? [at] : at) {
+        const list = asked.get(instance);
+        if (list) list.push(user);
+        else asked.set(instance, [user]);
+      }
+    }
+    await Promise.all(
+      [...asked].map(async ([instance, list]) => {
+        const answer = await this.subs.get(instance)?.link.sessions(list, close, timeoutMs);
+        list.forEach((user, i) => counts.set(user, counts.get(user)! + (answer ? (answer[i] ?? 0) : 1)));
+      }),
+    );
+    return counts;
   }
 
   /** Ends every stream (drain) and stops writing the directory. */

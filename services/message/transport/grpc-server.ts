@@ -167,6 +167,7 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
     if (ended) return;
     ended = true;
     out.discard();
+    for (const settle of [...queries.values()]) settle(undefined);
     if (instance) deps.subscribers.detach(instance, link);
     deps.onStreamEnd?.(reason);
     const fields = { instance, reason, details };
@@ -175,6 +176,10 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
     else log.debug(fields, 'gateway stream refused');
     if (code !== undefined) call.emit('error', { code, details });
   };
+  /** The gateway answers session queries (Subscribe.sessions), and the queries awaiting its answer. */
+  let answersSessions = false;
+  let nextQuery = 0;
+  const queries = new Map<number, (connections: number[] | undefined) => void>();
   const link: SubscriberLink = {
     push(push) {
       if (ended) return false;
@@ -188,6 +193,20 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
     },
     end(reason, details) {
       finish(reason, details, status.UNAVAILABLE);
+    },
+    sessions(users, close, timeoutMs) {
+      if (ended || !answersSessions) return Promise.resolve(undefined);
+      const queryId = (nextQuery = (nextQuery + 1) >>> 0) || (nextQuery = 1);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => settle(undefined), timeoutMs);
+        const settle = (connections: number[] | undefined): void => {
+          clearTimeout(timer);
+          queries.delete(queryId);
+          resolve(connections);
+        };
+        queries.set(queryId, settle);
+        out.write({ sessions: { queryId, users: [...users], closeCode: close?.code ?? 0, closeReason: close?.reason ?? '' } });
+      });
     },
   };
   const reject = (code: status, details: string): void => finish('refused', details, code);
@@ -223,6 +242,7 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
       const bad = sub.onlineUsers.find((u) => !isUserId(u));
       if (bad !== undefined) return reject(status.INVALID_ARGUMENT, `online_users holds an invalid user id: ${JSON.stringify(bad).slice(0, 80)}`);
       instance = sub.connectServiceId;
+      answersSessions = sub.sessions;
       // Routed here from now on: pushes to these users take this stream.
       if (!settled(() => deps.subscribers.attach(sub.connectServiceId, link, sub.onlineUsers), 'registering the gateway')) return;
       out.write({ subscribed: { messageServiceId: deps.instance, streamSend: true, presenceAck: true, batchMaxBytes: batchBudget(deps.maxMessageBytes) } });
@@ -252,6 +272,8 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
           answer({ error: { code: grpcStatusOf(err), message: describeError(err), reason: errorCodeOf(err) } });
         },
       );
+    } else if (req.request === 'sessions' && req.sessions) {
+      queries.get(req.sessions.queryId)?.(req.sessions.connections);
     } else if (req.request === 'batch' && req.batch) {
       const { requests } = req.batch;
       if (requests.some((r) => r.request === 'batch' || r.request === 'subscribe'))

@@ -19,6 +19,8 @@ import type { SendError as _switchboard_v1_SendError, SendError__Output as _swit
 import type { SendRequest as _switchboard_v1_SendRequest, SendRequest__Output as _switchboard_v1_SendRequest__Output } from './switchboard/v1/SendRequest.js';
 import type { SendResponse as _switchboard_v1_SendResponse, SendResponse__Output as _switchboard_v1_SendResponse__Output } from './switchboard/v1/SendResponse.js';
 import type { SendResult as _switchboard_v1_SendResult, SendResult__Output as _switchboard_v1_SendResult__Output } from './switchboard/v1/SendResult.js';
+import type { SessionsQuery as _switchboard_v1_SessionsQuery, SessionsQuery__Output as _switchboard_v1_SessionsQuery__Output } from './switchboard/v1/SessionsQuery.js';
+import type { SessionsReport as _switchboard_v1_SessionsReport, SessionsReport__Output as _switchboard_v1_SessionsReport__Output } from './switchboard/v1/SessionsReport.js';
 import type { StreamSend as _switchboard_v1_StreamSend, StreamSend__Output as _switchboard_v1_StreamSend__Output } from './switchboard/v1/StreamSend.js';
 import type { Subscribe as _switchboard_v1_Subscribe, Subscribe__Output as _switchboard_v1_Subscribe__Output } from './switchboard/v1/Subscribe.js';
 import type { Subscribed as _switchboard_v1_Subscribed, Subscribed__Output as _switchboard_v1_Subscribed__Output } from './switchboard/v1/Subscribed.js';
@@ -50,6 +52,8 @@ export interface ProtoGrpcType {
       SendRequest: MessageTypeDefinition<_switchboard_v1_SendRequest, _switchboard_v1_SendRequest__Output>
       SendResponse: MessageTypeDefinition<_switchboard_v1_SendResponse, _switchboard_v1_SendResponse__Output>
       SendResult: MessageTypeDefinition<_switchboard_v1_SendResult, _switchboard_v1_SendResult__Output>
+      SessionsQuery: MessageTypeDefinition<_switchboard_v1_SessionsQuery, _switchboard_v1_SessionsQuery__Output>
+      SessionsReport: MessageTypeDefinition<_switchboard_v1_SessionsReport, _switchboard_v1_SessionsReport__Output>
       StreamSend: MessageTypeDefinition<_switchboard_v1_StreamSend, _switchboard_v1_StreamSend__Output>
       Subscribe: MessageTypeDefinition<_switchboard_v1_Subscribe, _switchboard_v1_Subscribe__Output>
       Subscribed: MessageTypeDefinition<_switchboard_v1_Subscribed, _switchboard_v1_Subscribed__Output>

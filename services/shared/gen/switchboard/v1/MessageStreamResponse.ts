@@ -5,6 +5,7 @@ import type { Subscribed as _switchboard_v1_Subscribed, Subscribed__Output as _s
 import type { SendResult as _switchboard_v1_SendResult, SendResult__Output as _switchboard_v1_SendResult__Output } from '../../switchboard/v1/SendResult.js';
 import type { PresenceApplied as _switchboard_v1_PresenceApplied, PresenceApplied__Output as _switchboard_v1_PresenceApplied__Output } from '../../switchboard/v1/PresenceApplied.js';
 import type { ResponseBatch as _switchboard_v1_ResponseBatch, ResponseBatch__Output as _switchboard_v1_ResponseBatch__Output } from '../../switchboard/v1/ResponseBatch.js';
+import type { SessionsQuery as _switchboard_v1_SessionsQuery, SessionsQuery__Output as _switchboard_v1_SessionsQuery__Output } from '../../switchboard/v1/SessionsQuery.js';
 
 export interface MessageStreamResponse {
   'push'?: (_switchboard_v1_Push | null);
@@ -12,7 +13,8 @@ export interface MessageStreamResponse {
   'sendResult'?: (_switchboard_v1_SendResult | null);
   'presenceApplied'?: (_switchboard_v1_PresenceApplied | null);
   'batch'?: (_switchboard_v1_ResponseBatch | null);
-  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch";
+  'sessions'?: (_switchboard_v1_SessionsQuery | null);
+  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions";
 }
 
 export interface MessageStreamResponse__Output {
@@ -21,5 +23,6 @@ export interface MessageStreamResponse__Output {
   'sendResult'?: (_switchboard_v1_SendResult__Output | null);
   'presenceApplied'?: (_switchboard_v1_PresenceApplied__Output | null);
   'batch'?: (_switchboard_v1_ResponseBatch__Output | null);
-  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch";
+  'sessions'?: (_switchboard_v1_SessionsQuery__Output | null);
+  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions";
 }

@@ -5,10 +5,12 @@ export interface Subscribe {
   'connectServiceId'?: (string);
   'onlineUsers'?: (string)[];
   'batchMaxBytes'?: (number);
+  'sessions'?: (boolean);
 }
 
 export interface Subscribe__Output {
   'connectServiceId': (string);
   'onlineUsers': (string)[];
   'batchMaxBytes': (number);
+  'sessions': (boolean);
 }

@@ -5,7 +5,9 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'services/shared/gen/**', 'services/shared/gen-es/**', 'k8s/**', 'charts/**', 'bench/results/**', 'test/output/**'] },
+  {
+    ignores: ['dist/**', 'node_modules/**', 'services/shared/gen/**', 'services/shared/gen-es/**', 'k8s/**', 'charts/**', 'bench/results/**', 'test/output/**'],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -56,7 +58,7 @@ export default tseslint.config(
   },
   {
     // Callbacks that puppeteer runs in the browser: their DOM types are not in the Node project's lib.
-    files: ['test/integration/chat-page.test.ts', 'test/support/browser.ts'],
+    files: ['test/integration/chat-page.test.ts', 'test/integration/server-api.test.ts', 'test/support/browser.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',

@@ -6,7 +6,9 @@ import { DEFAULT_VALUES, type SwitchboardValues } from './values.js';
 const { IntOrString, Quantity } = k8s;
 
 /** Ports of docs/PROTOCOL.md §1. */
-export const PORTS = { messageGrpc: 22004, messageHttp: 21004, connectWs: 21005, connectAdmin: 22005 } as const;
+export const PORTS = { messageGrpc: 22004, messageHttp: 21004, messageApi: 22006, connectWs: 21005, connectAdmin: 22005 } as const;
+/** Where Message reads the server API's keys (the Secret's key mounted as one file). */
+const API_KEYS_DIR = '/etc/switchboard/server-api';
 /** The readiness gate of Connect pods (docs/PROTOCOL.md §7). */
 export const GATE_CONDITION = 'switchboard.dev/message-streams';
 
@@ -85,6 +87,18 @@ export class SwitchboardChart extends Chart {
     const linkMount = linkTls ? [{ name: 'internal-tls', mountPath: LINK_TLS_DIR, readOnly: true }] : [];
     const linkVolume = (secretName: string) => (linkTls ? [{ name: 'internal-tls', secret: { secretName } }] : []);
     const fieldEnv = (n: string, path: string) => ({ name: n, valueFrom: { fieldRef: { fieldPath: path } } });
+    /** The server API: its port, its env, and the mount of its keys, when on. */
+    if (v.serverApi.enabled && !v.serverApi.keysSecret) throw new Error('serverApi.keysSecret: the Secret holding the API keys');
+    const api = v.serverApi.enabled ? v.serverApi : undefined;
+    const apiPort = api ? [{ name: 'api', containerPort: PORTS.messageApi, protocol: 'TCP' }] : [];
+    const apiEnv = api
+      ? [
+          { name: 'MESSAGE_API_PORT', value: String(PORTS.messageApi) },
+          { name: 'SERVER_API_KEYS_FILE', value: `${API_KEYS_DIR}/keys` },
+        ]
+      : [];
+    const apiMount = api ? [{ name: 'server-api-keys', mountPath: API_KEYS_DIR, readOnly: true }] : [];
+    const apiVolume = api ? [{ name: 'server-api-keys', secret: { secretName: api.keysSecret, items: [{ key: api.keysKey, path: 'keys' }] } }] : [];
     // The shared token of Connect's calls to Message, for both, when a Secret holds it.
     // A backend address from a Secret when one is named (it may carry credentials), else the value.
     const fromSecretOr = (name: string, value: string, s: { existingSecret: string; secretKey: string }) =>
@@ -126,6 +140,7 @@ export class SwitchboardChart extends Chart {
                 ports: [
                   { name: 'grpc', containerPort: PORTS.messageGrpc, protocol: 'TCP' },
                   { name: 'admin', containerPort: PORTS.messageHttp, protocol: 'TCP' },
+                  ...apiPort,
                 ],
                 env: [
                   fieldEnv('MESSAGE_INSTANCE_ID', 'metadata.name'),
@@ -144,6 +159,7 @@ export class SwitchboardChart extends Chart {
                   { name: 'GROUP_MAX_MEMBERS', value: String(v.message.groupMaxMembers) },
                   { name: 'GROUP_MAX_PER_USER', value: String(v.message.groupMaxPerUser) },
                   { name: 'LOG_LEVEL', value: v.logLevel },
+                  ...apiEnv,
                   ...internalToken,
                   ...linkEnv,
                   ...byName(v.message.env),
@@ -152,10 +168,10 @@ export class SwitchboardChart extends Chart {
                 lifecycle: { preStop: { sleep: { seconds: v.message.preStopSleepSeconds } } },
                 resources: resources(v.message.resources),
                 securityContext: containerSecurity,
-                volumeMounts: [...tmp.mounts, ...linkMount],
+                volumeMounts: [...tmp.mounts, ...linkMount, ...apiMount],
               },
             ],
-            volumes: [...tmp.volumes, ...linkVolume(v.internalTls.messageSecret)],
+            volumes: [...tmp.volumes, ...linkVolume(v.internalTls.messageSecret), ...apiVolume],
           },
         },
       },
@@ -176,6 +192,17 @@ export class SwitchboardChart extends Chart {
         ],
       },
     });
+
+    if (api) {
+      // The server API for the application's backends inside the cluster.
+      new k8s.KubeService(this, 'message-api', {
+        metadata: meta(`${v.fullname}-api`, 'message'),
+        spec: {
+          selector: selector('message'),
+          ports: [{ name: 'api', port: PORTS.messageApi, targetPort: IntOrString.fromString('api'), protocol: 'TCP' }],
+        },
+      });
+    }
 
     new k8s.KubePodDisruptionBudget(this, 'message-pdb', {
       metadata: meta(name('message'), 'message'),
@@ -338,6 +365,14 @@ export class SwitchboardChart extends Chart {
           policyTypes: ['Ingress'],
           ingress: [
             { from: [{ podSelector: { matchLabels: selector('connect') } }], ports: [{ port: IntOrString.fromString('grpc'), protocol: 'TCP' }] },
+            ...(api
+              ? [
+                  {
+                    from: [{ podSelector: {} }, ...(api.allowFrom as unknown as k8s.NetworkPolicyPeer[])],
+                    ports: [{ port: IntOrString.fromString('api'), protocol: 'TCP' }],
+                  },
+                ]
+              : []),
             { ports: [{ port: IntOrString.fromString('admin'), protocol: 'TCP' }] },
           ],
         },

@@ -16,6 +16,12 @@ export interface SwitchboardValues {
   auth: { existingSecret: string; secretKey: string; internalTokenSecret: string; internalTokenKey: string };
   /** Mutual TLS between the services: each one's kubernetes.io/tls Secret with ca.crt (both or neither; '': plaintext). */
   internalTls: { messageSecret: string; connectSecret: string; reloadInterval: string };
+  /**
+   * The server API (docs/PROTOCOL.md §9) on every Message pod, behind the Service <fullname>-api:
+   * its keys from keysSecret (under keysKey, mounted), reachable from the namespace's pods and the
+   * NetworkPolicy peers of allowFrom.
+   */
+  serverApi: { enabled: boolean; keysSecret: string; keysKey: string; allowFrom: ReadonlyArray<Record<string, unknown>> };
   connect: {
     replicas: number;
     drainWindow: string;
@@ -81,6 +87,7 @@ export const DEFAULT_VALUES: SwitchboardValues = {
   redis: { mode: 'standalone', url: 'redis://redis:6379', existingSecret: '', secretKey: 'url' },
   auth: { existingSecret: 'switchboard-auth', secretKey: 'jwt-secret', internalTokenSecret: '', internalTokenKey: 'token' },
   internalTls: { messageSecret: '', connectSecret: '', reloadInterval: '30s' },
+  serverApi: { enabled: false, keysSecret: '', keysKey: 'keys', allowFrom: [] },
   connect: {
     replicas: 2,
     drainWindow: '10s',

@@ -194,6 +194,57 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     assert.match(out, /Phase:\s+Succeeded/);
   });
 
+  it('serverApi: a helm upgrade with a keys Secret serves the server API behind svc/switchboard-api; helm test publishes through it; curl through a port-forward publishes and reads the history back', async () => {
+    const key = randomBytes(24).toString('hex');
+    kubectl(['-n', NS, 'create', 'secret', 'generic', 'switchboard-api-keys', `--from-literal=keys=backend ${key}`]);
+    helm(env, [
+      'upgrade',
+      'switchboard',
+      CHART,
+      '-n',
+      NS,
+      '--reuse-values',
+      ...['--set', 'serverApi.enabled=true', '--set', 'serverApi.keysSecret=switchboard-api-keys', '--wait', '--timeout', '240s'],
+    ]);
+    await eventually('2 Message pods Ready after the rollout', () => messagePods().filter((p) => condition(p, 'Ready') === 'True').length === 2, 180_000, 1000);
+    const tested = helm(env, ['test', 'switchboard', '-n', NS, '--timeout', '120s']);
+    assert.match(tested, /Phase:\s+Succeeded/);
+    const pf = new PortForward(env, NS, 'svc/switchboard-api', 22006);
+    forwards.push(pf);
+    const call = (method: string, body: object): Record<string, unknown> => {
+      const r = spawnSync(
+        'curl',
+        [
+          '-sf',
+          '-X',
+          'POST',
+          '-H',
+          'content-type: application/json',
+          '-H',
+          `authorization: Bearer ${key}`,
+          '-d',
+          JSON.stringify(body),
+          `http://127.0.0.1:${port}/switchboard.v1.ServerApiService/${method}`,
+        ],
+        { encoding: 'utf8', timeout: 20_000 },
+      );
+      assert.equal(r.status, 0, `${method}: ${r.stdout}${r.stderr}`);
+      return JSON.parse(r.stdout) as Record<string, unknown>;
+    };
+    const port = await pf.port;
+    const published = call('Publish', { clientId: 'cluster-notice-1', toUser: 'api-user', body: 'from the cluster’s server API' });
+    assert.equal(published.conversation, 'dm:api-user:system');
+    await eventually(
+      'the notice in the history',
+      () =>
+        ((call('History', { conversation: 'dm:api-user:system' }).messages as Array<{ body: string }> | undefined) ?? []).some(
+          (m) => m.body === 'from the cluster’s server API',
+        ),
+      30_000,
+      500,
+    );
+  });
+
   it('connect.tls.secretName: a helm upgrade with a TLS Secret rolls the gateways onto wss://; helm test passes over wss://, and so does the test client through a port-forward with --ca; then back to ws://', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cluster-tls-'));
     const service = 'switchboard-connect';

@@ -7,6 +7,7 @@ import { eventually, freePort } from '../support/services.js';
 import { killAll, metricValue, startConnectProcess, startMessageProcess, type MessageProcess, type ServiceProcess } from '../support/processes.js';
 import { isolatedBackendSettings, sharedRealBackends } from '../support/real-backends.js';
 import { grpcurl, invoke, run } from '../support/tools.js';
+import { launchBrowser, login, newPerson, TEST_OUTPUT, waitForLine } from '../support/browser.js';
 
 const FULL_KEY = 'full-key-0123456789abcdef0123456789abcdef';
 const READER_KEY = 'reader-key-0123456789abcdef0123456789abcdef';
@@ -68,7 +69,7 @@ describe('the server API for application backends (gRPC and HTTP/JSON on one por
     apiPort = await freePort();
     settings = isolatedBackendSettings(env, { SERVER_API_KEYS: KEYS, MESSAGE_API_PORT: String(apiPort), MESSAGE_GRPC_PORT: String(await freePort()) });
     message = await startPod();
-    ({ url: gateway } = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, {}, procs));
+    ({ url: gateway } = await startConnectProcess(`127.0.0.1:${message.grpcPort}`, { CONNECT_DEMO_PAGE: 'true' }, procs));
     await eventually(
       'the gateway ready',
       async () =>
@@ -231,6 +232,60 @@ describe('the server API for application backends (gRPC and HTTP/JSON on one por
       'the refusal is logged with the key’s name',
     );
     assert.ok(!message.proc.text.includes(FULL_KEY) && !message.proc.text.includes(READER_KEY), 'no key is ever logged');
+  });
+
+  it('an application as the docs describe it: a system notice two browser tabs show, its history read back, who is online, and one of the two disconnected', async () => {
+    const group = (await api.createGroup({ clientId: 'ops-room', members: ['pia', 'quinn'] })).conversation;
+    const browser = await launchBrowser();
+    try {
+      const page = new URL(gateway.replace(/^ws/, 'http')).origin + '/';
+      const tabs = [];
+      for (const user of ['pia', 'quinn']) {
+        const tab = await newPerson(browser);
+        await tab.goto(page);
+        await login(tab, { user }, group);
+        tabs.push(tab);
+      }
+      const [pia, quinn] = tabs as [(typeof tabs)[0], (typeof tabs)[0]];
+      await api.publish({ clientId: 'maintenance-1', conversation: group, body: 'maintenance at 22:00' });
+      for (const tab of [pia, quinn]) await waitForLine(tab, 'maintenance at 22:00');
+      await eventually(
+        'the notice in the history',
+        async () => (await api.history({ conversation: group })).messages.some((m) => m.body === 'maintenance at 22:00'),
+        10_000,
+        100,
+      );
+      assert.deepEqual(
+        (await api.history({ conversation: group })).messages.map((m) => [m.fromUser, m.kind || m.body]),
+        [
+          ['system', 'created'],
+          ['system', 'maintenance at 22:00'],
+        ],
+      );
+      assert.deepEqual(
+        (await api.getPresence({ users: ['pia', 'quinn'] })).users.map((u) => [u.user, u.online, u.connections]),
+        [
+          ['pia', true, 1],
+          ['quinn', true, 1],
+        ],
+      );
+      assert.equal((await api.disconnect({ user: 'quinn', reason: 'account suspended' })).connections, 1);
+      await quinn.waitForSelector('#status[data-state="refused"]');
+      assert.match(
+        await quinn.$eval('#messages li.note:last-child', (e) => e.textContent ?? ''),
+        /disconnected by the server \(4403 account suspended\); not reconnecting/,
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(await quinn.$eval('#status', (e) => e.getAttribute('data-state')), 'refused', 'the tab does not reconnect by itself');
+      assert.equal(await pia.$eval('#status', (e) => e.getAttribute('data-state')), 'connected', 'the other tab carries on');
+      assert.deepEqual(
+        (await api.getPresence({ users: ['pia', 'quinn'] })).users.map((u) => u.online),
+        [true, false],
+      );
+      await quinn.screenshot({ path: `${TEST_OUTPUT}/server-api-disconnected.png` });
+    } finally {
+      await browser.close();
+    }
   });
 
   it('a publish during a Message restart is neither lost nor doubled: the caller resends with the same id until it is accepted', async () => {

@@ -181,6 +181,7 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
     const withToken = [
       ...['--set', 'auth.internalTokenSecret=switchboard-internal', '--set', 'connect.tls.secretName=gateway-tls'],
       ...['--set', 'internalTls.messageSecret=message-link', '--set', 'internalTls.connectSecret=connect-link'],
+      ...['--set', 'serverApi.enabled=true', '--set', 'serverApi.keysSecret=api-keys'],
     ];
     for (const [component, settings] of [['connect', CONNECT_SETTINGS], ['message', MESSAGE_SETTINGS]] as const) {
       const chartSets = (container(component, withToken).env as Array<{ name: string }>).map((e) => e.name);
@@ -297,6 +298,36 @@ describe('Kubernetes manifests (cdk8s → k8s/, Helm chart)', function () {
     const values = { ...DEFAULT_VALUES, internalTls: { messageSecret: 'message-link', connectSecret: 'connect-link', reloadInterval: '30s' } };
     const fromCdk8s = byKey(new SwitchboardChart(new App({ outdir: mkdtempSync(join(tmpdir(), 'cdk8s-')) }), 'switchboard', values).toJson() as K8sObject[]);
     for (const key of ['Deployment/switchboard-connect', 'Deployment/switchboard-message']) assert.deepEqual(normalize(fromCdk8s.get(key)!), normalize(objects.get(key)!), key);
+  });
+
+  it('serverApi: the API port, its keys mounted from their Secret, a ClusterIP Service and a NetworkPolicy rule for the namespace and allowFrom; the helm test publishes through it; alike from cdk8s', () => {
+    const args = valuesFile('serverApi:\n  enabled: true\n  keysSecret: api-keys\n  allowFrom:\n    - namespaceSelector:\n        matchLabels:\n          team: shop\n');
+    const objects = byKey(helmTemplate(args));
+    const pod = objects.get('Deployment/switchboard-message')!.spec.template.spec;
+    const c = pod.containers[0];
+    assert.deepEqual(c.ports.at(-1), { name: 'api', containerPort: 22006, protocol: 'TCP' });
+    assert.deepEqual([env(c, 'MESSAGE_API_PORT')?.value, env(c, 'SERVER_API_KEYS_FILE')?.value], ['22006', '/etc/switchboard/server-api/keys']);
+    assert.deepEqual(c.volumeMounts.at(-1), { name: 'server-api-keys', mountPath: '/etc/switchboard/server-api', readOnly: true });
+    assert.deepEqual(pod.volumes.at(-1), { name: 'server-api-keys', secret: { secretName: 'api-keys', items: [{ key: 'keys', path: 'keys' }] } });
+    const service = objects.get('Service/switchboard-api')!;
+    assert.equal(service.spec.type ?? 'ClusterIP', 'ClusterIP', 'inside the cluster only');
+    assert.deepEqual(service.spec.ports, [{ name: 'api', port: 22006, targetPort: 'api', protocol: 'TCP' }]);
+    assert.deepEqual(objects.get('NetworkPolicy/switchboard-message')!.spec.ingress[1], {
+      from: [{ podSelector: {} }, { namespaceSelector: { matchLabels: { team: 'shop' } } }],
+      ports: [{ port: 'api', protocol: 'TCP' }],
+    });
+    const test = byKey(helmTemplate(args, true)).get('Pod/switchboard-test-send-and-receive')!.spec;
+    assert.match(test.containers[0].args[0], /switchboard\.v1\.ServerApiService\/Publish/);
+    assert.match(test.containers[0].args[0], /grep -q '"body":"hello from the server API"'/);
+    assert.throws(() => helmTemplate(['--set', 'serverApi.enabled=true']), /keysSecret/);
+    assert.equal(objects.has('Service/switchboard-api') && !byKey(helmTemplate([])).has('Service/switchboard-api'), true, 'off by default');
+    const values = {
+      ...DEFAULT_VALUES,
+      serverApi: { enabled: true, keysSecret: 'api-keys', keysKey: 'keys', allowFrom: [{ namespaceSelector: { matchLabels: { team: 'shop' } } }] },
+    };
+    const fromCdk8s = byKey(new SwitchboardChart(new App({ outdir: mkdtempSync(join(tmpdir(), 'cdk8s-')) }), 'switchboard', values).toJson() as K8sObject[]);
+    for (const key of ['Deployment/switchboard-message', 'Service/switchboard-api', 'NetworkPolicy/switchboard-message'])
+      assert.deepEqual(normalize(fromCdk8s.get(key)!), normalize(objects.get(key)!), key);
   });
 
   it('connect.ingress: an Ingress to the WebSocket port with annotations that keep WebSockets open through ingress-nginx; connect.httpRoute: a Gateway API HTTPRoute; each only where the cluster serves its API, and alike from cdk8s', () => {

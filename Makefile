@@ -45,8 +45,9 @@ format: deps ## rewrite the code as prettier formats it
 links: deps ## every relative link and anchor in every Markdown file resolves (offline)
 	npx remark --quiet --frail --no-stdout .
 
-docs: deps ## regenerate docs/CONFIGURATION.md from the services' configuration schemas
+docs: deps ## regenerate docs/CONFIGURATION.md from the services' configuration schemas, docs/sdk/ from the client SDK (TypeDoc)
 	npx tsx services/config-docs.ts > docs/CONFIGURATION.md
+	npx typedoc --options services/client/sdk/typedoc.json --logLevel Error
 
 check: lint typecheck ## the quick tier (about 40 s warm): linters, typecheck, unit tests
 	npx mocha 'test/unit/**/*.test.ts'

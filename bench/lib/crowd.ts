@@ -6,7 +6,7 @@
  */
 import WebSocket from 'ws';
 import { ReconnectPolicy } from '../../services/shared/backoff.js';
-import { CLIENT_RECONNECT } from '../../services/client/web/chat-core.js';
+import { CLIENT_RECONNECT } from '../../services/client/sdk/index.js';
 import { nowMs } from './stats.js';
 
 export type CrowdCommand =

@@ -7,7 +7,7 @@ import type { ScenarioResult } from '../lib/report.js';
 import { formatSpread, nowMs, spread } from '../lib/stats.js';
 import { coresBetween, cpuSnapshot } from '../lib/cpu.js';
 import { checkOpenFiles, crowdStatus, openCrowds, type Crowd } from '../lib/crowds.js';
-import { CLIENT_RECONNECT } from '../../services/client/web/chat-core.js';
+import { CLIENT_RECONNECT } from '../../services/client/sdk/index.js';
 
 export interface StormOptions {
   connections: number;

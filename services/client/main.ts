@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { createInterface, clearLine, cursorTo, moveCursor, type Interface } from 'node:readline';
 import WebSocket from 'ws';
 import { SignJWT } from 'jose';
-import { ChatCore, SUBPROTOCOL, describeMembership, type ChatEvent, type CoreSocket, type SocketHandlers } from './web/chat-core.js';
+import { ChatClient, SUBPROTOCOL, describeMembership, type ChatEvent, type ClientSocket, type SocketHandlers } from './sdk/index.js';
 
 /** The PEM CA file of --ca; a file that cannot be read is a usage error. */
 function readCa(file: string): Buffer {
@@ -107,8 +107,8 @@ if (values.ca !== undefined && url.protocol !== 'wss:') usage('--ca goes with a 
 /** The CA a wss:// gateway's certificate is checked against, besides the system's (--ca). */
 const ca = values.ca === undefined ? undefined : readCa(values.ca);
 
-/** Opens one `ws` socket and adapts it to the core (refusals carry the HTTP status and body). */
-function openSocket(h: SocketHandlers): CoreSocket {
+/** Opens one `ws` socket and adapts it to the SDK's client (refusals carry the HTTP status and body). */
+function openSocket(h: SocketHandlers): ClientSocket {
   const ws = new WebSocket(url, SUBPROTOCOL, { ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}), ...(ca ? { ca } : {}) });
   let refusal: { status: number; message: string } | undefined;
   ws.on('open', () => h.onOpen());
@@ -147,7 +147,7 @@ function runOneShot(): void {
     if (!pendingSend && received >= waitFor) core.stop();
   };
   const out = (frame: unknown): void => void process.stdout.write(`${JSON.stringify(frame)}\n`);
-  const core = new ChatCore({
+  const core = new ChatClient({
     ...timerOptions,
     open: openSocket,
     catchUp: false,
@@ -210,7 +210,7 @@ function runOneShot(): void {
 function runInteractive(): void {
   const tty = process.stdin.isTTY && process.stdout.isTTY;
   let target = values.target!;
-  // Assigned once the chat core exists; the printers above read it (and fall back to stdout until then).
+  // Assigned once the chat client exists; the printers above read it (and fall back to stdout until then).
   // eslint-disable-next-line prefer-const
   let rl: Interface | undefined;
   let missed = 0;
@@ -232,7 +232,7 @@ function runInteractive(): void {
     print(
       `[${m.conversation}${m.seq === undefined ? '' : ` #${m.seq}`}] ${m.from}${m.kind === undefined ? `: ${m.body}` : ` ${describeMembership(m.kind, m.members ?? [], m.from)}`}`,
     );
-  const group = (...request: Parameters<ChatCore['group']>): void => {
+  const group = (...request: Parameters<ChatClient['group']>): void => {
     if (!core.group(...request)) print('not connected; try again once connected');
   };
   const switchTo = (to: string): void => {
@@ -242,7 +242,7 @@ function runInteractive(): void {
     print(`now talking to ${target}`);
   };
 
-  const core = new ChatCore({
+  const core = new ChatClient({
     ...timerOptions,
     open: openSocket,
     historyLimit,

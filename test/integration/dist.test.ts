@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ServiceProcess, imageEntrypoint, killAll, metricValue } from '../support/processes.js';
@@ -49,6 +49,80 @@ describe('compiled services (the container entry point)', function () {
   });
   after(async () => {
     await killAll(procs);
+  });
+
+  it('the client SDK is the package’s `switchboard/client`: it imports in plain Node and its types check an application’s code', () => {
+    const run = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const sdk = await import('switchboard/client'); console.log(JSON.stringify([typeof sdk.connect, typeof sdk.ChatClient, sdk.SUBPROTOCOL, sdk.DISCONNECTED_FINAL]));",
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), ['function', 'function', 'switchboard.v1', 4403]);
+    // An application's TypeScript, inside the package so that the name resolves to it.
+    const app = join(ROOT, 'dist', 'sdk-consumer.ts');
+    writeFileSync(
+      app,
+      [
+        "import { connect, type ChatEvent } from 'switchboard/client';",
+        'const seen: ChatEvent[] = [];',
+        "const chat = connect({ url: 'ws://localhost:21005/ws', token: async () => 'jwt', onEvent: (e) => seen.push(e) });",
+        "const id: string = chat.send('alice', 'hi');",
+        'chat.stop();',
+        'export { id, seen };',
+      ].join('\n'),
+    );
+    const tsc = spawnSync(
+      'npx',
+      [
+        'tsc',
+        '--noEmit',
+        '--strict',
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--target',
+        'es2022',
+        '--lib',
+        'es2023,dom',
+        '--types',
+        'node',
+        app,
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
+    assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
+    const wrong = app.replace('consumer', 'misuse');
+    writeFileSync(wrong, "import { connect } from 'switchboard/client';\nconnect({ url: 'ws://x/ws', onEvent: (e) => e.kind === 'no-such-event' });\n");
+    const refused = spawnSync(
+      'npx',
+      [
+        'tsc',
+        '--noEmit',
+        '--strict',
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--target',
+        'es2022',
+        '--lib',
+        'es2023,dom',
+        '--types',
+        'node',
+        wrong,
+      ],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+      },
+    );
+    assert.match(refused.stdout, /no overlap|not comparable/, 'an event kind the protocol does not have is a type error');
   });
 
   it('runs message and connect from one entry point and refuses an unknown command', async () => {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { DiagnosticSeverity, Parser } from '@asyncapi/parser';
@@ -81,6 +83,25 @@ describe('docs: the contract in the repository, kept equal to the code', () => {
 
   it('docs/CONFIGURATION.md is what the configuration schemas say (make docs writes it)', () => {
     assert.equal(read('docs/CONFIGURATION.md'), renderConfigurationDoc());
+  });
+
+  it('docs/sdk/ is the client SDK’s API reference as TypeDoc writes it from the code (make docs writes it)', function () {
+    this.timeout(60_000);
+    const out = mkdtempSync(join(tmpdir(), 'sdk-docs-'));
+    execFileSync('npx', ['typedoc', '--options', 'services/client/sdk/typedoc.json', '--out', out, '--logLevel', 'Error'], { cwd: ROOT, encoding: 'utf8' });
+    const tree = (dir: string): Map<string, string> =>
+      new Map(
+        readdirSync(dir, { recursive: true, withFileTypes: true })
+          .filter((e) => e.isFile())
+          .map((e) => {
+            const path = join(e.parentPath, e.name);
+            return [relative(dir, path), readFileSync(path, 'utf8')] as const;
+          }),
+      );
+    const want = tree(out);
+    const have = tree(join(ROOT, 'docs/sdk'));
+    assert.deepEqual([...have.keys()].sort(), [...want.keys()].sort(), 'the same pages');
+    for (const [page, text] of want) assert.equal(have.get(page), text, `docs/sdk/${page}`);
   });
 
   it('nothing in the repository refers to a file outside it, and every contract reference names docs/PROTOCOL.md', () => {

@@ -1,12 +1,12 @@
 // @ts-check
 /**
  * The browser chat page served by Connect at `/` (CONNECT_DEMO_PAGE=true). No build step: it
- * runs the same protocol logic as the terminal client (chat-core.js). The credentials of a tab
+ * runs on the client SDK (services/client/sdk/, `switchboard/client`) as the terminal client does. The credentials of a tab
  * live in sessionStorage, so a reload reconnects and shows the history, and two tabs can be two
  * users. It shows one conversation at a time (a person, or a group `grp:…`), picked in "talk to";
  * the group bar creates a group, adds, removes, lists members and leaves.
  */
-import { ChatCore, SUBPROTOCOL, describeMembership } from './chat-core.js';
+import { connect, describeMembership } from '../sdk/index.js';
 import { directConversation } from '../../shared/ws-protocol.js';
 
 const USER_ID = /^[A-Za-z0-9_.:@-]{1,64}$/;
@@ -40,12 +40,6 @@ function tokenSubject(/** @type {string} */ token) {
   }
 }
 
-function newId() {
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes); // randomUUID needs a secure context; this works everywhere
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 /** @param {string} state @param {string} text */
 function setStatus(state, text) {
   const el = $('status');
@@ -54,7 +48,7 @@ function setStatus(state, text) {
 }
 
 const config = await fetch('config.json').then((r) => r.json());
-/** @type {ChatCore | undefined} */
+/** @type {import('../sdk/index.js').ChatClient | undefined} */
 let core;
 
 function showLogin() {
@@ -154,31 +148,18 @@ function startChat(login) {
     return li;
   };
 
-  /** Asks for a group change or the members (the answer is a `group` event). @param {Parameters<ChatCore['group']>} request */
+  /** Asks for a group change or the members (the answer is a `group` event). @param {Parameters<import('../sdk/index.js').ChatClient['group']>} request */
   const group = (...request) => {
     if (!core?.group(...request)) addLine('not connected; try again once connected', 'note');
   };
 
-  core = new ChatCore({
-    newId,
-    setTimer: (fn, ms) => setTimeout(fn, ms),
-    clearTimer: (t) => clearTimeout(/** @type {number} */ (t)),
-    open(h) {
-      const url = new URL('ws', location.href);
-      url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      if (login.token) url.searchParams.set('token', login.token);
-      else url.searchParams.set('user', login.user ?? '');
-      const ws = new WebSocket(url, SUBPROTOCOL);
-      let opened = false;
-      ws.onopen = () => {
-        opened = true;
-        h.onOpen();
-      };
-      ws.onmessage = (e) => h.onMessage(String(e.data));
-      // A browser hides why an upgrade failed: name the likely causes.
-      ws.onclose = (e) => h.onClose(e.code, opened ? e.reason : refusedHint || 'gateway unreachable or refused the connection');
-      return { send: (t) => ws.send(t), close: (c, r) => ws.close(c, r) };
-    },
+  const url = new URL('ws', location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  core = connect({
+    url,
+    ...(login.token ? { token: login.token } : { user: login.user ?? '' }),
+    // A browser hides why an upgrade failed: name the likely cause.
+    unopenedReason: () => refusedHint,
     onEvent(e) {
       switch (e.kind) {
         case 'connecting':
@@ -282,7 +263,6 @@ function startChat(login) {
   $('group-members').onclick = () => group('members', { conversation: peer });
   $('group-leave').onclick = () => group('leave', { conversation: peer });
   switchTo(peer);
-  core.start();
   input('text').focus();
 }
 

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** What the page needs to know about the gateway before it connects. */
@@ -10,10 +11,15 @@ export interface DemoPageInfo {
 
 // The page's files, at their paths under services/ so that the modules' relative imports resolve
 // the same way in the browser (under /static/) as in Node; nothing else under services/ is served.
+// The client SDK is TypeScript: compiled beside its source in a build (dist/, the image), and
+// compiled here, once at start, when the gateway runs from the source (npm start).
 const ASSETS: Record<string, string> = {
   'client/web/app.js': 'text/javascript',
   'client/web/app.css': 'text/css',
-  'client/web/chat-core.js': 'text/javascript',
+  'client/sdk/index.js': 'text/javascript',
+  'client/sdk/connect.js': 'text/javascript',
+  'client/sdk/chat-client.js': 'text/javascript',
+  'client/sdk/protocol.js': 'text/javascript',
   'shared/backoff.js': 'text/javascript',
   'shared/ws-protocol.js': 'text/javascript',
 };
@@ -30,7 +36,7 @@ export function createDemoPage(info: DemoPageInfo): (req: IncomingMessage, res: 
   const files = new Map<string, { body: Buffer; type: string }>();
   files.set('/', { body: readFileSync(new URL('client/web/index.html', SERVICES_DIR)), type: 'text/html; charset=utf-8' });
   for (const [path, type] of Object.entries(ASSETS)) {
-    files.set(`/static/${path}`, { body: readFileSync(new URL(path, SERVICES_DIR)), type: `${type}; charset=utf-8` });
+    files.set(`/static/${path}`, { body: asset(path), type: `${type}; charset=utf-8` });
   }
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
@@ -60,4 +66,18 @@ export function createDemoPage(info: DemoPageInfo): (req: IncomingMessage, res: 
     res.end(req.method === 'HEAD' ? undefined : body);
     return true;
   };
+}
+
+/** A page file: as it is, or a module compiled from its TypeScript source when there is no JavaScript beside it. */
+function asset(path: string): Buffer {
+  const file = new URL(path, SERVICES_DIR);
+  if (existsSync(file) || !path.endsWith('.js')) return readFileSync(file);
+  const source = readFileSync(new URL(path.replace(/\.js$/, '.ts'), SERVICES_DIR), 'utf8');
+  // Only a run from the source gets here, and it has the project's development dependencies.
+  const ts = createRequire(import.meta.url)('typescript') as typeof import('typescript');
+  const out = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
+    fileName: path.replace(/\.js$/, '.ts'),
+  });
+  return Buffer.from(out.outputText);
 }

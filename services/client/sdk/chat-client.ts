@@ -1,214 +1,144 @@
-// @ts-check
+import { ReconnectPolicy, type BackoffOptions } from '../../shared/backoff.js';
+import { DISCONNECTED_FINAL, GROUP_PREFIX, type ChatEvent, type ChatMessage, type Frame, type GroupAction } from './protocol.js';
+
 /**
- * The chat client's protocol logic (docs/PROTOCOL.md §2–§5), shared by the terminal client and the
- * browser page. Plain ES module with JSDoc types: browsers load it as is (no build step, the
- * gateway serves services/ files at the same relative paths) and Node imports it. It owns no socket and no timer of its own: the host injects how to open a
- * socket, the clock, the timers, the random source and the reconnect policy.
+ * The client's protocol logic (docs/PROTOCOL.md §2–§5), shared by the terminal client and the
+ * browser page. It owns no socket and no timer of its own: its host injects how to open a socket,
+ * the clock, the timers and the reconnect policy (`connect()` in ./connect.ts wires the standard
+ * ones).
  *
  * What it guarantees to its host:
- *  - messages are shown once each, in seq order per conversation: a push that skips seqs is held
- *    back until a `sync` fills the gap, and anything at or below the last shown seq is dropped;
+ *  - messages are reported once each, in seq order per conversation: a push that skips seqs is
+ *    held back until a `sync` fills the gap, and anything at or below the last reported seq is dropped;
  *  - after every (re)connect and every `resync`, it catches up with `conversations` + `sync`;
  *    the first time only the last `historyLimit` messages of each conversation;
  *  - sends carry a client id and stay queued until `accepted`: on UNAVAILABLE or a lost
  *    connection they are sent again with the same id (the server answers a repeat with the same
  *    msgId and stores nothing twice), one at a time per conversation so their order survives;
- *  - the socket is reopened with the injected backoff after any loss, until `stop()`.
+ *  - the socket is reopened with the injected backoff after any loss, until `stop()`, a refused
+ *    upgrade (401, 403, 404) or a close 4403 from the application.
  */
 
-import { ReconnectPolicy } from '../../shared/backoff.js';
+/** A socket as the client needs it; the host adapts `ws` or the browser's WebSocket. */
+export interface ClientSocket {
+  send(text: string): void;
+  close(code?: number, reason?: string): void;
+}
 
-export { SUBPROTOCOL } from '../../shared/ws-protocol.js';
+/** Callbacks the host's socket factory calls. */
+export interface SocketHandlers {
+  onOpen(): void;
+  onMessage(text: string): void;
+  /** `refusal`: the upgrade was answered with an HTTP status (when the host can tell). */
+  onClose(code: number, reason: string, refusal?: { status: number; message: string }): void;
+}
 
-/** The close code of a user the application disconnected for good (the server API's Disconnect): not reconnected by itself. */
-export const DISCONNECTED_FINAL = 4403;
-/**
- * A group membership message in words, after its sender's name: "created the group with b, c",
- * "added c", "removed c", "left".
- * @param {string} kind @param {readonly string[]} members @param {string} [from] the sender (not repeated among the first members)
- */
-export function describeMembership(kind, members, from) {
-  switch (kind) {
-    case 'created': {
-      const others = members.filter((m) => m !== from);
-      return others.length > 0 ? `created the group with ${others.join(', ')}` : 'created the group';
-    }
-    case 'added':
-      return `added ${members.join(', ')}`;
-    case 'removed':
-      return `removed ${members.join(', ')}`;
-    case 'left':
-      return 'left';
-    default:
-      return `${kind} ${members.join(', ')}`;
-  }
+/** When to reconnect: told when the connection is up, asked for the delay after each loss. */
+export interface ReconnectPolicyLike {
+  /** The connection is up. */
+  up(): void;
+  /** The connection failed or was lost: ms before the next attempt. */
+  nextDelay(): number;
+}
+
+export interface ChatClientOptions {
+  /** Opens one socket to the gateway. */
+  open(handlers: SocketHandlers): ClientSocket;
+  onEvent(event: ChatEvent): void;
+  /** Default: CLIENT_RECONNECT (from 0.5 s, ×1.6, ±50 %, at most 10 s). */
+  policy?: ReconnectPolicyLike;
+  /** A fresh client id (1-64 printable characters). */
+  newId(): string;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+  /** Messages per conversation reported on the first catch-up (default 50). */
+  historyLimit?: number;
+  /** Ask `conversations` + `sync` after connecting (default true). */
+  catchUp?: boolean;
+  /** Reopen after a loss (default true); false: a loss stops the client. */
+  reconnect?: boolean;
+  /** Wait before resending a send refused with UNAVAILABLE (default 500 ms). */
+  resendDelayMs?: number;
+}
+
+interface OutgoingSend {
+  id: string;
+  to: string;
+  body: string;
+  inFlight: boolean;
+}
+
+interface ConversationState {
+  /** The seq reported history starts after. */
+  start: number;
+  /** The last seq reported. */
+  lastSeq: number;
+  /** Messages held back until the ones before them arrive. */
+  held: Map<number, ChatMessage>;
+  syncing: boolean;
+  gapRetries: number;
 }
 
 /** Codes after which a send is final (retrying the same frame cannot succeed). */
 const FINAL_SEND_ERRORS = new Set(['BAD_REQUEST', 'TOO_LARGE', 'FORBIDDEN', 'INTERNAL']);
-/** How long a gap may stay unexplained by `sync` before the held messages are shown anyway. */
+/** How long a gap may stay unexplained by `sync` before the held messages are reported anyway. */
 const GAP_RETRIES = 3;
-
-/**
- * @typedef {object} ChatMessage
- * @property {string} msgId
- * @property {string} conversation
- * @property {number} seq
- * @property {string} from
- * @property {string} to
- * @property {string} body
- * @property {number} ts
- * @property {string} [id]
- * @property {string} [kind]  a group membership message: created, added, removed or left
- * @property {string[]} [members]  the users it names
- */
-
-/**
- * @typedef {object} Frame
- * @property {string} type
- * @property {string} [id]
- * @property {string} [code]
- * @property {string} [message]
- * @property {string} [user]
- * @property {string} [to]
- * @property {string} [body]
- * @property {number} [after]
- * @property {number} [limit]
- * @property {string} [connection]
- * @property {string} [instance]
- * @property {string} [msgId]
- * @property {string} [conversation]
- * @property {number} [seq]
- * @property {number} [ts]
- * @property {ChatMessage[]} [messages]
- * @property {boolean} [hasMore]
- * @property {Array<{conversation: string, lastSeq: number}>} [items]
- * @property {string[]} [members]
- */
-
-/**
- * A socket as the core needs it; the host adapts `ws` or the browser's WebSocket.
- * @typedef {object} CoreSocket
- * @property {(text: string) => void} send
- * @property {(code?: number, reason?: string) => void} close
- */
-
-/**
- * Callbacks the host's socket factory calls.
- * @typedef {object} SocketHandlers
- * @property {() => void} onOpen
- * @property {(text: string) => void} onMessage
- * @property {(code: number, reason: string, refusal?: {status: number, message: string}) => void} onClose
- */
-
-/**
- * What the core reports to its host.
- * @typedef {{kind: 'connecting', attempt: number}
- *   | {kind: 'connected', user: string, connection: string, instance: string, reconnect: boolean}
- *   | {kind: 'disconnected', code: number, reason: string, retryInMs: number}
- *   | {kind: 'refused', status: number, message: string}
- *   | {kind: 'message', message: ChatMessage, live: boolean}
- *   | {kind: 'accepted', id: string, msgId: string, conversation: string, to: string, body: string}
- *   | {kind: 'send-failed', id: string, to: string, body: string, code: string, message: string}
- *   | {kind: 'send-retry', id: string, to: string, code: string}
- *   | {kind: 'caught-up'}
- *   | {kind: 'history-reset', conversation: string}
- *   | {kind: 'error', code: string, message: string}
- *   | {kind: 'group', action: GroupAction, conversation: string, members?: string[]}
- *   | {kind: 'frame', frame: Frame}
- *   | {kind: 'stopped'}} ChatEvent
- */
-
-/**
- * A group request: create a group, add or remove users, leave it, or list its members.
- * @typedef {'create' | 'add' | 'remove' | 'leave' | 'members'} GroupAction
- */
-
-/** The frame type of each group request. @type {Record<GroupAction, string>} */
-const GROUP_FRAMES = { create: 'group.create', add: 'group.add', remove: 'group.remove', leave: 'group.leave', members: 'group.members' };
-
-/**
- * @typedef {object} ReconnectPolicyLike
- * @property {() => void} up  the connection is up
- * @property {() => number} nextDelay  the connection failed or was lost: ms before the next attempt
- */
-
-/**
- * @typedef {object} ChatCoreOptions
- * @property {(handlers: SocketHandlers) => CoreSocket} open  opens one socket to the gateway
- * @property {(event: ChatEvent) => void} onEvent
- * @property {ReconnectPolicyLike} [policy]  default: from 0.5 s, ×1.6, ±20 %, at most 10 s
- * @property {() => string} newId  a fresh client id (1-64 printable characters)
- * @property {(fn: () => void, ms: number) => unknown} setTimer
- * @property {(handle: unknown) => void} clearTimer
- * @property {number} [historyLimit]  messages per conversation shown on the first catch-up (default 50)
- * @property {boolean} [catchUp]  ask `conversations` + `sync` after connecting (default true)
- * @property {boolean} [reconnect]  reopen after a loss (default true); false: a loss stops the core
- * @property {number} [resendDelayMs]  wait before resending a send refused with UNAVAILABLE (default 500)
- */
-
-/**
- * @typedef {object} OutgoingSend
- * @property {string} id
- * @property {string} to
- * @property {string} body
- * @property {boolean} inFlight
- */
+/** The frame type of each group request. */
+const GROUP_FRAMES: Record<GroupAction, string> = {
+  create: 'group.create',
+  add: 'group.add',
+  remove: 'group.remove',
+  leave: 'group.leave',
+  members: 'group.members',
+};
 
 /**
  * The client's reconnect backoff. When a gateway dies all its clients retry at once; the jitter
  * (each retry anywhere within ±50 % of the backoff) spreads them so that fewer are refused by the
  * new gateway's handshake rate, without the long tail a wider spread draws (`npm run bench --
  * storm`, bench/NOTES.md).
- * @type {Readonly<import('../../shared/backoff.js').BackoffOptions>}
  */
-export const CLIENT_RECONNECT = Object.freeze({ initialMs: 500, multiplier: 1.6, jitter: 0.5, maxMs: 10_000 });
+export const CLIENT_RECONNECT: Readonly<BackoffOptions> = Object.freeze({ initialMs: 500, multiplier: 1.6, jitter: 0.5, maxMs: 10_000 });
 
-export class ChatCore {
-  /** @param {ChatCoreOptions} opts */
-  constructor(opts) {
-    this.opts = opts;
+/** A chat connection to a gateway, kept open, caught up and in order (see the module's guarantees). */
+export class ChatClient {
+  /** The user the gateway authenticated (after `connected`). */
+  user: string | undefined;
+  private readonly historyLimit: number;
+  private readonly policy: ReconnectPolicyLike;
+  private socket: ClientSocket | undefined;
+  private open = false;
+  private stopped = false;
+  private attempt = 0;
+  private everConnected = false;
+  /** Has the first catch-up finished? Until then a conversation starts at its history window. */
+  private initialCatchUpDone = false;
+  private readonly conversations = new Map<string, ConversationState>();
+  /** msgIds already reported: own sends are reported at `accepted`, before their seq is known. */
+  private readonly shown = new Set<string>();
+  /** Sends not yet accepted, by conversation peer, in the order they were made. */
+  private readonly outbox = new Map<string, OutgoingSend[]>();
+  private requests = 0;
+  private readonly timers = new Set<unknown>();
+  /** Catch-up requests in flight; `caught-up` is reported when it returns to 0. */
+  private catchUpPending = 0;
+  /** Conversations kept caught up even when `conversations` does not list them (see follow). */
+  private readonly followed = new Set<string>();
+  /** Group requests awaiting their answer, by request id. */
+  private readonly groupRequests = new Map<string, GroupAction>();
+
+  constructor(private readonly opts: ChatClientOptions) {
     this.historyLimit = opts.historyLimit ?? 50;
-    /** @type {ReconnectPolicyLike} */
     this.policy = opts.policy ?? new ReconnectPolicy(CLIENT_RECONNECT, 10_000);
-    /** @type {CoreSocket | undefined} */
-    this.socket = undefined;
-    this.open = false;
-    this.stopped = false;
-    this.attempt = 0;
-    this.everConnected = false;
-    /** @type {string | undefined} */
-    this.user = undefined;
-    /** Has the first catch-up finished? Until then a conversation starts at its history window. */
-    this.initialCatchUpDone = false;
-    /**
-     * Per conversation: the seq shown history starts after, the last seq shown, messages held back
-     * until the ones before them arrive, whether a sync is in flight.
-     * @type {Map<string, {start: number, lastSeq: number, held: Map<number, ChatMessage>, syncing: boolean, gapRetries: number}>}
-     */
-    this.conversations = new Map();
-    /** msgIds already shown: own sends are shown at `accepted`, before their seq is known. */
-    this.shown = new Set();
-    /** Sends not yet accepted, by conversation peer, in the order they were made. @type {Map<string, OutgoingSend[]>} */
-    this.outbox = new Map();
-    this.requests = 0;
-    /** @type {Set<unknown>} */
-    this.timers = new Set();
-    /** Catch-up requests in flight; `caught-up` is reported when it returns to 0. */
-    this.catchUpPending = 0;
-    /** Conversations kept caught up even when `conversations` does not list them (see follow). @type {Set<string>} */
-    this.followed = new Set();
-    /** Group requests awaiting their answer, by request id. @type {Map<string, GroupAction>} */
-    this.groupRequests = new Map();
   }
 
   /** Opens the connection (and keeps reopening it until stop()). */
-  start() {
+  start(): void {
     this.connect();
   }
 
   /** Closes the connection for good (1000) and cancels every timer. */
-  stop() {
+  stop(): void {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) this.opts.clearTimer(t);
@@ -220,9 +150,8 @@ export class ChatCore {
   /**
    * Keeps a conversation caught up even when `conversations` does not list it: a group this user
    * was removed from still reads up to the removal, and one just joined by its id reads at once.
-   * @param {string} conversation
    */
-  follow(conversation) {
+  follow(conversation: string): void {
     this.followed.add(conversation);
     if (this.initialCatchUpDone && !this.conversations.has(conversation)) {
       this.state(conversation, 0);
@@ -231,7 +160,7 @@ export class ChatCore {
   }
 
   /** Sends that are not accepted yet. */
-  get pendingSends() {
+  get pendingSends(): number {
     let n = 0;
     for (const q of this.outbox.values()) n += q.length;
     return n;
@@ -239,12 +168,11 @@ export class ChatCore {
 
   /**
    * Queues a message to `to`; it goes out now if the connection is up, else after the reconnect.
-   * @param {string} to  a user id, or a group's conversation id (grp:…)
-   * @param {string} body
-   * @param {string} [id] the client id (default: a fresh one); a repeat yields the same msgId
-   * @returns {string} the client id
+   * @param to a user id, or a group's conversation id (grp:…)
+   * @param id the client id (default: a fresh one); a repeat yields the same msgId
+   * @returns the client id
    */
-  send(to, body, id = this.opts.newId()) {
+  send(to: string, body: string, id: string = this.opts.newId()): string {
     const queue = this.outbox.get(to) ?? [];
     this.outbox.set(to, queue);
     queue.push({ id, to, body, inFlight: false });
@@ -254,17 +182,15 @@ export class ChatCore {
 
   /**
    * Asks for a group change or a group's members. The answer is a `group` event (created: with the
-   * new group's conversation, which this core then follows; members: with the list), a refusal an
+   * new group's conversation, which this client then follows; members: with the list), a refusal an
    * `error` event. Not retried: a change is the person's decision to make again.
-   * @param {GroupAction} action
-   * @param {{conversation?: string, members?: string[]}} [args]  the group (all but create), the users (create, add, remove)
-   * @returns {boolean} false when not connected (nothing was sent)
+   * @param args the group (all but create), the users (create, add, remove)
+   * @returns false when not connected (nothing was sent)
    */
-  group(action, args = {}) {
+  group(action: GroupAction, args: { conversation?: string; members?: string[] } = {}): boolean {
     const type = GROUP_FRAMES[action];
     const id = `${type}-${this.opts.newId()}`;
-    /** @type {Frame} */
-    const frame = { type, id };
+    const frame: Frame = { type, id };
     if (action !== 'create' && args.conversation !== undefined) frame.conversation = args.conversation;
     if (action !== 'leave' && action !== 'members') frame.members = args.members ?? [];
     if (!this.sendFrame(frame)) return false;
@@ -272,8 +198,8 @@ export class ChatCore {
     return true;
   }
 
-  /** Sends a raw frame if the connection is open. @param {Frame} frame */
-  sendFrame(frame) {
+  /** Sends a raw frame if the connection is open. */
+  sendFrame(frame: Frame): boolean {
     if (!this.open || !this.socket) return false;
     this.socket.send(JSON.stringify(frame));
     return true;
@@ -281,15 +207,12 @@ export class ChatCore {
 
   // --- connection -------------------------------------------------------------------------
 
-  /** @private */
-  connect() {
+  private connect(): void {
     if (this.stopped) return;
     this.attempt++;
     this.emit({ kind: 'connecting', attempt: this.attempt });
-    /** @type {CoreSocket | undefined} */
-    let socket;
     let closed = false;
-    socket = this.opts.open({
+    const socket: ClientSocket = this.opts.open({
       onOpen: () => {
         if (this.socket !== socket) return;
         this.open = true;
@@ -328,12 +251,10 @@ export class ChatCore {
     this.socket = socket;
   }
 
-  /** @private @param {string} text */
-  onFrame(text) {
-    /** @type {Frame} */
-    let frame;
+  private onFrame(text: string): void {
+    let frame: Frame;
     try {
-      frame = JSON.parse(text);
+      frame = JSON.parse(text) as Frame;
     } catch {
       this.emit({ kind: 'error', code: 'BAD_FRAME', message: 'the gateway sent a frame that is not JSON' });
       return;
@@ -362,7 +283,7 @@ export class ChatCore {
         this.onGroupAnswer(frame);
         break;
       case 'message':
-        this.receive(/** @type {ChatMessage} */ (/** @type {unknown} */ (frame)), true);
+        this.receive(frame as unknown as ChatMessage, true);
         break;
       case 'messages':
         this.onMessages(frame);
@@ -383,17 +304,16 @@ export class ChatCore {
 
   // --- sending ----------------------------------------------------------------------------
 
-  /** Sends the head of a peer's queue if nothing of it is in flight. @private @param {string} to */
-  pump(to) {
+  /** Sends the head of a peer's queue if nothing of it is in flight. */
+  private pump(to: string): void {
     const head = this.outbox.get(to)?.[0];
     if (!head || head.inFlight || !this.open) return;
     // A peer is a user id, or a group's conversation id (grp:…).
-    const target = head.to.startsWith('grp:') ? { conversation: head.to } : { to: head.to };
+    const target = head.to.startsWith(GROUP_PREFIX) ? { conversation: head.to } : { to: head.to };
     head.inFlight = this.sendFrame({ type: 'send', id: head.id, ...target, body: head.body });
   }
 
-  /** @private @param {string | undefined} id @returns {OutgoingSend | undefined} */
-  findSend(id) {
+  private findSend(id: string | undefined): OutgoingSend | undefined {
     for (const q of this.outbox.values()) {
       const s = q.find((x) => x.id === id);
       if (s) return s;
@@ -401,8 +321,7 @@ export class ChatCore {
     return undefined;
   }
 
-  /** @private @param {OutgoingSend} s */
-  dropSend(s) {
+  private dropSend(s: OutgoingSend): void {
     const q = this.outbox.get(s.to) ?? [];
     const i = q.indexOf(s);
     if (i >= 0) q.splice(i, 1);
@@ -410,8 +329,7 @@ export class ChatCore {
     else this.pump(s.to);
   }
 
-  /** @private @param {Frame} frame */
-  onAccepted(frame) {
+  private onAccepted(frame: Frame): void {
     const s = this.findSend(frame.id);
     if (!s) return;
     this.shown.add(String(frame.msgId));
@@ -419,14 +337,11 @@ export class ChatCore {
     this.emit({ kind: 'accepted', id: s.id, msgId: String(frame.msgId), conversation: String(frame.conversation), to: s.to, body: s.body });
   }
 
-  /**
-   * The answer to a group request, if it is one: reported as a `group` event.
-   * @private @param {Frame} frame @returns {boolean}
-   */
-  onGroupAnswer(frame) {
-    const action = frame.id === undefined ? undefined : this.groupRequests.get(String(frame.id));
+  /** The answer to a group request, if it is one: reported as a `group` event. */
+  private onGroupAnswer(frame: Frame): boolean {
+    const action = frame.id === undefined ? undefined : this.groupRequests.get(frame.id);
     if (action === undefined) return false;
-    this.groupRequests.delete(String(frame.id));
+    this.groupRequests.delete(frame.id!);
     const conversation = String(frame.conversation);
     if (action === 'create') this.follow(conversation);
     if (frame.type === 'members') this.emit({ kind: 'group', action, conversation, members: frame.members ?? [] });
@@ -434,9 +349,8 @@ export class ChatCore {
     return true;
   }
 
-  /** @private @param {Frame} frame */
-  onError(frame) {
-    if (frame.id !== undefined) this.groupRequests.delete(String(frame.id));
+  private onError(frame: Frame): void {
+    if (frame.id !== undefined) this.groupRequests.delete(frame.id);
     const code = String(frame.code);
     const message = String(frame.message);
     const s = this.findSend(frame.id);
@@ -452,7 +366,7 @@ export class ChatCore {
       }
       return;
     }
-    if (frame.id && frame.id.startsWith('sync:')) {
+    if (frame.id?.startsWith('sync:')) {
       const conversation = frame.id.slice(5, frame.id.lastIndexOf(':'));
       const c = this.conversations.get(conversation);
       if (c) {
@@ -461,7 +375,7 @@ export class ChatCore {
         if (!FINAL_SEND_ERRORS.has(code)) this.later(() => this.fillGap(conversation), this.opts.resendDelayMs ?? 500);
       }
       this.catchUpDone();
-    } else if (frame.id && frame.id.startsWith('conversations:')) {
+    } else if (frame.id?.startsWith('conversations:')) {
       this.catchUpPending = Math.max(0, this.catchUpPending - 1);
       this.later(() => this.catchUp(), this.opts.resendDelayMs ?? 500);
     }
@@ -470,8 +384,7 @@ export class ChatCore {
 
   // --- receiving, in seq order ------------------------------------------------------------
 
-  /** @private @param {string} conversation @param {number} seqHint */
-  state(conversation, seqHint) {
+  private state(conversation: string, seqHint: number): ConversationState {
     let c = this.conversations.get(conversation);
     if (!c) {
       // First sight of a conversation: before the first catch-up finished, only its recent
@@ -484,12 +397,11 @@ export class ChatCore {
   }
 
   /**
-   * The server has less than was shown, or numbers a new message with a seq already shown: its history was lost
-   * (embedded backends restarted). Start the conversation over rather than drop its new messages
-   * as repeats.
-   * @private @param {string} conversation
+   * The server has less than was reported, or numbers a new message with a seq already reported:
+   * its history was lost (embedded backends restarted). Start the conversation over rather than
+   * drop its new messages as repeats.
    */
-  resetConversation(conversation) {
+  private resetConversation(conversation: string): void {
     const c = this.conversations.get(conversation);
     if (!c) return;
     c.start = 0;
@@ -499,8 +411,7 @@ export class ChatCore {
     this.emit({ kind: 'history-reset', conversation });
   }
 
-  /** @private @param {ChatMessage} m @param {boolean} live */
-  receive(m, live) {
+  private receive(m: ChatMessage, live: boolean): void {
     if (this.opts.catchUp === false) {
       // No history wanted: pushes as they come, deduplicated.
       if (this.shown.has(m.msgId)) return;
@@ -509,15 +420,15 @@ export class ChatCore {
       return;
     }
     const c = this.state(m.conversation, m.seq - 1);
-    // Every message in (start, lastSeq] was shown, so an unknown one there means renumbering.
+    // Every message in (start, lastSeq] was reported, so an unknown one there means renumbering.
     if (m.seq > c.start && m.seq <= c.lastSeq && !this.shown.has(m.msgId)) this.resetConversation(m.conversation);
     if (m.seq <= c.lastSeq || c.held.has(m.seq)) return;
     c.held.set(m.seq, m);
     this.release(m.conversation, live);
   }
 
-  /** Shows held messages that continue the sequence; asks for the rest. @private */
-  release(/** @type {string} */ conversation, /** @type {boolean} */ live) {
+  /** Reports held messages that continue the sequence; asks for the rest. */
+  private release(conversation: string, live: boolean): void {
     const c = this.conversations.get(conversation);
     if (!c) return;
     for (let next = c.held.get(c.lastSeq + 1); next; next = c.held.get(c.lastSeq + 1)) {
@@ -531,8 +442,7 @@ export class ChatCore {
     if (c.held.size > 0) this.fillGap(conversation);
   }
 
-  /** @private @param {string} msgId */
-  remember(msgId) {
+  private remember(msgId: string): void {
     this.shown.add(msgId);
     if (this.shown.size > 10_000) {
       const oldest = this.shown.values().next().value;
@@ -540,8 +450,7 @@ export class ChatCore {
     }
   }
 
-  /** @private @param {string} conversation */
-  fillGap(conversation) {
+  private fillGap(conversation: string): void {
     const c = this.conversations.get(conversation);
     if (!c || c.syncing || !this.open) return;
     c.syncing = true;
@@ -549,16 +458,14 @@ export class ChatCore {
     this.sendFrame({ type: 'sync', id: `sync:${conversation}:${++this.requests}`, conversation, after: c.lastSeq, limit: 100 });
   }
 
-  /** @private */
-  catchUp() {
+  private catchUp(): void {
     if (!this.open) return;
     this.catchUpPending++;
     this.sendFrame({ type: 'conversations', id: `conversations:${++this.requests}` });
   }
 
-  /** @private @param {Frame} frame */
-  onConversations(frame) {
-    const listed = new Set();
+  private onConversations(frame: Frame): void {
+    const listed = new Set<string>();
     for (const item of frame.items ?? []) {
       listed.add(item.conversation);
       const c = this.state(item.conversation, item.lastSeq);
@@ -573,8 +480,7 @@ export class ChatCore {
     this.catchUpDone();
   }
 
-  /** @private @param {Frame} frame */
-  onMessages(frame) {
+  private onMessages(frame: Frame): void {
     const conversation = String(frame.conversation);
     const c = this.state(conversation, 0);
     c.syncing = false;
@@ -583,10 +489,12 @@ export class ChatCore {
     }
     const before = c.lastSeq;
     this.release(conversation, false);
+    // release() may have asked again (a sync in flight): read the state anew.
+    const asked = this.conversations.get(conversation)?.syncing === true;
     if (frame.hasMore) this.fillGap(conversation);
-    else if (c.held.size > 0 && c.lastSeq === before && !c.syncing) {
+    else if (c.held.size > 0 && c.lastSeq === before && !asked) {
       // The log says there is nothing before what is held: a gap that sync cannot explain
-      // (a race with a store in progress). Ask again a few times, then show what is held.
+      // (a race with a store in progress). Ask again a few times, then report what is held.
       if (++c.gapRetries > GAP_RETRIES) {
         const first = Math.min(...c.held.keys());
         c.lastSeq = first - 1;
@@ -596,8 +504,7 @@ export class ChatCore {
     this.catchUpDone();
   }
 
-  /** @private */
-  catchUpDone() {
+  private catchUpDone(): void {
     this.catchUpPending = Math.max(0, this.catchUpPending - 1);
     if (this.catchUpPending > 0) return;
     this.initialCatchUpDone = true;
@@ -606,8 +513,7 @@ export class ChatCore {
 
   // --- plumbing ---------------------------------------------------------------------------
 
-  /** @private @param {() => void} fn @param {number} ms */
-  later(fn, ms) {
+  private later(fn: () => void, ms: number): void {
     if (this.stopped) return;
     const t = this.opts.setTimer(() => {
       this.timers.delete(t);
@@ -616,8 +522,7 @@ export class ChatCore {
     this.timers.add(t);
   }
 
-  /** @private @param {ChatEvent} event */
-  emit(event) {
+  private emit(event: ChatEvent): void {
     this.opts.onEvent(event);
   }
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ChatCore, type ChatEvent, type ChatMessage, type Frame, type SocketHandlers } from '../../services/client/web/chat-core.js';
+import { ChatClient, type ChatEvent, type ChatMessage, type Frame, type SocketHandlers } from '../../services/client/sdk/index.js';
 
 /** A gateway the test plays by hand: every socket the core opens, every frame it sends. */
 class FakeGateway {
@@ -35,7 +35,7 @@ function setup(opts: { historyLimit?: number; catchUp?: boolean } = {}) {
   let ids = 0;
   const delays = [500, 800, 1280];
   let attempt = 0;
-  const core = new ChatCore({
+  const core = new ChatClient({
     open: gw.open,
     onEvent: (e) => events.push(e),
     newId: () => `s${++ids}`,
@@ -56,7 +56,7 @@ function setup(opts: { historyLimit?: number; catchUp?: boolean } = {}) {
   return { gw, core, events, timers, runTimers, shown };
 }
 
-describe('ChatCore (the client protocol logic of the terminal client and the page)', () => {
+describe('ChatClient (the SDK: the protocol logic of the terminal client and the page)', () => {
   it('catches up on joining with the last historyLimit messages of each conversation, in order', () => {
     const { gw, core, shown } = setup({ historyLimit: 2 });
     core.start();

@@ -1,0 +1,102 @@
+/**
+ * The WebSocket protocol as the client sees it (docs/PROTOCOL.md §2–§4): the frames, the messages
+ * they carry, and what the client reports to its application.
+ * @module
+ */
+
+export { SUBPROTOCOL, DM_PREFIX, GROUP_PREFIX, directConversation } from '../../shared/ws-protocol.js';
+
+/** A group membership message's kind. */
+export type MembershipKind = 'created' | 'added' | 'removed' | 'left';
+
+/** A stored message, as `message` pushes and `messages` (sync) answers carry it. */
+export interface ChatMessage {
+  /** The server's id, the same for every repeat of the send. */
+  msgId: string;
+  /** `dm:<a>:<b>` or `grp:<id>`. */
+  conversation: string;
+  /** 1, 2, 3, … per conversation, without gap. */
+  seq: number;
+  from: string;
+  to: string;
+  body: string;
+  /** Accept time, ms since the epoch. */
+  ts: number;
+  /** The sender's client id of the send. */
+  id?: string;
+  /** Set on a group membership message. */
+  kind?: MembershipKind | (string & {});
+  /** The users a membership message names. */
+  members?: string[];
+}
+
+/** A frame in either direction (docs/asyncapi.yaml lists every type and field). */
+export interface Frame {
+  type: string;
+  id?: string;
+  code?: string;
+  message?: string;
+  user?: string;
+  to?: string;
+  body?: string;
+  after?: number;
+  limit?: number;
+  connection?: string;
+  instance?: string;
+  msgId?: string;
+  conversation?: string;
+  seq?: number;
+  ts?: number;
+  messages?: ChatMessage[];
+  hasMore?: boolean;
+  items?: Array<{ conversation: string; lastSeq: number }>;
+  members?: string[];
+}
+
+/** A group request: create a group, add or remove users, leave it, or list its members. */
+export type GroupAction = 'create' | 'add' | 'remove' | 'leave' | 'members';
+
+/** What the client reports to its application. */
+export type ChatEvent =
+  | { kind: 'connecting'; attempt: number }
+  | { kind: 'connected'; user: string; connection: string; instance: string; reconnect: boolean }
+  /** The connection was lost; `retryInMs` -1: not reconnecting (a 4403 from the application, or reconnect off). */
+  | { kind: 'disconnected'; code: number; reason: string; retryInMs: number }
+  /** The upgrade was refused for good (401, 403, 404): the credentials will not do. */
+  | { kind: 'refused'; status: number; message: string }
+  /** A message to show, once, in seq order; `live` when pushed, not caught up. */
+  | { kind: 'message'; message: ChatMessage; live: boolean }
+  | { kind: 'accepted'; id: string; msgId: string; conversation: string; to: string; body: string }
+  | { kind: 'send-failed'; id: string; to: string; body: string; code: string; message: string }
+  | { kind: 'send-retry'; id: string; to: string; code: string }
+  | { kind: 'caught-up' }
+  | { kind: 'history-reset'; conversation: string }
+  | { kind: 'error'; code: string; message: string }
+  | { kind: 'group'; action: GroupAction; conversation: string; members?: string[] }
+  | { kind: 'frame'; frame: Frame }
+  | { kind: 'stopped' };
+
+/** The close code of a user the application disconnected for good (the server API's Disconnect): not reconnected by itself. */
+export const DISCONNECTED_FINAL = 4403;
+
+/**
+ * A group membership message in words, after its sender's name: "created the group with b, c",
+ * "added c", "removed c", "left".
+ * @param from the sender (not repeated among the first members)
+ */
+export function describeMembership(kind: string, members: readonly string[], from?: string): string {
+  switch (kind) {
+    case 'created': {
+      const others = members.filter((m) => m !== from);
+      return others.length > 0 ? `created the group with ${others.join(', ')}` : 'created the group';
+    }
+    case 'added':
+      return `added ${members.join(', ')}`;
+    case 'removed':
+      return `removed ${members.join(', ')}`;
+    case 'left':
+      return 'left';
+    default:
+      return `${kind} ${members.join(', ')}`;
+  }
+}

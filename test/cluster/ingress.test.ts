@@ -9,7 +9,7 @@ import { certificateAuthority } from '../support/certificates.js';
 import { expectAllAcceptedStored, dm } from '../support/traffic.js';
 import { CHART } from '../k8s/support.js';
 import { SWITCHBOARD_IMAGE, TRAEFIK_IMAGE } from '../env/images.js';
-import { condition, helm, podsOf, sharedCluster, tokenFor, type ClusterEnv, type Json } from '../support/cluster.js';
+import { condition, helm, helmUpgrade, podsOf, sharedCluster, tokenFor, type ClusterEnv, type Json } from '../support/cluster.js';
 import { launchBrowser, login, newPerson, say, TEST_OUTPUT, waitForLine } from '../support/browser.js';
 
 const NS = 'switchboard-ingress';
@@ -305,23 +305,18 @@ spec:
       tls: { mode: Terminate, certificateRefs: [{ name: chat-tls }] }
 `,
     );
-    helm(env, [
-      'upgrade',
-      'switchboard',
-      CHART,
-      '-n',
+    helmUpgrade(
+      env,
       NS,
-      '--reuse-values',
-      ...['--set', 'connect.ingress.enabled=false', '--set', 'connect.httpRoute.enabled=true'],
-      ...[
-        '--set',
-        'connect.httpRoute.parentRefs[0].name=public',
-        '--set',
-        'connect.httpRoute.parentRefs[0].sectionName=https',
-        '--set',
-        `connect.httpRoute.hostnames[0]=${HOST}`,
-      ],
-    ]);
+      {
+        'connect.ingress.enabled': 'false',
+        'connect.httpRoute.enabled': 'true',
+        'connect.httpRoute.parentRefs[0].name': 'public',
+        'connect.httpRoute.parentRefs[0].sectionName': 'https',
+        'connect.httpRoute.hostnames[0]': HOST,
+      },
+      false,
+    );
     const route = (): Json => JSON.parse(kubectl(['-n', NS, 'get', 'httproute', 'switchboard-connect', '-o', 'json']));
     await eventually(
       'the route accepted by the Gateway',

@@ -17,6 +17,7 @@ import {
   condition,
   getJson,
   helm,
+  helmUpgrade,
   podMetric,
   podsOf,
   PortForward,
@@ -197,15 +198,7 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
   it('serverApi: a helm upgrade with a keys Secret serves the server API behind svc/switchboard-api; helm test publishes through it; curl through a port-forward publishes and reads the history back', async () => {
     const key = randomBytes(24).toString('hex');
     kubectl(['-n', NS, 'create', 'secret', 'generic', 'switchboard-api-keys', `--from-literal=keys=backend ${key}`]);
-    helm(env, [
-      'upgrade',
-      'switchboard',
-      CHART,
-      '-n',
-      NS,
-      '--reuse-values',
-      ...['--set', 'serverApi.enabled=true', '--set', 'serverApi.keysSecret=switchboard-api-keys', '--wait', '--timeout', '240s'],
-    ]);
+    helmUpgrade(env, NS, { 'serverApi.enabled': 'true', 'serverApi.keysSecret': 'switchboard-api-keys' });
     await eventually('2 Message pods Ready after the rollout', () => messagePods().filter((p) => condition(p, 'Ready') === 'True').length === 2, 180_000, 1000);
     const tested = helm(env, ['test', 'switchboard', '-n', NS, '--timeout', '120s']);
     assert.match(tested, /Phase:\s+Succeeded/);
@@ -267,7 +260,7 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
       const serves = (p: Json): boolean => ((p.spec.containers[0].env ?? []) as Json[]).some((e) => e.name === 'CONNECT_TLS_CERT_FILE');
       return ready.length === 2 && ready.every((p) => serves(p) === tls) && connectPods().length === 2;
     };
-    helm(env, ['upgrade', 'switchboard', CHART, '-n', NS, '--reuse-values', '--set', 'connect.tls.secretName=gateway-tls', '--wait', '--timeout', '240s']);
+    helmUpgrade(env, NS, { 'connect.tls.secretName': 'gateway-tls' });
     await eventually('both gateways on wss://', () => rolled(true), 240_000, 1000);
     const tested = helm(env, ['test', 'switchboard', '-n', NS, '--timeout', '120s']);
     assert.match(tested, /Phase:\s+Succeeded/);
@@ -290,7 +283,7 @@ describe('Switchboard on a real cluster (the operator’s path)', function () {
     const untrusted = client([]);
     assert.notEqual(untrusted.status, 0, 'a client that does not trust the CA is refused');
     pf.stop();
-    helm(env, ['upgrade', 'switchboard', CHART, '-n', NS, '--reuse-values', '--set', 'connect.tls.secretName=', '--wait', '--timeout', '240s']);
+    helmUpgrade(env, NS, { 'connect.tls.secretName': '' });
     await eventually('both gateways back on ws://', () => rolled(false), 240_000, 1000);
   });
 

@@ -76,52 +76,33 @@ describe('compiled services (the container entry point)', function () {
         'export { id, seen };',
       ].join('\n'),
     );
-    const tsc = spawnSync(
-      'npx',
-      [
-        'tsc',
-        '--noEmit',
-        '--strict',
-        '--module',
-        'nodenext',
-        '--moduleResolution',
-        'nodenext',
-        '--target',
-        'es2022',
-        '--lib',
-        'es2023,dom',
-        '--types',
-        'node',
-        app,
-      ],
-      { cwd: ROOT, encoding: 'utf8' },
-    );
+    /** tsc as an application's strict NodeNext project would run it on `file`. */
+    const typecheck = (file: string) =>
+      spawnSync(
+        'npx',
+        [
+          'tsc',
+          '--noEmit',
+          '--strict',
+          '--module',
+          'nodenext',
+          '--moduleResolution',
+          'nodenext',
+          '--target',
+          'es2022',
+          '--lib',
+          'es2023,dom',
+          '--types',
+          'node',
+          file,
+        ],
+        { cwd: ROOT, encoding: 'utf8' },
+      );
+    const tsc = typecheck(app);
     assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
     const wrong = app.replace('consumer', 'misuse');
     writeFileSync(wrong, "import { connect } from 'switchboard/client';\nconnect({ url: 'ws://x/ws', onEvent: (e) => e.kind === 'no-such-event' });\n");
-    const refused = spawnSync(
-      'npx',
-      [
-        'tsc',
-        '--noEmit',
-        '--strict',
-        '--module',
-        'nodenext',
-        '--moduleResolution',
-        'nodenext',
-        '--target',
-        'es2022',
-        '--lib',
-        'es2023,dom',
-        '--types',
-        'node',
-        wrong,
-      ],
-      {
-        cwd: ROOT,
-        encoding: 'utf8',
-      },
-    );
+    const refused = typecheck(wrong);
     assert.match(refused.stdout, /no overlap|not comparable/, 'an event kind the protocol does not have is a type error');
   });
 

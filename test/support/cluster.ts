@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { startCluster, type Cluster } from '../env/cluster.js';
 import { createFerretServer, createKafkaServer, createRedisServer, dataDir, tool, TESTENV, type ManagedServer } from '../env/servers.js';
+import { CHART } from '../k8s/support.js';
 
 /** The test cluster and the backends its pods use (on the host's pod-network address). */
 export interface ClusterEnv {
@@ -45,6 +46,20 @@ export function helm(env: ClusterEnv, args: string[]): string {
   const r = spawnSync(tool('helm'), args, { env: { ...process.env, KUBECONFIG: env.cluster.kubeconfig }, encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) throw new Error(`helm ${args.join(' ')} failed (${r.status}):\n${r.stderr || r.stdout}`);
   return r.stdout;
+}
+
+/** `helm upgrade switchboard` of the chart in `ns`, keeping the release's values and setting `sets` over them; `--wait` when asked. */
+export function helmUpgrade(env: ClusterEnv, ns: string, sets: Record<string, string>, wait = true): string {
+  return helm(env, [
+    'upgrade',
+    'switchboard',
+    CHART,
+    '-n',
+    ns,
+    '--reuse-values',
+    ...Object.entries(sets).flatMap(([k, v]) => ['--set', `${k}=${v}`]),
+    ...(wait ? ['--wait', '--timeout', '240s'] : []),
+  ]);
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -4,31 +4,18 @@
  * @module
  */
 
+import type { Message } from '../../shared/message.js';
+
 export { SUBPROTOCOL, DM_PREFIX, GROUP_PREFIX, directConversation } from '../../shared/ws-protocol.js';
 
-/** A group membership message's kind. */
-export type MembershipKind = 'created' | 'added' | 'removed' | 'left';
+export type { MembershipKind } from '../../shared/message.js';
 
-/** A stored message, as `message` pushes and `messages` (sync) answers carry it. */
-export interface ChatMessage {
-  /** The server's id, the same for every repeat of the send. */
-  msgId: string;
-  /** `dm:<a>:<b>` or `grp:<id>`. */
-  conversation: string;
-  /** 1, 2, 3, … per conversation, without gap. */
-  seq: number;
-  from: string;
-  to: string;
-  body: string;
-  /** Accept time, ms since the epoch. */
-  ts: number;
-  /** The sender's client id of the send. */
-  id?: string;
-  /** Set on a group membership message. */
-  kind?: MembershipKind | (string & {});
-  /** The users a membership message names. */
-  members?: string[];
-}
+/**
+ * A stored message, as `message` pushes and `messages` (sync) answers carry it: the services'
+ * message (msgId, conversation, seq without gap, from, to, body, accept time, and a group
+ * membership message's kind and members) with the sender's client id as `id`.
+ */
+export type ChatMessage = Omit<Message, 'clientId'> & { id?: string };
 
 /** A frame in either direction (docs/asyncapi.yaml lists every type and field). */
 export interface Frame {

@@ -66,6 +66,14 @@ export function createServerApi(deps: ServerApiDeps): {
   const origin = { instance: deps.instance, connection: '' };
   const actor = (fromUser: string): string => fromUser || deps.systemUser;
   const send = async (cmd: Omit<SendCommand, 'origin'>) => deps.acceptor.accept({ ...cmd, origin });
+  /** Members added to or removed from a group, by a member or by the system account. */
+  const membership = async (
+    kind: 'added' | 'removed',
+    req: { clientId: string; fromUser: string; conversation: string; members: string[] },
+  ): Promise<{ msgId: string }> => {
+    const a = await send({ from: actor(req.fromUser), clientId: req.clientId, to: '', body: '', conversation: req.conversation, kind, members: req.members });
+    return { msgId: a.msgId };
+  };
 
   const impl: ServiceImpl<typeof ServerApiService> = {
     async publish(req) {
@@ -107,30 +115,8 @@ export function createServerApi(deps: ServerApiDeps): {
       const a = await send({ from: actor(req.fromUser), clientId: req.clientId, to: '', body: '', kind: 'created', members: req.members });
       return { conversation: a.conversation, msgId: a.msgId };
     },
-    async addMembers(req) {
-      const a = await send({
-        from: actor(req.fromUser),
-        clientId: req.clientId,
-        to: '',
-        body: '',
-        conversation: req.conversation,
-        kind: 'added',
-        members: req.members,
-      });
-      return { msgId: a.msgId };
-    },
-    async removeMembers(req) {
-      const a = await send({
-        from: actor(req.fromUser),
-        clientId: req.clientId,
-        to: '',
-        body: '',
-        conversation: req.conversation,
-        kind: 'removed',
-        members: req.members,
-      });
-      return { msgId: a.msgId };
-    },
+    addMembers: (req) => membership('added', req),
+    removeMembers: (req) => membership('removed', req),
     async listMembers(req) {
       const members = await deps.history.groupMembers(req.conversation);
       if (!members) throw new ConnectError(`no group ${req.conversation}`, Code.NotFound);

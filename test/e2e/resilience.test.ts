@@ -56,7 +56,11 @@ describe('Connect ↔ Message resilience', function () {
     // The backoff pending when Message began to serve: the delay of the last failure before then
     // (Message's own start-up may have taken longer than the delay read above, and another attempt
     // failed meanwhile).
-    const current = Number(failures().filter((l) => Number(l.time) <= t0).at(-1)!.retryInMs);
+    const current = Number(
+      failures()
+        .filter((l) => Number(l.time) <= t0)
+        .at(-1)!.retryInMs,
+    );
     await eventually('Connect ready', () => ready(connect.admin), current + 5000, 100);
     assert.ok(Date.now() - t0 <= current + 500, `ready ${Date.now() - t0} ms after Message, within the pending ${current} ms backoff`);
     assert.equal(await metricValue(connect.admin, 'switchboard_connect_stream_connect_attempts_total', 'result="success"'), 1);

@@ -175,11 +175,12 @@ export class SubscriberRegistry {
 
   /**
    * For each user, the connections the gateways holding them report (each asked on its stream),
-   * closing them with `close`. A gateway that cannot answer counts one connection for each of its
-   * users (it announced them, so they have at least one); one whose stream to this pod ended, too,
-   * until it is forgotten (it still holds them, as far as this pod knows).
+   * closing them with `close`. A gateway that cannot answer (one whose stream to this pod ended
+   * counts too, until it is forgotten) counts `unanswered` for each of its users: 1 when asking who
+   * is online (it announced them, so they have at least one), 0 when closing (nothing is known to
+   * be closed there).
    */
-  async sessions(users: readonly string[], close?: SessionsClose, timeoutMs = 2000): Promise<Map<string, number>> {
+  async sessions(users: readonly string[], close?: SessionsClose, timeoutMs = 2000, unanswered: 0 | 1 = close ? 0 : 1): Promise<Map<string, number>> {
     const counts = new Map(users.map((u) => [u, 0]));
     const asked = new Map<string, string[]>();
     for (const user of counts.keys()) {
@@ -193,7 +194,7 @@ export class SubscriberRegistry {
     await Promise.all(
       [...asked].map(async ([instance, list]) => {
         const answer = await this.subs.get(instance)?.link.sessions(list, close, timeoutMs);
-        list.forEach((user, i) => counts.set(user, counts.get(user)! + (answer ? (answer[i] ?? 0) : 1)));
+        list.forEach((user, i) => counts.set(user, counts.get(user)! + (answer ? (answer[i] ?? 0) : unanswered)));
       }),
     );
     return counts;

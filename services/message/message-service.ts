@@ -22,7 +22,7 @@ import { withHotReads } from './domain/hot-reads.js';
 import { createGrpcTransport, SERVICE_NAME } from './transport/grpc-server.js';
 import { backendHistogram, instrument } from './adapters/instrument.js';
 import { ApiKeys } from './api/api-keys.js';
-import { createServerApi } from './api/server-api.js';
+import { createServerApi, SERVER_API_METHODS, SERVER_API_OUTCOMES } from './api/server-api.js';
 
 export interface MessageAddresses {
   grpcPort: number;
@@ -285,6 +285,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     labelNames: ['method', 'code'],
     registers: [registry],
   });
+  if (config.api.keys) for (const method of SERVER_API_METHODS) for (const code of SERVER_API_OUTCOMES) apiCalls.inc({ method, code }, 0);
   const apiKeys = config.api.keys ? ApiKeys.load(config.api.keys, logger.child({ component: 'server-api' })) : undefined;
   const api = apiKeys
     ? createServerApi({

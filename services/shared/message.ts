@@ -58,6 +58,12 @@ export interface SendCommand {
   members?: readonly string[];
 }
 
+/** How the server API has a user's connections closed: the WebSocket close code (docs/PROTOCOL.md §4) and its reason. */
+export interface SessionsClose {
+  code: number;
+  reason: string;
+}
+
 /** A send accepted: durable in the log, under its msgId. */
 export interface Acceptance {
   msgId: string;

@@ -7,6 +7,11 @@
 /** The WebSocket sub-protocol a client must offer. */
 export const SUBPROTOCOL = 'switchboard.v1';
 
+/** Close code: the application disconnected the user (the server API's Disconnect); the client reconnects with backoff (docs/PROTOCOL.md §4). */
+export const CLOSE_DISCONNECTED = 4000;
+/** Close code: the application disconnected the user for good (a ban); the client does not reconnect by itself. */
+export const CLOSE_DISCONNECTED_FINAL = 4403;
+
 /** Conversation id prefixes (docs/PROTOCOL.md §2). */
 export const DM_PREFIX = 'dm:';
 export const GROUP_PREFIX = 'grp:';

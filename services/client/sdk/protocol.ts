@@ -64,7 +64,7 @@ export type ChatEvent =
   | { kind: 'stopped' };
 
 /** The close code of a user the application disconnected for good (the server API's Disconnect): not reconnected by itself. */
-export const DISCONNECTED_FINAL = 4403;
+export { CLOSE_DISCONNECTED_FINAL as DISCONNECTED_FINAL } from '../../shared/ws-protocol.js';
 
 /**
  * A group membership message in words, after its sender's name: "created the group with b, c",

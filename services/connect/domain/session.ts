@@ -4,6 +4,7 @@ import { directConversation } from '../../shared/ids.js';
 import { FrameError, parseClientFrame, toMessageFrame, type ClientFrame, type FrameLimits, type ServerFrame } from './frames.js';
 import type { Acceptance, Message, SendCommand } from '../../shared/message.js';
 import { TokenBucket } from './token-bucket.js';
+import { CLOSE_DISCONNECTED, CLOSE_DISCONNECTED_FINAL } from '../../shared/ws-protocol.js';
 
 /** WebSocket close codes used by the gateway (docs/PROTOCOL.md §4). */
 export const CloseCode = {
@@ -13,9 +14,9 @@ export const CloseCode = {
   INTERNAL: 1011,
   TRY_LATER: 1013,
   /** The application disconnected the user (server API); the client reconnects with backoff. */
-  DISCONNECTED: 4000,
+  DISCONNECTED: CLOSE_DISCONNECTED,
   /** The application disconnected the user for good (server API, a ban); the client does not reconnect by itself. */
-  DISCONNECTED_FINAL: 4403,
+  DISCONNECTED_FINAL: CLOSE_DISCONNECTED_FINAL,
 } as const;
 
 /** The part of a WebSocket a session needs. */

@@ -14,7 +14,7 @@ import {
   type SendResponse__Output,
   type SendResult__Output,
 } from '../../shared/proto.js';
-import type { Push } from '../../shared/message.js';
+import type { Push, SessionsClose } from '../../shared/message.js';
 import { fromPush } from '../../shared/message-proto.js';
 import { UpstreamError, internalMetadata } from './message-client.js';
 import { FrameBatcher, batchBudget } from '../../shared/frame-batcher.js';
@@ -87,12 +87,6 @@ export interface EndpointStreamEvents {
    * they are closed too. Answers the counts before closing, in the users' order.
    */
   onSessions(users: readonly string[], close?: SessionsClose): number[];
-}
-
-/** How the server API closes a user's connections: a close code the pod may ask for, and its reason. */
-export interface SessionsClose {
-  code: number;
-  reason: string;
 }
 
 /**

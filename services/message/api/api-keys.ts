@@ -104,17 +104,16 @@ export class ApiKeys {
 
   /** Reads the keys; false when the file did not change since the last read. */
   private read(): boolean {
-    let text: string;
+    let text = 'inline' in this.source ? this.source.inline : '';
+    let version = '';
     if ('file' in this.source) {
       const st = statSync(this.source.file);
-      const version = `${st.mtimeMs}:${st.size}:${st.ino}`;
+      version = `${st.mtimeMs}:${st.size}:${st.ino}`;
       if (version === this.fileVersion) return false;
       text = readFileSync(this.source.file, 'utf8');
-      this.keys = parseApiKeys(text).map(({ key, ...k }) => ({ ...k, digest: digest(key) }));
-      this.fileVersion = version;
-      return true;
     }
-    this.keys = parseApiKeys(this.source.inline).map(({ key, ...k }) => ({ ...k, digest: digest(key) }));
+    this.keys = parseApiKeys(text).map(({ key, ...k }) => ({ ...k, digest: digest(key) }));
+    this.fileVersion = version;
     return true;
   }
 }

@@ -14,28 +14,23 @@ import {
  * and resolve their methods and types through it alone.
  */
 export function addReflection(router: ConnectRouter, files: readonly DescFile[], services: readonly string[]): void {
-  const all = new Map<string, DescFile>();
-  const collect = (f: DescFile): void => {
-    if (all.has(f.proto.name)) return;
-    all.set(f.proto.name, f);
-    f.dependencies.forEach(collect);
-  };
-  files.forEach(collect);
-  collect(ServerReflection.file);
-  const registry = createRegistry(...all.values());
-  const listed = [...services, ServerReflection.typeName];
-
-  /** The file and every file it imports, each once, encoded. */
-  const withImports = (file: DescFile): Uint8Array[] => {
+  /** Files and every file they import, each once. */
+  const closure = (roots: readonly DescFile[]): Set<DescFile> => {
     const seen = new Set<DescFile>();
     const walk = (f: DescFile): void => {
       if (seen.has(f)) return;
       seen.add(f);
       f.dependencies.forEach(walk);
     };
-    walk(file);
-    return [...seen].map((f) => toBinary(FileDescriptorProtoSchema, f.proto));
+    roots.forEach(walk);
+    return seen;
   };
+  const all = new Map([...closure([...files, ServerReflection.file])].map((f) => [f.proto.name, f] as const));
+  const registry = createRegistry(...all.values());
+  const listed = [...services, ServerReflection.typeName];
+
+  /** The file and every file it imports, each once, encoded. */
+  const withImports = (file: DescFile): Uint8Array[] => [...closure([file])].map((f) => toBinary(FileDescriptorProtoSchema, f.proto));
   /** The file declaring a fully qualified symbol: a message, enum, service, or a service's method. */
   const fileOf = (symbol: string): DescFile | undefined => {
     const found = registry.get(symbol) ?? registry.getService(symbol.slice(0, symbol.lastIndexOf('.')));

@@ -3,8 +3,11 @@ import { createServer } from '@httptoolkit/httpolyglot';
 import { Code, ConnectError, type Interceptor, type ServiceImpl } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { ServerApiService, file_switchboard_v1_server_api } from '../../shared/gen-es/switchboard/v1/server_api_pb.js';
-import { SwitchboardError, type ErrorCode } from '../../shared/errors.js';
-import { ERROR_CODE_KEY } from '../../shared/grpc-status.js';
+import { SwitchboardError } from '../../shared/errors.js';
+import { ERROR_CODE_KEY, grpcStatusOf } from '../../shared/grpc-status.js';
+import { listen } from '../../shared/listen.js';
+import { toChatMessage } from '../../shared/message-proto.js';
+import { CLOSE_DISCONNECTED, CLOSE_DISCONNECTED_FINAL } from '../../shared/ws-protocol.js';
 import { isUserId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Message, SendCommand } from '../../shared/message.js';
@@ -15,6 +18,9 @@ import type { ApiKeys, Scope } from './api-keys.js';
 import { addReflection } from './reflection.js';
 
 export const SERVER_API_NAME = ServerApiService.typeName;
+/** The methods' names, and the outcomes a call usually ends with: exported at 0 from the start (docs/PROTOCOL.md §6). */
+export const SERVER_API_METHODS: readonly string[] = Object.values(ServerApiService.method).map((m) => m.name);
+export const SERVER_API_OUTCOMES: readonly string[] = ['OK', 'Unauthenticated', 'PermissionDenied', 'InvalidArgument', 'NotFound', 'Unavailable', 'Internal'];
 
 /** The scope each method needs (docs/PROTOCOL.md §9). */
 const SCOPE_OF: Record<keyof typeof ServerApiService.method, Scope> = {
@@ -29,8 +35,6 @@ const SCOPE_OF: Record<keyof typeof ServerApiService.method, Scope> = {
   listMembers: 'groups',
 };
 
-/** Close codes of a user the server API disconnects (docs/PROTOCOL.md §4): to reconnect, or not by itself. */
-export const DISCONNECT_CODE = { reconnect: 4000, final: 4403 } as const;
 /** Most users one presence call asks about. */
 const MAX_PRESENCE_USERS = 1000;
 /** Most UTF-8 bytes of a disconnect's reason (a close frame's reason holds 123). */
@@ -107,7 +111,7 @@ export function createServerApi(deps: ServerApiDeps): {
       if (!isUserId(req.user)) throw new ConnectError('user must be a user id', Code.InvalidArgument);
       if (Buffer.byteLength(req.reason) > MAX_REASON_BYTES)
         throw new ConnectError(`reason must be at most ${MAX_REASON_BYTES} UTF-8 bytes`, Code.InvalidArgument);
-      const code = req.reconnect ? DISCONNECT_CODE.reconnect : DISCONNECT_CODE.final;
+      const code = req.reconnect ? CLOSE_DISCONNECTED : CLOSE_DISCONNECTED_FINAL;
       const counts = await deps.subscribers.sessions([req.user], { code, reason: req.reason || 'disconnected by the application' });
       return { connections: counts.get(req.user) ?? 0 };
     },
@@ -171,15 +175,7 @@ export function createServerApi(deps: ServerApiDeps): {
   });
   return {
     server,
-    listen: (host, port) =>
-      new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          const address = server.address();
-          resolve(typeof address === 'object' && address ? address.port : port);
-        });
-      }),
+    listen: (host, port) => listen(server, port, host),
     /** Stops accepting; calls in flight get `graceMs` to finish, then every connection is closed. */
     close: (graceMs = 1000) =>
       new Promise<void>((resolve) => {
@@ -191,20 +187,14 @@ export function createServerApi(deps: ServerApiDeps): {
   };
 }
 
-/** The status of each of the contract's error codes (as the internal API's, shared/grpc-status.ts). */
-const CODE_OF: Record<ErrorCode, Code> = {
-  BAD_REQUEST: Code.InvalidArgument,
-  TOO_LARGE: Code.InvalidArgument,
-  RATE_LIMITED: Code.ResourceExhausted,
-  FORBIDDEN: Code.PermissionDenied,
-  UNAVAILABLE: Code.Unavailable,
-  INTERNAL: Code.Internal,
-};
+/** Connect's codes are gRPC's status numbers: each one by its number. */
+const CONNECT_CODES = new Map<number, Code>(Object.values(Code).flatMap((c) => (typeof c === 'number' ? [[c, c] as const] : [])));
 
-/** A domain error as the status it maps to (the contract's code in `switchboard-error-code`), anything else as INTERNAL. */
+/** A domain error as the status the internal API gives it (shared/grpc-status.ts), its contract code in `switchboard-error-code`; anything else INTERNAL. */
 function asConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
-  if (err instanceof SwitchboardError) return new ConnectError(err.message, CODE_OF[err.code], { [ERROR_CODE_KEY]: err.code }, undefined, err);
+  if (err instanceof SwitchboardError)
+    return new ConnectError(err.message, CONNECT_CODES.get(grpcStatusOf(err)) ?? Code.Internal, { [ERROR_CODE_KEY]: err.code }, undefined, err);
   return new ConnectError('internal error', Code.Internal, undefined, undefined, err);
 }
 
@@ -213,18 +203,7 @@ function safeNumber(n: bigint, name: string): number {
   return Number(n);
 }
 
-/** A stored message as the API's ChatMessage. */
+/** A stored message as the API's ChatMessage: the internal API's codec, with 64-bit integers as bigints. */
 function chatMessage(m: Message) {
-  return {
-    msgId: m.msgId,
-    conversation: m.conversation,
-    seq: BigInt(m.seq),
-    fromUser: m.from,
-    toUser: m.to,
-    body: m.body,
-    ts: BigInt(m.ts),
-    clientId: m.clientId,
-    kind: m.kind ?? '',
-    members: m.members ?? [],
-  };
+  return { ...toChatMessage(m), seq: BigInt(m.seq), ts: BigInt(m.ts) };
 }

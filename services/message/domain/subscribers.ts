@@ -1,7 +1,8 @@
 import type { Logger } from '../../shared/logger.js';
 import type { PresenceStore } from '../adapters/presence.js';
 import { PresenceDirectory, type RewriteReason } from './presence-directory.js';
-import type { Message, Origin, Push } from '../../shared/message.js';
+import type { Message, Origin, Push, SessionsClose } from '../../shared/message.js';
+export type { SessionsClose } from '../../shared/message.js';
 
 /** Why a gateway's stream ended (a metric label: switchboard_message_streams_ended_total). */
 export type StreamEndReason = 'gateway_closed' | 'push_buffer_full' | 'replaced' | 'shutdown' | 'refused' | 'error';
@@ -19,12 +20,6 @@ export interface SubscriberLink {
    * ended, or no answer came within `timeoutMs`).
    */
   sessions(users: readonly string[], close: SessionsClose | undefined, timeoutMs: number): Promise<number[] | undefined>;
-}
-
-/** A close the server API asks gateways for: the WebSocket close code and its reason text. */
-export interface SessionsClose {
-  code: number;
-  reason: string;
 }
 
 /** What became of one push to one gateway. */

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { freePort } from '../support/services.js';
 import { interrupt, killAll, LOOPBACK, spawnNpm, type ServiceProcess } from '../support/processes.js';
 import { Terminal } from '../support/terminal.js';
@@ -127,6 +129,35 @@ describe('the first five minutes (README demo in terminals)', function () {
     for (const t of [a, b, c]) assert.equal((await t.exited).code, 0);
     interrupt(gateway);
     assert.deepEqual(await gateway.exited, { code: 0, signal: null });
+  });
+
+  it('the README’s server API block as typed: npm start with a key, then its curl publishes a notice the terminal client of alice shows', async () => {
+    // The README's own lines: the key, npm start with SERVER_API_KEYS, and the curl command.
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const block = /```bash\n(export KEY=[^\n]*\n[\s\S]*?ServerApiService\/Publish)\n```/.exec(readme)?.[1];
+    assert.ok(block, 'the README shows the server API block');
+    const lines = block.split('\n');
+    assert.match(lines[0]!, /^export KEY=\$\(openssl rand -hex 24\)/);
+    assert.match(lines[1]!, /^SERVER_API_KEYS="backend \$KEY" npm start/);
+    const curl = lines.slice(lines.findIndex((l) => l.startsWith('curl '))).join('\n');
+    const key = execFileSync('bash', ['-c', `${lines[0]!.replace(/\s+#.*$/, '')}; echo "$KEY"`], { encoding: 'utf8' }).trim();
+    wsPort = await freePort();
+    const apiPort = await freePort();
+    const p = spawnNpm('start', { ...ports(wsPort), MESSAGE_API_PORT: String(apiPort), SERVER_API_KEYS: `backend ${key}` });
+    procs.push(p);
+    await p.waitForLog('connect service started', 60_000);
+    const alice = client('alice', 'bob');
+    await alice.waitFor(/connected as alice /);
+    const out = execFileSync('bash', ['-c', curl.replace('localhost:22006', `127.0.0.1:${apiPort}`)], {
+      encoding: 'utf8',
+      env: { ...process.env, KEY: key },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    assert.match(out, /"conversation":"dm:alice:system"/);
+    await alice.waitFor(/\[dm:alice:system #1\] system: your order shipped/);
+    alice.type('/quit');
+    interrupt(p);
+    assert.deepEqual(await p.exited, { code: 0, signal: null });
   });
 
   it('npm start in a terminal prints readable log lines (JSON elsewhere) and stops on Ctrl-C', async () => {

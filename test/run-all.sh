@@ -49,7 +49,10 @@ if [ -s "$summary_file" ]; then
   read -r p f s < <(node -e 'const s=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(s.passes,s.failures,s.pending)' "$summary_file")
   passed=$((passed + p)); failed=$((failed + f))
   if [ "$s" -gt 0 ]; then failed=$((failed + s)); failures+=("$s pending (skipped) mocha tests: nothing may be skipped"); fi
-  if [ "$f" -gt 0 ]; then failures+=("$f mocha tests"); fi
+  if [ "$f" -gt 0 ]; then
+    failures+=("$f mocha tests:")
+    while IFS= read -r line; do failures+=("  $line"); done < <(node -e 'for (const t of JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).failed ?? []) console.log(t)' "$summary_file")
+  fi
   if [ "$mocha_rc" -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); failures+=("mocha exited $mocha_rc"); fi
 else
   failed=$((failed + 1)); failures+=("mocha did not run to the end (exit $mocha_rc)")

@@ -10,7 +10,9 @@ class SummaryReporter extends Mocha.reporters.Spec {
     super(runner, options);
     const failed = [];
     runner.on(Mocha.Runner.constants.EVENT_TEST_FAIL, (test, err) => {
-      const first = String((err && err.message) || err).split('\n')[0].slice(0, 300);
+      const first = String((err && err.message) || err)
+        .split('\n')[0]
+        .slice(0, 300);
       failed.push(`${test.fullTitle()}: ${first}`);
     });
     runner.once(Mocha.Runner.constants.EVENT_RUN_END, () => {

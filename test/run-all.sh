@@ -23,7 +23,11 @@ step() { # step NAME COMMAND… — one check, counted as one test
 
 finish() {
   printf '\n'
-  if [ ${#failures[@]} -gt 0 ]; then printf 'failed: %s\n' "${failures[@]}"; fi
+  # Each failure on a line of its own; the failed mocha tests, indented, under their count.
+  local f
+  for f in "${failures[@]}"; do
+    if [[ $f == "  "* ]]; then printf '%s\n' "$f"; else printf 'failed: %s\n' "$f"; fi
+  done
   printf '%d passed, %d failed\n' "$passed" "$failed"
   [ "$failed" -eq 0 ]
   exit $?

@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { createInterface, clearLine, cursorTo, moveCursor, type Interface } from 'node:readline';
 import WebSocket from 'ws';
 import { SignJWT } from 'jose';
-import { ChatClient, SUBPROTOCOL, describeMembership, type ChatEvent, type ClientSocket, type SocketHandlers } from './sdk/index.js';
+import { ChatClient, SUBPROTOCOL, describeMembership, directConversation, type ChatEvent, type ClientSocket, type SocketHandlers } from './sdk/index.js';
 
 /** The PEM CA file of --ca; a file that cannot be read is a usage error. */
 function readCa(file: string): Buffer {
@@ -218,6 +218,9 @@ function runInteractive(): void {
   let lost = false;
   let quitting = false;
   const retried = new Set<string>();
+  /** Unread messages per conversation, as the SDK counts them from the server's read markers. */
+  const unread = new Map<string, number>();
+  const targetConversation = (): string => (target.startsWith('grp:') ? target : directConversation(core.user ?? values.user ?? '', target));
 
   /** Prints a line above what the person is typing (the prompt and their input stay intact). */
   const print = (line: string): void => {
@@ -240,6 +243,7 @@ function runInteractive(): void {
     if (to.startsWith('grp:')) core.follow(to);
     rl?.setPrompt(`${values.user ?? 'you'} → ${target}> `);
     print(`now talking to ${target}`);
+    core.markRead(targetConversation());
   };
 
   const core = new ChatClient({
@@ -290,6 +294,14 @@ function runInteractive(): void {
         case 'message':
           if (!e.live && reconnecting) missed++;
           showMessage(e.message);
+          // What is printed in the conversation being talked in is read.
+          if (e.message.conversation === targetConversation()) core.markRead(e.message.conversation);
+          break;
+        case 'unread':
+          unread.set(e.conversation, e.unread);
+          break;
+        case 'receipt':
+          print(`(${e.user} read ${e.conversation} up to #${e.seq})`);
           break;
         case 'accepted':
           retried.delete(e.id);
@@ -364,6 +376,7 @@ function runInteractive(): void {
           '/remove ID …     remove users from the current group',
           '/leave           leave the current group',
           "/members         list the current group's members",
+          '/unread          list the conversations with unread messages',
           '/quit            leave (unsent messages are sent first)',
           'anything else is sent to the current peer or group',
         ].join('\n'),
@@ -375,7 +388,10 @@ function runInteractive(): void {
     else if (text.startsWith('/remove ')) group('remove', { conversation: target, members: words });
     else if (text === '/leave') group('leave', { conversation: target });
     else if (text === '/members') group('members', { conversation: target });
-    else if (text !== '') core.send(target, text);
+    else if (text === '/unread') {
+      const list = [...unread].filter(([, n]) => n > 0);
+      print(list.length === 0 ? 'nothing unread' : list.map(([c, n]) => `${c}: ${n} unread`).join('\n'));
+    } else if (text !== '') core.send(target, text);
     if (tty) rl.prompt();
   });
   rl.on('close', quit);

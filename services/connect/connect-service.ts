@@ -122,6 +122,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
         if (wasUp && streams.upCount > 0) delivery.resyncAll();
       },
       onPush: delivery.push,
+      onRead: delivery.read,
       onSessions: (users, close) =>
         users.map((user) => {
           const count = sessions.countOf(user);

@@ -57,6 +57,7 @@ const schema = z.object({
   CONVERSATIONS_MAX: setting.int(1000, 1, 100_000),
   GROUP_MAX_MEMBERS: setting.int(10_000, 2, 1_000_000),
   GROUP_MAX_PER_USER: setting.int(1000, 1, 1_000_000),
+  READ_RECEIPTS: setting.bool(true),
   PRESENCE_TTL: setting.duration('30s', 300),
   MESSAGE_KEEPALIVE_TIME: setting.duration('15s', 1000),
   MESSAGE_KEEPALIVE_TIMEOUT: setting.duration('5s', 100),
@@ -127,6 +128,8 @@ export const MESSAGE_SETTING_DOCS = {
   CONVERSATIONS_MAX: 'most conversations `conversations` returns',
   GROUP_MAX_MEMBERS: 'most members of a group; a create or add past it is refused with `BAD_REQUEST` (chart: `message.groupMaxMembers`)',
   GROUP_MAX_PER_USER: 'most groups a user may be in; a create or add of a user in that many is refused with `BAD_REQUEST` (chart: `message.groupMaxPerUser`)',
+  READ_RECEIPTS:
+    "`true`: when a user marks a direct conversation read, the peer is pushed the marker (a read receipt); `false`: only the reader's own connections get it (the markers and unread counts work the same)",
   PRESENCE_TTL: 'life of a presence directory entry unless refreshed (every third of it)',
   MESSAGE_KEEPALIVE_TIME: 'server keepalive pings to gateways',
   MESSAGE_KEEPALIVE_TIMEOUT: 'a gateway that does not answer a keepalive ping within this is dropped',
@@ -241,6 +244,8 @@ export function loadMessageConfig(raw: RawSettings) {
     conversationsMax: s.CONVERSATIONS_MAX,
     groupMaxMembers: s.GROUP_MAX_MEMBERS,
     groupMaxPerUser: s.GROUP_MAX_PER_USER,
+    /** Push a reader's marker to a direct conversation's peer (READ_RECEIPTS). */
+    readReceipts: s.READ_RECEIPTS,
     presenceTtlMs: s.PRESENCE_TTL,
     keepaliveMs: s.MESSAGE_KEEPALIVE_TIME,
     keepaliveTimeoutMs: s.MESSAGE_KEEPALIVE_TIMEOUT,

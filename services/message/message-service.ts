@@ -13,6 +13,7 @@ import { groupInserts } from './domain/grouped-inserts.js';
 import { ConsumerRosters, RosterCache, readRosters } from './domain/roster.js';
 import { SendAcceptor } from './domain/send-acceptor.js';
 import { History } from './domain/history.js';
+import { ReadMarking, SenderMarkers, withSenderMarkers } from './domain/read-markers.js';
 import { PUSH_RESULTS, STREAM_END_REASONS, SubscriberRegistry } from './domain/subscribers.js';
 import { REWRITE_REASONS } from './domain/presence-directory.js';
 import { createPipeline, STORE_FIRST_REASONS } from './domain/pipeline.js';
@@ -137,9 +138,11 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   });
 
   const backendTime = backendHistogram(registry);
+  // Senders' read markers follow their own messages into the store (one's own messages are read).
+  const senderMarkers = new SenderMarkers(backends.store, logger.child({ component: 'read-markers' }));
   const store = instrument(
     'store',
-    backends.store,
+    withSenderMarkers(backends.store, senderMarkers),
     [
       'lastSeq',
       'lastSeqs',
@@ -151,6 +154,8 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       'membershipChanges',
       'setMembers',
       'groupCounts',
+      'markRead',
+      'readMarkers',
     ],
     backendTime,
   );
@@ -194,6 +199,12 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     onResult: (result) => metrics.sends.inc({ result }),
   });
   const history = new History(readable, { maxSyncLimit: config.syncMaxLimit, maxConversations: config.conversationsMax });
+  const reads = new ReadMarking({
+    store: readable,
+    history,
+    receipts: config.readReceipts,
+    route: (marker, users, origin) => subscribers.routeRead(marker, users, origin),
+  });
   // Partition batches stored before their push at the same time share their store writes (see groupInserts).
   const sequencer = new Sequencer(groupInserts(store, { maxMessages: STORE_WRITE_MAX_MESSAGES, maxInFlight: STORE_WRITES_IN_FLIGHT }), {
     ...(behindThePush
@@ -266,6 +277,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   const transport = createGrpcTransport({
     acceptor,
     history,
+    reads,
     subscribers,
     instance: config.instance,
     logger: logger.child({ component: 'grpc' }),
@@ -413,6 +425,9 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
         transport.server.forceShutdown();
       }
       apiKeys?.stop();
+      // Senders' markers still waiting get what is left of a moment; the rest are lost (best effort).
+      await budget.run(Promise.race([senderMarkers.idle(), sleep(500)]), 'read markers deadline passed').catch(() => undefined);
+      senderMarkers.stop();
       await budget
         .run(api?.close() ?? Promise.resolve(), 'server API close deadline passed')
         .catch((err: unknown) => logger.warn({ err }, 'server API connections left to the exit'));

@@ -1,7 +1,8 @@
 import type { ChatMessage, ChatMessage__Output } from './gen/switchboard/v1/ChatMessage.js';
 import type { Push__Output } from './gen/switchboard/v1/Push.js';
+import type { ReadPush__Output } from './gen/switchboard/v1/ReadPush.js';
 import type { SendRequest, SendRequest__Output } from './gen/switchboard/v1/SendRequest.js';
-import type { Message, MembershipKind, Push, SendCommand } from './message.js';
+import type { Message, MembershipKind, Push, ReadPush, SendCommand } from './message.js';
 
 /**
  * The codec between the message (shared/message.ts) and the gRPC API's messages. The proto's field
@@ -39,6 +40,11 @@ export function fromChatMessage(c: ChatMessage__Output): Message {
 /** A push read from a subscription stream; undefined when it carries no message. */
 export function fromPush(p: Push__Output): Push | undefined {
   return p.message ? { message: fromChatMessage(p.message), recipients: p.recipients, excludeConnection: p.excludeConnection } : undefined;
+}
+
+/** A read marker pushed on a stream. */
+export function fromReadPush(p: ReadPush__Output): ReadPush {
+  return { marker: { conversation: p.conversation, user: p.user, seq: p.seq }, recipients: p.recipients, excludeConnection: p.excludeConnection };
 }
 
 /** A send as the gRPC API carries it (the origin instance is the stream's, on a stream). */

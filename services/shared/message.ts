@@ -78,3 +78,18 @@ export interface Push {
   /** The connection the send came from (it got `accepted`); empty when every connection gets it. */
   excludeConnection: string;
 }
+
+/** A read marker: the highest seq of `conversation` that `user` has read (their own messages count as read). */
+export interface ReadMarker {
+  conversation: string;
+  user: string;
+  seq: number;
+}
+
+/** A read marker that moved, for users one gateway holds (Message → Connect): the reader's other connections, a direct conversation's peer. */
+export interface ReadPush {
+  marker: ReadMarker;
+  recipients: string[];
+  /** The connection the marker came from (it got the answer); empty when every connection gets it. */
+  excludeConnection: string;
+}

@@ -49,3 +49,5 @@ export type { SendRequest, SendRequest__Output } from './gen/switchboard/v1/Send
 export type { SendResponse, SendResponse__Output } from './gen/switchboard/v1/SendResponse.js';
 export type { SendError } from './gen/switchboard/v1/SendError.js';
 export type { SendResult__Output } from './gen/switchboard/v1/SendResult.js';
+export type { ConversationsResponse__Output } from './gen/switchboard/v1/ConversationsResponse.js';
+export type { MarkReadResponse__Output } from './gen/switchboard/v1/MarkReadResponse.js';

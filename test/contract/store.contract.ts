@@ -400,5 +400,38 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       assert.deepEqual(await f.store.listConversations('a', 1), [{ conversation: 'dm:a:b', lastSeq: 2 }]);
       assert.deepEqual(await f.store.listConversations('nobody', 10), []);
     });
+
+    it('keeps the highest read marker per user and conversation, whatever order the marks come in, and many at once', async () => {
+      assert.deepEqual(await f.store.readMarkers('a', ['dm:a:b']), new Map([['dm:a:b', 0]]));
+      assert.equal(await f.store.markRead('a', 'dm:a:b', 5), 5);
+      assert.equal(await f.store.markRead('a', 'dm:a:b', 3), 5, 'a marker never moves back');
+      assert.equal(await f.store.markRead('b', 'dm:a:b', 2), 2, "each user's own");
+      // First marks of one marker at once: one of them creates it, the others move it.
+      const racing = await Promise.all([4, 9, 7].map((seq) => f.store.markRead('c', 'grp:g1', seq)));
+      assert.ok(racing.every((seq) => seq >= 4 && seq <= 9));
+      await f.store.advanceMarkers([
+        { user: 'a', conversation: 'dm:a:b', seq: 4 },
+        { user: 'a', conversation: 'dm:a:c', seq: 8 },
+        ...Array.from({ length: 40 }, (_, i) => ({ user: 'a', conversation: `grp:many-${i}`, seq: i + 1 })),
+      ]);
+      assert.deepEqual(
+        await f.store.readMarkers('a', ['dm:a:b', 'dm:a:c', 'grp:many-39', 'dm:a:z']),
+        new Map([
+          ['dm:a:b', 5],
+          ['dm:a:c', 8],
+          ['grp:many-39', 40],
+          ['dm:a:z', 0],
+        ]),
+      );
+      assert.deepEqual(await f.store.readMarkers('c', ['grp:g1']), new Map([['grp:g1', 9]]));
+      assert.deepEqual(
+        await f.store.readMarkers('b', ['dm:a:b', 'dm:a:c']),
+        new Map([
+          ['dm:a:b', 2],
+          ['dm:a:c', 0],
+        ]),
+      );
+      assert.deepEqual(await f.store.readMarkers('a', []), new Map());
+    });
   });
 }

@@ -156,6 +156,42 @@ describe('the chat page in a real browser', function () {
     assert.deepEqual(outside, [], 'the page loads nothing from outside the gateway and throws nothing');
   });
 
+  it('read markers across tabs: a read on one tab of a user clears the unread count on their other tab, and the peer sees the receipt', async () => {
+    /** The text of the "talk to" entry of `peer` on a page (its unread count in brackets). */
+    const entry = (page: Page, peer: string): Promise<string | undefined> =>
+      page.$$eval('#talk-to option', (os, p) => os.find((o) => (o as unknown as { value: string }).value === p)?.textContent ?? undefined, peer);
+    const waitForEntry = (page: Page, peer: string, text: string): Promise<void> =>
+      eventually(`"${text}" in "talk to"`, async () => (await entry(page, peer)) === text, 20_000, 100);
+    // Two tabs of dora, both talking to someone else for now, and one of eli.
+    const [tab1, tab2, eli] = [await openPage(), await openPage(), await openPage()];
+    await login(tab1, 'dora', 'fay');
+    await login(tab2, 'dora', 'gus');
+    await login(eli, 'eli', 'dora');
+    await say(eli, 'are you there?');
+    await say(eli, 'dora?');
+    for (const tab of [tab1, tab2]) await waitForEntry(tab, 'eli', 'eli (2 new)');
+    assert.equal(await eli.$eval('#receipt', (e) => e.hasAttribute('hidden')), true, 'no receipt before dora reads');
+
+    // Dora opens the conversation on one tab: the other tab's count clears, eli sees the receipt.
+    await tab1.select('#talk-to', 'eli');
+    await waitForEntry(tab1, 'eli', 'eli');
+    await waitForEntry(tab2, 'eli', 'eli');
+    await eli.waitForSelector('#receipt:not([hidden])');
+    assert.equal(await eli.$eval('#receipt', (e) => e.textContent), 'dora read up to #2');
+    // A reload of the other tab asks the server: still nothing unread.
+    await tab2.reload();
+    await tab2.waitForSelector('#status[data-state="connected"]');
+    await waitForEntry(tab2, 'eli', 'eli');
+    // While tab 1 shows the conversation, what eli says next is read at once, there and on tab 2.
+    await say(eli, 'good');
+    await waitForLine(tab1, 'good');
+    await eventually('the receipt of #3', async () => (await eli.$eval('#receipt', (e) => e.textContent)) === 'dora read up to #3', 20_000, 100);
+    await waitForLine(tab2, 'good');
+    await waitForEntry(tab2, 'eli', 'eli');
+    await eli.screenshot({ path: `${TEST_OUTPUT}/chat-page-receipt.png` });
+    assert.deepEqual(outside, [], 'the page loads nothing from outside the gateway and throws nothing');
+  });
+
   it('follows CONNECT_ALLOWED_ORIGINS: a page whose origin is not allowed says so and its WebSocket is refused', async () => {
     connect.kill('SIGTERM');
     await connect.exited;

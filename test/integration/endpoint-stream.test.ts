@@ -35,6 +35,7 @@ describe('EndpointStream (the state machine of one stream to a Message pod)', fu
         onDown: (_s, wasUp) => note(wasUp ? 'down' : 'failed'),
         onBackoff: (ms) => delays.push(ms),
         onPush: () => undefined,
+        onRead: () => undefined,
         onSessions: (users) => users.map(() => 0),
       },
     });

@@ -54,6 +54,7 @@ describe('the first five minutes (README demo in terminals)', function () {
     a.type('hello from 1001');
     await b.waitFor(/\[dm:1001:1002 #1\] 1001: hello from 1001/);
     await a.waitFor(/\[dm:1001:1002\] 1001: hello from 1001/); // the sender sees its own line once accepted
+    await a.waitFor(/\(1002 read dm:1001:1002 up to #1\)/); // what 1002's terminal printed is read: the receipt
     b.type('hi 1001, 1002 here');
     await a.waitFor(/\[dm:1001:1002 #2\] 1002: hi 1001, 1002 here/);
 
@@ -71,6 +72,9 @@ describe('the first five minutes (README demo in terminals)', function () {
     const [away2] = await b2.waitFor(/\[dm:1001:1002 #4\] 1001: this was sent while you were away/);
     assert.ok(away1!.index! < away2!.index!, 'history in seq order');
     assert.equal(b2.count(/hello from 1001/), 1, 'the earlier history once');
+    b2.type('/unread');
+    await b2.waitFor(/nothing unread/);
+    await a.waitFor(/\(1002 read dm:1001:1002 up to #4\)/);
 
     // The gateway goes away (Ctrl-C to npm start) and comes back on the same port.
     interrupt(gateway);

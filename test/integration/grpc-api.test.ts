@@ -9,6 +9,7 @@ import { capturingLogger, eventually, getJson, startMessage, testLogger, type Ru
 import { metricIn } from '../support/processes.js';
 import { createGrpcTransport } from '../../services/message/transport/grpc-server.js';
 import type { SendAcceptor } from '../../services/message/domain/send-acceptor.js';
+import type { ReadMarking } from '../../services/message/domain/read-markers.js';
 import type { History } from '../../services/message/domain/history.js';
 import type { SubscriberRegistry } from '../../services/message/domain/subscribers.js';
 
@@ -353,6 +354,7 @@ function bareTransport(overrides: Partial<Parameters<typeof createGrpcTransport>
   return createGrpcTransport({
     acceptor: {} as SendAcceptor,
     history: {} as History,
+    reads: {} as ReadMarking,
     subscribers: { attach: () => undefined, update: () => true, detach: () => true } as unknown as SubscriberRegistry,
     instance: 'message-test',
     logger: testLogger('grpc'),

@@ -61,6 +61,7 @@ export async function startFakeMessage(opts: FakeMessageOptions = {}): Promise<F
     Sync: unimplemented,
     Conversations: unimplemented,
     Members: unimplemented,
+    MarkRead: unimplemented,
     MessageStream(call) {
       calls.add(call);
       const onFrame = (f: MessageStreamRequest__Output): void => {

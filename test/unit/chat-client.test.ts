@@ -214,4 +214,37 @@ describe('ChatClient (the SDK: the protocol logic of the terminal client and the
     // The group it created is followed: it is caught up at once, though `conversations` did not list it.
     assert.deepEqual(gw.take(), [{ type: 'sync', id: 'sync:grp:new:2', conversation: 'grp:new', after: 0, limit: 100 }]);
   });
+
+  it("counts unread messages from the server's marker, clears them on a read here or on another connection, and reports a peer's receipt", () => {
+    const { gw, core, events } = setup();
+    const unread = () => events.flatMap((e) => (e.kind === 'unread' ? [`${e.conversation}:${e.readSeq}/${e.unread}`] : []));
+    core.start();
+    gw.welcome('a');
+    const [conv] = gw.take();
+    gw.push({ type: 'conversations', id: conv!.id, items: [{ conversation: 'dm:a:b', lastSeq: 2, readSeq: 1, unread: 1 }] });
+    assert.deepEqual(unread(), ['dm:a:b:1/1'], 'as the server counts');
+    const [sync] = gw.take();
+    gw.push({ type: 'messages', id: sync!.id, conversation: 'dm:a:b', messages: [msg(1), msg(2)], hasMore: false });
+    gw.push({ type: 'message', ...msg(3) });
+    assert.equal(core.unread('dm:a:b'), 2, "b's message 3 is unread too");
+    // Read here: the marker moves at once (and the gateway is told).
+    assert.equal(core.markRead('dm:a:b'), true);
+    assert.deepEqual(gw.take(), [{ type: 'read', id: 'read:3', conversation: 'dm:a:b', seq: 3 }]);
+    assert.equal(core.unread('dm:a:b'), 0);
+    assert.equal(core.markRead('dm:a:b'), false, 'nothing new to mark');
+    // b's next message, then this user read it on another device: pushed without an id.
+    gw.push({ type: 'message', ...msg(4) });
+    assert.equal(core.unread('dm:a:b'), 1);
+    gw.push({ type: 'read', conversation: 'dm:a:b', user: 'a', seq: 4 });
+    assert.equal(core.unread('dm:a:b'), 0);
+    // The answer to an older read does not move it back; own messages count as read.
+    gw.push({ type: 'read', id: 'read:3', conversation: 'dm:a:b', user: 'a', seq: 3 });
+    gw.push({ type: 'message', ...msg(5) });
+    gw.push({ type: 'message', ...msg(6, 'mine', 'a') });
+    assert.equal(core.unread('dm:a:b'), 0, 'an own message after it: everything before it was seen');
+    assert.deepEqual(unread().slice(1), ['dm:a:b:1/2', 'dm:a:b:3/0', 'dm:a:b:3/1', 'dm:a:b:4/0', 'dm:a:b:4/1', 'dm:a:b:6/0']);
+    // The peer's receipt.
+    gw.push({ type: 'read', conversation: 'dm:a:b', user: 'b', seq: 6 });
+    assert.deepEqual(events.at(-1), { kind: 'receipt', conversation: 'dm:a:b', user: 'b', seq: 6 });
+  });
 });

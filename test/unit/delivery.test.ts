@@ -40,6 +40,15 @@ describe('Connect delivery', () => {
     assert.deepEqual(delivered, [[2, 0.25]]);
   });
 
+  it('pushes a read marker to every session of its recipients but the one that read', () => {
+    const sessions = new SessionRegistry();
+    const [a1, a2, b1, c1] = [fake('a1', 'a'), fake('a2', 'a'), fake('b1', 'b'), fake('c1', 'c')];
+    for (const s of [a1, a2, b1, c1]) void sessions.add(s);
+    createDelivery({ sessions, now: () => 0 }).read({ marker: { conversation: 'dm:a:b', user: 'a', seq: 7 }, recipients: ['a', 'b'], excludeConnection: 'a1' });
+    const read = JSON.stringify({ type: 'read', conversation: 'dm:a:b', user: 'a', seq: 7 });
+    assert.deepEqual([a1.texts, a2.texts, b1.texts, c1.texts], [[], [read], [read], []]);
+  });
+
   it('tells every client to resync, and nobody when there is nobody', () => {
     const sessions = new SessionRegistry();
     let resyncs = 0;

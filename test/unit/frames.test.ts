@@ -23,6 +23,12 @@ describe('client frame validation', () => {
       limit: 500,
     });
     assert.deepEqual(parse({ type: 'conversations', id: 'r2' }), { type: 'conversations', id: 'r2' });
+    assert.deepEqual(parse({ type: 'read', id: 'r3', conversation: 'dm:1:2', seq: 7, user: 'mallory' }), {
+      type: 'read',
+      id: 'r3',
+      conversation: 'dm:1:2',
+      seq: 7,
+    });
     assert.deepEqual(parse({ type: 'ping', id: 'p' }), { type: 'ping', id: 'p' });
     assert.deepEqual(parse({ type: 'ping' }), { type: 'ping' });
     assert.deepEqual(parse({ type: 'send', id: 's2', conversation: 'grp:g', body: 'all' }), { type: 'send', id: 's2', conversation: 'grp:g', body: 'all' });
@@ -84,6 +90,14 @@ describe('client frame validation', () => {
     fails({ type: 'sync', id: 'r', conversation: 'dm:a:b', limit: '5' }, 'BAD_REQUEST', /"limit"/, 'r');
     fails({ type: 'conversations' }, 'BAD_REQUEST', /"id"/);
     fails({ type: 'ping', id: 5 }, 'BAD_REQUEST', /"id"/);
+  });
+
+  it('BAD_REQUEST for a read without an id, a conversation or a positive integer seq', () => {
+    fails({ type: 'read', conversation: 'dm:1:2', seq: 1 }, 'BAD_REQUEST', /"id"/);
+    fails({ type: 'read', id: 'r', seq: 1 }, 'BAD_REQUEST', /"conversation" must be a conversation id/, 'r');
+    fails({ type: 'read', id: 'r', conversation: 'not an id!', seq: 1 }, 'BAD_REQUEST', /"conversation" must be a conversation id/, 'r');
+    for (const seq of [0, -1, 1.5, '3', null, undefined, 2 ** 53])
+      fails({ type: 'read', id: 'r', conversation: 'dm:1:2', seq }, 'BAD_REQUEST', /"seq" must be an integer ≥ 1/, 'r');
   });
 
   it('TOO_LARGE for a body over the byte limit (UTF-8 bytes, not characters)', () => {

@@ -30,6 +30,7 @@ function setup(api: Partial<MessageApi> = {}) {
     sync: async () => ({ messages: [], hasMore: false }),
     conversations: async () => [],
     members: async () => [],
+    markRead: async (_u, _c, seq) => seq,
     ...api,
   };
   const session = new Session('c-1', 'a', socket, { api: full, instance: 'gw-1', limits, logger: silentLogger(), now: () => clock });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { SubscriberRegistry, type PushResult, type SessionsClose, type SubscriberLink } from '../../services/message/domain/subscribers.js';
-import type { Push } from '../../services/shared/message.js';
+import type { Push, ReadPush } from '../../services/shared/message.js';
 import { createEmbeddedPresence } from '../../services/message/adapters/embedded-presence.js';
 import type { PresenceStore } from '../../services/message/adapters/presence.js';
 import { silentLogger } from '../../services/shared/logger.js';
@@ -20,6 +20,7 @@ const message = (from: string, to: string, seq = 1): Message => ({
 /** A stream that records its pushes and can refuse them; it answers session queries from `connections` unless `silent`. */
 function link(): SubscriberLink & {
   pushes: Push[];
+  reads: ReadPush[];
   ended: string[];
   full: boolean;
   connections: Map<string, number>;
@@ -28,6 +29,7 @@ function link(): SubscriberLink & {
 } {
   const l = {
     pushes: [] as Push[],
+    reads: [] as ReadPush[],
     ended: [] as string[],
     full: false,
     connections: new Map<string, number>(),
@@ -40,6 +42,10 @@ function link(): SubscriberLink & {
     push(frame: Push) {
       if (l.full) return false;
       l.pushes.push(frame);
+      return true;
+    },
+    pushRead(frame: ReadPush) {
+      l.reads.push(frame);
       return true;
     },
     end(reason: string) {
@@ -116,6 +122,18 @@ describe("SubscriberRegistry: routing by the streams' announcements", () => {
     registry.routeBatch([{ message: message('a', 'b', 2), origin: { instance: 'g1', connection: 'conn-a' } }]);
     assert.deepEqual(g2.pushes.at(-1)!.recipients, ['a'], 'b went offline there');
     assert.deepEqual(results, ['sent', 'sent', 'sent', 'sent']);
+  });
+
+  it('routes a read marker to the gateways holding the reader and the peer, not to the reading connection', () => {
+    const [g1, g2, g3] = [link(), link(), link()];
+    registry.attach('g1', g1, ['a']);
+    registry.attach('g2', g2, ['a', 'b']);
+    registry.attach('g3', g3, ['c']);
+    const marker = { conversation: 'dm:a:b', user: 'a', seq: 4 };
+    registry.routeRead(marker, ['a', 'b'], { instance: 'g1', connection: 'conn-a' });
+    assert.deepEqual(g1.reads, [{ marker, recipients: ['a'], excludeConnection: 'conn-a' }]);
+    assert.deepEqual(g2.reads, [{ marker, recipients: ['a', 'b'], excludeConnection: '' }]);
+    assert.deepEqual(g3.reads, []);
   });
 
   it('counts pushes to a gateway whose stream ended as skipped until it subscribes again, and as dropped when the stream refuses them', async () => {

@@ -16,7 +16,10 @@ import { DISCONNECTED_FINAL, GROUP_PREFIX, type ChatEvent, type ChatMessage, typ
  *    connection they are sent again with the same id (the server answers a repeat with the same
  *    msgId and stores nothing twice), one at a time per conversation so their order survives;
  *  - the socket is reopened with the injected backoff after any loss, until `stop()`, a refused
- *    upgrade (401, 403, 404) or a close 4403 from the application.
+ *    upgrade (401, 403, 404) or a close 4403 from the application;
+ *  - each conversation's unread count follows the server's read marker (`conversations`, the
+ *    `read` frames of this user's other connections) and the messages reported since: one's own
+ *    messages are read, anyone else's after the marker are unread (`unread` events).
  */
 
 /** A socket as the client needs it; the host adapts `ws` or the browser's WebSocket. */
@@ -126,6 +129,8 @@ export class ChatClient {
   private readonly followed = new Set<string>();
   /** Group requests awaiting their answer, by request id. */
   private readonly groupRequests = new Map<string, GroupAction>();
+  /** Per conversation: this user's read marker and the newest seq known. */
+  private readonly markers = new Map<string, { readSeq: number; lastSeq: number }>();
 
   constructor(private readonly opts: ChatClientOptions) {
     this.historyLimit = opts.historyLimit ?? 50;
@@ -157,6 +162,25 @@ export class ChatClient {
       this.state(conversation, 0);
       this.fillGap(conversation);
     }
+  }
+
+  /** Messages of `conversation` after this user's read marker (as far as this client knows). */
+  unread(conversation: string): number {
+    const m = this.markers.get(conversation);
+    return m ? Math.max(0, m.lastSeq - m.readSeq) : 0;
+  }
+
+  /**
+   * Marks `conversation` read up to `seq` (default: the newest message known): the server keeps
+   * the highest marker, tells this user's other connections and, in a direct conversation, the peer.
+   * @returns false when there is nothing new to mark or the connection is not open (nothing was sent)
+   */
+  markRead(conversation: string, seq: number = this.markers.get(conversation)?.lastSeq ?? 0): boolean {
+    const m = this.markers.get(conversation);
+    if (seq < 1 || (m !== undefined && seq <= m.readSeq)) return false;
+    if (!this.sendFrame({ type: 'read', id: `read:${++this.requests}`, conversation, seq })) return false;
+    this.moveMarker(conversation, { readSeq: seq });
+    return true;
   }
 
   /** Sends that are not accepted yet. */
@@ -291,6 +315,11 @@ export class ChatClient {
       case 'conversations':
         this.onConversations(frame);
         break;
+      case 'read':
+        // The answer to this connection's `read`, another connection of this user, or a peer's receipt.
+        if (frame.user === this.user || frame.id !== undefined) this.moveMarker(String(frame.conversation), { readSeq: Number(frame.seq) });
+        else this.emit({ kind: 'receipt', conversation: String(frame.conversation), user: String(frame.user), seq: Number(frame.seq) });
+        break;
       case 'resync':
         if (this.opts.catchUp !== false) this.catchUp();
         break;
@@ -416,7 +445,7 @@ export class ChatClient {
       // No history wanted: pushes as they come, deduplicated.
       if (this.shown.has(m.msgId)) return;
       this.remember(m.msgId);
-      this.emit({ kind: 'message', message: m, live });
+      this.reported(m, live);
       return;
     }
     const c = this.state(m.conversation, m.seq - 1);
@@ -435,9 +464,12 @@ export class ChatClient {
       c.held.delete(next.seq);
       c.lastSeq = next.seq;
       c.gapRetries = 0;
-      if (this.shown.has(next.msgId)) continue;
+      if (this.shown.has(next.msgId)) {
+        this.passed(next);
+        continue;
+      }
       this.remember(next.msgId);
-      this.emit({ kind: 'message', message: next, live });
+      this.reported(next, live);
     }
     if (c.held.size > 0) this.fillGap(conversation);
   }
@@ -468,6 +500,7 @@ export class ChatClient {
     const listed = new Set<string>();
     for (const item of frame.items ?? []) {
       listed.add(item.conversation);
+      this.moveMarker(item.conversation, { readSeq: item.readSeq ?? 0, lastSeq: item.lastSeq });
       const c = this.state(item.conversation, item.lastSeq);
       if (item.lastSeq < c.lastSeq) this.resetConversation(item.conversation);
       if (item.lastSeq > c.lastSeq) this.fillGap(item.conversation);
@@ -520,6 +553,29 @@ export class ChatClient {
       if (!this.stopped) fn();
     }, ms);
     this.timers.add(t);
+  }
+
+  /** Moves a conversation's read marker and newest seq forward (never back); reports the unread count when either moved. */
+  private moveMarker(conversation: string, to: { readSeq?: number; lastSeq?: number }): void {
+    const m = this.markers.get(conversation) ?? { readSeq: 0, lastSeq: 0 };
+    const readSeq = Math.max(m.readSeq, to.readSeq ?? 0);
+    const lastSeq = Math.max(m.lastSeq, to.lastSeq ?? 0, readSeq);
+    const known = this.markers.has(conversation);
+    if (known && readSeq === m.readSeq && lastSeq === m.lastSeq) return;
+    this.markers.set(conversation, { readSeq, lastSeq });
+    this.emit({ kind: 'unread', conversation, readSeq, unread: lastSeq - readSeq });
+  }
+
+  /** A message reported to the application. */
+  private reported(m: ChatMessage, live: boolean): void {
+    // The marker first: an application that marks what it shows read marks up to this one.
+    this.passed(m);
+    this.emit({ kind: 'message', message: m, live });
+  }
+
+  /** A message in seq order (reported now or before): it is the newest known, and read when this user sent it. */
+  private passed(m: ChatMessage): void {
+    this.moveMarker(m.conversation, m.from === this.user ? { readSeq: m.seq, lastSeq: m.seq } : { lastSeq: m.seq });
   }
 
   private emit(event: ChatEvent): void {

@@ -15,6 +15,7 @@ export {
   directConversation,
   type ChatEvent,
   type ChatMessage,
+  type ConversationItem,
   type Frame,
   type GroupAction,
   type MembershipKind,

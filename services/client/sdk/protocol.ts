@@ -36,8 +36,18 @@ export interface Frame {
   ts?: number;
   messages?: ChatMessage[];
   hasMore?: boolean;
-  items?: Array<{ conversation: string; lastSeq: number }>;
+  items?: ConversationItem[];
   members?: string[];
+}
+
+/** One conversation in a `conversations` answer: its last seq, the user's read marker and the messages after it. */
+export interface ConversationItem {
+  conversation: string;
+  lastSeq: number;
+  /** The highest seq the user read (their own messages count as read); 0 from a gateway older than read markers. */
+  readSeq?: number;
+  /** Messages after readSeq. */
+  unread?: number;
 }
 
 /** A group request: create a group, add or remove users, leave it, or list its members. */
@@ -60,6 +70,10 @@ export type ChatEvent =
   | { kind: 'history-reset'; conversation: string }
   | { kind: 'error'; code: string; message: string }
   | { kind: 'group'; action: GroupAction; conversation: string; members?: string[] }
+  /** The user's read marker or unread count of a conversation changed (a read here or on another device, a new message). */
+  | { kind: 'unread'; conversation: string; readSeq: number; unread: number }
+  /** The peer of a direct conversation read it up to `seq` (a read receipt). */
+  | { kind: 'receipt'; conversation: string; user: string; seq: number }
   | { kind: 'frame'; frame: Frame }
   | { kind: 'stopped' };
 

@@ -87,8 +87,10 @@ function startChat(login) {
   $('talk-to').replaceChildren();
   /** @type {Map<string, HTMLElement>} */
   const pending = new Map();
-  /** Messages arrived in conversations other than the one shown, by peer. @type {Map<string, number>} */
+  /** Unread messages by peer, as the SDK counts them from the server's read markers. @type {Map<string, number>} */
   const unread = new Map();
+  /** The newest read receipt of each direct conversation: who read it up to which seq. @type {Map<string, {user: string, seq: number}>} */
+  const receipts = new Map();
   const talkTo = /** @type {HTMLSelectElement} */ ($('talk-to'));
   let refusedHint = '';
 
@@ -112,10 +114,20 @@ function startChat(login) {
     const n = unread.get(p) ?? 0;
     option.textContent = `${p.startsWith('grp:') ? 'group ' : ''}${p}${n > 0 ? ` (${n} new)` : ''}`;
   };
+  /** Shows the shown conversation's newest read receipt (a direct conversation's peer read it up to a seq). */
+  const showReceipt = () => {
+    const r = receipts.get(conversationOf(peer));
+    const el = $('receipt');
+    el.hidden = r === undefined;
+    el.textContent = r ? `${r.user} read up to #${r.seq}` : '';
+  };
+  /** Marks the shown conversation read while the person can see it (this tab visible). */
+  const markShownRead = () => {
+    if (document.visibilityState === 'visible') core?.markRead(conversationOf(peer));
+  };
   /** Shows one conversation: its lines, its name, the group buttons when it is a group. */
   const switchTo = (/** @type {string} */ p) => {
     peer = p;
-    unread.delete(p);
     listPeer(p);
     talkTo.value = p;
     sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ ...login, peer }));
@@ -125,6 +137,8 @@ function startChat(login) {
     const shown = conversationOf(peer);
     for (const li of /** @type {NodeListOf<HTMLElement>} */ ($('messages').querySelectorAll('li[data-conversation]')))
       li.hidden = li.dataset.conversation !== shown;
+    showReceipt();
+    markShownRead();
   };
 
   /** @param {string} text @param {string} [cls] @param {string} [meta] @param {string} [conversation] */
@@ -199,11 +213,21 @@ function startChat(login) {
           );
           li.dataset.msgId = m.msgId;
           li.dataset.seq = String(m.seq);
-          const from = peerOf(m.conversation);
-          if (m.conversation !== conversationOf(peer)) unread.set(from, (unread.get(from) ?? 0) + 1);
-          listPeer(from);
+          listPeer(peerOf(m.conversation));
+          if (m.conversation === conversationOf(peer)) markShownRead();
           break;
         }
+        case 'unread': {
+          // A read here or on another device, or a new message: the count next to the conversation.
+          const p = peerOf(e.conversation);
+          unread.set(p, e.unread);
+          listPeer(p);
+          break;
+        }
+        case 'receipt':
+          receipts.set(e.conversation, { user: e.user, seq: e.seq });
+          if (e.conversation === conversationOf(peer)) showReceipt();
+          break;
         case 'accepted': {
           const li = pending.get(e.id);
           pending.delete(e.id);
@@ -241,6 +265,7 @@ function startChat(login) {
   if (!config.originAllowed) refusedHint = `origin ${config.origin} is not allowed by the gateway`;
 
   talkTo.onchange = () => switchTo(talkTo.value);
+  document.addEventListener('visibilitychange', markShownRead);
   $('compose').onsubmit = (ev) => {
     ev.preventDefault();
     const text = input('text').value.trim();

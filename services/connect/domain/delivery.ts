@@ -1,10 +1,10 @@
-import type { Push } from '../../shared/message.js';
+import type { Push, ReadPush } from '../../shared/message.js';
 import { toMessageFrame } from './frames.js';
 import type { SessionRegistry } from './session-registry.js';
 
 /**
- * Delivery to this gateway's clients: a push goes to every session of its recipients but the one
- * it came from, serialized once however many sessions get it; `resyncAll` tells every client to
+ * Delivery to this gateway's clients: a push (a message, a read marker) goes to every session of
+ * its recipients but the one it came from, serialized once however many sessions get it; `resyncAll` tells every client to
  * catch up by sync (after a stream to a Message pod came up or was lost).
  */
 export function createDelivery(deps: {
@@ -13,7 +13,7 @@ export function createDelivery(deps: {
   /** `count` sessions got a push accepted `latencySeconds` ago. */
   onDelivered?: (count: number, latencySeconds: number) => void;
   onResync?: () => void;
-}): { push: (push: Push) => void; resyncAll: () => void } {
+}): { push: (push: Push) => void; read: (push: ReadPush) => void; resyncAll: () => void } {
   return {
     push: ({ message, recipients, excludeConnection }) => {
       const text = JSON.stringify({ type: 'message', ...toMessageFrame(message) });
@@ -24,6 +24,10 @@ export function createDelivery(deps: {
         }
       }
       if (delivered > 0) deps.onDelivered?.(delivered, Math.max(0, deps.now() - message.ts) / 1000);
+    },
+    read: ({ marker, recipients, excludeConnection }) => {
+      const text = JSON.stringify({ type: 'read', ...marker });
+      for (const user of recipients) for (const session of deps.sessions.of(user)) if (session.id !== excludeConnection) session.deliverSerialized(text);
     },
     resyncAll: () => {
       if (deps.sessions.size === 0) return;

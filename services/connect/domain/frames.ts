@@ -14,7 +14,16 @@ export type ClientFrame =
   | { type: 'conversations'; id: string }
   | { type: 'ping'; id?: string }
   | { type: 'group'; id: string; change: GroupChange; members: string[] }
-  | { type: 'group.members'; id: string; conversation: string };
+  | { type: 'group.members'; id: string; conversation: string }
+  | { type: 'read'; id: string; conversation: string; seq: number };
+
+/** One conversation in a `conversations` answer: its last seq, the user's read marker, the messages after it. */
+export interface ConversationItem {
+  conversation: string;
+  lastSeq: number;
+  readSeq: number;
+  unread: number;
+}
 
 /** A message as pushed to clients (a `message` frame) and returned by sync: the sender's id for the send is its `id`. */
 export type MessageFrame = Omit<Message, 'clientId'> & { id: string };
@@ -35,7 +44,9 @@ export type ServerFrame =
   | { type: 'accepted'; id: string; msgId: string; conversation: string; ts: number }
   | ({ type: 'message' } & MessageFrame)
   | { type: 'messages'; id: string; conversation: string; messages: MessageFrame[]; hasMore: boolean }
-  | { type: 'conversations'; id: string; items: Array<{ conversation: string; lastSeq: number }> }
+  | { type: 'conversations'; id: string; items: ConversationItem[] }
+  /** The answer to `read` (with its id), or a marker pushed: the user's other connection read, or a direct peer's receipt. */
+  | { type: 'read'; id?: string; conversation: string; user: string; seq: number }
   | { type: 'members'; id: string; conversation: string; members: string[] }
   | { type: 'resync' }
   | { type: 'error'; id?: string; code: ErrorCode; message: string }
@@ -131,6 +142,12 @@ const CLIENT_FRAMES = {
     return { type: 'sync', id: syncId, conversation: f.conversation, after: after, limit: limit };
   },
   conversations: (_f, id) => ({ type: 'conversations', id: requireId(id) }),
+  read: (f, id) => {
+    const readId = requireId(id);
+    if (!isConversationId(f.conversation)) bad('"conversation" must be a conversation id', id);
+    if (typeof f.seq !== 'number' || !Number.isSafeInteger(f.seq) || f.seq < 1) bad('"seq" must be an integer ≥ 1', id);
+    return { type: 'read', id: readId, conversation: f.conversation, seq: f.seq };
+  },
   ping: (f, id) => {
     if (f.id !== undefined && id === undefined) bad('"id" must be 1-64 printable ASCII characters', id);
     return id === undefined ? { type: 'ping' } : { type: 'ping', id };

@@ -1,8 +1,8 @@
 import type { Logger } from '../../shared/logger.js';
 import { SwitchboardError, type ErrorCode } from '../../shared/errors.js';
 import { directConversation } from '../../shared/ids.js';
-import { FrameError, parseClientFrame, toMessageFrame, type ClientFrame, type FrameLimits, type ServerFrame } from './frames.js';
-import type { Acceptance, Message, SendCommand } from '../../shared/message.js';
+import { FrameError, parseClientFrame, toMessageFrame, type ClientFrame, type ConversationItem, type FrameLimits, type ServerFrame } from './frames.js';
+import type { Acceptance, Message, Origin, SendCommand } from '../../shared/message.js';
 import { TokenBucket } from './token-bucket.js';
 import { CLOSE_DISCONNECTED, CLOSE_DISCONNECTED_FINAL } from '../../shared/ws-protocol.js';
 
@@ -35,7 +35,9 @@ export interface MessageApi {
   send(cmd: SendCommand): Promise<Acceptance>;
   members(user: string, conversation: string): Promise<string[]>;
   sync(user: string, conversation: string, after: number, limit: number): Promise<{ messages: Message[]; hasMore: boolean }>;
-  conversations(user: string): Promise<Array<{ conversation: string; lastSeq: number }>>;
+  conversations(user: string): Promise<ConversationItem[]>;
+  /** Moves the user's read marker of a conversation up to `seq`; the marker after. */
+  markRead(user: string, conversation: string, seq: number, origin: Origin): Promise<number>;
 }
 
 export interface SessionLimits extends FrameLimits {
@@ -191,6 +193,15 @@ export class Session {
         return;
       case 'conversations':
         this.reply(frame.id, async () => ({ type: 'conversations', id: frame.id, items: await this.deps.api.conversations(this.user) }));
+        return;
+      case 'read':
+        this.reply(frame.id, async () => ({
+          type: 'read',
+          id: frame.id,
+          conversation: frame.conversation,
+          user: this.user,
+          seq: await this.deps.api.markRead(this.user, frame.conversation, frame.seq, { instance: this.deps.instance, connection: this.id }),
+        }));
         return;
     }
   }

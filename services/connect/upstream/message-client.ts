@@ -1,7 +1,14 @@
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { SwitchboardError, UnavailableError } from '../../shared/errors.js';
 import { ERROR_CODE_KEY, errorCodeOfReply } from '../../shared/grpc-status.js';
-import type { ChatMessage, MessageServiceClient, SendRequest, SendResponse__Output } from '../../shared/proto.js';
+import type {
+  ChatMessage,
+  ConversationsResponse__Output,
+  MarkReadResponse__Output,
+  MessageServiceClient,
+  SendRequest,
+  SendResponse__Output,
+} from '../../shared/proto.js';
 import { fromChatMessage, toSendRequest } from '../../shared/message-proto.js';
 import type { MessageApi } from '../domain/session.js';
 
@@ -70,11 +77,21 @@ export function createMessageApi(opts: { streams: UpstreamPicker; timeoutMs: num
       return res.members;
     },
     async conversations(user) {
-      const res = await unary<Parameters<MessageServiceClient['conversations']>[0], { items: Array<{ conversation: string; lastSeq: number }> }>(
+      const res = await unary<Parameters<MessageServiceClient['conversations']>[0], ConversationsResponse__Output>(
         (c, req, o, cb) => c.conversations(req, md, o, cb),
         { user },
       );
-      return res.items.map((i) => ({ conversation: i.conversation, lastSeq: i.lastSeq }));
+      return res.items.map((i) => ({ conversation: i.conversation, lastSeq: i.lastSeq, readSeq: i.readSeq, unread: i.unread }));
+    },
+    async markRead(user, conversation, seq, origin) {
+      const res = await unary<Parameters<MessageServiceClient['markRead']>[0], MarkReadResponse__Output>((c, req, o, cb) => c.markRead(req, md, o, cb), {
+        user,
+        conversation,
+        seq,
+        originInstance: origin.instance,
+        originConnection: origin.connection,
+      });
+      return res.seq;
     },
   };
 }

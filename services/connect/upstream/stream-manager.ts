@@ -5,7 +5,7 @@ import type { Discovery } from './discovery.js';
 export interface StreamManagerOptions extends Omit<EndpointStreamOptions, 'endpoint' | 'events'> {
   discovery: Discovery;
   /** Metric and delivery hooks. */
-  events: Pick<EndpointStreamEvents, 'onAttempt' | 'onBackoff' | 'onPush' | 'onSessions'> & {
+  events: Pick<EndpointStreamEvents, 'onAttempt' | 'onBackoff' | 'onPush' | 'onRead' | 'onSessions'> & {
     onUp(endpoint: string, reconnect: boolean): void;
     onDown(endpoint: string, wasUp: boolean): void;
     onEndpoints(count: number): void;
@@ -97,6 +97,7 @@ export class StreamManager {
       onAttempt: e.onAttempt,
       onBackoff: e.onBackoff,
       onPush: e.onPush,
+      onRead: e.onRead,
       onSessions: e.onSessions,
       onUp: (stream, reconnect) => {
         e.onActiveStreams(this.upCount);

@@ -18,6 +18,15 @@ export function createEmbeddedStore(): MessageStore {
   const conversations = new Map<string, ConversationRow>();
   const byMsgId = new Map<string, Message>();
   const userIndex = new Map<string, Set<string>>();
+  /** Read markers by user, then conversation. */
+  const markers = new Map<string, Map<string, number>>();
+  const advance = (user: string, conversation: string, seq: number): number => {
+    let mine = markers.get(user);
+    if (!mine) markers.set(user, (mine = new Map<string, number>()));
+    const after = Math.max(mine.get(conversation) ?? 0, seq);
+    mine.set(conversation, after);
+    return after;
+  };
   const state = new EmbeddedRunning('store');
 
   return {
@@ -107,6 +116,18 @@ export function createEmbeddedStore(): MessageStore {
     async groupCounts(users) {
       state.check();
       return new Map(users.map((u) => [u, [...(userIndex.get(u) ?? [])].filter((c) => conversations.get(c)?.listed !== undefined).length]));
+    },
+    async markRead(user, conversation, seq) {
+      state.check();
+      return advance(user, conversation, seq);
+    },
+    async readMarkers(user, list) {
+      state.check();
+      return new Map(list.map((c) => [c, markers.get(user)?.get(c) ?? 0]));
+    },
+    async advanceMarkers(list) {
+      state.check();
+      for (const m of list) advance(m.user, m.conversation, m.seq);
     },
     async listConversations(user, limit) {
       state.check();

@@ -8,6 +8,7 @@ import { MEMBERSHIP_KINDS, type Message } from '../../shared/message.js';
 import { isDuplicateKey } from './mongo-common.js';
 import { ConversationIndex, type Latest } from './mongo-conversation-index.js';
 import { GroupListings } from './mongo-memberships.js';
+import { ReadMarkers } from './mongo-read-markers.js';
 
 export interface MongoStoreOptions {
   uri: string;
@@ -79,7 +80,8 @@ export interface MongoMessageStore extends MessageStore {
  * The store on MongoDB (official driver), write concern majority, in three parts: the messages
  * (here: `messages`, _id = msgId, unique (conversation, seq)); the conversation index
  * (ConversationIndex: `conversation_heads` and `conversation_activity`); who each group is listed
- * for (GroupListings: `memberships`, `group_rosters`). `migrations` records the one-time steps done
+ * for (GroupListings: `memberships`, `group_rosters`); the users' read markers (ReadMarkers:
+ * `read_markers`). `migrations` records the one-time steps done
  * on the database.
  */
 export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
@@ -89,6 +91,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   const messages: Collection<MessageDoc> = db.collection<MessageDoc>('messages');
   const index = new ConversationIndex(db, opts.logger);
   const groups = new GroupListings(db);
+  const markers = new ReadMarkers(db);
   let started = false;
   let healthy: CheckResult = { ok: false, detail: 'not connected' };
   let timer: NodeJS.Timeout | undefined;
@@ -144,6 +147,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       await client.connect();
       await messages.createIndex({ conversation: 1, seq: 1 }, { unique: true, name: 'conversation_seq' }, undefined);
       await groups.open();
+      await markers.open();
       await index.open(opts.foldIntervalMs ?? 1000);
       started = true;
       healthy = { ok: true, detail: `connected to ${db.databaseName}` };
@@ -230,6 +234,9 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       return (await messages.findOne({}, { projection: { _id: 1 } })) !== null;
     },
     groupCounts: (users) => groups.groupCounts(users),
+    markRead: (user, conversation, seq) => markers.mark(user, conversation, seq),
+    readMarkers: (user, conversations) => markers.of(user, conversations),
+    advanceMarkers: (list) => markers.advance(list),
     async listConversations(user, limit): Promise<ConversationSummary[]> {
       const groupIds = await groups.groupsOf(user);
       // Direct conversations by their users, groups by their ids.

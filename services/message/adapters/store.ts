@@ -1,10 +1,16 @@
 import type { HealthReporter } from '../../shared/health.js';
-import type { Message } from '../../shared/message.js';
+import type { Message, ReadMarker } from '../../shared/message.js';
 
 /** One conversation of a user. */
 export interface ConversationSummary {
   conversation: string;
   lastSeq: number;
+}
+
+/** One conversation of a user with their read marker: `unread` = lastSeq − readSeq. */
+export interface ConversationListing extends ConversationSummary {
+  readSeq: number;
+  unread: number;
 }
 
 /** Raised by insertMessage when another message already holds (conversation, seq). */
@@ -85,4 +91,10 @@ export interface MessageStore extends HealthReporter {
   groupCounts(users: readonly string[]): Promise<Map<string, number>>;
   /** Whether any message is stored at all (a new deployment has none). */
   hasMessages(): Promise<boolean>;
+  /** Moves `user`'s read marker of `conversation` up to `seq` (never down); returns the marker after. */
+  markRead(user: string, conversation: string, seq: number): Promise<number>;
+  /** `user`'s read markers of these conversations (0 where none is stored). */
+  readMarkers(user: string, conversations: readonly string[]): Promise<Map<string, number>>;
+  /** Moves each marker up to its seq (never down), in one round trip per few markers (senders' markers to their own messages). */
+  advanceMarkers(markers: readonly ReadMarker[]): Promise<void>;
 }

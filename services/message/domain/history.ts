@@ -1,6 +1,6 @@
 import { BadRequestError, ForbiddenError } from '../../shared/errors.js';
 import { directPeer, isConversationId, isGroupConversation, isUserId } from '../../shared/ids.js';
-import type { ConversationSummary, MessageStore } from '../adapters/store.js';
+import type { ConversationListing, MessageStore } from '../adapters/store.js';
 import { backend } from './send-acceptor.js';
 import { readRosters } from './roster.js';
 import type { Message } from '../../shared/message.js';
@@ -16,18 +16,23 @@ export class History {
   async sync(user: string, conversation: string, afterSeq: number, limit: number): Promise<{ messages: Message[]; hasMore: boolean }> {
     if (!isUserId(user)) throw new BadRequestError('user must be a user id');
     this.checkRead(conversation, afterSeq, limit);
-    // A group's former member reads up to the message that removed them, and nothing after it.
-    let upTo = Number.POSITIVE_INFINITY;
+    return this.rows(conversation, afterSeq, limit, await this.readableUpTo(user, conversation));
+  }
+
+  /**
+   * The last seq of `conversation` that `user` may read: every one for a member (infinity), up to
+   * the message that removed them for a group's former member; FORBIDDEN for anyone else.
+   */
+  async readableUpTo(user: string, conversation: string): Promise<number> {
     if (isGroupConversation(conversation)) {
       const roster = (await backend('store', () => readRosters(this.store, [conversation]))).get(conversation);
-      const member = roster?.members.has(user) ?? false;
+      if (roster?.members.has(user)) return Number.POSITIVE_INFINITY;
       const removedAt = roster?.former.get(user);
-      if (!member && removedAt === undefined) throw new ForbiddenError(`user ${user} is not a member of ${conversation}`);
-      if (!member) upTo = removedAt!;
-    } else if (directPeer(conversation, user) === undefined) {
-      throw new ForbiddenError(`user ${user} is not a member of ${conversation}`);
+      if (removedAt === undefined) throw new ForbiddenError(`user ${user} is not a member of ${conversation}`);
+      return removedAt;
     }
-    return this.rows(conversation, afterSeq, limit, upTo);
+    if (directPeer(conversation, user) === undefined) throw new ForbiddenError(`user ${user} is not a member of ${conversation}`);
+    return Number.POSITIVE_INFINITY;
   }
 
   /** Messages of any conversation after `afterSeq`, for the server API (no member to check). */
@@ -64,9 +69,19 @@ export class History {
     return { messages: rows.slice(0, limit), hasMore: rows.length > limit };
   }
 
-  /** The user's conversations with their last seq. */
-  async conversations(user: string): Promise<ConversationSummary[]> {
+  /** The user's conversations with their last seq, their read marker and how many messages follow it. */
+  async conversations(user: string): Promise<ConversationListing[]> {
     if (!isUserId(user)) throw new BadRequestError('user must be a user id');
-    return backend('store', () => this.store.listConversations(user, this.opts.maxConversations));
+    return backend('store', async () => {
+      const items = await this.store.listConversations(user, this.opts.maxConversations);
+      const read = await this.store.readMarkers(
+        user,
+        items.map((c) => c.conversation),
+      );
+      return items.map((c) => {
+        const readSeq = Math.min(read.get(c.conversation) ?? 0, c.lastSeq);
+        return { ...c, readSeq, unread: c.lastSeq - readSeq };
+      });
+    });
   }
 }

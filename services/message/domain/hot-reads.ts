@@ -54,6 +54,12 @@ export function withHotReads(store: MessageStore, hot: HotStore, logger: Logger)
             for (const c of stored) out.set(c.conversation, Math.max(out.get(c.conversation) ?? 0, c.lastSeq, last.get(c.conversation)?.seq ?? 0));
             return [...out].slice(0, limit).map(([conversation, lastSeq]) => ({ conversation, lastSeq }));
           };
+        case 'lastSeq':
+          // The newest seq pushed, stored or not (a read marker may name a message not stored yet).
+          return async (conversation: string, exact?: boolean): Promise<number> => {
+            const recent = await orEmpty(hot.lastSeqs([conversation]), new Map<string, { seq: number; at: number }>());
+            return Math.max(recent.get(conversation)?.seq ?? 0, await target.lastSeq(conversation, exact));
+          };
         case 'membershipChanges':
           return async (conversations: readonly string[]): Promise<Message[]> => {
             const recent = (

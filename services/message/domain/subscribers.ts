@@ -1,7 +1,7 @@
 import type { Logger } from '../../shared/logger.js';
 import type { PresenceStore } from '../adapters/presence.js';
 import { PresenceDirectory, type RewriteReason } from './presence-directory.js';
-import type { Message, Origin, Push, SessionsClose } from '../../shared/message.js';
+import type { Message, Origin, Push, ReadMarker, ReadPush, SessionsClose } from '../../shared/message.js';
 export type { SessionsClose } from '../../shared/message.js';
 
 /** Why a gateway's stream ended (a metric label: switchboard_message_streams_ended_total). */
@@ -12,6 +12,8 @@ export const STREAM_END_REASONS: readonly StreamEndReason[] = ['gateway_closed',
 export interface SubscriberLink {
   /** Queues a push on the stream; false when the stream can no longer take it. */
   push(push: Push): boolean;
+  /** Queues a read marker on the stream; false when the stream can no longer take it. */
+  pushRead(push: ReadPush): boolean;
   /** Ends the stream with UNAVAILABLE and `details` (Connect then moves to other pods). */
   end(reason: 'replaced' | 'shutdown', details: string): void;
   /**
@@ -169,6 +171,19 @@ export class SubscriberRegistry {
   }
 
   /**
+   * Pushes a read marker to the gateways holding `users` (the reader, a direct conversation's
+   * peer), except to the connection it came from. Nothing is kept for a gateway without a stream:
+   * it resyncs its clients when it subscribes again, and `conversations` carries the markers.
+   */
+  routeRead(marker: ReadMarker, users: readonly string[], origin: Origin): void {
+    for (const [instance, recipients] of this.holdingUsers(users)) {
+      const link = this.subs.get(instance)?.link;
+      if (!link) continue;
+      link.pushRead({ marker, recipients, excludeConnection: instance === origin.instance ? origin.connection : '' });
+    }
+  }
+
+  /**
    * For each user, the connections the gateways holding them report (each asked on its stream),
    * closing them with `close`. A gateway that cannot answer (one whose stream to this pod ended
    * counts too, until it is forgotten) counts `unanswered` for each of its users: 1 when asking who
@@ -177,15 +192,7 @@ export class SubscriberRegistry {
    */
   async sessions(users: readonly string[], close?: SessionsClose, timeoutMs = 2000, unanswered: 0 | 1 = close ? 0 : 1): Promise<Map<string, number>> {
     const counts = new Map(users.map((u) => [u, 0]));
-    const asked = new Map<string, string[]>();
-    for (const user of counts.keys()) {
-      const at = this.routes.get(user);
-      for (const instance of at === undefined ? [] : typeof at === 'string' ? [at] : at) {
-        const list = asked.get(instance);
-        if (list) list.push(user);
-        else asked.set(instance, [user]);
-      }
-    }
+    const asked = this.holdingUsers([...counts.keys()]);
     await Promise.all(
       [...asked].map(async ([instance, list]) => {
         const answer = await this.subs.get(instance)?.link.sessions(list, close, timeoutMs);
@@ -212,8 +219,13 @@ export class SubscriberRegistry {
 
   /** Per instance, which of a direct message's users it holds. */
   private direct(message: Message): Map<string, string[]> {
+    return this.holdingUsers(message.from === message.to ? [message.from] : [message.to, message.from]);
+  }
+
+  /** Per instance, which of `users` it holds. */
+  private holdingUsers(users: readonly string[]): Map<string, string[]> {
     const targets = new Map<string, string[]>();
-    for (const user of message.from === message.to ? [message.from] : [message.to, message.from]) {
+    for (const user of users) {
       const at = this.routes.get(user);
       if (at === undefined) continue;
       for (const instance of typeof at === 'string' ? [at] : at) {

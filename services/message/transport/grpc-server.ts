@@ -19,6 +19,7 @@ import {
 import { addReflection } from './reflection.js';
 import type { SendAcceptor } from '../domain/send-acceptor.js';
 import type { History } from '../domain/history.js';
+import type { ReadMarking } from '../domain/read-markers.js';
 import type { StreamEndReason, SubscriberLink, SubscriberRegistry } from '../domain/subscribers.js';
 import { fromSendRequest, toChatMessage } from '../../shared/message-proto.js';
 import type { ChatMessage } from '../../shared/gen/switchboard/v1/ChatMessage.js';
@@ -28,6 +29,7 @@ export const SERVICE_NAME = 'switchboard.v1.MessageService';
 export interface GrpcTransportDeps {
   acceptor: SendAcceptor;
   history: History;
+  reads: ReadMarking;
   subscribers: SubscriberRegistry;
   instance: string;
   logger: Logger;
@@ -125,6 +127,14 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
         (err: unknown) => fail(callback, err, 'Members'),
       );
     },
+    MarkRead(call, callback) {
+      if (refuse(callback, call.metadata)) return;
+      const r = call.request;
+      deps.reads.mark(r.user, r.conversation, r.seq, { instance: r.originInstance, connection: r.originConnection }).then(
+        (seq) => callback(null, { seq }),
+        (err: unknown) => fail(callback, err, 'MarkRead'),
+      );
+    },
     MessageStream(call) {
       if (!authorized(call.metadata)) {
         call.emit('error', { code: status.UNAUTHENTICATED, details: 'missing or wrong internal auth token' });
@@ -189,6 +199,12 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
         return false;
       }
       out.write({ push: { message: toChatMessage(push.message), recipients: push.recipients, excludeConnection: push.excludeConnection } });
+      return true;
+    },
+    pushRead({ marker, recipients, excludeConnection }) {
+      // A marker is small and superseded by the next one: it never ends a stream on its own.
+      if (ended) return false;
+      out.write({ read: { ...marker, recipients, excludeConnection } });
       return true;
     },
     end(reason, details) {

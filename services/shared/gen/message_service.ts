@@ -5,6 +5,8 @@ import type { ChatMessage as _switchboard_v1_ChatMessage, ChatMessage__Output as
 import type { ConversationSummary as _switchboard_v1_ConversationSummary, ConversationSummary__Output as _switchboard_v1_ConversationSummary__Output } from './switchboard/v1/ConversationSummary.js';
 import type { ConversationsRequest as _switchboard_v1_ConversationsRequest, ConversationsRequest__Output as _switchboard_v1_ConversationsRequest__Output } from './switchboard/v1/ConversationsRequest.js';
 import type { ConversationsResponse as _switchboard_v1_ConversationsResponse, ConversationsResponse__Output as _switchboard_v1_ConversationsResponse__Output } from './switchboard/v1/ConversationsResponse.js';
+import type { MarkReadRequest as _switchboard_v1_MarkReadRequest, MarkReadRequest__Output as _switchboard_v1_MarkReadRequest__Output } from './switchboard/v1/MarkReadRequest.js';
+import type { MarkReadResponse as _switchboard_v1_MarkReadResponse, MarkReadResponse__Output as _switchboard_v1_MarkReadResponse__Output } from './switchboard/v1/MarkReadResponse.js';
 import type { MembersRequest as _switchboard_v1_MembersRequest, MembersRequest__Output as _switchboard_v1_MembersRequest__Output } from './switchboard/v1/MembersRequest.js';
 import type { MembersResponse as _switchboard_v1_MembersResponse, MembersResponse__Output as _switchboard_v1_MembersResponse__Output } from './switchboard/v1/MembersResponse.js';
 import type { MessageServiceClient as _switchboard_v1_MessageServiceClient, MessageServiceDefinition as _switchboard_v1_MessageServiceDefinition } from './switchboard/v1/MessageService.js';
@@ -13,6 +15,7 @@ import type { MessageStreamResponse as _switchboard_v1_MessageStreamResponse, Me
 import type { PresenceApplied as _switchboard_v1_PresenceApplied, PresenceApplied__Output as _switchboard_v1_PresenceApplied__Output } from './switchboard/v1/PresenceApplied.js';
 import type { PresenceUpdate as _switchboard_v1_PresenceUpdate, PresenceUpdate__Output as _switchboard_v1_PresenceUpdate__Output } from './switchboard/v1/PresenceUpdate.js';
 import type { Push as _switchboard_v1_Push, Push__Output as _switchboard_v1_Push__Output } from './switchboard/v1/Push.js';
+import type { ReadPush as _switchboard_v1_ReadPush, ReadPush__Output as _switchboard_v1_ReadPush__Output } from './switchboard/v1/ReadPush.js';
 import type { RequestBatch as _switchboard_v1_RequestBatch, RequestBatch__Output as _switchboard_v1_RequestBatch__Output } from './switchboard/v1/RequestBatch.js';
 import type { ResponseBatch as _switchboard_v1_ResponseBatch, ResponseBatch__Output as _switchboard_v1_ResponseBatch__Output } from './switchboard/v1/ResponseBatch.js';
 import type { SendError as _switchboard_v1_SendError, SendError__Output as _switchboard_v1_SendError__Output } from './switchboard/v1/SendError.js';
@@ -38,6 +41,8 @@ export interface ProtoGrpcType {
       ConversationSummary: MessageTypeDefinition<_switchboard_v1_ConversationSummary, _switchboard_v1_ConversationSummary__Output>
       ConversationsRequest: MessageTypeDefinition<_switchboard_v1_ConversationsRequest, _switchboard_v1_ConversationsRequest__Output>
       ConversationsResponse: MessageTypeDefinition<_switchboard_v1_ConversationsResponse, _switchboard_v1_ConversationsResponse__Output>
+      MarkReadRequest: MessageTypeDefinition<_switchboard_v1_MarkReadRequest, _switchboard_v1_MarkReadRequest__Output>
+      MarkReadResponse: MessageTypeDefinition<_switchboard_v1_MarkReadResponse, _switchboard_v1_MarkReadResponse__Output>
       MembersRequest: MessageTypeDefinition<_switchboard_v1_MembersRequest, _switchboard_v1_MembersRequest__Output>
       MembersResponse: MessageTypeDefinition<_switchboard_v1_MembersResponse, _switchboard_v1_MembersResponse__Output>
       MessageService: SubtypeConstructor<typeof grpc.Client, _switchboard_v1_MessageServiceClient> & { service: _switchboard_v1_MessageServiceDefinition }
@@ -46,6 +51,7 @@ export interface ProtoGrpcType {
       PresenceApplied: MessageTypeDefinition<_switchboard_v1_PresenceApplied, _switchboard_v1_PresenceApplied__Output>
       PresenceUpdate: MessageTypeDefinition<_switchboard_v1_PresenceUpdate, _switchboard_v1_PresenceUpdate__Output>
       Push: MessageTypeDefinition<_switchboard_v1_Push, _switchboard_v1_Push__Output>
+      ReadPush: MessageTypeDefinition<_switchboard_v1_ReadPush, _switchboard_v1_ReadPush__Output>
       RequestBatch: MessageTypeDefinition<_switchboard_v1_RequestBatch, _switchboard_v1_RequestBatch__Output>
       ResponseBatch: MessageTypeDefinition<_switchboard_v1_ResponseBatch, _switchboard_v1_ResponseBatch__Output>
       SendError: MessageTypeDefinition<_switchboard_v1_SendError, _switchboard_v1_SendError__Output>

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/message_service.proto.
  */
 export const file_switchboard_v1_message_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRzd2l0Y2hib2FyZC92MS9tZXNzYWdlX3NlcnZpY2UucHJvdG8SDnN3aXRjaGJvYXJkLnYxIrABCgtDaGF0TWVzc2FnZRIOCgZtc2dfaWQYASABKAkSFAoMY29udmVyc2F0aW9uGAIgASgJEgsKA3NlcRgDIAEoAxIRCglmcm9tX3VzZXIYBCABKAkSDwoHdG9fdXNlchgFIAEoCRIMCgRib2R5GAYgASgJEgoKAnRzGAcgASgDEhEKCWNsaWVudF9pZBgIIAEoCRIMCgRraW5kGAkgASgJEg8KB21lbWJlcnMYCiADKAkiuwEKC1NlbmRSZXF1ZXN0EhEKCWZyb21fdXNlchgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSDwoHdG9fdXNlchgDIAEoCRIMCgRib2R5GAQgASgJEhcKD29yaWdpbl9pbnN0YW5jZRgFIAEoCRIZChFvcmlnaW5fY29ubmVjdGlvbhgGIAEoCRIUCgxjb252ZXJzYXRpb24YByABKAkSDAoEa2luZBgIIAEoCRIPCgdtZW1iZXJzGAkgAygJIlEKDFNlbmRSZXNwb25zZRIOCgZtc2dfaWQYASABKAkSFAoMY29udmVyc2F0aW9uGAIgASgJEgoKAnRzGAMgASgDSgQIBBAFUglkdXBsaWNhdGUiUwoLU3luY1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkSEQoJYWZ0ZXJfc2VxGAMgASgDEg0KBWxpbWl0GAQgASgFIk8KDFN5bmNSZXNwb25zZRItCghtZXNzYWdlcxgBIAMoCzIbLnN3aXRjaGJvYXJkLnYxLkNoYXRNZXNzYWdlEhAKCGhhc19tb3JlGAIgASgIIiQKFENvbnZlcnNhdGlvbnNSZXF1ZXN0EgwKBHVzZXIYASABKAkiNAoOTWVtYmVyc1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkiIgoPTWVtYmVyc1Jlc3BvbnNlEg8KB21lbWJlcnMYASADKAkiPQoTQ29udmVyc2F0aW9uU3VtbWFyeRIUCgxjb252ZXJzYXRpb24YASABKAkSEAoIbGFzdF9zZXEYAiABKAMiSwoVQ29udmVyc2F0aW9uc1Jlc3BvbnNlEjIKBWl0ZW1zGAEgAygLMiMuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uU3VtbWFyeSKlAgoUTWVzc2FnZVN0cmVhbVJlcXVlc3QSLgoJc3Vic2NyaWJlGAEgASgLMhkuc3dpdGNoYm9hcmQudjEuU3Vic2NyaWJlSAASMgoIcHJlc2VuY2UYAiABKAsyHi5zd2l0Y2hib2FyZC52MS5QcmVzZW5jZVVwZGF0ZUgAEioKBHNlbmQYBCABKAsyGi5zd2l0Y2hib2FyZC52MS5TdHJlYW1TZW5kSAASLQoFYmF0Y2gYBSABKAsyHC5zd2l0Y2hib2FyZC52MS5SZXF1ZXN0QmF0Y2hIABIyCghzZXNzaW9ucxgGIAEoCzIeLnN3aXRjaGJvYXJkLnYxLlNlc3Npb25zUmVwb3J0SABCCQoHcmVxdWVzdEoECAMQBFIJaGVhcnRiZWF0IkYKDFJlcXVlc3RCYXRjaBI2CghyZXF1ZXN0cxgBIAMoCzIkLnN3aXRjaGJvYXJkLnYxLk1lc3NhZ2VTdHJlYW1SZXF1ZXN0IksKClN0cmVhbVNlbmQSEgoKcmVxdWVzdF9pZBgBIAEoDRIpCgRzZW5kGAIgASgLMhsuc3dpdGNoYm9hcmQudjEuU2VuZFJlcXVlc3QiaAoJU3Vic2NyaWJlEhoKEmNvbm5lY3Rfc2VydmljZV9pZBgBIAEoCRIUCgxvbmxpbmVfdXNlcnMYAiADKAkSFwoPYmF0Y2hfbWF4X2J5dGVzGAMgASgNEhAKCHNlc3Npb25zGAQgASgIIkEKDlByZXNlbmNlVXBkYXRlEg4KBm9ubGluZRgBIAMoCRIPCgdvZmZsaW5lGAIgAygJEg4KBmFja19pZBgDIAEoDSIhCg9QcmVzZW5jZUFwcGxpZWQSDgoGYWNrX2lkGAEgASgNIt8CChVNZXNzYWdlU3RyZWFtUmVzcG9uc2USJAoEcHVzaBgBIAEoCzIULnN3aXRjaGJvYXJkLnYxLlB1c2hIABIwCgpzdWJzY3JpYmVkGAMgASgLMhouc3dpdGNoYm9hcmQudjEuU3Vic2NyaWJlZEgAEjEKC3NlbmRfcmVzdWx0GAQgASgLMhouc3dpdGNoYm9hcmQudjEuU2VuZFJlc3VsdEgAEjsKEHByZXNlbmNlX2FwcGxpZWQYBSABKAsyHy5zd2l0Y2hib2FyZC52MS5QcmVzZW5jZUFwcGxpZWRIABIuCgViYXRjaBgGIAEoCzIdLnN3aXRjaGJvYXJkLnYxLlJlc3BvbnNlQmF0Y2hIABIxCghzZXNzaW9ucxgHIAEoCzIdLnN3aXRjaGJvYXJkLnYxLlNlc3Npb25zUXVlcnlIAEIKCghyZXNwb25zZUoECAIQA1IJaGVhcnRiZWF0IloKDVNlc3Npb25zUXVlcnkSEAoIcXVlcnlfaWQYASABKA0SDQoFdXNlcnMYAiADKAkSEgoKY2xvc2VfY29kZRgDIAEoDRIUCgxjbG9zZV9yZWFzb24YBCABKAkiNwoOU2Vzc2lvbnNSZXBvcnQSEAoIcXVlcnlfaWQYASABKA0SEwoLY29ubmVjdGlvbnMYAiADKA0iSQoNUmVzcG9uc2VCYXRjaBI4CglyZXNwb25zZXMYASADKAsyJS5zd2l0Y2hib2FyZC52MS5NZXNzYWdlU3RyZWFtUmVzcG9uc2UiiAEKClNlbmRSZXN1bHQSEgoKcmVxdWVzdF9pZBgBIAEoDRIwCghhY2NlcHRlZBgCIAEoCzIcLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXNwb25zZUgAEioKBWVycm9yGAMgASgLMhkuc3dpdGNoYm9hcmQudjEuU2VuZEVycm9ySABCCAoGcmVzdWx0IjoKCVNlbmRFcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSDgoGcmVhc29uGAMgASgJImQKBFB1c2gSLAoHbWVzc2FnZRgBIAEoCzIbLnN3aXRjaGJvYXJkLnYxLkNoYXRNZXNzYWdlEhIKCnJlY2lwaWVudHMYAiADKAkSGgoSZXhjbHVkZV9jb25uZWN0aW9uGAMgASgJImwKClN1YnNjcmliZWQSGgoSbWVzc2FnZV9zZXJ2aWNlX2lkGAEgASgJEhMKC3N0cmVhbV9zZW5kGAIgASgIEhQKDHByZXNlbmNlX2FjaxgDIAEoCBIXCg9iYXRjaF9tYXhfYnl0ZXMYBCABKA0yogMKDk1lc3NhZ2VTZXJ2aWNlEkEKBFNlbmQSGy5zd2l0Y2hib2FyZC52MS5TZW5kUmVxdWVzdBocLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXNwb25zZRJBCgRTeW5jEhsuc3dpdGNoYm9hcmQudjEuU3luY1JlcXVlc3QaHC5zd2l0Y2hib2FyZC52MS5TeW5jUmVzcG9uc2USXAoNQ29udmVyc2F0aW9ucxIkLnN3aXRjaGJvYXJkLnYxLkNvbnZlcnNhdGlvbnNSZXF1ZXN0GiUuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uc1Jlc3BvbnNlEkoKB01lbWJlcnMSHi5zd2l0Y2hib2FyZC52MS5NZW1iZXJzUmVxdWVzdBofLnN3aXRjaGJvYXJkLnYxLk1lbWJlcnNSZXNwb25zZRJgCg1NZXNzYWdlU3RyZWFtEiQuc3dpdGNoYm9hcmQudjEuTWVzc2FnZVN0cmVhbVJlcXVlc3QaJS5zd2l0Y2hib2FyZC52MS5NZXNzYWdlU3RyZWFtUmVzcG9uc2UoATABYgZwcm90bzM");
+  fileDesc("CiRzd2l0Y2hib2FyZC92MS9tZXNzYWdlX3NlcnZpY2UucHJvdG8SDnN3aXRjaGJvYXJkLnYxIrABCgtDaGF0TWVzc2FnZRIOCgZtc2dfaWQYASABKAkSFAoMY29udmVyc2F0aW9uGAIgASgJEgsKA3NlcRgDIAEoAxIRCglmcm9tX3VzZXIYBCABKAkSDwoHdG9fdXNlchgFIAEoCRIMCgRib2R5GAYgASgJEgoKAnRzGAcgASgDEhEKCWNsaWVudF9pZBgIIAEoCRIMCgRraW5kGAkgASgJEg8KB21lbWJlcnMYCiADKAkiuwEKC1NlbmRSZXF1ZXN0EhEKCWZyb21fdXNlchgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSDwoHdG9fdXNlchgDIAEoCRIMCgRib2R5GAQgASgJEhcKD29yaWdpbl9pbnN0YW5jZRgFIAEoCRIZChFvcmlnaW5fY29ubmVjdGlvbhgGIAEoCRIUCgxjb252ZXJzYXRpb24YByABKAkSDAoEa2luZBgIIAEoCRIPCgdtZW1iZXJzGAkgAygJIlEKDFNlbmRSZXNwb25zZRIOCgZtc2dfaWQYASABKAkSFAoMY29udmVyc2F0aW9uGAIgASgJEgoKAnRzGAMgASgDSgQIBBAFUglkdXBsaWNhdGUiUwoLU3luY1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkSEQoJYWZ0ZXJfc2VxGAMgASgDEg0KBWxpbWl0GAQgASgFIk8KDFN5bmNSZXNwb25zZRItCghtZXNzYWdlcxgBIAMoCzIbLnN3aXRjaGJvYXJkLnYxLkNoYXRNZXNzYWdlEhAKCGhhc19tb3JlGAIgASgIIiQKFENvbnZlcnNhdGlvbnNSZXF1ZXN0EgwKBHVzZXIYASABKAkiNAoOTWVtYmVyc1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkiIgoPTWVtYmVyc1Jlc3BvbnNlEg8KB21lbWJlcnMYASADKAkiXwoTQ29udmVyc2F0aW9uU3VtbWFyeRIUCgxjb252ZXJzYXRpb24YASABKAkSEAoIbGFzdF9zZXEYAiABKAMSEAoIcmVhZF9zZXEYAyABKAMSDgoGdW5yZWFkGAQgASgDInYKD01hcmtSZWFkUmVxdWVzdBIMCgR1c2VyGAEgASgJEhQKDGNvbnZlcnNhdGlvbhgCIAEoCRILCgNzZXEYAyABKAMSFwoPb3JpZ2luX2luc3RhbmNlGAQgASgJEhkKEW9yaWdpbl9jb25uZWN0aW9uGAUgASgJIh8KEE1hcmtSZWFkUmVzcG9uc2USCwoDc2VxGAEgASgDIksKFUNvbnZlcnNhdGlvbnNSZXNwb25zZRIyCgVpdGVtcxgBIAMoCzIjLnN3aXRjaGJvYXJkLnYxLkNvbnZlcnNhdGlvblN1bW1hcnkipQIKFE1lc3NhZ2VTdHJlYW1SZXF1ZXN0Ei4KCXN1YnNjcmliZRgBIAEoCzIZLnN3aXRjaGJvYXJkLnYxLlN1YnNjcmliZUgAEjIKCHByZXNlbmNlGAIgASgLMh4uc3dpdGNoYm9hcmQudjEuUHJlc2VuY2VVcGRhdGVIABIqCgRzZW5kGAQgASgLMhouc3dpdGNoYm9hcmQudjEuU3RyZWFtU2VuZEgAEi0KBWJhdGNoGAUgASgLMhwuc3dpdGNoYm9hcmQudjEuUmVxdWVzdEJhdGNoSAASMgoIc2Vzc2lvbnMYBiABKAsyHi5zd2l0Y2hib2FyZC52MS5TZXNzaW9uc1JlcG9ydEgAQgkKB3JlcXVlc3RKBAgDEARSCWhlYXJ0YmVhdCJGCgxSZXF1ZXN0QmF0Y2gSNgoIcmVxdWVzdHMYASADKAsyJC5zd2l0Y2hib2FyZC52MS5NZXNzYWdlU3RyZWFtUmVxdWVzdCJLCgpTdHJlYW1TZW5kEhIKCnJlcXVlc3RfaWQYASABKA0SKQoEc2VuZBgCIAEoCzIbLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXF1ZXN0ImgKCVN1YnNjcmliZRIaChJjb25uZWN0X3NlcnZpY2VfaWQYASABKAkSFAoMb25saW5lX3VzZXJzGAIgAygJEhcKD2JhdGNoX21heF9ieXRlcxgDIAEoDRIQCghzZXNzaW9ucxgEIAEoCCJBCg5QcmVzZW5jZVVwZGF0ZRIOCgZvbmxpbmUYASADKAkSDwoHb2ZmbGluZRgCIAMoCRIOCgZhY2tfaWQYAyABKA0iIQoPUHJlc2VuY2VBcHBsaWVkEg4KBmFja19pZBgBIAEoDSKJAwoVTWVzc2FnZVN0cmVhbVJlc3BvbnNlEiQKBHB1c2gYASABKAsyFC5zd2l0Y2hib2FyZC52MS5QdXNoSAASMAoKc3Vic2NyaWJlZBgDIAEoCzIaLnN3aXRjaGJvYXJkLnYxLlN1YnNjcmliZWRIABIxCgtzZW5kX3Jlc3VsdBgEIAEoCzIaLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXN1bHRIABI7ChBwcmVzZW5jZV9hcHBsaWVkGAUgASgLMh8uc3dpdGNoYm9hcmQudjEuUHJlc2VuY2VBcHBsaWVkSAASLgoFYmF0Y2gYBiABKAsyHS5zd2l0Y2hib2FyZC52MS5SZXNwb25zZUJhdGNoSAASMQoIc2Vzc2lvbnMYByABKAsyHS5zd2l0Y2hib2FyZC52MS5TZXNzaW9uc1F1ZXJ5SAASKAoEcmVhZBgIIAEoCzIYLnN3aXRjaGJvYXJkLnYxLlJlYWRQdXNoSABCCgoIcmVzcG9uc2VKBAgCEANSCWhlYXJ0YmVhdCJaCg1TZXNzaW9uc1F1ZXJ5EhAKCHF1ZXJ5X2lkGAEgASgNEg0KBXVzZXJzGAIgAygJEhIKCmNsb3NlX2NvZGUYAyABKA0SFAoMY2xvc2VfcmVhc29uGAQgASgJIjcKDlNlc3Npb25zUmVwb3J0EhAKCHF1ZXJ5X2lkGAEgASgNEhMKC2Nvbm5lY3Rpb25zGAIgAygNIkkKDVJlc3BvbnNlQmF0Y2gSOAoJcmVzcG9uc2VzGAEgAygLMiUuc3dpdGNoYm9hcmQudjEuTWVzc2FnZVN0cmVhbVJlc3BvbnNlIogBCgpTZW5kUmVzdWx0EhIKCnJlcXVlc3RfaWQYASABKA0SMAoIYWNjZXB0ZWQYAiABKAsyHC5zd2l0Y2hib2FyZC52MS5TZW5kUmVzcG9uc2VIABIqCgVlcnJvchgDIAEoCzIZLnN3aXRjaGJvYXJkLnYxLlNlbmRFcnJvckgAQggKBnJlc3VsdCI6CglTZW5kRXJyb3ISDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEg4KBnJlYXNvbhgDIAEoCSJkCgRQdXNoEiwKB21lc3NhZ2UYASABKAsyGy5zd2l0Y2hib2FyZC52MS5DaGF0TWVzc2FnZRISCgpyZWNpcGllbnRzGAIgAygJEhoKEmV4Y2x1ZGVfY29ubmVjdGlvbhgDIAEoCSJrCghSZWFkUHVzaBIUCgxjb252ZXJzYXRpb24YASABKAkSDAoEdXNlchgCIAEoCRILCgNzZXEYAyABKAMSEgoKcmVjaXBpZW50cxgEIAMoCRIaChJleGNsdWRlX2Nvbm5lY3Rpb24YBSABKAkibAoKU3Vic2NyaWJlZBIaChJtZXNzYWdlX3NlcnZpY2VfaWQYASABKAkSEwoLc3RyZWFtX3NlbmQYAiABKAgSFAoMcHJlc2VuY2VfYWNrGAMgASgIEhcKD2JhdGNoX21heF9ieXRlcxgEIAEoDTLxAwoOTWVzc2FnZVNlcnZpY2USQQoEU2VuZBIbLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXF1ZXN0Ghwuc3dpdGNoYm9hcmQudjEuU2VuZFJlc3BvbnNlEkEKBFN5bmMSGy5zd2l0Y2hib2FyZC52MS5TeW5jUmVxdWVzdBocLnN3aXRjaGJvYXJkLnYxLlN5bmNSZXNwb25zZRJcCg1Db252ZXJzYXRpb25zEiQuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uc1JlcXVlc3QaJS5zd2l0Y2hib2FyZC52MS5Db252ZXJzYXRpb25zUmVzcG9uc2USSgoHTWVtYmVycxIeLnN3aXRjaGJvYXJkLnYxLk1lbWJlcnNSZXF1ZXN0Gh8uc3dpdGNoYm9hcmQudjEuTWVtYmVyc1Jlc3BvbnNlEk0KCE1hcmtSZWFkEh8uc3dpdGNoYm9hcmQudjEuTWFya1JlYWRSZXF1ZXN0GiAuc3dpdGNoYm9hcmQudjEuTWFya1JlYWRSZXNwb25zZRJgCg1NZXNzYWdlU3RyZWFtEiQuc3dpdGNoYm9hcmQudjEuTWVzc2FnZVN0cmVhbVJlcXVlc3QaJS5zd2l0Y2hib2FyZC52MS5NZXNzYWdlU3RyZWFtUmVzcG9uc2UoATABYgZwcm90bzM");
 
 /**
  * ChatMessage is a stored message.
@@ -370,6 +370,20 @@ export type ConversationSummary = Message<"switchboard.v1.ConversationSummary"> 
    * @generated from field: int64 last_seq = 2;
    */
   lastSeq: bigint;
+
+  /**
+   * The user's read marker: the highest seq they read (their own messages count as read).
+   *
+   * @generated from field: int64 read_seq = 3;
+   */
+  readSeq: bigint;
+
+  /**
+   * Messages after the read marker: last_seq - read_seq.
+   *
+   * @generated from field: int64 unread = 4;
+   */
+  unread: bigint;
 };
 
 /**
@@ -378,6 +392,76 @@ export type ConversationSummary = Message<"switchboard.v1.ConversationSummary"> 
  */
 export const ConversationSummarySchema: GenMessage<ConversationSummary> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_message_service, 8);
+
+/**
+ * MarkReadRequest says that a user read a conversation up to a seq.
+ *
+ * @generated from message switchboard.v1.MarkReadRequest
+ */
+export type MarkReadRequest = Message<"switchboard.v1.MarkReadRequest"> & {
+  /**
+   * The reader (the gateway's authenticated user).
+   *
+   * @generated from field: string user = 1;
+   */
+  user: string;
+
+  /**
+   * Conversation id; the user must be a member.
+   *
+   * @generated from field: string conversation = 2;
+   */
+  conversation: string;
+
+  /**
+   * The highest seq read: 1 to the conversation's last seq.
+   *
+   * @generated from field: int64 seq = 3;
+   */
+  seq: bigint;
+
+  /**
+   * Gateway the request came from (with origin_connection: that connection is not pushed the marker).
+   *
+   * @generated from field: string origin_instance = 4;
+   */
+  originInstance: string;
+
+  /**
+   * Connection the request came from.
+   *
+   * @generated from field: string origin_connection = 5;
+   */
+  originConnection: string;
+};
+
+/**
+ * Describes the message switchboard.v1.MarkReadRequest.
+ * Use `create(MarkReadRequestSchema)` to create a new message.
+ */
+export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_message_service, 9);
+
+/**
+ * MarkReadResponse is the user's read marker after the request.
+ *
+ * @generated from message switchboard.v1.MarkReadResponse
+ */
+export type MarkReadResponse = Message<"switchboard.v1.MarkReadResponse"> & {
+  /**
+   * The marker: the request's seq, or a higher one read before.
+   *
+   * @generated from field: int64 seq = 1;
+   */
+  seq: bigint;
+};
+
+/**
+ * Describes the message switchboard.v1.MarkReadResponse.
+ * Use `create(MarkReadResponseSchema)` to create a new message.
+ */
+export const MarkReadResponseSchema: GenMessage<MarkReadResponse> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_message_service, 10);
 
 /**
  * ConversationsResponse is the list of a user's conversations.
@@ -398,7 +482,7 @@ export type ConversationsResponse = Message<"switchboard.v1.ConversationsRespons
  * Use `create(ConversationsResponseSchema)` to create a new message.
  */
 export const ConversationsResponseSchema: GenMessage<ConversationsResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 9);
+  messageDesc(file_switchboard_v1_message_service, 11);
 
 /**
  * MessageStreamRequest is sent by Connect on its subscription stream.
@@ -460,7 +544,7 @@ export type MessageStreamRequest = Message<"switchboard.v1.MessageStreamRequest"
  * Use `create(MessageStreamRequestSchema)` to create a new message.
  */
 export const MessageStreamRequestSchema: GenMessage<MessageStreamRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 10);
+  messageDesc(file_switchboard_v1_message_service, 12);
 
 /**
  * RequestBatch carries the frames a gateway wrote in one event-loop turn: one gRPC message instead
@@ -482,7 +566,7 @@ export type RequestBatch = Message<"switchboard.v1.RequestBatch"> & {
  * Use `create(RequestBatchSchema)` to create a new message.
  */
 export const RequestBatchSchema: GenMessage<RequestBatch> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 11);
+  messageDesc(file_switchboard_v1_message_service, 13);
 
 /**
  * StreamSend is a send carried on the subscription stream: the same as the unary Send without an
@@ -511,7 +595,7 @@ export type StreamSend = Message<"switchboard.v1.StreamSend"> & {
  * Use `create(StreamSendSchema)` to create a new message.
  */
 export const StreamSendSchema: GenMessage<StreamSend> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 12);
+  messageDesc(file_switchboard_v1_message_service, 14);
 
 /**
  * Subscribe announces a Connect instance and the users it holds right now.
@@ -554,7 +638,7 @@ export type Subscribe = Message<"switchboard.v1.Subscribe"> & {
  * Use `create(SubscribeSchema)` to create a new message.
  */
 export const SubscribeSchema: GenMessage<Subscribe> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 13);
+  messageDesc(file_switchboard_v1_message_service, 15);
 
 /**
  * PresenceUpdate is a change in the users a Connect instance holds.
@@ -590,7 +674,7 @@ export type PresenceUpdate = Message<"switchboard.v1.PresenceUpdate"> & {
  * Use `create(PresenceUpdateSchema)` to create a new message.
  */
 export const PresenceUpdateSchema: GenMessage<PresenceUpdate> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 14);
+  messageDesc(file_switchboard_v1_message_service, 16);
 
 /**
  * PresenceApplied confirms a PresenceUpdate that asked for it.
@@ -611,7 +695,7 @@ export type PresenceApplied = Message<"switchboard.v1.PresenceApplied"> & {
  * Use `create(PresenceAppliedSchema)` to create a new message.
  */
 export const PresenceAppliedSchema: GenMessage<PresenceApplied> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 15);
+  messageDesc(file_switchboard_v1_message_service, 17);
 
 /**
  * MessageStreamResponse is sent by Message on a subscription stream.
@@ -674,6 +758,14 @@ export type MessageStreamResponse = Message<"switchboard.v1.MessageStreamRespons
      */
     value: SessionsQuery;
     case: "sessions";
+  } | {
+    /**
+     * A read marker that moved, for users held by this Connect instance.
+     *
+     * @generated from field: switchboard.v1.ReadPush read = 8;
+     */
+    value: ReadPush;
+    case: "read";
   } | { case: undefined; value?: undefined };
 };
 
@@ -682,7 +774,7 @@ export type MessageStreamResponse = Message<"switchboard.v1.MessageStreamRespons
  * Use `create(MessageStreamResponseSchema)` to create a new message.
  */
 export const MessageStreamResponseSchema: GenMessage<MessageStreamResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 16);
+  messageDesc(file_switchboard_v1_message_service, 18);
 
 /**
  * SessionsQuery asks a gateway how many connections each of some users holds on it; with a close
@@ -725,7 +817,7 @@ export type SessionsQuery = Message<"switchboard.v1.SessionsQuery"> & {
  * Use `create(SessionsQuerySchema)` to create a new message.
  */
 export const SessionsQuerySchema: GenMessage<SessionsQuery> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 17);
+  messageDesc(file_switchboard_v1_message_service, 19);
 
 /**
  * SessionsReport answers a SessionsQuery.
@@ -753,7 +845,7 @@ export type SessionsReport = Message<"switchboard.v1.SessionsReport"> & {
  * Use `create(SessionsReportSchema)` to create a new message.
  */
 export const SessionsReportSchema: GenMessage<SessionsReport> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 18);
+  messageDesc(file_switchboard_v1_message_service, 20);
 
 /**
  * ResponseBatch carries the frames a pod wrote to one stream in one event-loop turn.
@@ -774,7 +866,7 @@ export type ResponseBatch = Message<"switchboard.v1.ResponseBatch"> & {
  * Use `create(ResponseBatchSchema)` to create a new message.
  */
 export const ResponseBatchSchema: GenMessage<ResponseBatch> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 19);
+  messageDesc(file_switchboard_v1_message_service, 21);
 
 /**
  * SendResult answers one StreamSend: accepted, or the gRPC status the unary Send would have ended with.
@@ -818,7 +910,7 @@ export type SendResult = Message<"switchboard.v1.SendResult"> & {
  * Use `create(SendResultSchema)` to create a new message.
  */
 export const SendResultSchema: GenMessage<SendResult> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 20);
+  messageDesc(file_switchboard_v1_message_service, 22);
 
 /**
  * SendError is a refused or failed send.
@@ -854,7 +946,7 @@ export type SendError = Message<"switchboard.v1.SendError"> & {
  * Use `create(SendErrorSchema)` to create a new message.
  */
 export const SendErrorSchema: GenMessage<SendError> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 21);
+  messageDesc(file_switchboard_v1_message_service, 23);
 
 /**
  * Push delivers one stored message to a Connect instance.
@@ -889,7 +981,57 @@ export type Push = Message<"switchboard.v1.Push"> & {
  * Use `create(PushSchema)` to create a new message.
  */
 export const PushSchema: GenMessage<Push> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 22);
+  messageDesc(file_switchboard_v1_message_service, 24);
+
+/**
+ * ReadPush delivers a read marker that moved: to the reader's other connections, and to the peer
+ * of a direct conversation (a read receipt).
+ *
+ * @generated from message switchboard.v1.ReadPush
+ */
+export type ReadPush = Message<"switchboard.v1.ReadPush"> & {
+  /**
+   * Conversation id.
+   *
+   * @generated from field: string conversation = 1;
+   */
+  conversation: string;
+
+  /**
+   * The reader.
+   *
+   * @generated from field: string user = 2;
+   */
+  user: string;
+
+  /**
+   * The reader's marker: the highest seq they read.
+   *
+   * @generated from field: int64 seq = 3;
+   */
+  seq: bigint;
+
+  /**
+   * Users on this instance whose connections get it.
+   *
+   * @generated from field: repeated string recipients = 4;
+   */
+  recipients: string[];
+
+  /**
+   * Connection the marker came from (it got the answer), empty if none here.
+   *
+   * @generated from field: string exclude_connection = 5;
+   */
+  excludeConnection: string;
+};
+
+/**
+ * Describes the message switchboard.v1.ReadPush.
+ * Use `create(ReadPushSchema)` to create a new message.
+ */
+export const ReadPushSchema: GenMessage<ReadPush> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_message_service, 25);
 
 /**
  * Subscribed acknowledges a Subscribe.
@@ -934,7 +1076,7 @@ export type Subscribed = Message<"switchboard.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 23);
+  messageDesc(file_switchboard_v1_message_service, 26);
 
 /**
  * MessageService is the internal API between Connect gateways and Message pods.
@@ -984,6 +1126,17 @@ export const MessageService: GenService<{
     methodKind: "unary";
     input: typeof MembersRequestSchema;
     output: typeof MembersResponseSchema;
+  },
+  /**
+   * MarkRead moves a user's read marker of a conversation forward (never back) and pushes it to
+   * the user's other connections and, in a direct conversation, to the peer (a read receipt).
+   *
+   * @generated from rpc switchboard.v1.MessageService.MarkRead
+   */
+  markRead: {
+    methodKind: "unary";
+    input: typeof MarkReadRequestSchema;
+    output: typeof MarkReadResponseSchema;
   },
   /**
    * MessageStream is the subscription of one Connect instance: it announces itself and its

@@ -5,9 +5,13 @@ import type { Long } from '@grpc/proto-loader';
 export interface ConversationSummary {
   'conversation'?: (string);
   'lastSeq'?: (number | string | Long);
+  'readSeq'?: (number | string | Long);
+  'unread'?: (number | string | Long);
 }
 
 export interface ConversationSummary__Output {
   'conversation': (string);
   'lastSeq': (number);
+  'readSeq': (number);
+  'unread': (number);
 }

@@ -4,6 +4,8 @@ import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { ConversationsRequest as _switchboard_v1_ConversationsRequest, ConversationsRequest__Output as _switchboard_v1_ConversationsRequest__Output } from '../../switchboard/v1/ConversationsRequest.js';
 import type { ConversationsResponse as _switchboard_v1_ConversationsResponse, ConversationsResponse__Output as _switchboard_v1_ConversationsResponse__Output } from '../../switchboard/v1/ConversationsResponse.js';
+import type { MarkReadRequest as _switchboard_v1_MarkReadRequest, MarkReadRequest__Output as _switchboard_v1_MarkReadRequest__Output } from '../../switchboard/v1/MarkReadRequest.js';
+import type { MarkReadResponse as _switchboard_v1_MarkReadResponse, MarkReadResponse__Output as _switchboard_v1_MarkReadResponse__Output } from '../../switchboard/v1/MarkReadResponse.js';
 import type { MembersRequest as _switchboard_v1_MembersRequest, MembersRequest__Output as _switchboard_v1_MembersRequest__Output } from '../../switchboard/v1/MembersRequest.js';
 import type { MembersResponse as _switchboard_v1_MembersResponse, MembersResponse__Output as _switchboard_v1_MembersResponse__Output } from '../../switchboard/v1/MembersResponse.js';
 import type { MessageStreamRequest as _switchboard_v1_MessageStreamRequest, MessageStreamRequest__Output as _switchboard_v1_MessageStreamRequest__Output } from '../../switchboard/v1/MessageStreamRequest.js';
@@ -22,6 +24,15 @@ export interface MessageServiceClient extends grpc.Client {
   conversations(argument: _switchboard_v1_ConversationsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_ConversationsResponse__Output>): grpc.ClientUnaryCall;
   conversations(argument: _switchboard_v1_ConversationsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_ConversationsResponse__Output>): grpc.ClientUnaryCall;
   conversations(argument: _switchboard_v1_ConversationsRequest, callback: grpc.requestCallback<_switchboard_v1_ConversationsResponse__Output>): grpc.ClientUnaryCall;
+  
+  MarkRead(argument: _switchboard_v1_MarkReadRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_MarkReadResponse__Output>): grpc.ClientUnaryCall;
+  MarkRead(argument: _switchboard_v1_MarkReadRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_MarkReadResponse__Output>): grpc.ClientUnaryCall;
+  MarkRead(argument: _switchboard_v1_MarkReadRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_MarkReadResponse__Output>): grpc.ClientUnaryCall;
+  MarkRead(argument: _switchboard_v1_MarkReadRequest, callback: grpc.requestCallback<_switchboard_v1_MarkReadResponse__Output>): grpc.ClientUnaryCall;
+  markRead(argument: _switchboard_v1_MarkReadRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_MarkReadResponse__Output>): grpc.ClientUnaryCall;
+  markRead(argument: _switchboard_v1_MarkReadRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_MarkReadResponse__Output>): grpc.ClientUnaryCall;
+  markRead(argument: _switchboard_v1_MarkReadRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_MarkReadResponse__Output>): grpc.ClientUnaryCall;
+  markRead(argument: _switchboard_v1_MarkReadRequest, callback: grpc.requestCallback<_switchboard_v1_MarkReadResponse__Output>): grpc.ClientUnaryCall;
   
   Members(argument: _switchboard_v1_MembersRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_MembersResponse__Output>): grpc.ClientUnaryCall;
   Members(argument: _switchboard_v1_MembersRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_MembersResponse__Output>): grpc.ClientUnaryCall;
@@ -60,6 +71,8 @@ export interface MessageServiceClient extends grpc.Client {
 export interface MessageServiceHandlers extends grpc.UntypedServiceImplementation {
   Conversations: grpc.handleUnaryCall<_switchboard_v1_ConversationsRequest__Output, _switchboard_v1_ConversationsResponse>;
   
+  MarkRead: grpc.handleUnaryCall<_switchboard_v1_MarkReadRequest__Output, _switchboard_v1_MarkReadResponse>;
+  
   Members: grpc.handleUnaryCall<_switchboard_v1_MembersRequest__Output, _switchboard_v1_MembersResponse>;
   
   MessageStream: grpc.handleBidiStreamingCall<_switchboard_v1_MessageStreamRequest__Output, _switchboard_v1_MessageStreamResponse>;
@@ -72,6 +85,7 @@ export interface MessageServiceHandlers extends grpc.UntypedServiceImplementatio
 
 export interface MessageServiceDefinition extends grpc.ServiceDefinition {
   Conversations: MethodDefinition<_switchboard_v1_ConversationsRequest, _switchboard_v1_ConversationsResponse, _switchboard_v1_ConversationsRequest__Output, _switchboard_v1_ConversationsResponse__Output>
+  MarkRead: MethodDefinition<_switchboard_v1_MarkReadRequest, _switchboard_v1_MarkReadResponse, _switchboard_v1_MarkReadRequest__Output, _switchboard_v1_MarkReadResponse__Output>
   Members: MethodDefinition<_switchboard_v1_MembersRequest, _switchboard_v1_MembersResponse, _switchboard_v1_MembersRequest__Output, _switchboard_v1_MembersResponse__Output>
   MessageStream: MethodDefinition<_switchboard_v1_MessageStreamRequest, _switchboard_v1_MessageStreamResponse, _switchboard_v1_MessageStreamRequest__Output, _switchboard_v1_MessageStreamResponse__Output>
   Send: MethodDefinition<_switchboard_v1_SendRequest, _switchboard_v1_SendResponse, _switchboard_v1_SendRequest__Output, _switchboard_v1_SendResponse__Output>

@@ -6,6 +6,7 @@ import type { SendResult as _switchboard_v1_SendResult, SendResult__Output as _s
 import type { PresenceApplied as _switchboard_v1_PresenceApplied, PresenceApplied__Output as _switchboard_v1_PresenceApplied__Output } from '../../switchboard/v1/PresenceApplied.js';
 import type { ResponseBatch as _switchboard_v1_ResponseBatch, ResponseBatch__Output as _switchboard_v1_ResponseBatch__Output } from '../../switchboard/v1/ResponseBatch.js';
 import type { SessionsQuery as _switchboard_v1_SessionsQuery, SessionsQuery__Output as _switchboard_v1_SessionsQuery__Output } from '../../switchboard/v1/SessionsQuery.js';
+import type { ReadPush as _switchboard_v1_ReadPush, ReadPush__Output as _switchboard_v1_ReadPush__Output } from '../../switchboard/v1/ReadPush.js';
 
 export interface MessageStreamResponse {
   'push'?: (_switchboard_v1_Push | null);
@@ -14,7 +15,8 @@ export interface MessageStreamResponse {
   'presenceApplied'?: (_switchboard_v1_PresenceApplied | null);
   'batch'?: (_switchboard_v1_ResponseBatch | null);
   'sessions'?: (_switchboard_v1_SessionsQuery | null);
-  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions";
+  'read'?: (_switchboard_v1_ReadPush | null);
+  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions"|"read";
 }
 
 export interface MessageStreamResponse__Output {
@@ -24,5 +26,6 @@ export interface MessageStreamResponse__Output {
   'presenceApplied'?: (_switchboard_v1_PresenceApplied__Output | null);
   'batch'?: (_switchboard_v1_ResponseBatch__Output | null);
   'sessions'?: (_switchboard_v1_SessionsQuery__Output | null);
-  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions";
+  'read'?: (_switchboard_v1_ReadPush__Output | null);
+  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions"|"read";
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { startConnect, startMessage, getJson, eventually, type RunningConnect, type RunningMessage } from '../support/services.js';
 import { metricValue } from '../support/processes.js';
-import { TestClient, type Frame } from '../support/ws-client.js';
+import { clientPool, type Frame, type TestClient } from '../support/ws-client.js';
 import { messagesBeforeSentinel } from '../support/traffic.js';
 import { isolatedBackendSettings, sharedRealBackends } from '../support/real-backends.js';
 
@@ -11,14 +11,7 @@ for (const backends of ['embedded', 'real'] as const)
     this.timeout(120_000);
     let message: RunningMessage;
     let connects: RunningConnect[];
-    const clients: TestClient[] = [];
-    const open = async (user: string, gateway = 0): Promise<TestClient> => {
-      const c = await TestClient.connect(connects[gateway]!.url, { user });
-      clients.push(c);
-      return c;
-    };
-    let n = 0;
-    const uid = (name: string) => `${name}-${process.pid}-${++n}`;
+    const { open, uid, closeAll } = clientPool(() => connects.map((c) => c.url));
     /**
      * Creates a group as `creator` with `members`, and waits until the creator and every member have
      * its created message (the group is in effect then).
@@ -40,7 +33,7 @@ for (const backends of ['embedded', 'real'] as const)
       for (const c of connects) await eventually('Connect ready', async () => (await getJson(`${c.admin}/readyz`)).status === 200);
     });
     afterEach(() => {
-      for (const c of clients.splice(0)) c.close();
+      closeAll();
     });
     after(async () => {
       for (const c of connects ?? []) await c.stop();

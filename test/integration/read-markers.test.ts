@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { startConnect, startMessage, getJson, eventually, type RunningConnect, type RunningMessage } from '../support/services.js';
-import { TestClient, type Frame } from '../support/ws-client.js';
+import { clientPool, type Frame, type TestClient } from '../support/ws-client.js';
 import { dm } from '../support/traffic.js';
 import { isolatedBackendSettings, sharedRealBackends } from '../support/real-backends.js';
 
@@ -13,14 +13,7 @@ for (const backends of ['embedded', 'real'] as const)
     let settings: Record<string, string>;
     let message: RunningMessage;
     let connects: RunningConnect[];
-    const clients: TestClient[] = [];
-    const open = async (user: string, gateway = 0): Promise<TestClient> => {
-      const c = await TestClient.connect(connects[gateway]!.url, { user });
-      clients.push(c);
-      return c;
-    };
-    let n = 0;
-    const uid = (name: string) => `${name}-${process.pid}-${++n}`;
+    const { open, uid, closeAll } = clientPool(() => connects.map((c) => c.url));
     const listing = async (c: TestClient, conversation: string): Promise<Frame | undefined> => {
       const res = await c.request({ type: 'conversations', id: uid('list') }, 'conversations');
       return (res.items as Frame[]).find((i) => i.conversation === conversation);
@@ -41,7 +34,7 @@ for (const backends of ['embedded', 'real'] as const)
       for (const c of connects) await eventually('Connect ready', async () => (await getJson(`${c.admin}/readyz`)).status === 200, 30_000);
     };
     const stopAll = async (): Promise<void> => {
-      for (const c of clients.splice(0)) c.close();
+      closeAll();
       for (const c of connects ?? []) await c.stop();
       await message?.stop();
     };
@@ -51,7 +44,7 @@ for (const backends of ['embedded', 'real'] as const)
       await startAll();
     });
     afterEach(() => {
-      for (const c of clients.splice(0)) c.close();
+      closeAll();
     });
     after(stopAll);
 

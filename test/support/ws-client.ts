@@ -128,3 +128,27 @@ export async function upgradeStatus(url: string, headers: Record<string, string>
     ws.once('error', reject);
   });
 }
+
+/**
+ * The clients a suite opens as users on its gateways (by index), closed together by `closeAll`;
+ * `uid` makes a name unique to the run (suites share backends).
+ */
+export function clientPool(gatewayUrls: () => readonly string[]): {
+  open: (user: string, gateway?: number) => Promise<TestClient>;
+  uid: (name: string) => string;
+  closeAll: () => void;
+} {
+  const clients: TestClient[] = [];
+  let n = 0;
+  return {
+    open: async (user, gateway = 0) => {
+      const c = await TestClient.connect(gatewayUrls()[gateway]!, { user });
+      clients.push(c);
+      return c;
+    },
+    uid: (name) => `${name}-${process.pid}-${++n}`,
+    closeAll: () => {
+      for (const c of clients.splice(0)) c.close();
+    },
+  };
+}

@@ -303,6 +303,9 @@ function runInteractive(): void {
         case 'receipt':
           print(`(${e.user} read ${e.conversation} up to #${e.seq})`);
           break;
+        case 'typing':
+          if (e.active) print(`(${e.user} is typing in ${e.conversation}…)`);
+          break;
         case 'accepted':
           retried.delete(e.id);
           showMessage({ conversation: e.conversation, from: core.user ?? 'you', body: e.body });
@@ -395,6 +398,13 @@ function runInteractive(): void {
     if (tty) rl.prompt();
   });
   rl.on('close', quit);
+  // Keystrokes tell the peer that this user is typing (the SDK sends a frame every 2 s at most).
+  const input = rl;
+  if (tty)
+    process.stdin.on('keypress', (_s: string | undefined, key: { name?: string } | undefined) => {
+      const line = input.line.trim();
+      if (key?.name !== 'return' && key?.name !== 'enter' && line !== '' && !line.startsWith('/')) core.typing(target);
+    });
   if (target.startsWith('grp:')) core.follow(target);
   core.start();
   if (tty) rl.prompt();

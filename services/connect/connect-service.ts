@@ -123,6 +123,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       },
       onPush: delivery.push,
       onRead: delivery.read,
+      onTyping: delivery.typing,
       onSessions: (users, close) =>
         users.map((user) => {
           const count = sessions.countOf(user);

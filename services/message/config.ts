@@ -58,6 +58,7 @@ const schema = z.object({
   GROUP_MAX_MEMBERS: setting.int(10_000, 2, 1_000_000),
   GROUP_MAX_PER_USER: setting.int(1000, 1, 1_000_000),
   READ_RECEIPTS: setting.bool(true),
+  TYPING_TTL: setting.duration('6s', 1000, 60_000),
   PRESENCE_TTL: setting.duration('30s', 300),
   MESSAGE_KEEPALIVE_TIME: setting.duration('15s', 1000),
   MESSAGE_KEEPALIVE_TIMEOUT: setting.duration('5s', 100),
@@ -128,6 +129,8 @@ export const MESSAGE_SETTING_DOCS = {
   CONVERSATIONS_MAX: 'most conversations `conversations` returns',
   GROUP_MAX_MEMBERS: 'most members of a group; a create or add past it is refused with `BAD_REQUEST` (chart: `message.groupMaxMembers`)',
   GROUP_MAX_PER_USER: 'most groups a user may be in; a create or add of a user in that many is refused with `BAD_REQUEST` (chart: `message.groupMaxPerUser`)',
+  TYPING_TTL:
+    'how long a `typing` indicator lasts at the other members unless the typist sends `typing` again (clients do every `CONNECT_TYPING_INTERVAL`) or their message arrives',
   READ_RECEIPTS:
     "`true`: when a user marks a direct conversation read, the peer is pushed the marker (a read receipt); `false`: only the reader's own connections get it (the markers and unread counts work the same)",
   PRESENCE_TTL: 'life of a presence directory entry unless refreshed (every third of it)',
@@ -246,6 +249,8 @@ export function loadMessageConfig(raw: RawSettings) {
     groupMaxPerUser: s.GROUP_MAX_PER_USER,
     /** Push a reader's marker to a direct conversation's peer (READ_RECEIPTS). */
     readReceipts: s.READ_RECEIPTS,
+    /** How long a typing indicator lasts unless renewed (TYPING_TTL). */
+    typingTtlMs: s.TYPING_TTL,
     presenceTtlMs: s.PRESENCE_TTL,
     keepaliveMs: s.MESSAGE_KEEPALIVE_TIME,
     keepaliveTimeoutMs: s.MESSAGE_KEEPALIVE_TIMEOUT,

@@ -14,6 +14,7 @@ import { ConsumerRosters, RosterCache, readRosters } from './domain/roster.js';
 import { SendAcceptor } from './domain/send-acceptor.js';
 import { History } from './domain/history.js';
 import { ReadMarking, SenderMarkers, withSenderMarkers } from './domain/read-markers.js';
+import { TypingRelay } from './domain/typing.js';
 import { PUSH_RESULTS, STREAM_END_REASONS, SubscriberRegistry } from './domain/subscribers.js';
 import { REWRITE_REASONS } from './domain/presence-directory.js';
 import { createPipeline, STORE_FIRST_REASONS } from './domain/pipeline.js';
@@ -274,10 +275,16 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     onRepushed: (n) => metrics.repushes.inc(n),
     onStoreFirst: (reason) => metrics.storeFirst.inc({ reason }),
   });
+  const typing = new TypingRelay({
+    roster: (conversation) => rosters.get(conversation),
+    ttlMs: config.typingTtlMs,
+    route: (t, audience) => subscribers.routeTyping(t, audience),
+  });
   const transport = createGrpcTransport({
     acceptor,
     history,
     reads,
+    typing,
     subscribers,
     instance: config.instance,
     logger: logger.child({ component: 'grpc' }),

@@ -1,8 +1,9 @@
 import type { ChatMessage, ChatMessage__Output } from './gen/switchboard/v1/ChatMessage.js';
 import type { Push__Output } from './gen/switchboard/v1/Push.js';
 import type { ReadPush__Output } from './gen/switchboard/v1/ReadPush.js';
+import type { TypingPush__Output } from './gen/switchboard/v1/TypingPush.js';
 import type { SendRequest, SendRequest__Output } from './gen/switchboard/v1/SendRequest.js';
-import type { Message, MembershipKind, Push, ReadPush, SendCommand } from './message.js';
+import type { Message, MembershipKind, Push, ReadPush, SendCommand, TypingPush } from './message.js';
 
 /**
  * The codec between the message (shared/message.ts) and the gRPC API's messages. The proto's field
@@ -40,6 +41,11 @@ export function fromChatMessage(c: ChatMessage__Output): Message {
 /** A push read from a subscription stream; undefined when it carries no message. */
 export function fromPush(p: Push__Output): Push | undefined {
   return p.message ? { message: fromChatMessage(p.message), recipients: p.recipients, excludeConnection: p.excludeConnection } : undefined;
+}
+
+/** Someone typing, pushed on a stream. */
+export function fromTypingPush(p: TypingPush__Output): TypingPush {
+  return { typing: { conversation: p.conversation, user: p.user, ttlMs: p.ttlMs }, recipients: p.recipients };
 }
 
 /** A read marker pushed on a stream. */

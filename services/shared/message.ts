@@ -93,3 +93,16 @@ export interface ReadPush {
   /** The connection the marker came from (it got the answer); empty when every connection gets it. */
   excludeConnection: string;
 }
+
+/** Someone typing in a conversation: shown for `ttlMs` unless renewed, or ended by the typist's next message. */
+export interface Typing {
+  conversation: string;
+  user: string;
+  ttlMs: number;
+}
+
+/** Someone typing, for users one gateway holds (Message → Connect): the conversation's other members online there. */
+export interface TypingPush {
+  typing: Typing;
+  recipients: string[];
+}

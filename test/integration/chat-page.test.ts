@@ -156,7 +156,7 @@ describe('the chat page in a real browser', function () {
     assert.deepEqual(outside, [], 'the page loads nothing from outside the gateway and throws nothing');
   });
 
-  it('read markers across tabs: a read on one tab of a user clears the unread count on their other tab, and the peer sees the receipt', async () => {
+  it('read markers and typing across tabs: a read on one tab of a user clears the unread count on their other tab, the peer sees the receipt, typing shows and clears', async () => {
     /** The text of the "talk to" entry of `peer` on a page (its unread count in brackets). */
     const entry = (page: Page, peer: string): Promise<string | undefined> =>
       page.$$eval('#talk-to option', (os, p) => os.find((o) => (o as unknown as { value: string }).value === p)?.textContent ?? undefined, peer);
@@ -182,9 +182,15 @@ describe('the chat page in a real browser', function () {
     await tab2.reload();
     await tab2.waitForSelector('#status[data-state="connected"]');
     await waitForEntry(tab2, 'eli', 'eli');
+    // Eli types: the tab showing the conversation says so, until the message arrives.
+    await eli.type('#text', 'goo');
+    await tab1.waitForSelector('#typing:not([hidden])');
+    assert.equal(await tab1.$eval('#typing', (e) => e.textContent), 'eli is typing…');
+    assert.equal(await tab2.$eval('#typing', (e) => e.hasAttribute('hidden')), true, 'not on the tab showing another conversation');
     // While tab 1 shows the conversation, what eli says next is read at once, there and on tab 2.
-    await say(eli, 'good');
+    await say(eli, 'd');
     await waitForLine(tab1, 'good');
+    await tab1.waitForSelector('#typing[hidden]');
     await eventually('the receipt of #3', async () => (await eli.$eval('#receipt', (e) => e.textContent)) === 'dora read up to #3', 20_000, 100);
     await waitForLine(tab2, 'good');
     await waitForEntry(tab2, 'eli', 'eli');

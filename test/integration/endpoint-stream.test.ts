@@ -36,6 +36,7 @@ describe('EndpointStream (the state machine of one stream to a Message pod)', fu
         onBackoff: (ms) => delays.push(ms),
         onPush: () => undefined,
         onRead: () => undefined,
+        onTyping: () => undefined,
         onSessions: (users) => users.map(() => 0),
       },
     });

@@ -52,6 +52,7 @@ describe('the first five minutes (README demo in terminals)', function () {
     await b.waitFor(/connected as 1002 /);
 
     a.type('hello from 1001');
+    await b.waitFor(/\(1001 is typing in dm:1001:1002…\)/); // the keystrokes, before the line is sent
     await b.waitFor(/\[dm:1001:1002 #1\] 1001: hello from 1001/);
     await a.waitFor(/\[dm:1001:1002\] 1001: hello from 1001/); // the sender sees its own line once accepted
     await a.waitFor(/\(1002 read dm:1001:1002 up to #1\)/); // what 1002's terminal printed is read: the receipt

@@ -10,6 +10,7 @@ import { metricIn } from '../support/processes.js';
 import { createGrpcTransport } from '../../services/message/transport/grpc-server.js';
 import type { SendAcceptor } from '../../services/message/domain/send-acceptor.js';
 import type { ReadMarking } from '../../services/message/domain/read-markers.js';
+import type { TypingRelay } from '../../services/message/domain/typing.js';
 import type { History } from '../../services/message/domain/history.js';
 import type { SubscriberRegistry } from '../../services/message/domain/subscribers.js';
 
@@ -355,6 +356,7 @@ function bareTransport(overrides: Partial<Parameters<typeof createGrpcTransport>
     acceptor: {} as SendAcceptor,
     history: {} as History,
     reads: {} as ReadMarking,
+    typing: {} as TypingRelay,
     subscribers: { attach: () => undefined, update: () => true, detach: () => true } as unknown as SubscriberRegistry,
     instance: 'message-test',
     logger: testLogger('grpc'),

@@ -62,6 +62,7 @@ export async function startFakeMessage(opts: FakeMessageOptions = {}): Promise<F
     Conversations: unimplemented,
     Members: unimplemented,
     MarkRead: unimplemented,
+    Typing: unimplemented,
     MessageStream(call) {
       calls.add(call);
       const onFrame = (f: MessageStreamRequest__Output): void => {

@@ -247,4 +247,50 @@ describe('ChatClient (the SDK: the protocol logic of the terminal client and the
     gw.push({ type: 'read', conversation: 'dm:a:b', user: 'b', seq: 6 });
     assert.deepEqual(events.at(-1), { kind: 'receipt', conversation: 'dm:a:b', user: 'b', seq: 6 });
   });
+
+  it("reports others typing until their indicator expires or their message arrives, and sends this user's typing at most every interval", () => {
+    const { gw, core, events, timers } = setup();
+    const typing = () => events.flatMap((e) => (e.kind === 'typing' ? [`${e.user}:${e.active ? 'on' : 'off'}`] : []));
+    core.start();
+    gw.welcome('a');
+    const [conv] = gw.take();
+    gw.push({ type: 'conversations', id: conv!.id, items: [] });
+    gw.push({ type: 'typing', conversation: 'dm:a:b', user: 'b', ttlMs: 6000 });
+    gw.push({ type: 'typing', conversation: 'dm:a:b', user: 'b', ttlMs: 6000 });
+    assert.deepEqual(typing(), ['b:on'], 'a renewal is not news');
+    const live = timers.filter((t) => !t.cancelled && t.ms === 6000);
+    assert.equal(live.length, 1, 'the renewal replaced the expiry');
+    live[0]!.fn();
+    assert.deepEqual(typing(), ['b:on', 'b:off'], 'expired');
+    gw.push({ type: 'typing', conversation: 'dm:a:b', user: 'b', ttlMs: 6000 });
+    gw.push({ type: 'message', ...msg(1) });
+    assert.deepEqual(typing(), ['b:on', 'b:off', 'b:on', 'b:off'], 'ended by their message');
+  });
+
+  it('sends typing once per conversation and interval, and again at once after a send', () => {
+    let clock = 0;
+    const gw = new FakeGateway();
+    const core = new ChatClient({
+      open: gw.open,
+      onEvent: () => undefined,
+      newId: () => 'id',
+      setTimer: () => 0,
+      clearTimer: () => undefined,
+      now: () => clock,
+    });
+    core.start();
+    gw.welcome('a');
+    gw.take();
+    assert.equal(core.typing('b'), true);
+    assert.equal(core.typing('b'), false);
+    assert.equal(core.typing('grp:g'), true);
+    clock += 2000;
+    assert.equal(core.typing('b'), true);
+    core.send('b', 'hi');
+    assert.equal(core.typing('b'), true, 'the send ended the indicator at the other side');
+    assert.deepEqual(
+      gw.take().map((f) => `${f.type} ${f.conversation ?? f.to}`),
+      ['typing dm:a:b', 'typing grp:g', 'typing dm:a:b', 'send b', 'typing dm:a:b'],
+    );
+  });
 });

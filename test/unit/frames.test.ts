@@ -92,6 +92,14 @@ describe('client frame validation', () => {
     fails({ type: 'ping', id: 5 }, 'BAD_REQUEST', /"id"/);
   });
 
+  it('typing: the id is optional; a conversation is required', () => {
+    assert.deepEqual(parse({ type: 'typing', conversation: 'dm:1:2' }), { type: 'typing', conversation: 'dm:1:2' });
+    assert.deepEqual(parse({ type: 'typing', id: 't', conversation: 'grp:g' }), { type: 'typing', id: 't', conversation: 'grp:g' });
+    fails({ type: 'typing' }, 'BAD_REQUEST', /"conversation" must be a conversation id/);
+    fails({ type: 'typing', id: 't', conversation: 'no spaces' }, 'BAD_REQUEST', /"conversation" must be a conversation id/, 't');
+    fails({ type: 'typing', id: '', conversation: 'dm:1:2' }, 'BAD_REQUEST', /"id"/);
+  });
+
   it('BAD_REQUEST for a read without an id, a conversation or a positive integer seq', () => {
     fails({ type: 'read', conversation: 'dm:1:2', seq: 1 }, 'BAD_REQUEST', /"id"/);
     fails({ type: 'read', id: 'r', seq: 1 }, 'BAD_REQUEST', /"conversation" must be a conversation id/, 'r');

@@ -15,7 +15,16 @@ class FakeSocket implements ClientSocket {
   }
 }
 
-const limits = { maxBodyBytes: 16, syncDefaultLimit: 100, syncMaxLimit: 500, ratePerSecond: 5, rateBurst: 5, maxBufferedBytes: 1000, maxViolations: 3 };
+const limits = {
+  maxBodyBytes: 16,
+  syncDefaultLimit: 100,
+  syncMaxLimit: 500,
+  ratePerSecond: 5,
+  rateBurst: 5,
+  typingIntervalMs: 2000,
+  maxBufferedBytes: 1000,
+  maxViolations: 3,
+};
 const flush = () => new Promise((r) => setImmediate(r));
 
 function setup(api: Partial<MessageApi> = {}) {
@@ -31,6 +40,7 @@ function setup(api: Partial<MessageApi> = {}) {
     conversations: async () => [],
     members: async () => [],
     markRead: async (_u, _c, seq) => seq,
+    typing: async () => undefined,
     ...api,
   };
   const session = new Session('c-1', 'a', socket, { api: full, instance: 'gw-1', limits, logger: silentLogger(), now: () => clock });
@@ -110,6 +120,45 @@ describe('Session (every WebSocket error code)', () => {
         ['r2', 'INTERNAL', 'internal error'],
         ['s3', 'UNAVAILABLE', 'no Message service reachable; retry later'],
       ],
+    );
+  });
+
+  it('relays typing at most once per conversation and interval, and answers a refusal with an error (with the id when given)', async () => {
+    const relayed: string[] = [];
+    const { session, socket, tick } = setup({
+      typing: async (user, conversation, origin) => {
+        relayed.push(`${user} ${conversation} ${origin.connection}`);
+        if (conversation === 'grp:not-mine') throw new ForbiddenError('user a is not a member of grp:not-mine');
+      },
+    });
+    const typing = (conversation: string, id?: string) => session.handleFrame(JSON.stringify({ type: 'typing', conversation, ...(id ? { id } : {}) }), false);
+    typing('dm:a:b');
+    typing('dm:a:b');
+    tick(1999);
+    typing('dm:a:b');
+    typing('dm:a:c');
+    tick(1);
+    typing('dm:a:b');
+    await flush();
+    assert.deepEqual(relayed, ['a dm:a:b c-1', 'a dm:a:c c-1', 'a dm:a:b c-1'], 'once per conversation per 2 s');
+    // A message ends the indicator at the others: the next typing is relayed at once.
+    session.handleFrame(JSON.stringify({ type: 'send', id: 's1', to: 'b', body: 'hi' }), false);
+    typing('dm:a:b');
+    await flush();
+    assert.deepEqual(relayed.slice(3), ['a dm:a:b c-1']);
+    socket.sent.splice(0);
+    tick(5000); // the frame rate's bucket full again
+    typing('grp:not-mine', 't1');
+    await flush();
+    typing('grp:not-mine');
+    await flush();
+    assert.deepEqual(
+      socket.sent.map((f) => [f.type, f.id, f.code]),
+      [
+        ['error', 't1', 'FORBIDDEN'],
+        ['error', undefined, 'FORBIDDEN'],
+      ],
+      'a refused typing is not absorbed: the next one is relayed (and refused) again',
     );
   });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { SubscriberRegistry, type PushResult, type SessionsClose, type SubscriberLink } from '../../services/message/domain/subscribers.js';
-import type { Push, ReadPush } from '../../services/shared/message.js';
+import type { Push, ReadPush, TypingPush } from '../../services/shared/message.js';
 import { createEmbeddedPresence } from '../../services/message/adapters/embedded-presence.js';
 import type { PresenceStore } from '../../services/message/adapters/presence.js';
 import { silentLogger } from '../../services/shared/logger.js';
@@ -21,6 +21,7 @@ const message = (from: string, to: string, seq = 1): Message => ({
 function link(): SubscriberLink & {
   pushes: Push[];
   reads: ReadPush[];
+  typing: TypingPush[];
   ended: string[];
   full: boolean;
   connections: Map<string, number>;
@@ -30,6 +31,7 @@ function link(): SubscriberLink & {
   const l = {
     pushes: [] as Push[],
     reads: [] as ReadPush[],
+    typing: [] as TypingPush[],
     ended: [] as string[],
     full: false,
     connections: new Map<string, number>(),
@@ -46,6 +48,10 @@ function link(): SubscriberLink & {
     },
     pushRead(frame: ReadPush) {
       l.reads.push(frame);
+      return true;
+    },
+    pushTyping(frame: TypingPush) {
+      l.typing.push(frame);
       return true;
     },
     end(reason: string) {

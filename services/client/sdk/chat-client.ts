@@ -1,5 +1,5 @@
 import { ReconnectPolicy, type BackoffOptions } from '../../shared/backoff.js';
-import { DISCONNECTED_FINAL, GROUP_PREFIX, type ChatEvent, type ChatMessage, type Frame, type GroupAction } from './protocol.js';
+import { DISCONNECTED_FINAL, GROUP_PREFIX, directConversation, type ChatEvent, type ChatMessage, type Frame, type GroupAction } from './protocol.js';
 
 /**
  * The client's protocol logic (docs/PROTOCOL.md §2–§5), shared by the terminal client and the
@@ -62,6 +62,10 @@ export interface ChatClientOptions {
   reconnect?: boolean;
   /** Wait before resending a send refused with UNAVAILABLE (default 500 ms). */
   resendDelayMs?: number;
+  /** `typing()` sends at most one `typing` frame per conversation this often (default 2000 ms). */
+  typingIntervalMs?: number;
+  /** The clock, ms (default Date.now). */
+  now?: () => number;
 }
 
 interface OutgoingSend {
@@ -129,6 +133,10 @@ export class ChatClient {
   private readonly followed = new Set<string>();
   /** Group requests awaiting their answer, by request id. */
   private readonly groupRequests = new Map<string, GroupAction>();
+  /** When this client last sent `typing` per conversation (the injected clock). */
+  private readonly typingSent = new Map<string, number>();
+  /** Others typing: the timer that ends each indicator, by conversation and user. */
+  private readonly typists = new Map<string, unknown>();
   /** Per conversation: this user's read marker and the newest seq known. */
   private readonly markers = new Map<string, { readSeq: number; lastSeq: number }>();
 
@@ -183,6 +191,24 @@ export class ChatClient {
     return true;
   }
 
+  /**
+   * Tells the others in a conversation that this user is typing; call it on every keystroke: a
+   * frame goes out at most once per `typingIntervalMs` per conversation (the indicator lasts
+   * longer at the other side), and again at once after this user's send.
+   * @param to a user id, or a group's conversation id (grp:…)
+   * @returns true when a frame was sent
+   */
+  typing(to: string): boolean {
+    const now = (this.opts.now ?? Date.now)();
+    if (this.user === undefined) return false;
+    const conversation = to.startsWith(GROUP_PREFIX) ? to : directConversation(this.user, to);
+    const last = this.typingSent.get(conversation);
+    if (last !== undefined && now - last < (this.opts.typingIntervalMs ?? 2000)) return false;
+    if (!this.sendFrame({ type: 'typing', conversation })) return false;
+    this.typingSent.set(conversation, now);
+    return true;
+  }
+
   /** Sends that are not accepted yet. */
   get pendingSends(): number {
     let n = 0;
@@ -197,6 +223,8 @@ export class ChatClient {
    * @returns the client id
    */
   send(to: string, body: string, id: string = this.opts.newId()): string {
+    // The others see the message end the indicator; typing after it is news again.
+    if (this.user !== undefined) this.typingSent.delete(to.startsWith(GROUP_PREFIX) ? to : directConversation(this.user, to));
     const queue = this.outbox.get(to) ?? [];
     this.outbox.set(to, queue);
     queue.push({ id, to, body, inFlight: false });
@@ -314,6 +342,9 @@ export class ChatClient {
         break;
       case 'conversations':
         this.onConversations(frame);
+        break;
+      case 'typing':
+        this.onTyping(String(frame.conversation), String(frame.user), Number(frame.ttlMs));
         break;
       case 'read':
         // The answer to this connection's `read`, another connection of this user, or a peer's receipt.
@@ -571,6 +602,37 @@ export class ChatClient {
     // The marker first: an application that marks what it shows read marks up to this one.
     this.passed(m);
     this.emit({ kind: 'message', message: m, live });
+    // Their message ends their typing indicator.
+    this.typingEnded(m.conversation, m.from);
+  }
+
+  /** Someone typing: reported active, and inactive once `ttlMs` passes without a renewal. */
+  private onTyping(conversation: string, user: string, ttlMs: number): void {
+    const key = `${conversation}\n${user}`;
+    const had = this.typists.get(key);
+    if (had !== undefined) {
+      this.opts.clearTimer(had);
+      this.timers.delete(had);
+    } else this.emit({ kind: 'typing', conversation, user, active: true });
+    const t = this.opts.setTimer(
+      () => {
+        this.timers.delete(t);
+        this.typingEnded(conversation, user);
+      },
+      Number.isFinite(ttlMs) && ttlMs > 0 ? ttlMs : 6000,
+    );
+    this.timers.add(t);
+    this.typists.set(key, t);
+  }
+
+  private typingEnded(conversation: string, user: string): void {
+    const key = `${conversation}\n${user}`;
+    const t = this.typists.get(key);
+    if (t === undefined) return;
+    this.opts.clearTimer(t);
+    this.timers.delete(t);
+    this.typists.delete(key);
+    this.emit({ kind: 'typing', conversation, user, active: false });
   }
 
   /** A message in seq order (reported now or before): it is the newest known, and read when this user sent it. */

@@ -38,6 +38,8 @@ export interface Frame {
   hasMore?: boolean;
   items?: ConversationItem[];
   members?: string[];
+  /** How long a `typing` indicator lasts unless renewed, ms. */
+  ttlMs?: number;
 }
 
 /** One conversation in a `conversations` answer: its last seq, the user's read marker and the messages after it. */
@@ -72,6 +74,8 @@ export type ChatEvent =
   | { kind: 'group'; action: GroupAction; conversation: string; members?: string[] }
   /** The user's read marker or unread count of a conversation changed (a read here or on another device, a new message). */
   | { kind: 'unread'; conversation: string; readSeq: number; unread: number }
+  /** Someone else is typing in a conversation (`active`), or stopped: their indicator expired or their message arrived. */
+  | { kind: 'typing'; conversation: string; user: string; active: boolean }
   /** The peer of a direct conversation read it up to `seq` (a read receipt). */
   | { kind: 'receipt'; conversation: string; user: string; seq: number }
   | { kind: 'frame'; frame: Frame }

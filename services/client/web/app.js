@@ -91,6 +91,8 @@ function startChat(login) {
   const unread = new Map();
   /** The newest read receipt of each direct conversation: who read it up to which seq. @type {Map<string, {user: string, seq: number}>} */
   const receipts = new Map();
+  /** Who is typing in each conversation. @type {Map<string, Set<string>>} */
+  const typists = new Map();
   const talkTo = /** @type {HTMLSelectElement} */ ($('talk-to'));
   let refusedHint = '';
 
@@ -121,6 +123,13 @@ function startChat(login) {
     el.hidden = r === undefined;
     el.textContent = r ? `${r.user} read up to #${r.seq}` : '';
   };
+  /** Shows who is typing in the shown conversation. */
+  const showTyping = () => {
+    const who = [...(typists.get(conversationOf(peer)) ?? [])];
+    const el = $('typing');
+    el.hidden = who.length === 0;
+    el.textContent = who.length === 0 ? '' : `${who.join(', ')} ${who.length === 1 ? 'is' : 'are'} typing…`;
+  };
   /** Marks the shown conversation read while the person can see it (this tab visible). */
   const markShownRead = () => {
     if (document.visibilityState === 'visible') core?.markRead(conversationOf(peer));
@@ -138,6 +147,7 @@ function startChat(login) {
     for (const li of /** @type {NodeListOf<HTMLElement>} */ ($('messages').querySelectorAll('li[data-conversation]')))
       li.hidden = li.dataset.conversation !== shown;
     showReceipt();
+    showTyping();
     markShownRead();
   };
 
@@ -224,6 +234,14 @@ function startChat(login) {
           listPeer(p);
           break;
         }
+        case 'typing': {
+          const set = typists.get(e.conversation) ?? new Set();
+          if (e.active) set.add(e.user);
+          else set.delete(e.user);
+          typists.set(e.conversation, set);
+          if (e.conversation === conversationOf(peer)) showTyping();
+          break;
+        }
         case 'receipt':
           receipts.set(e.conversation, { user: e.user, seq: e.seq });
           if (e.conversation === conversationOf(peer)) showReceipt();
@@ -266,6 +284,10 @@ function startChat(login) {
 
   talkTo.onchange = () => switchTo(talkTo.value);
   document.addEventListener('visibilitychange', markShownRead);
+  // Every keystroke tells the peer; the SDK sends one frame per conversation every 2 s at most.
+  input('text').addEventListener('input', () => {
+    if (input('text').value.trim() !== '') core?.typing(peer);
+  });
   $('compose').onsubmit = (ev) => {
     ev.preventDefault();
     const text = input('text').value.trim();

@@ -1,9 +1,9 @@
-import type { Push, ReadPush } from '../../shared/message.js';
+import type { Push, ReadPush, TypingPush } from '../../shared/message.js';
 import { toMessageFrame } from './frames.js';
 import type { SessionRegistry } from './session-registry.js';
 
 /**
- * Delivery to this gateway's clients: a push (a message, a read marker) goes to every session of
+ * Delivery to this gateway's clients: a push (a message, a read marker, a typing indicator) goes to every session of
  * its recipients but the one it came from, serialized once however many sessions get it; `resyncAll` tells every client to
  * catch up by sync (after a stream to a Message pod came up or was lost).
  */
@@ -13,7 +13,7 @@ export function createDelivery(deps: {
   /** `count` sessions got a push accepted `latencySeconds` ago. */
   onDelivered?: (count: number, latencySeconds: number) => void;
   onResync?: () => void;
-}): { push: (push: Push) => void; read: (push: ReadPush) => void; resyncAll: () => void } {
+}): { push: (push: Push) => void; read: (push: ReadPush) => void; typing: (push: TypingPush) => void; resyncAll: () => void } {
   return {
     push: ({ message, recipients, excludeConnection }) => {
       const text = JSON.stringify({ type: 'message', ...toMessageFrame(message) });
@@ -28,6 +28,10 @@ export function createDelivery(deps: {
     read: ({ marker, recipients, excludeConnection }) => {
       const text = JSON.stringify({ type: 'read', ...marker });
       for (const user of recipients) for (const session of deps.sessions.of(user)) if (session.id !== excludeConnection) session.deliverSerialized(text);
+    },
+    typing: ({ typing, recipients }) => {
+      const text = JSON.stringify({ type: 'typing', ...typing });
+      for (const user of recipients) for (const session of deps.sessions.of(user)) session.deliverSerialized(text);
     },
     resyncAll: () => {
       if (deps.sessions.size === 0) return;

@@ -15,7 +15,8 @@ export type ClientFrame =
   | { type: 'ping'; id?: string }
   | { type: 'group'; id: string; change: GroupChange; members: string[] }
   | { type: 'group.members'; id: string; conversation: string }
-  | { type: 'read'; id: string; conversation: string; seq: number };
+  | { type: 'read'; id: string; conversation: string; seq: number }
+  | { type: 'typing'; id?: string; conversation: string };
 
 /** One conversation in a `conversations` answer: its last seq, the user's read marker, the messages after it. */
 export interface ConversationItem {
@@ -45,6 +46,8 @@ export type ServerFrame =
   | ({ type: 'message' } & MessageFrame)
   | { type: 'messages'; id: string; conversation: string; messages: MessageFrame[]; hasMore: boolean }
   | { type: 'conversations'; id: string; items: ConversationItem[] }
+  /** Someone else typing in a conversation, shown for `ttlMs` unless renewed or ended by their message. */
+  | { type: 'typing'; conversation: string; user: string; ttlMs: number }
   /** The answer to `read` (with its id), or a marker pushed: the user's other connection read, or a direct peer's receipt. */
   | { type: 'read'; id?: string; conversation: string; user: string; seq: number }
   | { type: 'members'; id: string; conversation: string; members: string[] }
@@ -147,6 +150,11 @@ const CLIENT_FRAMES = {
     if (!isConversationId(f.conversation)) bad('"conversation" must be a conversation id', id);
     if (typeof f.seq !== 'number' || !Number.isSafeInteger(f.seq) || f.seq < 1) bad('"seq" must be an integer ≥ 1', id);
     return { type: 'read', id: readId, conversation: f.conversation, seq: f.seq };
+  },
+  typing: (f, id) => {
+    if (f.id !== undefined && id === undefined) bad('"id" must be 1-64 printable ASCII characters', id);
+    if (!isConversationId(f.conversation)) bad('"conversation" must be a conversation id', id);
+    return id === undefined ? { type: 'typing', conversation: f.conversation } : { type: 'typing', id, conversation: f.conversation };
   },
   ping: (f, id) => {
     if (f.id !== undefined && id === undefined) bad('"id" must be 1-64 printable ASCII characters', id);

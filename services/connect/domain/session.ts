@@ -19,6 +19,9 @@ export const CloseCode = {
   DISCONNECTED_FINAL: CLOSE_DISCONNECTED_FINAL,
 } as const;
 
+/** Conversations a session remembers typing in (its relay interval); past it they are forgotten at once. */
+const MAX_TYPING_CONVERSATIONS = 100;
+
 /** The part of a WebSocket a session needs. */
 export interface ClientSocket {
   send(text: string): void;
@@ -36,6 +39,8 @@ export interface MessageApi {
   members(user: string, conversation: string): Promise<string[]>;
   sync(user: string, conversation: string, after: number, limit: number): Promise<{ messages: Message[]; hasMore: boolean }>;
   conversations(user: string): Promise<ConversationItem[]>;
+  /** Tells the conversation's other members online that the user is typing. */
+  typing(user: string, conversation: string, origin: Origin): Promise<void>;
   /** Moves the user's read marker of a conversation up to `seq`; the marker after. */
   markRead(user: string, conversation: string, seq: number, origin: Origin): Promise<number>;
 }
@@ -43,6 +48,8 @@ export interface MessageApi {
 export interface SessionLimits extends FrameLimits {
   ratePerSecond: number;
   rateBurst: number;
+  /** A conversation's `typing` frames are relayed at most once per this interval. */
+  typingIntervalMs: number;
   maxBufferedBytes: number;
   maxViolations: number;
 }
@@ -73,6 +80,8 @@ export class Session {
   private bucket: TokenBucket | undefined;
   // Invalid or excess frames drain this bucket; when it is empty the client is closed with 1008.
   private violations: TokenBucket | undefined;
+  /** When each conversation's `typing` was last relayed (made at the first: most sessions never type). */
+  private typed: Map<string, number> | undefined;
   /** The last send of each conversation with one in flight (made at the first send: most sessions idle). */
   private sendChains: Map<string, Promise<void>> | undefined;
   private closed = false;
@@ -161,7 +170,10 @@ export class Session {
         return;
       case 'send': {
         const to = 'to' in frame ? { to: frame.to } : { to: '', conversation: frame.conversation };
-        this.inOrder(to.conversation ?? directConversation(this.user, to.to), () => this.send(frame.id, { ...to, body: frame.body }));
+        const conversation = to.conversation ?? directConversation(this.user, to.to);
+        // The message ends the typist's indicator at the others: typing after it is news again.
+        this.typed?.delete(conversation);
+        this.inOrder(conversation, () => this.send(frame.id, { ...to, body: frame.body }));
         return;
       }
       case 'group': {
@@ -194,6 +206,22 @@ export class Session {
       case 'conversations':
         this.reply(frame.id, async () => ({ type: 'conversations', id: frame.id, items: await this.deps.api.conversations(this.user) }));
         return;
+      case 'typing': {
+        // At most one relay per conversation and interval: the indicator stays on in between.
+        const now = (this.deps.now ?? Date.now)();
+        const typed = (this.typed ??= new Map<string, number>());
+        const last = typed.get(frame.conversation);
+        if (last !== undefined && now - last < this.deps.limits.typingIntervalMs) return;
+        if (typed.size >= MAX_TYPING_CONVERSATIONS) typed.clear();
+        typed.set(frame.conversation, now);
+        const { id } = frame;
+        this.deps.api.typing(this.user, frame.conversation, { instance: this.deps.instance, connection: this.id }).catch((err: unknown) => {
+          // A refusal the client can act on (not a member, Message away) is answered; the next frame may relay again.
+          typed.delete(frame.conversation);
+          this.fail(id, err);
+        });
+        return;
+      }
       case 'read':
         this.reply(frame.id, async () => ({
           type: 'read',
@@ -235,11 +263,13 @@ export class Session {
     );
   }
 
-  private fail(id: string, err: unknown): void {
+  /** Answers a failed request with an `error` frame (with the request's id when it had one). */
+  private fail(id: string | undefined, err: unknown): void {
     const code: ErrorCode = err instanceof SwitchboardError ? err.code : 'INTERNAL';
     if (code === 'INTERNAL') this.deps.logger.error({ err, connection: this.id }, 'request failed');
     this.deps.onRejected?.(code);
-    this.deliver({ type: 'error', id, code, message: code === 'INTERNAL' ? 'internal error' : (err as Error).message });
+    const message = code === 'INTERNAL' ? 'internal error' : (err as Error).message;
+    this.deliver(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message });
   }
 
   private violation(code: ErrorCode, message: string, id?: string): void {

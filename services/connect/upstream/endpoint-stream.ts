@@ -14,8 +14,8 @@ import {
   type SendResponse__Output,
   type SendResult__Output,
 } from '../../shared/proto.js';
-import type { Push, ReadPush, SessionsClose } from '../../shared/message.js';
-import { fromPush, fromReadPush } from '../../shared/message-proto.js';
+import type { Push, ReadPush, SessionsClose, TypingPush } from '../../shared/message.js';
+import { fromPush, fromReadPush, fromTypingPush } from '../../shared/message-proto.js';
 import { UpstreamError, internalMetadata } from './message-client.js';
 import { FrameBatcher, batchBudget } from '../../shared/frame-batcher.js';
 
@@ -84,6 +84,8 @@ export interface EndpointStreamEvents {
   onPush(push: Push): void;
   /** A read marker that moved, for users held here. */
   onRead(push: ReadPush): void;
+  /** Someone typing, for users held here. */
+  onTyping(push: TypingPush): void;
   /**
    * The pod asks (for the server API) how many connections each user holds here; with `close`,
    * they are closed too. Answers the counts before closing, in the users' order.
@@ -262,6 +264,7 @@ export class EndpointStream {
       const push = resp.push ? fromPush(resp.push) : undefined;
       if (push) this.opts.events.onPush(push);
     } else if (resp.response === 'read' && resp.read) this.opts.events.onRead(fromReadPush(resp.read));
+    else if (resp.response === 'typing' && resp.typing) this.opts.events.onTyping(fromTypingPush(resp.typing));
     else if (resp.response === 'sendResult' && resp.sendResult) this.answered(resp.sendResult);
     else if (resp.response === 'presenceApplied' && resp.presenceApplied) this.presenceApplied(resp.presenceApplied.ackId);
     else if (resp.response === 'sessions' && resp.sessions) {

@@ -83,6 +83,14 @@ export function createMessageApi(opts: { streams: UpstreamPicker; timeoutMs: num
       );
       return res.items.map((i) => ({ conversation: i.conversation, lastSeq: i.lastSeq, readSeq: i.readSeq, unread: i.unread }));
     },
+    async typing(user, conversation, origin) {
+      await unary<Parameters<MessageServiceClient['typing']>[0], object>((c, req, o, cb) => c.typing(req, md, o, cb), {
+        user,
+        conversation,
+        originInstance: origin.instance,
+        originConnection: origin.connection,
+      });
+    },
     async markRead(user, conversation, seq, origin) {
       const res = await unary<Parameters<MessageServiceClient['markRead']>[0], MarkReadResponse__Output>((c, req, o, cb) => c.markRead(req, md, o, cb), {
         user,

@@ -5,7 +5,7 @@ import type { Discovery } from './discovery.js';
 export interface StreamManagerOptions extends Omit<EndpointStreamOptions, 'endpoint' | 'events'> {
   discovery: Discovery;
   /** Metric and delivery hooks. */
-  events: Pick<EndpointStreamEvents, 'onAttempt' | 'onBackoff' | 'onPush' | 'onRead' | 'onSessions'> & {
+  events: Pick<EndpointStreamEvents, 'onAttempt' | 'onBackoff' | 'onPush' | 'onRead' | 'onTyping' | 'onSessions'> & {
     onUp(endpoint: string, reconnect: boolean): void;
     onDown(endpoint: string, wasUp: boolean): void;
     onEndpoints(count: number): void;
@@ -98,6 +98,7 @@ export class StreamManager {
       onBackoff: e.onBackoff,
       onPush: e.onPush,
       onRead: e.onRead,
+      onTyping: e.onTyping,
       onSessions: e.onSessions,
       onUp: (stream, reconnect) => {
         e.onActiveStreams(this.upCount);

@@ -1,7 +1,7 @@
 import type { Logger } from '../../shared/logger.js';
 import type { PresenceStore } from '../adapters/presence.js';
 import { PresenceDirectory, type RewriteReason } from './presence-directory.js';
-import type { Message, Origin, Push, ReadMarker, ReadPush, SessionsClose } from '../../shared/message.js';
+import type { Message, Origin, Push, ReadMarker, ReadPush, SessionsClose, Typing, TypingPush } from '../../shared/message.js';
 export type { SessionsClose } from '../../shared/message.js';
 
 /** Why a gateway's stream ended (a metric label: switchboard_message_streams_ended_total). */
@@ -14,6 +14,8 @@ export interface SubscriberLink {
   push(push: Push): boolean;
   /** Queues a read marker on the stream; false when the stream can no longer take it. */
   pushRead(push: ReadPush): boolean;
+  /** Queues a typing indicator on the stream; false when the stream can no longer take it. */
+  pushTyping(push: TypingPush): boolean;
   /** Ends the stream with UNAVAILABLE and `details` (Connect then moves to other pods). */
   end(reason: 'replaced' | 'shutdown', details: string): void;
   /**
@@ -181,6 +183,11 @@ export class SubscriberRegistry {
       if (!link) continue;
       link.pushRead({ marker, recipients, excludeConnection: instance === origin.instance ? origin.connection : '' });
     }
+  }
+
+  /** Pushes a typing indicator to the subscribed gateways holding any of `audience` (nothing is kept for the others: it expires anyway). */
+  routeTyping(typing: Typing, audience: ReadonlySet<string>): void {
+    for (const [instance, recipients] of this.holding(audience)) this.subs.get(instance)?.link.pushTyping({ typing, recipients });
   }
 
   /**

@@ -20,6 +20,7 @@ import { addReflection } from './reflection.js';
 import type { SendAcceptor } from '../domain/send-acceptor.js';
 import type { History } from '../domain/history.js';
 import type { ReadMarking } from '../domain/read-markers.js';
+import type { TypingRelay } from '../domain/typing.js';
 import type { StreamEndReason, SubscriberLink, SubscriberRegistry } from '../domain/subscribers.js';
 import { fromSendRequest, toChatMessage } from '../../shared/message-proto.js';
 import type { ChatMessage } from '../../shared/gen/switchboard/v1/ChatMessage.js';
@@ -30,6 +31,7 @@ export interface GrpcTransportDeps {
   acceptor: SendAcceptor;
   history: History;
   reads: ReadMarking;
+  typing: TypingRelay;
   subscribers: SubscriberRegistry;
   instance: string;
   logger: Logger;
@@ -135,6 +137,13 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
         (err: unknown) => fail(callback, err, 'MarkRead'),
       );
     },
+    Typing(call, callback) {
+      if (refuse(callback, call.metadata)) return;
+      deps.typing.typing(call.request.user, call.request.conversation).then(
+        () => callback(null, {}),
+        (err: unknown) => fail(callback, err, 'Typing'),
+      );
+    },
     MessageStream(call) {
       if (!authorized(call.metadata)) {
         call.emit('error', { code: status.UNAUTHENTICATED, details: 'missing or wrong internal auth token' });
@@ -205,6 +214,12 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
       // A marker is small and superseded by the next one: it never ends a stream on its own.
       if (ended) return false;
       out.write({ read: { ...marker, recipients, excludeConnection } });
+      return true;
+    },
+    pushTyping({ typing, recipients }) {
+      // Ephemeral: a gateway already behind on its pushes gets none (it would show them late).
+      if (ended || out.queued >= deps.pushBufferMax / 2) return false;
+      out.write({ typing: { ...typing, recipients } });
       return true;
     },
     end(reason, details) {

@@ -29,6 +29,9 @@ import type { Subscribe as _switchboard_v1_Subscribe, Subscribe__Output as _swit
 import type { Subscribed as _switchboard_v1_Subscribed, Subscribed__Output as _switchboard_v1_Subscribed__Output } from './switchboard/v1/Subscribed.js';
 import type { SyncRequest as _switchboard_v1_SyncRequest, SyncRequest__Output as _switchboard_v1_SyncRequest__Output } from './switchboard/v1/SyncRequest.js';
 import type { SyncResponse as _switchboard_v1_SyncResponse, SyncResponse__Output as _switchboard_v1_SyncResponse__Output } from './switchboard/v1/SyncResponse.js';
+import type { TypingPush as _switchboard_v1_TypingPush, TypingPush__Output as _switchboard_v1_TypingPush__Output } from './switchboard/v1/TypingPush.js';
+import type { TypingRequest as _switchboard_v1_TypingRequest, TypingRequest__Output as _switchboard_v1_TypingRequest__Output } from './switchboard/v1/TypingRequest.js';
+import type { TypingResponse as _switchboard_v1_TypingResponse, TypingResponse__Output as _switchboard_v1_TypingResponse__Output } from './switchboard/v1/TypingResponse.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -65,6 +68,9 @@ export interface ProtoGrpcType {
       Subscribed: MessageTypeDefinition<_switchboard_v1_Subscribed, _switchboard_v1_Subscribed__Output>
       SyncRequest: MessageTypeDefinition<_switchboard_v1_SyncRequest, _switchboard_v1_SyncRequest__Output>
       SyncResponse: MessageTypeDefinition<_switchboard_v1_SyncResponse, _switchboard_v1_SyncResponse__Output>
+      TypingPush: MessageTypeDefinition<_switchboard_v1_TypingPush, _switchboard_v1_TypingPush__Output>
+      TypingRequest: MessageTypeDefinition<_switchboard_v1_TypingRequest, _switchboard_v1_TypingRequest__Output>
+      TypingResponse: MessageTypeDefinition<_switchboard_v1_TypingResponse, _switchboard_v1_TypingResponse__Output>
     }
   }
 }

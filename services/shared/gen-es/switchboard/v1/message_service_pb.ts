@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/message_service.proto.
  */
 export const file_switchboard_v1_message_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRzd2l0Y2hib2FyZC92MS9tZXNzYWdlX3NlcnZpY2UucHJvdG8SDnN3aXRjaGJvYXJkLnYxIrABCgtDaGF0TWVzc2FnZRIOCgZtc2dfaWQYASABKAkSFAoMY29udmVyc2F0aW9uGAIgASgJEgsKA3NlcRgDIAEoAxIRCglmcm9tX3VzZXIYBCABKAkSDwoHdG9fdXNlchgFIAEoCRIMCgRib2R5GAYgASgJEgoKAnRzGAcgASgDEhEKCWNsaWVudF9pZBgIIAEoCRIMCgRraW5kGAkgASgJEg8KB21lbWJlcnMYCiADKAkiuwEKC1NlbmRSZXF1ZXN0EhEKCWZyb21fdXNlchgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSDwoHdG9fdXNlchgDIAEoCRIMCgRib2R5GAQgASgJEhcKD29yaWdpbl9pbnN0YW5jZRgFIAEoCRIZChFvcmlnaW5fY29ubmVjdGlvbhgGIAEoCRIUCgxjb252ZXJzYXRpb24YByABKAkSDAoEa2luZBgIIAEoCRIPCgdtZW1iZXJzGAkgAygJIlEKDFNlbmRSZXNwb25zZRIOCgZtc2dfaWQYASABKAkSFAoMY29udmVyc2F0aW9uGAIgASgJEgoKAnRzGAMgASgDSgQIBBAFUglkdXBsaWNhdGUiUwoLU3luY1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkSEQoJYWZ0ZXJfc2VxGAMgASgDEg0KBWxpbWl0GAQgASgFIk8KDFN5bmNSZXNwb25zZRItCghtZXNzYWdlcxgBIAMoCzIbLnN3aXRjaGJvYXJkLnYxLkNoYXRNZXNzYWdlEhAKCGhhc19tb3JlGAIgASgIIiQKFENvbnZlcnNhdGlvbnNSZXF1ZXN0EgwKBHVzZXIYASABKAkiNAoOTWVtYmVyc1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkiIgoPTWVtYmVyc1Jlc3BvbnNlEg8KB21lbWJlcnMYASADKAkiXwoTQ29udmVyc2F0aW9uU3VtbWFyeRIUCgxjb252ZXJzYXRpb24YASABKAkSEAoIbGFzdF9zZXEYAiABKAMSEAoIcmVhZF9zZXEYAyABKAMSDgoGdW5yZWFkGAQgASgDInYKD01hcmtSZWFkUmVxdWVzdBIMCgR1c2VyGAEgASgJEhQKDGNvbnZlcnNhdGlvbhgCIAEoCRILCgNzZXEYAyABKAMSFwoPb3JpZ2luX2luc3RhbmNlGAQgASgJEhkKEW9yaWdpbl9jb25uZWN0aW9uGAUgASgJIh8KEE1hcmtSZWFkUmVzcG9uc2USCwoDc2VxGAEgASgDIksKFUNvbnZlcnNhdGlvbnNSZXNwb25zZRIyCgVpdGVtcxgBIAMoCzIjLnN3aXRjaGJvYXJkLnYxLkNvbnZlcnNhdGlvblN1bW1hcnkipQIKFE1lc3NhZ2VTdHJlYW1SZXF1ZXN0Ei4KCXN1YnNjcmliZRgBIAEoCzIZLnN3aXRjaGJvYXJkLnYxLlN1YnNjcmliZUgAEjIKCHByZXNlbmNlGAIgASgLMh4uc3dpdGNoYm9hcmQudjEuUHJlc2VuY2VVcGRhdGVIABIqCgRzZW5kGAQgASgLMhouc3dpdGNoYm9hcmQudjEuU3RyZWFtU2VuZEgAEi0KBWJhdGNoGAUgASgLMhwuc3dpdGNoYm9hcmQudjEuUmVxdWVzdEJhdGNoSAASMgoIc2Vzc2lvbnMYBiABKAsyHi5zd2l0Y2hib2FyZC52MS5TZXNzaW9uc1JlcG9ydEgAQgkKB3JlcXVlc3RKBAgDEARSCWhlYXJ0YmVhdCJGCgxSZXF1ZXN0QmF0Y2gSNgoIcmVxdWVzdHMYASADKAsyJC5zd2l0Y2hib2FyZC52MS5NZXNzYWdlU3RyZWFtUmVxdWVzdCJLCgpTdHJlYW1TZW5kEhIKCnJlcXVlc3RfaWQYASABKA0SKQoEc2VuZBgCIAEoCzIbLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXF1ZXN0ImgKCVN1YnNjcmliZRIaChJjb25uZWN0X3NlcnZpY2VfaWQYASABKAkSFAoMb25saW5lX3VzZXJzGAIgAygJEhcKD2JhdGNoX21heF9ieXRlcxgDIAEoDRIQCghzZXNzaW9ucxgEIAEoCCJBCg5QcmVzZW5jZVVwZGF0ZRIOCgZvbmxpbmUYASADKAkSDwoHb2ZmbGluZRgCIAMoCRIOCgZhY2tfaWQYAyABKA0iIQoPUHJlc2VuY2VBcHBsaWVkEg4KBmFja19pZBgBIAEoDSKJAwoVTWVzc2FnZVN0cmVhbVJlc3BvbnNlEiQKBHB1c2gYASABKAsyFC5zd2l0Y2hib2FyZC52MS5QdXNoSAASMAoKc3Vic2NyaWJlZBgDIAEoCzIaLnN3aXRjaGJvYXJkLnYxLlN1YnNjcmliZWRIABIxCgtzZW5kX3Jlc3VsdBgEIAEoCzIaLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXN1bHRIABI7ChBwcmVzZW5jZV9hcHBsaWVkGAUgASgLMh8uc3dpdGNoYm9hcmQudjEuUHJlc2VuY2VBcHBsaWVkSAASLgoFYmF0Y2gYBiABKAsyHS5zd2l0Y2hib2FyZC52MS5SZXNwb25zZUJhdGNoSAASMQoIc2Vzc2lvbnMYByABKAsyHS5zd2l0Y2hib2FyZC52MS5TZXNzaW9uc1F1ZXJ5SAASKAoEcmVhZBgIIAEoCzIYLnN3aXRjaGJvYXJkLnYxLlJlYWRQdXNoSABCCgoIcmVzcG9uc2VKBAgCEANSCWhlYXJ0YmVhdCJaCg1TZXNzaW9uc1F1ZXJ5EhAKCHF1ZXJ5X2lkGAEgASgNEg0KBXVzZXJzGAIgAygJEhIKCmNsb3NlX2NvZGUYAyABKA0SFAoMY2xvc2VfcmVhc29uGAQgASgJIjcKDlNlc3Npb25zUmVwb3J0EhAKCHF1ZXJ5X2lkGAEgASgNEhMKC2Nvbm5lY3Rpb25zGAIgAygNIkkKDVJlc3BvbnNlQmF0Y2gSOAoJcmVzcG9uc2VzGAEgAygLMiUuc3dpdGNoYm9hcmQudjEuTWVzc2FnZVN0cmVhbVJlc3BvbnNlIogBCgpTZW5kUmVzdWx0EhIKCnJlcXVlc3RfaWQYASABKA0SMAoIYWNjZXB0ZWQYAiABKAsyHC5zd2l0Y2hib2FyZC52MS5TZW5kUmVzcG9uc2VIABIqCgVlcnJvchgDIAEoCzIZLnN3aXRjaGJvYXJkLnYxLlNlbmRFcnJvckgAQggKBnJlc3VsdCI6CglTZW5kRXJyb3ISDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEg4KBnJlYXNvbhgDIAEoCSJkCgRQdXNoEiwKB21lc3NhZ2UYASABKAsyGy5zd2l0Y2hib2FyZC52MS5DaGF0TWVzc2FnZRISCgpyZWNpcGllbnRzGAIgAygJEhoKEmV4Y2x1ZGVfY29ubmVjdGlvbhgDIAEoCSJrCghSZWFkUHVzaBIUCgxjb252ZXJzYXRpb24YASABKAkSDAoEdXNlchgCIAEoCRILCgNzZXEYAyABKAMSEgoKcmVjaXBpZW50cxgEIAMoCRIaChJleGNsdWRlX2Nvbm5lY3Rpb24YBSABKAkibAoKU3Vic2NyaWJlZBIaChJtZXNzYWdlX3NlcnZpY2VfaWQYASABKAkSEwoLc3RyZWFtX3NlbmQYAiABKAgSFAoMcHJlc2VuY2VfYWNrGAMgASgIEhcKD2JhdGNoX21heF9ieXRlcxgEIAEoDTLxAwoOTWVzc2FnZVNlcnZpY2USQQoEU2VuZBIbLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXF1ZXN0Ghwuc3dpdGNoYm9hcmQudjEuU2VuZFJlc3BvbnNlEkEKBFN5bmMSGy5zd2l0Y2hib2FyZC52MS5TeW5jUmVxdWVzdBocLnN3aXRjaGJvYXJkLnYxLlN5bmNSZXNwb25zZRJcCg1Db252ZXJzYXRpb25zEiQuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uc1JlcXVlc3QaJS5zd2l0Y2hib2FyZC52MS5Db252ZXJzYXRpb25zUmVzcG9uc2USSgoHTWVtYmVycxIeLnN3aXRjaGJvYXJkLnYxLk1lbWJlcnNSZXF1ZXN0Gh8uc3dpdGNoYm9hcmQudjEuTWVtYmVyc1Jlc3BvbnNlEk0KCE1hcmtSZWFkEh8uc3dpdGNoYm9hcmQudjEuTWFya1JlYWRSZXF1ZXN0GiAuc3dpdGNoYm9hcmQudjEuTWFya1JlYWRSZXNwb25zZRJgCg1NZXNzYWdlU3RyZWFtEiQuc3dpdGNoYm9hcmQudjEuTWVzc2FnZVN0cmVhbVJlcXVlc3QaJS5zd2l0Y2hib2FyZC52MS5NZXNzYWdlU3RyZWFtUmVzcG9uc2UoATABYgZwcm90bzM");
+  fileDesc("CiRzd2l0Y2hib2FyZC92MS9tZXNzYWdlX3NlcnZpY2UucHJvdG8SDnN3aXRjaGJvYXJkLnYxIrABCgtDaGF0TWVzc2FnZRIOCgZtc2dfaWQYASABKAkSFAoMY29udmVyc2F0aW9uGAIgASgJEgsKA3NlcRgDIAEoAxIRCglmcm9tX3VzZXIYBCABKAkSDwoHdG9fdXNlchgFIAEoCRIMCgRib2R5GAYgASgJEgoKAnRzGAcgASgDEhEKCWNsaWVudF9pZBgIIAEoCRIMCgRraW5kGAkgASgJEg8KB21lbWJlcnMYCiADKAkiuwEKC1NlbmRSZXF1ZXN0EhEKCWZyb21fdXNlchgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSDwoHdG9fdXNlchgDIAEoCRIMCgRib2R5GAQgASgJEhcKD29yaWdpbl9pbnN0YW5jZRgFIAEoCRIZChFvcmlnaW5fY29ubmVjdGlvbhgGIAEoCRIUCgxjb252ZXJzYXRpb24YByABKAkSDAoEa2luZBgIIAEoCRIPCgdtZW1iZXJzGAkgAygJIlEKDFNlbmRSZXNwb25zZRIOCgZtc2dfaWQYASABKAkSFAoMY29udmVyc2F0aW9uGAIgASgJEgoKAnRzGAMgASgDSgQIBBAFUglkdXBsaWNhdGUiUwoLU3luY1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkSEQoJYWZ0ZXJfc2VxGAMgASgDEg0KBWxpbWl0GAQgASgFIk8KDFN5bmNSZXNwb25zZRItCghtZXNzYWdlcxgBIAMoCzIbLnN3aXRjaGJvYXJkLnYxLkNoYXRNZXNzYWdlEhAKCGhhc19tb3JlGAIgASgIIiQKFENvbnZlcnNhdGlvbnNSZXF1ZXN0EgwKBHVzZXIYASABKAkiNAoOTWVtYmVyc1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkiIgoPTWVtYmVyc1Jlc3BvbnNlEg8KB21lbWJlcnMYASADKAkiXwoTQ29udmVyc2F0aW9uU3VtbWFyeRIUCgxjb252ZXJzYXRpb24YASABKAkSEAoIbGFzdF9zZXEYAiABKAMSEAoIcmVhZF9zZXEYAyABKAMSDgoGdW5yZWFkGAQgASgDInYKD01hcmtSZWFkUmVxdWVzdBIMCgR1c2VyGAEgASgJEhQKDGNvbnZlcnNhdGlvbhgCIAEoCRILCgNzZXEYAyABKAMSFwoPb3JpZ2luX2luc3RhbmNlGAQgASgJEhkKEW9yaWdpbl9jb25uZWN0aW9uGAUgASgJImcKDVR5cGluZ1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkSFwoPb3JpZ2luX2luc3RhbmNlGAMgASgJEhkKEW9yaWdpbl9jb25uZWN0aW9uGAQgASgJIhAKDlR5cGluZ1Jlc3BvbnNlIh8KEE1hcmtSZWFkUmVzcG9uc2USCwoDc2VxGAEgASgDIksKFUNvbnZlcnNhdGlvbnNSZXNwb25zZRIyCgVpdGVtcxgBIAMoCzIjLnN3aXRjaGJvYXJkLnYxLkNvbnZlcnNhdGlvblN1bW1hcnkipQIKFE1lc3NhZ2VTdHJlYW1SZXF1ZXN0Ei4KCXN1YnNjcmliZRgBIAEoCzIZLnN3aXRjaGJvYXJkLnYxLlN1YnNjcmliZUgAEjIKCHByZXNlbmNlGAIgASgLMh4uc3dpdGNoYm9hcmQudjEuUHJlc2VuY2VVcGRhdGVIABIqCgRzZW5kGAQgASgLMhouc3dpdGNoYm9hcmQudjEuU3RyZWFtU2VuZEgAEi0KBWJhdGNoGAUgASgLMhwuc3dpdGNoYm9hcmQudjEuUmVxdWVzdEJhdGNoSAASMgoIc2Vzc2lvbnMYBiABKAsyHi5zd2l0Y2hib2FyZC52MS5TZXNzaW9uc1JlcG9ydEgAQgkKB3JlcXVlc3RKBAgDEARSCWhlYXJ0YmVhdCJGCgxSZXF1ZXN0QmF0Y2gSNgoIcmVxdWVzdHMYASADKAsyJC5zd2l0Y2hib2FyZC52MS5NZXNzYWdlU3RyZWFtUmVxdWVzdCJLCgpTdHJlYW1TZW5kEhIKCnJlcXVlc3RfaWQYASABKA0SKQoEc2VuZBgCIAEoCzIbLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXF1ZXN0ImgKCVN1YnNjcmliZRIaChJjb25uZWN0X3NlcnZpY2VfaWQYASABKAkSFAoMb25saW5lX3VzZXJzGAIgAygJEhcKD2JhdGNoX21heF9ieXRlcxgDIAEoDRIQCghzZXNzaW9ucxgEIAEoCCJBCg5QcmVzZW5jZVVwZGF0ZRIOCgZvbmxpbmUYASADKAkSDwoHb2ZmbGluZRgCIAMoCRIOCgZhY2tfaWQYAyABKA0iIQoPUHJlc2VuY2VBcHBsaWVkEg4KBmFja19pZBgBIAEoDSK3AwoVTWVzc2FnZVN0cmVhbVJlc3BvbnNlEiQKBHB1c2gYASABKAsyFC5zd2l0Y2hib2FyZC52MS5QdXNoSAASMAoKc3Vic2NyaWJlZBgDIAEoCzIaLnN3aXRjaGJvYXJkLnYxLlN1YnNjcmliZWRIABIxCgtzZW5kX3Jlc3VsdBgEIAEoCzIaLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXN1bHRIABI7ChBwcmVzZW5jZV9hcHBsaWVkGAUgASgLMh8uc3dpdGNoYm9hcmQudjEuUHJlc2VuY2VBcHBsaWVkSAASLgoFYmF0Y2gYBiABKAsyHS5zd2l0Y2hib2FyZC52MS5SZXNwb25zZUJhdGNoSAASMQoIc2Vzc2lvbnMYByABKAsyHS5zd2l0Y2hib2FyZC52MS5TZXNzaW9uc1F1ZXJ5SAASKAoEcmVhZBgIIAEoCzIYLnN3aXRjaGJvYXJkLnYxLlJlYWRQdXNoSAASLAoGdHlwaW5nGAkgASgLMhouc3dpdGNoYm9hcmQudjEuVHlwaW5nUHVzaEgAQgoKCHJlc3BvbnNlSgQIAhADUgloZWFydGJlYXQiWgoNU2Vzc2lvbnNRdWVyeRIQCghxdWVyeV9pZBgBIAEoDRINCgV1c2VycxgCIAMoCRISCgpjbG9zZV9jb2RlGAMgASgNEhQKDGNsb3NlX3JlYXNvbhgEIAEoCSI3Cg5TZXNzaW9uc1JlcG9ydBIQCghxdWVyeV9pZBgBIAEoDRITCgtjb25uZWN0aW9ucxgCIAMoDSJJCg1SZXNwb25zZUJhdGNoEjgKCXJlc3BvbnNlcxgBIAMoCzIlLnN3aXRjaGJvYXJkLnYxLk1lc3NhZ2VTdHJlYW1SZXNwb25zZSKIAQoKU2VuZFJlc3VsdBISCgpyZXF1ZXN0X2lkGAEgASgNEjAKCGFjY2VwdGVkGAIgASgLMhwuc3dpdGNoYm9hcmQudjEuU2VuZFJlc3BvbnNlSAASKgoFZXJyb3IYAyABKAsyGS5zd2l0Y2hib2FyZC52MS5TZW5kRXJyb3JIAEIICgZyZXN1bHQiOgoJU2VuZEVycm9yEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRIOCgZyZWFzb24YAyABKAkiZAoEUHVzaBIsCgdtZXNzYWdlGAEgASgLMhsuc3dpdGNoYm9hcmQudjEuQ2hhdE1lc3NhZ2USEgoKcmVjaXBpZW50cxgCIAMoCRIaChJleGNsdWRlX2Nvbm5lY3Rpb24YAyABKAkiawoIUmVhZFB1c2gSFAoMY29udmVyc2F0aW9uGAEgASgJEgwKBHVzZXIYAiABKAkSCwoDc2VxGAMgASgDEhIKCnJlY2lwaWVudHMYBCADKAkSGgoSZXhjbHVkZV9jb25uZWN0aW9uGAUgASgJIlQKClR5cGluZ1B1c2gSFAoMY29udmVyc2F0aW9uGAEgASgJEgwKBHVzZXIYAiABKAkSDgoGdHRsX21zGAMgASgNEhIKCnJlY2lwaWVudHMYBCADKAkibAoKU3Vic2NyaWJlZBIaChJtZXNzYWdlX3NlcnZpY2VfaWQYASABKAkSEwoLc3RyZWFtX3NlbmQYAiABKAgSFAoMcHJlc2VuY2VfYWNrGAMgASgIEhcKD2JhdGNoX21heF9ieXRlcxgEIAEoDTK6BAoOTWVzc2FnZVNlcnZpY2USQQoEU2VuZBIbLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXF1ZXN0Ghwuc3dpdGNoYm9hcmQudjEuU2VuZFJlc3BvbnNlEkEKBFN5bmMSGy5zd2l0Y2hib2FyZC52MS5TeW5jUmVxdWVzdBocLnN3aXRjaGJvYXJkLnYxLlN5bmNSZXNwb25zZRJcCg1Db252ZXJzYXRpb25zEiQuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uc1JlcXVlc3QaJS5zd2l0Y2hib2FyZC52MS5Db252ZXJzYXRpb25zUmVzcG9uc2USSgoHTWVtYmVycxIeLnN3aXRjaGJvYXJkLnYxLk1lbWJlcnNSZXF1ZXN0Gh8uc3dpdGNoYm9hcmQudjEuTWVtYmVyc1Jlc3BvbnNlEk0KCE1hcmtSZWFkEh8uc3dpdGNoYm9hcmQudjEuTWFya1JlYWRSZXF1ZXN0GiAuc3dpdGNoYm9hcmQudjEuTWFya1JlYWRSZXNwb25zZRJHCgZUeXBpbmcSHS5zd2l0Y2hib2FyZC52MS5UeXBpbmdSZXF1ZXN0Gh4uc3dpdGNoYm9hcmQudjEuVHlwaW5nUmVzcG9uc2USYAoNTWVzc2FnZVN0cmVhbRIkLnN3aXRjaGJvYXJkLnYxLk1lc3NhZ2VTdHJlYW1SZXF1ZXN0GiUuc3dpdGNoYm9hcmQudjEuTWVzc2FnZVN0cmVhbVJlc3BvbnNlKAEwAWIGcHJvdG8z");
 
 /**
  * ChatMessage is a stored message.
@@ -443,6 +443,63 @@ export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_message_service, 9);
 
 /**
+ * TypingRequest says that a user is typing in a conversation.
+ *
+ * @generated from message switchboard.v1.TypingRequest
+ */
+export type TypingRequest = Message<"switchboard.v1.TypingRequest"> & {
+  /**
+   * The typist (the gateway's authenticated user).
+   *
+   * @generated from field: string user = 1;
+   */
+  user: string;
+
+  /**
+   * Conversation id; the user must be a member.
+   *
+   * @generated from field: string conversation = 2;
+   */
+  conversation: string;
+
+  /**
+   * Gateway the request came from.
+   *
+   * @generated from field: string origin_instance = 3;
+   */
+  originInstance: string;
+
+  /**
+   * Connection the request came from.
+   *
+   * @generated from field: string origin_connection = 4;
+   */
+  originConnection: string;
+};
+
+/**
+ * Describes the message switchboard.v1.TypingRequest.
+ * Use `create(TypingRequestSchema)` to create a new message.
+ */
+export const TypingRequestSchema: GenMessage<TypingRequest> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_message_service, 10);
+
+/**
+ * TypingResponse confirms that the typing was relayed.
+ *
+ * @generated from message switchboard.v1.TypingResponse
+ */
+export type TypingResponse = Message<"switchboard.v1.TypingResponse"> & {
+};
+
+/**
+ * Describes the message switchboard.v1.TypingResponse.
+ * Use `create(TypingResponseSchema)` to create a new message.
+ */
+export const TypingResponseSchema: GenMessage<TypingResponse> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_message_service, 11);
+
+/**
  * MarkReadResponse is the user's read marker after the request.
  *
  * @generated from message switchboard.v1.MarkReadResponse
@@ -461,7 +518,7 @@ export type MarkReadResponse = Message<"switchboard.v1.MarkReadResponse"> & {
  * Use `create(MarkReadResponseSchema)` to create a new message.
  */
 export const MarkReadResponseSchema: GenMessage<MarkReadResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 10);
+  messageDesc(file_switchboard_v1_message_service, 12);
 
 /**
  * ConversationsResponse is the list of a user's conversations.
@@ -482,7 +539,7 @@ export type ConversationsResponse = Message<"switchboard.v1.ConversationsRespons
  * Use `create(ConversationsResponseSchema)` to create a new message.
  */
 export const ConversationsResponseSchema: GenMessage<ConversationsResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 11);
+  messageDesc(file_switchboard_v1_message_service, 13);
 
 /**
  * MessageStreamRequest is sent by Connect on its subscription stream.
@@ -544,7 +601,7 @@ export type MessageStreamRequest = Message<"switchboard.v1.MessageStreamRequest"
  * Use `create(MessageStreamRequestSchema)` to create a new message.
  */
 export const MessageStreamRequestSchema: GenMessage<MessageStreamRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 12);
+  messageDesc(file_switchboard_v1_message_service, 14);
 
 /**
  * RequestBatch carries the frames a gateway wrote in one event-loop turn: one gRPC message instead
@@ -566,7 +623,7 @@ export type RequestBatch = Message<"switchboard.v1.RequestBatch"> & {
  * Use `create(RequestBatchSchema)` to create a new message.
  */
 export const RequestBatchSchema: GenMessage<RequestBatch> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 13);
+  messageDesc(file_switchboard_v1_message_service, 15);
 
 /**
  * StreamSend is a send carried on the subscription stream: the same as the unary Send without an
@@ -595,7 +652,7 @@ export type StreamSend = Message<"switchboard.v1.StreamSend"> & {
  * Use `create(StreamSendSchema)` to create a new message.
  */
 export const StreamSendSchema: GenMessage<StreamSend> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 14);
+  messageDesc(file_switchboard_v1_message_service, 16);
 
 /**
  * Subscribe announces a Connect instance and the users it holds right now.
@@ -638,7 +695,7 @@ export type Subscribe = Message<"switchboard.v1.Subscribe"> & {
  * Use `create(SubscribeSchema)` to create a new message.
  */
 export const SubscribeSchema: GenMessage<Subscribe> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 15);
+  messageDesc(file_switchboard_v1_message_service, 17);
 
 /**
  * PresenceUpdate is a change in the users a Connect instance holds.
@@ -674,7 +731,7 @@ export type PresenceUpdate = Message<"switchboard.v1.PresenceUpdate"> & {
  * Use `create(PresenceUpdateSchema)` to create a new message.
  */
 export const PresenceUpdateSchema: GenMessage<PresenceUpdate> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 16);
+  messageDesc(file_switchboard_v1_message_service, 18);
 
 /**
  * PresenceApplied confirms a PresenceUpdate that asked for it.
@@ -695,7 +752,7 @@ export type PresenceApplied = Message<"switchboard.v1.PresenceApplied"> & {
  * Use `create(PresenceAppliedSchema)` to create a new message.
  */
 export const PresenceAppliedSchema: GenMessage<PresenceApplied> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 17);
+  messageDesc(file_switchboard_v1_message_service, 19);
 
 /**
  * MessageStreamResponse is sent by Message on a subscription stream.
@@ -766,6 +823,14 @@ export type MessageStreamResponse = Message<"switchboard.v1.MessageStreamRespons
      */
     value: ReadPush;
     case: "read";
+  } | {
+    /**
+     * Someone typing, for users held by this Connect instance.
+     *
+     * @generated from field: switchboard.v1.TypingPush typing = 9;
+     */
+    value: TypingPush;
+    case: "typing";
   } | { case: undefined; value?: undefined };
 };
 
@@ -774,7 +839,7 @@ export type MessageStreamResponse = Message<"switchboard.v1.MessageStreamRespons
  * Use `create(MessageStreamResponseSchema)` to create a new message.
  */
 export const MessageStreamResponseSchema: GenMessage<MessageStreamResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 18);
+  messageDesc(file_switchboard_v1_message_service, 20);
 
 /**
  * SessionsQuery asks a gateway how many connections each of some users holds on it; with a close
@@ -817,7 +882,7 @@ export type SessionsQuery = Message<"switchboard.v1.SessionsQuery"> & {
  * Use `create(SessionsQuerySchema)` to create a new message.
  */
 export const SessionsQuerySchema: GenMessage<SessionsQuery> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 19);
+  messageDesc(file_switchboard_v1_message_service, 21);
 
 /**
  * SessionsReport answers a SessionsQuery.
@@ -845,7 +910,7 @@ export type SessionsReport = Message<"switchboard.v1.SessionsReport"> & {
  * Use `create(SessionsReportSchema)` to create a new message.
  */
 export const SessionsReportSchema: GenMessage<SessionsReport> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 20);
+  messageDesc(file_switchboard_v1_message_service, 22);
 
 /**
  * ResponseBatch carries the frames a pod wrote to one stream in one event-loop turn.
@@ -866,7 +931,7 @@ export type ResponseBatch = Message<"switchboard.v1.ResponseBatch"> & {
  * Use `create(ResponseBatchSchema)` to create a new message.
  */
 export const ResponseBatchSchema: GenMessage<ResponseBatch> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 21);
+  messageDesc(file_switchboard_v1_message_service, 23);
 
 /**
  * SendResult answers one StreamSend: accepted, or the gRPC status the unary Send would have ended with.
@@ -910,7 +975,7 @@ export type SendResult = Message<"switchboard.v1.SendResult"> & {
  * Use `create(SendResultSchema)` to create a new message.
  */
 export const SendResultSchema: GenMessage<SendResult> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 22);
+  messageDesc(file_switchboard_v1_message_service, 24);
 
 /**
  * SendError is a refused or failed send.
@@ -946,7 +1011,7 @@ export type SendError = Message<"switchboard.v1.SendError"> & {
  * Use `create(SendErrorSchema)` to create a new message.
  */
 export const SendErrorSchema: GenMessage<SendError> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 23);
+  messageDesc(file_switchboard_v1_message_service, 25);
 
 /**
  * Push delivers one stored message to a Connect instance.
@@ -981,7 +1046,7 @@ export type Push = Message<"switchboard.v1.Push"> & {
  * Use `create(PushSchema)` to create a new message.
  */
 export const PushSchema: GenMessage<Push> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 24);
+  messageDesc(file_switchboard_v1_message_service, 26);
 
 /**
  * ReadPush delivers a read marker that moved: to the reader's other connections, and to the peer
@@ -1031,7 +1096,49 @@ export type ReadPush = Message<"switchboard.v1.ReadPush"> & {
  * Use `create(ReadPushSchema)` to create a new message.
  */
 export const ReadPushSchema: GenMessage<ReadPush> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 25);
+  messageDesc(file_switchboard_v1_message_service, 27);
+
+/**
+ * TypingPush delivers that a user is typing in a conversation to its other members.
+ *
+ * @generated from message switchboard.v1.TypingPush
+ */
+export type TypingPush = Message<"switchboard.v1.TypingPush"> & {
+  /**
+   * Conversation id.
+   *
+   * @generated from field: string conversation = 1;
+   */
+  conversation: string;
+
+  /**
+   * The typist.
+   *
+   * @generated from field: string user = 2;
+   */
+  user: string;
+
+  /**
+   * How long the indicator lasts unless renewed (or ended by the typist's next message), ms.
+   *
+   * @generated from field: uint32 ttl_ms = 3;
+   */
+  ttlMs: number;
+
+  /**
+   * Users on this instance whose connections get it.
+   *
+   * @generated from field: repeated string recipients = 4;
+   */
+  recipients: string[];
+};
+
+/**
+ * Describes the message switchboard.v1.TypingPush.
+ * Use `create(TypingPushSchema)` to create a new message.
+ */
+export const TypingPushSchema: GenMessage<TypingPush> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_message_service, 28);
 
 /**
  * Subscribed acknowledges a Subscribe.
@@ -1076,7 +1183,7 @@ export type Subscribed = Message<"switchboard.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 26);
+  messageDesc(file_switchboard_v1_message_service, 29);
 
 /**
  * MessageService is the internal API between Connect gateways and Message pods.
@@ -1137,6 +1244,17 @@ export const MessageService: GenService<{
     methodKind: "unary";
     input: typeof MarkReadRequestSchema;
     output: typeof MarkReadResponseSchema;
+  },
+  /**
+   * Typing relays that a user is typing in a conversation to its other members who are online;
+   * nothing is stored.
+   *
+   * @generated from rpc switchboard.v1.MessageService.Typing
+   */
+  typing: {
+    methodKind: "unary";
+    input: typeof TypingRequestSchema;
+    output: typeof TypingResponseSchema;
   },
   /**
    * MessageStream is the subscription of one Connect instance: it announces itself and its

@@ -14,6 +14,8 @@ import type { SendRequest as _switchboard_v1_SendRequest, SendRequest__Output as
 import type { SendResponse as _switchboard_v1_SendResponse, SendResponse__Output as _switchboard_v1_SendResponse__Output } from '../../switchboard/v1/SendResponse.js';
 import type { SyncRequest as _switchboard_v1_SyncRequest, SyncRequest__Output as _switchboard_v1_SyncRequest__Output } from '../../switchboard/v1/SyncRequest.js';
 import type { SyncResponse as _switchboard_v1_SyncResponse, SyncResponse__Output as _switchboard_v1_SyncResponse__Output } from '../../switchboard/v1/SyncResponse.js';
+import type { TypingRequest as _switchboard_v1_TypingRequest, TypingRequest__Output as _switchboard_v1_TypingRequest__Output } from '../../switchboard/v1/TypingRequest.js';
+import type { TypingResponse as _switchboard_v1_TypingResponse, TypingResponse__Output as _switchboard_v1_TypingResponse__Output } from '../../switchboard/v1/TypingResponse.js';
 
 export interface MessageServiceClient extends grpc.Client {
   Conversations(argument: _switchboard_v1_ConversationsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_ConversationsResponse__Output>): grpc.ClientUnaryCall;
@@ -66,6 +68,15 @@ export interface MessageServiceClient extends grpc.Client {
   sync(argument: _switchboard_v1_SyncRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_SyncResponse__Output>): grpc.ClientUnaryCall;
   sync(argument: _switchboard_v1_SyncRequest, callback: grpc.requestCallback<_switchboard_v1_SyncResponse__Output>): grpc.ClientUnaryCall;
   
+  Typing(argument: _switchboard_v1_TypingRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_TypingResponse__Output>): grpc.ClientUnaryCall;
+  Typing(argument: _switchboard_v1_TypingRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_TypingResponse__Output>): grpc.ClientUnaryCall;
+  Typing(argument: _switchboard_v1_TypingRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_TypingResponse__Output>): grpc.ClientUnaryCall;
+  Typing(argument: _switchboard_v1_TypingRequest, callback: grpc.requestCallback<_switchboard_v1_TypingResponse__Output>): grpc.ClientUnaryCall;
+  typing(argument: _switchboard_v1_TypingRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_TypingResponse__Output>): grpc.ClientUnaryCall;
+  typing(argument: _switchboard_v1_TypingRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_TypingResponse__Output>): grpc.ClientUnaryCall;
+  typing(argument: _switchboard_v1_TypingRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_TypingResponse__Output>): grpc.ClientUnaryCall;
+  typing(argument: _switchboard_v1_TypingRequest, callback: grpc.requestCallback<_switchboard_v1_TypingResponse__Output>): grpc.ClientUnaryCall;
+  
 }
 
 export interface MessageServiceHandlers extends grpc.UntypedServiceImplementation {
@@ -81,6 +92,8 @@ export interface MessageServiceHandlers extends grpc.UntypedServiceImplementatio
   
   Sync: grpc.handleUnaryCall<_switchboard_v1_SyncRequest__Output, _switchboard_v1_SyncResponse>;
   
+  Typing: grpc.handleUnaryCall<_switchboard_v1_TypingRequest__Output, _switchboard_v1_TypingResponse>;
+  
 }
 
 export interface MessageServiceDefinition extends grpc.ServiceDefinition {
@@ -90,4 +103,5 @@ export interface MessageServiceDefinition extends grpc.ServiceDefinition {
   MessageStream: MethodDefinition<_switchboard_v1_MessageStreamRequest, _switchboard_v1_MessageStreamResponse, _switchboard_v1_MessageStreamRequest__Output, _switchboard_v1_MessageStreamResponse__Output>
   Send: MethodDefinition<_switchboard_v1_SendRequest, _switchboard_v1_SendResponse, _switchboard_v1_SendRequest__Output, _switchboard_v1_SendResponse__Output>
   Sync: MethodDefinition<_switchboard_v1_SyncRequest, _switchboard_v1_SyncResponse, _switchboard_v1_SyncRequest__Output, _switchboard_v1_SyncResponse__Output>
+  Typing: MethodDefinition<_switchboard_v1_TypingRequest, _switchboard_v1_TypingResponse, _switchboard_v1_TypingRequest__Output, _switchboard_v1_TypingResponse__Output>
 }

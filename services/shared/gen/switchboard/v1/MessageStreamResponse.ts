@@ -7,6 +7,7 @@ import type { PresenceApplied as _switchboard_v1_PresenceApplied, PresenceApplie
 import type { ResponseBatch as _switchboard_v1_ResponseBatch, ResponseBatch__Output as _switchboard_v1_ResponseBatch__Output } from '../../switchboard/v1/ResponseBatch.js';
 import type { SessionsQuery as _switchboard_v1_SessionsQuery, SessionsQuery__Output as _switchboard_v1_SessionsQuery__Output } from '../../switchboard/v1/SessionsQuery.js';
 import type { ReadPush as _switchboard_v1_ReadPush, ReadPush__Output as _switchboard_v1_ReadPush__Output } from '../../switchboard/v1/ReadPush.js';
+import type { TypingPush as _switchboard_v1_TypingPush, TypingPush__Output as _switchboard_v1_TypingPush__Output } from '../../switchboard/v1/TypingPush.js';
 
 export interface MessageStreamResponse {
   'push'?: (_switchboard_v1_Push | null);
@@ -16,7 +17,8 @@ export interface MessageStreamResponse {
   'batch'?: (_switchboard_v1_ResponseBatch | null);
   'sessions'?: (_switchboard_v1_SessionsQuery | null);
   'read'?: (_switchboard_v1_ReadPush | null);
-  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions"|"read";
+  'typing'?: (_switchboard_v1_TypingPush | null);
+  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions"|"read"|"typing";
 }
 
 export interface MessageStreamResponse__Output {
@@ -27,5 +29,6 @@ export interface MessageStreamResponse__Output {
   'batch'?: (_switchboard_v1_ResponseBatch__Output | null);
   'sessions'?: (_switchboard_v1_SessionsQuery__Output | null);
   'read'?: (_switchboard_v1_ReadPush__Output | null);
-  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions"|"read";
+  'typing'?: (_switchboard_v1_TypingPush__Output | null);
+  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions"|"read"|"typing";
 }

@@ -6,9 +6,12 @@ import { isolatedBackendSettings, sharedRealBackends } from '../support/real-bac
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Read markers end to end (two gateways, one Message pod): the `read` frame, its pushes, `conversations`' unread counts; on both kinds of backends. */
+/**
+ * Read markers and typing end to end (two gateways, one Message pod): the `read` frame, its pushes,
+ * `conversations`' unread counts; `typing` relayed to the others online; on both kinds of backends.
+ */
 for (const backends of ['embedded', 'real'] as const)
-  describe(`read markers (${backends} backends)`, function () {
+  describe(`read markers and typing (${backends} backends)`, function () {
     this.timeout(120_000);
     let settings: Record<string, string>;
     let message: RunningMessage;
@@ -128,6 +131,37 @@ for (const backends of ['embedded', 'real'] as const)
       assert.equal((await refusal(e1, { type: 'read', id: 'x5', conversation, seq: 1 }))[0], 'FORBIDDEN');
       assert.equal((await refusal(e1, { type: 'read', id: 'x6', conversation: 'grp:no-such-group', seq: 1 }))[0], 'FORBIDDEN');
       assert.deepEqual(await listing(a1, conversation), { conversation, lastSeq: seq, readSeq: 0, unread: 1 }, 'nothing refused moved the marker');
+    });
+
+    it('typing reaches the peer, or the other members of a group, on any gateway; never the typist; absorbed within the interval; refused to a non-member', async () => {
+      const [alice, bob, carol, eve] = [uid('alice'), uid('bob'), uid('carol'), uid('eve')];
+      const [a1, a2, b1, c1, e1] = [await open(alice), await open(alice, 1), await open(bob, 1), await open(carol), await open(eve)];
+      const conversation = dm(alice, bob);
+      a1.send({ type: 'typing', conversation });
+      assert.deepEqual(await b1.next('typing', 5000), { type: 'typing', conversation, user: alice, ttlMs: 6000 });
+      // Again at once: absorbed (the indicator is still on at bob's); the typist's other connection gets nothing.
+      a1.send({ type: 'typing', conversation });
+      await sleep(500);
+      assert.deepEqual([...b1.take('typing'), ...a1.take('typing'), ...a2.take('typing'), ...c1.take('typing')], []);
+      // A group: every other member online, whichever gateway holds them.
+      const acc = await b1.request({ type: 'group.create', id: uid('g'), members: [alice, carol] }, 'accepted');
+      const group = String(acc.conversation);
+      for (const x of [a1, b1, c1]) await x.next('message', 10_000, (f) => f.conversation === group && f.kind === 'created');
+      c1.send({ type: 'typing', id: 'ty-1', conversation: group });
+      for (const x of [a1, a2, b1]) assert.deepEqual(await x.next('typing', 5000), { type: 'typing', conversation: group, user: carol, ttlMs: 6000 });
+      await sleep(300);
+      assert.deepEqual(c1.take('typing'), [], 'not to the typist');
+      // Not a member: FORBIDDEN (with the id when one was given), and nobody is told.
+      e1.send({ type: 'typing', id: 'ty-2', conversation: group });
+      const refused = await e1.next('error', 5000);
+      assert.deepEqual([refused.id, refused.code], ['ty-2', 'FORBIDDEN']);
+      e1.send({ type: 'typing', conversation });
+      const refusedNoId = await e1.next('error', 5000);
+      assert.deepEqual([refusedNoId.id, refusedNoId.code], [undefined, 'FORBIDDEN']);
+      e1.send({ type: 'typing', id: 'ty-3', conversation: 'not an id!' });
+      assert.deepEqual((await e1.next('error', 5000)).code, 'BAD_REQUEST');
+      await sleep(300);
+      assert.deepEqual([...a1.take('typing'), ...b1.take('typing'), ...c1.take('typing')], []);
     });
 
     if (backends === 'real')

@@ -11,7 +11,8 @@ import { createRedisPresence } from '../../services/message/adapters/redis-prese
 import { createKafkaLog } from '../../services/message/adapters/kafka-log.js';
 import type { MessageLog } from '../../services/message/adapters/log.js';
 import { ferretOn, sharedRealBackends, sharedRedisCluster } from '../support/real-backends.js';
-import { testLogger } from '../support/services.js';
+import { capturingLogger, eventually, testLogger } from '../support/services.js';
+import { proxied } from '../support/tcp-proxy.js';
 import { storeContract } from './store.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { CONTRACT_PARTITIONS, hotStoreContract } from './hot-store.contract.js';
@@ -402,6 +403,56 @@ for (const { name, target } of redisTargets) {
     return { presence, advance: c.advance, close: () => presence.stop() };
   });
 }
+
+describe('the MongoDB store behind a proxy that resets its connections', function () {
+  this.timeout(300_000);
+  it('is back every time the server is: the driver stops checking a server whose connections were reset mid-heartbeat, and the store reconnects it', async () => {
+    const { proxy, uri } = await proxied(await ferretUri('postgresql'));
+    const u = new URL(uri);
+    u.pathname = `/reset_${tag()}`;
+    // The driver's defaults (and the store's connect timeout of 5 s): a heartbeat that hangs is seen
+    // after 5 + 10 (the heartbeat interval) + 5 s (MonitorWatchdog).
+    const { logger, lines } = capturingLogger('mongo');
+    const store = createMongoStore({ uri: u.toString(), database: 'unused', logger });
+    await store.start();
+    let ok = 0;
+    let running = true;
+    // Operations in flight all along, as a Message pod has them: reset with the connections.
+    const loops = Array.from({ length: 20 }, async (_, k) => {
+      const conversation = `dm:a:u${k}`;
+      for (let seq = 1; running;) {
+        try {
+          const m = { msgId: `m-${k}-${seq}`, conversation, seq, from: 'a', to: `u${k}`, body: 'x', ts: seq, clientId: `c${seq}` };
+          seq += await store.insertMessages([m], new Map([[conversation, ['a', `u${k}`]]]));
+          await store.readMessages(conversation, Math.max(0, seq - 5), 10);
+          ok++;
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    });
+    const recoveries: number[] = [];
+    try {
+      for (let round = 0; round < 5; round++) {
+        proxy.setDown(true);
+        await new Promise((r) => setTimeout(r, 2000 + Math.random() * 8000));
+        proxy.setDown(false);
+        const from = Date.now();
+        const before = ok;
+        await eventually(`round ${round}: the store answers again`, () => ok > before, 30_000, 50);
+        recoveries.push(Date.now() - from);
+        await new Promise((r) => setTimeout(r, 3000));
+      }
+    } finally {
+      running = false;
+      await Promise.all(loops);
+      await store.stop();
+      await proxy.stop();
+    }
+    const restarts = lines.filter((l) => l.msg === 'MongoDB client reconnected').length;
+    console.log(`      recovered after ${recoveries.join(', ')} ms; the driver's monitoring restarted ${restarts} times`);
+  });
+});
 
 describe('the Redis hot store: its own failures', function () {
   this.timeout(30_000);

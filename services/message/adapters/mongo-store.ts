@@ -9,13 +9,14 @@ import { isDuplicateKey } from './mongo-common.js';
 import { ConversationIndex, type Latest } from './mongo-conversation-index.js';
 import { GroupListings } from './mongo-memberships.js';
 import { ReadMarkers } from './mongo-read-markers.js';
+import { MonitorWatchdog } from './mongo-monitor-watchdog.js';
 
 export interface MongoStoreOptions {
   uri: string;
   /** Database name when the URI names none. */
   database: string;
   logger: Logger;
-  /** How often to check the server (readiness). */
+  /** How often to check the server (readiness) and the driver's monitoring of it (MonitorWatchdog). */
   checkIntervalMs?: number;
   /** How often the conversation activity is folded into the conversation index (default 1 s). */
   foldIntervalMs?: number;
@@ -86,6 +87,7 @@ export interface MongoMessageStore extends MessageStore {
  */
 export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
   const client = new MongoClient(opts.uri, mongoClientOptions(opts.uri));
+  const watchdog = new MonitorWatchdog(client, opts.logger);
   // The database the URI names, else `database`; nothing is sent before start() connects.
   const db: Db = client.db(new ConnectionString(opts.uri).pathname.slice(1) || opts.database);
   const messages: Collection<MessageDoc> = db.collection<MessageDoc>('messages');
@@ -151,11 +153,15 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
       await index.open(opts.foldIntervalMs ?? 1000);
       started = true;
       healthy = { ok: true, detail: `connected to ${db.databaseName}` };
-      timer = setInterval(() => void check(), opts.checkIntervalMs ?? 5000);
+      timer = setInterval(() => {
+        void check();
+        void watchdog.check();
+      }, opts.checkIntervalMs ?? 5000);
       timer.unref();
     },
     async stop() {
       clearInterval(timer);
+      watchdog.stop();
       await index.close();
       healthy = { ok: false, detail: 'stopped' };
       await client.close();

@@ -1,0 +1,71 @@
+import type { MongoClient } from 'mongodb';
+import type { Logger } from '../../shared/logger.js';
+
+/** Beyond the longest a heartbeat may rightly take (its connect timeout plus an awaited hello's wait). */
+const MARGIN_MS = 5000;
+
+/**
+ * Restarts the driver's server monitoring when it hangs. The Node.js driver checks each server with
+ * a heartbeat and marks it Unknown after a network error; operations then wait for the next
+ * heartbeat to find it again. When connections are reset while a heartbeat is in flight (a store
+ * behind a proxy or Service whose backend restarts), that heartbeat can start and never end: the
+ * server stays Unknown for good and every operation fails server selection, although the store is
+ * back. The watchdog sees a heartbeat outstanding for longer than any heartbeat may take, and
+ * closes and reconnects the client (the same client: collections taken from it stay valid).
+ */
+export class MonitorWatchdog {
+  /** When the outstanding heartbeat started; undefined when none is. */
+  private since: number | undefined;
+  private restarting = false;
+  private stopped = false;
+  /** Restarts so far. */
+  restarts = 0;
+  private readonly stuckAfterMs: number;
+
+  constructor(
+    private readonly client: MongoClient,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    const { connectTimeoutMS, heartbeatFrequencyMS } = client.options;
+    this.stuckAfterMs = connectTimeoutMS + heartbeatFrequencyMS + MARGIN_MS;
+    client.on('serverHeartbeatStarted', () => (this.since ??= this.now()));
+    client.on('serverHeartbeatSucceeded', () => (this.since = undefined));
+    client.on('serverHeartbeatFailed', () => (this.since = undefined));
+  }
+
+  /** No more restarts (the store stops and closes the client). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Called periodically: restarts the monitoring when the outstanding heartbeat is overdue. */
+  async check(): Promise<void> {
+    if (this.stopped || this.restarting || this.since === undefined) return;
+    const waited = this.now() - this.since;
+    if (waited <= this.stuckAfterMs) return;
+    this.restarting = true;
+    this.logger.warn(
+      { waitedMs: waited, limitMs: this.stuckAfterMs },
+      'the MongoDB driver stopped checking the server (a heartbeat never ended); reconnecting the client',
+    );
+    try {
+      await this.client.close();
+      // The store may have stopped meanwhile (it closes the client itself).
+      if (this.isStopped()) return;
+      await this.client.connect();
+      this.restarts++;
+      this.logger.info('MongoDB client reconnected');
+    } catch (err: unknown) {
+      // The store is away after all: the driver goes on trying, and so does the next check.
+      this.logger.warn({ err }, 'reconnecting the MongoDB client failed; trying again');
+    } finally {
+      this.since = undefined;
+      this.restarting = false;
+    }
+  }
+}

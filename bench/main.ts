@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- <scenario…> [options]` and `make bench` (the short suite).
- * Scenarios: e2e, push, idle, recovery, group, store, density, storm, fanout, peer, all (= the short
- * suite: all but peer, whose Socket.IO figures e2e measures as well). density, storm and fanout take
+ * Scenarios: e2e, push, idle, recovery, group, store, density, storm, fanout, peer, typing, all (= the
+ * short suite: all but peer, whose Socket.IO figures e2e measures as well, and typing: message
+ * delivery p99 with and without a typing storm, --typing-rate N msg/s, --keystrokes N a second per typist). density, storm and fanout take
  * their size from --density N (connections on one gateway; default 10000, the full size 100000),
  * --storm N (clients of the killed gateway; default 5000, full 50000) and --fanout N (members of a
  * group all online; default 2000, full 10000); --push-seconds S (density's pushes, default 20). Options: --rates 250,500,… --duration S --warmup S --reps N
@@ -28,6 +29,7 @@ import { groupScenario } from './scenarios/group.js';
 import { storeScenario } from './scenarios/store.js';
 import { densityScenario } from './scenarios/density.js';
 import { stormScenario } from './scenarios/storm.js';
+import { typingScenario } from './scenarios/typing.js';
 import { stopAllRealBackends } from '../test/support/real-backends.js';
 
 const { values, positionals } = parseArgs({
@@ -56,6 +58,8 @@ const { values, positionals } = parseArgs({
     fanout: { type: 'string', default: '2000' },
     'push-seconds': { type: 'string', default: '20' },
     'storm-jitter': { type: 'string' },
+    'typing-rate': { type: 'string', default: '500' },
+    keystrokes: { type: 'string', default: '5' },
   },
 });
 /** Stops with a one-line message (exit 2) instead of a stack trace. */
@@ -64,7 +68,7 @@ function usage(message: string): never {
   process.exit(2);
 }
 const SHORT_SUITE = ['e2e', 'store', 'push', 'idle', 'recovery', 'group', 'density', 'storm', 'fanout'];
-const KNOWN = [...SHORT_SUITE, 'peer', 'all'];
+const KNOWN = [...SHORT_SUITE, 'peer', 'typing', 'all'];
 for (const p of positionals) if (!KNOWN.includes(p)) usage(`unknown scenario "${p}" (${KNOWN.join(', ')})`);
 for (const s of values.sizes.split(','))
   if (!(Number.isSafeInteger(Number(s)) && Number(s) >= 2)) usage(`--sizes must be group sizes (≥ 2) separated by commas; got "${values.sizes}"`);
@@ -204,6 +208,18 @@ try {
         progress,
       });
       results.push({ ...result, name: 'Fan-out to a group all online' });
+    } else if (s === 'typing') {
+      results.push(
+        await typingScenario({
+          rate: Number(values['typing-rate']),
+          pairs: Number(values.pairs),
+          keystrokesPerSec: Number(values.keystrokes),
+          durationMs: Math.max(5, Number(values.duration)) * 1000,
+          warmupMs: Math.max(1, Number(values.warmup)) * 1000,
+          reps: Math.round(Number(values.reps)),
+          progress,
+        }),
+      );
     } else if (s === 'peer') {
       results.push(
         await peerScenario({

@@ -220,6 +220,8 @@ function runInteractive(): void {
   const retried = new Set<string>();
   /** Unread messages per conversation, as the SDK counts them from the server's read markers. */
   const unread = new Map<string, number>();
+  /** The person whose online state is followed (once a conversation with them exists). */
+  let following = '';
   const targetConversation = (): string => (target.startsWith('grp:') ? target : directConversation(core.user ?? values.user ?? '', target));
 
   /** Prints a line above what the person is typing (the prompt and their input stay intact). */
@@ -244,6 +246,8 @@ function runInteractive(): void {
     rl?.setPrompt(`${values.user ?? 'you'} → ${target}> `);
     print(`now talking to ${target}`);
     core.markRead(targetConversation());
+    following = '';
+    core.followPresence([]);
   };
 
   const core = new ChatClient({
@@ -299,12 +303,20 @@ function runInteractive(): void {
           break;
         case 'unread':
           unread.set(e.conversation, e.unread);
+          // The conversation with the person talked to exists: follow whether they are online.
+          if (e.conversation === targetConversation() && !target.startsWith('grp:') && following !== target) {
+            following = target;
+            core.followPresence([target]);
+          }
           break;
         case 'receipt':
           print(`(${e.user} read ${e.conversation} up to #${e.seq})`);
           break;
         case 'typing':
           if (e.active) print(`(${e.user} is typing in ${e.conversation}…)`);
+          break;
+        case 'presence':
+          print(`(${e.user} is ${e.online ? 'online' : 'offline'})`);
           break;
         case 'accepted':
           retried.delete(e.id);

@@ -74,6 +74,7 @@ const schema = z.object({
   RATE_LIMIT_PER_SECOND: setting.int(50, 1, 100_000),
   RATE_LIMIT_BURST: setting.int(100, 1, 100_000),
   CONNECT_TYPING_INTERVAL: setting.duration('2s', 0, 60_000),
+  CONNECT_PRESENCE_DEBOUNCE: setting.duration('3s', 0, 60_000),
   MAX_BUFFERED_BYTES: setting.int(1024 * 1024, 1024, 1024 * 1024 * 1024),
   MAX_VIOLATIONS: setting.int(20, 1, 100_000),
   SYNC_DEFAULT_LIMIT: setting.int(100, 1, 10_000),
@@ -137,6 +138,8 @@ export const CONNECT_SETTING_DOCS = {
   MAX_FRAME_BYTES: 'largest WebSocket frame (closed with 1009 beyond)',
   RATE_LIMIT_PER_SECOND: 'frames a connection may send per second (`RATE_LIMITED` beyond)',
   RATE_LIMIT_BURST: 'burst of the per-connection rate',
+  CONNECT_PRESENCE_DEBOUNCE:
+    'a followed user (`presence`) must stay offline this long before their followers are told: a reconnect or a page reload is not a flap',
   CONNECT_TYPING_INTERVAL:
     "a connection's `typing` frames for one conversation are relayed at most once per this interval; those in between are absorbed (the indicator is still on: it lasts Message's `TYPING_TTL`)",
   MAX_BUFFERED_BYTES: 'unsent data per client before it is closed with 1013',
@@ -234,6 +237,8 @@ export function loadConnectConfig(raw: RawSettings) {
       /** The system account (SYSTEM_USER): no client logs in as it. */
       systemUser: s.SYSTEM_USER,
     },
+    /** How long a followed user must stay offline before followers are told (CONNECT_PRESENCE_DEBOUNCE). */
+    presenceDebounceMs: s.CONNECT_PRESENCE_DEBOUNCE,
     limits: {
       maxBodyBytes: s.MAX_BODY_BYTES,
       maxFrameBytes: s.MAX_FRAME_BYTES,

@@ -18,6 +18,7 @@ import { createDiscovery, type AddressResolver } from './upstream/discovery.js';
 import { StreamManager } from './upstream/stream-manager.js';
 import { createMessageApi } from './upstream/message-client.js';
 import { createDelivery } from './domain/delivery.js';
+import { PresenceWatch } from './domain/presence-watch.js';
 import { CertificateWatcher, readKeyPair } from './transport/certificate.js';
 import { createConnectMetrics } from './metrics.js';
 import { createReadinessGate, loadKubeConfig, NO_GATE, type ReadinessGate } from './readiness-gate.js';
@@ -90,6 +91,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       logger: logger.child({ component: 'discovery' }),
     }),
     onlineUsers: () => sessions.users(),
+    watched: () => watch.users,
     backoff: config.backoff,
     resetAfterMs: config.backoffResetAfterMs,
     connectTimeoutMs: config.connectTimeoutMs,
@@ -124,6 +126,7 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
       onPush: delivery.push,
       onRead: delivery.read,
       onTyping: delivery.typing,
+      onPresenceChange: (change) => watch.changed(change),
       onSessions: (users, close) =>
         users.map((user) => {
           const count = sessions.countOf(user);
@@ -137,6 +140,13 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     },
   });
   sessions.onPresence((online, offline) => streams.broadcastPresence(online, offline));
+  // The users this gateway's clients follow (`presence`), announced to every pod.
+  const watch = new PresenceWatch({
+    debounceMs: config.presenceDebounceMs,
+    announce: (add, remove) => streams.broadcastWatch(add, remove),
+    setTimer: (fn, ms) => setTimeout(fn, ms),
+    clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
+  });
 
   /** The readiness rule of docs/PROTOCOL.md §6, shared by /readyz and the readiness gate. */
   function streamReadiness(): CheckResult {
@@ -168,7 +178,9 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     onRejected: (code) => m.rejected.inc({ code }),
     onSlowConsumer: () => m.slow.inc(),
     onPolicyClose: () => m.policyCloses.inc(),
+    onFollow: (session, users, online) => watch.follow(session, users, online),
     onClosed: (session) => {
+      watch.forget(session);
       sessions.remove(session);
       m.clients.set(sessions.size);
     },

@@ -15,6 +15,7 @@ import { SendAcceptor } from './domain/send-acceptor.js';
 import { History } from './domain/history.js';
 import { ReadMarking, SenderMarkers, withSenderMarkers } from './domain/read-markers.js';
 import { TypingRelay } from './domain/typing.js';
+import { PresenceQuery } from './domain/presence-query.js';
 import { PUSH_RESULTS, STREAM_END_REASONS, SubscriberRegistry } from './domain/subscribers.js';
 import { REWRITE_REASONS } from './domain/presence-directory.js';
 import { createPipeline, STORE_FIRST_REASONS } from './domain/pipeline.js';
@@ -280,11 +281,18 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     ttlMs: config.typingTtlMs,
     route: (t, audience) => subscribers.routeTyping(t, audience),
   });
+  const presenceQuery = new PresenceQuery({
+    store: readable,
+    roster: (conversation) => rosters.get(conversation),
+    online: (user) => subscribers.isOnline(user),
+    maxConversations: config.conversationsMax,
+  });
   const transport = createGrpcTransport({
     acceptor,
     history,
     reads,
     typing,
+    presence: presenceQuery,
     subscribers,
     instance: config.instance,
     logger: logger.child({ component: 'grpc' }),

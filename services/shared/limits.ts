@@ -10,3 +10,6 @@ export const MAX_GRPC_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /** Most users one membership change (a group frame, a `group.*` send) may name. */
 export const MAX_MEMBERS_PER_CHANGE = 1000;
+
+/** Most users one `presence` request (a connection's followed users) may name. */
+export const MAX_PRESENCE_USERS = 100;

@@ -106,3 +106,9 @@ export interface TypingPush {
   typing: Typing;
   recipients: string[];
 }
+
+/** A followed user came online (a first connection on some gateway) or went offline (their last closed). */
+export interface PresenceChange {
+  user: string;
+  online: boolean;
+}

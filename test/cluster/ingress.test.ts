@@ -324,6 +324,7 @@ spec:
       60_000,
       1000,
     );
-    await talk(await connectUntil('route-a', 60_000), await connectAs('route-b'), 'route-b', 'through the Gateway API');
+    // Both retry as clients do: the controller may still be settling its routes from the change.
+    await talk(await connectUntil('route-a', 60_000), await connectUntil('route-b', 30_000), 'route-b', 'through the Gateway API');
   });
 });

@@ -156,7 +156,7 @@ describe('the chat page in a real browser', function () {
     assert.deepEqual(outside, [], 'the page loads nothing from outside the gateway and throws nothing');
   });
 
-  it('read markers and typing across tabs: a read on one tab of a user clears the unread count on their other tab, the peer sees the receipt, typing shows and clears', async () => {
+  it('read markers, typing and presence across tabs: a read on one tab of a user clears the unread count on their other tab, the peer sees the receipt, typing shows and clears, presence flips when a tab closes', async () => {
     /** The text of the "talk to" entry of `peer` on a page (its unread count in brackets). */
     const entry = (page: Page, peer: string): Promise<string | undefined> =>
       page.$$eval('#talk-to option', (os, p) => os.find((o) => (o as unknown as { value: string }).value === p)?.textContent ?? undefined, peer);
@@ -195,6 +195,12 @@ describe('the chat page in a real browser', function () {
     await waitForLine(tab2, 'good');
     await waitForEntry(tab2, 'eli', 'eli');
     await eli.screenshot({ path: `${TEST_OUTPUT}/chat-page-receipt.png` });
+    // Presence: dora's tab shows eli online; eli's tab closes, and it flips to offline (after the gateway's debounce).
+    await tab1.waitForSelector('#presence[data-online="true"]:not([hidden])');
+    assert.equal(await tab1.$eval('#presence', (e) => e.textContent), 'online');
+    await eli.close();
+    await tab1.waitForSelector('#presence[data-online="false"]:not([hidden])', { timeout: 15_000 });
+    assert.equal(await tab1.$eval('#presence', (e) => e.textContent), 'offline');
     assert.deepEqual(outside, [], 'the page loads nothing from outside the gateway and throws nothing');
   });
 

@@ -37,6 +37,7 @@ describe('EndpointStream (the state machine of one stream to a Message pod)', fu
         onPush: () => undefined,
         onRead: () => undefined,
         onTyping: () => undefined,
+        onPresenceChange: () => undefined,
         onSessions: (users) => users.map(() => 0),
       },
     });

@@ -59,9 +59,11 @@ describe('the first five minutes (README demo in terminals)', function () {
     b.type('hi 1001, 1002 here');
     await a.waitFor(/\[dm:1001:1002 #2\] 1002: hi 1001, 1002 here/);
 
-    // /quit leaves: the client closes cleanly and exits 0.
+    // /quit leaves: the client closes cleanly and exits 0; 1001 sees 1002 go (after the gateway's debounce).
+    await a.waitFor(/\(1002 is online\)/);
     b.type('/quit');
     assert.equal((await b.exited).code, 0);
+    await a.waitFor(/\(1002 is offline\)/, 15_000);
 
     a.type('are you there?');
     a.type('this was sent while you were away');
@@ -72,6 +74,7 @@ describe('the first five minutes (README demo in terminals)', function () {
     const [away1] = await b2.waitFor(/\[dm:1001:1002 #3\] 1001: are you there\?/);
     const [away2] = await b2.waitFor(/\[dm:1001:1002 #4\] 1001: this was sent while you were away/);
     assert.ok(away1!.index! < away2!.index!, 'history in seq order');
+    await a.waitFor(/\(1002 is online\)/, 20_000, 2);
     assert.equal(b2.count(/hello from 1001/), 1, 'the earlier history once');
     b2.type('/unread');
     await b2.waitFor(/nothing unread/);

@@ -11,6 +11,7 @@ import { createGrpcTransport } from '../../services/message/transport/grpc-serve
 import type { SendAcceptor } from '../../services/message/domain/send-acceptor.js';
 import type { ReadMarking } from '../../services/message/domain/read-markers.js';
 import type { TypingRelay } from '../../services/message/domain/typing.js';
+import type { PresenceQuery } from '../../services/message/domain/presence-query.js';
 import type { History } from '../../services/message/domain/history.js';
 import type { SubscriberRegistry } from '../../services/message/domain/subscribers.js';
 
@@ -357,6 +358,7 @@ function bareTransport(overrides: Partial<Parameters<typeof createGrpcTransport>
     history: {} as History,
     reads: {} as ReadMarking,
     typing: {} as TypingRelay,
+    presence: {} as PresenceQuery,
     subscribers: { attach: () => undefined, update: () => true, detach: () => true } as unknown as SubscriberRegistry,
     instance: 'message-test',
     logger: testLogger('grpc'),

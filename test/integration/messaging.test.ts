@@ -157,7 +157,8 @@ describe('messaging end to end (embedded backends)', function () {
     await eventually('messages stored', async () => {
       cb ??= await open(b);
       const list = await cb.request({ type: 'conversations', id: `l${Date.now()}` }, 'conversations');
-      return JSON.stringify(list.items) === JSON.stringify([{ conversation: conv, lastSeq: 3 }]);
+      // b has read none of the three: all unread.
+      return JSON.stringify(list.items) === JSON.stringify([{ conversation: conv, lastSeq: 3, readSeq: 0, unread: 3 }]);
     });
     const page1 = await cb.request({ type: 'sync', id: 'p1', conversation: conv, after: 0, limit: 2 }, 'messages');
     assert.deepEqual(

@@ -63,6 +63,7 @@ export async function startFakeMessage(opts: FakeMessageOptions = {}): Promise<F
     Members: unimplemented,
     MarkRead: unimplemented,
     Typing: unimplemented,
+    Presence: unimplemented,
     MessageStream(call) {
       calls.add(call);
       const onFrame = (f: MessageStreamRequest__Output): void => {

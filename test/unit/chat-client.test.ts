@@ -293,4 +293,38 @@ describe('ChatClient (the SDK: the protocol logic of the terminal client and the
       ['typing dm:a:b', 'typing grp:g', 'typing dm:a:b', 'send b', 'typing dm:a:b'],
     );
   });
+
+  it('follows presence: asks once connected and again after every reconnect, and reports the answer and each change', () => {
+    const { gw, core, events, runTimers } = setup({ catchUp: false });
+    const presence = () => events.flatMap((e) => (e.kind === 'presence' ? [`${e.user}:${e.online ? 'on' : 'off'}`] : []));
+    core.followPresence(['b', 'c', 'b']);
+    core.start();
+    gw.welcome('a');
+    const [ask] = gw.take();
+    assert.deepEqual({ ...ask, id: undefined }, { type: 'presence', id: undefined, users: ['b', 'c'] });
+    gw.push({
+      type: 'presence',
+      id: ask!.id,
+      users: [
+        { user: 'b', online: true },
+        { user: 'c', online: false },
+      ],
+    });
+    gw.push({ type: 'presence', user: 'b', online: false });
+    assert.deepEqual(presence(), ['b:on', 'c:off', 'b:off']);
+    // The connection is lost and comes back: asked again.
+    gw.current.h.onClose(1006, '');
+    runTimers();
+    gw.welcome('a');
+    assert.deepEqual(
+      gw.take().map((f) => [f.type, f.users]),
+      [['presence', ['b', 'c']]],
+    );
+    core.followPresence([]);
+    assert.deepEqual(
+      gw.take().map((f) => [f.type, f.users]),
+      [['presence', []]],
+      'follow no one',
+    );
+  });
 });

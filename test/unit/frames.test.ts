@@ -92,6 +92,15 @@ describe('client frame validation', () => {
     fails({ type: 'ping', id: 5 }, 'BAD_REQUEST', /"id"/);
   });
 
+  it('presence: an id and at most 100 user ids (empty: follow no one), repeats dropped', () => {
+    assert.deepEqual(parse({ type: 'presence', id: 'p', users: ['a', 'b', 'a'] }), { type: 'presence', id: 'p', users: ['a', 'b'] });
+    assert.deepEqual(parse({ type: 'presence', id: 'p', users: [] }), { type: 'presence', id: 'p', users: [] });
+    fails({ type: 'presence', users: ['a'] }, 'BAD_REQUEST', /"id"/);
+    fails({ type: 'presence', id: 'p' }, 'BAD_REQUEST', /"users" must be an array of at most 100 user ids/, 'p');
+    fails({ type: 'presence', id: 'p', users: ['no spaces'] }, 'BAD_REQUEST', /"users"/, 'p');
+    fails({ type: 'presence', id: 'p', users: Array.from({ length: 101 }, (_, i) => `u${i}`) }, 'BAD_REQUEST', /at most 100/, 'p');
+  });
+
   it('typing: the id is optional; a conversation is required', () => {
     assert.deepEqual(parse({ type: 'typing', conversation: 'dm:1:2' }), { type: 'typing', conversation: 'dm:1:2' });
     assert.deepEqual(parse({ type: 'typing', id: 't', conversation: 'grp:g' }), { type: 'typing', id: 't', conversation: 'grp:g' });

@@ -41,6 +41,7 @@ function setup(api: Partial<MessageApi> = {}) {
     members: async () => [],
     markRead: async (_u, _c, seq) => seq,
     typing: async () => undefined,
+    presence: async (_u, users) => users.map(() => false),
     ...api,
   };
   const session = new Session('c-1', 'a', socket, { api: full, instance: 'gw-1', limits, logger: silentLogger(), now: () => clock });

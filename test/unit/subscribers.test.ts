@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { SubscriberRegistry, type PushResult, type SessionsClose, type SubscriberLink } from '../../services/message/domain/subscribers.js';
-import type { Push, ReadPush, TypingPush } from '../../services/shared/message.js';
+import type { PresenceChange, Push, ReadPush, TypingPush } from '../../services/shared/message.js';
 import { createEmbeddedPresence } from '../../services/message/adapters/embedded-presence.js';
 import type { PresenceStore } from '../../services/message/adapters/presence.js';
 import { silentLogger } from '../../services/shared/logger.js';
@@ -22,6 +22,7 @@ function link(): SubscriberLink & {
   pushes: Push[];
   reads: ReadPush[];
   typing: TypingPush[];
+  presence: PresenceChange[];
   ended: string[];
   full: boolean;
   connections: Map<string, number>;
@@ -32,6 +33,7 @@ function link(): SubscriberLink & {
     pushes: [] as Push[],
     reads: [] as ReadPush[],
     typing: [] as TypingPush[],
+    presence: [] as PresenceChange[],
     ended: [] as string[],
     full: false,
     connections: new Map<string, number>(),
@@ -52,6 +54,10 @@ function link(): SubscriberLink & {
     },
     pushTyping(frame: TypingPush) {
       l.typing.push(frame);
+      return true;
+    },
+    pushPresence(change: PresenceChange) {
+      l.presence.push(change);
       return true;
     },
     end(reason: string) {
@@ -128,6 +134,32 @@ describe("SubscriberRegistry: routing by the streams' announcements", () => {
     registry.routeBatch([{ message: message('a', 'b', 2), origin: { instance: 'g1', connection: 'conn-a' } }]);
     assert.deepEqual(g2.pushes.at(-1)!.recipients, ['a'], 'b went offline there');
     assert.deepEqual(results, ['sent', 'sent', 'sent', 'sent']);
+  });
+
+  it("pushes a followed user's first connection and last disconnection, on any gateway, to the gateways following them", () => {
+    const [g1, g2, g3] = [link(), link(), link()];
+    registry.attach('g1', g1, []);
+    registry.attach('g2', g2, []);
+    registry.attach('g3', g3, []);
+    assert.equal(registry.watch('g1', g1, ['u', 'v'], []), true);
+    assert.equal(registry.watch('g3', g3, ['u'], []), true);
+    registry.update('g2', g2, ['u', 'w'], []);
+    registry.update('g3', g3, ['u'], []);
+    assert.equal(registry.isOnline('u'), true);
+    registry.update('g2', g2, [], ['u']);
+    registry.update('g3', g3, [], ['u']);
+    assert.equal(registry.isOnline('u'), false);
+    assert.deepEqual(g1.presence, [
+      { user: 'u', online: true },
+      { user: 'u', online: false },
+    ]);
+    assert.deepEqual(g3.presence, g1.presence);
+    assert.deepEqual(g2.presence, [], 'g2 follows no one');
+    registry.watch('g1', g1, [], ['u']);
+    registry.update('g2', g2, ['u'], []);
+    assert.equal(g1.presence.length, 2, 'no more after unfollowing');
+    assert.equal(g3.presence.length, 3);
+    assert.equal(registry.watch('gx', g1, ['u'], []), false, 'not its stream');
   });
 
   it('routes a read marker to the gateways holding the reader and the peer, not to the reading connection', () => {

@@ -137,6 +137,8 @@ export class ChatClient {
   private readonly typingSent = new Map<string, number>();
   /** Others typing: the timer that ends each indicator, by conversation and user. */
   private readonly typists = new Map<string, unknown>();
+  /** The users whose online state this client follows (asked again after every reconnect). */
+  private followed_presence: string[] = [];
   /** Per conversation: this user's read marker and the newest seq known. */
   private readonly markers = new Map<string, { readSeq: number; lastSeq: number }>();
 
@@ -207,6 +209,22 @@ export class ChatClient {
     if (!this.sendFrame({ type: 'typing', conversation })) return false;
     this.typingSent.set(conversation, now);
     return true;
+  }
+
+  /**
+   * Follows the online state of `users` (people this user shares a conversation with; at most
+   * 100), replacing those followed before (none: follow no one): `presence` events report each
+   * one's state, then every change (going offline only once they stayed away a few seconds). Kept
+   * across reconnects.
+   */
+  followPresence(users: readonly string[]): void {
+    this.followed_presence = [...new Set(users)];
+    this.askPresence();
+  }
+
+  private askPresence(): void {
+    if (this.followed_presence.length > 0 || this.everConnected)
+      this.sendFrame({ type: 'presence', id: `presence:${++this.requests}`, users: this.followed_presence });
   }
 
   /** Sends that are not accepted yet. */
@@ -326,6 +344,7 @@ export class ChatClient {
         });
         this.everConnected = true;
         for (const to of this.outbox.keys()) this.pump(to);
+        if (this.followed_presence.length > 0) this.askPresence();
         if (this.opts.catchUp !== false) this.catchUp();
         break;
       case 'accepted':
@@ -342,6 +361,10 @@ export class ChatClient {
         break;
       case 'conversations':
         this.onConversations(frame);
+        break;
+      case 'presence':
+        if (Array.isArray(frame.users)) for (const u of frame.users) if (typeof u === 'object') this.emit({ kind: 'presence', user: u.user, online: u.online });
+        if (typeof frame.user === 'string' && typeof frame.online === 'boolean') this.emit({ kind: 'presence', user: frame.user, online: frame.online });
         break;
       case 'typing':
         this.onTyping(String(frame.conversation), String(frame.user), Number(frame.ttlMs));

@@ -40,6 +40,9 @@ export interface Frame {
   members?: string[];
   /** How long a `typing` indicator lasts unless renewed, ms. */
   ttlMs?: number;
+  /** `presence`: the answer's users, or a pushed change's state. */
+  users?: Array<{ user: string; online: boolean }> | string[];
+  online?: boolean;
 }
 
 /** One conversation in a `conversations` answer: its last seq, the user's read marker and the messages after it. */
@@ -74,6 +77,8 @@ export type ChatEvent =
   | { kind: 'group'; action: GroupAction; conversation: string; members?: string[] }
   /** The user's read marker or unread count of a conversation changed (a read here or on another device, a new message). */
   | { kind: 'unread'; conversation: string; readSeq: number; unread: number }
+  /** A followed user's online state (see `ChatClient.followPresence`): as answered, then each change. */
+  | { kind: 'presence'; user: string; online: boolean }
   /** Someone else is typing in a conversation (`active`), or stopped: their indicator expired or their message arrived. */
   | { kind: 'typing'; conversation: string; user: string; active: boolean }
   /** The peer of a direct conversation read it up to `seq` (a read receipt). */

@@ -93,6 +93,8 @@ function startChat(login) {
   const receipts = new Map();
   /** Who is typing in each conversation. @type {Map<string, Set<string>>} */
   const typists = new Map();
+  /** The online state of the people this user talks to directly (followed). @type {Map<string, boolean>} */
+  const online = new Map();
   const talkTo = /** @type {HTMLSelectElement} */ ($('talk-to'));
   let refusedHint = '';
 
@@ -123,6 +125,21 @@ function startChat(login) {
     el.hidden = r === undefined;
     el.textContent = r ? `${r.user} read up to #${r.seq}` : '';
   };
+  /** Shows whether the person of the shown direct conversation is online. */
+  const showPresence = () => {
+    const el = $('presence');
+    const state = peer.startsWith('grp:') ? undefined : online.get(peer);
+    el.hidden = state === undefined;
+    el.dataset.online = String(state === true);
+    el.textContent = state ? 'online' : 'offline';
+  };
+  /** The people this user has a direct conversation with (one with messages): their presence is followed. @type {Set<string>} */
+  const people = new Set();
+  const followPerson = (/** @type {string} */ p) => {
+    if (p.startsWith('grp:') || p === me || people.has(p) || people.size >= 100) return;
+    people.add(p);
+    core?.followPresence([...people]);
+  };
   /** Shows who is typing in the shown conversation. */
   const showTyping = () => {
     const who = [...(typists.get(conversationOf(peer)) ?? [])];
@@ -148,6 +165,7 @@ function startChat(login) {
       li.hidden = li.dataset.conversation !== shown;
     showReceipt();
     showTyping();
+    showPresence();
     markShownRead();
   };
 
@@ -232,6 +250,7 @@ function startChat(login) {
           const p = peerOf(e.conversation);
           unread.set(p, e.unread);
           listPeer(p);
+          followPerson(p);
           break;
         }
         case 'typing': {
@@ -242,6 +261,10 @@ function startChat(login) {
           if (e.conversation === conversationOf(peer)) showTyping();
           break;
         }
+        case 'presence':
+          online.set(e.user, e.online);
+          if (e.user === peer) showPresence();
+          break;
         case 'receipt':
           receipts.set(e.conversation, { user: e.user, seq: e.seq });
           if (e.conversation === conversationOf(peer)) showReceipt();

@@ -1,6 +1,6 @@
 import { BadRequestError, TooLargeError, type ErrorCode } from '../../shared/errors.js';
 import { isClientId, isConversationId, isGroupConversation, isUserId } from '../../shared/ids.js';
-import { MAX_MEMBERS_PER_CHANGE } from '../../shared/limits.js';
+import { MAX_MEMBERS_PER_CHANGE, MAX_PRESENCE_USERS } from '../../shared/limits.js';
 import type { Message, MembershipKind } from '../../shared/message.js';
 
 /** A group membership change a client asks for (its message carries the same `kind`). */
@@ -16,7 +16,8 @@ export type ClientFrame =
   | { type: 'group'; id: string; change: GroupChange; members: string[] }
   | { type: 'group.members'; id: string; conversation: string }
   | { type: 'read'; id: string; conversation: string; seq: number }
-  | { type: 'typing'; id?: string; conversation: string };
+  | { type: 'typing'; id?: string; conversation: string }
+  | { type: 'presence'; id: string; users: string[] };
 
 /** One conversation in a `conversations` answer: its last seq, the user's read marker, the messages after it. */
 export interface ConversationItem {
@@ -46,6 +47,9 @@ export type ServerFrame =
   | ({ type: 'message' } & MessageFrame)
   | { type: 'messages'; id: string; conversation: string; messages: MessageFrame[]; hasMore: boolean }
   | { type: 'conversations'; id: string; items: ConversationItem[] }
+  /** The answer to `presence` (with its id: each user's state), or a followed user's change (pushed). */
+  | { type: 'presence'; id: string; users: Array<{ user: string; online: boolean }> }
+  | { type: 'presence'; user: string; online: boolean }
   /** Someone else typing in a conversation, shown for `ttlMs` unless renewed or ended by their message. */
   | { type: 'typing'; conversation: string; user: string; ttlMs: number }
   /** The answer to `read` (with its id), or a marker pushed: the user's other connection read, or a direct peer's receipt. */
@@ -155,6 +159,12 @@ const CLIENT_FRAMES = {
     if (f.id !== undefined && id === undefined) bad('"id" must be 1-64 printable ASCII characters', id);
     if (!isConversationId(f.conversation)) bad('"conversation" must be a conversation id', id);
     return id === undefined ? { type: 'typing', conversation: f.conversation } : { type: 'typing', id, conversation: f.conversation };
+  },
+  presence: (f, id) => {
+    const presenceId = requireId(id);
+    if (!Array.isArray(f.users) || f.users.length > MAX_PRESENCE_USERS || !f.users.every(isUserId))
+      bad(`"users" must be an array of at most ${MAX_PRESENCE_USERS} user ids (empty: follow no one)`, id);
+    return { type: 'presence', id: presenceId, users: [...new Set(f.users)] };
   },
   ping: (f, id) => {
     if (f.id !== undefined && id === undefined) bad('"id" must be 1-64 printable ASCII characters', id);

@@ -41,6 +41,8 @@ export interface MessageApi {
   conversations(user: string): Promise<ConversationItem[]>;
   /** Tells the conversation's other members online that the user is typing. */
   typing(user: string, conversation: string, origin: Origin): Promise<void>;
+  /** Whether each of `users` is online; FORBIDDEN unless the user shares a conversation with each. */
+  presence(user: string, users: readonly string[]): Promise<boolean[]>;
   /** Moves the user's read marker of a conversation up to `seq`; the marker after. */
   markRead(user: string, conversation: string, seq: number, origin: Origin): Promise<number>;
 }
@@ -66,6 +68,8 @@ export interface SessionDeps {
   onRejected?: (code: ErrorCode) => void;
   onSlowConsumer?: () => void;
   onPolicyClose?: () => void;
+  /** The session follows `users` from now on (and no one else), whose state now is `online`. */
+  onFollow?: (session: Session, users: readonly string[], online: readonly boolean[]) => void;
   /** The client's socket closed (the session is gone). */
   onClosed?: (session: Session) => void;
 }
@@ -222,6 +226,13 @@ export class Session {
         });
         return;
       }
+      case 'presence':
+        this.reply(frame.id, async () => {
+          const online = frame.users.length === 0 ? [] : await this.deps.api.presence(this.user, frame.users);
+          if (!this.closed) this.deps.onFollow?.(this, frame.users, online);
+          return { type: 'presence', id: frame.id, users: frame.users.map((user, i) => ({ user, online: online[i] ?? false })) };
+        });
+        return;
       case 'read':
         this.reply(frame.id, async () => ({
           type: 'read',

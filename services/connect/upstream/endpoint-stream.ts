@@ -14,7 +14,7 @@ import {
   type SendResponse__Output,
   type SendResult__Output,
 } from '../../shared/proto.js';
-import type { Push, ReadPush, SessionsClose, TypingPush } from '../../shared/message.js';
+import type { PresenceChange, Push, ReadPush, SessionsClose, TypingPush } from '../../shared/message.js';
 import { fromPush, fromReadPush, fromTypingPush } from '../../shared/message-proto.js';
 import { UpstreamError, internalMetadata } from './message-client.js';
 import { FrameBatcher, batchBudget } from '../../shared/frame-batcher.js';
@@ -50,6 +50,8 @@ export interface EndpointStreamOptions {
   instance: string;
   /** Users this gateway holds right now (sent with every Subscribe). */
   onlineUsers: () => string[];
+  /** Users whose online state this gateway's clients follow (sent once the stream is up). */
+  watched?: () => string[];
   backoff: BackoffOptions;
   /** A stream must stay up this long before the backoff starts again from its initial delay. */
   resetAfterMs: number;
@@ -86,6 +88,8 @@ export interface EndpointStreamEvents {
   onRead(push: ReadPush): void;
   /** Someone typing, for users held here. */
   onTyping(push: TypingPush): void;
+  /** A followed user came online or went offline. */
+  onPresenceChange(change: PresenceChange): void;
   /**
    * The pod asks (for the server API) how many connections each user holds here; with `close`,
    * they are closed too. Answers the counts before closing, in the users' order.
@@ -180,6 +184,11 @@ export class EndpointStream {
     });
   }
 
+  /** Changes the users this gateway follows on an up stream (a stream coming up sends them all). */
+  sendWatch(add: readonly string[], remove: readonly string[]): void {
+    if (this.current.name === 'up') this.current.attempt.out.write({ watch: { add: [...add], remove: [...remove] } });
+  }
+
   /** Ends the stream for good (endpoint gone, or shutdown). */
   close(): void {
     if (this.current.name === 'closed') return;
@@ -265,6 +274,7 @@ export class EndpointStream {
       if (push) this.opts.events.onPush(push);
     } else if (resp.response === 'read' && resp.read) this.opts.events.onRead(fromReadPush(resp.read));
     else if (resp.response === 'typing' && resp.typing) this.opts.events.onTyping(fromTypingPush(resp.typing));
+    else if (resp.response === 'presenceChange' && resp.presenceChange) this.opts.events.onPresenceChange(resp.presenceChange);
     else if (resp.response === 'sendResult' && resp.sendResult) this.answered(resp.sendResult);
     else if (resp.response === 'presenceApplied' && resp.presenceApplied) this.presenceApplied(resp.presenceApplied.ackId);
     else if (resp.response === 'sessions' && resp.sessions) {
@@ -291,6 +301,9 @@ export class EndpointStream {
   private up(attempt: Attempt, messageServiceId: string): void {
     this.transition(['connecting'], { name: 'up', attempt });
     this.policy.up();
+    // A new stream follows no one: the followed users again, before anything else.
+    const watched = this.opts.watched?.() ?? [];
+    if (watched.length > 0) attempt.out.write({ watch: { add: watched, remove: [] } });
     const reconnect = this.everUp;
     this.everUp = true;
     this.log.info({ messageServiceId, reconnect }, 'message stream up');

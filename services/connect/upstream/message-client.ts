@@ -83,6 +83,13 @@ export function createMessageApi(opts: { streams: UpstreamPicker; timeoutMs: num
       );
       return res.items.map((i) => ({ conversation: i.conversation, lastSeq: i.lastSeq, readSeq: i.readSeq, unread: i.unread }));
     },
+    async presence(user, users) {
+      const res = await unary<Parameters<MessageServiceClient['presence']>[0], { online: boolean[] }>((c, req, o, cb) => c.presence(req, md, o, cb), {
+        user,
+        users: [...users],
+      });
+      return res.online;
+    },
     async typing(user, conversation, origin) {
       await unary<Parameters<MessageServiceClient['typing']>[0], object>((c, req, o, cb) => c.typing(req, md, o, cb), {
         user,

@@ -5,7 +5,7 @@ import type { Discovery } from './discovery.js';
 export interface StreamManagerOptions extends Omit<EndpointStreamOptions, 'endpoint' | 'events'> {
   discovery: Discovery;
   /** Metric and delivery hooks. */
-  events: Pick<EndpointStreamEvents, 'onAttempt' | 'onBackoff' | 'onPush' | 'onRead' | 'onTyping' | 'onSessions'> & {
+  events: Pick<EndpointStreamEvents, 'onAttempt' | 'onBackoff' | 'onPush' | 'onRead' | 'onTyping' | 'onPresenceChange' | 'onSessions'> & {
     onUp(endpoint: string, reconnect: boolean): void;
     onDown(endpoint: string, wasUp: boolean): void;
     onEndpoints(count: number): void;
@@ -82,6 +82,11 @@ export class StreamManager {
     await Promise.all([...this.streams.values()].map((s) => s.sendPresence(online, offline)));
   }
 
+  /** Changes the users this gateway follows on every up stream. */
+  broadcastWatch(add: readonly string[], remove: readonly string[]): void {
+    for (const s of this.streams.values()) s.sendWatch(add, remove);
+  }
+
   /** Closes every stream and stops discovery. */
   stop(): void {
     this.started = false;
@@ -99,6 +104,7 @@ export class StreamManager {
       onPush: e.onPush,
       onRead: e.onRead,
       onTyping: e.onTyping,
+      onPresenceChange: e.onPresenceChange,
       onSessions: e.onSessions,
       onUp: (stream, reconnect) => {
         e.onActiveStreams(this.upCount);

@@ -16,9 +16,11 @@ const MARGIN_MS = 5000;
 export class MonitorWatchdog {
   /** When the outstanding heartbeat started; undefined when none is. */
   private since: number | undefined;
-  private restarting = false;
+  private busy = false;
   private stopped = false;
-  /** Restarts so far. */
+  /** The watchdog closed the client and has not connected it again yet (a closed client never reconnects by itself). */
+  private closed = false;
+  /** Restarts so far (closed and connected again). */
   restarts = 0;
   private readonly stuckAfterMs: number;
 
@@ -43,29 +45,36 @@ export class MonitorWatchdog {
     return this.stopped;
   }
 
-  /** Called periodically: restarts the monitoring when the outstanding heartbeat is overdue. */
+  /**
+   * Called periodically: closes the client when the outstanding heartbeat is overdue, and connects
+   * it again, at this call or (the store still away) at the next ones until it connects.
+   */
   async check(): Promise<void> {
-    if (this.stopped || this.restarting || this.since === undefined) return;
-    const waited = this.now() - this.since;
-    if (waited <= this.stuckAfterMs) return;
-    this.restarting = true;
-    this.logger.warn(
-      { waitedMs: waited, limitMs: this.stuckAfterMs },
-      'the MongoDB driver stopped checking the server (a heartbeat never ended); reconnecting the client',
-    );
+    if (this.stopped || this.busy) return;
+    this.busy = true;
     try {
-      await this.client.close();
+      if (!this.closed) {
+        const waited = this.since === undefined ? 0 : this.now() - this.since;
+        if (waited <= this.stuckAfterMs) return;
+        this.logger.warn(
+          { waitedMs: waited, limitMs: this.stuckAfterMs },
+          'the MongoDB driver stopped checking the server (a heartbeat never ended); reconnecting the client',
+        );
+        this.closed = true;
+        this.since = undefined;
+        await this.client.close();
+      }
       // The store may have stopped meanwhile (it closes the client itself).
       if (this.isStopped()) return;
       await this.client.connect();
+      this.closed = false;
       this.restarts++;
       this.logger.info('MongoDB client reconnected');
     } catch (err: unknown) {
-      // The store is away after all: the driver goes on trying, and so does the next check.
+      // The store is away: connect again at the next check.
       this.logger.warn({ err }, 'reconnecting the MongoDB client failed; trying again');
     } finally {
-      this.since = undefined;
-      this.restarting = false;
+      this.busy = false;
     }
   }
 }

@@ -1,6 +1,5 @@
-import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
+import { MongoServerError, type AnyBulkWriteOperation, type Collection, type Db } from 'mongodb';
 import type { ReadMarker } from '../../shared/message.js';
-import { isDuplicateKey, onlyDuplicateKeys } from './mongo-common.js';
 
 /** One user's read marker of one conversation. */
 interface MarkerDoc {
@@ -16,32 +15,54 @@ interface MarkerDoc {
  */
 const UPDATE_SLICE = 16;
 
+/** Tries of an upsert that collided with another first write of the same marker. */
+const UPSERT_ATTEMPTS = 3;
+
 /** A marker's _id: user and conversation ids hold no newline. */
 const markerId = (user: string, conversation: string): string => `${user}\n${conversation}`;
 
 /**
  * The read markers (`read_markers`): one document per user and conversation, holding the highest
  * seq read. Every write is a `$max`, so a marker never moves back whatever order writes arrive in.
+ *
+ * MongoDB applies a `$max` atomically. FerretDB 1.x applies an update as read, compute, write, so
+ * two at once can keep the lower value; this pod's marker writes therefore go one at a time, and a
+ * mark reads its marker back and writes again if another pod's write kept a lower one.
  */
 export class ReadMarkers {
   private readonly markers: Collection<MarkerDoc>;
+  /** The marker writes of this pod, one after the other. */
+  private writes: Promise<unknown> = Promise.resolve();
 
   constructor(db: Db) {
     this.markers = db.collection<MarkerDoc>('read_markers');
   }
 
-  async mark(user: string, conversation: string, seq: number): Promise<number> {
-    const _id = markerId(user, conversation);
-    const update = { $max: { seq }, $setOnInsert: { user, conversation } };
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const doc = await this.markers.findOneAndUpdate({ _id }, update, { upsert: true, returnDocument: 'after' });
-        return doc?.seq ?? seq;
-      } catch (err: unknown) {
-        // Two first marks at once: one inserts, the other's upsert hits its _id and finds it the second time.
-        if (!isDuplicateKey(err) || attempt > 0) throw err;
+  mark(user: string, conversation: string, seq: number): Promise<number> {
+    return this.serially(async () => {
+      const _id = markerId(user, conversation);
+      const update = { $max: { seq }, $setOnInsert: { user, conversation } };
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.markers.findOneAndUpdate({ _id }, update, { upsert: true });
+          // What the marker holds now: another pod's write at the same moment may have kept a lower one.
+          const now = (await this.markers.findOne({ _id }))?.seq ?? 0;
+          if (now >= seq || attempt >= UPSERT_ATTEMPTS) return now;
+        } catch (err: unknown) {
+          // First marks of one marker at once: one inserts, the others' upserts collide with it (a
+          // duplicate key, or on some servers a write conflict) and find it when tried again. A `$max`
+          // tried again changes nothing that the first try did.
+          if (!(err instanceof MongoServerError) || attempt >= UPSERT_ATTEMPTS) throw err;
+        }
       }
-    }
+    });
+  }
+
+  /** Runs `write` after this pod's marker writes before it (see the class). */
+  private serially<T>(write: () => Promise<T>): Promise<T> {
+    const next = this.writes.then(write, write);
+    this.writes = next.catch(() => undefined);
+    return next;
   }
 
   /** The index reads go by (called at start-up). */
@@ -60,7 +81,11 @@ export class ReadMarkers {
     return out;
   }
 
-  async advance(list: readonly ReadMarker[]): Promise<void> {
+  advance(list: readonly ReadMarker[]): Promise<void> {
+    return this.serially(() => this.advanceNow(list));
+  }
+
+  private async advanceNow(list: readonly ReadMarker[]): Promise<void> {
     for (let i = 0; i < list.length; i += UPDATE_SLICE) {
       const ops: AnyBulkWriteOperation<MarkerDoc>[] = list.slice(i, i + UPDATE_SLICE).map((m) => ({
         updateOne: {
@@ -69,12 +94,14 @@ export class ReadMarkers {
           upsert: true,
         },
       }));
-      try {
-        await this.markers.bulkWrite(ops, { ordered: false });
-      } catch (err: unknown) {
-        // An upsert raced another first write of the same marker: the other one is there now.
-        if (!onlyDuplicateKeys(err)) throw err;
-        await this.markers.bulkWrite(ops, { ordered: false });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.markers.bulkWrite(ops, { ordered: false });
+          break;
+        } catch (err: unknown) {
+          // An upsert raced another first write of the same marker (see mark): the whole slice again.
+          if (!(err instanceof MongoServerError) || attempt >= UPSERT_ATTEMPTS) throw err;
+        }
       }
     }
   }

@@ -1,7 +1,7 @@
 import type { Logger } from '../../shared/logger.js';
 import type { PresenceStore } from '../adapters/presence.js';
 import { PresenceDirectory, type RewriteReason } from './presence-directory.js';
-import type { Message, Origin, Push, ReadMarker, ReadPush, SessionsClose, Typing, TypingPush } from '../../shared/message.js';
+import type { Message, Origin, PresenceChange, Push, ReadMarker, ReadPush, SessionsClose, Typing, TypingPush } from '../../shared/message.js';
 export type { SessionsClose } from '../../shared/message.js';
 
 /** Why a gateway's stream ended (a metric label: switchboard_message_streams_ended_total). */
@@ -16,6 +16,8 @@ export interface SubscriberLink {
   pushRead(push: ReadPush): boolean;
   /** Queues a typing indicator on the stream; false when the stream can no longer take it. */
   pushTyping(push: TypingPush): boolean;
+  /** Queues a change of a followed user's online state on the stream. */
+  pushPresence(change: PresenceChange): boolean;
   /** Ends the stream with UNAVAILABLE and `details` (Connect then moves to other pods). */
   end(reason: 'replaced' | 'shutdown', details: string): void;
   /**
@@ -33,6 +35,8 @@ export const PUSH_RESULTS: readonly PushResult[] = ['sent', 'dropped', 'skipped'
 interface Subscriber {
   link: SubscriberLink;
   users: Set<string>;
+  /** Users whose online state the gateway follows (Watch). */
+  watched: Set<string>;
 }
 
 /** A gateway whose stream ended: its users, until it subscribes again or its presence would have expired. */
@@ -73,6 +77,8 @@ export class SubscriberRegistry {
   private readonly gone = new Map<string, Gone>();
   /** user → the instances that announced it (one string for the common single gateway). */
   private readonly routes = new Map<string, string | string[]>();
+  /** The gateways following each user's online state. */
+  private readonly watchers = new Map<string, Set<string>>();
   private readonly directory: PresenceDirectory;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
@@ -103,7 +109,7 @@ export class SubscriberRegistry {
     const now = new Set(users);
     if (before) for (const u of before) if (!now.has(u)) this.unroute(u, instance);
     for (const u of now) if (!before?.has(u)) this.route(u, instance);
-    this.subs.set(instance, { link, users: now });
+    this.subs.set(instance, { link, users: now, watched: new Set() });
     this.opts.onCountChange?.(this.subs.size);
     this.directory.changed(instance, now, []);
     // Ended after the new stream took its place, so that its detach leaves the new one alone.
@@ -137,9 +143,37 @@ export class SubscriberRegistry {
     const sub = this.subs.get(instance);
     if (sub?.link !== link) return false;
     this.subs.delete(instance);
+    this.unwatch(instance, sub.watched);
     this.gone.set(instance, { users: sub.users, until: this.now() + this.opts.presenceTtlMs });
     this.opts.onCountChange?.(this.subs.size);
     return true;
+  }
+
+  /**
+   * Changes the users a gateway follows the online state of (a new stream follows none); false
+   * when the stream is not (or no longer) this instance's. Each change of a followed user is pushed
+   * to the gateway by every pod, which all see the same announcements; the gateway forwards it once.
+   */
+  watch(instance: string, link: SubscriberLink, add: readonly string[], remove: readonly string[]): boolean {
+    const sub = this.subs.get(instance);
+    if (!sub || sub.link !== link) return false;
+    for (const u of add) {
+      if (sub.watched.has(u)) continue;
+      sub.watched.add(u);
+      let set = this.watchers.get(u);
+      if (!set) this.watchers.set(u, (set = new Set()));
+      set.add(instance);
+    }
+    this.unwatch(
+      instance,
+      remove.filter((u) => sub.watched.delete(u)),
+    );
+    return true;
+  }
+
+  /** Whether a user has a connection on some gateway (as the gateways announced on this pod's streams). */
+  isOnline(user: string): boolean {
+    return this.routes.has(user);
   }
 
   /** Number of subscribed Connect instances. */
@@ -258,10 +292,25 @@ export class SubscriberRegistry {
     return out;
   }
 
+  private unwatch(instance: string, users: Iterable<string>): void {
+    for (const u of users) {
+      const set = this.watchers.get(u);
+      set?.delete(instance);
+      if (set?.size === 0) this.watchers.delete(u);
+    }
+  }
+
+  /** Tells the gateways following `user` that they came online or went offline. */
+  private presenceChanged(user: string, online: boolean): void {
+    for (const instance of this.watchers.get(user) ?? []) this.subs.get(instance)?.link.pushPresence({ user, online });
+  }
+
   private route(user: string, instance: string): void {
     const at = this.routes.get(user);
-    if (at === undefined) this.routes.set(user, instance);
-    else if (typeof at === 'string') {
+    if (at === undefined) {
+      this.routes.set(user, instance);
+      this.presenceChanged(user, true);
+    } else if (typeof at === 'string') {
       if (at !== instance) this.routes.set(user, [at, instance]);
     } else if (!at.includes(instance)) at.push(instance);
   }
@@ -270,7 +319,10 @@ export class SubscriberRegistry {
     const at = this.routes.get(user);
     if (at === undefined) return;
     if (typeof at === 'string') {
-      if (at === instance) this.routes.delete(user);
+      if (at === instance) {
+        this.routes.delete(user);
+        this.presenceChanged(user, false);
+      }
       return;
     }
     const rest = at.filter((i) => i !== instance);

@@ -21,6 +21,7 @@ import type { SendAcceptor } from '../domain/send-acceptor.js';
 import type { History } from '../domain/history.js';
 import type { ReadMarking } from '../domain/read-markers.js';
 import type { TypingRelay } from '../domain/typing.js';
+import type { PresenceQuery } from '../domain/presence-query.js';
 import type { StreamEndReason, SubscriberLink, SubscriberRegistry } from '../domain/subscribers.js';
 import { fromSendRequest, toChatMessage } from '../../shared/message-proto.js';
 import type { ChatMessage } from '../../shared/gen/switchboard/v1/ChatMessage.js';
@@ -32,6 +33,7 @@ export interface GrpcTransportDeps {
   history: History;
   reads: ReadMarking;
   typing: TypingRelay;
+  presence: PresenceQuery;
   subscribers: SubscriberRegistry;
   instance: string;
   logger: Logger;
@@ -144,6 +146,13 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
         (err: unknown) => fail(callback, err, 'Typing'),
       );
     },
+    Presence(call, callback) {
+      if (refuse(callback, call.metadata)) return;
+      deps.presence.online(call.request.user, call.request.users).then(
+        (online) => callback(null, { online }),
+        (err: unknown) => fail(callback, err, 'Presence'),
+      );
+    },
     MessageStream(call) {
       if (!authorized(call.metadata)) {
         call.emit('error', { code: status.UNAUTHENTICATED, details: 'missing or wrong internal auth token' });
@@ -214,6 +223,11 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
       // A marker is small and superseded by the next one: it never ends a stream on its own.
       if (ended) return false;
       out.write({ read: { ...marker, recipients, excludeConnection } });
+      return true;
+    },
+    pushPresence(change) {
+      if (ended) return false;
+      out.write({ presenceChange: change });
       return true;
     },
     pushTyping({ typing, recipients }) {
@@ -303,6 +317,11 @@ function handleStream(call: ServerDuplexStream<MessageStreamRequest__Output, Mes
           answer({ error: { code: grpcStatusOf(err), message: describeError(err), reason: errorCodeOf(err) } });
         },
       );
+    } else if (req.request === 'watch' && req.watch) {
+      const { add, remove } = req.watch;
+      const bad = [...add, ...remove].find((u) => !isUserId(u));
+      if (bad !== undefined) return reject(status.INVALID_ARGUMENT, `watch holds an invalid user id: ${JSON.stringify(bad).slice(0, 80)}`);
+      deps.subscribers.watch(instance, link, add, remove);
     } else if (req.request === 'sessions' && req.sessions) {
       queries.get(req.sessions.queryId)?.(req.sessions.connections);
     } else if (req.request === 'batch' && req.batch) {

@@ -13,6 +13,9 @@ import type { MessageServiceClient as _switchboard_v1_MessageServiceClient, Mess
 import type { MessageStreamRequest as _switchboard_v1_MessageStreamRequest, MessageStreamRequest__Output as _switchboard_v1_MessageStreamRequest__Output } from './switchboard/v1/MessageStreamRequest.js';
 import type { MessageStreamResponse as _switchboard_v1_MessageStreamResponse, MessageStreamResponse__Output as _switchboard_v1_MessageStreamResponse__Output } from './switchboard/v1/MessageStreamResponse.js';
 import type { PresenceApplied as _switchboard_v1_PresenceApplied, PresenceApplied__Output as _switchboard_v1_PresenceApplied__Output } from './switchboard/v1/PresenceApplied.js';
+import type { PresenceChange as _switchboard_v1_PresenceChange, PresenceChange__Output as _switchboard_v1_PresenceChange__Output } from './switchboard/v1/PresenceChange.js';
+import type { PresenceRequest as _switchboard_v1_PresenceRequest, PresenceRequest__Output as _switchboard_v1_PresenceRequest__Output } from './switchboard/v1/PresenceRequest.js';
+import type { PresenceResponse as _switchboard_v1_PresenceResponse, PresenceResponse__Output as _switchboard_v1_PresenceResponse__Output } from './switchboard/v1/PresenceResponse.js';
 import type { PresenceUpdate as _switchboard_v1_PresenceUpdate, PresenceUpdate__Output as _switchboard_v1_PresenceUpdate__Output } from './switchboard/v1/PresenceUpdate.js';
 import type { Push as _switchboard_v1_Push, Push__Output as _switchboard_v1_Push__Output } from './switchboard/v1/Push.js';
 import type { ReadPush as _switchboard_v1_ReadPush, ReadPush__Output as _switchboard_v1_ReadPush__Output } from './switchboard/v1/ReadPush.js';
@@ -32,6 +35,7 @@ import type { SyncResponse as _switchboard_v1_SyncResponse, SyncResponse__Output
 import type { TypingPush as _switchboard_v1_TypingPush, TypingPush__Output as _switchboard_v1_TypingPush__Output } from './switchboard/v1/TypingPush.js';
 import type { TypingRequest as _switchboard_v1_TypingRequest, TypingRequest__Output as _switchboard_v1_TypingRequest__Output } from './switchboard/v1/TypingRequest.js';
 import type { TypingResponse as _switchboard_v1_TypingResponse, TypingResponse__Output as _switchboard_v1_TypingResponse__Output } from './switchboard/v1/TypingResponse.js';
+import type { Watch as _switchboard_v1_Watch, Watch__Output as _switchboard_v1_Watch__Output } from './switchboard/v1/Watch.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -52,6 +56,9 @@ export interface ProtoGrpcType {
       MessageStreamRequest: MessageTypeDefinition<_switchboard_v1_MessageStreamRequest, _switchboard_v1_MessageStreamRequest__Output>
       MessageStreamResponse: MessageTypeDefinition<_switchboard_v1_MessageStreamResponse, _switchboard_v1_MessageStreamResponse__Output>
       PresenceApplied: MessageTypeDefinition<_switchboard_v1_PresenceApplied, _switchboard_v1_PresenceApplied__Output>
+      PresenceChange: MessageTypeDefinition<_switchboard_v1_PresenceChange, _switchboard_v1_PresenceChange__Output>
+      PresenceRequest: MessageTypeDefinition<_switchboard_v1_PresenceRequest, _switchboard_v1_PresenceRequest__Output>
+      PresenceResponse: MessageTypeDefinition<_switchboard_v1_PresenceResponse, _switchboard_v1_PresenceResponse__Output>
       PresenceUpdate: MessageTypeDefinition<_switchboard_v1_PresenceUpdate, _switchboard_v1_PresenceUpdate__Output>
       Push: MessageTypeDefinition<_switchboard_v1_Push, _switchboard_v1_Push__Output>
       ReadPush: MessageTypeDefinition<_switchboard_v1_ReadPush, _switchboard_v1_ReadPush__Output>
@@ -71,6 +78,7 @@ export interface ProtoGrpcType {
       TypingPush: MessageTypeDefinition<_switchboard_v1_TypingPush, _switchboard_v1_TypingPush__Output>
       TypingRequest: MessageTypeDefinition<_switchboard_v1_TypingRequest, _switchboard_v1_TypingRequest__Output>
       TypingResponse: MessageTypeDefinition<_switchboard_v1_TypingResponse, _switchboard_v1_TypingResponse__Output>
+      Watch: MessageTypeDefinition<_switchboard_v1_Watch, _switchboard_v1_Watch__Output>
     }
   }
 }

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/message_service.proto.
  */
 export const file_switchboard_v1_message_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRzd2l0Y2hib2FyZC92MS9tZXNzYWdlX3NlcnZpY2UucHJvdG8SDnN3aXRjaGJvYXJkLnYxIrABCgtDaGF0TWVzc2FnZRIOCgZtc2dfaWQYASABKAkSFAoMY29udmVyc2F0aW9uGAIgASgJEgsKA3NlcRgDIAEoAxIRCglmcm9tX3VzZXIYBCABKAkSDwoHdG9fdXNlchgFIAEoCRIMCgRib2R5GAYgASgJEgoKAnRzGAcgASgDEhEKCWNsaWVudF9pZBgIIAEoCRIMCgRraW5kGAkgASgJEg8KB21lbWJlcnMYCiADKAkiuwEKC1NlbmRSZXF1ZXN0EhEKCWZyb21fdXNlchgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSDwoHdG9fdXNlchgDIAEoCRIMCgRib2R5GAQgASgJEhcKD29yaWdpbl9pbnN0YW5jZRgFIAEoCRIZChFvcmlnaW5fY29ubmVjdGlvbhgGIAEoCRIUCgxjb252ZXJzYXRpb24YByABKAkSDAoEa2luZBgIIAEoCRIPCgdtZW1iZXJzGAkgAygJIlEKDFNlbmRSZXNwb25zZRIOCgZtc2dfaWQYASABKAkSFAoMY29udmVyc2F0aW9uGAIgASgJEgoKAnRzGAMgASgDSgQIBBAFUglkdXBsaWNhdGUiUwoLU3luY1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkSEQoJYWZ0ZXJfc2VxGAMgASgDEg0KBWxpbWl0GAQgASgFIk8KDFN5bmNSZXNwb25zZRItCghtZXNzYWdlcxgBIAMoCzIbLnN3aXRjaGJvYXJkLnYxLkNoYXRNZXNzYWdlEhAKCGhhc19tb3JlGAIgASgIIiQKFENvbnZlcnNhdGlvbnNSZXF1ZXN0EgwKBHVzZXIYASABKAkiNAoOTWVtYmVyc1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkiIgoPTWVtYmVyc1Jlc3BvbnNlEg8KB21lbWJlcnMYASADKAkiXwoTQ29udmVyc2F0aW9uU3VtbWFyeRIUCgxjb252ZXJzYXRpb24YASABKAkSEAoIbGFzdF9zZXEYAiABKAMSEAoIcmVhZF9zZXEYAyABKAMSDgoGdW5yZWFkGAQgASgDInYKD01hcmtSZWFkUmVxdWVzdBIMCgR1c2VyGAEgASgJEhQKDGNvbnZlcnNhdGlvbhgCIAEoCRILCgNzZXEYAyABKAMSFwoPb3JpZ2luX2luc3RhbmNlGAQgASgJEhkKEW9yaWdpbl9jb25uZWN0aW9uGAUgASgJImcKDVR5cGluZ1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkSFwoPb3JpZ2luX2luc3RhbmNlGAMgASgJEhkKEW9yaWdpbl9jb25uZWN0aW9uGAQgASgJIhAKDlR5cGluZ1Jlc3BvbnNlIh8KEE1hcmtSZWFkUmVzcG9uc2USCwoDc2VxGAEgASgDIksKFUNvbnZlcnNhdGlvbnNSZXNwb25zZRIyCgVpdGVtcxgBIAMoCzIjLnN3aXRjaGJvYXJkLnYxLkNvbnZlcnNhdGlvblN1bW1hcnkipQIKFE1lc3NhZ2VTdHJlYW1SZXF1ZXN0Ei4KCXN1YnNjcmliZRgBIAEoCzIZLnN3aXRjaGJvYXJkLnYxLlN1YnNjcmliZUgAEjIKCHByZXNlbmNlGAIgASgLMh4uc3dpdGNoYm9hcmQudjEuUHJlc2VuY2VVcGRhdGVIABIqCgRzZW5kGAQgASgLMhouc3dpdGNoYm9hcmQudjEuU3RyZWFtU2VuZEgAEi0KBWJhdGNoGAUgASgLMhwuc3dpdGNoYm9hcmQudjEuUmVxdWVzdEJhdGNoSAASMgoIc2Vzc2lvbnMYBiABKAsyHi5zd2l0Y2hib2FyZC52MS5TZXNzaW9uc1JlcG9ydEgAQgkKB3JlcXVlc3RKBAgDEARSCWhlYXJ0YmVhdCJGCgxSZXF1ZXN0QmF0Y2gSNgoIcmVxdWVzdHMYASADKAsyJC5zd2l0Y2hib2FyZC52MS5NZXNzYWdlU3RyZWFtUmVxdWVzdCJLCgpTdHJlYW1TZW5kEhIKCnJlcXVlc3RfaWQYASABKA0SKQoEc2VuZBgCIAEoCzIbLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXF1ZXN0ImgKCVN1YnNjcmliZRIaChJjb25uZWN0X3NlcnZpY2VfaWQYASABKAkSFAoMb25saW5lX3VzZXJzGAIgAygJEhcKD2JhdGNoX21heF9ieXRlcxgDIAEoDRIQCghzZXNzaW9ucxgEIAEoCCJBCg5QcmVzZW5jZVVwZGF0ZRIOCgZvbmxpbmUYASADKAkSDwoHb2ZmbGluZRgCIAMoCRIOCgZhY2tfaWQYAyABKA0iIQoPUHJlc2VuY2VBcHBsaWVkEg4KBmFja19pZBgBIAEoDSK3AwoVTWVzc2FnZVN0cmVhbVJlc3BvbnNlEiQKBHB1c2gYASABKAsyFC5zd2l0Y2hib2FyZC52MS5QdXNoSAASMAoKc3Vic2NyaWJlZBgDIAEoCzIaLnN3aXRjaGJvYXJkLnYxLlN1YnNjcmliZWRIABIxCgtzZW5kX3Jlc3VsdBgEIAEoCzIaLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXN1bHRIABI7ChBwcmVzZW5jZV9hcHBsaWVkGAUgASgLMh8uc3dpdGNoYm9hcmQudjEuUHJlc2VuY2VBcHBsaWVkSAASLgoFYmF0Y2gYBiABKAsyHS5zd2l0Y2hib2FyZC52MS5SZXNwb25zZUJhdGNoSAASMQoIc2Vzc2lvbnMYByABKAsyHS5zd2l0Y2hib2FyZC52MS5TZXNzaW9uc1F1ZXJ5SAASKAoEcmVhZBgIIAEoCzIYLnN3aXRjaGJvYXJkLnYxLlJlYWRQdXNoSAASLAoGdHlwaW5nGAkgASgLMhouc3dpdGNoYm9hcmQudjEuVHlwaW5nUHVzaEgAQgoKCHJlc3BvbnNlSgQIAhADUgloZWFydGJlYXQiWgoNU2Vzc2lvbnNRdWVyeRIQCghxdWVyeV9pZBgBIAEoDRINCgV1c2VycxgCIAMoCRISCgpjbG9zZV9jb2RlGAMgASgNEhQKDGNsb3NlX3JlYXNvbhgEIAEoCSI3Cg5TZXNzaW9uc1JlcG9ydBIQCghxdWVyeV9pZBgBIAEoDRITCgtjb25uZWN0aW9ucxgCIAMoDSJJCg1SZXNwb25zZUJhdGNoEjgKCXJlc3BvbnNlcxgBIAMoCzIlLnN3aXRjaGJvYXJkLnYxLk1lc3NhZ2VTdHJlYW1SZXNwb25zZSKIAQoKU2VuZFJlc3VsdBISCgpyZXF1ZXN0X2lkGAEgASgNEjAKCGFjY2VwdGVkGAIgASgLMhwuc3dpdGNoYm9hcmQudjEuU2VuZFJlc3BvbnNlSAASKgoFZXJyb3IYAyABKAsyGS5zd2l0Y2hib2FyZC52MS5TZW5kRXJyb3JIAEIICgZyZXN1bHQiOgoJU2VuZEVycm9yEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRIOCgZyZWFzb24YAyABKAkiZAoEUHVzaBIsCgdtZXNzYWdlGAEgASgLMhsuc3dpdGNoYm9hcmQudjEuQ2hhdE1lc3NhZ2USEgoKcmVjaXBpZW50cxgCIAMoCRIaChJleGNsdWRlX2Nvbm5lY3Rpb24YAyABKAkiawoIUmVhZFB1c2gSFAoMY29udmVyc2F0aW9uGAEgASgJEgwKBHVzZXIYAiABKAkSCwoDc2VxGAMgASgDEhIKCnJlY2lwaWVudHMYBCADKAkSGgoSZXhjbHVkZV9jb25uZWN0aW9uGAUgASgJIlQKClR5cGluZ1B1c2gSFAoMY29udmVyc2F0aW9uGAEgASgJEgwKBHVzZXIYAiABKAkSDgoGdHRsX21zGAMgASgNEhIKCnJlY2lwaWVudHMYBCADKAkibAoKU3Vic2NyaWJlZBIaChJtZXNzYWdlX3NlcnZpY2VfaWQYASABKAkSEwoLc3RyZWFtX3NlbmQYAiABKAgSFAoMcHJlc2VuY2VfYWNrGAMgASgIEhcKD2JhdGNoX21heF9ieXRlcxgEIAEoDTK6BAoOTWVzc2FnZVNlcnZpY2USQQoEU2VuZBIbLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXF1ZXN0Ghwuc3dpdGNoYm9hcmQudjEuU2VuZFJlc3BvbnNlEkEKBFN5bmMSGy5zd2l0Y2hib2FyZC52MS5TeW5jUmVxdWVzdBocLnN3aXRjaGJvYXJkLnYxLlN5bmNSZXNwb25zZRJcCg1Db252ZXJzYXRpb25zEiQuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uc1JlcXVlc3QaJS5zd2l0Y2hib2FyZC52MS5Db252ZXJzYXRpb25zUmVzcG9uc2USSgoHTWVtYmVycxIeLnN3aXRjaGJvYXJkLnYxLk1lbWJlcnNSZXF1ZXN0Gh8uc3dpdGNoYm9hcmQudjEuTWVtYmVyc1Jlc3BvbnNlEk0KCE1hcmtSZWFkEh8uc3dpdGNoYm9hcmQudjEuTWFya1JlYWRSZXF1ZXN0GiAuc3dpdGNoYm9hcmQudjEuTWFya1JlYWRSZXNwb25zZRJHCgZUeXBpbmcSHS5zd2l0Y2hib2FyZC52MS5UeXBpbmdSZXF1ZXN0Gh4uc3dpdGNoYm9hcmQudjEuVHlwaW5nUmVzcG9uc2USYAoNTWVzc2FnZVN0cmVhbRIkLnN3aXRjaGJvYXJkLnYxLk1lc3NhZ2VTdHJlYW1SZXF1ZXN0GiUuc3dpdGNoYm9hcmQudjEuTWVzc2FnZVN0cmVhbVJlc3BvbnNlKAEwAWIGcHJvdG8z");
+  fileDesc("CiRzd2l0Y2hib2FyZC92MS9tZXNzYWdlX3NlcnZpY2UucHJvdG8SDnN3aXRjaGJvYXJkLnYxIrABCgtDaGF0TWVzc2FnZRIOCgZtc2dfaWQYASABKAkSFAoMY29udmVyc2F0aW9uGAIgASgJEgsKA3NlcRgDIAEoAxIRCglmcm9tX3VzZXIYBCABKAkSDwoHdG9fdXNlchgFIAEoCRIMCgRib2R5GAYgASgJEgoKAnRzGAcgASgDEhEKCWNsaWVudF9pZBgIIAEoCRIMCgRraW5kGAkgASgJEg8KB21lbWJlcnMYCiADKAkiuwEKC1NlbmRSZXF1ZXN0EhEKCWZyb21fdXNlchgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSDwoHdG9fdXNlchgDIAEoCRIMCgRib2R5GAQgASgJEhcKD29yaWdpbl9pbnN0YW5jZRgFIAEoCRIZChFvcmlnaW5fY29ubmVjdGlvbhgGIAEoCRIUCgxjb252ZXJzYXRpb24YByABKAkSDAoEa2luZBgIIAEoCRIPCgdtZW1iZXJzGAkgAygJIlEKDFNlbmRSZXNwb25zZRIOCgZtc2dfaWQYASABKAkSFAoMY29udmVyc2F0aW9uGAIgASgJEgoKAnRzGAMgASgDSgQIBBAFUglkdXBsaWNhdGUiUwoLU3luY1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkSEQoJYWZ0ZXJfc2VxGAMgASgDEg0KBWxpbWl0GAQgASgFIk8KDFN5bmNSZXNwb25zZRItCghtZXNzYWdlcxgBIAMoCzIbLnN3aXRjaGJvYXJkLnYxLkNoYXRNZXNzYWdlEhAKCGhhc19tb3JlGAIgASgIIiQKFENvbnZlcnNhdGlvbnNSZXF1ZXN0EgwKBHVzZXIYASABKAkiNAoOTWVtYmVyc1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkiIgoPTWVtYmVyc1Jlc3BvbnNlEg8KB21lbWJlcnMYASADKAkiXwoTQ29udmVyc2F0aW9uU3VtbWFyeRIUCgxjb252ZXJzYXRpb24YASABKAkSEAoIbGFzdF9zZXEYAiABKAMSEAoIcmVhZF9zZXEYAyABKAMSDgoGdW5yZWFkGAQgASgDInYKD01hcmtSZWFkUmVxdWVzdBIMCgR1c2VyGAEgASgJEhQKDGNvbnZlcnNhdGlvbhgCIAEoCRILCgNzZXEYAyABKAMSFwoPb3JpZ2luX2luc3RhbmNlGAQgASgJEhkKEW9yaWdpbl9jb25uZWN0aW9uGAUgASgJImcKDVR5cGluZ1JlcXVlc3QSDAoEdXNlchgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkSFwoPb3JpZ2luX2luc3RhbmNlGAMgASgJEhkKEW9yaWdpbl9jb25uZWN0aW9uGAQgASgJIhAKDlR5cGluZ1Jlc3BvbnNlIi4KD1ByZXNlbmNlUmVxdWVzdBIMCgR1c2VyGAEgASgJEg0KBXVzZXJzGAIgAygJIiIKEFByZXNlbmNlUmVzcG9uc2USDgoGb25saW5lGAEgAygIIh8KEE1hcmtSZWFkUmVzcG9uc2USCwoDc2VxGAEgASgDIksKFUNvbnZlcnNhdGlvbnNSZXNwb25zZRIyCgVpdGVtcxgBIAMoCzIjLnN3aXRjaGJvYXJkLnYxLkNvbnZlcnNhdGlvblN1bW1hcnkizQIKFE1lc3NhZ2VTdHJlYW1SZXF1ZXN0Ei4KCXN1YnNjcmliZRgBIAEoCzIZLnN3aXRjaGJvYXJkLnYxLlN1YnNjcmliZUgAEjIKCHByZXNlbmNlGAIgASgLMh4uc3dpdGNoYm9hcmQudjEuUHJlc2VuY2VVcGRhdGVIABIqCgRzZW5kGAQgASgLMhouc3dpdGNoYm9hcmQudjEuU3RyZWFtU2VuZEgAEi0KBWJhdGNoGAUgASgLMhwuc3dpdGNoYm9hcmQudjEuUmVxdWVzdEJhdGNoSAASMgoIc2Vzc2lvbnMYBiABKAsyHi5zd2l0Y2hib2FyZC52MS5TZXNzaW9uc1JlcG9ydEgAEiYKBXdhdGNoGAcgASgLMhUuc3dpdGNoYm9hcmQudjEuV2F0Y2hIAEIJCgdyZXF1ZXN0SgQIAxAEUgloZWFydGJlYXQiJAoFV2F0Y2gSCwoDYWRkGAEgAygJEg4KBnJlbW92ZRgCIAMoCSJGCgxSZXF1ZXN0QmF0Y2gSNgoIcmVxdWVzdHMYASADKAsyJC5zd2l0Y2hib2FyZC52MS5NZXNzYWdlU3RyZWFtUmVxdWVzdCJLCgpTdHJlYW1TZW5kEhIKCnJlcXVlc3RfaWQYASABKA0SKQoEc2VuZBgCIAEoCzIbLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXF1ZXN0ImgKCVN1YnNjcmliZRIaChJjb25uZWN0X3NlcnZpY2VfaWQYASABKAkSFAoMb25saW5lX3VzZXJzGAIgAygJEhcKD2JhdGNoX21heF9ieXRlcxgDIAEoDRIQCghzZXNzaW9ucxgEIAEoCCJBCg5QcmVzZW5jZVVwZGF0ZRIOCgZvbmxpbmUYASADKAkSDwoHb2ZmbGluZRgCIAMoCRIOCgZhY2tfaWQYAyABKA0iIQoPUHJlc2VuY2VBcHBsaWVkEg4KBmFja19pZBgBIAEoDSLyAwoVTWVzc2FnZVN0cmVhbVJlc3BvbnNlEiQKBHB1c2gYASABKAsyFC5zd2l0Y2hib2FyZC52MS5QdXNoSAASMAoKc3Vic2NyaWJlZBgDIAEoCzIaLnN3aXRjaGJvYXJkLnYxLlN1YnNjcmliZWRIABIxCgtzZW5kX3Jlc3VsdBgEIAEoCzIaLnN3aXRjaGJvYXJkLnYxLlNlbmRSZXN1bHRIABI7ChBwcmVzZW5jZV9hcHBsaWVkGAUgASgLMh8uc3dpdGNoYm9hcmQudjEuUHJlc2VuY2VBcHBsaWVkSAASLgoFYmF0Y2gYBiABKAsyHS5zd2l0Y2hib2FyZC52MS5SZXNwb25zZUJhdGNoSAASMQoIc2Vzc2lvbnMYByABKAsyHS5zd2l0Y2hib2FyZC52MS5TZXNzaW9uc1F1ZXJ5SAASKAoEcmVhZBgIIAEoCzIYLnN3aXRjaGJvYXJkLnYxLlJlYWRQdXNoSAASLAoGdHlwaW5nGAkgASgLMhouc3dpdGNoYm9hcmQudjEuVHlwaW5nUHVzaEgAEjkKD3ByZXNlbmNlX2NoYW5nZRgKIAEoCzIeLnN3aXRjaGJvYXJkLnYxLlByZXNlbmNlQ2hhbmdlSABCCgoIcmVzcG9uc2VKBAgCEANSCWhlYXJ0YmVhdCJaCg1TZXNzaW9uc1F1ZXJ5EhAKCHF1ZXJ5X2lkGAEgASgNEg0KBXVzZXJzGAIgAygJEhIKCmNsb3NlX2NvZGUYAyABKA0SFAoMY2xvc2VfcmVhc29uGAQgASgJIjcKDlNlc3Npb25zUmVwb3J0EhAKCHF1ZXJ5X2lkGAEgASgNEhMKC2Nvbm5lY3Rpb25zGAIgAygNIkkKDVJlc3BvbnNlQmF0Y2gSOAoJcmVzcG9uc2VzGAEgAygLMiUuc3dpdGNoYm9hcmQudjEuTWVzc2FnZVN0cmVhbVJlc3BvbnNlIogBCgpTZW5kUmVzdWx0EhIKCnJlcXVlc3RfaWQYASABKA0SMAoIYWNjZXB0ZWQYAiABKAsyHC5zd2l0Y2hib2FyZC52MS5TZW5kUmVzcG9uc2VIABIqCgVlcnJvchgDIAEoCzIZLnN3aXRjaGJvYXJkLnYxLlNlbmRFcnJvckgAQggKBnJlc3VsdCI6CglTZW5kRXJyb3ISDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEg4KBnJlYXNvbhgDIAEoCSJkCgRQdXNoEiwKB21lc3NhZ2UYASABKAsyGy5zd2l0Y2hib2FyZC52MS5DaGF0TWVzc2FnZRISCgpyZWNpcGllbnRzGAIgAygJEhoKEmV4Y2x1ZGVfY29ubmVjdGlvbhgDIAEoCSJrCghSZWFkUHVzaBIUCgxjb252ZXJzYXRpb24YASABKAkSDAoEdXNlchgCIAEoCRILCgNzZXEYAyABKAMSEgoKcmVjaXBpZW50cxgEIAMoCRIaChJleGNsdWRlX2Nvbm5lY3Rpb24YBSABKAkiVAoKVHlwaW5nUHVzaBIUCgxjb252ZXJzYXRpb24YASABKAkSDAoEdXNlchgCIAEoCRIOCgZ0dGxfbXMYAyABKA0SEgoKcmVjaXBpZW50cxgEIAMoCSIuCg5QcmVzZW5jZUNoYW5nZRIMCgR1c2VyGAEgASgJEg4KBm9ubGluZRgCIAEoCCJsCgpTdWJzY3JpYmVkEhoKEm1lc3NhZ2Vfc2VydmljZV9pZBgBIAEoCRITCgtzdHJlYW1fc2VuZBgCIAEoCBIUCgxwcmVzZW5jZV9hY2sYAyABKAgSFwoPYmF0Y2hfbWF4X2J5dGVzGAQgASgNMokFCg5NZXNzYWdlU2VydmljZRJBCgRTZW5kEhsuc3dpdGNoYm9hcmQudjEuU2VuZFJlcXVlc3QaHC5zd2l0Y2hib2FyZC52MS5TZW5kUmVzcG9uc2USQQoEU3luYxIbLnN3aXRjaGJvYXJkLnYxLlN5bmNSZXF1ZXN0Ghwuc3dpdGNoYm9hcmQudjEuU3luY1Jlc3BvbnNlElwKDUNvbnZlcnNhdGlvbnMSJC5zd2l0Y2hib2FyZC52MS5Db252ZXJzYXRpb25zUmVxdWVzdBolLnN3aXRjaGJvYXJkLnYxLkNvbnZlcnNhdGlvbnNSZXNwb25zZRJKCgdNZW1iZXJzEh4uc3dpdGNoYm9hcmQudjEuTWVtYmVyc1JlcXVlc3QaHy5zd2l0Y2hib2FyZC52MS5NZW1iZXJzUmVzcG9uc2USTQoITWFya1JlYWQSHy5zd2l0Y2hib2FyZC52MS5NYXJrUmVhZFJlcXVlc3QaIC5zd2l0Y2hib2FyZC52MS5NYXJrUmVhZFJlc3BvbnNlEkcKBlR5cGluZxIdLnN3aXRjaGJvYXJkLnYxLlR5cGluZ1JlcXVlc3QaHi5zd2l0Y2hib2FyZC52MS5UeXBpbmdSZXNwb25zZRJNCghQcmVzZW5jZRIfLnN3aXRjaGJvYXJkLnYxLlByZXNlbmNlUmVxdWVzdBogLnN3aXRjaGJvYXJkLnYxLlByZXNlbmNlUmVzcG9uc2USYAoNTWVzc2FnZVN0cmVhbRIkLnN3aXRjaGJvYXJkLnYxLk1lc3NhZ2VTdHJlYW1SZXF1ZXN0GiUuc3dpdGNoYm9hcmQudjEuTWVzc2FnZVN0cmVhbVJlc3BvbnNlKAEwAWIGcHJvdG8z");
 
 /**
  * ChatMessage is a stored message.
@@ -500,6 +500,55 @@ export const TypingResponseSchema: GenMessage<TypingResponse> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_message_service, 11);
 
 /**
+ * PresenceRequest asks whether users are online.
+ *
+ * @generated from message switchboard.v1.PresenceRequest
+ */
+export type PresenceRequest = Message<"switchboard.v1.PresenceRequest"> & {
+  /**
+   * The one asking (the gateway's authenticated user); they must share a conversation with each user.
+   *
+   * @generated from field: string user = 1;
+   */
+  user: string;
+
+  /**
+   * The users asked about.
+   *
+   * @generated from field: repeated string users = 2;
+   */
+  users: string[];
+};
+
+/**
+ * Describes the message switchboard.v1.PresenceRequest.
+ * Use `create(PresenceRequestSchema)` to create a new message.
+ */
+export const PresenceRequestSchema: GenMessage<PresenceRequest> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_message_service, 12);
+
+/**
+ * PresenceResponse says which of the users are online, in the request's order.
+ *
+ * @generated from message switchboard.v1.PresenceResponse
+ */
+export type PresenceResponse = Message<"switchboard.v1.PresenceResponse"> & {
+  /**
+   * One per user asked about.
+   *
+   * @generated from field: repeated bool online = 1;
+   */
+  online: boolean[];
+};
+
+/**
+ * Describes the message switchboard.v1.PresenceResponse.
+ * Use `create(PresenceResponseSchema)` to create a new message.
+ */
+export const PresenceResponseSchema: GenMessage<PresenceResponse> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_message_service, 13);
+
+/**
  * MarkReadResponse is the user's read marker after the request.
  *
  * @generated from message switchboard.v1.MarkReadResponse
@@ -518,7 +567,7 @@ export type MarkReadResponse = Message<"switchboard.v1.MarkReadResponse"> & {
  * Use `create(MarkReadResponseSchema)` to create a new message.
  */
 export const MarkReadResponseSchema: GenMessage<MarkReadResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 12);
+  messageDesc(file_switchboard_v1_message_service, 14);
 
 /**
  * ConversationsResponse is the list of a user's conversations.
@@ -539,7 +588,7 @@ export type ConversationsResponse = Message<"switchboard.v1.ConversationsRespons
  * Use `create(ConversationsResponseSchema)` to create a new message.
  */
 export const ConversationsResponseSchema: GenMessage<ConversationsResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 13);
+  messageDesc(file_switchboard_v1_message_service, 15);
 
 /**
  * MessageStreamRequest is sent by Connect on its subscription stream.
@@ -593,6 +642,14 @@ export type MessageStreamRequest = Message<"switchboard.v1.MessageStreamRequest"
      */
     value: SessionsReport;
     case: "sessions";
+  } | {
+    /**
+     * Users whose online state the gateway's clients follow (changes are pushed as PresenceChange).
+     *
+     * @generated from field: switchboard.v1.Watch watch = 7;
+     */
+    value: Watch;
+    case: "watch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -601,7 +658,35 @@ export type MessageStreamRequest = Message<"switchboard.v1.MessageStreamRequest"
  * Use `create(MessageStreamRequestSchema)` to create a new message.
  */
 export const MessageStreamRequestSchema: GenMessage<MessageStreamRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 14);
+  messageDesc(file_switchboard_v1_message_service, 16);
+
+/**
+ * Watch changes the users a gateway follows the online state of; a new stream follows none.
+ *
+ * @generated from message switchboard.v1.Watch
+ */
+export type Watch = Message<"switchboard.v1.Watch"> & {
+  /**
+   * Users to follow from now on.
+   *
+   * @generated from field: repeated string add = 1;
+   */
+  add: string[];
+
+  /**
+   * Users to follow no more.
+   *
+   * @generated from field: repeated string remove = 2;
+   */
+  remove: string[];
+};
+
+/**
+ * Describes the message switchboard.v1.Watch.
+ * Use `create(WatchSchema)` to create a new message.
+ */
+export const WatchSchema: GenMessage<Watch> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_message_service, 17);
 
 /**
  * RequestBatch carries the frames a gateway wrote in one event-loop turn: one gRPC message instead
@@ -623,7 +708,7 @@ export type RequestBatch = Message<"switchboard.v1.RequestBatch"> & {
  * Use `create(RequestBatchSchema)` to create a new message.
  */
 export const RequestBatchSchema: GenMessage<RequestBatch> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 15);
+  messageDesc(file_switchboard_v1_message_service, 18);
 
 /**
  * StreamSend is a send carried on the subscription stream: the same as the unary Send without an
@@ -652,7 +737,7 @@ export type StreamSend = Message<"switchboard.v1.StreamSend"> & {
  * Use `create(StreamSendSchema)` to create a new message.
  */
 export const StreamSendSchema: GenMessage<StreamSend> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 16);
+  messageDesc(file_switchboard_v1_message_service, 19);
 
 /**
  * Subscribe announces a Connect instance and the users it holds right now.
@@ -695,7 +780,7 @@ export type Subscribe = Message<"switchboard.v1.Subscribe"> & {
  * Use `create(SubscribeSchema)` to create a new message.
  */
 export const SubscribeSchema: GenMessage<Subscribe> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 17);
+  messageDesc(file_switchboard_v1_message_service, 20);
 
 /**
  * PresenceUpdate is a change in the users a Connect instance holds.
@@ -731,7 +816,7 @@ export type PresenceUpdate = Message<"switchboard.v1.PresenceUpdate"> & {
  * Use `create(PresenceUpdateSchema)` to create a new message.
  */
 export const PresenceUpdateSchema: GenMessage<PresenceUpdate> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 18);
+  messageDesc(file_switchboard_v1_message_service, 21);
 
 /**
  * PresenceApplied confirms a PresenceUpdate that asked for it.
@@ -752,7 +837,7 @@ export type PresenceApplied = Message<"switchboard.v1.PresenceApplied"> & {
  * Use `create(PresenceAppliedSchema)` to create a new message.
  */
 export const PresenceAppliedSchema: GenMessage<PresenceApplied> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 19);
+  messageDesc(file_switchboard_v1_message_service, 22);
 
 /**
  * MessageStreamResponse is sent by Message on a subscription stream.
@@ -831,6 +916,14 @@ export type MessageStreamResponse = Message<"switchboard.v1.MessageStreamRespons
      */
     value: TypingPush;
     case: "typing";
+  } | {
+    /**
+     * A followed user came online or went offline (every pod sends it: the gateway forwards a change once).
+     *
+     * @generated from field: switchboard.v1.PresenceChange presence_change = 10;
+     */
+    value: PresenceChange;
+    case: "presenceChange";
   } | { case: undefined; value?: undefined };
 };
 
@@ -839,7 +932,7 @@ export type MessageStreamResponse = Message<"switchboard.v1.MessageStreamRespons
  * Use `create(MessageStreamResponseSchema)` to create a new message.
  */
 export const MessageStreamResponseSchema: GenMessage<MessageStreamResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 20);
+  messageDesc(file_switchboard_v1_message_service, 23);
 
 /**
  * SessionsQuery asks a gateway how many connections each of some users holds on it; with a close
@@ -882,7 +975,7 @@ export type SessionsQuery = Message<"switchboard.v1.SessionsQuery"> & {
  * Use `create(SessionsQuerySchema)` to create a new message.
  */
 export const SessionsQuerySchema: GenMessage<SessionsQuery> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 21);
+  messageDesc(file_switchboard_v1_message_service, 24);
 
 /**
  * SessionsReport answers a SessionsQuery.
@@ -910,7 +1003,7 @@ export type SessionsReport = Message<"switchboard.v1.SessionsReport"> & {
  * Use `create(SessionsReportSchema)` to create a new message.
  */
 export const SessionsReportSchema: GenMessage<SessionsReport> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 22);
+  messageDesc(file_switchboard_v1_message_service, 25);
 
 /**
  * ResponseBatch carries the frames a pod wrote to one stream in one event-loop turn.
@@ -931,7 +1024,7 @@ export type ResponseBatch = Message<"switchboard.v1.ResponseBatch"> & {
  * Use `create(ResponseBatchSchema)` to create a new message.
  */
 export const ResponseBatchSchema: GenMessage<ResponseBatch> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 23);
+  messageDesc(file_switchboard_v1_message_service, 26);
 
 /**
  * SendResult answers one StreamSend: accepted, or the gRPC status the unary Send would have ended with.
@@ -975,7 +1068,7 @@ export type SendResult = Message<"switchboard.v1.SendResult"> & {
  * Use `create(SendResultSchema)` to create a new message.
  */
 export const SendResultSchema: GenMessage<SendResult> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 24);
+  messageDesc(file_switchboard_v1_message_service, 27);
 
 /**
  * SendError is a refused or failed send.
@@ -1011,7 +1104,7 @@ export type SendError = Message<"switchboard.v1.SendError"> & {
  * Use `create(SendErrorSchema)` to create a new message.
  */
 export const SendErrorSchema: GenMessage<SendError> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 25);
+  messageDesc(file_switchboard_v1_message_service, 28);
 
 /**
  * Push delivers one stored message to a Connect instance.
@@ -1046,7 +1139,7 @@ export type Push = Message<"switchboard.v1.Push"> & {
  * Use `create(PushSchema)` to create a new message.
  */
 export const PushSchema: GenMessage<Push> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 26);
+  messageDesc(file_switchboard_v1_message_service, 29);
 
 /**
  * ReadPush delivers a read marker that moved: to the reader's other connections, and to the peer
@@ -1096,7 +1189,7 @@ export type ReadPush = Message<"switchboard.v1.ReadPush"> & {
  * Use `create(ReadPushSchema)` to create a new message.
  */
 export const ReadPushSchema: GenMessage<ReadPush> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 27);
+  messageDesc(file_switchboard_v1_message_service, 30);
 
 /**
  * TypingPush delivers that a user is typing in a conversation to its other members.
@@ -1138,7 +1231,35 @@ export type TypingPush = Message<"switchboard.v1.TypingPush"> & {
  * Use `create(TypingPushSchema)` to create a new message.
  */
 export const TypingPushSchema: GenMessage<TypingPush> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 28);
+  messageDesc(file_switchboard_v1_message_service, 31);
+
+/**
+ * PresenceChange says a user followed by the gateway (Watch) came online or went offline.
+ *
+ * @generated from message switchboard.v1.PresenceChange
+ */
+export type PresenceChange = Message<"switchboard.v1.PresenceChange"> & {
+  /**
+   * The user.
+   *
+   * @generated from field: string user = 1;
+   */
+  user: string;
+
+  /**
+   * Online (at least one connection on some gateway) or not.
+   *
+   * @generated from field: bool online = 2;
+   */
+  online: boolean;
+};
+
+/**
+ * Describes the message switchboard.v1.PresenceChange.
+ * Use `create(PresenceChangeSchema)` to create a new message.
+ */
+export const PresenceChangeSchema: GenMessage<PresenceChange> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_message_service, 32);
 
 /**
  * Subscribed acknowledges a Subscribe.
@@ -1183,7 +1304,7 @@ export type Subscribed = Message<"switchboard.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_message_service, 29);
+  messageDesc(file_switchboard_v1_message_service, 33);
 
 /**
  * MessageService is the internal API between Connect gateways and Message pods.
@@ -1255,6 +1376,16 @@ export const MessageService: GenService<{
     methodKind: "unary";
     input: typeof TypingRequestSchema;
     output: typeof TypingResponseSchema;
+  },
+  /**
+   * Presence answers whether users are online, for a user who shares a conversation with each of them.
+   *
+   * @generated from rpc switchboard.v1.MessageService.Presence
+   */
+  presence: {
+    methodKind: "unary";
+    input: typeof PresenceRequestSchema;
+    output: typeof PresenceResponseSchema;
   },
   /**
    * MessageStream is the subscription of one Connect instance: it announces itself and its

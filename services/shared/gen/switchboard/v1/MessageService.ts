@@ -10,6 +10,8 @@ import type { MembersRequest as _switchboard_v1_MembersRequest, MembersRequest__
 import type { MembersResponse as _switchboard_v1_MembersResponse, MembersResponse__Output as _switchboard_v1_MembersResponse__Output } from '../../switchboard/v1/MembersResponse.js';
 import type { MessageStreamRequest as _switchboard_v1_MessageStreamRequest, MessageStreamRequest__Output as _switchboard_v1_MessageStreamRequest__Output } from '../../switchboard/v1/MessageStreamRequest.js';
 import type { MessageStreamResponse as _switchboard_v1_MessageStreamResponse, MessageStreamResponse__Output as _switchboard_v1_MessageStreamResponse__Output } from '../../switchboard/v1/MessageStreamResponse.js';
+import type { PresenceRequest as _switchboard_v1_PresenceRequest, PresenceRequest__Output as _switchboard_v1_PresenceRequest__Output } from '../../switchboard/v1/PresenceRequest.js';
+import type { PresenceResponse as _switchboard_v1_PresenceResponse, PresenceResponse__Output as _switchboard_v1_PresenceResponse__Output } from '../../switchboard/v1/PresenceResponse.js';
 import type { SendRequest as _switchboard_v1_SendRequest, SendRequest__Output as _switchboard_v1_SendRequest__Output } from '../../switchboard/v1/SendRequest.js';
 import type { SendResponse as _switchboard_v1_SendResponse, SendResponse__Output as _switchboard_v1_SendResponse__Output } from '../../switchboard/v1/SendResponse.js';
 import type { SyncRequest as _switchboard_v1_SyncRequest, SyncRequest__Output as _switchboard_v1_SyncRequest__Output } from '../../switchboard/v1/SyncRequest.js';
@@ -50,6 +52,15 @@ export interface MessageServiceClient extends grpc.Client {
   messageStream(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_switchboard_v1_MessageStreamRequest, _switchboard_v1_MessageStreamResponse__Output>;
   messageStream(options?: grpc.CallOptions): grpc.ClientDuplexStream<_switchboard_v1_MessageStreamRequest, _switchboard_v1_MessageStreamResponse__Output>;
   
+  Presence(argument: _switchboard_v1_PresenceRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_PresenceResponse__Output>): grpc.ClientUnaryCall;
+  Presence(argument: _switchboard_v1_PresenceRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_PresenceResponse__Output>): grpc.ClientUnaryCall;
+  Presence(argument: _switchboard_v1_PresenceRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_PresenceResponse__Output>): grpc.ClientUnaryCall;
+  Presence(argument: _switchboard_v1_PresenceRequest, callback: grpc.requestCallback<_switchboard_v1_PresenceResponse__Output>): grpc.ClientUnaryCall;
+  presence(argument: _switchboard_v1_PresenceRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_PresenceResponse__Output>): grpc.ClientUnaryCall;
+  presence(argument: _switchboard_v1_PresenceRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_PresenceResponse__Output>): grpc.ClientUnaryCall;
+  presence(argument: _switchboard_v1_PresenceRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_PresenceResponse__Output>): grpc.ClientUnaryCall;
+  presence(argument: _switchboard_v1_PresenceRequest, callback: grpc.requestCallback<_switchboard_v1_PresenceResponse__Output>): grpc.ClientUnaryCall;
+  
   Send(argument: _switchboard_v1_SendRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_SendResponse__Output>): grpc.ClientUnaryCall;
   Send(argument: _switchboard_v1_SendRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_switchboard_v1_SendResponse__Output>): grpc.ClientUnaryCall;
   Send(argument: _switchboard_v1_SendRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_switchboard_v1_SendResponse__Output>): grpc.ClientUnaryCall;
@@ -88,6 +99,8 @@ export interface MessageServiceHandlers extends grpc.UntypedServiceImplementatio
   
   MessageStream: grpc.handleBidiStreamingCall<_switchboard_v1_MessageStreamRequest__Output, _switchboard_v1_MessageStreamResponse>;
   
+  Presence: grpc.handleUnaryCall<_switchboard_v1_PresenceRequest__Output, _switchboard_v1_PresenceResponse>;
+  
   Send: grpc.handleUnaryCall<_switchboard_v1_SendRequest__Output, _switchboard_v1_SendResponse>;
   
   Sync: grpc.handleUnaryCall<_switchboard_v1_SyncRequest__Output, _switchboard_v1_SyncResponse>;
@@ -101,6 +114,7 @@ export interface MessageServiceDefinition extends grpc.ServiceDefinition {
   MarkRead: MethodDefinition<_switchboard_v1_MarkReadRequest, _switchboard_v1_MarkReadResponse, _switchboard_v1_MarkReadRequest__Output, _switchboard_v1_MarkReadResponse__Output>
   Members: MethodDefinition<_switchboard_v1_MembersRequest, _switchboard_v1_MembersResponse, _switchboard_v1_MembersRequest__Output, _switchboard_v1_MembersResponse__Output>
   MessageStream: MethodDefinition<_switchboard_v1_MessageStreamRequest, _switchboard_v1_MessageStreamResponse, _switchboard_v1_MessageStreamRequest__Output, _switchboard_v1_MessageStreamResponse__Output>
+  Presence: MethodDefinition<_switchboard_v1_PresenceRequest, _switchboard_v1_PresenceResponse, _switchboard_v1_PresenceRequest__Output, _switchboard_v1_PresenceResponse__Output>
   Send: MethodDefinition<_switchboard_v1_SendRequest, _switchboard_v1_SendResponse, _switchboard_v1_SendRequest__Output, _switchboard_v1_SendResponse__Output>
   Sync: MethodDefinition<_switchboard_v1_SyncRequest, _switchboard_v1_SyncResponse, _switchboard_v1_SyncRequest__Output, _switchboard_v1_SyncResponse__Output>
   Typing: MethodDefinition<_switchboard_v1_TypingRequest, _switchboard_v1_TypingResponse, _switchboard_v1_TypingRequest__Output, _switchboard_v1_TypingResponse__Output>

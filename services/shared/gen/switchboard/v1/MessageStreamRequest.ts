@@ -5,6 +5,7 @@ import type { PresenceUpdate as _switchboard_v1_PresenceUpdate, PresenceUpdate__
 import type { StreamSend as _switchboard_v1_StreamSend, StreamSend__Output as _switchboard_v1_StreamSend__Output } from '../../switchboard/v1/StreamSend.js';
 import type { RequestBatch as _switchboard_v1_RequestBatch, RequestBatch__Output as _switchboard_v1_RequestBatch__Output } from '../../switchboard/v1/RequestBatch.js';
 import type { SessionsReport as _switchboard_v1_SessionsReport, SessionsReport__Output as _switchboard_v1_SessionsReport__Output } from '../../switchboard/v1/SessionsReport.js';
+import type { Watch as _switchboard_v1_Watch, Watch__Output as _switchboard_v1_Watch__Output } from '../../switchboard/v1/Watch.js';
 
 export interface MessageStreamRequest {
   'subscribe'?: (_switchboard_v1_Subscribe | null);
@@ -12,7 +13,8 @@ export interface MessageStreamRequest {
   'send'?: (_switchboard_v1_StreamSend | null);
   'batch'?: (_switchboard_v1_RequestBatch | null);
   'sessions'?: (_switchboard_v1_SessionsReport | null);
-  'request'?: "subscribe"|"presence"|"send"|"batch"|"sessions";
+  'watch'?: (_switchboard_v1_Watch | null);
+  'request'?: "subscribe"|"presence"|"send"|"batch"|"sessions"|"watch";
 }
 
 export interface MessageStreamRequest__Output {
@@ -21,5 +23,6 @@ export interface MessageStreamRequest__Output {
   'send'?: (_switchboard_v1_StreamSend__Output | null);
   'batch'?: (_switchboard_v1_RequestBatch__Output | null);
   'sessions'?: (_switchboard_v1_SessionsReport__Output | null);
-  'request'?: "subscribe"|"presence"|"send"|"batch"|"sessions";
+  'watch'?: (_switchboard_v1_Watch__Output | null);
+  'request'?: "subscribe"|"presence"|"send"|"batch"|"sessions"|"watch";
 }

@@ -8,6 +8,7 @@ import type { ResponseBatch as _switchboard_v1_ResponseBatch, ResponseBatch__Out
 import type { SessionsQuery as _switchboard_v1_SessionsQuery, SessionsQuery__Output as _switchboard_v1_SessionsQuery__Output } from '../../switchboard/v1/SessionsQuery.js';
 import type { ReadPush as _switchboard_v1_ReadPush, ReadPush__Output as _switchboard_v1_ReadPush__Output } from '../../switchboard/v1/ReadPush.js';
 import type { TypingPush as _switchboard_v1_TypingPush, TypingPush__Output as _switchboard_v1_TypingPush__Output } from '../../switchboard/v1/TypingPush.js';
+import type { PresenceChange as _switchboard_v1_PresenceChange, PresenceChange__Output as _switchboard_v1_PresenceChange__Output } from '../../switchboard/v1/PresenceChange.js';
 
 export interface MessageStreamResponse {
   'push'?: (_switchboard_v1_Push | null);
@@ -18,7 +19,8 @@ export interface MessageStreamResponse {
   'sessions'?: (_switchboard_v1_SessionsQuery | null);
   'read'?: (_switchboard_v1_ReadPush | null);
   'typing'?: (_switchboard_v1_TypingPush | null);
-  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions"|"read"|"typing";
+  'presenceChange'?: (_switchboard_v1_PresenceChange | null);
+  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions"|"read"|"typing"|"presenceChange";
 }
 
 export interface MessageStreamResponse__Output {
@@ -30,5 +32,6 @@ export interface MessageStreamResponse__Output {
   'sessions'?: (_switchboard_v1_SessionsQuery__Output | null);
   'read'?: (_switchboard_v1_ReadPush__Output | null);
   'typing'?: (_switchboard_v1_TypingPush__Output | null);
-  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions"|"read"|"typing";
+  'presenceChange'?: (_switchboard_v1_PresenceChange__Output | null);
+  'response'?: "push"|"subscribed"|"sendResult"|"presenceApplied"|"batch"|"sessions"|"read"|"typing"|"presenceChange";
 }

@@ -7,11 +7,12 @@ import { isolatedBackendSettings, sharedRealBackends } from '../support/real-bac
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Read markers and typing end to end (two gateways, one Message pod): the `read` frame, its pushes,
- * `conversations`' unread counts; `typing` relayed to the others online; on both kinds of backends.
+ * Read markers, typing and presence end to end (two gateways, one Message pod): the `read` frame,
+ * its pushes, `conversations`' unread counts; `typing` relayed to the others online; `presence`
+ * followed across gateways, debounced; on both kinds of backends.
  */
 for (const backends of ['embedded', 'real'] as const)
-  describe(`read markers and typing (${backends} backends)`, function () {
+  describe(`read markers, typing and presence (${backends} backends)`, function () {
     this.timeout(120_000);
     let settings: Record<string, string>;
     let message: RunningMessage;
@@ -162,6 +163,52 @@ for (const backends of ['embedded', 'real'] as const)
       assert.deepEqual((await e1.next('error', 5000)).code, 'BAD_REQUEST');
       await sleep(300);
       assert.deepEqual([...a1.take('typing'), ...b1.take('typing'), ...c1.take('typing')], []);
+    });
+
+    it("presence: the state of people one shares a conversation with, then each change on any gateway, offline only after the debounce; a blip is no flap; anyone else's is FORBIDDEN", async () => {
+      const [alice, bob, carol, eve] = [uid('alice'), uid('bob'), uid('carol'), uid('eve')];
+      const a1 = await open(alice);
+      let b1 = await open(bob, 1);
+      const c1 = await open(carol, 1);
+      await texts(b1, alice, 1, a1);
+      const acc = await c1.request({ type: 'group.create', id: uid('g'), members: [alice] }, 'accepted');
+      await a1.next('message', 10_000, (f) => f.conversation === acc.conversation && f.kind === 'created');
+      const answer = await a1.request({ type: 'presence', id: 'p1', users: [bob, carol] }, 'presence');
+      assert.deepEqual(answer.users, [
+        { user: bob, online: true },
+        { user: carol, online: true },
+      ]);
+      // Bob leaves: told once, after the debounce (3 s).
+      const left = Date.now();
+      b1.close();
+      const off = await a1.next('presence', 10_000);
+      assert.deepEqual(off, { type: 'presence', user: bob, online: false });
+      assert.ok(Date.now() - left >= 2500, `told ${Date.now() - left} ms after bob left: the debounce`);
+      // Back on the other gateway: told at once.
+      b1 = await open(bob);
+      assert.deepEqual(await a1.next('presence', 5000), { type: 'presence', user: bob, online: true });
+      // A reload: gone and back within the debounce: nothing.
+      b1.close();
+      await sleep(500);
+      b1 = await open(bob, 1);
+      await sleep(4000);
+      assert.deepEqual(a1.take('presence'), [], 'a blip is no flap');
+      assert.deepEqual((await a1.request({ type: 'presence', id: 'p1b', users: [bob, carol] }, 'presence')).users, [
+        { user: bob, online: true },
+        { user: carol, online: true },
+      ]);
+      b1.close();
+      // Eve shares nothing with alice: refused, and nothing followed.
+      const refused = await a1.request({ type: 'presence', id: 'p2', users: [bob, eve] }, 'error');
+      assert.equal(refused.code, 'FORBIDDEN');
+      assert.match(String(refused.message), new RegExp(`shares no conversation with ${eve}`));
+      // An empty list follows no one.
+      assert.deepEqual((await a1.request({ type: 'presence', id: 'p3', users: [] }, 'presence')).users, []);
+      c1.close();
+      await sleep(4500);
+      assert.deepEqual(a1.take('presence'), [], 'carol is no longer followed');
+      const e1 = await open(eve);
+      e1.close();
     });
 
     if (backends === 'real')

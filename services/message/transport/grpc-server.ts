@@ -25,6 +25,12 @@ import type { PresenceQuery } from '../domain/presence-query.js';
 import type { StreamEndReason, SubscriberLink, SubscriberRegistry } from '../domain/subscribers.js';
 import { fromSendRequest, toChatMessage } from '../../shared/message-proto.js';
 import type { ChatMessage } from '../../shared/gen/switchboard/v1/ChatMessage.js';
+import type { ConversationsRequest__Output } from '../../shared/gen/switchboard/v1/ConversationsRequest.js';
+import type { MarkReadRequest__Output } from '../../shared/gen/switchboard/v1/MarkReadRequest.js';
+import type { MembersRequest__Output } from '../../shared/gen/switchboard/v1/MembersRequest.js';
+import type { PresenceRequest__Output } from '../../shared/gen/switchboard/v1/PresenceRequest.js';
+import type { SyncRequest__Output } from '../../shared/gen/switchboard/v1/SyncRequest.js';
+import type { TypingRequest__Output } from '../../shared/gen/switchboard/v1/TypingRequest.js';
 
 export const SERVICE_NAME = 'switchboard.v1.MessageService';
 
@@ -101,58 +107,33 @@ export function createGrpcTransport(deps: GrpcTransportDeps): GrpcTransport {
     return reason !== undefined;
   };
 
+  /** A unary method: refused (auth, draining) or run, its result or failure answered. */
+  const unary =
+    <Req, Res>(method: string, run: (req: Req) => Promise<Res>) =>
+    (call: { request: Req; metadata: Metadata }, callback: sendUnaryData<Res>): void => {
+      if (refuse(callback, call.metadata)) return;
+      run(call.request).then(
+        (res) => callback(null, res),
+        (err: unknown) => fail(callback, err, method),
+      );
+    };
+
   const handlers: MessageServiceHandlers = {
-    Send(call, callback) {
-      if (refuse(callback, call.metadata)) return;
-      accept(deps.acceptor, call.request, call.request.originInstance).then(
-        (a) => callback(null, a),
-        (err: unknown) => fail(callback, err, 'Send'),
-      );
-    },
-    Sync(call, callback) {
-      if (refuse(callback, call.metadata)) return;
-      const r = call.request;
-      deps.history.sync(r.user, r.conversation, r.afterSeq, r.limit).then(
-        (res) => callback(null, withinReplyBudget(res.messages.map(toChatMessage), res.hasMore)),
-        (err: unknown) => fail(callback, err, 'Sync'),
-      );
-    },
-    Conversations(call, callback) {
-      if (refuse(callback, call.metadata)) return;
-      deps.history.conversations(call.request.user).then(
-        (items) => callback(null, { items }),
-        (err: unknown) => fail(callback, err, 'Conversations'),
-      );
-    },
-    Members(call, callback) {
-      if (refuse(callback, call.metadata)) return;
-      deps.history.members(call.request.user, call.request.conversation).then(
-        (members) => callback(null, { members }),
-        (err: unknown) => fail(callback, err, 'Members'),
-      );
-    },
-    MarkRead(call, callback) {
-      if (refuse(callback, call.metadata)) return;
-      const r = call.request;
-      deps.reads.mark(r.user, r.conversation, r.seq, { instance: r.originInstance, connection: r.originConnection }).then(
-        (seq) => callback(null, { seq }),
-        (err: unknown) => fail(callback, err, 'MarkRead'),
-      );
-    },
-    Typing(call, callback) {
-      if (refuse(callback, call.metadata)) return;
-      deps.typing.typing(call.request.user, call.request.conversation).then(
-        () => callback(null, {}),
-        (err: unknown) => fail(callback, err, 'Typing'),
-      );
-    },
-    Presence(call, callback) {
-      if (refuse(callback, call.metadata)) return;
-      deps.presence.online(call.request.user, call.request.users).then(
-        (online) => callback(null, { online }),
-        (err: unknown) => fail(callback, err, 'Presence'),
-      );
-    },
+    Send: unary('Send', (r: SendRequest__Output) => accept(deps.acceptor, r, r.originInstance)),
+    Sync: unary('Sync', async (r: SyncRequest__Output) => {
+      const res = await deps.history.sync(r.user, r.conversation, r.afterSeq, r.limit);
+      return withinReplyBudget(res.messages.map(toChatMessage), res.hasMore);
+    }),
+    Conversations: unary('Conversations', async (r: ConversationsRequest__Output) => ({ items: await deps.history.conversations(r.user) })),
+    Members: unary('Members', async (r: MembersRequest__Output) => ({ members: await deps.history.members(r.user, r.conversation) })),
+    MarkRead: unary('MarkRead', async (r: MarkReadRequest__Output) => ({
+      seq: await deps.reads.mark(r.user, r.conversation, r.seq, { instance: r.originInstance, connection: r.originConnection }),
+    })),
+    Typing: unary('Typing', async (r: TypingRequest__Output) => {
+      await deps.typing.typing(r.user, r.conversation);
+      return {};
+    }),
+    Presence: unary('Presence', async (r: PresenceRequest__Output) => ({ online: await deps.presence.online(r.user, r.users) })),
     MessageStream(call) {
       if (!authorized(call.metadata)) {
         call.emit('error', { code: status.UNAUTHENTICATED, details: 'missing or wrong internal auth token' });

@@ -246,8 +246,10 @@ function runInteractive(): void {
     rl?.setPrompt(`${values.user ?? 'you'} → ${target}> `);
     print(`now talking to ${target}`);
     core.markRead(targetConversation());
-    following = '';
-    core.followPresence([]);
+    if (following !== '') {
+      following = '';
+      core.followPresence([]);
+    }
   };
 
   const core = new ChatClient({

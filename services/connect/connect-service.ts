@@ -82,6 +82,13 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     },
     onResync: () => m.resyncs.inc(),
   });
+  // The users this gateway's clients follow (`presence`), announced to every pod.
+  const watch = new PresenceWatch({
+    debounceMs: config.presenceDebounceMs,
+    announce: (add, remove) => streams.broadcastWatch(add, remove),
+    setTimer: (fn, ms) => setTimeout(fn, ms),
+    clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
+  });
   const streams = new StreamManager({
     instance: config.instance,
     discovery: createDiscovery(config.discovery, {
@@ -140,13 +147,6 @@ export function createConnectService(deps: ConnectServiceDeps): Service<ConnectA
     },
   });
   sessions.onPresence((online, offline) => streams.broadcastPresence(online, offline));
-  // The users this gateway's clients follow (`presence`), announced to every pod.
-  const watch = new PresenceWatch({
-    debounceMs: config.presenceDebounceMs,
-    announce: (add, remove) => streams.broadcastWatch(add, remove),
-    setTimer: (fn, ms) => setTimeout(fn, ms),
-    clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
-  });
 
   /** The readiness rule of docs/PROTOCOL.md §6, shared by /readyz and the readiness gate. */
   function streamReadiness(): CheckResult {

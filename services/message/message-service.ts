@@ -140,11 +140,9 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
   });
 
   const backendTime = backendHistogram(registry);
-  // Senders' read markers follow their own messages into the store (one's own messages are read).
-  const senderMarkers = new SenderMarkers(backends.store, logger.child({ component: 'read-markers' }));
-  const store = instrument(
+  const timedStore = instrument(
     'store',
-    withSenderMarkers(backends.store, senderMarkers),
+    backends.store,
     [
       'lastSeq',
       'lastSeqs',
@@ -158,9 +156,13 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
       'groupCounts',
       'markRead',
       'readMarkers',
+      'advanceMarkers',
     ],
     backendTime,
   );
+  // Senders' read markers follow their own messages into the store (one's own messages are read).
+  const senderMarkers = new SenderMarkers(timedStore, logger.child({ component: 'read-markers' }));
+  const store = withSenderMarkers(timedStore, senderMarkers);
   const presence = instrument('presence', backends.presence, ['refresh', 'remove', 'lookup', 'epoch'], backendTime);
   const hot = instrument('hot', backends.hot, ['claim', 'record', 'sequenced', 'read', 'lastSeqs', 'listing', 'persisted'], backendTime);
   /**

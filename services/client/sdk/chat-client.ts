@@ -138,7 +138,7 @@ export class ChatClient {
   /** Others typing: the timer that ends each indicator, by conversation and user. */
   private readonly typists = new Map<string, unknown>();
   /** The users whose online state this client follows (asked again after every reconnect). */
-  private followed_presence: string[] = [];
+  private followedPresence: string[] = [];
   /** Per conversation: this user's read marker and the newest seq known. */
   private readonly markers = new Map<string, { readSeq: number; lastSeq: number }>();
 
@@ -202,8 +202,8 @@ export class ChatClient {
    */
   typing(to: string): boolean {
     const now = (this.opts.now ?? Date.now)();
-    if (this.user === undefined) return false;
-    const conversation = to.startsWith(GROUP_PREFIX) ? to : directConversation(this.user, to);
+    const conversation = this.conversationWith(to);
+    if (conversation === undefined) return false;
     const last = this.typingSent.get(conversation);
     if (last !== undefined && now - last < (this.opts.typingIntervalMs ?? 2000)) return false;
     if (!this.sendFrame({ type: 'typing', conversation })) return false;
@@ -218,13 +218,19 @@ export class ChatClient {
    * across reconnects.
    */
   followPresence(users: readonly string[]): void {
-    this.followed_presence = [...new Set(users)];
+    this.followedPresence = [...new Set(users)];
     this.askPresence();
   }
 
   private askPresence(): void {
-    if (this.followed_presence.length > 0 || this.everConnected)
-      this.sendFrame({ type: 'presence', id: `presence:${++this.requests}`, users: this.followed_presence });
+    if (this.followedPresence.length > 0 || this.everConnected)
+      this.sendFrame({ type: 'presence', id: `presence:${++this.requests}`, users: this.followedPresence });
+  }
+
+  /** The conversation of a peer (a user, or a group's own id); undefined before the user is known. */
+  private conversationWith(to: string): string | undefined {
+    if (to.startsWith(GROUP_PREFIX)) return to;
+    return this.user === undefined ? undefined : directConversation(this.user, to);
   }
 
   /** Sends that are not accepted yet. */
@@ -242,7 +248,8 @@ export class ChatClient {
    */
   send(to: string, body: string, id: string = this.opts.newId()): string {
     // The others see the message end the indicator; typing after it is news again.
-    if (this.user !== undefined) this.typingSent.delete(to.startsWith(GROUP_PREFIX) ? to : directConversation(this.user, to));
+    const conversation = this.conversationWith(to);
+    if (conversation !== undefined) this.typingSent.delete(conversation);
     const queue = this.outbox.get(to) ?? [];
     this.outbox.set(to, queue);
     queue.push({ id, to, body, inFlight: false });
@@ -344,7 +351,7 @@ export class ChatClient {
         });
         this.everConnected = true;
         for (const to of this.outbox.keys()) this.pump(to);
-        if (this.followed_presence.length > 0) this.askPresence();
+        if (this.followedPresence.length > 0) this.askPresence();
         if (this.opts.catchUp !== false) this.catchUp();
         break;
       case 'accepted':

@@ -3,9 +3,10 @@ import { toMessageFrame } from './frames.js';
 import type { SessionRegistry } from './session-registry.js';
 
 /**
- * Delivery to this gateway's clients: a push (a message, a read marker, a typing indicator) goes to every session of
- * its recipients but the one it came from, serialized once however many sessions get it; `resyncAll` tells every client to
- * catch up by sync (after a stream to a Message pod came up or was lost).
+ * Delivery to this gateway's clients: a push (a message, a read marker, a typing indicator) goes
+ * to every session of its recipients but the one it came from, serialized once however many
+ * sessions get it; `resyncAll` tells every client to catch up by sync (after a stream to a Message
+ * pod came up or was lost).
  */
 export function createDelivery(deps: {
   sessions: SessionRegistry;
@@ -14,25 +15,22 @@ export function createDelivery(deps: {
   onDelivered?: (count: number, latencySeconds: number) => void;
   onResync?: () => void;
 }): { push: (push: Push) => void; read: (push: ReadPush) => void; typing: (push: TypingPush) => void; resyncAll: () => void } {
+  /** Writes `frame`, serialized once, to every session of `recipients` but `exclude`; how many took it. */
+  const fanOut = (frame: object, recipients: readonly string[], exclude = ''): number => {
+    const text = JSON.stringify(frame);
+    let delivered = 0;
+    for (const user of recipients) {
+      for (const session of deps.sessions.of(user)) if (session.id !== exclude && session.deliverSerialized(text)) delivered++;
+    }
+    return delivered;
+  };
   return {
     push: ({ message, recipients, excludeConnection }) => {
-      const text = JSON.stringify({ type: 'message', ...toMessageFrame(message) });
-      let delivered = 0;
-      for (const user of recipients) {
-        for (const session of deps.sessions.of(user)) {
-          if (session.id !== excludeConnection && session.deliverSerialized(text)) delivered++;
-        }
-      }
+      const delivered = fanOut({ type: 'message', ...toMessageFrame(message) }, recipients, excludeConnection);
       if (delivered > 0) deps.onDelivered?.(delivered, Math.max(0, deps.now() - message.ts) / 1000);
     },
-    read: ({ marker, recipients, excludeConnection }) => {
-      const text = JSON.stringify({ type: 'read', ...marker });
-      for (const user of recipients) for (const session of deps.sessions.of(user)) if (session.id !== excludeConnection) session.deliverSerialized(text);
-    },
-    typing: ({ typing, recipients }) => {
-      const text = JSON.stringify({ type: 'typing', ...typing });
-      for (const user of recipients) for (const session of deps.sessions.of(user)) session.deliverSerialized(text);
-    },
+    read: ({ marker, recipients, excludeConnection }) => void fanOut({ type: 'read', ...marker }, recipients, excludeConnection),
+    typing: ({ typing, recipients }) => void fanOut({ type: 'typing', ...typing }, recipients),
     resyncAll: () => {
       if (deps.sessions.size === 0) return;
       deps.onResync?.();

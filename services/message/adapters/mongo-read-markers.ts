@@ -44,7 +44,7 @@ export class ReadMarkers {
       const update = { $max: { seq }, $setOnInsert: { user, conversation } };
       for (let attempt = 1; ; attempt++) {
         try {
-          await this.markers.findOneAndUpdate({ _id }, update, { upsert: true });
+          await this.markers.updateOne({ _id }, update, { upsert: true });
           // What the marker holds now: another pod's write at the same moment may have kept a lower one.
           const now = (await this.markers.findOne({ _id }))?.seq ?? 0;
           if (now >= seq || attempt >= UPSERT_ATTEMPTS) return now;

@@ -45,12 +45,14 @@ const MAX_PENDING = 100_000;
 const WRITE_BATCH = 256;
 /** Wait after a failed write before the next (the markers are kept). */
 const RETRY_MS = 1000;
+/** Least time between two writes: under load the markers coalesce meanwhile, and the store sees a few calls a second at most. */
+const WRITE_GAP_MS = 250;
 
 /**
  * Moves each sender's read marker up to their own stored messages (one's own messages are read),
  * behind the store writes of the messages: markers are coalesced per user and conversation and
- * written one call at a time, so the store never sees more than one such call in flight however
- * many messages are stored. Best effort: a marker that cannot be written makes an own message count
+ * written one call at a time, at most one every WRITE_GAP_MS, so the store never sees more than one
+ * such call in flight, nor more than a few a second, however many messages are stored. Best effort: a marker that cannot be written makes an own message count
  * as unread until the user reads the conversation.
  */
 export class SenderMarkers {
@@ -68,14 +70,17 @@ export class SenderMarkers {
   /** Messages just stored: their senders' markers move up to them. */
   stored(messages: readonly Message[]): void {
     if (this.stopped) return;
-    for (const m of messages) {
-      const key = `${m.from}\n${m.conversation}`;
-      const had = this.pending.get(key);
-      if (had) had.seq = Math.max(had.seq, m.seq);
-      else if (this.pending.size < MAX_PENDING) this.pending.set(key, { user: m.from, conversation: m.conversation, seq: m.seq });
-      else this.droppedSinceLog++;
-    }
+    for (const m of messages) this.pend({ user: m.from, conversation: m.conversation, seq: m.seq });
     this.write();
+  }
+
+  /** Adds a marker to write, merged with one waiting for the same user and conversation (the higher seq wins). */
+  private pend(marker: ReadMarker): void {
+    const key = `${marker.user}\n${marker.conversation}`;
+    const had = this.pending.get(key);
+    if (had) had.seq = Math.max(had.seq, marker.seq);
+    else if (this.pending.size < MAX_PENDING) this.pending.set(key, { ...marker });
+    else this.droppedSinceLog++;
   }
 
   /** Resolves when nothing is pending or being written (tests, shutdown). */
@@ -104,25 +109,26 @@ export class SenderMarkers {
     this.store.advanceMarkers(batch).then(
       () => {
         this.writing = false;
-        this.write();
+        this.later(WRITE_GAP_MS);
       },
       (err: unknown) => {
         this.writing = false;
         // Put back (a newer seq that arrived meanwhile wins) and try again after a pause.
-        for (const m of batch) {
-          const key = `${m.user}\n${m.conversation}`;
-          const had = this.pending.get(key);
-          if (had) had.seq = Math.max(had.seq, m.seq);
-          else if (this.pending.size < MAX_PENDING) this.pending.set(key, m);
-        }
+        for (const m of batch) this.pend(m);
         this.logger.warn({ err, markers: batch.length }, "writing senders' read markers failed; trying again");
-        this.timer = setTimeout(() => {
-          this.timer = undefined;
-          this.write();
-        }, RETRY_MS);
-        this.timer.unref();
+        this.later(RETRY_MS);
       },
     );
+  }
+
+  /** The next write, after `ms` (the markers arriving meanwhile join it). */
+  private later(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.write();
+    }, ms);
+    this.timer.unref();
   }
 }
 

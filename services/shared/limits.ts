@@ -11,5 +11,5 @@ export const MAX_GRPC_MESSAGE_BYTES = 4 * 1024 * 1024;
 /** Most users one membership change (a group frame, a `group.*` send) may name. */
 export const MAX_MEMBERS_PER_CHANGE = 1000;
 
-/** Most users one `presence` request (a connection's followed users) may name. */
-export const MAX_PRESENCE_USERS = 100;
+/** Most users one connection follows (`presence`); the server API asks about more at once (GetPresence). */
+export const MAX_FOLLOWED_USERS = 100;

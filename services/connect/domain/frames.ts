@@ -1,6 +1,6 @@
 import { BadRequestError, TooLargeError, type ErrorCode } from '../../shared/errors.js';
 import { isClientId, isConversationId, isGroupConversation, isUserId } from '../../shared/ids.js';
-import { MAX_MEMBERS_PER_CHANGE, MAX_PRESENCE_USERS } from '../../shared/limits.js';
+import { MAX_MEMBERS_PER_CHANGE, MAX_FOLLOWED_USERS } from '../../shared/limits.js';
 import type { Message, MembershipKind } from '../../shared/message.js';
 
 /** A group membership change a client asks for (its message carries the same `kind`). */
@@ -162,8 +162,8 @@ const CLIENT_FRAMES = {
   },
   presence: (f, id) => {
     const presenceId = requireId(id);
-    if (!Array.isArray(f.users) || f.users.length > MAX_PRESENCE_USERS || !f.users.every(isUserId))
-      bad(`"users" must be an array of at most ${MAX_PRESENCE_USERS} user ids (empty: follow no one)`, id);
+    if (!Array.isArray(f.users) || f.users.length > MAX_FOLLOWED_USERS || !f.users.every(isUserId))
+      bad(`"users" must be an array of at most ${MAX_FOLLOWED_USERS} user ids (empty: follow no one)`, id);
     return { type: 'presence', id: presenceId, users: [...new Set(f.users)] };
   },
   ping: (f, id) => {

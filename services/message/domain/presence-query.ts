@@ -3,7 +3,7 @@ import { directPeer, firstInvalid, isGroupConversation, isUserId } from '../../s
 import type { MessageStore } from '../adapters/store.js';
 import type { Roster } from './roster.js';
 import { backend } from './send-acceptor.js';
-import { MAX_PRESENCE_USERS } from '../../shared/limits.js';
+import { MAX_FOLLOWED_USERS } from '../../shared/limits.js';
 
 export interface PresenceQueryOptions {
   /** The store as readers see it. */
@@ -26,7 +26,7 @@ export class PresenceQuery {
 
   async online(user: string, users: readonly string[]): Promise<boolean[]> {
     if (!isUserId(user)) throw new BadRequestError('user must be a user id');
-    if (users.length > MAX_PRESENCE_USERS) throw new BadRequestError(`users names ${users.length} users; at most ${MAX_PRESENCE_USERS}`);
+    if (users.length > MAX_FOLLOWED_USERS) throw new BadRequestError(`users names ${users.length} users; at most ${MAX_FOLLOWED_USERS}`);
     const bad = firstInvalid(users, isUserId);
     if (bad !== undefined) throw new BadRequestError(`users holds an invalid user id: ${JSON.stringify(bad).slice(0, 80)}`);
     const unknown = new Set(users.filter((u) => u !== user));

@@ -58,6 +58,7 @@ const schema = z.object({
   GROUP_MAX_MEMBERS: setting.int(10_000, 2, 1_000_000),
   GROUP_MAX_PER_USER: setting.int(1000, 1, 1_000_000),
   READ_RECEIPTS: setting.bool(true),
+  EDIT_WINDOW: setting.duration('48h', 0, 365 * 24 * 3_600_000),
   TYPING_TTL: setting.duration('6s', 1000, 60_000),
   PRESENCE_TTL: setting.duration('30s', 300),
   MESSAGE_KEEPALIVE_TIME: setting.duration('15s', 1000),
@@ -131,6 +132,8 @@ export const MESSAGE_SETTING_DOCS = {
   GROUP_MAX_PER_USER: 'most groups a user may be in; a create or add of a user in that many is refused with `BAD_REQUEST` (chart: `message.groupMaxPerUser`)',
   TYPING_TTL:
     'how long a `typing` indicator lasts at the other members unless the typist sends `typing` again (clients do every `CONNECT_TYPING_INTERVAL`) or their message arrives',
+  EDIT_WINDOW:
+    'how long after its send a sender may edit or delete a message (`edit`, `delete`); older ones are refused with `BAD_REQUEST` naming the limit; `0s`: never',
   READ_RECEIPTS:
     "`true`: when a user marks a direct conversation read, the peer is pushed the marker (a read receipt); `false`: only the reader's own connections get it (the markers and unread counts work the same)",
   PRESENCE_TTL: 'life of a presence directory entry unless refreshed (every third of it)',
@@ -249,6 +252,8 @@ export function loadMessageConfig(raw: RawSettings) {
     groupMaxPerUser: s.GROUP_MAX_PER_USER,
     /** Push a reader's marker to a direct conversation's peer (READ_RECEIPTS). */
     readReceipts: s.READ_RECEIPTS,
+    /** How long after its send a message may be edited or deleted (EDIT_WINDOW). */
+    editWindowMs: s.EDIT_WINDOW,
     /** How long a typing indicator lasts unless renewed (TYPING_TTL). */
     typingTtlMs: s.TYPING_TTL,
     presenceTtlMs: s.PRESENCE_TTL,

@@ -199,6 +199,8 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     maxGroupsPerUser: config.groupMaxPerUser,
     groupCounts: (users) => readable.groupCounts(users),
     roster: (conversation) => rosters.get(conversation),
+    message: async (conversation, seq) => (await readable.readMessages(conversation, seq - 1, 1)).find((m) => m.seq === seq),
+    editWindowMs: config.editWindowMs,
     systemUser: config.systemUser,
     onResult: (result) => metrics.sends.inc({ result }),
   });
@@ -266,7 +268,7 @@ export function createMessageService(deps: MessageServiceDeps): Service<MessageA
     subscribers,
     groups: {
       read: (conversations, partition) => consumerRosters.get(conversations, partition),
-      setMembers: (c, members, seq) => store.setMembers(c, members, seq),
+      setMembers: (c, members, seq, title) => store.setMembers(c, members, seq, title),
       changed: (c) => rosters.forget(c),
       seen: (c, seq) => consumerRosters.seen(c, seq),
     },

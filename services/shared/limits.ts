@@ -13,3 +13,6 @@ export const MAX_MEMBERS_PER_CHANGE = 1000;
 
 /** Most users one connection follows (`presence`); the server API asks about more at once (GetPresence). */
 export const MAX_FOLLOWED_USERS = 100;
+
+/** Most characters (UTF-16 code units, as JavaScript counts them) in a group's title. */
+export const MAX_TITLE_LENGTH = 100;

@@ -3,7 +3,7 @@ import type { Push__Output } from './gen/switchboard/v1/Push.js';
 import type { ReadPush__Output } from './gen/switchboard/v1/ReadPush.js';
 import type { TypingPush__Output } from './gen/switchboard/v1/TypingPush.js';
 import type { SendRequest, SendRequest__Output } from './gen/switchboard/v1/SendRequest.js';
-import type { Message, MembershipKind, Push, ReadPush, SendCommand, TypingPush } from './message.js';
+import { kindFields, type Message, type MessageKind, type Push, type ReadPush, type SendCommand, type TypingPush } from './message.js';
 
 /**
  * The codec between the message (shared/message.ts) and the gRPC API's messages. The proto's field
@@ -24,17 +24,15 @@ export function toChatMessage(m: Message): ChatMessage {
     clientId: m.clientId,
     kind: m.kind ?? '',
     members: m.members ?? [],
+    ref: m.ref ?? 0,
   };
 }
 
 /** A message read from the gRPC API. */
 export function fromChatMessage(c: ChatMessage__Output): Message {
   const m: Message = { msgId: c.msgId, conversation: c.conversation, seq: c.seq, from: c.fromUser, to: c.toUser, body: c.body, ts: c.ts, clientId: c.clientId };
-  if (c.kind !== '') {
-    // The pod only ever sends a MembershipKind; anything else is carried as it came, to be shown.
-    m.kind = c.kind as MembershipKind;
-    m.members = c.members;
-  }
+  // The pod only ever sends a MessageKind; anything else is carried as it came, to be shown.
+  if (c.kind !== '') Object.assign(m, kindFields({ kind: c.kind as MessageKind, members: c.members, ref: c.ref }));
   return m;
 }
 
@@ -65,6 +63,7 @@ export function toSendRequest(cmd: SendCommand): SendRequest {
     conversation: cmd.conversation ?? '',
     kind: cmd.kind ?? '',
     members: [...(cmd.members ?? [])],
+    ref: cmd.ref ?? 0,
   };
 }
 
@@ -80,6 +79,7 @@ export function fromSendRequest(r: SendRequest__Output, instance: string): SendC
     body: r.body,
     origin: { instance, connection: r.originConnection },
     ...(r.conversation !== '' ? { conversation: r.conversation } : {}),
-    ...(r.kind !== '' ? { kind: r.kind as MembershipKind, members: r.members } : {}),
+    ...(r.kind !== '' ? { kind: r.kind as MessageKind, members: r.members } : {}),
+    ...(r.ref !== 0 ? { ref: r.ref } : {}),
   };
 }

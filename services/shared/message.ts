@@ -8,6 +8,36 @@
 export type MembershipKind = 'created' | 'added' | 'removed' | 'left';
 export const MEMBERSHIP_KINDS: readonly MembershipKind[] = ['created', 'added', 'removed', 'left'];
 
+/**
+ * A change of a group itself: its membership, or its title (`titled`). The group's state (roster,
+ * title) is the fold of these messages in seq order (message/domain/roster.ts).
+ */
+export type GroupChangeKind = MembershipKind | 'titled';
+export const GROUP_CHANGE_KINDS: readonly GroupChangeKind[] = [...MEMBERSHIP_KINDS, 'titled'];
+
+/** A change of an earlier message of the conversation (the seq in `ref`), by its sender. */
+export type EditKind = 'edited' | 'deleted';
+export const EDIT_KINDS: readonly EditKind[] = ['edited', 'deleted'];
+
+/** Every kind a message may have (a text has none). */
+export type MessageKind = GroupChangeKind | EditKind;
+export const MESSAGE_KINDS: readonly MessageKind[] = [...GROUP_CHANGE_KINDS, ...EDIT_KINDS];
+
+/** Is this a message kind (one read from the wire or a record)? */
+export function isMessageKind(k: unknown): k is MessageKind {
+  return MESSAGE_KINDS.includes(k as MessageKind);
+}
+
+/** Does this message change its group (membership or title)? */
+export function isGroupChange(m: { kind?: MessageKind | undefined }): m is { kind: GroupChangeKind } {
+  return m.kind !== undefined && (GROUP_CHANGE_KINDS as readonly string[]).includes(m.kind);
+}
+
+/** Does this message edit or delete an earlier one? */
+export function isEdit(m: { kind?: MessageKind | undefined }): boolean {
+  return m.kind === 'edited' || m.kind === 'deleted';
+}
+
 /** The gateway (Connect instance) and the connection on it that a send came from: that connection gets `accepted`, not a push. */
 export interface Origin {
   instance: string;
@@ -30,10 +60,17 @@ export interface Message {
   ts: number;
   /** The sender's id for the send (the frame's `id`). */
   clientId: string;
-  /** Set on a group's membership messages (absent on texts). */
-  kind?: MembershipKind;
-  /** The users a membership message names (created: every first member, the creator included). */
+  /**
+   * Absent on texts. A group's changes: membership (`members` names the users; created: every first
+   * member, the creator included) and `titled` (the body is the group's new title; a `created`
+   * message's body is the title it starts with, or empty). An edit (`edited`: the body is the new
+   * text) or a deletion (`deleted`: empty body) of the sender's message at seq `ref`.
+   */
+  kind?: MessageKind;
+  /** The users a membership message names (every group change carries the list, maybe empty). */
   members?: string[];
+  /** The seq of the message an edit or a deletion changes. */
+  ref?: number;
 }
 
 /** An accepted send as the log holds it: a message before its seq, and where it came from. */
@@ -42,9 +79,11 @@ export interface AcceptedSend extends Omit<Message, 'seq'> {
 }
 
 /**
- * A send on behalf of `from`: a text to a user (`to`) or to a group (`conversation`), or a group
+ * A send on behalf of `from`: a text to a user (`to`) or to a group (`conversation`), a group
  * membership change (`kind`: created — a new group whose conversation derives from the send's
- * msgId —, added, removed, left) naming `members`.
+ * msgId —, added, removed, left) naming `members`, a group's new title (`titled`, the title in
+ * `body`), or an edit or deletion (`edited`, `deleted`) of the sender's message at seq `ref` of
+ * `conversation` (a direct one or a group).
  */
 export interface SendCommand {
   from: string;
@@ -54,8 +93,9 @@ export interface SendCommand {
   body: string;
   origin: Origin;
   conversation?: string;
-  kind?: MembershipKind;
+  kind?: MessageKind;
   members?: readonly string[];
+  ref?: number;
 }
 
 /** How the server API has a user's connections closed: the WebSocket close code (docs/PROTOCOL.md §4) and its reason. */
@@ -111,4 +151,13 @@ export interface TypingPush {
 export interface PresenceChange {
   user: string;
   online: boolean;
+}
+
+/**
+ * The fields a message's kind brings, as every codec writes them: none for a text; the kind and
+ * its `members` (maybe empty) for any other; and `ref` for an edit or a deletion.
+ */
+export function kindFields(m: Pick<Message, 'kind' | 'members' | 'ref'>): Pick<Message, 'kind' | 'members' | 'ref'> {
+  if (m.kind === undefined) return {};
+  return isEdit(m) ? { kind: m.kind, members: [], ref: m.ref ?? 0 } : { kind: m.kind, members: m.members ?? [] };
 }

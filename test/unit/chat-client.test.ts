@@ -327,4 +327,98 @@ describe('ChatClient (the SDK: the protocol logic of the terminal client and the
       'follow no one',
     );
   });
+
+  it('edits and deletes by seq, or by the msgId of an own send whose seq it first learns (reported as sequenced), and reports each answer', () => {
+    const { gw, core, events, runTimers, shown } = setup();
+    assert.equal(core.edit('dm:a:b', 1, 'x'), undefined, 'not connected: nothing sent');
+    core.start();
+    gw.welcome();
+    const [conv] = gw.take();
+    gw.push({ type: 'conversations', id: conv!.id, items: [{ conversation: 'dm:a:b', lastSeq: 1 }] });
+    const [first] = gw.take();
+    gw.push({ type: 'messages', id: first!.id, conversation: 'dm:a:b', messages: [msg(1)], hasMore: false });
+    // An own send: reported at accepted, without its seq (the sending connection is not pushed it).
+    core.send('b', 'helo');
+    gw.take();
+    gw.push({ type: 'accepted', id: 's1', msgId: 'own-1', conversation: 'dm:a:b', ts: 5 });
+    const editId = core.edit('dm:a:b', 'own-1', 'hello')!;
+    const [ask] = gw.take();
+    assert.deepEqual({ ...ask, id: undefined }, { type: 'sync', id: undefined, conversation: 'dm:a:b', after: 1, limit: 100 }, 'it asks where its send is');
+    // Not sequenced yet: it asks again after a pause.
+    gw.push({ type: 'messages', id: ask!.id, conversation: 'dm:a:b', messages: [], hasMore: false });
+    assert.deepEqual(gw.take(), []);
+    runTimers();
+    const [again] = gw.take();
+    assert.equal(again!.type, 'sync');
+    gw.push({ type: 'messages', id: again!.id, conversation: 'dm:a:b', messages: [{ ...msg(2, 'helo', 'a'), msgId: 'own-1' }], hasMore: false });
+    assert.deepEqual(gw.take(), [{ type: 'edit', id: editId, conversation: 'dm:a:b', seq: 2, body: 'hello' }]);
+    assert.equal(core.seqOf('own-1'), 2);
+    assert.deepEqual(
+      events.filter((e) => e.kind === 'sequenced'),
+      [{ kind: 'sequenced', conversation: 'dm:a:b', msgId: 'own-1', seq: 2 }],
+    );
+    assert.deepEqual(shown(), ['1:m1'], 'the own send is not reported twice');
+    gw.push({ type: 'accepted', id: editId, msgId: 'e-1', conversation: 'dm:a:b', ts: 6 });
+    // A deletion by seq goes out at once; a refusal is its answer.
+    const delId = core.deleteMessage('dm:a:b', 1)!;
+    assert.deepEqual(gw.take(), [{ type: 'delete', id: delId, conversation: 'dm:a:b', seq: 1 }]);
+    gw.push({ type: 'error', id: delId, code: 'FORBIDDEN', message: "the message at seq 1 is b's" });
+    assert.deepEqual(
+      events.filter((e) => e.kind === 'change' || e.kind === 'error' || e.kind === 'accepted').map((e) => JSON.stringify(e)),
+      [
+        JSON.stringify({ kind: 'accepted', id: 's1', msgId: 'own-1', conversation: 'dm:a:b', to: 'b', body: 'helo' }),
+        JSON.stringify({ kind: 'change', id: editId, conversation: 'dm:a:b', ref: 'own-1', accepted: true }),
+        JSON.stringify({ kind: 'change', id: delId, conversation: 'dm:a:b', ref: 1, accepted: false, code: 'FORBIDDEN', message: "the message at seq 1 is b's" }),
+      ],
+    );
+    // The edit's message comes to this connection too, and is reported in order like any message.
+    gw.push({ type: 'message', ...msg(3, 'hello', 'a'), kind: 'edited', members: [], ref: 2 });
+    assert.deepEqual(shown(), ['1:m1', '3:hello']);
+  });
+
+  it('refuses a change whose send never gets a seq, after asking a while', () => {
+    const { gw, core, events, runTimers } = setup();
+    core.start();
+    gw.welcome();
+    const [conv] = gw.take();
+    gw.push({ type: 'conversations', id: conv!.id, items: [] });
+    const id = core.deleteMessage('dm:a:b', 'nowhere')!;
+    for (let i = 0; i < 30; i++) {
+      for (const f of gw.take()) if (f.type === 'sync') gw.push({ type: 'messages', id: f.id, conversation: 'dm:a:b', messages: [], hasMore: false });
+      runTimers();
+    }
+    assert.deepEqual(
+      events.filter((e) => e.kind === 'change'),
+      [{ kind: 'change', id, conversation: 'dm:a:b', ref: 'nowhere', accepted: false, code: 'BAD_REQUEST', message: 'message nowhere has no seq in dm:a:b' }],
+    );
+    assert.ok(!gw.take().some((f) => f.type === 'delete'), 'nothing was sent');
+  });
+
+  it("reports a group's title from conversations and from its created and titled messages, and asks for a new one", () => {
+    const { gw, core, events } = setup();
+    core.start();
+    gw.welcome();
+    const [conv] = gw.take();
+    gw.push({ type: 'conversations', id: conv!.id, items: [{ conversation: 'grp:g', lastSeq: 0, title: 'Trip' }] });
+    core.group('title', { conversation: 'grp:g', title: 'Trip 2027', members: ['ignored'] });
+    core.group('create', { members: ['b'], title: 'Ski' });
+    assert.deepEqual(
+      gw.take().map(({ id: _id, ...f }) => f),
+      [
+        { type: 'group.title', conversation: 'grp:g', title: 'Trip 2027' },
+        { type: 'group.create', members: ['b'], title: 'Ski' },
+      ],
+    );
+    const g = (seq: number, kind: string, body: string) => ({ type: 'message', msgId: `g${seq}`, conversation: 'grp:g', seq, from: 'a', to: 'grp:g', body, ts: seq, kind, members: [] });
+    gw.push(g(1, 'created', 'Trip'));
+    gw.push(g(2, 'titled', 'Trip 2027'));
+    assert.deepEqual(
+      events.filter((e) => e.kind === 'title'),
+      [
+        { kind: 'title', conversation: 'grp:g', title: 'Trip' },
+        { kind: 'title', conversation: 'grp:g', title: 'Trip 2027' },
+      ],
+      'reported when it changes',
+    );
+  });
 });

@@ -10,6 +10,8 @@ import type { SendRequest__Output } from '../../services/shared/gen/switchboard/
 describe('message codecs (one per boundary)', () => {
   const text: Message = { msgId: 'm1', conversation: 'dm:a:b', seq: 7, from: 'a', to: 'b', body: 'hi', ts: 1_000, clientId: 'c-1' };
   const created: Message = { ...text, conversation: 'grp:g', to: 'grp:g', body: '', kind: 'created', members: ['a', 'b'] };
+  const edited: Message = { ...text, seq: 9, body: 'hi!', kind: 'edited', members: [], ref: 7 };
+  const titled: Message = { ...created, seq: 3, body: 'Trip', kind: 'titled', members: [] };
 
   describe('log record', () => {
     const send: AcceptedSend = {
@@ -39,6 +41,11 @@ describe('message codecs (one per boundary)', () => {
       assert.deepEqual(decodeLogRecord(Buffer.from(value)), send);
       const change: AcceptedSend = { ...send, conversation: 'grp:g', to: 'grp:g', body: '', kind: 'added', members: ['c'] };
       assert.deepEqual(decodeLogRecord(Buffer.from(encodeLogRecord(change))), change);
+      const deletion: AcceptedSend = { ...send, body: '', kind: 'deleted', members: [], ref: 4 };
+      assert.deepEqual(JSON.parse(encodeLogRecord(deletion)).ref, 4);
+      assert.deepEqual(decodeLogRecord(Buffer.from(encodeLogRecord(deletion))), deletion);
+      const title: AcceptedSend = { ...change, body: 'Trip', kind: 'titled', members: [] };
+      assert.deepEqual(decodeLogRecord(Buffer.from(encodeLogRecord(title))), title);
     });
 
     it('reads a record a release before this one wrote (still in the log after an upgrade)', () => {
@@ -70,6 +77,9 @@ describe('message codecs (one per boundary)', () => {
         JSON.stringify({ ...good, kind: 'promoted', members: [] }),
         JSON.stringify({ ...good, kind: 'added' }),
         JSON.stringify({ ...good, kind: 'added', members: [1] }),
+        JSON.stringify({ ...good, kind: 'edited', members: [] }),
+        JSON.stringify({ ...good, kind: 'deleted', members: [], ref: 0 }),
+        JSON.stringify({ ...good, kind: 'deleted', members: [], ref: '3' }),
       ]) {
         assert.equal(decodeLogRecord(Buffer.from(bad)), undefined, bad);
       }
@@ -90,8 +100,10 @@ describe('message codecs (one per boundary)', () => {
         clientId: 'c-1',
         kind: '',
         members: [],
+        ref: 0,
       });
-      for (const m of [text, created]) assert.deepEqual(fromChatMessage(toChatMessage(m) as ChatMessage__Output), m);
+      assert.equal(toChatMessage(edited).ref, 7);
+      for (const m of [text, created, edited, titled]) assert.deepEqual(fromChatMessage(toChatMessage(m) as ChatMessage__Output), m);
       assert.deepEqual(fromPush({ message: toChatMessage(text) as ChatMessage__Output, recipients: ['b'], excludeConnection: 'c9' }), {
         message: text,
         recipients: ['b'],
@@ -122,8 +134,11 @@ describe('message codecs (one per boundary)', () => {
         conversation: 'grp:g',
         kind: 'added',
         members: ['c'],
+        ref: 0,
       });
       assert.deepEqual(fromSendRequest(req, 'gw'), cmd);
+      const edit: SendCommand = { ...cmd, conversation: 'dm:a:b', body: 'new', kind: 'edited', members: [], ref: 5 };
+      assert.deepEqual(fromSendRequest(toSendRequest(edit) as SendRequest__Output, 'gw'), edit);
       assert.deepEqual(fromSendRequest({ ...req, originInstance: 'claimed' }, 'stream-gw').origin, { instance: 'stream-gw', connection: 'c9' });
       const direct = fromSendRequest({ ...req, toUser: 'b', body: 'hi', conversation: '', kind: '', members: [] }, 'gw');
       assert.deepEqual(direct, { from: 'a', clientId: 'c-1', to: 'b', body: 'hi', origin: { instance: 'gw', connection: 'c9' } });
@@ -141,6 +156,8 @@ describe('message codecs (one per boundary)', () => {
         kind: 'created',
         members: ['a', 'b'],
       });
+      assert.deepEqual(toMessageFrame(edited), { ...toMessageFrame(text), seq: 9, body: 'hi!', kind: 'edited', members: [], ref: 7 });
+      assert.deepEqual(toMessageFrame(titled), { ...toMessageFrame(created), seq: 3, body: 'Trip', kind: 'titled', members: [] });
     });
   });
 });

@@ -36,10 +36,39 @@ describe('client frame validation', () => {
     assert.deepEqual(parse({ type: 'group.create', id: 'g1', members: ['b', 'c'] }), {
       type: 'group',
       id: 'g1',
-      change: { kind: 'created' },
+      change: { kind: 'created', title: '' },
       members: ['b', 'c'],
     });
-    assert.deepEqual(parse({ type: 'group.create', id: 'g0' }), { type: 'group', id: 'g0', change: { kind: 'created' }, members: [] });
+    assert.deepEqual(parse({ type: 'group.create', id: 'g0' }), { type: 'group', id: 'g0', change: { kind: 'created', title: '' }, members: [] });
+    assert.deepEqual(parse({ type: 'group.create', id: 'g0', title: 'Trip' }), {
+      type: 'group',
+      id: 'g0',
+      change: { kind: 'created', title: 'Trip' },
+      members: [],
+    });
+    assert.deepEqual(parse({ type: 'group.title', id: 'g5', conversation: 'grp:g', title: 'Trip 2027' }), {
+      type: 'group',
+      id: 'g5',
+      change: { kind: 'titled', conversation: 'grp:g', title: 'Trip 2027' },
+      members: [],
+    });
+    // An edit and a deletion name the message by its seq; a deletion's body is ignored.
+    assert.deepEqual(parse({ type: 'edit', id: 'e1', conversation: 'dm:1:2', seq: 7, body: 'fixed' }), {
+      type: 'change',
+      id: 'e1',
+      kind: 'edited',
+      conversation: 'dm:1:2',
+      seq: 7,
+      body: 'fixed',
+    });
+    assert.deepEqual(parse({ type: 'delete', id: 'd1', conversation: 'grp:g', seq: 3, body: 'x' }), {
+      type: 'change',
+      id: 'd1',
+      kind: 'deleted',
+      conversation: 'grp:g',
+      seq: 3,
+      body: '',
+    });
     for (const [type, kind] of [
       ['group.add', 'added'],
       ['group.remove', 'removed'],
@@ -115,6 +144,23 @@ describe('client frame validation', () => {
     fails({ type: 'read', id: 'r', conversation: 'not an id!', seq: 1 }, 'BAD_REQUEST', /"conversation" must be a conversation id/, 'r');
     for (const seq of [0, -1, 1.5, '3', null, undefined, 2 ** 53])
       fails({ type: 'read', id: 'r', conversation: 'dm:1:2', seq }, 'BAD_REQUEST', /"seq" must be an integer ≥ 1/, 'r');
+  });
+
+  it('BAD_REQUEST for an edit or a delete without an id, a conversation, a seq ≥ 1 or (edit) a new body; TOO_LARGE for a long one', () => {
+    for (const type of ['edit', 'delete']) {
+      fails({ type, conversation: 'dm:1:2', seq: 1, body: 'x' }, 'BAD_REQUEST', /"id"/);
+      fails({ type, id: 'e', seq: 1, body: 'x' }, 'BAD_REQUEST', /"conversation" must be a conversation id/, 'e');
+      for (const seq of [0, 1.5, '2', undefined]) fails({ type, id: 'e', conversation: 'dm:1:2', seq, body: 'x' }, 'BAD_REQUEST', /"seq" must be an integer ≥ 1/, 'e');
+    }
+    for (const body of ['', 5, undefined]) fails({ type: 'edit', id: 'e', conversation: 'dm:1:2', seq: 1, body }, 'BAD_REQUEST', /"body" must be a non-empty string/, 'e');
+    fails({ type: 'edit', id: 'e', conversation: 'dm:1:2', seq: 1, body: 'x'.repeat(4097) }, 'TOO_LARGE', /4097 bytes/, 'e');
+  });
+
+  it('BAD_REQUEST for a group title that is missing, empty, not a string or over 100 characters', () => {
+    fails({ type: 'group.title', id: 't', title: 'x' }, 'BAD_REQUEST', /"conversation"/, 't');
+    for (const title of [undefined, '', '   ', 5]) fails({ type: 'group.title', id: 't', conversation: 'grp:g', title }, 'BAD_REQUEST', /"title" must be a non-empty string/, 't');
+    fails({ type: 'group.title', id: 't', conversation: 'grp:g', title: 'x'.repeat(101) }, 'BAD_REQUEST', /101 characters; the limit is 100/, 't');
+    fails({ type: 'group.create', id: 't', title: 7 }, 'BAD_REQUEST', /"title"/, 't');
   });
 
   it('TOO_LARGE for a body over the byte limit (UTF-8 bytes, not characters)', () => {

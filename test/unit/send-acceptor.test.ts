@@ -45,6 +45,8 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
       maxGroupsPerUser: 5,
       groupCounts: (u) => store.groupCounts(u),
       roster: async (c) => (await readRosters(store, [c])).get(c),
+      message: async (c, seq) => (await store.readMessages(c, seq - 1, 1)).find((m) => m.seq === seq),
+      editWindowMs: 60_000,
       now: () => clock,
     });
     clock = 1_000_000;
@@ -70,6 +72,8 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
       maxGroupsPerUser: 5,
       groupCounts: async () => new Map(),
       roster: async () => undefined,
+      message: async () => undefined,
+      editWindowMs: 60_000,
     });
     const again = await elsewhere.accept({ from: 'a', clientId: 'x1', to: 'b', body: 'first', origin: { instance: 'j', connection: 'd' } });
     assert.equal(again.msgId, first.msgId);
@@ -133,6 +137,8 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
       maxGroupsPerUser: 5,
       groupCounts: async () => new Map(),
       roster: async (c) => (c === 'grp:team' ? team : undefined),
+      message: async () => undefined,
+      editWindowMs: 60_000,
       systemUser: 'system',
     });
     const origin = { instance: 'api', connection: '' };
@@ -150,5 +156,79 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
     await assert.rejects(sys.accept({ from: 'cat', clientId: 'c1', to: '', body: 'x', conversation: 'grp:team', origin }), { code: 'FORBIDDEN' });
     await assert.rejects(sys.accept({ from: 'ann', clientId: 'c2', to: 'system', body: 'hello?', origin }), { code: 'FORBIDDEN', message: /system account/ });
     assert.equal((await sys.accept({ from: 'system', clientId: 'n7', to: 'ann', body: 'your order shipped', origin })).conversation, 'dm:ann:system');
+  });
+
+  describe('edits, deletions and group titles', () => {
+    const origin = { instance: 'i', connection: 'c' };
+    /** Appends and stores what was appended since the last call (as the consumer does). */
+    let storedUpTo = 0;
+    const consume = async () => {
+      await new Sequencer(store).storeBatch(log.appended.slice(storedUpTo));
+      storedUpTo = log.appended.length;
+    };
+    const change = (kind: 'edited' | 'deleted', clientId: string, ref: number, body = '', from = 'a', conversation = 'dm:a:b') =>
+      acceptor.accept({ from, clientId, to: '', body, conversation, kind, ref, origin });
+
+    beforeEach(() => {
+      storedUpTo = 0;
+    });
+
+    it('an edit and a deletion of the sender\'s own text become messages of the conversation naming its seq', async () => {
+      await send('t1', 'helo');
+      await consume();
+      await change('edited', 'e1', 1, 'hello');
+      await change('deleted', 'd1', 1, 'ignored');
+      await consume();
+      const rows = await store.readMessages('dm:a:b', 0, 10);
+      assert.deepEqual(
+        rows.map((m) => [m.seq, m.kind, m.ref, m.body, m.to]),
+        [
+          [1, undefined, undefined, 'helo', 'b'],
+          [2, 'edited', 1, 'hello', 'b'],
+          [3, 'deleted', 1, '', 'b'],
+        ],
+      );
+    });
+
+    it('refuses a change of someone else\'s message, of a non-text, of a missing seq, past the window, or by a non-member', async () => {
+      await send('t1', 'mine');
+      await send('t2', 'theirs', 'a', 'b');
+      await consume();
+      await assert.rejects(change('edited', 'e1', 2, 'x'), { code: 'FORBIDDEN', message: /only its sender/ });
+      await assert.rejects(change('edited', 'e2', 3, 'x'), { code: 'BAD_REQUEST', message: 'dm:a:b has no message at seq 3' });
+      await assert.rejects(change('edited', 'e3', 0, 'x'), { code: 'BAD_REQUEST', message: /seq must be an integer/ });
+      await assert.rejects(change('edited', 'e4', 1, ''), { code: 'BAD_REQUEST', message: /body/ });
+      await assert.rejects(change('edited', 'e5', 1, 'x'.repeat(4097)), { code: 'TOO_LARGE' });
+      await assert.rejects(change('edited', 'e6', 1, 'x', 'c'), { code: 'FORBIDDEN', message: /not a member/ });
+      await assert.rejects(change('edited', 'e7', 1, 'x', 'a', 'bad id!'), { code: 'BAD_REQUEST', message: /conversation/ });
+      await change('edited', 'e8', 1, 'mine!');
+      await consume();
+      await assert.rejects(change('deleted', 'd1', 3), { code: 'BAD_REQUEST', message: 'the message at seq 3 is not a text (kind edited): only a text is edited or deleted' });
+      clock += 60_001;
+      await assert.rejects(change('deleted', 'd2', 1), { code: 'BAD_REQUEST', message: /EDIT_WINDOW/ });
+      assert.equal(log.appended.length, 3, 'only the texts and the one edit were appended');
+    });
+
+    it('a group takes a title at creation and a new one from any member, as group changes its roster folds', async () => {
+      const created = await acceptor.accept({ from: 'a', clientId: 'g1', to: '', body: '  Trip  ', kind: 'created', members: ['b'], origin });
+      await consume();
+      const g = created.conversation;
+      assert.equal((await readRosters(store, [g])).get(g)?.title, 'Trip', 'trimmed');
+      await acceptor.accept({ from: 'b', clientId: 't1', to: '', body: 'Trip 2027', conversation: g, kind: 'titled', origin });
+      await acceptor.accept({ from: 'b', clientId: 't2', to: '', body: 'hi', conversation: g, origin });
+      await consume();
+      const r = (await readRosters(store, [g])).get(g)!;
+      assert.equal(r.title, 'Trip 2027');
+      assert.deepEqual([...r.members].sort(), ['a', 'b'], 'a title changes no membership');
+      const title = (body: string, from = 'a') => acceptor.accept({ from, clientId: `t-${body.length}-${from}`, to: '', body, conversation: g, kind: 'titled', origin });
+      await assert.rejects(title('   '), { code: 'BAD_REQUEST', message: 'title must not be empty' });
+      await assert.rejects(title('x'.repeat(101)), { code: 'BAD_REQUEST', message: 'title is 101 characters; the limit is 100' });
+      await assert.rejects(title('a\nb'), { code: 'BAD_REQUEST', message: /control characters/ });
+      await assert.rejects(title('Mine', 'z'), { code: 'FORBIDDEN' });
+      await assert.rejects(acceptor.accept({ from: 'a', clientId: 'g2', to: '', body: 'x'.repeat(101), kind: 'created', members: [], origin }), {
+        code: 'BAD_REQUEST',
+        message: /title is 101/,
+      });
+    });
   });
 });

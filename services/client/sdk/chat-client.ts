@@ -19,7 +19,10 @@ import { DISCONNECTED_FINAL, GROUP_PREFIX, directConversation, type ChatEvent, t
  *    upgrade (401, 403, 404) or a close 4403 from the application;
  *  - each conversation's unread count follows the server's read marker (`conversations`, the
  *    `read` frames of this user's other connections) and the messages reported since: one's own
- *    messages are read, anyone else's after the marker are unread (`unread` events).
+ *    messages are read, anyone else's after the marker are unread (`unread` events);
+ *  - an own send, reported at `accepted` before it has a seq, is reported `sequenced` once this
+ *    client learns its seq, always before any message that changes it; an edit or a deletion of
+ *    such a send (named by its msgId) waits for that seq, asking the server for it.
  */
 
 /** A socket as the client needs it; the host adapts `ws` or the browser's WebSocket. */
@@ -86,6 +89,20 @@ interface ConversationState {
   gapRetries: number;
 }
 
+/** An edit or a deletion waiting for the seq of the own send it changes. */
+interface WaitingChange {
+  conversation: string;
+  msgId: string;
+  /** Sends the change once the seq is known. */
+  go(seq: number): void;
+  /** Syncs asked for it so far. */
+  tries: number;
+}
+
+/** How many times a change asks for the seq of its send (every SEQ_RETRY_MS) before it is refused. */
+const SEQ_TRIES = 20;
+const SEQ_RETRY_MS = 250;
+
 /** Codes after which a send is final (retrying the same frame cannot succeed). */
 const FINAL_SEND_ERRORS = new Set(['BAD_REQUEST', 'TOO_LARGE', 'FORBIDDEN', 'INTERNAL']);
 /** How long a gap may stay unexplained by `sync` before the held messages are reported anyway. */
@@ -96,6 +113,7 @@ const GROUP_FRAMES: Record<GroupAction, string> = {
   add: 'group.add',
   remove: 'group.remove',
   leave: 'group.leave',
+  title: 'group.title',
   members: 'group.members',
 };
 
@@ -141,6 +159,16 @@ export class ChatClient {
   private followedPresence: string[] = [];
   /** Per conversation: this user's read marker and the newest seq known. */
   private readonly markers = new Map<string, { readSeq: number; lastSeq: number }>();
+  /** Own sends reported at `accepted` whose seq is not known yet (msgId → conversation). */
+  private readonly unsequenced = new Map<string, string>();
+  /** The seqs of own sends learned since (msgId → seq), for changes that name them by msgId. */
+  private readonly ownSeqs = new Map<string, number>();
+  /** Edits and deletions waiting for the seq of the send they change. */
+  private readonly waitingChanges: WaitingChange[] = [];
+  /** Edits and deletions awaiting their answer, by request id. */
+  private readonly changeRequests = new Map<string, { conversation: string; ref: number | string }>();
+  /** Groups' titles as last reported. */
+  private readonly titles = new Map<string, string>();
 
   constructor(private readonly opts: ChatClientOptions) {
     this.historyLimit = opts.historyLimit ?? 50;
@@ -261,17 +289,97 @@ export class ChatClient {
    * Asks for a group change or a group's members. The answer is a `group` event (created: with the
    * new group's conversation, which this client then follows; members: with the list), a refusal an
    * `error` event. Not retried: a change is the person's decision to make again.
-   * @param args the group (all but create), the users (create, add, remove)
+   * @param args the group (all but create), the users (create, add, remove), the title (title; create may give one)
    * @returns false when not connected (nothing was sent)
    */
-  group(action: GroupAction, args: { conversation?: string; members?: string[] } = {}): boolean {
+  group(action: GroupAction, args: { conversation?: string; members?: string[]; title?: string } = {}): boolean {
     const type = GROUP_FRAMES[action];
     const id = `${type}-${this.opts.newId()}`;
     const frame: Frame = { type, id };
     if (action !== 'create' && args.conversation !== undefined) frame.conversation = args.conversation;
-    if (action !== 'leave' && action !== 'members') frame.members = args.members ?? [];
+    if (action === 'create' || action === 'add' || action === 'remove') frame.members = args.members ?? [];
+    if ((action === 'create' || action === 'title') && args.title !== undefined) frame.title = args.title;
     if (!this.sendFrame(frame)) return false;
     this.groupRequests.set(id, action);
+    return true;
+  }
+
+  /**
+   * Replaces the text of this user's message `ref` of `conversation`: a seq, or the msgId of a
+   * send of this client not yet sequenced (the change then waits for its seq). The change is a
+   * message of the conversation (kind `edited`, `ref` its seq) reported like any other, to this
+   * client too; the answer is a `change` event. Not retried, like a group change.
+   * @returns the request id, or undefined when not connected (nothing was sent)
+   */
+  edit(conversation: string, ref: number | string, body: string): string | undefined {
+    return this.change('edit', conversation, ref, body);
+  }
+
+  /** Deletes this user's message `ref` of `conversation` (a seq or a msgId, as for `edit`); its message has kind `deleted`. */
+  deleteMessage(conversation: string, ref: number | string): string | undefined {
+    return this.change('delete', conversation, ref);
+  }
+
+  /** The seq of a message this client sent (by msgId), once known. */
+  seqOf(msgId: string): number | undefined {
+    return this.ownSeqs.get(msgId);
+  }
+
+  private change(type: 'edit' | 'delete', conversation: string, ref: number | string, body?: string): string | undefined {
+    if (!this.open) return undefined;
+    const id = `${type}-${this.opts.newId()}`;
+    this.changeRequests.set(id, { conversation, ref });
+    const go = (seq: number) => {
+      const frame: Frame = { type, id, conversation, seq };
+      if (body !== undefined) frame.body = body;
+      if (!this.sendFrame(frame)) this.changeAnswered(id, { code: 'UNAVAILABLE', message: 'the connection was lost before the change went out' });
+    };
+    const seq = typeof ref === 'number' ? ref : this.ownSeqs.get(ref);
+    if (seq !== undefined) go(seq);
+    else {
+      this.waitingChanges.push({ conversation, msgId: String(ref), go, tries: 0 });
+      this.askSeq(conversation);
+    }
+    return id;
+  }
+
+  /** Asks for what follows the conversation's last seq, where a waiting change's send is. */
+  private askSeq(conversation: string): void {
+    const c = this.state(conversation, 0);
+    if (c.syncing) return;
+    this.fillGap(conversation);
+  }
+
+  /** Sends the changes whose send now has a seq; asks again for the others, until they give up. */
+  private releaseChanges(conversation: string): void {
+    for (const w of [...this.waitingChanges]) {
+      if (w.conversation !== conversation) continue;
+      const seq = this.ownSeqs.get(w.msgId);
+      if (seq !== undefined) {
+        this.waitingChanges.splice(this.waitingChanges.indexOf(w), 1);
+        w.go(seq);
+      }
+    }
+  }
+
+  private retryWaitingChanges(conversation: string): void {
+    const waiting = this.waitingChanges.filter((w) => w.conversation === conversation);
+    if (waiting.length === 0) return;
+    for (const w of waiting) {
+      if (++w.tries <= SEQ_TRIES) continue;
+      this.waitingChanges.splice(this.waitingChanges.indexOf(w), 1);
+      const id = [...this.changeRequests].find(([, r]) => r.ref === w.msgId && r.conversation === conversation)?.[0];
+      if (id !== undefined) this.changeAnswered(id, { code: 'BAD_REQUEST', message: `message ${w.msgId} has no seq in ${conversation}` });
+    }
+    if (this.waitingChanges.some((w) => w.conversation === conversation)) this.later(() => this.askSeq(conversation), SEQ_RETRY_MS);
+  }
+
+  /** Reports a change's answer: accepted, or refused with a code. */
+  private changeAnswered(id: string, refusal?: { code: string; message: string }): boolean {
+    const r = this.changeRequests.get(id);
+    if (!r) return false;
+    this.changeRequests.delete(id);
+    this.emit(refusal ? { kind: 'change', id, ...r, accepted: false, ...refusal } : { kind: 'change', id, ...r, accepted: true });
     return true;
   }
 
@@ -355,7 +463,7 @@ export class ChatClient {
         if (this.opts.catchUp !== false) this.catchUp();
         break;
       case 'accepted':
-        if (!this.onGroupAnswer(frame)) this.onAccepted(frame);
+        if (!this.onGroupAnswer(frame) && !this.changeAnswered(String(frame.id))) this.onAccepted(frame);
         break;
       case 'members':
         this.onGroupAnswer(frame);
@@ -423,6 +531,8 @@ export class ChatClient {
     const s = this.findSend(frame.id);
     if (!s) return;
     this.shown.add(String(frame.msgId));
+    this.unsequenced.set(String(frame.msgId), String(frame.conversation));
+    if (this.unsequenced.size > 10_000) this.unsequenced.delete(this.unsequenced.keys().next().value!);
     this.dropSend(s);
     this.emit({ kind: 'accepted', id: s.id, msgId: String(frame.msgId), conversation: String(frame.conversation), to: s.to, body: s.body });
   }
@@ -443,6 +553,7 @@ export class ChatClient {
     if (frame.id !== undefined) this.groupRequests.delete(frame.id);
     const code = String(frame.code);
     const message = String(frame.message);
+    if (frame.id !== undefined && this.changeAnswered(frame.id, { code, message })) return;
     const s = this.findSend(frame.id);
     if (s) {
       if (FINAL_SEND_ERRORS.has(code)) {
@@ -527,12 +638,23 @@ export class ChatClient {
       c.gapRetries = 0;
       if (this.shown.has(next.msgId)) {
         this.passed(next);
+        this.sequenced(next);
         continue;
       }
       this.remember(next.msgId);
       this.reported(next, live);
     }
     if (c.held.size > 0) this.fillGap(conversation);
+    this.releaseChanges(conversation);
+  }
+
+  /** An own send reported at `accepted` got its seq: reported, and kept for the changes that name it. */
+  private sequenced(m: ChatMessage): void {
+    if (this.unsequenced.get(m.msgId) !== m.conversation) return;
+    this.unsequenced.delete(m.msgId);
+    this.ownSeqs.set(m.msgId, m.seq);
+    if (this.ownSeqs.size > 10_000) this.ownSeqs.delete(this.ownSeqs.keys().next().value!);
+    this.emit({ kind: 'sequenced', conversation: m.conversation, msgId: m.msgId, seq: m.seq });
   }
 
   private remember(msgId: string): void {
@@ -561,6 +683,7 @@ export class ChatClient {
     const listed = new Set<string>();
     for (const item of frame.items ?? []) {
       listed.add(item.conversation);
+      if (item.title !== undefined) this.titled(item.conversation, item.title);
       this.moveMarker(item.conversation, { readSeq: item.readSeq ?? 0, lastSeq: item.lastSeq });
       const c = this.state(item.conversation, item.lastSeq);
       if (item.lastSeq < c.lastSeq) this.resetConversation(item.conversation);
@@ -583,6 +706,7 @@ export class ChatClient {
     }
     const before = c.lastSeq;
     this.release(conversation, false);
+    this.retryWaitingChanges(conversation);
     // release() may have asked again (a sync in flight): read the state anew.
     const asked = this.conversations.get(conversation)?.syncing === true;
     if (frame.hasMore) this.fillGap(conversation);
@@ -632,8 +756,16 @@ export class ChatClient {
     // The marker first: an application that marks what it shows read marks up to this one.
     this.passed(m);
     this.emit({ kind: 'message', message: m, live });
+    if (m.kind === 'created' || m.kind === 'titled') this.titled(m.conversation, m.body);
     // Their message ends their typing indicator.
     this.typingEnded(m.conversation, m.from);
+  }
+
+  /** Reports a group's title when it changed. */
+  private titled(conversation: string, title: string): void {
+    if ((this.titles.get(conversation) ?? '') === title) return;
+    this.titles.set(conversation, title);
+    this.emit({ kind: 'title', conversation, title });
   }
 
   /** Someone typing: reported active, and inactive once `ttlMs` passes without a renewal. */

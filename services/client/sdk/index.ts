@@ -19,5 +19,6 @@ export {
   type Frame,
   type GroupAction,
   type MembershipKind,
+  type MessageKind,
 } from './protocol.js';
 export type { BackoffOptions } from '../../shared/backoff.js';

@@ -8,12 +8,13 @@ import type { Message } from '../../shared/message.js';
 
 export { SUBPROTOCOL, DM_PREFIX, GROUP_PREFIX, directConversation } from '../../shared/ws-protocol.js';
 
-export type { MembershipKind } from '../../shared/message.js';
+export type { MembershipKind, MessageKind } from '../../shared/message.js';
 
 /**
  * A stored message, as `message` pushes and `messages` (sync) answers carry it: the services'
- * message (msgId, conversation, seq without gap, from, to, body, accept time, and a group
- * membership message's kind and members) with the sender's client id as `id`.
+ * message (msgId, conversation, seq without gap, from, to, body, accept time; a group change's
+ * kind and members; an edit's or a deletion's kind and `ref`, the seq it changes) with the
+ * sender's client id as `id`.
  */
 export type ChatMessage = Omit<Message, 'clientId'> & { id?: string };
 
@@ -40,6 +41,8 @@ export interface Frame {
   members?: string[];
   /** How long a `typing` indicator lasts unless renewed, ms. */
   ttlMs?: number;
+  /** A group's title (`group.create`, `group.title`). */
+  title?: string;
   /** `presence`: the answer's users, or a pushed change's state. */
   users?: Array<{ user: string; online: boolean }> | string[];
   online?: boolean;
@@ -53,10 +56,12 @@ export interface ConversationItem {
   readSeq?: number;
   /** Messages after readSeq. */
   unread?: number;
+  /** A group's title, when it has one. */
+  title?: string;
 }
 
-/** A group request: create a group, add or remove users, leave it, or list its members. */
-export type GroupAction = 'create' | 'add' | 'remove' | 'leave' | 'members';
+/** A group request: create a group, add or remove users, leave it, retitle it, or list its members. */
+export type GroupAction = 'create' | 'add' | 'remove' | 'leave' | 'title' | 'members';
 
 /** What the client reports to its application. */
 export type ChatEvent =
@@ -69,6 +74,12 @@ export type ChatEvent =
   /** A message to show, once, in seq order; `live` when pushed, not caught up. */
   | { kind: 'message'; message: ChatMessage; live: boolean }
   | { kind: 'accepted'; id: string; msgId: string; conversation: string; to: string; body: string }
+  /** This client's own send, reported at `accepted`, now has its seq (what `edit` and `remove` name). */
+  | { kind: 'sequenced'; conversation: string; msgId: string; seq: number }
+  /** A group's title: from `conversations`, or a `created` or `titled` message. */
+  | { kind: 'title'; conversation: string; title: string }
+  /** An edit or a deletion this client asked for was accepted (its message comes like any other), or refused (`code`). */
+  | { kind: 'change'; id: string; conversation: string; ref: number | string; accepted: boolean; code?: string; message?: string }
   | { kind: 'send-failed'; id: string; to: string; body: string; code: string; message: string }
   | { kind: 'send-retry'; id: string; to: string; code: string }
   | { kind: 'caught-up' }
@@ -90,15 +101,17 @@ export type ChatEvent =
 export { CLOSE_DISCONNECTED_FINAL as DISCONNECTED_FINAL } from '../../shared/ws-protocol.js';
 
 /**
- * A group membership message in words, after its sender's name: "created the group with b, c",
- * "added c", "removed c", "left".
+ * A group change message in words, after its sender's name: "created the group with b, c",
+ * "added c", "removed c", "left", "named the group "Trip"".
  * @param from the sender (not repeated among the first members)
+ * @param title the message's body: a created or titled message's title
  */
-export function describeMembership(kind: string, members: readonly string[], from?: string): string {
+export function describeMembership(kind: string, members: readonly string[], from?: string, title?: string): string {
   switch (kind) {
     case 'created': {
       const others = members.filter((m) => m !== from);
-      return others.length > 0 ? `created the group with ${others.join(', ')}` : 'created the group';
+      const named = title ? ` ${JSON.stringify(title)}` : '';
+      return others.length > 0 ? `created the group${named} with ${others.join(', ')}` : `created the group${named}`;
     }
     case 'added':
       return `added ${members.join(', ')}`;
@@ -106,6 +119,8 @@ export function describeMembership(kind: string, members: readonly string[], fro
       return `removed ${members.join(', ')}`;
     case 'left':
       return 'left';
+    case 'titled':
+      return `named the group ${JSON.stringify(title ?? '')}`;
     default:
       return `${kind} ${members.join(', ')}`;
   }

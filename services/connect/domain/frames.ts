@@ -1,10 +1,13 @@
 import { BadRequestError, TooLargeError, type ErrorCode } from '../../shared/errors.js';
 import { isClientId, isConversationId, isGroupConversation, isUserId } from '../../shared/ids.js';
-import { MAX_MEMBERS_PER_CHANGE, MAX_FOLLOWED_USERS } from '../../shared/limits.js';
-import type { Message, MembershipKind } from '../../shared/message.js';
+import { MAX_MEMBERS_PER_CHANGE, MAX_FOLLOWED_USERS, MAX_TITLE_LENGTH } from '../../shared/limits.js';
+import { kindFields, type EditKind, type Message, type MembershipKind } from '../../shared/message.js';
 
-/** A group membership change a client asks for (its message carries the same `kind`). */
-export type GroupChange = { kind: 'created' } | { kind: Exclude<MembershipKind, 'created'>; conversation: string };
+/** A group change a client asks for (its message carries the same `kind`): membership, or a new title. */
+export type GroupChange =
+  | { kind: 'created'; title: string }
+  | { kind: Exclude<MembershipKind, 'created'>; conversation: string }
+  | { kind: 'titled'; conversation: string; title: string };
 
 /** Frames a client may send (docs/PROTOCOL.md §3). Unknown extra fields are ignored. */
 export type ClientFrame =
@@ -14,17 +17,20 @@ export type ClientFrame =
   | { type: 'conversations'; id: string }
   | { type: 'ping'; id?: string }
   | { type: 'group'; id: string; change: GroupChange; members: string[] }
+  /** An edit (`edited`: `body` is the new text) or a deletion of the sender's message at `seq`. */
+  | { type: 'change'; id: string; kind: EditKind; conversation: string; seq: number; body: string }
   | { type: 'group.members'; id: string; conversation: string }
   | { type: 'read'; id: string; conversation: string; seq: number }
   | { type: 'typing'; id?: string; conversation: string }
   | { type: 'presence'; id: string; users: string[] };
 
-/** One conversation in a `conversations` answer: its last seq, the user's read marker, the messages after it. */
+/** One conversation in a `conversations` answer: its last seq, the user's read marker, the messages after it, a group's title. */
 export interface ConversationItem {
   conversation: string;
   lastSeq: number;
   readSeq: number;
   unread: number;
+  title?: string;
 }
 
 /** A message as pushed to clients (a `message` frame) and returned by sync: the sender's id for the send is its `id`. */
@@ -32,12 +38,7 @@ export type MessageFrame = Omit<Message, 'clientId'> & { id: string };
 
 /** The codec of a message to the wire (the one place `clientId` becomes the frame's `id`). */
 export function toMessageFrame(m: Message): MessageFrame {
-  const f: MessageFrame = { msgId: m.msgId, conversation: m.conversation, seq: m.seq, from: m.from, to: m.to, body: m.body, ts: m.ts, id: m.clientId };
-  if (m.kind !== undefined) {
-    f.kind = m.kind;
-    f.members = m.members ?? [];
-  }
-  return f;
+  return { msgId: m.msgId, conversation: m.conversation, seq: m.seq, from: m.from, to: m.to, body: m.body, ts: m.ts, id: m.clientId, ...kindFields(m) };
 }
 
 /** Frames the server sends. */
@@ -100,6 +101,31 @@ function memberList(v: unknown, optional: boolean, id: string | undefined): stri
 
 type FrameParser = (f: Record<string, unknown>, id: string | undefined, limits: FrameLimits) => ClientFrame;
 
+/** A group's title: a string of at most MAX_TITLE_LENGTH characters (the Message pod trims it and refuses control characters). */
+function title(v: unknown, optional: boolean, id: string | undefined): string {
+  if (v === undefined && optional) return '';
+  if (typeof v !== 'string' || (!optional && v.trim().length === 0)) bad(`"title" must be a non-empty string`, id);
+  if (v.length > MAX_TITLE_LENGTH) bad(`"title" is ${v.length} characters; the limit is ${MAX_TITLE_LENGTH}`, id);
+  return v;
+}
+
+/** An edit or a deletion of a message of the conversation, named by its seq. */
+const messageChange =
+  (kind: EditKind): FrameParser =>
+  (f, id, limits) => {
+    const changeId = requireId(id);
+    if (!isConversationId(f.conversation)) bad('"conversation" must be a conversation id', id);
+    if (typeof f.seq !== 'number' || !Number.isSafeInteger(f.seq) || f.seq < 1) bad('"seq" must be an integer ≥ 1: the message to change', id);
+    let body = '';
+    if (kind === 'edited') {
+      if (typeof f.body !== 'string' || f.body.length === 0) bad('"body" must be a non-empty string: the new text', id);
+      body = f.body;
+      const bytes = Buffer.byteLength(body, 'utf8');
+      if (bytes > limits.maxBodyBytes) throw new FrameError(new TooLargeError(`"body" is ${bytes} bytes; the limit is ${limits.maxBodyBytes}`), changeId);
+    }
+    return { type: 'change', id: changeId, kind, conversation: f.conversation, seq: f.seq, body };
+  };
+
 /** A group change frame: add, remove or leave one group. */
 const groupChange =
   (kind: Exclude<MembershipKind, 'created'>): FrameParser =>
@@ -128,10 +154,17 @@ const CLIENT_FRAMES = {
     }
     return toGroup ? { type: 'send', id: sendId, conversation: f.conversation as string, body } : { type: 'send', id: sendId, to: f.to as string, body };
   },
-  'group.create': (f, id) => ({ type: 'group', id: requireId(id), change: { kind: 'created' }, members: memberList(f.members, true, id) }),
+  'group.create': (f, id) => ({ type: 'group', id: requireId(id), change: { kind: 'created', title: title(f.title, true, id) }, members: memberList(f.members, true, id) }),
   'group.add': groupChange('added'),
   'group.remove': groupChange('removed'),
   'group.leave': groupChange('left'),
+  'group.title': (f, id) => {
+    const titleId = requireId(id);
+    if (!isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
+    return { type: 'group', id: titleId, change: { kind: 'titled', conversation: f.conversation, title: title(f.title, false, id) }, members: [] };
+  },
+  edit: messageChange('edited'),
+  delete: messageChange('deleted'),
   'group.members': (f, id) => {
     const membersId = requireId(id);
     if (!isGroupConversation(f.conversation)) bad(GROUP_RULE, id);

@@ -184,7 +184,8 @@ export class Session {
         const { change } = frame;
         const cmd = {
           to: '',
-          body: '',
+          // A group's title travels as its change message's body.
+          body: 'title' in change ? change.title : '',
           kind: change.kind,
           members: frame.members,
           ...(change.kind === 'created' ? {} : { conversation: change.conversation }),
@@ -193,6 +194,12 @@ export class Session {
         this.inOrder(change.kind === 'created' ? `new group ${frame.id}` : change.conversation, () => this.send(frame.id, cmd));
         return;
       }
+      case 'change':
+        // After the conversation's sends of this connection, so an edit follows the text it changes.
+        this.inOrder(frame.conversation, () =>
+          this.send(frame.id, { to: '', body: frame.body, conversation: frame.conversation, kind: frame.kind, ref: frame.seq }),
+        );
+        return;
       case 'group.members':
         this.reply(frame.id, async () => ({
           type: 'members',

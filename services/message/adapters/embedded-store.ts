@@ -1,13 +1,13 @@
 import { EmbeddedRunning } from './embedded-running.js';
 import { SeqConflictError, type ConversationSummary, type MessageStore } from './store.js';
-import type { Message } from '../../shared/message.js';
+import { isGroupChange, type Message } from '../../shared/message.js';
 
 interface ConversationRow {
   /** messages[i] has seq i + 1 */
   messages: Message[];
   lastActive: number;
-  /** A group's listed members and the seq their roster is as of. */
-  listed?: { members: Set<string>; seq: number };
+  /** A group's listed members the seq their roster is as of, its title then. */
+  listed?: { members: Set<string>; seq: number; title: string };
 }
 
 /**
@@ -95,9 +95,9 @@ export function createEmbeddedStore(): MessageStore {
     },
     async membershipChanges(list) {
       state.check();
-      return list.flatMap((c) => (conversations.get(c)?.messages ?? []).filter((m) => m.kind !== undefined).map((m) => structuredClone(m)));
+      return list.flatMap((c) => (conversations.get(c)?.messages ?? []).filter(isGroupChange).map((m) => structuredClone(m)));
     },
-    async setMembers(conversation, members, seq) {
+    async setMembers(conversation, members, seq, title = '') {
       state.check();
       const row = conversations.get(conversation);
       if (!row || (row.listed && row.listed.seq >= seq)) return;
@@ -107,7 +107,7 @@ export function createEmbeddedStore(): MessageStore {
         if (!set) userIndex.set(u, (set = new Set()));
         set.add(conversation);
       }
-      row.listed = { members: new Set(members), seq };
+      row.listed = { members: new Set(members), seq, title };
     },
     async hasMessages() {
       state.check();
@@ -137,7 +137,10 @@ export function createEmbeddedStore(): MessageStore {
         return { conversation: c, lastSeq: row.messages.length, lastActive: row.lastActive };
       });
       rows.sort((a, b) => b.lastActive - a.lastActive || (a.conversation < b.conversation ? -1 : 1));
-      return rows.slice(0, limit).map(({ conversation, lastSeq }) => ({ conversation, lastSeq }));
+      return rows.slice(0, limit).map(({ conversation, lastSeq }) => {
+        const title = conversations.get(conversation)!.listed?.title ?? '';
+        return title === '' ? { conversation, lastSeq } : { conversation, lastSeq, title };
+      });
     },
   };
 }

@@ -1,4 +1,4 @@
-import { MEMBERSHIP_KINDS, type AcceptedSend } from '../../shared/message.js';
+import { isEdit, isMessageKind, kindFields, type AcceptedSend } from '../../shared/message.js';
 
 /**
  * The codec of the log's records (Kafka record values; the key is the conversation). A record is
@@ -17,6 +17,8 @@ interface LogRecord {
   originConnection: string;
   kind?: string;
   members?: string[];
+  /** The seq an edit or a deletion changes. */
+  ref?: number;
 }
 
 const STRINGS = ['msgId', 'conversation', 'from', 'to', 'body', 'clientId', 'originInstance', 'originConnection'] as const;
@@ -34,11 +36,7 @@ export function encodeLogRecord(s: AcceptedSend): string {
     originInstance: s.origin.instance,
     originConnection: s.origin.connection,
   };
-  if (s.kind !== undefined) {
-    r.kind = s.kind;
-    r.members = s.members ?? [];
-  }
-  return JSON.stringify(r);
+  return JSON.stringify(Object.assign(r, kindFields(s)));
 }
 
 /** A record value as an accepted send; undefined when it is not one (the caller counts and skips it). */
@@ -65,11 +63,11 @@ export function decodeLogRecord(value: Buffer | null): AcceptedSend | undefined 
     origin: { instance: rec.originInstance, connection: rec.originConnection },
   };
   if (r.kind !== undefined) {
-    const kind = MEMBERSHIP_KINDS.find((k) => k === r.kind);
+    const kind = r.kind;
     const members: unknown = r.members;
-    if (!kind || !Array.isArray(members) || !members.every((u): u is string => typeof u === 'string')) return undefined;
-    s.kind = kind;
-    s.members = members;
+    if (!isMessageKind(kind) || !Array.isArray(members) || !members.every((u): u is string => typeof u === 'string')) return undefined;
+    if (isEdit({ kind }) && !(typeof r.ref === 'number' && Number.isSafeInteger(r.ref) && r.ref >= 1)) return undefined;
+    Object.assign(s, kindFields({ kind, members, ref: r.ref as number }));
   }
   return s;
 }

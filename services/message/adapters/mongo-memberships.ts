@@ -1,10 +1,11 @@
 import type { AnyBulkWriteOperation, Collection, Db } from 'mongodb';
 import { INSERT_SLICE, isDuplicateKey, onlyDuplicateKeys } from './mongo-common.js';
 
-/** A group's roster claim: the seq its listed members (memberships) are as of. */
+/** A group's roster claim: the seq its listed members (memberships) are as of, and its title then. */
 interface RosterDoc {
   _id: string;
   seq: number;
+  title?: string;
 }
 
 /**
@@ -53,11 +54,11 @@ export class GroupListings {
    * own document: nothing but claims updates it (see SeqMark). Only the consumer that
    * owns the group's partition claims, one batch after another.
    */
-  private async claimRoster(conversation: string, seq: number): Promise<boolean> {
-    const claimOlder = async () => (await this.rosters.updateOne({ _id: conversation, seq: { $lt: seq } }, { $set: { seq } })).matchedCount > 0;
+  private async claimRoster(conversation: string, seq: number, title: string): Promise<boolean> {
+    const claimOlder = async () => (await this.rosters.updateOne({ _id: conversation, seq: { $lt: seq } }, { $set: { seq, title } })).matchedCount > 0;
     if (await claimOlder()) return true;
     try {
-      await this.rosters.insertOne({ _id: conversation, seq });
+      await this.rosters.insertOne({ _id: conversation, seq, title });
       return true;
     } catch (err: unknown) {
       if (!isDuplicateKey(err)) throw err;
@@ -66,13 +67,20 @@ export class GroupListings {
     }
   }
 
+  /** The titles of these groups as listed (groups without one are left out). */
+  async titles(conversations: readonly string[]): Promise<Map<string, string>> {
+    if (conversations.length === 0) return new Map();
+    const docs = await this.rosters.find({ _id: { $in: [...conversations] } }).toArray();
+    return new Map(docs.filter((d) => (d.title ?? '') !== '').map((d) => [d._id, d.title!]));
+  }
+
   /**
-   * Lists a group for its members as of `seq`: only a roster newer than the one listed goes on (a
-   * late, older one is ignored).
+   * Lists a group for its members as of `seq`, with its title then: only a roster newer than the
+   * one listed goes on (a late, older one is ignored).
    */
-  async setMembers(conversation: string, members: readonly string[], seq: number): Promise<void> {
+  async setMembers(conversation: string, members: readonly string[], seq: number, title = ''): Promise<void> {
     // Only a roster newer than the one listed goes on: a late, older one is ignored.
-    if (!(await this.claimRoster(conversation, seq))) return;
+    if (!(await this.claimRoster(conversation, seq, title))) return;
     // Write only who changed. A user never listed before gets a row of their own (one insert for
     // all of them); a row that exists keeps the newest roster that wrote it: an update as of an
     // older seq matches nothing, and its upsert's duplicate key is that newer row.

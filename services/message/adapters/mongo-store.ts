@@ -235,7 +235,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
         .toArray();
       return docs.map(fromDoc);
     },
-    setMembers: (conversation, members, seq) => groups.setMembers(conversation, members, seq),
+    setMembers: (conversation, members, seq, title) => groups.setMembers(conversation, members, seq, title),
     async hasMessages() {
       return (await messages.findOne({}, { projection: { _id: 1 } })) !== null;
     },
@@ -246,16 +246,20 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     async listConversations(user, limit): Promise<ConversationSummary[]> {
       const groupIds = await groups.groupsOf(user);
       // Direct conversations by their users, groups by their ids.
-      const [all, ofGroups] = await Promise.all([
+      const [all, ofGroups, titles] = await Promise.all([
         index.lookUp({ members: user }, limit),
         groupIds.length === 0 ? new Map<string, Latest>() : index.latest(groupIds),
+        groups.titles(groupIds),
       ]);
       for (const [c, l] of ofGroups) all.set(c, l);
       return [...all]
         .filter(([, d]) => d.seq > 0)
         .sort(([ca, a], [cb, b]) => b.lastActive - a.lastActive || (ca < cb ? -1 : ca > cb ? 1 : 0))
         .slice(0, limit)
-        .map(([conversation, d]) => ({ conversation, lastSeq: d.seq }));
+        .map(([conversation, d]) => {
+          const title = titles.get(conversation);
+          return title === undefined ? { conversation, lastSeq: d.seq } : { conversation, lastSeq: d.seq, title };
+        });
     },
   };
 }

@@ -1,10 +1,11 @@
 import type { HealthReporter } from '../../shared/health.js';
 import type { Message, ReadMarker } from '../../shared/message.js';
 
-/** One conversation of a user. */
+/** One conversation of a user (a group's with its title, when it has one). */
 export interface ConversationSummary {
   conversation: string;
   lastSeq: number;
+  title?: string;
 }
 
 /** One conversation of a user with their read marker: `unread` = lastSeq − readSeq. */
@@ -83,10 +84,10 @@ export interface MessageStore extends HealthReporter {
    */
   membershipChanges(conversations: readonly string[]): Promise<Message[]>;
   /**
-   * Sets who a group conversation is listed for (`listConversations`), from its roster as of
-   * `seq`; an older roster never overwrites a newer one.
+   * Sets who a group conversation is listed for (`listConversations`), and the title it is listed
+   * with, from its roster as of `seq`; an older roster never overwrites a newer one.
    */
-  setMembers(conversation: string, members: readonly string[], seq: number): Promise<void>;
+  setMembers(conversation: string, members: readonly string[], seq: number, title?: string): Promise<void>;
   /** How many groups each of these users is listed for (absent users: 0). */
   groupCounts(users: readonly string[]): Promise<Map<string, number>>;
   /** Whether any message is stored at all (a new deployment has none). */

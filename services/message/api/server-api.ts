@@ -205,5 +205,5 @@ function safeNumber(n: bigint, name: string): number {
 
 /** A stored message as the API's ChatMessage: the internal API's codec, with 64-bit integers as bigints. */
 function chatMessage(m: Message) {
-  return { ...toChatMessage(m), seq: BigInt(m.seq), ts: BigInt(m.ts) };
+  return { ...toChatMessage(m), seq: BigInt(m.seq), ts: BigInt(m.ts), ref: BigInt(m.ref ?? 0) };
 }

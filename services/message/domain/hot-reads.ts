@@ -2,7 +2,7 @@ import type { Logger } from '../../shared/logger.js';
 import { isGroupConversation } from '../../shared/ids.js';
 import type { HotStore } from '../adapters/hot-store.js';
 import type { ConversationSummary, MessageStore } from '../adapters/store.js';
-import type { Message } from '../../shared/message.js';
+import { isGroupChange, type Message } from '../../shared/message.js';
 
 /**
  * The store as readers must see it: with the messages that are pushed and not yet persisted
@@ -52,7 +52,12 @@ export function withHotReads(store: MessageStore, hot: HotStore, logger: Logger)
             const out = new Map<string, number>();
             for (const c of [...recent].sort((a, b) => b.lastSeq - a.lastSeq)) out.set(c.conversation, c.lastSeq);
             for (const c of stored) out.set(c.conversation, Math.max(out.get(c.conversation) ?? 0, c.lastSeq, last.get(c.conversation)?.seq ?? 0));
-            return [...out].slice(0, limit).map(([conversation, lastSeq]) => ({ conversation, lastSeq }));
+            // A group's title as the store lists it.
+            const titles = new Map(stored.filter((c) => c.title !== undefined).map((c) => [c.conversation, c.title!]));
+            return [...out].slice(0, limit).map(([conversation, lastSeq]) => {
+              const title = titles.get(conversation);
+              return title === undefined ? { conversation, lastSeq } : { conversation, lastSeq, title };
+            });
           };
         case 'lastSeq':
           // The newest seq pushed, stored or not (a read marker may name a message not stored yet).
@@ -68,7 +73,7 @@ export function withHotReads(store: MessageStore, hot: HotStore, logger: Logger)
               )
             )
               .flat()
-              .filter((m) => m.kind !== undefined);
+              .filter(isGroupChange);
             const stored = await target.membershipChanges(conversations);
             return merged(stored, recent);
           };

@@ -9,6 +9,8 @@ export interface GroupListing {
   conversation: string;
   members: readonly string[];
   seq: number;
+  /** The group's title as of `seq` (empty: none). */
+  title: string;
 }
 
 export interface PersisterOptions {
@@ -266,7 +268,7 @@ export class Persister {
     // Listings are an index beside the messages: a refusal is logged and left to the group's next change.
     for (const l of items.flatMap((i) => i.listings)) {
       await this.opts.store
-        .setMembers(l.conversation, l.members, l.seq)
+        .setMembers(l.conversation, l.members, l.seq, l.title)
         .catch((err: unknown) =>
           this.opts.logger.warn(
             { err, conversation: l.conversation },

@@ -7,7 +7,7 @@ import { HotStoreError } from '../adapters/hot-store.js';
 import type { GroupListing, Persister } from './persister.js';
 import { applyChange, emptyRoster, membersAt, type Roster } from './roster.js';
 import type { SubscriberRegistry } from './subscribers.js';
-import type { AcceptedSend } from '../../shared/message.js';
+import { isGroupChange, type AcceptedSend } from '../../shared/message.js';
 
 /** How many msgIds this process remembers having pushed (a redelivery after its own failure skips them). */
 const PUSHED_MEMORY = 10_000;
@@ -97,20 +97,20 @@ export function createPipeline(deps: {
         const t = now();
         for (const { message } of err.stored) deps.onStored?.(t - message.ts);
         const sent = withAudiences(err.stored, rosters);
-        for (const s of sent) if (s.message.kind !== undefined) deps.groups.changed?.(s.message.conversation);
+        for (const s of sent) if (isGroupChange(s.message)) deps.groups.changed?.(s.message.conversation);
         push(sent);
       }
       throw err;
     }
     stored = withAudiences(stored, rosters);
     // Before anyone hears of a change, this pod's send path stops trusting what it knew.
-    for (const s of stored) if (s.message.kind !== undefined) deps.groups.changed?.(s.message.conversation);
+    for (const s of stored) if (isGroupChange(s.message)) deps.groups.changed?.(s.message.conversation);
     const t = now();
     for (const s of stored) if (!s.redelivered) deps.onStored?.(t - s.message.ts);
     push(stored);
     for (const l of listingsOf(batch.entries, rosters)) {
       await deps.groups
-        .setMembers(l.conversation, l.members, l.seq)
+        .setMembers(l.conversation, l.members, l.seq, l.title)
         .catch((err: unknown) =>
           deps.logger.warn({ err, conversation: l.conversation }, 'listing the group for its members failed; `conversations` lists it from its next change'),
         );
@@ -143,7 +143,7 @@ export function createPipeline(deps: {
     }
     const sequenced = withAudiences(hot, rosters);
     for (const s of sequenced) if (s.audience) deps.groups.seen?.(s.message.conversation, s.message.seq);
-    for (const s of sequenced) if (s.message.kind !== undefined) deps.groups.changed?.(s.message.conversation);
+    for (const s of sequenced) if (isGroupChange(s.message)) deps.groups.changed?.(s.message.conversation);
     push(sequenced);
     const members = new Map(batch.entries.map((e) => [e.conversation, membersOf(e)] as const));
     return {
@@ -161,7 +161,7 @@ export function createPipeline(deps: {
 export interface GroupStore {
   /** The live rosters of a partition's groups (changes applied to them stay for the next batch). */
   read(conversations: readonly string[], partition: number): Promise<Map<string, Roster>>;
-  setMembers(conversation: string, members: readonly string[], seq: number): Promise<void>;
+  setMembers(conversation: string, members: readonly string[], seq: number, title?: string): Promise<void>;
   /** A message of the group was handled at `seq` (its roster is current as of it). */
   seen?(conversation: string, seq: number): void;
   /** A group's membership changed (its change is stored; the members are told next). */
@@ -181,9 +181,9 @@ function withAudiences(stored: readonly Sequenced[], rosters: Map<string, Roster
     // Stored and applied by an earlier delivery: its audience as of its seq, nothing applied again.
     if (s.redelivered && m.seq <= r.seq) {
       const at = membersAt(r, m.seq);
-      return { ...s, audience: m.kind === undefined ? at : new Set([...membersAt(r, m.seq - 1), ...at]) };
+      return { ...s, audience: isGroupChange(m) ? new Set([...membersAt(r, m.seq - 1), ...at]) : at };
     }
-    if (m.kind === undefined) return { ...s, audience: r.members };
+    if (!isGroupChange(m)) return { ...s, audience: r.members };
     const before = r.members;
     applyChange(r, m);
     return { ...s, audience: new Set([...before, ...r.members]) };
@@ -197,11 +197,11 @@ function withAudiences(stored: readonly Sequenced[], rosters: Map<string, Roster
  * failing the batch — a refusal that persists would otherwise hold its partition forever.
  */
 function listingsOf(entries: readonly AcceptedSend[], rosters: Map<string, Roster>): GroupListing[] {
-  const changed = new Set(entries.filter((e) => e.kind !== undefined).map((e) => e.conversation));
+  const changed = new Set(entries.filter(isGroupChange).map((e) => e.conversation));
   const out: GroupListing[] = [];
   for (const c of changed) {
     const r = rosters.get(c);
-    if (r) out.push({ conversation: c, members: [...r.members], seq: r.seq });
+    if (r) out.push({ conversation: c, members: [...r.members], seq: r.seq, title: r.title });
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import type { MessageStore } from '../adapters/store.js';
-import type { Message } from '../../shared/message.js';
+import { isGroupChange, type Message } from '../../shared/message.js';
 
 /**
  * A group's membership as of a seq: its members, and its former members with the seq that ended
@@ -10,12 +10,14 @@ export interface Roster {
   former: Map<string, number>;
   /** The seq at which each member, current or former, last joined. */
   joined: Map<string, number>;
-  /** The seq of the last membership message applied (0: no such group). */
+  /** The seq of the last group change applied (0: no such group). */
   seq: number;
+  /** The group's title (its created or latest titled message's body; empty: none). */
+  title: string;
 }
 
 export function emptyRoster(): Roster {
-  return { members: new Set(), former: new Map(), joined: new Map(), seq: 0 };
+  return { members: new Set(), former: new Map(), joined: new Map(), seq: 0, title: '' };
 }
 
 /**
@@ -31,9 +33,14 @@ export function membersAt(r: Roster, seq: number): Set<string> {
   return out;
 }
 
-/** Applies one membership message (a message without a kind changes nothing). */
+/** Applies one group change (a text, an edit or a deletion changes nothing). */
 export function applyChange(r: Roster, m: Message): void {
-  if (m.kind === undefined) return;
+  if (!isGroupChange(m)) return;
+  if (m.kind === 'created' || m.kind === 'titled') r.title = m.body;
+  if (m.kind === 'titled') {
+    r.seq = m.seq;
+    return;
+  }
   const users = m.members ?? [];
   const members = new Set(r.members);
   if (m.kind === 'created' || m.kind === 'added') {

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { BadRequestError, ForbiddenError, SwitchboardError, TooLargeError, UnavailableError } from '../../shared/errors.js';
-import { GROUP_PREFIX, directConversation, firstInvalid, isClientId, isGroupConversation, isUnambiguousDirect, isUserId } from '../../shared/ids.js';
+import { GROUP_PREFIX, directConversation, directPeer, firstInvalid, isClientId, isConversationId, isGroupConversation, isUnambiguousDirect, isUserId } from '../../shared/ids.js';
 import type { MessageLog } from '../adapters/log.js';
 import type { Roster } from './roster.js';
-import { MAX_MEMBERS_PER_CHANGE } from '../../shared/limits.js';
-import type { Acceptance, AcceptedSend, SendCommand } from '../../shared/message.js';
+import { MAX_MEMBERS_PER_CHANGE, MAX_TITLE_LENGTH } from '../../shared/limits.js';
+import { isEdit, type Acceptance, type AcceptedSend, type Message, type SendCommand } from '../../shared/message.js';
 
 export interface SendAcceptorOptions {
   log: MessageLog;
@@ -17,6 +17,10 @@ export interface SendAcceptorOptions {
   groupCounts: (users: readonly string[]) => Promise<Map<string, number>>;
   /** A group's roster as stored now (undefined: no such group). */
   roster: (conversation: string) => Promise<Roster | undefined>;
+  /** The message at `seq` of a conversation, pushed or stored (undefined: none yet). */
+  message: (conversation: string, seq: number) => Promise<Message | undefined>;
+  /** How long after its send a message may still be edited or deleted, ms (EDIT_WINDOW). */
+  editWindowMs: number;
   /**
    * The system account (SYSTEM_USER): the server API's sender when it names none. It posts into a
    * group and changes its members without being one (a group it creates does not list it), and
@@ -76,7 +80,7 @@ export class SendAcceptor {
       await this.checkGroupsPerUser(members);
       // The group's id derives from the creating send's msgId: a repeated create names the same group.
       const conversation = `${GROUP_PREFIX}${msgId}`;
-      return { conversation, to: conversation, body: '', kind: 'created', members };
+      return { conversation, to: conversation, body: validTitle(cmd.body, true), kind: 'created', members };
     }
     const conversation = cmd.conversation ?? '';
     if (!isGroupConversation(conversation)) throw new BadRequestError('conversation must be a group id (grp:<1-64 characters of A-Z a-z 0-9 _ ->)');
@@ -98,16 +102,54 @@ export class SendAcceptor {
         return { conversation, to: conversation, body: '', kind: 'removed', members: validMembers(cmd.members, false) };
       case 'left':
         return { conversation, to: conversation, body: '', kind: 'left', members: [cmd.from] };
+      case 'titled':
+        return { conversation, to: conversation, body: validTitle(cmd.body, false), kind: 'titled', members: [] };
       default:
         throw new BadRequestError(`unknown membership change ${JSON.stringify(cmd.kind)}`);
     }
+  }
+
+  /**
+   * An edit or a deletion of the sender's own text at seq `ref` of a conversation they are in,
+   * within editWindowMs of its send. It is a message of the conversation after the one it changes
+   * (so `sync` returns both in order, and everyone it reaches is told in seq order).
+   */
+  private async editTarget(cmd: SendCommand): Promise<Target> {
+    validateSender(cmd);
+    const conversation = cmd.conversation ?? '';
+    if (!isConversationId(conversation)) throw new BadRequestError('conversation must be a conversation id (dm:… or grp:…)');
+    const ref = cmd.ref;
+    if (ref === undefined || !Number.isSafeInteger(ref) || ref < 1) throw new BadRequestError('seq must be an integer ≥ 1: the message to change');
+    let to: string;
+    if (isGroupConversation(conversation)) {
+      const roster = await backend('store', () => this.opts.roster(conversation));
+      if (!roster?.members.has(cmd.from)) throw new ForbiddenError(`${cmd.from} is not a member of ${conversation}`);
+      to = conversation;
+    } else {
+      const peer = directPeer(conversation, cmd.from);
+      if (peer === undefined) throw new ForbiddenError(`${cmd.from} is not a member of ${conversation}`);
+      to = peer;
+    }
+    const target = await backend('store', () => this.opts.message(conversation, ref));
+    if (!target) throw new BadRequestError(`${conversation} has no message at seq ${ref}`);
+    if (target.kind !== undefined) throw new BadRequestError(`the message at seq ${ref} is not a text (kind ${target.kind}): only a text is edited or deleted`);
+    if (target.from !== cmd.from) throw new ForbiddenError(`the message at seq ${ref} is ${target.from}'s: only its sender edits or deletes it`);
+    const age = this.now() - target.ts;
+    if (age > this.opts.editWindowMs)
+      throw new BadRequestError(`the message at seq ${ref} was sent ${Math.round(age / 1000)} s ago; it may be changed for ${Math.round(this.opts.editWindowMs / 1000)} s (EDIT_WINDOW)`);
+    if (cmd.kind === 'edited') validateBody(cmd.body, this.opts.maxBodyBytes);
+    return { conversation, to, body: cmd.kind === 'edited' ? cmd.body : '', kind: cmd.kind, members: [], ref };
   }
 
   /** Accepts a send or throws a SwitchboardError (BAD_REQUEST, TOO_LARGE, UNAVAILABLE). */
   async accept(cmd: SendCommand): Promise<Acceptance> {
     try {
       const msgId = msgIdOf(cmd.from, cmd.clientId);
-      const target = cmd.kind !== undefined || cmd.conversation ? await this.groupTarget(cmd, msgId) : directTarget(cmd, this.opts.maxBodyBytes);
+      const target = isEdit(cmd)
+        ? await this.editTarget(cmd)
+        : cmd.kind !== undefined || cmd.conversation
+          ? await this.groupTarget(cmd, msgId)
+          : directTarget(cmd, this.opts.maxBodyBytes);
       if (target.to === this.opts.systemUser && cmd.from !== this.opts.systemUser)
         throw new ForbiddenError(`${target.to} is the system account (SYSTEM_USER): it takes no messages`);
       const entry: AcceptedSend = {
@@ -129,7 +171,7 @@ export class SendAcceptor {
 }
 
 /** Where an entry goes and what it carries. */
-type Target = Pick<AcceptedSend, 'conversation' | 'to' | 'body' | 'kind' | 'members'>;
+type Target = Pick<AcceptedSend, 'conversation' | 'to' | 'body' | 'kind' | 'members' | 'ref'>;
 
 const USER_ID_RULE = '1-64 characters of A-Z a-z 0-9 _ . : @ -';
 
@@ -158,6 +200,17 @@ function validateBody(body: unknown, maxBodyBytes: number): void {
   if (typeof body !== 'string' || body.length === 0) throw new BadRequestError('body must be a non-empty string');
   const bytes = Buffer.byteLength(body, 'utf8');
   if (bytes > maxBodyBytes) throw new TooLargeError(`body is ${bytes} bytes; the limit is ${maxBodyBytes}`);
+}
+
+/** A group's title: at most MAX_TITLE_LENGTH characters, no control character; empty only where `optional` (no title). */
+function validTitle(title: unknown, optional: boolean): string {
+  if (typeof title !== 'string') throw new BadRequestError('title must be a string');
+  const t = title.trim();
+  if (t.length === 0 && !optional) throw new BadRequestError('title must not be empty');
+  if (t.length > MAX_TITLE_LENGTH) throw new BadRequestError(`title is ${t.length} characters; the limit is ${MAX_TITLE_LENGTH}`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(t)) throw new BadRequestError('title must not hold control characters (line breaks included)');
+  return t;
 }
 
 /** The users a membership change names: 1 to MAX_MEMBERS_PER_CHANGE valid, distinct user ids. */

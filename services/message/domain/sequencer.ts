@@ -5,7 +5,7 @@ import { withTimeout } from '../../shared/lifecycle.js';
 import { retryUntil } from '../../shared/retry.js';
 import { IndexUpdateError, SeqConflictError, type MessageStore } from '../adapters/store.js';
 import { FencedError, type HotStore, type Listing, type SequencedRecord } from '../adapters/hot-store.js';
-import type { AcceptedSend, Message, Origin } from '../../shared/message.js';
+import { kindFields, type AcceptedSend, type Message, type Origin } from '../../shared/message.js';
 
 /** How far the clocks of two Message pods may differ (an accept time is the accepting pod's; a claim time this pod's). */
 const CLOCK_SKEW_MS = 1000;
@@ -452,12 +452,7 @@ function sequenced(e: AcceptedSend, message: Message): Sequenced {
 }
 
 function toStored(e: AcceptedSend, seq: number): Message {
-  const m: Message = { msgId: e.msgId, conversation: e.conversation, seq, from: e.from, to: e.to, body: e.body, ts: e.ts, clientId: e.clientId };
-  if (e.kind !== undefined) {
-    m.kind = e.kind;
-    m.members = e.members ?? [];
-  }
-  return m;
+  return { msgId: e.msgId, conversation: e.conversation, seq, from: e.from, to: e.to, body: e.body, ts: e.ts, clientId: e.clientId, ...kindFields(e) };
 }
 
 /** Who a conversation is listed for when it is first stored (a group's members follow its roster). */

@@ -13,6 +13,7 @@ export interface ChatMessage {
   'clientId'?: (string);
   'kind'?: (string);
   'members'?: (string)[];
+  'ref'?: (number | string | Long);
 }
 
 export interface ChatMessage__Output {
@@ -26,4 +27,5 @@ export interface ChatMessage__Output {
   'clientId': (string);
   'kind': (string);
   'members': (string)[];
+  'ref': (number);
 }

@@ -1,5 +1,6 @@
 // Original file: proto/switchboard/v1/message_service.proto
 
+import type { Long } from '@grpc/proto-loader';
 
 export interface SendRequest {
   'fromUser'?: (string);
@@ -11,6 +12,7 @@ export interface SendRequest {
   'conversation'?: (string);
   'kind'?: (string);
   'members'?: (string)[];
+  'ref'?: (number | string | Long);
 }
 
 export interface SendRequest__Output {
@@ -23,4 +25,5 @@ export interface SendRequest__Output {
   'conversation': (string);
   'kind': (string);
   'members': (string)[];
+  'ref': (number);
 }

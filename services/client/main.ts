@@ -233,18 +233,39 @@ function runInteractive(): void {
       rl.prompt(true);
     } else process.stdout.write(`${line}\n`);
   };
-  const showMessage = (m: { conversation: string; seq?: number; from: string; body: string; kind?: string; members?: string[] }): void =>
-    print(
-      `[${m.conversation}${m.seq === undefined ? '' : ` #${m.seq}`}] ${m.from}${m.kind === undefined ? `: ${m.body}` : ` ${describeMembership(m.kind, m.members ?? [], m.from)}`}`,
-    );
+  /** Groups' titles: a group is shown by its title once it has one. */
+  const titles = new Map<string, string>();
+  const nameOf = (conversation: string): string => titles.get(conversation) || conversation;
+  /** What a message says after its sender's name: the text, an edit or a deletion of an earlier one, a group change. */
+  const saying = (m: { from: string; body: string; kind?: string; members?: string[]; ref?: number }): string => {
+    if (m.kind === undefined) return `: ${m.body}`;
+    if (m.kind === 'edited') return ` edited #${m.ref}: ${m.body}`;
+    if (m.kind === 'deleted') return ` deleted #${m.ref}`;
+    return ` ${describeMembership(m.kind, m.members ?? [], m.from, m.body)}`;
+  };
+  const showMessage = (m: { conversation: string; seq?: number; from: string; body: string; kind?: string; members?: string[]; ref?: number }): void =>
+    print(`[${nameOf(m.conversation)}${m.seq === undefined ? '' : ` #${m.seq}`}] ${m.from}${saying(m)}`);
+  /** This user's last text per conversation (its seq, or the msgId of a send whose seq is not known yet): what /edit and /delete change by default. */
+  const lastOwn = new Map<string, number | string>();
+  /** Edits or deletes a message of the current conversation: `/edit [#N] text`, `/delete [#N]` (default: this user's last). */
+  const change = (words: string[], edit: boolean): void => {
+    const conversation = targetConversation();
+    const named = /^#?(\d+)$/.exec(words[0] ?? '');
+    const ref = named ? Number(named[1]) : lastOwn.get(conversation);
+    const body = (named ? words.slice(1) : words).join(' ');
+    if (ref === undefined) print('nothing of yours to change here; name a message: #N');
+    else if (edit && body === '') print('usage: /edit [#N] new text');
+    else if ((edit ? core.edit(conversation, ref, body) : core.deleteMessage(conversation, ref)) === undefined)
+      print('not connected; try again once connected');
+  };
   const group = (...request: Parameters<ChatClient['group']>): void => {
     if (!core.group(...request)) print('not connected; try again once connected');
   };
   const switchTo = (to: string): void => {
     target = to;
     if (to.startsWith('grp:')) core.follow(to);
-    rl?.setPrompt(`${values.user ?? 'you'} → ${target}> `);
-    print(`now talking to ${target}`);
+    rl?.setPrompt(`${values.user ?? 'you'} → ${nameOf(target)}> `);
+    print(`now talking to ${nameOf(target)}`);
     core.markRead(targetConversation());
     if (following !== '') {
       following = '';
@@ -299,6 +320,7 @@ function runInteractive(): void {
           break;
         case 'message':
           if (!e.live && reconnecting) missed++;
+          if (e.message.from === core.user && e.message.kind === undefined) lastOwn.set(e.message.conversation, e.message.seq);
           showMessage(e.message);
           // What is printed in the conversation being talked in is read.
           if (e.message.conversation === targetConversation()) core.markRead(e.message.conversation);
@@ -320,8 +342,19 @@ function runInteractive(): void {
         case 'presence':
           print(`(${e.user} is ${e.online ? 'online' : 'offline'})`);
           break;
+        case 'sequenced':
+          if (lastOwn.get(e.conversation) === e.msgId) lastOwn.set(e.conversation, e.seq);
+          break;
+        case 'title':
+          titles.set(e.conversation, e.title);
+          if (e.conversation === target) rl?.setPrompt(`${values.user ?? 'you'} → ${nameOf(target)}> `);
+          break;
+        case 'change':
+          if (!e.accepted) print(`not changed (${e.code ?? ''}: ${e.message ?? ''})`);
+          break;
         case 'accepted':
           retried.delete(e.id);
+          lastOwn.set(e.conversation, e.msgId);
           showMessage({ conversation: e.conversation, from: core.user ?? 'you', body: e.body });
           if (quitting && core.pendingSends === 0) core.stop();
           break;
@@ -392,6 +425,9 @@ function runInteractive(): void {
           '/add ID …        add users to the current group',
           '/remove ID …     remove users from the current group',
           '/leave           leave the current group',
+          '/title TEXT      give the current group a title',
+          '/edit [#N] TEXT  replace the text of your message #N (default: your last one here)',
+          '/delete [#N]     delete your message #N (default: your last one here)',
           "/members         list the current group's members",
           '/unread          list the conversations with unread messages',
           '/quit            leave (unsent messages are sent first)',
@@ -400,11 +436,14 @@ function runInteractive(): void {
       );
     } else if (text.startsWith('/to ')) switchTo(text.slice(4).trim());
     else if (text === '/group' || text.startsWith('/group ')) group('create', { members: words });
-    else if (/^\/(add|remove|leave|members)\b/.test(text) && !inGroup) print(`${text.split(' ')[0]} works in a group; /to grp:… or /group first`);
+    else if (/^\/(add|remove|leave|members|title)\b/.test(text) && !inGroup) print(`${text.split(' ')[0]} works in a group; /to grp:… or /group first`);
     else if (text.startsWith('/add ')) group('add', { conversation: target, members: words });
     else if (text.startsWith('/remove ')) group('remove', { conversation: target, members: words });
     else if (text === '/leave') group('leave', { conversation: target });
     else if (text === '/members') group('members', { conversation: target });
+    else if (text.startsWith('/title ')) group('title', { conversation: target, title: text.slice(7).trim() });
+    else if (text === '/edit' || text.startsWith('/edit ')) change(words, true);
+    else if (text === '/delete' || text.startsWith('/delete ')) change(words, false);
     else if (text === '/unread') {
       const list = [...unread].filter(([, n]) => n > 0);
       print(list.length === 0 ? 'nothing unread' : list.map(([c, n]) => `${c}: ${n} unread`).join('\n'));

@@ -189,6 +189,42 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       );
     });
 
+    it("keeps edits and deletions with the seq they change, a group's title changes among its group changes, and lists a group with its title", async () => {
+      const g = 'grp:titled';
+      const base = { ...msg(g, 1, 'tt-1'), to: g, members: [] as string[] };
+      await f.store.insertMessages(
+        [
+          { ...base, body: 'Trip', kind: 'created', members: ['a', 'b'] },
+          { ...base, seq: 2, msgId: 'tt-2', clientId: 'c-tt-2', body: 'helo' },
+          { ...base, seq: 3, msgId: 'tt-3', clientId: 'c-tt-3', body: 'hello', kind: 'edited', ref: 2 },
+          { ...base, seq: 4, msgId: 'tt-4', clientId: 'c-tt-4', body: 'Trip 2027', kind: 'titled' },
+          { ...base, seq: 5, msgId: 'tt-5', clientId: 'c-tt-5', body: '', kind: 'deleted', ref: 2 },
+        ],
+        new Map([[g, []]]),
+      );
+      assert.deepEqual(
+        (await f.store.readMessages(g, 0, 10)).map((m) => [m.seq, m.kind ?? 'text', m.ref, m.body]),
+        [
+          [1, 'created', undefined, 'Trip'],
+          [2, 'text', undefined, 'helo'],
+          [3, 'edited', 2, 'hello'],
+          [4, 'titled', undefined, 'Trip 2027'],
+          [5, 'deleted', 2, ''],
+        ],
+      );
+      assert.deepEqual(
+        (await f.store.membershipChanges([g])).map((m) => [m.seq, m.kind]),
+        [
+          [1, 'created'],
+          [4, 'titled'],
+        ],
+        'the group changes, not the edits',
+      );
+      await f.store.setMembers(g, ['a', 'b'], 4, 'Trip 2027');
+      await f.store.setMembers(g, ['a', 'b'], 1, 'Trip'); // an older roster, late: ignored
+      assert.deepEqual(await f.store.listConversations('b', 10), [{ conversation: g, lastSeq: 5, title: 'Trip 2027' }]);
+    });
+
     it('a group’s roster and its activity written at once both stay: the listing never goes back to an older seq', async () => {
       // A consumer lists a group's members while the index folds the group's newest message; a
       // store that updated one document for both (not atomic on every server) could keep either.

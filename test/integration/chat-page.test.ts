@@ -204,6 +204,70 @@ describe('the chat page in a real browser', function () {
     assert.deepEqual(outside, [], 'the page loads nothing from outside the gateway and throws nothing');
   });
 
+  it('edits, deletions and group titles across tabs: an edit and a delete made on either tab of a user show on every tab; a group is shown by its title', async () => {
+    /** Clicks the edit or delete button of the shown line that reads `text`. */
+    const clickLine = (page: Page, text: string, button: 'edit' | 'delete'): Promise<void> =>
+      page.evaluate(
+        (t, b) => {
+          const li = [...document.querySelectorAll<HTMLElement>('#messages li')].find((l) => !l.hidden && l.firstChild?.textContent === t);
+          const btn = li?.querySelector<HTMLButtonElement>(`button.${b}`);
+          if (!btn) throw new Error(`no ${b} button on "${t}"`);
+          btn.click();
+        },
+        text,
+        button,
+      );
+    const buttons = (page: Page, text: string): Promise<number> =>
+      page.$$eval('#messages li', (ls, t) => ls.filter((l) => l.firstChild?.textContent === t).flatMap((l) => [...l.querySelectorAll('button')]).length, text);
+    const [tab1, tab2, ivy] = [await openPage(), await openPage(), await openPage()];
+    await login(tab1, 'hal', 'ivy');
+    await login(tab2, 'hal', 'ivy');
+    await login(ivy, 'ivy', 'hal');
+    await say(tab1, 'helo wrold');
+    await say(tab1, 'a second thought');
+    for (const page of [tab2, ivy]) await waitForLine(page, 'a second thought');
+    assert.equal(await buttons(ivy, 'helo wrold'), 0, "no edit or delete on someone else's message");
+
+    // Hal edits on the tab he sent from: the text goes back into the field, the new one replaces it everywhere.
+    await clickLine(tab1, 'helo wrold', 'edit');
+    assert.equal(await tab1.$eval('#text', (e) => (e as HTMLInputElement).value), 'helo wrold');
+    await tab1.click('#text', { count: 3 });
+    await say(tab1, 'hello world');
+    for (const page of [tab1, tab2, ivy]) await waitForLine(page, 'hello world');
+    for (const page of [tab1, tab2, ivy]) assert.deepEqual(await lines(page), ['hello world', 'a second thought'], 'the edit replaces the line, it adds none');
+    assert.match(await ivy.$eval('#messages li.edited .meta', (e) => e.textContent ?? ''), /edited$/);
+
+    // He deletes the other from his other tab.
+    await clickLine(tab2, 'a second thought', 'delete');
+    for (const page of [tab1, tab2, ivy]) await waitForLine(page, 'message deleted');
+    for (const page of [tab1, tab2, ivy]) assert.deepEqual(await lines(page), ['hello world', 'message deleted']);
+    // A reload replays the history with its changes.
+    await ivy.reload();
+    await ivy.waitForSelector('#status[data-state="connected"]');
+    await waitForLine(ivy, 'message deleted');
+    assert.deepEqual(await lines(ivy), ['hello world', 'message deleted']);
+
+    // A group with a title: its creator's page and the other member's "talk to" name it by its title; a rename shows everywhere.
+    await tab1.type('#group-users', 'ivy');
+    await tab1.type('#group-title', 'Trip');
+    await tab1.click('#group-create');
+    await tab1.waitForFunction("document.querySelector('#who').textContent === 'hal → Trip'");
+    const group = await tab1.$eval('#talk-to', (e) => (e as unknown as { value: string }).value);
+    await ivy.waitForFunction(
+      `[...document.querySelector('#talk-to').options].some((o) => o.value === ${JSON.stringify(group)} && o.textContent.startsWith('group Trip'))`,
+    );
+    await ivy.select('#talk-to', group);
+    await ivy.type('#group-title', 'Trip 2027');
+    await ivy.click('#group-rename');
+    await tab1.waitForFunction("document.querySelector('#who').textContent === 'hal → Trip 2027'");
+    await tab2.waitForFunction(
+      `[...document.querySelector('#talk-to').options].some((o) => o.value === ${JSON.stringify(group)} && o.textContent.startsWith('group Trip 2027'))`,
+    );
+    await waitForLine(tab1, 'ivy named the group "Trip 2027"');
+    await tab1.screenshot({ path: `${TEST_OUTPUT}/chat-page-edits.png` });
+    assert.deepEqual(outside, [], 'the page loads nothing from outside the gateway and throws nothing');
+  });
+
   it('follows CONNECT_ALLOWED_ORIGINS: a page whose origin is not allowed says so and its WebSocket is refused', async () => {
     connect.kill('SIGTERM');
     await connect.exited;

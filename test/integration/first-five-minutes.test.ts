@@ -108,7 +108,7 @@ describe('the first five minutes (README demo in terminals)', function () {
     assert.deepEqual(await gateway.exited, { code: 0, signal: null });
   });
 
-  it('three people in a group from their terminals: /group creates it, --group joins it, /remove and /members', async () => {
+  it('three people in a group from their terminals: /group creates it, --group joins it, /remove, /members, /title, /edit and /delete', async () => {
     wsPort = await freePort();
     const gateway = await npmStart();
     const a = client('2001', '2002');
@@ -131,6 +131,17 @@ describe('the first five minutes (README demo in terminals)', function () {
     await c.waitFor(new RegExp(`\\[${group} #3\\] 2001 removed 2003`));
     a.type('/members');
     await a.waitFor(new RegExp(`members of ${group}: 2001, 2002`));
+    // A title names the group from then on; a typo is edited, then deleted, on every terminal.
+    b.type('/title Road trip');
+    await a.waitFor(new RegExp(`\\[${group} #4\\] 2002 named the group "Road trip"`));
+    b.type('helo');
+    await a.waitFor(/\[Road trip #5\] 2002: helo/);
+    b.type('/edit hello');
+    for (const t of [a, b]) await t.waitFor(/\[Road trip #6\] 2002 edited #5: hello/);
+    a.type('/delete #5');
+    await a.waitFor(/not changed \(FORBIDDEN: the message at seq 5 is 2002's: only its sender edits or deletes it\)/);
+    b.type('/delete');
+    for (const t of [a, b]) await t.waitFor(/\[Road trip #7\] 2002 deleted #5/);
     c.type('can I still talk?');
     await c.waitFor(/not sent \(FORBIDDEN: 2003 is not a member of grp:/);
     for (const t of [a, b, c]) t.type('/quit');

@@ -368,7 +368,15 @@ describe('ChatClient (the SDK: the protocol logic of the terminal client and the
       [
         JSON.stringify({ kind: 'accepted', id: 's1', msgId: 'own-1', conversation: 'dm:a:b', to: 'b', body: 'helo' }),
         JSON.stringify({ kind: 'change', id: editId, conversation: 'dm:a:b', ref: 'own-1', accepted: true }),
-        JSON.stringify({ kind: 'change', id: delId, conversation: 'dm:a:b', ref: 1, accepted: false, code: 'FORBIDDEN', message: "the message at seq 1 is b's" }),
+        JSON.stringify({
+          kind: 'change',
+          id: delId,
+          conversation: 'dm:a:b',
+          ref: 1,
+          accepted: false,
+          code: 'FORBIDDEN',
+          message: "the message at seq 1 is b's",
+        }),
       ],
     );
     // The edit's message comes to this connection too, and is reported in order like any message.
@@ -409,7 +417,18 @@ describe('ChatClient (the SDK: the protocol logic of the terminal client and the
         { type: 'group.create', members: ['b'], title: 'Ski' },
       ],
     );
-    const g = (seq: number, kind: string, body: string) => ({ type: 'message', msgId: `g${seq}`, conversation: 'grp:g', seq, from: 'a', to: 'grp:g', body, ts: seq, kind, members: [] });
+    const g = (seq: number, kind: string, body: string) => ({
+      type: 'message',
+      msgId: `g${seq}`,
+      conversation: 'grp:g',
+      seq,
+      from: 'a',
+      to: 'grp:g',
+      body,
+      ts: seq,
+      kind,
+      members: [],
+    });
     gw.push(g(1, 'created', 'Trip'));
     gw.push(g(2, 'titled', 'Trip 2027'));
     assert.deepEqual(

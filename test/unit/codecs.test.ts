@@ -42,7 +42,7 @@ describe('message codecs (one per boundary)', () => {
       const change: AcceptedSend = { ...send, conversation: 'grp:g', to: 'grp:g', body: '', kind: 'added', members: ['c'] };
       assert.deepEqual(decodeLogRecord(Buffer.from(encodeLogRecord(change))), change);
       const deletion: AcceptedSend = { ...send, body: '', kind: 'deleted', members: [], ref: 4 };
-      assert.deepEqual(JSON.parse(encodeLogRecord(deletion)).ref, 4);
+      assert.equal((JSON.parse(encodeLogRecord(deletion)) as { ref?: number }).ref, 4);
       assert.deepEqual(decodeLogRecord(Buffer.from(encodeLogRecord(deletion))), deletion);
       const title: AcceptedSend = { ...change, body: 'Trip', kind: 'titled', members: [] };
       assert.deepEqual(decodeLogRecord(Buffer.from(encodeLogRecord(title))), title);

@@ -150,15 +150,18 @@ describe('client frame validation', () => {
     for (const type of ['edit', 'delete']) {
       fails({ type, conversation: 'dm:1:2', seq: 1, body: 'x' }, 'BAD_REQUEST', /"id"/);
       fails({ type, id: 'e', seq: 1, body: 'x' }, 'BAD_REQUEST', /"conversation" must be a conversation id/, 'e');
-      for (const seq of [0, 1.5, '2', undefined]) fails({ type, id: 'e', conversation: 'dm:1:2', seq, body: 'x' }, 'BAD_REQUEST', /"seq" must be an integer ≥ 1/, 'e');
+      for (const seq of [0, 1.5, '2', undefined])
+        fails({ type, id: 'e', conversation: 'dm:1:2', seq, body: 'x' }, 'BAD_REQUEST', /"seq" must be an integer ≥ 1/, 'e');
     }
-    for (const body of ['', 5, undefined]) fails({ type: 'edit', id: 'e', conversation: 'dm:1:2', seq: 1, body }, 'BAD_REQUEST', /"body" must be a non-empty string/, 'e');
+    for (const body of ['', 5, undefined])
+      fails({ type: 'edit', id: 'e', conversation: 'dm:1:2', seq: 1, body }, 'BAD_REQUEST', /"body" must be a non-empty string/, 'e');
     fails({ type: 'edit', id: 'e', conversation: 'dm:1:2', seq: 1, body: 'x'.repeat(4097) }, 'TOO_LARGE', /4097 bytes/, 'e');
   });
 
   it('BAD_REQUEST for a group title that is missing, empty, not a string or over 100 characters', () => {
     fails({ type: 'group.title', id: 't', title: 'x' }, 'BAD_REQUEST', /"conversation"/, 't');
-    for (const title of [undefined, '', '   ', 5]) fails({ type: 'group.title', id: 't', conversation: 'grp:g', title }, 'BAD_REQUEST', /"title" must be a non-empty string/, 't');
+    for (const title of [undefined, '', '   ', 5])
+      fails({ type: 'group.title', id: 't', conversation: 'grp:g', title }, 'BAD_REQUEST', /"title" must be a non-empty string/, 't');
     fails({ type: 'group.title', id: 't', conversation: 'grp:g', title: 'x'.repeat(101) }, 'BAD_REQUEST', /101 characters; the limit is 100/, 't');
     fails({ type: 'group.create', id: 't', title: 7 }, 'BAD_REQUEST', /"title"/, 't');
   });

@@ -16,6 +16,22 @@ const change = (conversation: string, seq: number, kind: Message['kind'], member
 });
 
 describe('group rosters', () => {
+  it("fold a group's title (created, titled) and ignore edits and deletions, which change no membership", () => {
+    const r = foldRosters([
+      { ...change('grp:g', 1, 'created', ['a', 'b']), body: 'Trip' },
+      { ...change('grp:g', 2, 'edited', []), body: 'x', ref: 1 },
+      { ...change('grp:g', 3, 'deleted', ['a']), ref: 1 },
+      { ...change('grp:g', 4, 'titled', []), body: 'Trip 2027' },
+      { ...change('grp:h', 1, 'created', ['x']) },
+    ]).get('grp:g')!;
+    assert.deepEqual([...r.members].sort(), ['a', 'b']);
+    assert.equal(r.title, 'Trip 2027');
+    assert.equal(r.seq, 4);
+    const before = { ...r, members: new Set(r.members) };
+    applyChange(r, { ...change('grp:g', 5, 'deleted', ['b']), ref: 1 });
+    assert.deepEqual(r, before, 'an edit or a deletion applies nothing');
+  });
+
   it('fold membership messages in seq order: members, and former members with the seq that removed them', () => {
     const r = foldRosters([
       change('grp:g', 1, 'created', ['a', 'b', 'c']),

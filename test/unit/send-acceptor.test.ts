@@ -173,7 +173,7 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
       storedUpTo = 0;
     });
 
-    it('an edit and a deletion of the sender\'s own text become messages of the conversation naming its seq', async () => {
+    it("an edit and a deletion of the sender's own text become messages of the conversation naming its seq", async () => {
       await send('t1', 'helo');
       await consume();
       await change('edited', 'e1', 1, 'hello');
@@ -190,7 +190,7 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
       );
     });
 
-    it('refuses a change of someone else\'s message, of a non-text, of a missing seq, past the window, or by a non-member', async () => {
+    it("refuses a change of someone else's message, of a non-text, of a missing seq, past the window, or by a non-member", async () => {
       await send('t1', 'mine');
       await send('t2', 'theirs', 'a', 'b');
       await consume();
@@ -203,7 +203,10 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
       await assert.rejects(change('edited', 'e7', 1, 'x', 'a', 'bad id!'), { code: 'BAD_REQUEST', message: /conversation/ });
       await change('edited', 'e8', 1, 'mine!');
       await consume();
-      await assert.rejects(change('deleted', 'd1', 3), { code: 'BAD_REQUEST', message: 'the message at seq 3 is not a text (kind edited): only a text is edited or deleted' });
+      await assert.rejects(change('deleted', 'd1', 3), {
+        code: 'BAD_REQUEST',
+        message: 'the message at seq 3 is not a text (kind edited): only a text is edited or deleted',
+      });
       clock += 60_001;
       await assert.rejects(change('deleted', 'd2', 1), { code: 'BAD_REQUEST', message: /EDIT_WINDOW/ });
       assert.equal(log.appended.length, 3, 'only the texts and the one edit were appended');
@@ -220,7 +223,8 @@ describe('SendAcceptor (idempotency by derived msgId)', () => {
       const r = (await readRosters(store, [g])).get(g)!;
       assert.equal(r.title, 'Trip 2027');
       assert.deepEqual([...r.members].sort(), ['a', 'b'], 'a title changes no membership');
-      const title = (body: string, from = 'a') => acceptor.accept({ from, clientId: `t-${body.length}-${from}`, to: '', body, conversation: g, kind: 'titled', origin });
+      const title = (body: string, from = 'a') =>
+        acceptor.accept({ from, clientId: `t-${body.length}-${from}`, to: '', body, conversation: g, kind: 'titled', origin });
       await assert.rejects(title('   '), { code: 'BAD_REQUEST', message: 'title must not be empty' });
       await assert.rejects(title('x'.repeat(101)), { code: 'BAD_REQUEST', message: 'title is 101 characters; the limit is 100' });
       await assert.rejects(title('a\nb'), { code: 'BAD_REQUEST', message: /control characters/ });

@@ -3,8 +3,9 @@
  * The browser chat page served by Connect at `/` (CONNECT_DEMO_PAGE=true). No build step: it
  * runs on the client SDK (services/client/sdk/, `switchboard/client`) as the terminal client does. The credentials of a tab
  * live in sessionStorage, so a reload reconnects and shows the history, and two tabs can be two
- * users. It shows one conversation at a time (a person, or a group `grp:…`), picked in "talk to";
- * the group bar creates a group, adds, removes, lists members and leaves.
+ * users. It shows one conversation at a time (a person, or a group `grp:…`, named by its title),
+ * picked in "talk to"; the group bar creates a group, adds, removes, lists members, renames and
+ * leaves. One's own messages can be edited (their text goes back into the compose field) and deleted.
  */
 import { connect, describeMembership } from '../sdk/index.js';
 import { directConversation } from '../../shared/ws-protocol.js';
@@ -95,6 +96,10 @@ function startChat(login) {
   const typists = new Map();
   /** The online state of the people this user talks to directly (followed). @type {Map<string, boolean>} */
   const online = new Map();
+  /** Groups' titles. @type {Map<string, string>} */
+  const titles = new Map();
+  /** The own message being edited in the compose field. @type {{conversation: string, li: HTMLElement} | undefined} */
+  let editing;
   const talkTo = /** @type {HTMLSelectElement} */ ($('talk-to'));
   let refusedHint = '';
 
@@ -116,7 +121,13 @@ function startChat(login) {
       talkTo.append(option);
     }
     const n = unread.get(p) ?? 0;
-    option.textContent = `${p.startsWith('grp:') ? 'group ' : ''}${p}${n > 0 ? ` (${n} new)` : ''}`;
+    option.textContent = `${p.startsWith('grp:') ? 'group ' : ''}${nameOf(p)}${n > 0 ? ` (${n} new)` : ''}`;
+    option.title = p;
+  };
+  /** What a conversation is called: a group by its title (its id until it has one), a person by their id. */
+  const nameOf = (/** @type {string} */ p) => titles.get(p) || p;
+  const showWho = () => {
+    $('who').textContent = `${me || 'you'} → ${nameOf(peer)}`;
   };
   /** Shows the shown conversation's newest read receipt (a direct conversation's peer read it up to a seq). */
   const showReceipt = () => {
@@ -157,7 +168,7 @@ function startChat(login) {
     listPeer(p);
     talkTo.value = p;
     sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ ...login, peer }));
-    $('who').textContent = `${me || 'you'} → ${peer}`;
+    showWho();
     $('group-only').hidden = !peer.startsWith('grp:');
     if (peer.startsWith('grp:')) core?.follow(peer);
     const shown = conversationOf(peer);
@@ -174,7 +185,10 @@ function startChat(login) {
     const list = $('messages');
     const li = document.createElement('li');
     li.className = cls;
-    li.textContent = text;
+    const t = document.createElement('span');
+    t.className = 'text';
+    t.textContent = text;
+    li.append(t);
     if (meta) {
       const m = document.createElement('span');
       m.className = 'meta';
@@ -188,6 +202,60 @@ function startChat(login) {
     list.append(li);
     list.scrollTop = list.scrollHeight;
     return li;
+  };
+
+  /** Gives an own text line its edit and delete buttons. @param {HTMLElement} li */
+  const ownLine = (li) => {
+    const tools = document.createElement('span');
+    tools.className = 'line-tools';
+    const edit = document.createElement('button');
+    edit.type = 'button';
+    edit.className = 'link edit';
+    edit.textContent = 'edit';
+    edit.onclick = () => {
+      editing = { conversation: li.dataset.conversation ?? '', li };
+      input('text').value = li.querySelector('.text')?.textContent ?? '';
+      $('send').textContent = 'Save';
+      $('compose').dataset.editing = 'true';
+      input('text').focus();
+    };
+    const del = document.createElement('button');
+    del.type = 'button';
+    del.className = 'link delete';
+    del.textContent = 'delete';
+    del.onclick = () => {
+      if (!core?.deleteMessage(li.dataset.conversation ?? '', refOf(li))) addLine('not connected; try again once connected', 'note');
+    };
+    tools.append(edit, del);
+    li.append(tools);
+  };
+  /** The message a line shows: its seq, or the msgId of a send whose seq this tab does not know yet. */
+  const refOf = (/** @type {HTMLElement} */ li) => (li.dataset.seq ? Number(li.dataset.seq) : (li.dataset.msgId ?? ''));
+  const stopEditing = () => {
+    editing = undefined;
+    $('send').textContent = 'Send';
+    delete $('compose').dataset.editing;
+    input('text').value = '';
+  };
+  /** Shows an edit or a deletion on the line of the message it changes (when this tab shows it). @param {import('../sdk/index.js').ChatMessage} m */
+  const applyChange = (m) => {
+    const li = /** @type {HTMLElement | null} */ (
+      $('messages').querySelector(`li[data-conversation="${CSS.escape(m.conversation)}"][data-seq="${String(m.ref)}"]`)
+    );
+    // A deleted message stays deleted.
+    if (!li || li.classList.contains('deleted')) return;
+    const text = /** @type {HTMLElement} */ (li.querySelector('.text'));
+    const meta = li.querySelector('.meta');
+    if (m.kind === 'deleted') {
+      li.classList.add('deleted');
+      text.textContent = 'message deleted';
+      li.querySelector('.line-tools')?.remove();
+      if (editing?.li === li) stopEditing();
+    } else {
+      li.classList.add('edited');
+      text.textContent = m.body;
+    }
+    if (meta && !meta.textContent?.endsWith(m.kind ?? '')) meta.textContent = `${meta.textContent} · ${m.kind}`;
   };
 
   /** Asks for a group change or the members (the answer is a `group` event). @param {Parameters<import('../sdk/index.js').ChatClient['group']>} request */
@@ -230,9 +298,15 @@ function startChat(login) {
           break;
         case 'message': {
           const m = e.message;
+          listPeer(peerOf(m.conversation));
+          if (m.kind === 'edited' || m.kind === 'deleted') {
+            applyChange(m);
+            if (m.conversation === conversationOf(peer)) markShownRead();
+            break;
+          }
           const mine = m.from === core?.user;
           const membership = m.kind !== undefined;
-          const text = membership ? `${m.from} ${describeMembership(m.kind ?? '', m.members ?? [], m.from)}` : m.body;
+          const text = membership ? `${m.from} ${describeMembership(m.kind ?? '', m.members ?? [], m.from, m.body)}` : m.body;
           const li = addLine(
             text,
             membership ? 'membership' : mine ? 'mine' : '',
@@ -241,7 +315,7 @@ function startChat(login) {
           );
           li.dataset.msgId = m.msgId;
           li.dataset.seq = String(m.seq);
-          listPeer(peerOf(m.conversation));
+          if (mine && !membership) ownLine(li);
           if (m.conversation === conversationOf(peer)) markShownRead();
           break;
         }
@@ -278,8 +352,27 @@ function startChat(login) {
           li.dataset.conversation = e.conversation;
           const meta = li.querySelector('.meta');
           if (meta) meta.textContent = `${core?.user ?? 'you'} · ${e.conversation} · sent`;
+          ownLine(li);
           break;
         }
+        case 'sequenced': {
+          // This tab's own send got its seq: edits and deletions of it name it from now on.
+          const li = /** @type {HTMLElement | null} */ ($('messages').querySelector(`li[data-msg-id="${CSS.escape(e.msgId)}"]`));
+          if (li) {
+            li.dataset.seq = String(e.seq);
+            const meta = li.querySelector('.meta');
+            if (meta) meta.textContent = `${core?.user ?? 'you'} · ${e.conversation} #${e.seq} · sent`;
+          }
+          break;
+        }
+        case 'change':
+          if (!e.accepted) addLine(`not changed: ${e.code ?? ''} ${e.message ?? ''}`, 'note');
+          break;
+        case 'title':
+          titles.set(e.conversation, e.title);
+          listPeer(e.conversation);
+          if (e.conversation === peer) showWho();
+          break;
         case 'send-failed': {
           const li = pending.get(e.id);
           pending.delete(e.id);
@@ -315,6 +408,11 @@ function startChat(login) {
     ev.preventDefault();
     const text = input('text').value.trim();
     if (!text || !core) return;
+    if (editing) {
+      if (!core.edit(editing.conversation, refOf(editing.li), text)) addLine('not connected; try again once connected', 'note');
+      stopEditing();
+      return;
+    }
     const id = core.send(peer, text);
     pending.set(id, addLine(text, 'mine pending', 'sending…', conversationOf(peer)));
     input('text').value = '';
@@ -324,10 +422,21 @@ function startChat(login) {
     input('group-users').value = '';
     return list;
   };
+  input('text').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && editing) stopEditing();
+  });
+  /** The title typed in the group bar (and the field emptied). */
+  const title = () => {
+    const t = input('group-title').value.trim();
+    input('group-title').value = '';
+    return t;
+  };
   $('group-tools').onsubmit = (ev) => {
     ev.preventDefault();
-    group('create', { members: users() });
+    const t = title();
+    group('create', { members: users(), ...(t ? { title: t } : {}) });
   };
+  $('group-rename').onclick = () => group('title', { conversation: peer, title: title() });
   $('group-add').onclick = () => group('add', { conversation: peer, members: users() });
   $('group-remove').onclick = () => group('remove', { conversation: peer, members: users() });
   $('group-members').onclick = () => group('members', { conversation: peer });

@@ -154,7 +154,12 @@ const CLIENT_FRAMES = {
     }
     return toGroup ? { type: 'send', id: sendId, conversation: f.conversation as string, body } : { type: 'send', id: sendId, to: f.to as string, body };
   },
-  'group.create': (f, id) => ({ type: 'group', id: requireId(id), change: { kind: 'created', title: title(f.title, true, id) }, members: memberList(f.members, true, id) }),
+  'group.create': (f, id) => ({
+    type: 'group',
+    id: requireId(id),
+    change: { kind: 'created', title: title(f.title, true, id) },
+    members: memberList(f.members, true, id),
+  }),
   'group.add': groupChange('added'),
   'group.remove': groupChange('removed'),
   'group.leave': groupChange('left'),

@@ -81,7 +81,10 @@ export function createMessageApi(opts: { streams: UpstreamPicker; timeoutMs: num
         (c, req, o, cb) => c.conversations(req, md, o, cb),
         { user },
       );
-      return res.items.map((i) => ({ conversation: i.conversation, lastSeq: i.lastSeq, readSeq: i.readSeq, unread: i.unread }));
+      return res.items.map((i) => {
+        const item = { conversation: i.conversation, lastSeq: i.lastSeq, readSeq: i.readSeq, unread: i.unread };
+        return i.title === '' ? item : { ...item, title: i.title };
+      });
     },
     async presence(user, users) {
       const res = await unary<Parameters<MessageServiceClient['presence']>[0], { online: boolean[] }>((c, req, o, cb) => c.presence(req, md, o, cb), {

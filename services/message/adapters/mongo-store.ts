@@ -4,7 +4,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import { withTimeout } from '../../shared/lifecycle.js';
 import { IndexUpdateError, SeqConflictError, type ConversationSummary, type MessageStore } from './store.js';
-import { MEMBERSHIP_KINDS, type Message } from '../../shared/message.js';
+import { GROUP_CHANGE_KINDS, kindFields, type Message } from '../../shared/message.js';
 import { isDuplicateKey } from './mongo-common.js';
 import { ConversationIndex, type Latest } from './mongo-conversation-index.js';
 import { GroupListings } from './mongo-memberships.js';
@@ -24,8 +24,6 @@ export interface MongoStoreOptions {
 
 /** A stored message as a document: its msgId is the _id. */
 type MessageDoc = Omit<Message, 'msgId'> & { _id: string };
-/** A membership message's kind and members (a text message has neither). */
-const membershipOf = ({ kind, members }: Pick<Message, 'kind' | 'members'>) => (kind !== undefined ? { kind, members: members ?? [] } : {});
 const toDoc = (m: Message): MessageDoc => ({
   _id: m.msgId,
   conversation: m.conversation,
@@ -35,7 +33,7 @@ const toDoc = (m: Message): MessageDoc => ({
   body: m.body,
   ts: m.ts,
   clientId: m.clientId,
-  ...membershipOf(m),
+  ...kindFields(m),
 });
 const fromDoc = (d: MessageDoc): Message => ({
   msgId: d._id,
@@ -46,7 +44,7 @@ const fromDoc = (d: MessageDoc): Message => ({
   body: d.body,
   ts: d.ts,
   clientId: d.clientId,
-  ...membershipOf(d),
+  ...kindFields(d),
 });
 
 /**
@@ -230,7 +228,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
     async membershipChanges(list) {
       if (list.length === 0) return [];
       const docs = await messages
-        .find({ conversation: { $in: [...list] }, kind: { $in: [...MEMBERSHIP_KINDS] } })
+        .find({ conversation: { $in: [...list] }, kind: { $in: [...GROUP_CHANGE_KINDS] } })
         .sort({ conversation: 1, seq: 1 })
         .toArray();
       return docs.map(fromDoc);

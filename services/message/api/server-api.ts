@@ -97,7 +97,15 @@ export function createServerApi(deps: ServerApiDeps): {
     },
     async listConversations(req) {
       const items = await deps.history.conversations(req.user);
-      return { items: items.map((i) => ({ conversation: i.conversation, lastSeq: BigInt(i.lastSeq), readSeq: BigInt(i.readSeq), unread: BigInt(i.unread) })) };
+      return {
+        items: items.map((i) => ({
+          conversation: i.conversation,
+          lastSeq: BigInt(i.lastSeq),
+          readSeq: BigInt(i.readSeq),
+          unread: BigInt(i.unread),
+          title: i.title ?? '',
+        })),
+      };
     },
     async getPresence(req) {
       if (req.users.length === 0 || req.users.length > MAX_PRESENCE_USERS)

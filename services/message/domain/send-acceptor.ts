@@ -1,6 +1,16 @@
 import { createHash } from 'node:crypto';
 import { BadRequestError, ForbiddenError, SwitchboardError, TooLargeError, UnavailableError } from '../../shared/errors.js';
-import { GROUP_PREFIX, directConversation, directPeer, firstInvalid, isClientId, isConversationId, isGroupConversation, isUnambiguousDirect, isUserId } from '../../shared/ids.js';
+import {
+  GROUP_PREFIX,
+  directConversation,
+  directPeer,
+  firstInvalid,
+  isClientId,
+  isConversationId,
+  isGroupConversation,
+  isUnambiguousDirect,
+  isUserId,
+} from '../../shared/ids.js';
 import type { MessageLog } from '../adapters/log.js';
 import type { Roster } from './roster.js';
 import { MAX_MEMBERS_PER_CHANGE, MAX_TITLE_LENGTH } from '../../shared/limits.js';
@@ -136,7 +146,9 @@ export class SendAcceptor {
     if (target.from !== cmd.from) throw new ForbiddenError(`the message at seq ${ref} is ${target.from}'s: only its sender edits or deletes it`);
     const age = this.now() - target.ts;
     if (age > this.opts.editWindowMs)
-      throw new BadRequestError(`the message at seq ${ref} was sent ${Math.round(age / 1000)} s ago; it may be changed for ${Math.round(this.opts.editWindowMs / 1000)} s (EDIT_WINDOW)`);
+      throw new BadRequestError(
+        `the message at seq ${ref} was sent ${Math.round(age / 1000)} s ago; it may be changed for ${Math.round(this.opts.editWindowMs / 1000)} s (EDIT_WINDOW)`,
+      );
     if (cmd.kind === 'edited') validateBody(cmd.body, this.opts.maxBodyBytes);
     return { conversation, to, body: cmd.kind === 'edited' ? cmd.body : '', kind: cmd.kind, members: [], ref };
   }

@@ -7,6 +7,7 @@ export interface ConversationSummary {
   'lastSeq'?: (number | string | Long);
   'readSeq'?: (number | string | Long);
   'unread'?: (number | string | Long);
+  'title'?: (string);
 }
 
 export interface ConversationSummary__Output {
@@ -14,4 +15,5 @@ export interface ConversationSummary__Output {
   'lastSeq': (number);
   'readSeq': (number);
   'unread': (number);
+  'title': (string);
 }

@@ -207,10 +207,11 @@ describe('the chat page in a real browser', function () {
   it('edits, deletions and group titles across tabs: an edit and a delete made on either tab of a user show on every tab; a group is shown by its title', async () => {
     /** Clicks the edit or delete button of the shown line that reads `text`. */
     const clickLine = (page: Page, text: string, button: 'edit' | 'delete'): Promise<void> =>
-      page.evaluate(
-        (t, b) => {
-          const li = [...document.querySelectorAll<HTMLElement>('#messages li')].find((l) => !l.hidden && l.firstChild?.textContent === t);
-          const btn = li?.querySelector<HTMLButtonElement>(`button.${b}`);
+      page.$$eval(
+        '#messages li',
+        (ls, t, b) => {
+          const li = ls.find((l) => !(l as unknown as { hidden: boolean }).hidden && l.firstChild?.textContent === t);
+          const btn = li?.querySelector(`button.${b}`) as unknown as { click(): void } | null | undefined;
           if (!btn) throw new Error(`no ${b} button on "${t}"`);
           btn.click();
         },
@@ -230,7 +231,7 @@ describe('the chat page in a real browser', function () {
 
     // Hal edits on the tab he sent from: the text goes back into the field, the new one replaces it everywhere.
     await clickLine(tab1, 'helo wrold', 'edit');
-    assert.equal(await tab1.$eval('#text', (e) => (e as HTMLInputElement).value), 'helo wrold');
+    assert.equal(await tab1.$eval('#text', (e) => (e as unknown as { value: string }).value), 'helo wrold');
     await tab1.click('#text', { count: 3 });
     await say(tab1, 'hello world');
     for (const page of [tab1, tab2, ivy]) await waitForLine(page, 'hello world');

@@ -56,6 +56,7 @@ describe('gateway edge: authentication and limits', () => {
     for (let i = 0; i < 5; i++) await c.next('pong');
     const err = await c.next('error');
     assert.equal(err.code, 'RATE_LIMITED');
+    assert.equal(err.id, 'over', 'the refusal names the request, which the client resends');
     for (let i = 0; i < 10; i++) c.send({ type: 'ping', id: `more${i}` });
     const closed = await c.closed;
     assert.equal(closed.code, 1008);

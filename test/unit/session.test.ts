@@ -80,10 +80,51 @@ describe('Session (every WebSocket error code)', () => {
       socket.sent.map((f) => f.type),
       ['pong', 'pong', 'pong', 'pong', 'pong', 'error'],
     );
-    assert.equal(socket.sent[5]!.code, 'RATE_LIMITED');
+    assert.deepEqual(socket.sent[5], { type: 'error', id: 'p5', code: 'RATE_LIMITED', message: 'rate limit of 5 frames/s (burst 5) exceeded' }, 'named by its id: the client resends it');
     tick(200); // 5/s → one token
     session.handleFrame(JSON.stringify({ type: 'ping', id: 'later' }), false);
     assert.deepEqual(socket.sent[6], { type: 'pong', id: 'later' });
+  });
+
+  it('edit, delete and group.title become sends of their kind (after the same conversation\'s earlier sends), and count against the frame rate', async () => {
+    const cmds: Array<Record<string, unknown>> = [];
+    const { session, socket } = setup({
+      send: async (cmd) => {
+        cmds.push({ ...cmd, origin: undefined });
+        return { msgId: `m-${cmd.clientId}`, conversation: cmd.conversation ?? 'dm:a:b', ts: 5 };
+      },
+    });
+    const frames = [
+      { type: 'send', id: 's1', to: 'b', body: 'helo' },
+      { type: 'edit', id: 'e1', conversation: 'dm:a:b', seq: 1, body: 'hello' },
+      { type: 'delete', id: 'd1', conversation: 'dm:a:b', seq: 1 },
+      { type: 'group.title', id: 't1', conversation: 'grp:g', title: 'Trip' },
+      { type: 'group.create', id: 'g1', members: ['b'], title: 'Ski' },
+      { type: 'edit', id: 'e2', conversation: 'dm:a:b', seq: 1, body: 'over the burst' },
+    ];
+    for (const f of frames) session.handleFrame(JSON.stringify(f), false);
+    await flush();
+    await flush();
+    // Sends of one conversation keep their order; each kind carries what its message will.
+    assert.deepEqual(
+      cmds.map((c) => [c.clientId, c.kind ?? 'text', c.conversation ?? c.to, c.ref, c.body]).sort((x, y) => String(x[0]).localeCompare(String(y[0]))),
+      [
+        ['d1', 'deleted', 'dm:a:b', 1, ''],
+        ['e1', 'edited', 'dm:a:b', 1, 'hello'],
+        ['g1', 'created', '', undefined, 'Ski'],
+        ['s1', 'text', 'b', undefined, 'helo'],
+        ['t1', 'titled', 'grp:g', undefined, 'Trip'],
+      ],
+    );
+    assert.deepEqual(
+      cmds.filter((c) => c.conversation === 'dm:a:b' || c.to === 'b').map((c) => c.clientId),
+      ['s1', 'e1', 'd1'],
+    );
+    assert.deepEqual(
+      socket.sent.find((f) => f.id === 'e2'),
+      { type: 'error', id: 'e2', code: 'RATE_LIMITED', message: socket.sent.find((f) => f.id === 'e2')?.message },
+      'the sixth frame of a burst of five, refused by its id',
+    );
   });
 
   it('closes with 1008 when bad frames persist', () => {

@@ -215,6 +215,20 @@ export type ClientFrameType = keyof typeof CLIENT_FRAMES;
 /** The wire types of every frame a client may send. */
 export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = Object.freeze(Object.keys(CLIENT_FRAMES) as ClientFrameType[]);
 
+/**
+ * The request id of a text frame that is not handled (refused by the frame rate), so that its
+ * refusal names it and the client resends that request; undefined when it has no readable one.
+ */
+export function requestIdOf(text: string): string | undefined {
+  try {
+    const f: unknown = JSON.parse(text);
+    const id = typeof f === 'object' && f !== null ? (f as Record<string, unknown>).id : undefined;
+    return isClientId(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parses and validates one text frame; throws FrameError with a precise message. */
 export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame {
   let raw: unknown;

@@ -1,7 +1,7 @@
 import type { Logger } from '../../shared/logger.js';
 import { SwitchboardError, type ErrorCode } from '../../shared/errors.js';
 import { directConversation } from '../../shared/ids.js';
-import { FrameError, parseClientFrame, toMessageFrame, type ClientFrame, type ConversationItem, type FrameLimits, type ServerFrame } from './frames.js';
+import { FrameError, parseClientFrame, requestIdOf, toMessageFrame, type ClientFrame, type ConversationItem, type FrameLimits, type ServerFrame } from './frames.js';
 import type { Acceptance, Message, Origin, SendCommand } from '../../shared/message.js';
 import { TokenBucket } from './token-bucket.js';
 import { CLOSE_DISCONNECTED, CLOSE_DISCONNECTED_FINAL } from '../../shared/ws-protocol.js';
@@ -106,7 +106,9 @@ export class Session {
   handleFrame(data: string, isBinary: boolean): void {
     if (this.closed) return;
     if (!(this.bucket ??= new TokenBucket(this.deps.limits.ratePerSecond, this.deps.limits.rateBurst, this.deps.now)).take()) {
-      this.violation('RATE_LIMITED', `rate limit of ${this.deps.limits.ratePerSecond} frames/s (burst ${this.deps.limits.rateBurst}) exceeded`);
+      // Named by its id (when it has one): the client resends that request after a pause.
+      const id = isBinary ? undefined : requestIdOf(data);
+      this.violation('RATE_LIMITED', `rate limit of ${this.deps.limits.ratePerSecond} frames/s (burst ${this.deps.limits.rateBurst}) exceeded`, id);
       return;
     }
     if (isBinary) {

@@ -1,10 +1,10 @@
 /**
  * `npm run bench -- <scenario…> [options]` and `make bench` (the short suite).
- * Scenarios: e2e, push, idle, recovery, group, store, density, storm, fanout, peer, typing, edits, all (= the
+ * Scenarios: e2e, push, idle, recovery, group, store, density, storm, fanout, peer, typing, frames, all (= the
  * short suite: all but peer, whose Socket.IO figures e2e measures as well, typing: message
  * delivery p99 with and without a typing storm, --typing-rate N msg/s, --keystrokes N a second per typist,
- * and edits: what an edit or a deletion costs against a send, --edit-pairs N senders at once, --edit-rounds N
- * texts each sends and changes per repetition). density, storm and fanout take
+ * and frames: what edit, delete, read and presence cost against a send, --frame-pairs N senders at once,
+ * --frame-rounds N texts each sends, has read and changes per repetition). density, storm and fanout take
  * their size from --density N (connections on one gateway; default 10000, the full size 100000),
  * --storm N (clients of the killed gateway; default 5000, full 50000) and --fanout N (members of a
  * group all online; default 2000, full 10000); --push-seconds S (density's pushes, default 20). Options: --rates 250,500,… --duration S --warmup S --reps N
@@ -32,7 +32,7 @@ import { storeScenario } from './scenarios/store.js';
 import { densityScenario } from './scenarios/density.js';
 import { stormScenario } from './scenarios/storm.js';
 import { typingScenario } from './scenarios/typing.js';
-import { editsScenario } from './scenarios/edits.js';
+import { framesScenario } from './scenarios/frames.js';
 import { stopAllRealBackends } from '../test/support/real-backends.js';
 
 const { values, positionals } = parseArgs({
@@ -63,8 +63,8 @@ const { values, positionals } = parseArgs({
     'storm-jitter': { type: 'string' },
     'typing-rate': { type: 'string', default: '500' },
     keystrokes: { type: 'string', default: '5' },
-    'edit-pairs': { type: 'string', default: '20' },
-    'edit-rounds': { type: 'string', default: '50' },
+    'frame-pairs': { type: 'string', default: '20' },
+    'frame-rounds': { type: 'string', default: '50' },
   },
 });
 /** Stops with a one-line message (exit 2) instead of a stack trace. */
@@ -73,7 +73,7 @@ function usage(message: string): never {
   process.exit(2);
 }
 const SHORT_SUITE = ['e2e', 'store', 'push', 'idle', 'recovery', 'group', 'density', 'storm', 'fanout'];
-const KNOWN = [...SHORT_SUITE, 'peer', 'typing', 'edits', 'all'];
+const KNOWN = [...SHORT_SUITE, 'peer', 'typing', 'frames', 'all'];
 for (const p of positionals) if (!KNOWN.includes(p)) usage(`unknown scenario "${p}" (${KNOWN.join(', ')})`);
 for (const s of values.sizes.split(','))
   if (!(Number.isSafeInteger(Number(s)) && Number(s) >= 2)) usage(`--sizes must be group sizes (≥ 2) separated by commas; got "${values.sizes}"`);
@@ -94,8 +94,8 @@ for (const name of [
   'storm',
   'fanout',
   'push-seconds',
-  'edit-pairs',
-  'edit-rounds',
+  'frame-pairs',
+  'frame-rounds',
 ] as const) {
   const v = Number(values[name]);
   if (!Number.isFinite(v) || v <= 0) usage(`--${name} must be a positive number; got "${values[name]}"`);
@@ -227,11 +227,11 @@ try {
           progress,
         }),
       );
-    } else if (s === 'edits') {
+    } else if (s === 'frames') {
       results.push(
-        await editsScenario({
-          pairs: Number(values['edit-pairs']),
-          rounds: Number(values['edit-rounds']),
+        await framesScenario({
+          pairs: Number(values['frame-pairs']),
+          rounds: Number(values['frame-rounds']),
           reps: Math.round(Number(values.reps)),
           progress,
         }),

@@ -80,13 +80,17 @@ describe('Session (every WebSocket error code)', () => {
       socket.sent.map((f) => f.type),
       ['pong', 'pong', 'pong', 'pong', 'pong', 'error'],
     );
-    assert.deepEqual(socket.sent[5], { type: 'error', id: 'p5', code: 'RATE_LIMITED', message: 'rate limit of 5 frames/s (burst 5) exceeded' }, 'named by its id: the client resends it');
+    assert.deepEqual(
+      socket.sent[5],
+      { type: 'error', id: 'p5', code: 'RATE_LIMITED', message: 'rate limit of 5 frames/s (burst 5) exceeded' },
+      'named by its id: the client resends it',
+    );
     tick(200); // 5/s → one token
     session.handleFrame(JSON.stringify({ type: 'ping', id: 'later' }), false);
     assert.deepEqual(socket.sent[6], { type: 'pong', id: 'later' });
   });
 
-  it('edit, delete and group.title become sends of their kind (after the same conversation\'s earlier sends), and count against the frame rate', async () => {
+  it("edit, delete and group.title become sends of their kind (after the same conversation's earlier sends), and count against the frame rate", async () => {
     const cmds: Array<Record<string, unknown>> = [];
     const { session, socket } = setup({
       send: async (cmd) => {

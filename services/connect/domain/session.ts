@@ -1,7 +1,16 @@
 import type { Logger } from '../../shared/logger.js';
 import { SwitchboardError, type ErrorCode } from '../../shared/errors.js';
 import { directConversation } from '../../shared/ids.js';
-import { FrameError, parseClientFrame, requestIdOf, toMessageFrame, type ClientFrame, type ConversationItem, type FrameLimits, type ServerFrame } from './frames.js';
+import {
+  FrameError,
+  parseClientFrame,
+  requestIdOf,
+  toMessageFrame,
+  type ClientFrame,
+  type ConversationItem,
+  type FrameLimits,
+  type ServerFrame,
+} from './frames.js';
 import type { Acceptance, Message, Origin, SendCommand } from '../../shared/message.js';
 import { TokenBucket } from './token-bucket.js';
 import { CLOSE_DISCONNECTED, CLOSE_DISCONNECTED_FINAL } from '../../shared/ws-protocol.js';

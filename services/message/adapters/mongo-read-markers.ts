@@ -26,21 +26,23 @@ const markerId = (user: string, conversation: string): string => `${user}\n${con
  * seq read. Every write is a `$max`, so a marker never moves back whatever order writes arrive in.
  *
  * MongoDB applies a `$max` atomically. FerretDB 1.x applies an update as read, compute, write, so
- * two at once can keep the lower value; this pod's marker writes therefore go one at a time, and a
- * mark reads its marker back and writes again if another pod's write kept a lower one.
+ * two at once can keep the lower value; this pod's writes of one marker therefore go one at a time
+ * (writes of different markers go at once: one queue for all of them made every reader wait for
+ * everyone's writes), and a mark reads its marker back and writes again if another pod's write
+ * kept a lower one.
  */
 export class ReadMarkers {
   private readonly markers: Collection<MarkerDoc>;
-  /** The marker writes of this pod, one after the other. */
-  private writes: Promise<unknown> = Promise.resolve();
+  /** The last write in flight on this pod of each marker (by _id), which the next write of it waits for. */
+  private readonly tails = new Map<string, Promise<unknown>>();
 
   constructor(db: Db) {
     this.markers = db.collection<MarkerDoc>('read_markers');
   }
 
   mark(user: string, conversation: string, seq: number): Promise<number> {
-    return this.serially(async () => {
-      const _id = markerId(user, conversation);
+    const _id = markerId(user, conversation);
+    return this.serially([_id], async () => {
       const update = { $max: { seq }, $setOnInsert: { user, conversation } };
       for (let attempt = 1; ; attempt++) {
         try {
@@ -58,10 +60,15 @@ export class ReadMarkers {
     });
   }
 
-  /** Runs `write` after this pod's marker writes before it (see the class). */
-  private serially<T>(write: () => Promise<T>): Promise<T> {
-    const next = this.writes.then(write, write);
-    this.writes = next.catch(() => undefined);
+  /** Runs `write` of the markers `ids` once this pod's earlier writes of any of them are done (see the class). */
+  private serially<T>(ids: readonly string[], write: () => Promise<T>): Promise<T> {
+    const before = ids.flatMap((id) => this.tails.get(id) ?? []);
+    const next = before.length === 0 ? write() : Promise.all(before).then(write);
+    const tail = next.catch(() => undefined);
+    for (const id of ids) this.tails.set(id, tail);
+    void tail.then(() => {
+      for (const id of ids) if (this.tails.get(id) === tail) this.tails.delete(id);
+    });
     return next;
   }
 
@@ -82,7 +89,7 @@ export class ReadMarkers {
   }
 
   advance(list: readonly ReadMarker[]): Promise<void> {
-    return this.serially(() => this.advanceNow(list));
+    return this.serially([...new Set(list.map((m) => markerId(m.user, m.conversation)))], () => this.advanceNow(list));
   }
 
   private async advanceNow(list: readonly ReadMarker[]): Promise<void> {

@@ -125,13 +125,14 @@ describe('the server API for application backends (gRPC and HTTP/JSON on one por
     );
   });
 
-  it('plain HTTP/JSON with curl: a team group made by the system account, notices and texts in it, members added and removed, the history and a user’s conversations', async () => {
+  it('plain HTTP/JSON with curl: a titled team group made by the system account, notices and texts in it, members added and removed, a new title, the history and a user’s conversations', async () => {
     const ann = await connect('ann');
-    const created = await curl('CreateGroup', { clientId: 'team-7', members: ['ann', 'ben'] });
+    const created = await curl('CreateGroup', { clientId: 'team-7', members: ['ann', 'ben'], title: 'Team 7' });
     assert.equal(created.status, 200, JSON.stringify(created.body));
     const group = String(created.body.conversation);
     assert.match(group, /^grp:/);
-    assert.equal((await ann.next('message', 10_000, (f) => f.kind === 'created')).conversation, group);
+    const first = await ann.next('message', 10_000, (f) => f.kind === 'created');
+    assert.deepEqual([first.conversation, first.body], [group, 'Team 7']);
     assert.deepEqual((await curl('ListMembers', { conversation: group })).body, { members: ['ann', 'ben'] }, 'the system account is not a member');
 
     assert.equal((await curl('Publish', { clientId: 'welcome', conversation: group, body: 'welcome to team 7' })).status, 200);
@@ -139,9 +140,13 @@ describe('the server API for application backends (gRPC and HTTP/JSON on one por
     assert.equal((await curl('Publish', { clientId: 'hi', fromUser: 'ann', conversation: group, body: 'hi all' })).status, 200);
     assert.equal((await curl('AddMembers', { clientId: 'add-cat', conversation: group, members: ['cat'] })).status, 200);
     assert.equal((await curl('RemoveMembers', { clientId: 'rm-ben', fromUser: 'ann', conversation: group, members: ['ben'] })).status, 200);
+    assert.equal((await curl('SetGroupTitle', { clientId: 'rename', conversation: group, title: 'Team Seven' })).status, 200);
+    assert.equal((await ann.next('message', 10_000, (f) => f.kind === 'titled')).body, 'Team Seven');
+    const untitled = await curl('SetGroupTitle', { clientId: 'rename-2', conversation: group, title: ' ' });
+    assert.deepEqual([untitled.status, untitled.body.code, untitled.body.message], [400, 'invalid_argument', 'title must not be empty']);
     await eventually(
       'the changes stored',
-      async () => ((await curl('History', { conversation: group })).body.messages as unknown[] | undefined)?.length === 5,
+      async () => ((await curl('History', { conversation: group })).body.messages as unknown[] | undefined)?.length === 6,
       10_000,
       100,
     );
@@ -154,12 +159,13 @@ describe('the server API for application backends (gRPC and HTTP/JSON on one por
         ['3', 'ann', 'hi all'],
         ['4', 'system', 'added'],
         ['5', 'ann', 'removed'],
+        ['6', 'system', 'titled'],
       ],
     );
     assert.deepEqual((await curl('ListMembers', { conversation: group })).body, { members: ['ann', 'cat'] });
-    const conversations = (await curl('ListConversations', { user: 'ann' })).body.items as Array<{ conversation: string; lastSeq: string }>;
+    const conversations = (await curl('ListConversations', { user: 'ann' })).body.items as Array<{ conversation: string; lastSeq: string; title?: string }>;
     assert.ok(
-      conversations.some((c) => c.conversation === group && c.lastSeq === '5'),
+      conversations.some((c) => c.conversation === group && c.lastSeq === '6' && c.title === 'Team Seven'),
       JSON.stringify(conversations),
     );
     // Paged: after a seq, at most `limit`.

@@ -32,6 +32,7 @@ const SCOPE_OF: Record<keyof typeof ServerApiService.method, Scope> = {
   createGroup: 'groups',
   addMembers: 'groups',
   removeMembers: 'groups',
+  setGroupTitle: 'groups',
   listMembers: 'groups',
 };
 
@@ -124,11 +125,15 @@ export function createServerApi(deps: ServerApiDeps): {
       return { connections: counts.get(req.user) ?? 0 };
     },
     async createGroup(req) {
-      const a = await send({ from: actor(req.fromUser), clientId: req.clientId, to: '', body: '', kind: 'created', members: req.members });
+      const a = await send({ from: actor(req.fromUser), clientId: req.clientId, to: '', body: req.title, kind: 'created', members: req.members });
       return { conversation: a.conversation, msgId: a.msgId };
     },
     addMembers: (req) => membership('added', req),
     removeMembers: (req) => membership('removed', req),
+    async setGroupTitle(req) {
+      const a = await send({ from: actor(req.fromUser), clientId: req.clientId, to: '', body: req.title, conversation: req.conversation, kind: 'titled' });
+      return { msgId: a.msgId };
+    },
     async listMembers(req) {
       const members = await deps.history.groupMembers(req.conversation);
       if (!members) throw new ConnectError(`no group ${req.conversation}`, Code.NotFound);

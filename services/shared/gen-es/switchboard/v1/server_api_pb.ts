@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/server_api.proto.
  */
 export const file_switchboard_v1_server_api: GenFile = /*@__PURE__*/
-  fileDesc("Ch9zd2l0Y2hib2FyZC92MS9zZXJ2ZXJfYXBpLnByb3RvEg5zd2l0Y2hib2FyZC52MSJrCg5QdWJsaXNoUmVxdWVzdBIRCgljbGllbnRfaWQYASABKAkSEQoJZnJvbV91c2VyGAIgASgJEg8KB3RvX3VzZXIYAyABKAkSFAoMY29udmVyc2F0aW9uGAQgASgJEgwKBGJvZHkYBSABKAkiQwoPUHVibGlzaFJlc3BvbnNlEg4KBm1zZ19pZBgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkSCgoCdHMYAyABKAMiSAoOSGlzdG9yeVJlcXVlc3QSFAoMY29udmVyc2F0aW9uGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAxINCgVsaW1pdBgDIAEoBSJSCg9IaXN0b3J5UmVzcG9uc2USLQoIbWVzc2FnZXMYASADKAsyGy5zd2l0Y2hib2FyZC52MS5DaGF0TWVzc2FnZRIQCghoYXNfbW9yZRgCIAEoCCIoChhMaXN0Q29udmVyc2F0aW9uc1JlcXVlc3QSDAoEdXNlchgBIAEoCSJPChlMaXN0Q29udmVyc2F0aW9uc1Jlc3BvbnNlEjIKBWl0ZW1zGAEgAygLMiMuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uU3VtbWFyeSIjChJHZXRQcmVzZW5jZVJlcXVlc3QSDQoFdXNlcnMYASADKAkiQQoMVXNlclByZXNlbmNlEgwKBHVzZXIYASABKAkSDgoGb25saW5lGAIgASgIEhMKC2Nvbm5lY3Rpb25zGAMgASgNIkIKE0dldFByZXNlbmNlUmVzcG9uc2USKwoFdXNlcnMYASADKAsyHC5zd2l0Y2hib2FyZC52MS5Vc2VyUHJlc2VuY2UiRAoRRGlzY29ubmVjdFJlcXVlc3QSDAoEdXNlchgBIAEoCRIOCgZyZWFzb24YAiABKAkSEQoJcmVjb25uZWN0GAMgASgIIikKEkRpc2Nvbm5lY3RSZXNwb25zZRITCgtjb25uZWN0aW9ucxgBIAEoDSJLChJDcmVhdGVHcm91cFJlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhEKCWZyb21fdXNlchgCIAEoCRIPCgdtZW1iZXJzGAMgAygJIjsKE0NyZWF0ZUdyb3VwUmVzcG9uc2USFAoMY29udmVyc2F0aW9uGAEgASgJEg4KBm1zZ19pZBgCIAEoCSJgChFBZGRNZW1iZXJzUmVxdWVzdBIRCgljbGllbnRfaWQYASABKAkSEQoJZnJvbV91c2VyGAIgASgJEhQKDGNvbnZlcnNhdGlvbhgDIAEoCRIPCgdtZW1iZXJzGAQgAygJIiQKEkFkZE1lbWJlcnNSZXNwb25zZRIOCgZtc2dfaWQYASABKAkiYwoUUmVtb3ZlTWVtYmVyc1JlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhEKCWZyb21fdXNlchgCIAEoCRIUCgxjb252ZXJzYXRpb24YAyABKAkSDwoHbWVtYmVycxgEIAMoCSInChVSZW1vdmVNZW1iZXJzUmVzcG9uc2USDgoGbXNnX2lkGAEgASgJIioKEkxpc3RNZW1iZXJzUmVxdWVzdBIUCgxjb252ZXJzYXRpb24YASABKAkiJgoTTGlzdE1lbWJlcnNSZXNwb25zZRIPCgdtZW1iZXJzGAEgAygJMqQGChBTZXJ2ZXJBcGlTZXJ2aWNlEkoKB1B1Ymxpc2gSHi5zd2l0Y2hib2FyZC52MS5QdWJsaXNoUmVxdWVzdBofLnN3aXRjaGJvYXJkLnYxLlB1Ymxpc2hSZXNwb25zZRJKCgdIaXN0b3J5Eh4uc3dpdGNoYm9hcmQudjEuSGlzdG9yeVJlcXVlc3QaHy5zd2l0Y2hib2FyZC52MS5IaXN0b3J5UmVzcG9uc2USaAoRTGlzdENvbnZlcnNhdGlvbnMSKC5zd2l0Y2hib2FyZC52MS5MaXN0Q29udmVyc2F0aW9uc1JlcXVlc3QaKS5zd2l0Y2hib2FyZC52MS5MaXN0Q29udmVyc2F0aW9uc1Jlc3BvbnNlElYKC0dldFByZXNlbmNlEiIuc3dpdGNoYm9hcmQudjEuR2V0UHJlc2VuY2VSZXF1ZXN0GiMuc3dpdGNoYm9hcmQudjEuR2V0UHJlc2VuY2VSZXNwb25zZRJTCgpEaXNjb25uZWN0EiEuc3dpdGNoYm9hcmQudjEuRGlzY29ubmVjdFJlcXVlc3QaIi5zd2l0Y2hib2FyZC52MS5EaXNjb25uZWN0UmVzcG9uc2USVgoLQ3JlYXRlR3JvdXASIi5zd2l0Y2hib2FyZC52MS5DcmVhdGVHcm91cFJlcXVlc3QaIy5zd2l0Y2hib2FyZC52MS5DcmVhdGVHcm91cFJlc3BvbnNlElMKCkFkZE1lbWJlcnMSIS5zd2l0Y2hib2FyZC52MS5BZGRNZW1iZXJzUmVxdWVzdBoiLnN3aXRjaGJvYXJkLnYxLkFkZE1lbWJlcnNSZXNwb25zZRJcCg1SZW1vdmVNZW1iZXJzEiQuc3dpdGNoYm9hcmQudjEuUmVtb3ZlTWVtYmVyc1JlcXVlc3QaJS5zd2l0Y2hib2FyZC52MS5SZW1vdmVNZW1iZXJzUmVzcG9uc2USVgoLTGlzdE1lbWJlcnMSIi5zd2l0Y2hib2FyZC52MS5MaXN0TWVtYmVyc1JlcXVlc3QaIy5zd2l0Y2hib2FyZC52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlYgZwcm90bzM", [file_switchboard_v1_message_service]);
+  fileDesc("Ch9zd2l0Y2hib2FyZC92MS9zZXJ2ZXJfYXBpLnByb3RvEg5zd2l0Y2hib2FyZC52MSJrCg5QdWJsaXNoUmVxdWVzdBIRCgljbGllbnRfaWQYASABKAkSEQoJZnJvbV91c2VyGAIgASgJEg8KB3RvX3VzZXIYAyABKAkSFAoMY29udmVyc2F0aW9uGAQgASgJEgwKBGJvZHkYBSABKAkiQwoPUHVibGlzaFJlc3BvbnNlEg4KBm1zZ19pZBgBIAEoCRIUCgxjb252ZXJzYXRpb24YAiABKAkSCgoCdHMYAyABKAMiSAoOSGlzdG9yeVJlcXVlc3QSFAoMY29udmVyc2F0aW9uGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAxINCgVsaW1pdBgDIAEoBSJSCg9IaXN0b3J5UmVzcG9uc2USLQoIbWVzc2FnZXMYASADKAsyGy5zd2l0Y2hib2FyZC52MS5DaGF0TWVzc2FnZRIQCghoYXNfbW9yZRgCIAEoCCIoChhMaXN0Q29udmVyc2F0aW9uc1JlcXVlc3QSDAoEdXNlchgBIAEoCSJPChlMaXN0Q29udmVyc2F0aW9uc1Jlc3BvbnNlEjIKBWl0ZW1zGAEgAygLMiMuc3dpdGNoYm9hcmQudjEuQ29udmVyc2F0aW9uU3VtbWFyeSIjChJHZXRQcmVzZW5jZVJlcXVlc3QSDQoFdXNlcnMYASADKAkiQQoMVXNlclByZXNlbmNlEgwKBHVzZXIYASABKAkSDgoGb25saW5lGAIgASgIEhMKC2Nvbm5lY3Rpb25zGAMgASgNIkIKE0dldFByZXNlbmNlUmVzcG9uc2USKwoFdXNlcnMYASADKAsyHC5zd2l0Y2hib2FyZC52MS5Vc2VyUHJlc2VuY2UiRAoRRGlzY29ubmVjdFJlcXVlc3QSDAoEdXNlchgBIAEoCRIOCgZyZWFzb24YAiABKAkSEQoJcmVjb25uZWN0GAMgASgIIikKEkRpc2Nvbm5lY3RSZXNwb25zZRITCgtjb25uZWN0aW9ucxgBIAEoDSJaChJDcmVhdGVHcm91cFJlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhEKCWZyb21fdXNlchgCIAEoCRIPCgdtZW1iZXJzGAMgAygJEg0KBXRpdGxlGAQgASgJIjsKE0NyZWF0ZUdyb3VwUmVzcG9uc2USFAoMY29udmVyc2F0aW9uGAEgASgJEg4KBm1zZ19pZBgCIAEoCSJgChFBZGRNZW1iZXJzUmVxdWVzdBIRCgljbGllbnRfaWQYASABKAkSEQoJZnJvbV91c2VyGAIgASgJEhQKDGNvbnZlcnNhdGlvbhgDIAEoCRIPCgdtZW1iZXJzGAQgAygJIiQKEkFkZE1lbWJlcnNSZXNwb25zZRIOCgZtc2dfaWQYASABKAkiYwoUUmVtb3ZlTWVtYmVyc1JlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhEKCWZyb21fdXNlchgCIAEoCRIUCgxjb252ZXJzYXRpb24YAyABKAkSDwoHbWVtYmVycxgEIAMoCSInChVSZW1vdmVNZW1iZXJzUmVzcG9uc2USDgoGbXNnX2lkGAEgASgJImEKFFNldEdyb3VwVGl0bGVSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCRIRCglmcm9tX3VzZXIYAiABKAkSFAoMY29udmVyc2F0aW9uGAMgASgJEg0KBXRpdGxlGAQgASgJIicKFVNldEdyb3VwVGl0bGVSZXNwb25zZRIOCgZtc2dfaWQYASABKAkiKgoSTGlzdE1lbWJlcnNSZXF1ZXN0EhQKDGNvbnZlcnNhdGlvbhgBIAEoCSImChNMaXN0TWVtYmVyc1Jlc3BvbnNlEg8KB21lbWJlcnMYASADKAkyggcKEFNlcnZlckFwaVNlcnZpY2USSgoHUHVibGlzaBIeLnN3aXRjaGJvYXJkLnYxLlB1Ymxpc2hSZXF1ZXN0Gh8uc3dpdGNoYm9hcmQudjEuUHVibGlzaFJlc3BvbnNlEkoKB0hpc3RvcnkSHi5zd2l0Y2hib2FyZC52MS5IaXN0b3J5UmVxdWVzdBofLnN3aXRjaGJvYXJkLnYxLkhpc3RvcnlSZXNwb25zZRJoChFMaXN0Q29udmVyc2F0aW9ucxIoLnN3aXRjaGJvYXJkLnYxLkxpc3RDb252ZXJzYXRpb25zUmVxdWVzdBopLnN3aXRjaGJvYXJkLnYxLkxpc3RDb252ZXJzYXRpb25zUmVzcG9uc2USVgoLR2V0UHJlc2VuY2USIi5zd2l0Y2hib2FyZC52MS5HZXRQcmVzZW5jZVJlcXVlc3QaIy5zd2l0Y2hib2FyZC52MS5HZXRQcmVzZW5jZVJlc3BvbnNlElMKCkRpc2Nvbm5lY3QSIS5zd2l0Y2hib2FyZC52MS5EaXNjb25uZWN0UmVxdWVzdBoiLnN3aXRjaGJvYXJkLnYxLkRpc2Nvbm5lY3RSZXNwb25zZRJWCgtDcmVhdGVHcm91cBIiLnN3aXRjaGJvYXJkLnYxLkNyZWF0ZUdyb3VwUmVxdWVzdBojLnN3aXRjaGJvYXJkLnYxLkNyZWF0ZUdyb3VwUmVzcG9uc2USUwoKQWRkTWVtYmVycxIhLnN3aXRjaGJvYXJkLnYxLkFkZE1lbWJlcnNSZXF1ZXN0GiIuc3dpdGNoYm9hcmQudjEuQWRkTWVtYmVyc1Jlc3BvbnNlElwKDVJlbW92ZU1lbWJlcnMSJC5zd2l0Y2hib2FyZC52MS5SZW1vdmVNZW1iZXJzUmVxdWVzdBolLnN3aXRjaGJvYXJkLnYxLlJlbW92ZU1lbWJlcnNSZXNwb25zZRJcCg1TZXRHcm91cFRpdGxlEiQuc3dpdGNoYm9hcmQudjEuU2V0R3JvdXBUaXRsZVJlcXVlc3QaJS5zd2l0Y2hib2FyZC52MS5TZXRHcm91cFRpdGxlUmVzcG9uc2USVgoLTGlzdE1lbWJlcnMSIi5zd2l0Y2hib2FyZC52MS5MaXN0TWVtYmVyc1JlcXVlc3QaIy5zd2l0Y2hib2FyZC52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlYgZwcm90bzM", [file_switchboard_v1_message_service]);
 
 /**
  * PublishRequest is a text to publish.
@@ -365,6 +365,13 @@ export type CreateGroupRequest = Message<"switchboard.v1.CreateGroupRequest"> & 
    * @generated from field: repeated string members = 3;
    */
   members: string[];
+
+  /**
+   * The group's title (optional): at most 100 characters after trimming, no control characters.
+   *
+   * @generated from field: string title = 4;
+   */
+  title: string;
 };
 
 /**
@@ -529,6 +536,69 @@ export const RemoveMembersResponseSchema: GenMessage<RemoveMembersResponse> = /*
   messageDesc(file_switchboard_v1_server_api, 16);
 
 /**
+ * SetGroupTitleRequest retitles a group.
+ *
+ * @generated from message switchboard.v1.SetGroupTitleRequest
+ */
+export type SetGroupTitleRequest = Message<"switchboard.v1.SetGroupTitleRequest"> & {
+  /**
+   * The caller's id for this change.
+   *
+   * @generated from field: string client_id = 1;
+   */
+  clientId: string;
+
+  /**
+   * Who retitles it: a member, or empty for the system account.
+   *
+   * @generated from field: string from_user = 2;
+   */
+  fromUser: string;
+
+  /**
+   * The group's conversation id.
+   *
+   * @generated from field: string conversation = 3;
+   */
+  conversation: string;
+
+  /**
+   * The new title: 1-100 characters after trimming, no control characters.
+   *
+   * @generated from field: string title = 4;
+   */
+  title: string;
+};
+
+/**
+ * Describes the message switchboard.v1.SetGroupTitleRequest.
+ * Use `create(SetGroupTitleRequestSchema)` to create a new message.
+ */
+export const SetGroupTitleRequestSchema: GenMessage<SetGroupTitleRequest> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_server_api, 17);
+
+/**
+ * SetGroupTitleResponse is the accepted change.
+ *
+ * @generated from message switchboard.v1.SetGroupTitleResponse
+ */
+export type SetGroupTitleResponse = Message<"switchboard.v1.SetGroupTitleResponse"> & {
+  /**
+   * The id of the "titled" message.
+   *
+   * @generated from field: string msg_id = 1;
+   */
+  msgId: string;
+};
+
+/**
+ * Describes the message switchboard.v1.SetGroupTitleResponse.
+ * Use `create(SetGroupTitleResponseSchema)` to create a new message.
+ */
+export const SetGroupTitleResponseSchema: GenMessage<SetGroupTitleResponse> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_server_api, 18);
+
+/**
  * ListMembersRequest names a group.
  *
  * @generated from message switchboard.v1.ListMembersRequest
@@ -547,7 +617,7 @@ export type ListMembersRequest = Message<"switchboard.v1.ListMembersRequest"> & 
  * Use `create(ListMembersRequestSchema)` to create a new message.
  */
 export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_server_api, 17);
+  messageDesc(file_switchboard_v1_server_api, 19);
 
 /**
  * ListMembersResponse lists a group's members.
@@ -568,7 +638,7 @@ export type ListMembersResponse = Message<"switchboard.v1.ListMembersResponse"> 
  * Use `create(ListMembersResponseSchema)` to create a new message.
  */
 export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_server_api, 18);
+  messageDesc(file_switchboard_v1_server_api, 20);
 
 /**
  * ServerApiService is the public API for application backends: publish on behalf of a user or as
@@ -660,6 +730,16 @@ export const ServerApiService: GenService<{
     methodKind: "unary";
     input: typeof RemoveMembersRequestSchema;
     output: typeof RemoveMembersResponseSchema;
+  },
+  /**
+   * SetGroupTitle gives a group a new title. Scope `groups`.
+   *
+   * @generated from rpc switchboard.v1.ServerApiService.SetGroupTitle
+   */
+  setGroupTitle: {
+    methodKind: "unary";
+    input: typeof SetGroupTitleRequestSchema;
+    output: typeof SetGroupTitleResponseSchema;
   },
   /**
    * ListMembers lists a group's members. Scope `groups`.

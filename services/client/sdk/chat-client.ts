@@ -91,6 +91,8 @@ interface ConversationState {
 
 /** An edit or a deletion waiting for the seq of the own send it changes. */
 interface WaitingChange {
+  /** The change's request id. */
+  id: string;
   conversation: string;
   msgId: string;
   /** Sends the change once the seq is known. */
@@ -337,7 +339,7 @@ export class ChatClient {
     const seq = typeof ref === 'number' ? ref : this.ownSeqs.get(ref);
     if (seq !== undefined) go(seq);
     else {
-      this.waitingChanges.push({ conversation, msgId: String(ref), go, tries: 0 });
+      this.waitingChanges.push({ id, conversation, msgId: String(ref), go, tries: 0 });
       this.askSeq(conversation);
     }
     return id;
@@ -350,7 +352,7 @@ export class ChatClient {
     this.fillGap(conversation);
   }
 
-  /** Sends the changes whose send now has a seq; asks again for the others, until they give up. */
+  /** Sends the changes of a conversation whose send now has a seq. */
   private releaseChanges(conversation: string): void {
     for (const w of [...this.waitingChanges]) {
       if (w.conversation !== conversation) continue;
@@ -362,14 +364,14 @@ export class ChatClient {
     }
   }
 
+  /** After a sync of the conversation: asks again for the seqs still missing, or refuses the changes that asked long enough. */
   private retryWaitingChanges(conversation: string): void {
     const waiting = this.waitingChanges.filter((w) => w.conversation === conversation);
     if (waiting.length === 0) return;
     for (const w of waiting) {
       if (++w.tries <= SEQ_TRIES) continue;
       this.waitingChanges.splice(this.waitingChanges.indexOf(w), 1);
-      const id = [...this.changeRequests].find(([, r]) => r.ref === w.msgId && r.conversation === conversation)?.[0];
-      if (id !== undefined) this.changeAnswered(id, { code: 'BAD_REQUEST', message: `message ${w.msgId} has no seq in ${conversation}` });
+      this.changeAnswered(w.id, { code: 'BAD_REQUEST', message: `message ${w.msgId} has no seq in ${conversation}` });
     }
     if (this.waitingChanges.some((w) => w.conversation === conversation)) this.later(() => this.askSeq(conversation), SEQ_RETRY_MS);
   }

@@ -1,5 +1,5 @@
 import { TestClient, type Frame } from './ws-client.js';
-import { dm } from './traffic.js';
+import { dm, resendable } from './traffic.js';
 import { eventually } from './services.js';
 import { metricValue, startConnectProcess, startMessageProcess, type MessageProcess, type ServiceProcess } from './processes.js';
 
@@ -126,7 +126,7 @@ export class LiveTraffic {
           break;
         }
         this.refusals++;
-        if (reply && reply.code !== 'UNAVAILABLE') throw new Error(`send ${id} refused: ${JSON.stringify(reply)}`);
+        if (reply && !resendable(reply.code)) throw new Error(`send ${id} refused: ${JSON.stringify(reply)}`);
         if (!this.running) return; // never accepted: nothing is owed
         await new Promise((r) => setTimeout(r, 200));
       }

@@ -13,11 +13,19 @@ export async function sendReliably(
       .exchange({ type: 'send', ...frame }, 'accepted', 15_000)
       .catch((err: unknown) => ({ type: 'error', code: 'TIMEOUT', message: String(err) }));
     if (reply.type === 'accepted') return reply;
-    if (reply.code !== 'UNAVAILABLE' && reply.code !== 'TIMEOUT') throw new Error(`send ${frame.id} failed: ${JSON.stringify(reply)}`);
+    if (!resendable(reply.code) && reply.code !== 'TIMEOUT') throw new Error(`send ${frame.id} failed: ${JSON.stringify(reply)}`);
     opts.onUnavailable?.();
     if (Date.now() > deadline) throw new Error(`send ${frame.id} not accepted before the deadline; last reply ${JSON.stringify(reply)}`);
     await new Promise((r) => setTimeout(r, opts.retryMs ?? 200));
   }
+}
+
+/**
+ * Refusals a client resends the same id after (docs/PROTOCOL.md §4): UNAVAILABLE, and RATE_LIMITED
+ * (slow down; an unpaced loop of fast accepts passes the frame rate).
+ */
+export function resendable(code: unknown): boolean {
+  return code === 'UNAVAILABLE' || code === 'RATE_LIMITED';
 }
 
 /** One send's outcome in a SendLoop: when it was sent, and whether it was accepted or refused as unavailable. */
@@ -70,8 +78,8 @@ export class SendLoop {
           this.conversationOf.set(String(reply.msgId), String(reply.conversation));
           break;
         }
-        this.events.push({ t: sentAt, kind: 'unavailable' });
-        if (reply && reply.code !== 'UNAVAILABLE') throw new Error(`unexpected reply ${JSON.stringify(reply)}`);
+        if (reply && !resendable(reply.code)) throw new Error(`unexpected reply ${JSON.stringify(reply)}`);
+        if (reply?.code !== 'RATE_LIMITED') this.events.push({ t: sentAt, kind: 'unavailable' });
         await new Promise((r) => setTimeout(r, 100));
       }
       await new Promise((r) => setTimeout(r, 50));

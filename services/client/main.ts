@@ -233,9 +233,10 @@ function runInteractive(): void {
       rl.prompt(true);
     } else process.stdout.write(`${line}\n`);
   };
-  /** Groups' titles: a group is shown by its title once it has one. */
-  const titles = new Map<string, string>();
-  const nameOf = (conversation: string): string => titles.get(conversation) || conversation;
+  /** A group is shown by its title once it has one. */
+  const nameOf = (conversation: string): string => core.titleOf(conversation) ?? conversation;
+  const prompt = (): string => `${values.user ?? 'you'} → ${nameOf(target)}> `;
+  const notConnected = (): void => print('not connected; try again once connected');
   /** What a message says after its sender's name: the text, an edit or a deletion of an earlier one, a group change. */
   const saying = (m: { from: string; body: string; kind?: string; members?: string[]; ref?: number }): string => {
     if (m.kind === undefined) return `: ${m.body}`;
@@ -245,7 +246,7 @@ function runInteractive(): void {
   };
   const showMessage = (m: { conversation: string; seq?: number; from: string; body: string; kind?: string; members?: string[]; ref?: number }): void =>
     print(`[${nameOf(m.conversation)}${m.seq === undefined ? '' : ` #${m.seq}`}] ${m.from}${saying(m)}`);
-  /** This user's last text per conversation (its seq, or the msgId of a send whose seq is not known yet): what /edit and /delete change by default. */
+  /** This user's last text per conversation (its seq, or the msgId of a send, which the SDK resolves): what /edit and /delete change by default. */
   const lastOwn = new Map<string, number | string>();
   /** Edits or deletes a message of the current conversation: `/edit [#N] text`, `/delete [#N]` (default: this user's last). */
   const change = (words: string[], edit: boolean): void => {
@@ -255,16 +256,15 @@ function runInteractive(): void {
     const body = (named ? words.slice(1) : words).join(' ');
     if (ref === undefined) print('nothing of yours to change here; name a message: #N');
     else if (edit && body === '') print('usage: /edit [#N] new text');
-    else if ((edit ? core.edit(conversation, ref, body) : core.deleteMessage(conversation, ref)) === undefined)
-      print('not connected; try again once connected');
+    else if ((edit ? core.edit(conversation, ref, body) : core.deleteMessage(conversation, ref)) === undefined) notConnected();
   };
   const group = (...request: Parameters<ChatClient['group']>): void => {
-    if (!core.group(...request)) print('not connected; try again once connected');
+    if (!core.group(...request)) notConnected();
   };
   const switchTo = (to: string): void => {
     target = to;
     if (to.startsWith('grp:')) core.follow(to);
-    rl?.setPrompt(`${values.user ?? 'you'} → ${nameOf(target)}> `);
+    rl?.setPrompt(prompt());
     print(`now talking to ${nameOf(target)}`);
     core.markRead(targetConversation());
     if (following !== '') {
@@ -342,12 +342,8 @@ function runInteractive(): void {
         case 'presence':
           print(`(${e.user} is ${e.online ? 'online' : 'offline'})`);
           break;
-        case 'sequenced':
-          if (lastOwn.get(e.conversation) === e.msgId) lastOwn.set(e.conversation, e.seq);
-          break;
         case 'title':
-          titles.set(e.conversation, e.title);
-          if (e.conversation === target) rl?.setPrompt(`${values.user ?? 'you'} → ${nameOf(target)}> `);
+          if (e.conversation === target) rl?.setPrompt(prompt());
           break;
         case 'change':
           if (!e.accepted) print(`not changed (${e.code ?? ''}: ${e.message ?? ''})`);
@@ -403,7 +399,7 @@ function runInteractive(): void {
     }, timeoutSeconds * 1000).unref();
   };
 
-  rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, prompt: `${values.user ?? 'you'} → ${target}> ` });
+  rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, prompt: prompt() });
   rl.on('line', (line) => {
     if (tty) {
       // Replace the echoed input with the message line once it is accepted.

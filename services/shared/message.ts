@@ -35,7 +35,7 @@ export function isGroupChange(m: { kind?: MessageKind | undefined }): m is { kin
 
 /** Does this message edit or delete an earlier one? */
 export function isEdit(m: { kind?: MessageKind | undefined }): boolean {
-  return m.kind === 'edited' || m.kind === 'deleted';
+  return (EDIT_KINDS as readonly string[]).includes(m.kind ?? '');
 }
 
 /** The gateway (Connect instance) and the connection on it that a send came from: that connection gets `accepted`, not a push. */

@@ -322,6 +322,11 @@ export class ChatClient {
     return this.change('delete', conversation, ref);
   }
 
+  /** A group's title as this client last learned it (undefined: none known). */
+  titleOf(conversation: string): string | undefined {
+    return this.titles.get(conversation) || undefined;
+  }
+
   /** The seq of a message this client sent (by msgId), once known. */
   seqOf(msgId: string): number | undefined {
     return this.ownSeqs.get(msgId);

@@ -96,9 +96,7 @@ function startChat(login) {
   const typists = new Map();
   /** The online state of the people this user talks to directly (followed). @type {Map<string, boolean>} */
   const online = new Map();
-  /** Groups' titles. @type {Map<string, string>} */
-  const titles = new Map();
-  /** The own message being edited in the compose field. @type {{conversation: string, li: HTMLElement} | undefined} */
+  /** The line of the own message being edited in the compose field. @type {HTMLElement | undefined} */
   let editing;
   const talkTo = /** @type {HTMLSelectElement} */ ($('talk-to'));
   let refusedHint = '';
@@ -125,7 +123,7 @@ function startChat(login) {
     option.title = p;
   };
   /** What a conversation is called: a group by its title (its id until it has one), a person by their id. */
-  const nameOf = (/** @type {string} */ p) => titles.get(p) || p;
+  const nameOf = (/** @type {string} */ p) => core?.titleOf(p) ?? p;
   const showWho = () => {
     $('who').textContent = `${me || 'you'} → ${nameOf(peer)}`;
   };
@@ -204,6 +202,7 @@ function startChat(login) {
     return li;
   };
 
+  const notConnected = () => addLine('not connected; try again once connected', 'note');
   /** Gives an own text line its edit and delete buttons. @param {HTMLElement} li */
   const ownLine = (li) => {
     const tools = document.createElement('span');
@@ -213,7 +212,7 @@ function startChat(login) {
     edit.className = 'link edit';
     edit.textContent = 'edit';
     edit.onclick = () => {
-      editing = { conversation: li.dataset.conversation ?? '', li };
+      editing = li;
       input('text').value = li.querySelector('.text')?.textContent ?? '';
       $('send').textContent = 'Save';
       $('compose').dataset.editing = 'true';
@@ -224,7 +223,7 @@ function startChat(login) {
     del.className = 'link delete';
     del.textContent = 'delete';
     del.onclick = () => {
-      if (!core?.deleteMessage(li.dataset.conversation ?? '', refOf(li))) addLine('not connected; try again once connected', 'note');
+      if (!core?.deleteMessage(li.dataset.conversation ?? '', refOf(li))) notConnected();
     };
     tools.append(edit, del);
     li.append(tools);
@@ -250,7 +249,7 @@ function startChat(login) {
       li.classList.add('deleted');
       text.textContent = 'message deleted';
       li.querySelector('.line-tools')?.remove();
-      if (editing?.li === li) stopEditing();
+      if (editing === li) stopEditing();
     } else {
       li.classList.add('edited');
       text.textContent = m.body;
@@ -260,7 +259,7 @@ function startChat(login) {
 
   /** Asks for a group change or the members (the answer is a `group` event). @param {Parameters<import('../sdk/index.js').ChatClient['group']>} request */
   const group = (...request) => {
-    if (!core?.group(...request)) addLine('not connected; try again once connected', 'note');
+    if (!core?.group(...request)) notConnected();
   };
 
   const url = new URL('ws', location.href);
@@ -369,7 +368,6 @@ function startChat(login) {
           if (!e.accepted) addLine(`not changed: ${e.code ?? ''} ${e.message ?? ''}`, 'note');
           break;
         case 'title':
-          titles.set(e.conversation, e.title);
           listPeer(e.conversation);
           if (e.conversation === peer) showWho();
           break;
@@ -409,7 +407,7 @@ function startChat(login) {
     const text = input('text').value.trim();
     if (!text || !core) return;
     if (editing) {
-      if (!core.edit(editing.conversation, refOf(editing.li), text)) addLine('not connected; try again once connected', 'note');
+      if (!core.edit(editing.dataset.conversation ?? '', refOf(editing), text)) notConnected();
       stopEditing();
       return;
     }
@@ -417,26 +415,22 @@ function startChat(login) {
     pending.set(id, addLine(text, 'mine pending', 'sending…', conversationOf(peer)));
     input('text').value = '';
   };
-  const users = () => {
-    const list = userList(input('group-users').value);
-    input('group-users').value = '';
-    return list;
+  /** What is typed in a field of the group bar (the field emptied). */
+  const take = (/** @type {string} */ id) => {
+    const value = input(id).value.trim();
+    input(id).value = '';
+    return value;
   };
+  const users = () => userList(take('group-users'));
   input('text').addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape' && editing) stopEditing();
   });
-  /** The title typed in the group bar (and the field emptied). */
-  const title = () => {
-    const t = input('group-title').value.trim();
-    input('group-title').value = '';
-    return t;
-  };
   $('group-tools').onsubmit = (ev) => {
     ev.preventDefault();
-    const t = title();
+    const t = take('group-title');
     group('create', { members: users(), ...(t ? { title: t } : {}) });
   };
-  $('group-rename').onclick = () => group('title', { conversation: peer, title: title() });
+  $('group-rename').onclick = () => group('title', { conversation: peer, title: take('group-title') });
   $('group-add').onclick = () => group('add', { conversation: peer, members: users() });
   $('group-remove').onclick = () => group('remove', { conversation: peer, members: users() });
   $('group-members').onclick = () => group('members', { conversation: peer });

@@ -101,12 +101,20 @@ function memberList(v: unknown, optional: boolean, id: string | undefined): stri
 
 type FrameParser = (f: Record<string, unknown>, id: string | undefined, limits: FrameLimits) => ClientFrame;
 
-/** A group's title: a string of at most MAX_TITLE_LENGTH characters (the Message pod trims it and refuses control characters). */
+/** A group's title: a string of at most MAX_TITLE_LENGTH characters once trimmed (the Message pod trims it and refuses control characters). */
 function title(v: unknown, optional: boolean, id: string | undefined): string {
   if (v === undefined && optional) return '';
   if (typeof v !== 'string' || (!optional && v.trim().length === 0)) bad(`"title" must be a non-empty string`, id);
-  if (v.length > MAX_TITLE_LENGTH) bad(`"title" is ${v.length} characters; the limit is ${MAX_TITLE_LENGTH}`, id);
+  const length = v.trim().length;
+  if (length > MAX_TITLE_LENGTH) bad(`"title" is ${length} characters; the limit is ${MAX_TITLE_LENGTH}`, id);
   return v;
+}
+
+/** Refuses a message body over the byte limit (TOO_LARGE, naming the request). */
+function withinBodyLimit(body: string, id: string, limits: FrameLimits): string {
+  const bytes = Buffer.byteLength(body, 'utf8');
+  if (bytes > limits.maxBodyBytes) throw new FrameError(new TooLargeError(`"body" is ${bytes} bytes; the limit is ${limits.maxBodyBytes}`), id);
+  return body;
 }
 
 /** An edit or a deletion of a message of the conversation, named by its seq. */
@@ -119,9 +127,7 @@ const messageChange =
     let body = '';
     if (kind === 'edited') {
       if (typeof f.body !== 'string' || f.body.length === 0) bad('"body" must be a non-empty string: the new text', id);
-      body = f.body;
-      const bytes = Buffer.byteLength(body, 'utf8');
-      if (bytes > limits.maxBodyBytes) throw new FrameError(new TooLargeError(`"body" is ${bytes} bytes; the limit is ${limits.maxBodyBytes}`), changeId);
+      body = withinBodyLimit(f.body, changeId, limits);
     }
     return { type: 'change', id: changeId, kind, conversation: f.conversation, seq: f.seq, body };
   };
@@ -146,12 +152,8 @@ const CLIENT_FRAMES = {
     if (toGroup && !isGroupConversation(f.conversation)) bad(GROUP_RULE, id);
     if (!toGroup && !isUserId(f.to)) bad('"to" must be a user id (1-64 characters of A-Z a-z 0-9 _ . : @ -), or "conversation" a group id instead', id);
     if (typeof f.body !== 'string') bad('"body" must be a string', id);
-    const body = f.body;
-    if (body.length === 0) bad('"body" must not be empty', id);
-    const bytes = Buffer.byteLength(body, 'utf8');
-    if (bytes > limits.maxBodyBytes) {
-      throw new FrameError(new TooLargeError(`"body" is ${bytes} bytes; the limit is ${limits.maxBodyBytes}`), sendId);
-    }
+    if (f.body.length === 0) bad('"body" must not be empty', id);
+    const body = withinBodyLimit(f.body, sendId, limits);
     return toGroup ? { type: 'send', id: sendId, conversation: f.conversation as string, body } : { type: 'send', id: sendId, to: f.to as string, body };
   },
   'group.create': (f, id) => ({

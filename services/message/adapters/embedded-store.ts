@@ -1,5 +1,5 @@
 import { EmbeddedRunning } from './embedded-running.js';
-import { SeqConflictError, type ConversationSummary, type MessageStore } from './store.js';
+import { SeqConflictError, summaryOf, type ConversationSummary, type MessageStore } from './store.js';
 import { isGroupChange, type Message } from '../../shared/message.js';
 
 interface ConversationRow {
@@ -137,10 +137,7 @@ export function createEmbeddedStore(): MessageStore {
         return { conversation: c, lastSeq: row.messages.length, lastActive: row.lastActive };
       });
       rows.sort((a, b) => b.lastActive - a.lastActive || (a.conversation < b.conversation ? -1 : 1));
-      return rows.slice(0, limit).map(({ conversation, lastSeq }) => {
-        const title = conversations.get(conversation)!.listed?.title ?? '';
-        return title === '' ? { conversation, lastSeq } : { conversation, lastSeq, title };
-      });
+      return rows.slice(0, limit).map(({ conversation, lastSeq }) => summaryOf(conversation, lastSeq, conversations.get(conversation)!.listed?.title));
     },
   };
 }

@@ -3,7 +3,7 @@ import { ConnectionString } from 'mongodb-connection-string-url';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckResult } from '../../shared/health.js';
 import { withTimeout } from '../../shared/lifecycle.js';
-import { IndexUpdateError, SeqConflictError, type ConversationSummary, type MessageStore } from './store.js';
+import { IndexUpdateError, SeqConflictError, summaryOf, type ConversationSummary, type MessageStore } from './store.js';
 import { GROUP_CHANGE_KINDS, kindFields, type Message } from '../../shared/message.js';
 import { isDuplicateKey } from './mongo-common.js';
 import { ConversationIndex, type Latest } from './mongo-conversation-index.js';
@@ -254,10 +254,7 @@ export function createMongoStore(opts: MongoStoreOptions): MongoMessageStore {
         .filter(([, d]) => d.seq > 0)
         .sort(([ca, a], [cb, b]) => b.lastActive - a.lastActive || (ca < cb ? -1 : ca > cb ? 1 : 0))
         .slice(0, limit)
-        .map(([conversation, d]) => {
-          const title = titles.get(conversation);
-          return title === undefined ? { conversation, lastSeq: d.seq } : { conversation, lastSeq: d.seq, title };
-        });
+        .map(([conversation, d]) => summaryOf(conversation, d.seq, titles.get(conversation)));
     },
   };
 }

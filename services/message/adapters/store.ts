@@ -8,6 +8,11 @@ export interface ConversationSummary {
   title?: string;
 }
 
+/** A conversation's summary; `title` only when there is one (an empty title is none). */
+export function summaryOf(conversation: string, lastSeq: number, title?: string): ConversationSummary {
+  return title ? { conversation, lastSeq, title } : { conversation, lastSeq };
+}
+
 /** One conversation of a user with their read marker: `unread` = lastSeq − readSeq. */
 export interface ConversationListing extends ConversationSummary {
   readSeq: number;

@@ -1,7 +1,7 @@
 import type { Logger } from '../../shared/logger.js';
 import { isGroupConversation } from '../../shared/ids.js';
 import type { HotStore } from '../adapters/hot-store.js';
-import type { ConversationSummary, MessageStore } from '../adapters/store.js';
+import { summaryOf, type ConversationSummary, type MessageStore } from '../adapters/store.js';
 import { isGroupChange, type Message } from '../../shared/message.js';
 
 /**
@@ -53,11 +53,8 @@ export function withHotReads(store: MessageStore, hot: HotStore, logger: Logger)
             for (const c of [...recent].sort((a, b) => b.lastSeq - a.lastSeq)) out.set(c.conversation, c.lastSeq);
             for (const c of stored) out.set(c.conversation, Math.max(out.get(c.conversation) ?? 0, c.lastSeq, last.get(c.conversation)?.seq ?? 0));
             // A group's title as the store lists it.
-            const titles = new Map(stored.filter((c) => c.title !== undefined).map((c) => [c.conversation, c.title!]));
-            return [...out].slice(0, limit).map(([conversation, lastSeq]) => {
-              const title = titles.get(conversation);
-              return title === undefined ? { conversation, lastSeq } : { conversation, lastSeq, title };
-            });
+            const titles = new Map(stored.map((c) => [c.conversation, c.title]));
+            return [...out].slice(0, limit).map(([conversation, lastSeq]) => summaryOf(conversation, lastSeq, titles.get(conversation)));
           };
         case 'lastSeq':
           // The newest seq pushed, stored or not (a read marker may name a message not stored yet).

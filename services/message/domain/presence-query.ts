@@ -36,12 +36,10 @@ export class PresenceQuery {
         const peer = directPeer(c.conversation, user);
         if (peer !== undefined) unknown.delete(peer);
       }
-      for (const c of listed) {
-        if (unknown.size === 0) break;
-        if (!isGroupConversation(c.conversation)) continue;
-        const roster = await backend('store', () => this.opts.roster(c.conversation));
-        for (const u of unknown) if (roster?.members.has(u)) unknown.delete(u);
-      }
+      const groups = unknown.size === 0 ? [] : listed.filter((c) => isGroupConversation(c.conversation));
+      // The rosters at once (each from the cache, or one read), not one round trip after another.
+      const rosters = await backend('store', () => Promise.all(groups.map((c) => this.opts.roster(c.conversation))));
+      for (const roster of rosters) for (const u of unknown) if (roster?.members.has(u)) unknown.delete(u);
     }
     if (unknown.size > 0)
       throw new ForbiddenError(`${user} shares no conversation with ${[...unknown].slice(0, 5).join(', ')}${unknown.size > 5 ? ', …' : ''}`);
